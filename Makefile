@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` (the main job) and `make test` (lint, types, tests).
+# Both create the virtualenv and install on first use; nothing else must be pre-installed.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench faults clean venv lock
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tuyen demo $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy producers streams sinks schemas deploy tests benchmarks
+
+test: lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Re-pin constraints.txt from what resolves today (run deliberately, then commit).
+lock:
+	rm -rf /tmp/tuyen-lock && $(PYTHON) -m venv /tmp/tuyen-lock
+	/tmp/tuyen-lock/bin/pip install --quiet '.[dev]'
+	/tmp/tuyen-lock/bin/pip freeze --exclude tuyen > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Station SDK (typed builders, signing, durable outbox, idempotent producer), import, simulator."""

@@ -1,0 +1,1 @@
+"""The event contract: envelope, payload models, JSON Schemas, upcasters, hierarchy, code lists."""

@@ -1,0 +1,1 @@
+"""Parquet tier stores, compaction, the DuckDB catalog and the reports."""

@@ -1,0 +1,1 @@
+"""faust-streaming processors (validate, enrich, route, pseudonymise, aggregate) and operators' tools."""

@@ -1,0 +1,1 @@
+"""Committed reference data (hierarchy, population, merger); see README.md. No runtime code."""

@@ -5,9 +5,9 @@ library code receives the frozen values it needs as arguments.
 
 | variable | meaning | default |
 |---|---|---|
-| ``KAFKA_BOOTSTRAP`` | an existing cluster's bootstrap servers; when set nothing is started | unset |
+| ``KAFKA_BOOTSTRAP`` | an existing cluster's bootstrap; when set nothing is started | unset |
 | ``TUYEN_HOME`` | cache and state: Kafka jars, local broker data, outboxes | ``~/.cache/tuyen`` |
-| ``TUYEN_BROKER_MODE`` | ``auto`` (external, then Docker, then local jars), ``external``, ``container``, ``local`` | ``auto`` |
+| ``TUYEN_BROKER_MODE`` | ``auto`` (external, Docker, local jars) or one of them | ``auto`` |
 | ``TUYEN_TOPIC_PREFIX`` | prefix for every topic and consumer group name | ``""`` |
 | ``TUYEN_TOPIC_PARTITIONS`` | override every topic's partition count (small dev clusters) | unset |
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |

@@ -1,0 +1,313 @@
+"""A single-node Apache Kafka (KRaft, broker + controller) run from the cached jars.
+
+The node listens on two free loopback ports, keeps its data and log in a state folder,
+and records its pid there so that ``stop`` ends exactly the process it started.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+from deploy.broker.jars import KAFKA_VERSION, ensure_jars
+from deploy.broker.probe import broker_answers
+from deploy.exceptions import BrokerError, BrokerUnavailable
+
+logger = logging.getLogger(__name__)
+
+_MAIN_CLASS = "kafka.Kafka"
+_STATE = "state.json"
+_LOG4J = """Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.server.KafkaRaftServer
+        level: INFO
+      - name: kafka.server.BrokerServer
+        level: INFO
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBrokerState:
+    """What a running local broker left in its state folder."""
+
+    pid: int
+    bootstrap: str
+    controller_port: int
+    version: str
+    started_at: float
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to SIGTERM the broker when the process that started it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class LocalBroker:
+    """One KRaft node whose files live under ``state_dir``."""
+
+    def __init__(self, state_dir: Path, cache_dir: Path, *, heap: str = "768m") -> None:
+        self.state_dir = state_dir
+        self.cache_dir = cache_dir
+        self.heap = heap
+
+    # -- files ------------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "broker.log"
+
+    @property
+    def _props(self) -> Path:
+        return self.state_dir / "server.properties"
+
+    @property
+    def _data(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def _ports_file(self) -> Path:
+        return self.state_dir / "ports.json"
+
+    def state(self) -> LocalBrokerState | None:
+        """The running broker's state, or None when none of ours is running here."""
+        path = self.state_dir / _STATE
+        if not path.exists():
+            return None
+        st = LocalBrokerState(**orjson.loads(path.read_bytes()))
+        if _pid_alive(st.pid) and str(self._props) in _cmdline(st.pid):
+            return st
+        path.unlink(missing_ok=True)  # stale: the process is gone
+        return None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no broker log)"
+
+    # -- lifecycle --------------------------------------------------------------------
+    def _choose_ports(self) -> tuple[int, int, bool]:
+        """Reuse the ports the data was formatted with, if free; else new ports + fresh data."""
+        if self._ports_file.exists() and (self._data / "meta.properties").exists():
+            saved = orjson.loads(self._ports_file.read_bytes())
+            if _port_free(saved["broker"]) and _port_free(saved["controller"]):
+                return int(saved["broker"]), int(saved["controller"]), False
+            logger.warning("saved broker ports busy; formatting fresh storage dir=%s", self._data)
+        return free_port(), free_port(), True
+
+    def _write_config(self, port: int, controller_port: int) -> None:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self._data),
+            "num.partitions": "3",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "3",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "group.consumer.min.session.timeout.ms": "1000",
+            "group.min.session.timeout.ms": "1000",
+            "auto.create.topics.enable": "true",
+            "log.segment.bytes": str(64 * 1024 * 1024),
+        }
+        text = "".join(f"{k}={v}\n" for k, v in props.items())
+        self._props.write_text(text, encoding="utf-8")
+        (self.state_dir / "log4j2.yaml").write_text(_LOG4J, encoding="utf-8")
+
+    def _java(self) -> str:
+        java_home = os.environ.get("JAVA_HOME")
+        java = Path(java_home) / "bin" / "java" if java_home else None
+        if java and java.exists():
+            return str(java)
+        from shutil import which
+
+        found = which("java")
+        if found is None:
+            raise BrokerError("Java 17+ is needed to run the local Kafka broker (`java` not found)")
+        return found
+
+    def _format(self, libs: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cmd = [
+            self._java(),
+            "-cp",
+            f"{libs}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self._props),
+            "--standalone",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise BrokerError(f"formatting KRaft storage failed:\n{proc.stdout}\n{proc.stderr}")
+
+    def start(self, *, deadline_s: float = 90.0, tie_to_parent: bool = False) -> LocalBrokerState:
+        """Start the node (or return the running one) and wait until it answers metadata."""
+        running = self.state()
+        if running is not None:
+            return running
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        libs = ensure_jars(self.cache_dir)
+        port, controller_port, fresh = self._choose_ports()
+        if fresh:
+            import shutil
+
+            shutil.rmtree(self._data, ignore_errors=True)
+        self._write_config(port, controller_port)
+        if fresh:
+            self._format(libs)
+            self._ports_file.write_bytes(
+                orjson.dumps({"broker": port, "controller": controller_port})
+            )
+        cmd = [
+            self._java(),
+            f"-Xmx{self.heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.state_dir / 'log4j2.yaml'}",
+            "-cp",
+            f"{libs}/*",
+            _MAIN_CLASS,
+            str(self._props),
+        ]
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.state_dir,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if tie_to_parent else None,
+            )
+        bootstrap = f"127.0.0.1:{port}"
+        state = LocalBrokerState(proc.pid, bootstrap, controller_port, KAFKA_VERSION, time.time())
+        (self.state_dir / _STATE).write_bytes(orjson.dumps(asdict(state)))
+        while time.monotonic() - started < deadline_s:
+            if proc.poll() is not None:
+                (self.state_dir / _STATE).unlink(missing_ok=True)
+                raise BrokerError(
+                    f"local Kafka exited with code {proc.returncode} while starting; "
+                    f"log tail ({self.log_path}):\n{self.log_tail()}"
+                )
+            if broker_answers(bootstrap, timeout_s=1.0):
+                logger.info(
+                    "local kafka ready bootstrap=%s pid=%s seconds=%.1f",
+                    bootstrap,
+                    proc.pid,
+                    time.monotonic() - started,
+                )
+                return state
+            time.sleep(0.2)  # waiting for an external process: the probe is the condition
+        self.stop()
+        raise BrokerUnavailable(
+            f"local Kafka did not answer within {deadline_s:.0f}s; "
+            f"log tail ({self.log_path}):\n{self.log_tail()}"
+        )
+
+    def stop(self, *, timeout_s: float = 30.0) -> bool:
+        """Stop the node we started (by pid); returns False when none was running."""
+        st = self.state()
+        if st is None:
+            return False
+        os.kill(st.pid, signal.SIGTERM)
+        end = time.monotonic() + timeout_s
+        while _pid_alive(st.pid) and time.monotonic() < end:
+            _reap(st.pid)
+            time.sleep(0.1)
+        if _pid_alive(st.pid):
+            logger.warning("kafka did not stop on SIGTERM; killing pid=%s", st.pid)
+            os.kill(st.pid, signal.SIGKILL)
+            while _pid_alive(st.pid):
+                _reap(st.pid)
+                time.sleep(0.05)
+        (self.state_dir / _STATE).unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the node (fault injection); its data stays for a restart."""
+        st = self.state()
+        if st is None:
+            return
+        os.kill(st.pid, signal.SIGKILL)
+        while _pid_alive(st.pid):
+            _reap(st.pid)
+            time.sleep(0.05)
+        (self.state_dir / _STATE).unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the broker is our child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

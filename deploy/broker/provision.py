@@ -1,0 +1,66 @@
+"""Get a real Kafka broker: an existing cluster, a Docker container, or local jars.
+
+The order is the project's rule: ``KAFKA_BOOTSTRAP`` when set (start nothing); else the
+official image through testcontainers when a Docker engine answers; else a single-node
+KRaft broker run from Apache Kafka's jars, fetched once and cached.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.broker.container import docker_answers, start_container
+from deploy.broker.local import LocalBroker
+from deploy.broker.probe import broker_answers
+from deploy.exceptions import BrokerError, BrokerUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BrokerHandle:
+    """A broker to use: where it is, how it was obtained, and how to let it go."""
+
+    bootstrap: str
+    mode: str
+    local: LocalBroker | None = None
+    _stop: Callable[[], None] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stop what this handle started (nothing for an external cluster)."""
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+
+def provision(
+    *,
+    mode: str,
+    kafka_bootstrap: str | None,
+    home: Path,
+    state_name: str = "default",
+    tie_to_parent: bool = False,
+) -> BrokerHandle:
+    """Return a broker that answers metadata requests, starting one if needed."""
+    if mode not in {"auto", "external", "container", "local"}:
+        raise BrokerError(f"unknown broker mode {mode!r}")
+    if kafka_bootstrap and mode in {"auto", "external"}:
+        if not broker_answers(kafka_bootstrap, timeout_s=10.0):
+            raise BrokerUnavailable(f"KAFKA_BOOTSTRAP={kafka_bootstrap} does not answer")
+        logger.info("using existing cluster bootstrap=%s", kafka_bootstrap)
+        return BrokerHandle(kafka_bootstrap, "external")
+    if mode == "external":
+        raise BrokerError("broker mode 'external' needs KAFKA_BOOTSTRAP")
+    if mode == "container" or (mode == "auto" and docker_answers()):
+        container, bootstrap = start_container()
+        return BrokerHandle(bootstrap, "container", _stop=container.stop)
+    broker = LocalBroker(home / "brokers" / state_name, home)
+    state = broker.start(tie_to_parent=tie_to_parent)
+
+    def stop() -> None:
+        broker.stop()
+
+    return BrokerHandle(state.bootstrap, "local", local=broker, _stop=stop)

@@ -1,0 +1,105 @@
+"""Create or update the pipeline's topics idempotently (``tuyen topics apply``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+)
+
+from deploy.exceptions import TopicError
+from schemas.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChange:
+    """What ``apply`` did to one topic: created, updated (what) or unchanged."""
+
+    name: str
+    action: str
+    detail: str = ""
+
+
+def apply_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    replication_factor: int = 1,
+    timeout_s: float = 30,
+) -> list[TopicChange]:
+    """Make the cluster match ``specs``: create missing topics, grow partitions, set configs.
+
+    Partitions are never shrunk (Kafka cannot); a spec asking for fewer is reported.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    specs = list(specs)
+    existing = admin.list_topics(timeout=timeout_s).topics
+    changes: list[TopicChange] = []
+
+    to_create = [s for s in specs if s.name not in existing]
+    if to_create:
+        futures = admin.create_topics(
+            [
+                NewTopic(
+                    s.name,
+                    num_partitions=s.partitions,
+                    replication_factor=replication_factor,
+                    config=s.broker_config(),
+                )
+                for s in to_create
+            ],
+            operation_timeout=timeout_s,
+        )
+        for name, fut in futures.items():
+            try:
+                fut.result(timeout=timeout_s)
+                changes.append(TopicChange(name, "created"))
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                    raise TopicError(f"could not create topic {name}: {exc}") from exc
+                changes.append(TopicChange(name, "unchanged", "created concurrently"))
+
+    for spec in (s for s in specs if s.name in existing):
+        changes.append(_update(admin, spec, len(existing[spec.name].partitions), timeout_s))
+    return changes
+
+
+def _update(admin: AdminClient, spec: TopicSpec, current: int, timeout_s: float) -> TopicChange:
+    details: list[str] = []
+    if spec.partitions > current:
+        fut = admin.create_partitions([NewPartitions(spec.name, spec.partitions)])[spec.name]
+        fut.result(timeout=timeout_s)
+        details.append(f"partitions {current}->{spec.partitions}")
+    elif spec.partitions < current:
+        logger.warning(
+            "topic has more partitions than declared topic=%s declared=%s actual=%s",
+            spec.name,
+            spec.partitions,
+            current,
+        )
+    resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name)
+    described = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+    wanted = spec.broker_config()
+    differing = {k: v for k, v in wanted.items() if k not in described or described[k].value != v}
+    if differing:
+        entries = [
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+            for k, v in differing.items()
+        ]
+        target = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
+        admin.incremental_alter_configs([target])[target].result(timeout=timeout_s)
+        details.append("config " + ",".join(f"{k}={v}" for k, v in sorted(differing.items())))
+    if details:
+        return TopicChange(spec.name, "updated", "; ".join(details))
+    return TopicChange(spec.name, "unchanged")

@@ -1,0 +1,43 @@
+"""Test helpers: polling with a deadline instead of sleeping, unique names."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ConditionTimeout(AssertionError):
+    """The condition did not hold before the deadline."""
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str | Callable[[], str] = "condition",
+) -> T:
+    """Call ``condition`` until it returns something truthy; return it, or fail at the deadline.
+
+    The pause between calls is a polling interval, not synchronisation: the test proceeds
+    as soon as the condition holds.
+    """
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = condition()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            raise ConditionTimeout(f"{text} not met within {timeout:.1f}s (last={last!r})")
+        time.sleep(interval)
+
+
+def unique_name(prefix: str) -> str:
+    """A topic or group name no other test (or earlier run) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,54 @@
+"""`tuyen broker up | status | down` as a user runs them, on a private TUYEN_HOME."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy.broker import broker_answers
+from deploy.settings import Settings
+
+pytestmark = pytest.mark.broker
+
+
+def _tuyen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("tuyen")
+    return subprocess.run(
+        [str(exe), *args], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def test_broker_up_status_down(tmp_path: Path, settings: Settings) -> None:
+    if settings.kafka_bootstrap or settings.broker_mode != "auto":
+        pytest.skip("this test provisions a local broker itself; an external cluster is set")
+    home = tmp_path / "home"
+    # share the verified jar cache so the test does not fetch them again
+    jars = settings.home / "kafka"
+    if jars.exists():
+        home.mkdir()
+        (home / "kafka").symlink_to(jars)
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP"}
+    env["TUYEN_HOME"] = str(home)
+    env["TUYEN_BROKER_MODE"] = "local"
+    up = _tuyen(env, "broker", "up")
+    assert up.returncode == 0, up.stderr
+    bootstrap = up.stdout.strip().splitlines()[-1]
+    try:
+        status = _tuyen(env, "broker", "status")
+        assert status.returncode == 0 and status.stdout.strip() == bootstrap
+        assert broker_answers(bootstrap)
+        state = (home / "brokers" / "default" / "state.json").read_text()
+    finally:
+        down = _tuyen(env, "broker", "down", "--purge")
+    assert down.returncode == 0, down.stderr
+    pid = int(__import__("orjson").loads(state)["pid"])
+    assert not Path(f"/proc/{pid}").exists() or "kafka" not in Path(
+        f"/proc/{pid}/cmdline"
+    ).read_text(errors="replace")
+    assert _tuyen(env, "broker", "status").returncode == 1
+    shutil.rmtree(home, ignore_errors=True)

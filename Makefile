@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench faults clean venv lock
+.PHONY: demo test lint typecheck unit bench faults clean venv lock system-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy producers streams sinks schemas deploy tests benchmarks
 
-test: lint typecheck
+system-deps:
+	@deploy/bin/ensure-system-deps
+
+test: system-deps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)

@@ -42,7 +42,7 @@ class TierRecord(BaseModel):
     event_time: datetime = Field(description="when it happened at the station (ce_time)")
     received_time: datetime = Field(description="Kafka timestamp of the raw message")
     processed_time: datetime = Field(description="when the validator accepted it")
-    period: str = Field(description="event month in Vietnam time, YYYY-MM")
+    event_month: str = Field(description="event month in Vietnam time, YYYY-MM")
     station_code: str
     station_name: str
     district_code: str

@@ -85,6 +85,7 @@ KEY_FIELD: Final[dict[RecordType, str]] = {
 
 _PERSON_ID_RE = re.compile(r"^[0-9]{10}$")
 _PERSON_CENTRED_ID_RE = re.compile(r"^([0-9]{10}):[A-Za-z0-9._-]{1,64}$")
+_ANY_PREFIXED_ID_RE = re.compile(r"^[^:]+:[A-Za-z0-9._-]{1,64}$")
 _RESOURCE_ID_RE = re.compile(r"^([0-9]{5}):([a-z]+):([0-9]{4}-(?:0[1-9]|1[0-2]))$")
 
 # pydantic's own error types -> reasons (custom errors already use Reason values as types)
@@ -176,8 +177,8 @@ def record_key(record_type: str, record_id: str) -> str:
         if _PERSON_ID_RE.match(record_id):
             return record_id
         raise ContractViolation(
-            Reason.BAD_RECORD_ID,
-            f"person record_id must be the health id, got {record_id!r}",
+            Reason.BAD_HEALTH_ID,
+            f"person record_id must be the 10-digit health id, got {record_id!r}",
             field="record_id",
         )
     resource = RESOURCE_OF.get(rt)
@@ -185,6 +186,12 @@ def record_key(record_type: str, record_id: str) -> str:
         m = _PERSON_CENTRED_ID_RE.match(record_id)
         if m:
             return m.group(1)
+        if _ANY_PREFIXED_ID_RE.match(record_id):
+            raise ContractViolation(
+                Reason.BAD_HEALTH_ID,
+                f"{rt} record_id must start with a 10-digit health id, got {record_id!r}",
+                field="record_id",
+            )
         raise ContractViolation(
             Reason.BAD_RECORD_ID,
             f"{rt} record_id must be <health id>:<local id>, got {record_id!r}",

@@ -13,9 +13,6 @@ from pydantic_core import PydanticCustomError
 
 from schemas.fields import AnyDate, HealthId, Icd10Code, PastDate, Payload
 
-_SYS = Field(ge=50, le=300)
-_DIA = Field(ge=20, le=200)
-
 
 def _bp_consistent(systolic: int | None, diastolic: int | None) -> None:
     if (systolic is None) != (diastolic is None):
@@ -39,8 +36,8 @@ class Referral(Payload):
 
 
 class VitalsV1(Payload):
-    systolic_bp_mmhg: int | None = _SYS
-    diastolic_bp_mmhg: int | None = _DIA
+    systolic_bp_mmhg: int | None = Field(default=None, ge=50, le=300)
+    diastolic_bp_mmhg: int | None = Field(default=None, ge=20, le=200)
     pulse_bpm: int | None = Field(default=None, ge=20, le=250)
     temperature_c: float | None = Field(default=None, ge=30, le=45)
     weight_kg: float | None = Field(default=None, gt=0, le=300)
@@ -97,8 +94,8 @@ class EncounterV2(Payload):
 
 
 class ChronicMeasurements(Payload):
-    systolic_bp_mmhg: int | None = _SYS
-    diastolic_bp_mmhg: int | None = _DIA
+    systolic_bp_mmhg: int | None = Field(default=None, ge=50, le=300)
+    diastolic_bp_mmhg: int | None = Field(default=None, ge=20, le=200)
     fasting_glucose_mmol_l: float | None = Field(default=None, gt=0, le=60)
     hba1c_percent: float | None = Field(default=None, gt=2, le=25)
 

@@ -1,0 +1,22 @@
+"""The example in docs/contract.md is a valid, correctly signed event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from schemas import DevKeyRegistry, canonical_bytes, from_json_line, verify
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
+
+
+def test_documented_example_decodes_and_verifies() -> None:
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    example = next(line for line in lines if line.startswith('{"specversion"'))
+    change = from_json_line(example, now=datetime(2025, 2, 1, tzinfo=UTC))
+    verify(change, DevKeyRegistry(b"tuyen-dev"))
+    signed_bytes = next(line for line in lines if line.startswith('{"data":'))
+    assert canonical_bytes(change) == signed_bytes.encode()
+    assert orjson.loads(signed_bytes)["station_seq"] == 42

@@ -1,0 +1,247 @@
+"""Consumer lag per group/topic/partition with Burrow status, from the broker itself.
+
+- committed offsets: AdminClient ``list_consumer_group_offsets``;
+- end offsets: ``list_offsets`` (latest = the high watermark);
+- lag in seconds: now − timestamp of the first unconsumed message, read with an assign-only
+  consumer seeking to the committed offset (no group join); 0 when caught up;
+- commit history for the Burrow window: every commit of every group, decoded from
+  ``__consumer_offsets`` with its commit timestamp (see :mod:`streams.monitor.burrow` for why
+  commits, not samples). The lag at each commit is the partition's end offset at that time
+  (the first offset whose message timestamp is later than the commit, from
+  ``list_offsets(for_timestamp)``; the current end when no message is later) minus the
+  committed offset. Burrow approximates the same quantity with its last broker-offset poll.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from confluent_kafka import ConsumerGroupTopicPartitions
+
+from streams.monitor.burrow import Commit, evaluate_partition, group_status
+from streams.monitor.config import MonitorConfig
+from streams.monitor.exceptions import BrokerQueryError
+from streams.monitor.kafka_io import TP, KafkaClients, now_ms
+from streams.monitor.model import GroupLag, PartitionLag
+from streams.monitor.offsets_log import decode_offset_commit
+
+__all__ = ["CommitLog", "LagCollector"]
+
+logger = logging.getLogger(__name__)
+
+OFFSETS_TOPIC = "__consumer_offsets"
+GTP = tuple[str, str, int]
+GTP_MS = tuple[str, int, int]  # (topic, partition, ms or offset)
+
+
+def _rounds(values: dict[TP, set[int]]) -> list[dict[TP, int]]:
+    """Split many values per partition into requests that name each partition once."""
+    lists = {tp: sorted(v) for tp, v in values.items() if v}
+    depth = max((len(v) for v in lists.values()), default=0)
+    return [{tp: v[i] for tp, v in lists.items() if i < len(v)} for i in range(depth)]
+
+
+@dataclass(frozen=True, slots=True)
+class _RawCommit:
+    offset: int
+    timestamp_ms: int
+
+
+class CommitLog:
+    """The last ``window`` commits per (group, topic, partition), tailed from __consumer_offsets.
+
+    The first :meth:`catch_up` reads the (compacted) topic from its beginning, so a group that
+    stopped long ago still has its last commit; later calls read only what is new.
+    """
+
+    def __init__(self, clients: KafkaClients, window: int, read_seconds: float = 10.0) -> None:
+        self._clients = clients
+        self._window = window
+        self._read_seconds = read_seconds
+        self._positions: dict[TP, int] = {}
+        self._commits: dict[GTP, deque[_RawCommit]] = {}
+
+    def catch_up(self) -> int:
+        """Read new commits up to the current end of the topic; returns how many were read."""
+        tps = self._clients.partitions([OFFSETS_TOPIC])
+        ends = self._clients.end_offsets(tps)
+        missing = [tp for tp in tps if tp not in self._positions]
+        self._positions.update(self._clients.start_offsets(missing))
+        count = 0
+        for msg in self._clients.read(dict(self._positions), ends, self._read_seconds):
+            tp = (msg.topic() or "", msg.partition() or 0)
+            self._positions[tp] = (msg.offset() or 0) + 1
+            try:
+                rec = decode_offset_commit(msg.key(), msg.value())
+            except ValueError as exc:
+                logger.warning("undecodable offset commit partition=%s error=%s", tp[1], exc)
+                continue
+            if rec is None:
+                continue
+            key = (rec.group, rec.topic, rec.partition)
+            if rec.offset is None or rec.commit_timestamp_ms is None:  # tombstone
+                self._commits.pop(key, None)
+                continue
+            window = self._commits.setdefault(key, deque(maxlen=self._window))
+            window.append(_RawCommit(rec.offset, rec.commit_timestamp_ms))
+            count += 1
+        for tp, end in ends.items():  # past transaction markers we are not handed
+            self._positions[tp] = max(self._positions.get(tp, 0), end)
+        return count
+
+    def commits(self, group: str, topic: str, partition: int) -> list[_RawCommit]:
+        return list(self._commits.get((group, topic, partition), ()))
+
+
+class LagCollector:
+    """Lag and status of the watched groups. ``clock`` returns ms (inject one in tests)."""
+
+    def __init__(
+        self,
+        config: MonitorConfig,
+        clients: KafkaClients | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.config = config
+        self.clients = clients or KafkaClients(config.bootstrap, config.request_timeout_s)
+        self.clock = clock
+        self.log = CommitLog(self.clients, config.window, config.request_timeout_s)
+        self._end_at: dict[GTP_MS, int] = {}  # (topic, partition, ms) → end offset then
+
+    def close(self) -> None:
+        self.clients.close()
+
+    # -- discovery -----------------------------------------------------------------------
+    def groups(self) -> dict[str, str]:
+        """Watched group names → state (every group unless filtered by name or prefix)."""
+        try:
+            listing = self.clients.admin.list_consumer_groups(
+                request_timeout=self.config.request_timeout_s
+            ).result(timeout=self.config.request_timeout_s)
+        except Exception as exc:
+            raise BrokerQueryError(f"list_consumer_groups failed: {exc}") from exc
+        found: dict[str, str] = {}
+        for g in listing.valid:
+            name = str(g.group_id)
+            if self.config.groups and name not in self.config.groups:
+                continue
+            if not name.startswith(self.config.group_prefix):
+                continue
+            if name.startswith("_") and not self.config.include_internal:
+                continue
+            found[name] = g.state.name if g.state is not None else "UNKNOWN"
+        return found
+
+    def committed(self, groups: list[str]) -> dict[str, dict[TP, int]]:
+        """Committed offsets per group (partitions without a commit are left out)."""
+        futures = {
+            g: self.clients.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(g)], request_timeout=self.config.request_timeout_s
+            )[g]
+            for g in groups
+        }
+        result: dict[str, dict[TP, int]] = {}
+        for g, fut in futures.items():
+            (res,) = self.clients._wait([fut])
+            result[g] = {
+                (tp.topic, tp.partition): int(tp.offset)
+                for tp in res.topic_partitions or []
+                if tp.error is None and tp.offset >= 0
+            }
+        return result
+
+    # -- lag at commit times -------------------------------------------------------------
+    def _ends_at(self, wanted: dict[TP, set[int]], ends_now: dict[TP, int]) -> dict[GTP_MS, int]:
+        """End offset of each partition at each commit time (ms): one request per round."""
+        found: dict[GTP_MS, int] = {}
+        todo = {
+            tp: {ms for ms in stamps if (tp[0], tp[1], ms) not in self._end_at}
+            for tp, stamps in wanted.items()
+        }
+        for batch in _rounds(todo):
+            for (t, p), offset in self.clients.offsets_after(batch).items():
+                ms = batch[(t, p)]
+                if offset >= 0:  # a later message exists: this end can no longer change
+                    self._end_at[(t, p, ms)] = offset
+                else:
+                    found[(t, p, ms)] = ends_now.get((t, p), 0)
+        for tp, stamps in wanted.items():
+            for ms in stamps:
+                key = (tp[0], tp[1], ms)
+                if key in self._end_at:
+                    found[key] = self._end_at[key]
+        return found
+
+    def _lag_seconds(self, wanted: dict[TP, set[int]], ends: dict[TP, int]) -> dict[GTP_MS, float]:
+        """now − timestamp of the first unconsumed message, per (partition, committed offset)."""
+        out: dict[GTP_MS, float] = {}
+        lagging = {tp: {o for o in offs if o < ends.get(tp, 0)} for tp, offs in wanted.items()}
+        for batch in _rounds(lagging):
+            now = self.clock()
+            for msg in self.clients.read(batch, ends, self.config.peek_timeout_s, first_only=True):
+                _kind, ts = msg.timestamp()
+                tp = (msg.topic() or "", msg.partition() or 0)
+                if ts > 0 and tp in batch:
+                    out[(tp[0], tp[1], batch[tp])] = max(0.0, (now - ts) / 1000)
+        return out
+
+    # -- the whole picture ---------------------------------------------------------------
+    def collect(self) -> tuple[GroupLag, ...]:
+        """Every watched group with its partitions' offsets, lags and statuses."""
+        self.log.catch_up()
+        states = self.groups()
+        committed = self.committed(sorted(states))
+        tps = {tp for offsets in committed.values() for tp in offsets}
+        ends = self.clients.end_offsets(tps)
+        commit_times: dict[TP, set[int]] = {}
+        committed_offsets: dict[TP, set[int]] = {}
+        for g, offsets in committed.items():
+            for (t, p), off in offsets.items():
+                committed_offsets.setdefault((t, p), set()).add(off)
+                stamps = commit_times.setdefault((t, p), set())
+                stamps.update(c.timestamp_ms for c in self.log.commits(g, t, p))
+        ends_then = self._ends_at(commit_times, ends)
+        lag_secs = self._lag_seconds(committed_offsets, ends)
+        now = self.clock()
+
+        groups: list[GroupLag] = []
+        for g in sorted(states):
+            parts: list[PartitionLag] = []
+            for (t, p), off in sorted(committed.get(g, {}).items()):
+                end = ends.get((t, p), off)
+                window = [
+                    Commit(
+                        c.offset,
+                        c.timestamp_ms,
+                        max(0, ends_then.get((t, p, c.timestamp_ms), end) - c.offset),
+                    )
+                    for c in self.log.commits(g, t, p)
+                ]
+                lag = max(0, end - off)
+                verdict = evaluate_partition(
+                    window,
+                    lag,
+                    now,
+                    window=self.config.window,
+                    allowed_lag=self.config.allowed_lag,
+                )
+                parts.append(
+                    PartitionLag(
+                        topic=t,
+                        partition=p,
+                        committed=off,
+                        end_offset=end,
+                        lag=lag,
+                        lag_seconds=lag_secs.get((t, p, off), 0.0) if lag else 0.0,
+                        status=verdict.status,
+                        complete=verdict.complete,
+                        commits=len(window),
+                        last_commit_ms=window[-1].timestamp_ms if window else None,
+                    )
+                )
+            status = group_status(p.status for p in parts)
+            groups.append(GroupLag(g, states[g], status, tuple(parts)))
+        return tuple(groups)

@@ -1,0 +1,27 @@
+"""Settings of the lag monitor (frozen; built by the CLI from `deploy.settings` and options)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.monitor.burrow import DEFAULT_WINDOW
+
+__all__ = ["MonitorConfig"]
+
+
+class MonitorConfig(BaseModel):
+    """What to watch and how. Never reads the environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap: str
+    topic_prefix: str = ""
+    groups: tuple[str, ...] = ()  # exact group names; empty = every group
+    group_prefix: str = ""  # only groups whose name starts with this
+    window: int = Field(default=DEFAULT_WINDOW, ge=1, le=1000)
+    allowed_lag: int = Field(default=0, ge=0)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    peek_timeout_s: float = Field(default=3.0, gt=0)  # reading first unconsumed messages
+    dlq_scan_limit: int = Field(default=100_000, ge=0)  # records per DLQ scan, newest first
+    freshness_sample: int = Field(default=400, ge=0)  # newest records per tier topic
+    include_internal: bool = False  # groups whose name starts with "_" (tools, connect)

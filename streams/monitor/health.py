@@ -1,0 +1,152 @@
+"""Pipeline health read from the topics themselves: flows per stage, DLQ reasons, freshness.
+
+- events in/out per stage: sums of the end offsets of the stage's input and output topics
+  (records ever written; for the compacted aggregates topic, updates ever written);
+- DLQ records by reason code: the ``tuyen_reason`` header of DLQ records, tallied
+  incrementally (each collection reads only new records; the first reads at most the
+  newest ``dlq_scan_limit`` records per partition);
+- freshness per tier: tier topic message timestamp − ``ce_time`` header over the newest
+  ``freshness_sample`` records of each tier topic, as percentiles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas import topics as T
+from streams.monitor.config import MonitorConfig
+from streams.monitor.freshness import freshness_percentiles, from_epoch_ms, parse_ce_time
+from streams.monitor.kafka_io import TP, KafkaClients
+from streams.monitor.model import PipelineHealth, StageFlow
+
+__all__ = ["REASON_HEADER", "HealthCollector", "Stage", "pipeline_stages", "tier_topics"]
+
+logger = logging.getLogger(__name__)
+
+REASON_HEADER = "tuyen_reason"
+CE_TIME_HEADER = "ce_time"
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A stage of the pipeline and the topics it reads and writes (full names)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def pipeline_stages(prefix: str = "") -> tuple[Stage, ...]:
+    """The stages of DESIGN.md's data flow, with prefixed topic names."""
+
+    def n(base: str) -> str:
+        return T.topic_name(base, prefix)
+
+    tiers = (n(T.TIER_DISTRICT), n(T.TIER_PROVINCE), n(T.TIER_NATIONAL))
+    return (
+        Stage("validate", (n(T.RAW),), (n(T.VALID), n(T.DLQ))),
+        Stage("route", (n(T.VALID),), tiers),
+        Stage("aggregate", (n(T.VALID),), (n(T.AGGREGATES),)),
+    )
+
+
+def tier_topics(prefix: str = "") -> dict[str, str]:
+    """Freshness tiers → topic: the three tier feeds and the live aggregates."""
+    return {
+        "district": T.topic_name(T.TIER_DISTRICT, prefix),
+        "province": T.topic_name(T.TIER_PROVINCE, prefix),
+        "national": T.topic_name(T.TIER_NATIONAL, prefix),
+        "aggregates": T.topic_name(T.AGGREGATES, prefix),
+    }
+
+
+HeaderValue = str | bytes | None
+
+
+def _header(
+    headers: dict[str, HeaderValue] | list[tuple[str, HeaderValue]] | None, name: str
+) -> bytes | None:
+    items = headers.items() if isinstance(headers, dict) else headers or ()
+    for key, value in items:
+        if key == name:
+            return value.encode() if isinstance(value, str) else value
+    return None
+
+
+class HealthCollector:
+    """Collects :class:`PipelineHealth`; keeps the DLQ tally between collections."""
+
+    def __init__(self, config: MonitorConfig, clients: KafkaClients) -> None:
+        self.config = config
+        self.clients = clients
+        self.dlq_topic = T.topic_name(T.DLQ, config.topic_prefix)
+        self._dlq_positions: dict[TP, int] = {}
+        self._dlq_counts: Counter[str] = Counter()
+
+    def _update_dlq(self, ends: dict[TP, int], starts: dict[TP, int]) -> None:
+        dlq = {tp: end for tp, end in ends.items() if tp[0] == self.dlq_topic}
+        for tp, end in dlq.items():
+            if tp not in self._dlq_positions:
+                self._dlq_positions[tp] = max(starts.get(tp, 0), end - self.config.dlq_scan_limit)
+            elif self._dlq_positions[tp] < starts.get(tp, 0):  # retention removed records
+                self._dlq_positions[tp] = starts[tp]
+        for msg in self.clients.read(dict(self._dlq_positions), dlq, self.config.request_timeout_s):
+            tp = (msg.topic() or "", msg.partition() or 0)
+            self._dlq_positions[tp] = (msg.offset() or 0) + 1
+            raw = _header(msg.headers(), REASON_HEADER)
+            reason = raw.decode("utf-8", "replace") if raw else "unknown"
+            self._dlq_counts[reason] += 1
+
+    def _freshness(
+        self, ends: dict[TP, int], starts: dict[TP, int]
+    ) -> dict[str, list[tuple[datetime, datetime]]]:
+        samples: dict[str, list[tuple[datetime, datetime]]] = {}
+        for tier, topic in tier_topics(self.config.topic_prefix).items():
+            parts = [tp for tp in ends if tp[0] == topic]
+            samples[tier] = []
+            if not parts or self.config.freshness_sample == 0:
+                continue
+            per = max(1, self.config.freshness_sample // len(parts))
+            begin = {tp: max(starts.get(tp, 0), ends[tp] - per) for tp in parts}
+            for msg in self.clients.read(
+                begin, {tp: ends[tp] for tp in parts}, self.config.peek_timeout_s
+            ):
+                event = parse_ce_time(_header(msg.headers(), CE_TIME_HEADER))
+                _kind, ts = msg.timestamp()
+                if event is not None and ts > 0:
+                    samples[tier].append((event, from_epoch_ms(ts)))
+        return samples
+
+    def collect(self) -> PipelineHealth:
+        stages = pipeline_stages(self.config.topic_prefix)
+        names = {t for s in stages for t in (*s.inputs, *s.outputs)}
+        names.update(tier_topics(self.config.topic_prefix).values())
+        tps = self.clients.partitions(names)
+        ends = self.clients.end_offsets(tps)
+        starts = self.clients.start_offsets(tps)
+        totals: Counter[str] = Counter()
+        for (topic, _p), end in ends.items():
+            totals[topic] += end
+        flows = tuple(
+            StageFlow(
+                s.name,
+                s.inputs,
+                s.outputs,
+                sum(totals[t] for t in s.inputs),
+                sum(totals[t] for t in s.outputs),
+            )
+            for s in stages
+        )
+        self._update_dlq(ends, starts)
+        fresh = {
+            tier: freshness_percentiles(p) for tier, p in self._freshness(ends, starts).items()
+        }
+        return PipelineHealth(
+            stages=flows,
+            topic_events={t: totals.get(t, 0) for t in sorted(names)},
+            dlq_reasons=dict(self._dlq_counts),
+            freshness=fresh,
+        )

@@ -1,0 +1,138 @@
+"""Thin confluent-kafka helpers shared by the lag and health collectors."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from streams.monitor.exceptions import BrokerQueryError
+
+__all__ = ["KafkaClients", "now_ms"]
+
+logger = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds since the epoch (the default clock)."""
+    return time.time_ns() // 1_000_000
+
+
+class KafkaClients:
+    """One AdminClient and one assign-only consumer (never joins a group, never commits)."""
+
+    def __init__(self, bootstrap: str, timeout_s: float = 10.0) -> None:
+        self.timeout_s = timeout_s
+        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.reader = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                # an id is required by the client; we only assign() so no group is ever joined
+                "group.id": f"_tuyen-monitor-reader-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 50,
+                "isolation.level": "read_committed",
+            }
+        )
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def _wait(self, futures: Iterable[Any]) -> list[Any]:
+        try:
+            return [f.result(timeout=self.timeout_s) for f in futures]
+        except (KafkaException, TimeoutError) as exc:
+            raise BrokerQueryError(f"broker query failed: {exc}") from exc
+
+    def partitions(self, topics: Iterable[str]) -> list[TP]:
+        """Existing partitions of the topics (topics that do not exist are left out)."""
+        wanted = set(topics)
+        try:
+            md = self.admin.list_topics(timeout=self.timeout_s)
+        except KafkaException as exc:
+            raise BrokerQueryError(f"metadata failed: {exc}") from exc
+        return sorted(
+            (name, p)
+            for name, t in md.topics.items()
+            if name in wanted and t.error is None
+            for p in t.partitions
+        )
+
+    def offsets(self, tps: Iterable[TP], spec: Callable[[], OffsetSpec]) -> dict[TP, int]:
+        """``list_offsets`` for many partitions in one request (``OffsetSpec.latest`` etc.)."""
+        req = {TopicPartition(t, p): spec() for t, p in tps}
+        if not req:
+            return {}
+        futs = self.admin.list_offsets(req, request_timeout=self.timeout_s)
+        keys = list(futs)
+        results = self._wait(futs[k] for k in keys)
+        return {(k.topic, k.partition): int(r.offset) for k, r in zip(keys, results, strict=True)}
+
+    def end_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
+        return self.offsets(tps, OffsetSpec.latest)
+
+    def start_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
+        return self.offsets(tps, OffsetSpec.earliest)
+
+    def offsets_after(self, stamps: dict[TP, int]) -> dict[TP, int]:
+        """First offset whose timestamp is > the given ms per partition; -1 when none."""
+        req = {
+            TopicPartition(t, p): OffsetSpec.for_timestamp(ts + 1) for (t, p), ts in stamps.items()
+        }
+        if not req:
+            return {}
+        futs = self.admin.list_offsets(req, request_timeout=self.timeout_s)
+        keys = list(futs)
+        results = self._wait(futs[k] for k in keys)
+        return {(k.topic, k.partition): int(r.offset) for k, r in zip(keys, results, strict=True)}
+
+    def read(
+        self,
+        starts: dict[TP, int],
+        ends: dict[TP, int],
+        max_seconds: float,
+        *,
+        first_only: bool = False,
+    ) -> Iterable[Message]:
+        """Messages from ``starts`` up to (excluding) ``ends`` per partition, bounded in time.
+
+        ``first_only``: just the first message at or after the start of each partition.
+        """
+        todo = {tp: end for tp, end in ends.items() if starts.get(tp, end) < end}
+        if not todo:
+            return
+        self.reader.assign([TopicPartition(t, p, starts[(t, p)]) for t, p in todo])
+        deadline = time.monotonic() + max_seconds
+        try:
+            while todo and time.monotonic() < deadline:
+                for msg in self.reader.consume(num_messages=500, timeout=0.2):
+                    tp = (msg.topic() or "", msg.partition() or 0)
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            if tp in todo and (msg.offset() or 0) >= todo[tp]:
+                                del todo[tp]
+                        else:
+                            logger.warning("read error topic=%s error=%s", tp[0], err)
+                        continue
+                    end = todo.get(tp)
+                    offset = msg.offset() or 0
+                    if end is None or offset >= end:
+                        continue
+                    yield msg
+                    if first_only or offset + 1 >= end:
+                        del todo[tp]
+            if todo:
+                logger.warning("read stopped at deadline partitions_left=%d", len(todo))
+        finally:
+            self.reader.unassign()

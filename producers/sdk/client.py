@@ -1,0 +1,323 @@
+"""``StationClient``: what station software uses to publish record changes.
+
+    client = StationClient.open(station="00004", signer="hw-00004-1", signing_key=key,
+                                config=ProducerConfig(bootstrap=..., topic=..., outbox_path=...))
+    with client.batch():                      # one SQLite transaction for many events
+        client.upsert_person(PersonV1(...))
+        client.upsert_encounter(EncounterV2(...), local_id="visit-881")
+    client.flush()                            # wait until Kafka confirmed everything
+    client.close()
+
+Every call builds the change, gives it the next ``station_seq`` and the record's next
+``record_version``, signs it and writes it to the outbox *before* anything is sent; the
+publisher then sends it and deletes it on a successful delivery report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from confluent_kafka import Producer
+from nacl.signing import SigningKey
+
+from producers.config import DEV_KEY_SEED, ProducerConfig
+from producers.exceptions import SequenceError
+from producers.sdk.builders import Draft, delete_draft, upsert_draft
+from producers.sdk.outbox import Outbox
+from producers.sdk.publisher import OutboxPublisher
+from schemas import KafkaMessage, RecordChange, dev_signer, dev_signing_key, encode, make_change
+from schemas import sign as sign_change
+from schemas.payloads.clinical import (
+    AntenatalVisitV1,
+    ChronicFollowupV1,
+    EncounterV1,
+    EncounterV2,
+)
+from schemas.payloads.immunization import ImmunizationV1
+from schemas.payloads.person import PersonV1
+from schemas.payloads.resources import (
+    BedSnapshotV1,
+    EquipmentSnapshotV1,
+    StaffSnapshotV1,
+    StockSnapshotV1,
+)
+from schemas.payloads.surveillance import DiseaseCaseV1
+from schemas.payloads.vital_events import BirthV1, DeathV1
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An event the client has accepted: it is in the outbox and will reach Kafka."""
+
+    event_id: str
+    record_type: str
+    record_id: str
+    record_version: int
+    station_seq: int
+
+
+class StationClient:
+    """One station's publisher: typed builders, signing, durable outbox, idempotent producer."""
+
+    def __init__(
+        self,
+        station: str,
+        signer: str,
+        signing_key: SigningKey,
+        config: ProducerConfig,
+        *,
+        producer: Producer | None = None,
+    ) -> None:
+        self.station = station
+        self.signer = signer
+        self.config = config
+        self._key = signing_key
+        self.outbox = Outbox(config.outbox_path, synchronous=config.synchronous)
+        self.publisher = OutboxPublisher(self.outbox, config, producer=producer)
+        self._lock = threading.RLock()
+        self._seq = self.outbox.station_seq
+        self._staged: list[tuple[str, KafkaMessage]] = []
+        self._staged_versions: dict[tuple[str, str], int] = {}
+        self._batch_depth = 0
+        self.publisher.poll(0)  # start resending what a previous run left unconfirmed
+
+    @classmethod
+    def open(
+        cls,
+        station: str,
+        signer: str,
+        signing_key: SigningKey,
+        config: ProducerConfig,
+        *,
+        producer: Producer | None = None,
+    ) -> StationClient:
+        return cls(station, signer, signing_key, config, producer=producer)
+
+    @classmethod
+    def dev(
+        cls, station: str, config: ProducerConfig, *, n: int = 1, seed: bytes = DEV_KEY_SEED
+    ) -> StationClient:
+        """A client signing with the development key of ``hw-<station>-<n>``."""
+        signer = dev_signer(station, n)
+        return cls(station, signer, dev_signing_key(seed, signer), config)
+
+    # ---- counters -------------------------------------------------------------------
+    @property
+    def station_seq(self) -> int:
+        """The last ``station_seq`` handed out (committed or staged)."""
+        return self._seq
+
+    def record_version(self, record_type: str, record_id: str) -> int:
+        """The last version of a record (0 when this station never wrote it)."""
+        k = (record_type, record_id)
+        with self._lock:
+            return self._staged_versions.get(k) or self.outbox.version(*k)
+
+    # ---- batching -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group the events built inside into one outbox transaction (much faster). If the
+        block raises, none of its events is kept (and their counters are not used)."""
+        with self._lock:
+            self._batch_depth += 1
+            try:
+                yield
+            except BaseException:
+                self._batch_depth -= 1
+                if self._batch_depth == 0:
+                    self._discard()
+                raise
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                self._commit()
+
+    def _discard(self) -> None:
+        self._staged.clear()
+        self._staged_versions.clear()
+        self._seq = self.outbox.station_seq
+
+    def _commit(self) -> None:
+        if not self._staged:
+            return
+        try:
+            rows = self.outbox.append(
+                self.config.topic,
+                self._staged,
+                station_seq=self._seq,
+                versions=self._staged_versions,
+            )
+        except Exception:
+            self._discard()
+            raise
+        self._staged = []
+        self._staged_versions = {}
+        self.publisher.offer(rows)
+
+    # ---- building -------------------------------------------------------------------
+    def _accept(self, draft: Draft, *, time: datetime | None, signer: str | None) -> Accepted:
+        with self._lock:
+            k = (draft.record_type.value, draft.record_id)
+            version = self.record_version(*k) + 1
+            seq = self._seq + 1
+            change = make_change(
+                station=self.station,
+                record_type=draft.record_type,
+                record_id=draft.record_id,
+                op=draft.op,
+                record_version=version,
+                station_seq=seq,
+                signer=signer or self.signer,
+                data=draft.data,
+                time=time,
+                schema_major=draft.schema_major,
+            )
+            signed = sign_change(change, self._key)
+            self._staged.append((signed.id, encode(signed)))
+            self._staged_versions[k] = version
+            self._seq = seq
+            if self._batch_depth == 0:
+                self._commit()
+            return Accepted(signed.id, k[0], k[1], version, seq)
+
+    def upsert(
+        self,
+        payload: object,
+        *,
+        local_id: str | None = None,
+        time: datetime | None = None,
+    ) -> Accepted:
+        """Publish the full after-image ``payload`` (any payload model). Person-centred records
+        need a stable ``local_id`` to be updated later (a new one is made when ``None``)."""
+        from schemas import Payload
+
+        if not isinstance(payload, Payload):
+            raise TypeError(f"{type(payload).__name__} is not a payload model")
+        return self._accept(
+            upsert_draft(payload, self.station, local_id=local_id), time=time, signer=None
+        )
+
+    def delete(self, record_type: str, record_id: str, *, time: datetime | None = None) -> Accepted:
+        """Publish the deletion of a record (e.g. entered in error)."""
+        return self._accept(delete_draft(record_type, record_id), time=time, signer=None)
+
+    # typed builders (one per record type) --------------------------------------------
+    def upsert_person(self, p: PersonV1, *, time: datetime | None = None) -> Accepted:
+        return self.upsert(p, time=time)
+
+    def upsert_encounter(
+        self,
+        p: EncounterV2 | EncounterV1,
+        *,
+        local_id: str | None = None,
+        time: datetime | None = None,
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_immunization(
+        self, p: ImmunizationV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_chronic_followup(
+        self, p: ChronicFollowupV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_antenatal_visit(
+        self, p: AntenatalVisitV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_birth(
+        self, p: BirthV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_death(
+        self, p: DeathV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_disease_case(
+        self, p: DiseaseCaseV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_staff(self, p: StaffSnapshotV1, *, time: datetime | None = None) -> Accepted:
+        return self.upsert(p, time=time)
+
+    def upsert_beds(self, p: BedSnapshotV1, *, time: datetime | None = None) -> Accepted:
+        return self.upsert(p, time=time)
+
+    def upsert_equipment(self, p: EquipmentSnapshotV1, *, time: datetime | None = None) -> Accepted:
+        return self.upsert(p, time=time)
+
+    def upsert_stock(self, p: StockSnapshotV1, *, time: datetime | None = None) -> Accepted:
+        return self.upsert(p, time=time)
+
+    # ---- pre-built changes (simulator, importers) --------------------------------------
+    def submit(self, changes: Sequence[RecordChange]) -> list[Accepted]:
+        """Store already signed changes of this station (e.g. from the simulator) as they
+        are. Their ``station_seq`` must increase past the outbox's; versions are recorded."""
+        with self._lock:
+            out: list[Accepted] = []
+            for c in changes:
+                if c.station != self.station:
+                    raise SequenceError(
+                        f"change {c.id} is from station {c.station}, not {self.station}"
+                    )
+                if c.station_seq <= self._seq:
+                    raise SequenceError(
+                        f"change {c.id} has station_seq {c.station_seq} <= {self._seq} already used"
+                    )
+                self._seq = c.station_seq
+                k = (c.record_type.value, c.record_id)
+                self._staged.append((c.id, encode(c)))
+                self._staged_versions[k] = max(c.record_version, self._staged_versions.get(k, 0))
+                out.append(Accepted(c.id, k[0], k[1], c.record_version, c.station_seq))
+            if self._batch_depth == 0:
+                self._commit()
+            return out
+
+    # ---- delivery ---------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Events accepted but not yet confirmed by Kafka."""
+        return self.outbox.count()
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Serve delivery reports and send what waits (call it regularly, or use
+        :meth:`start_background`)."""
+        self.publisher.poll(timeout)
+
+    def start_background(self) -> None:
+        self.publisher.start_background()
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait until everything is confirmed (returns what is still pending after
+        ``timeout`` seconds; it stays in the outbox and is retried)."""
+        with self._lock:
+            self._commit()
+        return self.publisher.flush(timeout)
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush for up to ``timeout`` s, then close. Unconfirmed events stay in the outbox."""
+        with self._lock:
+            self._commit()
+        remaining = self.publisher.close(timeout)
+        self.outbox.close()
+        logger.info("station client closed station=%s pending=%d", self.station, remaining)
+        return remaining
+
+    def __enter__(self) -> StationClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

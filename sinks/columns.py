@@ -1,0 +1,161 @@
+"""The columns of every store: tier records, live aggregates, dead letters.
+
+One declaration feeds both the Parquet writer (Arrow types) and the catalog views (DuckDB
+types), so a file and the view over it always agree. Tier record files hold every
+:class:`schemas.tier.TierRecord` field except ``data``, then ``data`` as a JSON string (the
+after-image), then one column per top-level field of the record type's current payload model:
+scalars (str, int, float, bool, date, datetime, literals, enums) typed, under the field's own
+name; nested models, lists and dicts as JSON strings. Pure: no Kafka, no I/O.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from functools import cache
+from typing import Any, Literal, get_args, get_origin
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from schemas.registry import CURRENT_MAJOR, RecordType, model_for
+from schemas.tier import TierRecord
+
+__all__ = [
+    "AGGREGATE_COLUMNS",
+    "DLQ_COLUMNS",
+    "TIER_BASE_COLUMNS",
+    "Column",
+    "arrow_schema",
+    "payload_columns",
+    "tier_columns",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column: name, Arrow type, DuckDB type, and ``json`` when it holds JSON text."""
+
+    name: str
+    arrow: pa.DataType
+    duckdb: str
+    json: bool = False
+
+
+STRING = ("VARCHAR", pa.string())
+_SCALARS: dict[type, tuple[str, pa.DataType]] = {
+    str: STRING,
+    bool: ("BOOLEAN", pa.bool_()),
+    int: ("BIGINT", pa.int64()),
+    float: ("DOUBLE", pa.float64()),
+    date: ("DATE", pa.date32()),
+    datetime: ("TIMESTAMPTZ", pa.timestamp("us", tz="UTC")),
+}
+
+
+def _col(name: str, kind: tuple[str, pa.DataType], json: bool = False) -> Column:
+    return Column(name, kind[1], kind[0], json)
+
+
+def _strip(annotation: Any) -> Any:
+    """Remove Optional/Annotated wrappers; None when it is not one scalar shape."""
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _strip(get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return _strip(args[0]) if len(args) == 1 else None
+    return annotation
+
+
+def _kind_of(annotation: Any) -> tuple[str, pa.DataType] | None:
+    """The scalar kind of a payload field's annotation; None for nested/list/dict."""
+    ann = _strip(annotation)
+    if ann is None:
+        return None
+    if get_origin(ann) is Literal:
+        values = get_args(ann)
+        kinds = {_SCALARS.get(type(v)) for v in values}
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(ann, type):
+        if issubclass(ann, Enum):
+            return STRING
+        if issubclass(ann, BaseModel):
+            return None
+        for py, kind in _SCALARS.items():  # bool before int: bool is an int subclass
+            if ann is py:
+                return kind
+    return None
+
+
+#: TierRecord fields in model order, ``data`` as JSON text in its place.
+TIER_BASE_COLUMNS: tuple[Column, ...] = tuple(
+    (
+        _col(name, STRING, json=True)
+        if name == "data"
+        else _col(name, _kind_of(field.annotation) or STRING)
+    )
+    for name, field in TierRecord.model_fields.items()
+)
+
+
+@cache
+def payload_columns(record_type: str) -> tuple[Column, ...]:
+    """Flattened columns of ``record_type``'s current payload model, in model order."""
+    rt = RecordType(record_type)
+    model = model_for(rt, CURRENT_MAJOR[rt])
+    base = {c.name for c in TIER_BASE_COLUMNS}
+    out = []
+    for name, field in model.model_fields.items():
+        if name in base:  # a payload field never shadows an envelope column
+            name = f"data_{name}"
+        kind = _kind_of(field.annotation)
+        out.append(_col(name, kind) if kind else _col(name, STRING, json=True))
+    return tuple(out)
+
+
+@cache
+def tier_columns(record_type: str) -> tuple[Column, ...]:
+    """Every column of a tier store file (and of the catalog views) for ``record_type``."""
+    return TIER_BASE_COLUMNS + payload_columns(record_type)
+
+
+#: Live aggregates: one row per update seen on ``aggregates.live`` (``value`` NULL = tombstone).
+AGGREGATE_COLUMNS: tuple[Column, ...] = (
+    _col("unit", STRING),
+    _col("period", STRING),
+    _col("element", STRING),
+    _col("value", ("DOUBLE", pa.float64())),
+    _col("updated_at", _SCALARS[datetime]),
+    _col("kafka_topic", STRING),
+    _col("kafka_partition", ("INTEGER", pa.int32())),
+    _col("kafka_offset", _SCALARS[int]),
+)
+
+_HEADERS = pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())]))
+
+#: Dead letters: the source coordinates from the ``tuyen_*`` headers, the original bytes,
+#: then what a replay needs (key, all headers) and the DLQ message's own coordinates.
+DLQ_COLUMNS: tuple[Column, ...] = (
+    _col("reason", STRING),
+    _col("message", STRING),
+    _col("stage", STRING),
+    _col("topic", STRING),
+    _col("partition", ("INTEGER", pa.int32())),
+    _col("offset", _SCALARS[int]),
+    _col("rejected_at", _SCALARS[datetime]),
+    _col("value", ("BLOB", pa.binary())),
+    _col("key", ("BLOB", pa.binary())),
+    _col("headers", ("STRUCT(key VARCHAR, value BLOB)[]", _HEADERS)),
+    _col("dlq_topic", STRING),
+    _col("dlq_partition", ("INTEGER", pa.int32())),
+    _col("dlq_offset", _SCALARS[int]),
+)
+
+
+def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
+    """The Arrow schema of a store file with ``columns``."""
+    return pa.schema([pa.field(c.name, c.arrow) for c in columns])

@@ -1,0 +1,169 @@
+"""The store root: its layout, and durable atomic file writes through pyarrow's filesystems.
+
+Layout under a root (a local path, ``file://`` or any URI ``pyarrow.fs.FileSystem.from_uri``
+understands, e.g. ``s3://bucket/prefix``)::
+
+    <root>/<tier>/province=<code>/record_type=<rt>/month=<YYYY-MM>/<file>
+    <root>/aggregates/period=<period>/<file>
+    <root>/dlq/reason=<reason>/day=<YYYY-MM-DD>/<file>
+
+    <file> = <topic>+<partition>+<first offset>.parquet   (written by a sink)
+           | <topic>+merged+<digest>.parquet              (written by compaction)
+
+Writers only ever create ``*.parquet`` files by atomic rename (local: temporary name, fsync
+file, rename, fsync directory; object stores: one PUT/multipart upload, atomic on completion),
+so a reader's ``*.parquet`` glob never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from sinks.exceptions import StoreWriteError
+
+__all__ = [
+    "AGGREGATES_DIR",
+    "DLQ_DIR",
+    "TIER_DIRS",
+    "Store",
+    "file_name",
+    "safe_value",
+]
+
+logger = logging.getLogger(__name__)
+
+TIER_DIRS = ("district", "province", "national")
+AGGREGATES_DIR = "aggregates"
+DLQ_DIR = "dlq"
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_value(value: str) -> str:
+    """A hive partition value safe in a path (anything unusual becomes ``_``)."""
+    cleaned = _SAFE.sub("_", value)[:64]
+    return cleaned or "_"
+
+
+def file_name(topic: str, partition: int, first_offset: int) -> str:
+    """``<topic>+<partition>+<first offset>.parquet``: deterministic, so a replay overwrites."""
+    return f"{topic}+{partition}+{first_offset}.parquet"
+
+
+@dataclass(frozen=True)
+class Store:
+    """A store root opened through pyarrow: ``fs`` and the root ``base`` path inside it."""
+
+    uri: str
+    fs: pafs.FileSystem
+    base: str
+
+    @classmethod
+    def open(cls, root: str | Path, *, create: bool = True) -> Store:
+        """Open ``root``: a local path (created if missing and ``create``) or a filesystem URI."""
+        text = str(root)
+        if "://" in text:
+            fs, base = pafs.FileSystem.from_uri(text)
+        else:
+            fs, base = pafs.LocalFileSystem(), str(Path(text).resolve())
+        base = base.rstrip("/")
+        if create and cls._is_local(fs):
+            Path(base).mkdir(parents=True, exist_ok=True)
+        return cls(text, fs, base)
+
+    @staticmethod
+    def _is_local(fs: pafs.FileSystem) -> bool:
+        return isinstance(fs, pafs.LocalFileSystem)
+
+    @property
+    def local(self) -> bool:
+        return self._is_local(self.fs)
+
+    def path(self, *parts: str) -> str:
+        return "/".join((self.base, *parts))
+
+    def glob_uri(self, *parts: str) -> str:
+        """A path or URL for DuckDB: a local path, else ``<scheme>://<base>/…``."""
+        inner = self.path(*parts)
+        if self.local:
+            return inner
+        scheme = self.uri.split("://", 1)[0]
+        return f"{scheme}://{inner}"
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def write_table(self, path: str, table: pa.Table) -> int:
+        """Write ``table`` to ``path`` (Parquet, zstd) atomically and durably; its size."""
+        try:
+            if self.local:
+                return _write_local(path, table)
+            parent = path.rsplit("/", 1)[0]
+            self.fs.create_dir(parent, recursive=True)
+            with self.fs.open_output_stream(path) as out:
+                pq.write_table(table, out, compression="zstd")
+            info = self.fs.get_file_info(path)
+            return int(info.size or 0)
+        except OSError as exc:
+            raise StoreWriteError(f"cannot write {path}: {exc}") from exc
+
+    # ---- listing and removing --------------------------------------------------------------
+
+    def list_files(self, *parts: str, suffix: str = ".parquet") -> list[pafs.FileInfo]:
+        """Every file under ``parts`` (recursively) ending with ``suffix``, by path."""
+        selector = pafs.FileSelector(self.path(*parts), recursive=True, allow_not_found=True)
+        infos = self.fs.get_file_info(selector)
+        found = [
+            i
+            for i in infos
+            if i.type == pafs.FileType.File
+            and i.base_name.endswith(suffix)
+            and not i.base_name.startswith(".")
+        ]
+        return sorted(found, key=lambda i: i.path)
+
+    def delete(self, path: str) -> None:
+        """Remove one file (missing is fine: removal is idempotent)."""
+        try:
+            self.fs.delete_file(path)
+        except FileNotFoundError:
+            return
+        if self.local:
+            _fsync_dir(path.rsplit("/", 1)[0])
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_local(path: str, table: pa.Table) -> int:
+    target = Path(path)
+    new_dir = not target.parent.exists()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(str(target.parent))
+    if new_dir:  # the new directories' entries must be durable too
+        for parent in list(target.parents)[1:4]:
+            _fsync_dir(str(parent))
+    return target.stat().st_size

@@ -1,0 +1,57 @@
+"""The catalog on an empty store: every view exists with the contract's columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from schemas.registry import RecordType
+from schemas.tier import TierRecord
+from sinks.catalog import build_catalog, open_catalog
+from sinks.columns import payload_columns
+from sinks.exceptions import CatalogError
+
+
+def _columns(con: duckdb.DuckDBPyConnection, view: str) -> list[str]:
+    return [row[0] for row in con.execute(f'DESCRIBE "{view}"').fetchall()]
+
+
+def test_empty_store_has_every_view_with_contract_columns(tmp_path: Path) -> None:
+    con = open_catalog(tmp_path / "nothing-yet", "national")
+    base = [n for n in TierRecord.model_fields]
+    for rt in RecordType:
+        expected = base + [c.name for c in payload_columns(rt.value)]
+        assert _columns(con, rt.value) == expected
+        assert _columns(con, f"{rt.value}_changes") == expected
+        assert con.execute(f'SELECT count(*) FROM "{rt.value}"').fetchall() == [(0,)]
+    assert _columns(con, "units") == ["code", "name", "tier", "kind", "valid_from", "valid_to"]
+    assert _columns(con, "links") == ["child", "parent", "valid_from", "valid_to"]
+    assert _columns(con, "population") == ["code", "population", "valid_from", "valid_to"]
+    assert _columns(con, "aggregates_live") == ["unit", "period", "element", "value", "updated_at"]
+    assert _columns(con, "dlq")[:8] == [
+        "reason",
+        "message",
+        "stage",
+        "topic",
+        "partition",
+        "offset",
+        "rejected_at",
+        "value",
+    ]
+    # the default population sums to the 2019 census at any date
+    total = con.execute("SELECT sum(population) FROM population WHERE valid_to IS NULL").fetchall()
+    assert total == [(96_208_984,)]
+
+
+def test_catalog_file_opens_in_plain_duckdb(tmp_path: Path) -> None:
+    out = build_catalog(tmp_path / "store", tmp_path / "catalog.duckdb", "province")
+    con = duckdb.connect(str(out), read_only=True)
+    assert con.execute("SELECT count(*) FROM encounter").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM units WHERE tier = 'province'").fetchall()[0][0] > 0
+
+
+def test_unknown_tier_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError):
+        open_catalog(tmp_path, "commune")

@@ -1,0 +1,40 @@
+"""Resource, health-indicator and completeness reports over the DuckDB catalog.
+
+    >>> from sinks.reports import run_report          # doctest: +SKIP
+    >>> r = run_report(con, Hierarchy.default(), "health", "province", "01", "2026-Q3",
+    ...                "as-recorded", "province:01")
+    >>> r.numerator("facility_births"), r.denominator("facility_births"), r.value(...)
+
+Indicators are numerator/denominator pairs summed over the tree first, divided last.
+"""
+
+from sinks.reports.access import AccessLog, Principal, check_access, parse_principal
+from sinks.reports.config import ReportConfig
+from sinks.reports.engine import run_report
+from sinks.reports.exceptions import AccessDenied, BadRequest, ReportError
+from sinks.reports.indicators import INDICATORS, KINDS, Indicator, by_code, for_kind
+from sinks.reports.model import Cell, Report, TrendPoint
+from sinks.reports.periods import Period, parse_period, working_day_deadline
+
+__all__ = [
+    "INDICATORS",
+    "KINDS",
+    "AccessDenied",
+    "AccessLog",
+    "BadRequest",
+    "Cell",
+    "Indicator",
+    "Period",
+    "Principal",
+    "Report",
+    "ReportConfig",
+    "ReportError",
+    "TrendPoint",
+    "by_code",
+    "check_access",
+    "for_kind",
+    "parse_period",
+    "parse_principal",
+    "run_report",
+    "working_day_deadline",
+]

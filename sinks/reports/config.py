@@ -1,0 +1,26 @@
+"""Report settings (frozen; built by the entry point, never read from the environment)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ReportConfig"]
+
+
+class ReportConfig(BaseModel):
+    """Deadlines and presentation knobs of the reports.
+
+    ``deadline_working_days``: a unit's data for a month is on time when it arrived
+    (``received_time``) before the end of the N-th working day (Mon–Fri, minus ``holidays``)
+    after the month ends, in Vietnam time.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deadline_working_days: dict[str, int] = Field(
+        default_factory=lambda: {"station": 5, "district": 15, "province": 25}
+    )
+    holidays: frozenset[date] = frozenset()
+    trend_months: int = Field(default=6, ge=1, le=36, description="trend length for a month")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from schemas.exceptions import TuyenError
+from sinks.exceptions import SinkError
 
 __all__ = ["AccessDenied", "BadRequest", "ReportError"]
 
 
-class ReportError(TuyenError):
+class ReportError(SinkError):
     """Root of ``sinks.reports`` errors. Never retryable: the request itself is wrong."""
 
     retryable = False

@@ -305,7 +305,7 @@ def sink_deployment(name: str) -> dict[str, Any]:
     container = {
         "name": "sink",
         "image": IMAGE,
-        "command": ["tuyen", "sink", "run", name],
+        "command": ["tuyen", "sink", name],
         "envFrom": [
             {"configMapRef": {"name": "tuyen-settings"}},
             # object-store credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,

@@ -1,0 +1,334 @@
+"""Kubernetes manifests, ACLs and the monitoring files agree with the code."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.test_deploy_manifests import (
+    DEPLOY,
+    K8S,
+    MONITORING,
+    generator,
+    is_tuyen_image,
+    k8s_containers,
+    k8s_docs,
+    load_yaml,
+    topic_names,
+)
+
+STATION = "tuyen-station"
+
+
+def by_kind(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in k8s_docs() if doc.get("kind") == kind]
+
+
+def users() -> dict[str, dict[str, Any]]:
+    return {u["metadata"]["name"]: u for u in by_kind("KafkaUser")}
+
+
+def acl_rules(user: dict[str, Any]) -> list[tuple[str, str, str, frozenset[str]]]:
+    """(resource type, name, pattern, operations) of one KafkaUser."""
+    return [
+        (
+            a["resource"]["type"],
+            a["resource"].get("name", ""),
+            a["resource"].get("patternType", "literal"),
+            frozenset(a["operations"]),
+        )
+        for a in user["spec"]["authorization"]["acls"]
+    ]
+
+
+# ---------------------------------------------------------------- kustomize
+
+
+def test_kustomization_resources_exist() -> None:
+    root = load_yaml(K8S / "kustomization.yaml")[0]
+    for res in root["resources"]:
+        assert (K8S / res).is_file(), res
+    component = K8S / "components" / "province-split"
+    comp = load_yaml(component / "kustomization.yaml")[0]
+    assert comp["kind"] == "Component"
+    for res in comp["resources"]:
+        assert (component / res).is_file(), res
+    listed = {(K8S / r).resolve() for r in root["resources"]}
+    for path, _ in k8s_docs():  # every base manifest is wired in (components apart)
+        if "components" not in path.parts and path.name != "namespace.yaml":
+            assert path.resolve() in listed, f"{path} is not in kustomization.yaml"
+
+
+# ---------------------------------------------------------------- Strimzi Kafka
+
+
+def test_kafka_is_kraft_with_node_pools_rf3_minisr2() -> None:
+    (kafka,) = by_kind("Kafka")
+    spec = kafka["spec"]["kafka"]
+    assert spec["version"] == "4.4.0"
+    assert "zookeeper" not in kafka["spec"]
+    cfg = spec["config"]
+    assert cfg["default.replication.factor"] == 3
+    assert cfg["min.insync.replicas"] == 2
+    assert cfg["offsets.topic.replication.factor"] == 3
+    assert cfg["auto.create.topics.enable"] is False
+    assert spec["authorization"]["type"] == "simple"
+    assert {lst["authentication"]["type"] for lst in spec["listeners"]} == {"scram-sha-512"}
+    pools = by_kind("KafkaNodePool")
+    roles = {r for p in pools for r in p["spec"]["roles"]}
+    assert roles == {"controller", "broker"}
+    for p in pools:
+        assert p["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+        assert p["spec"]["replicas"] == 3
+
+
+def test_kafka_topics_match_schemas_topics() -> None:
+    from schemas.topics import topic_specs
+
+    specs = {s.name: s for s in topic_specs()}
+    base = [t for t in by_kind("KafkaTopic") if not t["spec"]["topicName"].count(".province.")]
+    assert {t["spec"]["topicName"] for t in base} == set(specs)
+    for t in by_kind("KafkaTopic"):
+        spec = t["spec"]
+        assert spec["replicas"] == 3
+        assert spec["config"]["min.insync.replicas"] == "2"
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", t["metadata"]["name"])
+        name = spec["topicName"]
+        if name in specs:
+            assert spec["partitions"] == specs[name].partitions
+            for key, value in specs[name].broker_config().items():
+                assert spec["config"][key] == value
+
+
+def test_every_topic_an_acl_names_exists() -> None:
+    known = topic_names() | {"__consumer_offsets"}
+    provinces = {f"tier.province.{c}" for c in generator().province_codes()}
+    kafka_topics = {t["spec"]["topicName"] for t in by_kind("KafkaTopic")}
+    assert provinces <= kafka_topics
+    for name, user in users().items():
+        for rtype, rname, pattern, _ in acl_rules(user):
+            if rtype != "topic":
+                continue
+            if pattern == "literal":
+                assert rname in known | provinces, f"{name}: unknown topic {rname}"
+            else:  # a prefix must cover declared topics or the streams' own internal ones
+                assert rname in {"tier.province.", "tuyen-streams"}, f"{name}: prefix {rname}"
+
+
+# ---------------------------------------------------------------- ACLs
+
+
+def test_station_may_only_write_and_describe_the_raw_topic() -> None:
+    station = users()[STATION]
+    assert station["spec"]["authentication"]["type"] == "scram-sha-512"
+    assert acl_rules(station) == [
+        ("topic", "station.changes", "literal", frozenset({"Write", "Describe"}))
+    ]
+
+
+def test_only_the_station_and_nobody_else_writes_the_raw_topic() -> None:
+    writers = {
+        name
+        for name, user in users().items()
+        for rtype, rname, _, ops in acl_rules(user)
+        if rtype == "topic" and rname == "station.changes" and ops & {"Write", "All"}
+    }
+    assert writers == {STATION}
+
+
+def test_every_user_uses_scram() -> None:
+    for name, user in users().items():
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512", name
+        assert user["spec"]["authorization"]["type"] == "simple", name
+
+
+def test_sinks_only_read_their_own_topic_in_their_own_group() -> None:
+    sinks = generator().SINKS
+    for sink, topic in sinks.items():
+        rules = acl_rules(users()[f"tuyen-sink-{sink}"])
+        assert set(rules) == {
+            ("topic", topic, "literal", frozenset({"Read", "Describe"})),
+            ("group", f"tuyen-sink-{sink}", "literal", frozenset({"Read"})),
+        }
+
+
+def test_each_province_sink_reads_only_its_own_stream() -> None:
+    codes = generator().province_codes()
+    assert len(codes) == 34  # today's provinces (Resolution 202/2025/QH15)
+    all_users = users()
+    readers: dict[str, set[str]] = defaultdict(set)
+    for name, user in all_users.items():
+        for rtype, rname, pattern, ops in acl_rules(user):
+            if rtype == "topic" and "Read" in ops and pattern == "literal":
+                readers[rname].add(name)
+    for code in codes:
+        name = f"tuyen-sink-province-{code}"
+        assert set(acl_rules(all_users[name])) == {
+            ("topic", f"tier.province.{code}", "literal", frozenset({"Read", "Describe"})),
+            ("group", name, "literal", frozenset({"Read"})),
+        }
+        assert readers[f"tier.province.{code}"] == {name}
+
+
+def test_kafka_acls_script_matches_the_strimzi_users() -> None:
+    """Every KafkaUser rule has its kafka-acls.sh line, and nothing more."""
+    script = (DEPLOY / "security" / "kafka-acls.sh").read_text(encoding="utf-8")
+    lines = [
+        shlex.split(line) for line in script.splitlines() if line.strip().startswith('"$ACLS"')
+    ]
+    from_script = set()
+    for argv in lines:
+        ops = frozenset(argv[i + 1] for i, a in enumerate(argv) if a == "--operation")
+        principal = argv[argv.index("--allow-principal") + 1].removeprefix("User:")
+        if "--topic" in argv:
+            res = ("topic", argv[argv.index("--topic") + 1])
+        elif "--group" in argv:
+            res = ("group", argv[argv.index("--group") + 1])
+        else:
+            res = ("cluster", "")
+        pattern = "prefix" if "prefixed" in argv else "literal"
+        from_script.add((principal, res[0], res[1], pattern, ops))
+    from_users = {(name, *rule) for name, user in users().items() for rule in acl_rules(user)}
+    assert from_script == from_users
+    station_lines = [a for a in lines if "User:tuyen-station" in a]
+    assert len(station_lines) == 1
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
+    names = set(users())
+    for deployment, c in k8s_containers():
+        assert is_tuyen_image(c["image"]), deployment
+        env = {e["name"]: e for e in c.get("env", [])}
+        user = env["TUYEN_KAFKA_SASL_USERNAME"]["value"]
+        assert user == deployment and user in names, deployment
+        ref = env["TUYEN_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": user, "key": "password"}
+        if deployment.startswith("tuyen-sink-"):  # `tuyen sink NAMES...`, one sink each
+            assert c["command"] == ["tuyen", "sink", deployment.removeprefix("tuyen-sink-")]
+    assert {d for d, _ in k8s_containers()} >= {
+        "tuyen-streams",
+        "tuyen-monitor",
+        *(f"tuyen-sink-{s}" for s in generator().SINKS),
+    }
+
+
+def test_pseudonym_key_comes_from_a_secret() -> None:
+    for deployment, c in k8s_containers():
+        for e in c.get("env", []):
+            if e["name"] == "TUYEN_PSEUDONYM_KEY":
+                assert "value" not in e, deployment
+                assert e["valueFrom"]["secretKeyRef"]["name"] == "tuyen-pseudonym-key"
+    workers = [c for d, c in k8s_containers() if d == "tuyen-streams"]
+    assert any(e["name"] == "TUYEN_PSEUDONYM_KEY" for e in workers[0]["env"])
+    for cm in by_kind("ConfigMap"):
+        assert "TUYEN_PSEUDONYM_KEY" not in cm.get("data", {})
+
+
+def test_workers_hpa_never_exceeds_raw_partitions() -> None:
+    from schemas.topics import RAW, topic_specs
+
+    raw = next(s for s in topic_specs() if s.name == RAW)
+    (hpa,) = by_kind("HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "tuyen-streams"
+    assert hpa["spec"]["maxReplicas"] <= raw.partitions
+
+
+def test_monitor_is_scraped() -> None:
+    (svc_mon,) = by_kind("ServiceMonitor")
+    monitor = next(d for d in by_kind("Deployment") if d["metadata"]["name"] == "tuyen-monitor")
+    labels = monitor["spec"]["template"]["metadata"]["labels"]
+    for key, value in svc_mon["spec"]["selector"]["matchLabels"].items():
+        assert labels[key] == value
+    ann = monitor["spec"]["template"]["metadata"]["annotations"]
+    assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9308"
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def exported_metrics() -> dict[str, set[str]]:
+    """Metric name → label names, from the monitor's own collector."""
+    from streams.monitor.metrics import SnapshotCollector
+    from streams.monitor.model import Snapshot
+
+    collector = SnapshotCollector(lambda: Snapshot(taken_ms=0, groups=()), lambda: 0)
+    result: dict[str, set[str]] = {}
+    for family in collector.collect():
+        labels: set[str] = set()
+        for sample in family.samples:
+            labels.update(sample.labels)
+        result[family.name] = labels
+    return result
+
+
+KNOWN_LABELS = {"group", "topic", "partition", "reason", "stage", "direction", "tier", "quantile"}
+PROM_BUILTIN = {"up"}
+
+
+def promql_exprs() -> list[str]:
+    dash = json.loads((MONITORING / "grafana/dashboards/tuyen.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
+    alerts = load_yaml(MONITORING / "alerts.yml")[0]
+    exprs += [r["expr"] for g in alerts["groups"] for r in g["rules"]]
+    return exprs
+
+
+def test_dashboard_has_the_operator_panels() -> None:
+    dash = json.loads((MONITORING / "grafana/dashboards/tuyen.json").read_text(encoding="utf-8"))
+    assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
+    text = " ".join(t["expr"] for p in dash["panels"] for t in p.get("targets", []))
+    for metric in (
+        "tuyen_consumer_lag_messages",
+        "tuyen_consumer_lag_seconds",
+        "tuyen_consumer_group_status",
+        "tuyen_dlq_records",
+        'tuyen_freshness_seconds{quantile="0.95"}',
+        "tuyen_stage_events",
+    ):
+        assert metric in text
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            assert t["datasource"]["uid"] == "tuyen-prometheus"
+
+
+@pytest.mark.parametrize("expr", promql_exprs())
+def test_every_queried_metric_is_exported(expr: str) -> None:
+    exported = exported_metrics()
+    no_strings = re.sub(r'"[^"]*"', '""', expr)
+    names = set(re.findall(r"\b(tuyen_[a-z0-9_]+)\b", no_strings))
+    assert names or expr.split("{")[0].strip() in PROM_BUILTIN, expr
+    assert names <= set(exported), f"not exported by the monitor: {names - set(exported)}"
+    for grouping in re.findall(r"\bby \(([^)]*)\)", no_strings):
+        labels = {x.strip() for x in grouping.split(",")}
+        assert labels <= KNOWN_LABELS, expr
+    for label in re.findall(r"[{,]\s*([a-z_]+)\s*(?:=~|!=|=)", no_strings):
+        assert label in KNOWN_LABELS | {"job"}, f"{label} in {expr}"
+
+
+def test_exported_labels_are_the_known_ones() -> None:
+    exported = exported_metrics()
+    assert "tuyen_consumer_group_status" in exported  # the collector names still match
+    from streams.monitor import metrics
+
+    source = Path(metrics.__file__).read_text(encoding="utf-8")
+    for label in KNOWN_LABELS:
+        assert f'"{label}"' in source, label
+
+
+def test_prometheus_rule_is_the_alerts_file() -> None:
+    (rule,) = by_kind("PrometheusRule")
+    assert rule["spec"] == load_yaml(MONITORING / "alerts.yml")[0]
+    for group in rule["spec"]["groups"]:
+        for r in group["rules"]:
+            assert r["labels"]["severity"] in {"warning", "critical"}
+            assert r["annotations"]["summary"]

@@ -102,11 +102,17 @@ class StationClient:
 
     @classmethod
     def dev(
-        cls, station: str, config: ProducerConfig, *, n: int = 1, seed: bytes = DEV_KEY_SEED
+        cls,
+        station: str,
+        config: ProducerConfig,
+        *,
+        n: int = 1,
+        seed: bytes = DEV_KEY_SEED,
+        producer: Producer | None = None,
     ) -> StationClient:
         """A client signing with the development key of ``hw-<station>-<n>``."""
         signer = dev_signer(station, n)
-        return cls(station, signer, dev_signing_key(seed, signer), config)
+        return cls(station, signer, dev_signing_key(seed, signer), config, producer=producer)
 
     # ---- counters -------------------------------------------------------------------
     @property

@@ -1,0 +1,146 @@
+"""Where simulated (or imported) events go: Kafka directly, station outboxes, a JSONL file.
+
+The only module of the simulator path that imports confluent-kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from producers.config import ProducerConfig
+from producers.exceptions import DeliveryError
+from producers.sdk.client import StationClient
+from producers.simulator.model import SimEvent
+
+logger = logging.getLogger(__name__)
+
+Tick = Callable[[int], None]  # called with the number of events just handled
+
+
+def fast_producer_config(bootstrap: str) -> dict[str, str | int | bool]:
+    """Idempotent, acks=all, lz4, large batches: the demo's fast path."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": "lz4",
+        "linger.ms": 50,
+        "batch.size": 1_000_000,
+        "queue.buffering.max.messages": 500_000,
+        "queue.buffering.max.kbytes": 1_048_576,
+    }
+
+
+def write_kafka(
+    events: Iterable[SimEvent],
+    bootstrap: str,
+    topic: str,
+    *,
+    tick: Tick | None = None,
+    flush_timeout: float = 120.0,
+) -> int:
+    """Produce every event straight to ``topic`` (no outbox). Returns the count delivered;
+    raises :class:`DeliveryError` if any delivery failed."""
+    producer = Producer(fast_producer_config(bootstrap))
+    failed: list[KafkaError] = []
+
+    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            failed.append(err)
+
+    n = 0
+    for ev in events:
+        m = ev.message
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    value=m.value,
+                    key=m.key,
+                    headers=m.headers,  # type: ignore[arg-type]
+                    on_delivery=on_delivery,
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+        n += 1
+        if n % 1000 == 0:
+            producer.poll(0)
+            if tick is not None:
+                tick(1000)
+    left = producer.flush(flush_timeout)
+    if tick is not None:
+        tick(n % 1000)
+    if failed or left:
+        raise DeliveryError(f"{len(failed)} deliveries failed, {left} not confirmed: {failed[:3]}")
+    return n
+
+
+def write_jsonl(events: Iterable[SimEvent], path: Path, *, tick: Tick | None = None) -> int:
+    """One CloudEvents structured-mode line per event (``tuyen publish`` input)."""
+    n = 0
+    with path.open("wb") as f:
+        for ev in events:
+            f.write(ev.json_line())
+            f.write(b"\n")
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(1000)
+    if tick is not None:
+        tick(n % 1000)
+    return n
+
+
+def write_outboxes(
+    events: Iterable[SimEvent],
+    bootstrap: str,
+    topic: str,
+    outbox_dir: Path,
+    *,
+    tick: Tick | None = None,
+    flush_timeout: float = 120.0,
+) -> int:
+    """Each station's events through its own :class:`StationClient` outbox (the SDK path),
+    all sharing one producer. Bad events that are not record changes are skipped."""
+    shared = Producer(
+        ProducerConfig(bootstrap=bootstrap, topic=topic, outbox_path=outbox_dir).kafka_config()
+    )
+    clients: dict[str, StationClient] = {}
+    n = 0
+    batch: dict[str, list[SimEvent]] = {}
+
+    def drain() -> None:
+        for station, evs in batch.items():
+            client = clients.get(station)
+            if client is None:
+                cfg = ProducerConfig(
+                    bootstrap=bootstrap, topic=topic, outbox_path=outbox_dir / f"{station}.db"
+                )
+                client = StationClient.dev(station, cfg, producer=shared)
+                clients[station] = client
+            client.submit([c for e in evs if (c := e.change) is not None])
+            client.poll(0)
+        batch.clear()
+
+    for ev in events:
+        if ev.change is None or ev.bad is not None:
+            continue
+        batch.setdefault(ev.station, []).append(ev)
+        n += 1
+        if n % 5000 == 0:
+            drain()
+            if tick is not None:
+                tick(5000)
+    drain()
+    if tick is not None:
+        tick(n % 5000)
+    left = sum(c.flush(flush_timeout) for c in clients.values())
+    for c in clients.values():
+        c.close(1.0)
+    if left:
+        raise DeliveryError(f"{left} events still in the outboxes under {outbox_dir}")
+    return n

@@ -15,6 +15,11 @@ library code receives the frozen values it needs as arguments.
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<store root>/_access.log`` |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
 | ``TUYEN_LOG_LEVEL`` | logging level | ``INFO`` |
+| ``TUYEN_KAFKA_SECURITY_PROTOCOL`` | ``PLAINTEXT``, ``SSL``, ``SASL_SSL`` … | ``PLAINTEXT`` |
+| ``TUYEN_KAFKA_SASL_MECHANISM`` | e.g. ``SCRAM-SHA-512`` | unset |
+| ``TUYEN_KAFKA_SASL_USERNAME`` | SASL user | unset |
+| ``TUYEN_KAFKA_SASL_PASSWORD`` | SASL password (secret, never logged) | unset |
+| ``TUYEN_KAFKA_SSL_CA_LOCATION`` | CA bundle for TLS listeners | unset |
 """
 
 from __future__ import annotations
@@ -48,3 +53,25 @@ class Settings(BaseSettings):
     access_log: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     log_level: str = "INFO"
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$"
+    )
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = None
+
+    def kafka_security(self) -> dict[str, str]:
+        """librdkafka (confluent-kafka) security properties; empty for PLAINTEXT."""
+        cfg: dict[str, str] = {}
+        if self.kafka_security_protocol != "PLAINTEXT":
+            cfg["security.protocol"] = self.kafka_security_protocol
+        if self.kafka_sasl_mechanism:
+            cfg["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            cfg["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            cfg["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            cfg["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return cfg

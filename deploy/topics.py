@@ -35,12 +35,14 @@ def apply_topics(
     bootstrap: str,
     specs: Iterable[TopicSpec],
     *,
-    replication_factor: int = 1,
+    replication_factor: int = -1,
     timeout_s: float = 30,
 ) -> list[TopicChange]:
     """Make the cluster match ``specs``: create missing topics, grow partitions, set configs.
 
     Partitions are never shrunk (Kafka cannot); a spec asking for fewer is reported.
+    ``replication_factor=-1`` uses the brokers' ``default.replication.factor`` (3 in the
+    compose cluster, 1 on the dev broker).
     """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     specs = list(specs)

@@ -335,12 +335,6 @@ def test_commands_found() -> None:
     assert {"topics", "streams", "sink", "monitor"} <= tops
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="deploy.topics.apply_topics hard-codes replication_factor=1; it should default to "
-    "-1 (the brokers' default.replication.factor, KIP-464) so `tuyen topics apply` gets RF 3 "
-    "on the compose cluster and 1 on the dev broker",
-)
 def test_topics_apply_uses_broker_default_replication() -> None:
     from deploy.topics import apply_topics
 

@@ -1,4 +1,28 @@
-"""faust-streaming processors (validate, enrich, route, pseudonymise, aggregate).
+"""The stream layer: validate, enrich, route, pseudonymise, aggregate (and operators' tools).
 
-The operators' lag monitor and status page sit beside them in ``streams.monitor``.
+Public API::
+
+    from streams import StreamsConfig, build_app
+    app = build_app(StreamsConfig(bootstrap="127.0.0.1:9092", pseudonym_key="..."))
+
+The pure parts (no Kafka client imports) are ``streams.validate``, ``streams.pseudonymise``,
+``streams.route``, ``streams.aggregate``, ``streams.pipeline``; see docs/streams.md.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streams.config import StreamsConfig, ValidationPolicy
+
+if TYPE_CHECKING:
+    import faust
+
+__all__ = ["StreamsConfig", "ValidationPolicy", "build_app"]
+
+
+def build_app(config: StreamsConfig, **kwargs: Any) -> faust.App:
+    """Build the faust app (imports faust lazily; see ``streams.app.build_app``)."""
+    from streams.app import build_app as _build
+
+    return _build(config, **kwargs)

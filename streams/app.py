@@ -1,0 +1,310 @@
+"""The faust app: built by :func:`build_app` from a :class:`StreamsConfig`; agents are thin
+shells over :class:`~streams.pipeline.BatchProcessor` and :class:`~streams.aggregate.LiveCounters`.
+
+Agents (``concurrency=1``, at-least-once; faust commits offsets only of events acked after
+the batch body returned):
+
+- ``validate``: raw topic → ``stream.take_events(batch_size, within)`` → stage 1 on a small
+  thread pool (pynacl releases the GIL while verifying) → stage 2 → publish outputs, DLQ
+  records and aggregate deltas with one flush (confluent-kafka) → write the changed record
+  states to the ``records`` table's changelog (explicit partition = the raw partition).
+- ``count``: aggregate-delta topic (partitioned by unit) → ``LiveCounters`` → publish the new
+  values to ``aggregates.live`` (compacted) → write the ``counters`` table's changelog.
+
+Web views (faust's web server): ``GET /aggregates/?unit=01&period=2025-10[&element=…]`` (the
+counters held by this worker's partitions), ``GET /stats/`` (accepted, duplicates, rejected by
+reason, station_seq gaps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+
+from schemas import DevKeyRegistry, KeyRegistry, StaticKeyRegistry
+from schemas.hierarchy import Hierarchy
+from schemas.topics import AGGREGATES, RAW
+from streams.aggregate import LiveCounters, is_counter_key
+from streams.config import StreamsConfig
+from streams.output import BatchPublisher
+from streams.pipeline import BatchProcessor, OutMessage
+from streams.pseudonymise import Pseudonymiser
+from streams.state import MemoryState
+from streams.validate import Accepted, RawMessage, Rejected, Validator
+
+__all__ = ["StreamsRuntime", "build_app", "key_registry"]
+
+logger = logging.getLogger(__name__)
+
+
+def key_registry(config: StreamsConfig) -> KeyRegistry:
+    """The key registry the config names (a JSON file, else the development registry)."""
+    if config.key_registry_path:
+        from pathlib import Path
+
+        return StaticKeyRegistry.load(Path(config.key_registry_path))
+    return DevKeyRegistry(
+        config.key_registry_seed.get_secret_value().encode(),
+        signers_per_station=config.signers_per_station,
+    )
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
+    if not raw:
+        return []
+    if isinstance(raw, Mapping):
+        return list(raw.items())
+    return list(raw)
+
+
+def _ts(seconds: float | None) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)
+
+
+class StreamsRuntime:
+    """What the agents share: processor, publisher, counters, stats (one per app)."""
+
+    def __init__(
+        self,
+        config: StreamsConfig,
+        hierarchy: Hierarchy,
+        keys: KeyRegistry,
+    ) -> None:
+        self.config = config
+        self.validator = Validator(hierarchy, keys, config.policy)
+        self.pseudonymiser = Pseudonymiser(config.pseudonym_key)
+        self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
+        self.io = ThreadPoolExecutor(1, thread_name_prefix="publish")
+        self.publisher: BatchPublisher | None = None
+        self.processor: BatchProcessor | None = None
+        self.counters: LiveCounters | None = None
+        self.stats: Counter[str] = Counter()
+        self.aggregates_topic = config.topic(AGGREGATES)
+
+    def publisher_(self) -> BatchPublisher:
+        if self.publisher is None:
+            self.publisher = BatchPublisher(
+                self.config.bootstrap, client_id=f"{self.config.group_id}-out"
+            )
+        return self.publisher
+
+    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
+        assert self.processor is not None
+        loop = asyncio.get_running_loop()
+        n = self.config.verify_threads
+        if n <= 1 or len(msgs) < 64:
+            return await loop.run_in_executor(self.pool, self.processor.check, msgs, now)
+        size = -(-len(msgs) // n)
+        chunks = [msgs[i : i + size] for i in range(0, len(msgs), size)]
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(self.pool, self.processor.check, c, now) for c in chunks)
+        )
+        return [v for part in parts for v in part]
+
+    async def publish(
+        self, messages: list[OutMessage], deltas: list[tuple[int, dict[str, Any]]]
+    ) -> None:
+        publisher = self.publisher_()
+        deltas_topic = self.config.deltas_topic
+
+        def work() -> None:
+            for m in messages:
+                publisher.produce(m.topic, m.value, m.key, m.headers)
+            for q, payload in deltas:
+                publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
+            publisher.flush()
+
+        await asyncio.get_running_loop().run_in_executor(self.io, work)
+
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
+        self.pool.shutdown(wait=False)
+        self.io.shutdown(wait=False)
+
+
+def build_app(
+    config: StreamsConfig,
+    *,
+    hierarchy: Hierarchy | None = None,
+    keys: KeyRegistry | None = None,
+) -> faust.App:
+    """The faust app for ``config`` (no global state, no environment)."""
+    runtime = StreamsRuntime(
+        config, hierarchy or Hierarchy.default(), keys if keys is not None else key_registry(config)
+    )
+    app = faust.App(
+        config.group_id,
+        broker=[f"kafka://{b.strip()}" for b in config.bootstrap.split(",")],
+        store=config.store,
+        datadir=config.data_dir,
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_session_timeout=config.broker_session_timeout_s,
+        broker_heartbeat_interval=config.broker_heartbeat_interval_s,
+        broker_commit_every=config.batch_size,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=max(4096, config.batch_size * 2),
+        producer_acks=-1,
+        web_enabled=config.web_enabled,
+        web_port=config.web_port,
+        web_bind=config.web_host,
+        web_host=config.web_host,
+        table_cleanup_interval=3600.0,
+    )
+    app.tuyen_runtime = runtime  # type: ignore[attr-defined]
+    raw_topic = app.topic(
+        config.topic(RAW),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=config.partitions,
+    )
+    deltas_topic = app.topic(
+        config.deltas_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=config.aggregate_partitions,
+        internal=True,
+    )
+    records = app.Table(
+        "records",
+        key_type=str,
+        partitions=config.partitions,
+    )
+    counters = app.Table(
+        "counters",
+        key_type=str,
+        partitions=config.aggregate_partitions,
+    )
+
+    def store_dict(table: Any) -> dict[str, Any]:
+        data = table.data.data
+        assert isinstance(data, dict), "streams needs the memory:// table store"
+        return data
+
+    def persist(table: Any, changes: Sequence[tuple[str, Any, int]]) -> None:
+        key_partition = getattr(table.data, "_key_partition", None)
+        for key, value, partition in changes:
+            table.send_changelog(partition, key, value)
+            if key_partition is not None:
+                key_partition[key] = partition
+
+    @app.agent(raw_topic, concurrency=1, name="validate")
+    async def validate(stream: Any) -> Any:
+        if runtime.processor is None:
+            runtime.processor = BatchProcessor(
+                runtime.validator,
+                runtime.pseudonymiser,
+                topic_prefix=config.topic_prefix,
+                aggregate_partitions=config.aggregate_partitions,
+                state=MemoryState(store_dict(records)),
+            )
+        processor = runtime.processor
+        async for events in stream.take_events(config.batch_size, within=config.batch_within_s):
+            msgs = [
+                RawMessage(
+                    key=e.message.key,
+                    value=e.message.value,
+                    headers=_headers(e.message.headers),
+                    topic=e.message.topic,
+                    partition=e.message.partition,
+                    offset=e.message.offset,
+                    timestamp=_ts(e.message.timestamp),
+                )
+                for e in events
+            ]
+            now = datetime.now(UTC)
+            checked = await runtime.check(msgs, now)
+            out = processor.finish(msgs, checked, now)
+            await runtime.publish(out.outputs, out.deltas)
+            persist(records, out.state)
+            runtime.stats["accepted"] += out.accepted
+            runtime.stats["duplicates"] += out.duplicates
+            for reason, n in out.rejected.items():
+                runtime.stats[f"rejected.{reason}"] += n
+            if out.rejected:
+                logger.info(
+                    "batch events=%d accepted=%d duplicates=%d rejected=%s",
+                    len(msgs),
+                    out.accepted,
+                    out.duplicates,
+                    dict(out.rejected),
+                )
+            yield len(msgs)
+
+    @app.agent(deltas_topic, concurrency=1, name="count")
+    async def count(stream: Any) -> Any:
+        if runtime.counters is None:
+            runtime.counters = LiveCounters(store_dict(counters))
+        live = runtime.counters
+        async for events in stream.take_events(config.batch_size, within=config.batch_within_s):
+            changed: dict[str, tuple[Any, int]] = {}
+            for e in events:
+                q = e.message.partition
+                for key, value in live.apply(q, orjson.loads(e.message.value)).items():
+                    changed[key] = (value, q)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            outputs = []
+            for key, (value, _q) in changed.items():
+                if not is_counter_key(key):
+                    continue
+                unit, period, element = key.split("|", 2)
+                doc = {
+                    "unit": unit,
+                    "tier": value[0],
+                    "period": period,
+                    "element": element,
+                    "value": value[1],
+                    "updated_at": now,
+                }
+                outputs.append(
+                    OutMessage(runtime.aggregates_topic, key.encode(), orjson.dumps(doc), [])
+                )
+            if outputs:
+                await runtime.publish(outputs, [])
+            persist(counters, [(k, v, q) for k, (v, q) in changed.items()])
+            runtime.stats["aggregates.updates"] += len(outputs)
+            yield len(events)
+
+    @app.page("/aggregates/")
+    class AggregatesView(View):
+        async def get(self, request: Request) -> Response:
+            unit = request.query.get("unit")
+            period = request.query.get("period")
+            element = request.query.get("element")
+            rows = []
+            for key, value in (runtime.counters.data if runtime.counters else {}).items():
+                if not is_counter_key(key):
+                    continue
+                u, p, el = key.split("|", 2)
+                if (unit and u != unit) or (period and p != period) or (element and el != element):
+                    continue
+                rows.append(
+                    {"unit": u, "tier": value[0], "period": p, "element": el, "value": value[1]}
+                )
+            rows.sort(key=lambda r: (r["unit"], r["period"], r["element"]))
+            return self.json({"aggregates": rows, "scope": "partitions held by this worker"})
+
+    @app.page("/stats/")
+    class StatsView(View):
+        async def get(self, request: Request) -> Response:
+            gaps = runtime.processor.seq.report() if runtime.processor else {}
+            return self.json({"counts": dict(runtime.stats), "station_seq_gaps": gaps})
+
+    return app

@@ -1,0 +1,84 @@
+"""Configuration of the stream layer: one frozen model, built by the entry point from settings.
+
+Nothing here reads the environment; ``tuyen streams worker`` builds a :class:`StreamsConfig`
+from ``deploy.settings.Settings`` and command-line options.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from schemas import MAX_CLOCK_SKEW, MAX_VALUE_BYTES
+
+__all__ = ["DEV_KEY_SEED", "StreamsConfig", "ValidationPolicy"]
+
+#: Seed of the development key registry (``schemas.DevKeyRegistry``) the simulator also uses.
+DEV_KEY_SEED = "tuyen-dev-keys"
+
+
+class ValidationPolicy(BaseModel):
+    """The limits the validator applies (pure data; see ``streams.validate``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_value_bytes: int = Field(default=MAX_VALUE_BYTES, ge=1)
+    max_clock_skew: timedelta = MAX_CLOCK_SKEW
+    max_event_age: timedelta = Field(
+        default=timedelta(days=730),
+        description="events older than this (by ce_time vs processing time) are rejected",
+    )
+    dedupe_ids_per_record: int = Field(
+        default=8, ge=1, le=64, description="event ids remembered per record (latest versions)"
+    )
+
+
+class StreamsConfig(BaseModel):
+    """Everything ``build_app`` needs. Frozen; secrets are ``SecretStr`` and never logged."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bootstrap: str = Field(description="Kafka bootstrap servers (host:port,...)")
+    app_id: str = Field(default="tuyen-streams", description="faust app id = consumer group")
+    topic_prefix: str = Field(default="", description="prefix of every topic and the group")
+    partitions: int = Field(
+        default=12, ge=1, description="partitions of the raw topic (tables are co-partitioned)"
+    )
+    aggregate_partitions: int = Field(
+        default=6, ge=1, description="partitions of the internal aggregate-delta topic"
+    )
+    pseudonym_key: SecretStr = Field(description="HMAC key for national pseudonyms")
+    key_registry_seed: SecretStr = Field(
+        default=SecretStr(DEV_KEY_SEED), description="seed of the development key registry"
+    )
+    key_registry_path: str | None = Field(
+        default=None, description="a StaticKeyRegistry JSON file; overrides the dev seed"
+    )
+    signers_per_station: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")
+    batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")
+    verify_threads: int = Field(default=2, ge=1, description="threads checking a batch")
+    web_enabled: bool = True
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    broker_session_timeout_s: float = Field(default=30.0, gt=0)
+    broker_heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    data_dir: str = Field(default="/tmp/tuyen-streams", description="faust's local directory")
+    store: str = Field(default="memory://", description="faust table store URL")
+    policy: ValidationPolicy = ValidationPolicy()
+
+    def topic(self, base: str) -> str:
+        """Full name of a topic declared in ``schemas.topics``."""
+        from schemas.topics import topic_name
+
+        return topic_name(base, self.topic_prefix)
+
+    @property
+    def group_id(self) -> str:
+        return self.topic_prefix + self.app_id
+
+    @property
+    def deltas_topic(self) -> str:
+        """Internal topic carrying aggregate deltas, partitioned by unit."""
+        return f"{self.group_id}-aggregate-deltas"

@@ -1,0 +1,74 @@
+"""Routing: one validated record → the valid stream and the three tier streams. Pure.
+
+District and province streams carry the record-level after-image (each store keeps the
+subtree it owns: ``district_code`` / ``province_code`` say whose it is); the national
+stream carries the :class:`~streams.pseudonymise.Pseudonymiser` copy only. Every output keeps
+the raw message's ``ce_*`` headers and adds ``tuyen_tier``; the key is the record key
+(pseudonymised on the national tier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import orjson
+
+from schemas.tier import TierName, TierRecord
+from schemas.topics import TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, VALID
+from streams.pseudonymise import Pseudonymiser
+
+__all__ = ["H_TIER", "TIER_TOPICS", "Routed", "encode_record", "route", "tier_headers"]
+
+H_TIER: Final = "tuyen_tier"
+TIER_TOPICS: Final[dict[TierName, str]] = {
+    "valid": VALID,
+    "district": TIER_DISTRICT,
+    "province": TIER_PROVINCE,
+    "national": TIER_NATIONAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """One output: which stream, the record key and the record."""
+
+    tier: TierName
+    key: str
+    record: TierRecord
+
+
+def encode_record(record: TierRecord) -> bytes:
+    """The Kafka value of a tier record (same JSON as ``schemas.tier.dump_tier_record``,
+    written straight from the model's fields: orjson formats datetimes as RFC 3339)."""
+    return orjson.dumps(record.__dict__)
+
+
+def route(record: TierRecord, pseudonymiser: Pseudonymiser) -> list[Routed]:
+    """The four outputs of one validated record: valid, district, province, national."""
+    national = pseudonymiser.national(record)
+    return [
+        Routed("valid", record.record_key, record),
+        Routed("district", record.record_key, record),
+        Routed("province", record.record_key, record),
+        Routed("national", national.record_key, national),
+    ]
+
+
+def tier_headers(
+    original: Sequence[tuple[str, bytes | None]], routed: Routed
+) -> list[tuple[str, bytes]]:
+    """The raw message's ``ce_*`` headers (and content-type) plus ``tuyen_tier``.
+
+    On a pseudonymised record ``ce_subject`` (the record id, which holds the health id) is
+    replaced by the pseudonymised record id.
+    """
+    out: list[tuple[str, bytes]] = []
+    for name, value in original:
+        if name == "ce_subject" and routed.record.pseudonymised:
+            out.append((name, routed.record.record_id.encode()))
+        elif name.startswith("ce_") or name == "content-type":
+            out.append((name, value or b""))
+    out.append((H_TIER, routed.tier.encode()))
+    return out

@@ -1,0 +1,329 @@
+"""Event fixtures for the stream tests: signed valid changes and the bad-input corpus.
+
+``EventFactory`` builds signed Kafka messages with the development key registry (the same
+seed the stream config uses). ``bad_inputs(factory)`` returns at least 25 distinct bad
+inputs, each with the DLQ reason it must get; some need valid *setup* messages to be
+processed before them (the original of a replayed id, the record a stale version targets).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from schemas import (
+    DevKeyRegistry,
+    KafkaMessage,
+    Reason,
+    RecordChange,
+    encode,
+    make_change,
+    sign,
+)
+from schemas.examples import example_data, example_record_id
+from streams.config import DEV_KEY_SEED
+
+KEY_SEED = DEV_KEY_SEED  # the seed the stream worker uses by default
+STATIONS = ("00004", "00367", "03712", "20977", "26977", "27163", "03980")
+CLOSED_STATION = "00001"  # a commune that closed on 2025-07-01
+NEW_STATION = "03980"  # opened on 2025-07-01
+RECORD_TYPES = (
+    "person",
+    "encounter",
+    "immunization",
+    "chronic_followup",
+    "antenatal_visit",
+    "birth",
+    "death",
+    "disease_case",
+    "staff_snapshot",
+    "bed_snapshot",
+    "equipment_snapshot",
+    "stock_snapshot",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input and the reason it must be dead-lettered with."""
+
+    name: str
+    reason: Reason
+    message: KafkaMessage
+    setup: tuple[KafkaMessage, ...] = ()
+
+
+@dataclass
+class EventFactory:
+    """Signed changes for tests. ``now`` anchors event times (default: the wall clock)."""
+
+    seed: str = KEY_SEED
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    _seq: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.registry = DevKeyRegistry(self.seed.encode())
+
+    def health_id(self) -> str:
+        return f"{self.rng.randrange(1, 10**10):010d}"
+
+    def next_seq(self, station: str) -> int:
+        self._seq[station] = self._seq.get(station, 0) + 1
+        return self._seq[station]
+
+    def change(
+        self,
+        record_type: str = "encounter",
+        *,
+        station: str = "00004",
+        health_id: str | None = None,
+        op: str = "upsert",
+        version: int = 1,
+        when: datetime | None = None,
+        data: dict[str, Any] | None = None,
+        record_id: str | None = None,
+        local_id: str | None = None,
+        event_id: str | None = None,
+        signer: str | None = None,
+        major: int | None = None,
+    ) -> RecordChange:
+        """A signed change (data from ``schemas.examples`` unless given)."""
+        when = when or self.now - timedelta(hours=self.rng.randrange(1, 20 * 24))
+        hid = health_id or self.health_id()
+        day = when.date()
+        if data is None and op == "upsert":
+            data = example_data(record_type, major, health_id=hid, on=day - timedelta(days=0))
+            if record_type == "person":
+                data.pop("citizen_id", None)
+                data["residence_commune"] = station
+            if record_type == "birth":
+                data["child_health_id"] = self.health_id()
+        rid = record_id or example_record_id(
+            record_type,
+            health_id=hid,
+            station=station,
+            period=f"{when.astimezone(UTC):%Y-%m}" if data is None else str(day)[:7],
+            local_id=local_id or f"r{self.rng.randrange(10**9)}",
+        )
+        if data is not None and "period" in data:
+            rid = example_record_id(record_type, station=station, period=data["period"])
+        signer = signer or f"hw-{station}-{self.rng.randrange(1, 4)}"
+        change = make_change(
+            station=station,
+            record_type=record_type,
+            record_id=rid,
+            op=op,
+            record_version=version,
+            station_seq=self.next_seq(station),
+            signer=signer,
+            data=data if op == "upsert" else None,
+            time=when,
+            event_id=event_id,
+            schema_major=major,
+            now=max(when, self.now),
+        )
+        return (
+            sign(change, self.registry.signing_key(signer))
+            if self.registry.lookup(signer)
+            else change
+        )
+
+    def message(self, change: RecordChange) -> KafkaMessage:
+        return encode(change)
+
+    def valid(self, n: int, *, record_types: tuple[str, ...] = RECORD_TYPES) -> list[KafkaMessage]:
+        """``n`` valid messages of mixed record types and stations (person-centred types get
+        fresh health ids; resource snapshots one per station and month)."""
+        out = []
+        for i in range(n):
+            rt = record_types[i % len(record_types)]
+            station = STATIONS[i % len(STATIONS)]
+            when = self.now - timedelta(minutes=5 + i)
+            if rt.endswith("_snapshot"):
+                # distinct (station, month) per snapshot so each is a new record
+                months_back = (i // len(record_types)) % 12
+                when = self.now - timedelta(days=31 * months_back + 1)
+                if station == NEW_STATION and when.date() < datetime(2025, 7, 1).date():
+                    station = "00004"
+            out.append(self.message(self.change(rt, station=station, when=when)))
+        return out
+
+
+def _mutate_value(msg: KafkaMessage, **changes: Any) -> KafkaMessage:
+    obj = orjson.loads(msg.value)
+    for k, v in changes.items():
+        if v is _DROP:
+            obj.pop(k, None)
+        else:
+            obj[k] = v
+    return KafkaMessage(msg.key, orjson.dumps(obj), list(msg.headers))
+
+
+def _mutate_data(msg: KafkaMessage, **changes: Any) -> KafkaMessage:
+    obj = orjson.loads(msg.value)
+    obj["data"].update(changes)
+    return KafkaMessage(msg.key, orjson.dumps(obj), list(msg.headers))
+
+
+def _header(msg: KafkaMessage, name: str, value: bytes | None) -> KafkaMessage:
+    headers = [(k, v) for k, v in msg.headers if k != name]
+    if value is not None:
+        headers.append((name, value))
+    return KafkaMessage(msg.key, msg.value, headers)
+
+
+_DROP = object()
+
+
+def bad_inputs(f: EventFactory) -> list[Case]:
+    """The corpus (≥ 25 distinct reasons)."""
+    enc = f.message(f.change("encounter"))
+    person = f.message(f.change("person"))
+    cases: list[Case] = []
+
+    def add(name: str, reason: Reason, msg: KafkaMessage, *setup: KafkaMessage) -> None:
+        cases.append(Case(name, reason, msg, tuple(setup)))
+
+    add("not_json", Reason.NOT_JSON, KafkaMessage(enc.key, b"{not json", list(enc.headers)))
+    add("not_object", Reason.NOT_OBJECT, KafkaMessage(enc.key, b"[1, 2, 3]", list(enc.headers)))
+    add("empty_value", Reason.EMPTY_VALUE, KafkaMessage(enc.key, None, list(enc.headers)))  # type: ignore[arg-type]
+    big = orjson.loads(enc.value)
+    big["data"]["padding"] = "x" * (300 * 1024)
+    add("oversized", Reason.OVERSIZED, KafkaMessage(enc.key, orjson.dumps(big), list(enc.headers)))
+    add("missing_header", Reason.MISSING_HEADER, _header(enc, "ce_id", None))
+    add("bad_specversion", Reason.BAD_HEADER, _header(enc, "ce_specversion", b"0.3"))
+    add("bad_content_type", Reason.BAD_CONTENT_TYPE, _header(enc, "content-type", b"text/xml"))
+    add("bad_event_id", Reason.BAD_EVENT_ID, _header(enc, "ce_id", b"not-a-uuid"))
+    add("bad_time", Reason.BAD_TIME, _header(enc, "ce_time", b"yesterday"))
+    add("bad_source", Reason.BAD_SOURCE, _header(enc, "ce_source", b"clinic/7"))
+    add("type_mismatch", Reason.TYPE_MISMATCH, _header(enc, "ce_type", b"vn.health.birth.upsert"))
+    add("subject_mismatch", Reason.SUBJECT_MISMATCH, _header(enc, "ce_subject", b"0000000001:x"))
+    add(
+        "bad_dataschema",
+        Reason.BAD_DATASCHEMA,
+        _header(enc, "ce_dataschema", b"person/v1"),
+    )
+    add(
+        "key_mismatch",
+        Reason.KEY_MISMATCH,
+        KafkaMessage(b"9999999999", enc.value, list(enc.headers)),
+    )
+    rt_bad = _mutate_value(enc, record_type="xray")
+    add(
+        "unknown_record_type",
+        Reason.UNKNOWN_RECORD_TYPE,
+        _header(
+            _header(rt_bad, "ce_type", b"vn.health.xray.upsert"),
+            "ce_dataschema",
+            b"xray/v1",
+        ),
+    )
+    add(
+        "unknown_schema_major",
+        Reason.UNKNOWN_SCHEMA_MAJOR,
+        _header(enc, "ce_dataschema", b"encounter/v9"),
+    )
+    add("extra_value_field", Reason.SCHEMA_VIOLATION, _mutate_value(enc, comment="hi"))
+    add("missing_field", Reason.MISSING_FIELD, _mutate_value(enc, signer=_DROP))
+    add("wrong_type", Reason.WRONG_TYPE, _mutate_value(enc, record_version="2"))
+    add("bad_version", Reason.BAD_VERSION, _mutate_value(enc, record_version=0))
+    add("bad_seq", Reason.BAD_SEQ, _mutate_value(enc, station_seq=-4))
+    add("bad_signer", Reason.BAD_SIGNER, _mutate_value(enc, signer="!nobody"))
+    add("bad_op", Reason.BAD_OP, _mutate_value(enc, op="merge"))
+    add("missing_data", Reason.MISSING_DATA, _mutate_value(enc, data=None))
+    add(
+        "bad_health_id",
+        Reason.BAD_HEALTH_ID,
+        _mutate_data(f.message(f.change("birth")), child_health_id="12345"),
+    )
+    add("bad_phone", Reason.BAD_PHONE, _mutate_data(person, phone="12"))
+    add("bad_icd10", Reason.BAD_ICD10, _mutate_data(enc, diagnoses=["ZZZ.99"]))
+    add(
+        "unknown_vaccine",
+        Reason.UNKNOWN_VACCINE,
+        _mutate_data(f.message(f.change("immunization")), vaccine="ELIXIR"),
+    )
+    add("extra_data_field", Reason.SCHEMA_VIOLATION, _mutate_data(enc, colour="blue"))
+    add(
+        "future_time",
+        Reason.FUTURE_TIME,
+        f.message(f.change("encounter", when=f.now + timedelta(days=2))),
+    )
+    add(
+        "too_old",
+        Reason.BAD_TIME,
+        f.message(f.change("encounter", when=f.now - timedelta(days=3 * 365))),
+    )
+    add(
+        "before_station_opened",
+        Reason.BEFORE_STATION_OPENED,
+        f.message(
+            f.change("encounter", station=NEW_STATION, when=datetime(2025, 6, 1, tzinfo=UTC))
+        ),
+    )
+    add(
+        "unknown_station",
+        Reason.UNKNOWN_STATION,
+        f.message(f.change("encounter", station="99999", signer="hw-99999-1")),
+    )
+    add(
+        "closed_station",
+        Reason.CLOSED_STATION,
+        f.message(f.change("encounter", station=CLOSED_STATION, when=f.now - timedelta(days=1))),
+    )
+    add(
+        "other_stations_key",
+        Reason.SIGNATURE_STATION_MISMATCH,
+        f.message(f.change("encounter", station="00004", signer="hw-00007-1")),
+    )
+    add("tampered", Reason.TAMPERED, _mutate_data(enc, encounter_type="inpatient"))
+    add(
+        "signer_not_registered",
+        Reason.SIGNER_NOT_REGISTERED,
+        f.message(f.change("encounter", signer="hw-00004-99")),
+    )
+    add("bad_signature", Reason.BAD_SIGNATURE, _mutate_value(enc, signature="AAAA"))
+    # replay of an old event id with other content (re-signed)
+    original = f.change("encounter")
+    replay = f.change(
+        "encounter",
+        health_id=original.record_id.split(":")[0],
+        record_id=original.record_id,
+        version=2,
+        event_id=original.id,
+        when=original.time,
+    )
+    add("replayed_event_id", Reason.DUPLICATE_EVENT, f.message(replay), f.message(original))
+    first = f.change("immunization")
+    second = f.change(
+        "immunization",
+        health_id=first.record_id.split(":")[0],
+        record_id=first.record_id,
+        version=2,
+        when=first.time,
+    )
+    stale = f.change(
+        "immunization",
+        health_id=first.record_id.split(":")[0],
+        record_id=first.record_id,
+        version=1,
+        when=first.time,
+    )
+    add(
+        "stale_version",
+        Reason.REPLAY_STALE_VERSION,
+        f.message(stale),
+        f.message(first),
+        f.message(second),
+    )
+    add(
+        "delete_never_seen",
+        Reason.DELETE_UNKNOWN_RECORD,
+        f.message(f.change("encounter", op="delete")),
+    )
+    return cases

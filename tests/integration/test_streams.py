@@ -1,0 +1,344 @@
+"""The stream worker against a real broker, run as a subprocess (``python -m streams worker``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from deploy.topics import apply_topics
+from schemas import KafkaMessage, RecordChange, encode
+from schemas.dlq import H_REASON, header_value
+from schemas.elements import contribution_period, contributions
+from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.topics import topic_specs
+from streams.live import read_live_aggregates
+from tests.data.bad_inputs import STATIONS, EventFactory, bad_inputs
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+PARTITIONS = 3
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Worker:
+    """A ``python -m streams worker`` subprocess."""
+
+    def __init__(self, bootstrap: str, prefix: str, data_dir: Path, name: str) -> None:
+        self.log = data_dir / f"{name}.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TUYEN_PSEUDONYM_KEY": "test-pseudonym-key"}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streams",
+                "worker",
+                "--bootstrap",
+                bootstrap,
+                "--topic-prefix",
+                prefix,
+                "--partitions",
+                str(PARTITIONS),
+                "--web-port",
+                "0",
+                "--batch-size",
+                "500",
+                "--session-timeout",
+                "6",
+                "--data-dir",
+                str(data_dir / name),
+                "--no-create-topics",
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                return -9
+        return self.proc.returncode
+
+    def alive(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+        return True
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+class TopicReader:
+    """Accumulates every message of some topics (polled on demand, no group commits)."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"reader-{os.urandom(6).hex()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        self.consumer.subscribe(topics)
+        self.messages: dict[str, list[Any]] = defaultdict(list)
+
+    def poll(self) -> dict[str, list[Any]]:
+        for msg in self.consumer.consume(5000, timeout=0.5):
+            if msg.error() is None:
+                self.messages[msg.topic() or ""].append(msg)
+        return self.messages
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@pytest.fixture
+def prefix(unique: Callable[[str], str], kafka_bootstrap: str) -> str:
+    p = unique("st") + "."
+    apply_topics(kafka_bootstrap, topic_specs(p, PARTITIONS))
+    return p
+
+
+@pytest.fixture
+def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Callable[[str], Worker]]:
+    started: list[Worker] = []
+
+    def start(name: str) -> Worker:
+        w = Worker(kafka_bootstrap, prefix, tmp_path, name)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def produce(bootstrap: str, topic: str, messages: list[KafkaMessage]) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    for m in messages:
+        p.produce(topic, m.value, m.key, headers=list(m.headers))
+        p.poll(0)
+    assert p.flush(30) == 0
+
+
+def event_ids(msgs: list[Any]) -> set[str]:
+    return {header_value(m.headers(), "ce_id") or "" for m in msgs}
+
+
+TIERS = ("changes.valid", "tier.district", "tier.province", "tier.national")
+
+
+def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
+    kafka_bootstrap: str, prefix: str, workers: Callable[[str], Worker]
+) -> None:
+    f = EventFactory()
+    valid = f.valid(80)
+    cases = bad_inputs(f)
+    stream: list[KafkaMessage] = []
+    for i, m in enumerate(valid):
+        stream.append(m)
+        if i < len(cases):
+            stream.extend(cases[i].setup)
+            stream.append(cases[i].message)
+    stream.extend(c.message for c in cases[len(valid) :])
+    produce(kafka_bootstrap, prefix + "station.changes", stream)
+    expected_ids = event_ids_of(valid) | {
+        dict(s.headers)["ce_id"].decode() for c in cases for s in c.setup
+    }
+    reader = TopicReader(kafka_bootstrap, [prefix + t for t in (*TIERS, "station.changes.dlq")])
+    w = workers("a")
+    try:
+
+        def done() -> bool:
+            w.alive()
+            got = reader.poll()
+            dlq = got[prefix + "station.changes.dlq"]
+            return len(dlq) >= len(cases) and all(
+                event_ids(got[prefix + t]) >= expected_ids for t in TIERS
+            )
+
+        wait_until(done, timeout=90, message=lambda: "all outputs\n" + w.tail())
+        got = reader.poll()
+        reasons = sorted(
+            header_value(m.headers(), H_REASON) or "" for m in got[prefix + "station.changes.dlq"]
+        )
+        assert reasons == sorted(c.reason.value for c in cases)
+        assert len({c.reason for c in cases}) >= 25
+        for t in TIERS:
+            assert event_ids(got[prefix + t]) == expected_ids
+        # the national stream carries no health id of the fixture
+        national = b"".join(m.value() for m in got[prefix + "tier.national"])
+        for m in valid:
+            key = m.key
+            if key.isdigit():
+                assert key not in national
+        assert w.stop() == 0
+    finally:
+        reader.close()
+
+
+def event_ids_of(messages: list[KafkaMessage]) -> set[str]:
+    return {dict(m.headers)["ce_id"].decode() for m in messages}
+
+
+def test_sigkill_mid_stream_then_restart_delivers_every_event_with_two_workers(
+    kafka_bootstrap: str, prefix: str, workers: Callable[[str], Worker]
+) -> None:
+    f = EventFactory()
+    first = f.valid(3000)
+    produce(kafka_bootstrap, prefix + "station.changes", first)
+    reader = TopicReader(kafka_bootstrap, [prefix + t for t in TIERS])
+    a = workers("a")
+    b = workers("b")
+    try:
+        wait_until(
+            lambda: a.alive() and len(reader.poll()[prefix + "changes.valid"]) >= 300,
+            timeout=90,
+            message=lambda: "first outputs\n" + a.tail() + b.tail(),
+        )
+        a.kill()  # mid-stream: no drain, no commit
+        second = f.valid(1500)
+        produce(kafka_bootstrap, prefix + "station.changes", second)
+        a = workers("a2")
+        expected = event_ids_of(first) | event_ids_of(second)
+
+        def complete() -> bool:
+            a.alive() and b.alive()
+            got = reader.poll()
+            return all(event_ids(got[prefix + t]) >= expected for t in TIERS)
+
+        wait_until(complete, timeout=150, message=lambda: "every event\n" + a.tail() + b.tail())
+        assert a.stop() == 0
+        assert b.stop() == 0
+    finally:
+        reader.close()
+
+
+def oracle(changes: list[RecordChange], hierarchy: Hierarchy) -> dict[str, int]:
+    """Counters recomputed from the final record states with schemas.elements."""
+    final: dict[str, RecordChange] = {}
+    for c in changes:
+        if c.record_id not in final or c.record_version > final[c.record_id].record_version:
+            final[c.record_id] = c
+    out: dict[str, int] = defaultdict(int)
+    for c in final.values():
+        if c.op.value == "delete" or c.data is None:
+            continue
+        local = c.time.astimezone(VN_TZ)
+        period = contribution_period(c.record_type.value, c.data, f"{local:%Y-%m}")
+        placement = hierarchy.lookup(c.station, c.time)
+        for unit in (
+            placement.station.code,
+            placement.district.code,
+            placement.province.code,
+            placement.national.code,
+        ):
+            for element, value in contributions(c.record_type.value, c.data).items():
+                out[f"{unit}|{period}|{element}"] += value
+    return {k: v for k, v in out.items() if v}
+
+
+def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
+    kafka_bootstrap: str, prefix: str, workers: Callable[[str], Worker]
+) -> None:
+    f = EventFactory(now=datetime.now(UTC))
+    start = f.now - timedelta(days=32)
+    changes: list[RecordChange] = []
+    rng = f.rng
+    types = ("encounter", "immunization", "chronic_followup", "birth", "disease_case", "person")
+    for day in range(30):
+        for i in range(12):
+            when = start + timedelta(days=day, hours=i)
+            station = STATIONS[rng.randrange(len(STATIONS) - 1)]
+            c = f.change(types[(day + i) % len(types)], station=station, when=when)
+            changes.append(c)
+    # corrections (new versions with other content) and deletions of earlier records
+    for c in rng.sample(changes[:], 60):
+        hid = c.key
+        when = c.time + timedelta(hours=1)
+        if rng.random() < 0.5:
+            changes.append(
+                f.change(
+                    c.record_type.value,
+                    station=c.station,
+                    health_id=hid,
+                    record_id=c.record_id,
+                    version=2,
+                    when=when,
+                    op="delete",
+                )
+            )
+        else:
+            data = dict(c.data or {})
+            if c.record_type.value == "encounter":
+                data["encounter_type"] = "inpatient"
+                data.pop("referral", None)
+            elif c.record_type.value == "chronic_followup":
+                data["controlled"] = not data.get("controlled")
+            elif c.record_type.value == "birth":
+                data["place"] = "home"
+            changes.append(
+                f.change(
+                    c.record_type.value,
+                    station=c.station,
+                    health_id=hid,
+                    record_id=c.record_id,
+                    version=2,
+                    when=when,
+                    data=data,
+                )
+            )
+    # a resource snapshot corrected within its month
+    snap = f.change("staff_snapshot", station="00004", when=start + timedelta(days=3))
+    changes.append(snap)
+    counts = dict((snap.data or {})["counts"], doctor=3)
+    changes.append(
+        f.change(
+            "staff_snapshot",
+            station="00004",
+            record_id=snap.record_id,
+            version=2,
+            when=start + timedelta(days=20),
+            data={**(snap.data or {}), "counts": counts},
+        )
+    )
+    produce(kafka_bootstrap, prefix + "station.changes", [encode(c) for c in changes])
+    expected = oracle(changes, Hierarchy.default())
+    tiers = {"station", "district", "province", "national"}
+    w = workers("a")
+
+    def matches() -> dict[str, Any] | None:
+        w.alive()
+        rows = read_live_aggregates(kafka_bootstrap, prefix + "aggregates.live", timeout_s=5)
+        live = {k: r["value"] for k, r in rows.items() if r["value"]}
+        return rows if live == expected else None
+
+    rows = wait_until(matches, timeout=90, interval=1.0, message=lambda: "aggregates\n" + w.tail())
+    assert {r["tier"] for r in rows.values()} == tiers
+    assert any(k.startswith("VN|") for k in expected)
+    assert w.stop() == 0

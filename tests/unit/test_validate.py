@@ -1,0 +1,132 @@
+"""The validator and the batch pipeline on the bad-input corpus (pure, no broker)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from schemas import DevKeyRegistry, KafkaMessage, Reason
+from schemas.dlq import H_REASON, H_SOURCE_OFFSET, header_value
+from schemas.hierarchy import Hierarchy
+from schemas.tier import load_tier_record
+from streams.pipeline import BatchOutput, BatchProcessor
+from streams.pseudonymise import Pseudonymiser
+from streams.validate import RawMessage, Validator
+from tests.data.bad_inputs import KEY_SEED, EventFactory, bad_inputs
+
+
+def processor() -> BatchProcessor:
+    validator = Validator(Hierarchy.default(), DevKeyRegistry(KEY_SEED.encode()))
+    return BatchProcessor(validator, Pseudonymiser("k"), topic_prefix="t.")
+
+
+def raw(msgs: Sequence[KafkaMessage], start: int = 0, partition: int = 0) -> list[RawMessage]:
+    now = datetime.now(UTC)
+    return [
+        RawMessage(m.key, m.value, m.headers, "t.station.changes", partition, start + i, now)
+        for i, m in enumerate(msgs)
+    ]
+
+
+def dlq_reasons(out: BatchOutput) -> list[str]:
+    return [
+        header_value(m.headers, H_REASON) or "" for m in out.outputs if m.topic.endswith(".dlq")
+    ]
+
+
+def test_corpus_has_at_least_25_distinct_reasons() -> None:
+    cases = bad_inputs(EventFactory())
+    assert len(cases) >= 25
+    assert len({c.reason for c in cases}) >= 25
+
+
+@pytest.mark.parametrize("case", bad_inputs(EventFactory()), ids=lambda c: c.name)
+def test_each_bad_input_gets_its_reason(case: object) -> None:
+    from tests.data.bad_inputs import Case
+
+    assert isinstance(case, Case)
+    p = processor()
+    setup = p.process(raw(case.setup))
+    assert not setup.rejected, setup.rejected
+    out = p.process(raw([case.message], start=100))
+    assert dlq_reasons(out) == [case.reason.value]
+    dlq = next(m for m in out.outputs if m.topic == "t.station.changes.dlq")
+    assert dlq.value == case.message.value  # original bytes untouched
+    assert dlq.key == case.message.key
+    assert header_value(dlq.headers, H_SOURCE_OFFSET) == "100"
+
+
+def test_interleaved_valid_events_all_come_through() -> None:
+    f = EventFactory()
+    valid = f.valid(60)
+    cases = bad_inputs(f)
+    stream: list[KafkaMessage] = []
+    for i, m in enumerate(valid):
+        stream.append(m)
+        if i < len(cases):
+            stream.extend(cases[i].setup)
+            stream.append(cases[i].message)
+    p = processor()
+    out = p.process(raw(stream))
+    assert out.accepted == len(valid) + sum(len(c.setup) for c in cases)
+    assert sorted(dlq_reasons(out)) == sorted(c.reason.value for c in cases)
+    by_topic: dict[str, int] = {}
+    for o in out.outputs:
+        by_topic[o.topic] = by_topic.get(o.topic, 0) + 1
+    for t in ("t.changes.valid", "t.tier.district", "t.tier.province", "t.tier.national"):
+        assert by_topic[t] == out.accepted
+    for o in out.outputs:
+        if o.topic == "t.changes.valid":
+            rec = load_tier_record(o.value or b"")
+            assert rec.station_code and rec.province_code and rec.schema_major >= 1
+
+
+def test_exact_duplicate_is_dropped_not_dead_lettered() -> None:
+    f = EventFactory()
+    msg = f.message(f.change("encounter"))
+    p = processor()
+    first = p.process(raw([msg]))
+    again = p.process(raw([msg, msg], start=1))
+    assert first.accepted == 1
+    assert again.accepted == 0 and again.duplicates == 2 and not again.outputs
+
+
+def test_correction_and_delete_are_accepted_in_order() -> None:
+    f = EventFactory()
+    v1 = f.change("encounter")
+    hid = v1.record_id.split(":")[0]
+    v2 = f.change("encounter", health_id=hid, record_id=v1.record_id, version=2, when=v1.time)
+    d3 = f.change(
+        "encounter", health_id=hid, record_id=v1.record_id, version=3, op="delete", when=v1.time
+    )
+    p = processor()
+    out = p.process(raw([f.message(v1), f.message(v2), f.message(d3)]))
+    assert out.accepted == 3 and not out.rejected
+    state = p.state.get(v1.record_id)
+    assert state is not None and state["v"] == 3 and state["d"] and state["c"] is None
+
+
+def test_upcasts_older_major() -> None:
+    f = EventFactory()
+    m = f.message(f.change("encounter", major=1))
+    out = processor().process(raw([m]))
+    rec = load_tier_record(next(o.value for o in out.outputs if o.topic == "t.changes.valid"))  # type: ignore[arg-type]
+    assert rec.source_major == 1 and rec.schema_major == 2
+    assert rec.data is not None and "blood_pressure" in rec.data["vitals"]
+
+
+def test_station_seq_gaps_are_recorded() -> None:
+    f = EventFactory()
+    msgs = [f.message(f.change("encounter", station="00367")) for _ in range(5)]
+    p = processor()
+    p.process(raw([msgs[0], msgs[1], msgs[4]]))
+    report = p.seq.report()
+    assert report["00367"]["missing"] == 2
+    assert report["00367"]["gaps"] == [[3, 4]]
+
+
+def test_unknown_reason_codes_are_contract_reasons() -> None:
+    for case in bad_inputs(EventFactory()):
+        assert Reason(case.reason.value) is case.reason

@@ -69,6 +69,7 @@ class SinkRunner:
         conf.update(config.consumer_overrides)
         self.consumer = Consumer(conf)
         self.assigned = threading.Event()
+        self.assigned_at = 0.0
 
     # ---- rebalance ------------------------------------------------------------------------
 
@@ -95,6 +96,7 @@ class SinkRunner:
             ",".join(f"{tp.partition}@{tp.offset}" for tp in placed),
         )
         consumer.assign(placed)
+        self.assigned_at = time.monotonic()
         self.assigned.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
@@ -166,7 +168,7 @@ class SinkRunner:
                 elif (
                     exit_when_idle_s is not None
                     and self.assigned.is_set()
-                    and time.monotonic() - last_message >= exit_when_idle_s
+                    and time.monotonic() - max(last_message, self.assigned_at) >= exit_when_idle_s
                 ):
                     break
             self._commit(self.writer.flush_due(force=True))

@@ -1,0 +1,138 @@
+"""Compaction: merge the small files of closed partitions into one, idempotently.
+
+A directory (hive partition) is *closed* when its month (``month=``, the month of ``day=``,
+or of ``period=``) is before ``before_month`` (default: the current month in Vietnam).
+Only files older than ``min_file_age_s`` are taken, so a file a sink may still be rewriting
+(an open segment) is never touched. For each closed directory with at least ``min_files``
+such files:
+
+1. read them (union by name: older files lacking a newer optional column are fine),
+2. deduplicate — tier stores on ``event_id``, the DLQ on its own coordinates, live
+   aggregates to the latest row per ``(unit, period, element)``,
+3. write ``<topic>+merged+<digest>.parquet`` atomically (digest = hash of the input names,
+   so a re-run after a crash writes the same name),
+4. only then remove the inputs.
+
+Between 3 and 4 a reader may see both the merged file and its inputs; the catalog views
+deduplicate, so results do not change. Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas.hierarchy import VN_TZ
+from sinks.config import CompactConfig
+from sinks.exceptions import CompactionError
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, Store
+
+__all__ = ["CompactReport", "compact", "merged_name"]
+
+logger = logging.getLogger(__name__)
+
+_MONTH_OF = re.compile(r"(?:^|/)(?:month|day|period)=([0-9]{4}-[0-9]{2})")
+
+
+@dataclass
+class CompactReport:
+    """What one run did."""
+
+    directories: int = 0
+    files_in: int = 0
+    files_out: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    merged: list[str] = field(default_factory=list)
+
+
+def merged_name(inputs: list[str]) -> str:
+    """``<topic>+merged+<digest>.parquet`` for a set of input file names."""
+    names = sorted(n.rsplit("/", 1)[-1] for n in inputs)
+    topics = {n.split("+", 1)[0] for n in names}
+    topic = topics.pop() if len(topics) == 1 else "mixed"
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+    return f"{topic}+merged+{digest}.parquet"
+
+
+def _dedupe_sql(relative_dir: str) -> str:
+    top = relative_dir.split("/", 1)[0]
+    if top == AGGREGATES_DIR:
+        return (
+            "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY unit, period, element "
+            "ORDER BY updated_at DESC NULLS LAST, kafka_offset DESC) = 1 "
+            "ORDER BY unit, element"
+        )
+    if top == DLQ_DIR:
+        return (
+            "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY dlq_topic, dlq_partition, "
+            "dlq_offset ORDER BY rejected_at) = 1 ORDER BY dlq_topic, dlq_partition, dlq_offset"
+        )
+    return (
+        "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY event_id "
+        "ORDER BY processed_time) = 1 ORDER BY event_time, event_id"
+    )
+
+
+def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: CompactReport) -> None:
+    tables = [pq.read_table(p, filesystem=store.fs) for p in paths]
+    t = pa.concat_tables(tables, promote_options="permissive")
+    con = duckdb.connect()
+    try:
+        con.register("t", t)
+        merged = con.sql(_dedupe_sql(relative_dir)).to_arrow_table().cast(t.schema)
+    finally:
+        con.close()
+    target = store.path(relative_dir, merged_name(paths))
+    store.write_table(target, merged)
+    for p in paths:  # only after the merged file is durable
+        if p != target:
+            store.delete(p)
+    report.directories += 1
+    report.files_in += len(paths)
+    report.files_out += 1
+    report.rows_in += t.num_rows
+    report.rows_out += merged.num_rows
+    report.merged.append(target)
+    logger.info(
+        "compacted dir=%s files=%d rows_in=%d rows_out=%d",
+        relative_dir,
+        len(paths),
+        t.num_rows,
+        merged.num_rows,
+    )
+
+
+def compact(config: CompactConfig, *, now: datetime | None = None) -> CompactReport:
+    """Merge the small files of every closed directory under ``config.store_root``."""
+    store = Store.open(config.store_root, create=False)
+    before = config.before_month or (now or datetime.now(VN_TZ)).astimezone(VN_TZ).strftime("%Y-%m")
+    cutoff = time.time() - config.min_file_age_s
+    by_dir: dict[str, list[str]] = {}
+    for info in store.list_files():
+        relative = info.path[len(store.base) + 1 :]
+        directory = relative.rsplit("/", 1)[0] if "/" in relative else ""
+        m = _MONTH_OF.search(directory)
+        if m is None or m.group(1) >= before:
+            continue
+        mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
+        if mtime > cutoff:
+            continue
+        by_dir.setdefault(directory, []).append(info.path)
+    report = CompactReport()
+    for directory, paths in sorted(by_dir.items()):
+        if len(paths) < config.min_files:
+            continue
+        try:
+            _merge_dir(store, directory, paths, report)
+        except (OSError, pa.ArrowException, duckdb.Error) as exc:
+            raise CompactionError(f"compaction of {directory} failed: {exc}") from exc
+    return report

@@ -22,9 +22,11 @@ _COLOURS = {
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.2em;color:#222;background:#fafafa}
 h1{font-size:1.4em;margin:0 0 .2em} h2{font-size:1.1em;margin:1.2em 0 .4em}
-table{border-collapse:collapse;background:#fff} td,th{border:1px solid #ccc;padding:.3em .6em}
-th{background:#eee;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
-.badge{font-weight:bold} .muted{color:#666;font-size:.9em}
+table{border-collapse:collapse;background:#fff;max-width:100%}
+td,th{border:1px solid #ccc;padding:.3em .6em} td{overflow-wrap:anywhere;max-width:24em}
+th{background:#eee;text-align:left;white-space:nowrap}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.badge{font-weight:bold} .nw{white-space:nowrap} .muted{color:#666;font-size:.9em}
 .wrap{display:flex;gap:2em;flex-wrap:wrap}
 """
 
@@ -57,7 +59,7 @@ def render_page(snap: Snapshot | None, refresh_s: int = 10) -> str:
         f"{int(refresh_s)} s · <a href=/metrics>/metrics</a> · "
         "<a href=/api/status>/api/status</a></p>",
         "<h2>Consumer groups</h2><table id=groups><tr><th>group</th><th>status</th>"
-        "<th>state</th><th>topics</th><th>partitions</th><th>lag (messages)</th>"
+        "<th>state</th><th>topics</th><th>partitions</th><th>lag (msgs)</th>"
         "<th>lag (time)</th><th>worst partitions</th></tr>",
     ]
     if not snap.groups:
@@ -69,7 +71,7 @@ def render_page(snap: Snapshot | None, refresh_s: int = 10) -> str:
             f'<tr class="group" data-status="{g.status.value}" '
             f'style="background:{_COLOURS[g.status]}">'
             f"<td>{escape(g.group)}</td><td class=badge>{g.status.value}</td>"
-            f"<td>{escape(g.state)}</td><td>{escape(', '.join(g.topics))}</td>"
+            f"<td class=nw>{escape(g.state)}</td><td>{escape(', '.join(g.topics))}</td>"
             f"<td class=n>{len(g.partitions)}</td><td class=n>{g.total_lag:,}</td>"
             f"<td class=n>{_fmt_secs(g.max_lag_seconds)}</td><td>{worst or '—'}</td></tr>"
         )

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 import typer
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
@@ -48,6 +54,21 @@ def next_ms() -> None:
 FAST = {"retry.backoff.ms": 10, "retry.backoff.max.ms": 100}  # idle clients start fast
 
 
+def commit(consumer: Consumer, topic: str, offset: int) -> None:
+    """Commit one offset, retrying while a fresh broker's coordinator or new topic settles."""
+    errors: list[str] = []
+
+    def attempt() -> bool:
+        try:
+            consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+        except KafkaException as exc:  # e.g. coordinator loading, topic not yet known
+            errors.append(str(exc))
+            return False
+        return True
+
+    wait_until(attempt, timeout=30, interval=0.05, message=lambda: f"commit: {errors[-3:]}")
+
+
 @dataclass
 class Driver:
     """One topic (1 partition), a producer and a group committing chosen offsets."""
@@ -75,7 +96,7 @@ class Driver:
         assert self.producer.flush(10) == 0
 
     def commit(self, offset: int) -> None:
-        self.committer.commit(offsets=[TopicPartition(self.topic, 0, offset)], asynchronous=False)
+        commit(self.committer, self.topic, offset)
         next_ms()
 
     def close(self) -> None:

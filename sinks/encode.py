@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Protocol
 
 import orjson
@@ -132,25 +133,54 @@ def _merge(into: Encoded, more: Encoded) -> None:
 # ---- tier records -------------------------------------------------------------------------
 
 
-def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> pa.Table:
+def _wire_type(col: Column) -> pa.DataType:
+    """How a column arrives in JSON: temporal values as ISO text, the rest as themselves."""
+    if pa.types.is_timestamp(col.arrow) or pa.types.is_date(col.arrow):
+        return pa.string()
+    return col.arrow
+
+
+def _struct(rows: list[Any], columns: list[tuple[str, Column]]) -> dict[str, pa.Array]:
+    """Scalar columns of JSON objects, converted in one C++ pass (``pa.array`` of a struct)."""
+    if not columns:
+        return {}
+    st = pa.struct([pa.field(src, _wire_type(col)) for src, col in columns])
+    arr = pa.array(rows, type=st)
+    out = {}
+    for i, (_src, col) in enumerate(columns):
+        field = arr.field(i)
+        out[col.name] = field if field.type == col.arrow else field.cast(col.arrow)
+    return out
+
+
+def _json_column(values: list[Any]) -> pa.Array:
+    return pa.array([None if v is None else orjson.dumps(v) for v in values], pa.binary()).cast(
+        pa.string()
+    )
+
+
+@cache
+def _tier_plan(
+    record_type: str,
+) -> tuple[list[tuple[str, Column]], list[tuple[str, Column]], list[tuple[str, Column]]]:
+    """(envelope scalars, payload scalars, payload JSON columns) as (source key, column)."""
     columns = tier_columns(record_type)
-    datas = [r.get("data") or {} for r in rows]
-    arrays = []
     n_base = len(TierRecord.model_fields)
-    for i, col in enumerate(columns):
-        if i < n_base:
-            if col.json:
-                values = [_json(r.get(col.name)) for r in rows]
-            else:
-                values = [r.get(col.name) for r in rows]
-        else:
-            name = col.name[5:] if col.name.startswith("data_") else col.name
-            if col.json:
-                values = [_json(d.get(name)) for d in datas]
-            else:
-                values = [d.get(name) for d in datas]
-        arrays.append(_array(values, col))
-    return pa.Table.from_arrays(arrays, schema=arrow_schema(columns))
+    base = [(c.name, c) for c in columns[:n_base] if not c.json]
+    payload = [(c.name[5:] if c.name.startswith("data_") else c.name, c) for c in columns[n_base:]]
+    return base, [p for p in payload if not p[1].json], [p for p in payload if p[1].json]
+
+
+def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> pa.Table:
+    base, scalars, nested = _tier_plan(record_type)
+    datas = [r.get("data") or {} for r in rows]
+    arrays = _struct(rows, base)
+    arrays["data"] = _json_column([r.get("data") for r in rows])
+    arrays.update(_struct(datas, scalars))
+    for src, col in nested:
+        arrays[col.name] = _json_column([d.get(src) for d in datas])
+    columns = tier_columns(record_type)
+    return pa.Table.from_arrays([arrays[c.name] for c in columns], schema=arrow_schema(columns))
 
 
 def tier_encoder(tier: str) -> Encoder:

@@ -22,6 +22,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,6 +49,7 @@ DLQ_DIR = "dlq"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+@lru_cache(maxsize=65536)
 def safe_value(value: str) -> str:
     """A hive partition value safe in a path (anything unusual becomes ``_``)."""
     cleaned = _SAFE.sub("_", value)[:64]

@@ -60,7 +60,7 @@ def test_rotation_by_count_names_files_by_segment_start(tmp_path: Path) -> None:
     assert sum(_files(tmp_path).values()) == 25
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     batch=st.integers(1, 9),
     crash_after=st.integers(0, 40),

@@ -1,0 +1,217 @@
+"""Sinks: write rate (consume → Arrow → Parquet, durable, committed) beside pyarrow writing
+the same rows directly; DuckDB catalog scans over a generated store beside a plain scan."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from benchmarks.framework import BenchContext, BenchResult, Measurement
+from sinks.catalog import open_catalog
+from sinks.columns import arrow_schema, tier_columns
+from sinks.config import sink_config
+from sinks.consumer import SinkRunner
+from sinks.encode import tier_encoder
+from sinks.testing import FakeMessage, tier_record, tier_value
+
+
+def _produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+        }
+    )
+    for key, value in values:
+        while True:
+            try:
+                p.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                p.poll(0.05)
+    p.flush(60)
+
+
+def _sink_rate(ctx: BenchContext) -> BenchResult:
+    n = ctx.n(100_000)
+    topic = ctx.unique("tier-national")
+    admin = AdminClient({"bootstrap.servers": ctx.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
+    templates = [tier_record("encounter", n=i) for i in range(1000)]
+    values = []
+    for i in range(n):
+        rec = templates[i % 1000].model_copy(update={"event_id": f"bench-{i:012d}"})
+        values.append((rec.record_key.encode(), tier_value(rec)))
+    _produce(ctx.bootstrap, topic, values)
+
+    root = ctx.workdir / "sink-store"
+    cfg = sink_config(
+        "national",
+        bootstrap=ctx.bootstrap,
+        store_root=str(root),
+        topic=topic,
+        group=ctx.unique("sink"),
+        batch_size=10_000,
+        flush_interval_s=2.0,
+        session_timeout_ms=6000,
+    )
+    runner = SinkRunner(cfg)
+    runner.consumer.subscribe([topic], on_assign=runner._on_assign, on_revoke=runner._on_revoke)
+    started: float | None = None
+    deadline = time.monotonic() + 300
+    try:
+        while runner.stats.messages < n and time.monotonic() < deadline:
+            got = runner.step()
+            if got and started is None:
+                started = time.perf_counter()
+        runner._commit(runner.writer.flush_due(force=True))
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        runner.consumer.close()
+    sink_rate = runner.stats.messages / elapsed if elapsed > 0 else 0.0
+
+    # baseline: the same rows, already as one Arrow table, written by pyarrow directly
+    msgs = [FakeMessage(topic, 0, i, v, k) for i, (k, v) in enumerate(values)]
+    t0 = time.perf_counter()
+    tables = tier_encoder("national")(msgs)
+    encode_s = time.perf_counter() - t0
+    table = pa.concat_tables(list(tables.values()))
+    t0 = time.perf_counter()
+    pq.write_table(table, ctx.workdir / "direct.parquet", compression="zstd")
+    direct_s = time.perf_counter() - t0
+    return BenchResult(
+        name=f"sink write rate ({n:,} tier records, consume→Arrow→Parquet, fsync, commit)",
+        measured=Measurement(sink_rate, "rows/s"),
+        baseline_name="pyarrow write_table of the same rows",
+        baseline=Measurement(table.num_rows / direct_s, "rows/s"),
+        target="≥100k rows/s on 2 cores",
+        extra={
+            "encode_only_rows_per_s": round(n / encode_s),
+            "files": runner.writer.files_written,
+            "commits": runner.stats.commits,
+        },
+    )
+
+
+def _generate_store(root: Path, rows: int, files_per_month: int = 4) -> int:
+    """Encounter change records spread over 6 provinces × 6 months, written in store layout,
+    with 10% corrections (version 2 of an earlier record) so current state differs."""
+    rng = np.random.default_rng(7)
+    cols = tier_columns("encounter")
+    schema = arrow_schema(cols)
+    provinces = ["01", "79", "31", "48", "92", "26"]
+    months = [f"2026-{m:02d}" for m in range(1, 7)]
+    per_file = max(1, rows // (len(provinces) * len(months) * files_per_month))
+    written = 0
+    idx = 0
+    base_ts = np.datetime64("2026-01-01T00:00:00", "us")
+    for p in provinces:
+        for mi, month in enumerate(months):
+            for f in range(files_per_month):
+                k = per_file
+                ids = np.arange(idx, idx + k)
+                rec = np.where(rng.random(k) < 0.1, np.maximum(ids - 1000, 0), ids)
+                version = np.where(rec != ids, 2, 1)
+                ts = base_ts + (mi * 30 * 86400 + rng.integers(0, 29 * 86400, k)) * 1_000_000
+                data: dict[str, pa.Array] = {}
+                for c in cols:
+                    data[c.name] = pa.nulls(k, c.arrow)
+                ev = pa.array([f"ev{i:012d}" for i in ids])
+                rid = pa.array([f"{r:010d}:v" for r in rec])
+                data.update(
+                    event_id=ev,
+                    record_type=pa.array(["encounter"] * k),
+                    record_id=rid,
+                    record_key=pa.array([f"{r:010d}" for r in rec]),
+                    op=pa.array(["upsert"] * k),
+                    record_version=pa.array(version, pa.int64()),
+                    station_seq=pa.array(ids + 1, pa.int64()),
+                    schema_major=pa.array(np.full(k, 2), pa.int64()),
+                    source_major=pa.array(np.full(k, 2), pa.int64()),
+                    event_time=pa.array(ts).cast(pa.timestamp("us", tz="UTC")),
+                    processed_time=pa.array(ts).cast(pa.timestamp("us", tz="UTC")),
+                    event_month=pa.array([month] * k),
+                    station_code=pa.array([f"{p}{s:03d}" for s in rng.integers(0, 200, k)]),
+                    province_code=pa.array([p] * k),
+                    encounter_type=pa.array(
+                        np.where(rng.random(k) < 0.9, "outpatient", "inpatient").tolist()
+                    ),
+                )
+                table = pa.Table.from_pydict(data, schema=schema)
+                d = root / "national" / f"province={p}" / "record_type=encounter" / f"month={month}"
+                d.mkdir(parents=True, exist_ok=True)
+                pq.write_table(table, d / f"gen+{f}+{idx}.parquet", compression="zstd")
+                idx += k
+                written += k
+    return written
+
+
+def _best(fn: object, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _scans(ctx: BenchContext) -> list[BenchResult]:
+    root = ctx.workdir / "gen-store"
+    rows = _generate_store(root, ctx.n(2_000_000))
+    con = open_catalog(root, "national")
+    glob = f"{root}/national/*/*/*/*.parquet"
+    plain = duckdb.connect()
+
+    def plain_scan() -> None:
+        plain.execute(
+            "SELECT province_code, event_month, encounter_type, count(*) "
+            f"FROM read_parquet('{glob}') GROUP BY ALL"
+        ).fetchall()
+
+    def changes_scan() -> None:
+        con.execute(
+            "SELECT province_code, event_month, encounter_type, count(*) FROM encounter_changes"
+            " GROUP BY ALL"
+        ).fetchall()
+
+    def current_scan() -> None:
+        con.execute(
+            "SELECT province_code, event_month, encounter_type, count(*) FROM encounter"
+            " GROUP BY ALL"
+        ).fetchall()
+
+    base_s = _best(plain_scan)
+    changes_s = _best(changes_scan)
+    current_s = _best(current_scan)
+    base = Measurement(base_s, "s")
+    return [
+        BenchResult(
+            name=f"catalog GROUP BY over {rows:,} change rows: <rt>_changes (dedupe on event_id)",
+            measured=Measurement(changes_s, "s"),
+            baseline_name="plain read_parquet GROUP BY",
+            baseline=base,
+            higher_is_better=False,
+            extra={"rows": rows},
+        ),
+        BenchResult(
+            name=f"catalog GROUP BY over {rows:,} change rows: <rt> (current state)",
+            measured=Measurement(current_s, "s"),
+            baseline_name="plain read_parquet GROUP BY",
+            baseline=base,
+            higher_is_better=False,
+            extra={"rows": rows},
+        ),
+    ]
+
+
+def run(ctx: BenchContext) -> list[BenchResult]:
+    return [_sink_rate(ctx), *_scans(ctx)]

@@ -1,0 +1,132 @@
+"""Principals, scope refusal, the access log and the CLI's exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from schemas.hierarchy import Hierarchy
+from sinks.reports import AccessDenied, AccessLog, BadRequest, parse_principal, run_report
+from sinks.reports import cli as report_cli
+from sinks.reports.memcatalog import build_catalog
+from tests.unit.test_report_indicators import scenario
+
+
+@pytest.fixture(scope="module")
+def h() -> Hierarchy:
+    return Hierarchy.default()
+
+
+@pytest.fixture(scope="module")
+def con(h: Hierarchy) -> duckdb.DuckDBPyConnection:
+    return build_catalog(duckdb.connect(), scenario(h))
+
+
+def test_principals_parse() -> None:
+    assert str(parse_principal("national")) == "national"
+    assert str(parse_principal("province:01")) == "province:01"
+    assert str(parse_principal("district:KV001")) == "district:KV001"
+    for bad in ("station:00004", "province", "province:", "admin"):
+        with pytest.raises(BadRequest):
+            parse_principal(bad)
+
+
+@pytest.mark.parametrize(
+    ("principal", "tier", "unit", "allowed"),
+    [
+        ("national", "province", "79", True),
+        ("province:01", "province", "01", True),
+        ("province:01", "district", "KV001", True),
+        ("province:01", "province", "79", False),
+        ("province:01", "national", None, False),
+        ("province:01", "district", "KV718", False),
+        ("district:KV001", "district", "KV001", True),
+        ("district:KV001", "district", "KV002", False),
+        ("district:KV001", "province", "01", False),
+    ],
+)
+def test_scope_is_enforced_and_logged(
+    con: Any, h: Hierarchy, tmp_path: Path, principal: str, tier: str, unit: str | None,
+    allowed: bool,
+) -> None:  # fmt: skip
+    log = AccessLog(tmp_path / "access.log")
+    if allowed:
+        run_report(con, h, "resources", tier, unit, "2026-10", "as-recorded", principal,
+                   access_log=log)  # fmt: skip
+    else:
+        with pytest.raises(AccessDenied, match="access refused"):
+            run_report(con, h, "resources", tier, unit, "2026-10", "as-recorded", principal,
+                       access_log=log)  # fmt: skip
+    (entry,) = log.read()
+    assert entry["outcome"] == ("allowed" if allowed else "refused")
+    assert entry["principal"] == principal
+    assert (entry["kind"], entry["tier"], entry["period"]) == ("resources", tier, "2026-10")
+    assert entry["unit"] == (unit or "VN")
+    assert "time" in entry
+
+
+def test_bad_requests_are_logged_as_errors(con: Any, h: Hierarchy, tmp_path: Path) -> None:
+    log = AccessLog(tmp_path / "a.log")
+    with pytest.raises(BadRequest, match="is a district"):
+        run_report(con, h, "health", "province", "KV001", "2026-10", access_log=log)
+    with pytest.raises(BadRequest, match="unknown report kind"):
+        run_report(con, h, "wealth", "national", None, "2026-10", access_log=log)
+    with pytest.raises(BadRequest, match="bad period"):
+        run_report(con, h, "health", "national", None, "2026-13", access_log=log)
+    assert [e["outcome"] for e in log.read()] == ["error", "error", "error"]
+
+
+@pytest.fixture
+def cli(con: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
+    app = typer.Typer()
+    report_cli.register(app)
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    class _Con:  # the CLI closes its connection; keep the module's open
+        def __getattr__(self, name: str) -> Any:
+            return getattr(con, name)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(report_cli, "_open", lambda *a: _Con())
+    monkeypatch.setenv("TUYEN_ACCESS_LOG", str(tmp_path / "cli-access.log"))
+    yield app
+
+
+def test_cli_refuses_outside_scope_with_exit_3(cli: typer.Typer, tmp_path: Path) -> None:
+    args = ["report", "health", "--tier", "province", "--unit", "79", "--period", "2026-10",
+            "--as", "province:01"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3
+    assert "access refused" in result.output
+    lines = (tmp_path / "cli-access.log").read_bytes().splitlines()
+    assert orjson.loads(lines[-1])["outcome"] == "refused"
+
+
+def test_cli_writes_outputs(cli: typer.Typer, tmp_path: Path) -> None:
+    base = ["report", "resources", "--tier", "province", "--unit", "01", "--period", "2026-10",
+            "--as", "province:01"]  # fmt: skip
+    ok = CliRunner().invoke(cli, base)
+    assert ok.exit_code == 0, ok.output
+    assert "Stations with a doctor" in ok.output
+    for fmt, name in [("csv", "r.csv"), ("parquet", "r.parquet"), ("html", "r.html"),
+                      ("fhir", "r.json")]:  # fmt: skip
+        out = tmp_path / name
+        res = CliRunner().invoke(cli, [*base, "--format", fmt, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert out.stat().st_size > 0
+    bad = CliRunner().invoke(cli, [*base[:-2], "--as", "province:01", "--period", "2026-Q9"])
+    assert bad.exit_code == 2
+    log = [orjson.loads(x) for x in (tmp_path / "cli-access.log").read_bytes().splitlines()]
+    assert [e["outcome"] for e in log] == ["allowed"] * 5 + ["error"]

@@ -1,0 +1,270 @@
+"""A national health report over a generated store vs a plain DuckDB aggregate scan.
+
+The store is written directly with pyarrow in the catalog layout
+``<root>/national/province=PP/record_type=RT/month=YYYY-MM/part-0.parquet`` (10 M change
+records at ``--scale 5``, ~2 M by default), read through ``sinks.catalog.open_catalog``
+(current-state views dedupe versions, so the report pays for that), and compared with one
+``GROUP BY`` scan of the same files in the same run.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from benchmarks.framework import BenchContext, BenchResult, Measurement
+from schemas.hierarchy import Hierarchy
+from sinks.reports import run_report
+from sinks.reports.memcatalog import ENVELOPE, parquet_views, payload_columns
+
+BASE_RECORDS = 2_000_000
+MIX = {  # share of change records per record type
+    "encounter": 0.45,
+    "person": 0.12,
+    "immunization": 0.15,
+    "chronic_followup": 0.10,
+    "antenatal_visit": 0.05,
+    "birth": 0.03,
+    "death": 0.01,
+    "disease_case": 0.02,
+    "staff_snapshot": 0.02,
+    "bed_snapshot": 0.02,
+    "equipment_snapshot": 0.02,
+    "stock_snapshot": 0.01,
+}
+MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
+
+
+def _placements(h: Hierarchy, n: int) -> dict[str, np.ndarray]:
+    at = date(2026, 6, 1)
+    stations = h.select_stations(at, limit=n, seed=1)
+    rows = [h.lookup(s, at) for s in stations]
+    return {
+        "station_code": np.array([p.station.code for p in rows]),
+        "station_name": np.array([p.station.name for p in rows]),
+        "district_code": np.array([p.district.code for p in rows]),
+        "district_name": np.array([p.district.name for p in rows]),
+        "province_code": np.array([p.province.code for p in rows]),
+        "province_name": np.array([p.province.name for p in rows]),
+    }
+
+
+def _payload(
+    rt: str, n: int, rng: np.random.Generator, hid: np.ndarray, day: np.ndarray
+) -> dict[str, object]:
+    iso = np.datetime_as_string(day, unit="D")
+    pick = rng.choice
+    if rt == "encounter":
+        return {
+            "health_id": hid,
+            "encounter_date": day,
+            "encounter_type": pick(["outpatient"] * 9 + ["inpatient"], n),
+            "diagnoses": np.full(n, '["J06"]'),
+        }
+    if rt == "person":
+        born = day - rng.integers(0, 365 * 80, n).astype("timedelta64[D]")
+        return {
+            "health_id": hid,
+            "full_name": np.full(n, "N"),
+            "sex": pick(["male", "female"], n),
+            "birth_date": born,
+            "ethnicity": np.full(n, "01"),
+            "residence_commune": np.full(n, "00004"),
+        }
+    if rt == "immunization":
+        return {
+            "health_id": hid,
+            "vaccine": pick(["BCG", "OPV", "MEASLES", "IPV"], n),
+            "dose_number": np.ones(n, dtype=np.int64),
+            "date": day,
+        }
+    if rt == "chronic_followup":
+        return {
+            "health_id": hid,
+            "condition": pick(["hypertension", "diabetes"], n),
+            "visit_date": day,
+            "controlled": rng.random(n) < 0.6,
+        }
+    if rt == "antenatal_visit":
+        return {
+            "health_id": hid,
+            "visit_number": rng.integers(1, 6, n),
+            "gestational_weeks": rng.integers(8, 40, n),
+            "visit_date": day,
+        }
+    if rt == "birth":
+        return {
+            "mother_health_id": hid,
+            "birth_date": day,
+            "place": pick(["facility", "facility", "home"], n),
+            "attendant": np.full(n, "midwife"),
+            "live_birth": rng.random(n) < 0.99,
+        }
+    if rt == "death":
+        infant = rng.random(n) < 0.1
+        return {
+            "health_id": hid,
+            "death_date": day,
+            "cause_icd10": np.full(n, "R99"),
+            "age_days": pa.array(np.where(infant, 5, 0), mask=~infant),
+            "age_years": pa.array(np.full(n, 70), mask=infant),
+        }
+    if rt == "disease_case":
+        return {
+            "health_id": hid,
+            "disease": pick(["DENGUE", "HFMD", "MEASLES"], n),
+            "onset_date": day,
+        }
+    period = np.array([s[:7] for s in iso])
+    if rt == "staff_snapshot":
+        counts = pick(
+            [
+                '{"doctor":1,"midwife":1,"ob_paediatric_assistant_doctor":0}',
+                '{"doctor":0,"midwife":0,"ob_paediatric_assistant_doctor":1}',
+            ],
+            n,
+        )
+        return {"period": period, "as_of": day, "counts": counts}
+    if rt == "bed_snapshot":
+        return {"period": period, "as_of": day, "beds_total": rng.integers(2, 10, n)}
+    if rt == "equipment_snapshot":
+        items = (
+            '[{"item":"ECG","quantity":2,"working":1},'
+            '{"item":"BP_MONITOR","quantity":3,"working":3}]'
+        )
+        return {"period": period, "as_of": day, "items": np.full(n, items)}
+    items = '[{"medicine":"ORS_SACHET","on_hand":0,"stock_out":true}]'
+    return {"period": period, "as_of": day, "items": np.full(n, items)}
+
+
+def generate(root: Path, total: int, h: Hierarchy, seed: int = 7) -> int:
+    """Write ``total`` change records; returns the number written."""
+    rng = np.random.default_rng(seed)
+    places = _placements(h, 2000)
+    start = np.datetime64("2026-01-01")
+    written = 0
+    for rt, share in MIX.items():
+        n = max(1, int(total * share))
+        idx = rng.integers(0, len(places["station_code"]), n)
+        day = start + rng.integers(0, 365, n).astype("timedelta64[D]")
+        hid = np.char.zfill(rng.integers(1, 10**9, n).astype(str), 10)
+        if rt.endswith("_snapshot"):  # one record per station and month, a few versions
+            rid = np.char.add(
+                np.char.add(places["station_code"][idx], f":{rt}:"),
+                np.datetime_as_string(day, unit="M"),
+            )
+        else:
+            rid = np.char.add(np.char.add(hid, ":"), np.arange(n).astype(str))
+            rid[: n // 10] = rid[n // 10 : 2 * (n // 10)]  # 10 % are corrections
+        ts = day.astype("datetime64[us]") + rng.integers(0, 86_400, n).astype("timedelta64[s]")
+        cols: dict[str, object] = {
+            "event_id": np.char.add("ev-", np.arange(written, written + n).astype(str)),
+            "record_type": np.full(n, rt),
+            "record_id": rid,
+            "record_key": hid,
+            "op": np.where(rng.random(n) < 0.01, "delete", "upsert"),
+            "record_version": rng.integers(1, 3, n),
+            "station_seq": np.arange(n),
+            "schema_major": np.ones(n, dtype=np.int64),
+            "source_major": np.ones(n, dtype=np.int64),
+            "event_time": ts,
+            "received_time": ts + rng.integers(0, 86_400 * 8, n).astype("timedelta64[s]"),
+            "processed_time": ts,
+            "event_month": np.datetime_as_string(day, unit="M"),
+            **{k: v[idx] for k, v in places.items()},
+            "signer": np.full(n, "hw"),
+            "pseudonymised": np.ones(n, dtype=bool),
+            "data": np.full(n, "{}"),
+        }
+        payload = _payload(rt, n, rng, hid, day)
+        schema = pa.schema(list(ENVELOPE) + payload_columns(rt))
+        arrays = {}
+        for field in schema:
+            v = cols.get(field.name, payload.get(field.name))
+            if v is None:
+                arrays[field.name] = pa.nulls(n, field.type)
+            elif field.type == pa.timestamp("us", tz="UTC"):
+                arrays[field.name] = pa.array(v).cast(pa.timestamp("us")).cast(field.type)
+            elif isinstance(v, pa.Array):
+                arrays[field.name] = v.cast(field.type)
+            else:
+                arrays[field.name] = pa.array(v).cast(field.type)
+        table = pa.table(arrays, schema=schema)
+        keys = pc.binary_join_element_wise(table["province_code"], table["event_month"], "|")
+        for key in pc.unique(keys).to_pylist():
+            prov, month = key.split("|")
+            part = table.filter(pc.equal(keys, key))
+            folder = root / "national" / f"province={prov}" / f"record_type={rt}" / f"month={month}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(part, folder / "part-0.parquet", compression="zstd")
+        written += n
+    return written
+
+
+def _catalog(root: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        from sinks.catalog import open_catalog
+
+        return open_catalog(root, "national")
+    except Exception:  # the stores' catalog not available: plain views over the same files
+        con = duckdb.connect()
+        parquet_views(con, str(root), "national")
+        return con
+
+
+def run(ctx: BenchContext) -> list[BenchResult]:
+    h = Hierarchy.default()
+    root = ctx.workdir / "reports-store"
+    total = ctx.n(BASE_RECORDS)
+    t0 = time.perf_counter()
+    written = generate(root, total, h)
+    gen_s = time.perf_counter() - t0
+    con = _catalog(root)
+    con.execute("SET threads TO 2")
+    started = time.perf_counter()
+    report = run_report(con, h, "health", "national", None, "2026", "as-recorded", "national")
+    report_s = time.perf_counter() - started
+    glob = f"{root}/national/province=*/record_type=*/month=*/*.parquet"
+    started = time.perf_counter()
+    scan = duckdb.connect()
+    scan.execute("SET threads TO 2")
+    rows = scan.execute(
+        f"SELECT record_type, province_code, event_month, count(*), count(DISTINCT record_id) "
+        f"FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true) "
+        "GROUP BY ALL"
+    ).fetchall()
+    scan_s = time.perf_counter() - started
+    assert rows and report.numerator("outpatient_visits_per_capita") > 0
+    return [
+        BenchResult(
+            name=f"national health report, year, {written:,} changes",
+            measured=Measurement(report_s, "s"),
+            baseline_name="DuckDB GROUP BY scan of the same files",
+            baseline=Measurement(scan_s, "s"),
+            higher_is_better=False,
+            target="report within a small multiple of one scan",
+            extra={
+                "generate_s": round(gen_s, 2),
+                "changes": written,
+                "changes_per_s_report": round(written / report_s),
+            },
+        )
+    ]
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 0.1
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = BenchContext("", Path(tmp), scale)
+        for r in run(ctx):
+            print(r.name, r.measured, r.baseline, f"ratio={r.ratio:.3f}", r.extra)

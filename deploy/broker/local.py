@@ -67,7 +67,9 @@ def free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Free for Kafka, which binds with SO_REUSEADDR: a port in TIME_WAIT counts as free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

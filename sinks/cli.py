@@ -154,3 +154,6 @@ def register(app: typer.Typer) -> None:
     app.command("sink")(sink)
     app.command("compact")(compact_cmd)
     app.command("catalog")(catalog)
+    from sinks.reports import cli as reports_cli
+
+    reports_cli.register(app)

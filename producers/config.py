@@ -11,9 +11,11 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
+
 # Seed of the development key registry (``schemas.DevKeyRegistry``) shared by the simulator,
 # ``tuyen publish --dev-keys`` and the tests. Development only: anyone who knows it can sign.
-DEV_KEY_SEED: Final = b"tuyen-dev-key-seed-v1"
+DEV_KEY_SEED: Final = _SHARED_DEV_KEY_SEED
 DEV_SIGNERS_PER_STATION: Final = 8
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 from nacl.signing import SigningKey
@@ -29,6 +29,10 @@ from nacl.signing import SigningKey
 from schemas.reasons import ContractViolation, Reason
 
 _DEV_SIGNER_RE = re.compile(r"^hw-([0-9]{5})-([1-9][0-9]{0,3})$")
+
+
+#: Seed of the development key registry shared by the simulator and the validator.
+DEV_KEY_SEED: Final = b"tuyen-dev-key-seed-v1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from schemas import MAX_CLOCK_SKEW, MAX_VALUE_BYTES
+from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
 
 __all__ = ["DEV_KEY_SEED", "StreamsConfig", "ValidationPolicy"]
 
 #: Seed of the development key registry (``schemas.DevKeyRegistry``) the simulator also uses.
-DEV_KEY_SEED = "tuyen-dev-keys"
+DEV_KEY_SEED = _SHARED_DEV_KEY_SEED.decode()
 
 
 class ValidationPolicy(BaseModel):

@@ -77,7 +77,7 @@ def require_bootstrap(s: Settings) -> str:
 
 @app.callback()
 def _root(
-    log_level: str = typer.Option(None, help="Logging level (default: TUYEN_LOG_LEVEL or INFO)."),
+    log_level: str = typer.Option(None, help="Logging level (default: TUYEN_LOG_LEVEL, WARNING)."),
 ) -> None:
     setup_logging(log_level or settings().log_level)
 

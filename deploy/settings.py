@@ -14,7 +14,7 @@ library code receives the frozen values it needs as arguments.
 | ``TUYEN_PSEUDONYM_KEY`` | HMAC key for national pseudonyms (secret, never logged) | dev-only key |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<store root>/_access.log`` |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
-| ``TUYEN_LOG_LEVEL`` | logging level | ``INFO`` |
+| ``TUYEN_LOG_LEVEL`` | logging level | ``WARNING`` |
 | ``TUYEN_KAFKA_SECURITY_PROTOCOL`` | ``PLAINTEXT``, ``SSL``, ``SASL_SSL`` … | ``PLAINTEXT`` |
 | ``TUYEN_KAFKA_SASL_MECHANISM`` | e.g. ``SCRAM-SHA-512`` | unset |
 | ``TUYEN_KAFKA_SASL_USERNAME`` | SASL user | unset |
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     access_log: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
-    log_level: str = "INFO"
+    log_level: str = "WARNING"
     kafka_security_protocol: str = Field(
         default="PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$"
     )

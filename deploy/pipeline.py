@@ -1,0 +1,258 @@
+"""Run the pipeline's processes together: stream workers and sinks, each a real OS process.
+
+The demo and the fault-injection tests use this: start every service with the same
+environment (bootstrap, topic prefix, store root), SIGKILL or SIGTERM any of them, and wait
+until every consumer group of the pipeline has committed up to the end of its input.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from deploy.exceptions import DeployError
+from schemas.topics import (
+    AGGREGATES,
+    DLQ,
+    RAW,
+    TIER_DISTRICT,
+    TIER_NATIONAL,
+    TIER_PROVINCE,
+    topic_name,
+)
+
+logger = logging.getLogger(__name__)
+
+SINK_NAMES = ("district", "province", "national", "aggregates", "dlq")
+_SINK_TOPIC = {
+    "district": TIER_DISTRICT,
+    "province": TIER_PROVINCE,
+    "national": TIER_NATIONAL,
+    "aggregates": AGGREGATES,
+    "dlq": DLQ,
+}
+STREAMS_APP_ID = "tuyen-streams"
+
+
+def tuyen_executable() -> str:
+    """The `tuyen` console script of this interpreter's environment."""
+    exe = Path(sys.executable).with_name("tuyen")
+    return str(exe) if exe.exists() else "tuyen"
+
+
+@dataclass
+class Service:
+    """One long-running `tuyen` process with its own log file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.alive:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        logger.info("service started name=%s pid=%s", self.name, self.proc.pid)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (fault injection)."""
+        if self.proc is not None and self.alive:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            logger.info("service killed name=%s", self.name)
+
+    def stop(self, timeout_s: float = 60.0) -> int | None:
+        """SIGTERM, wait for a clean drain, SIGKILL after ``timeout_s``."""
+        if self.proc is None:
+            return None
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                logger.warning("service ignored SIGTERM; killing name=%s", self.name)
+                self.kill()
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Pipeline:
+    """The stream workers and sinks of one deployment (one topic prefix, one store)."""
+
+    bootstrap: str
+    prefix: str
+    store_root: Path
+    log_dir: Path
+    home: Path
+    workers: int = 1
+    sink_names: Sequence[str] = SINK_NAMES
+    worker_args: Sequence[str] = ()
+    sink_args: Sequence[str] = ()
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "KAFKA_BOOTSTRAP": self.bootstrap,
+                "TUYEN_TOPIC_PREFIX": self.prefix,
+                "TUYEN_STORE_ROOT": str(self.store_root),
+                "TUYEN_HOME": str(self.home),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def build(self) -> None:
+        exe = tuyen_executable()
+        env = self.env()
+        for i in range(self.workers):
+            name = f"worker-{i + 1}"
+            argv = [exe, "streams", "worker", "--web-port", "0", "--no-create-topics"]
+            data_dir = self.home / "streams" / f"{self.prefix}{name}"
+            data_dir.parent.mkdir(parents=True, exist_ok=True)
+            argv += ["--data-dir", str(data_dir)]
+            self.services[name] = Service(
+                name, [*argv, *self.worker_args], env, self.log_dir / f"{name}.log"
+            )
+        argv = [exe, "sink", *self.sink_names, "--root", str(self.store_root), *self.sink_args]
+        self.services["sinks"] = Service("sinks", argv, env, self.log_dir / "sinks.log")
+
+    def start(self) -> None:
+        if not self.services:
+            self.build()
+        for svc in self.services.values():
+            svc.start()
+
+    def stop(self) -> None:
+        for svc in self.services.values():
+            svc.stop()
+
+    def check_alive(self) -> None:
+        """Raise with the log tail when a service died on its own."""
+        for svc in self.services.values():
+            if svc.proc is not None and not svc.alive and svc.proc.returncode not in (0, None):
+                raise DeployError(
+                    f"service {svc.name} exited with {svc.proc.returncode}; "
+                    f"log tail ({svc.log_path}):\n{svc.log_tail()}"
+                )
+
+    # -- progress -----------------------------------------------------------------------
+    def groups(self) -> dict[str, list[str]]:
+        """Each consumer group of the pipeline and the topics it must have consumed."""
+        groups = {self.prefix + STREAMS_APP_ID: [topic_name(RAW, self.prefix)]}
+        for name in self.sink_names:
+            groups[f"{self.prefix}tuyen-sink-{name}"] = [topic_name(_SINK_TOPIC[name], self.prefix)]
+        return groups
+
+    def remaining(self) -> dict[str, int]:
+        """Messages each group still has to commit past (its required topics only)."""
+        return remaining_lag(self.bootstrap, self.groups())
+
+    def wait_caught_up(
+        self,
+        timeout_s: float,
+        *,
+        settle_s: float = 3.0,
+        on_progress: Callable[[dict[str, int]], None] | None = None,
+    ) -> None:
+        """Wait until every group has committed to the end of its topics, and the end
+        offsets did not move for ``settle_s`` (stages feed each other)."""
+        deadline = time.monotonic() + timeout_s
+        settled_since: float | None = None
+        last_ends: dict[str, int] | None = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            rem = self.remaining()
+            if on_progress is not None:
+                on_progress(rem)
+            ends = topic_ends(
+                self.bootstrap, sorted({t for ts in self.groups().values() for t in ts})
+            )
+            if all(v == 0 for v in rem.values()) and ends == last_ends:
+                settled_since = settled_since or time.monotonic()
+                if time.monotonic() - settled_since >= settle_s:
+                    return
+            else:
+                settled_since = None
+            last_ends = ends
+            time.sleep(0.5)  # polling interval while processes work
+        raise DeployError(f"pipeline not caught up within {timeout_s:.0f}s: {self.remaining()}")
+
+
+def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
+    """Sum of end offsets per topic."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tuyen-probe"})
+    try:
+        md = consumer.list_topics(timeout=10)
+        out: dict[str, int] = {}
+        for t in topics:
+            parts = md.topics[t].partitions if t in md.topics else {}
+            out[t] = sum(
+                consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1] for p in parts
+            )
+        return out
+    finally:
+        consumer.close()
+
+
+def remaining_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """For each group: end offsets minus committed offsets over its required topics."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tuyen-probe"})
+    try:
+        md = consumer.list_topics(timeout=10)
+        out: dict[str, int] = {}
+        for group, topics in groups.items():
+            tps = [
+                TopicPartition(t, p)
+                for t in topics
+                if t in md.topics
+                for p in md.topics[t].partitions
+            ]
+            req = [ConsumerGroupTopicPartitions(group, tps)]
+            result = admin.list_consumer_group_offsets(req)[group].result(timeout=10)
+            committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+            total = 0
+            for tp in tps:
+                end = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                done = committed.get((tp.topic, tp.partition), -1)
+                total += end - max(done, 0) if end > 0 else 0
+            out[group] = total
+        return out
+    finally:
+        consumer.close()

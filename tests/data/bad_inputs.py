@@ -137,19 +137,26 @@ class EventFactory:
         return encode(change)
 
     def valid(self, n: int, *, record_types: tuple[str, ...] = RECORD_TYPES) -> list[KafkaMessage]:
-        """``n`` valid messages of mixed record types and stations (person-centred types get
-        fresh health ids; resource snapshots one per station and month)."""
+        """``n`` valid messages of mixed record types and stations, each a new record
+        (person-centred types get fresh health ids; a resource snapshot is used only while
+        its (station, month) is still free, else an encounter)."""
         out = []
+        used: set[tuple[str, str, str]] = getattr(self, "_snapshots", set())
+        self._snapshots = used
         for i in range(n):
             rt = record_types[i % len(record_types)]
             station = STATIONS[i % len(STATIONS)]
-            when = self.now - timedelta(minutes=5 + i)
+            when = self.now - timedelta(minutes=5 + i % 10000)
             if rt.endswith("_snapshot"):
-                # distinct (station, month) per snapshot so each is a new record
                 months_back = (i // len(record_types)) % 12
                 when = self.now - timedelta(days=31 * months_back + 1)
-                if station == NEW_STATION and when.date() < datetime(2025, 7, 1).date():
+                if station == NEW_STATION:
                     station = "00004"
+                slot = (station, rt, f"{when:%Y-%m}")
+                if slot in used:
+                    rt, when = "encounter", self.now - timedelta(minutes=5 + i % 10000)
+                else:
+                    used.add(slot)
             out.append(self.message(self.change(rt, station=station, when=when)))
         return out
 

@@ -60,7 +60,7 @@ class Worker:
                 str(data_dir / name),
                 "--no-create-topics",
                 "--log-level",
-                "WARNING",
+                os.environ.get("WLOG", "WARNING"),
             ],
             cwd=ROOT,
             env=env,

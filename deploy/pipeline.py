@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
 
 from deploy.exceptions import DeployError
 from schemas.topics import (
@@ -231,8 +230,13 @@ def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
 
 
 def remaining_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """For each group: end offsets minus committed offsets over its required topics."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """For each group: end offsets minus committed offsets over its required topics.
+
+    Committed offsets come from ``Consumer.committed`` with the group's id (no subscribe, so
+    it never joins the group), not ``AdminClient.list_consumer_group_offsets``: librdkafka
+    2.16 segfaults in the latter while the group coordinator is loading (a fresh or just
+    restarted broker); the consumer retries that state itself.
+    """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tuyen-probe"})
     try:
         md = consumer.list_topics(timeout=10)
@@ -244,9 +248,16 @@ def remaining_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> dict[s
                 if t in md.topics
                 for p in md.topics[t].partitions
             ]
-            req = [ConsumerGroupTopicPartitions(group, tps)]
-            result = admin.list_consumer_group_offsets(req)[group].result(timeout=10)
-            committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+            committed: dict[tuple[str, int], int] = {}
+            if tps:
+                reader = Consumer(
+                    {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+                )
+                try:
+                    for tp in reader.committed(tps, timeout=10):
+                        committed[(tp.topic, tp.partition)] = tp.offset
+                finally:
+                    reader.close()
             total = 0
             for tp in tps:
                 end = consumer.get_watermark_offsets(tp, timeout=10)[1]

@@ -85,6 +85,9 @@ class StationSim:
         self.birth = array("i", (start_ord - people.sample_age_days(rng) for _ in range(n)))
         self.female = bytearray(int(rng.random() < 0.5) for _ in range(n))
         self.alive = bytearray(b"\x01" * n)
+        # a woman has at most one pregnancy per simulation: antenatal visit ids
+        # (<health id>:anc<n>) must not be reused by a second pregnancy
+        self.pregnant: set[int] = set()
         self.registered = bytearray(n)
         self.next_idx = n
         self.sched: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
@@ -152,6 +155,9 @@ class StationSim:
             idx = rng.randrange(self.n_people)
             age = (start_ord - self.birth[idx]) / 365.25
             if self.female[idx] and 18 <= age <= 42 and self.alive[idx]:
+                if idx in self.pregnant:
+                    continue
+                self.pregnant.add(idx)
                 return idx
         return None
 

@@ -393,24 +393,9 @@ def _stored_vs_accepted(run: OracleRun, types: set[str]) -> list[str]:
     return problems
 
 
-# Record types whose ids the simulator can reuse for a different record (see the xfail).
-_COLLIDING = {RecordType.ANTENATAL_VISIT.value}
-
-
 def test_every_accepted_change_is_stored_exactly_once_at_every_tier(run: OracleRun) -> None:
     """Duplicates dropped, nothing lost; the current state holds exactly the live records."""
-    assert not _stored_vs_accepted(run, {rt.value for rt in RecordType} - _COLLIDING)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator bug (producers/simulator/station.py): a woman already pregnant can be "
-    "picked for a new pregnancy, whose antenatal visits reuse the record ids "
-    "'<health id>:anc<n>' at version 1; Truth counts both events valid and keeps the later, "
-    "the validator rightly rejects the second as replay_stale_version",
-)
-def test_antenatal_visits_of_the_truth_are_all_stored(run: OracleRun) -> None:
-    assert not _stored_vs_accepted(run, _COLLIDING)
+    assert not _stored_vs_accepted(run, {rt.value for rt in RecordType})
 
 
 def test_replaying_partition_zero_from_offset_zero_leaves_current_state_unchanged(

@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 
 from schemas import DevKeyRegistry, canonical_bytes, from_json_line, verify
+from schemas.keys import DEV_KEY_SEED
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
 
@@ -16,7 +17,7 @@ def test_documented_example_decodes_and_verifies() -> None:
     lines = DOC.read_text(encoding="utf-8").splitlines()
     example = next(line for line in lines if line.startswith('{"specversion"'))
     change = from_json_line(example, now=datetime(2025, 2, 1, tzinfo=UTC))
-    verify(change, DevKeyRegistry(b"tuyen-dev"))
+    verify(change, DevKeyRegistry(DEV_KEY_SEED))
     signed_bytes = [line for line in lines if line.startswith('{"data":{')][-1]
     assert canonical_bytes(change) == signed_bytes.encode()
     assert orjson.loads(signed_bytes)["station_seq"] == 42

@@ -1,0 +1,1 @@
+"""Fault injection: one pipeline run per fault, final stores checked against what was sent."""

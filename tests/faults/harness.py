@@ -315,6 +315,33 @@ class FaultPipeline:
             mid, timeout=timeout_s, interval=0.1, message=lambda: "sinks mid-stream\n" + self.logs()
         )
 
+    def log_size(self, service: str) -> int:
+        path = self.pipeline.services[service].log_path
+        return path.stat().st_size if path.exists() else 0
+
+    def dead_threads(self, service: str, since: int = 0) -> list[str]:
+        """Threads of ``service`` that died of an exception (logged after byte ``since``)."""
+        path = self.pipeline.services[service].log_path
+        with path.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode("utf-8", "replace")
+        return [line for line in text.splitlines() if line.startswith("Exception in thread ")]
+
+    def wait_lag_zero_or_dead_sink(self, since: int, timeout_s: float = 150.0) -> list[str]:
+        """Wait until every group is at its end, or a sink thread died (its process lives
+        on, so the lag would never move again); returns the dead threads' lines."""
+
+        def done() -> list[str] | bool:
+            self.pipeline.check_alive()
+            dead = self.dead_threads("sinks", since)
+            if dead:
+                return dead
+            rem = self.remaining()
+            return rem is not None and not any(rem.values())
+
+        found = wait_until(done, timeout=timeout_s, interval=0.5, message=lambda: self.logs())
+        return found if isinstance(found, list) else []
+
     def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         """The offsets ``group`` committed on ``topic`` (partition → offset; -1: none)."""
         consumer = Consumer(

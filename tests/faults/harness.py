@@ -49,6 +49,7 @@ from tests.helpers import unique_name, wait_until
 
 __all__ = [
     "PARTITIONS",
+    "RECORD_TYPES",
     "TIERS",
     "Expectation",
     "FaultPipeline",

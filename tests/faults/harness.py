@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -356,14 +358,15 @@ class FaultPipeline:
 
     def wait_outputs_in_flight(self, exp: Expectation, timeout_s: float = 90.0) -> dict[str, int]:
         """Wait until the stream worker has produced tier records *and* dead letters for raw
-        input it has not committed yet (a kill then forces it to process that input again);
-        returns the counts seen at that moment."""
+        input it has not committed yet, and leave it frozen (SIGSTOP) in that state so that
+        the caller's SIGKILL forces it to process that input again. Returns the counts."""
         raw = topic_name(RAW, self.prefix)
         district = topic_name(TIER_DISTRICT, self.prefix)
         dlq = topic_name(DLQ, self.prefix)
+        worker = self.pipeline.services["worker-1"]
 
-        def in_flight() -> dict[str, int] | None:
-            self.pipeline.check_alive()
+        def measure() -> dict[str, int] | None:
+            ends = topic_ends(self.bootstrap, [district, dlq])  # before the commits: see doc
             try:
                 committed = self.committed_offsets(self.streams_group, raw)
             except KafkaException as exc:
@@ -373,7 +376,6 @@ class FaultPipeline:
             done = [lbl for (p, o), lbl in self.publisher.coords.items() if o < committed[p]]
             bad_done = sum(1 for lbl in done if lbl in exp.bad)
             valid_done = len(done) - bad_done
-            ends = topic_ends(self.bootstrap, [district, dlq])
             if valid_done and ends[district] > valid_done and ends[dlq] > bad_done:
                 return {
                     "raw_committed": len(done),
@@ -382,6 +384,17 @@ class FaultPipeline:
                     "dlq_out_uncommitted": ends[dlq] - bad_done,
                 }
             return None
+
+        def in_flight() -> dict[str, int] | None:
+            self.pipeline.check_alive()
+            if measure() is None:
+                return None
+            assert worker.proc is not None
+            os.killpg(worker.proc.pid, signal.SIGSTOP)  # nothing moves while we look again
+            again = measure()
+            if again is None:
+                os.killpg(worker.proc.pid, signal.SIGCONT)
+            return again
 
         return wait_until(
             in_flight, timeout=timeout_s, interval=0.05, message=lambda: "in flight\n" + self.logs()

@@ -36,7 +36,9 @@ def result(
 ) -> Iterator[FaultResult]:
     broker = LocalBroker(tmp_path_factory.mktemp("broker") / "broker", settings.home)
     state = broker.start(tie_to_parent=True)
-    events, _ = simulated(13, start=date.today() - timedelta(days=6), days=5, bad_fraction=0.02)
+    events, _ = simulated(
+        13, start=date.today() - timedelta(days=6), days=5, n_stations=5, bad_fraction=0.02
+    )
     out = [from_sim(e) for e in events]
     exp = Expectation()
     exp.add(out)
@@ -57,6 +59,8 @@ def result(
         fp.publisher.flush()
         dead = fp.wait_lag_zero_or_dead_sink(log_at_kill)
         alive = {n: s.alive for n, s in fp.pipeline.services.items()}
+        sinks_proc = fp.pipeline.services["sinks"].proc
+        sinks_exit = sinks_proc.poll() if sinks_proc is not None else None
         if dead:  # an operator restarts the stalled sinks: the stores must still be exact
             fp.pipeline.services["sinks"].kill()
             fp.pipeline.services["sinks"].start()
@@ -69,6 +73,7 @@ def result(
             "recovery_s": round(time.monotonic() - killed_at, 1),
             "services_alive": alive,
             "dead_sink_threads": dead,
+            "sinks_exit_code": sinks_exit,
         }
         yield finish(fp, exp, artifacts_dir, "broker_kill", measured)
     finally:
@@ -82,17 +87,19 @@ class TestBrokerSigkill(StoreContract):
     def test_broker_came_back_on_the_same_address(self, result: FaultResult) -> None:
         assert result.measured["same_bootstrap"]
 
-    def test_services_survived_the_outage(self, result: FaultResult) -> None:
-        assert all(result.measured["services_alive"].values()), result.measured
+    def test_stream_worker_survived_the_outage(self, result: FaultResult) -> None:
+        assert result.measured["services_alive"]["worker-1"], result.measured
 
     @pytest.mark.xfail(
         strict=True,
         raises=AssertionError,
         reason="BUG (sinks/consumer.py SinkRunner._commit): a synchronous commit during the "
         "outage raises KafkaException _WAIT_COORD ('Waiting for coordinator'), uncaught, "
-        "which kills that sink's thread while the `tuyen sink` process lives on: the sink "
-        "never consumes again and its lag never returns to zero (silent stall) until the "
-        "process is restarted",
+        "which kills that sink's thread: while another sink thread lives the `tuyen sink` "
+        "process stays up with a sink that never consumes again (silent stall, lag never "
+        "back to zero); when all threads died the process exits with code 0 (a supervisor "
+        "sees a clean exit). Either way only a restart brings the sinks back",
     )
     def test_sinks_resumed_by_themselves_after_the_outage(self, result: FaultResult) -> None:
         assert result.measured["dead_sink_threads"] == []
+        assert result.measured["services_alive"]["sinks"]

@@ -27,7 +27,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 def result(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
-    events, _ = simulated(12, start=date.today() - timedelta(days=6), days=5, bad_fraction=0.02)
+    events, _ = simulated(
+        12, start=date.today() - timedelta(days=6), days=5, n_stations=5, bad_fraction=0.02
+    )
     out = [from_sim(e) for e in events]
     exp = Expectation()
     exp.add(out)

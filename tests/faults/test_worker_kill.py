@@ -1,7 +1,9 @@
 """Fault: SIGKILL of the stream worker mid-stream, then a restart on the same data dir.
 
 The kill lands while the worker has produced tier records and dead letters for raw input
-it has not committed yet, so the restarted worker processes that input again.
+it has not committed yet (checked while the worker is frozen with SIGSTOP, so the state
+cannot move between the check and the SIGKILL): the restarted worker processes that input
+again, deterministically.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 def result(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
-    events, _ = simulated(11, start=date.today() - timedelta(days=6), days=5, bad_fraction=0.03)
+    events, _ = simulated(
+        11, start=date.today() - timedelta(days=6), days=5, n_stations=5, bad_fraction=0.03
+    )
     out = [from_sim(e) for e in events]
     exp = Expectation()
     exp.add(out)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from schemas.hierarchy import Hierarchy
 from schemas.topics import AGGREGATES, RAW
 from streams.aggregate import LiveCounters, is_counter_key
 from streams.config import StreamsConfig
+from streams.offsets import OffsetGuard
 from streams.output import BatchPublisher
 from streams.pipeline import BatchProcessor, OutMessage
 from streams.pseudonymise import Pseudonymiser
@@ -64,6 +66,52 @@ def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
     if isinstance(raw, Mapping):
         return list(raw.items())
     return list(raw)
+
+
+def _coordinates(event: Any) -> tuple[int, int]:
+    return event.message.partition, event.message.offset
+
+
+def _committed(app: faust.App, topic: str) -> dict[int, int | None]:
+    offsets = getattr(app.consumer, "_committed_offset", {}) or {}
+    return {tp.partition: off for tp, off in offsets.items() if tp.topic == topic}
+
+
+def _disable_gap_acks(app: faust.App, topics: set[str]) -> None:
+    """faust acks the offsets between two non-consecutive messages as a "gap" (for compacted
+    topics); on our append-only inputs a jump is a stale fetch, so never ack across it."""
+    consumer: Any = app.consumer
+    if getattr(consumer, "_tuyen_gap_guard", False):
+        return
+    original = consumer._add_gap
+
+    async def add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
+        if tp.topic in topics:
+            logger.warning(
+                "offset jump topic=%s partition=%d from=%d to=%d: not acked as a gap",
+                tp.topic,
+                tp.partition,
+                offset_from,
+                offset_to,
+            )
+            return
+        await original(tp, offset_from, offset_to)
+
+    consumer._add_gap = add_gap
+    consumer._tuyen_gap_guard = True
+
+
+async def _seek_back(app: faust.App, topic: str, seeks: Mapping[int, int]) -> None:
+    from faust.types import TP
+
+    for partition, offset in seeks.items():
+        logger.warning(
+            "offset jump topic=%s partition=%d: seeking back to offset=%d",
+            topic,
+            partition,
+            offset,
+        )
+        await app.consumer.seek(TP(topic, partition), offset)
 
 
 def _ts(seconds: float | None) -> datetime:
@@ -193,6 +241,62 @@ def build_app(
         partitions=config.aggregate_partitions,
     )
 
+    raw_guard = OffsetGuard()
+    delta_guard = OffsetGuard()
+    guarded = {raw_topic.get_topic_name(), deltas_topic.get_topic_name()}
+
+    last_seen: dict[tuple[str, int], float] = {}
+    assigned_at = [time.monotonic()]
+
+    async def _assigned(app_: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        raw_guard.on_assignment()
+        delta_guard.on_assignment()
+        last_seen.clear()
+        assigned_at[0] = time.monotonic()
+
+    def _seen(topic: str, events: Sequence[Any]) -> None:
+        now = time.monotonic()
+        for e in events:
+            last_seen[(topic, e.message.partition)] = now
+
+    @app.timer(config.stall_check_s)
+    async def watchdog() -> None:
+        """Resume and re-seek an assigned input partition that has lag but delivers nothing
+        for ``stall_after_s`` (faust can leave a partition paused after a rebalance)."""
+        now = time.monotonic()
+        if now - assigned_at[0] < config.stall_after_s:
+            return  # let a fresh assignment recover first
+        consumer: Any = app.consumer
+        guards = {raw_topic.get_topic_name(): raw_guard, deltas_topic.get_topic_name(): delta_guard}
+        tps = [tp for tp in consumer.assignment() if tp.topic in guards]
+        if not tps:
+            return
+        ends = await consumer.highwaters(*tps)
+        for tp in tps:
+            key = (tp.topic, tp.partition)
+            first = last_seen.setdefault(key, now)
+            position = guards[tp.topic].expected.get(tp.partition)
+            if position is None:
+                position = _committed(app, tp.topic).get(tp.partition)
+            end = ends.get(tp)
+            if position is None or end is None or end <= position:
+                continue
+            if now - first < config.stall_after_s:
+                continue
+            logger.warning(
+                "partition stalled topic=%s partition=%d position=%d end=%d: resuming",
+                tp.topic,
+                tp.partition,
+                position,
+                end,
+            )
+            consumer.resume_partitions([tp])
+            await consumer.seek(tp, position)
+            last_seen[key] = now
+            guards[tp.topic].pending[tp.partition] = (position, now)
+
+    app.on_partitions_assigned.connect(_assigned)  # type: ignore[arg-type]
+
     def store_dict(table: Any) -> dict[str, Any]:
         data = table.data.data
         assert isinstance(data, dict), "streams needs the memory:// table store"
@@ -216,7 +320,15 @@ def build_app(
                 state=MemoryState(store_dict(records)),
             )
         processor = runtime.processor
-        async for events in stream.take_events(config.batch_size, within=config.batch_within_s):
+        raw_name = raw_topic.get_topic_name()
+        _disable_gap_acks(app, guarded)
+        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
+            _seen(raw_name, batch)
+            events, seeks = raw_guard.check(
+                batch, _coordinates, _committed(app, raw_name), time.monotonic()
+            )
+            if seeks:
+                await _seek_back(app, raw_name, seeks)
             msgs = [
                 RawMessage(
                     key=e.message.key,
@@ -229,6 +341,9 @@ def build_app(
                 )
                 for e in events
             ]
+            if not msgs:
+                yield 0
+                continue
             now = datetime.now(UTC)
             checked = await runtime.check(msgs, now)
             out = processor.finish(msgs, checked, now)
@@ -253,7 +368,15 @@ def build_app(
         if runtime.counters is None:
             runtime.counters = LiveCounters(store_dict(counters))
         live = runtime.counters
-        async for events in stream.take_events(config.batch_size, within=config.batch_within_s):
+        deltas_name = deltas_topic.get_topic_name()
+        _disable_gap_acks(app, guarded)
+        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
+            _seen(deltas_name, batch)
+            events, seeks = delta_guard.check(
+                batch, _coordinates, _committed(app, deltas_name), time.monotonic()
+            )
+            if seeks:
+                await _seek_back(app, deltas_name, seeks)
             changed: dict[str, tuple[Any, int]] = {}
             for e in events:
                 q = e.message.partition

@@ -65,6 +65,10 @@ class StreamsConfig(BaseModel):
     web_host: str = "127.0.0.1"
     broker_session_timeout_s: float = Field(default=30.0, gt=0)
     broker_heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    stall_check_s: float = Field(default=5.0, gt=0, description="input-partition watchdog period")
+    stall_after_s: float = Field(
+        default=20.0, gt=0, description="resume a lagging partition silent for this long"
+    )
     data_dir: str = Field(default="/tmp/tuyen-streams", description="faust's local directory")
     store: str = Field(default="memory://", description="faust table store URL")
     policy: ValidationPolicy = ValidationPolicy()

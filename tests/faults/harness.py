@@ -50,6 +50,7 @@ from sinks.catalog import open_catalog
 from tests.helpers import unique_name, wait_until
 
 __all__ = [
+    "DLQ_VIEW_BUG",
     "PARTITIONS",
     "RECORD_TYPES",
     "TIERS",
@@ -308,7 +309,12 @@ class FaultPipeline:
             rem = self.remaining()
             if rem is None:
                 return None
-            ends = topic_ends(self.bootstrap, list(groups.values()))
+            try:
+                ends = topic_ends(self.bootstrap, list(groups.values()))
+            except KafkaException as exc:
+                if transient(exc):
+                    return None
+                raise
             done = {g: ends[t] - rem[g] for g, t in groups.items()}
             if any(done.values()) and any(rem[g] for g in groups):
                 return done
@@ -366,8 +372,8 @@ class FaultPipeline:
         worker = self.pipeline.services["worker-1"]
 
         def measure() -> dict[str, int] | None:
-            ends = topic_ends(self.bootstrap, [district, dlq])  # before the commits: see doc
-            try:
+            try:  # the ends before the commits: an output counted was produced by then
+                ends = topic_ends(self.bootstrap, [district, dlq])
                 committed = self.committed_offsets(self.streams_group, raw)
             except KafkaException as exc:
                 if transient(exc):
@@ -550,6 +556,15 @@ class FaultResult:
     measured: dict[str, Any]
 
 
+DLQ_VIEW_BUG = (
+    "BUG (sinks/catalog.py): the dlq view deduplicates on the dead letter's own coordinates "
+    "(dlq_topic, dlq_partition, dlq_offset), so a bad input dead-lettered again by a stream "
+    "worker that replays uncommitted input (after its SIGKILL, or after a broker outage cost "
+    "it its last commit) shows twice; it should deduplicate on the rejected input's "
+    "coordinates (topic, partition, offset)"
+)
+
+
 class StoreContract:
     """The assertions every fault run must pass (a test class per fault inherits them and
     provides a ``result`` fixture that runs the fault once)."""
@@ -567,6 +582,8 @@ class StoreContract:
 
     def test_no_duplicate_row_in_the_deduplicated_views(self, result: FaultResult) -> None:
         assert result.check.view_duplicates == dict.fromkeys(TIERS, 0)
+
+    def test_each_bad_input_once_in_the_dlq_view(self, result: FaultResult) -> None:
         assert result.check.dlq_view_duplicates == 0, "a bad input shows twice in the dlq view"
 
     def test_no_duplicate_row_on_disk(self, result: FaultResult) -> None:

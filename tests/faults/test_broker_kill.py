@@ -17,6 +17,7 @@ import pytest
 from deploy.broker.local import LocalBroker
 from deploy.settings import Settings
 from tests.faults.harness import (
+    DLQ_VIEW_BUG,
     Expectation,
     FaultResult,
     StoreContract,
@@ -103,3 +104,10 @@ class TestBrokerSigkill(StoreContract):
     def test_sinks_resumed_by_themselves_after_the_outage(self, result: FaultResult) -> None:
         assert result.measured["dead_sink_threads"] == []
         assert result.measured["services_alive"]["sinks"]
+
+    def test_each_bad_input_once_in_the_dlq_view(self, result: FaultResult) -> None:
+        """Whether the worker loses its last commit to the outage (and replays) depends on
+        timing, so the dlq-view bug shows here only sometimes: xfail when it does (the
+        worker-kill run pins it with a strict xfail)."""
+        if result.check.dlq_view_duplicates:
+            pytest.xfail(f"{result.check.dlq_view_duplicates} dead letters twice: {DLQ_VIEW_BUG}")

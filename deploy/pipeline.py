@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from deploy.exceptions import DeployError
 from schemas.topics import (
@@ -196,7 +196,12 @@ class Pipeline:
         last_ends: dict[str, int] | None = None
         while time.monotonic() < deadline:
             self.check_alive()
-            rem = self.remaining()
+            try:
+                rem = self.remaining()
+            except KafkaException as exc:  # e.g. NOT_COORDINATOR while a broker restarts
+                logger.info("lag query failed, retrying error=%s", exc)
+                time.sleep(0.5)
+                continue
             if on_progress is not None:
                 on_progress(rem)
             ends = topic_ends(

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions
+from confluent_kafka import Consumer, TopicPartition
 
 from streams.monitor.burrow import Commit, evaluate_partition, group_status
 from streams.monitor.config import MonitorConfig
@@ -95,6 +95,10 @@ class CommitLog:
     def commits(self, group: str, topic: str, partition: int) -> list[_RawCommit]:
         return list(self._commits.get((group, topic, partition), ()))
 
+    def partitions_of(self, group: str) -> list[TP]:
+        """Every (topic, partition) the group has a live commit for."""
+        return sorted((t, p) for g, t, p in self._commits if g == group)
+
 
 class LagCollector:
     """Lag and status of the watched groups. ``clock`` returns ms (inject one in tests)."""
@@ -136,19 +140,37 @@ class LagCollector:
         return found
 
     def committed(self, groups: list[str]) -> dict[str, dict[TP, int]]:
-        """Committed offsets per group (partitions without a commit are left out)."""
-        futures = {
-            g: self.clients.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(g)], request_timeout=self.config.request_timeout_s
-            )[g]
-            for g in groups
-        }
+        """Committed offsets per group (partitions without a commit are left out).
+
+        The partitions come from the commit log; the offsets from ``Consumer.committed``
+        with the group's id (no subscribe, so it never joins the group). Not
+        ``AdminClient.list_consumer_group_offsets``: librdkafka 2.16 segfaults there while the
+        group coordinator is still loading (a fresh or just restarted broker).
+        """
         result: dict[str, dict[TP, int]] = {}
-        for g, fut in futures.items():
-            (res,) = self.clients._wait([fut])
+        for g in groups:
+            tps = self.log.partitions_of(g)
+            if not tps:
+                result[g] = {}
+                continue
+            reader = Consumer(
+                {
+                    "bootstrap.servers": self.config.bootstrap,
+                    "group.id": g,
+                    "enable.auto.commit": False,
+                }
+            )
+            try:
+                got = reader.committed(
+                    [TopicPartition(t, p) for t, p in tps], timeout=self.config.request_timeout_s
+                )
+            except Exception as exc:
+                raise BrokerQueryError(f"committed offsets of {g} failed: {exc}") from exc
+            finally:
+                reader.close()
             result[g] = {
                 (tp.topic, tp.partition): int(tp.offset)
-                for tp in res.topic_partitions or []
+                for tp in got
                 if tp.error is None and tp.offset >= 0
             }
         return result

@@ -101,6 +101,20 @@ def _disable_gap_acks(app: faust.App, topics: set[str]) -> None:
     consumer._tuyen_gap_guard = True
 
 
+async def _broker_committed(consumer: Any, tp: Any) -> int | None:
+    """The group's committed offset of ``tp`` from the broker (faust's cache can lack it)."""
+    try:
+        thread = consumer._thread
+        inner = thread._ensure_consumer()
+        from aiokafka import TopicPartition as AioTP
+
+        offset = await thread.call_thread(inner.committed, AioTP(tp.topic, tp.partition))
+    except Exception as exc:  # an operator aid: never crash the worker over it
+        logger.warning("watchdog could not read committed offset of %s: %r", tp, exc)
+        return None
+    return int(offset) if offset is not None else 0
+
+
 async def _seek_back(app: faust.App, topic: str, seeks: Mapping[int, int]) -> None:
     from faust.types import TP
 
@@ -278,6 +292,14 @@ def build_app(
             position = guards[tp.topic].expected.get(tp.partition)
             if position is None:
                 position = _committed(app, tp.topic).get(tp.partition)
+            if position is None and now - first >= config.stall_after_s:
+                position = await _broker_committed(consumer, tp)
+                logger.info(
+                    "watchdog topic=%s partition=%d no position seen, broker committed=%s",
+                    tp.topic,
+                    tp.partition,
+                    position,
+                )
             end = ends.get(tp)
             if position is None or end is None or end <= position:
                 continue

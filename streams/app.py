@@ -173,8 +173,15 @@ class StreamsRuntime:
         return [v for part in parts for v in part]
 
     async def publish(
-        self, messages: list[OutMessage], deltas: list[tuple[int, dict[str, Any]]]
+        self,
+        messages: list[OutMessage],
+        deltas: list[tuple[int, dict[str, Any]]],
+        changelog: str | None = None,
+        state: Sequence[tuple[str, Any, int]] = (),
     ) -> None:
+        """Produce ``messages`` and ``deltas``, flush; then write ``state`` to the table's
+        ``changelog`` topic (faust's JSON layout, explicit partition), flush. Two flushes so a
+        crash can never leave the state ahead of the outputs."""
         publisher = self.publisher_()
         deltas_topic = self.config.deltas_topic
 
@@ -184,6 +191,11 @@ class StreamsRuntime:
             for q, payload in deltas:
                 publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
             publisher.flush()
+            if changelog is not None and state:
+                dumps = orjson.dumps
+                for key, value, partition in state:
+                    publisher.produce(changelog, dumps(value), dumps(key), None, partition)
+                publisher.flush()
 
         await asyncio.get_running_loop().run_in_executor(self.io, work)
 
@@ -324,11 +336,12 @@ def build_app(
         assert isinstance(data, dict), "streams needs the memory:// table store"
         return data
 
-    def persist(table: Any, changes: Sequence[tuple[str, Any, int]]) -> None:
+    def track(table: Any, changes: Sequence[tuple[str, Any, int]]) -> None:
+        """Tell the memory store which partition each written key belongs to (so a revoked
+        partition's keys are dropped); the changelog itself is written by ``publish``."""
         key_partition = getattr(table.data, "_key_partition", None)
-        for key, value, partition in changes:
-            table.send_changelog(partition, key, value)
-            if key_partition is not None:
+        if key_partition is not None:
+            for key, _value, partition in changes:
                 key_partition[key] = partition
 
     @app.agent(raw_topic, concurrency=1, name="validate")
@@ -344,7 +357,13 @@ def build_app(
         processor = runtime.processor
         raw_name = raw_topic.get_topic_name()
         _disable_gap_acks(app, guarded)
+        timing: dict[str, float] = dict.fromkeys(
+            ("wait_s", "prepare_s", "check_s", "finish_s", "publish_s", "events", "batches"), 0.0
+        )
+        ended = last_log = time.perf_counter()
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
+            t0 = time.perf_counter()
+            timing["wait_s"] += t0 - ended
             _seen(raw_name, batch)
             events, seeks = raw_guard.check(
                 batch, _coordinates, _committed(app, raw_name), time.monotonic()
@@ -367,10 +386,27 @@ def build_app(
                 yield 0
                 continue
             now = datetime.now(UTC)
+            t1 = time.perf_counter()
             checked = await runtime.check(msgs, now)
+            t2 = time.perf_counter()
             out = processor.finish(msgs, checked, now)
-            await runtime.publish(out.outputs, out.deltas)
-            persist(records, out.state)
+            t3 = time.perf_counter()
+            await runtime.publish(
+                out.outputs, out.deltas, records.changelog_topic.get_topic_name(), out.state
+            )
+            track(records, out.state)
+            ended = time.perf_counter()
+            timing["prepare_s"] += t1 - t0
+            timing["check_s"] += t2 - t1
+            timing["finish_s"] += t3 - t2
+            timing["publish_s"] += ended - t3
+            timing["events"] += len(msgs)
+            timing["batches"] += 1
+            if ended - last_log >= 10.0:
+                last_log = ended
+                logger.info(
+                    "validate progress %s", " ".join(f"{k}={v:.2f}" for k, v in timing.items())
+                )
             runtime.stats["accepted"] += out.accepted
             runtime.stats["duplicates"] += out.duplicates
             for reason, n in out.rejected.items():
@@ -421,9 +457,9 @@ def build_app(
                 outputs.append(
                     OutMessage(runtime.aggregates_topic, key.encode(), orjson.dumps(doc), [])
                 )
-            if outputs:
-                await runtime.publish(outputs, [])
-            persist(counters, [(k, v, q) for k, (v, q) in changed.items()])
+            state = [(k, v, q) for k, (v, q) in changed.items()]
+            await runtime.publish(outputs, [], counters.changelog_topic.get_topic_name(), state)
+            track(counters, state)
             runtime.stats["aggregates.updates"] += len(outputs)
             yield len(events)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -21,6 +23,9 @@ _SINKS_HELP = f"Sinks to run: {', '.join(SINK_NAMES)}."
 _TIER_HELP = f"One of {', '.join(CATALOG_TIERS)}."
 _DEFAULT_CATALOG = Path("catalog.duckdb")
 
+_FAILED_GRACE_S = 30.0  # how long the other sinks get to stop when one failed
+
+logger = logging.getLogger(__name__)
 console = Console(stderr=True)
 out = Console()
 
@@ -46,7 +51,10 @@ def sink(
     flush_interval: float = typer.Option(2.0, help="Flush open segments this often (seconds)."),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
 ) -> None:
-    """Run sink consumers (tier topics → Parquet stores) until SIGTERM/SIGINT."""
+    """Run sink consumers (tier topics → Parquet stores) until SIGTERM/SIGINT.
+
+    When any sink fails (an error it cannot retry), the others are stopped and the process
+    exits with code 1, so a supervisor restarts it."""
     from sinks.consumer import SinkRunner  # confluent_kafka only when running sinks
 
     s = Settings()
@@ -73,26 +81,44 @@ def sink(
         for name in names
     ]
     stop = threading.Event()
+    failed: list[str] = []
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    def _run(runner: SinkRunner) -> None:
+        try:
+            runner.run(stop, exit_when_idle_s=exit_when_idle)
+        except BaseException:  # a dead sink thread must never go unnoticed
+            logger.critical(
+                "sink thread died, stopping the process sink=%s topic=%s",
+                runner.config.name,
+                runner.config.topic,
+                exc_info=True,
+            )
+            failed.append(runner.config.name)
+            stop.set()
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     threads = [
-        threading.Thread(
-            target=r.run,
-            args=(stop,),
-            kwargs={"exit_when_idle_s": exit_when_idle},
-            name=f"sink-{r.config.name}",
-        )
+        threading.Thread(target=_run, args=(r,), name=f"sink-{r.config.name}", daemon=True)
         for r in runners
     ]
     for t in threads:
         t.start()
+    failed_at: float | None = None
     while any(t.is_alive() for t in threads):
         for t in threads:
             t.join(timeout=0.5)
+        if failed and failed_at is None:
+            failed_at = time.monotonic()
+        if failed_at is not None and time.monotonic() - failed_at > _FAILED_GRACE_S:
+            break  # the others did not stop in time: exit anyway (daemon threads)
+    if failed:
+        console.print(f"[red]sink failed: {', '.join(failed)} (see the log)[/red]")
+        logger.critical("tuyen sink exiting with code 1 failed=%s", ",".join(failed))
+        raise typer.Exit(1)
     table = Table("sink", "topic", "messages", "files written", "commits")
     for r in runners:
         table.add_row(

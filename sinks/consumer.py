@@ -5,17 +5,24 @@ writes segment files → offsets are committed (synchronously, with the segment 
 metadata) only after the files they cover are durable. On assignment each partition seeks
 back to its open segment's start, so the segment is rebuilt and rewritten under the same
 names. At-least-once delivery, exactly-once effect in the store.
+
+A commit that fails with a retriable error (broker outage, coordinator moving, rebalance in
+progress) is kept pending and retried on the next steps with exponential backoff; a revoke
+or an assignment drops the pending commits of those partitions (the seek back to the
+segment start rebuilds what they covered). Any other error propagates: the caller (the
+``tuyen sink`` command) stops the whole process with a non-zero exit code.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as TP
@@ -25,9 +32,44 @@ from sinks.encode import MessageLike, encoder_for
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata, segment_metadata
 from sinks.store import Store
 
-__all__ = ["SinkRunner", "SinkStats"]
+__all__ = ["SinkRunner", "SinkStats", "retriable_commit_error"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Commit (and offset lookup) errors that a later attempt may not meet: the broker or the
+#: group coordinator is away or moving, or the group is rebalancing (a revoke follows).
+_RETRIABLE_CODES = frozenset(
+    {
+        KafkaError._WAIT_COORD,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError._ASSIGNMENT_LOST,
+        KafkaError._STATE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+    }
+)
+_BACKOFF_MIN_S = 0.2
+_BACKOFF_MAX_S = 5.0
+_LOOKUP_DEADLINE_S = 120.0
+
+
+def retriable_commit_error(exc: KafkaException) -> bool:
+    """True when a commit that raised ``exc`` may succeed later (never for fatal errors)."""
+    err = exc.args[0] if exc.args else None
+    if not isinstance(err, KafkaError) or err.fatal():
+        return False
+    return bool(err.retriable()) or err.code() in _RETRIABLE_CODES
 
 
 @dataclass
@@ -70,18 +112,50 @@ class SinkRunner:
         self.consumer = Consumer(conf)
         self.assigned = threading.Event()
         self.assigned_at = 0.0
+        #: commits not yet accepted by the broker (latest per partition), retried with backoff
+        self._pending: dict[int, Commit] = {}
+        self._retry_at = 0.0
+        self._backoff_s = _BACKOFF_MIN_S
 
     # ---- rebalance ------------------------------------------------------------------------
 
+    def _lookup(self, what: str, call: Callable[[], T]) -> T:
+        """``call()``, retried with backoff while it fails with a retriable error."""
+        deadline = time.monotonic() + _LOOKUP_DEADLINE_S
+        backoff = _BACKOFF_MIN_S
+        while True:
+            try:
+                return call()
+            except KafkaException as exc:
+                if not retriable_commit_error(exc) or time.monotonic() + backoff > deadline:
+                    raise
+                logger.warning(
+                    "sink lookup failed, retrying sink=%s what=%s error=%s",
+                    self.config.name,
+                    what,
+                    exc,
+                )
+                time.sleep(backoff)  # inside a rebalance callback: nothing else to do
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+
+    @staticmethod
+    def _watermarks(consumer: Consumer, tp: TP) -> tuple[int, int]:
+        low, high = consumer.get_watermark_offsets(
+            TP(tp.topic, tp.partition), timeout=30, cached=False
+        )
+        return int(low), int(high)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TP]) -> None:
-        committed = consumer.committed(partitions, timeout=30)
+        for tp in partitions:  # the seek back to the segment start covers them
+            self._pending.pop(tp.partition, None)
+        committed = self._lookup("committed", lambda: consumer.committed(partitions, timeout=30))
         placed = []
         for tp in committed:
             start = parse_segment_metadata(tp.metadata)
             offset = tp.offset
             if offset >= 0:
-                low, _high = consumer.get_watermark_offsets(
-                    TP(tp.topic, tp.partition), timeout=30, cached=False
+                low, _high = self._lookup(
+                    "watermarks", functools.partial(self._watermarks, consumer, tp)
                 )
                 # seek back to the open segment, unless retention has already removed it
                 resume = start if start is not None and low <= start <= offset else offset
@@ -102,6 +176,7 @@ class SinkRunner:
     def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
         for tp in partitions:
             self.writer.drop(tp.partition)
+            self._pending.pop(tp.partition, None)
         logger.info(
             "sink revoked sink=%s partitions=%s",
             self.config.name,
@@ -110,18 +185,48 @@ class SinkRunner:
 
     # ---- loop -------------------------------------------------------------------------------
 
-    def _commit(self, commits: list[Commit]) -> None:
-        if not commits:
-            return
-        latest: dict[int, Commit] = {}
+    @property
+    def pending_commits(self) -> dict[int, Commit]:
+        """Commits the broker has not accepted yet (partition → latest), for tests."""
+        return dict(self._pending)
+
+    def _commit(self, commits: list[Commit], *, force: bool = False) -> bool:
+        """Commit ``commits`` with whatever is still pending; True when nothing is left.
+
+        A retriable failure keeps them pending until the next attempt (not before the
+        backoff has passed unless ``force``); any other failure raises."""
         for c in commits:
-            latest[c.partition] = c
+            self._pending[c.partition] = c
+        if not self._pending:
+            return True
+        if not force and time.monotonic() < self._retry_at:
+            return False
         offsets = [
             TP(self.config.topic, c.partition, c.offset, metadata=segment_metadata(c.segment_start))
-            for c in latest.values()
+            for c in self._pending.values()
         ]
-        self.consumer.commit(offsets=offsets, asynchronous=False)
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            if not retriable_commit_error(exc):
+                raise
+            self._retry_at = time.monotonic() + self._backoff_s
+            logger.warning(
+                "sink commit failed, will retry sink=%s partitions=%s backoff_s=%.1f error=%s",
+                self.config.name,
+                ",".join(f"{p}@{c.offset}" for p, c in sorted(self._pending.items())),
+                self._backoff_s,
+                exc,
+            )
+            self._backoff_s = min(self._backoff_s * 2, _BACKOFF_MAX_S)
+            return False
+        if self._backoff_s > _BACKOFF_MIN_S:
+            logger.info("sink commit succeeded again sink=%s", self.config.name)
+        self._pending.clear()
+        self._retry_at = 0.0
+        self._backoff_s = _BACKOFF_MIN_S
         self.stats.commits += 1
+        return True
 
     def step(self) -> int:
         """One consume/write/commit round; the number of messages consumed."""
@@ -149,6 +254,22 @@ class SinkRunner:
         self.stats.files_written = self.writer.files_written
         return count
 
+    def _final_commit(self, attempts: int = 5) -> None:
+        """Flush and commit before closing; retriable failures are retried a few times, then
+        left (the next owner seeks back to the last committed segment start)."""
+        commits = self.writer.flush_due(force=True)
+        for i in range(attempts):
+            if self._commit(commits, force=True):
+                return
+            commits = []
+            if i + 1 < attempts:
+                time.sleep(min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 2**i))
+        logger.warning(
+            "sink stopping with uncommitted offsets sink=%s partitions=%s",
+            self.config.name,
+            ",".join(str(p) for p in sorted(self._pending)),
+        )
+
     def run(
         self,
         stop: threading.Event | None = None,
@@ -171,7 +292,7 @@ class SinkRunner:
                     and time.monotonic() - max(last_message, self.assigned_at) >= exit_when_idle_s
                 ):
                     break
-            self._commit(self.writer.flush_due(force=True))
+            self._final_commit()
         finally:
             self.consumer.close()
         logger.info(

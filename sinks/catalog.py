@@ -14,7 +14,10 @@ This view interface is the contract with the reports (``sinks.reports``) and wit
   ``population`` (code, population, valid_from, valid_to) — per station;
 - ``aggregates_live`` (unit, period, element, value, updated_at) — latest per key;
 - ``dlq`` (reason, message, stage, topic, partition, offset, rejected_at, value, then key,
-  headers, dlq_topic, dlq_partition, dlq_offset for audits and replays), deduplicated.
+  headers, dlq_topic, dlq_partition, dlq_offset for audits and replays): one row per
+  rejected input — deduplicated on the input's coordinates (topic, partition, offset; a
+  replaying stage writes a second dead letter for the same input), the earliest kept; a dead
+  letter without them counts by its own DLQ position.
 
 Every store view is ``read_parquet(glob, hive_partitioning, union_by_name, allow_empty)``
 unioned by name with a typed empty row set, so views exist with the right columns on an
@@ -43,6 +46,19 @@ __all__ = ["CATALOG_TIERS", "build_catalog", "catalog_sql", "open_catalog"]
 logger = logging.getLogger(__name__)
 
 CATALOG_TIERS = TIER_DIRS
+
+
+#: What makes a dead letter one: the rejected input's coordinates (``tuyen_source_*``), so a
+#: stage that replays its input and rejects it again (a second dead letter, elsewhere in the
+#: DLQ topic) counts once. A dead letter without them (headers missing) is its own identity:
+#: its position in the DLQ topic.
+_DLQ_UNKNOWN_SOURCE = 'topic IS NULL OR partition IS NULL OR "offset" IS NULL'
+_DLQ_IDENTITY = (
+    'topic, partition, "offset", '
+    f"CASE WHEN {_DLQ_UNKNOWN_SOURCE} THEN dlq_topic END, "
+    f"CASE WHEN {_DLQ_UNKNOWN_SOURCE} THEN dlq_partition END, "
+    f"CASE WHEN {_DLQ_UNKNOWN_SOURCE} THEN dlq_offset END"
+)
 
 
 def _lit(text: str) -> str:
@@ -118,8 +134,8 @@ def catalog_sql(
     stmts.append(f"CREATE OR REPLACE VIEW raw.dlq AS {_typed_source(DLQ_COLUMNS, dlq_glob)}")
     stmts.append(
         f"CREATE OR REPLACE VIEW dlq AS SELECT {_column_list(DLQ_COLUMNS)} FROM raw.dlq "
-        "QUALIFY row_number() OVER (PARTITION BY dlq_topic, dlq_partition, dlq_offset "
-        "ORDER BY rejected_at) = 1"
+        f"QUALIFY row_number() OVER (PARTITION BY {_DLQ_IDENTITY} "
+        "ORDER BY rejected_at, dlq_topic, dlq_partition, dlq_offset) = 1"
     )
     return stmts
 

@@ -101,8 +101,13 @@ class BatchProcessor:
         append = out.outputs.append
         for msg, verdict in zip(msgs, checked, strict=True):
             if isinstance(verdict, Accepted):
+                new_c = contribution(verdict.record)
                 result, prev = admit(
-                    verdict, self.state, msg.partition, ids_per_record=self.ids_per_record
+                    verdict,
+                    self.state,
+                    msg.partition,
+                    ids_per_record=self.ids_per_record,
+                    contribution=new_c,
                 )
                 if isinstance(result, Duplicate):
                     out.duplicates += 1
@@ -111,10 +116,6 @@ class BatchProcessor:
                     verdict_r: Rejected = result
                 else:
                     record = result.record
-                    new_c = contribution(record)
-                    state = self.state.get(record.record_id)
-                    assert state is not None
-                    state["c"] = new_c
                     d = deltas(prev.get("c") if prev else None, new_c)
                     if d:
                         builder.add(msg.partition, msg.offset, d)

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+import orjson
+
 __all__ = ["MemoryState", "RecordState", "StateStore"]
 
 RecordState = dict[str, Any]
@@ -35,21 +37,31 @@ class StateStore(Protocol):
 
 
 class MemoryState:
-    """A dict-backed :class:`StateStore` that remembers which keys changed since ``drain``."""
+    """A dict-backed :class:`StateStore` that remembers which keys changed since ``drain``.
 
-    def __init__(self, data: dict[str, RecordState] | None = None) -> None:
-        self.data: dict[str, RecordState] = data if data is not None else {}
+    Values are kept as compact JSON text (about a quarter of the memory of the nested
+    dicts: ~250 bytes per record); the same text is the changelog value (a JSON string, so
+    faust's JSON codec restores it as text into the same dict).
+    """
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data: dict[str, Any] = data if data is not None else {}
         self._dirty: dict[str, int] = {}
 
     def get(self, record_id: str) -> RecordState | None:
-        return self.data.get(record_id)
+        raw = self.data.get(record_id)
+        if raw is None or isinstance(raw, dict):
+            return raw
+        state: RecordState = orjson.loads(raw)
+        return state
 
     def put(self, record_id: str, state: RecordState, partition: int) -> None:
-        self.data[record_id] = state
+        self.data[record_id] = orjson.dumps(state).decode()
         self._dirty[record_id] = partition
 
-    def drain(self) -> Iterator[tuple[str, RecordState, int]]:
-        """Yield ``(key, state, partition)`` changed since the last drain, and forget them."""
+    def drain(self) -> Iterator[tuple[str, Any, int]]:
+        """Yield ``(key, stored value, partition)`` changed since the last drain, and forget
+        them (the stored value is what the changelog carries)."""
         dirty, self._dirty = self._dirty, {}
         for key, partition in dirty.items():
             yield key, self.data[key], partition

@@ -189,12 +189,13 @@ def admit(
     partition: int,
     *,
     ids_per_record: int = 8,
+    contribution: Any = None,
 ) -> tuple[Accepted | Rejected | Duplicate, RecordState | None]:
     """Stage 2: check ``accepted`` against the record's state.
 
     Returns the verdict and the record's *previous* state (``None`` if never seen). On
-    acceptance the new state (without the aggregate contribution ``c``, which the caller
-    sets) is written to ``store``.
+    acceptance the new state is written to ``store`` with ``contribution`` (the record's
+    aggregate contribution, JSON-shaped) as ``c``.
     """
     rec = accepted.record
     prev = store.get(rec.record_id)
@@ -230,7 +231,7 @@ def admit(
         "v": rec.record_version,
         "d": rec.op == "delete",
         "ids": ids,
-        "c": prev.get("c") if prev else None,
+        "c": contribution,
     }
     store.put(rec.record_id, new, partition)
     return accepted, prev

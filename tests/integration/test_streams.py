@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from confluent_kafka import Consumer, Producer
 
@@ -34,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 class Worker:
     """A ``python -m streams worker`` subprocess."""
 
-    def __init__(self, bootstrap: str, prefix: str, data_dir: Path, name: str) -> None:
+    def __init__(
+        self, bootstrap: str, prefix: str, data_dir: Path, name: str, web_port: int = 0
+    ) -> None:
         self.log = data_dir / f"{name}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "TUYEN_PSEUDONYM_KEY": "test-pseudonym-key"}
@@ -51,7 +56,7 @@ class Worker:
                 "--partitions",
                 str(PARTITIONS),
                 "--web-port",
-                "0",
+                str(web_port),
                 "--batch-size",
                 os.environ.get("WBATCH", "500"),
                 "--verify-threads",
@@ -127,11 +132,11 @@ def prefix(unique: Callable[[str], str], kafka_bootstrap: str) -> str:
 
 
 @pytest.fixture
-def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Callable[[str], Worker]]:
+def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(name: str) -> Worker:
-        w = Worker(kafka_bootstrap, prefix, tmp_path, name)
+    def start(name: str, web_port: int = 0) -> Worker:
+        w = Worker(kafka_bootstrap, prefix, tmp_path, name, web_port)
         started.append(w)
         return w
 
@@ -156,7 +161,7 @@ TIERS = ("changes.valid", "tier.district", "tier.province", "tier.national")
 
 
 def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
-    kafka_bootstrap: str, prefix: str, workers: Callable[[str], Worker]
+    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker]
 ) -> None:
     f = EventFactory()
     valid = f.valid(80)
@@ -209,7 +214,7 @@ def event_ids_of(messages: list[KafkaMessage]) -> set[str]:
 
 
 def test_sigkill_mid_stream_then_restart_delivers_every_event_with_two_workers(
-    kafka_bootstrap: str, prefix: str, workers: Callable[[str], Worker]
+    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker]
 ) -> None:
     f = EventFactory()
     first = f.valid(3000)
@@ -266,7 +271,7 @@ def oracle(changes: list[RecordChange], hierarchy: Hierarchy) -> dict[str, int]:
 
 
 def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
-    kafka_bootstrap: str, prefix: str, workers: Callable[[str], Worker]
+    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker]
 ) -> None:
     f = EventFactory(now=datetime.now(UTC))
     start = f.now - timedelta(days=32)
@@ -332,7 +337,8 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
     produce(kafka_bootstrap, prefix + "station.changes", [encode(c) for c in changes])
     expected = oracle(changes, Hierarchy.default())
     tiers = {"station", "district", "province", "national"}
-    w = workers("a")
+    port = free_port()
+    w = workers("a", port)
 
     def matches() -> dict[str, Any] | None:
         w.alive()
@@ -343,4 +349,20 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
     rows = wait_until(matches, timeout=90, interval=1.0, message=lambda: "aggregates\n" + w.tail())
     assert {r["tier"] for r in rows.values()} == tiers
     assert any(k.startswith("VN|") for k in expected)
+    # the web view answers from the worker's counters (it holds every partition here)
+    period = next(k for k in expected if k.startswith("VN|")).split("|")[1]
+    url = f"http://127.0.0.1:{port}/aggregates/?unit=VN&period={period}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body = orjson.loads(resp.read())
+    web = {f"VN|{period}|{r['element']}": r["value"] for r in body["aggregates"] if r["value"]}
+    assert web == {k: v for k, v in expected.items() if k.startswith(f"VN|{period}|")}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/", timeout=10) as resp:
+        stats = orjson.loads(resp.read())
+    assert stats["counts"]["accepted"] == len(changes)
     assert w.stop() == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -142,6 +143,11 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     from deploy.demo_reports import write_reports
 
     began = time.monotonic()
+
+    def _terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # run the finally below: stop what we started
+
+    signal.signal(signal.SIGTERM, _terminate)
     out = opts.out.resolve()
     for sub in ("store", "reports", "logs"):
         shutil.rmtree(out / sub, ignore_errors=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from deploy.broker.local import _die_with_parent
 from deploy.exceptions import DeployError
 from schemas.topics import (
     AGGREGATES,
@@ -71,6 +72,7 @@ class Service:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # never outlive the process that started it
             )
         logger.info("service started name=%s pid=%s", self.name, self.proc.pid)
 

@@ -78,7 +78,7 @@ def _port_free(port: int) -> bool:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to SIGTERM the broker when the process that started it dies."""
+    """Ask Linux to SIGTERM this child when the process that started it dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     pr_set_pdeathsig = 1
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -72,6 +72,7 @@ class Reason(StrEnum):
     DUPLICATE_EVENT = "duplicate_event"
     REPLAY_STALE_VERSION = "replay_stale_version"
     DELETE_UNKNOWN_RECORD = "delete_unknown_record"
+    EVENT_TOO_OLD = "event_too_old"
 
 
 REASON_DESCRIPTIONS: dict[Reason, str] = {
@@ -125,6 +126,7 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.DUPLICATE_EVENT: "an event with this id was already accepted",
     Reason.REPLAY_STALE_VERSION: "record_version is not above the last accepted version",
     Reason.DELETE_UNKNOWN_RECORD: "a delete for a record never accepted",
+    Reason.EVENT_TOO_OLD: "ce_time is older than the validator's maximum event age",
 }
 
 

@@ -38,6 +38,7 @@ STATEFUL = {
     Reason.DUPLICATE_EVENT,
     Reason.REPLAY_STALE_VERSION,
     Reason.DELETE_UNKNOWN_RECORD,
+    Reason.EVENT_TOO_OLD,
 }
 
 

@@ -52,18 +52,26 @@ def partition_for(unit: str, partitions: int) -> int:
     return zlib.crc32(unit.encode()) % partitions
 
 
-def contribution(record: TierRecord) -> Contribution | None:
-    """What ``record`` (as the current version) contributes; ``None`` for a delete/nothing."""
-    if record.op == "delete" or record.data is None:
+def _fields(record: TierRecord | Mapping[str, Any]) -> Mapping[str, Any]:
+    return record if isinstance(record, Mapping) else record.__dict__
+
+
+def contribution(record: TierRecord | Mapping[str, Any]) -> Contribution | None:
+    """What ``record`` (a :class:`TierRecord` or its fields as a dict, as the current
+    version) contributes; ``None`` for a delete/nothing."""
+    r = _fields(record)
+    data = r["data"]
+    if r["op"] == "delete" or data is None:
         return None
-    elements = contributions(record.record_type, record.data)
+    rt = r["record_type"]
+    elements = contributions(rt, data)
     if not elements:
         return None
-    period = contribution_period(record.record_type, record.data, record.event_month)
+    period = contribution_period(rt, data, r["event_month"])
     units = [
-        ["station", record.station_code],
-        ["district", record.district_code],
-        ["province", record.province_code],
+        ["station", r["station_code"]],
+        ["district", r["district_code"]],
+        ["province", r["province_code"]],
         ["national", NATIONAL_CODE],
     ]
     return [period, units, elements]
@@ -71,6 +79,16 @@ def contribution(record: TierRecord) -> Contribution | None:
 
 def deltas(previous: Contribution | None, current: Contribution | None) -> dict[DeltaKey, int]:
     """Retract ``previous``, add ``current``; zero deltas are left out."""
+    if previous is None:  # the common case: a new record
+        if current is None:
+            return {}
+        period, units, elements = current
+        return {
+            (tier, code, period, element): int(value)
+            for tier, code in units
+            for element, value in elements.items()
+            if int(value)
+        }
     out: dict[DeltaKey, int] = defaultdict(int)
     for sign, c in ((-1, previous), (1, current)):
         if c is None:
@@ -89,19 +107,27 @@ class DeltaBuilder:
         self.partitions = partitions
         # (delta partition, raw partition) -> {"sp", "units", "e"}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._partition_of: dict[str, int] = {}
 
     def add(self, source_partition: int, offset: int, d: Mapping[DeltaKey, int]) -> None:
         by_target: dict[int, dict[str, int]] = {}
+        messages = self._messages
+        partition_of = self._partition_of
         for (tier, code, period, element), value in d.items():
-            q = partition_for(code, self.partitions)
-            msg = self._messages.get((q, source_partition))
+            q = partition_of.get(code)
+            if q is None:
+                q = partition_of[code] = partition_for(code, self.partitions)
+            msg = messages.get((q, source_partition))
             if msg is None:
                 msg = {"sp": source_partition, "units": {}, "e": []}
-                self._messages[(q, source_partition)] = msg
+                messages[(q, source_partition)] = msg
             msg["units"][code] = tier
-            by_target.setdefault(q, {})[aggregate_key(code, period, element)] = value
+            entry = by_target.get(q)
+            if entry is None:
+                entry = by_target[q] = {}
+            entry[f"{code}|{period}|{element}"] = value
         for q, entry in by_target.items():
-            self._messages[(q, source_partition)]["e"].append([offset, entry])
+            messages[(q, source_partition)]["e"].append([offset, entry])
 
     def drain(self) -> list[tuple[int, dict[str, Any]]]:
         """``(delta partition, message)`` pairs, and forget them."""
@@ -149,16 +175,17 @@ class LiveCounters:
         return {k: v[1] for k, v in self.data.items() if not k.startswith(_HW)}
 
 
-def recompute(records: Iterable[TierRecord]) -> dict[str, int]:
+def recompute(records: Iterable[TierRecord | Mapping[str, Any]]) -> dict[str, int]:
     """The oracle: counters from the final state of each record (the highest version seen).
 
     Zero counters are left out.
     """
-    final: dict[str, TierRecord] = {}
-    for r in records:
-        cur = final.get(r.record_id)
-        if cur is None or r.record_version > cur.record_version:
-            final[r.record_id] = r
+    final: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        r = _fields(record)
+        cur = final.get(r["record_id"])
+        if cur is None or r["record_version"] > cur["record_version"]:
+            final[r["record_id"]] = r
     out: dict[str, int] = defaultdict(int)
     for r in final.values():
         c = contribution(r)

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -21,7 +21,7 @@ from schemas.dlq import dlq_headers
 from schemas.topics import DLQ, topic_name
 from streams.aggregate import DeltaBuilder, contribution, deltas
 from streams.pseudonymise import Pseudonymiser
-from streams.route import TIER_TOPICS, encode_record, route, tier_headers
+from streams.route import TIER_TOPICS, route_headers
 from streams.seqgaps import SeqTracker
 from streams.state import MemoryState
 from streams.validate import Accepted, Duplicate, RawMessage, Rejected, Validator, admit
@@ -31,8 +31,7 @@ __all__ = ["BatchOutput", "BatchProcessor", "OutMessage"]
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class OutMessage:
+class OutMessage(NamedTuple):
     """A message to publish."""
 
     topic: str
@@ -99,14 +98,27 @@ class BatchProcessor:
         builder = DeltaBuilder(self.aggregate_partitions)
         rejected_at = format_time(now)
         append = out.outputs.append
+        dumps = orjson.dumps
+        national = self.pseudonymiser.national
+        topics = self.topics
+        t_valid, t_district, t_province, t_national = (
+            topics["valid"],
+            topics["district"],
+            topics["province"],
+            topics["national"],
+        )
+        state = self.state
+        ids_per_record = self.ids_per_record
+        seq_add = self.seq.add
         for msg, verdict in zip(msgs, checked, strict=True):
             if isinstance(verdict, Accepted):
-                new_c = contribution(verdict.record)
+                record = verdict.record
+                new_c = contribution(record)
                 result, prev = admit(
                     verdict,
-                    self.state,
+                    state,
                     msg.partition,
-                    ids_per_record=self.ids_per_record,
+                    ids_per_record=ids_per_record,
                     contribution=new_c,
                 )
                 if isinstance(result, Duplicate):
@@ -115,24 +127,24 @@ class BatchProcessor:
                 if isinstance(result, Rejected):
                     verdict_r: Rejected = result
                 else:
-                    record = result.record
                     d = deltas(prev.get("c") if prev else None, new_c)
                     if d:
                         builder.add(msg.partition, msg.offset, d)
-                    self.seq.add(record.station_code, record.station_seq)
-                    valid_bytes = encode_record(record)
-                    for routed in route(record, self.pseudonymiser):
-                        value = (
-                            valid_bytes if routed.record is record else encode_record(routed.record)
-                        )
-                        append(
-                            OutMessage(
-                                self.topics[routed.tier],
-                                routed.key.encode(),
-                                value,
-                                tier_headers(msg.headers, routed),
-                            )
-                        )
+                    seq_add(record["station_code"], record["station_seq"])
+                    # valid, district, province: the same record-level bytes; national: the
+                    # pseudonymised copy (same as streams.route.route + tier_headers)
+                    nat = national(record)
+                    h_valid, h_district, h_province, h_national = route_headers(
+                        msg.headers, nat["record_id"]
+                    )
+                    key = record["record_key"].encode()
+                    value = dumps(record)
+                    append(OutMessage(t_valid, key, value, h_valid))
+                    append(OutMessage(t_district, key, value, h_district))
+                    append(OutMessage(t_province, key, value, h_province))
+                    append(
+                        OutMessage(t_national, nat["record_key"].encode(), dumps(nat), h_national)
+                    )
                     out.accepted += 1
                     continue
             else:

@@ -23,7 +23,6 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from schemas.registry import RESOURCE_OF, RecordType
-from schemas.tier import TierRecord
 
 __all__ = ["DROPPED_FIELDS", "HEALTH_ID_FIELDS", "Pseudonymiser"]
 
@@ -36,7 +35,8 @@ _PERSON: Final = RecordType.PERSON.value
 
 
 class Pseudonymiser:
-    """Keyed pseudonyms and the national transform of a :class:`TierRecord`."""
+    """Keyed pseudonyms and the national transform of a tier record (a dict with the fields of
+    :class:`~schemas.tier.TierRecord`)."""
 
     __slots__ = ("_key",)
 
@@ -74,20 +74,21 @@ class Pseudonymiser:
                 out[name] = value
         return out
 
-    def national(self, record: TierRecord) -> TierRecord:
-        """The pseudonymised copy of ``record`` for the national stream."""
-        if record.record_type in _RESOURCE_TYPES:
-            return record.model_copy(update={"pseudonymised": True})
-        key_p = self.pseudonym(record.record_key)
-        if record.record_type == _PERSON:
+    def national(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The pseudonymised copy of ``record`` (tier-record fields) for the national stream
+        (a new dict, same field order; ``record`` is left as it is)."""
+        out = dict(record)
+        out["pseudonymised"] = True
+        rt = record["record_type"]
+        if rt in _RESOURCE_TYPES:
+            return out
+        key_p = self.pseudonym(record["record_key"])
+        if rt == _PERSON:
             record_id = key_p
         else:
-            record_id = f"{key_p}:{self.pseudonym(record.record_id, 'record_id')[1:21]}"
-        return record.model_copy(
-            update={
-                "record_id": record_id,
-                "record_key": key_p,
-                "pseudonymised": True,
-                "data": self.data(record.data) if record.data is not None else None,
-            }
-        )
+            record_id = f"{key_p}:{self.pseudonym(record['record_id'], 'record_id')[1:21]}"
+        out["record_id"] = record_id
+        out["record_key"] = key_p
+        data = record["data"]
+        out["data"] = self.data(data) if data is not None else None
+        return out

@@ -6,8 +6,9 @@ Two stages, so the expensive, stateless part can run on a thread pool:
    (``schemas.decode``: JSON, closed schema, types, formats, future time, Kafka key), station
    known and open at event time (effective-dated hierarchy), event not too old, Ed25519
    signature against the key registry, upcast to the current major, enrichment with the
-   placement → :class:`Accepted` (a ``valid``-stream :class:`~schemas.tier.TierRecord`) or
-   :class:`Rejected` (reason + human message).
+   placement → :class:`Accepted` (a ``valid``-stream tier record: a plain dict with the
+   fields of :class:`~schemas.tier.TierRecord`, in its order — built without pydantic on the
+   hot path; tests check it validates as the model) or :class:`Rejected` (reason + message).
 2. :func:`admit` (stateful, sequential per partition): duplicates, replays, stale versions,
    deletes of unknown records, against a :class:`~streams.state.StateStore`.
 
@@ -37,7 +38,6 @@ from schemas import (
     verify,
 )
 from schemas.hierarchy import VN_TZ, Hierarchy, HierarchyError
-from schemas.tier import TierRecord
 from streams.config import ValidationPolicy
 from streams.state import RecordState, StateStore
 
@@ -46,9 +46,15 @@ __all__ = [
     "Duplicate",
     "RawMessage",
     "Rejected",
+    "TierDict",
     "Validator",
     "admit",
 ]
+
+
+#: A tier record as a dict: the fields of :class:`schemas.tier.TierRecord`, in its order,
+#: datetimes as ``datetime`` (orjson writes them as RFC 3339).
+TierDict = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,7 @@ class RawMessage:
 class Accepted:
     """The event passed; ``record`` is what goes to ``changes.valid``."""
 
-    record: TierRecord
+    record: TierDict
     signature: str
 
 
@@ -156,30 +162,30 @@ class Validator:
         else:
             major = CURRENT_MAJOR[change.record_type]
         local = change.time.astimezone(VN_TZ)
-        record = TierRecord.model_construct(
-            event_id=change.id,
-            record_type=rt,
-            record_id=change.record_id,
-            record_key=change.key,
-            op=change.op.value,
-            record_version=change.record_version,
-            station_seq=change.station_seq,
-            schema_major=major,
-            source_major=change.schema_major,
-            event_time=change.time,
-            received_time=msg.timestamp,
-            processed_time=now,
-            event_month=f"{local.year:04d}-{local.month:02d}",
-            station_code=placement.station.code,
-            station_name=placement.station.name,
-            district_code=placement.district.code,
-            district_name=placement.district.name,
-            province_code=placement.province.code,
-            province_name=placement.province.name,
-            signer=change.signer,
-            pseudonymised=False,
-            data=data,
-        )
+        record: TierDict = {
+            "event_id": change.id,
+            "record_type": rt,
+            "record_id": change.record_id,
+            "record_key": change.key,
+            "op": change.op.value,
+            "record_version": change.record_version,
+            "station_seq": change.station_seq,
+            "schema_major": major,
+            "source_major": change.schema_major,
+            "event_time": change.time,
+            "received_time": msg.timestamp,
+            "processed_time": now,
+            "event_month": f"{local.year:04d}-{local.month:02d}",
+            "station_code": placement.station.code,
+            "station_name": placement.station.name,
+            "district_code": placement.district.code,
+            "district_name": placement.district.name,
+            "province_code": placement.province.code,
+            "province_name": placement.province.name,
+            "signer": change.signer,
+            "pseudonymised": False,
+            "data": data,
+        }
         return Accepted(record, change.signature)
 
 
@@ -198,40 +204,43 @@ def admit(
     aggregate contribution, JSON-shaped) as ``c``.
     """
     rec = accepted.record
-    prev = store.get(rec.record_id)
+    record_id: str = rec["record_id"]
+    event_id_: str = rec["event_id"]
+    version: int = rec["record_version"]
+    prev = store.get(record_id)
     digest = accepted.signature[:24]
     if prev is not None:
         for event_id, seen_digest in prev["ids"]:
-            if event_id == rec.event_id:
+            if event_id == event_id_:
                 if seen_digest == digest:
-                    return Duplicate(rec.event_id), prev
+                    return Duplicate(event_id_), prev
                 return (
                     Rejected(
                         Reason.DUPLICATE_EVENT,
-                        f"event id {rec.event_id} was already accepted with other content",
+                        f"event id {event_id_} was already accepted with other content",
                     ),
                     prev,
                 )
-        if rec.record_version <= prev["v"]:
+        if version <= prev["v"]:
             return (
                 Rejected(
                     Reason.REPLAY_STALE_VERSION,
-                    f"record_version {rec.record_version} of {rec.record_id} is not above the "
+                    f"record_version {version} of {record_id} is not above the "
                     f"last accepted {prev['v']}",
                 ),
                 prev,
             )
-    elif rec.op == "delete":
+    elif rec["op"] == "delete":
         return (
-            Rejected(Reason.DELETE_UNKNOWN_RECORD, f"delete of {rec.record_id}, never accepted"),
+            Rejected(Reason.DELETE_UNKNOWN_RECORD, f"delete of {record_id}, never accepted"),
             None,
         )
-    ids = [*(prev["ids"] if prev else ()), [rec.event_id, digest]][-ids_per_record:]
+    ids = [*(prev["ids"] if prev else ()), [event_id_, digest]][-ids_per_record:]
     new: RecordState = {
-        "v": rec.record_version,
-        "d": rec.op == "delete",
+        "v": version,
+        "d": rec["op"] == "delete",
         "ids": ids,
         "c": contribution,
     }
-    store.put(rec.record_id, new, partition)
+    store.put(record_id, new, partition)
     return accepted, prev

@@ -25,29 +25,32 @@ citizen_ids = st.from_regex(r"0[0-9]{11}", fullmatch=True)
 birth_dates = st.dates(date(1920, 1, 1), date(2025, 12, 31))
 
 
-def record(record_type: str, record_id: str, key: str, data: dict[str, Any]) -> TierRecord:
-    return TierRecord(
-        event_id="019ac0b7-5d2e-7a3c-9f41-3b8e2d6c1a57",
-        record_type=record_type,
-        record_id=record_id,
-        record_key=key,
-        op="upsert",
-        record_version=1,
-        station_seq=1,
-        schema_major=1,
-        source_major=1,
-        event_time=NOW,
-        received_time=NOW,
-        processed_time=NOW,
-        event_month="2026-01",
-        station_code="00004",
-        station_name="Phường Trúc Bạch",
-        district_code="KV001",
-        district_name="TTYT khu vực Ba Đình",
-        province_code="01",
-        province_name="Thành phố Hà Nội",
-        signer="hw-00004-1",
-        data=data,
+def record(record_type: str, record_id: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A tier record as the pipeline carries it: the fields of a validated TierRecord."""
+    return dict(
+        TierRecord(
+            event_id="019ac0b7-5d2e-7a3c-9f41-3b8e2d6c1a57",
+            record_type=record_type,
+            record_id=record_id,
+            record_key=key,
+            op="upsert",
+            record_version=1,
+            station_seq=1,
+            schema_major=1,
+            source_major=1,
+            event_time=NOW,
+            received_time=NOW,
+            processed_time=NOW,
+            event_month="2026-01",
+            station_code="00004",
+            station_name="Phường Trúc Bạch",
+            district_code="KV001",
+            district_name="TTYT khu vực Ba Đình",
+            province_code="01",
+            province_name="Thành phố Hà Nội",
+            signer="hw-00004-1",
+            data=data,
+        )
     )
 
 
@@ -59,7 +62,7 @@ def strings(obj: Any) -> list[str]:
     return [obj] if isinstance(obj, str) else []
 
 
-def national_texts(rec: TierRecord, headers: list[tuple[str, bytes]]) -> list[str]:
+def national_texts(rec: dict[str, Any], headers: list[tuple[str, bytes]]) -> list[str]:
     routed = next(r for r in route(rec, PSEUDO) if r.tier == "national")
     value = orjson.loads(encode_record(routed.record))
     texts = [*strings(value), routed.key]
@@ -129,19 +132,21 @@ def test_no_direct_identifier_reaches_the_national_stream(
     identifiers = [hid, cid, name.strip(), address.strip(), phone, born.isoformat(), child]
     for rec in (person, birth, encounter):
         headers = [
-            ("ce_id", rec.event_id.encode()),
-            ("ce_subject", rec.record_id.encode()),
+            ("ce_id", rec["event_id"].encode()),
+            ("ce_subject", rec["record_id"].encode()),
             ("ce_source", b"station/00004"),
         ]
         texts = national_texts(rec, headers)
         for text in texts:
             for ident in identifiers:
-                assert ident not in text, (rec.record_type, ident, text)
+                assert ident not in text, (rec["record_type"], ident, text)
     national_person = next(r for r in route(person, PSEUDO) if r.tier == "national").record
-    assert national_person.pseudonymised
-    assert national_person.data is not None
-    assert national_person.data["birth_month"] == born.isoformat()[:7]
-    assert national_person.data["health_id"] == PSEUDO.pseudonym(hid)
+    assert national_person["pseudonymised"]
+    assert national_person["data"] is not None
+    assert national_person["data"]["birth_month"] == born.isoformat()[:7]
+    assert national_person["data"]["health_id"] == PSEUDO.pseudonym(hid)
+    assert not person["pseudonymised"], "the record-level copy is left as it is"
+    TierRecord.model_validate(national_person)
 
 
 def test_pseudonyms_are_keyed_stable_and_linkable() -> None:

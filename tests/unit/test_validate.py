@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from schemas import DevKeyRegistry, KafkaMessage, Reason
 from schemas.dlq import H_REASON, H_SOURCE_OFFSET, header_value
 from schemas.hierarchy import Hierarchy
-from schemas.tier import load_tier_record
+from schemas.tier import TierRecord, load_tier_record
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonymise import Pseudonymiser
-from streams.validate import RawMessage, Validator
+from streams.route import encode_record, route, tier_headers
+from streams.validate import Accepted, RawMessage, Validator
 from tests.data.bad_inputs import KEY_SEED, EventFactory, bad_inputs
 
 
@@ -130,3 +132,39 @@ def test_station_seq_gaps_are_recorded() -> None:
 def test_unknown_reason_codes_are_contract_reasons() -> None:
     for case in bad_inputs(EventFactory()):
         assert Reason(case.reason.value) is case.reason
+
+
+def test_fast_tier_dicts_are_valid_tier_records() -> None:
+    """The hot path builds tier records as plain dicts (no pydantic); they must validate as
+    ``TierRecord`` (same fields, same order) on every tier, and the pipeline's inlined routing
+    must equal ``route`` + ``tier_headers``."""
+    f = EventFactory()
+    msgs = raw([f.message(f.change(rt)) for rt in ("person", "encounter", "birth", "immunization")])
+    msgs += raw([f.message(f.change("staff_snapshot", station="00367"))], start=len(msgs))
+    p = processor()
+    checked = p.check(msgs)
+    assert all(isinstance(c, Accepted) for c in checked), checked
+    fields = list(TierRecord.model_fields)
+    for c in checked:
+        assert isinstance(c, Accepted)
+        assert list(c.record) == fields
+        TierRecord.model_validate(c.record)
+    out = p.finish(msgs, checked)
+    assert out.accepted == len(msgs)
+    for o in out.outputs:
+        rec = load_tier_record(o.value or b"")
+        assert list(orjson.loads(o.value or b"")) == fields
+        assert rec.pseudonymised == o.topic.endswith("national")
+    expected = []
+    for msg, c in zip(msgs, checked, strict=True):
+        assert isinstance(c, Accepted)
+        for routed in route(c.record, p.pseudonymiser):
+            expected.append(
+                (
+                    p.topics[routed.tier],
+                    routed.key.encode(),
+                    encode_record(routed.record),
+                    tier_headers(msg.headers, routed),
+                )
+            )
+    assert [tuple(o) for o in out.outputs] == expected

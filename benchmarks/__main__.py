@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +49,7 @@ def main() -> None:
         mode=settings.broker_mode,
         kafka_bootstrap=settings.kafka_bootstrap,
         home=settings.home,
-        state_name="bench",
+        state_name=f"bench-{os.getpid()}",  # concurrent runs must not share (or stop) a broker
         tie_to_parent=True,
     )
     results: list[tuple[str, BenchResult]] = []
@@ -63,6 +65,8 @@ def main() -> None:
                 console.print(f"  done in {time.monotonic() - started:.1f}s")
     finally:
         handle.stop()
+        if handle.local is not None:
+            shutil.rmtree(handle.local.state_dir, ignore_errors=True)
     table = Table("benchmark", "measured", "baseline (same run)", "ratio", "target")
     for _, r in results:
         base = ""

@@ -1,0 +1,250 @@
+"""End to end: publish → validate/route (signatures on) → all three tier stores.
+
+Two figures, each beside baselines measured in the same run:
+
+- **throughput**: simulated events published as fast as possible until every consumer group
+  of the pipeline (stream worker, five sinks) has committed the last of them, so every
+  valid event is durable in the district, province and national stores; beside a raw
+  confluent-kafka produce of the same bytes and a raw consume→produce passthrough.
+- **freshness** at a steady 1,000 events/s: for every event, the time from its publication
+  (the Kafka timestamp of the raw message, kept as ``received_time``) until it is readable in
+  *all three* tier stores (polled with DuckDB every 0.25 s); p50/p95/p99 beside the raw
+  broker round trip (produce → consume) of the same messages.
+
+The pipeline is the real one: ``tuyen streams worker`` and ``tuyen sink`` processes.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+from confluent_kafka import Consumer, Producer
+
+from benchmarks.bench_streams import _passthrough
+from benchmarks.framework import BenchContext, BenchResult, Measurement
+from deploy.pipeline import Pipeline
+from deploy.topics import apply_topics
+from producers.config import SimulationConfig
+from producers.simulator import simulate
+from schemas import KafkaMessage
+from schemas.topics import RAW, topic_name, topic_specs
+
+PARTITIONS = 6
+TIERS = ("district", "province", "national")
+
+
+def _events(seed: int, days: int, scale: float) -> list[KafkaMessage]:
+    end = date.today() - timedelta(days=1)
+    cfg = SimulationConfig(
+        seed=seed,
+        provinces=("12",),
+        start=(end - timedelta(days=days - 1)).isoformat(),
+        days=days,
+        scale=scale,
+        keep_truth=False,
+    )
+    return [ev.message for ev in simulate(cfg).events]
+
+
+def _producer(bootstrap: str) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+        }
+    )
+
+
+def _produce(p: Producer, topic: str, msgs: list[KafkaMessage]) -> None:
+    for m in msgs:
+        while True:
+            try:
+                p.produce(topic, m.value, m.key, headers=m.headers)  # type: ignore[arg-type]
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+
+
+def _raw_produce_rate(bootstrap: str, topic: str, msgs: list[KafkaMessage]) -> float:
+    p = _producer(bootstrap)
+    started = time.perf_counter()
+    _produce(p, topic, msgs)
+    p.flush(120)
+    return len(msgs) / (time.perf_counter() - started)
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float, float]:
+    if len(samples) < 2:
+        v = samples[0] if samples else 0.0
+        return v, v, v
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return q[49], q[94], q[98]
+
+
+def _visible(con: duckdb.DuckDBPyConnection, root: Path, tier: str) -> dict[str, float]:
+    """event_id → received_time (epoch s) of every row now readable in a tier store."""
+    pattern = root / tier / "**" / "*.parquet"
+    if not any((root / tier).rglob("*.parquet")):
+        return {}
+    rows = con.execute(
+        f"SELECT event_id, epoch(received_time) FROM read_parquet('{pattern}', "
+        "union_by_name=true, hive_partitioning=true)"
+    ).fetchall()
+    return {str(e): float(t) for e, t in rows}
+
+
+def _freshness(
+    bootstrap: str, raw: str, root: Path, msgs: list[KafkaMessage], rate: int
+) -> list[float]:
+    """Publish ``msgs`` at ``rate``/s; seconds from publication to visible in all tiers."""
+    p = _producer(bootstrap)
+    con = duckdb.connect()
+    wanted: set[str] = set()
+    for m in msgs:
+        for k, v in m.headers:
+            if k == "ce_id":
+                wanted.add(v.decode() if isinstance(v, bytes) else str(v))
+    seen: dict[str, dict[str, float]] = {t: {} for t in TIERS}
+    first_seen: dict[str, float] = {}
+    started = time.monotonic()
+    sent = 0
+    chunk = max(1, rate // 20)
+    deadline = started + len(msgs) / rate + 120
+    while time.monotonic() < deadline:
+        due = min(len(msgs), int((time.monotonic() - started) * rate))
+        if sent < due:
+            _produce(p, raw, msgs[sent : min(due, sent + chunk * 4)])
+            sent = min(due, sent + chunk * 4)
+        p.poll(0)
+        now = time.time()
+        for tier in TIERS:
+            for eid, received in _visible(con, root, tier).items():
+                seen[tier].setdefault(eid, received)
+        for eid in wanted - first_seen.keys():
+            if all(eid in seen[t] for t in TIERS):
+                first_seen[eid] = now - seen["national"][eid]
+        if sent == len(msgs) and len(first_seen) >= len(wanted) * 0.999:
+            break
+        time.sleep(0.05 if sent < len(msgs) else 0.25)
+    p.flush(30)
+    con.close()
+    return list(first_seen.values())
+
+
+def _round_trip(bootstrap: str, topic: str, msgs: list[KafkaMessage], rate: int) -> list[float]:
+    """Raw broker latency at the same rate: produce → consumed by a plain consumer."""
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-rt",
+            "auto.offset.reset": "latest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    c.subscribe([topic])
+    while not c.assignment():
+        c.poll(0.2)
+    p = _producer(bootstrap)
+    lat: list[float] = []
+    started = time.monotonic()
+    sent = 0
+    while len(lat) < len(msgs) and time.monotonic() - started < len(msgs) / rate + 60:
+        due = min(len(msgs), int((time.monotonic() - started) * rate))
+        if sent < due:
+            _produce(p, topic, msgs[sent:due])
+            sent = due
+        for m in c.consume(1000, timeout=0.05):
+            if m.error() is None:
+                lat.append(time.time() - m.timestamp()[1] / 1000)
+    c.close()
+    return lat
+
+
+def run(ctx: BenchContext) -> list[BenchResult]:
+    prefix = ctx.unique("e2e") + "."
+    apply_topics(ctx.bootstrap, topic_specs(prefix, PARTITIONS))
+    raw = topic_name(RAW, prefix)
+    burst = _events(seed=11, days=20, scale=max(0.01, 0.06 * ctx.scale))
+    steady_n = ctx.n(20_000)
+    steady = _events(seed=12, days=4, scale=0.05)[:steady_n]
+    root = ctx.workdir / f"{prefix}store"
+    pipeline = Pipeline(
+        bootstrap=ctx.bootstrap,
+        prefix=prefix,
+        store_root=root,
+        log_dir=ctx.workdir / f"{prefix}logs",
+        home=ctx.workdir / f"{prefix}home",
+        sink_args=("--flush-interval", "0.5"),
+    )
+    pipeline.start()
+    try:
+        pipeline.wait_caught_up(120, settle_s=1)  # groups joined, nothing to do yet
+        started = time.perf_counter()
+        p = _producer(ctx.bootstrap)
+        _produce(p, raw, burst)
+        p.flush(120)
+        pipeline.wait_caught_up(1800, settle_s=0.5)
+        e2e_rate = len(burst) / (time.perf_counter() - started - 0.5)
+        fresh = _freshness(ctx.bootstrap, raw, root, steady, 1000)
+    finally:
+        pipeline.stop()
+    produce_rate = _raw_produce_rate(ctx.bootstrap, ctx.unique("e2e-raw"), burst)
+    copy_src = ctx.unique("e2e-pass-src")
+    apply_topics(ctx.bootstrap, topic_specs(copy_src + ".", PARTITIONS)[:1])
+    src = topic_name(RAW, copy_src + ".")
+    p = _producer(ctx.bootstrap)
+    _produce(p, src, burst)
+    p.flush(120)
+    passthrough = _passthrough(ctx.bootstrap, src, ctx.unique("e2e-pass-dst"), len(burst))
+    rt_prefix = ctx.unique("e2e-rt") + "."
+    apply_topics(ctx.bootstrap, topic_specs(rt_prefix, PARTITIONS)[:1])
+    rt_topic = topic_name(RAW, rt_prefix)
+    rt = _round_trip(ctx.bootstrap, rt_topic, steady[: min(len(steady), 5000)], 1000)
+    f50, f95, f99 = _percentiles(fresh)
+    r50, r95, r99 = _percentiles(rt)
+    unit = "events/s"
+    return [
+        BenchResult(
+            "end to end: publish → 3 tier stores (signatures on)",
+            Measurement(e2e_rate, unit),
+            "raw confluent-kafka produce",
+            Measurement(produce_rate, unit),
+            extra={"events": len(burst)},
+        ),
+        BenchResult(
+            "end to end: publish → 3 tier stores (signatures on)",
+            Measurement(e2e_rate, unit),
+            "raw consume→produce passthrough",
+            Measurement(passthrough, unit),
+        ),
+        BenchResult(
+            "freshness p50 at 1,000 ev/s (publish → all 3 stores)",
+            Measurement(f50, "s"),
+            "raw broker round trip p50",
+            Measurement(r50, "s"),
+            higher_is_better=False,
+            extra={"events": len(fresh)},
+        ),
+        BenchResult(
+            "freshness p95 at 1,000 ev/s",
+            Measurement(f95, "s"),
+            "raw broker round trip p95",
+            Measurement(r95, "s"),
+            higher_is_better=False,
+        ),
+        BenchResult(
+            "freshness p99 at 1,000 ev/s",
+            Measurement(f99, "s"),
+            "raw broker round trip p99",
+            Measurement(r99, "s"),
+            higher_is_better=False,
+        ),
+    ]

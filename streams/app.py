@@ -31,14 +31,15 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
-from schemas import DevKeyRegistry, KeyRegistry, StaticKeyRegistry
+from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
 from schemas.topics import AGGREGATES, RAW
 from streams.aggregate import LiveCounters, is_counter_key
+from streams.checkpool import CheckPool, key_registry
 from streams.config import StreamsConfig
 from streams.offsets import OffsetGuard
 from streams.output import BatchPublisher
-from streams.pipeline import BatchProcessor, OutMessage
+from streams.pipeline import BatchOutput, BatchProcessor, OutMessage
 from streams.pseudonymise import Pseudonymiser
 from streams.state import MemoryState
 from streams.validate import Accepted, RawMessage, Rejected, Validator
@@ -46,18 +47,6 @@ from streams.validate import Accepted, RawMessage, Rejected, Validator
 __all__ = ["StreamsRuntime", "build_app", "key_registry"]
 
 logger = logging.getLogger(__name__)
-
-
-def key_registry(config: StreamsConfig) -> KeyRegistry:
-    """The key registry the config names (a JSON file, else the development registry)."""
-    if config.key_registry_path:
-        from pathlib import Path
-
-        return StaticKeyRegistry.load(Path(config.key_registry_path))
-    return DevKeyRegistry(
-        config.key_registry_seed.get_secret_value().encode(),
-        signers_per_station=config.signers_per_station,
-    )
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
@@ -138,13 +127,24 @@ class StreamsRuntime:
     def __init__(
         self,
         config: StreamsConfig,
-        hierarchy: Hierarchy,
-        keys: KeyRegistry,
+        hierarchy: Hierarchy | None = None,
+        keys: KeyRegistry | None = None,
     ) -> None:
         self.config = config
-        self.validator = Validator(hierarchy, keys, config.policy)
+        self.validator = Validator(
+            hierarchy or Hierarchy.default(),
+            keys if keys is not None else key_registry(config),
+            config.policy,
+        )
         self.pseudonymiser = Pseudonymiser(config.pseudonym_key)
         self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
+        # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
+        # thread building the app (see streams.checkpool)
+        self.check_pool: CheckPool | None = None
+        if config.verify_processes > 0:
+            self.check_pool = CheckPool(
+                config.verify_processes, config, hierarchy=hierarchy, keys=keys
+            )
         self.io = ThreadPoolExecutor(1, thread_name_prefix="publish")
         self.publisher: BatchPublisher | None = None
         self.processor: BatchProcessor | None = None
@@ -160,6 +160,7 @@ class StreamsRuntime:
         return self.publisher
 
     async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
+        """Stage 1 in this process (on the thread pool)."""
         assert self.processor is not None
         loop = asyncio.get_running_loop()
         n = self.config.verify_threads
@@ -202,6 +203,8 @@ class StreamsRuntime:
     def close(self) -> None:
         if self.publisher is not None:
             self.publisher.close()
+        if self.check_pool is not None:
+            self.check_pool.close()
         self.pool.shutdown(wait=False)
         self.io.shutdown(wait=False)
 
@@ -213,9 +216,7 @@ def build_app(
     keys: KeyRegistry | None = None,
 ) -> faust.App:
     """The faust app for ``config`` (no global state, no environment)."""
-    runtime = StreamsRuntime(
-        config, hierarchy or Hierarchy.default(), keys if keys is not None else key_registry(config)
-    )
+    runtime = StreamsRuntime(config, hierarchy, keys)
     app = faust.App(
         config.group_id,
         broker=[f"kafka://{b.strip()}" for b in config.bootstrap.split(",")],
@@ -387,9 +388,23 @@ def build_app(
                 continue
             now = datetime.now(UTC)
             t1 = time.perf_counter()
-            checked = await runtime.check(msgs, now)
-            t2 = time.perf_counter()
-            out = processor.finish(msgs, checked, now)
+            pool = runtime.check_pool
+            if pool is None:
+                checked = await runtime.check(msgs, now)
+                t2 = time.perf_counter()
+                out = processor.finish(msgs, checked, now)
+            else:
+                # stage 2 of chunk k (here) overlaps stage 1 of chunk k+1 (worker processes)
+                out = BatchOutput()
+                finish_s = 0.0
+                size = max(256, -(-len(msgs) // 4))
+                async for part, verdicts in pool.chunks(msgs, now, size):
+                    f0 = time.perf_counter()
+                    processor.finish(part, verdicts, now, into=out, last=False)
+                    finish_s += time.perf_counter() - f0
+                f0 = time.perf_counter()
+                processor.finish((), (), now, into=out, last=True)
+                t2 = f0 - finish_s
             t3 = time.perf_counter()
             await runtime.publish(
                 out.outputs, out.deltas, records.changelog_topic.get_topic_name(), out.state

@@ -45,7 +45,10 @@ def worker(
     partitions: int = typer.Option(None, help="Raw topic partitions (default: topics.py)."),
     web_port: int = typer.Option(6066, help="Port of the web views (0: disabled)."),
     batch_size: int = typer.Option(2000, help="Events per batch."),
-    verify_threads: int = typer.Option(2, help="Threads for the stateless checks."),
+    verify_threads: int = typer.Option(2, help="Threads for the stateless checks (in-process)."),
+    verify_processes: int = typer.Option(
+        1, help="Worker processes for the stateless checks (0: in the worker process)."
+    ),
     session_timeout: float = typer.Option(30.0, help="Broker session timeout (s)."),
     data_dir: str = typer.Option(None, help="faust data dir (default: <TUYEN_HOME>/streams)."),
     create_topics: bool = typer.Option(True, help="Create missing pipeline topics first."),
@@ -75,6 +78,7 @@ def worker(
         pseudonym_key=s.pseudonym_key,
         batch_size=batch_size,
         verify_threads=verify_threads,
+        verify_processes=verify_processes,
         web_enabled=web_port > 0,
         web_port=web_port or 6066,
         broker_session_timeout_s=session_timeout,

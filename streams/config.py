@@ -59,7 +59,14 @@ class StreamsConfig(BaseModel):
     signers_per_station: int = Field(default=8, ge=1)
     batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")
     batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")
-    verify_threads: int = Field(default=2, ge=1, description="threads checking a batch")
+    verify_threads: int = Field(
+        default=2, ge=1, description="threads checking a batch (when verify_processes is 0)"
+    )
+    verify_processes: int = Field(
+        default=1,
+        ge=0,
+        description="worker processes for the stateless checks (0: in the worker process)",
+    )
     web_enabled: bool = True
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"

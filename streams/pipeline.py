@@ -51,6 +51,8 @@ class BatchOutput:
     accepted: int = 0
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    # deltas collected so far while a batch is finished in chunks (see BatchProcessor.finish)
+    pending: DeltaBuilder | None = field(default=None, repr=False)
 
 
 class BatchProcessor:
@@ -91,11 +93,21 @@ class BatchProcessor:
         msgs: Sequence[RawMessage],
         checked: Sequence[Accepted | Rejected],
         now: datetime | None = None,
+        *,
+        into: BatchOutput | None = None,
+        last: bool = True,
     ) -> BatchOutput:
-        """Stage 2: state checks, routing, DLQ records and deltas for a checked batch."""
+        """Stage 2: state checks, routing, DLQ records and deltas for a checked batch.
+
+        A batch may be finished in consecutive chunks (in offset order), so stage 2 of one
+        chunk overlaps stage 1 of the next: pass the first call's result as ``into`` and
+        ``last=False`` on all but the final chunk; ``deltas`` and ``state`` are filled on the
+        last one (one delta message per (delta partition, raw partition) per batch)."""
         now = now or datetime.now(UTC)
-        out = BatchOutput()
-        builder = DeltaBuilder(self.aggregate_partitions)
+        out = into if into is not None else BatchOutput()
+        builder = out.pending
+        if builder is None:
+            builder = out.pending = DeltaBuilder(self.aggregate_partitions)
         rejected_at = format_time(now)
         append = out.outputs.append
         dumps = orjson.dumps
@@ -151,8 +163,10 @@ class BatchProcessor:
                 verdict_r = verdict
             out.rejected[verdict_r.reason.value] += 1
             append(self._dlq(msg, verdict_r.reason, verdict_r.message, rejected_at))
-        out.deltas = builder.drain()
-        out.state = list(self.state.drain())
+        if last:
+            out.deltas = builder.drain()
+            out.state = list(self.state.drain())
+            out.pending = None
         return out
 
     def _dlq(self, msg: RawMessage, reason: Reason, message: str, rejected_at: str) -> OutMessage:

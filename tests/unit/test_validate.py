@@ -168,3 +168,34 @@ def test_fast_tier_dicts_are_valid_tier_records() -> None:
                 )
             )
     assert [tuple(o) for o in out.outputs] == expected
+
+
+def test_check_pool_gives_the_in_process_verdicts() -> None:
+    """Stage 1 in a worker process (the worker's default) rejects and accepts exactly like the
+    in-process path, in input order, on the whole bad-input corpus and valid events."""
+    import asyncio
+
+    from streams.checkpool import CheckPool
+    from streams.config import StreamsConfig
+
+    f = EventFactory()
+    stream: list[KafkaMessage] = list(f.valid(20))
+    for case in bad_inputs(f):
+        stream += [*case.setup, case.message]
+    msgs = raw(stream)
+    now = datetime.now(UTC)
+    expected = processor().check(msgs, now)
+    config = StreamsConfig(bootstrap="unused:9092", pseudonym_key="k", key_registry_seed=KEY_SEED)
+    pool = CheckPool(1, config)
+    try:
+
+        async def chunked() -> list[object]:
+            out: list[object] = []
+            async for _part, verdicts in pool.chunks(msgs, now, 16):
+                out += verdicts
+            return out
+
+        assert pool.check_sync(msgs, now) == expected
+        assert asyncio.run(chunked()) == expected
+    finally:
+        pool.close()

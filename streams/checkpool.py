@@ -1,0 +1,186 @@
+"""Stage 1 (:meth:`streams.validate.Validator.check`) in worker processes. No Kafka imports.
+
+Stage 1 is stateless and CPU-bound in Python (decode, payload validation, Ed25519), so a
+thread pool cannot run it beside the event loop (the GIL); a process pool can. Each worker
+process builds its own :class:`Validator` once (initializer: the default hierarchy or a
+pickled one, the key registry from the config or a pickled one); batches travel as compact
+tuples ``(key, value, headers, timestamp)`` in one chunk per process, and verdicts come back
+as tuples (``(record, signature)`` or ``(reason, message)``), rebuilt into
+:class:`Accepted` / :class:`Rejected` here, in the input order.
+
+The processes are spawned (not forked: the parent runs Kafka client threads), from the thread
+that builds the pool (build it on the main thread: Linux's parent-death signal, which ends the
+processes when the worker dies, follows the spawning thread). If one dies, the pool is
+rebuilt once and the rest of the batch checked again; a second failure raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from typing import Any
+
+from schemas import DevKeyRegistry, KeyRegistry, Reason, StaticKeyRegistry
+from schemas.hierarchy import Hierarchy
+from streams.config import StreamsConfig
+from streams.validate import Accepted, RawMessage, Rejected, Validator
+
+__all__ = ["CheckPool", "key_registry"]
+
+logger = logging.getLogger(__name__)
+
+# (key, value, headers, kafka timestamp)
+Item = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], datetime]
+# (record, signature) for an accepted event, (reason value, message) for a rejected one
+Verdict = tuple[Any, str]
+
+_validator: Validator | None = None
+
+
+def key_registry(config: StreamsConfig) -> KeyRegistry:
+    """The key registry the config names (a JSON file, else the development registry)."""
+    if config.key_registry_path:
+        from pathlib import Path
+
+        return StaticKeyRegistry.load(Path(config.key_registry_path))
+    return DevKeyRegistry(
+        config.key_registry_seed.get_secret_value().encode(),
+        signers_per_station=config.signers_per_station,
+    )
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this process when the worker that spawned it dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's pipes closing ends it instead
+        return
+    if os.getppid() != parent:  # died before prctl took effect
+        os._exit(0)
+
+
+def _init(
+    config: StreamsConfig, hierarchy: Hierarchy | None, keys: KeyRegistry | None, parent: int
+) -> None:
+    """Per worker process: build the validator once."""
+    global _validator
+    _die_with_parent(parent)
+    _validator = Validator(
+        hierarchy if hierarchy is not None else Hierarchy.default(),
+        keys if keys is not None else key_registry(config),
+        config.policy,
+    )
+
+
+def _check(items: Sequence[Item], now: datetime) -> list[Verdict]:
+    """Check a chunk in a worker process (compact verdicts, input order)."""
+    validator = _validator
+    assert validator is not None, "worker process not initialised"
+    out: list[Verdict] = []
+    append = out.append
+    for key, value, headers, timestamp in items:
+        v = validator.check(RawMessage(key, value, headers, "", 0, 0, timestamp), now)
+        if isinstance(v, Accepted):
+            append((v.record, v.signature))
+        else:
+            append((v.reason.value, v.message))
+    return out
+
+
+def _verdict(v: Verdict) -> Accepted | Rejected:
+    first, second = v
+    if isinstance(first, dict):
+        return Accepted(first, second)
+    return Rejected(Reason(first), second)
+
+
+class CheckPool:
+    """``processes`` worker processes running stage 1."""
+
+    def __init__(
+        self,
+        processes: int,
+        config: StreamsConfig,
+        *,
+        hierarchy: Hierarchy | None = None,
+        keys: KeyRegistry | None = None,
+    ) -> None:
+        if processes < 1:
+            raise ValueError("a check pool needs at least one process")
+        self.processes = processes
+        self._initargs = (config, hierarchy, keys)
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init,
+            initargs=(*self._initargs, os.getpid()),
+        )
+        # start the processes now (spawn + reference data take ~1 s), not on the first batch
+        for f in [executor.submit(_check, [], datetime.now()) for _ in range(self.processes)]:
+            f.result()
+        return executor
+
+    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
+        """Stage 1 of ``msgs``, verdicts in input order."""
+        size = max(64, -(-len(msgs) // self.processes))
+        out: list[Accepted | Rejected] = []
+        async for _chunk, verdicts in self.chunks(msgs, now, size):
+            out += verdicts
+        return out
+
+    async def chunks(
+        self, msgs: Sequence[RawMessage], now: datetime, size: int
+    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
+        """Stage 1 of ``msgs`` in chunks of ``size``, all submitted at once, yielded in input
+        order as each completes (the caller finishes chunk k while k+1 is being checked)."""
+        loop = asyncio.get_running_loop()
+        parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
+        restarted = False
+        k = 0
+        while k < len(parts):
+            futures = [
+                loop.run_in_executor(
+                    self._executor,
+                    _check,
+                    [(m.key, m.value, m.headers, m.timestamp) for m in part],
+                    now,
+                )
+                for part in parts[k:]
+            ]
+            try:
+                for future in futures:
+                    verdicts = await future
+                    yield parts[k], [_verdict(v) for v in verdicts]
+                    k += 1
+            except BrokenProcessPool:
+                if restarted:
+                    raise
+                restarted = True
+                logger.error("check pool broken (a worker process died): restarting it")
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = await loop.run_in_executor(None, self._start)
+            finally:
+                for future in futures:
+                    if not future.done():
+                        future.cancel()
+
+    def check_sync(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
+        """:meth:`check` without an event loop (tests, benchmarks)."""
+        items = [(m.key, m.value, m.headers, m.timestamp) for m in msgs]
+        return [_verdict(v) for v in self._executor.submit(_check, items, now).result()]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

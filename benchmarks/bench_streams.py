@@ -126,6 +126,14 @@ def _rss_kib(pid: int, field: str) -> int:
     return 0
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
 def run(ctx: BenchContext) -> list[BenchResult]:
     n = ctx.n(200_000)
     prefix = ctx.unique("streams") + "."
@@ -184,6 +192,9 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             time.sleep(0.2)
         finished = time.perf_counter()
         peak_kib = _rss_kib(proc.pid, "VmHWM")
+        # stage-1 check processes (streams.checkpool) and multiprocessing's resource tracker
+        children = _children(proc.pid)
+        child_peaks_kib = [_rss_kib(c, "VmHWM") for c in children]
     finally:
         watcher.close()
         if proc.poll() is None:
@@ -212,8 +223,11 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             higher_is_better=False,
             target="flat over 2 M events",
             extra={
-                f"rss_at_{int(f * 100)}pct_MiB": round(v, 1)
-                for f, v in zip((0.25, 0.5, 0.75, 0.99), quart, strict=True)
+                **{
+                    f"rss_at_{int(f * 100)}pct_MiB": round(v, 1)
+                    for f, v in zip((0.25, 0.5, 0.75, 0.99), quart, strict=True)
+                },
+                "child_processes_peak_MiB": " ".join(f"{k / 1024:.1f}" for k in child_peaks_kib),
             },
         ),
     ]

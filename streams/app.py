@@ -4,8 +4,9 @@ shells over :class:`~streams.pipeline.BatchProcessor` and :class:`~streams.aggre
 Agents (``concurrency=1``, at-least-once; faust commits offsets only of events acked after
 the batch body returned):
 
-- ``validate``: raw topic → ``stream.take_events(batch_size, within)`` → stage 1 on a small
-  thread pool (pynacl releases the GIL while verifying) → stage 2 → publish outputs, DLQ
+- ``validate``: raw topic → ``stream.take_events(batch_size, within)`` → stage 1 in a process
+  pool (``verify_processes``; 0 = a small thread pool here), chunk by chunk → stage 2 of each
+  chunk as it returns → publish outputs, DLQ
   records and aggregate deltas with one flush (confluent-kafka) → write the changed record
   states to the ``records`` table's changelog (explicit partition = the raw partition).
 - ``count``: aggregate-delta topic (partitioned by unit) → ``LiveCounters`` → publish the new

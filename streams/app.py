@@ -115,7 +115,23 @@ async def _seek_back(app: faust.App, topic: str, seeks: Mapping[int, int]) -> No
             partition,
             offset,
         )
-        await app.consumer.seek(TP(topic, partition), offset)
+        await safe_seek(app.consumer, TP(topic, partition), offset)
+
+
+async def safe_seek(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek on the consumer's own thread.
+
+    faust's ``Consumer.seek`` calls aiokafka's ``seek`` from the event-loop thread while the
+    consumer thread may be inside ``Fetcher.fetched_records``; the two race on the fetcher's
+    buffers (``KeyError`` in ``del self._records[tp]``, seen crashing a worker). ``seek_wait``
+    runs the seek on the consumer thread instead.
+    """
+    thread = getattr(consumer, "_thread", None)
+    if thread is None or not hasattr(thread, "seek_wait"):
+        await consumer.seek(tp, offset)
+        return
+    await thread.seek_wait({tp: offset})
+    consumer._read_offset[tp] = offset if offset else None
 
 
 def _ts(seconds: float | None) -> datetime:
@@ -327,7 +343,7 @@ def build_app(
                 end,
             )
             consumer.resume_partitions([tp])
-            await consumer.seek(tp, position)
+            await safe_seek(consumer, tp, position)
             last_seen[key] = now
             guards[tp.topic].pending[tp.partition] = (position, now)
 

@@ -85,7 +85,24 @@ def worker(
         broker_heartbeat_interval_s=max(0.5, session_timeout / 10),
         data_dir=data_dir or str(s.home / "streams" / (prefix + app_id)),
     )
+    _create_internal_topics(config)
     run_worker(build_app(config), log_level)
+
+
+def _create_internal_topics(config: Any) -> None:
+    """Create the worker's internal topics before faust subscribes: faust declares them
+    itself, but a consumer that subscribes before the metadata has spread "ignores the
+    missing topic" and never consumes it (seen: live aggregates never published)."""
+    from deploy.topics import apply_topics
+    from schemas.topics import DAY_MS, TopicSpec
+
+    specs = [
+        TopicSpec(
+            name, partitions, cleanup, retention_ms=-1 if cleanup == "compact" else 7 * DAY_MS
+        )
+        for name, partitions, cleanup in config.internal_topics()
+    ]
+    apply_topics(config.bootstrap, specs)
 
 
 def run_worker(app: Any, log_level: str = "INFO") -> None:

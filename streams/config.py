@@ -94,3 +94,12 @@ class StreamsConfig(BaseModel):
     def deltas_topic(self) -> str:
         """Internal topic carrying aggregate deltas, partitioned by unit."""
         return f"{self.group_id}-aggregate-deltas"
+
+    def internal_topics(self) -> list[tuple[str, int, str]]:
+        """The worker's own topics (name, partitions, cleanup policy): the aggregate deltas
+        and the two table changelogs (faust's ``<app id>-<table>-changelog``)."""
+        return [
+            (self.deltas_topic, self.aggregate_partitions, "delete"),
+            (f"{self.group_id}-records-changelog", self.partitions, "compact"),
+            (f"{self.group_id}-counters-changelog", self.aggregate_partitions, "compact"),
+        ]

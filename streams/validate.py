@@ -142,7 +142,7 @@ class Validator:
         )
         if change.time < now - policy.max_event_age:
             raise ContractViolation(
-                Reason.BAD_TIME,
+                Reason.EVENT_TOO_OLD,
                 f"ce_time {change.time.isoformat()} is older than the accepted "
                 f"{policy.max_event_age.days} days",
                 field="ce_time",

@@ -263,7 +263,7 @@ def bad_inputs(f: EventFactory) -> list[Case]:
     )
     add(
         "too_old",
-        Reason.BAD_TIME,
+        Reason.EVENT_TOO_OLD,
         f.message(f.change("encounter", when=f.now - timedelta(days=3 * 365))),
     )
     add(

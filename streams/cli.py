@@ -76,6 +76,7 @@ def worker(
         topic_prefix=prefix,
         partitions=raw_partitions,
         pseudonym_key=s.pseudonym_key,
+        key_registry_path=s.key_registry,
         batch_size=batch_size,
         verify_threads=verify_threads,
         verify_processes=verify_processes,

@@ -56,10 +56,8 @@ def publish(
 ) -> None:
     """Validate every line of a CloudEvents JSON Lines file, then publish all of it (or none)."""
     import orjson
-    from confluent_kafka import Producer
 
     from producers.publish import validate_file
-    from producers.writers import fast_producer_config
     from schemas import DevKeyRegistry, KeyRegistry, StaticKeyRegistry
 
     registry: KeyRegistry | None = None
@@ -93,37 +91,19 @@ def publish(
     if dry_run:
         console.print(f"dry run: {len(report.good)} valid, {len(report.bad)} bad, nothing sent")
         return
+    from producers.exceptions import DeliveryError
+    from producers.writers import produce_messages
+
     bootstrap, target = _bootstrap_and_topic(topic)
-    producer = Producer(fast_producer_config(bootstrap))
-    failed: list[str] = []
-
-    def on_delivery(err: object, _msg: object) -> None:
-        if err is not None:
-            failed.append(str(err))
-
     with _progress() as progress:
         task = progress.add_task(f"publishing to {target}", total=len(report.good))
-        for i, m in enumerate(report.good, start=1):
-            while True:
-                try:
-                    producer.produce(
-                        target,
-                        value=m.value,
-                        key=m.key,
-                        headers=m.headers,  # type: ignore[arg-type]
-                        on_delivery=on_delivery,
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            if i % 1000 == 0:
-                producer.poll(0)
-                progress.update(task, completed=i)
-        left = producer.flush(120)
-        progress.update(task, completed=len(report.good))
-    if failed or left:
-        console.print(f"[red]{len(failed)} failed, {left} unconfirmed: {failed[:3]}[/red]")
-        raise typer.Exit(EXIT_DELIVERY)
+        try:
+            produce_messages(
+                report.good, bootstrap, target, tick=lambda k: progress.advance(task, k)
+            )
+        except DeliveryError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(EXIT_DELIVERY) from exc
     skipped = f", skipped {len(report.bad)} bad lines" if report.bad else ""
     out.print(orjson.dumps({"published": len(report.good), "skipped": len(report.bad)}).decode())
     console.print(f"published {len(report.good)} events to {target}{skipped}")

@@ -15,6 +15,7 @@ from producers.config import ProducerConfig
 from producers.exceptions import DeliveryError
 from producers.sdk.client import StationClient
 from producers.simulator.model import SimEvent
+from schemas import KafkaMessage
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,21 @@ def write_kafka(
 ) -> int:
     """Produce every event straight to ``topic`` (no outbox). Returns the count delivered;
     raises :class:`DeliveryError` if any delivery failed."""
+    return produce_messages(
+        (ev.message for ev in events), bootstrap, topic, tick=tick, flush_timeout=flush_timeout
+    )
+
+
+def produce_messages(
+    messages: Iterable[KafkaMessage],
+    bootstrap: str,
+    topic: str,
+    *,
+    tick: Tick | None = None,
+    flush_timeout: float = 120.0,
+) -> int:
+    """Produce encoded messages to ``topic``, waiting when the local queue is full; returns
+    the count delivered, raises :class:`DeliveryError` if any delivery failed."""
     producer = Producer(fast_producer_config(bootstrap))
     failed: list[KafkaError] = []
 
@@ -53,8 +69,7 @@ def write_kafka(
             failed.append(err)
 
     n = 0
-    for ev in events:
-        m = ev.message
+    for m in messages:
         while True:
             try:
                 producer.produce(

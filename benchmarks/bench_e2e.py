@@ -21,7 +21,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 from confluent_kafka import Consumer, Producer
 
 from benchmarks.bench_streams import _passthrough
@@ -89,16 +90,22 @@ def _percentiles(samples: list[float]) -> tuple[float, float, float]:
     return q[49], q[94], q[98]
 
 
-def _visible(con: duckdb.DuckDBPyConnection, root: Path, tier: str) -> dict[str, float]:
-    """event_id → received_time (epoch s) of every row now readable in a tier store."""
-    pattern = root / tier / "**" / "*.parquet"
-    if not any((root / tier).rglob("*.parquet")):
-        return {}
-    rows = con.execute(
-        f"SELECT event_id, epoch(received_time) FROM read_parquet('{pattern}', "
-        "union_by_name=true, hive_partitioning=true)"
-    ).fetchall()
-    return {str(e): float(t) for e, t in rows}
+def _visible(root: Path, tier: str, cache: dict[Path, tuple[float, dict[str, float]]]) -> None:
+    """Refresh ``cache``: per Parquet file of a tier store, event_id → received_time (epoch s).
+
+    Files are read again only when rewritten (sinks rewrite an open segment under the same
+    name as it grows)."""
+    for path in (root / tier).rglob("*.parquet"):
+        try:
+            mtime = path.stat().st_mtime
+            if path in cache and cache[path][0] == mtime:
+                continue
+            table = pq.read_table(path, columns=["event_id", "received_time"])
+        except (OSError, pa.ArrowInvalid):
+            continue  # replaced while we looked: read it next time
+        ids = table.column("event_id").to_pylist()
+        times = table.column("received_time").cast(pa.timestamp("us", tz="UTC")).to_pylist()
+        cache[path] = (mtime, {str(e): t.timestamp() for e, t in zip(ids, times, strict=True)})
 
 
 def _freshness(
@@ -106,13 +113,13 @@ def _freshness(
 ) -> list[float]:
     """Publish ``msgs`` at ``rate``/s; seconds from publication to visible in all tiers."""
     p = _producer(bootstrap)
-    con = duckdb.connect()
     wanted: set[str] = set()
     for m in msgs:
         for k, v in m.headers:
             if k == "ce_id":
                 wanted.add(v.decode() if isinstance(v, bytes) else str(v))
     seen: dict[str, dict[str, float]] = {t: {} for t in TIERS}
+    caches: dict[str, dict[Path, tuple[float, dict[str, float]]]] = {t: {} for t in TIERS}
     first_seen: dict[str, float] = {}
     started = time.monotonic()
     sent = 0
@@ -126,8 +133,10 @@ def _freshness(
         p.poll(0)
         now = time.time()
         for tier in TIERS:
-            for eid, received in _visible(con, root, tier).items():
-                seen[tier].setdefault(eid, received)
+            _visible(root, tier, caches[tier])
+            for _, rows in caches[tier].values():
+                for eid, received in rows.items():
+                    seen[tier].setdefault(eid, received)
         for eid in wanted - first_seen.keys():
             if all(eid in seen[t] for t in TIERS):
                 first_seen[eid] = now - seen["national"][eid]
@@ -135,7 +144,6 @@ def _freshness(
             break
         time.sleep(0.05 if sent < len(msgs) else 0.25)
     p.flush(30)
-    con.close()
     return list(first_seen.values())
 
 

@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ from sinks.catalog import open_catalog
 from tests.helpers import unique_name, wait_until
 
 __all__ = [
-    "DLQ_VIEW_BUG",
     "PARTITIONS",
     "RECORD_TYPES",
     "TIERS",
@@ -64,6 +63,7 @@ __all__ = [
     "check_stores",
     "finish",
     "from_sim",
+    "kill_run_traffic",
     "phases",
     "simulated",
     "start_run",
@@ -556,15 +556,6 @@ class FaultResult:
     measured: dict[str, Any]
 
 
-DLQ_VIEW_BUG = (
-    "BUG (sinks/catalog.py): the dlq view deduplicates on the dead letter's own coordinates "
-    "(dlq_topic, dlq_partition, dlq_offset), so a bad input dead-lettered again by a stream "
-    "worker that replays uncommitted input (after its SIGKILL, or after a broker outage cost "
-    "it its last commit) shows twice; it should deduplicate on the rejected input's "
-    "coordinates (topic, partition, offset)"
-)
-
-
 class StoreContract:
     """The assertions every fault run must pass (a test class per fault inherits them and
     provides a ``result`` fixture that runs the fault once)."""
@@ -656,6 +647,20 @@ def phases(items: Sequence[Outgoing], *shares: float) -> list[list[Outgoing]]:
         at += n
     out.append(list(items[at:]))
     return out
+
+
+def kill_run_traffic(
+    seed: int, bad_fraction: float
+) -> tuple[Expectation, list[Outgoing], list[Outgoing], list[Outgoing]]:
+    """The traffic of a kill run: five stations over five days, what the stores must end
+    up holding, and its three phases (before the fault 50 %, during it 30 %, after 20 %)."""
+    start = date.today() - timedelta(days=6)
+    events, _ = simulated(seed, start=start, days=5, n_stations=5, bad_fraction=bad_fraction)
+    out = [from_sim(e) for e in events]
+    exp = Expectation()
+    exp.add(out)
+    before, during, after = phases(out, 0.5, 0.3)
+    return exp, before, during, after
 
 
 def write_measurement(artifacts: Path, name: str, data: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,10 @@ from deploy.broker.local import LocalBroker
 from deploy.exceptions import DeployError
 from deploy.settings import Settings
 from tests.faults.harness import (
-    Expectation,
     FaultResult,
     StoreContract,
     finish,
-    from_sim,
-    phases,
-    simulated,
+    kill_run_traffic,
     start_run,
 )
 
@@ -37,13 +33,7 @@ def result(
 ) -> Iterator[FaultResult]:
     broker = LocalBroker(tmp_path_factory.mktemp("broker") / "broker", settings.home)
     state = broker.start(tie_to_parent=True)
-    events, _ = simulated(
-        13, start=date.today() - timedelta(days=6), days=5, n_stations=5, bad_fraction=0.02
-    )
-    out = [from_sim(e) for e in events]
-    exp = Expectation()
-    exp.add(out)
-    before, during, after = phases(out, 0.5, 0.3)
+    exp, before, during, after = kill_run_traffic(13, bad_fraction=0.02)
     fp = start_run(state.bootstrap, tmp_path_factory, "broker-kill")
     try:
         fp.start()

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.faults.harness import (
-    Expectation,
     FaultResult,
     StoreContract,
     finish,
-    from_sim,
-    phases,
-    simulated,
+    kill_run_traffic,
     start_run,
 )
 
@@ -27,13 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 def result(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
-    events, _ = simulated(
-        12, start=date.today() - timedelta(days=6), days=5, n_stations=5, bad_fraction=0.02
-    )
-    out = [from_sim(e) for e in events]
-    exp = Expectation()
-    exp.add(out)
-    before, during, after = phases(out, 0.5, 0.3)
+    exp, before, during, after = kill_run_traffic(12, bad_fraction=0.02)
     fp = start_run(kafka_bootstrap, tmp_path_factory, "sink-kill")
     try:
         fp.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,10 @@ import pytest
 from schemas.topics import RAW, topic_name
 from sinks.catalog import open_catalog
 from tests.faults.harness import (
-    Expectation,
     FaultResult,
     StoreContract,
     finish,
-    from_sim,
-    phases,
-    simulated,
+    kill_run_traffic,
     start_run,
 )
 
@@ -49,13 +45,7 @@ def _replayed_dead_letters(root: Path, raw_topic: str) -> int:
 def result(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
-    events, _ = simulated(
-        11, start=date.today() - timedelta(days=6), days=5, n_stations=5, bad_fraction=0.03
-    )
-    out = [from_sim(e) for e in events]
-    exp = Expectation()
-    exp.add(out)
-    before, during, after = phases(out, 0.5, 0.3)
+    exp, before, during, after = kill_run_traffic(11, bad_fraction=0.03)
     fp = start_run(kafka_bootstrap, tmp_path_factory, "worker-kill")
     try:
         fp.start()

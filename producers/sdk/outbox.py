@@ -18,13 +18,15 @@ the lock when that process dies, even by ``kill -9``.
 
 from __future__ import annotations
 
+import io
 import logging
+import pickle
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -52,9 +54,16 @@ CREATE TABLE IF NOT EXISTS versions (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One stored message. ``rowid`` orders rows (acceptance order)."""
+# Page size of new outbox files. Rows are ~0.5 KiB and come and go in batches of thousands:
+# bigger pages mean fewer WAL frames per commit and per delete (files created with another
+# page size keep it; only speed differs).
+_PAGE_SIZE: Final = 16_384
+_CACHE_KIB: Final = 16_384  # one append batch of 5,000 rows fits without spilling
+
+
+class OutboxRow(NamedTuple):
+    """One stored message. ``rowid`` orders rows (acceptance order). A named tuple: the
+    outbox makes one per accepted event, so it must be cheap to build."""
 
     rowid: int
     event_id: str
@@ -64,12 +73,72 @@ class OutboxRow:
     headers: list[tuple[str, bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What one :meth:`Outbox.append` stored: ``messages`` as the rows ``first_rowid``,
+    ``first_rowid + 1``, ... The publisher sends these straight from memory, so appending
+    builds no object per row (the hot path of every station)."""
+
+    first_rowid: int
+    topic: str
+    messages: tuple[tuple[str, KafkaMessage], ...]
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    @property
+    def rowids(self) -> range:
+        return range(self.first_rowid, self.first_rowid + len(self.messages))
+
+    def rows(self) -> list[OutboxRow]:
+        """The stored rows, as :meth:`Outbox.pending` would read them back."""
+        return [
+            OutboxRow(rowid, eid, self.topic, m.key, m.value, m.headers)
+            for rowid, (eid, m) in zip(self.rowids, self.messages, strict=True)
+        ]
+
+
+# Headers are stored as a pickle (protocol 5) of the list of ``(name, value)`` pairs: one C
+# call per event, about twice as fast as JSON with the values decoded as latin-1, which is
+# what outboxes written before kept (still read). Loading never resolves a global (see
+# ``_HeaderUnpickler``), so a damaged or planted row cannot run code: at worst it fails.
+_PICKLE_PROTOCOL: Final = 5
+
+
+class _HeaderUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:  # every global is refused
+        raise pickle.UnpicklingError(f"outbox headers hold no objects ({module}.{name})")
+
+
 def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> bytes:
-    return orjson.dumps([[k, v.decode("latin-1")] for k, v in headers])
+    return pickle.dumps(headers, _PICKLE_PROTOCOL)
 
 
 def _unpack_headers(raw: bytes) -> list[tuple[str, bytes]]:
-    return [(k, v.encode("latin-1")) for k, v in orjson.loads(raw)]
+    if raw[:1] == b"[":  # written by an older version: JSON, values as latin-1
+        return [(k, v.encode("latin-1")) for k, v in orjson.loads(raw)]
+    try:
+        pairs = _HeaderUnpickler(io.BytesIO(raw)).load()
+        return [(str(k), bytes(v)) for k, v in pairs]
+    except Exception as exc:
+        raise OutboxError(f"unreadable headers in the outbox: {exc}") from exc
+
+
+def rowid_ranges(rowids: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted runs of consecutive ids as inclusive ``(first, last)`` pairs: ``[1, 2, 3, 7]``
+    gives ``[(1, 3), (7, 7)]``. A run only ever covers ids that were given, so an id between
+    two given ones (a row still in flight or waiting for a retry) is never inside a range."""
+    out: list[tuple[int, int]] = []
+    first = last = -2
+    for r in sorted(set(rowids)):
+        if r != last + 1:
+            if last >= 0:
+                out.append((first, last))
+            first = r
+        last = r
+    if last >= 0:
+        out.append((first, last))
+    return out
 
 
 class Outbox:
@@ -83,7 +152,9 @@ class Outbox:
             self._db = sqlite3.connect(
                 str(path), timeout=0.5, isolation_level=None, check_same_thread=False
             )
+            self._db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # only applies to a new file
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not later
@@ -139,24 +210,21 @@ class Outbox:
         *,
         station_seq: int | None = None,
         versions: Mapping[tuple[str, str], int] | None = None,
-    ) -> list[OutboxRow]:
+    ) -> StoredBatch:
         """Store ``(event_id, message)`` pairs and the new counters in one transaction
         (committed, and with ``synchronous=FULL`` on disk, when this returns)."""
         with self._lock:
             first = self._next_rowid
-            rows = [
-                OutboxRow(first + i, eid, topic, m.key, m.value, list(m.headers))
-                for i, (eid, m) in enumerate(messages)
-            ]
+            batch = StoredBatch(first, topic, tuple(messages))
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
+                self._db.executemany(  # a generator: no row objects outlive their insert
                     "INSERT INTO outbox (rowid, event_id, topic, key, value, headers) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (r.rowid, r.event_id, topic, r.key, r.value, _pack_headers(r.headers))
-                        for r in rows
-                    ],
+                    (
+                        (first + i, eid, topic, m.key, m.value, _pack_headers(m.headers))
+                        for i, (eid, m) in enumerate(batch.messages)
+                    ),
                 )
                 if station_seq is not None:
                     self._db.execute(
@@ -176,22 +244,22 @@ class Outbox:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise OutboxError(f"cannot write outbox {self.path}: {exc}") from exc
-            self._next_rowid = first + len(rows)
+            self._next_rowid = first + len(batch.messages)
             if station_seq is not None:
                 self._station_seq = station_seq
             if versions:
                 self._versions.update(versions)
-            return rows
+            return batch
 
     def remove(self, rowids: Iterable[int]) -> None:
-        """Delete delivered rows (one transaction)."""
-        ids = [(r,) for r in rowids]
-        if not ids:
+        """Delete delivered rows (one transaction; consecutive ids as one range each)."""
+        ranges = rowid_ranges(rowids)
+        if not ranges:
             return
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("DELETE FROM outbox WHERE rowid=?", ids)
+                self._db.executemany("DELETE FROM outbox WHERE rowid BETWEEN ? AND ?", ranges)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._db.in_transaction:

@@ -14,19 +14,22 @@ ids): delivery is at least once and consumers deduplicate on the event id.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from types import MethodType
+from typing import Any, TypeAlias
 
 from confluent_kafka import KafkaError, Producer
 
 from producers.config import ProducerConfig
-from producers.sdk.outbox import Outbox, OutboxRow
+from producers.sdk.outbox import Outbox, OutboxRow, StoredBatch
 
 logger = logging.getLogger(__name__)
+
+# What one produce call needs: rowid (for the delivery report), topic, key, value, headers.
+_Item: TypeAlias = tuple[int, str, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 _RETRY_BACKOFF_S = 0.5
 _COMMIT_EVERY = 5_000
@@ -76,38 +79,49 @@ class OutboxPublisher:
             )
 
     # ---- producing ------------------------------------------------------------------
-    def _produce(self, rows: Sequence[OutboxRow]) -> int:
-        """Hand rows to librdkafka; returns how many were accepted (stops at a full queue)."""
+    def _produce(self, items: Iterable[_Item]) -> tuple[int, int]:
+        """Hand ``(rowid, topic, key, value, headers)`` items to librdkafka, in order, until
+        the queue is full. Returns how many were accepted and the last accepted rowid."""
         produce = self._producer.produce
         cb = self._on_delivery
-        n = 0
-        for r in rows:
+        bind = MethodType  # bind(cb, rowid)(err, msg) calls cb(rowid, err, msg): one small
+        n = last = 0  # object per message (a functools.partial makes three for the GC to track)
+        for rowid, topic, key, value, headers in items:
             try:
                 produce(
-                    r.topic,
-                    value=r.value,
-                    key=r.key,
-                    headers=r.headers,  # type: ignore[arg-type]
-                    on_delivery=functools.partial(cb, r.rowid),
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=headers,  # type: ignore[arg-type]
+                    on_delivery=bind(cb, rowid),
                 )
             except BufferError:
                 break
             n += 1
+            last = rowid
         self._inflight += n
+        return n, last
+
+    def _produce_rows(self, rows: Sequence[OutboxRow]) -> int:
+        """Rows read back from the outbox; returns how many were accepted."""
+        n, _ = self._produce((r.rowid, r.topic, r.key, r.value, r.headers) for r in rows)
         return n
 
-    def offer(self, rows: Sequence[OutboxRow]) -> None:
-        """Rows just appended to the outbox: produce them at once when nothing older waits
-        (saves reading them back); otherwise the pump reads them from disk in order."""
+    def offer(self, batch: StoredBatch) -> None:
+        """A batch just appended to the outbox: produce it at once from memory when nothing
+        older waits (saves reading it back); otherwise the pump reads it from disk in order."""
         with self._lock:
-            if not rows or self._retry or rows[0].rowid != self._cursor_start():
+            if not batch or self._retry or batch.first_rowid != self._cursor_start():
                 self._wake.set()
                 return
-            room = self.config.max_in_flight - self._inflight
-            take = rows[: max(room, 0)]
-            n = self._produce(take)
+            room = max(self.config.max_in_flight - self._inflight, 0)
+            messages = batch.messages[:room]
+            n, last = self._produce(
+                (rowid, batch.topic, m.key, m.value, m.headers)
+                for rowid, (_, m) in zip(batch.rowids, messages, strict=False)
+            )
             if n:
-                self._cursor = take[n - 1].rowid + 1
+                self._cursor = last + 1
             self._producer.poll(0)
             self._maybe_commit()
 
@@ -126,7 +140,7 @@ class OutboxPublisher:
             self._retry.sort()
             take, self._retry = self._retry[:room], self._retry[room:]
             rows = self.outbox.get(take)
-            n = self._produce(rows)
+            n = self._produce_rows(rows)
             if n < len(rows):
                 self._retry = [r.rowid for r in rows[n:]] + self._retry
             self._retry_at = time.monotonic() + _RETRY_BACKOFF_S
@@ -137,7 +151,7 @@ class OutboxPublisher:
             )
             if not rows:
                 break
-            n = self._produce(rows)
+            n = self._produce_rows(rows)
             if n:
                 self._cursor = rows[n - 1].rowid + 1
             if n < len(rows):

@@ -32,8 +32,9 @@ def _msg(i: int) -> tuple[str, KafkaMessage]:
 
 def test_outbox_keeps_order_and_removes_only_given_rows(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "a.db")
-    rows = box.append("t", [_msg(i) for i in range(10)], station_seq=10)
-    assert [r.rowid for r in rows] == list(range(1, 11))
+    batch = box.append("t", [_msg(i) for i in range(10)], station_seq=10)
+    assert list(batch.rowids) == list(range(1, 11))
+    assert batch.rows() == box.pending()  # what is sent from memory is what is stored
     box.remove([2, 5])
     assert [r.event_id for r in box.pending()] == [f"id-{i}" for i in range(10) if i not in (1, 4)]
     assert box.pending(from_rowid=7, limit=2)[0].rowid == 7
@@ -41,7 +42,7 @@ def test_outbox_keeps_order_and_removes_only_given_rows(tmp_path: Path) -> None:
     box.close()
     again = Outbox(tmp_path / "a.db")
     assert again.count() == 8 and again.station_seq == 10
-    assert again.append("t", [_msg(99)])[0].rowid == 11  # rowids keep increasing
+    assert again.append("t", [_msg(99)]).first_rowid == 11  # rowids keep increasing
     again.close()
 
 

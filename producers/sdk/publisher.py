@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from types import MethodType
 from typing import Any, TypeAlias
 
@@ -115,10 +116,15 @@ class OutboxPublisher:
                 self._wake.set()
                 return
             room = max(self.config.max_in_flight - self._inflight, 0)
-            messages = batch.messages[:room]
             n, last = self._produce(
-                (rowid, batch.topic, m.key, m.value, m.headers)
-                for rowid, (_, m) in zip(batch.rowids, messages, strict=False)
+                zip(
+                    batch.rowids[:room],  # the shortest: zip stops there
+                    repeat(batch.topic),
+                    batch.keys,
+                    batch.values,
+                    batch.headers,
+                    strict=False,
+                )
             )
             if n:
                 self._cursor = last + 1

@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS versions (
 # bigger pages mean fewer WAL frames per commit and per delete (files created with another
 # page size keep it; only speed differs).
 _PAGE_SIZE: Final = 16_384
-_CACHE_KIB: Final = 16_384  # one append batch of 5,000 rows fits without spilling
 
 
 class OutboxRow(NamedTuple):
@@ -144,10 +143,12 @@ def _unpack_headers(raw: bytes) -> list[tuple[str, bytes]]:
     if raw[:1] == b"[":  # written by an older version: JSON, values as latin-1
         return [(k, v.encode("latin-1")) for k, v in orjson.loads(raw)]
     try:
-        pairs = _HeaderUnpickler(io.BytesIO(raw)).load()
-        return [(str(k), bytes(v)) for k, v in pairs]
+        headers = [(k, v) for k, v in _HeaderUnpickler(io.BytesIO(raw)).load()]
     except Exception as exc:
         raise OutboxError(f"unreadable headers in the outbox: {exc}") from exc
+    if not all(type(k) is str and type(v) is bytes for k, v in headers):
+        raise OutboxError("unreadable headers in the outbox: not (str, bytes) pairs")
+    return headers
 
 
 def rowid_ranges(rowids: Iterable[int]) -> list[tuple[int, int]]:
@@ -180,7 +181,6 @@ class Outbox:
             )
             self._db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # only applies to a new file
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not later

@@ -67,9 +67,24 @@ def test_rows_written_by_an_older_version_are_read(tmp_path: Path) -> None:
     box.close()
 
 
+_RAN: list[str] = []
+
+
+def _planted_code() -> str:
+    _RAN.append("planted code ran")
+    return "x"
+
+
 class _Planted:
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (print, ("planted code ran",))
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_planted_code, ())
+
+
+def test_new_outbox_uses_big_pages(tmp_path: Path) -> None:
+    Outbox(tmp_path / "new.db").close()
+    with sqlite3.connect(tmp_path / "new.db") as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 16_384
+    db.close()
 
 
 def test_headers_never_load_objects(tmp_path: Path) -> None:
@@ -81,8 +96,15 @@ def test_headers_never_load_objects(tmp_path: Path) -> None:
             "VALUES (1, 'x', 't', NULL, NULL, ?)",
             (pickle.dumps([("a", _Planted())]),),
         )
+        db.execute(
+            "INSERT INTO outbox (rowid, event_id, topic, key, value, headers) "
+            "VALUES (2, 'y', 't', NULL, NULL, ?)",
+            (pickle.dumps([("a", 5)]),),
+        )
     db.close()
     box = Outbox(path)
-    with pytest.raises(OutboxError, match="unreadable headers"):
-        box.pending()
+    for rowid in (1, 2):
+        with pytest.raises(OutboxError, match="unreadable headers"):
+            box.get([rowid])
     box.close()
+    assert _RAN == []

@@ -38,11 +38,12 @@ from schemas.topics import AGGREGATES, RAW
 from streams.aggregate import LiveCounters, is_counter_key
 from streams.checkpool import CheckPool, key_registry
 from streams.config import StreamsConfig
+from streams.diskstate import DiskState
 from streams.offsets import OffsetGuard
 from streams.output import BatchPublisher
 from streams.pipeline import BatchOutput, BatchProcessor, OutMessage
 from streams.pseudonymise import Pseudonymiser
-from streams.state import MemoryState
+from streams.state import MemoryState, StateStore
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
 __all__ = ["StreamsRuntime", "build_app", "key_registry"]
@@ -212,7 +213,9 @@ class StreamsRuntime:
             if changelog is not None and state:
                 dumps = orjson.dumps
                 for key, value, partition in state:
-                    publisher.produce(changelog, dumps(value), dumps(key), None, partition)
+                    if not isinstance(value, bytes):
+                        value = dumps(value)
+                    publisher.produce(changelog, value, dumps(key), None, partition)
                 publisher.flush()
 
         await asyncio.get_running_loop().run_in_executor(self.io, work)
@@ -274,10 +277,21 @@ def build_app(
         partitions=config.aggregate_partitions,
         internal=True,
     )
+    rocksdb = config.state_store == "rocksdb"
     records = app.Table(
         "records",
         key_type=str,
         partitions=config.partitions,
+        # "rocksdb:records", not "rocksdb://": faust treats an empty URL as "no store given"
+        store="rocksdb:records" if rocksdb else "memory://",
+        options={
+            "block_cache_size": config.rocksdb_cache_mib << 20,
+            "write_buffer_size": config.rocksdb_write_buffer_mib << 20,
+            "max_write_buffer_number": 2,
+            "driver": "rocksdict",
+        }
+        if rocksdb
+        else None,
     )
     counters = app.Table(
         "counters",
@@ -351,8 +365,14 @@ def build_app(
 
     def store_dict(table: Any) -> dict[str, Any]:
         data = table.data.data
-        assert isinstance(data, dict), "streams needs the memory:// table store"
+        assert isinstance(data, dict), "the counters table needs the memory:// store"
         return data
+
+    def record_state() -> StateStore:
+        if rocksdb:
+            store: Any = records.data  # faust.stores.rocksdb.Store
+            return DiskState(store._db_for_partition)
+        return MemoryState(store_dict(records))
 
     def track(table: Any, changes: Sequence[tuple[str, Any, int]]) -> None:
         """Tell the memory store which partition each written key belongs to (so a revoked
@@ -370,88 +390,116 @@ def build_app(
                 runtime.pseudonymiser,
                 topic_prefix=config.topic_prefix,
                 aggregate_partitions=config.aggregate_partitions,
-                state=MemoryState(store_dict(records)),
+                state=record_state(),
             )
         processor = runtime.processor
         raw_name = raw_topic.get_topic_name()
         _disable_gap_acks(app, guarded)
+        changelog = records.changelog_topic.get_topic_name()
         timing: dict[str, float] = dict.fromkeys(
             ("wait_s", "prepare_s", "check_s", "finish_s", "publish_s", "events", "batches"), 0.0
         )
-        ended = last_log = time.perf_counter()
-        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
-            t0 = time.perf_counter()
-            timing["wait_s"] += t0 - ended
-            _seen(raw_name, batch)
-            events, seeks = raw_guard.check(
-                batch, _coordinates, _committed(app, raw_name), time.monotonic()
-            )
-            if seeks:
-                await _seek_back(app, raw_name, seeks)
-            msgs = [
-                RawMessage(
-                    key=e.message.key,
-                    value=e.message.value,
-                    headers=_headers(e.message.headers),
-                    topic=e.message.topic,
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    timestamp=_ts(e.message.timestamp),
-                )
-                for e in events
-            ]
-            if not msgs:
-                yield 0
-                continue
-            now = datetime.now(UTC)
-            t1 = time.perf_counter()
-            pool = runtime.check_pool
-            if pool is None:
-                checked = await runtime.check(msgs, now)
-                t2 = time.perf_counter()
-                out = processor.finish(msgs, checked, now)
-            else:
-                # stage 2 of chunk k (here) overlaps stage 1 of chunk k+1 (worker processes)
-                out = BatchOutput()
-                finish_s = 0.0
-                size = max(256, -(-len(msgs) // 4))
-                async for part, verdicts in pool.chunks(msgs, now, size):
-                    f0 = time.perf_counter()
-                    processor.finish(part, verdicts, now, into=out, last=False)
-                    finish_s += time.perf_counter() - f0
-                f0 = time.perf_counter()
-                processor.finish((), (), now, into=out, last=True)
-                t2 = f0 - finish_s
-            t3 = time.perf_counter()
-            await runtime.publish(
-                out.outputs, out.deltas, records.changelog_topic.get_topic_name(), out.state
-            )
-            track(records, out.state)
-            ended = time.perf_counter()
-            timing["prepare_s"] += t1 - t0
-            timing["check_s"] += t2 - t1
-            timing["finish_s"] += t3 - t2
-            timing["publish_s"] += ended - t3
-            timing["events"] += len(msgs)
-            timing["batches"] += 1
-            if ended - last_log >= 10.0:
-                last_log = ended
-                logger.info(
-                    "validate progress %s", " ".join(f"{k}={v:.2f}" for k, v in timing.items())
-                )
+        # The batch being published (outputs, then changelog, then disk state, then acks) while
+        # the next one is checked and finished: stage 1 of batch k+1 overlaps the publishing of
+        # batch k. Batches are published strictly one after the other, and their events are
+        # acked (so committed) only after their outputs and state are flushed.
+        inflight: asyncio.Task[None] | None = None
+
+        async def publish_and_ack(out: BatchOutput, batch: Sequence[Any]) -> None:
+            t = time.perf_counter()
+            await runtime.publish(out.outputs, out.deltas, changelog, out.state)
+            processor.state.commit(out.state)
+            if not rocksdb:
+                track(records, out.state)
+            for event in batch:
+                await stream.ack(event)
+            timing["publish_s"] += time.perf_counter() - t
             runtime.stats["accepted"] += out.accepted
             runtime.stats["duplicates"] += out.duplicates
             for reason, n in out.rejected.items():
                 runtime.stats[f"rejected.{reason}"] += n
-            if out.rejected:
-                logger.info(
-                    "batch events=%d accepted=%d duplicates=%d rejected=%s",
-                    len(msgs),
-                    out.accepted,
-                    out.duplicates,
-                    dict(out.rejected),
+
+        async def published() -> None:
+            nonlocal inflight
+            if inflight is not None:
+                task, inflight = inflight, None
+                await task
+
+        ended = last_log = time.perf_counter()
+        try:
+            async for batch in stream.noack_take(config.batch_size, within=config.batch_within_s):
+                t0 = time.perf_counter()
+                timing["wait_s"] += t0 - ended
+                _seen(raw_name, batch)
+                events, seeks = raw_guard.check(
+                    batch, _coordinates, _committed(app, raw_name), time.monotonic()
                 )
-            yield len(msgs)
+                if seeks:
+                    await _seek_back(app, raw_name, seeks)
+                msgs = [
+                    RawMessage(
+                        key=e.message.key,
+                        value=e.message.value,
+                        headers=_headers(e.message.headers),
+                        topic=e.message.topic,
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        timestamp=_ts(e.message.timestamp),
+                    )
+                    for e in events
+                ]
+                if not msgs:  # everything held back for a re-fetch: ack in order, after the rest
+                    await published()
+                    for event in batch:
+                        await stream.ack(event)
+                    ended = time.perf_counter()
+                    yield 0
+                    continue
+                now = datetime.now(UTC)
+                t1 = time.perf_counter()
+                pool = runtime.check_pool
+                if pool is None:
+                    checked = await runtime.check(msgs, now)
+                    t2 = time.perf_counter()
+                    out = processor.finish(msgs, checked, now)
+                else:
+                    # stage 1 in the check processes, started now; stage 2 of chunk k (here)
+                    # overlaps stage 1 of chunk k+1
+                    checking = pool.start(msgs, now, max(256, -(-len(msgs) // 4)))
+                    out = BatchOutput()
+                    finish_s = 0.0
+                    async for part, verdicts in checking:
+                        f0 = time.perf_counter()
+                        processor.finish(part, verdicts, now, into=out, last=False)
+                        finish_s += time.perf_counter() - f0
+                    f0 = time.perf_counter()
+                    processor.finish((), (), now, into=out, last=True)
+                    t2 = f0 - finish_s
+                t3 = time.perf_counter()
+                await published()
+                inflight = asyncio.ensure_future(publish_and_ack(out, batch))
+                ended = time.perf_counter()
+                timing["prepare_s"] += t1 - t0
+                timing["check_s"] += t2 - t1
+                timing["finish_s"] += t3 - t2
+                timing["events"] += len(msgs)
+                timing["batches"] += 1
+                if ended - last_log >= 10.0:
+                    last_log = ended
+                    logger.info(
+                        "validate progress %s", " ".join(f"{k}={v:.2f}" for k, v in timing.items())
+                    )
+                if out.rejected:
+                    logger.info(
+                        "batch events=%d accepted=%d duplicates=%d rejected=%s",
+                        len(msgs),
+                        out.accepted,
+                        out.duplicates,
+                        dict(out.rejected),
+                    )
+                yield len(msgs)
+        finally:
+            await published()
 
     @app.agent(deltas_topic, concurrency=1, name="count")
     async def count(stream: Any) -> Any:

@@ -4,9 +4,11 @@ Stage 1 is stateless and CPU-bound in Python (decode, payload validation, Ed2551
 thread pool cannot run it beside the event loop (the GIL); a process pool can. Each worker
 process builds its own :class:`Validator` once (initializer: the default hierarchy or a
 pickled one, the key registry from the config or a pickled one); batches travel as compact
-tuples ``(key, value, headers, timestamp)`` in one chunk per process, and verdicts come back
-as tuples (``(record, signature)`` or ``(reason, message)``), rebuilt into
-:class:`Accepted` / :class:`Rejected` here, in the input order.
+tuples ``(key, value, headers, timestamp)`` in one chunk per process. An accepted event is also
+prepared there (:func:`streams.prepare.prepare`: pseudonymised, encoded, its contribution
+computed) and comes back as a :class:`~streams.prepare.Prepared` tuple of strings and bytes
+(cheaper to send than the record dict); a rejected one as ``(reason, message)``, rebuilt
+into :class:`Rejected` here. Verdicts keep the input order.
 
 The processes are spawned (not forked: the parent runs Kafka client threads), from the thread
 that builds the pool (build it on the main thread: Linux's parent-death signal, which ends the
@@ -25,23 +27,25 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from typing import Any
 
 from schemas import DevKeyRegistry, KeyRegistry, Reason, StaticKeyRegistry
 from schemas.hierarchy import Hierarchy
 from streams.config import StreamsConfig
+from streams.prepare import Prepared, prepare
+from streams.pseudonymise import Pseudonymiser
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
-__all__ = ["CheckPool", "key_registry"]
+__all__ = ["CheckPool", "Checking", "key_registry"]
 
 logger = logging.getLogger(__name__)
 
 # (key, value, headers, kafka timestamp)
 Item = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], datetime]
-# (record, signature) for an accepted event, (reason value, message) for a rejected one
-Verdict = tuple[Any, str]
+# Prepared for an accepted event, (reason value, message) for a rejected one
+Verdict = Prepared | tuple[str, str]
 
 _validator: Validator | None = None
+_pseudonymiser: Pseudonymiser | None = None
 
 
 def key_registry(config: StreamsConfig) -> KeyRegistry:
@@ -72,9 +76,10 @@ def _die_with_parent(parent: int) -> None:
 def _init(
     config: StreamsConfig, hierarchy: Hierarchy | None, keys: KeyRegistry | None, parent: int
 ) -> None:
-    """Per worker process: build the validator once."""
-    global _validator
+    """Per worker process: build the validator and the pseudonymiser once."""
+    global _validator, _pseudonymiser
     _die_with_parent(parent)
+    _pseudonymiser = Pseudonymiser(config.pseudonym_key)
     _validator = Validator(
         hierarchy if hierarchy is not None else Hierarchy.default(),
         keys if keys is not None else key_registry(config),
@@ -84,24 +89,23 @@ def _init(
 
 def _check(items: Sequence[Item], now: datetime) -> list[Verdict]:
     """Check a chunk in a worker process (compact verdicts, input order)."""
-    validator = _validator
-    assert validator is not None, "worker process not initialised"
+    validator, pseudonymiser = _validator, _pseudonymiser
+    assert validator is not None and pseudonymiser is not None, "process not initialised"
     out: list[Verdict] = []
     append = out.append
     for key, value, headers, timestamp in items:
         v = validator.check(RawMessage(key, value, headers, "", 0, 0, timestamp), now)
         if isinstance(v, Accepted):
-            append((v.record, v.signature))
+            append(prepare(v, pseudonymiser))
         else:
             append((v.reason.value, v.message))
     return out
 
 
-def _verdict(v: Verdict) -> Accepted | Rejected:
-    first, second = v
-    if isinstance(first, dict):
-        return Accepted(first, second)
-    return Rejected(Reason(first), second)
+def _verdict(v: Verdict) -> Prepared | Rejected:
+    if isinstance(v, Prepared):
+        return v
+    return Rejected(Reason(v[0]), v[1])
 
 
 class CheckPool:
@@ -133,54 +137,77 @@ class CheckPool:
             f.result()
         return executor
 
-    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
+    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Prepared | Rejected]:
         """Stage 1 of ``msgs``, verdicts in input order."""
         size = max(64, -(-len(msgs) // self.processes))
-        out: list[Accepted | Rejected] = []
+        out: list[Prepared | Rejected] = []
         async for _chunk, verdicts in self.chunks(msgs, now, size):
             out += verdicts
         return out
 
-    async def chunks(
+    def chunks(
         self, msgs: Sequence[RawMessage], now: datetime, size: int
-    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
-        """Stage 1 of ``msgs`` in chunks of ``size``, all submitted at once, yielded in input
-        order as each completes (the caller finishes chunk k while k+1 is being checked)."""
-        loop = asyncio.get_running_loop()
-        parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
-        restarted = False
-        k = 0
-        while k < len(parts):
-            futures = [
-                loop.run_in_executor(
-                    self._executor,
-                    _check,
-                    [(m.key, m.value, m.headers, m.timestamp) for m in part],
-                    now,
-                )
-                for part in parts[k:]
-            ]
-            try:
-                for future in futures:
-                    verdicts = await future
-                    yield parts[k], [_verdict(v) for v in verdicts]
-                    k += 1
-            except BrokenProcessPool:
-                if restarted:
-                    raise
-                restarted = True
-                logger.error("check pool broken (a worker process died): restarting it")
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = await loop.run_in_executor(None, self._start)
-            finally:
-                for future in futures:
-                    if not future.done():
-                        future.cancel()
+    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Prepared | Rejected]]]:
+        """Stage 1 of ``msgs`` in chunks of ``size``, yielded in input order as each completes
+        (the caller finishes chunk k while k+1 is being checked)."""
+        return self.start(msgs, now, size).__aiter__()
 
-    def check_sync(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
+    def start(self, msgs: Sequence[RawMessage], now: datetime, size: int) -> Checking:
+        """Submit every chunk of ``msgs`` now (the processes start on them at once); iterate
+        the result for the verdicts, chunk by chunk, in input order."""
+        parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
+        return Checking(self, parts, now)
+
+    def _submit(self, part: Sequence[RawMessage], now: datetime) -> asyncio.Future[list[Verdict]]:
+        items = [(m.key, m.value, m.headers, m.timestamp) for m in part]
+        return asyncio.get_running_loop().run_in_executor(self._executor, _check, items, now)
+
+    async def _restart(self) -> None:
+        logger.error("check pool broken (a worker process died): restarting it")
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = await asyncio.get_running_loop().run_in_executor(None, self._start)
+
+    def check_sync(self, msgs: Sequence[RawMessage], now: datetime) -> list[Prepared | Rejected]:
         """:meth:`check` without an event loop (tests, benchmarks)."""
         items = [(m.key, m.value, m.headers, m.timestamp) for m in msgs]
         return [_verdict(v) for v in self._executor.submit(_check, items, now).result()]
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Checking:
+    """Chunks submitted to a :class:`CheckPool`, awaited in order. If a process dies, the
+    pool is rebuilt once and the chunks not yet returned are checked again; a second
+    failure raises."""
+
+    def __init__(self, pool: CheckPool, parts: list[Sequence[RawMessage]], now: datetime) -> None:
+        self._pool = pool
+        self._parts = parts
+        self._now = now
+        self._futures = [pool._submit(p, now) for p in parts]
+
+    async def __aiter__(
+        self,
+    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Prepared | Rejected]]]:
+        restarted = False
+        k = 0
+        try:
+            while k < len(self._parts):
+                try:
+                    verdicts = await self._futures[k]
+                except BrokenProcessPool:
+                    if restarted:
+                        raise
+                    restarted = True
+                    for future in self._futures[k:]:
+                        future.cancel()
+                    await self._pool._restart()
+                    self._futures[k:] = [self._pool._submit(p, self._now) for p in self._parts[k:]]
+                    continue
+                yield self._parts[k], [_verdict(v) for v in verdicts]
+                k += 1
+        finally:
+            for future in self._futures:
+                if not future.done():
+                    future.cancel()

@@ -51,6 +51,9 @@ def worker(
     ),
     session_timeout: float = typer.Option(30.0, help="Broker session timeout (s)."),
     data_dir: str = typer.Option(None, help="faust data dir (default: <TUYEN_HOME>/streams)."),
+    state_store: str = typer.Option(
+        "rocksdb", help="Per-record state: rocksdb (on disk under the data dir) or memory."
+    ),
     create_topics: bool = typer.Option(True, help="Create missing pipeline topics first."),
     log_level: str = typer.Option("INFO", help="Worker log level."),
 ) -> None:
@@ -85,6 +88,7 @@ def worker(
         broker_session_timeout_s=session_timeout,
         broker_heartbeat_interval_s=max(0.5, session_timeout / 10),
         data_dir=data_dir or str(s.home / "streams" / (prefix + app_id)),
+        state_store=state_store,
     )
     _create_internal_topics(config)
     run_worker(build_app(config), log_level)

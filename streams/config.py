@@ -7,6 +7,7 @@ from ``deploy.settings.Settings`` and command-line options.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -78,6 +79,17 @@ class StreamsConfig(BaseModel):
     )
     data_dir: str = Field(default="/tmp/tuyen-streams", description="faust's local directory")
     store: str = Field(default="memory://", description="faust table store URL")
+    state_store: Literal["rocksdb", "memory"] = Field(
+        default="rocksdb",
+        description="where the per-record state lives: on disk (RocksDB, one database per "
+        "partition under data_dir; memory stays flat) or in memory (tests, small runs)",
+    )
+    rocksdb_cache_mib: int = Field(
+        default=8, ge=1, description="RocksDB block cache per partition database (MiB)"
+    )
+    rocksdb_write_buffer_mib: int = Field(
+        default=4, ge=1, description="RocksDB memtable size per partition database (MiB)"
+    )
     policy: ValidationPolicy = ValidationPolicy()
 
     def topic(self, base: str) -> str:

@@ -2,8 +2,9 @@
 
 The stream shell keeps it in a faust Table (changelog-backed, co-partitioned with the raw
 topic: the table key is the ``record_id`` and every record's changes arrive on the partition of
-its record key). Pure code sees it through :class:`StateStore`; :class:`MemoryState` is the
-plain-dict implementation used by tests, benchmarks and as the shell's front.
+its record key). Pure code sees it through :class:`StateStore`: :class:`MemoryState` is the
+plain-dict implementation (tests, benchmarks, the ``memory`` state store);
+:class:`streams.diskstate.DiskState` keeps it in the table's per-partition RocksDB databases.
 
 Value layout (JSON, compact on purpose, one entry per record)::
 
@@ -18,7 +19,6 @@ so a correction or delete can retract it exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -31,24 +31,29 @@ RecordState = dict[str, Any]
 class StateStore(Protocol):
     """Where per-record state lives. ``put`` marks the key dirty for the shell to persist."""
 
-    def get(self, record_id: str) -> RecordState | None: ...
+    def get(self, record_id: str, partition: int) -> RecordState | None: ...
 
     def put(self, record_id: str, state: RecordState, partition: int) -> None: ...
+
+    def drain(self) -> list[tuple[str, bytes, int]]: ...
+
+    def commit(self, changes: list[tuple[str, bytes, int]]) -> None: ...
 
 
 class MemoryState:
     """A dict-backed :class:`StateStore` that remembers which keys changed since ``drain``.
 
     Values are kept as compact JSON text (about a quarter of the memory of the nested
-    dicts: ~250 bytes per record); the same text is the changelog value (a JSON string, so
-    faust's JSON codec restores it as text into the same dict).
+    dicts: ~250 bytes per record); the changelog value is that JSON (faust's JSON codec
+    restores it as a dict, which :meth:`get` takes as it is; a JSON string, the layout of
+    earlier versions, is parsed once more).
     """
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.data: dict[str, Any] = data if data is not None else {}
         self._dirty: dict[str, int] = {}
 
-    def get(self, record_id: str) -> RecordState | None:
+    def get(self, record_id: str, partition: int = 0) -> RecordState | None:
         raw = self.data.get(record_id)
         if raw is None or isinstance(raw, dict):
             return raw
@@ -59,12 +64,14 @@ class MemoryState:
         self.data[record_id] = orjson.dumps(state).decode()
         self._dirty[record_id] = partition
 
-    def drain(self) -> Iterator[tuple[str, Any, int]]:
-        """Yield ``(key, stored value, partition)`` changed since the last drain, and forget
-        them (the stored value is what the changelog carries)."""
+    def drain(self) -> list[tuple[str, bytes, int]]:
+        """``(key, changelog value, partition)`` of the keys changed since the last drain."""
         dirty, self._dirty = self._dirty, {}
-        for key, partition in dirty.items():
-            yield key, self.data[key], partition
+        data = self.data
+        return [(key, data[key].encode(), partition) for key, partition in dirty.items()]
+
+    def commit(self, changes: list[tuple[str, bytes, int]]) -> None:
+        """Nothing to do: the dict is the store (the changelog restores it after a crash)."""
 
     def __len__(self) -> int:
         return len(self.data)

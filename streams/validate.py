@@ -49,6 +49,7 @@ __all__ = [
     "TierDict",
     "Validator",
     "admit",
+    "admit_fields",
 ]
 
 
@@ -204,20 +205,43 @@ def admit(
     aggregate contribution, JSON-shaped) as ``c``.
     """
     rec = accepted.record
-    record_id: str = rec["record_id"]
-    event_id_: str = rec["event_id"]
-    version: int = rec["record_version"]
-    prev = store.get(record_id)
-    digest = accepted.signature[:24]
+    verdict, prev = admit_fields(
+        store,
+        partition,
+        record_id=rec["record_id"],
+        event_id=rec["event_id"],
+        version=rec["record_version"],
+        delete=rec["op"] == "delete",
+        digest=accepted.signature[:24],
+        contribution=contribution,
+        ids_per_record=ids_per_record,
+    )
+    return (accepted if verdict is None else verdict), prev
+
+
+def admit_fields(
+    store: StateStore,
+    partition: int,
+    *,
+    record_id: str,
+    event_id: str,
+    version: int,
+    delete: bool,
+    digest: str,
+    contribution: Any,
+    ids_per_record: int = 8,
+) -> tuple[Rejected | Duplicate | None, RecordState | None]:
+    """:func:`admit` on the fields it needs (``None``: accepted, state written)."""
+    prev = store.get(record_id, partition)
     if prev is not None:
-        for event_id, seen_digest in prev["ids"]:
-            if event_id == event_id_:
+        for seen_id, seen_digest in prev["ids"]:
+            if seen_id == event_id:
                 if seen_digest == digest:
-                    return Duplicate(event_id_), prev
+                    return Duplicate(event_id), prev
                 return (
                     Rejected(
                         Reason.DUPLICATE_EVENT,
-                        f"event id {event_id_} was already accepted with other content",
+                        f"event id {event_id} was already accepted with other content",
                     ),
                     prev,
                 )
@@ -230,17 +254,12 @@ def admit(
                 ),
                 prev,
             )
-    elif rec["op"] == "delete":
+    elif delete:
         return (
             Rejected(Reason.DELETE_UNKNOWN_RECORD, f"delete of {record_id}, never accepted"),
             None,
         )
-    ids = [*(prev["ids"] if prev else ()), [event_id_, digest]][-ids_per_record:]
-    new: RecordState = {
-        "v": version,
-        "d": rec["op"] == "delete",
-        "ids": ids,
-        "c": contribution,
-    }
+    ids = [*(prev["ids"] if prev else ()), [event_id, digest]][-ids_per_record:]
+    new: RecordState = {"v": version, "d": delete, "ids": ids, "c": contribution}
     store.put(record_id, new, partition)
-    return accepted, prev
+    return None, prev

@@ -1,5 +1,7 @@
 """Stream worker throughput (validate + enrich + route + aggregate, signatures on) beside a raw
-confluent-kafka consume→produce passthrough of the same messages, and the worker's peak RSS.
+confluent-kafka consume→produce passthrough of the same messages and beside a faust agent
+that receives the same messages and does nothing (``benchmarks.faust_bare``: the ceiling of
+any faust worker here), and the worker's peak RSS.
 
 ``ctx.scale`` scales the event count (default 200k). The worker runs as a subprocess
 (``python -m streams worker``); its rate is taken from the end offsets of ``tier.national``
@@ -119,6 +121,36 @@ def _passthrough(bootstrap: str, src: str, dst: str, n: int) -> float:
     return n / elapsed if elapsed > 0 else 0.0
 
 
+def _faust_bare(ctx: BenchContext, topic: str, n: int) -> float:
+    """events/s of a do-nothing faust agent over the same messages (its own group)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.faust_bare",
+            "--bootstrap",
+            ctx.bootstrap,
+            "--topic",
+            topic,
+            "--count",
+            str(n),
+            "--group",
+            ctx.unique("faust-bare"),
+            "--datadir",
+            str(ctx.workdir / "faust-bare"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=max(600, n / 500),
+        check=False,
+    )
+    for line in out.stdout.splitlines():
+        if "rate=" in line:
+            return float(line.rsplit("rate=", 1)[1])
+    raise RuntimeError(f"faust_bare failed ({out.returncode}): {out.stderr[-2000:]}")
+
+
 def _rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -144,6 +176,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     del msgs
 
     baseline = _passthrough(ctx.bootstrap, raw, prefix + "passthrough", n)
+    bare = _faust_bare(ctx, raw, n)
 
     env = {**os.environ, "TUYEN_PSEUDONYM_KEY": "bench-key"}
     log = (ctx.workdir / "streams-worker.log").open("ab")
@@ -216,6 +249,13 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             baseline=Measurement(baseline, "events/s"),
             target="≥ 10,000 events/s for one worker",
             extra={"events": n, "partitions": PARTITIONS},
+        ),
+        BenchResult(
+            name="streams worker: validate+enrich+route+aggregate, signatures on",
+            measured=Measurement(rate, "events/s"),
+            baseline_name="faust agent receiving the same messages, doing nothing",
+            baseline=Measurement(bare, "events/s"),
+            extra={"events": n},
         ),
         BenchResult(
             name="streams worker peak RSS",

@@ -1,0 +1,72 @@
+"""A faust agent that receives the raw topic in batches and does nothing with it: the ceiling
+any faust worker on this machine can reach (``bench_streams`` prints the stream worker beside
+it). Same settings as the stream worker's raw agent (``stream.take_events``, batch 2000,
+concurrency 1, raw serializers, commits every batch).
+
+``python -m benchmarks.faust_bare --bootstrap B --topic T --count N`` prints
+``rate=<events/s>`` once N events were received (timed from the first batch, so the group
+join is excluded) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+import faust
+
+
+def build(bootstrap: str, topic: str, count: int, group: str, datadir: str) -> faust.App:
+    app = faust.App(
+        group,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=datadir,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        broker_commit_every=2000,
+        broker_commit_interval=1.0,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        stream_buffer_maxsize=4096,
+    )
+    source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+    seen = {"n": 0, "bytes": 0}
+    started: list[float] = []
+
+    @app.agent(source, concurrency=1, name="bare")
+    async def bare(stream: Any) -> Any:
+        async for batch in stream.take_events(2000, within=0.25):
+            if not started:
+                started.append(time.perf_counter())
+            seen["n"] += len(batch)
+            seen["bytes"] += sum(len(e.message.value or b"") for e in batch)
+            if seen["n"] >= count:
+                rate = seen["n"] / max(1e-9, time.perf_counter() - started[0])
+                print(f"rate={rate:.1f}", flush=True)
+                os._exit(0)
+            yield len(batch)
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--group", default=f"bench-faust-bare-{os.getpid()}")
+    parser.add_argument("--datadir", default=f"/tmp/bench-faust-bare-{os.getpid()}")
+    args = parser.parse_args()
+    app = build(args.bootstrap, args.topic, args.count, args.group, args.datadir)
+    from faust.worker import Worker
+
+    Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

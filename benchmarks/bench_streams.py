@@ -158,6 +158,15 @@ def _rss_kib(pid: int, field: str) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -211,6 +220,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     national = prefix + "tier.national"
     rss_samples: list[int] = []
     first_at = None
+    cpu_at_first = (0.0, 0.0)
     try:
         deadline = time.monotonic() + max(600, n / 500)
         while time.monotonic() < deadline:
@@ -219,11 +229,16 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             done = _end_total(watcher, national)
             if done and first_at is None:
                 first_at = (time.perf_counter(), done)
+                cpu_at_first = (
+                    _cpu_s(proc.pid),
+                    sum(_cpu_s(c) for c in _children(proc.pid)),
+                )
             rss_samples.append(_rss_kib(proc.pid, "VmRSS"))
             if done >= n:
                 break
             time.sleep(0.2)
         finished = time.perf_counter()
+        cpu_at_end = (_cpu_s(proc.pid), sum(_cpu_s(c) for c in _children(proc.pid)))
         peak_kib = _rss_kib(proc.pid, "VmHWM")
         # stage-1 check processes (streams.checkpool) and multiprocessing's resource tracker
         children = _children(proc.pid)
@@ -239,6 +254,11 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     if first_at is None or done < n:
         raise RuntimeError(f"worker delivered {done}/{n} events")
     rate = (n - first_at[1]) / max(1e-9, finished - first_at[0])
+    # CPU per event (independent of what else runs on the machine): the worker process
+    # (faust, stage 2, publishing) and its check processes (stage 1)
+    counted = max(1, n - first_at[1])
+    cpu_worker_us = (cpu_at_end[0] - cpu_at_first[0]) / counted * 1e6
+    cpu_checks_us = (cpu_at_end[1] - cpu_at_first[1]) / counted * 1e6
     q = len(rss_samples)
     quart = [rss_samples[min(q - 1, int(q * f))] / 1024 for f in (0.25, 0.5, 0.75, 0.99)]
     return [
@@ -248,7 +268,12 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             baseline_name="confluent-kafka consume→produce passthrough",
             baseline=Measurement(baseline, "events/s"),
             target="≥ 10,000 events/s for one worker",
-            extra={"events": n, "partitions": PARTITIONS},
+            extra={
+                "events": n,
+                "partitions": PARTITIONS,
+                "cpu_us_per_event_worker_process": round(cpu_worker_us),
+                "cpu_us_per_event_check_processes": round(cpu_checks_us),
+            },
         ),
         BenchResult(
             name="streams worker: validate+enrich+route+aggregate, signatures on",

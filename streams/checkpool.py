@@ -160,7 +160,13 @@ class CheckPool:
 
     def _submit(self, part: Sequence[RawMessage], now: datetime) -> asyncio.Future[list[Verdict]]:
         items = [(m.key, m.value, m.headers, m.timestamp) for m in part]
-        return asyncio.get_running_loop().run_in_executor(self._executor, _check, items, now)
+        loop = asyncio.get_running_loop()
+        try:
+            return loop.run_in_executor(self._executor, _check, items, now)
+        except BrokenProcessPool as exc:  # a process died before this submit: fail the future
+            failed: asyncio.Future[list[Verdict]] = loop.create_future()
+            failed.set_exception(exc)
+            return failed
 
     async def _restart(self) -> None:
         logger.error("check pool broken (a worker process died): restarting it")

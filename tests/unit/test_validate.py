@@ -203,3 +203,37 @@ def test_check_pool_gives_the_in_process_verdicts() -> None:
         assert asyncio.run(chunked()) == expected
     finally:
         pool.close()
+
+
+def test_check_pool_recovers_when_a_process_dies() -> None:
+    """A check process killed (OOM, operator) is replaced and the batch is checked in full."""
+    import asyncio
+    import os
+    import signal
+
+    from streams.checkpool import CheckPool
+    from streams.config import StreamsConfig
+    from tests.helpers import wait_until
+
+    f = EventFactory()
+    msgs = raw(list(f.valid(12)))
+    now = datetime.now(UTC)
+    config = StreamsConfig(bootstrap="unused:9092", pseudonym_key="k", key_registry_seed=KEY_SEED)
+    pool = CheckPool(1, config)
+    try:
+        expected = pool.check_sync(msgs, now)
+        executor = pool._executor
+        for pid in list(executor._processes):
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: executor._broken, timeout=30, message="pool marked broken")
+
+        async def checked() -> list[object]:
+            out: list[object] = []
+            async for _part, verdicts in pool.start(msgs, now, 4):
+                out += verdicts
+            return out
+
+        assert asyncio.run(checked()) == expected
+        assert pool._executor is not executor
+    finally:
+        pool.close()

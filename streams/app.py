@@ -31,6 +31,7 @@ from typing import Any
 import faust
 import orjson
 from faust.web import Request, Response, View
+from mode import CrashingSupervisor
 
 from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
@@ -382,7 +383,10 @@ def build_app(
             for key, _value, partition in changes:
                 key_partition[key] = partition
 
-    @app.agent(raw_topic, concurrency=1, name="validate")
+    # An agent that raises stops the worker (exit status 1) for its supervisor (compose,
+    # Kubernetes, `tuyen demo`) to restart, instead of faust restarting the agent in place
+    # over a stream it already consumed from (seen: a worker that stayed up doing nothing).
+    @app.agent(raw_topic, concurrency=1, name="validate", supervisor_strategy=CrashingSupervisor)
     async def validate(stream: Any) -> Any:
         if runtime.processor is None:
             runtime.processor = BatchProcessor(
@@ -501,7 +505,7 @@ def build_app(
         finally:
             await published()
 
-    @app.agent(deltas_topic, concurrency=1, name="count")
+    @app.agent(deltas_topic, concurrency=1, name="count", supervisor_strategy=CrashingSupervisor)
     async def count(stream: Any) -> Any:
         if runtime.counters is None:
             runtime.counters = LiveCounters(store_dict(counters))

@@ -1,14 +1,14 @@
 """The faust app: built by :func:`build_app` from a :class:`StreamsConfig`; agents are thin
 shells over :class:`~streams.pipeline.BatchProcessor` and :class:`~streams.aggregate.LiveCounters`.
 
-Agents (``concurrency=1``, at-least-once; faust commits offsets only of events acked after
-the batch body returned):
+Agents (``concurrency=1``, at-least-once; faust commits offsets only of acked events):
 
-- ``validate``: raw topic → ``stream.take_events(batch_size, within)`` → stage 1 in a process
+- ``validate``: raw topic → ``stream.noack_take(batch_size, within)`` → stage 1 in a process
   pool (``verify_processes``; 0 = a small thread pool here), chunk by chunk → stage 2 of each
-  chunk as it returns → publish outputs, DLQ
-  records and aggregate deltas with one flush (confluent-kafka) → write the changed record
-  states to the ``records`` table's changelog (explicit partition = the raw partition).
+  chunk as it returns → publish outputs, DLQ records and aggregate deltas with one flush
+  (confluent-kafka) → write the changed record states to the ``records`` table's changelog
+  (explicit partition = the raw partition), then to disk → ack the batch's events. The next
+  batch is checked and finished while one is being published; batches publish in order.
 - ``count``: aggregate-delta topic (partitioned by unit) → ``LiveCounters`` → publish the new
   values to ``aggregates.live`` (compacted) → write the ``counters`` table's changelog.
 
@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,199 +33,28 @@ from mode import CrashingSupervisor
 
 from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
-from schemas.topics import AGGREGATES, RAW
+from schemas.topics import RAW
 from streams.aggregate import LiveCounters, is_counter_key
-from streams.checkpool import CheckPool, key_registry
+from streams.checkpool import key_registry
 from streams.config import StreamsConfig
 from streams.diskstate import DiskState
+from streams.faustio import (
+    broker_committed,
+    committed_offsets,
+    coordinates,
+    disable_gap_acks,
+    raw_messages,
+    safe_seek,
+    seek_back,
+)
 from streams.offsets import OffsetGuard
-from streams.output import BatchPublisher
 from streams.pipeline import BatchOutput, BatchProcessor, OutMessage
-from streams.pseudonymise import Pseudonymiser
+from streams.runtime import StreamsRuntime
 from streams.state import MemoryState, StateStore
-from streams.validate import Accepted, RawMessage, Rejected, Validator
 
 __all__ = ["StreamsRuntime", "build_app", "key_registry"]
 
 logger = logging.getLogger(__name__)
-
-
-def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
-    if not raw:
-        return []
-    if isinstance(raw, Mapping):
-        return list(raw.items())
-    return list(raw)
-
-
-def _coordinates(event: Any) -> tuple[int, int]:
-    return event.message.partition, event.message.offset
-
-
-def _committed(app: faust.App, topic: str) -> dict[int, int | None]:
-    offsets = getattr(app.consumer, "_committed_offset", {}) or {}
-    return {tp.partition: off for tp, off in offsets.items() if tp.topic == topic}
-
-
-def _disable_gap_acks(app: faust.App, topics: set[str]) -> None:
-    """faust acks the offsets between two non-consecutive messages as a "gap" (for compacted
-    topics); on our append-only inputs a jump is a stale fetch, so never ack across it."""
-    consumer: Any = app.consumer
-    if getattr(consumer, "_tuyen_gap_guard", False):
-        return
-    original = consumer._add_gap
-
-    async def add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
-        if tp.topic in topics:
-            logger.warning(
-                "offset jump topic=%s partition=%d from=%d to=%d: not acked as a gap",
-                tp.topic,
-                tp.partition,
-                offset_from,
-                offset_to,
-            )
-            return
-        await original(tp, offset_from, offset_to)
-
-    consumer._add_gap = add_gap
-    consumer._tuyen_gap_guard = True
-
-
-async def _broker_committed(consumer: Any, tp: Any) -> int | None:
-    """The group's committed offset of ``tp`` from the broker (faust's cache can lack it)."""
-    try:
-        thread = consumer._thread
-        inner = thread._ensure_consumer()
-        from aiokafka import TopicPartition as AioTP
-
-        offset = await thread.call_thread(inner.committed, AioTP(tp.topic, tp.partition))
-    except Exception as exc:  # an operator aid: never crash the worker over it
-        logger.warning("watchdog could not read committed offset of %s: %r", tp, exc)
-        return None
-    return int(offset) if offset is not None else 0
-
-
-async def _seek_back(app: faust.App, topic: str, seeks: Mapping[int, int]) -> None:
-    from faust.types import TP
-
-    for partition, offset in seeks.items():
-        logger.warning(
-            "offset jump topic=%s partition=%d: seeking back to offset=%d",
-            topic,
-            partition,
-            offset,
-        )
-        await safe_seek(app.consumer, TP(topic, partition), offset)
-
-
-async def safe_seek(consumer: Any, tp: Any, offset: int) -> None:
-    """Seek on the consumer's own thread.
-
-    faust's ``Consumer.seek`` calls aiokafka's ``seek`` from the event-loop thread while the
-    consumer thread may be inside ``Fetcher.fetched_records``; the two race on the fetcher's
-    buffers (``KeyError`` in ``del self._records[tp]``, seen crashing a worker). ``seek_wait``
-    runs the seek on the consumer thread instead.
-    """
-    thread = getattr(consumer, "_thread", None)
-    if thread is None or not hasattr(thread, "seek_wait"):
-        await consumer.seek(tp, offset)
-        return
-    await thread.seek_wait({tp: offset})
-    consumer._read_offset[tp] = offset if offset else None
-
-
-def _ts(seconds: float | None) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)
-
-
-class StreamsRuntime:
-    """What the agents share: processor, publisher, counters, stats (one per app)."""
-
-    def __init__(
-        self,
-        config: StreamsConfig,
-        hierarchy: Hierarchy | None = None,
-        keys: KeyRegistry | None = None,
-    ) -> None:
-        self.config = config
-        self.validator = Validator(
-            hierarchy or Hierarchy.default(),
-            keys if keys is not None else key_registry(config),
-            config.policy,
-        )
-        self.pseudonymiser = Pseudonymiser(config.pseudonym_key)
-        self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
-        # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
-        # thread building the app (see streams.checkpool)
-        self.check_pool: CheckPool | None = None
-        if config.verify_processes > 0:
-            self.check_pool = CheckPool(
-                config.verify_processes, config, hierarchy=hierarchy, keys=keys
-            )
-        self.io = ThreadPoolExecutor(1, thread_name_prefix="publish")
-        self.publisher: BatchPublisher | None = None
-        self.processor: BatchProcessor | None = None
-        self.counters: LiveCounters | None = None
-        self.stats: Counter[str] = Counter()
-        self.aggregates_topic = config.topic(AGGREGATES)
-
-    def publisher_(self) -> BatchPublisher:
-        if self.publisher is None:
-            self.publisher = BatchPublisher(
-                self.config.bootstrap, client_id=f"{self.config.group_id}-out"
-            )
-        return self.publisher
-
-    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
-        """Stage 1 in this process (on the thread pool)."""
-        assert self.processor is not None
-        loop = asyncio.get_running_loop()
-        n = self.config.verify_threads
-        if n <= 1 or len(msgs) < 64:
-            return await loop.run_in_executor(self.pool, self.processor.check, msgs, now)
-        size = -(-len(msgs) // n)
-        chunks = [msgs[i : i + size] for i in range(0, len(msgs), size)]
-        parts = await asyncio.gather(
-            *(loop.run_in_executor(self.pool, self.processor.check, c, now) for c in chunks)
-        )
-        return [v for part in parts for v in part]
-
-    async def publish(
-        self,
-        messages: list[OutMessage],
-        deltas: list[tuple[int, dict[str, Any]]],
-        changelog: str | None = None,
-        state: Sequence[tuple[str, Any, int]] = (),
-    ) -> None:
-        """Produce ``messages`` and ``deltas``, flush; then write ``state`` to the table's
-        ``changelog`` topic (faust's JSON layout, explicit partition), flush. Two flushes so a
-        crash can never leave the state ahead of the outputs."""
-        publisher = self.publisher_()
-        deltas_topic = self.config.deltas_topic
-
-        def work() -> None:
-            for m in messages:
-                publisher.produce(m.topic, m.value, m.key, m.headers)
-            for q, payload in deltas:
-                publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
-            publisher.flush()
-            if changelog is not None and state:
-                dumps = orjson.dumps
-                for key, value, partition in state:
-                    if not isinstance(value, bytes):
-                        value = dumps(value)
-                    publisher.produce(changelog, value, dumps(key), None, partition)
-                publisher.flush()
-
-        await asyncio.get_running_loop().run_in_executor(self.io, work)
-
-    def close(self) -> None:
-        if self.publisher is not None:
-            self.publisher.close()
-        if self.check_pool is not None:
-            self.check_pool.close()
-        self.pool.shutdown(wait=False)
-        self.io.shutdown(wait=False)
 
 
 def build_app(
@@ -336,9 +163,9 @@ def build_app(
             first = last_seen.setdefault(key, now)
             position = guards[tp.topic].expected.get(tp.partition)
             if position is None:
-                position = _committed(app, tp.topic).get(tp.partition)
+                position = committed_offsets(app, tp.topic).get(tp.partition)
             if position is None and now - first >= config.stall_after_s:
-                position = await _broker_committed(consumer, tp)
+                position = await broker_committed(consumer, tp)
                 logger.info(
                     "watchdog topic=%s partition=%d no position seen, broker committed=%s",
                     tp.topic,
@@ -398,7 +225,7 @@ def build_app(
             )
         processor = runtime.processor
         raw_name = raw_topic.get_topic_name()
-        _disable_gap_acks(app, guarded)
+        disable_gap_acks(app, guarded)
         changelog = records.changelog_topic.get_topic_name()
         timing: dict[str, float] = dict.fromkeys(
             ("wait_s", "prepare_s", "check_s", "finish_s", "publish_s", "events", "batches"), 0.0
@@ -436,22 +263,11 @@ def build_app(
                 timing["wait_s"] += t0 - ended
                 _seen(raw_name, batch)
                 events, seeks = raw_guard.check(
-                    batch, _coordinates, _committed(app, raw_name), time.monotonic()
+                    batch, coordinates, committed_offsets(app, raw_name), time.monotonic()
                 )
                 if seeks:
-                    await _seek_back(app, raw_name, seeks)
-                msgs = [
-                    RawMessage(
-                        key=e.message.key,
-                        value=e.message.value,
-                        headers=_headers(e.message.headers),
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                        timestamp=_ts(e.message.timestamp),
-                    )
-                    for e in events
-                ]
+                    await seek_back(app, raw_name, seeks)
+                msgs = raw_messages(events)
                 if not msgs:  # everything held back for a re-fetch: ack in order, after the rest
                     await published()
                     for event in batch:
@@ -511,14 +327,14 @@ def build_app(
             runtime.counters = LiveCounters(store_dict(counters))
         live = runtime.counters
         deltas_name = deltas_topic.get_topic_name()
-        _disable_gap_acks(app, guarded)
+        disable_gap_acks(app, guarded)
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
             _seen(deltas_name, batch)
             events, seeks = delta_guard.check(
-                batch, _coordinates, _committed(app, deltas_name), time.monotonic()
+                batch, coordinates, committed_offsets(app, deltas_name), time.monotonic()
             )
             if seeks:
-                await _seek_back(app, deltas_name, seeks)
+                await seek_back(app, deltas_name, seeks)
             changed: dict[str, tuple[Any, int]] = {}
             for e in events:
                 q = e.message.partition

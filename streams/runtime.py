@@ -1,0 +1,119 @@
+"""What the app's agents share: the validator, the check pool, the publisher, the stats.
+No faust here (the app, :mod:`streams.app`, owns one :class:`StreamsRuntime`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from schemas import KeyRegistry
+from schemas.hierarchy import Hierarchy
+from schemas.topics import AGGREGATES
+from streams.aggregate import LiveCounters
+from streams.checkpool import CheckPool, key_registry
+from streams.config import StreamsConfig
+from streams.output import BatchPublisher
+from streams.pipeline import BatchProcessor, OutMessage
+from streams.pseudonymise import Pseudonymiser
+from streams.validate import Accepted, RawMessage, Rejected, Validator
+
+__all__ = ["StreamsRuntime"]
+
+logger = logging.getLogger(__name__)
+
+
+class StreamsRuntime:
+    """What the agents share: processor, publisher, counters, stats (one per app)."""
+
+    def __init__(
+        self,
+        config: StreamsConfig,
+        hierarchy: Hierarchy | None = None,
+        keys: KeyRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.validator = Validator(
+            hierarchy or Hierarchy.default(),
+            keys if keys is not None else key_registry(config),
+            config.policy,
+        )
+        self.pseudonymiser = Pseudonymiser(config.pseudonym_key)
+        self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
+        # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
+        # thread building the app (see streams.checkpool)
+        self.check_pool: CheckPool | None = None
+        if config.verify_processes > 0:
+            self.check_pool = CheckPool(
+                config.verify_processes, config, hierarchy=hierarchy, keys=keys
+            )
+        self.io = ThreadPoolExecutor(1, thread_name_prefix="publish")
+        self.publisher: BatchPublisher | None = None
+        self.processor: BatchProcessor | None = None
+        self.counters: LiveCounters | None = None
+        self.stats: Counter[str] = Counter()
+        self.aggregates_topic = config.topic(AGGREGATES)
+
+    def publisher_(self) -> BatchPublisher:
+        if self.publisher is None:
+            self.publisher = BatchPublisher(
+                self.config.bootstrap, client_id=f"{self.config.group_id}-out"
+            )
+        return self.publisher
+
+    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
+        """Stage 1 in this process (on the thread pool)."""
+        assert self.processor is not None
+        loop = asyncio.get_running_loop()
+        n = self.config.verify_threads
+        if n <= 1 or len(msgs) < 64:
+            return await loop.run_in_executor(self.pool, self.processor.check, msgs, now)
+        size = -(-len(msgs) // n)
+        chunks = [msgs[i : i + size] for i in range(0, len(msgs), size)]
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(self.pool, self.processor.check, c, now) for c in chunks)
+        )
+        return [v for part in parts for v in part]
+
+    async def publish(
+        self,
+        messages: list[OutMessage],
+        deltas: list[tuple[int, dict[str, Any]]],
+        changelog: str | None = None,
+        state: Sequence[tuple[str, Any, int]] = (),
+    ) -> None:
+        """Produce ``messages`` and ``deltas``, flush; then write ``state`` to the table's
+        ``changelog`` topic (faust's JSON layout, explicit partition), flush. Two flushes so a
+        crash can never leave the state ahead of the outputs."""
+        publisher = self.publisher_()
+        deltas_topic = self.config.deltas_topic
+
+        def work() -> None:
+            for m in messages:
+                publisher.produce(m.topic, m.value, m.key, m.headers)
+            for q, payload in deltas:
+                publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
+            publisher.flush()
+            if changelog is not None and state:
+                dumps = orjson.dumps
+                for key, value, partition in state:
+                    if not isinstance(value, bytes):
+                        value = dumps(value)
+                    publisher.produce(changelog, value, dumps(key), None, partition)
+                publisher.flush()
+
+        await asyncio.get_running_loop().run_in_executor(self.io, work)
+
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
+        if self.check_pool is not None:
+            self.check_pool.close()
+        self.pool.shutdown(wait=False)
+        self.io.shutdown(wait=False)

@@ -29,7 +29,8 @@ from producers.simulator.model import (
 )
 from producers.simulator.people import health_id
 from producers.simulator.signing import DevSigner
-from producers.simulator.station import BAD_PERSON_BASE, Spec, StationSim
+from producers.simulator.spec import Spec
+from producers.simulator.station import BAD_PERSON_BASE, StationSim
 from schemas import KafkaMessage, Op, RecordChange
 from schemas.hierarchy import Hierarchy
 from schemas.registry import CURRENT_MAJOR, RecordType

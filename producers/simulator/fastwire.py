@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import orjson
 
-from producers.simulator.station import Spec
+from producers.simulator.spec import Spec
 from schemas.registry import CURRENT_MAJOR, RESOURCE_OF, RecordType
 
 _SORT: Final = orjson.OPT_SORT_KEYS

@@ -10,16 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.data.bad_inputs import EventFactory, bad_inputs
-from tests.faults.harness import (
+from tests.faults.checks import FaultResult, StoreContract, finish
+from tests.faults.pipeline import start_run
+from tests.faults.traffic import (
     Expectation,
-    FaultResult,
     Outgoing,
-    StoreContract,
-    finish,
     from_sim,
     phases,
     simulated,
-    start_run,
     valid_change,
 )
 

@@ -16,13 +16,9 @@ import pytest
 from deploy.broker.local import LocalBroker
 from deploy.exceptions import DeployError
 from deploy.settings import Settings
-from tests.faults.harness import (
-    FaultResult,
-    StoreContract,
-    finish,
-    kill_run_traffic,
-    start_run,
-)
+from tests.faults.checks import FaultResult, StoreContract, finish
+from tests.faults.pipeline import start_run
+from tests.faults.traffic import kill_run_traffic
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

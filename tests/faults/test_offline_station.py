@@ -23,17 +23,9 @@ from sinks.reports.config import ReportConfig
 from sinks.reports.engine import run_report
 from sinks.reports.model import Report
 from sinks.reports.periods import month_end, working_day_deadline
-from tests.faults.harness import (
-    RECORD_TYPES,
-    Expectation,
-    FaultResult,
-    Outgoing,
-    StoreContract,
-    finish,
-    from_sim,
-    simulated,
-    start_run,
-)
+from tests.faults.checks import RECORD_TYPES, FaultResult, StoreContract, finish
+from tests.faults.pipeline import start_run
+from tests.faults.traffic import Expectation, Outgoing, from_sim, simulated
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

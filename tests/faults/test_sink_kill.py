@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import (
-    FaultResult,
-    StoreContract,
-    finish,
-    kill_run_traffic,
-    start_run,
-)
+from tests.faults.checks import FaultResult, StoreContract, finish
+from tests.faults.pipeline import kill_and_restart, start_run
+from tests.faults.traffic import kill_run_traffic
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
@@ -25,24 +20,14 @@ def result(
 ) -> Iterator[FaultResult]:
     exp, before, during, after = kill_run_traffic(12, bad_fraction=0.02)
     fp = start_run(kafka_bootstrap, tmp_path_factory, "sink-kill")
-    try:
-        fp.start()
-        fp.publisher.send(before)
-        fp.publisher.flush()
-        at_kill = fp.wait_sinks_mid_stream()
-        sinks = fp.pipeline.services["sinks"]
-        sinks.kill()
-        killed_at = time.monotonic()
-        fp.publisher.send(during)  # the worker keeps filling the tier topics meanwhile
-        fp.publisher.flush()
-        sinks.start()
-        fp.publisher.send(after)
-        fp.publisher.flush()
-        fp.wait_caught_up()
+    try:  # the worker keeps filling the tier topics while the sinks are down
+        at_kill, recovery_s = kill_and_restart(
+            fp, "sinks", before, during, after, fp.wait_sinks_mid_stream
+        )
         measured = {
             "published_before_kill": len(before),
             "sink_committed_at_kill": at_kill,
-            "recovery_s": round(time.monotonic() - killed_at, 1),
+            "recovery_s": round(recovery_s, 1),
         }
         yield finish(fp, exp, artifacts_dir, "sink_kill", measured)
     finally:

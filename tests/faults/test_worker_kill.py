@@ -8,7 +8,6 @@ again, deterministically.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +15,9 @@ import pytest
 
 from schemas.topics import RAW, topic_name
 from sinks.catalog import open_catalog
-from tests.faults.harness import (
-    FaultResult,
-    StoreContract,
-    finish,
-    kill_run_traffic,
-    start_run,
-)
+from tests.faults.checks import FaultResult, StoreContract, finish
+from tests.faults.pipeline import kill_and_restart, start_run
+from tests.faults.traffic import kill_run_traffic
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
@@ -47,24 +42,14 @@ def result(
 ) -> Iterator[FaultResult]:
     exp, before, during, after = kill_run_traffic(11, bad_fraction=0.03)
     fp = start_run(kafka_bootstrap, tmp_path_factory, "worker-kill")
-    try:
-        fp.start()
-        fp.publisher.send(before)
-        fp.publisher.flush()
-        at_kill = fp.wait_outputs_in_flight(exp)
-        worker = fp.pipeline.services["worker-1"]
-        worker.kill()
-        killed_at = time.monotonic()
-        fp.publisher.send(during)  # the raw topic keeps filling while no worker runs
-        fp.publisher.flush()
-        worker.start()
-        fp.publisher.send(after)
-        fp.publisher.flush()
-        fp.wait_caught_up()
+    try:  # the raw topic keeps filling while no worker runs
+        at_kill, recovery_s = kill_and_restart(
+            fp, "worker-1", before, during, after, lambda: fp.wait_outputs_in_flight(exp)
+        )
         measured = {
             "published_before_kill": len(before),
             "at_kill": at_kill,
-            "recovery_s": round(time.monotonic() - killed_at, 1),
+            "recovery_s": round(recovery_s, 1),
             "dlq_replayed": _replayed_dead_letters(fp.store_root, topic_name(RAW, fp.prefix)),
         }
         yield finish(fp, exp, artifacts_dir, "worker_kill", measured)

@@ -1,0 +1,309 @@
+"""Fault-run process control: a whole pipeline (stream worker + sinks as processes) on its
+own topic prefix, with waits for the moments a fault is injected at (mid-stream, outputs in
+flight) and for the recovery (every consumer group at the end of its input)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from deploy.pipeline import Pipeline, topic_ends
+from deploy.topics import apply_topics
+from schemas.topics import DLQ, RAW, TIER_DISTRICT, topic_name, topic_specs
+from tests.faults.traffic import Expectation, Outgoing, Publisher
+from tests.helpers import unique_name, wait_until
+
+__all__ = [
+    "PARTITIONS",
+    "TIERS",
+    "FaultPipeline",
+    "kill_and_restart",
+    "start_run",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PARTITIONS = 3
+TIERS = ("district", "province", "national")
+
+_TRANSIENT = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+}
+
+
+def transient(exc: KafkaException) -> bool:
+    """A broker that is starting or restarting answers lag queries with these."""
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and (err.retriable() or err.code() in _TRANSIENT)
+
+
+def unless_transient(query: Callable[[], T]) -> T | None:
+    """``query()``, or None when the broker answers it with a :func:`transient` error."""
+    try:
+        return query()
+    except KafkaException as exc:
+        if transient(exc):
+            return None
+        raise
+
+
+@dataclass
+class FaultPipeline:
+    """The pipeline of one fault run: topics under ``prefix`` (3 partitions, no time-based
+    retention so that events stamped weeks ago stay), one stream worker, the five sinks."""
+
+    bootstrap: str
+    prefix: str
+    tmp: Path
+    home: Path
+    pipeline: Pipeline = field(init=False)
+    publisher: Publisher = field(init=False)
+
+    def __post_init__(self) -> None:
+        specs = [
+            dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
+            for s in topic_specs(self.prefix, PARTITIONS)
+        ]
+        apply_topics(self.bootstrap, specs)
+        self.pipeline = Pipeline(
+            bootstrap=self.bootstrap,
+            prefix=self.prefix,
+            store_root=self.tmp / "store",
+            log_dir=self.tmp / "logs",
+            home=self.home,
+            workers=1,
+            worker_args=("--session-timeout", "6", "--batch-size", "250", "--log-level", "WARNING"),
+            sink_args=("--flush-interval", "1"),
+            extra_env={
+                "TUYEN_TOPIC_PARTITIONS": str(PARTITIONS),
+                "TUYEN_PSEUDONYM_KEY": "fault-tests-pseudonym-key",
+            },
+        )
+        self.publisher = Publisher(self.bootstrap, topic_name(RAW, self.prefix))
+
+    @property
+    def store_root(self) -> Path:
+        return self.tmp / "store"
+
+    @property
+    def streams_group(self) -> str:
+        return next(iter(self.pipeline.groups()))
+
+    def start(self) -> None:
+        self.pipeline.start()
+
+    def stop(self) -> None:
+        self.pipeline.stop()
+        self.publisher.close()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {s.name} ---\n{s.log_tail(40)}" for s in self.pipeline.services.values()
+        )
+
+    def remaining(self) -> dict[str, int] | None:
+        """Lag per group, or None while the broker cannot answer (starting, restarting)."""
+        try:
+            return unless_transient(self.pipeline.remaining)
+        except TimeoutError:
+            return None
+
+    def wait_streams_mid_batch(self, published: int, timeout_s: float = 90.0) -> int:
+        """Wait until the stream group has committed some but not all of ``published``;
+        returns how many it had committed."""
+
+        def some_not_all() -> int | None:
+            self.pipeline.check_alive()
+            rem = self.remaining()
+            if rem is None:
+                return None
+            left = rem[self.streams_group]
+            return published - left if 0 < left < published else None
+
+        return wait_until(
+            some_not_all,
+            timeout=timeout_s,
+            interval=0.1,
+            message=lambda: "mid-stream\n" + self.logs(),
+        )
+
+    def wait_sinks_mid_stream(self, timeout_s: float = 90.0) -> dict[str, int]:
+        """Wait until the tier sinks have committed some of their input but not all of it;
+        returns the committed count per tier sink at that moment."""
+        groups = {
+            g: topics[0]
+            for g, topics in self.pipeline.groups().items()
+            if any(g.endswith(f"-sink-{t}") for t in TIERS)
+        }
+
+        def mid() -> dict[str, int] | None:
+            self.pipeline.check_alive()
+            rem = self.remaining()
+            if rem is None:
+                return None
+            ends = unless_transient(lambda: topic_ends(self.bootstrap, list(groups.values())))
+            if ends is None:
+                return None
+            done = {g: ends[t] - rem[g] for g, t in groups.items()}
+            if any(done.values()) and any(rem[g] for g in groups):
+                return done
+            return None
+
+        return wait_until(
+            mid, timeout=timeout_s, interval=0.1, message=lambda: "sinks mid-stream\n" + self.logs()
+        )
+
+    def log_size(self, service: str) -> int:
+        path = self.pipeline.services[service].log_path
+        return path.stat().st_size if path.exists() else 0
+
+    def dead_threads(self, service: str, since: int = 0) -> list[str]:
+        """Threads of ``service`` that died of an exception (logged after byte ``since``)."""
+        path = self.pipeline.services[service].log_path
+        with path.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode("utf-8", "replace")
+        return [line for line in text.splitlines() if line.startswith("Exception in thread ")]
+
+    def wait_lag_zero_or_dead_sink(self, since: int, timeout_s: float = 150.0) -> list[str]:
+        """Wait until every group is at its end, or a sink thread died (its process lives
+        on, so the lag would never move again); returns the dead threads' lines."""
+
+        def done() -> list[str] | bool:
+            self.pipeline.check_alive()
+            dead = self.dead_threads("sinks", since)
+            if dead:
+                return dead
+            rem = self.remaining()
+            return rem is not None and not any(rem.values())
+
+        found = wait_until(done, timeout=timeout_s, interval=0.5, message=lambda: self.logs())
+        return found if isinstance(found, list) else []
+
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        """The offsets ``group`` committed on ``topic`` (partition → offset; -1: none)."""
+        consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False}
+        )
+        try:
+            tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            return {tp.partition: max(tp.offset, -1) for tp in consumer.committed(tps, timeout=10)}
+        finally:
+            consumer.close()
+
+    def wait_outputs_in_flight(self, exp: Expectation, timeout_s: float = 90.0) -> dict[str, int]:
+        """Wait until the stream worker has produced tier records *and* dead letters for raw
+        input it has not committed yet, and leave it frozen (SIGSTOP) in that state so that
+        the caller's SIGKILL forces it to process that input again. Returns the counts."""
+        raw = topic_name(RAW, self.prefix)
+        district = topic_name(TIER_DISTRICT, self.prefix)
+        dlq = topic_name(DLQ, self.prefix)
+        worker = self.pipeline.services["worker-1"]
+
+        def measure() -> dict[str, int] | None:
+            # the ends before the commits: an output counted was produced by then
+            found = unless_transient(
+                lambda: (
+                    topic_ends(self.bootstrap, [district, dlq]),
+                    self.committed_offsets(self.streams_group, raw),
+                )
+            )
+            if found is None:
+                return None
+            ends, committed = found
+            done = [lbl for (p, o), lbl in self.publisher.coords.items() if o < committed[p]]
+            bad_done = sum(1 for lbl in done if lbl in exp.bad)
+            valid_done = len(done) - bad_done
+            if valid_done and ends[district] > valid_done and ends[dlq] > bad_done:
+                return {
+                    "raw_committed": len(done),
+                    "tier_out": ends[district],
+                    "tier_out_uncommitted": ends[district] - valid_done,
+                    "dlq_out_uncommitted": ends[dlq] - bad_done,
+                }
+            return None
+
+        def in_flight() -> dict[str, int] | None:
+            self.pipeline.check_alive()
+            if measure() is None:
+                return None
+            assert worker.proc is not None
+            os.killpg(worker.proc.pid, signal.SIGSTOP)  # nothing moves while we look again
+            again = measure()
+            if again is None:
+                os.killpg(worker.proc.pid, signal.SIGCONT)
+            return again
+
+        return wait_until(
+            in_flight, timeout=timeout_s, interval=0.05, message=lambda: "in flight\n" + self.logs()
+        )
+
+    def wait_caught_up(self, timeout_s: float = 150.0) -> float:
+        """Wait until every group is at the end (retrying while the broker is loading);
+        returns the seconds it took."""
+        started = time.monotonic()
+        deadline = started + timeout_s
+        while True:
+            try:
+                self.pipeline.wait_caught_up(max(1.0, deadline - time.monotonic()), settle_s=2.0)
+                break
+            except (KafkaException, TimeoutError) as exc:
+                if isinstance(exc, KafkaException) and not transient(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"not caught up: {exc}\n{self.logs()}") from exc
+                logger.info("broker not ready for lag queries: %s", exc)
+        return time.monotonic() - started
+
+
+def start_run(bootstrap: str, factory: pytest.TempPathFactory, name: str) -> FaultPipeline:
+    """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder."""
+    tmp = factory.mktemp(name)
+    return FaultPipeline(bootstrap, unique_name(name) + ".", tmp / "run", tmp / "home")
+
+
+def kill_and_restart(
+    fp: FaultPipeline,
+    service: str,
+    before: Sequence[Outgoing],
+    during: Sequence[Outgoing],
+    after: Sequence[Outgoing],
+    at_fault: Callable[[], T],
+) -> tuple[T, float]:
+    """A kill run of one service: start the pipeline, publish ``before``, wait for
+    ``at_fault()`` (the moment to kill at), SIGKILL ``service``, publish ``during`` while it
+    is down, restart it, publish ``after`` and wait until every group is at its end.
+    Returns what ``at_fault()`` returned and the seconds from the kill to the end."""
+    fp.start()
+    fp.publisher.send(before)
+    fp.publisher.flush()
+    at_kill = at_fault()
+    victim = fp.pipeline.services[service]
+    victim.kill()
+    killed_at = time.monotonic()
+    fp.publisher.send(during)
+    fp.publisher.flush()
+    victim.start()
+    fp.publisher.send(after)
+    fp.publisher.flush()
+    fp.wait_caught_up()
+    return at_kill, time.monotonic() - killed_at

@@ -196,18 +196,7 @@ class LocalBroker:
 
     def _format(self, libs: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = [
-            self._java(),
-            "-cp",
-            f"{libs}/*",
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(self._props),
-            "--standalone",
-        ]
+        cmd = format_command(self._java(), libs, cluster_id, self._props)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed:\n{proc.stdout}\n{proc.stderr}")
@@ -313,3 +302,20 @@ def _reap(pid: int) -> None:
     """Collect the exit status if the broker is our child, so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def format_command(java: str, libs: Path, cluster_id: str, props: Path) -> list[str]:
+    """The KRaft storage format command. The cluster id is random URL-safe base64, so 1 in 64
+    starts with ``-``: it goes in the same argument as its option, or the tool reads it as an
+    option of its own and fails."""
+    return [
+        java,
+        "-cp",
+        f"{libs}/*",
+        "kafka.tools.StorageTool",
+        "format",
+        f"--cluster-id={cluster_id}",
+        "-c",
+        str(props),
+        "--standalone",
+    ]

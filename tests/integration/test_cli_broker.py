@@ -52,3 +52,19 @@ def test_broker_up_status_down(tmp_path: Path, settings: Settings) -> None:
     ).read_text(errors="replace")
     assert _tuyen(env, "broker", "status").returncode == 1
     shutil.rmtree(home, ignore_errors=True)
+
+
+def test_storage_format_takes_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
+    """The random cluster id starts with "-" once in 64 starts; formatting must not fail."""
+    from deploy.broker.jars import ensure_jars
+    from deploy.broker.local import LocalBroker, format_command, free_port
+
+    home = Settings().home
+    broker = LocalBroker(tmp_path / "node", home)
+    broker.state_dir.mkdir(parents=True)
+    broker._write_config(free_port(), free_port())
+    cmd = format_command(
+        broker._java(), ensure_jars(home), "-" + "A" * 21, broker.state_dir / "server.properties"
+    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -1,10 +1,9 @@
-"""The stateless half of stage 2, done where stage 1 ran (a check process): pseudonymise,
-encode the tier values, compute the record's aggregate contribution. Pure.
+"""The stateless part of stage 2: pseudonymise, encode the tier values, compute the record's
+aggregate contribution. Pure.
 
-What comes back to the worker is a :class:`Prepared` tuple of small strings and ready bytes:
-cheaper to send between processes than the record dict, and it leaves the worker's event
-loop (the one thread a worker can spend on its partitions) only the stateful part
-(:func:`streams.validate.admit_prepared`), the headers and the produce calls.
+:meth:`streams.pipeline.BatchProcessor.finish` prepares each accepted event, then admits the
+:class:`Prepared` fields against the record state (:func:`streams.validate.admit_fields`) and
+routes the ready bytes.
 """
 
 from __future__ import annotations
@@ -36,14 +35,6 @@ class Prepared(NamedTuple):
     national_record_id: str
     national_key: bytes
     national_value: bytes  # the pseudonymised tier record (JSON)
-
-    def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
-        # unpickled with tuple.__new__ (C) instead of the namedtuple's generated __new__
-        return _rebuild, (tuple(self),)
-
-
-def _rebuild(fields: tuple[Any, ...]) -> Prepared:
-    return Prepared._make(fields)
 
 
 def prepare(accepted: Accepted, pseudonymiser: Pseudonymiser) -> Prepared:

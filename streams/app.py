@@ -9,8 +9,8 @@ Agents (``concurrency=1``, at-least-once; faust commits offsets only of acked ev
   (confluent-kafka) → write the changed record states to the ``records`` table's changelog
   (explicit partition = the raw partition), then to disk; faust acks the batch's events when
   the agent takes the next batch. (Measured and undone: publishing batch k while batch k+1 is
-  checked — the event-loop and publishing threads then fight for the GIL, +40 µs of CPU per
-  event — and ``noack_take`` with explicit acks, +30–50 µs per event.)
+  checked: the event-loop and publishing threads then fight for the GIL, +40 µs of CPU per
+  event; see docs/streams.md, "Performance".)
 - ``count``: aggregate-delta topic (partitioned by unit) → ``LiveCounters`` → publish the new
   values to ``aggregates.live`` (compacted) → write the ``counters`` table's changelog.
 

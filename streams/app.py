@@ -205,7 +205,8 @@ def build_app(
 
     def track(table: Any, changes: Sequence[tuple[str, Any, int]]) -> None:
         """Tell the memory store which partition each written key belongs to (so a revoked
-        partition's keys are dropped); the changelog itself is written by ``publish``."""
+        partition's keys are dropped; the RocksDB store keeps a database per partition and
+        has nothing to track); the changelog itself is written by ``publish``."""
         key_partition = getattr(table.data, "_key_partition", None)
         if key_partition is not None:
             for key, _value, partition in changes:
@@ -237,8 +238,7 @@ def build_app(
             the next batch is taken, so only after this returned)."""
             await runtime.publish(out.outputs, out.deltas, changelog, out.state)
             processor.state.commit(out.state)
-            if not rocksdb:
-                track(records, out.state)
+            track(records, out.state)
             runtime.stats["accepted"] += out.accepted
             runtime.stats["duplicates"] += out.duplicates
             for reason, n in out.rejected.items():
@@ -270,7 +270,7 @@ def build_app(
                 # stage 2 of chunk k (here) overlaps stage 1 of chunk k+1 (check processes)
                 out = BatchOutput()
                 finish_s = 0.0
-                async for part, verdicts in pool.start(msgs, now, max(256, -(-len(msgs) // 4))):
+                async for part, verdicts in pool.chunks(msgs, now, max(256, -(-len(msgs) // 4))):
                     f0 = time.perf_counter()
                     processor.finish(part, verdicts, now, into=out, last=False)
                     finish_s += time.perf_counter() - f0
@@ -337,7 +337,7 @@ def build_app(
                 outputs.append(
                     OutMessage(runtime.aggregates_topic, key.encode(), orjson.dumps(doc), [])
                 )
-            state = [(k, v, q) for k, (v, q) in changed.items()]
+            state = [(k, orjson.dumps(v), q) for k, (v, q) in changed.items()]
             await runtime.publish(outputs, [], counters.changelog_topic.get_topic_name(), state)
             track(counters, state)
             runtime.stats["aggregates.updates"] += len(outputs)

@@ -36,7 +36,7 @@ from schemas.hierarchy import Hierarchy
 from streams.config import StreamsConfig
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
-__all__ = ["CheckPool", "Checking", "key_registry"]
+__all__ = ["CheckPool", "key_registry"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,18 +145,36 @@ class CheckPool:
             out += verdicts
         return out
 
-    def chunks(
+    async def chunks(
         self, msgs: Sequence[RawMessage], now: datetime, size: int
     ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
-        """Stage 1 of ``msgs`` in chunks of ``size``, yielded in input order as each completes
-        (the caller finishes chunk k while k+1 is being checked)."""
-        return self.start(msgs, now, size).__aiter__()
-
-    def start(self, msgs: Sequence[RawMessage], now: datetime, size: int) -> Checking:
-        """Submit every chunk of ``msgs`` now (the processes start on them at once); iterate
-        the result for the verdicts, chunk by chunk, in input order."""
+        """Stage 1 of ``msgs`` in chunks of ``size``, all submitted at once, yielded in input
+        order as each completes (the caller finishes chunk k while k+1 is being checked). If a
+        process dies, the pool is rebuilt once and the chunks not yet returned are checked
+        again; a second failure raises."""
         parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
-        return Checking(self, parts, now)
+        futures = [self._submit(p, now) for p in parts]
+        restarted = False
+        k = 0
+        try:
+            while k < len(parts):
+                try:
+                    verdicts = await futures[k]
+                except BrokenProcessPool:
+                    if restarted:
+                        raise
+                    restarted = True
+                    for future in futures[k:]:
+                        future.cancel()
+                    await self._restart()
+                    futures[k:] = [self._submit(p, now) for p in parts[k:]]
+                    continue
+                yield parts[k], [_verdict(v) for v in verdicts]
+                k += 1
+        finally:
+            for future in futures:
+                if not future.done():
+                    future.cancel()
 
     def _submit(self, part: Sequence[RawMessage], now: datetime) -> asyncio.Future[list[Verdict]]:
         items = [(m.key, m.value, m.headers, m.timestamp) for m in part]
@@ -180,40 +198,3 @@ class CheckPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-class Checking:
-    """Chunks submitted to a :class:`CheckPool`, awaited in order. If a process dies, the
-    pool is rebuilt once and the chunks not yet returned are checked again; a second
-    failure raises."""
-
-    def __init__(self, pool: CheckPool, parts: list[Sequence[RawMessage]], now: datetime) -> None:
-        self._pool = pool
-        self._parts = parts
-        self._now = now
-        self._futures = [pool._submit(p, now) for p in parts]
-
-    async def __aiter__(
-        self,
-    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
-        restarted = False
-        k = 0
-        try:
-            while k < len(self._parts):
-                try:
-                    verdicts = await self._futures[k]
-                except BrokenProcessPool:
-                    if restarted:
-                        raise
-                    restarted = True
-                    for future in self._futures[k:]:
-                        future.cancel()
-                    await self._pool._restart()
-                    self._futures[k:] = [self._pool._submit(p, self._now) for p in self._parts[k:]]
-                    continue
-                yield self._parts[k], [_verdict(v) for v in verdicts]
-                k += 1
-        finally:
-            for future in self._futures:
-                if not future.done():
-                    future.cancel()

@@ -19,13 +19,12 @@ import orjson
 from schemas import Reason, format_time
 from schemas.dlq import dlq_headers
 from schemas.topics import DLQ, topic_name
-from streams.aggregate import DeltaBuilder, deltas
-from streams.prepare import Prepared, prepare
+from streams.aggregate import DeltaBuilder, contribution, deltas
 from streams.pseudonymise import Pseudonymiser
 from streams.route import TIER_TOPICS, route_headers
 from streams.seqgaps import SeqTracker
 from streams.state import MemoryState, StateStore
-from streams.validate import Accepted, Duplicate, RawMessage, Rejected, Validator, admit_fields
+from streams.validate import Accepted, Duplicate, RawMessage, Rejected, Validator, admit
 
 __all__ = ["BatchOutput", "BatchProcessor", "OutMessage"]
 
@@ -92,7 +91,7 @@ class BatchProcessor:
     def finish(
         self,
         msgs: Sequence[RawMessage],
-        checked: Sequence[Accepted | Prepared | Rejected],
+        checked: Sequence[Accepted | Rejected],
         now: datetime | None = None,
         *,
         into: BatchOutput | None = None,
@@ -111,6 +110,8 @@ class BatchProcessor:
             builder = out.pending = DeltaBuilder(self.aggregate_partitions)
         rejected_at = format_time(now)
         append = out.outputs.append
+        dumps = orjson.dumps
+        national = self.pseudonymiser.national
         topics = self.topics
         t_valid, t_district, t_province, t_national = (
             topics["valid"],
@@ -121,44 +122,43 @@ class BatchProcessor:
         state = self.state
         ids_per_record = self.ids_per_record
         seq_add = self.seq.add
-        prep = self.pseudonymiser
         for msg, verdict in zip(msgs, checked, strict=True):
             if isinstance(verdict, Accepted):
-                verdict = prepare(verdict, prep)
-            if isinstance(verdict, Prepared):
-                p = verdict
-                result, prev = admit_fields(
+                record = verdict.record
+                new_c = contribution(record)
+                result, prev = admit(
+                    verdict,
                     state,
                     msg.partition,
-                    record_id=p.record_id,
-                    event_id=p.event_id,
-                    version=p.version,
-                    delete=p.delete,
-                    digest=p.digest,
-                    contribution=p.contribution,
                     ids_per_record=ids_per_record,
+                    contribution=new_c,
                 )
-                if result is None:
-                    d = deltas(prev.get("c") if prev else None, p.contribution)
-                    if d:
-                        builder.add(msg.partition, msg.offset, d)
-                    seq_add(p.station, p.station_seq)
-                    # valid, district, province: the same record-level bytes; national: the
-                    # pseudonymised copy (same as streams.route.route + tier_headers)
-                    h_valid, h_district, h_province, h_national = route_headers(
-                        msg.headers, p.national_record_id
-                    )
-                    key, value = p.key, p.value
-                    append(OutMessage(t_valid, key, value, h_valid))
-                    append(OutMessage(t_district, key, value, h_district))
-                    append(OutMessage(t_province, key, value, h_province))
-                    append(OutMessage(t_national, p.national_key, p.national_value, h_national))
-                    out.accepted += 1
-                    continue
                 if isinstance(result, Duplicate):
                     out.duplicates += 1
                     continue
-                verdict_r: Rejected = result
+                if isinstance(result, Rejected):
+                    verdict_r: Rejected = result
+                else:
+                    d = deltas(prev.get("c") if prev else None, new_c)
+                    if d:
+                        builder.add(msg.partition, msg.offset, d)
+                    seq_add(record["station_code"], record["station_seq"])
+                    # valid, district, province: the same record-level bytes; national: the
+                    # pseudonymised copy (same as streams.route.route + tier_headers)
+                    nat = national(record)
+                    h_valid, h_district, h_province, h_national = route_headers(
+                        msg.headers, nat["record_id"]
+                    )
+                    key = record["record_key"].encode()
+                    value = dumps(record)
+                    append(OutMessage(t_valid, key, value, h_valid))
+                    append(OutMessage(t_district, key, value, h_district))
+                    append(OutMessage(t_province, key, value, h_province))
+                    append(
+                        OutMessage(t_national, nat["record_key"].encode(), dumps(nat), h_national)
+                    )
+                    out.accepted += 1
+                    continue
             else:
                 verdict_r = verdict
             out.rejected[verdict_r.reason.value] += 1

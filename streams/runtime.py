@@ -86,11 +86,11 @@ class StreamsRuntime:
         messages: list[OutMessage],
         deltas: list[tuple[int, dict[str, Any]]],
         changelog: str | None = None,
-        state: Sequence[tuple[str, Any, int]] = (),
+        state: Sequence[tuple[str, bytes, int]] = (),
     ) -> None:
-        """Produce ``messages`` and ``deltas``, flush; then write ``state`` to the table's
-        ``changelog`` topic (faust's JSON layout, explicit partition), flush. Two flushes so a
-        crash can never leave the state ahead of the outputs."""
+        """Produce ``messages`` and ``deltas``, flush; then write ``state`` (key, JSON value,
+        partition) to the table's ``changelog`` topic (faust's JSON layout, explicit partition),
+        flush. Two flushes so a crash can never leave the state ahead of the outputs."""
         publisher = self.publisher_()
         deltas_topic = self.config.deltas_topic
 
@@ -103,8 +103,6 @@ class StreamsRuntime:
             if changelog is not None and state:
                 dumps = orjson.dumps
                 for key, value, partition in state:
-                    if not isinstance(value, bytes):
-                        value = dumps(value)
                     publisher.produce(changelog, value, dumps(key), None, partition)
                 publisher.flush()
 

@@ -49,7 +49,6 @@ __all__ = [
     "TierDict",
     "Validator",
     "admit",
-    "admit_fields",
 ]
 
 
@@ -205,43 +204,20 @@ def admit(
     aggregate contribution, JSON-shaped) as ``c``.
     """
     rec = accepted.record
-    verdict, prev = admit_fields(
-        store,
-        partition,
-        record_id=rec["record_id"],
-        event_id=rec["event_id"],
-        version=rec["record_version"],
-        delete=rec["op"] == "delete",
-        digest=accepted.signature[:24],
-        contribution=contribution,
-        ids_per_record=ids_per_record,
-    )
-    return (accepted if verdict is None else verdict), prev
-
-
-def admit_fields(
-    store: StateStore,
-    partition: int,
-    *,
-    record_id: str,
-    event_id: str,
-    version: int,
-    delete: bool,
-    digest: str,
-    contribution: Any,
-    ids_per_record: int = 8,
-) -> tuple[Rejected | Duplicate | None, RecordState | None]:
-    """:func:`admit` on the fields it needs (``None``: accepted, state written)."""
+    record_id: str = rec["record_id"]
+    event_id_: str = rec["event_id"]
+    version: int = rec["record_version"]
     prev = store.get(record_id, partition)
+    digest = accepted.signature[:24]
     if prev is not None:
-        for seen_id, seen_digest in prev["ids"]:
-            if seen_id == event_id:
+        for event_id, seen_digest in prev["ids"]:
+            if event_id == event_id_:
                 if seen_digest == digest:
-                    return Duplicate(event_id), prev
+                    return Duplicate(event_id_), prev
                 return (
                     Rejected(
                         Reason.DUPLICATE_EVENT,
-                        f"event id {event_id} was already accepted with other content",
+                        f"event id {event_id_} was already accepted with other content",
                     ),
                     prev,
                 )
@@ -254,12 +230,17 @@ def admit_fields(
                 ),
                 prev,
             )
-    elif delete:
+    elif rec["op"] == "delete":
         return (
             Rejected(Reason.DELETE_UNKNOWN_RECORD, f"delete of {record_id}, never accepted"),
             None,
         )
-    ids = [*(prev["ids"] if prev else ()), [event_id, digest]][-ids_per_record:]
-    new: RecordState = {"v": version, "d": delete, "ids": ids, "c": contribution}
+    ids = [*(prev["ids"] if prev else ()), [event_id_, digest]][-ids_per_record:]
+    new: RecordState = {
+        "v": version,
+        "d": rec["op"] == "delete",
+        "ids": ids,
+        "c": contribution,
+    }
     store.put(record_id, new, partition)
-    return None, prev
+    return accepted, prev

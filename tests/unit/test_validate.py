@@ -225,7 +225,7 @@ def test_check_pool_recovers_when_a_process_dies() -> None:
 
         async def checked() -> list[object]:
             out: list[object] = []
-            async for _part, verdicts in pool.start(msgs, now, 4):
+            async for _part, verdicts in pool.chunks(msgs, now, 4):
                 out += verdicts
             return out
 

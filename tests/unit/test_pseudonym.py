@@ -70,12 +70,27 @@ def national_texts(rec: dict[str, Any], headers: list[tuple[str, bytes]]) -> lis
     return texts
 
 
+def _carried_anyway() -> str:
+    """Every string the national copy of a person, birth and encounter record carries whatever
+    the person (record types, codes, unit names, ...): a generated name or address that is a
+    piece of it (say "encoun") is not an identifier leaking."""
+    texts: list[str] = []
+    for rt in ("person", "birth", "encounter"):
+        rec = record(rt, "1000000000", "1000000000", {"health_id": "1000000000"})
+        texts += national_texts(rec, [("ce_source", b"station/00004")])
+    return "\n".join(texts)
+
+
+CARRIED_ANYWAY = _carried_anyway()
+personal_words = words.filter(lambda s: s.strip() not in CARRIED_ANYWAY)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     hid=health_ids,
     cid=citizen_ids,
-    name=words,
-    address=words,
+    name=personal_words,
+    address=personal_words,
     phone=phones,
     born=birth_dates,
     child=health_ids,

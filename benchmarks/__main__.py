@@ -19,6 +19,7 @@ from rich.table import Table
 import benchmarks
 from benchmarks.framework import BenchContext, BenchResult
 from deploy.broker import provision
+from deploy.broker.state import external_connection
 from deploy.settings import Settings
 
 console = Console()
@@ -44,10 +45,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    settings = Settings()
+    os.environ["TUYEN_DEV"] = "1"  # the benchmarks sign with the development keys
+    settings = Settings.load()
     handle = provision(
         mode=settings.broker_mode,
-        kafka_bootstrap=settings.kafka_bootstrap,
+        external=external_connection(settings),
         home=settings.home,
         state_name=f"bench-{os.getpid()}",  # concurrent runs must not share (or stop) a broker
         tie_to_parent=True,
@@ -55,7 +57,7 @@ def main() -> None:
     results: list[tuple[str, BenchResult]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="tuyen-bench-") as tmp:
-            ctx = BenchContext(handle.bootstrap, Path(tmp), args.scale)
+            ctx = BenchContext(handle.kafka, Path(tmp), args.scale)
             for name in _modules(args.only):
                 console.print(f"[bold]running {name}[/bold]")
                 started = time.monotonic()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from benchmarks.bench_streams import _passthrough
 from benchmarks.framework import BenchContext, BenchResult, Measurement
@@ -32,6 +32,7 @@ from deploy.topics import apply_topics
 from producers.config import SimulationConfig
 from producers.simulator import simulate
 from schemas import KafkaMessage
+from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.topics import RAW, topic_name, topic_specs
 
 PARTITIONS = 6
@@ -51,15 +52,15 @@ def _events(seed: int, days: int, scale: float) -> list[KafkaMessage]:
     return [ev.message for ev in simulate(cfg).events]
 
 
-def _producer(bootstrap: str) -> Producer:
-    return Producer(
+def _producer(kafka: KafkaConnection) -> Producer:
+    return producer(
+        kafka,
         {
-            "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
-        }
+        },
     )
 
 
@@ -74,8 +75,8 @@ def _produce(p: Producer, topic: str, msgs: list[KafkaMessage]) -> None:
         p.poll(0)
 
 
-def _raw_produce_rate(bootstrap: str, topic: str, msgs: list[KafkaMessage]) -> float:
-    p = _producer(bootstrap)
+def _raw_produce_rate(kafka: KafkaConnection, topic: str, msgs: list[KafkaMessage]) -> float:
+    p = _producer(kafka)
     started = time.perf_counter()
     _produce(p, topic, msgs)
     p.flush(120)
@@ -109,10 +110,10 @@ def _visible(root: Path, tier: str, cache: dict[Path, tuple[float, dict[str, flo
 
 
 def _freshness(
-    bootstrap: str, raw: str, root: Path, msgs: list[KafkaMessage], rate: int
+    kafka: KafkaConnection, raw: str, root: Path, msgs: list[KafkaMessage], rate: int
 ) -> list[float]:
     """Publish ``msgs`` at ``rate``/s; seconds from publication to visible in all tiers."""
-    p = _producer(bootstrap)
+    p = _producer(kafka)
     wanted: set[str] = set()
     for m in msgs:
         for k, v in m.headers:
@@ -147,20 +148,22 @@ def _freshness(
     return list(first_seen.values())
 
 
-def _round_trip(bootstrap: str, topic: str, msgs: list[KafkaMessage], rate: int) -> list[float]:
+def _round_trip(
+    kafka: KafkaConnection, topic: str, msgs: list[KafkaMessage], rate: int
+) -> list[float]:
     """Raw broker latency at the same rate: produce → consumed by a plain consumer."""
-    c = Consumer(
+    c = consumer(
+        kafka,
         {
-            "bootstrap.servers": bootstrap,
             "group.id": f"{topic}-rt",
             "auto.offset.reset": "latest",
             "session.timeout.ms": 6000,
-        }
+        },
     )
     c.subscribe([topic])
     while not c.assignment():
         c.poll(0.2)
-    p = _producer(bootstrap)
+    p = _producer(kafka)
     lat: list[float] = []
     started = time.monotonic()
     sent = 0
@@ -178,44 +181,45 @@ def _round_trip(bootstrap: str, topic: str, msgs: list[KafkaMessage], rate: int)
 
 def run(ctx: BenchContext) -> list[BenchResult]:
     prefix = ctx.unique("e2e") + "."
-    apply_topics(ctx.bootstrap, topic_specs(prefix, PARTITIONS))
+    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS))
     raw = topic_name(RAW, prefix)
     burst = _events(seed=11, days=20, scale=max(0.01, 0.06 * ctx.scale))
     steady_n = ctx.n(20_000)
     steady = _events(seed=12, days=4, scale=0.05)[:steady_n]
     root = ctx.workdir / f"{prefix}store"
     pipeline = Pipeline(
-        bootstrap=ctx.bootstrap,
+        kafka=ctx.kafka,
         prefix=prefix,
         store_root=root,
         log_dir=ctx.workdir / f"{prefix}logs",
         home=ctx.workdir / f"{prefix}home",
         sink_args=("--flush-interval", "0.5"),
+        development=True,
     )
     pipeline.start()
     try:
         pipeline.wait_caught_up(120, settle_s=1)  # groups joined, nothing to do yet
         started = time.perf_counter()
-        p = _producer(ctx.bootstrap)
+        p = _producer(ctx.kafka)
         _produce(p, raw, burst)
         p.flush(120)
         pipeline.wait_caught_up(1800, settle_s=0.5)
         e2e_rate = len(burst) / (time.perf_counter() - started - 0.5)
-        fresh = _freshness(ctx.bootstrap, raw, root, steady, 1000)
+        fresh = _freshness(ctx.kafka, raw, root, steady, 1000)
     finally:
         pipeline.stop()
-    produce_rate = _raw_produce_rate(ctx.bootstrap, ctx.unique("e2e-raw"), burst)
+    produce_rate = _raw_produce_rate(ctx.kafka, ctx.unique("e2e-raw"), burst)
     copy_src = ctx.unique("e2e-pass-src")
-    apply_topics(ctx.bootstrap, topic_specs(copy_src + ".", PARTITIONS)[:1])
+    apply_topics(ctx.kafka, topic_specs(copy_src + ".", PARTITIONS)[:1])
     src = topic_name(RAW, copy_src + ".")
-    p = _producer(ctx.bootstrap)
+    p = _producer(ctx.kafka)
     _produce(p, src, burst)
     p.flush(120)
-    passthrough = _passthrough(ctx.bootstrap, src, ctx.unique("e2e-pass-dst"), len(burst))
+    passthrough = _passthrough(ctx.kafka, src, ctx.unique("e2e-pass-dst"), len(burst))
     rt_prefix = ctx.unique("e2e-rt") + "."
-    apply_topics(ctx.bootstrap, topic_specs(rt_prefix, PARTITIONS)[:1])
+    apply_topics(ctx.kafka, topic_specs(rt_prefix, PARTITIONS)[:1])
     rt_topic = topic_name(RAW, rt_prefix)
-    rt = _round_trip(ctx.bootstrap, rt_topic, steady[: min(len(steady), 5000)], 1000)
+    rt = _round_trip(ctx.kafka, rt_topic, steady[: min(len(steady), 5000)], 1000)
     f50, f95, f99 = _percentiles(fresh)
     r50, r95, r99 = _percentiles(rt)
     unit = "events/s"

@@ -7,8 +7,7 @@ import gc
 import time
 from datetime import UTC, datetime
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from producers.config import ProducerConfig, SimulationConfig
@@ -16,6 +15,7 @@ from producers.sdk import Outbox, OutboxPublisher, StationClient
 from producers.simulator import simulate
 from schemas import KafkaMessage
 from schemas.examples import example_data
+from schemas.kafka import admin, producer
 from schemas.payloads.clinical import EncounterV2
 
 SIM = SimulationConfig(seed=11, provinces=("02",), n_stations=30, start="2025-01-01", days=60,
@@ -24,8 +24,9 @@ SIM = SimulationConfig(seed=11, provinces=("02",), n_stations=30, start="2025-01
 
 def _topic(ctx: BenchContext, stem: str) -> str:
     name = ctx.unique(stem)
-    admin = AdminClient({"bootstrap.servers": ctx.bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=6, replication_factor=1)])[name].result(30)
+    admin(ctx.kafka).create_topics([NewTopic(name, num_partitions=6, replication_factor=1)])[
+        name
+    ].result(30)
     return name
 
 
@@ -40,8 +41,7 @@ def _messages(n: int) -> list[tuple[str, KafkaMessage]]:
 
 def _raw(ctx: BenchContext, msgs: list[tuple[str, KafkaMessage]], cfg: ProducerConfig) -> float:
     topic = _topic(ctx, "raw")
-    kcfg = cfg.kafka_config()
-    producer = Producer(kcfg)
+    p = producer(cfg.kafka, cfg.producer_settings())
     failed = []
 
     def cb(err: object, _m: object) -> None:
@@ -52,19 +52,17 @@ def _raw(ctx: BenchContext, msgs: list[tuple[str, KafkaMessage]], cfg: ProducerC
     for _, m in msgs:
         while True:
             try:
-                producer.produce(topic, m.value, m.key, headers=m.headers, on_delivery=cb)  # type: ignore[arg-type]
+                p.produce(topic, m.value, m.key, headers=m.headers, on_delivery=cb)  # type: ignore[arg-type]
                 break
             except BufferError:
-                producer.poll(0.05)
-    assert producer.flush(120) == 0 and not failed
+                p.poll(0.05)
+    assert p.flush(120) == 0 and not failed
     return len(msgs) / (time.perf_counter() - started)
 
 
 def _outbox(ctx: BenchContext, msgs: list[tuple[str, KafkaMessage]], batch: int) -> float:
     topic = _topic(ctx, "outbox")
-    cfg = ProducerConfig(
-        bootstrap=ctx.bootstrap, topic=topic, outbox_path=ctx.workdir / f"{topic}.db"
-    )
+    cfg = ProducerConfig(kafka=ctx.kafka, topic=topic, outbox_path=ctx.workdir / f"{topic}.db")
     box = Outbox(cfg.outbox_path, synchronous=cfg.synchronous)
     pub = OutboxPublisher(box, cfg)
     started = time.perf_counter()
@@ -81,9 +79,7 @@ def _outbox(ctx: BenchContext, msgs: list[tuple[str, KafkaMessage]], batch: int)
 
 def _client(ctx: BenchContext, n: int) -> float:
     topic = _topic(ctx, "client")
-    cfg = ProducerConfig(
-        bootstrap=ctx.bootstrap, topic=topic, outbox_path=ctx.workdir / f"{topic}.db"
-    )
+    cfg = ProducerConfig(kafka=ctx.kafka, topic=topic, outbox_path=ctx.workdir / f"{topic}.db")
     client = StationClient.dev("00004", cfg)
     payload = EncounterV2.model_validate(example_data("encounter"))
     t = datetime(2025, 1, 15, 3, tzinfo=UTC)
@@ -115,7 +111,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     # whichever path allocates first pays a full collection of the benchmark's own data
     # inside its timing (the outbox path, as raw produce allocates almost nothing).
     gc.collect()
-    base_cfg = ProducerConfig(bootstrap=ctx.bootstrap, topic="x", outbox_path=ctx.workdir / "x")
+    base_cfg = ProducerConfig(kafka=ctx.kafka, topic="x", outbox_path=ctx.workdir / "x")
     _raw(ctx, msgs[: n // 4], base_cfg)  # untimed warm-up: neither path meets a cold broker
     raw = _raw(ctx, msgs, base_cfg)
     sdk = _outbox(ctx, msgs, 5000)

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from schemas.hierarchy import Hierarchy
+from schemas.kafka import KafkaConnection
 from sinks.reports import run_report
 from sinks.reports.memcatalog import ENVELOPE, parquet_views, payload_columns
 
@@ -265,6 +266,6 @@ if __name__ == "__main__":
 
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 0.1
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = BenchContext("", Path(tmp), scale)
+        ctx = BenchContext(KafkaConnection(bootstrap="unused:9092"), Path(tmp), scale)
         for r in run(ctx):
             print(r.name, r.measured, r.baseline, f"ratio={r.ratio:.3f}", r.extra)

@@ -10,10 +10,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
+from schemas.kafka import KafkaConnection, admin, producer
 from sinks.catalog import open_catalog
 from sinks.columns import arrow_schema, tier_columns
 from sinks.config import sink_config
@@ -22,15 +22,8 @@ from sinks.encode import tier_encoder
 from sinks.testing import FakeMessage, tier_record, tier_value
 
 
-def _produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
-    p = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "linger.ms": 20,
-            "compression.type": "lz4",
-        }
-    )
+def _produce(kafka: KafkaConnection, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    p = producer(kafka, {"enable.idempotence": True, "linger.ms": 20, "compression.type": "lz4"})
     for key, value in values:
         while True:
             try:
@@ -44,19 +37,20 @@ def _produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> N
 def _sink_rate(ctx: BenchContext) -> BenchResult:
     n = ctx.n(100_000)
     topic = ctx.unique("tier-national")
-    admin = AdminClient({"bootstrap.servers": ctx.bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
+    admin(ctx.kafka).create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[
+        topic
+    ].result(30)
     templates = [tier_record("encounter", n=i) for i in range(1000)]
     values = []
     for i in range(n):
         rec = templates[i % 1000].model_copy(update={"event_id": f"bench-{i:012d}"})
         values.append((rec.record_key.encode(), tier_value(rec)))
-    _produce(ctx.bootstrap, topic, values)
+    _produce(ctx.kafka, topic, values)
 
     root = ctx.workdir / "sink-store"
     cfg = sink_config(
         "national",
-        bootstrap=ctx.bootstrap,
+        kafka=ctx.kafka,
         store_root=str(root),
         topic=topic,
         group=ctx.unique("sink"),

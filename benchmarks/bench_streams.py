@@ -18,12 +18,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
+from deploy.settings import kafka_env
 from deploy.topics import apply_topics
 from schemas import DevKeyRegistry, encode, make_change, sign
 from schemas.examples import example_data
+from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.topics import topic_specs
 from streams.config import DEV_KEY_SEED
 
@@ -62,8 +64,8 @@ def _messages(n: int) -> Msgs:
     return out
 
 
-def _produce(bootstrap: str, topic: str, msgs: Msgs) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
+def _produce(kafka: KafkaConnection, topic: str, msgs: Msgs) -> None:
+    p = producer(kafka, {"linger.ms": 20, "compression.type": "lz4"})
     for key, value, headers in msgs:
         while True:
             try:
@@ -83,18 +85,18 @@ def _end_total(consumer: Consumer, topic: str) -> int:
     return total
 
 
-def _passthrough(bootstrap: str, src: str, dst: str, n: int) -> float:
+def _passthrough(kafka: KafkaConnection, src: str, dst: str, n: int) -> float:
     """Raw consume → produce of the same messages; returns messages/s (after the join)."""
-    c = Consumer(
+    c = consumer(
+        kafka,
         {
-            "bootstrap.servers": bootstrap,
             "group.id": f"{src}-passthrough",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 6000,
-        }
+        },
     )
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "compression.type": "lz4"})
+    p = producer(kafka, {"linger.ms": 5, "compression.type": "lz4"})
     c.subscribe([src])
     seen = 0
     started = None
@@ -140,6 +142,7 @@ def _faust_bare(ctx: BenchContext, topic: str, n: int) -> float:
             str(ctx.workdir / "faust-bare"),
         ],
         cwd=ROOT,
+        env=kafka_env(ctx.kafka, os.environ),
         capture_output=True,
         text=True,
         timeout=max(600, n / 500),
@@ -178,16 +181,16 @@ def _children(pid: int) -> list[int]:
 def run(ctx: BenchContext) -> list[BenchResult]:
     n = ctx.n(200_000)
     prefix = ctx.unique("streams") + "."
-    apply_topics(ctx.bootstrap, topic_specs(prefix, PARTITIONS))
+    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS))
     raw = prefix + "station.changes"
     msgs = _messages(n)
-    _produce(ctx.bootstrap, raw, msgs)
+    _produce(ctx.kafka, raw, msgs)
     del msgs
 
-    baseline = _passthrough(ctx.bootstrap, raw, prefix + "passthrough", n)
+    baseline = _passthrough(ctx.kafka, raw, prefix + "passthrough", n)
     bare = _faust_bare(ctx, raw, n)
 
-    env = {**os.environ, "TUYEN_PSEUDONYM_KEY": "bench-key"}
+    env = kafka_env(ctx.kafka, os.environ)  # the development registry and key: --dev
     log = (ctx.workdir / "streams-worker.log").open("ab")
     proc = subprocess.Popen(
         [
@@ -195,6 +198,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             "-m",
             "streams",
             "worker",
+            "--dev",
             "--bootstrap",
             ctx.bootstrap,
             "--topic-prefix",
@@ -216,7 +220,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    watcher = Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": prefix + "watch"})
+    watcher = consumer(ctx.kafka, {"group.id": prefix + "watch"})
     national = prefix + "tier.national"
     rss_samples: list[int] = []
     first_at = None

@@ -17,11 +17,15 @@ from typing import Any
 
 import faust
 
+from deploy.settings import Settings
+from schemas.kafka import KafkaConnection, faust_broker_urls, faust_credentials
 
-def build(bootstrap: str, topic: str, count: int, group: str, datadir: str) -> faust.App:
+
+def build(kafka: KafkaConnection, topic: str, count: int, group: str, datadir: str) -> faust.App:
     app = faust.App(
         group,
-        broker=f"kafka://{bootstrap}",
+        broker=faust_broker_urls(kafka),
+        broker_credentials=faust_credentials(kafka),
         store="memory://",
         datadir=datadir,
         key_serializer="raw",
@@ -62,7 +66,8 @@ def main() -> None:
     parser.add_argument("--group", default=f"bench-faust-bare-{os.getpid()}")
     parser.add_argument("--datadir", default=f"/tmp/bench-faust-bare-{os.getpid()}")
     args = parser.parse_args()
-    app = build(args.bootstrap, args.topic, args.count, args.group, args.datadir)
+    kafka = Settings.load().kafka_connection(args.bootstrap)  # with TUYEN_KAFKA_* security
+    app = build(kafka, args.topic, args.count, args.group, args.datadir)
     from faust.worker import Worker
 
     Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.kafka import KafkaConnection
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -46,10 +48,15 @@ class BenchResult:
 class BenchContext:
     """What a benchmark gets: a real broker, a scratch folder, a size knob, a name maker."""
 
-    bootstrap: str
+    kafka: KafkaConnection
     workdir: Path
     scale: float = 1.0
     _counter: int = 0
+
+    @property
+    def bootstrap(self) -> str:
+        """The brokers' address (for a child process's ``--bootstrap``)."""
+        return self.kafka.bootstrap
 
     def unique(self, stem: str) -> str:
         self._counter += 1

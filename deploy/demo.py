@@ -4,6 +4,10 @@ Provision the broker, apply the topics, start the stream workers and the tier si
 simulate a slice of the country (real provinces with all their communes), wait until every
 consumer group has caught up, print the national and one province's reports, write the
 HTML/FHIR reports and the DuckDB catalogs to a folder, and stop everything it started.
+
+A development job: its stations sign with the development keys and its workers use the
+development registry and pseudonym key, so it runs in development mode only (``tuyen --dev
+demo``, as ``make demo`` does).
 """
 
 from __future__ import annotations
@@ -17,25 +21,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress, TaskID, TextColumn
 
+from deploy.anchors import require_development
 from deploy.broker import BrokerHandle, provision
+from deploy.broker.state import external_connection
+from deploy.cli.common import out as console
+from deploy.cli.common import progress
 from deploy.pipeline import Pipeline
 from deploy.settings import Settings
 from deploy.topics import apply_topics
+from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name, topic_specs
 
 logger = logging.getLogger(__name__)
-console = Console()
 
 DEFAULT_PROVINCES = ("04", "11", "12")  # Cao Bằng, Điện Biên, Lai Châu: 139 communes
 
@@ -58,31 +57,24 @@ class DemoOptions:
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
+    return progress(TextColumn("{task.fields[rate]}"))
 
 
 def _broker(s: Settings) -> tuple[BrokerHandle, str]:
     """A fresh broker (local: new data each run) or a fresh topic prefix on an existing one."""
     if s.kafka_bootstrap or s.broker_mode in {"external", "container"}:
         handle = provision(
-            mode=s.broker_mode, kafka_bootstrap=s.kafka_bootstrap, home=s.home, state_name="demo"
+            mode=s.broker_mode, external=external_connection(s), home=s.home, state_name="demo"
         )
         return handle, f"{s.topic_prefix}demo-{uuid.uuid4().hex[:8]}."
     shutil.rmtree(s.home / "brokers" / "demo", ignore_errors=True)
     handle = provision(
-        mode="local", kafka_bootstrap=None, home=s.home, state_name="demo", tie_to_parent=True
+        mode="local", external=None, home=s.home, state_name="demo", tie_to_parent=True
     )
     return handle, s.topic_prefix
 
 
-def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date, date]:
+def _simulate(opts: DemoOptions, kafka: KafkaConnection, prefix: str) -> tuple[int, date, date]:
     from producers.config import SimulationConfig
     from producers.simulator import simulate
     from producers.writers import write_kafka
@@ -113,7 +105,7 @@ def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = write_kafka(result.events, bootstrap, topic_name(RAW, prefix), tick=tick)
+        n = write_kafka(result.events, kafka, topic_name(RAW, prefix), tick=tick)
     console.print(f"published {n:,} events in {time.monotonic() - started:.0f}s")
     return n, start, end
 
@@ -139,9 +131,10 @@ def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
 
 
 def run_demo(s: Settings, opts: DemoOptions) -> Path:
-    """Run the demo; returns the output folder."""
+    """Run the demo (development mode only); returns the output folder."""
     from deploy.demo_reports import write_reports
 
+    require_development(s, "tuyen demo", "signs and verifies with the development keys")
     began = time.monotonic()
 
     def _terminate(signum: int, _frame: object) -> None:
@@ -156,20 +149,21 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     handle, prefix = _broker(s)
     pipeline = Pipeline(
-        bootstrap=handle.bootstrap,
+        kafka=handle.kafka,
         prefix=prefix,
         store_root=out / "store",
         log_dir=out / "logs",
         home=s.home,
         workers=opts.workers,
         sink_args=("--flush-interval", "2"),
+        development=True,
     )
     try:
         console.print(f"broker: {handle.mode} at {handle.bootstrap} (topic prefix {prefix!r})")
-        apply_topics(handle.bootstrap, topic_specs(prefix, opts.partitions))
+        apply_topics(handle.kafka, topic_specs(prefix, opts.partitions))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, start, end = _simulate(opts, handle.bootstrap, prefix)
+        n, start, end = _simulate(opts, handle.kafka, prefix)
         _wait(pipeline, opts)
         write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
         console.print(
@@ -188,33 +182,3 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         pipeline.stop()
         handle.stop()
     return out
-
-
-def register(app: typer.Typer) -> None:
-    """Add `tuyen demo`."""
-
-    @app.command("demo")
-    def demo(
-        provinces: str = typer.Option(",".join(DEFAULT_PROVINCES), help="Province codes."),
-        days: int = typer.Option(60, help="Simulated days (ending yesterday)."),
-        scale: float = typer.Option(0.6, help="Share of each commune's population simulated."),
-        activity: float = typer.Option(1.0, help="Multiplier of every per-person rate."),
-        bad_fraction: float = typer.Option(0.001, help="Share of deliberately bad events."),
-        seed: int = typer.Option(1),
-        workers: int = typer.Option(1, help="Stream worker processes."),
-        out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
-        keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
-    ) -> None:
-        """Run the main job: broker, topics, pipeline, simulated stations, reports."""
-        opts = DemoOptions(
-            provinces=tuple(p.strip() for p in provinces.split(",") if p.strip()),
-            days=days,
-            scale=scale,
-            activity=activity,
-            bad_fraction=bad_fraction,
-            seed=seed,
-            workers=workers,
-            out=out,
-            keep_running=keep_running,
-        )
-        run_demo(Settings(), opts)

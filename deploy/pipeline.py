@@ -17,10 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from deploy.broker.local import _die_with_parent
 from deploy.exceptions import DeployError
+from deploy.settings import kafka_env
+from schemas.kafka import KafkaConnection, consumer
 from schemas.topics import (
     AGGREGATES,
     DLQ,
@@ -110,9 +112,13 @@ class Service:
 
 @dataclass
 class Pipeline:
-    """The stream workers and sinks of one deployment (one topic prefix, one store)."""
+    """The stream workers and sinks of one deployment (one topic prefix, one store).
 
-    bootstrap: str
+    ``development``: the services run in development mode (``TUYEN_DEV=1``: development key
+    registry and pseudonym key); otherwise they inherit this process's environment, trust
+    anchors included."""
+
+    kafka: KafkaConnection
     prefix: str
     store_root: Path
     log_dir: Path
@@ -122,13 +128,16 @@ class Pipeline:
     worker_args: Sequence[str] = ()
     sink_args: Sequence[str] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    development: bool = False
     services: dict[str, Service] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # the connection replaces whatever Kafka settings this process was started with
+        env = kafka_env(self.kafka, os.environ)
+        if self.development:
+            env["TUYEN_DEV"] = "1"
         env.update(
             {
-                "KAFKA_BOOTSTRAP": self.bootstrap,
                 "TUYEN_TOPIC_PREFIX": self.prefix,
                 "TUYEN_STORE_ROOT": str(self.store_root),
                 "TUYEN_HOME": str(self.home),
@@ -182,7 +191,7 @@ class Pipeline:
 
     def remaining(self) -> dict[str, int]:
         """Messages each group still has to commit past (its required topics only)."""
-        return remaining_lag(self.bootstrap, self.groups())
+        return remaining_lag(self.kafka, self.groups())
 
     def wait_caught_up(
         self,
@@ -206,9 +215,7 @@ class Pipeline:
                 continue
             if on_progress is not None:
                 on_progress(rem)
-            ends = topic_ends(
-                self.bootstrap, sorted({t for ts in self.groups().values() for t in ts})
-            )
+            ends = topic_ends(self.kafka, sorted({t for ts in self.groups().values() for t in ts}))
             if all(v == 0 for v in rem.values()) and ends == last_ends:
                 settled_since = settled_since or time.monotonic()
                 if time.monotonic() - settled_since >= settle_s:
@@ -220,23 +227,23 @@ class Pipeline:
         raise DeployError(f"pipeline not caught up within {timeout_s:.0f}s: {self.remaining()}")
 
 
-def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
+def topic_ends(kafka: KafkaConnection, topics: Sequence[str]) -> dict[str, int]:
     """Sum of end offsets per topic."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tuyen-probe"})
+    probe = consumer(kafka, {"group.id": "tuyen-probe"})
     try:
-        md = consumer.list_topics(timeout=10)
+        md = probe.list_topics(timeout=10)
         out: dict[str, int] = {}
         for t in topics:
             parts = md.topics[t].partitions if t in md.topics else {}
             out[t] = sum(
-                consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1] for p in parts
+                probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1] for p in parts
             )
         return out
     finally:
-        consumer.close()
+        probe.close()
 
 
-def remaining_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> dict[str, int]:
+def remaining_lag(kafka: KafkaConnection, groups: Mapping[str, Sequence[str]]) -> dict[str, int]:
     """For each group: end offsets minus committed offsets over its required topics.
 
     Committed offsets come from ``Consumer.committed`` with the group's id (no subscribe, so
@@ -244,9 +251,9 @@ def remaining_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> dict[s
     2.16 segfaults in the latter while the group coordinator is loading (a fresh or just
     restarted broker); the consumer retries that state itself.
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tuyen-probe"})
+    probe = consumer(kafka, {"group.id": "tuyen-probe"})
     try:
-        md = consumer.list_topics(timeout=10)
+        md = probe.list_topics(timeout=10)
         out: dict[str, int] = {}
         for group, topics in groups.items():
             tps = [
@@ -257,9 +264,7 @@ def remaining_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> dict[s
             ]
             committed: dict[tuple[str, int], int] = {}
             if tps:
-                reader = Consumer(
-                    {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
-                )
+                reader = consumer(kafka, {"group.id": group, "enable.auto.commit": False})
                 try:
                     for tp in reader.committed(tps, timeout=10):
                         committed[(tp.topic, tp.partition)] = tp.offset
@@ -267,10 +272,10 @@ def remaining_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> dict[s
                     reader.close()
             total = 0
             for tp in tps:
-                end = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                end = probe.get_watermark_offsets(tp, timeout=10)[1]
                 done = committed.get((tp.topic, tp.partition), -1)
                 total += end - max(done, 0) if end > 0 else 0
             out[group] = total
         return out
     finally:
-        consumer.close()
+        probe.close()

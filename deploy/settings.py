@@ -1,79 +1,197 @@
 """Every environment variable tuyen reads, in one place.
 
-Only entry points (the ``tuyen`` CLI, the demo, test fixtures) construct :class:`Settings`;
-library code receives the frozen values it needs as arguments.
+Only entry points construct :class:`Settings`: the ``tuyen`` CLI builds it once in its root
+callback and hands it to the command (test fixtures and benchmarks do the same); library code
+receives the frozen values it needs as arguments (a :class:`~schemas.kafka.KafkaConnection`,
+a ``StreamsConfig``, a path).
 
 | variable | meaning | default |
 |---|---|---|
+| ``TUYEN_DEV`` | ``1``: development mode (also ``tuyen --dev``), see below | ``0`` |
 | ``KAFKA_BOOTSTRAP`` | an existing cluster's bootstrap; when set nothing is started | unset |
 | ``TUYEN_HOME`` | cache and state: Kafka jars, local broker data, outboxes | ``~/.cache/tuyen`` |
 | ``TUYEN_BROKER_MODE`` | ``auto`` (external, Docker, local jars) or one of them | ``auto`` |
 | ``TUYEN_TOPIC_PREFIX`` | prefix for every topic and consumer group name | ``""`` |
-| ``TUYEN_TOPIC_PARTITIONS`` | override every topic's partition count (small dev clusters) | unset |
+| ``TUYEN_TOPIC_PARTITIONS`` | override every topic's partition count (small clusters) | unset |
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
-| ``TUYEN_PSEUDONYM_KEY`` | HMAC key for national pseudonyms (secret, never logged) | dev-only key |
-| ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<store root>/_access.log`` |
-| ``TUYEN_KEY_REGISTRY`` | signers' public keys (StaticKeyRegistry JSON); unset: dev keys | unset |
+| ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
+| ``TUYEN_KEY_REGISTRY`` | path of the signers' public keys (StaticKeyRegistry JSON) | (R) |
+| ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
+| ``TUYEN_MONITOR_TOKEN`` | the monitor's bearer token (S), needed off loopback | unset |
 | ``TUYEN_LOG_LEVEL`` | logging level | ``WARNING`` |
-| ``TUYEN_KAFKA_SECURITY_PROTOCOL`` | ``PLAINTEXT``, ``SSL``, ``SASL_SSL`` … | ``PLAINTEXT`` |
-| ``TUYEN_KAFKA_SASL_MECHANISM`` | e.g. ``SCRAM-SHA-512`` | unset |
-| ``TUYEN_KAFKA_SASL_USERNAME`` | SASL user | unset |
-| ``TUYEN_KAFKA_SASL_PASSWORD`` | SASL password (secret, never logged) | unset |
-| ``TUYEN_KAFKA_SSL_CA_LOCATION`` | CA bundle for TLS listeners | unset |
+| ``TUYEN_KAFKA_SECURITY_PROTOCOL`` | ``SSL``, ``SASL_PLAINTEXT``, ``SASL_SSL`` | ``PLAINTEXT`` |
+| ``TUYEN_KAFKA_SASL_MECHANISM`` | ``SCRAM-SHA-512``, ``SCRAM-SHA-256`` or ``PLAIN`` | unset |
+| ``TUYEN_KAFKA_SASL_USERNAME`` | SASL user (this service's or station's principal) | unset |
+| ``TUYEN_KAFKA_SASL_PASSWORD`` | SASL password (S) | unset |
+| ``TUYEN_KAFKA_SSL_CA_LOCATION`` | CA bundle (PEM) that signed the brokers' certificates | system |
+| ``TUYEN_KAFKA_SSL_CERTIFICATE_LOCATION`` | client certificate (PEM) for mutual TLS | unset |
+| ``TUYEN_KAFKA_SSL_KEY_LOCATION`` | its private key (PEM) | unset |
+| ``TUYEN_KAFKA_SSL_KEY_PASSWORD`` | the private key's password (S) | unset |
+
+(S) a secret: ``SecretStr``, never logged, and readable from a file instead, as Docker and
+Kubernetes secret mounts provide them: ``TUYEN_PSEUDONYM_KEY_FILE=/run/secrets/pseudonym_key``
+(surrounding whitespace and the final newline are removed). Setting both ``X`` and ``X_FILE``
+is an error. No secret has a default outside development mode.
+
+(R) required by the stream worker; in development mode, when unset, the development registry
+and the development pseudonym key are used and a WARNING says so (``deploy.anchors``).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Final, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-DEV_PSEUDONYM_KEY = "tuyen-development-only-pseudonym-key"
+from deploy.exceptions import ConfigError
+from schemas.kafka import KafkaConnection
+
+__all__ = ["SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
+
+#: Settings that are secrets: ``SecretStr``, never logged, readable from ``<VAR>_FILE``.
+SECRET_FIELDS: Final = (
+    "pseudonym_key",
+    "monitor_token",
+    "kafka_sasl_password",
+    "kafka_ssl_key_password",
+)
+
+_ENV_PREFIX: Final = "TUYEN_"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a :class:`Settings` field (``kafka_bootstrap`` is
+    ``KAFKA_BOOTSTRAP``; every other field is ``TUYEN_<FIELD>``)."""
+    return "KAFKA_BOOTSTRAP" if field == "kafka_bootstrap" else _ENV_PREFIX + field.upper()
 
 
 def _default_home() -> Path:
     return Path.home() / ".cache" / "tuyen"
 
 
+class _SecretFiles(PydanticBaseSettingsSource):
+    """``<VAR>_FILE``: a secret's value read from a file (Docker/Kubernetes secret mounts)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every secret at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in SECRET_FIELDS:
+            var = env_name(name)
+            path = os.environ.get(var + "_FILE")
+            if not path:
+                continue
+            if os.environ.get(var):
+                raise ConfigError(f"both {var} and {var}_FILE are set: set only one of them")
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{var}_FILE={path} cannot be read: {exc.strerror}") from None
+            if not values[name]:
+                raise ConfigError(f"{var}_FILE={path} is empty")
+        return values
+
+
 class Settings(BaseSettings):
     """Frozen settings read from the environment at an entry point."""
 
-    model_config = SettingsConfigDict(env_prefix="TUYEN_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, frozen=True, extra="ignore")
 
+    dev: bool = False
     kafka_bootstrap: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "TUYEN_KAFKA_BOOTSTRAP")
     )
     home: Path = Field(default_factory=_default_home)
-    broker_mode: str = Field(default="auto", pattern="^(auto|external|container|local)$")
+    broker_mode: Literal["auto", "external", "container", "local"] = "auto"
     topic_prefix: str = ""
     topic_partitions: int | None = Field(default=None, ge=1, le=1000)
     store_root: str = "out/store"
-    pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
+    pseudonym_key: SecretStr | None = None
     access_log: str | None = None
     key_registry: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
+    monitor_token: SecretStr | None = None
     log_level: str = "WARNING"
-    kafka_security_protocol: str = Field(
-        default="PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$"
-    )
-    kafka_sasl_mechanism: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: str | None = None
+    kafka_ssl_certificate_location: str | None = None
+    kafka_ssl_key_location: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
 
-    def kafka_security(self) -> dict[str, str]:
-        """librdkafka (confluent-kafka) security properties; empty for PLAINTEXT."""
-        cfg: dict[str, str] = {}
-        if self.kafka_security_protocol != "PLAINTEXT":
-            cfg["security.protocol"] = self.kafka_security_protocol
-        if self.kafka_sasl_mechanism:
-            cfg["sasl.mechanism"] = self.kafka_sasl_mechanism
-        if self.kafka_sasl_username:
-            cfg["sasl.username"] = self.kafka_sasl_username
-        if self.kafka_sasl_password is not None:
-            cfg["sasl.password"] = self.kafka_sasl_password.get_secret_value()
-        if self.kafka_ssl_ca_location:
-            cfg["ssl.ca.location"] = self.kafka_ssl_ca_location
-        return cfg
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then ``<VAR>_FILE`` secrets, then the environment (no dotenv)."""
+        return init_settings, _SecretFiles(settings_cls), env_settings
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment; a bad value raises :class:`ConfigError` naming the variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{env_name(str(e['loc'][0])) if e['loc'] else '?'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"bad setting: {problems}") from None
+
+    def kafka_connection(self, bootstrap: str | None = None) -> KafkaConnection:
+        """The one Kafka connection of this process: ``bootstrap`` (default
+        ``KAFKA_BOOTSTRAP``) with the ``TUYEN_KAFKA_*`` security settings."""
+        target = bootstrap or self.kafka_bootstrap
+        if not target:
+            raise ConfigError("no Kafka bootstrap: set KAFKA_BOOTSTRAP")
+        fields = {
+            "security_protocol": self.kafka_security_protocol,
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_username": self.kafka_sasl_username,
+            "sasl_password": self.kafka_sasl_password,
+            "ssl_ca_location": self.kafka_ssl_ca_location,
+            "ssl_certificate_location": self.kafka_ssl_certificate_location,
+            "ssl_key_location": self.kafka_ssl_key_location,
+            "ssl_key_password": self.kafka_ssl_key_password,
+        }
+        try:
+            return KafkaConnection(bootstrap=target, **fields)
+        except ValidationError as exc:
+            text = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            for name in sorted(fields, key=len, reverse=True):
+                text = text.replace(name, env_name("kafka_" + name))
+            raise ConfigError(f"bad Kafka connection settings: {text}") from None
+
+
+def kafka_env(kafka: KafkaConnection, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a child process reads ``kafka`` back from (the inverse of
+    :meth:`Settings.kafka_connection`; secrets included, for the child's environment only):
+    ``base`` (default: none) without its own Kafka settings, plus the connection's."""
+    env = {
+        k: v
+        for k, v in (base or {}).items()
+        if k != "KAFKA_BOOTSTRAP" and not k.startswith("TUYEN_KAFKA_")
+    }
+    env["KAFKA_BOOTSTRAP"] = kafka.bootstrap
+    for name in KafkaConnection.model_fields:
+        if name == "bootstrap":
+            continue
+        value = getattr(kafka, name)
+        if value is not None:
+            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            env[env_name("kafka_" + name)] = text
+    return env

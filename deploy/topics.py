@@ -17,6 +17,7 @@ from confluent_kafka.admin import (
 )
 
 from deploy.exceptions import TopicError
+from schemas.kafka import KafkaConnection, admin
 from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class TopicChange:
 
 
 def apply_topics(
-    bootstrap: str,
+    kafka: KafkaConnection,
     specs: Iterable[TopicSpec],
     *,
     replication_factor: int = -1,
@@ -44,14 +45,14 @@ def apply_topics(
     ``replication_factor=-1`` uses the brokers' ``default.replication.factor`` (3 in the
     compose cluster, 1 on the dev broker).
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    client = admin(kafka)
     specs = list(specs)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    existing = client.list_topics(timeout=timeout_s).topics
     changes: list[TopicChange] = []
 
     to_create = [s for s in specs if s.name not in existing]
     if to_create:
-        futures = admin.create_topics(
+        futures = client.create_topics(
             [
                 NewTopic(
                     s.name,
@@ -73,14 +74,14 @@ def apply_topics(
                 changes.append(TopicChange(name, "unchanged", "created concurrently"))
 
     for spec in (s for s in specs if s.name in existing):
-        changes.append(_update(admin, spec, len(existing[spec.name].partitions), timeout_s))
+        changes.append(_update(client, spec, len(existing[spec.name].partitions), timeout_s))
     return changes
 
 
-def _update(admin: AdminClient, spec: TopicSpec, current: int, timeout_s: float) -> TopicChange:
+def _update(client: AdminClient, spec: TopicSpec, current: int, timeout_s: float) -> TopicChange:
     details: list[str] = []
     if spec.partitions > current:
-        fut = admin.create_partitions([NewPartitions(spec.name, spec.partitions)])[spec.name]
+        fut = client.create_partitions([NewPartitions(spec.name, spec.partitions)])[spec.name]
         fut.result(timeout=timeout_s)
         details.append(f"partitions {current}->{spec.partitions}")
     elif spec.partitions < current:
@@ -91,7 +92,7 @@ def _update(admin: AdminClient, spec: TopicSpec, current: int, timeout_s: float)
             current,
         )
     resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name)
-    described = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+    described = client.describe_configs([resource])[resource].result(timeout=timeout_s)
     wanted = spec.broker_config()
     differing = {k: v for k, v in wanted.items() if k not in described or described[k].value != v}
     if differing:
@@ -100,7 +101,7 @@ def _update(admin: AdminClient, spec: TopicSpec, current: int, timeout_s: float)
             for k, v in differing.items()
         ]
         target = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
-        admin.incremental_alter_configs([target])[target].result(timeout=timeout_s)
+        client.incremental_alter_configs([target])[target].result(timeout=timeout_s)
         details.append("config " + ",".join(f"{k}={v}" for k, v in sorted(differing.items())))
     if details:
         return TopicChange(spec.name, "updated", "; ".join(details))

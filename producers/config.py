@@ -11,6 +11,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.kafka import KafkaConnection
 from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
 
 # Seed of the development key registry (``schemas.DevKeyRegistry``) shared by the simulator,
@@ -21,6 +22,9 @@ DEV_SIGNERS_PER_STATION: Final = 8
 
 class ProducerConfig(BaseModel):
     """How a :class:`producers.sdk.StationClient` talks to Kafka and keeps its outbox.
+
+    ``kafka``: the brokers and the station's credentials (a
+    :class:`~schemas.kafka.KafkaConnection`: SASL/SCRAM over TLS in production).
 
     ``synchronous``: SQLite's ``synchronous`` pragma in WAL mode. ``FULL`` (default) fsyncs
     the WAL at every commit, so an event the client has accepted survives a power cut or an
@@ -35,7 +39,7 @@ class ProducerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bootstrap: str
+    kafka: KafkaConnection
     topic: str
     outbox_path: Path
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
@@ -49,10 +53,10 @@ class ProducerConfig(BaseModel):
     reconnect_backoff_max_ms: int = Field(default=5_000, ge=10)
     extra: dict[str, str | int | bool] = Field(default_factory=dict)
 
-    def kafka_config(self) -> dict[str, str | int | bool]:
-        """The confluent-kafka producer configuration (idempotent, acks=all)."""
+    def producer_settings(self) -> dict[str, str | int | bool]:
+        """The confluent-kafka producer's own settings (idempotent, acks=all); the connection
+        settings come from ``kafka``."""
         cfg: dict[str, str | int | bool] = {
-            "bootstrap.servers": self.bootstrap,
             "enable.idempotence": True,
             "acks": "all",
             "compression.type": self.compression,

@@ -9,23 +9,23 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from producers.config import ProducerConfig
 from producers.exceptions import DeliveryError
 from producers.sdk.client import StationClient
 from producers.simulator.model import SimEvent
 from schemas import KafkaMessage
+from schemas.kafka import KafkaConnection, producer
 
 logger = logging.getLogger(__name__)
 
 Tick = Callable[[int], None]  # called with the number of events just handled
 
 
-def fast_producer_config(bootstrap: str) -> dict[str, str | int | bool]:
+def fast_producer_config() -> dict[str, str | int | bool]:
     """Idempotent, acks=all, lz4, large batches: the demo's fast path."""
     return {
-        "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": "lz4",
@@ -38,7 +38,7 @@ def fast_producer_config(bootstrap: str) -> dict[str, str | int | bool]:
 
 def write_kafka(
     events: Iterable[SimEvent],
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     *,
     tick: Tick | None = None,
@@ -47,13 +47,13 @@ def write_kafka(
     """Produce every event straight to ``topic`` (no outbox). Returns the count delivered;
     raises :class:`DeliveryError` if any delivery failed."""
     return produce_messages(
-        (ev.message for ev in events), bootstrap, topic, tick=tick, flush_timeout=flush_timeout
+        (ev.message for ev in events), kafka, topic, tick=tick, flush_timeout=flush_timeout
     )
 
 
 def produce_messages(
     messages: Iterable[KafkaMessage],
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     *,
     tick: Tick | None = None,
@@ -61,7 +61,7 @@ def produce_messages(
 ) -> int:
     """Produce encoded messages to ``topic``, waiting when the local queue is full; returns
     the count delivered, raises :class:`DeliveryError` if any delivery failed."""
-    producer = Producer(fast_producer_config(bootstrap))
+    out = producer(kafka, fast_producer_config())
     failed: list[KafkaError] = []
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -72,7 +72,7 @@ def produce_messages(
     for m in messages:
         while True:
             try:
-                producer.produce(
+                out.produce(
                     topic,
                     value=m.value,
                     key=m.key,
@@ -81,13 +81,13 @@ def produce_messages(
                 )
                 break
             except BufferError:
-                producer.poll(0.1)
+                out.poll(0.1)
         n += 1
         if n % 1000 == 0:
-            producer.poll(0)
+            out.poll(0)
             if tick is not None:
                 tick(1000)
-    left = producer.flush(flush_timeout)
+    left = out.flush(flush_timeout)
     if tick is not None:
         tick(n % 1000)
     if failed or left:
@@ -112,7 +112,7 @@ def write_jsonl(events: Iterable[SimEvent], path: Path, *, tick: Tick | None = N
 
 def write_outboxes(
     events: Iterable[SimEvent],
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     outbox_dir: Path,
     *,
@@ -121,9 +121,8 @@ def write_outboxes(
 ) -> int:
     """Each station's events through its own :class:`StationClient` outbox (the SDK path),
     all sharing one producer. Bad events that are not record changes are skipped."""
-    shared = Producer(
-        ProducerConfig(bootstrap=bootstrap, topic=topic, outbox_path=outbox_dir).kafka_config()
-    )
+    shared_config = ProducerConfig(kafka=kafka, topic=topic, outbox_path=outbox_dir)
+    shared = producer(kafka, shared_config.producer_settings())
     clients: dict[str, StationClient] = {}
     n = 0
     batch: dict[str, list[SimEvent]] = {}
@@ -132,9 +131,7 @@ def write_outboxes(
         for station, evs in batch.items():
             client = clients.get(station)
             if client is None:
-                cfg = ProducerConfig(
-                    bootstrap=bootstrap, topic=topic, outbox_path=outbox_dir / f"{station}.db"
-                )
+                cfg = shared_config.model_copy(update={"outbox_path": outbox_dir / f"{station}.db"})
                 client = StationClient.dev(station, cfg, producer=shared)
                 clients[station] = client
             client.submit([c for e in evs if (c := e.change) is not None])

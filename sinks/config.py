@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import topics as T
+from schemas.kafka import KafkaConnection
 
 __all__ = ["SINK_NAMES", "CompactConfig", "SinkConfig", "sink_config"]
 
@@ -31,7 +32,7 @@ class SinkConfig(BaseModel):
     name: str
     kind: SinkKind
     tier: str | None = None
-    bootstrap: str
+    kafka: KafkaConnection
     topic: str
     group: str
     store_root: str
@@ -48,7 +49,7 @@ class SinkConfig(BaseModel):
 def sink_config(
     name: str,
     *,
-    bootstrap: str,
+    kafka: KafkaConnection,
     store_root: str,
     prefix: str = "",
     topic: str | None = None,
@@ -65,7 +66,7 @@ def sink_config(
             "name": name,
             "kind": kind,
             "tier": tier,
-            "bootstrap": bootstrap,
+            "kafka": kafka,
             "topic": topic or T.topic_name(base, prefix),
             "group": group or f"{prefix}tuyen-sink-{name}",
             "store_root": store_root,

@@ -27,6 +27,7 @@ from typing import TypeVar, cast
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as TP
 
+from schemas.kafka import consumer
 from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata, segment_metadata
@@ -98,7 +99,6 @@ class SinkRunner:
         )
         self.stats = SinkStats()
         conf: dict[str, object] = {
-            "bootstrap.servers": config.bootstrap,
             "group.id": config.group,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -109,7 +109,7 @@ class SinkRunner:
             "client.id": f"tuyen-sink-{config.name}",
         }
         conf.update(config.consumer_overrides)
-        self.consumer = Consumer(conf)
+        self.consumer = consumer(config.kafka, conf)
         self.assigned = threading.Event()
         self.assigned_at = 0.0
         #: commits not yet accepted by the broker (latest per partition), retried with backoff

@@ -1,24 +1,20 @@
-"""``python -m streams worker ...``: the stream commands without the rest of the CLI."""
+"""``python -m streams worker [--dev] ...`` (and ``python -m streams aggregates show ...``):
+the stream commands of the ``tuyen`` CLI, for images and tests that run the worker alone.
+
+An entry point like the ``tuyen`` console script: it is the one module of ``streams`` that
+imports ``deploy`` (nothing imports it back).
+"""
 
 from __future__ import annotations
 
-import logging
 import sys
-
-import typer
-
-from streams.cli import register
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-    register(app)
-    app(args=["streams", *sys.argv[1:]] if sys.argv[1:2] != ["aggregates"] else sys.argv[1:])
+    from deploy.cli import main as tuyen
+
+    args = sys.argv[1:]
+    tuyen(args if args[:1] == ["aggregates"] else ["streams", *args])
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ Agents (``concurrency=1``, at-least-once; faust commits offsets only of acked ev
 - ``count``: aggregate-delta topic (partitioned by unit) → ``LiveCounters`` → publish the new
   values to ``aggregates.live`` (compacted) → write the ``counters`` table's changelog.
 
-Web views (faust's web server): ``GET /aggregates/?unit=01&period=2025-10[&element=…]`` (the
-counters held by this worker's partitions), ``GET /stats/`` (accepted, duplicates, rejected by
-reason, station_seq gaps).
+Web views (faust's web server, bound to ``web_host``, 127.0.0.1 unless told otherwise):
+``GET /aggregates/?unit=01&period=2025-10[&element=…]`` (the counters held by this worker's
+partitions), ``GET /stats/`` (accepted, duplicates, rejected by reason, station_seq gaps).
+faust's own views (tables, router, sensors, graph, metrics) are turned off.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from mode import CrashingSupervisor
 
 from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
+from schemas.kafka import faust_broker_urls, faust_credentials
 from schemas.topics import RAW
 from streams.aggregate import LiveCounters, is_counter_key
 from streams.checkpool import key_registry
@@ -68,7 +70,8 @@ def build_app(
     runtime = StreamsRuntime(config, hierarchy, keys)
     app = faust.App(
         config.group_id,
-        broker=[f"kafka://{b.strip()}" for b in config.bootstrap.split(",")],
+        broker=faust_broker_urls(config.kafka),
+        broker_credentials=faust_credentials(config.kafka),
         store=config.store,
         datadir=config.data_dir,
         topic_partitions=config.partitions,
@@ -86,6 +89,14 @@ def build_app(
         web_port=config.web_port,
         web_bind=config.web_host,
         web_host=config.web_host,
+        # faust's own views expose table data (/table), the cluster's topology (/router),
+        # sensors and assignment (/, /assignment), the service graph and metrics: all off;
+        # only this module's /aggregates/ and /stats/ are served
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         table_cleanup_interval=3600.0,
     )
     app.tuyen_runtime = runtime  # type: ignore[attr-defined]

@@ -49,11 +49,14 @@ _validator: Validator | None = None
 
 
 def key_registry(config: StreamsConfig) -> KeyRegistry:
-    """The key registry the config names (a JSON file, else the development registry)."""
+    """The key registry the config names: its JSON file, else (development mode only) the
+    development registry."""
     if config.key_registry_path:
         from pathlib import Path
 
         return StaticKeyRegistry.load(Path(config.key_registry_path))
+    if not config.development:  # StreamsConfig refuses this already; never fall back
+        raise ValueError("no key registry configured outside development mode")
     return DevKeyRegistry(
         config.key_registry_seed.get_secret_value().encode(),
         signers_per_station=config.signers_per_station,

@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from schemas import MAX_CLOCK_SKEW, MAX_VALUE_BYTES
+from schemas.kafka import KafkaConnection
 from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
+from schemas.topics import DAY_MS, TopicSpec
+from streams.pseudonym_key import WeakPseudonymKey, decode_pseudonym_key
 
 __all__ = ["DEV_KEY_SEED", "StreamsConfig", "ValidationPolicy"]
 
@@ -37,11 +40,18 @@ class ValidationPolicy(BaseModel):
 
 
 class StreamsConfig(BaseModel):
-    """Everything ``build_app`` needs. Frozen; secrets are ``SecretStr`` and never logged."""
+    """Everything ``build_app`` needs. Frozen; secrets are ``SecretStr`` and never logged.
+
+    Fails closed: outside ``development`` a key registry file and a strong pseudonym key
+    (:func:`~streams.pseudonym_key.decode_pseudonym_key`) are required; in development the
+    development registry (``key_registry_seed``) and the development key are allowed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bootstrap: str = Field(description="Kafka bootstrap servers (host:port,...)")
+    kafka: KafkaConnection = Field(description="the Kafka connection of every client")
+    development: bool = Field(
+        default=False, description="allow the development key registry and pseudonym key"
+    )
     app_id: str = Field(default="tuyen-streams", description="faust app id = consumer group")
     topic_prefix: str = Field(default="", description="prefix of every topic and the group")
     partitions: int = Field(
@@ -50,12 +60,15 @@ class StreamsConfig(BaseModel):
     aggregate_partitions: int = Field(
         default=6, ge=1, description="partitions of the internal aggregate-delta topic"
     )
-    pseudonym_key: SecretStr = Field(description="HMAC key for national pseudonyms")
+    pseudonym_key: SecretStr = Field(
+        description="HMAC key for national pseudonyms: base64 of at least 32 random bytes"
+    )
     key_registry_seed: SecretStr = Field(
         default=SecretStr(DEV_KEY_SEED), description="seed of the development key registry"
     )
     key_registry_path: str | None = Field(
-        default=None, description="a StaticKeyRegistry JSON file; overrides the dev seed"
+        default=None,
+        description="a StaticKeyRegistry JSON file (required outside development mode)",
     )
     signers_per_station: int = Field(default=8, ge=1)
     batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")
@@ -68,7 +81,9 @@ class StreamsConfig(BaseModel):
         ge=0,
         description="worker processes for the stateless checks (0: in the worker process)",
     )
-    web_enabled: bool = True
+    web_enabled: bool = Field(
+        default=True, description="serve /aggregates/ and /stats/ (faust's own views stay off)"
+    )
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
     broker_session_timeout_s: float = Field(default=30.0, gt=0)
@@ -92,6 +107,27 @@ class StreamsConfig(BaseModel):
     )
     policy: ValidationPolicy = ValidationPolicy()
 
+    @model_validator(mode="after")
+    def _trust_anchors(self) -> StreamsConfig:
+        try:
+            decode_pseudonym_key(
+                self.pseudonym_key.get_secret_value(), allow_development=self.development
+            )
+        except WeakPseudonymKey as exc:
+            raise ValueError(f"pseudonym key refused: {exc}") from None
+        if not self.development and not self.key_registry_path:
+            raise ValueError(
+                "key_registry_path is required outside development mode (the development "
+                "registry's seed is public)"
+            )
+        return self
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The decoded HMAC key (validated when the config was built)."""
+        return decode_pseudonym_key(
+            self.pseudonym_key.get_secret_value(), allow_development=self.development
+        )
+
     def topic(self, base: str) -> str:
         """Full name of a topic declared in ``schemas.topics``."""
         from schemas.topics import topic_name
@@ -106,6 +142,16 @@ class StreamsConfig(BaseModel):
     def deltas_topic(self) -> str:
         """Internal topic carrying aggregate deltas, partitioned by unit."""
         return f"{self.group_id}-aggregate-deltas"
+
+    def internal_topic_specs(self) -> list[TopicSpec]:
+        """:meth:`internal_topics` as topic declarations (deltas kept 7 days, changelogs
+        compacted), for ``deploy.topics.apply_topics``."""
+        return [
+            TopicSpec(
+                name, partitions, cleanup, retention_ms=-1 if cleanup == "compact" else 7 * DAY_MS
+            )
+            for name, partitions, cleanup in self.internal_topics()
+        ]
 
     def internal_topics(self) -> list[tuple[str, int, str]]:
         """The worker's own topics (name, partitions, cleanup policy): the aggregate deltas

@@ -6,13 +6,15 @@ import uuid
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from schemas.kafka import KafkaConnection, consumer
 
 __all__ = ["read_live_aggregates"]
 
 
 def read_live_aggregates(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     *,
     unit: str | None = None,
@@ -21,27 +23,27 @@ def read_live_aggregates(
     timeout_s: float = 30.0,
 ) -> dict[str, dict[str, Any]]:
     """Latest value per ``unit|period|element`` (read to the end offsets, no group commit)."""
-    consumer = Consumer(
+    reader = consumer(
+        kafka,
         {
-            "bootstrap.servers": bootstrap,
             "group.id": f"tuyen-aggregates-reader-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
-        }
+        },
     )
     try:
-        meta = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+        meta = reader.list_topics(topic, timeout=timeout_s).topics[topic]
         parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
         ends = {}
         for tp in parts:
-            lo, hi = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            lo, hi = reader.get_watermark_offsets(tp, timeout=timeout_s)
             if hi > lo:
                 ends[tp.partition] = hi
-        consumer.assign([tp for tp in parts if tp.partition in ends])
+        reader.assign([tp for tp in parts if tp.partition in ends])
         latest: dict[str, dict[str, Any]] = {}
         done: set[int] = set()
         while len(done) < len(ends):
-            msg = consumer.poll(timeout_s)
+            msg = reader.poll(timeout_s)
             if msg is None:
                 break
             partition = msg.partition() or 0
@@ -60,7 +62,7 @@ def read_live_aggregates(
                 continue
             latest[key] = orjson.loads(value)
     finally:
-        consumer.close()
+        reader.close()
     return {
         k: v
         for k, v in latest.items()

@@ -11,8 +11,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
+from schemas.kafka import KafkaConnection, producer
 from streams.exceptions import OutputError
 from streams.pipeline import OutMessage
 
@@ -24,9 +25,10 @@ logger = logging.getLogger(__name__)
 class BatchPublisher:
     """Idempotent producer; ``publish`` blocks until every message is acknowledged."""
 
-    def __init__(self, bootstrap: str, *, client_id: str = "tuyen-streams", **extra: Any) -> None:
+    def __init__(
+        self, kafka: KafkaConnection, *, client_id: str = "tuyen-streams", **extra: Any
+    ) -> None:
         conf: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
             "client.id": client_id,
             "enable.idempotence": True,
             "acks": "all",
@@ -40,7 +42,7 @@ class BatchPublisher:
             "delivery.report.only.error": True,
         }
         conf.update(extra)
-        self._producer = Producer(conf)
+        self._producer = producer(kafka, conf)
         self._errors: list[str] = []
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:

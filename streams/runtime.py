@@ -44,7 +44,7 @@ class StreamsRuntime:
             keys if keys is not None else key_registry(config),
             config.policy,
         )
-        self.pseudonymiser = Pseudonymiser(config.pseudonym_key)
+        self.pseudonymiser = Pseudonymiser(config.pseudonym_key_bytes())
         self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
         # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
         # thread building the app (see streams.checkpool)
@@ -63,7 +63,7 @@ class StreamsRuntime:
     def publisher_(self) -> BatchPublisher:
         if self.publisher is None:
             self.publisher = BatchPublisher(
-                self.config.bootstrap, client_id=f"{self.config.group_id}-out"
+                self.config.kafka, client_id=f"{self.config.group_id}-out"
             )
         return self.publisher
 

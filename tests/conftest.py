@@ -2,49 +2,70 @@
 
 The broker follows the project's rule (KAFKA_BOOTSTRAP, else Docker via testcontainers,
 else local KRaft jars). A test that needs a broker and cannot get one fails: it never skips.
+
+The tests ask for development mode explicitly (``TUYEN_DEV=1``, set here for this process and
+every ``tuyen`` it starts): they sign with the development keys. A test of what happens
+outside development mode removes it from its own environment.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
-from deploy.broker import provision
+from deploy.broker import BrokerHandle, provision
+from deploy.broker.state import external_connection
 from deploy.settings import Settings
+from schemas.kafka import KafkaConnection, admin
 from tests.helpers import unique_name
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+os.environ["TUYEN_DEV"] = "1"
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """Settings read from the environment, as an entry point does."""
-    return Settings()
+    return Settings.load()
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap address of a real broker for the whole session (started once, stopped after)."""
+def broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    """A real broker for the whole session (started once, stopped after)."""
     state_name = f"pytest-{tmp_path_factory.getbasetemp().name}"
     try:
         handle = provision(
             mode=settings.broker_mode,
-            kafka_bootstrap=settings.kafka_bootstrap,
+            external=external_connection(settings),
             home=settings.home,
             state_name=state_name,
             tie_to_parent=True,
         )
     except Exception as exc:  # a broker test must fail loudly, never skip
         pytest.fail(f"no Kafka broker for the tests: {exc}", pytrace=False)
-    yield handle.bootstrap
+    yield handle
     handle.stop()
     if handle.local is not None:
         shutil.rmtree(handle.local.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka(broker: BrokerHandle) -> KafkaConnection:
+    """The connection every test client is built from (``schemas.kafka``)."""
+    return broker.kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(broker: BrokerHandle) -> str:
+    """The broker's bootstrap address (for ``--bootstrap`` and child processes)."""
+    return broker.bootstrap
 
 
 @pytest.fixture
@@ -55,15 +76,14 @@ def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
 
 
 @pytest.fixture
-def make_topic(kafka_bootstrap: str, unique: Callable[[str], str]) -> Callable[..., str]:
+def make_topic(kafka: KafkaConnection, unique: Callable[[str], str]) -> Callable[..., str]:
     """Create a fresh topic (default 3 partitions) and return its name."""
 
     def _make(
         kind: str = "topic", partitions: int = 3, config: dict[str, str] | None = None
     ) -> str:
         name = unique(kind)
-        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-        fut = admin.create_topics(
+        fut = admin(kafka).create_topics(
             [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
         )[name]
         fut.result(timeout=30)

@@ -4,6 +4,7 @@ from deploy.broker.jars import KAFKA_VERSION, ensure_jars
 from deploy.broker.local import LocalBroker, LocalBrokerState
 from deploy.broker.probe import broker_answers
 from deploy.broker.provision import BrokerHandle, provision
+from deploy.broker.state import current_connection, require_connection
 
 __all__ = [
     "KAFKA_VERSION",
@@ -11,6 +12,8 @@ __all__ = [
     "LocalBroker",
     "LocalBrokerState",
     "broker_answers",
+    "current_connection",
     "ensure_jars",
     "provision",
+    "require_connection",
 ]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from confluent_kafka.admin import AdminClient
+from schemas.kafka import KafkaConnection, admin
 
 
-def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True when a metadata request to ``bootstrap`` returns at least one broker."""
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": _Silent()}
-    admin = AdminClient(config)
+def broker_answers(kafka: KafkaConnection | str, timeout_s: float = 2.0) -> bool:
+    """True when a metadata request returns at least one broker. A plain ``host:port`` is a
+    PLAINTEXT connection (the development brokers this package starts)."""
+    conn = kafka if isinstance(kafka, KafkaConnection) else KafkaConnection(bootstrap=kafka)
+    client = admin(conn, {"log_level": 0, "logger": _Silent()})
     try:
-        md = admin.list_topics(timeout=timeout_s)
+        md = client.list_topics(timeout=timeout_s)
     except Exception:
         return False
     return bool(md.brokers)

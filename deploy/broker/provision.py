@@ -16,18 +16,25 @@ from deploy.broker.container import docker_answers, start_container
 from deploy.broker.local import LocalBroker
 from deploy.broker.probe import broker_answers
 from deploy.exceptions import BrokerError, BrokerUnavailable
+from schemas.kafka import KafkaConnection
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class BrokerHandle:
-    """A broker to use: where it is, how it was obtained, and how to let it go."""
+    """A broker to use: how to connect to it, how it was obtained, and how to let it go.
 
-    bootstrap: str
+    The brokers this package starts (container, local) are PLAINTEXT on loopback."""
+
+    kafka: KafkaConnection
     mode: str
     local: LocalBroker | None = None
     _stop: Callable[[], None] | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
 
     def stop(self) -> None:
         """Stop what this handle started (nothing for an external cluster)."""
@@ -39,28 +46,33 @@ class BrokerHandle:
 def provision(
     *,
     mode: str,
-    kafka_bootstrap: str | None,
+    external: KafkaConnection | None,
     home: Path,
     state_name: str = "default",
     tie_to_parent: bool = False,
 ) -> BrokerHandle:
-    """Return a broker that answers metadata requests, starting one if needed."""
+    """Return a broker that answers metadata requests, starting one if needed.
+
+    ``external``: the connection to an existing cluster (``KAFKA_BOOTSTRAP`` and the
+    ``TUYEN_KAFKA_*`` security settings), used as it is."""
     if mode not in {"auto", "external", "container", "local"}:
         raise BrokerError(f"unknown broker mode {mode!r}")
-    if kafka_bootstrap and mode in {"auto", "external"}:
-        if not broker_answers(kafka_bootstrap, timeout_s=10.0):
-            raise BrokerUnavailable(f"KAFKA_BOOTSTRAP={kafka_bootstrap} does not answer")
-        logger.info("using existing cluster bootstrap=%s", kafka_bootstrap)
-        return BrokerHandle(kafka_bootstrap, "external")
+    if external is not None and mode in {"auto", "external"}:
+        if not broker_answers(external, timeout_s=10.0):
+            raise BrokerUnavailable(f"KAFKA_BOOTSTRAP={external.bootstrap} does not answer")
+        logger.info("using existing cluster bootstrap=%s", external.bootstrap)
+        return BrokerHandle(external, "external")
     if mode == "external":
         raise BrokerError("broker mode 'external' needs KAFKA_BOOTSTRAP")
     if mode == "container" or (mode == "auto" and docker_answers()):
         container, bootstrap = start_container()
-        return BrokerHandle(bootstrap, "container", _stop=container.stop)
+        return BrokerHandle(KafkaConnection(bootstrap=bootstrap), "container", _stop=container.stop)
     broker = LocalBroker(home / "brokers" / state_name, home)
     state = broker.start(tie_to_parent=tie_to_parent)
 
     def stop() -> None:
         broker.stop()
 
-    return BrokerHandle(state.bootstrap, "local", local=broker, _stop=stop)
+    return BrokerHandle(
+        KafkaConnection(bootstrap=state.bootstrap), "local", local=broker, _stop=stop
+    )

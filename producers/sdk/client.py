@@ -1,7 +1,8 @@
 """``StationClient``: what station software uses to publish record changes.
 
     client = StationClient.open(station="00004", signer="hw-00004-1", signing_key=key,
-                                config=ProducerConfig(bootstrap=..., topic=..., outbox_path=...))
+                                config=ProducerConfig(kafka=KafkaConnection(bootstrap=...),
+                                                      topic=..., outbox_path=...))
     with client.batch():                      # one SQLite transaction for many events
         client.upsert_person(PersonV1(...))
         client.upsert_encounter(EncounterV2(...), local_id="visit-881")

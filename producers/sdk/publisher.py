@@ -26,6 +26,7 @@ from confluent_kafka import KafkaError, Producer
 
 from producers.config import ProducerConfig
 from producers.sdk.outbox import Outbox, OutboxRow, StoredBatch
+from schemas.kafka import producer as new_producer
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,9 @@ class OutboxPublisher:
         self.outbox = outbox
         self.config = config
         self._own_producer = producer is None
-        self._producer: Producer = producer or Producer(config.kafka_config())
+        self._producer: Producer = producer or new_producer(
+            config.kafka, config.producer_settings()
+        )
         self._lock = threading.RLock()
         self._cursor = 0
         self._inflight = 0
@@ -174,7 +177,7 @@ class OutboxPublisher:
             raise RuntimeError(f"fatal error on a shared producer: {self._fatal}")
         self._producer.purge()
         self._producer.poll(0)
-        self._producer = Producer(self.config.kafka_config())
+        self._producer = new_producer(self.config.kafka, self.config.producer_settings())
         self._fatal = None
         self._inflight = 0
         self._retry = []

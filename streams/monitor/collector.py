@@ -19,8 +19,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
+from schemas.kafka import consumer
 from streams.monitor.burrow import Commit, evaluate_partition, group_status
 from streams.monitor.config import MonitorConfig
 from streams.monitor.exceptions import BrokerQueryError
@@ -110,7 +111,7 @@ class LagCollector:
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.config = config
-        self.clients = clients or KafkaClients(config.bootstrap, config.request_timeout_s)
+        self.clients = clients or KafkaClients(config.kafka, config.request_timeout_s)
         self.clock = clock
         self.log = CommitLog(self.clients, config.window, config.request_timeout_s)
         self._end_at: dict[GTP_MS, int] = {}  # (topic, partition, ms) → end offset then
@@ -153,13 +154,7 @@ class LagCollector:
             if not tps:
                 result[g] = {}
                 continue
-            reader = Consumer(
-                {
-                    "bootstrap.servers": self.config.bootstrap,
-                    "group.id": g,
-                    "enable.auto.commit": False,
-                }
-            )
+            reader = consumer(self.config.kafka, {"group.id": g, "enable.auto.commit": False})
             try:
                 got = reader.committed(
                     [TopicPartition(t, p) for t, p in tps], timeout=self.config.request_timeout_s

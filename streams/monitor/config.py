@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.kafka import KafkaConnection
 from streams.monitor.burrow import DEFAULT_WINDOW
 
 __all__ = ["MonitorConfig"]
@@ -14,7 +15,7 @@ class MonitorConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    bootstrap: str
+    kafka: KafkaConnection
     topic_prefix: str = ""
     groups: tuple[str, ...] = ()  # exact group names; empty = every group
     group_prefix: str = ""  # only groups whose name starts with this

@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
+from schemas.kafka import KafkaConnection, admin, consumer
 from streams.monitor.exceptions import BrokerQueryError
 
 __all__ = ["KafkaClients", "now_ms"]
@@ -32,11 +33,11 @@ class KafkaClients:
     long-lived one re-assigned to new topics waited ~1 s each time on librdkafka's backoffs.
     """
 
-    def __init__(self, bootstrap: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, kafka: KafkaConnection, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.kafka = kafka
+        self.admin = admin(kafka)
         self._reader_config: dict[str, object] = {
-            "bootstrap.servers": bootstrap,
             # an id is required by the client; we only assign() so no group is ever joined
             "group.id": f"_tuyen-monitor-reader-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
@@ -116,7 +117,7 @@ class KafkaClients:
         todo = {tp: end for tp, end in ends.items() if starts.get(tp, end) < end}
         if not todo:
             return
-        reader = Consumer(self._reader_config)
+        reader = consumer(self.kafka, self._reader_config)
         reader.assign([TopicPartition(t, p, starts[(t, p)]) for t, p in todo])
         deadline = time.monotonic() + max_seconds
         try:

@@ -29,7 +29,7 @@ class Monitor:
         health: bool = True,
     ) -> None:
         self.config = config
-        self.clients = KafkaClients(config.bootstrap, config.request_timeout_s)
+        self.clients = KafkaClients(config.kafka, config.request_timeout_s)
         self.lag = LagCollector(config, self.clients, clock)
         self.health = HealthCollector(config, self.clients) if health else None
         self.clock = clock

@@ -22,14 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import (
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    Message,
-    Producer,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, Message, TopicPartition
 
 from deploy.pipeline import Pipeline
 from deploy.topics import apply_topics
@@ -37,6 +30,7 @@ from producers.config import SimulationConfig
 from producers.simulator import SimEvent, SimulationResult, Truth, simulate
 from producers.writers import fast_producer_config, write_kafka
 from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.kafka import KafkaConnection, admin, producer
 from schemas.registry import RecordType
 from schemas.topics import RAW, TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, topic_name, topic_specs
 from sinks.catalog import open_catalog
@@ -93,12 +87,12 @@ class Published:
 def _publish(
     result: SimulationResult,
     groups: dict[str, int],
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     now: datetime,
 ) -> Published:
     """Every event with the Kafka timestamp of its delivery group (``received_time``)."""
-    producer = Producer(fast_producer_config(bootstrap))
+    out_producer = producer(kafka, fast_producer_config())
     failed: list[KafkaError] = []
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -111,7 +105,7 @@ def _publish(
         m = ev.message
         while True:
             try:
-                producer.produce(
+                out_producer.produce(
                     topic,
                     value=m.value,
                     key=m.key,
@@ -121,7 +115,7 @@ def _publish(
                 )
                 break
             except BufferError:
-                producer.poll(0.1)
+                out_producer.poll(0.1)
         out.total += 1
         if ev.bad is not None:
             out.bad += 1
@@ -142,7 +136,7 @@ def _publish(
             )
         )
         out.valid.append(ev)
-    left = producer.flush(120)
+    left = out_producer.flush(120)
     assert not failed and not left, f"{len(failed)} failed, {left} unconfirmed: {failed[:3]}"
     return out
 
@@ -246,13 +240,13 @@ def _current_counts(root: Path) -> dict[tuple[str, str], tuple[int, int, int]]:
     return out
 
 
-def _reset_partition_zero(bootstrap: str, pipeline: Pipeline) -> None:
+def _reset_partition_zero(kafka: KafkaConnection, pipeline: Pipeline) -> None:
     """Point every tier sink's group back to offset 0 of partition 0 (sinks stopped)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    client = admin(kafka)
     for name, base in TIER_SINKS.items():
         group = f"{pipeline.prefix}tuyen-sink-{name}"
         tp = TopicPartition(topic_name(base, pipeline.prefix), 0, 0)
-        fut = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [tp])])
+        fut = client.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [tp])])
         fut[group].result(timeout=30)
 
 
@@ -274,13 +268,13 @@ class OracleRun:
 
 
 @pytest.fixture(scope="module")
-def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OracleRun]:
+def run(kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OracleRun]:
     began = time.monotonic()
     tmp = tmp_path_factory.mktemp("oracle")
     prefix = unique_name("oracle") + "."
-    apply_topics(kafka_bootstrap, topic_specs(prefix, partitions=PARTITIONS))
+    apply_topics(kafka, topic_specs(prefix, partitions=PARTITIONS))
     pipeline = Pipeline(
-        bootstrap=kafka_bootstrap,
+        kafka=kafka,
         prefix=prefix,
         store_root=tmp / "store",
         log_dir=tmp / "logs",
@@ -312,9 +306,9 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         pipeline.start()
         raw = topic_name(RAW, prefix)
         groups = _delivery_groups(h, result.stations, month_end(month))
-        published = _publish(result, groups, kafka_bootstrap, raw, now)
+        published = _publish(result, groups, kafka, raw, now)
         dupes = _duplicates(published.valid)
-        write_kafka(dupes, kafka_bootstrap, raw)
+        write_kafka(dupes, kafka, raw)
         pipeline.wait_caught_up(180, settle_s=2)
         caught_up = time.monotonic() - began
         districts = tuple(c.code for c in h.children(PROVINCE, month_end(month)))
@@ -399,7 +393,7 @@ def test_every_accepted_change_is_stored_exactly_once_at_every_tier(run: OracleR
 
 
 def test_replaying_partition_zero_from_offset_zero_leaves_current_state_unchanged(
-    run: OracleRun, kafka_bootstrap: str
+    run: OracleRun, kafka: KafkaConnection
 ) -> None:
     """Issue 5: replay into the existing stores (pipeline level): every current-state
     count, every change count, the Parquet files and every report stay as they were."""
@@ -409,7 +403,7 @@ def test_replaying_partition_zero_from_offset_zero_leaves_current_state_unchange
     files = sorted(p.relative_to(root) for p in root.rglob("*.parquet"))
     sinks = pipeline.services["sinks"]
     sinks.stop()
-    _reset_partition_zero(kafka_bootstrap, pipeline)
+    _reset_partition_zero(kafka, pipeline)
     assert any(v > 0 for v in pipeline.remaining().values()), "offset reset did not take"
     sinks.start()
     pipeline.wait_caught_up(120, settle_s=2)

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from deploy.pipeline import Pipeline, topic_ends
 from deploy.topics import apply_topics
+from schemas.kafka import KafkaConnection, consumer
 from schemas.topics import DLQ, RAW, TIER_DISTRICT, topic_name, topic_specs
 from tests.faults.traffic import Expectation, Outgoing, Publisher
 from tests.helpers import unique_name, wait_until
@@ -71,7 +72,7 @@ class FaultPipeline:
     """The pipeline of one fault run: topics under ``prefix`` (3 partitions, no time-based
     retention so that events stamped weeks ago stay), one stream worker, the five sinks."""
 
-    bootstrap: str
+    kafka: KafkaConnection
     prefix: str
     tmp: Path
     home: Path
@@ -83,9 +84,9 @@ class FaultPipeline:
             dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
             for s in topic_specs(self.prefix, PARTITIONS)
         ]
-        apply_topics(self.bootstrap, specs)
+        apply_topics(self.kafka, specs)
         self.pipeline = Pipeline(
-            bootstrap=self.bootstrap,
+            kafka=self.kafka,
             prefix=self.prefix,
             store_root=self.tmp / "store",
             log_dir=self.tmp / "logs",
@@ -93,12 +94,10 @@ class FaultPipeline:
             workers=1,
             worker_args=("--session-timeout", "6", "--batch-size", "250", "--log-level", "WARNING"),
             sink_args=("--flush-interval", "1"),
-            extra_env={
-                "TUYEN_TOPIC_PARTITIONS": str(PARTITIONS),
-                "TUYEN_PSEUDONYM_KEY": "fault-tests-pseudonym-key",
-            },
+            extra_env={"TUYEN_TOPIC_PARTITIONS": str(PARTITIONS)},
+            development=True,
         )
-        self.publisher = Publisher(self.bootstrap, topic_name(RAW, self.prefix))
+        self.publisher = Publisher(self.kafka, topic_name(RAW, self.prefix))
 
     @property
     def store_root(self) -> Path:
@@ -160,7 +159,7 @@ class FaultPipeline:
             rem = self.remaining()
             if rem is None:
                 return None
-            ends = unless_transient(lambda: topic_ends(self.bootstrap, list(groups.values())))
+            ends = unless_transient(lambda: topic_ends(self.kafka, list(groups.values())))
             if ends is None:
                 return None
             done = {g: ends[t] - rem[g] for g, t in groups.items()}
@@ -201,14 +200,12 @@ class FaultPipeline:
 
     def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         """The offsets ``group`` committed on ``topic`` (partition → offset; -1: none)."""
-        consumer = Consumer(
-            {"bootstrap.servers": self.bootstrap, "group.id": group, "enable.auto.commit": False}
-        )
+        reader = consumer(self.kafka, {"group.id": group, "enable.auto.commit": False})
         try:
             tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            return {tp.partition: max(tp.offset, -1) for tp in consumer.committed(tps, timeout=10)}
+            return {tp.partition: max(tp.offset, -1) for tp in reader.committed(tps, timeout=10)}
         finally:
-            consumer.close()
+            reader.close()
 
     def wait_outputs_in_flight(self, exp: Expectation, timeout_s: float = 90.0) -> dict[str, int]:
         """Wait until the stream worker has produced tier records *and* dead letters for raw
@@ -223,7 +220,7 @@ class FaultPipeline:
             # the ends before the commits: an output counted was produced by then
             found = unless_transient(
                 lambda: (
-                    topic_ends(self.bootstrap, [district, dlq]),
+                    topic_ends(self.kafka, [district, dlq]),
                     self.committed_offsets(self.streams_group, raw),
                 )
             )
@@ -275,10 +272,10 @@ class FaultPipeline:
         return time.monotonic() - started
 
 
-def start_run(bootstrap: str, factory: pytest.TempPathFactory, name: str) -> FaultPipeline:
+def start_run(kafka: KafkaConnection, factory: pytest.TempPathFactory, name: str) -> FaultPipeline:
     """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder."""
     tmp = factory.mktemp(name)
-    return FaultPipeline(bootstrap, unique_name(name) + ".", tmp / "run", tmp / "home")
+    return FaultPipeline(kafka, unique_name(name) + ".", tmp / "run", tmp / "home")
 
 
 def kill_and_restart(

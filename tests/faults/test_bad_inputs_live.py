@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.kafka import KafkaConnection
 from tests.data.bad_inputs import EventFactory, bad_inputs
 from tests.faults.checks import FaultResult, StoreContract, finish
 from tests.faults.pipeline import start_run
@@ -36,7 +37,7 @@ def _corpus() -> list[list[Outgoing]]:
 
 @pytest.fixture(scope="module")
 def result(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+    kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
     events, _ = simulated(15, start=date.today() - timedelta(days=5), days=4, bad_fraction=0.05)
     live = [from_sim(e) for e in events]
@@ -51,7 +52,7 @@ def result(
         out.extend(group)
     exp = Expectation()
     exp.add(out)
-    fp = start_run(kafka_bootstrap, tmp_path_factory, "bad-live")
+    fp = start_run(kafka, tmp_path_factory, "bad-live")
     try:
         fp.start()
         first, second, third = phases(out, 0.4, 0.3)

@@ -16,6 +16,7 @@ import pytest
 from deploy.broker.local import LocalBroker
 from deploy.exceptions import DeployError
 from deploy.settings import Settings
+from schemas.kafka import KafkaConnection
 from tests.faults.checks import FaultResult, StoreContract, finish
 from tests.faults.pipeline import start_run
 from tests.faults.traffic import kill_run_traffic
@@ -30,7 +31,7 @@ def result(
     broker = LocalBroker(tmp_path_factory.mktemp("broker") / "broker", settings.home)
     state = broker.start(tie_to_parent=True)
     exp, before, during, after = kill_run_traffic(13, bad_fraction=0.02)
-    fp = start_run(state.bootstrap, tmp_path_factory, "broker-kill")
+    fp = start_run(KafkaConnection(bootstrap=state.bootstrap), tmp_path_factory, "broker-kill")
     try:
         fp.start()
         fp.publisher.send(before)

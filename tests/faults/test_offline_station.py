@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.kafka import KafkaConnection
 from sinks.catalog import open_catalog
 from sinks.reports.config import ReportConfig
 from sinks.reports.engine import run_report
@@ -58,7 +59,7 @@ def _ms(t: datetime) -> int:
 
 @pytest.fixture(scope="module")
 def result(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+    kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
     month, back = outage_month(date.today())
     start = month_end(month) - timedelta(days=3)
@@ -77,7 +78,7 @@ def result(
     out = [o for _ts, _i, o in sorted(sends, key=lambda x: (x[0], x[1]))]
     exp = Expectation()
     exp.add(out)
-    fp = start_run(kafka_bootstrap, tmp_path_factory, "offline")
+    fp = start_run(kafka, tmp_path_factory, "offline")
     try:
         fp.start()
         fp.publisher.send(out)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.kafka import KafkaConnection
 from tests.faults.checks import FaultResult, StoreContract, finish
 from tests.faults.pipeline import kill_and_restart, start_run
 from tests.faults.traffic import kill_run_traffic
@@ -16,10 +17,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 @pytest.fixture(scope="module")
 def result(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+    kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
     exp, before, during, after = kill_run_traffic(12, bad_fraction=0.02)
-    fp = start_run(kafka_bootstrap, tmp_path_factory, "sink-kill")
+    fp = start_run(kafka, tmp_path_factory, "sink-kill")
     try:  # the worker keeps filling the tier topics while the sinks are down
         at_kill, recovery_s = kill_and_restart(
             fp, "sinks", before, during, after, fp.wait_sinks_mid_stream

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name
 from sinks.catalog import open_catalog
 from tests.faults.checks import FaultResult, StoreContract, finish
@@ -38,10 +39,10 @@ def _replayed_dead_letters(root: Path, raw_topic: str) -> int:
 
 @pytest.fixture(scope="module")
 def result(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+    kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[FaultResult]:
     exp, before, during, after = kill_run_traffic(11, bad_fraction=0.03)
-    fp = start_run(kafka_bootstrap, tmp_path_factory, "worker-kill")
+    fp = start_run(kafka, tmp_path_factory, "worker-kill")
     try:  # the raw topic keeps filling while no worker runs
         at_kill, recovery_s = kill_and_restart(
             fp, "worker-1", before, during, after, lambda: fp.wait_outputs_in_flight(exp)

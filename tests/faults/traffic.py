@@ -15,6 +15,7 @@ from producers.config import SimulationConfig
 from producers.simulator import SimEvent, SimulationResult, simulate
 from producers.writers import fast_producer_config
 from schemas import KafkaMessage, Reason, RecordChange
+from schemas.kafka import KafkaConnection, producer
 from schemas.wire import decode
 
 __all__ = [
@@ -93,10 +94,10 @@ class Publisher:
     (partition, offset) from its delivery report. Survives a broker outage: messages wait in
     librdkafka's queue (message.timeout.ms 5 minutes) until the broker is back."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        cfg = fast_producer_config(bootstrap)
+    def __init__(self, kafka: KafkaConnection, topic: str) -> None:
+        cfg = fast_producer_config()
         cfg.update({"message.timeout.ms": 300_000, "linger.ms": 20})
-        self.producer = Producer(cfg)
+        self.producer: Producer = producer(kafka, cfg)
         self.topic = topic
         self.coords: dict[tuple[int, int], str] = {}
         self.failed: list[tuple[str, KafkaError]] = []

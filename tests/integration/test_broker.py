@@ -5,46 +5,46 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from deploy.broker import broker_answers
+from schemas.kafka import KafkaConnection, admin, consumer, producer
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.broker
 
 
-def test_broker_answers_metadata(kafka_bootstrap: str) -> None:
-    assert broker_answers(kafka_bootstrap)
-    md = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10)
+def test_broker_answers_metadata(kafka: KafkaConnection) -> None:
+    assert broker_answers(kafka)
+    md = admin(kafka).list_topics(timeout=10)
     assert md.brokers
 
 
 def test_produce_consume_commit_and_read_offsets_back(
-    kafka_bootstrap: str, make_topic: Callable[..., str], unique: Callable[[str], str]
+    kafka: KafkaConnection, make_topic: Callable[..., str], unique: Callable[[str], str]
 ) -> None:
     topic = make_topic(partitions=3)
     group = unique("group")
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    p = producer(kafka, {"enable.idempotence": True})
     sent = {f"key-{i}".encode(): f"value-{i}".encode() for i in range(30)}
     for key, value in sent.items():
-        producer.produce(topic, key=key, value=value)
-    assert producer.flush(30) == 0
+        p.produce(topic, key=key, value=value)
+    assert p.flush(30) == 0
 
-    consumer = Consumer(
+    c = consumer(
+        kafka,
         {
-            "bootstrap.servers": kafka_bootstrap,
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 6000,
-        }
+        },
     )
-    consumer.subscribe([topic])
+    c.subscribe([topic])
     received: dict[bytes, bytes] = {}
 
     def drained() -> bool:
-        msg = consumer.poll(0.2)
+        msg = c.poll(0.2)
         if msg is not None and msg.error() is None:
             key, value = msg.key(), msg.value()
             assert key is not None and value is not None
@@ -52,15 +52,14 @@ def test_produce_consume_commit_and_read_offsets_back(
         return len(received) == len(sent)
 
     wait_until(drained, timeout=60, interval=0, message="all messages consumed")
-    consumer.commit(asynchronous=False)
-    consumer.close()
+    c.commit(asynchronous=False)
+    c.close()
     assert received == sent
 
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     request = [ConsumerGroupTopicPartitions(group)]
-    result = admin.list_consumer_group_offsets(request)[group].result(timeout=30)
+    result = admin(kafka).list_consumer_group_offsets(request)[group].result(timeout=30)
     committed = {tp.partition: tp.offset for tp in result.topic_partitions if tp.topic == topic}
-    probe = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": unique("probe")})
+    probe = consumer(kafka, {"group.id": unique("probe")})
     ends = {
         p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(3)
     }

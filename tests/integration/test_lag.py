@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import orjson
 import pytest
-import typer
 from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
@@ -22,9 +21,9 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
+from schemas.kafka import KafkaConnection, admin, consumer, producer
 from streams.monitor.burrow import Status
 from streams.monitor.collector import LagCollector
 from streams.monitor.config import MonitorConfig
@@ -73,21 +72,16 @@ def commit(consumer: Consumer, topic: str, offset: int) -> None:
 class Driver:
     """One topic (1 partition), a producer and a group committing chosen offsets."""
 
-    bootstrap: str
+    kafka: KafkaConnection
     topic: str
     group: str
     producer: Producer = field(init=False)
     committer: Consumer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 0, **FAST})
-        self.committer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": self.group,
-                "enable.auto.commit": False,
-                **FAST,
-            }
+        self.producer = producer(self.kafka, {"linger.ms": 0, **FAST})
+        self.committer = consumer(
+            self.kafka, {"group.id": self.group, "enable.auto.commit": False, **FAST}
         )
 
     def produce(self, n: int) -> None:
@@ -105,16 +99,16 @@ class Driver:
 
 @pytest.fixture
 def driver(
-    kafka_bootstrap: str, make_topic: Callable[..., str], unique: Callable[[str], str]
+    kafka: KafkaConnection, make_topic: Callable[..., str], unique: Callable[[str], str]
 ) -> Iterator[Driver]:
-    d = Driver(kafka_bootstrap, make_topic("lag", partitions=1), unique("group"))
+    d = Driver(kafka, make_topic("lag", partitions=1), unique("group"))
     yield d
     d.close()
 
 
 def collect(driver: Driver, clock: FakeClock, after_last_ms: int | None = 0) -> GroupLag:
     """The group's lag; the clock at last commit + ``after_last_ms`` (None: wall clock)."""
-    collector = LagCollector(MonitorConfig(bootstrap=driver.bootstrap, groups=(driver.group,)))
+    collector = LagCollector(MonitorConfig(kafka=driver.kafka, groups=(driver.group,)))
     collector.clock = clock
     try:
         collector.log.catch_up()
@@ -129,8 +123,9 @@ def collect(driver: Driver, clock: FakeClock, after_last_ms: int | None = 0) -> 
 
 def assert_matches_broker(driver: Driver, group: GroupLag) -> None:
     """Offsets and lag equal what AdminClient and a watermark query report."""
-    admin = AdminClient({"bootstrap.servers": driver.bootstrap})
-    res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(driver.group)])
+    res = admin(driver.kafka).list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(driver.group)]
+    )
     (tp,) = res[driver.group].result(timeout=10).topic_partitions
     _low, high = driver.committer.get_watermark_offsets(
         TopicPartition(driver.topic, 0), timeout=10, cached=False
@@ -144,30 +139,30 @@ def assert_matches_broker(driver: Driver, group: GroupLag) -> None:
 
 def test_caught_up_group_is_ok(driver: Driver) -> None:
     driver.produce(20)
-    consumer = Consumer(
+    member = consumer(
+        driver.kafka,
         {
-            "bootstrap.servers": driver.bootstrap,
             "group.id": driver.group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 6000,
             **FAST,
-        }
+        },
     )
-    consumer.subscribe([driver.topic])
+    member.subscribe([driver.topic])
     seen = []
 
     def drained() -> bool:
-        msg = consumer.poll(0.2)
+        msg = member.poll(0.2)
         if msg is not None and msg.error() is None:
             seen.append(msg.offset())
-            consumer.commit(message=msg, asynchronous=False)
+            member.commit(message=msg, asynchronous=False)
         return len(seen) == 20
 
     try:
         wait_until(drained, timeout=30, interval=0, message="20 messages consumed")
     finally:
-        consumer.close()
+        member.close()
     group = collect(driver, FakeClock(), after_last_ms=None)  # wall clock: caught up wins
     assert group.status is Status.OK
     (p,) = group.partitions
@@ -228,7 +223,7 @@ def test_lag_seconds_is_the_age_of_the_first_unconsumed_message(driver: Driver) 
     driver.commit(1)
     clock = FakeClock()
     group = collect(driver, clock, after_last_ms=None)
-    reader = Consumer({"bootstrap.servers": driver.bootstrap, "group.id": "unused", **FAST})
+    reader = consumer(driver.kafka, {"group.id": "unused", **FAST})
     reader.assign([TopicPartition(driver.topic, 0, 1)])
     msg = wait_until(lambda: reader.poll(0.2), timeout=10, message="message at offset 1")
     reader.close()
@@ -238,15 +233,12 @@ def test_lag_seconds_is_the_age_of_the_first_unconsumed_message(driver: Driver) 
 
 
 def test_lag_cli_json_and_check_exit_codes(driver: Driver) -> None:
-    from streams.monitor.cli import register
+    from deploy.cli.root import app
 
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # keep `lag` a subcommand
     driver.produce(10)
     for _ in range(10):
         driver.commit(2)
-    args = ["lag", "--bootstrap", driver.bootstrap, "--group", driver.group, "--prefix", ""]
+    args = ["lag", "--bootstrap", driver.kafka.bootstrap, "--group", driver.group, "--prefix", ""]
     started = time.monotonic()
     res = CliRunner().invoke(app, [*args, "--format", "json", "--check"])
     assert res.exit_code == 1, res.output

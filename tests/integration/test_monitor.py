@@ -1,13 +1,16 @@
-"""`tuyen monitor serve` against the real broker: /metrics, /api/status and the page in Chromium."""
+"""`tuyen monitor serve` against the real broker: /metrics, /api/status and the page in Chromium,
+behind its bearer token; and no open door: off loopback it refuses to start without a token."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,24 +19,18 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import topics as T
+from schemas.kafka import KafkaConnection, admin, consumer, producer
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.broker
 
 FAST = {"retry.backoff.ms": 10, "retry.backoff.max.ms": 100}
-SERVE = (
-    "import typer\n"
-    "from streams.monitor.cli import register\n"
-    "app = typer.Typer()\n"
-    "register(app)\n"
-    "app.command('version')(lambda: None)\n"
-    "app()\n"
-)
+TUYEN = str(Path(sys.executable).with_name("tuyen"))
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -68,37 +65,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+def get(url: str, token: str | None = None) -> bytes:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as resp:
         return bytes(resp.read())
 
 
-def pipeline(bootstrap: str, prefix: str) -> dict[str, str]:
+def status_of(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+    """HTTP status and response headers, without raising on 4xx."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def pipeline(kafka: KafkaConnection, prefix: str) -> dict[str, str]:
     """Prefixed pipeline topics with a little traffic, and two groups: one OK, one stuck."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
     names = {b: T.topic_name(b, prefix) for b in (T.RAW, T.VALID, T.DLQ, T.TIER_DISTRICT)}
-    futs = admin.create_topics([NewTopic(n, 1, 1) for n in names.values()])
+    futs = admin(kafka).create_topics([NewTopic(n, 1, 1) for n in names.values()])
     for f in futs.values():
         f.result(timeout=30)
-    producer = Producer({"bootstrap.servers": bootstrap, **FAST})
+    p = producer(kafka, FAST)
     for i in range(10):
-        producer.produce(names[T.RAW], value=b"raw%d" % i)
+        p.produce(names[T.RAW], value=b"raw%d" % i)
     for i in range(7):
-        producer.produce(names[T.VALID], value=b"valid%d" % i)
+        p.produce(names[T.VALID], value=b"valid%d" % i)
     for reason in ("not_json", "not_json", "bad_time"):
-        producer.produce(names[T.DLQ], value=b"{}", headers=[("tuyen_reason", reason.encode())])
+        p.produce(names[T.DLQ], value=b"{}", headers=[("tuyen_reason", reason.encode())])
     event_time = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
     for i in range(5):
-        producer.produce(
+        p.produce(
             names[T.TIER_DISTRICT], value=b"d%d" % i, headers=[("ce_time", event_time.encode())]
         )
-    assert producer.flush(10) == 0
+    assert p.flush(10) == 0
     groups = {"ok": prefix + "validators", "stuck": prefix + "sink.district"}
     for group, topic, offsets in (
         (groups["ok"], names[T.RAW], [5, 10]),
         (groups["stuck"], names[T.TIER_DISTRICT], [1] * 10),
     ):
-        c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **FAST})
+        c = consumer(kafka, {"group.id": group, **FAST})
         for off in offsets:
             commit(c, topic, off)
         c.close()
@@ -107,16 +113,23 @@ def pipeline(bootstrap: str, prefix: str) -> dict[str, str]:
 
 @pytest.fixture
 def served(
-    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
-) -> Iterator[tuple[str, dict[str, str]]]:
+    kafka: KafkaConnection, unique: Callable[[str], str], tmp_path: Path
+) -> Iterator[tuple[str, dict[str, str], str]]:
+    """`tuyen monitor serve` with a token (from a file, as a secret mount gives it)."""
     prefix = unique("mon") + "."
-    groups = pipeline(kafka_bootstrap, prefix)
+    groups = pipeline(kafka, prefix)
     port = free_port()
-    env = {**os.environ, "TUYEN_TOPIC_PREFIX": prefix}
+    token = secrets.token_urlsafe(24)
+    (tmp_path / "token").write_text(token + "\n")
+    env = {
+        **os.environ,
+        "TUYEN_TOPIC_PREFIX": prefix,
+        "TUYEN_MONITOR_TOKEN_FILE": str(tmp_path / "token"),
+    }
     log = (tmp_path / "serve.log").open("wb")
-    args = ["--interval", "1", "--bootstrap", kafka_bootstrap]
+    args = ["--interval", "1", "--bootstrap", kafka.bootstrap]
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, *("monitor", "serve", "--port", str(port)), *args],
+        [TUYEN, *("monitor", "serve", "--port", str(port)), *args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -128,7 +141,7 @@ def served(
             if proc.poll() is not None:
                 raise AssertionError((tmp_path / "serve.log").read_text())
             try:
-                doc: dict[str, Any] = orjson.loads(get(base + "/api/status"))
+                doc: dict[str, Any] = orjson.loads(get(base + "/api/status", token))
             except OSError:
                 return None
             return (
@@ -136,7 +149,7 @@ def served(
             )
 
         wait_until(ready, timeout=30, interval=0.1, message="monitor serving both groups")
-        yield base, groups
+        yield base, groups, token
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -147,9 +160,12 @@ def served(
         log.close()
 
 
-def test_metrics_status_and_page(served: tuple[str, dict[str, str]], artifacts_dir: Path) -> None:
-    base, groups = served
-    families = {f.name: f for f in text_string_to_metric_families(get(base + "/metrics").decode())}
+def test_metrics_status_and_page(
+    served: tuple[str, dict[str, str], str], artifacts_dir: Path
+) -> None:
+    base, groups, token = served
+    metrics = get(base + "/metrics", token).decode()
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}
 
     def value(name: str, **labels: str) -> float:
         for s in families[name].samples:
@@ -171,7 +187,7 @@ def test_metrics_status_and_page(served: tuple[str, dict[str, str]], artifacts_d
     assert value("tuyen_freshness_samples", tier="district") == 5
     assert value("tuyen_freshness_seconds", tier="district", quantile="0.5") >= 1.99  # ms stamps
 
-    status = orjson.loads(get(base + "/api/status"))
+    status = orjson.loads(get(base + "/api/status", token))
     assert not status["all_ok"]
     assert status["health"]["dlq_reasons"] == {"not_json": 2, "bad_time": 1}
 
@@ -182,7 +198,7 @@ def test_metrics_status_and_page(served: tuple[str, dict[str, str]], artifacts_d
     profile = artifacts_dir / ".chromium-profile"
     flags = [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
     dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", base + "/"],
+        [chromium, *flags, "--dump-dom", f"{base}/?token={token}"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -193,10 +209,42 @@ def test_metrics_status_and_page(served: tuple[str, dict[str, str]], artifacts_d
     assert 'data-status="ERR"' in dom and 'data-status="OK"' in dom
     assert "not_json" in dom
     subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", base + "/"],
+        [chromium, *flags, f"--screenshot={shot}", f"{base}/?token={token}"],
         capture_output=True,
         timeout=60,
         check=True,
     )
     shutil.rmtree(profile, ignore_errors=True)
     assert shot.stat().st_size > 5_000
+
+
+def test_every_path_but_healthz_needs_the_token(served: tuple[str, dict[str, str], str]) -> None:
+    base, _groups, token = served
+    for path in ("/", "/metrics", "/api/status", "/nowhere"):
+        code, headers = status_of(base + path)
+        assert code == 401, path
+        assert headers["WWW-Authenticate"].startswith("Bearer")
+        assert status_of(base + path, {"Authorization": "Bearer wrong"})[0] == 401
+    assert status_of(base + "/metrics", {"Authorization": f"Bearer {token}"})[0] == 200
+    assert status_of(base + "/healthz")[0] == 200  # probes: no data, no token
+    assert status_of(f"{base}/metrics?token=wrong")[0] == 401
+    code, headers = status_of(f"{base}/?token={token}")
+    assert code == 200
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    assert token not in cookie and "HttpOnly" in headers["Set-Cookie"]
+    assert status_of(base + "/api/status", {"Cookie": cookie})[0] == 200  # the page's links
+    assert status_of(base + "/api/status", {"Cookie": cookie + "0"})[0] == 401
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUYEN_MONITOR_TOKEN")}
+    proc = subprocess.run(
+        [TUYEN, "monitor", "serve", "--host", "0.0.0.0", "--bootstrap", "127.0.0.1:1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "TUYEN_MONITOR_TOKEN is not set" in proc.stderr

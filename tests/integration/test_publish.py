@@ -8,10 +8,11 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from deploy.cli import app
+from deploy.cli.root import app
 from producers.config import SimulationConfig
 from producers.simulator import simulate
 from producers.writers import write_jsonl
+from schemas.kafka import KafkaConnection
 from tests.integration.test_station_client import _consume_ids
 
 CFG = SimulationConfig(seed=5, provinces=("02",), n_stations=2, start="2025-02-01", days=6,
@@ -19,7 +20,7 @@ CFG = SimulationConfig(seed=5, provinces=("02",), n_stations=2, start="2025-02-0
 
 
 def test_publish_all_or_nothing(
-    kafka_bootstrap: str, make_topic: Callable[..., str], tmp_path: Path
+    kafka_bootstrap: str, kafka: KafkaConnection, make_topic: Callable[..., str], tmp_path: Path
 ) -> None:
     result = simulate(CFG)
     path = tmp_path / "events.jsonl"
@@ -43,7 +44,7 @@ def test_publish_all_or_nothing(
     summary = orjson.loads(ok.stdout.strip().splitlines()[-1])
     valid = result.truth.valid_event_ids
     assert summary == {"published": len(valid), "skipped": bad}
-    assert set(_consume_ids(kafka_bootstrap, topic, valid)) == valid
+    assert set(_consume_ids(kafka, topic, valid)) == valid
 
 
 def test_publish_reports_line_numbers(tmp_path: Path) -> None:

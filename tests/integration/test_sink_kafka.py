@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
+from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.tier import TierRecord
 from sinks.catalog import open_catalog
 from sinks.config import sink_config
@@ -45,8 +46,8 @@ def _records(start: int, count: int) -> list[TierRecord]:
     return out
 
 
-def _produce(bootstrap: str, topic: str, records: list[TierRecord]) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+def _produce(kafka: KafkaConnection, topic: str, records: list[TierRecord]) -> None:
+    p = producer(kafka, {"enable.idempotence": True, "linger.ms": 5})
     for r in records:
         p.produce(topic, key=r.record_key.encode(), value=tier_value(r))
     assert p.flush(30) == 0
@@ -90,10 +91,10 @@ def _files(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*.parquet"))}
 
 
-def _run(bootstrap: str, topic: str, group: str, root: Path) -> None:
+def _run(kafka: KafkaConnection, topic: str, group: str, root: Path) -> None:
     cfg = sink_config(
         "national",
-        bootstrap=bootstrap,
+        kafka=kafka,
         store_root=str(root),
         topic=topic,
         group=group,
@@ -105,27 +106,27 @@ def _run(bootstrap: str, topic: str, group: str, root: Path) -> None:
 
 
 def test_replay_from_offset_zero_changes_no_current_state_count(
-    kafka_bootstrap: str,
+    kafka: KafkaConnection,
     make_topic: Callable[..., str],
     unique: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
     topic = make_topic("tier-national", partitions=3)
     records = _records(0, 300)
-    _produce(kafka_bootstrap, topic, records)
-    _run(kafka_bootstrap, topic, unique("sink"), tmp_path)
+    _produce(kafka, topic, records)
+    _run(kafka, topic, unique("sink"), tmp_path)
     con = open_catalog(tmp_path, "national")
     first = _current(con)
     assert first == _expected_current(records)
     files = _files(tmp_path)
-    _run(kafka_bootstrap, topic, unique("replay"), tmp_path)  # a new group: from offset 0
+    _run(kafka, topic, unique("replay"), tmp_path)  # a new group: from offset 0
     assert _current(con) == first
     assert _files(tmp_path).keys() == files.keys()  # same names: rewritten, not added
     assert _physical(con) == (300, 300)
 
 
-def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+def _committed(kafka: KafkaConnection, group: str, topic: str, partitions: int) -> int:
+    c = consumer(kafka, {"group.id": group})
     try:
         tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return sum(max(tp.offset, 0) for tp in tps)
@@ -134,7 +135,7 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
 
 
 def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
-    kafka_bootstrap: str,
+    kafka: KafkaConnection,
     make_topic: Callable[..., str],
     unique: Callable[[str], str],
     tmp_path: Path,
@@ -142,7 +143,7 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
     topic = make_topic("tier-national", partitions=3)
     group = unique("sink")
     records = _records(0, 400)
-    _produce(kafka_bootstrap, topic, records[:200])
+    _produce(kafka, topic, records[:200])
     args = [
         TUYEN,
         "sink",
@@ -150,7 +151,7 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
         "--root",
         str(tmp_path),
         "--bootstrap",
-        kafka_bootstrap,
+        kafka.bootstrap,
         "--topic",
         topic,
         "--group",
@@ -165,15 +166,15 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
     env = {**os.environ, "TUYEN_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        feeder = threading.Thread(target=_produce, args=(kafka_bootstrap, topic, records[200:]))
+        feeder = threading.Thread(target=_produce, args=(kafka, topic, records[200:]))
         wait_until(
-            lambda: _committed(kafka_bootstrap, group, topic, 3) >= 60,
+            lambda: _committed(kafka, group, topic, 3) >= 60,
             timeout=60,
             message="first commits",
         )
         feeder.start()
         wait_until(
-            lambda: _committed(kafka_bootstrap, group, topic, 3) >= 150,
+            lambda: _committed(kafka, group, topic, 3) >= 150,
             timeout=60,
             message="more commits",
         )
@@ -184,7 +185,7 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert _committed(kafka_bootstrap, group, topic, 3) < 400
+    assert _committed(kafka, group, topic, 3) < 400
     restarted = subprocess.run(
         [*args, "--exit-when-idle", "2"], env=env, capture_output=True, timeout=90, check=False
     )
@@ -192,4 +193,4 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
     con = open_catalog(tmp_path, "national")
     assert _physical(con) == (400, 400)  # nothing missing, nothing twice, even on disk
     assert _current(con) == _expected_current(records)
-    assert _committed(kafka_bootstrap, group, topic, 3) == 400
+    assert _committed(kafka, group, topic, 3) == 400

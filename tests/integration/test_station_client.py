@@ -12,13 +12,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka import Consumer
-
 from deploy.broker import LocalBroker
-from deploy.settings import Settings
+from deploy.settings import Settings, kafka_env
 from producers.config import ProducerConfig
 from producers.sdk import StationClient
 from schemas.examples import example_data
+from schemas.kafka import KafkaConnection, consumer
 from schemas.payloads.clinical import EncounterV2
 from tests.helpers import wait_until
 
@@ -32,10 +31,12 @@ CHILD = textwrap.dedent(
     from producers.config import ProducerConfig
     from producers.sdk import StationClient
     from schemas.examples import example_data
+    from deploy.settings import Settings
     from schemas.payloads.clinical import EncounterV2
 
-    bootstrap, topic, outbox, ids_path, mode = sys.argv[1:6]
-    cfg = ProducerConfig(bootstrap=bootstrap, topic=topic, outbox_path=Path(outbox))
+    topic, outbox, ids_path, mode = sys.argv[1:5]
+    kafka = Settings.load().kafka_connection()  # KAFKA_BOOTSTRAP and TUYEN_KAFKA_*
+    cfg = ProducerConfig(kafka=kafka, topic=topic, outbox_path=Path(outbox))
     client = StationClient.dev("00004", cfg)
     if mode == "drain":
         left = client.flush(45)
@@ -54,22 +55,24 @@ CHILD = textwrap.dedent(
 )
 
 
-def _consume_ids(bootstrap: str, topic: str, want: set[str], timeout: float = 45) -> list[str]:
-    consumer = Consumer(
+def _consume_ids(
+    kafka: KafkaConnection, topic: str, want: set[str], timeout: float = 45
+) -> list[str]:
+    reader = consumer(
+        kafka,
         {
-            "bootstrap.servers": bootstrap,
             "group.id": f"check-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 6000,
-        }
+        },
     )
-    consumer.subscribe([topic])
+    reader.subscribe([topic])
     seen: list[str] = []
     values: dict[str, bytes] = {}
 
     def done() -> bool:
-        for m in consumer.consume(5000, 0.5):
+        for m in reader.consume(5000, 0.5):
             if m.error() is None:
                 raw = dict(m.headers() or [])["ce_id"]
                 eid = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -81,17 +84,18 @@ def _consume_ids(bootstrap: str, topic: str, want: set[str], timeout: float = 45
     try:
         wait_until(done, timeout=timeout, interval=0, message="every accepted id consumed")
     finally:
-        consumer.close()
+        reader.close()
     return seen
 
 
 def test_sigkill_mid_run_loses_nothing(
-    kafka_bootstrap: str, make_topic: Callable[..., str], tmp_path: Path
+    kafka: KafkaConnection, make_topic: Callable[..., str], tmp_path: Path
 ) -> None:
     topic = make_topic("sigkill", partitions=3)
     outbox, ids_path = tmp_path / "outbox.db", tmp_path / "ids.txt"
-    args = [sys.executable, "-c", CHILD, kafka_bootstrap, topic, str(outbox), str(ids_path)]
-    child = subprocess.Popen([*args, "run"], cwd=ROOT)
+    args = [sys.executable, "-c", CHILD, topic, str(outbox), str(ids_path)]
+    env = kafka_env(kafka, os.environ)
+    child = subprocess.Popen([*args, "run"], cwd=ROOT, env=env)
     try:
         wait_until(
             lambda: ids_path.exists() and ids_path.read_text().count("\n") >= 3000,
@@ -102,19 +106,19 @@ def test_sigkill_mid_run_loses_nothing(
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     accepted = set(ids_path.read_text().split())
-    drain = subprocess.run([*args, "drain"], cwd=ROOT, timeout=60, check=False)
+    drain = subprocess.run([*args, "drain"], cwd=ROOT, env=env, timeout=60, check=False)
     assert drain.returncode == 0, "the restarted client could not deliver its outbox"
-    seen = _consume_ids(kafka_bootstrap, topic, accepted)
+    seen = _consume_ids(kafka, topic, accepted)
     assert accepted <= set(seen)
 
 
 def test_broker_outage_loses_nothing(tmp_path: Path, settings: Settings) -> None:
     broker = LocalBroker(tmp_path / "broker", settings.home, heap="384m")
-    bootstrap = broker.start(tie_to_parent=True).bootstrap
+    local = KafkaConnection(bootstrap=broker.start(tie_to_parent=True).bootstrap)
     try:
         topic = f"outage-{uuid.uuid4().hex[:8]}"
         cfg = ProducerConfig(
-            bootstrap=bootstrap,
+            kafka=local,
             topic=topic,
             outbox_path=tmp_path / "outbox.db",
             message_timeout_ms=3000,  # short: timed-out rows go back to pending and are resent
@@ -147,7 +151,7 @@ def test_broker_outage_loses_nothing(tmp_path: Path, settings: Settings) -> None
         broker.start(tie_to_parent=True)
         assert client.flush(45) == 0
         client.close()
-        seen = _consume_ids(bootstrap, topic, set(accepted))
+        seen = _consume_ids(local, topic, set(accepted))
         assert set(accepted) <= set(seen)
     finally:
         broker.stop()

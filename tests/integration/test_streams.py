@@ -1,12 +1,15 @@
-"""The stream worker against a real broker, run as a subprocess (``python -m streams worker``)."""
+"""The stream worker against a real broker, run as a subprocess (``python -m streams worker
+--dev``: development mode asked for on the command line, not inherited)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -16,13 +19,14 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer
 
+from deploy.settings import kafka_env
 from deploy.topics import apply_topics
 from schemas import KafkaMessage, RecordChange, encode
 from schemas.dlq import H_REASON, header_value
 from schemas.elements import contribution_period, contributions
 from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.topics import topic_specs
 from streams.live import read_live_aggregates
 from tests.data.bad_inputs import STATIONS, EventFactory, bad_inputs
@@ -38,19 +42,21 @@ class Worker:
     """A ``python -m streams worker`` subprocess."""
 
     def __init__(
-        self, bootstrap: str, prefix: str, data_dir: Path, name: str, web_port: int = 0
+        self, kafka: KafkaConnection, prefix: str, data_dir: Path, name: str, web_port: int = 0
     ) -> None:
         self.log = data_dir / f"{name}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TUYEN_PSEUDONYM_KEY": "test-pseudonym-key"}
+        env = kafka_env(kafka, os.environ)
+        env.pop("TUYEN_DEV", None)  # --dev below asks for it
+        # a key of its own (strong: even in development mode a key given must be)
+        env["TUYEN_PSEUDONYM_KEY"] = base64.b64encode(os.urandom(32)).decode()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "streams",
                 "worker",
-                "--bootstrap",
-                bootstrap,
+                "--dev",
                 "--topic-prefix",
                 prefix,
                 "--partitions",
@@ -102,14 +108,14 @@ class Worker:
 class TopicReader:
     """Accumulates every message of some topics (polled on demand, no group commits)."""
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        self.consumer = Consumer(
+    def __init__(self, kafka: KafkaConnection, topics: list[str]) -> None:
+        self.consumer = consumer(
+            kafka,
             {
-                "bootstrap.servers": bootstrap,
                 "group.id": f"reader-{os.urandom(6).hex()}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
-            }
+            },
         )
         self.consumer.subscribe(topics)
         self.messages: dict[str, list[Any]] = defaultdict(list)
@@ -125,18 +131,18 @@ class TopicReader:
 
 
 @pytest.fixture
-def prefix(unique: Callable[[str], str], kafka_bootstrap: str) -> str:
+def prefix(unique: Callable[[str], str], kafka: KafkaConnection) -> str:
     p = unique("st") + "."
-    apply_topics(kafka_bootstrap, topic_specs(p, PARTITIONS))
+    apply_topics(kafka, topic_specs(p, PARTITIONS))
     return p
 
 
 @pytest.fixture
-def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+def workers(kafka: KafkaConnection, prefix: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
     def start(name: str, web_port: int = 0) -> Worker:
-        w = Worker(kafka_bootstrap, prefix, tmp_path, name, web_port)
+        w = Worker(kafka, prefix, tmp_path, name, web_port)
         started.append(w)
         return w
 
@@ -145,8 +151,8 @@ def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Calla
         w.stop()
 
 
-def produce(bootstrap: str, topic: str, messages: list[KafkaMessage]) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+def produce(kafka: KafkaConnection, topic: str, messages: list[KafkaMessage]) -> None:
+    p = producer(kafka, {"enable.idempotence": True, "linger.ms": 5})
     for m in messages:
         p.produce(topic, m.value, m.key, headers=list(m.headers))
         p.poll(0)
@@ -161,7 +167,7 @@ TIERS = ("changes.valid", "tier.district", "tier.province", "tier.national")
 
 
 def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
-    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker]
+    kafka: KafkaConnection, prefix: str, workers: Callable[..., Worker]
 ) -> None:
     f = EventFactory()
     valid = f.valid(80)
@@ -173,11 +179,11 @@ def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
             stream.extend(cases[i].setup)
             stream.append(cases[i].message)
     stream.extend(c.message for c in cases[len(valid) :])
-    produce(kafka_bootstrap, prefix + "station.changes", stream)
+    produce(kafka, prefix + "station.changes", stream)
     expected_ids = event_ids_of(valid) | {
         dict(s.headers)["ce_id"].decode() for c in cases for s in c.setup
     }
-    reader = TopicReader(kafka_bootstrap, [prefix + t for t in (*TIERS, "station.changes.dlq")])
+    reader = TopicReader(kafka, [prefix + t for t in (*TIERS, "station.changes.dlq")])
     w = workers("a")
     try:
 
@@ -204,6 +210,8 @@ def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
             key = m.key
             if key.isdigit():
                 assert key not in national
+        log = w.log.read_text(errors="replace")
+        assert "DEVELOPMENT MODE" in log and "development key registry" in log
         assert w.stop() == 0
     finally:
         reader.close()
@@ -214,12 +222,12 @@ def event_ids_of(messages: list[KafkaMessage]) -> set[str]:
 
 
 def test_sigkill_mid_stream_then_restart_delivers_every_event_with_two_workers(
-    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker]
+    kafka: KafkaConnection, prefix: str, workers: Callable[..., Worker]
 ) -> None:
     f = EventFactory()
     first = f.valid(3000)
-    produce(kafka_bootstrap, prefix + "station.changes", first)
-    reader = TopicReader(kafka_bootstrap, [prefix + t for t in TIERS])
+    produce(kafka, prefix + "station.changes", first)
+    reader = TopicReader(kafka, [prefix + t for t in TIERS])
     a = workers("a")
     b = workers("b")
     try:
@@ -230,7 +238,7 @@ def test_sigkill_mid_stream_then_restart_delivers_every_event_with_two_workers(
         )
         a.kill()  # mid-stream: no drain, no commit
         second = f.valid(1500)
-        produce(kafka_bootstrap, prefix + "station.changes", second)
+        produce(kafka, prefix + "station.changes", second)
         a = workers("a2")
         expected = event_ids_of(first) | event_ids_of(second)
 
@@ -271,7 +279,7 @@ def oracle(changes: list[RecordChange], hierarchy: Hierarchy) -> dict[str, int]:
 
 
 def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
-    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker]
+    kafka: KafkaConnection, prefix: str, workers: Callable[..., Worker]
 ) -> None:
     f = EventFactory(now=datetime.now(UTC))
     start = f.now - timedelta(days=32)
@@ -334,7 +342,7 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
             data={**(snap.data or {}), "counts": counts},
         )
     )
-    produce(kafka_bootstrap, prefix + "station.changes", [encode(c) for c in changes])
+    produce(kafka, prefix + "station.changes", [encode(c) for c in changes])
     expected = oracle(changes, Hierarchy.default())
     tiers = {"station", "district", "province", "national"}
     port = free_port()
@@ -342,7 +350,7 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
 
     def matches() -> dict[str, Any] | None:
         w.alive()
-        rows = read_live_aggregates(kafka_bootstrap, prefix + "aggregates.live", timeout_s=5)
+        rows = read_live_aggregates(kafka, prefix + "aggregates.live", timeout_s=5)
         live = {k: r["value"] for k, r in rows.items() if r["value"]}
         return rows if live == expected else None
 
@@ -359,7 +367,23 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/", timeout=10) as resp:
         stats = orjson.loads(resp.read())
     assert stats["counts"]["accepted"] == len(changes)
+    # faust's own views are off (table data, cluster topology, sensors, graph, metrics)
+    for path in ("/table/", "/table/records/", "/router/", "/graph/", "/assignment/"):
+        assert http_status(f"http://127.0.0.1:{port}{path}") == 404, path
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+        assert orjson.loads(resp.read()) == {"status": "OK"}  # faust's bare index, no data
+    # and the views listen on 127.0.0.1 only (0.0.0.0 would answer on every 127/8 address)
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.2", port), 5):
+        pass
     assert w.stop() == 0
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def free_port() -> int:

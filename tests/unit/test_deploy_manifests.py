@@ -174,7 +174,7 @@ def is_group(cmd: Any) -> bool:
 
 @cache
 def root_command() -> Any:
-    from deploy.cli import app
+    from deploy.cli.root import app
 
     group = typer.main.get_command(app)
     assert is_group(group)

@@ -14,6 +14,7 @@ from producers.exceptions import OutboxLocked, SequenceError
 from producers.sdk import Outbox, StationClient
 from schemas import DevKeyRegistry, KafkaMessage, decode, verify
 from schemas.examples import example_data
+from schemas.kafka import KafkaConnection
 from schemas.payloads.clinical import EncounterV2
 from schemas.payloads.person import PersonV1
 
@@ -22,7 +23,10 @@ NOWHERE = "127.0.0.1:9"  # nothing listens: every event stays pending
 
 def _cfg(tmp_path: Path, name: str = "o.db") -> ProducerConfig:
     return ProducerConfig(
-        bootstrap=NOWHERE, topic="t", outbox_path=tmp_path / name, message_timeout_ms=60_000
+        kafka=KafkaConnection(bootstrap=NOWHERE),
+        topic="t",
+        outbox_path=tmp_path / name,
+        message_timeout_ms=60_000,
     )
 
 

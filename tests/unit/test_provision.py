@@ -7,21 +7,22 @@ import pytest
 from deploy.broker import provision
 from deploy.broker.jars import lock_entries
 from deploy.exceptions import BrokerError, BrokerUnavailable
+from schemas.kafka import KafkaConnection
 
 
 def test_external_mode_needs_bootstrap(tmp_path: Path) -> None:
     with pytest.raises(BrokerError, match="KAFKA_BOOTSTRAP"):
-        provision(mode="external", kafka_bootstrap=None, home=tmp_path)
+        provision(mode="external", external=None, home=tmp_path)
 
 
 def test_unreachable_bootstrap_is_an_error_not_a_fallback(tmp_path: Path) -> None:
     with pytest.raises(BrokerUnavailable):
-        provision(mode="auto", kafka_bootstrap="127.0.0.1:1", home=tmp_path)
+        provision(mode="auto", external=KafkaConnection(bootstrap="127.0.0.1:1"), home=tmp_path)
 
 
 def test_unknown_mode(tmp_path: Path) -> None:
     with pytest.raises(BrokerError, match="unknown broker mode"):
-        provision(mode="zookeeper", kafka_bootstrap=None, home=tmp_path)
+        provision(mode="zookeeper", external=None, home=tmp_path)
 
 
 def test_lock_pins_the_broker_and_its_dependencies() -> None:

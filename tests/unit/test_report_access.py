@@ -12,9 +12,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from deploy.cli import report as report_cli
+from deploy.cli.root import app as tuyen
 from schemas.hierarchy import Hierarchy
 from sinks.reports import AccessDenied, AccessLog, BadRequest, parse_principal, run_report
-from sinks.reports import cli as report_cli
 from sinks.reports.memcatalog import build_catalog
 from tests.unit.test_report_indicators import scenario
 
@@ -85,13 +86,6 @@ def test_bad_requests_are_logged_as_errors(con: Any, h: Hierarchy, tmp_path: Pat
 
 @pytest.fixture
 def cli(con: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
-    app = typer.Typer()
-    report_cli.register(app)
-
-    @app.callback()
-    def _root() -> None:
-        """test root"""
-
     class _Con:  # the CLI closes its connection; keep the module's open
         def __getattr__(self, name: str) -> Any:
             return getattr(con, name)
@@ -101,7 +95,7 @@ def cli(con: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
 
     monkeypatch.setattr(report_cli, "_open", lambda *a: _Con())
     monkeypatch.setenv("TUYEN_ACCESS_LOG", str(tmp_path / "cli-access.log"))
-    yield app
+    yield tuyen
 
 
 def test_cli_refuses_outside_scope_with_exit_3(cli: typer.Typer, tmp_path: Path) -> None:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 import sinks.consumer
-from sinks.cli import register
+from deploy.cli.root import app
 from sinks.config import SinkConfig
 from sinks.consumer import SinkStats
 
@@ -42,8 +41,6 @@ def test_a_dead_sink_thread_stops_the_process_with_code_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sinks.consumer, "SinkRunner", _Runner)
-    app = typer.Typer()
-    register(app)
     result = CliRunner().invoke(
         app,
         ["sink", "district", "dlq", "--bootstrap", "127.0.0.1:1", "--root", str(tmp_path)],

@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import TopicPartition as TP
 
+from schemas.kafka import KafkaConnection
 from sinks.config import sink_config
 from sinks.consumer import SinkRunner, retriable_commit_error
 from sinks.segments import Commit
@@ -34,7 +35,11 @@ class FakeConsumer:
 
 def _runner(tmp_path: Path) -> tuple[SinkRunner, FakeConsumer]:
     cfg = sink_config(
-        "national", bootstrap="127.0.0.1:1", store_root=str(tmp_path), topic="t", group="g"
+        "national",
+        kafka=KafkaConnection(bootstrap="127.0.0.1:1"),
+        store_root=str(tmp_path),
+        topic="t",
+        group="g",
     )
     runner = SinkRunner(cfg)
     runner.consumer.close()

@@ -8,13 +8,15 @@ from mode import CrashingSupervisor
 
 from streams.app import build_app
 from streams.config import StreamsConfig
+from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 
 
 def _app(tmp_path: Path, **overrides: object) -> object:
     config = StreamsConfig.model_validate(
         {
-            "bootstrap": "unused:9092",
-            "pseudonym_key": "k",
+            "kafka": {"bootstrap": "unused:9092"},
+            "development": True,
+            "pseudonym_key": DEV_PSEUDONYM_KEY,
             "verify_processes": 0,
             "web_enabled": False,
             "data_dir": str(tmp_path),

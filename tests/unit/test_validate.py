@@ -11,8 +11,10 @@ import pytest
 from schemas import DevKeyRegistry, KafkaMessage, Reason
 from schemas.dlq import H_REASON, H_SOURCE_OFFSET, header_value
 from schemas.hierarchy import Hierarchy
+from schemas.kafka import KafkaConnection
 from schemas.tier import TierRecord, load_tier_record
 from streams.pipeline import BatchOutput, BatchProcessor
+from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 from streams.pseudonymise import Pseudonymiser
 from streams.route import encode_record, route, tier_headers
 from streams.validate import Accepted, RawMessage, Validator
@@ -185,7 +187,12 @@ def test_check_pool_gives_the_in_process_verdicts() -> None:
     msgs = raw(stream)
     now = datetime.now(UTC)
     expected = processor().check(msgs, now)
-    config = StreamsConfig(bootstrap="unused:9092", pseudonym_key="k", key_registry_seed=KEY_SEED)
+    config = StreamsConfig(
+        kafka=KafkaConnection(bootstrap="unused:9092"),
+        development=True,
+        pseudonym_key=DEV_PSEUDONYM_KEY,
+        key_registry_seed=KEY_SEED,
+    )
     pool = CheckPool(1, config)
     try:
 
@@ -214,7 +221,12 @@ def test_check_pool_recovers_when_a_process_dies() -> None:
     f = EventFactory()
     msgs = raw(list(f.valid(12)))
     now = datetime.now(UTC)
-    config = StreamsConfig(bootstrap="unused:9092", pseudonym_key="k", key_registry_seed=KEY_SEED)
+    config = StreamsConfig(
+        kafka=KafkaConnection(bootstrap="unused:9092"),
+        development=True,
+        pseudonym_key=DEV_PSEUDONYM_KEY,
+        key_registry_seed=KEY_SEED,
+    )
     pool = CheckPool(1, config)
     try:
         expected = pool.check_sync(msgs, now)

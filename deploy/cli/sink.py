@@ -1,4 +1,4 @@
-"""`tuyen` commands of the `sinks` package: sink, compact, catalog."""
+"""`tuyen sink`, `tuyen compact`, `tuyen catalog`: the `sinks` package from the command line."""
 
 from __future__ import annotations
 
@@ -6,40 +6,36 @@ import logging
 import signal
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from deploy.settings import Settings
+from deploy.cli.common import console, fail, kafka, out, settings
 from sinks.catalog import CATALOG_TIERS, build_catalog
-from sinks.compact import compact
+from sinks.compact import compact as run_compact
 from sinks.config import SINK_NAMES, CompactConfig, sink_config
 
-_SINKS_HELP = f"Sinks to run: {', '.join(SINK_NAMES)}."
-_TIER_HELP = f"One of {', '.join(CATALOG_TIERS)}."
+__all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
+
+#: Choices derived from the sinks package's own declarations (declared once, there).
+SinkName = StrEnum("SinkName", {n: n for n in SINK_NAMES})  # type: ignore[misc]
+CatalogTier = StrEnum("CatalogTier", {t: t for t in CATALOG_TIERS})  # type: ignore[misc]
+_NATIONAL = CatalogTier("national")
+
 _DEFAULT_CATALOG = Path("catalog.duckdb")
 
 _FAILED_GRACE_S = 30.0  # how long the other sinks get to stop when one failed
 
 logger = logging.getLogger(__name__)
-console = Console(stderr=True)
-out = Console()
-
-
-def _bootstrap(s: Settings, given: str | None) -> str:
-    if given:
-        return given
-    from deploy.cli import require_bootstrap  # lazy: deploy.cli imports this module
-
-    return require_bootstrap(s)
 
 
 def sink(
-    names: Annotated[list[str], typer.Argument(help=_SINKS_HELP)],
+    ctx: typer.Context,
+    names: Annotated[list[SinkName], typer.Argument(help="Sinks to run.")],
     root: str = typer.Option(None, help="Store root (default: TUYEN_STORE_ROOT)."),
     bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: the dev broker)."),
     topic: str = typer.Option(None, help="Override the topic (one sink only)."),
@@ -57,16 +53,15 @@ def sink(
     exits with code 1, so a supervisor restarts it."""
     from sinks.consumer import SinkRunner  # confluent_kafka only when running sinks
 
-    s = Settings()
+    s = settings(ctx)
     if (topic or group) and len(names) != 1:
-        console.print("[red]--topic/--group need exactly one sink[/red]")
-        raise typer.Exit(2)
-    boot = _bootstrap(s, bootstrap)
+        fail("--topic/--group need exactly one sink")
+    conn = kafka(ctx, bootstrap)
     runners = [
         SinkRunner(
             sink_config(
-                name,
-                bootstrap=boot,
+                name.value,
+                kafka=conn,
                 store_root=root or s.store_root,
                 prefix=s.topic_prefix,
                 topic=topic,
@@ -131,7 +126,8 @@ def sink(
     out.print(table)
 
 
-def compact_cmd(
+def compact(
+    ctx: typer.Context,
     root: str = typer.Option(None, help="Store root (default: TUYEN_STORE_ROOT)."),
     before_month: str = typer.Option(
         None, help="Compact months before YYYY-MM (default: the current month)."
@@ -139,8 +135,8 @@ def compact_cmd(
     min_file_age: float = typer.Option(3600.0, help="Skip files younger than this (seconds)."),
 ) -> None:
     """Merge small files of closed partitions (idempotent; safe while readers read)."""
-    s = Settings()
-    report = compact(
+    s = settings(ctx)
+    report = run_compact(
         CompactConfig(
             store_root=root or s.store_root, before_month=before_month, min_file_age_s=min_file_age
         )
@@ -157,29 +153,20 @@ def compact_cmd(
 
 
 def catalog(
+    ctx: typer.Context,
     out_path: Annotated[
         Path, typer.Option("--out", help="DuckDB file to write.")
     ] = _DEFAULT_CATALOG,
     root: str = typer.Option(None, help="Store root (default: TUYEN_STORE_ROOT)."),
-    tier: str = typer.Option("national", help=_TIER_HELP),
+    tier: Annotated[CatalogTier, typer.Option(help="The tier store to open.")] = _NATIONAL,
     province: str = typer.Option(None, help="Only this province's folder."),
     hierarchy: Annotated[
         Path | None, typer.Option(help="Folder with units/links/population CSV.")
     ] = None,
 ) -> None:
     """Write a DuckDB database of views over a store (open it with the duckdb CLI)."""
-    s = Settings()
+    s = settings(ctx)
     path = build_catalog(
-        root or s.store_root, out_path, tier, province=province, hierarchy=hierarchy
+        root or s.store_root, out_path, tier.value, province=province, hierarchy=hierarchy
     )
-    out.print(f"catalog written: {path} (tier={tier}); try: duckdb {path} -c 'SHOW TABLES'")
-
-
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root `tuyen` app."""
-    app.command("sink")(sink)
-    app.command("compact")(compact_cmd)
-    app.command("catalog")(catalog)
-    from sinks.reports import cli as reports_cli
-
-    reports_cli.register(app)
+    out.print(f"catalog written: {path} (tier={tier.value}); try: duckdb {path} -c 'SHOW TABLES'")

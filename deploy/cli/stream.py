@@ -1,49 +1,43 @@
-"""`tuyen streams worker` and `tuyen aggregates show`."""
+"""`tuyen streams worker` and `tuyen aggregates show` (also ``python -m streams worker``)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 
-__all__ = ["register", "streams_app"]
+from deploy.anchors import worker_anchors
+from deploy.cli.common import kafka, out, settings
+from deploy.topics import apply_topics
+from schemas.topics import AGGREGATES, RAW, topic_name, topic_specs
+
+__all__ = ["aggregates_app", "streams_app"]
 
 streams_app = typer.Typer(help="The stream layer: validate, enrich, route, aggregate.")
 aggregates_app = typer.Typer(help="Live tiered aggregates (from the aggregates.live topic).")
 logger = logging.getLogger(__name__)
 
 
-def _settings() -> Any:
-    from deploy.settings import Settings
+class StateStoreChoice(StrEnum):
+    """Where the worker keeps the per-record state."""
 
-    return Settings()
-
-
-def _bootstrap(s: Any, bootstrap: str | None) -> str:
-    if bootstrap:
-        return bootstrap
-    if s.kafka_bootstrap:
-        return str(s.kafka_bootstrap)
-    try:
-        from deploy.cli import current_bootstrap
-
-        found = current_bootstrap(s)
-    except Exception:  # the deploy CLI may be unavailable in a bare worker image
-        found = None
-    if not found:
-        print("no broker: set KAFKA_BOOTSTRAP, pass --bootstrap or run `tuyen broker up`")
-        raise typer.Exit(2)
-    return str(found)
+    ROCKSDB = "rocksdb"
+    MEMORY = "memory"
 
 
 @streams_app.command("worker")
 def worker(
+    ctx: typer.Context,
     bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: settings)."),
     topic_prefix: str = typer.Option(None, help="Topic prefix (default: TUYEN_TOPIC_PREFIX)."),
     app_id: str = typer.Option("tuyen-streams", help="faust app id (consumer group)."),
     partitions: int = typer.Option(None, help="Raw topic partitions (default: topics.py)."),
     web_port: int = typer.Option(6066, help="Port of the web views (0: disabled)."),
+    web_host: str = typer.Option(
+        "127.0.0.1", help="Address of the web views (/aggregates/, /stats/): loopback unless told."
+    ),
     batch_size: int = typer.Option(2000, help="Events per batch."),
     verify_threads: int = typer.Option(2, help="Threads for the stateless checks (in-process)."),
     verify_processes: int = typer.Option(
@@ -51,66 +45,59 @@ def worker(
     ),
     session_timeout: float = typer.Option(30.0, help="Broker session timeout (s)."),
     data_dir: str = typer.Option(None, help="faust data dir (default: <TUYEN_HOME>/streams)."),
-    state_store: str = typer.Option(
-        "rocksdb", help="Per-record state: rocksdb (on disk under the data dir) or memory."
-    ),
+    state_store: Annotated[
+        StateStoreChoice,
+        typer.Option(help="Per-record state: rocksdb (on disk under the data dir) or memory."),
+    ] = StateStoreChoice.ROCKSDB,
     create_topics: bool = typer.Option(True, help="Create missing pipeline topics first."),
     log_level: str = typer.Option("INFO", help="Worker log level."),
+    dev: bool = typer.Option(False, "--dev", help="Development mode (same as `tuyen --dev`)."),
 ) -> None:
-    """Run a stream worker until SIGTERM/SIGINT (drains the batch in flight and commits)."""
-    from schemas.topics import topic_specs
+    """Run a stream worker until SIGTERM/SIGINT (drains the batch in flight and commits).
+
+    Needs TUYEN_KEY_REGISTRY and TUYEN_PSEUDONYM_KEY, unless in development mode."""
     from streams.app import build_app
     from streams.config import StreamsConfig
 
-    s = _settings()
+    s = settings(ctx)
+    if dev and not s.dev:
+        s = s.model_copy(update={"dev": True})
+    anchors = worker_anchors(s)
+    conn = kafka(ctx, bootstrap)
     prefix = s.topic_prefix if topic_prefix is None else topic_prefix
-    boot = _bootstrap(s, bootstrap)
     specs = topic_specs(prefix, s.topic_partitions)
     raw_partitions = partitions or next(
-        p.partitions for p in specs if p.name.endswith("station.changes")
+        p.partitions for p in specs if p.name == topic_name(RAW, prefix)
     )
     if create_topics:
-        from deploy.topics import apply_topics
-
-        apply_topics(boot, specs)
+        apply_topics(conn, specs)
     config = StreamsConfig(
-        bootstrap=boot,
+        kafka=conn,
+        development=anchors.development,
         app_id=app_id,
         topic_prefix=prefix,
         partitions=raw_partitions,
-        pseudonym_key=s.pseudonym_key,
-        key_registry_path=s.key_registry,
+        pseudonym_key=anchors.pseudonym_key,
+        key_registry_path=anchors.key_registry_path,
         batch_size=batch_size,
         verify_threads=verify_threads,
         verify_processes=verify_processes,
         web_enabled=web_port > 0,
         web_port=web_port or 6066,
+        web_host=web_host,
         broker_session_timeout_s=session_timeout,
         broker_heartbeat_interval_s=max(0.5, session_timeout / 10),
         data_dir=data_dir or str(s.home / "streams" / (prefix + app_id)),
-        state_store=state_store,
+        state_store=state_store.value,
     )
-    _create_internal_topics(config)
-    run_worker(build_app(config), log_level)
+    # faust declares its internal topics itself, but a consumer that subscribes before the
+    # metadata has spread "ignores the missing topic" and never consumes it (seen: live
+    # aggregates never published): create them first
+    apply_topics(conn, config.internal_topic_specs())
+    _run(build_app(config), log_level)
 
 
-def _create_internal_topics(config: Any) -> None:
-    """Create the worker's internal topics before faust subscribes: faust declares them
-    itself, but a consumer that subscribes before the metadata has spread "ignores the
-    missing topic" and never consumes it (seen: live aggregates never published)."""
-    from deploy.topics import apply_topics
-    from schemas.topics import DAY_MS, TopicSpec
-
-    specs = [
-        TopicSpec(
-            name, partitions, cleanup, retention_ms=-1 if cleanup == "compact" else 7 * DAY_MS
-        )
-        for name, partitions, cleanup in config.internal_topics()
-    ]
-    apply_topics(config.bootstrap, specs)
-
-
-def run_worker(app: Any, log_level: str = "INFO") -> None:
+def _run(app: Any, log_level: str) -> None:
     """Run a faust app as a worker in this process (blocks; handles SIGTERM/SIGINT)."""
     from faust.worker import Worker
 
@@ -125,6 +112,7 @@ def run_worker(app: Any, log_level: str = "INFO") -> None:
 
 @aggregates_app.command("show")
 def show(
+    ctx: typer.Context,
     unit: str = typer.Option(None, help="Unit code (station, district, province, VN)."),
     period: str = typer.Option(None, help="Period YYYY-MM."),
     element: str = typer.Option(None, help="Data element."),
@@ -134,16 +122,14 @@ def show(
 ) -> None:
     """Print the live aggregates (latest values from the compacted topic)."""
     import orjson
-    from rich.console import Console
     from rich.table import Table
 
-    from schemas.topics import AGGREGATES, topic_name
     from streams.live import read_live_aggregates
 
-    s = _settings()
+    s = settings(ctx)
     prefix = s.topic_prefix if topic_prefix is None else topic_prefix
     rows = read_live_aggregates(
-        _bootstrap(s, bootstrap),
+        kafka(ctx, bootstrap),
         topic_name(AGGREGATES, prefix),
         unit=unit,
         period=period,
@@ -159,17 +145,4 @@ def show(
         table.add_row(
             r["unit"], r["tier"], r["period"], r["element"], str(r["value"]), r["updated_at"]
         )
-    Console().print(table)
-
-
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root `tuyen` app."""
-    app.add_typer(streams_app, name="streams")
-    app.add_typer(aggregates_app, name="aggregates")
-    try:
-        from streams.monitor import cli as monitor_cli
-    except ImportError:
-        return
-    register_monitor = getattr(monitor_cli, "register", None)
-    if register_monitor is not None:
-        register_monitor(app)
+    out.print(table)

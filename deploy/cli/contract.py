@@ -9,10 +9,12 @@ import typer
 
 from schemas.schema_export import SCHEMA_ROOT, export, problems_against_history, stale_files
 
-schemas_app = typer.Typer(help="The event contract: JSON Schema files, compatibility.")
+__all__ = ["app"]
+
+app = typer.Typer(help="The event contract: JSON Schema files, compatibility.")
 
 
-@schemas_app.command("export")
+@app.command("export")
 def export_cmd(
     root: Annotated[Path, typer.Option(help="folder of the committed schema files")] = SCHEMA_ROOT,
     check: Annotated[bool, typer.Option("--check", help="only report, write nothing")] = False,
@@ -33,8 +35,3 @@ def export_cmd(
         print(f"wrote {path}")
     if not written:
         print("all schema files are up to date")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `tuyen schemas` to the root app."""
-    app.add_typer(schemas_app, name="schemas")

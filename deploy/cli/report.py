@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +16,33 @@ import orjson
 import typer
 from rich.console import Console
 
+from deploy.cli.common import console as err
+from deploy.cli.common import fail, settings
+from sinks.catalog import CATALOG_TIERS
 from sinks.reports.access import AccessLog
 from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import AccessDenied, ReportError
+from sinks.reports.indicators import KINDS
+from sinks.reports.scope import MODES
 
-__all__ = ["register"]
+__all__ = ["ReportFormat", "report"]
 
-_FORMATS = ("table", "csv", "parquet", "html", "fhir")
-err = Console(stderr=True)
+#: Choices derived from the reports package's own declarations (declared once, there).
+ReportKind = StrEnum("ReportKind", {k: k for k in KINDS})  # type: ignore[misc]
+ReportTier = StrEnum("ReportTier", {t: t for t in CATALOG_TIERS})  # type: ignore[misc]
+HierarchyMode = StrEnum("HierarchyMode", {m: m for m in MODES})  # type: ignore[misc]
+_NATIONAL = ReportTier("national")
+_AS_RECORDED = HierarchyMode("as-recorded")
+
+
+class ReportFormat(StrEnum):
+    """What `tuyen report` writes."""
+
+    TABLE = "table"
+    CSV = "csv"
+    PARQUET = "parquet"
+    HTML = "html"
+    FHIR = "fhir"
 
 
 def _access_log_path(store_root: str, configured: str | None, home: Path) -> Path:
@@ -45,18 +65,21 @@ def _holidays(path: Path | None) -> frozenset[date]:
 
 
 def report(
-    kind: Annotated[str, typer.Argument(help="resources | health | completeness")],
+    ctx: typer.Context,
+    kind: Annotated[ReportKind, typer.Argument(help="Which report.")],
     period: Annotated[str, typer.Option(help="2026-10 | 2026-Q3 | 2026-H1 | 2026-9M | 2026")],
     principal: Annotated[
         str, typer.Option("--as", help="who asks: national | province:CODE | district:CODE")
     ],
-    tier: Annotated[str, typer.Option(help="national | province | district")] = "national",
+    tier: Annotated[ReportTier, typer.Option(help="The tier the unit belongs to.")] = _NATIONAL,
     unit: Annotated[str | None, typer.Option(help="unit code (default VN if national)")] = None,
     hierarchy: Annotated[
-        str,
-        typer.Option("--hierarchy", help="as-recorded | current (restate into 2025 units)"),
-    ] = "as-recorded",
-    fmt: Annotated[str, typer.Option("--format", help=" | ".join(_FORMATS))] = "table",
+        HierarchyMode,
+        typer.Option("--hierarchy", help="as-recorded, or current (restate into 2025 units)"),
+    ] = _AS_RECORDED,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="Output format.")
+    ] = ReportFormat.TABLE,
     out: Annotated[Path | None, typer.Option(help="output file (needed for parquet)")] = None,
     store_root: Annotated[
         str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")
@@ -71,19 +94,14 @@ def report(
     ] = None,
 ) -> None:
     """Resource, health-indicator or completeness report for a unit and its children."""
-    from deploy.settings import Settings
     from schemas.hierarchy import Hierarchy
     from sinks.reports.engine import run_report
 
-    if fmt not in _FORMATS:
-        err.print(f"[red]unknown format {fmt!r}: use {', '.join(_FORMATS)}[/red]")
-        raise typer.Exit(2)
-    if fmt == "parquet" and out is None:
-        err.print("[red]--format parquet needs --out PATH[/red]")
-        raise typer.Exit(2)
-    settings = Settings()
-    root = store_root or settings.store_root
-    log = AccessLog(_access_log_path(root, settings.access_log, settings.home))
+    if fmt is ReportFormat.PARQUET and out is None:
+        fail("--format parquet needs --out PATH")
+    s = settings(ctx)
+    root = store_root or s.store_root
+    log = AccessLog(_access_log_path(root, s.access_log, s.home))
     if hierarchy_dir is None:
         h = Hierarchy.default()
     else:
@@ -94,11 +112,11 @@ def report(
 
         h = Hierarchy.from_csv(pick("units"), pick("links"), pick("population"))
     config = ReportConfig(holidays=_holidays(holidays))
-    con = _open(root, tier, hierarchy_dir)
+    con = _open(root, tier.value, hierarchy_dir)
     try:
         result = run_report(
-            con, h, kind, tier, unit, period, hierarchy, principal,
-            access_log=log, config=config, trend=fmt == "html",
+            con, h, kind.value, tier.value, unit, period, hierarchy.value, principal,
+            access_log=log, config=config, trend=fmt is ReportFormat.HTML,
         )  # fmt: skip
     except AccessDenied as exc:
         err.print(f"[red]{exc.message}[/red]")
@@ -118,7 +136,7 @@ def _open(root: str, tier: str, hierarchy_dir: Path | None) -> duckdb.DuckDBPyCo
     return open_catalog(root, store_tier, hierarchy=hierarchy_dir)
 
 
-def _emit(result: object, fmt: str, out: Path | None) -> None:
+def _emit(result: object, fmt: ReportFormat, out: Path | None) -> None:
     from sinks.reports.model import Report
     from sinks.reports.render import (
         fhir_bundle,
@@ -129,15 +147,15 @@ def _emit(result: object, fmt: str, out: Path | None) -> None:
     )
 
     assert isinstance(result, Report)
-    if fmt == "table":
+    if fmt is ReportFormat.TABLE:
         render_tables(result, Console(file=out.open("w", encoding="utf-8")) if out else Console())
         return
-    if fmt == "parquet":
+    if fmt is ReportFormat.PARQUET:
         assert out is not None
         write_parquet(result, out)
         err.print(f"wrote {out}")
         return
-    if fmt == "csv":
+    if fmt is ReportFormat.CSV:
         if out is not None:
             write_csv(result, out)
         else:
@@ -145,7 +163,7 @@ def _emit(result: object, fmt: str, out: Path | None) -> None:
         return
     text = (
         render_html(result).encode()
-        if fmt == "html"
+        if fmt is ReportFormat.HTML
         else orjson.dumps(fhir_bundle(result), option=orjson.OPT_INDENT_2)
     )
     if out is not None:
@@ -153,8 +171,3 @@ def _emit(result: object, fmt: str, out: Path | None) -> None:
         err.print(f"wrote {out}")
     else:
         sys.stdout.buffer.write(text + b"\n")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``tuyen report`` to the root app."""
-    app.command("report")(report)

@@ -1,4 +1,4 @@
-"""`tuyen publish` and `tuyen simulate`: commands of the `producers` package.
+"""`tuyen publish` and `tuyen simulate`: the `producers` package from the command line.
 
 Exit codes of `tuyen publish`: 0 published (or valid with --dry-run), 1 bad lines and nothing
 published, 2 usage error or no broker, 3 Kafka did not confirm every event.
@@ -8,44 +8,39 @@ from __future__ import annotations
 
 import time
 from datetime import date, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from deploy.anchors import require_development
+from deploy.cli.common import console, fail, kafka, out, progress, settings
 from producers.config import DEV_KEY_SEED, DEV_SIGNERS_PER_STATION, SimulationConfig
+from schemas.kafka import KafkaConnection
+from schemas.topics import RAW, topic_name
 
-console = Console(stderr=True)
-out = Console()
+__all__ = ["Destination", "publish", "simulate"]
 
 EXIT_BAD_LINES = 1
-EXIT_USAGE = 2
 EXIT_DELIVERY = 3
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+class Destination(StrEnum):
+    """Where `tuyen simulate` writes."""
+
+    KAFKA = "kafka"
+    OUTBOX = "outbox"
+    JSONL = "jsonl"
 
 
-def _bootstrap_and_topic(topic: str | None) -> tuple[str, str]:
-    from deploy.cli import require_bootstrap, settings
-    from schemas.topics import RAW, topic_name
-
-    s = settings()
-    return require_bootstrap(s), topic or topic_name(RAW, s.topic_prefix)
+def _target(ctx: typer.Context, topic: str | None) -> tuple[KafkaConnection, str]:
+    return kafka(ctx), topic or topic_name(RAW, settings(ctx).topic_prefix)
 
 
 def publish(
+    ctx: typer.Context,
     file: Path = typer.Option(..., "--file", "-f", exists=True, dir_okay=False, help="JSONL."),  # noqa: B008
     topic: str | None = typer.Option(None, help="Target topic (default: station.changes)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate only, publish nothing."),
@@ -62,17 +57,19 @@ def publish(
 
     registry: KeyRegistry | None = None
     if keys is not None and dev_keys:
-        console.print("[red]give --keys or --dev-keys, not both[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        fail("give --keys or --dev-keys, not both")
     if keys is not None:
         registry = StaticKeyRegistry.load(keys)
     elif dev_keys:
+        require_development(
+            settings(ctx), "tuyen publish --dev-keys", "verifies with the development keys"
+        )
         registry = DevKeyRegistry(DEV_KEY_SEED, signers_per_station=DEV_SIGNERS_PER_STATION)
     size = file.stat().st_size
-    with _progress() as progress:
-        task = progress.add_task(f"validating {size / 1e6:.1f} MB", total=None)
-        report = validate_file(file, registry=registry, tick=lambda k: progress.advance(task, k))
-        progress.update(task, completed=report.total + report.blank, total=report.total)
+    with progress() as bars:
+        task = bars.add_task(f"validating {size / 1e6:.1f} MB", total=None)
+        report = validate_file(file, registry=registry, tick=lambda k: bars.advance(task, k))
+        bars.update(task, completed=report.total + report.blank, total=report.total)
     if not report.signatures_checked:
         console.print("[yellow]no key registry given: signatures not verified[/yellow]")
     if report.bad:
@@ -94,13 +91,11 @@ def publish(
     from producers.exceptions import DeliveryError
     from producers.writers import produce_messages
 
-    bootstrap, target = _bootstrap_and_topic(topic)
-    with _progress() as progress:
-        task = progress.add_task(f"publishing to {target}", total=len(report.good))
+    conn, target = _target(ctx, topic)
+    with progress() as bars:
+        task = bars.add_task(f"publishing to {target}", total=len(report.good))
         try:
-            produce_messages(
-                report.good, bootstrap, target, tick=lambda k: progress.advance(task, k)
-            )
+            produce_messages(report.good, conn, target, tick=lambda k: bars.advance(task, k))
         except DeliveryError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(EXIT_DELIVERY) from exc
@@ -110,6 +105,7 @@ def publish(
 
 
 def simulate(
+    ctx: typer.Context,
     stations: int = typer.Option(10, "--stations", "-n", help="How many stations (sampled)."),
     provinces: str = typer.Option("", help="Comma-separated province codes, e.g. 01,02."),
     station: list[str] = typer.Option([], "--station", help="Explicit station codes."),  # noqa: B008
@@ -120,23 +116,23 @@ def simulate(
     scale: float = typer.Option(0.05, help="Share of each commune's population simulated."),
     activity: float = typer.Option(1.0, help="Multiplier of every per-person rate."),
     bad_fraction: float = typer.Option(0.0, help="Share of deliberately bad events."),
-    to: str = typer.Option("kafka", "--to", help="kafka | outbox | jsonl"),
+    to: Annotated[Destination, typer.Option("--to", help="Where the events go.")] = (
+        Destination.KAFKA
+    ),
     file: Path | None = typer.Option(None, "--file", "-f", help="Output file for --to jsonl."),  # noqa: B008
     topic: str | None = typer.Option(None, help="Target topic (default: station.changes)."),
     outbox_dir: Path | None = typer.Option(None, help="Outboxes for --to outbox."),  # noqa: B008
 ) -> None:
-    """Deterministic synthetic activity of real stations (same seed, same events)."""
+    """Deterministic synthetic activity of real stations (same seed, same events).
+
+    Signed with the development keys: development mode only (`tuyen --dev simulate`)."""
     from producers.simulator import simulate as run_simulation
     from producers.writers import write_jsonl, write_kafka, write_outboxes
 
-    sink: Literal["kafka", "outbox", "jsonl"]
-    if to not in ("kafka", "outbox", "jsonl"):
-        console.print("[red]--to must be kafka, outbox or jsonl[/red]")
-        raise typer.Exit(EXIT_USAGE)
-    sink = to  # type: ignore[assignment]
-    if sink == "jsonl" and file is None:
-        console.print("[red]--to jsonl needs --file[/red]")
-        raise typer.Exit(EXIT_USAGE)
+    if to is Destination.JSONL and file is None:
+        fail("--to jsonl needs --file")
+    s = settings(ctx)
+    require_development(s, "tuyen simulate", "signs with the development keys")
     first = start or (date.today() - timedelta(days=days + 1)).isoformat()
     cfg = SimulationConfig(
         seed=seed,
@@ -151,29 +147,27 @@ def simulate(
         keep_truth=False,
     )
     started = time.monotonic()
-    with _progress() as progress:
-        day_task = progress.add_task("days", total=days)
-        ev_task = progress.add_task("events", total=None)
+    with progress() as bars:
+        day_task = bars.add_task("days", total=days)
+        ev_task = bars.add_task("events", total=None)
         result = run_simulation(
-            cfg, progress=lambda done, _total: progress.update(day_task, completed=done)
+            cfg, progress=lambda done, _total: bars.update(day_task, completed=done)
         )
         console.print(f"{len(result.stations)} stations from {first}, {days} days, seed {seed}")
 
         def tick(k: int) -> None:
-            progress.advance(ev_task, k)
+            bars.advance(ev_task, k)
 
-        if sink == "jsonl":
+        if to is Destination.JSONL:
             assert file is not None
             n = write_jsonl(result.events, file, tick=tick)
         else:
-            bootstrap, target = _bootstrap_and_topic(topic)
-            if sink == "kafka":
-                n = write_kafka(result.events, bootstrap, target, tick=tick)
+            conn, target = _target(ctx, topic)
+            if to is Destination.KAFKA:
+                n = write_kafka(result.events, conn, target, tick=tick)
             else:
-                from deploy.cli import settings
-
-                root = outbox_dir or settings().home / "outboxes"
-                n = write_outboxes(result.events, bootstrap, target, root, tick=tick)
+                root = outbox_dir or s.home / "outboxes"
+                n = write_outboxes(result.events, conn, target, root, tick=tick)
     elapsed = time.monotonic() - started
     table = Table("event type", "count", title=f"{n:,} events in {elapsed:.1f}s")
     for name, count in sorted(result.truth.counts.items()):
@@ -182,9 +176,3 @@ def simulate(
     table.add_row("late (offline stations)", f"{len(result.truth.late_event_ids):,}")
     out.print(table)
     console.print(f"{n / elapsed:,.0f} events/s")
-
-
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the root `tuyen` app."""
-    app.command("publish")(publish)
-    app.command("simulate")(simulate)

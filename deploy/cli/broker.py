@@ -1,0 +1,47 @@
+"""`tuyen broker up | status | down`: a real Apache Kafka broker for development."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from deploy.broker import broker_answers, current_connection
+from deploy.broker.state import start_default, stop_default
+from deploy.cli.common import console, out, settings
+
+__all__ = ["app"]
+
+app = typer.Typer(help="A real Apache Kafka broker for development (KRaft).")
+
+
+@app.command("up")
+def up(ctx: typer.Context) -> None:
+    """Start a broker (or use KAFKA_BOOTSTRAP) and print its bootstrap address."""
+    started = time.monotonic()
+    got = start_default(settings(ctx))
+    if not got.already_running:
+        console.print(
+            f"broker ready mode={got.mode} bootstrap={got.kafka.bootstrap} "
+            f"seconds={time.monotonic() - started:.1f}"
+        )
+    out.print(got.kafka.bootstrap)
+
+
+@app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Print the bootstrap address of the running broker; exit 1 when there is none."""
+    kafka = current_connection(settings(ctx))
+    if kafka is None or not broker_answers(kafka):
+        console.print("no broker running")
+        raise typer.Exit(1)
+    out.print(kafka.bootstrap)
+
+
+@app.command("down")
+def down(
+    ctx: typer.Context,
+    purge: bool = typer.Option(False, help="Also delete the broker's data."),
+) -> None:
+    """Stop the broker `tuyen broker up` started (exactly that process)."""
+    console.print(stop_default(settings(ctx), purge=purge))

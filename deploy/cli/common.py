@@ -1,0 +1,92 @@
+"""What every `tuyen` command shares: the consoles, progress bars, the settings built once by
+the root callback (typer's context object), the Kafka connection, logging, exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from deploy.broker.state import require_connection
+from deploy.settings import Settings
+from schemas.kafka import KafkaConnection
+
+__all__ = [
+    "EXIT_USAGE",
+    "CliState",
+    "console",
+    "fail",
+    "kafka",
+    "out",
+    "progress",
+    "settings",
+    "setup_logging",
+]
+
+#: stderr: messages, progress, errors. stdout: results (tables, JSON, addresses).
+console = Console(stderr=True)
+out = Console()
+
+EXIT_USAGE = 2  # usage or configuration error, no broker
+
+
+@dataclass(frozen=True, slots=True)
+class CliState:
+    """The context object: the settings, read once from the environment by the root callback."""
+
+    settings: Settings
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The settings the root callback built (``tuyen --dev`` included)."""
+    state = ctx.find_object(CliState)
+    if state is None:
+        raise RuntimeError("a tuyen command runs under the root app (deploy.cli.root.app)")
+    return state.settings
+
+
+def kafka(ctx: typer.Context, bootstrap: str | None = None) -> KafkaConnection:
+    """The one Kafka connection of this command: ``--bootstrap`` when given (with the
+    ``TUYEN_KAFKA_*`` security settings), else the configured or `tuyen broker up` broker."""
+    s = settings(ctx)
+    return s.kafka_connection(bootstrap) if bootstrap else require_connection(s)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``message`` in red on stderr and exit with ``code``."""
+    console.print(f"[red]{message}[/red]")
+    raise typer.Exit(code)
+
+
+def progress(*extra: ProgressColumn) -> Progress:
+    """A progress display on stderr: description, bar, n/total, ``extra`` columns, time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def setup_logging(level: str) -> None:
+    """Key=value log lines on stderr at ``level``."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )

@@ -1,0 +1,42 @@
+"""`tuyen demo`: the main job, end to end (development mode: `tuyen --dev demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from deploy.cli.common import settings
+from deploy.demo import DEFAULT_PROVINCES, DemoOptions, run_demo
+
+__all__ = ["demo"]
+
+
+def demo(
+    ctx: typer.Context,
+    provinces: str = typer.Option(",".join(DEFAULT_PROVINCES), help="Province codes."),
+    days: int = typer.Option(60, help="Simulated days (ending yesterday)."),
+    scale: float = typer.Option(0.6, help="Share of each commune's population simulated."),
+    activity: float = typer.Option(1.0, help="Multiplier of every per-person rate."),
+    bad_fraction: float = typer.Option(0.001, help="Share of deliberately bad events."),
+    seed: int = typer.Option(1),
+    workers: int = typer.Option(1, help="Stream worker processes."),
+    out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
+    keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
+) -> None:
+    """Run the main job: broker, topics, pipeline, simulated stations, reports.
+
+    Development mode only (its stations sign with the development keys): `make demo` runs
+    `tuyen --dev demo`."""
+    opts = DemoOptions(
+        provinces=tuple(p.strip() for p in provinces.split(",") if p.strip()),
+        days=days,
+        scale=scale,
+        activity=activity,
+        bad_fraction=bad_fraction,
+        seed=seed,
+        workers=workers,
+        out=out,
+        keep_running=keep_running,
+    )
+    run_demo(settings(ctx), opts)

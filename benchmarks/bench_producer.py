@@ -24,9 +24,8 @@ SIM = SimulationConfig(seed=11, provinces=("02",), n_stations=30, start="2025-01
 
 def _topic(ctx: BenchContext, stem: str) -> str:
     name = ctx.unique(stem)
-    admin(ctx.kafka).create_topics([NewTopic(name, num_partitions=6, replication_factor=1)])[
-        name
-    ].result(30)
+    client = admin(ctx.kafka)  # held while its future completes
+    client.create_topics([NewTopic(name, num_partitions=6, replication_factor=1)])[name].result(30)
     return name
 
 

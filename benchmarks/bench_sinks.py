@@ -37,9 +37,10 @@ def _produce(kafka: KafkaConnection, topic: str, values: list[tuple[bytes, bytes
 def _sink_rate(ctx: BenchContext) -> BenchResult:
     n = ctx.n(100_000)
     topic = ctx.unique("tier-national")
-    admin(ctx.kafka).create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[
-        topic
-    ].result(30)
+    client = admin(ctx.kafka)  # held while its future completes
+    client.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(
+        30
+    )
     templates = [tier_record("encounter", n=i) for i in range(1000)]
     values = []
     for i in range(n):

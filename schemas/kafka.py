@@ -27,10 +27,13 @@ module without pulling faust in (confluent-kafka is imported when a client is bu
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from schemas.exceptions import TuyenError
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer
@@ -39,7 +42,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ClientConfig",
     "KafkaConnection",
+    "KafkaUnreachable",
     "admin",
+    "check_connection",
     "client_config",
     "consumer",
     "faust_broker_urls",
@@ -69,6 +74,11 @@ _CONNECTION_KEYS = frozenset(
 )
 
 ClientConfig = Mapping[str, Any]
+
+
+class KafkaUnreachable(TuyenError):
+    """The brokers could not be reached, or refused the connection's credentials; the message
+    says where, as whom, and librdkafka's reason."""
 
 
 class KafkaConnection(BaseModel):
@@ -168,15 +178,18 @@ class KafkaConnection(BaseModel):
         """A client TLS context (CA, optional client certificate); ``None`` without TLS."""
         if not self.security_protocol.endswith("SSL"):
             return None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ssl_ca_location)
-        if self.ssl_certificate_location is not None and self.ssl_key_location is not None:
-            ctx.load_cert_chain(
-                self.ssl_certificate_location,
-                self.ssl_key_location,
-                password=(
-                    self.ssl_key_password.get_secret_value() if self.ssl_key_password else None
-                ),
-            )
+        try:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ssl_ca_location)
+            if self.ssl_certificate_location is not None and self.ssl_key_location is not None:
+                ctx.load_cert_chain(
+                    self.ssl_certificate_location,
+                    self.ssl_key_location,
+                    password=(
+                        self.ssl_key_password.get_secret_value() if self.ssl_key_password else None
+                    ),
+                )
+        except (OSError, ssl.SSLError) as exc:
+            raise KafkaUnreachable(f"the connection's TLS files cannot be used: {exc}") from None
         return ctx
 
 
@@ -234,3 +247,33 @@ def faust_credentials(kafka: KafkaConnection) -> Any:
 def faust_broker_urls(kafka: KafkaConnection) -> list[str]:
     """faust's ``broker`` setting: one ``kafka://host:port`` URL per bootstrap server."""
     return [f"kafka://{b.strip()}" for b in kafka.bootstrap.split(",") if b.strip()]
+
+
+def check_connection(kafka: KafkaConnection, timeout_s: float = 10.0) -> None:
+    """Fetch the cluster's metadata once; :class:`KafkaUnreachable` with the reason when that
+    fails (refused credentials at once, other failures at ``timeout_s``)."""
+    errors: list[Any] = []
+    probe = producer(kafka, {"error_cb": errors.append, "logger": _Quiet()})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            probe.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+            return
+        except Exception:  # KafkaException: the reason comes through error_cb
+            probe.poll(0)
+        refused = [e for e in errors if e.name() == "_AUTHENTICATION"]
+        if refused or time.monotonic() >= deadline:
+            break
+    reasons = refused or [e for e in errors if e.name() != "_ALL_BROKERS_DOWN"] or errors
+    reason = reasons[0].str() if reasons else "no broker answered"
+    who = f" as {kafka.sasl_username!r}" if kafka.sasl_username else ""
+    how = kafka.security_protocol + (f" {kafka.sasl_mechanism}" if kafka.sasl_mechanism else "")
+    verdict = "refused the credentials" if refused else "did not answer"
+    raise KafkaUnreachable(f"Kafka at {kafka.bootstrap}{who} ({how}) {verdict}: {reason}")
+
+
+class _Quiet:
+    """A librdkafka logger that drops its lines (the reason is reported once, above)."""
+
+    def log(self, *args: object, **kwargs: object) -> None:
+        return None

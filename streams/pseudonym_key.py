@@ -87,14 +87,14 @@ def _check_strength(key: bytes) -> None:
     n = len(key)
     if n < MIN_KEY_BYTES:
         raise WeakPseudonymKey(f"it decodes to {n} bytes; at least {MIN_KEY_BYTES} are needed")
+    for period in range(1, n // 2 + 1):
+        if key[period:] == key[:-period]:
+            raise WeakPseudonymKey(f"it repeats every {period} bytes: not random")
     distinct = len(set(key))
     if distinct < min(n, 64) // 2:
         raise WeakPseudonymKey(
             f"it has only {distinct} distinct byte values in {n} bytes: not random"
         )
-    for period in range(1, n // 2 + 1):
-        if key[period:] == key[:-period]:
-            raise WeakPseudonymKey(f"it repeats every {period} bytes: not random")
     if all(0x20 <= b < 0x7F for b in key):
         raise WeakPseudonymKey(
             "it decodes to printable text (an encoded passphrase?), not random bytes"

@@ -83,7 +83,8 @@ def make_topic(kafka: KafkaConnection, unique: Callable[[str], str]) -> Callable
         kind: str = "topic", partitions: int = 3, config: dict[str, str] | None = None
     ) -> str:
         name = unique(kind)
-        fut = admin(kafka).create_topics(
+        client = admin(kafka)  # held while its future completes
+        fut = client.create_topics(
             [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
         )[name]
         fut.result(timeout=30)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from deploy.broker.container import docker_answers, start_container
 from deploy.broker.local import LocalBroker
-from deploy.broker.probe import broker_answers
 from deploy.exceptions import BrokerError, BrokerUnavailable
-from schemas.kafka import KafkaConnection
+from schemas.kafka import KafkaConnection, KafkaUnreachable, check_connection
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +57,10 @@ def provision(
     if mode not in {"auto", "external", "container", "local"}:
         raise BrokerError(f"unknown broker mode {mode!r}")
     if external is not None and mode in {"auto", "external"}:
-        if not broker_answers(external, timeout_s=10.0):
-            raise BrokerUnavailable(f"KAFKA_BOOTSTRAP={external.bootstrap} does not answer")
+        try:
+            check_connection(external, timeout_s=10.0)
+        except KafkaUnreachable as exc:
+            raise BrokerUnavailable(f"KAFKA_BOOTSTRAP: {exc.message}") from None
         logger.info("using existing cluster bootstrap=%s", external.bootstrap)
         return BrokerHandle(external, "external")
     if mode == "external":

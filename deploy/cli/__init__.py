@@ -13,43 +13,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Final
 
-__all__ = ["PIPELINE_MODULES", "main", "missing_extra_message"]
+from deploy.cli.extras import missing_extra_message
 
-#: Top-level modules that only the ``pipeline`` extra installs.
-PIPELINE_MODULES: Final = frozenset(
-    {
-        "aiokafka",
-        "click",
-        "cramjam",
-        "docker",
-        "duckdb",
-        "faust",
-        "fhir",
-        "jsonschema",
-        "mode",
-        "numpy",
-        "prometheus_client",
-        "pyarrow",
-        "pydantic_settings",
-        "rich",
-        "rocksdict",
-        "testcontainers",
-        "typer",
-    }
-)
-
-
-def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
-    """The message for a module of the ``pipeline`` extra that is not installed, else None."""
-    name = (exc.name or "").split(".")[0]
-    if name not in PIPELINE_MODULES:
-        return None
-    return (
-        f"this tuyen job needs the pipeline extra (module {name!r} is not installed): "
-        "pip install 'tuyen[pipeline]' (the station SDK alone needs no extra)"
-    )
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

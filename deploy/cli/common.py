@@ -21,7 +21,7 @@ from rich.progress import (
 
 from deploy.broker.state import require_connection
 from deploy.settings import Settings
-from schemas.kafka import KafkaConnection
+from schemas.kafka import KafkaConnection, check_connection
 
 __all__ = [
     "EXIT_USAGE",
@@ -59,9 +59,13 @@ def settings(ctx: typer.Context) -> Settings:
 
 def kafka(ctx: typer.Context, bootstrap: str | None = None) -> KafkaConnection:
     """The one Kafka connection of this command: ``--bootstrap`` when given (with the
-    ``TUYEN_KAFKA_*`` security settings), else the configured or `tuyen broker up` broker."""
+    ``TUYEN_KAFKA_*`` security settings), else the configured or `tuyen broker up` broker.
+    Checked once: unreachable brokers or refused credentials stop the command with the
+    reason (``KafkaUnreachable``)."""
     s = settings(ctx)
-    return s.kafka_connection(bootstrap) if bootstrap else require_connection(s)
+    conn = s.kafka_connection(bootstrap) if bootstrap else require_connection(s)
+    check_connection(conn)
+    return conn
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

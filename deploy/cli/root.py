@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from deploy.cli import broker, contract, demo, monitor, report, sink, station, stream, topics
 from deploy.cli.common import CliState, console, setup_logging
+from deploy.cli.extras import missing_extra_message
 from deploy.settings import Settings
 from schemas.exceptions import TuyenError
 
@@ -22,8 +23,6 @@ class _RootGroup(TyperGroup):
     run as `tuyen` or through typer's test runner: no tracebacks for a refused setting."""
 
     def invoke(self, ctx: Any) -> Any:
-        from deploy.cli import missing_extra_message
-
         try:
             return super().invoke(ctx)
         except TuyenError as exc:

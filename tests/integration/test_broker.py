@@ -57,7 +57,8 @@ def test_produce_consume_commit_and_read_offsets_back(
     assert received == sent
 
     request = [ConsumerGroupTopicPartitions(group)]
-    result = admin(kafka).list_consumer_group_offsets(request)[group].result(timeout=30)
+    client = admin(kafka)  # held while its futures complete
+    result = client.list_consumer_group_offsets(request)[group].result(timeout=30)
     committed = {tp.partition: tp.offset for tp in result.topic_partitions if tp.topic == topic}
     probe = consumer(kafka, {"group.id": unique("probe")})
     ends = {

@@ -123,9 +123,8 @@ def collect(driver: Driver, clock: FakeClock, after_last_ms: int | None = 0) -> 
 
 def assert_matches_broker(driver: Driver, group: GroupLag) -> None:
     """Offsets and lag equal what AdminClient and a watermark query report."""
-    res = admin(driver.kafka).list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(driver.group)]
-    )
+    client = admin(driver.kafka)  # held while its futures complete
+    res = client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(driver.group)])
     (tp,) = res[driver.group].result(timeout=10).topic_partitions
     _low, high = driver.committer.get_watermark_offsets(
         TopicPartition(driver.topic, 0), timeout=10, cached=False

@@ -83,7 +83,8 @@ def status_of(url: str, headers: dict[str, str] | None = None) -> tuple[int, dic
 def pipeline(kafka: KafkaConnection, prefix: str) -> dict[str, str]:
     """Prefixed pipeline topics with a little traffic, and two groups: one OK, one stuck."""
     names = {b: T.topic_name(b, prefix) for b in (T.RAW, T.VALID, T.DLQ, T.TIER_DISTRICT)}
-    futs = admin(kafka).create_topics([NewTopic(n, 1, 1) for n in names.values()])
+    client = admin(kafka)  # held while its futures complete
+    futs = client.create_topics([NewTopic(n, 1, 1) for n in names.values()])
     for f in futs.values():
         f.result(timeout=30)
     p = producer(kafka, FAST)

@@ -10,13 +10,14 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[pipeline,dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
+# The demo signs with the development keys: it runs in development mode, and says so.
 demo: $(STAMP)
-	$(BIN)/tuyen demo $(DEMO_ARGS)
+	$(BIN)/tuyen --dev demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,7 +41,7 @@ bench: $(STAMP)
 # Re-pin constraints.txt from what resolves today (run deliberately, then commit).
 lock:
 	rm -rf /tmp/tuyen-lock && $(PYTHON) -m venv /tmp/tuyen-lock
-	/tmp/tuyen-lock/bin/pip install --quiet '.[dev]'
+	/tmp/tuyen-lock/bin/pip install --quiet '.[pipeline,dev]'
 	/tmp/tuyen-lock/bin/pip freeze --exclude tuyen > constraints.txt
 
 clean:

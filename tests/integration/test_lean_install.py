@@ -123,7 +123,9 @@ def test_the_sdk_alone_signs_and_publishes_without_the_pipeline(
         )
     finally:
         reader.close()
-    change = decode(msg.value() or b"", msg.headers() or [])
+    headers = msg.headers()
+    assert isinstance(headers, list)
+    change = decode(msg.value() or b"", headers)
     assert change.id == report["event_id"]
     pub = SignerKey("hw-00004-9", "00004", base64.b64decode(report["public_key"]))
     verify(change, StaticKeyRegistry([pub]))  # signed by the station's own key

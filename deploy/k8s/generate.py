@@ -284,18 +284,31 @@ def prometheus_rule_yaml() -> str:
 IMAGE = "tuyen:0.1.0"
 
 
+KAFKA_USER_DIR = "/run/secrets/tuyen/kafka-user"
+
+
 def kafka_client_env(user: str) -> list[dict[str, Any]]:
-    """SASL/SCRAM over TLS with the password Strimzi's User Operator put in Secret ``user``."""
+    """SASL/SCRAM over TLS; the password Strimzi's User Operator put in Secret ``user`` is
+    read from its file (:func:`kafka_user_volume`), never from the environment."""
     return [
         {"name": "TUYEN_KAFKA_SECURITY_PROTOCOL", "value": "SASL_SSL"},
         {"name": "TUYEN_KAFKA_SASL_MECHANISM", "value": "SCRAM-SHA-512"},
         {"name": "TUYEN_KAFKA_SASL_USERNAME", "value": user},
-        {
-            "name": "TUYEN_KAFKA_SASL_PASSWORD",
-            "valueFrom": {"secretKeyRef": {"name": user, "key": "password"}},
-        },
+        {"name": "TUYEN_KAFKA_SASL_PASSWORD_FILE", "value": f"{KAFKA_USER_DIR}/password"},
         {"name": "TUYEN_KAFKA_SSL_CA_LOCATION", "value": "/etc/kafka-ca/ca.crt"},
     ]
+
+
+def kafka_user_volume(user: str) -> dict[str, Any]:
+    """Secret ``user``'s password as a file, readable by the pod's fsGroup only."""
+    return {
+        "name": "kafka-user",
+        "secret": {
+            "secretName": user,
+            "items": [{"key": "password", "path": "password"}],
+            "defaultMode": 0o440,
+        },
+    }
 
 
 def sink_deployment(name: str) -> dict[str, Any]:
@@ -319,6 +332,7 @@ def sink_deployment(name: str) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "home", "mountPath": "/var/lib/tuyen"},
             {"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True},
+            {"name": "kafka-user", "mountPath": KAFKA_USER_DIR, "readOnly": True},
         ],
     }
     return {
@@ -334,12 +348,17 @@ def sink_deployment(name: str) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "terminationGracePeriodSeconds": 120,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "fsGroup": 10001,
+                    },
                     "containers": [container],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {}},
                         {"name": "home", "emptyDir": {}},
                         {"name": "kafka-ca", "secret": {"secretName": "tuyen-cluster-ca-cert"}},
+                        kafka_user_volume(app),
                     ],
                 },
             },

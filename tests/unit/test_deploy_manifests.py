@@ -12,7 +12,7 @@ import inspect
 import re
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -31,15 +31,18 @@ K8S = DEPLOY / "k8s"
 MONITORING = DEPLOY / "monitoring"
 TUYEN_IMAGE = "tuyen"
 
-#: Settings the Kubernetes manifests use that deploy/settings.py does not declare yet: the
-#: client side of SASL/SCRAM + TLS (the lead adds them and threads them to every client).
-PROPOSED_SETTINGS = {
-    "TUYEN_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT | SASL_PLAINTEXT | SASL_SSL",
-    "TUYEN_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-    "TUYEN_KAFKA_SASL_USERNAME": "the principal",
-    "TUYEN_KAFKA_SASL_PASSWORD": "its password (SecretStr)",
-    "TUYEN_KAFKA_SSL_CA_LOCATION": "the cluster CA (PEM path)",
+#: What each workload must be given outside development mode (``deploy.anchors``, the
+#: monitor off loopback): setting → "path" (a file the setting names) or "secret" (read from
+#: ``<SETTING>_FILE``, never inline). Matched on the start of the `tuyen` command line.
+NEEDS: dict[tuple[str, ...], dict[str, str]] = {
+    ("tuyen", "streams", "worker"): {
+        "TUYEN_KEY_REGISTRY": "path",
+        "TUYEN_PSEUDONYM_KEY": "secret",
+    },
+    ("tuyen", "monitor", "serve"): {"TUYEN_MONITOR_TOKEN": "secret"},
 }
+#: Secrets only the workloads that need them may see (least privilege).
+ONLY_FOR = {"TUYEN_PSEUDONYM_KEY": ("tuyen", "streams", "worker")}
 
 
 def load_yaml(path: Path) -> list[Any]:
@@ -111,10 +114,10 @@ def settings_env_names() -> frozenset[str]:
     """Every environment variable deploy.settings.Settings reads."""
     from pydantic import AliasChoices
 
-    from deploy.settings import Settings
+    from deploy.settings import SECRET_FIELDS, Settings, env_name
 
     prefix = str(Settings.model_config.get("env_prefix", ""))
-    names: set[str] = set()
+    names: set[str] = {env_name(f) + "_FILE" for f in SECRET_FIELDS}
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias
         if isinstance(alias, AliasChoices):
@@ -126,26 +129,11 @@ def settings_env_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def env_param(name: str) -> Any:
-    if name in PROPOSED_SETTINGS and name not in settings_env_names():
-        return pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason=f"{name} ({PROPOSED_SETTINGS[name]}) is not in deploy/settings.py yet",
-            ),
-        )
-    return name
-
-
 def used_env_names() -> set[str]:
-    """Env vars given to tuyen containers anywhere: compose, its env_file example, k8s."""
+    """Env vars given to tuyen containers anywhere: compose and k8s."""
     names: set[str] = set()
     for svc in tuyen_services().values():
         names.update((svc.get("environment") or {}).keys())
-    for line in (COMPOSE_DIR / "secrets.env.example").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            names.add(line.split("=", 1)[0].strip())
     for _, doc in k8s_docs():
         if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == "tuyen-settings":
             names.update(doc["data"].keys())
@@ -287,13 +275,86 @@ def test_compose_replication_and_min_insync() -> None:
             assert len(voters) == 3, name
 
 
-def test_compose_secrets_never_inline() -> None:
-    text = COMPOSE.read_text(encoding="utf-8")
-    assert "TUYEN_PSEUDONYM_KEY" not in re.sub(r"#.*", "", text)
-    streams = compose()["services"]["streams"]
-    assert "secrets.env" in streams["env_file"]
+def compose_secret_files(svc: dict[str, Any]) -> dict[str, str]:
+    """Path in the container → compose secret, for the secrets a service mounts."""
+    found: dict[str, str] = {}
+    for entry in svc.get("secrets", []):
+        name = entry if isinstance(entry, str) else entry["source"]
+        target = name if isinstance(entry, str) else entry.get("target", name)
+        found[target if target.startswith("/") else f"/run/secrets/{target}"] = name
+    return found
+
+
+def needs_of(argv: tuple[str, ...]) -> dict[str, str]:
+    """What a `tuyen` command line must be given (the monitor only off loopback)."""
+    for prefix, needs in NEEDS.items():
+        if argv[: len(prefix)] == prefix:
+            if prefix[1] == "monitor" and "--host" not in argv:
+                return {}
+            return needs
+    return {}
+
+
+def missing_anchors(
+    argv: tuple[str, ...], env: dict[str, str], secret_file: Callable[[str], bool]
+) -> list[str]:
+    """The trust anchors a workload needs and is not given from a mounted secret."""
+    problems = []
+    for var, kind in needs_of(argv).items():
+        if kind == "secret":
+            if var in env:
+                problems.append(f"{var} inline: use {var}_FILE")
+            path = env.get(var + "_FILE")
+        else:
+            path = env.get(var)
+        if not path or not secret_file(path):
+            problems.append(f"{var}: not read from a mounted secret ({path!r})")
+    return problems
+
+
+def test_compose_workloads_get_their_trust_anchors_from_secrets() -> None:
+    services = compose()["services"]
+    checked = set()
+    for name, svc in tuyen_services().items():
+        argv = tuple(svc.get("command") or ())
+        env = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+        mounted = compose_secret_files(svc)
+        assert not missing_anchors(argv, env, mounted.__contains__), name
+        if needs_of(argv):
+            checked.add(name)
+        assert "TUYEN_DEV" not in env and "env_file" not in svc, name
+        for secret, only in ONLY_FOR.items():
+            if argv[: len(only)] != only:
+                assert secret not in env and secret + "_FILE" not in env, f"{name}: {secret}"
+    assert checked == {"streams", "monitor"}
+    declared = compose()["secrets"]
+    for svc in services.values():
+        for secret in compose_secret_files(svc).values():
+            assert declared[secret]["file"].startswith("./secrets/"), secret
     ignored = (COMPOSE_DIR / ".gitignore").read_text(encoding="utf-8").split()
-    assert "secrets.env" in ignored and "secrets/" in ignored
+    assert "secrets/" in ignored
+    text = re.sub(r"#.*", "", COMPOSE.read_text(encoding="utf-8"))
+    for inline in ("TUYEN_PSEUDONYM_KEY:", "TUYEN_MONITOR_TOKEN:", "TUYEN_KAFKA_SASL_PASSWORD:"):
+        assert inline not in text
+
+
+def test_the_anchor_check_catches_a_workload_without_them() -> None:
+    worker = ("tuyen", "streams", "worker", "--no-create-topics")
+    mounted = {"/run/secrets/key_registry", "/run/secrets/pseudonym_key"}.__contains__
+    good = {
+        "TUYEN_KEY_REGISTRY": "/run/secrets/key_registry",
+        "TUYEN_PSEUDONYM_KEY_FILE": "/run/secrets/pseudonym_key",
+    }
+    assert missing_anchors(worker, good, mounted) == []
+    assert len(missing_anchors(worker, {}, mounted)) == 2
+    inline = {"TUYEN_KEY_REGISTRY": "/run/secrets/key_registry", "TUYEN_PSEUDONYM_KEY": "k"}
+    assert "TUYEN_PSEUDONYM_KEY inline: use TUYEN_PSEUDONYM_KEY_FILE" in missing_anchors(
+        worker, inline, mounted
+    )
+    elsewhere = {**good, "TUYEN_KEY_REGISTRY": "/etc/tuyen/keys.json"}
+    assert missing_anchors(worker, elsewhere, mounted)
+    monitor = ("tuyen", "monitor", "serve", "--host", "0.0.0.0")
+    assert missing_anchors(monitor, {}, mounted) and not missing_anchors(monitor[:3], {}, mounted)
 
 
 def test_compose_monitoring_wiring() -> None:
@@ -302,7 +363,13 @@ def test_compose_monitoring_wiring() -> None:
         t for job in prom["scrape_configs"] for s in job["static_configs"] for t in s["targets"]
     ]
     assert "monitor:9308" in targets
-    assert any(job["job_name"] == "tuyen-monitor" for job in prom["scrape_configs"])
+    (job,) = [j for j in prom["scrape_configs"] if j["job_name"] == "tuyen-monitor"]
+    services = compose()["services"]
+    token = services["monitor"]["environment"]["TUYEN_MONITOR_TOKEN_FILE"]
+    secret = compose_secret_files(services["monitor"])[token]
+    auth = job["authorization"]
+    assert auth["type"] == "Bearer"
+    assert compose_secret_files(services["prometheus"])[auth["credentials_file"]] == secret
     ds = load_yaml(MONITORING / "grafana/provisioning/datasources/prometheus.yml")[0]
     assert ds["datasources"][0]["url"] == "http://prometheus:9090"
     assert "prometheus" in compose()["services"] and "grafana" in compose()["services"]
@@ -311,7 +378,7 @@ def test_compose_monitoring_wiring() -> None:
 # ---------------------------------------------------------------- settings and commands
 
 
-@pytest.mark.parametrize("name", [env_param(n) for n in sorted(used_env_names())])
+@pytest.mark.parametrize("name", sorted(used_env_names()))
 def test_env_var_is_a_setting(name: str) -> None:
     assert name in settings_env_names() | {"KAFKA_BOOTSTRAP"}, (
         f"{name} is not read by deploy/settings.py"

@@ -15,15 +15,65 @@ from tests.unit.test_deploy_manifests import (
     DEPLOY,
     K8S,
     MONITORING,
+    ONLY_FOR,
     generator,
     is_tuyen_image,
     k8s_containers,
     k8s_docs,
     load_yaml,
+    missing_anchors,
+    needs_of,
     topic_names,
 )
 
 STATION = "tuyen-station"
+
+
+def secret_files(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """File path in the container → (Secret, key), for every Secret volume it mounts."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    found: dict[str, tuple[str, str]] = {}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        items = secret.get("items")
+        files = {i["path"]: i["key"] for i in items} if items else None
+        base = mount["mountPath"].rstrip("/")
+        if files is None:  # every key of the Secret, under its own name
+            found[base + "/*"] = (secret["secretName"], "*")
+        else:
+            for path, key in files.items():
+                found[f"{base}/{path}"] = (secret["secretName"], key)
+    return found
+
+
+def from_secret(files: dict[str, tuple[str, str]], path: str) -> tuple[str, str] | None:
+    if path in files:
+        return files[path]
+    head, _, key = path.rpartition("/")
+    got = files.get(head + "/*")
+    return (got[0], key) if got else None
+
+
+def _keys_of(env: dict[str, str]) -> set[str]:
+    """File names the environment points at (for Secrets mounted whole)."""
+    return {v.rpartition("/")[2] for v in env.values() if v.startswith("/")}
+
+
+def workloads() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(name, pod spec, container) of every tuyen container."""
+    return [
+        (doc["metadata"]["name"], doc["spec"]["template"]["spec"], c)
+        for _, doc in k8s_docs()
+        if doc.get("kind") in {"Deployment", "StatefulSet", "Job", "CronJob"}
+        for c in doc["spec"]["template"]["spec"]["containers"]
+        if is_tuyen_image(c["image"])
+    ]
+
+
+def env_values(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: str(e.get("value", "<from valueFrom>")) for e in container.get("env", [])}
 
 
 def by_kind(kind: str) -> list[dict[str, Any]]:
@@ -207,11 +257,14 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
     names = set(users())
     for deployment, c in k8s_containers():
         assert is_tuyen_image(c["image"]), deployment
+    for deployment, pod, c in workloads():
         env = {e["name"]: e for e in c.get("env", [])}
         user = env["TUYEN_KAFKA_SASL_USERNAME"]["value"]
         assert user == deployment and user in names, deployment
-        ref = env["TUYEN_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": user, "key": "password"}
+        assert "TUYEN_KAFKA_SASL_PASSWORD" not in env, deployment  # a file, never the env
+        path = env["TUYEN_KAFKA_SASL_PASSWORD_FILE"]["value"]
+        assert from_secret(secret_files(pod, c), path) == (user, "password"), deployment
+        assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
         if deployment.startswith("tuyen-sink-"):  # `tuyen sink NAMES...`, one sink each
             assert c["command"] == ["tuyen", "sink", deployment.removeprefix("tuyen-sink-")]
     assert {d for d, _ in k8s_containers()} >= {
@@ -221,16 +274,36 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
     }
 
 
-def test_pseudonym_key_comes_from_a_secret() -> None:
-    for deployment, c in k8s_containers():
-        for e in c.get("env", []):
-            if e["name"] == "TUYEN_PSEUDONYM_KEY":
-                assert "value" not in e, deployment
-                assert e["valueFrom"]["secretKeyRef"]["name"] == "tuyen-pseudonym-key"
-    workers = [c for d, c in k8s_containers() if d == "tuyen-streams"]
-    assert any(e["name"] == "TUYEN_PSEUDONYM_KEY" for e in workers[0]["env"])
+def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
+    checked = set()
+    for name, pod, c in workloads():
+        argv = tuple([*c.get("command", []), *c.get("args", [])])
+        env = env_values(c)
+        files = secret_files(pod, c)
+        mounted = {p for p in files if not p.endswith("/*")}
+        mounted |= {f"{p[:-2]}/{k}" for p in files if p.endswith("/*") for k in _keys_of(env)}
+        assert not missing_anchors(argv, env, mounted.__contains__), name
+        if needs_of(argv):
+            checked.add(name)
+        assert "TUYEN_DEV" not in env, name
+        for secret, only in ONLY_FOR.items():
+            if argv[: len(only)] != only:
+                assert secret not in env and secret + "_FILE" not in env, f"{name}: {secret}"
+        for secret_name, _ in files.values():
+            volume = next(
+                v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == secret_name
+            )
+            if secret_name.startswith("tuyen-") and secret_name != "tuyen-cluster-ca-cert":
+                assert volume["secret"]["defaultMode"] == 0o440, f"{name}: {secret_name}"
+    assert checked == {"tuyen-streams", "tuyen-monitor"}
+    (worker,) = [(p, c) for n, p, c in workloads() if n == "tuyen-streams"]
+    files = secret_files(*worker)
+    env = env_values(worker[1])
+    assert from_secret(files, env["TUYEN_PSEUDONYM_KEY_FILE"]) == ("tuyen-pseudonym-key", "key")
+    assert from_secret(files, env["TUYEN_KEY_REGISTRY"]) == ("tuyen-key-registry", "registry.json")
     for cm in by_kind("ConfigMap"):
-        assert "TUYEN_PSEUDONYM_KEY" not in cm.get("data", {})
+        for secret in ("TUYEN_PSEUDONYM_KEY", "TUYEN_MONITOR_TOKEN", "TUYEN_DEV"):
+            assert secret not in cm.get("data", {})
 
 
 def test_workers_hpa_never_exceeds_raw_partitions() -> None:
@@ -248,8 +321,17 @@ def test_monitor_is_scraped() -> None:
     labels = monitor["spec"]["template"]["metadata"]["labels"]
     for key, value in svc_mon["spec"]["selector"]["matchLabels"].items():
         assert labels[key] == value
-    ann = monitor["spec"]["template"]["metadata"]["annotations"]
-    assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9308"
+    pod = monitor["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    token = from_secret(secret_files(pod, c), env_values(c)["TUYEN_MONITOR_TOKEN_FILE"])
+    (endpoint,) = svc_mon["spec"]["endpoints"]
+    auth = endpoint["authorization"]
+    assert auth["type"] == "Bearer"
+    assert (auth["credentials"]["name"], auth["credentials"]["key"]) == token
+    # probes need no token (and get no data); annotation scraping could not send one
+    assert c["readinessProbe"]["httpGet"]["path"] == c["livenessProbe"]["httpGet"]["path"]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert "annotations" not in monitor["spec"]["template"]["metadata"]
 
 
 # ---------------------------------------------------------------- metrics

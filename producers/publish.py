@@ -1,7 +1,7 @@
 """File import for vendors: validate every line of a JSON Lines file before publishing any.
 
 Each line is one CloudEvents structured-mode event (``schemas.to_json_line``). Pure: the
-CLI (:mod:`producers.cli`) does the producing.
+CLI (:mod:`deploy.cli.station`) does the producing.
 """
 
 from __future__ import annotations

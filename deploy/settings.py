@@ -50,7 +50,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from deploy.exceptions import ConfigError
-from schemas.kafka import KafkaConnection
+from schemas.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
 __all__ = ["SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
 
@@ -99,6 +99,10 @@ class _SecretFiles(PydanticBaseSettingsSource):
         return values
 
 
+#: The fields of a KafkaConnection read from ``TUYEN_KAFKA_<FIELD>`` (bootstrap has its own).
+_CONNECTION_FIELDS: Final = tuple(n for n in KafkaConnection.model_fields if n != "bootstrap")
+
+
 class Settings(BaseSettings):
     """Frozen settings read from the environment at an entry point."""
 
@@ -119,8 +123,9 @@ class Settings(BaseSettings):
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     monitor_token: SecretStr | None = None
     log_level: str = "WARNING"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    # one per field of schemas.kafka.KafkaConnection (bootstrap apart), prefixed kafka_
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: str | None = None
@@ -158,16 +163,7 @@ class Settings(BaseSettings):
         target = bootstrap or self.kafka_bootstrap
         if not target:
             raise ConfigError("no Kafka bootstrap: set KAFKA_BOOTSTRAP")
-        fields = {
-            "security_protocol": self.kafka_security_protocol,
-            "sasl_mechanism": self.kafka_sasl_mechanism,
-            "sasl_username": self.kafka_sasl_username,
-            "sasl_password": self.kafka_sasl_password,
-            "ssl_ca_location": self.kafka_ssl_ca_location,
-            "ssl_certificate_location": self.kafka_ssl_certificate_location,
-            "ssl_key_location": self.kafka_ssl_key_location,
-            "ssl_key_password": self.kafka_ssl_key_password,
-        }
+        fields = {name: getattr(self, "kafka_" + name) for name in _CONNECTION_FIELDS}
         try:
             return KafkaConnection(bootstrap=target, **fields)
         except ValidationError as exc:
@@ -187,9 +183,7 @@ def kafka_env(kafka: KafkaConnection, base: Mapping[str, str] | None = None) -> 
         if k != "KAFKA_BOOTSTRAP" and not k.startswith("TUYEN_KAFKA_")
     }
     env["KAFKA_BOOTSTRAP"] = kafka.bootstrap
-    for name in KafkaConnection.model_fields:
-        if name == "bootstrap":
-            continue
+    for name in _CONNECTION_FIELDS:
         value = getattr(kafka, name)
         if value is not None:
             text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)

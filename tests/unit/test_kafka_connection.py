@@ -157,3 +157,12 @@ def test_settings_build_the_connection_and_name_the_variables(
     monkeypatch.delenv("KAFKA_BOOTSTRAP")
     with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP"):
         Settings.load().kafka_connection()
+
+
+def test_every_connection_field_is_a_setting() -> None:
+    for name, field in KafkaConnection.model_fields.items():
+        if name == "bootstrap":
+            continue
+        setting = Settings.model_fields["kafka_" + name]
+        assert setting.annotation == field.annotation, name
+        assert setting.default == field.default, name

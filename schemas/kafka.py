@@ -253,7 +253,10 @@ def check_connection(kafka: KafkaConnection, timeout_s: float = 10.0) -> None:
     """Fetch the cluster's metadata once; :class:`KafkaUnreachable` with the reason when that
     fails (refused credentials at once, other failures at ``timeout_s``)."""
     errors: list[Any] = []
-    probe = producer(kafka, {"error_cb": errors.append, "logger": _Quiet()})
+    try:
+        probe = producer(kafka, {"error_cb": errors.append, "logger": _Quiet()})
+    except Exception as exc:  # KafkaException: e.g. a TLS file librdkafka cannot load
+        raise KafkaUnreachable(f"no Kafka client for {kafka.bootstrap}: {exc}") from None
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -3,7 +3,8 @@
 Public API::
 
     from streams import StreamsConfig, build_app
-    app = build_app(StreamsConfig(bootstrap="127.0.0.1:9092", pseudonym_key="..."))
+    app = build_app(StreamsConfig(kafka=KafkaConnection(bootstrap="127.0.0.1:9092"),
+                                  key_registry_path="keys.json", pseudonym_key="<base64>"))
 
 The pure parts (no Kafka client imports) are ``streams.validate``, ``streams.pseudonymise``,
 ``streams.route``, ``streams.aggregate``, ``streams.pipeline``; see docs/streams.md.

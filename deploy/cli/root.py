@@ -82,4 +82,4 @@ app.command("demo")(demo.demo)
 
 def run(argv: Sequence[str] | None = None) -> None:
     """Run the app on ``argv`` (default: the command line); exits the process."""
-    app(args=list(argv) if argv is not None else None)
+    app(args=list(argv) if argv is not None else None, prog_name="tuyen")

@@ -11,7 +11,13 @@ from pydantic import SecretStr, ValidationError
 
 from deploy.exceptions import ConfigError
 from deploy.settings import Settings, kafka_env
-from schemas.kafka import KafkaConnection, KafkaUnreachable, client_config, faust_credentials
+from schemas.kafka import (
+    KafkaConnection,
+    KafkaUnreachable,
+    check_connection,
+    client_config,
+    faust_credentials,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("producers", "streams", "sinks", "schemas", "deploy", "tests", "benchmarks")
@@ -166,3 +172,11 @@ def test_every_connection_field_is_a_setting() -> None:
         setting = Settings.model_fields["kafka_" + name]
         assert setting.annotation == field.annotation, name
         assert setting.default == field.default, name
+
+
+def test_an_unusable_tls_file_is_reported_not_raised_raw() -> None:
+    bad_ca = KafkaConnection(
+        bootstrap="127.0.0.1:1", security_protocol="SSL", ssl_ca_location="/nonexistent/ca.crt"
+    )
+    with pytest.raises(KafkaUnreachable, match=r"ssl\.ca\.location"):
+        check_connection(bad_ca, timeout_s=2)

@@ -9,6 +9,7 @@ from typing import ClassVar
 import pytest
 from typer.testing import CliRunner
 
+import deploy.cli.common
 import sinks.consumer
 from deploy.cli.root import app
 from sinks.config import SinkConfig
@@ -41,6 +42,7 @@ def test_a_dead_sink_thread_stops_the_process_with_code_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sinks.consumer, "SinkRunner", _Runner)
+    monkeypatch.setattr(deploy.cli.common, "check_connection", lambda *a, **k: None)  # no broker
     result = CliRunner().invoke(
         app,
         ["sink", "district", "dlq", "--bootstrap", "127.0.0.1:1", "--root", str(tmp_path)],

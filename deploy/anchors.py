@@ -71,11 +71,13 @@ def warn_development(job: str, uses: list[str]) -> None:
     )
 
 
-def require_development(s: Settings, job: str, why: str) -> None:
-    """Refuse ``job`` outside development mode (it uses development keys: ``why``)."""
+def require_development(s: Settings, job: str, why: str, *, pseudonym_key: bool = False) -> None:
+    """Refuse ``job`` outside development mode (it uses development keys: ``why``); in it,
+    warn that ``job`` uses the development registry (and the pseudonym key, when it runs
+    stream workers)."""
     if not s.dev:
         raise ConfigError(f"{job} {why}: run it with --dev (or TUYEN_DEV=1), for development only")
-    warn_development(job, [_DEV_REGISTRY])
+    warn_development(job, [_DEV_REGISTRY, *([_DEV_KEY] if pseudonym_key else [])])
 
 
 def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors:

@@ -134,7 +134,9 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     """Run the demo (development mode only); returns the output folder."""
     from deploy.demo_reports import write_reports
 
-    require_development(s, "tuyen demo", "signs and verifies with the development keys")
+    require_development(
+        s, "tuyen demo", "signs and verifies with the development keys", pseudonym_key=True
+    )
     began = time.monotonic()
 
     def _terminate(signum: int, _frame: object) -> None:

@@ -80,6 +80,7 @@ def worker(
         partitions=raw_partitions,
         pseudonym_key=s.pseudonym_key,
         key_registry_path=s.key_registry,
+        facilities_path=s.facilities,
         batch_size=batch_size,
         verify_threads=verify_threads,
         verify_processes=verify_processes,

@@ -39,6 +39,7 @@ from schemas.payloads.clinical import (
     EncounterV2,
 )
 from schemas.payloads.immunization import ImmunizationV1
+from schemas.payloads.medicines import MedicineDispensedV1
 from schemas.payloads.person import PersonV1
 from schemas.payloads.resources import (
     BedSnapshotV1,
@@ -85,6 +86,7 @@ class StationClient:
         self._seq = self.outbox.station_seq
         self._staged: list[tuple[str, KafkaMessage]] = []
         self._staged_versions: dict[tuple[str, str], int] = {}
+        self._staged_digests: dict[tuple[str, str], str] = {}
         self._batch_depth = 0
         self.publisher.poll(0)  # start resending what a previous run left unconfirmed
 
@@ -126,6 +128,14 @@ class StationClient:
         with self._lock:
             return self._staged_versions.get(k) or self.outbox.version(*k)
 
+    def record_digest(self, record_type: str, record_id: str) -> str | None:
+        """The ``digest`` given with the record's last accepted upsert (``None`` when none
+        was given; ``""`` after a delete). Importers compare it to skip unchanged content."""
+        k = (record_type, record_id)
+        with self._lock:
+            staged = self._staged_digests.get(k)
+            return staged if staged is not None else self.outbox.digest(*k)
+
     # ---- batching -------------------------------------------------------------------
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -147,6 +157,7 @@ class StationClient:
     def _discard(self) -> None:
         self._staged.clear()
         self._staged_versions.clear()
+        self._staged_digests.clear()
         self._seq = self.outbox.station_seq
 
     def _commit(self) -> None:
@@ -158,16 +169,26 @@ class StationClient:
                 self._staged,
                 station_seq=self._seq,
                 versions=self._staged_versions,
+                digests=self._staged_digests,
             )
         except Exception:
             self._discard()
             raise
         self._staged = []
         self._staged_versions = {}
+        self._staged_digests = {}
         self.publisher.offer(rows)
 
     # ---- building -------------------------------------------------------------------
-    def _accept(self, draft: Draft, *, time: datetime | None, signer: str | None) -> Accepted:
+    def _accept(
+        self,
+        draft: Draft,
+        *,
+        time: datetime | None,
+        signer: str | None,
+        event_id: str | None = None,
+        digest: str | None = None,
+    ) -> Accepted:
         with self._lock:
             k = (draft.record_type.value, draft.record_id)
             version = self.record_version(*k) + 1
@@ -183,10 +204,13 @@ class StationClient:
                 data=draft.data,
                 time=time,
                 schema_major=draft.schema_major,
+                event_id=event_id,
             )
             signed = sign_change(change, self._key)
             self._staged.append((signed.id, encode(signed)))
             self._staged_versions[k] = version
+            if digest is not None or (draft.op == "delete" and self.record_digest(*k)):
+                self._staged_digests[k] = digest if draft.op == "upsert" and digest else ""
             self._seq = seq
             if self._batch_depth == 0:
                 self._commit()
@@ -198,15 +222,25 @@ class StationClient:
         *,
         local_id: str | None = None,
         time: datetime | None = None,
+        event_id: str | None = None,
+        digest: str | None = None,
     ) -> Accepted:
         """Publish the full after-image ``payload`` (any payload model). Person-centred records
-        need a stable ``local_id`` to be updated later (a new one is made when ``None``)."""
+        need a stable ``local_id`` to be updated later (a new one is made when ``None``).
+
+        Importers may fix the ``event_id`` (a UUIDv7 derived from the content, so the same
+        content never gets two ids) and store a ``digest`` of the content with the record
+        (:meth:`record_digest`), to publish nothing when the same content comes again."""
         from schemas import Payload
 
         if not isinstance(payload, Payload):
             raise TypeError(f"{type(payload).__name__} is not a payload model")
         return self._accept(
-            upsert_draft(payload, self.station, local_id=local_id), time=time, signer=None
+            upsert_draft(payload, self.station, local_id=local_id),
+            time=time,
+            signer=None,
+            event_id=event_id,
+            digest=digest,
         )
 
     def delete(self, record_type: str, record_id: str, *, time: datetime | None = None) -> Accepted:
@@ -253,6 +287,11 @@ class StationClient:
 
     def upsert_disease_case(
         self, p: DiseaseCaseV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_medicine_dispensed(
+        self, p: MedicineDispensedV1, *, local_id: str | None = None, time: datetime | None = None
     ) -> Accepted:
         return self.upsert(p, local_id=local_id, time=time)
 

@@ -1,0 +1,230 @@
+"""`tuyen import xml130|fhir`: publish what facility software already exports.
+
+Exit codes: 0 every visit published (or valid, with --dry-run); 1 some visits or files were
+bad (the good ones are published); 2 usage error or no broker; 3 Kafka did not confirm every
+event in time (they wait in the outboxes and are resent by the next run).
+
+stdout: one tab-separated line per bad visit or file (``file, table, key, reason,
+message``), then a JSON summary as the last line. stderr: warnings and progress.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from nacl.signing import SigningKey
+from rich.console import Console
+
+from producers.interop.importer import (
+    Importer,
+    ImportReport,
+    ReadContext,
+    Reader,
+    SigningPolicy,
+    dev_signing,
+    single_key,
+)
+
+console = Console(stderr=True)
+import_app = typer.Typer(help="Import records from files facility software already exports.")
+
+EXIT_BAD = 1
+EXIT_USAGE = 2
+EXIT_DELIVERY = 3
+_DEV_SIGNER_RE = re.compile(r"^hw-([0-9]{5})-[0-9]+$")
+
+FacilitiesOpt = typer.Option(
+    None, help="Facility registry CSV, MA_CSKCB → source (default: TUYEN_FACILITIES)."
+)
+SourceOpt = typer.Option(None, help="Publish every visit as this source (no registry needed).")
+SignerOpt = typer.Option(None, help="Signer id of the facility's key (with --key-file).")
+KeyFileOpt = typer.Option(None, help="The signer's Ed25519 private key (32 bytes, base64/hex).")
+DevKeysOpt = typer.Option(False, "--dev-keys", help="Sign with development keys (dev only).")
+OutboxOpt = typer.Option(None, help="Outboxes, one per source (default: TUYEN_HOME/outboxes).")
+TopicOpt = typer.Option(None, help="Target topic (default: station.changes).")
+DryRunOpt = typer.Option(False, "--dry-run", help="Read and validate only; publish nothing.")
+TimeoutOpt = typer.Option(60.0, help="Seconds to wait for Kafka to confirm.")
+
+
+def read_key_file(path: Path) -> SigningKey:
+    """A 32-byte Ed25519 seed written as base64 or hex (one line)."""
+    text = path.read_text().strip()
+    raw: bytes | None = None
+    for decode in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
+        try:
+            raw = decode(text)
+        except (ValueError, binascii.Error):
+            continue
+        if len(raw) == 32:
+            return SigningKey(raw)
+    raise typer.BadParameter(f"{path} does not hold a 32-byte key in base64 or hex")
+
+
+def _signing(
+    signer: str | None, key_file: Path | None, dev_keys: bool, source: str | None
+) -> SigningPolicy:
+    if dev_keys:
+        if signer or key_file:
+            raise typer.BadParameter("give --dev-keys or --signer/--key-file, not both")
+        return dev_signing
+    if not signer or key_file is None:
+        console.print(
+            "[red]no signing key: give --signer and --key-file (the facility's key), "
+            "or --dev-keys in development[/red]"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    m = _DEV_SIGNER_RE.match(signer)
+    own = source or (m.group(1) if m else None)
+    if own is None:
+        raise typer.BadParameter("give --source: the source the signer's key belongs to")
+    return single_key(own, signer, read_key_file(key_file))
+
+
+def _files(path: Path, pattern: str) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob(pattern) if p.is_file())
+    return [path]
+
+
+def run_import(
+    paths: list[Path],
+    reader: Reader,
+    *,
+    facilities: Path | None,
+    source: str | None,
+    signing: SigningPolicy,
+    outbox_dir: Path | None,
+    topic: str | None,
+    dry_run: bool,
+    timeout: float,
+) -> tuple[ImportReport, int]:
+    """Read, publish and wait; returns the report and the events still unconfirmed."""
+    from deploy.cli import settings
+    from producers.config import ProducerConfig
+    from schemas.facilities import FacilityRegistry
+
+    s = settings()
+    registry_path = facilities or (Path(s.facilities) if s.facilities else None)
+    if registry_path is None and source is None:
+        console.print("[red]give --facilities (MA_CSKCB → source) or --source[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    registry = FacilityRegistry.load(registry_path) if registry_path else None
+    ctx = ReadContext(registry=registry, source=source)
+    config_for: Callable[[str], ProducerConfig]
+    if dry_run:
+
+        def config_for(src: str) -> ProducerConfig:
+            raise AssertionError("a dry run opens no outbox")
+
+    else:
+        from producers.cli import _bootstrap_and_topic
+
+        bootstrap, target = _bootstrap_and_topic(topic)
+        root = outbox_dir or s.home / "outboxes" / "import"
+
+        def config_for(src: str) -> ProducerConfig:
+            return ProducerConfig(bootstrap=bootstrap, topic=target, outbox_path=root / f"{src}.db")
+
+    importer = Importer(config_for, signing, dry_run=dry_run)
+    report = ImportReport()
+    try:
+        report = importer.run(paths, reader, ctx)
+    finally:  # what was staged is flushed and closed even when reading failed
+        left = importer.close(timeout)
+    return report, left
+
+
+def _finish(report: ImportReport, left: int, dry_run: bool) -> None:
+    import orjson
+
+    for w in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {w.line()}", highlight=False)
+    for p in report.problems:
+        print(p.line())
+    summary = {**report.summary(), "unconfirmed": left}
+    print(orjson.dumps(summary).decode())
+    verb = "valid (dry run, nothing sent)" if dry_run else "published"
+    console.print(
+        f"{report.visits} visits from {report.files} files: {report.published} events {verb}, "
+        f"{report.unchanged} records unchanged, {len(report.problems)} bad"
+    )
+    if left:
+        console.print(
+            f"[red]{left} events not yet confirmed by Kafka: they wait in the outboxes "
+            "and are resent by the next run[/red]"
+        )
+        raise typer.Exit(EXIT_DELIVERY)
+    if report.problems:
+        raise typer.Exit(EXIT_BAD)
+
+
+@import_app.command("xml130")
+def xml130(
+    path: Path = typer.Argument(..., exists=True, help="A check-out file, or a folder of them."),  # noqa: B008
+    facilities: Path | None = FacilitiesOpt,
+    source: str | None = SourceOpt,
+    signer: str | None = SignerOpt,
+    key_file: Path | None = KeyFileOpt,
+    dev_keys: bool = DevKeysOpt,
+    outbox_dir: Path | None = OutboxOpt,
+    topic: str | None = TopicOpt,
+    dry_run: bool = DryRunOpt,
+    timeout: float = TimeoutOpt,
+) -> None:
+    """Decision 130/4750 XML check-out files: table 1 → person + encounter, table 2 →
+    medicine_dispensed; signed with the facility's key, published through the SDK outbox."""
+    from producers.interop.xml130 import read_file
+
+    report, left = run_import(
+        _files(path, "*.xml"),
+        read_file,
+        facilities=facilities,
+        source=source,
+        signing=_signing(signer, key_file, dev_keys, source),
+        outbox_dir=outbox_dir,
+        topic=topic,
+        dry_run=dry_run,
+        timeout=timeout,
+    )
+    _finish(report, left, dry_run)
+
+
+@import_app.command("fhir")
+def fhir(
+    path: Path = typer.Argument(..., exists=True, help="A FHIR R4 Bundle (JSON), or a folder."),  # noqa: B008
+    facilities: Path | None = FacilitiesOpt,
+    source: str | None = SourceOpt,
+    signer: str | None = SignerOpt,
+    key_file: Path | None = KeyFileOpt,
+    dev_keys: bool = DevKeysOpt,
+    outbox_dir: Path | None = OutboxOpt,
+    topic: str | None = TopicOpt,
+    dry_run: bool = DryRunOpt,
+    timeout: float = TimeoutOpt,
+) -> None:
+    """A FHIR R4 Bundle of Patient, Encounter, Immunization, Condition and Observation
+    resources, validated with fhir.resources, published as the SDK would."""
+    from producers.interop.fhir import read_bundle
+
+    report, left = run_import(
+        _files(path, "*.json"),
+        read_bundle,
+        facilities=facilities,
+        source=source,
+        signing=_signing(signer, key_file, dev_keys, source),
+        outbox_dir=outbox_dir,
+        topic=topic,
+        dry_run=dry_run,
+        timeout=timeout,
+    )
+    _finish(report, left, dry_run)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tuyen import` to the root app."""
+    app.add_typer(import_app, name="import")

@@ -183,9 +183,10 @@ def _register_packages() -> None:
     from producers import cli as producers_cli
     from producers.interop import cli as import_cli
     from sinks import cli as sinks_cli
+    from sinks import interop_cli
     from streams import cli as streams_cli
 
-    for module in (producers_cli, import_cli, streams_cli, sinks_cli, demo):
+    for module in (producers_cli, import_cli, streams_cli, sinks_cli, interop_cli, demo):
         module.register(app)
     try:
         schemas_cli = importlib.import_module("schemas.cli")

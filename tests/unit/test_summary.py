@@ -133,7 +133,7 @@ def test_summary_of_a_person_treated_at_two_stations(store: Path, tmp_path: Path
             "records",
             "stations",
         )
-    } == {  # fmt: skip
+    } == {
         "kind": "patient_summary",
         "clinician": "bs-0042",
         "facility": "00004",

@@ -80,6 +80,75 @@ def summary(
     _write(orjson.dumps(bundle, option=orjson.OPT_INDENT_2), out)
 
 
+@export_app.command("dhis2")
+def dhis2(
+    period: Annotated[str, typer.Option(help="2026-10 | 2026-Q3 | 2026-H1 | 2026 (not 9M).")],
+    unit: Annotated[str, typer.Option(help="Unit code: VN, a province, a district…")],
+    mapping: Annotated[Path, typer.Option(exists=True, help="DHIS2 mapping file (JSON).")],
+    principal: Annotated[str, typer.Option("--as", help="national | province:CODE | …")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="dataValueSets JSON file.")
+    ] = None,
+    adx_out: Annotated[Path | None, typer.Option("--adx", help="ADX XML file.")] = None,
+    complete_date: Annotated[str | None, typer.Option(help="completeDate (YYYY-MM-DD).")] = None,
+    store_root: Annotated[str | None, typer.Option(help="Default TUYEN_STORE_ROOT.")] = None,
+) -> None:
+    """The indicators' numerators and denominators of a unit and its children for a period,
+    as a DHIS2 dataValueSets JSON document and/or ADX XML, through a mapping file."""
+    from datetime import UTC, datetime
+
+    from schemas.hierarchy import Hierarchy, HierarchyError
+    from sinks.catalog import open_catalog
+    from sinks.dhis2 import (
+        Dhis2Mapping,
+        adx_document,
+        build_export,
+        data_value_set,
+        report_figures,
+    )
+    from sinks.reports import AccessDenied, AccessLog, ReportError
+
+    if json_out is None and adx_out is None:
+        err.print("[red]give --json FILE and/or --adx FILE[/red]")
+        raise typer.Exit(2)
+    root, log = _store_and_log(store_root)
+    h = Hierarchy.default()
+    try:
+        tier = h.tier_of(unit).label
+        maps = Dhis2Mapping.load(mapping)
+        con = open_catalog(
+            root, tier if tier in ("national", "province", "district") else "district"
+        )
+        try:
+            figures = report_figures(con, h, unit, period, principal, access_log=AccessLog(log))
+        finally:
+            con.close()
+        export = build_export(figures, maps, period)
+        if json_out is not None:
+            doc = data_value_set(export, maps, complete_date=complete_date)
+            json_out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+            err.print(f"wrote {json_out} ({len(doc['dataValues'])} data values)")
+        if adx_out is not None:
+            adx_out.write_bytes(
+                adx_document(export, maps, exported=datetime.now(UTC), complete_date=complete_date)
+            )
+            err.print(f"wrote {adx_out}")
+    except AccessDenied as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(3) from None
+    except (ReportError, HierarchyError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if export.skipped_units:
+        err.print(
+            f"[yellow]units without an org unit in the mapping (left out): "
+            f"{', '.join(sorted(export.skipped_units))}[/yellow]"
+        )
+    err.print(
+        f"{len(export.values)} values; indicators not mapped: {len(export.skipped_indicators)}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``tuyen summary`` and ``tuyen export`` to the root app."""
     app.command("summary")(summary)

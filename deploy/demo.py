@@ -29,9 +29,11 @@ from rich.progress import (
 )
 
 from deploy.broker import BrokerHandle, provision
+from deploy.demo_legacy import LegacyRun, stored_visits
 from deploy.pipeline import Pipeline
 from deploy.settings import Settings
 from deploy.topics import apply_topics
+from schemas.hierarchy import Hierarchy
 from schemas.topics import RAW, topic_name, topic_specs
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class DemoOptions:
     workers: int = 1
     partitions: int = 6
     out: Path = Path("tuyen-demo")
+    legacy_stations: int = 1
     keep_running: bool = False
     catch_up_timeout_s: float = 1800.0
 
@@ -82,7 +85,10 @@ def _broker(s: Settings) -> tuple[BrokerHandle, str]:
     return handle, s.topic_prefix
 
 
-def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date, date]:
+def _simulate(
+    opts: DemoOptions, bootstrap: str, prefix: str
+) -> tuple[int, date, date, LegacyRun | None]:
+    from deploy.demo_legacy import choose_legacy, import_legacy
     from producers.config import SimulationConfig
     from producers.simulator import simulate
     from producers.writers import write_kafka
@@ -100,6 +106,9 @@ def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date
         keep_truth=False,
     )
     result = simulate(cfg)
+    h = Hierarchy.default()
+    provinces = {s: h.lookup(s, start).province.code for s in result.stations}
+    legacy = choose_legacy(result.stations, provinces, opts.legacy_stations)
     console.print(
         f"simulating {len(result.stations)} stations of provinces {', '.join(opts.provinces)} "
         f"from {start} to {end}"
@@ -113,9 +122,14 @@ def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = write_kafka(result.events, bootstrap, topic_name(RAW, prefix), tick=tick)
+        events = (ev for ev in result.events if not legacy.offer(ev))
+        n = write_kafka(events, bootstrap, topic_name(RAW, prefix), tick=tick)
     console.print(f"published {n:,} events in {time.monotonic() - started:.0f}s")
-    return n, start, end
+    run = None
+    if legacy.stations:
+        run = import_legacy(legacy, opts.out.resolve(), bootstrap, topic_name(RAW, prefix), console)
+        n += run.published
+    return n, start, end, run
 
 
 def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
@@ -149,7 +163,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
 
     signal.signal(signal.SIGTERM, _terminate)
     out = opts.out.resolve()
-    for sub in ("store", "reports", "logs"):
+    for sub in ("store", "reports", "logs", "xml130", "outboxes"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for stale in out.glob("catalog-*.duckdb"):
         stale.unlink()
@@ -169,9 +183,11 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         apply_topics(handle.bootstrap, topic_specs(prefix, opts.partitions))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, start, end = _simulate(opts, handle.bootstrap, prefix)
+        n, start, end, legacy = _simulate(opts, handle.bootstrap, prefix)
         _wait(pipeline, opts)
         write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        if legacy is not None:
+            stored_visits(out / "store", legacy, console)
         console.print(
             f"[bold green]demo done[/bold green]: {n:,} events in "
             f"{time.monotonic() - began:.0f}s; reports and catalogs in {out}"
@@ -204,6 +220,9 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, help="Stream worker processes."),
         out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
         keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
+        legacy_stations: int = typer.Option(
+            1, help="Stations that feed the pipeline only through Decision 130 XML files."
+        ),
     ) -> None:
         """Run the main job: broker, topics, pipeline, simulated stations, reports."""
         opts = DemoOptions(
@@ -215,6 +234,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             workers=workers,
             out=out,
+            legacy_stations=legacy_stations,
             keep_running=keep_running,
         )
         run_demo(Settings(), opts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -55,10 +55,13 @@ def _narrative(lines: Sequence[str], empty: str) -> dict[str, str]:
     return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
 
 
-def _subject(records: Sequence[StoredRecord], health_id: str) -> dict[str, Any]:
+def _subject(
+    records: Sequence[StoredRecord], health_id: str, org: Callable[[StoredRecord], dict[str, Any]]
+) -> dict[str, Any]:
     person = next((r for r in reversed(records) if r.record_type == "person"), None)
     if person is not None:
         subject = fhirmap.patient(person.data, time=person.event_time)
+        subject["managingOrganization"] = fhirmap.ref(org(person))  # holds the health record
     else:  # visits recorded before (or without) the person record
         subject = {
             "resourceType": "Patient",
@@ -81,13 +84,14 @@ def build_document(
     recent: int = 20,
 ) -> dict[str, Any]:
     """The document Bundle of a person's records (validated; raises on an invalid one)."""
-    subject = _subject(records, health_id)
     orgs: dict[str, dict[str, Any]] = {}
 
     def org(rec: StoredRecord) -> dict[str, Any]:
         if rec.station_code not in orgs:
             orgs[rec.station_code] = fhirmap.organization(rec.station_code, rec.station_name)
         return orgs[rec.station_code]
+
+    subject = _subject(records, health_id, org)
 
     s = {key: _Section() for key in SECTIONS}
     by_type: dict[str, list[StoredRecord]] = {}

@@ -16,6 +16,7 @@ all: its records are validated first and staged in the same outbox transaction.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -29,8 +30,17 @@ from nacl.signing import SigningKey
 from producers.config import DEV_KEY_SEED, ProducerConfig
 from producers.interop.ids import content_digest, deterministic_event_id
 from producers.sdk.builders import record_id_for
-from producers.sdk.client import StationClient
-from schemas import ContractViolation, Payload, Reason, dev_signer, dev_signing_key
+from producers.sdk.client import Accepted, StationClient
+from producers.simulator.fastwire import Prepared
+from producers.simulator.spec import Spec
+from schemas import (
+    ContractViolation,
+    KafkaMessage,
+    Payload,
+    Reason,
+    dev_signer,
+    dev_signing_key,
+)
 from schemas.facilities import FacilityRegistry
 from schemas.registry import CURRENT_MAJOR, RecordType, parse_payload
 
@@ -216,6 +226,7 @@ class Importer:
         self._clients: dict[str, StationClient] = {}
         self._pending: dict[str, list[Visit]] = {}
         self._signable: set[str] = set()
+        self._keys: dict[str, tuple[str, SigningKey]] = {}
         self.report = ImportReport()
 
     # ---- reading ----------------------------------------------------------------------
@@ -257,6 +268,7 @@ class Importer:
             signer, key = self._signing(source)
             c = StationClient.open(source, signer, key, self._config_for(source))
             self._clients[source] = c
+            self._keys[source] = (signer, key)
         return c
 
     def commit(self) -> None:
@@ -277,20 +289,38 @@ class Importer:
                     self.report.by_type[d.record_type.value] += 1
             return
         client = self.client(source)
+        located = [
+            [(d, *record_id_for(d.payload, source, local_id=d.local_id)) for d in v.drafts]
+            for v in visits
+        ]
+        client.outbox.prefetch((rt.value, rid) for drafts in located for _, rt, rid in drafts)
         with client.batch():
-            for v in visits:
-                self._publish(client, v)
+            for drafts in located:
+                self._publish(client, drafts)
 
-    def _publish(self, client: StationClient, visit: Visit) -> None:
+    def _publish(self, client: StationClient, drafts: list[tuple[Draft, RecordType, str]]) -> None:
+        """Stage one visit's changed records. The payloads are validated models already and
+        every other part of a change is built here by construction (canonical UUIDv7, the
+        record id of the payload, the next counters), so the change is signed and encoded
+        directly (the simulator's encoder: the bytes of ``schemas.sign`` + ``schemas.encode``)
+        and staged with its content digest in the open outbox batch."""
         self.report.visits += 1
-        for d in visit.drafts:
-            rt, record_id = record_id_for(d.payload, client.station, local_id=d.local_id)
-            digest = content_digest(d.payload.model_dump(mode="json", exclude_none=True))
-            if client.record_digest(rt.value, record_id) == digest:
+        signer, key = self._keys[client.station]
+        for d, rt, record_id in drafts:
+            data = d.payload.model_dump(mode="json", exclude_none=True)
+            digest = content_digest(data)
+            k = (rt.value, record_id)
+            if client.record_digest(*k) == digest:
                 self.report.unchanged += 1
                 continue
             eid = deterministic_event_id(d.time, client.station, rt.value, record_id, digest)
-            client.upsert(d.payload, local_id=d.local_id, time=d.time, event_id=eid, digest=digest)
+            version, seq = client.record_version(*k) + 1, client.station_seq + 1
+            spec = Spec(d.time.astimezone(UTC), rt.value, record_id, "upsert", version, data, 1)
+            p = Prepared(client.station, spec, eid, seq, signer=signer)
+            signature = base64.b64encode(key.sign(p.canonical).signature).decode()
+            message = KafkaMessage(*p.message(signature))
+            accepted = Accepted(eid, rt.value, record_id, version, seq)
+            client.submit_encoded([(accepted, message)], digests={k: digest})
             self.report.published += 1
             self.report.by_type[rt.value] += 1
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -129,8 +129,9 @@ class StationClient:
             return self._staged_versions.get(k) or self.outbox.version(*k)
 
     def record_digest(self, record_type: str, record_id: str) -> str | None:
-        """The ``digest`` given with the record's last accepted upsert (``None`` when none
-        was given; ``""`` after a delete). Importers compare it to skip unchanged content."""
+        """The digest :meth:`submit` stored with the record's last change (``None`` when none
+        was given; ``""`` after a change without one). Importers compare it to publish
+        nothing when the same content comes again."""
         k = (record_type, record_id)
         with self._lock:
             staged = self._staged_digests.get(k)
@@ -186,8 +187,6 @@ class StationClient:
         *,
         time: datetime | None,
         signer: str | None,
-        event_id: str | None = None,
-        digest: str | None = None,
     ) -> Accepted:
         with self._lock:
             k = (draft.record_type.value, draft.record_id)
@@ -204,13 +203,13 @@ class StationClient:
                 data=draft.data,
                 time=time,
                 schema_major=draft.schema_major,
-                event_id=event_id,
             )
             signed = sign_change(change, self._key)
             self._staged.append((signed.id, encode(signed)))
             self._staged_versions[k] = version
-            if digest is not None or (draft.op == "delete" and self.record_digest(*k)):
-                self._staged_digests[k] = digest if draft.op == "upsert" and digest else ""
+            uses = self._staged_digests or self.outbox.uses_digests
+            if uses and self.record_digest(*k):  # the stored content digest is now stale
+                self._staged_digests[k] = ""
             self._seq = seq
             if self._batch_depth == 0:
                 self._commit()
@@ -222,15 +221,9 @@ class StationClient:
         *,
         local_id: str | None = None,
         time: datetime | None = None,
-        event_id: str | None = None,
-        digest: str | None = None,
     ) -> Accepted:
         """Publish the full after-image ``payload`` (any payload model). Person-centred records
-        need a stable ``local_id`` to be updated later (a new one is made when ``None``).
-
-        Importers may fix the ``event_id`` (a UUIDv7 derived from the content, so the same
-        content never gets two ids) and store a ``digest`` of the content with the record
-        (:meth:`record_digest`), to publish nothing when the same content comes again."""
+        need a stable ``local_id`` to be updated later (a new one is made when ``None``)."""
         from schemas import Payload
 
         if not isinstance(payload, Payload):
@@ -239,8 +232,6 @@ class StationClient:
             upsert_draft(payload, self.station, local_id=local_id),
             time=time,
             signer=None,
-            event_id=event_id,
-            digest=digest,
         )
 
     def delete(self, record_type: str, record_id: str, *, time: datetime | None = None) -> Accepted:
@@ -308,25 +299,53 @@ class StationClient:
         return self.upsert(p, time=time)
 
     # ---- pre-built changes (simulator, importers) --------------------------------------
-    def submit(self, changes: Sequence[RecordChange]) -> list[Accepted]:
-        """Store already signed changes of this station (e.g. from the simulator) as they
-        are. Their ``station_seq`` must increase past the outbox's; versions are recorded."""
+    def submit(
+        self,
+        changes: Sequence[RecordChange],
+        *,
+        digests: Mapping[tuple[str, str], str] | None = None,
+    ) -> list[Accepted]:
+        """Store already signed changes of this station (e.g. from the simulator or an
+        importer) as they are. Their ``station_seq`` must increase past the outbox's;
+        versions are recorded, and ``digests`` (``(record type, record id)`` → a digest of
+        the content) are stored with them in the same transaction (:meth:`record_digest`)."""
+        for c in changes:
+            if c.station != self.station:
+                raise SequenceError(
+                    f"change {c.id} is from station {c.station}, not {self.station}"
+                )
+        return self.submit_encoded(
+            [
+                (Accepted(c.id, c.record_type.value, c.record_id, c.record_version, c.station_seq),
+                 encode(c))
+                for c in changes
+            ],
+            digests=digests,
+        )  # fmt: skip
+
+    def submit_encoded(
+        self,
+        items: Sequence[tuple[Accepted, KafkaMessage]],
+        *,
+        digests: Mapping[tuple[str, str], str] | None = None,
+    ) -> list[Accepted]:
+        """:meth:`submit` for changes already signed *and encoded* by the caller (importers
+        with a fast encoder): each item is the change's identity and its Kafka message."""
         with self._lock:
+            if digests:
+                self._staged_digests.update(digests)
             out: list[Accepted] = []
-            for c in changes:
-                if c.station != self.station:
+            for acc, msg in items:
+                if acc.station_seq <= self._seq:
                     raise SequenceError(
-                        f"change {c.id} is from station {c.station}, not {self.station}"
+                        f"change {acc.event_id} has station_seq {acc.station_seq} <= "
+                        f"{self._seq} already used"
                     )
-                if c.station_seq <= self._seq:
-                    raise SequenceError(
-                        f"change {c.id} has station_seq {c.station_seq} <= {self._seq} already used"
-                    )
-                self._seq = c.station_seq
-                k = (c.record_type.value, c.record_id)
-                self._staged.append((c.id, encode(c)))
-                self._staged_versions[k] = max(c.record_version, self._staged_versions.get(k, 0))
-                out.append(Accepted(c.id, k[0], k[1], c.record_version, c.station_seq))
+                self._seq = acc.station_seq
+                k = (acc.record_type, acc.record_id)
+                self._staged.append((acc.event_id, msg))
+                self._staged_versions[k] = max(acc.record_version, self._staged_versions.get(k, 0))
+                out.append(acc)
             if self._batch_depth == 0:
                 self._commit()
             return out

@@ -206,7 +206,8 @@ class Outbox:
         row = self._db.execute("SELECT max(rowid) FROM outbox").fetchone()
         self._next_rowid = int(row[0] or 0) + 1
         self._versions: dict[tuple[str, str], int] = {}
-        self._digests: dict[tuple[str, str], str] = {}
+        self._digests: dict[tuple[str, str], str | None] = {}
+        self.uses_digests = self._db.execute("SELECT 1 FROM digests LIMIT 1").fetchone() is not None
         logger.info(
             "outbox opened path=%s pending=%d station_seq=%d",
             path,
@@ -242,14 +243,37 @@ class Outbox:
         """The digest stored with the record's last accepted change (``None``: none given)."""
         k = (record_type, record_id)
         with self._lock:
-            if k not in self._digests:
+            if k not in self._digests:  # misses are cached too (records seen the first time)
                 row = self._db.execute(
                     "SELECT digest FROM digests WHERE record_type=? AND record_id=?", k
                 ).fetchone()
-                if row is None:
-                    return None
-                self._digests[k] = str(row[0])
+                self._digests[k] = None if row is None else str(row[0])
             return self._digests[k]
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Load the versions and digests of many records at once (an importer about to write
+        a batch of them): one query per 400 records instead of two per record."""
+        with self._lock:
+            todo = [k for k in dict.fromkeys(keys) if k not in self._versions]
+            for start in range(0, len(todo), 400):
+                chunk = todo[start : start + 400]
+                marks = ",".join("(?, ?)" for _ in chunk)
+                flat = [x for k in chunk for x in k]
+                for k in chunk:
+                    self._versions[k] = 0
+                    self._digests.setdefault(k, None)
+                for rt, rid, v in self._db.execute(
+                    "SELECT record_type, record_id, version FROM versions "
+                    f"WHERE (record_type, record_id) IN (VALUES {marks})",
+                    flat,
+                ):
+                    self._versions[(rt, rid)] = int(v)
+                for rt, rid, d in self._db.execute(
+                    "SELECT record_type, record_id, digest FROM digests "
+                    f"WHERE (record_type, record_id) IN (VALUES {marks})",
+                    flat,
+                ):
+                    self._digests[(rt, rid)] = str(d)
 
     # ---- writing --------------------------------------------------------------------
     def append(
@@ -313,6 +337,7 @@ class Outbox:
                 self._versions.update(versions)
             if digests:
                 self._digests.update(digests)
+                self.uses_digests = True
             return batch
 
     def remove(self, rowids: Iterable[int]) -> None:

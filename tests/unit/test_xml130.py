@@ -300,6 +300,46 @@ def test_file_level_problems(tmp_path: Path) -> None:
     assert [p.reason for p in unknown if isinstance(p, Problem)] == [Reason.UNKNOWN_STATION]
 
 
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><GIAMDINHHS>&lol2;'
+    b"</GIAMDINHHS>"
+)
+XXE = (
+    b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    b"<GIAMDINHHS>&x;</GIAMDINHHS>"
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        LAUGHS,
+        XXE,
+        XXE.decode().encode("utf-16"),
+        b'<?xml version="1.0" encoding="ISO-8859-1"?><GIAMDINHHS/>',
+        b"<GIAMDINHHS>\xff\xfe</GIAMDINHHS>",
+    ],
+    ids=["billion-laughs", "external-entity", "utf-16", "declared-latin-1", "not-utf-8"],
+)
+def test_hostile_xml_is_refused_before_anything_is_expanded(tmp_path: Path, data: bytes) -> None:
+    out = read(tmp_path, data)
+    assert [(p.table, p.reason) for p in out if isinstance(p, Problem)] == [
+        ("-", Reason.BAD_FORMAT)
+    ]
+
+
+def test_a_table_with_a_dtd_makes_only_its_visit_bad(tmp_path: Path) -> None:
+    visit = {"XML1": [_tonghop()]}
+    good = write_wrapper("01004", [visit, visit], "20261018")
+    inner = base64.b64encode(XXE).decode()
+    first = good.index(b"<NOIDUNGFILE>") + len(b"<NOIDUNGFILE>")
+    end = good.index(b"</NOIDUNGFILE>")
+    out = read(tmp_path, good[:first] + inner.encode() + good[end:])
+    assert isinstance(out[0], Problem) and out[0].reason is Reason.BAD_FORMAT
+    assert "DTD" in out[0].message and isinstance(out[1], Visit)
+
+
 def test_broken_base64_marks_only_its_visit(tmp_path: Path) -> None:
     data = wrap(["visit-a.XML1.xml"], ["visit-b.XML1.xml"])
     first = data.index(b"<NOIDUNGFILE>") + len(b"<NOIDUNGFILE>")

@@ -17,7 +17,8 @@ from typing import Any, Final
 
 from producers.interop.importer import Draft, Problem, ReadContext, Visit, validated
 from producers.interop.xml130.wrapper import Hoso, Row
-from schemas import ContractViolation, Reason
+from schemas import ContractViolation, Reason, codes
+from schemas.fields import citizen_id_century_sex
 from schemas.hierarchy import VN_TZ
 from schemas.registry import RecordType
 
@@ -192,14 +193,21 @@ def _person(v: _Visit, r: Row, health_id: str) -> dict[str, Any]:
     ):
         if value is not None:
             data[name] = value
-    if "citizen_id" in data:  # a CCCD that contradicts sex or birth year: drop it, keep the visit
-        try:
-            validated(RecordType.PERSON, data, v.ctx.now)
-        except ContractViolation as exc:
-            if exc.reason is Reason.BAD_CITIZEN_ID:
-                v.warn("XML1", exc.reason, f"SO_CCCD dropped: {exc.message}")
-                del data["citizen_id"]
+    cid = data.get("citizen_id")
+    if cid is not None and not _cccd_agrees(cid, sex, data["birth_date"]):
+        v.warn(
+            "XML1", Reason.BAD_CITIZEN_ID, f"SO_CCCD {cid} contradicts sex or birth year: dropped"
+        )
+        del data["citizen_id"]  # keep the visit; the CCCD is a secondary identifier
     return data
+
+
+def _cccd_agrees(cid: str, sex: str, birth_date: str) -> bool:
+    """The CCCD's province code, century/sex digit and birth year agree with the record."""
+    if cid[1:3] not in codes.PROVINCE_CODES or cid[0] != "0":
+        return False
+    century, cid_sex = citizen_id_century_sex(cid)
+    return cid_sex == sex and str(century + int(cid[4:6])) == birth_date[:4]
 
 
 def _encounter(v: _Visit, r: Row, health_id: str, visit_time: datetime) -> dict[str, Any]:

@@ -27,7 +27,7 @@ T0 = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
 STATIONS = {"00004": "Phường Ba Đình", "00008": "Phường Ngọc Hà"}
 
 
-def _rec(rt: str, station: str, n: int, data: dict[str, Any], **kw: Any) -> Any:
+def _rec(rt: str, station: str, n: int, data: dict[str, Any] | None, **kw: Any) -> Any:
     r = tier_record(rt, n=n, event_time=T0 + timedelta(days=n), data=data, **kw)
     return r.model_copy(update={"station_code": station, "station_name": STATIONS[station]})
 

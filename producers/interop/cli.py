@@ -1,4 +1,4 @@
-"""`tuyen import xml130|fhir`: publish what facility software already exports.
+"""`tuyen import xml130|fhir PATH`: publish what facility software already exports.
 
 Exit codes: 0 every visit published (or valid, with --dry-run); 1 some visits or files were
 bad (the good ones are published); 2 usage error or no broker; 3 Kafka did not confirm every
@@ -14,6 +14,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -31,7 +32,6 @@ from producers.interop.importer import (
 )
 
 console = Console(stderr=True)
-import_app = typer.Typer(help="Import records from files facility software already exports.")
 
 EXIT_BAD = 1
 EXIT_USAGE = 2
@@ -44,6 +44,9 @@ FacilitiesOpt = typer.Option(
 SourceOpt = typer.Option(None, help="Publish every visit as this source (no registry needed).")
 SignerOpt = typer.Option(None, help="Signer id of the facility's key (with --key-file).")
 KeyFileOpt = typer.Option(None, help="The signer's Ed25519 private key (32 bytes, base64/hex).")
+FormatArg = typer.Argument(
+    ..., help="xml130: Decision 130/4750 check-out files; fhir: FHIR R4 Bundles (JSON)."
+)
 DevKeysOpt = typer.Option(False, "--dev-keys", help="Sign with development keys (dev only).")
 OutboxOpt = typer.Option(None, help="Outboxes, one per source (default: TUYEN_HOME/outboxes).")
 TopicOpt = typer.Option(None, help="Target topic (default: station.changes).")
@@ -163,9 +166,16 @@ def _finish(report: ImportReport, left: int, dry_run: bool) -> None:
         raise typer.Exit(EXIT_BAD)
 
 
-@import_app.command("xml130")
-def xml130(
-    path: Path = typer.Argument(..., exists=True, help="A check-out file, or a folder of them."),  # noqa: B008
+class Format(StrEnum):
+    """What the files are."""
+
+    XML130 = "xml130"
+    FHIR = "fhir"
+
+
+def import_files(
+    fmt: Format = FormatArg,
+    path: Path = typer.Argument(..., exists=True, help="A file, or a folder of them."),  # noqa: B008
     facilities: Path | None = FacilitiesOpt,
     source: str | None = SourceOpt,
     signer: str | None = SignerOpt,
@@ -176,44 +186,18 @@ def xml130(
     dry_run: bool = DryRunOpt,
     timeout: float = TimeoutOpt,
 ) -> None:
-    """Decision 130/4750 XML check-out files: table 1 → person + encounter, table 2 →
-    medicine_dispensed; signed with the facility's key, published through the SDK outbox."""
-    from producers.interop.xml130 import read_file
-
+    """Publish what facility software exports: Decision 130 XML (table 1 → person +
+    encounter, table 2 → medicine_dispensed) or FHIR R4 Bundles (Patient, Encounter,
+    Condition, Observation, Immunization); signed with the facility's key, through the SDK
+    outbox. Bad visits are listed and not published; the good ones are."""
+    reader: Reader
+    if fmt is Format.XML130:
+        from producers.interop.xml130 import read_file as reader
+    else:
+        from producers.interop.fhir import read_bundle as reader
     report, left = run_import(
-        _files(path, "*.xml"),
-        read_file,
-        facilities=facilities,
-        source=source,
-        signing=_signing(signer, key_file, dev_keys, source),
-        outbox_dir=outbox_dir,
-        topic=topic,
-        dry_run=dry_run,
-        timeout=timeout,
-    )
-    _finish(report, left, dry_run)
-
-
-@import_app.command("fhir")
-def fhir(
-    path: Path = typer.Argument(..., exists=True, help="A FHIR R4 Bundle (JSON), or a folder."),  # noqa: B008
-    facilities: Path | None = FacilitiesOpt,
-    source: str | None = SourceOpt,
-    signer: str | None = SignerOpt,
-    key_file: Path | None = KeyFileOpt,
-    dev_keys: bool = DevKeysOpt,
-    outbox_dir: Path | None = OutboxOpt,
-    topic: str | None = TopicOpt,
-    dry_run: bool = DryRunOpt,
-    timeout: float = TimeoutOpt,
-) -> None:
-    """A FHIR R4 Bundle of Patient, Encounter, Immunization, Condition and Observation
-    resources, validated with fhir.resources, published as the SDK would."""
-    from producers.interop.fhir import read_bundle
-
-    report, left = run_import(
-        _files(path, "*.json"),
-        read_bundle,
+        _files(path, "*.xml" if fmt is Format.XML130 else "*.json"),
+        reader,
         facilities=facilities,
         source=source,
         signing=_signing(signer, key_file, dev_keys, source),
@@ -226,5 +210,5 @@ def fhir(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `tuyen import` to the root app."""
-    app.add_typer(import_app, name="import")
+    """Add `tuyen import xml130|fhir PATH` to the root app."""
+    app.command("import")(import_files)

@@ -24,7 +24,14 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
-from producers.interop.importer import Draft, Problem, ReadContext, Visit, validated
+from producers.interop.importer import (
+    Draft,
+    Problem,
+    ReadContext,
+    Visit,
+    read_input,
+    validated,
+)
 from schemas import ContractViolation, Reason, fhirmap
 from schemas.hierarchy import VN_TZ
 from schemas.registry import RecordType
@@ -134,9 +141,7 @@ def read_bundle(path: Path, ctx: ReadContext) -> Iterator[Visit | Problem]:
     """The records of one Bundle (JSON), and one problem per bad resource or file."""
     name = str(path)
     try:
-        raw = path.read_bytes()
-        if len(raw) > MAX_BUNDLE_BYTES:
-            raise ContractViolation(Reason.OVERSIZED, f"{len(raw)} bytes, limit {MAX_BUNDLE_BYTES}")
+        raw = read_input(path, MAX_BUNDLE_BYTES)
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -144,9 +149,6 @@ def read_bundle(path: Path, ctx: ReadContext) -> Iterator[Visit | Problem]:
         if not isinstance(obj, dict) or obj.get("resourceType") != "Bundle":
             raise ContractViolation(Reason.SCHEMA_VIOLATION, "not a FHIR Bundle")
         _validate({**obj, "entry": []})
-    except OSError as exc:
-        yield Problem(name, "-", "-", Reason.MISSING_DATA, f"cannot read the file: {exc}")
-        return
     except ContractViolation as exc:
         yield Problem(name, "Bundle", "-", exc.reason, exc.message)
         return

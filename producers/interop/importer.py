@@ -54,6 +54,7 @@ __all__ = [
     "Reader",
     "SigningPolicy",
     "Visit",
+    "read_input",
     "validated",
 ]
 
@@ -169,6 +170,18 @@ class ReadContext:
 
     def warn(self, file: str, table: str, key: str, reason: Reason, message: str) -> None:
         self.warnings.append(Problem(file, table, key, reason, message))
+
+
+def read_input(path: Path, limit: int) -> bytes:
+    """The bytes of an input file of at most ``limit`` bytes; ``ContractViolation``
+    (``oversized``, or ``missing_data`` when it cannot be read)."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise ContractViolation(Reason.OVERSIZED, f"the file is {size} bytes, limit {limit}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ContractViolation(Reason.MISSING_DATA, f"cannot read the file: {exc}") from None
 
 
 #: A reader: one file → visits and problems, in file order.

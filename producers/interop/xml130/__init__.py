@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from producers.interop.importer import Problem, ReadContext, Visit
+from producers.interop.importer import Problem, ReadContext, Visit, read_input
 from producers.interop.xml130.mapping import map_visit
 from producers.interop.xml130.wrapper import MAX_FILE_BYTES, read_wrapper, write_wrapper
 from schemas import ContractViolation, Reason
@@ -21,15 +21,7 @@ def read_file(path: Path, ctx: ReadContext) -> Iterator[Visit | Problem]:
     """The visits of one check-out file, and one problem per bad visit (or for the file)."""
     name = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ContractViolation(
-                Reason.OVERSIZED, f"the file is {size} bytes, the limit is {MAX_FILE_BYTES}"
-            )
-        wrapper = read_wrapper(path.read_bytes())
-    except OSError as exc:
-        yield Problem(name, "-", "-", Reason.MISSING_DATA, f"cannot read the file: {exc}")
-        return
+        wrapper = read_wrapper(read_input(path, MAX_FILE_BYTES))
     except ContractViolation as exc:
         yield Problem(name, "-", "-", exc.reason, exc.message)
         return

@@ -158,3 +158,30 @@ def test_refused_not_found_and_bad_requests_are_logged(store: Path, tmp_path: Pa
     with pytest.raises(BadRequest):
         patient_summary(con, "01", SummaryRequest(HID, "bs-1", "00004", " "), access_log=log)
     assert [x["outcome"] for x in log.read()] == ["refused", "not_found", "error", "error"]
+
+
+def test_the_cli_prints_the_bundle_and_maps_outcomes_to_exit_codes(
+    store: Path, tmp_path: Path
+) -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from deploy.cli import app
+
+    env = {"TUYEN_ACCESS_LOG": str(tmp_path / "access.log")}
+    base = ["summary", "--clinician", "bs-1", "--purpose", "referral", "--province", "01",
+            "--store-root", str(store)]  # fmt: skip
+    out = tmp_path / "summary.json"
+    ok = CliRunner().invoke(
+        app, [*base, "--health-id", HID, "--facility", "00004", "--out", str(out)], env=env
+    )
+    assert ok.exit_code == 0, ok.output
+    Bundle.model_validate(orjson.loads(out.read_bytes()))
+    refused = CliRunner().invoke(app, [*base, "--health-id", HID, "--facility", "26740"], env=env)
+    missing = CliRunner().invoke(
+        app, [*base, "--health-id", "0111111111", "--facility", "00004"], env=env
+    )
+    bad = CliRunner().invoke(app, [*base, "--health-id", "12", "--facility", "00004"], env=env)
+    assert (refused.exit_code, missing.exit_code, bad.exit_code) == (3, 4, 2)
+    outcomes = [x["outcome"] for x in AccessLog(tmp_path / "access.log").read()]
+    assert outcomes == ["allowed", "refused", "not_found", "error"]

@@ -383,3 +383,24 @@ def test_hostile_fields_give_a_visit_or_a_problem(fields: dict[str, str]) -> Non
     w = read_wrapper(write_wrapper("01004", [visit], "20261018"))
     out = map_visit("f", w.visits[0], w.ma_cskcb, ctx)
     assert isinstance(out, Visit | Problem)
+
+
+def test_the_cli_dry_run_needs_no_broker_and_signing_fails_closed(tmp_path: Path) -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from deploy.cli import app
+
+    path = tmp_path / "f.xml"
+    path.write_bytes(wrap(["visit-a.XML1.xml", "visit-a.XML2.xml"], ["visit-c.XML1.xml"]))
+    env = {"TUYEN_HOME": str(tmp_path / "home")}
+    args = ["import", "xml130", str(path), "--source", "00004"]
+    unsigned = CliRunner().invoke(app, args, env=env)
+    assert unsigned.exit_code == 2 and "no signing key" in unsigned.output
+    dry = CliRunner().invoke(app, [*args, "--dev-keys", "--dry-run"], env=env)
+    assert dry.exit_code == 1, dry.output  # one bad visit
+    lines = dry.stdout.strip().splitlines()
+    assert lines[0].split("\t")[2:4] == ["01004_2026_10_BN003_KB003", "bad_icd10"]
+    assert orjson.loads(lines[-1]) == {"files": 1, "visits": 1, "published": 3, "unchanged": 0,
+                                       "bad": 1, "warnings": 0, "unconfirmed": 0}  # fmt: skip
+    assert not (tmp_path / "home" / "outboxes").exists()

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from sinks.dhis2 import Export
 
 __all__ = ["register"]
 
@@ -95,44 +98,15 @@ def dhis2(
 ) -> None:
     """The indicators' numerators and denominators of a unit and its children for a period,
     as a DHIS2 dataValueSets JSON document and/or ADX XML, through a mapping file."""
-    from datetime import UTC, datetime
-
-    from schemas.hierarchy import Hierarchy, HierarchyError
-    from sinks.catalog import open_catalog
-    from sinks.dhis2 import (
-        Dhis2Mapping,
-        adx_document,
-        build_export,
-        data_value_set,
-        report_figures,
-    )
-    from sinks.reports import AccessDenied, AccessLog, ReportError
+    from schemas.hierarchy import HierarchyError
+    from sinks.reports import AccessDenied, ReportError
 
     if json_out is None and adx_out is None:
         err.print("[red]give --json FILE and/or --adx FILE[/red]")
         raise typer.Exit(2)
-    root, log = _store_and_log(store_root)
-    h = Hierarchy.default()
     try:
-        tier = h.tier_of(unit).label
-        maps = Dhis2Mapping.load(mapping)
-        con = open_catalog(
-            root, tier if tier in ("national", "province", "district") else "district"
-        )
-        try:
-            figures = report_figures(con, h, unit, period, principal, access_log=AccessLog(log))
-        finally:
-            con.close()
-        export = build_export(figures, maps, period)
-        if json_out is not None:
-            doc = data_value_set(export, maps, complete_date=complete_date)
-            json_out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-            err.print(f"wrote {json_out} ({len(doc['dataValues'])} data values)")
-        if adx_out is not None:
-            adx_out.write_bytes(
-                adx_document(export, maps, exported=datetime.now(UTC), complete_date=complete_date)
-            )
-            err.print(f"wrote {adx_out}")
+        export = _dhis2_export(period, unit, mapping, principal, json_out, adx_out, complete_date,
+                               store_root)  # fmt: skip
     except AccessDenied as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(3) from None
@@ -147,6 +121,52 @@ def dhis2(
     err.print(
         f"{len(export.values)} values; indicators not mapped: {len(export.skipped_indicators)}"
     )
+
+
+def _dhis2_export(
+    period: str,
+    unit: str,
+    mapping: Path,
+    principal: str,
+    json_out: Path | None,
+    adx_out: Path | None,
+    complete_date: str | None,
+    store_root: str | None,
+) -> Export:
+    """Run the reports through the adapter and write the requested documents."""
+    from datetime import UTC, datetime
+
+    from schemas.hierarchy import Hierarchy
+    from sinks.catalog import open_catalog
+    from sinks.dhis2 import (
+        Dhis2Mapping,
+        adx_document,
+        build_export,
+        data_value_set,
+        report_figures,
+    )
+    from sinks.reports import AccessLog
+
+    root, log = _store_and_log(store_root)
+    h = Hierarchy.default()
+    tier = h.tier_of(unit).label
+    maps = Dhis2Mapping.load(mapping)
+    con = open_catalog(root, tier if tier in ("national", "province", "district") else "district")
+    try:
+        figures = report_figures(con, h, unit, period, principal, access_log=AccessLog(log))
+    finally:
+        con.close()
+    export = build_export(figures, maps, period)
+    if json_out is not None:
+        doc = data_value_set(export, maps, complete_date=complete_date)
+        json_out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        err.print(f"wrote {json_out} ({len(doc['dataValues'])} data values)")
+    if adx_out is not None:
+        adx_out.write_bytes(
+            adx_document(export, maps, exported=datetime.now(UTC), complete_date=complete_date)
+        )
+        err.print(f"wrote {adx_out}")
+    return export
 
 
 def register(app: typer.Typer) -> None:

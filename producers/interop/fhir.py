@@ -16,7 +16,7 @@ the resource id.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -131,7 +131,7 @@ class _Bundle:
 def _source(b: _Bundle, at: datetime) -> str:
     for res in b.entries:
         if res.get("resourceType") == "Organization":
-            code = fhirmap._identifier(res, fhirmap.SYS_MA_CSKCB)
+            code = fhirmap.identifier(res, fhirmap.SYS_MA_CSKCB)
             if code:
                 return b.ctx.source_of(code, at)
     return b.ctx.source_of(None, at)
@@ -157,7 +157,32 @@ def read_bundle(path: Path, ctx: ReadContext) -> Iterator[Visit | Problem]:
 
 
 def _records(b: _Bundle) -> Iterator[Visit | Problem]:
-    ctx = b.ctx
+    good = yield from _valid(b)
+    conditions, observations = _findings(b, good)
+    records, clinical = yield from _subjects(b, good)
+    patients: dict[str, str] = {}  # Patient key → health id
+    for res in good:
+        if res["resourceType"] == "Patient":
+            item, hid = _person(b, res, clinical[b.key(res)])
+            if isinstance(item, Problem):
+                b.bad[b.key(res)] = item
+            else:
+                patients[b.key(res)] = hid
+            yield item
+    for res, subject in records:
+        skey = b.key(subject)
+        if skey not in patients:
+            reason = b.bad[skey].reason if skey in b.bad else Reason.MISSING_FIELD
+            yield b.problem(res, ContractViolation(reason, f"its Patient {skey} is bad"))
+            continue
+        key = b.key(res)
+        record = _clinical(b, res, patients[skey], conditions[key], observations[key])
+        if record is not None:
+            yield record
+
+
+def _valid(b: _Bundle) -> Generator[Problem, None, list[Resource]]:
+    """Problems of the entries FHIR validation refuses; returns the imported others."""
     good: list[Resource] = []
     for res in b.entries:
         try:
@@ -170,6 +195,13 @@ def _records(b: _Bundle) -> Iterator[Visit | Problem]:
             good.append(res)
         elif res.get("resourceType") != "Organization":
             b.warn(res, f"{res.get('resourceType')} is not imported: skipped")
+    return good
+
+
+def _findings(
+    b: _Bundle, good: list[Resource]
+) -> tuple[dict[str, list[Resource]], dict[str, list[Resource]]]:
+    """Conditions and Observations by the key of their Encounter (loose ones warned)."""
     conditions: dict[str, list[Resource]] = defaultdict(list)
     observations: dict[str, list[Resource]] = defaultdict(list)
     for res in good:
@@ -180,9 +212,15 @@ def _records(b: _Bundle) -> Iterator[Visit | Problem]:
                 b.warn(res, f"a {kind} outside an Encounter of the bundle is not imported")
                 continue
             (conditions if kind == "Condition" else observations)[b.key(enc)].append(res)
-    patients: dict[str, str] = {}  # Patient key → health id
+    return conditions, observations
+
+
+def _subjects(
+    b: _Bundle, good: list[Resource]
+) -> Generator[Problem, None, tuple[list[tuple[Resource, Resource]], dict[str, list[datetime]]]]:
+    """Encounters and Immunizations with their Patient, and each Patient's clinical times."""
+    records: list[tuple[Resource, Resource]] = []
     clinical: dict[str, list[datetime]] = defaultdict(list)
-    records: list[tuple[Resource, Resource]] = []  # (resource, its patient)
     for res in good:
         if res["resourceType"] in ("Encounter", "Immunization"):
             subject = b.resolve(res.get("subject") or res.get("patient"))
@@ -195,44 +233,39 @@ def _records(b: _Bundle) -> Iterator[Visit | Problem]:
             t = _record_time(res)
             if t is not None:
                 clinical[b.key(subject)].append(t)
-    for res in good:
-        if res["resourceType"] != "Patient":
-            continue
-        item, hid = _person(b, res, clinical[b.key(res)])
-        if isinstance(item, Problem):
-            b.bad[b.key(res)] = item
+    return records, clinical
+
+
+def _clinical(
+    b: _Bundle,
+    res: Resource,
+    hid: str,
+    conditions: list[Resource],
+    observations: list[Resource],
+) -> Visit | Problem | None:
+    """An Encounter (with its findings) or an Immunization as a record (``None``: skipped)."""
+    rt: RecordType
+    try:
+        t = _meta_time(res) or _record_time(res)
+        if t is None:
+            raise ContractViolation(Reason.MISSING_FIELD, "no time (period.start, date)")
+        b.ctx.check_time(t, "time")
+        source = _source(b, t)
+        local = _local_id(res, hid)
+        if res["resourceType"] == "Encounter":
+            ordered = _ordered_conditions(b, res, conditions)
+            data = fhirmap.encounter_data(res, ordered, observations, hid)
+            rt = RecordType.ENCOUNTER
         else:
-            patients[b.key(res)] = hid
-        yield item
-    for res, subject in records:
-        skey = b.key(subject)
-        if skey not in patients:
-            reason = b.bad[skey].reason if skey in b.bad else Reason.MISSING_FIELD
-            yield b.problem(res, ContractViolation(reason, f"its Patient {skey} is bad"))
-            continue
-        hid = patients[skey]
-        try:
-            t = _meta_time(res) or _record_time(res)
-            if t is None:
-                raise ContractViolation(Reason.MISSING_FIELD, "no time (period.start, date)")
-            ctx.check_time(t, "time")
-            source = _source(b, t)
-            local = _local_id(res, hid)
-            if res["resourceType"] == "Encounter":
-                ordered = _ordered_conditions(b, res, conditions[b.key(res)])
-                data = fhirmap.encounter_data(res, ordered, observations[b.key(res)], hid)
-                rt = RecordType.ENCOUNTER
-            else:
-                if res.get("status") != "completed":
-                    b.warn(res, f"status {res.get('status')!r}: only completed doses are imported")
-                    continue
-                data = fhirmap.immunization_data(res, hid)
-                rt = RecordType.IMMUNIZATION
-            payload = validated(rt, data, ctx.now)
-        except ContractViolation as exc:
-            yield b.problem(res, exc)
-            continue
-        yield Visit(b.file, b.key(res), source, [Draft(res["resourceType"], rt, local, payload, t)])
+            if res.get("status") != "completed":
+                b.warn(res, f"status {res.get('status')!r}: only completed doses are imported")
+                return None
+            data = fhirmap.immunization_data(res, hid)
+            rt = RecordType.IMMUNIZATION
+        payload = validated(rt, data, b.ctx.now)
+    except ContractViolation as exc:
+        return b.problem(res, exc)
+    return Visit(b.file, b.key(res), source, [Draft(res["resourceType"], rt, local, payload, t)])
 
 
 def _meta_time(res: Mapping[str, Any]) -> datetime | None:

@@ -74,6 +74,101 @@ def _subject(
     return subject
 
 
+class _Document:
+    """The sections of one person's document, filled record type by record type."""
+
+    def __init__(self, records: Sequence[StoredRecord], health_id: str) -> None:
+        self.orgs: dict[str, dict[str, Any]] = {}
+        self.s = {key: _Section() for key in SECTIONS}
+        self.by_type: dict[str, list[StoredRecord]] = {}
+        for r in records:
+            self.by_type.setdefault(r.record_type, []).append(r)
+        self.subject = _subject(records, health_id, self.org)
+
+    def org(self, rec: StoredRecord) -> dict[str, Any]:
+        """The Organization of the station that recorded ``rec`` (one per station)."""
+        if rec.station_code not in self.orgs:
+            self.orgs[rec.station_code] = fhirmap.organization(rec.station_code, rec.station_name)
+        return self.orgs[rec.station_code]
+
+    def encounters(self, recent: int) -> None:
+        s, subject = self.s, self.subject
+        chosen = sorted(
+            self.by_type.get("encounter", []),
+            key=lambda r: (r.data["encounter_date"], r.event_time),
+        )[-recent:]
+        for r in chosen:
+            when = r.data["encounter_date"]
+            res = fhirmap.encounter(
+                r.data, r.record_id, subject, time=r.event_time, provider=self.org(r)
+            )
+            kind = r.data.get("encounter_type", "outpatient").replace("_", " ")
+            s["encounters"].add(
+                res[0], f"{when} {kind} visit at {_at(r)}: {', '.join(r.data['diagnoses'])}"
+            )
+            for x in res[1:]:
+                if x["resourceType"] == "Condition":
+                    code = x["code"]["coding"][0]
+                    s["problems"].add(
+                        x,
+                        f"{code['code']} {code.get('display', '')} (diagnosed {when} at {_at(r)})",
+                    )
+                else:
+                    s["vital_signs"].add(
+                        x, f"{when} {x['code']['coding'][0]['display']} ({_at(r)})"
+                    )
+
+    def cases_and_chronic(self, recent: int) -> None:
+        s, subject = self.s, self.subject
+        for r in self.by_type.get("disease_case", []):
+            s["problems"].add(
+                case_condition(r, subject),
+                f"{r.data['onset_date']} notifiable disease {r.data['disease']} "
+                f"({r.data.get('classification', 'suspected')}), reported by {_at(r)}",
+            )
+        conditions, vitals, results = chronic_resources(
+            self.by_type.get("chronic_followup", []), subject, recent=recent
+        )
+        for c in conditions:
+            s["problems"].add(c, f"{c['code']['coding'][0]['display']}: {c['note'][0]['text']}")
+        for v in vitals:
+            s["vital_signs"].add(v, f"{v['effectiveDateTime']} blood pressure (chronic follow-up)")
+        for v in results:
+            s["results"].add(
+                v,
+                f"{v['effectiveDateTime']} {v['code']['coding'][0]['display']}: "
+                f"{v['valueQuantity']['value']} {v['valueQuantity']['unit']}",
+            )
+
+    def immunizations_and_medicines(self, recent: int) -> None:
+        s, subject = self.s, self.subject
+        for r in self.by_type.get("immunization", []):
+            imm = fhirmap.immunization(r.data, r.record_id, subject, time=r.event_time)
+            imm["performer"] = [{"actor": fhirmap.ref(self.org(r))}]
+            s["immunizations"].add(
+                imm,
+                f"{r.data['date']} {r.data['vaccine']} dose {r.data['dose_number']} at {_at(r)}",
+            )
+        for r in self.by_type.get("medicine_dispensed", [])[-recent:]:
+            for m in fhirmap.medication_statements(r.data, r.record_id, subject, time=r.event_time):
+                text = m["medicationCodeableConcept"]["text"]
+                s["medications"].add(
+                    m, f"{r.data['dispensed_date']} {text}: {m['dosage'][0]['text']} ({_at(r)})"
+                )
+
+    def pregnancies(self) -> None:
+        s, subject = self.s, self.subject
+        for r in self.by_type.get("antenatal_visit", []):
+            s["pregnancy"].add(
+                pregnancy_observation(r, subject),
+                f"{r.data['visit_date']} antenatal visit {r.data['visit_number']}, "
+                f"{r.data['gestational_weeks']} weeks ({_at(r)})",
+            )
+        for r in self.by_type.get("birth", []):
+            obs = birth_observation(r, subject)
+            s["pregnancy"].add(obs, f"{r.data['birth_date']} delivery: {obs['note'][0]['text']}")
+
+
 def build_document(
     records: Sequence[StoredRecord],
     health_id: str,
@@ -84,80 +179,12 @@ def build_document(
     recent: int = 20,
 ) -> dict[str, Any]:
     """The document Bundle of a person's records (validated; raises on an invalid one)."""
-    orgs: dict[str, dict[str, Any]] = {}
-
-    def org(rec: StoredRecord) -> dict[str, Any]:
-        if rec.station_code not in orgs:
-            orgs[rec.station_code] = fhirmap.organization(rec.station_code, rec.station_name)
-        return orgs[rec.station_code]
-
-    subject = _subject(records, health_id, org)
-
-    s = {key: _Section() for key in SECTIONS}
-    by_type: dict[str, list[StoredRecord]] = {}
-    for r in records:
-        by_type.setdefault(r.record_type, []).append(r)
-    encounters = sorted(
-        by_type.get("encounter", []), key=lambda r: (r.data["encounter_date"], r.event_time)
-    )[-recent:]
-    for r in encounters:
-        res = fhirmap.encounter(r.data, r.record_id, subject, time=r.event_time, provider=org(r))
-        kind = r.data.get("encounter_type", "outpatient").replace("_", " ")
-        s["encounters"].add(
-            res[0],
-            f"{r.data['encounter_date']} {kind} visit at {_at(r)}: "
-            f"{', '.join(r.data['diagnoses'])}",
-        )
-        for x in res[1:]:
-            when = r.data["encounter_date"]
-            if x["resourceType"] == "Condition":
-                code = x["code"]["coding"][0]
-                s["problems"].add(
-                    x, f"{code['code']} {code.get('display', '')} (diagnosed {when} at {_at(r)})"
-                )
-            else:
-                s["vital_signs"].add(x, f"{when} {x['code']['coding'][0]['display']} ({_at(r)})")
-    for r in by_type.get("disease_case", []):
-        s["problems"].add(
-            case_condition(r, subject),
-            f"{r.data['onset_date']} notifiable disease {r.data['disease']} "
-            f"({r.data.get('classification', 'suspected')}), reported by {_at(r)}",
-        )
-    conditions, vitals, results = chronic_resources(
-        by_type.get("chronic_followup", []), subject, recent=recent
-    )
-    for c in conditions:
-        s["problems"].add(c, f"{c['code']['coding'][0]['display']}: {c['note'][0]['text']}")
-    for v in vitals:
-        s["vital_signs"].add(v, f"{v['effectiveDateTime']} blood pressure (chronic follow-up)")
-    for v in results:
-        s["results"].add(
-            v,
-            f"{v['effectiveDateTime']} {v['code']['coding'][0]['display']}: "
-            f"{v['valueQuantity']['value']} {v['valueQuantity']['unit']}",
-        )
-    for r in by_type.get("immunization", []):
-        imm = fhirmap.immunization(r.data, r.record_id, subject, time=r.event_time)
-        imm["performer"] = [{"actor": fhirmap.ref(org(r))}]
-        s["immunizations"].add(
-            imm, f"{r.data['date']} {r.data['vaccine']} dose {r.data['dose_number']} at {_at(r)}"
-        )
-    for r in by_type.get("medicine_dispensed", [])[-recent:]:
-        for m in fhirmap.medication_statements(r.data, r.record_id, subject, time=r.event_time):
-            text = m["medicationCodeableConcept"]["text"]
-            s["medications"].add(
-                m, f"{r.data['dispensed_date']} {text}: {m['dosage'][0]['text']} ({_at(r)})"
-            )
-    for r in by_type.get("antenatal_visit", []):
-        s["pregnancy"].add(
-            pregnancy_observation(r, subject),
-            f"{r.data['visit_date']} antenatal visit {r.data['visit_number']}, "
-            f"{r.data['gestational_weeks']} weeks ({_at(r)})",
-        )
-    for r in by_type.get("birth", []):
-        obs = birth_observation(r, subject)
-        s["pregnancy"].add(obs, f"{r.data['birth_date']} delivery: {obs['note'][0]['text']}")
-    return _assemble(subject, orgs, s, health_id, province, at, bundle_id)
+    d = _Document(records, health_id)
+    d.encounters(recent)
+    d.cases_and_chronic(recent)
+    d.immunizations_and_medicines(recent)
+    d.pregnancies()
+    return _assemble(d.subject, d.orgs, d.s, health_id, province, at, bundle_id)
 
 
 def _assemble(

@@ -28,9 +28,11 @@ from deploy.broker import BrokerHandle, provision
 from deploy.broker.state import external_connection
 from deploy.cli.common import out as console
 from deploy.cli.common import progress
+from deploy.demo_legacy import LegacyRun, stored_visits
 from deploy.pipeline import Pipeline
 from deploy.settings import Settings
 from deploy.topics import apply_topics
+from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name, topic_specs
 
@@ -52,6 +54,7 @@ class DemoOptions:
     workers: int = 1
     partitions: int = 6
     out: Path = Path("tuyen-demo")
+    legacy_stations: int = 1
     keep_running: bool = False
     catch_up_timeout_s: float = 1800.0
 
@@ -74,7 +77,10 @@ def _broker(s: Settings) -> tuple[BrokerHandle, str]:
     return handle, s.topic_prefix
 
 
-def _simulate(opts: DemoOptions, kafka: KafkaConnection, prefix: str) -> tuple[int, date, date]:
+def _simulate(
+    opts: DemoOptions, kafka: KafkaConnection, prefix: str
+) -> tuple[int, date, date, LegacyRun | None]:
+    from deploy.demo_legacy import choose_legacy, import_legacy
     from producers.config import SimulationConfig
     from producers.simulator import simulate
     from producers.writers import write_kafka
@@ -92,6 +98,9 @@ def _simulate(opts: DemoOptions, kafka: KafkaConnection, prefix: str) -> tuple[i
         keep_truth=False,
     )
     result = simulate(cfg)
+    h = Hierarchy.default()
+    provinces = {s: h.lookup(s, start).province.code for s in result.stations}
+    legacy = choose_legacy(result.stations, provinces, opts.legacy_stations)
     console.print(
         f"simulating {len(result.stations)} stations of provinces {', '.join(opts.provinces)} "
         f"from {start} to {end}"
@@ -105,9 +114,14 @@ def _simulate(opts: DemoOptions, kafka: KafkaConnection, prefix: str) -> tuple[i
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = write_kafka(result.events, kafka, topic_name(RAW, prefix), tick=tick)
+        events = (ev for ev in result.events if not legacy.offer(ev))
+        n = write_kafka(events, kafka, topic_name(RAW, prefix), tick=tick)
     console.print(f"published {n:,} events in {time.monotonic() - started:.0f}s")
-    return n, start, end
+    run = None
+    if legacy.stations:
+        run = import_legacy(legacy, opts.out.resolve(), kafka, topic_name(RAW, prefix), console)
+        n += run.published
+    return n, start, end, run
 
 
 def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
@@ -144,7 +158,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
 
     signal.signal(signal.SIGTERM, _terminate)
     out = opts.out.resolve()
-    for sub in ("store", "reports", "logs"):
+    for sub in ("store", "reports", "logs", "xml130", "outboxes"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for stale in out.glob("catalog-*.duckdb"):
         stale.unlink()
@@ -165,9 +179,11 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         apply_topics(handle.kafka, topic_specs(prefix, opts.partitions))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, start, end = _simulate(opts, handle.kafka, prefix)
+        n, start, end, legacy = _simulate(opts, handle.kafka, prefix)
         _wait(pipeline, opts)
         write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        if legacy is not None:
+            stored_visits(out / "store", legacy, console)
         console.print(
             f"[bold green]demo done[/bold green]: {n:,} events in "
             f"{time.monotonic() - began:.0f}s; reports and catalogs in {out}"

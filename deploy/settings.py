@@ -16,7 +16,8 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
 | ``TUYEN_KEY_REGISTRY`` | path of the signers' public keys (StaticKeyRegistry JSON) | (R) |
-| ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
+| ``TUYEN_ACCESS_LOG`` | where data requests (reports, summaries) go | ``<root>/_access.log`` |
+| ``TUYEN_FACILITIES`` | facility registry CSV (MA_CSKCB → source), read by the worker (F) | unset |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
 | ``TUYEN_MONITOR_TOKEN`` | the monitor's bearer token (S), needed off loopback | unset |
 | ``TUYEN_LOG_LEVEL`` | logging level | ``WARNING`` |
@@ -36,6 +37,11 @@ is an error. No secret has a default outside development mode.
 
 (R) required by the stream worker; in development mode, when unset, the development registry
 and the development pseudonym key are used and a WARNING says so (``deploy.anchors``).
+
+(F) the facilities outside the station hierarchy (hospitals, clinics) that may publish, with
+the source code each one signs as (``schemas.facilities``, docs/interop.md). Unset: only the
+commune stations. When set, the worker refuses to start if the file cannot be read or is not
+a valid registry; ``tuyen import xml130`` reads the same file (``--facilities`` overrides).
 """
 
 from __future__ import annotations
@@ -120,6 +126,7 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     access_log: str | None = None
     key_registry: str | None = None
+    facilities: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     monitor_token: SecretStr | None = None
     log_level: str = "WARNING"
@@ -156,6 +163,18 @@ class Settings(BaseSettings):
                 for e in exc.errors()
             )
             raise ConfigError(f"bad setting: {problems}") from None
+
+    def access_log_path(self, store_root: str | None = None) -> Path:
+        """Where data requests on the stores under ``store_root`` (default
+        ``TUYEN_STORE_ROOT``) are logged: ``TUYEN_ACCESS_LOG`` when set, else
+        ``<root>/_access.log`` for a local root, ``<TUYEN_HOME>/access.log`` for an object
+        store (the log stays local). Every command that reads the stores uses this."""
+        if self.access_log:
+            return Path(self.access_log)
+        root = store_root or self.store_root
+        if "://" in root and not root.startswith("file://"):
+            return self.home / "access.log"
+        return Path(root.removeprefix("file://")) / "_access.log"
 
     def kafka_connection(self, bootstrap: str | None = None) -> KafkaConnection:
         """The one Kafka connection of this process: ``bootstrap`` (default

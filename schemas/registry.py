@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from schemas.fields import Payload
 from schemas.payloads.clinical import AntenatalVisitV1, ChronicFollowupV1, EncounterV1, EncounterV2
 from schemas.payloads.immunization import ImmunizationV1
+from schemas.payloads.medicines import MedicineDispensedV1
 from schemas.payloads.person import PersonV1
 from schemas.payloads.resources import (
     BedSnapshotV1,
@@ -50,6 +51,7 @@ class RecordType(StrEnum):
     BED_SNAPSHOT = "bed_snapshot"
     EQUIPMENT_SNAPSHOT = "equipment_snapshot"
     STOCK_SNAPSHOT = "stock_snapshot"
+    MEDICINE_DISPENSED = "medicine_dispensed"
 
 
 MODELS: Final[dict[RecordType, dict[int, type[Payload]]]] = {
@@ -65,6 +67,7 @@ MODELS: Final[dict[RecordType, dict[int, type[Payload]]]] = {
     RecordType.BED_SNAPSHOT: {1: BedSnapshotV1},
     RecordType.EQUIPMENT_SNAPSHOT: {1: EquipmentSnapshotV1},
     RecordType.STOCK_SNAPSHOT: {1: StockSnapshotV1},
+    RecordType.MEDICINE_DISPENSED: {1: MedicineDispensedV1},
 }
 
 CURRENT_MAJOR: Final[dict[RecordType, int]] = {rt: max(v) for rt, v in MODELS.items()}

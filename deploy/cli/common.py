@@ -22,6 +22,7 @@ from rich.progress import (
 from deploy.broker.state import require_connection
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, check_connection
+from schemas.topics import RAW, topic_name
 
 __all__ = [
     "EXIT_USAGE",
@@ -31,6 +32,7 @@ __all__ = [
     "kafka",
     "out",
     "progress",
+    "raw_target",
     "settings",
     "setup_logging",
 ]
@@ -66,6 +68,12 @@ def kafka(ctx: typer.Context, bootstrap: str | None = None) -> KafkaConnection:
     conn = s.kafka_connection(bootstrap) if bootstrap else require_connection(s)
     check_connection(conn)
     return conn
+
+
+def raw_target(ctx: typer.Context, topic: str | None) -> tuple[KafkaConnection, str]:
+    """Where stations' changes go: the Kafka connection (checked) and ``topic``, by default
+    the raw topic (``station.changes`` with the configured prefix)."""
+    return kafka(ctx), topic or topic_name(RAW, settings(ctx).topic_prefix)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -23,6 +23,9 @@ def demo(
     workers: int = typer.Option(1, help="Stream worker processes."),
     out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
     keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
+    legacy_stations: int = typer.Option(
+        1, help="Stations that feed the pipeline only through Decision 130 XML files."
+    ),
 ) -> None:
     """Run the main job: broker, topics, pipeline, simulated stations, reports.
 
@@ -37,6 +40,7 @@ def demo(
         seed=seed,
         workers=workers,
         out=out,
+        legacy_stations=legacy_stations,
         keep_running=keep_running,
     )
     run_demo(settings(ctx), opts)

@@ -45,14 +45,6 @@ class ReportFormat(StrEnum):
     FHIR = "fhir"
 
 
-def _access_log_path(store_root: str, configured: str | None, home: Path) -> Path:
-    if configured:
-        return Path(configured)
-    if "://" in store_root and not store_root.startswith("file://"):
-        return home / "access.log"  # object-store roots: keep the log local
-    return Path(store_root.removeprefix("file://")) / "_access.log"
-
-
 def _holidays(path: Path | None) -> frozenset[date]:
     if path is None:
         return frozenset()
@@ -101,7 +93,7 @@ def report(
         fail("--format parquet needs --out PATH")
     s = settings(ctx)
     root = store_root or s.store_root
-    log = AccessLog(_access_log_path(root, s.access_log, s.home))
+    log = AccessLog(s.access_log_path(root))
     if hierarchy_dir is None:
         h = Hierarchy.default()
     else:

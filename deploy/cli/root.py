@@ -9,7 +9,20 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from deploy.cli import broker, contract, demo, monitor, report, sink, station, stream, topics
+from deploy.cli import (
+    broker,
+    contract,
+    demo,
+    export,
+    imports,
+    monitor,
+    report,
+    sink,
+    station,
+    stream,
+    summary,
+    topics,
+)
 from deploy.cli.common import CliState, console, setup_logging
 from deploy.cli.extras import missing_extra_message
 from deploy.settings import Settings
@@ -69,12 +82,15 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(contract.app, name="schemas")
 app.command("publish")(station.publish)
 app.command("simulate")(station.simulate)
+app.command("import")(imports.import_files)
 app.add_typer(stream.streams_app, name="streams")
 app.add_typer(stream.aggregates_app, name="aggregates")
 app.command("sink")(sink.sink)
 app.command("compact")(sink.compact)
 app.command("catalog")(sink.catalog)
 app.command("report")(report.report)
+app.command("summary")(summary.summary)
+app.add_typer(export.app, name="export")
 app.command("lag")(monitor.lag)
 app.add_typer(monitor.monitor_app, name="monitor")
 app.command("demo")(demo.demo)

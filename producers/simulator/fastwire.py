@@ -36,12 +36,14 @@ class Prepared:
 
     __slots__ = ("attrs", "canonical", "key", "seq", "signer", "spec", "station")
 
-    def __init__(self, station: str, spec: Spec, event_id: str, seq: int) -> None:
+    def __init__(
+        self, station: str, spec: Spec, event_id: str, seq: int, signer: str | None = None
+    ) -> None:
         rt = spec.record_type
         self.station = station
         self.spec = spec
         self.seq = seq
-        self.signer = f"hw-{station}-{spec.signer_n}"
+        self.signer = signer or f"hw-{station}-{spec.signer_n}"
         self.attrs = (
             event_id,
             f"station/{station}",

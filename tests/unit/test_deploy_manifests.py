@@ -375,6 +375,18 @@ def test_compose_monitoring_wiring() -> None:
     assert "prometheus" in compose()["services"] and "grafana" in compose()["services"]
 
 
+def test_compose_worker_reads_the_facility_registry_from_a_config_file() -> None:
+    """The stream workers get TUYEN_FACILITIES from a compose config (not a secret: it names
+    facilities, nobody's data), and the shipped file is a registry the worker can load."""
+    from schemas.facilities import load_hierarchy
+
+    worker = compose()["services"]["streams"]
+    path = worker["environment"]["TUYEN_FACILITIES"]
+    (config,) = [c for c in worker.get("configs", []) if c["target"] == path]
+    shipped = COMPOSE_DIR / compose()["configs"][config["source"]]["file"]
+    load_hierarchy(shipped)  # raises on a file the worker would refuse
+
+
 # ---------------------------------------------------------------- settings and commands
 
 

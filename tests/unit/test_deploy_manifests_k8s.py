@@ -306,6 +306,22 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
             assert secret not in cm.get("data", {})
 
 
+def test_worker_reads_the_facility_registry_from_its_configmap(tmp_path: Path) -> None:
+    """TUYEN_FACILITIES names a file of the ConfigMap mounted into the worker, and the
+    shipped content is a registry the worker can load."""
+    from schemas.facilities import load_hierarchy
+
+    (_, pod, c) = next(w for w in workloads() if w[0] == "tuyen-streams")
+    path = env_values(c)["TUYEN_FACILITIES"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (mount,) = [m for m in c["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/")]
+    name = volumes[mount["name"]]["configMap"]["name"]
+    (cm,) = [cm for cm in by_kind("ConfigMap") if cm["metadata"]["name"] == name]
+    shipped = tmp_path / "facilities.csv"
+    shipped.write_text(cm["data"][path.rpartition("/")[2]], encoding="utf-8")
+    load_hierarchy(shipped)  # raises on a file the worker would refuse
+
+
 def test_workers_hpa_never_exceeds_raw_partitions() -> None:
     from schemas.topics import RAW, topic_specs
 

@@ -26,6 +26,8 @@ class LegacyRun:
     written: Written
     published: int
     problems: int
+    #: person records left to the person's commune station (visitors from other communes)
+    persons_elsewhere: int = 0
 
 
 def choose_legacy(stations: tuple[str, ...], provinces: dict[str, str], n: int) -> LegacyStations:
@@ -70,7 +72,9 @@ def import_legacy(
         f"visits in {len(written.files)} Decision 130 files → {report.published} events "
         f"through the SDK outbox ({left} unconfirmed)"
     )
-    return LegacyRun(legacy, written, report.published, len(report.problems))
+    return LegacyRun(
+        legacy, written, report.published, len(report.problems), report.persons_elsewhere
+    )
 
 
 def stored_visits(store: Path, run: LegacyRun, console: Console) -> None:

@@ -55,6 +55,7 @@ __all__ = [
     "SigningPolicy",
     "Visit",
     "dev_signing",
+    "holds_person_record",
     "read_input",
     "read_signing_key",
     "single_key",
@@ -115,6 +116,7 @@ class ImportReport:
     visits: int = 0
     published: int = 0
     unchanged: int = 0
+    persons_elsewhere: int = 0
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     by_type: Counter[str] = field(default_factory=Counter)
@@ -126,6 +128,7 @@ class ImportReport:
             "visits": self.visits,
             "published": self.published,
             "unchanged": self.unchanged,
+            "persons_elsewhere": self.persons_elsewhere,
             "bad": len(self.problems),
             "warnings": len(self.warnings),
         }
@@ -205,6 +208,21 @@ def dev_signing(source: str) -> tuple[str, SigningKey]:
     """Development keys: ``hw-<source>-1`` (anyone knowing the seed can sign; dev only)."""
     signer = dev_signer(source, 1)
     return signer, dev_signing_key(DEV_KEY_SEED, signer)
+
+
+def holds_person_record(draft: Draft, source: str) -> bool:
+    """Whether ``source`` may publish ``draft``: every record but a ``person`` one, and a
+    person record only from the station of the person's commune of residence.
+
+    The person record (keyed by the health id alone) is held by the station that registered
+    the person, normally their commune's station; the validator dead-letters a change from
+    any other source (``not_record_holder``). A hospital (a registered facility) or the
+    station of another commune therefore publishes the visit and what it dispensed, not the
+    person record: it would be refused, or, for a person no station registered yet, taken
+    from their commune's station."""
+    if draft.record_type is not RecordType.PERSON:
+        return True
+    return getattr(draft.payload, "residence_commune", None) == source
 
 
 def read_signing_key(path: Path) -> SigningKey:
@@ -289,6 +307,9 @@ class Importer:
                 )
                 return
             self._signable.add(visit.source)
+        kept = [d for d in visit.drafts if holds_person_record(d, visit.source)]
+        self.report.persons_elsewhere += len(visit.drafts) - len(kept)
+        visit.drafts = kept
         pending = self._pending.setdefault(visit.source, [])
         pending.append(visit)
         if len(pending) >= self._batch_visits:

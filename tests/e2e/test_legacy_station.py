@@ -97,8 +97,9 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     finally:
         con.close()
     assert report.numerator("outpatient_visits_per_capita", legacy_station) == written_outpatient
-    # the person of the other station keeps their record there: the legacy station's version
-    # 1 of it is a stale version for the validator (record ownership: docs/interop.md)
+    # the person of the other station keeps their record there: the import does not publish
+    # the record of a person of another commune (record ownership: docs/interop.md)
+    assert run.persons_elsewhere == 1
     assert report.numerator("health_record_coverage", legacy_station) == patients - 1
     unit_total = report.numerator("outpatient_visits_per_capita")
     assert unit_total == sum(

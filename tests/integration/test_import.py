@@ -81,8 +81,9 @@ def test_xml130_import_reimport_correction_and_fhir_round_trip(
         f"{inbox / 'broken.xml'}\t-\t-\tbad_format\tfile: not well-formed XML (mismatched tag: "
         "line 12, column 10)",
     ]
-    assert summary == {"files": 2, "visits": 2, "published": 5, "unchanged": 0, "bad": 2,
-                       "warnings": 1, "unconfirmed": 0}  # fmt: skip
+    assert summary == {"files": 2, "visits": 2, "published": 5, "unchanged": 0,
+                       "persons_elsewhere": 0, "bad": 2, "warnings": 1,
+                       "unconfirmed": 0}  # fmt: skip
     events = consume_all(kafka, topic)
     assert [
         (e.station, e.station_seq, e.record_type.value, e.record_id, e.record_version)

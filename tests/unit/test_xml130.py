@@ -402,5 +402,29 @@ def test_the_cli_dry_run_needs_no_broker_and_signing_fails_closed(tmp_path: Path
     lines = dry.stdout.strip().splitlines()
     assert lines[0].split("\t")[2:4] == ["01004_2026_10_BN003_KB003", "bad_icd10"]
     assert orjson.loads(lines[-1]) == {"files": 1, "visits": 1, "published": 3, "unchanged": 0,
-                                       "bad": 1, "warnings": 0, "unconfirmed": 0}  # fmt: skip
+                                       "persons_elsewhere": 0, "bad": 1, "warnings": 0,
+                                       "unconfirmed": 0}  # fmt: skip
     assert not (tmp_path / "home" / "outboxes").exists()
+
+
+def test_only_the_persons_commune_station_publishes_the_person_record(tmp_path: Path) -> None:
+    """A hospital's visit publishes the encounter and the medicines, never the person record
+    (held by the person's commune station: not_record_holder); a station does publish the
+    record of a person of its own commune, not of a visitor from another commune."""
+    from dataclasses import replace
+
+    from producers.interop.importer import Importer, dev_signing
+
+    (own,) = read(tmp_path, wrap(["visit-a.XML1.xml", "visit-a.XML2.xml"]))  # 00004's resident
+    assert isinstance(own, Visit) and own.source == "00004"
+    hospital = replace(own, source="90001", drafts=list(own.drafts))  # Bạch Mai (registry)
+    visitor = replace(own, source="00005", drafts=list(own.drafts))  # seen in another commune
+    importer = Importer(lambda s: pytest.fail("a dry run opens no outbox"), dev_signing,
+                        dry_run=True)  # fmt: skip
+    for v in (hospital, own, visitor):
+        importer.add(v)
+    importer.commit()
+    report = importer.report
+    assert report.by_type == {"person": 1, "encounter": 3, "medicine_dispensed": 3}
+    assert report.persons_elsewhere == 2
+    assert report.summary()["persons_elsewhere"] == 2

@@ -13,6 +13,11 @@ library code receives the frozen values it needs as arguments.
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
 | ``TUYEN_PSEUDONYM_KEY`` | HMAC key for national pseudonyms (secret, never logged) | dev-only key |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<store root>/_access.log`` |
+| ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access log's hash chain (secret; unset: plain SHA-256) | unset |
+| ``TUYEN_PORTAL_STATE_DIR`` | the portal's accounts database, sessions, approvals, access log | ``$TUYEN_HOME/portal`` |
+| ``TUYEN_PORTAL_HOST`` / ``TUYEN_PORTAL_PORT`` | where ``tuyen portal serve`` listens | ``127.0.0.1`` / ``8780`` |
+| ``TUYEN_PORTAL_SESSION_KEY`` | signs the portal's session cookies (secret; required unless ``--dev``) | unset |
+| ``TUYEN_PORTAL_SECURE_COOKIES`` | mark cookies ``Secure`` (behind TLS); ``--dev`` turns it off | ``true`` |
 | ``TUYEN_KEY_REGISTRY`` | signers' public keys (StaticKeyRegistry JSON); unset: dev keys | unset |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
 | ``TUYEN_LOG_LEVEL`` | logging level | ``WARNING`` |
@@ -52,6 +57,12 @@ class Settings(BaseSettings):
     store_root: str = "out/store"
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     access_log: str | None = None
+    access_log_key: SecretStr | None = None
+    portal_state_dir: Path | None = None
+    portal_host: str = "127.0.0.1"
+    portal_port: int = Field(default=8780, ge=1, le=65535)
+    portal_session_key: SecretStr | None = None
+    portal_secure_cookies: bool = True
     key_registry: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     log_level: str = "WARNING"

@@ -83,7 +83,11 @@ def report(
         raise typer.Exit(2)
     settings = Settings()
     root = store_root or settings.store_root
-    log = AccessLog(_access_log_path(root, settings.access_log, settings.home))
+    key = settings.access_log_key
+    log = AccessLog(
+        _access_log_path(root, settings.access_log, settings.home),
+        key=key.get_secret_value().encode() if key is not None else None,
+    )
     if hierarchy_dir is None:
         h = Hierarchy.default()
     else:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLD = 5
+K = TypeVar("K", bound=Hashable)
 _TOL = 1e-9
 
 
@@ -80,7 +82,7 @@ class Suppression:
     def suppressed(self) -> frozenset[Hashable]:
         return self.primary | self.complementary
 
-    def published(self, values: Mapping[Hashable, int]) -> dict[Hashable, int | None]:
+    def published(self, values: Mapping[K, int]) -> dict[K, int | None]:
         """``values`` with every suppressed cell replaced by ``None``."""
         hidden = self.suppressed
         return {k: (None if k in hidden else v) for k, v in values.items()}
@@ -153,7 +155,7 @@ def determined(hidden: Iterable[Hashable], equations: Sequence[Equation]) -> set
 
 
 def suppress(
-    values: Mapping[Hashable, int],
+    values: Mapping[K, int],
     equations: Sequence[Equation],
     *,
     threshold: int = DEFAULT_THRESHOLD,
@@ -162,15 +164,18 @@ def suppress(
     """Primary and complementary suppression of ``values`` under ``equations`` (see module)."""
     if threshold < 1:
         raise ValueError("threshold must be at least 1")
-    for k, v in values.items():
+    vals = cast(Mapping[Hashable, int], values)
+    for k, v in vals.items():
         if v < 0:
             raise ValueError(f"negative count in cell {k!r}")
     for eq in equations:
         for m in eq.members:
-            if m not in values:
+            if m not in vals:
                 raise ValueError(f"equation refers to unknown cell {m!r}")
-    primary = {k for k, v in values.items() if v < threshold and (v > 0 or suppress_zero)}
-    hidden = set(primary)
+    primary: set[Hashable] = {
+        k for k, v in vals.items() if v < threshold and (v > 0 or suppress_zero)
+    }
+    hidden: set[Hashable] = set(primary)
     by_cell: dict[Hashable, list[Equation]] = {}
     for eq in equations:
         for m in eq.members:
@@ -181,7 +186,7 @@ def suppress(
             changed = False
             for eq in equations:
                 if sum(1 for m in eq.members if m in hidden) == 1:
-                    pick = _pick(values, eq.members, hidden)
+                    pick = _pick(vals, eq.members, hidden)
                     if pick is not None:
                         hidden.add(pick)
                         changed = True
@@ -191,10 +196,10 @@ def suppress(
         added = False
         for cell in sorted(exposed, key=repr):
             around = [m for eq in by_cell.get(cell, []) for m in eq.members]
-            pick = _pick(values, around, hidden)
+            pick = _pick(vals, around, hidden)
             if pick is None:  # every neighbour hidden already: widen to the neighbours' eqs
                 wider = [m for n in around for eq in by_cell.get(n, []) for m in eq.members]
-                pick = _pick(values, wider, hidden)
+                pick = _pick(vals, wider, hidden)
             if pick is not None:
                 hidden.add(pick)
                 added = True

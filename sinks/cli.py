@@ -180,6 +180,8 @@ def register(app: typer.Typer) -> None:
     app.command("sink")(sink)
     app.command("compact")(compact_cmd)
     app.command("catalog")(catalog)
+    from sinks.portal import cli as portal_cli
     from sinks.reports import cli as reports_cli
 
     reports_cli.register(app)
+    portal_cli.register(app)

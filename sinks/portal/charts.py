@@ -56,7 +56,7 @@ def line(
     n = len(labels)
 
     def x(i: int) -> float:
-        return left + 24 + i * (w - left - 48) / max(n - 1, 1)
+        return left + 30 + i * (w - left - 90) / max(n - 1, 1)
 
     def y(v: float) -> float:
         return h - bottom - max(v, 0.0) / top * (h - bottom - top_pad)

@@ -101,11 +101,13 @@ class Portal:
         self.log.append(entry)
 
     def latest_month(self, scope: Scope) -> str:
-        """The latest month with data in the scope's store (not after this month)."""
+        """The latest closed month with data in the scope's store (the month in progress
+        only when nothing older is there)."""
         key = self.stores.key(scope, "province", date.today())
         now = this_month()
-        months = [m for m in self.stores.months(key) if m <= now]
-        return months[-1] if months else now
+        months = self.stores.months(key)
+        closed = [m for m in months if m < now]
+        return closed[-1] if closed else now
 
     def public_months(self) -> list[str]:
         with self.stores.cursor(self.stores.public_key()) as con:

@@ -66,9 +66,7 @@ def _write(root: Path, outputs: list[OutMessage]) -> None:
         for o in outputs:
             if o.topic == topic and o.value is not None:
                 p = _partition(o.key)
-                by_part[p].append(
-                    FakeMessage(topic, p, len(by_part[p]), o.value, o.key, o.headers)
-                )
+                by_part[p].append(FakeMessage(topic, p, len(by_part[p]), o.value, o.key, o.headers))
         writer = SegmentWriter(
             store=store, topic=topic, encoder=encoder_for("tier", tier), rotate_rows=10**9
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class DemoOptions:
     out: Path = Path("tuyen-demo")
     keep_running: bool = False
     catch_up_timeout_s: float = 1800.0
+    portal_port: int = 8780
 
 
 def _progress() -> Progress:
@@ -140,6 +142,7 @@ def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
 
 def run_demo(s: Settings, opts: DemoOptions) -> Path:
     """Run the demo; returns the output folder."""
+    from deploy.demo_portal import prepare_portal, print_accounts, start_portal
     from deploy.demo_reports import write_reports
 
     began = time.monotonic()
@@ -155,6 +158,8 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
     handle, prefix = _broker(s)
+    portal: subprocess.Popen[bytes] | None = None
+    url: str | None = None
     pipeline = Pipeline(
         bootstrap=handle.bootstrap,
         prefix=prefix,
@@ -171,11 +176,15 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
         n, start, end = _simulate(opts, handle.bootstrap, prefix)
         _wait(pipeline, opts)
-        write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        month = write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        accounts = prepare_portal(out, opts.provinces[0], month)
+        if opts.keep_running:
+            portal, url = start_portal(out, opts.portal_port, out / "logs" / "portal.log")
         console.print(
             f"[bold green]demo done[/bold green]: {n:,} events in "
             f"{time.monotonic() - began:.0f}s; reports and catalogs in {out}"
         )
+        print_accounts(console, url, out, accounts)
         if opts.keep_running:
             console.print("pipeline keeps running; Ctrl-C stops it")
             try:
@@ -185,6 +194,9 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
             except KeyboardInterrupt:
                 pass
     finally:
+        if portal is not None:
+            portal.terminate()
+            portal.wait(timeout=30)
         pipeline.stop()
         handle.stop()
     return out
@@ -203,7 +215,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1),
         workers: int = typer.Option(1, help="Stream worker processes."),
         out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
-        keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
+        keep_running: bool = typer.Option(
+            False, help="Keep the pipeline and the portal up after the reports."
+        ),
+        portal_port: int = typer.Option(8780, help="Port of the demo's portal (--keep-running)."),
     ) -> None:
         """Run the main job: broker, topics, pipeline, simulated stations, reports."""
         opts = DemoOptions(
@@ -216,5 +231,6 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             out=out,
             keep_running=keep_running,
+            portal_port=portal_port,
         )
         run_demo(Settings(), opts)

@@ -13,12 +13,12 @@ library code receives the frozen values it needs as arguments.
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
 | ``TUYEN_PSEUDONYM_KEY`` | HMAC key for national pseudonyms (secret, never logged) | dev-only key |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<store root>/_access.log`` |
-| ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access log's chain (secret; the portal needs it) | unset |
-| ``TUYEN_PORTAL_STATE_DIR`` | portal accounts, sessions, approvals, access log | ``$TUYEN_HOME/portal`` |
+| ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access log's chain (secret) | unset |
+| ``TUYEN_PORTAL_STATE_DIR`` | portal accounts, sessions, access log | ``$TUYEN_HOME/portal`` |
 | ``TUYEN_PORTAL_HOST`` | where ``tuyen portal serve`` listens | ``127.0.0.1`` |
 | ``TUYEN_PORTAL_PORT`` | its port | ``8780`` |
-| ``TUYEN_PORTAL_SESSION_KEY`` | signs portal session cookies (secret; required unless --dev) | unset |
-| ``TUYEN_PORTAL_SECURE_COOKIES`` | ``Secure`` cookies (behind TLS); ``--dev`` turns it off | ``true`` |
+| ``TUYEN_PORTAL_SESSION_KEY`` | signs portal session cookies (secret; needed) | unset |
+| ``TUYEN_PORTAL_SECURE_COOKIES`` | ``Secure`` cookies (behind TLS); off with --dev | ``true`` |
 | ``TUYEN_KEY_REGISTRY`` | signers' public keys (StaticKeyRegistry JSON); unset: dev keys | unset |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
 | ``TUYEN_LOG_LEVEL`` | logging level | ``WARNING`` |

@@ -10,6 +10,7 @@ from pathlib import Path
 from schemas.hierarchy import VN_TZ, Hierarchy
 from sinks.portal.accounts import Accounts, LoginPolicy
 from sinks.portal.approvals import ApprovalBackend, LocalApprovals
+from sinks.portal.audit import AuditWriter
 from sinks.portal.config import PortalConfig
 from sinks.portal.db import Database, private_dir
 from sinks.portal.patient import PatientSummary, not_connected
@@ -84,6 +85,7 @@ class Portal:
         )
         key = config.audit_key.get_secret_value().encode() if config.audit_key else None
         self.log = AccessLog(config.access_log, key=key)
+        self.audit_writer = AuditWriter(self.log)
         self.patient_summary: PatientSummary = patient_summary or not_connected
         self._public: dict[tuple[str, str], dict[str, PublicTable]] = {}
         self._public_lock = threading.Lock()
@@ -98,7 +100,7 @@ class Portal:
             "outcome": outcome,
         }
         entry.update({k: v for k, v in fields.items() if v is not None})
-        self.log.append(entry)
+        self.audit_writer.write(entry)
 
     def latest_month(self, scope: Scope) -> str:
         """The latest closed month with data in the scope's store (the month in progress
@@ -134,5 +136,6 @@ class Portal:
         return tables
 
     def close(self) -> None:
+        self.audit_writer.close()
         self.stores.close()
         self.db.close()

@@ -59,11 +59,14 @@ def _params(ctx: Ctx, account: Account, unit: str) -> tuple[Period, str, str]:
     return period, mode, view
 
 
-async def _report(ctx: Ctx, account: Account, q: ReportQuery, action: str, **log: Any) -> Report:
-    """Run one report for the account; log the outcome whatever it is."""
+async def _reports(
+    ctx: Ctx, account: Account, queries: list[ReportQuery], action: str, **log: Any
+) -> list[Report]:
+    """Run the reports of one request for the account; log one entry whatever the outcome."""
     portal = ctx.portal
+    q = queries[0]
     fields = {
-        "kind": q.kind,
+        "kind": ",".join(x.kind for x in queries),
         "unit": q.unit,
         "period": q.period,
         "hierarchy": q.hierarchy,
@@ -71,19 +74,28 @@ async def _report(ctx: Ctx, account: Account, q: ReportQuery, action: str, **log
         **log,
     }
     try:
-        report = await run_in_threadpool(portal.reports.run, account.scope, q)
-    except AccessDenied as exc:
-        await run_in_threadpool(
-            portal.audit, account, action, "refused", reason=exc.message, **fields
-        )
-        raise
-    except BadRequest as exc:
-        await run_in_threadpool(
-            portal.audit, account, action, "error", reason=exc.message, **fields
-        )
+        out = [await run_in_threadpool(portal.reports.run, account.scope, x) for x in queries]
+    except (AccessDenied, BadRequest) as exc:
+        outcome = "refused" if isinstance(exc, AccessDenied) else "error"
+        fields["reason"] = exc.message
+        await run_in_threadpool(portal.audit, account, action, outcome, **fields)
         raise
     await run_in_threadpool(portal.audit, account, action, "allowed", **fields)
-    return report
+    return out
+
+
+async def _report(ctx: Ctx, account: Account, q: ReportQuery, action: str, **log: Any) -> Report:
+    return (await _reports(ctx, account, [q], action, **log))[0]
+
+
+def _tiles(report: Report) -> list[tuple[Any, Any, list[float | None]]]:
+    """(indicator, unit cell, trend values) per shown indicator."""
+    series: dict[str, list[float | None]] = {}
+    for p in report.trend:
+        series.setdefault(p.indicator, []).append(p.value)
+    return [
+        (ind, report.cell(ind.code), series.get(ind.code, [])) for ind in report.shown_indicators()
+    ]
 
 
 def _crumbs(ctx: Ctx, account: Account, unit: str, at: date) -> list[tuple[str, str]]:
@@ -132,17 +144,15 @@ async def dashboard(request: Request) -> Response:
     account = require(ctx, *_READERS)
     unit = request.path_params["unit"]
     period, mode, view = _params(ctx, account, unit)
-    reports = [
-        await _report(
-            ctx, account, ReportQuery(kind, unit, period.label, mode, view, trend=True),
-            "page:dashboard",
-        )
+    queries = [
+        ReportQuery(kind, unit, period.label, mode, view, trend=True)
         for kind in ("health", "resources")
-    ]  # fmt: skip
+    ]
+    reports = await _reports(ctx, account, queries, "page:dashboard")
     return page(
         ctx,
         "dashboard.html",
-        reports=reports,
+        reports=[(r.kind, _tiles(r)) for r in reports],
         **_common(ctx, account, unit, period, mode, view, reports[0]),
     )
 

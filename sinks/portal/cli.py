@@ -11,7 +11,7 @@ import secrets
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -20,6 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.settings import Settings
+
+if TYPE_CHECKING:
+    from sinks.portal.accounts import Accounts
+    from sinks.portal.sessions import Tokens
 
 __all__ = ["register"]
 
@@ -44,8 +48,8 @@ def _state_dir(s: Settings, given: Path | None) -> Path:
     return given or s.portal_state_dir or s.home / "portal"
 
 
-def _accounts(state: Path):  # type: ignore[no-untyped-def]  # lazy imports keep --help fast
-    from sinks.portal.accounts import Accounts
+def _accounts(state: Path) -> tuple[Accounts, Tokens]:
+    from sinks.portal.accounts import Accounts  # lazy imports keep --help fast
     from sinks.portal.db import Database
     from sinks.portal.service import load_hierarchy
     from sinks.portal.sessions import Tokens

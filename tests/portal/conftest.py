@@ -171,8 +171,10 @@ def axe_js() -> Path:
     return js
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which later ``asyncio.run`` calls (other modules' tests) must not see."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Debian's chromium is needed at {CHROMIUM} (deploy/bin/ensure-system-deps)")
     with sync_playwright() as pw:

@@ -7,12 +7,15 @@ One running portal (``tuyen portal serve`` as a subprocess) serves the whole mod
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -23,6 +26,7 @@ from schemas.hierarchy import Hierarchy
 from sinks.catalog import open_catalog
 from sinks.portal.accounts import LoginPolicy
 from sinks.reports import run_report
+from sinks.reports.render.fhir import validate
 from tests.portal.conftest import ACCOUNTS, AUDIT_KEY, OTHER_PROVINCE, PROVINCE, Server, StoreData
 from tests.portal.conftest import tuyen_command as tuyen
 
@@ -179,6 +183,46 @@ def test_csv_download_equals_tuyen_report(
         check=True, capture_output=True, env=env, timeout=120,
     )  # fmt: skip
     assert pq.read_table(io.BytesIO(parquet.body())).equals(pq.read_table(out))
+
+
+def _without_generation_time(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle minus the two fields that say when it was generated (Bundle.timestamp and
+    each MeasureReport.date: FHIR defines them as the generation time, so two runs differ)."""
+    entries = [
+        {**e, "resource": {k: v for k, v in e["resource"].items() if k != "date"}}
+        for e in bundle["entry"]
+    ]
+    return {**{k: v for k, v in bundle.items() if k != "timestamp"}, "entry": entries}
+
+
+def test_fhir_download_equals_tuyen_report(
+    portal: Server, context: BrowserContext, tmp_path: Path
+) -> None:
+    env = {**portal.env, "TUYEN_ACCESS_LOG": str(tmp_path / "a.log")}
+    page = login(context, portal, "ana12")
+    period = latest_period(page)
+    for kind in ("health", "resources"):
+        got = page.request.get(f"{portal.url}/download/{kind}/{PROVINCE}.fhir.json?period={period}")
+        assert got.status == 200 and got.headers["content-type"].startswith("application/fhir+json")
+        cli = subprocess.run(
+            [*tuyen(), "report", kind, "--tier", "province", "--unit", PROVINCE,
+             "--period", period, "--as", f"province:{PROVINCE}", "--format", "fhir",
+             "--store-root", str(portal.store)],
+            capture_output=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        portal_doc, cli_doc = json.loads(got.body()), json.loads(cli.stdout)
+        assert len(portal_doc["entry"]) > 10
+        # ids and fullUrls are derived from kind, unit, period and indicator: equal as is
+        assert [e["fullUrl"] for e in portal_doc["entry"]] == [
+            e["fullUrl"] for e in cli_doc["entry"]
+        ]
+        assert _without_generation_time(portal_doc) == _without_generation_time(cli_doc)
+        for doc in (portal_doc, cli_doc):  # the generation times are well-formed instants
+            stamps = [doc["timestamp"], *(e["resource"]["date"] for e in doc["entry"])]
+            assert all(datetime.fromisoformat(s).tzinfo is not None for s in stamps)
+            assert len({e["resource"]["date"] for e in doc["entry"]}) == 1
+        validate(portal_doc)
 
 
 def test_requests_without_the_csrf_token_are_refused(

@@ -235,8 +235,17 @@ def _portal_dev_keys(state_dir: Path, *, create: bool) -> dict[str, str]:
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(orjson.dumps(keys))
-    data = orjson.loads(path.read_bytes())
-    return {k: v for k, v in data.items() if k in _PORTAL_KEYS and isinstance(v, str)}
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        data = None
+    keys = {k: v for k, v in (data if isinstance(data, dict) else {}).items() if isinstance(v, str)}
+    if not set(_PORTAL_KEYS) <= set(keys):
+        raise ConfigError(
+            f"{path} does not hold the portal's development keys (an older or broken file): "
+            "delete it and start again to generate new ones"
+        )
+    return {k: keys[k] for k in _PORTAL_KEYS}
 
 
 def portal_anchors(s: Settings, state_dir: Path, job: str = "tuyen portal serve") -> PortalAnchors:

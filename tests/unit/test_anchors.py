@@ -189,3 +189,6 @@ def test_development_mode_generates_the_portal_keys_once_and_says_so(
     assert access_log_key(settings(dev=True), state) == generated
     assert access_log_key(settings(), state) is None
     assert access_log_key(settings(dev=True), tmp_path / "elsewhere") is None
+    keys.write_bytes(b'{"session": "x", "audit": "y"}')  # another format: refused, named
+    with pytest.raises(ConfigError, match=f"{keys} does not hold the portal's development keys"):
+        portal_anchors(settings(dev=True), state)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, check_connection
 from schemas.topics import RAW, topic_name
 
+if TYPE_CHECKING:
+    from sinks.reports.access import AccessLog
+
 __all__ = [
     "EXIT_USAGE",
     "CliState",
@@ -35,6 +38,7 @@ __all__ = [
     "raw_target",
     "settings",
     "setup_logging",
+    "store_access_log",
 ]
 
 #: stderr: messages, progress, errors. stdout: results (tables, JSON, addresses).
@@ -74,6 +78,17 @@ def raw_target(ctx: typer.Context, topic: str | None) -> tuple[KafkaConnection, 
     """Where stations' changes go: the Kafka connection (checked) and ``topic``, by default
     the raw topic (``station.changes`` with the configured prefix)."""
     return kafka(ctx), topic or topic_name(RAW, settings(ctx).topic_prefix)
+
+
+def store_access_log(ctx: typer.Context, store_root: str) -> AccessLog:
+    """The access log of every data request on the stores under ``store_root`` (reports,
+    patient summaries, exports): at ``Settings.access_log_path``, its hash chain keyed with
+    ``TUYEN_ACCESS_LOG_KEY`` when set (``deploy.anchors.access_log_key``)."""
+    from deploy.anchors import access_log_key
+    from sinks.reports.access import AccessLog
+
+    s = settings(ctx)
+    return AccessLog(s.access_log_path(store_root), key=access_log_key(s))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

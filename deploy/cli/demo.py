@@ -22,7 +22,10 @@ def demo(
     seed: int = typer.Option(1),
     workers: int = typer.Option(1, help="Stream worker processes."),
     out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
-    keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
+    keep_running: bool = typer.Option(
+        False, help="Keep the pipeline and the portal up after the reports."
+    ),
+    portal_port: int = typer.Option(8780, help="Port of the demo's portal (--keep-running)."),
     legacy_stations: int = typer.Option(
         1, help="Stations that feed the pipeline only through Decision 130 XML files."
     ),
@@ -42,5 +45,6 @@ def demo(
         out=out,
         legacy_stations=legacy_stations,
         keep_running=keep_running,
+        portal_port=portal_port,
     )
     run_demo(settings(ctx), opts)

@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from deploy.cli.common import console as err
-from deploy.cli.common import fail, settings
+from deploy.cli.common import fail, settings, store_access_log
 
 if TYPE_CHECKING:
     from sinks.dhis2 import Export
@@ -85,7 +85,6 @@ def _export(
         data_value_set,
         report_figures,
     )
-    from sinks.reports import AccessLog
 
     s = settings(ctx)
     root = store_root or s.store_root
@@ -95,7 +94,7 @@ def _export(
     con = open_catalog(root, tier if tier in ("national", "province", "district") else "district")
     try:
         figures = report_figures(
-            con, h, unit, period, principal, access_log=AccessLog(s.access_log_path(root))
+            con, h, unit, period, principal, access_log=store_access_log(ctx, root)
         )
     finally:
         con.close()

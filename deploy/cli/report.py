@@ -17,9 +17,8 @@ import typer
 from rich.console import Console
 
 from deploy.cli.common import console as err
-from deploy.cli.common import fail, settings
+from deploy.cli.common import fail, settings, store_access_log
 from sinks.catalog import CATALOG_TIERS
-from sinks.reports.access import AccessLog
 from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import AccessDenied, ReportError
 from sinks.reports.indicators import KINDS
@@ -93,7 +92,7 @@ def report(
         fail("--format parquet needs --out PATH")
     s = settings(ctx)
     root = store_root or s.store_root
-    log = AccessLog(s.access_log_path(root))
+    log = store_access_log(ctx, root)
     if hierarchy_dir is None:
         h = Hierarchy.default()
     else:

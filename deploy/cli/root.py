@@ -16,6 +16,7 @@ from deploy.cli import (
     export,
     imports,
     monitor,
+    portal,
     report,
     sink,
     station,
@@ -91,6 +92,7 @@ app.command("catalog")(sink.catalog)
 app.command("report")(report.report)
 app.command("summary")(summary.summary)
 app.add_typer(export.app, name="export")
+app.add_typer(portal.portal_app, name="portal")
 app.command("lag")(monitor.lag)
 app.add_typer(monitor.monitor_app, name="monitor")
 app.command("demo")(demo.demo)

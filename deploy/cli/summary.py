@@ -13,7 +13,7 @@ import orjson
 import typer
 
 from deploy.cli.common import console as err
-from deploy.cli.common import settings
+from deploy.cli.common import settings, store_access_log
 
 __all__ = ["summary"]
 
@@ -49,7 +49,7 @@ def summary(
     (TUYEN_FACILITIES) and must be in the province."""
     from schemas.facilities import load_hierarchy
     from sinks.catalog import open_catalog
-    from sinks.reports import AccessDenied, AccessLog, ReportError
+    from sinks.reports import AccessDenied, ReportError
     from sinks.summary import SummaryNotFound, SummaryRequest, patient_summary
 
     s = settings(ctx)
@@ -60,7 +60,7 @@ def summary(
             con,
             province,
             SummaryRequest(health_id, clinician, facility, purpose),
-            access_log=AccessLog(s.access_log_path(root)),
+            access_log=store_access_log(ctx, root),
             hierarchy=load_hierarchy(s.facilities),
         )
     except AccessDenied as exc:

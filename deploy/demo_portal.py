@@ -25,11 +25,13 @@ class DemoAccount:
     password: str
     scope: str
     roles: tuple[str, ...]
+    facility: str | None = None
 
 
 def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
-    """``<out>/portal``: accounts for the nation, one province and one of its stations, and
-    the province's district reports of ``month`` waiting for approval (stand-in backend)."""
+    """``<out>/portal``: accounts for the nation, one province and one of its stations, a
+    clinician at that station (patient summaries of the province), and the province's
+    district reports of ``month`` waiting for approval (stand-in backend)."""
     from datetime import date
 
     from sinks.portal.accounts import Accounts
@@ -42,18 +44,19 @@ def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
     at = date(int(month[:4]), int(month[5:7]), 1)
     district = h.children(province, at)[0].code
     station = h.children(district, at)[0].code
-    wanted = [
-        ("national", "national", ("analyst", "approver", "administrator")),
-        (f"province{province}", f"province:{province}", ("analyst", "approver")),
-        (f"station{station}", f"station:{station}", ("analyst",)),
+    wanted: list[tuple[str, str, tuple[str, ...], str | None]] = [
+        ("national", "national", ("analyst", "approver", "administrator"), None),
+        (f"province{province}", f"province:{province}", ("analyst", "approver"), None),
+        (f"station{station}", f"station:{station}", ("analyst",), None),
+        (f"clinician{station}", f"station:{station}", ("clinician",), station),
     ]
     db = Database(state / "portal.sqlite")
     accounts = Accounts(db, h)
     made = []
-    for name, scope, roles in wanted:
+    for name, scope, roles, facility in wanted:
         password = secrets.token_urlsafe(12)
-        accounts.add(name, password, scope, roles)
-        made.append(DemoAccount(name, password, scope, roles))
+        accounts.add(name, password, scope, roles, facility=facility)
+        made.append(DemoAccount(name, password, scope, roles, facility))
     approvals = LocalApprovals(db, h)
     for unit in [u.code for u in h.children(province, at)]:
         approvals.submit(unit, month, "demo")
@@ -91,9 +94,9 @@ def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[byte
 
 
 def print_accounts(console: Console, url: str | None, out: Path, made: list[DemoAccount]) -> None:
-    table = Table("user", "password", "scope", "roles", title="portal demo accounts")
+    table = Table("user", "password", "scope", "roles", "facility", title="portal demo accounts")
     for a in made:
-        table.add_row(a.username, a.password, a.scope, ", ".join(a.roles))
+        table.add_row(a.username, a.password, a.scope, ", ".join(a.roles), a.facility or "")
     console.print(table)
     if url:
         console.print(f"[bold]portal[/bold]: {url}  (public page: {url}public)")

@@ -50,7 +50,8 @@ into the portal's state dir are used and a WARNING says so (``deploy.anchors``).
 (F) the facilities outside the station hierarchy (hospitals, clinics) that may publish, with
 the source code each one signs as (``schemas.facilities``, docs/interop.md). Unset: only the
 commune stations. When set, the worker refuses to start if the file cannot be read or is not
-a valid registry; ``tuyen import xml130`` reads the same file (``--facilities`` overrides).
+a valid registry; ``tuyen import`` (``--facilities`` overrides), ``tuyen summary`` and the
+portal (its hospitals' clinicians) read the same file.
 """
 
 from __future__ import annotations

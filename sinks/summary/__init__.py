@@ -24,22 +24,30 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import duckdb
 
 from schemas.hierarchy import Hierarchy, HierarchyError
-from sinks.reports.access import AccessLog
 from sinks.reports.exceptions import AccessDenied, BadRequest, ReportError
 from sinks.summary.document import build_document
 from sinks.summary.records import person_records
 
-__all__ = ["SummaryNotFound", "SummaryRequest", "patient_summary"]
+__all__ = ["AccessRecorder", "SummaryNotFound", "SummaryRequest", "patient_summary"]
 
 _HEALTH_ID_RE = re.compile(r"^[0-9]{10}$")
 _CLINICIAN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}$")
 _SOURCE_RE = re.compile(r"^[0-9]{5}$")
 MAX_PURPOSE: Final = 200
+
+
+class AccessRecorder(Protocol):
+    """Where a summary request is logged: a :class:`sinks.reports.AccessLog`, or the
+    portal's writer of the same log (which adds the account)."""
+
+    def append(self, entry: dict[str, object]) -> object:
+        """Log ``entry`` durably before the answer goes out (raise if it cannot)."""
+        ...
 
 
 class SummaryNotFound(ReportError):
@@ -83,7 +91,7 @@ def patient_summary(
     province: str,
     request: SummaryRequest,
     *,
-    access_log: AccessLog,
+    access_log: AccessRecorder,
     hierarchy: Hierarchy | None = None,
     now: datetime | None = None,
     recent: int = 20,

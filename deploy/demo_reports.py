@@ -35,7 +35,8 @@ def write_reports(
     """Build catalogs, print the national and one province's reports, write HTML and FHIR;
     returns the month reported."""
     from sinks.catalog import build_catalog, open_catalog
-    from sinks.reports import AccessLog, run_report
+    from sinks.report_adapter import compute_report
+    from sinks.reports import AccessLog
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 
     store = out / "store"
@@ -54,9 +55,9 @@ def write_reports(
         con = open_catalog(str(store), store_tier)
         try:
             for kind in ("health", "resources", "completeness"):
-                report = run_report(
-                    con, h, kind, tier, unit, period, "as-recorded", principal,
-                    access_log=log, trend=True,
+                report = compute_report(
+                    con, h, kind=kind, tier=tier, unit=unit, period=period,
+                    principal=principal, access_log=log, trend=True,
                 )  # fmt: skip
                 if kind != "completeness" or tier == "national":
                     render_tables(report, console)

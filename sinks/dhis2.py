@@ -24,7 +24,8 @@ unit stands for each of our units::
 
 Indicators and units the mapping does not name are left out (listed as skipped); a mapped
 indicator the reports do not compute is an error. Values are the integers of the report.
-The figures come from the report API through :func:`report_figures`, the one adapter.
+The figures come from the report API through :func:`report_figures`, over
+:func:`sinks.report_adapter.compute_report` (the portal's way to the reports too).
 """
 
 from __future__ import annotations
@@ -81,24 +82,23 @@ def report_figures(
     *,
     access_log: AccessLog | None = None,
 ) -> list[Figure]:
-    """Every indicator of every report kind for ``unit`` and its children over ``period``.
-
-    The only call into the report API (``sinks.reports.run_report``): when its request
-    shape changes, only this function changes."""
-    from sinks.reports import KINDS, run_report
+    """Every indicator of every report kind for ``unit`` and its children over ``period``,
+    through :func:`sinks.report_adapter.compute_report` (the portal's way to the reports
+    too)."""
+    from sinks.report_adapter import compute_report
+    from sinks.reports import KINDS
 
     tier = hierarchy.tier_of(unit)
     out: list[Figure] = []
     for kind in KINDS:
-        r = run_report(
+        r = compute_report(
             con,
             hierarchy,
-            kind,
-            tier.label,
-            None if tier is Tier.NATIONAL else unit,
-            period,
-            "as-recorded",
-            principal,
+            kind=kind,
+            tier=tier.label,
+            unit=None if tier is Tier.NATIONAL else unit,
+            period=period,
+            principal=principal,
             access_log=access_log,
         )
         out += [Figure(c.indicator.code, c.unit_code, c.numerator, c.denominator) for c in r.cells]

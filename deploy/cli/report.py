@@ -86,7 +86,7 @@ def report(
 ) -> None:
     """Resource, health-indicator or completeness report for a unit and its children."""
     from schemas.hierarchy import Hierarchy
-    from sinks.reports.engine import run_report
+    from sinks.report_adapter import compute_report
 
     if fmt is ReportFormat.PARQUET and out is None:
         fail("--format parquet needs --out PATH")
@@ -105,9 +105,10 @@ def report(
     config = ReportConfig(holidays=_holidays(holidays))
     con = _open(root, tier.value, hierarchy_dir)
     try:
-        result = run_report(
-            con, h, kind.value, tier.value, unit, period, hierarchy.value, principal,
-            access_log=log, config=config, trend=fmt is ReportFormat.HTML,
+        result = compute_report(
+            con, h, kind=kind.value, tier=tier.value, unit=unit, period=period,
+            hierarchy_mode=hierarchy.value, principal=principal, access_log=log, config=config,
+            trend=fmt is ReportFormat.HTML,
         )  # fmt: skip
     except AccessDenied as exc:
         err.print(f"[red]{exc.message}[/red]")

@@ -1,9 +1,8 @@
-"""THE adapter between the portal and ``sinks.reports``: every call into the report library
-goes through this module (so a change of the library's API is one edit here).
-
-MERGE NOTE (reports helper): ``run_report``'s positional arguments become a keyword-only
-``ReportRequest``; switch :meth:`Reports._compute` to it. The "as submitted / latest" switch
-(:attr:`Reports.supports_as_submitted`) turns on once the lock API exists.
+"""The portal's reports: every report the portal shows comes from here, and every
+computation goes through :func:`sinks.report_adapter.compute_report`, the one call into the
+report library that the DHIS2 export and ``tuyen report`` use too (so a change of the
+library's request shape is one edit there). The "as submitted / latest" switch
+(:attr:`Reports.supports_as_submitted`) turns on once the reports' lock API exists.
 
 What it adds to the library:
 
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 from schemas.hierarchy import Hierarchy, HierarchyError, Tier
 from sinks.portal.scope import Scope
 from sinks.portal.stores import StoreAccess, StoreKey
+from sinks.report_adapter import compute_report, trend_periods
 from sinks.reports import (
     AccessDenied,
     BadRequest,
@@ -44,9 +44,7 @@ from sinks.reports import (
     TrendPoint,
     by_code,
     parse_period,
-    run_report,
 )
-from sinks.reports.engine import _trend_periods
 from sinks.reports.periods import add_months
 from sinks.reports.render import fhir_bundle, to_arrow, write_csv
 from sinks.reports.scope import MODES, reference_date, unit_name
@@ -214,9 +212,9 @@ class Reports:
     ) -> Report:
         """The library call (the portal writes its own access log entry per request)."""
         with self.stores.cursor(store) as con:
-            return run_report(
-                con, self.h, kind, tier, unit, period, mode, principal,
-                access_log=None, config=self.config, trend=trend,
+            return compute_report(
+                con, self.h, kind=kind, tier=tier, unit=unit, period=period,
+                hierarchy_mode=mode, principal=principal, config=self.config, trend=trend,
             )  # fmt: skip
 
     def _station(self, scope: Scope, q: ReportQuery, period: Period, ref: date) -> Report:
@@ -238,7 +236,7 @@ class Reports:
             )
         points: list[TrendPoint] = []
         if q.trend:
-            for sub in _trend_periods(period, self.config):
+            for sub in trend_periods(period, self.config):
                 month = self._cached(
                     scope, q.kind, "district", parent.code, sub, q.hierarchy, False, ref
                 )

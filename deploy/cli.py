@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.broker import LocalBroker, broker_answers, provision
+from deploy.broker.cluster import LocalCluster
 from deploy.settings import Settings
 from deploy.topics import apply_topics
 from schemas.exceptions import TuyenError
@@ -51,6 +52,18 @@ def _local(s: Settings) -> LocalBroker:
     return LocalBroker(s.home / "brokers" / "default", s.home)
 
 
+def _cluster(s: Settings) -> LocalCluster:
+    return LocalCluster(s.home / "brokers" / "cluster", s.home)
+
+
+def local_metrics_urls(s: Settings) -> list[str]:
+    """``<node id>=<url>`` of the JMX exporter of each node `tuyen broker up` started."""
+    if s.kafka_bootstrap:
+        return []
+    state = _cluster(s).state()
+    return [f"{n.node_id}={n.metrics_url}" for n in state.nodes] if state else []
+
+
 def _container_state(s: Settings) -> dict[str, str] | None:
     path = s.home / "brokers" / "default" / "container.json"
     return orjson.loads(path.read_bytes()) if path.exists() else None
@@ -64,7 +77,10 @@ def current_bootstrap(s: Settings) -> str | None:
     if cont is not None:
         return cont["bootstrap"]
     state = _local(s).state()
-    return state.bootstrap if state else None
+    if state is not None:
+        return state.bootstrap
+    cluster = _cluster(s).state()
+    return cluster.bootstrap if cluster else None
 
 
 def require_bootstrap(s: Settings) -> str:
@@ -83,14 +99,34 @@ def _root(
 
 
 @broker_app.command("up")
-def broker_up() -> None:
-    """Start a broker (or use KAFKA_BOOTSTRAP) and print its bootstrap address."""
+def broker_up(
+    brokers: int = typer.Option(
+        1, min=1, max=9, help="Brokers: 1 (a single node) or 3 (a KRaft cluster, RF 3)."
+    ),
+) -> None:
+    """Start a broker or a local cluster (or use KAFKA_BOOTSTRAP); print the bootstrap."""
     s = settings()
     existing = current_bootstrap(s)
     if existing and broker_answers(existing):
+        running = len(existing.split(","))
+        if not s.kafka_bootstrap and running != brokers:
+            console.print(
+                f"[red]a local {running}-broker setup already runs at {existing}; "
+                "`tuyen broker down` it first[/red]"
+            )
+            raise typer.Exit(1)
         out.print(existing)
         return
     started = time.monotonic()
+    if brokers > 1 and not s.kafka_bootstrap:
+        state = _cluster(s).start()
+        console.print(
+            f"cluster ready brokers={state.brokers} bootstrap={state.bootstrap} "
+            f"metrics={','.join(n.metrics_url for n in state.nodes)} "
+            f"seconds={time.monotonic() - started:.1f}"
+        )
+        out.print(state.bootstrap)
+        return
     if s.broker_mode in {"auto", "container"} and not s.kafka_bootstrap:
         from deploy.broker.container import docker_answers, start_container
 
@@ -141,12 +177,14 @@ def broker_down(
         (s.home / "brokers" / "default" / "container.json").unlink()
         console.print("container stopped")
         return
-    broker = _local(s)
+    broker, cluster = _local(s), _cluster(s)
     stopped = broker.stop()
+    stopped = cluster.stop() or stopped
     if purge:
         import shutil
 
         shutil.rmtree(broker.state_dir, ignore_errors=True)
+        shutil.rmtree(cluster.state_dir, ignore_errors=True)
     console.print("broker stopped" if stopped else "no broker was running")
 
 

@@ -51,6 +51,7 @@ class DemoOptions:
     bad_fraction: float = 0.001
     seed: int = 1
     workers: int = 1
+    brokers: int = 1
     partitions: int = 6
     out: Path = Path("tuyen-demo")
     keep_running: bool = False
@@ -68,16 +69,23 @@ def _progress() -> Progress:
     )
 
 
-def _broker(s: Settings) -> tuple[BrokerHandle, str]:
-    """A fresh broker (local: new data each run) or a fresh topic prefix on an existing one."""
+def _broker(s: Settings, brokers: int = 1) -> tuple[BrokerHandle, str]:
+    """A fresh broker or cluster (local: new data each run) or a fresh topic prefix on an
+    existing one."""
     if s.kafka_bootstrap or s.broker_mode in {"external", "container"}:
         handle = provision(
             mode=s.broker_mode, kafka_bootstrap=s.kafka_bootstrap, home=s.home, state_name="demo"
         )
         return handle, f"{s.topic_prefix}demo-{uuid.uuid4().hex[:8]}."
-    shutil.rmtree(s.home / "brokers" / "demo", ignore_errors=True)
+    name = "demo" if brokers == 1 else "demo-cluster"
+    shutil.rmtree(s.home / "brokers" / name, ignore_errors=True)
     handle = provision(
-        mode="local", kafka_bootstrap=None, home=s.home, state_name="demo", tie_to_parent=True
+        mode="local",
+        kafka_bootstrap=None,
+        home=s.home,
+        state_name=name,
+        tie_to_parent=True,
+        brokers=brokers,
     )
     return handle, s.topic_prefix
 
@@ -154,7 +162,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     for stale in out.glob("catalog-*.duckdb"):
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    handle, prefix = _broker(s)
+    handle, prefix = _broker(s, opts.brokers)
     pipeline = Pipeline(
         bootstrap=handle.bootstrap,
         prefix=prefix,
@@ -202,6 +210,9 @@ def register(app: typer.Typer) -> None:
         bad_fraction: float = typer.Option(0.001, help="Share of deliberately bad events."),
         seed: int = typer.Option(1),
         workers: int = typer.Option(1, help="Stream worker processes."),
+        brokers: int = typer.Option(
+            1, min=1, max=9, help="Local brokers: 3 runs a KRaft cluster with RF 3."
+        ),
         out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
         keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
     ) -> None:
@@ -214,6 +225,7 @@ def register(app: typer.Typer) -> None:
             bad_fraction=bad_fraction,
             seed=seed,
             workers=workers,
+            brokers=brokers,
             out=out,
             keep_running=keep_running,
         )

@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from deploy.broker import provision
+from deploy.broker.cluster import LocalCluster
 from deploy.settings import Settings
 from tests.helpers import unique_name
 
@@ -45,6 +46,24 @@ def kafka_bootstrap(settings: Settings, tmp_path_factory: pytest.TempPathFactory
     handle.stop()
     if handle.local is not None:
         shutil.rmtree(handle.local.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    """A local three-broker KRaft cluster (combined broker+controller nodes, RF 3,
+    ``min.insync.replicas`` 2), started once for the session and shared by every test that
+    needs replication. Always run from the jars: the fault tests kill and pause its nodes.
+    A test that uses it must leave it whole (every node running, nothing under-replicated)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster") / "c", settings.home, size=3)
+    try:
+        cluster.start(tie_to_parent=True)
+    except Exception as exc:  # a cluster test must fail loudly, never skip
+        pytest.fail(f"no local Kafka cluster for the tests: {exc}", pytrace=False)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(cluster.state_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.broker.cluster import LocalCluster
 from deploy.broker.container import docker_answers, start_container
 from deploy.broker.local import LocalBroker
 from deploy.broker.probe import broker_answers
@@ -27,6 +28,7 @@ class BrokerHandle:
     bootstrap: str
     mode: str
     local: LocalBroker | None = None
+    cluster: LocalCluster | None = None
     _stop: Callable[[], None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
@@ -43,8 +45,12 @@ def provision(
     home: Path,
     state_name: str = "default",
     tie_to_parent: bool = False,
+    brokers: int = 1,
 ) -> BrokerHandle:
-    """Return a broker that answers metadata requests, starting one if needed."""
+    """Return a broker that answers metadata requests, starting one if needed.
+
+    ``brokers`` > 1 asks for a local multi-broker cluster (KRaft, from the jars; Docker is not
+    used for it); with ``KAFKA_BOOTSTRAP`` set that cluster is used as it is."""
     if mode not in {"auto", "external", "container", "local"}:
         raise BrokerError(f"unknown broker mode {mode!r}")
     if kafka_bootstrap and mode in {"auto", "external"}:
@@ -54,6 +60,16 @@ def provision(
         return BrokerHandle(kafka_bootstrap, "external")
     if mode == "external":
         raise BrokerError("broker mode 'external' needs KAFKA_BOOTSTRAP")
+    if brokers > 1:
+        if mode == "container":
+            raise BrokerError("a multi-broker cluster runs from the jars (broker mode local)")
+        cluster = LocalCluster(home / "brokers" / state_name, home, size=brokers)
+        cstate = cluster.start(tie_to_parent=tie_to_parent)
+
+        def stop_cluster() -> None:
+            cluster.stop()
+
+        return BrokerHandle(cstate.bootstrap, "cluster", cluster=cluster, _stop=stop_cluster)
     if mode == "container" or (mode == "auto" and docker_answers()):
         container, bootstrap = start_container()
         return BrokerHandle(bootstrap, "container", _stop=container.stop)

@@ -3,7 +3,12 @@
 - committed offsets: AdminClient ``list_consumer_group_offsets``;
 - end offsets: ``list_offsets`` (latest = the high watermark);
 - lag in seconds: now − timestamp of the first unconsumed message, read with an assign-only
-  consumer seeking to the committed offset (no group join); 0 when caught up;
+  consumer seeking to the committed offset (no group join); 0 when caught up, None when
+  there is lag but that message could not be read in time;
+- state, members and each partition's owner: ``describe_consumer_groups``;
+- end-offset history for "recently caught up" (Burrow #290): the end offset of each
+  partition at every collection, ``window`` of them, seeded on first sight from message
+  timestamps at ``offset_refresh_s`` steps back (so a one-shot `tuyen lag` has one too);
 - commit history for the Burrow window: every commit of every group, decoded from
   ``__consumer_offsets`` with its commit timestamp (see :mod:`streams.monitor.burrow` for why
   commits, not samples). The lag at each commit is the partition's end offset at that time
@@ -21,14 +26,14 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
-from streams.monitor.burrow import Commit, evaluate_partition, group_status
+from streams.monitor.burrow import Commit, Status, evaluate_partition, group_complete, group_status
 from streams.monitor.config import MonitorConfig
 from streams.monitor.exceptions import BrokerQueryError
 from streams.monitor.kafka_io import TP, KafkaClients, now_ms
 from streams.monitor.model import GroupLag, PartitionLag
 from streams.monitor.offsets_log import decode_offset_commit
 
-__all__ = ["CommitLog", "LagCollector"]
+__all__ = ["CommitLog", "EndHistory", "GroupInfo", "LagCollector"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +105,42 @@ class CommitLog:
         return sorted((t, p) for g, t, p in self._commits if g == group)
 
 
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """What the broker says about a group: state, members, who owns which partition."""
+
+    state: str
+    members: int | None = None
+    owners: dict[TP, tuple[str, str]] | None = None  # (host, client id)
+
+
+class EndHistory:
+    """The last ``size`` end offsets of each partition (Burrow's broker-offset ring), one per
+    :meth:`record` call; a partition seen for the first time is seeded with its end offsets
+    at ``step_ms`` intervals back in time, from message timestamps."""
+
+    def __init__(self, clients: KafkaClients, size: int, step_ms: int) -> None:
+        self._clients = clients
+        self._size = size
+        self._step_ms = step_ms
+        self._ends: dict[TP, deque[int]] = {}
+
+    def record(self, ends: dict[TP, int], now: int) -> None:
+        new = [tp for tp in ends if tp not in self._ends]
+        if new and self._size > 1:
+            stamps = {tp: {now - k * self._step_ms for k in range(1, self._size)} for tp in new}
+            for batch in _rounds(stamps):
+                for tp, offset in self._clients.offsets_after(batch).items():
+                    ring = self._ends.setdefault(tp, deque(maxlen=self._size))
+                    ring.append(offset if offset >= 0 else ends[tp])
+        for tp, end in ends.items():
+            ring = self._ends.setdefault(tp, deque(maxlen=self._size))
+            ring.append(end)
+
+    def of(self, tp: TP) -> list[int]:
+        return list(self._ends.get(tp, ()))
+
+
 class LagCollector:
     """Lag and status of the watched groups. ``clock`` returns ms (inject one in tests)."""
 
@@ -113,21 +154,24 @@ class LagCollector:
         self.clients = clients or KafkaClients(config.bootstrap, config.request_timeout_s)
         self.clock = clock
         self.log = CommitLog(self.clients, config.window, config.request_timeout_s)
+        self.history = EndHistory(self.clients, config.window, int(config.offset_refresh_s * 1000))
         self._end_at: dict[GTP_MS, int] = {}  # (topic, partition, ms) → end offset then
 
     def close(self) -> None:
         self.clients.close()
 
     # -- discovery -----------------------------------------------------------------------
-    def groups(self) -> dict[str, str]:
-        """Watched group names → state (every group unless filtered by name or prefix)."""
+    def groups(self) -> dict[str, GroupInfo]:
+        """Watched group names → what the broker says about them (every group unless filtered
+        by name or prefix). A group named in the config that the broker does not know is
+        left out (the caller reports it NOTFOUND)."""
         try:
             listing = self.clients.admin.list_consumer_groups(
                 request_timeout=self.config.request_timeout_s
             ).result(timeout=self.config.request_timeout_s)
         except Exception as exc:
             raise BrokerQueryError(f"list_consumer_groups failed: {exc}") from exc
-        found: dict[str, str] = {}
+        found: dict[str, GroupInfo] = {}
         for g in listing.valid:
             name = str(g.group_id)
             if self.config.groups and name not in self.config.groups:
@@ -136,8 +180,33 @@ class LagCollector:
                 continue
             if name.startswith("_") and not self.config.include_internal:
                 continue
-            found[name] = g.state.name if g.state is not None else "UNKNOWN"
+            found[name] = GroupInfo(g.state.name if g.state is not None else "UNKNOWN")
+        found.update(self._describe(sorted(found)))
         return found
+
+    def _describe(self, names: list[str]) -> dict[str, GroupInfo]:
+        """State, member count and partition owners; groups that cannot be described now
+        (coordinator moving) keep what the listing said."""
+        if not names:
+            return {}
+        out: dict[str, GroupInfo] = {}
+        futures = self.clients.admin.describe_consumer_groups(
+            names, request_timeout=self.config.request_timeout_s
+        )
+        for name, fut in futures.items():
+            try:
+                desc = fut.result(timeout=self.config.request_timeout_s)
+            except Exception as exc:
+                logger.info("describe group failed group=%s error=%s", name, exc)
+                continue
+            owners: dict[TP, tuple[str, str]] = {}
+            for m in desc.members:
+                assigned = m.assignment.topic_partitions if m.assignment else []
+                for tp in assigned:
+                    owners[(tp.topic, tp.partition)] = (str(m.host or ""), str(m.client_id or ""))
+            state = desc.state.name if desc.state is not None else "UNKNOWN"
+            out[name] = GroupInfo(state, len(desc.members), owners)
+        return out
 
     def committed(self, groups: list[str]) -> dict[str, dict[TP, int]]:
         """Committed offsets per group (partitions without a commit are left out).
@@ -195,10 +264,13 @@ class LagCollector:
                 key = (tp[0], tp[1], ms)
                 if key in self._end_at:
                     found[key] = self._end_at[key]
+        # keep only what the current windows still need (a long-running monitor)
+        self._end_at = {k: v for k, v in self._end_at.items() if k[2] in wanted.get(k[:2], ())}
         return found
 
     def _lag_seconds(self, wanted: dict[TP, set[int]], ends: dict[TP, int]) -> dict[GTP_MS, float]:
-        """now − timestamp of the first unconsumed message, per (partition, committed offset)."""
+        """now − timestamp of the first unconsumed message, per (partition, committed offset);
+        positions whose message could not be read in time are left out."""
         out: dict[GTP_MS, float] = {}
         lagging = {tp: {o for o in offs if o < ends.get(tp, 0)} for tp, offs in wanted.items()}
         for batch in _rounds(lagging):
@@ -212,10 +284,12 @@ class LagCollector:
 
     # -- the whole picture ---------------------------------------------------------------
     def collect(self) -> tuple[GroupLag, ...]:
-        """Every watched group with its partitions' offsets, lags and statuses."""
+        """Every watched group with its partitions' offsets, lags and statuses; a group named
+        in the config that the broker does not know, or one without any committed offset,
+        is NOTFOUND (Burrow: "cluster or consumer not found")."""
         self.log.catch_up()
-        states = self.groups()
-        committed = self.committed(sorted(states))
+        infos = self.groups()
+        committed = self.committed(sorted(infos))
         tps = {tp for offsets in committed.values() for tp in offsets}
         ends = self.clients.end_offsets(tps)
         commit_times: dict[TP, set[int]] = {}
@@ -228,42 +302,75 @@ class LagCollector:
         ends_then = self._ends_at(commit_times, ends)
         lag_secs = self._lag_seconds(committed_offsets, ends)
         now = self.clock()
+        self.history.record(ends, now)
 
-        groups: list[GroupLag] = []
-        for g in sorted(states):
-            parts: list[PartitionLag] = []
-            for (t, p), off in sorted(committed.get(g, {}).items()):
-                end = ends.get((t, p), off)
-                window = [
-                    Commit(
-                        c.offset,
-                        c.timestamp_ms,
-                        max(0, ends_then.get((t, p, c.timestamp_ms), end) - c.offset),
-                    )
-                    for c in self.log.commits(g, t, p)
-                ]
-                lag = max(0, end - off)
-                verdict = evaluate_partition(
-                    window,
-                    lag,
-                    now,
-                    window=self.config.window,
-                    allowed_lag=self.config.allowed_lag,
+        groups = [
+            self._group(g, infos[g], committed.get(g, {}), ends, ends_then, lag_secs, now)
+            for g in sorted(infos)
+        ]
+        for name in self.config.groups:
+            if name not in infos:
+                groups.append(GroupLag(name, "NOTFOUND", Status.NOTFOUND, ()))
+        return tuple(sorted(groups, key=lambda g: g.group))
+
+    def _group(
+        self,
+        g: str,
+        info: GroupInfo,
+        committed: dict[TP, int],
+        ends: dict[TP, int],
+        ends_then: dict[GTP_MS, int],
+        lag_secs: dict[GTP_MS, float],
+        now: int,
+    ) -> GroupLag:
+        parts: list[PartitionLag] = []
+        owners = info.owners or {}
+        for (t, p), off in sorted(committed.items()):
+            end = ends.get((t, p), off)
+            window = [
+                Commit(
+                    c.offset,
+                    c.timestamp_ms,
+                    _lag_then(ends_then.get((t, p, c.timestamp_ms)), c.offset),
                 )
-                parts.append(
-                    PartitionLag(
-                        topic=t,
-                        partition=p,
-                        committed=off,
-                        end_offset=end,
-                        lag=lag,
-                        lag_seconds=lag_secs.get((t, p, off), 0.0) if lag else 0.0,
-                        status=verdict.status,
-                        complete=verdict.complete,
-                        commits=len(window),
-                        last_commit_ms=window[-1].timestamp_ms if window else None,
-                    )
+                for c in self.log.commits(g, t, p)
+            ][-self.config.window :]
+            lag = max(0, end - off)
+            verdict = evaluate_partition(
+                window,
+                lag,
+                now,
+                broker_offsets=self.history.of((t, p)),
+                window=self.config.window,
+                allowed_lag=self.config.allowed_lag,
+                min_complete=self.config.min_complete,
+            )
+            host, client = owners.get((t, p), ("", ""))
+            parts.append(
+                PartitionLag(
+                    topic=t,
+                    partition=p,
+                    committed=off,
+                    end_offset=end,
+                    lag=lag,
+                    lag_seconds=lag_secs.get((t, p, off)) if lag else 0.0,
+                    status=verdict.status,
+                    complete=verdict.complete,
+                    commits=len(window),
+                    last_commit_ms=window[-1].timestamp_ms if window else None,
+                    start=window[0] if window else None,
+                    end=window[-1] if window else None,
+                    owner=host,
+                    client_id=client,
                 )
-            status = group_status(p.status for p in parts)
-            groups.append(GroupLag(g, states[g], status, tuple(parts)))
-        return tuple(groups)
+            )
+        if not parts:
+            return GroupLag(g, info.state, Status.NOTFOUND, (), info.members, 0.0)
+        status = group_status(p.status for p in parts)
+        complete = group_complete([p.complete for p in parts])
+        return GroupLag(g, info.state, status, tuple(parts), info.members, complete)
+
+
+def _lag_then(end_then: int | None, offset: int) -> int | None:
+    """The lag at a commit: end offset then − committed offset (≥ 0; None: end unknown)."""
+    return None if end_then is None else max(0, end_then - offset)

@@ -255,22 +255,40 @@ def test_monitor_is_scraped() -> None:
 # ---------------------------------------------------------------- metrics
 
 
-def exported_metrics() -> dict[str, set[str]]:
-    """Metric name → label names, from the monitor's own collector."""
-    from streams.monitor.metrics import SnapshotCollector
-    from streams.monitor.model import Snapshot
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
 
-    collector = SnapshotCollector(lambda: Snapshot(taken_ms=0, groups=()), lambda: 0)
+
+def exported_metrics() -> dict[str, set[str]]:
+    """Series name → label names, from the monitor's and the sinks' own collectors."""
+    from sinks.metrics import SINK_METRIC_NAMES
+    from streams.monitor.metrics import SnapshotCollector
+    from tests.unit.test_alert_rules import full_snapshot
+
+    collector = SnapshotCollector(full_snapshot, lambda: 0)
     result: dict[str, set[str]] = {}
     for family in collector.collect():
-        labels: set[str] = set()
         for sample in family.samples:
-            labels.update(sample.labels)
-        result[family.name] = labels
+            result.setdefault(sample.name, set()).update(sample.labels)
+        for suffix in _SUFFIXES.get(family.type, ("",)):
+            result.setdefault(family.name + suffix, set())
+    for name in SINK_METRIC_NAMES:
+        result.setdefault(name, {"tier"})
     return result
 
 
-KNOWN_LABELS = {"group", "topic", "partition", "reason", "stage", "direction", "tier", "quantile"}
+KNOWN_LABELS = {
+    "group",
+    "topic",
+    "partition",
+    "reason",
+    "stage",
+    "direction",
+    "tier",
+    "le",
+    "node",
+    "state",
+    "instance",
+}
 PROM_BUILTIN = {"up"}
 
 
@@ -291,9 +309,11 @@ def test_dashboard_has_the_operator_panels() -> None:
         "tuyen_consumer_lag_messages",
         "tuyen_consumer_lag_seconds",
         "tuyen_consumer_group_status",
-        "tuyen_dlq_records",
-        'tuyen_freshness_seconds{quantile="0.95"}',
-        "tuyen_stage_events",
+        "tuyen_dlq_records_total",
+        "tuyen_freshness_seconds_bucket",
+        "tuyen_stage_events_total",
+        "kafka_server_replicamanager_underreplicatedpartitions",
+        "kafka_controller_kafkacontroller_activecontrollercount",
     ):
         assert metric in text
     for p in dash["panels"]:
@@ -306,13 +326,25 @@ def test_every_queried_metric_is_exported(expr: str) -> None:
     exported = exported_metrics()
     no_strings = re.sub(r'"[^"]*"', '""', expr)
     names = set(re.findall(r"\b(tuyen_[a-z0-9_]+)\b", no_strings))
-    assert names or expr.split("{")[0].strip() in PROM_BUILTIN, expr
+    kafka = set(re.findall(r"\b(kafka_[a-z0-9_]+)\b", no_strings))
+    assert names or kafka or expr.split("{")[0].strip() in PROM_BUILTIN, expr
     assert names <= set(exported), f"not exported by the monitor: {names - set(exported)}"
+    assert kafka <= jmx_metric_names(), f"not made by the JMX exporter rules: {kafka}"
     for grouping in re.findall(r"\bby \(([^)]*)\)", no_strings):
         labels = {x.strip() for x in grouping.split(",")}
         assert labels <= KNOWN_LABELS, expr
     for label in re.findall(r"[{,]\s*([a-z_]+)\s*(?:=~|!=|=)", no_strings):
         assert label in KNOWN_LABELS | {"job"}, f"{label} in {expr}"
+
+
+def jmx_metric_names() -> set[str]:
+    """What the JMX exporter rules make of the MBeans the alerts and dashboard use."""
+    from streams.monitor.brokers import JMX_METRICS
+
+    return set(JMX_METRICS) | {
+        "kafka_server_brokertopicmetrics_messagesin_total",
+        "kafka_server_replicamanager_underminisrpartitioncount",
+    }
 
 
 def test_exported_labels_are_the_known_ones() -> None:
@@ -321,7 +353,7 @@ def test_exported_labels_are_the_known_ones() -> None:
     from streams.monitor import metrics
 
     source = Path(metrics.__file__).read_text(encoding="utf-8")
-    for label in KNOWN_LABELS:
+    for label in KNOWN_LABELS - {"le", "instance"}:  # Prometheus's own
         assert f'"{label}"' in source, label
 
 

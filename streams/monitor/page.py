@@ -61,6 +61,7 @@ def sparkline(points: tuple[tuple[int, int], ...], width: int = 160, height: int
     return (
         f'<svg class=spark width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="lag over the last hour, max {top:,}">'
+        f'<rect width="{width}" height="{height}" fill="#f2f2f2"/>'
         f'<polyline fill="none" stroke="#555" stroke-width="1.5" points="{coords}"/></svg>'
     )
 

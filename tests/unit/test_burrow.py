@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,7 +28,11 @@ def window(*rows: tuple[int, int], start_ms: int = 1_000_000, step_ms: int = 100
 
 
 def status(
-    commits: list[Commit], lag: int, now: int | None = None, ends: tuple[int, ...] = (), **kw: int
+    commits: list[Commit],
+    lag: int,
+    now: int | None = None,
+    ends: tuple[int, ...] = (),
+    **kw: Any,
 ) -> Status:
     now_ms = commits[-1].timestamp_ms if now is None and commits else (now or 0)
     return evaluate_partition(commits, lag, now_ms, broker_offsets=ends, **kw).status

@@ -5,7 +5,11 @@
 - lag in seconds: now − timestamp of the first unconsumed message, read with an assign-only
   consumer seeking to the committed offset (no group join); 0 when caught up, None when
   there is lag but that message could not be read in time;
-- state, members and each partition's owner: ``describe_consumer_groups``;
+- state: ``list_consumer_groups``; not ``describe_consumer_groups`` (members, owners):
+  librdkafka 2.x aborts the whole process in that call when a broker connection drops
+  (``rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0``, librdkafka #4605),
+  which the replication fault tests hit; members come from the group metadata records of
+  ``__consumer_offsets`` instead (:mod:`streams.monitor.offsets_log`);
 - end-offset history for "recently caught up" (Burrow #290): the end offset of each
   partition at every collection, ``window`` of them, seeded on first sight from message
   timestamps at ``offset_refresh_s`` steps back (so a one-shot `tuyen lag` has one too);
@@ -31,7 +35,7 @@ from streams.monitor.config import MonitorConfig
 from streams.monitor.exceptions import BrokerQueryError
 from streams.monitor.kafka_io import TP, KafkaClients, now_ms
 from streams.monitor.model import GroupLag, PartitionLag
-from streams.monitor.offsets_log import decode_offset_commit
+from streams.monitor.offsets_log import GroupMembers, decode_group_metadata, decode_offset_commit
 
 __all__ = ["CommitLog", "EndHistory", "GroupInfo", "LagCollector"]
 
@@ -68,6 +72,7 @@ class CommitLog:
         self._read_seconds = read_seconds
         self._positions: dict[TP, int] = {}
         self._commits: dict[GTP, deque[_RawCommit]] = {}
+        self.members: dict[str, GroupMembers] = {}  # classic groups' latest metadata
 
     def catch_up(self) -> int:
         """Read new commits up to the current end of the topic; returns how many were read."""
@@ -81,9 +86,12 @@ class CommitLog:
             self._positions[tp] = (msg.offset() or 0) + 1
             try:
                 rec = decode_offset_commit(msg.key(), msg.value())
+                meta = decode_group_metadata(msg.key(), msg.value()) if rec is None else None
             except ValueError as exc:
-                logger.warning("undecodable offset commit partition=%s error=%s", tp[1], exc)
+                logger.warning("undecodable offsets record partition=%s error=%s", tp[1], exc)
                 continue
+            if meta is not None:
+                self.members[meta.group] = meta
             if rec is None:
                 continue
             key = (rec.group, rec.topic, rec.partition)
@@ -180,33 +188,13 @@ class LagCollector:
                 continue
             if name.startswith("_") and not self.config.include_internal:
                 continue
-            found[name] = GroupInfo(g.state.name if g.state is not None else "UNKNOWN")
-        found.update(self._describe(sorted(found)))
+            state = g.state.name if g.state is not None else "UNKNOWN"
+            meta = self.log.members.get(name)
+            if meta is not None and meta.members is not None:
+                found[name] = GroupInfo(state, len(meta.members), meta.owners)
+            else:
+                found[name] = GroupInfo(state)
         return found
-
-    def _describe(self, names: list[str]) -> dict[str, GroupInfo]:
-        """State, member count and partition owners; groups that cannot be described now
-        (coordinator moving) keep what the listing said."""
-        if not names:
-            return {}
-        out: dict[str, GroupInfo] = {}
-        futures = self.clients.admin.describe_consumer_groups(
-            names, request_timeout=self.config.request_timeout_s
-        )
-        for name, fut in futures.items():
-            try:
-                desc = fut.result(timeout=self.config.request_timeout_s)
-            except Exception as exc:
-                logger.info("describe group failed group=%s error=%s", name, exc)
-                continue
-            owners: dict[TP, tuple[str, str]] = {}
-            for m in desc.members:
-                assigned = m.assignment.topic_partitions if m.assignment else []
-                for tp in assigned:
-                    owners[(tp.topic, tp.partition)] = (str(m.host or ""), str(m.client_id or ""))
-            state = desc.state.name if desc.state is not None else "UNKNOWN"
-            out[name] = GroupInfo(state, len(desc.members), owners)
-        return out
 
     def committed(self, groups: list[str]) -> dict[str, dict[TP, int]]:
         """Committed offsets per group (partitions without a commit are left out).

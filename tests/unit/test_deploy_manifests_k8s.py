@@ -364,3 +364,28 @@ def test_prometheus_rule_is_the_alerts_file() -> None:
         for r in group["rules"]:
             assert r["labels"]["severity"] in {"warning", "critical"}
             assert r["annotations"]["summary"]
+
+
+def test_brokers_export_their_own_metrics_everywhere() -> None:
+    """One JMX exporter rule file for the local cluster, compose and Strimzi; Prometheus
+    scrapes the brokers as job "kafka" in both deployments (the broker alerts use it)."""
+    rules = (DEPLOY / "broker" / "jmx-exporter.yaml").read_text(encoding="utf-8")
+    (kafka,) = by_kind("Kafka")
+    ref = kafka["spec"]["kafka"]["metricsConfig"]["valueFrom"]["configMapKeyRef"]
+    cm = next(c for c in by_kind("ConfigMap") if c["metadata"]["name"] == ref["name"])
+    assert cm["data"][ref["key"]] == rules
+    (pod_mon,) = by_kind("PodMonitor")
+    assert pod_mon["spec"]["selector"]["matchLabels"]["strimzi.io/cluster"] == "tuyen"
+    relabel = pod_mon["spec"]["podMetricsEndpoints"][0]["relabelings"][0]
+    assert (relabel["targetLabel"], relabel["replacement"]) == ("job", "kafka")
+    compose = load_yaml(DEPLOY / "compose" / "docker-compose.yml")[0]
+    for name in ("kafka-1", "kafka-2", "kafka-3"):
+        svc = compose["services"][name]
+        assert (
+            "-javaagent:/opt/jmx-agent/jmx_prometheus_javaagent-1.0.1.jar=9404:"
+            in (svc["environment"]["KAFKA_OPTS"])
+        )
+        assert "../broker/jmx-exporter.yaml:/opt/jmx-config/jmx-exporter.yaml:ro" in svc["volumes"]
+    prom = load_yaml(MONITORING / "prometheus.yml")[0]
+    kafka_job = next(j for j in prom["scrape_configs"] if j["job_name"] == "kafka")
+    assert kafka_job["static_configs"][0]["targets"] == [f"kafka-{i}:9404" for i in (1, 2, 3)]

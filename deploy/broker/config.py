@@ -118,12 +118,15 @@ def server_properties(
     }
     if node.broker_port is not None:
         props["advertised.listeners"] = f"{listeners.broker}://{host}:{node.broker_port}"
-    if brokers > 1:  # a dev cluster: notice a dead or frozen peer in seconds, not half a minute
+    if brokers > 1:
+        # a dev cluster notices a frozen follower in seconds (leaders drop it from the ISR
+        # after 5 s without a fetch, before the controller fences it after 9 s without a
+        # heartbeat, Kafka's default); never elect an out-of-sync leader
         props.update(
             {
                 "broker.heartbeat.interval.ms": "1000",
-                "broker.session.timeout.ms": "6000",
-                "replica.lag.time.max.ms": "10000",
+                "broker.session.timeout.ms": "9000",
+                "replica.lag.time.max.ms": "5000",
                 "unclean.leader.election.enable": "false",
             }
         )

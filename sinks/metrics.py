@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +33,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from streams.monitor.freshness import Histogram
+
 __all__ = [
-    "FRESHNESS_BUCKETS",
     "SINK_METRIC_NAMES",
     "FreshnessTracker",
     "SinkCounters",
@@ -43,25 +43,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Bucket bounds (seconds) of the store freshness histogram (the monitor's tier buckets).
-FRESHNESS_BUCKETS: tuple[float, ...] = (
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    300.0,
-    900.0,
-    3600.0,
-    21600.0,
-    86400.0,
-    604800.0,
-)
 
 SINK_METRIC_NAMES = (
     "tuyen_sink_rows_written_total",
@@ -81,10 +62,7 @@ class FreshnessTracker:
     """Event times of written-but-uncommitted rows per partition, and the cumulative
     histogram of ``commit time − event time`` of the rows commits made visible."""
 
-    bounds: tuple[float, ...] = FRESHNESS_BUCKETS
-    counts: list[int] = field(default_factory=lambda: [0] * len(FRESHNESS_BUCKETS))
-    count: int = 0
-    total: float = 0.0
+    histogram: Histogram = field(default_factory=Histogram)
     rows: int = 0  # rows made visible
     _pending: dict[int, tuple[list[int], list[float | None]]] = field(default_factory=dict)
 
@@ -109,24 +87,12 @@ class FreshnessTracker:
             return
         offs, evs = pending
         cut = bisect.bisect_left(offs, offset)
-        for event in evs[:cut]:
-            self.rows += 1
-            if event is None:
-                continue
-            delay = max(0.0, at - event)
-            self.count += 1
-            self.total += delay
-            for i, bound in enumerate(self.bounds):
-                if delay <= bound:
-                    self.counts[i] += 1
+        self.rows += cut
+        delays = [at - e for e in evs[:cut] if e is not None]
+        if delays:
+            self.histogram = self.histogram.observe(delays)
         del offs[:cut]
         del evs[:cut]
-
-    def buckets(self) -> list[tuple[str, float]]:
-        cumulative = [
-            (repr(float(b)), float(c)) for b, c in zip(self.bounds, self.counts, strict=True)
-        ]
-        return [*cumulative, ("+Inf", float(self.count))]
 
 
 def event_seconds(raw: bytes | None) -> float | None:
@@ -189,8 +155,9 @@ class _SinksCollector(Collector):
             errors.add_metric(t, s.errors)
             if s.last_commit_time is not None:
                 last.add_metric(t, s.last_commit_time)
-            if s.freshness.count:
-                fresh.add_metric(t, s.freshness.buckets(), sum_value=s.freshness.total)
+            hist = s.freshness.histogram
+            if hist.count:
+                fresh.add_metric(t, hist.buckets(), sum_value=hist.sum)
         yield from (rows, files, size, commits, errors, last, fresh)
 
 
@@ -208,7 +175,3 @@ def serve_metrics(
     bound = int(server.server_address[1])
     logger.info("sink metrics serving host=%s port=%d", host, bound)
     return bound
-
-
-def now_s() -> float:
-    return time.time()

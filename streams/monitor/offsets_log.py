@@ -53,14 +53,7 @@ class _Reader:
         return self._take(_I64)
 
     def string(self) -> str:
-        n = self.i16()
-        if n < 0:
-            return ""
-        raw = self.data[self.pos : self.pos + n]
-        if len(raw) != n:
-            raise ValueError("truncated string")
-        self.pos += n
-        return raw.decode("utf-8")
+        return self.text(flexible=False)
 
     def uvarint(self) -> int:
         shift = result = 0

@@ -37,11 +37,12 @@ from tests.helpers import wait_until
 __all__ = [
     "Fault",
     "MonitorWatch",
-    "RollingRestart",
     "active_controller",
     "busiest_leader",
     "cluster_whole",
+    "nothing_to_recover",
     "replication_run",
+    "rolling_restart",
 ]
 
 logger = logging.getLogger(__name__)
@@ -293,8 +294,11 @@ def replication_run(
         fp.wait_streams_mid_batch(len(before))
         baseline = watch.latest() or {}
         injected_at = time.monotonic()
+        # stations publish through the fault (acks=all: written, or queued until writable)
+        sender = threading.Thread(target=fp.publisher.send, args=(during,), daemon=True)
+        sender.start()
         hit = fault.inject(cluster, fp)
-        fp.publisher.send(during)  # acks=all: written through the fault (or queued)
+        sender.join(300)
         shown = wait_until(
             lambda: next((s for s in watch.since(injected_at) if fault.shown(s)), None),
             timeout=90,
@@ -364,36 +368,20 @@ def replication_run(
         cluster_whole(cluster)
 
 
-class RollingRestart:
-    """SIGTERM each node in turn (controlled shutdown), start it again, wait until the
-    cluster is whole, then the next (as an upgrade does it), in a background thread so that
-    stations keep publishing through it."""
+def rolling_restart(cluster: LocalCluster, fp: FaultPipeline) -> dict[str, Any]:
+    """SIGTERM each node in turn (controlled shutdown), start it again, wait until the cluster
+    is whole, then the next, as an upgrade does it (stations publish meanwhile: the run sends
+    the fault phase's traffic from another thread). Runs in the test's main thread: the nodes
+    are tied to the thread that starts them (PR_SET_PDEATHSIG)."""
+    state = cluster.state()
+    assert state is not None
+    order = [n.node_id for n in state.nodes]
+    for node in order:
+        cluster.stop_node(node)
+        cluster.start_node(node)
+        cluster_whole(cluster)
+    return {"nodes": order}
 
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._error: list[BaseException] = []
 
-    def inject(self, cluster: LocalCluster, fp: FaultPipeline) -> dict[str, Any]:
-        state = cluster.state()
-        assert state is not None
-        order = [n.node_id for n in state.nodes]
-
-        def roll() -> None:
-            try:
-                for node in order:
-                    cluster.stop_node(node)
-                    cluster.start_node(node)
-                    cluster_whole(cluster)
-            except BaseException as exc:  # reported by recover()
-                self._error.append(exc)
-
-        self._thread = threading.Thread(target=roll, name="rolling-restart", daemon=True)
-        self._thread.start()
-        return {"nodes": order}
-
-    def recover(self, cluster: LocalCluster, hit: dict[str, Any]) -> None:
-        assert self._thread is not None
-        self._thread.join(600)
-        assert not self._thread.is_alive(), "rolling restart did not finish"
-        if self._error:
-            raise self._error[0]
+def nothing_to_recover(cluster: LocalCluster, hit: dict[str, Any]) -> None:
+    """The fault recovered by itself (a rolling restart ends whole)."""

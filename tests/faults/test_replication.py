@@ -25,10 +25,11 @@ from tests.faults.checks import FaultResult, StoreContract
 from tests.faults.pipeline import FaultPipeline
 from tests.faults.replication import (
     Fault,
-    RollingRestart,
     active_controller,
     busiest_leader,
+    nothing_to_recover,
     replication_run,
+    rolling_restart,
 )
 from tests.helpers import wait_until
 
@@ -135,8 +136,7 @@ class TestRollingRestart(ReplicationContract):
         tmp_path_factory: pytest.TempPathFactory,
         artifacts_dir: Path,
     ) -> Iterator[FaultResult]:
-        roll = RollingRestart()
-        fault = Fault("rolling-restart", roll.inject, roll.recover)
+        fault = Fault("rolling-restart", rolling_restart, nothing_to_recover)
         yield from _result(kafka_cluster, fault, 22, tmp_path_factory, artifacts_dir)
 
     def test_every_node_was_restarted(self, result: FaultResult) -> None:

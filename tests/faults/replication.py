@@ -1,7 +1,8 @@
 """Replication fault runs on the shared three-broker cluster: a `tuyen monitor serve` process
 watching the run (its /api/status polled every second into a timeline), how to find the
 node to hit (leader of the busiest partitions, the active controller), and one run shape:
-publish → fault → publish through it → recover → publish → caught up → the monitor clears.
+publish, caught up → fault, publish through it → recover → publish → caught up → the
+monitor clears.
 
 The monitor runs as its own process, as operators run it, so what the tests read is what an
 operator would have seen; it also keeps a crash of a client library out of pytest.
@@ -9,6 +10,7 @@ operator would have seen; it also keeps a crash of a client library out of pytes
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -291,7 +293,7 @@ def replication_run(
         fp.start()
         fp.publisher.send(before)
         fp.publisher.flush()
-        fp.wait_streams_mid_batch(len(before))
+        fp.wait_caught_up(timeout_s=240)  # steady state: what follows is the fault's doing
         baseline = watch.latest() or {}
         injected_at = time.monotonic()
         # stations publish through the fault (acks=all: written, or queued until writable)
@@ -343,7 +345,11 @@ def replication_run(
             "urp_max": max((s["urp"] for s in during_fault), default=0),
             "jmx_urp_max": max((s["jmx_urp"] for s in during_fault), default=0),
             "offline_max": max((s["offline"] for s in window), default=0),
-            "isr_shrinks": cleared["isr_shrinks"] - (baseline.get("isr_shrinks") or 0),
+            # counters restart with their broker: add up the increases between snapshots
+            "isr_shrinks": sum(
+                max(0.0, b["isr_shrinks"] - a["isr_shrinks"])
+                for a, b in itertools.pairwise(watch.between(injected_at, cleared["t"]))
+            ),
             "lag_max": max((s["lag"] for s in window), default=0),
             "lag_seconds_max": round(max((s["lag_s"] for s in window), default=0.0), 1),
             "fresh_p95_max": {

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,11 @@ from confluent_kafka.admin import AdminClient
 from deploy.broker.cluster import LocalCluster
 from deploy.broker.local import free_port
 from deploy.pipeline import tuyen_executable
-from schemas.topics import RAW, TIER_DISTRICT, topic_name
+from schemas.topics import TIER_DISTRICT, topic_name
 from streams.monitor.brokers import ACTIVE_CONTROLLER, parse_exporter
 from tests.faults.checks import FaultResult, finish
 from tests.faults.pipeline import FaultPipeline, start_run
-from tests.faults.traffic import kill_run_traffic
+from tests.faults.traffic import Expectation, Outgoing, from_sim, phases, simulated
 from tests.helpers import wait_until
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "busiest_leader",
     "cluster_whole",
     "nothing_to_recover",
-    "replication_run",
     "rolling_restart",
 ]
 
@@ -272,25 +272,64 @@ class Fault:
     shown: Callable[[dict[str, Any]], bool] = lambda s: s["urp"] > 0 or s["jmx_urp"] > 0
 
 
-def replication_run(
-    cluster: LocalCluster,
-    fault: Fault,
-    seed: int,
-    factory: Any,
-    artifacts: Path,
-) -> FaultResult:
-    """One run: traffic in three phases around ``fault``; returns the checked result with
-    what the monitor showed (see docs/operators.md, "Replication faults, measured")."""
-    state = cluster.state()
-    assert state is not None
-    cluster_whole(cluster)
-    exp, before, during, after = kill_run_traffic(seed, bad_fraction=0.02)
-    fp = start_run(state.bootstrap, factory, fault.name)
-    watch = MonitorWatch(cluster, fp.prefix, fp.tmp / "logs" / "monitor.log")
-    raw = topic_name(RAW, fp.prefix)
-    try:
-        watch.start()
-        fp.start()
+class ReplicationRun:
+    """One pipeline (stream worker, five sinks, a monitor process) on the shared cluster that
+    goes through several faults in turn, so the pipeline starts once. The traffic is one
+    simulation cut into three phases per fault; the stores are checked after each fault
+    against everything published so far."""
+
+    def __init__(
+        self, cluster: LocalCluster, factory: Any, artifacts: Path, faults: int, seed: int = 21
+    ) -> None:
+        state = cluster.state()
+        assert state is not None
+        self.cluster = cluster
+        self.bootstrap = state.bootstrap
+        self.brokers = state.brokers
+        self.artifacts = artifacts
+        start = date.today() - timedelta(days=6)
+        events, _ = simulated(seed, start=start, days=5, n_stations=5, bad_fraction=0.02)
+        cut = phases([from_sim(e) for e in events], *([1 / (3 * faults)] * (3 * faults - 1)))
+        self._phases = [cut[3 * k : 3 * k + 3] for k in range(faults)]
+        self.exp = Expectation()
+        self.fp = start_run(self.bootstrap, factory, "replication")
+        self.watch = MonitorWatch(cluster, self.fp.prefix, self.fp.tmp / "logs" / "monitor.log")
+        self.done = 0
+        self.broken: str | None = None
+
+    def start(self) -> None:
+        cluster_whole(self.cluster)
+        self.watch.start()
+        self.fp.start()
+
+    def stop(self) -> None:
+        self.watch.stop()
+        self.fp.stop()
+        cluster_whole(self.cluster)
+
+    def run(self, fault: Fault) -> FaultResult:
+        """The next fault: its traffic in three phases around it; the checked result with
+        what the monitor showed (docs/operators.md, "Replication faults, measured")."""
+        assert self.broken is None, f"an earlier fault broke the run: {self.broken}"
+        before, during, after = self._phases[self.done]
+        self.done += 1
+        try:
+            return self._run(fault, before, during, after)
+        except BaseException as exc:
+            self.broken = f"{fault.name}: {exc!r}"[:500]
+            raise
+
+    def _run(
+        self,
+        fault: Fault,
+        before: list[Outgoing],
+        during: list[Outgoing],
+        after: list[Outgoing],
+    ) -> FaultResult:
+        cluster, fp, watch = self.cluster, self.fp, self.watch
+        for part in (before, during, after):
+            self.exp.add(part)
+        cluster_whole(cluster)
         fp.publisher.send(before)
         fp.publisher.flush()
         fp.wait_caught_up(timeout_s=240)  # steady state: what follows is the fault's doing
@@ -323,7 +362,7 @@ def replication_run(
                 and s["urp"] == 0
                 and s["offline"] == 0
                 and s["jmx_urp"] == 0
-                and s["alive"] == state.brokers
+                and s["alive"] == self.brokers
                 and all(v == "OK" for v in s["statuses"].values())
             )
             return s if ok else None
@@ -333,10 +372,13 @@ def replication_run(
         )
         during_fault = watch.between(injected_at, recovered_at + 1)
         window = watch.between(injected_at, caught_up_at)
+        delays = tier_delays(
+            self.bootstrap, topic_name(TIER_DISTRICT, fp.prefix), fp.publisher.sent_ms
+        )
         measured = {
             "fault": fault.name,
             "hit": hit,
-            "raw_topic": raw,
+            "published": {"before": len(before), "during": len(during), "after": len(after)},
             "baseline": {k: baseline.get(k) for k in ("lag", "lag_s", "fresh_p95")},
             "shown_after_s": round(shown["t"] - injected_at, 1),
             "fault_s": round(recovered_at - injected_at, 1),
@@ -352,26 +394,15 @@ def replication_run(
             ),
             "lag_max": max((s["lag"] for s in window), default=0),
             "lag_seconds_max": round(max((s["lag_s"] for s in window), default=0.0), 1),
-            "fresh_p95_max": {
-                tier: round(max(s["fresh_p95"].get(tier, 0.0) for s in window), 1)
-                for tier in {k for s in window for k in s["fresh_p95"]}
-            },
             "statuses_seen": sorted({v for s in window for v in s["statuses"].values()}),
             "monitor_snapshots": len(watch.timeline),
             "monitor_exit": watch.proc.poll() if watch.proc is not None else None,
+            "publish_to_tier_s": {
+                phase: delay_summary([delays[o.label] for o in items if o.label in delays])
+                for phase, items in (("before", before), ("during", during), ("after", after))
+            },
         }
-        delays = tier_delays(
-            state.bootstrap, topic_name(TIER_DISTRICT, fp.prefix), fp.publisher.sent_ms
-        )
-        measured["publish_to_tier_s"] = {
-            phase: delay_summary([delays[o.label] for o in items if o.label in delays])
-            for phase, items in (("before", before), ("during", during), ("after", after))
-        }
-        return finish(fp, exp, artifacts, f"replication_{fault.name}", measured)
-    finally:
-        watch.stop()
-        fp.stop()
-        cluster_whole(cluster)
+        return finish(fp, self.exp, self.artifacts, f"replication_{fault.name}", measured)
 
 
 def rolling_restart(cluster: LocalCluster, fp: FaultPipeline) -> dict[str, Any]:

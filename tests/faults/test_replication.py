@@ -25,10 +25,10 @@ from tests.faults.checks import FaultResult, StoreContract
 from tests.faults.pipeline import FaultPipeline
 from tests.faults.replication import (
     Fault,
+    ReplicationRun,
     active_controller,
     busiest_leader,
     nothing_to_recover,
-    replication_run,
     rolling_restart,
 )
 from tests.helpers import wait_until
@@ -97,14 +97,15 @@ class ReplicationContract(StoreContract):
         assert result.measured["monitor_exit"] is None, "the monitor process died"
 
 
-def _result(
-    kafka_cluster: LocalCluster,
-    fault: Fault,
-    seed: int,
-    factory: pytest.TempPathFactory,
-    artifacts: Path,
-) -> Iterator[FaultResult]:
-    yield replication_run(kafka_cluster, fault, seed, factory, artifacts)
+@pytest.fixture(scope="module")
+def run(
+    kafka_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+) -> Iterator[ReplicationRun]:
+    """One pipeline for the four faults (it starts once); each class runs its fault on it."""
+    shared = ReplicationRun(kafka_cluster, tmp_path_factory, artifacts_dir, faults=4)
+    shared.start()
+    yield shared
+    shared.stop()
 
 
 class TestLeaderKill(ReplicationContract):
@@ -112,14 +113,9 @@ class TestLeaderKill(ReplicationContract):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(
-        cls,
-        kafka_cluster: LocalCluster,
-        tmp_path_factory: pytest.TempPathFactory,
-        artifacts_dir: Path,
-    ) -> Iterator[FaultResult]:
+    def result(cls, run: ReplicationRun) -> FaultResult:
         fault = Fault("leader-kill", _kill_busiest_leader, _restart)
-        yield from _result(kafka_cluster, fault, 21, tmp_path_factory, artifacts_dir)
+        return run.run(fault)
 
     def test_the_killed_node_led_the_busiest_partition(self, result: FaultResult) -> None:
         assert result.measured["hit"]["partitions"]
@@ -130,14 +126,9 @@ class TestRollingRestart(ReplicationContract):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(
-        cls,
-        kafka_cluster: LocalCluster,
-        tmp_path_factory: pytest.TempPathFactory,
-        artifacts_dir: Path,
-    ) -> Iterator[FaultResult]:
+    def result(cls, run: ReplicationRun) -> FaultResult:
         fault = Fault("rolling-restart", rolling_restart, nothing_to_recover)
-        yield from _result(kafka_cluster, fault, 22, tmp_path_factory, artifacts_dir)
+        return run.run(fault)
 
     def test_every_node_was_restarted(self, result: FaultResult) -> None:
         assert sorted(result.measured["hit"]["nodes"]) == [1, 2, 3]
@@ -148,19 +139,14 @@ class TestControllerKill(ReplicationContract):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(
-        cls,
-        kafka_cluster: LocalCluster,
-        tmp_path_factory: pytest.TempPathFactory,
-        artifacts_dir: Path,
-    ) -> Iterator[FaultResult]:
+    def result(cls, run: ReplicationRun) -> FaultResult:
         fault = Fault(
             "controller-kill",
             _kill_controller,
             _restart,
             lambda s: _dropped_out_of_isr(s) and s["controller"] not in (None,),
         )
-        yield from _result(kafka_cluster, fault, 23, tmp_path_factory, artifacts_dir)
+        return run.run(fault)
 
     def test_another_node_took_over_as_controller(
         self, result: FaultResult, kafka_cluster: LocalCluster
@@ -174,18 +160,16 @@ class TestPausedBroker(ReplicationContract):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def result(
-        cls,
-        kafka_cluster: LocalCluster,
-        tmp_path_factory: pytest.TempPathFactory,
-        artifacts_dir: Path,
-    ) -> Iterator[FaultResult]:
+    def result(cls, run: ReplicationRun) -> FaultResult:
         fault = Fault("broker-pause", _pause_follower, _resume, _dropped_out_of_isr)
-        yield from _result(kafka_cluster, fault, 24, tmp_path_factory, artifacts_dir)
+        return run.run(fault)
 
     def test_the_paused_broker_dropped_out_of_the_isr_and_came_back(
         self, result: FaultResult
     ) -> None:
+        """Out of the ISR: its partitions under-replicated while it was frozen (the leaders'
+        ISR-shrink counters are reported, not asserted: a frozen node's exporter cannot be
+        read and counters restart with their broker)."""
         m = result.measured
-        assert m["urp_max"] > 0 or m["jmx_urp_max"] > 0
-        assert m["isr_shrinks"] > 0, m
+        assert m["urp_max"] > 0 or m["jmx_urp_max"] > 0, m
+        assert m["hit"]["node"] != m["hit"]["controller"]

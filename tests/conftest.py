@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from deploy.broker import BrokerHandle, provision
+from deploy.broker.cluster import LocalCluster
 from deploy.broker.state import external_connection
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, admin
@@ -66,6 +67,25 @@ def kafka(broker: BrokerHandle) -> KafkaConnection:
 def kafka_bootstrap(broker: BrokerHandle) -> str:
     """The broker's bootstrap address (for ``--bootstrap`` and child processes)."""
     return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    """A local three-broker KRaft cluster (combined broker+controller nodes, RF 3,
+    ``min.insync.replicas`` 2), started once for the session and shared by every test that
+    needs replication; ``kafka_cluster.kafka`` is its connection (``schemas.kafka``). Always
+    run from the jars: the fault tests kill and pause its nodes. A test that uses it must
+    leave it whole (every node running, nothing under-replicated)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster") / "c", settings.home, size=3)
+    try:
+        cluster.start(tie_to_parent=True)
+    except Exception as exc:  # a cluster test must fail loudly, never skip
+        pytest.fail(f"no local Kafka cluster for the tests: {exc}", pytrace=False)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(cluster.state_dir, ignore_errors=True)
 
 
 @pytest.fixture

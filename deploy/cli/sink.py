@@ -46,6 +46,10 @@ def sink(
     max_segment_age: float = typer.Option(300.0, help="Close a segment after this many seconds."),
     flush_interval: float = typer.Option(2.0, help="Flush open segments this often (seconds)."),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
+    metrics_port: int = typer.Option(
+        None, help="Serve Prometheus /metrics on this loopback port (0: any free port)."
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", help="Address of the /metrics server."),
 ) -> None:
     """Run sink consumers (tier topics → Parquet stores) until SIGTERM/SIGINT.
 
@@ -75,6 +79,11 @@ def sink(
         )
         for name in names
     ]
+    if metrics_port is not None:
+        from sinks.metrics import serve_metrics
+
+        bound = serve_metrics(lambda: runners, metrics_port, metrics_host)
+        console.print(f"sink metrics on http://{metrics_host}:{bound}/metrics")
     stop = threading.Event()
     failed: list[str] = []
 

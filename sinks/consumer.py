@@ -27,6 +27,8 @@ from typing import TypeVar, cast
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as TP
 
+from schemas.dlq import header_value
+from schemas.freshness import CE_TIME_HEADER
 from schemas.kafka import consumer
 from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
@@ -81,15 +83,6 @@ class SinkStats:
     messages: int = 0
     commits: int = 0
     files_written: int = 0
-
-
-def _header(msg: Message, name: str) -> bytes | None:
-    raw = msg.headers()
-    items = raw.items() if isinstance(raw, dict) else raw or []
-    for key, value in items:
-        if key == name:
-            return value if isinstance(value, bytes) else None
-    return None
 
 
 class SinkRunner:
@@ -285,12 +278,13 @@ class SinkRunner:
             by_partition[int(msg.partition() or 0)].append(msg)
         commits: list[Commit] = []
         for partition, batch in sorted(by_partition.items()):
+            msgs = cast(Sequence[MessageLike], batch)
             self.freshness.written(
                 partition,
-                [int(m.offset() or 0) for m in batch],
-                [event_seconds(_header(m, "ce_time")) for m in batch],
+                [int(m.offset() or 0) for m in msgs],
+                [event_seconds(header_value(m.headers(), CE_TIME_HEADER)) for m in msgs],
             )
-            commits += self.writer.add(partition, cast(Sequence[MessageLike], batch))
+            commits += self.writer.add(partition, msgs)
         commits += self.writer.flush_due()
         self._commit(commits)
         count = sum(len(b) for b in by_partition.values())

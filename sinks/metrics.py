@@ -20,7 +20,6 @@ import bisect
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 from prometheus_client import start_http_server
@@ -33,7 +32,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from streams.monitor.freshness import Histogram
+from schemas.freshness import Histogram, parse_ce_time
 
 __all__ = [
     "SINK_METRIC_NAMES",
@@ -95,15 +94,10 @@ class FreshnessTracker:
         del evs[:cut]
 
 
-def event_seconds(raw: bytes | None) -> float | None:
+def event_seconds(raw: str | bytes | None) -> float | None:
     """A ``ce_time`` header as epoch seconds (None when absent or not RFC 3339)."""
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.decode("ascii", "replace").strip())
-    except ValueError:
-        return None
-    return value.timestamp() if value.tzinfo is not None else None
+    when = parse_ce_time(raw)
+    return when.timestamp() if when is not None else None
 
 
 class SinkCounters(Protocol):

@@ -35,6 +35,7 @@ from mode import CrashingSupervisor
 
 from schemas import KeyRegistry
 from schemas.envelope import format_time
+from schemas.freshness import CE_TIME_HEADER
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import faust_broker_urls, faust_credentials
 from schemas.topics import RAW
@@ -351,7 +352,7 @@ def build_app(
                 if event_ms is not None:  # the newest event this value reflects (freshness)
                     event_time = format_time(datetime.fromtimestamp(event_ms / 1000, UTC))
                     doc["event_time"] = event_time
-                    headers.append(("ce_time", event_time.encode()))
+                    headers.append((CE_TIME_HEADER, event_time.encode()))
                 outputs.append(
                     OutMessage(runtime.aggregates_topic, key.encode(), orjson.dumps(doc), headers)
                 )

@@ -19,6 +19,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from schemas import topics as T
+from schemas.freshness import CE_TIME_HEADER
 from streams.monitor.config import MonitorConfig
 from streams.monitor.freshness import Histogram, Percentiles, delay_percentiles, parse_ce_time
 from streams.monitor.kafka_io import TP, KafkaClients
@@ -29,7 +30,6 @@ __all__ = ["REASON_HEADER", "HealthCollector", "Stage", "pipeline_stages", "tier
 logger = logging.getLogger(__name__)
 
 REASON_HEADER = "tuyen_reason"
-CE_TIME_HEADER = "ce_time"
 
 
 @dataclass(frozen=True, slots=True)

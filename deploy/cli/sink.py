@@ -49,7 +49,10 @@ def sink(
     metrics_port: int = typer.Option(
         None, help="Serve Prometheus /metrics on this loopback port (0: any free port)."
     ),
-    metrics_host: str = typer.Option("127.0.0.1", help="Address of the /metrics server."),
+    metrics_host: str = typer.Option(
+        "127.0.0.1",
+        help="Loopback address of the /metrics server (it has no token check: never public).",
+    ),
 ) -> None:
     """Run sink consumers (tier topics → Parquet stores) until SIGTERM/SIGINT.
 
@@ -60,6 +63,14 @@ def sink(
     s = settings(ctx)
     if (topic or group) and len(names) != 1:
         fail("--topic/--group need exactly one sink")
+    if metrics_port is not None:
+        from streams.monitor.server import is_loopback  # one definition of loopback
+
+        if not is_loopback(metrics_host):
+            fail(
+                f"--metrics-host {metrics_host}: the sinks' /metrics has no token check, so "
+                "it listens on loopback only (127.0.0.1, ::1)"
+            )
     conn = kafka(ctx, bootstrap)
     runners = [
         SinkRunner(

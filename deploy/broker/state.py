@@ -26,6 +26,7 @@ __all__ = [
     "BrokerStarted",
     "current_connection",
     "external_connection",
+    "local_cluster",
     "local_metrics_urls",
     "require_connection",
     "start_default",
@@ -50,8 +51,10 @@ def _local(s: Settings) -> LocalBroker:
     return LocalBroker(_state_dir(s), s.home)
 
 
-def _cluster(s: Settings) -> LocalCluster:
-    return LocalCluster(s.home / "brokers" / _CLUSTER, s.home)
+def local_cluster(s: Settings, *, size: int = 3, cache_dir: Path | None = None) -> LocalCluster:
+    """The local cluster of ``size`` nodes `tuyen broker up --brokers N` runs under
+    ``TUYEN_HOME`` (the jars cached in ``cache_dir``, default ``TUYEN_HOME``)."""
+    return LocalCluster(s.home / "brokers" / _CLUSTER, cache_dir or s.home, size=size)
 
 
 def local_metrics_urls(s: Settings) -> list[str]:
@@ -59,7 +62,7 @@ def local_metrics_urls(s: Settings) -> list[str]:
     --brokers 3` started (none with ``KAFKA_BOOTSTRAP``, a single broker or no broker)."""
     if s.kafka_bootstrap:
         return []
-    state = _cluster(s).state()
+    state = local_cluster(s).state()
     return [f"{n.node_id}={n.metrics_url}" for n in state.nodes] if state else []
 
 
@@ -85,7 +88,7 @@ def current_connection(s: Settings) -> KafkaConnection | None:
     state = _local(s).state()
     if state is not None:
         return KafkaConnection(bootstrap=state.bootstrap)
-    cluster = _cluster(s).state()
+    cluster = local_cluster(s).state()
     return cluster.kafka if cluster else None
 
 
@@ -122,7 +125,7 @@ def start_default(s: Settings, brokers: int = 1) -> BrokerStarted:
             )
         return BrokerStarted(existing, "running", already_running=True)
     if brokers > 1 and not s.kafka_bootstrap:
-        state = _cluster(s).start()
+        state = local_cluster(s, size=brokers).start()
         return BrokerStarted(
             state.kafka,
             "cluster",
@@ -154,7 +157,7 @@ def stop_default(s: Settings, *, purge: bool = False) -> str:
         docker.from_env().containers.get(cont["id"]).stop()
         _container_file(s).unlink()
         return "container stopped"
-    broker, cluster = _local(s), _cluster(s)
+    broker, cluster = _local(s), local_cluster(s)
     stopped = broker.stop()
     stopped = cluster.stop() or stopped
     if purge:

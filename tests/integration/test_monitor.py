@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import topics as T
 from schemas.kafka import KafkaConnection, admin, consumer, producer
-from tests.helpers import wait_until
+from tests.helpers import promtool_check_metrics, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -160,16 +160,6 @@ def served(
             proc.kill()
             proc.wait()
         log.close()
-
-
-def promtool_check_metrics(text: bytes) -> None:
-    """``promtool check metrics`` reports nothing (Debian's prometheus package)."""
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is needed: apt-get install prometheus"
-    res = subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
-    )
-    assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), res
 
 
 def chromium_page(url: str, shot: Path, artifacts_dir: Path) -> str:

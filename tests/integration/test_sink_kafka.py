@@ -20,7 +20,7 @@ from sinks.catalog import open_catalog
 from sinks.config import sink_config
 from sinks.consumer import SinkRunner
 from sinks.testing import tier_record, tier_value
-from tests.helpers import wait_until
+from tests.helpers import promtool_check_metrics, wait_until
 
 TUYEN = str(Path(sys.executable).with_name("tuyen"))
 
@@ -204,7 +204,6 @@ def test_sink_metrics_count_what_became_visible_and_pass_promtool(
 ) -> None:
     """The sink's own /metrics: rows made visible, files and bytes, commits, store freshness
     (event time → the commit after the file was durable); `promtool check metrics` is clean."""
-    import shutil
     import urllib.request
     from datetime import UTC, datetime, timedelta
 
@@ -251,9 +250,4 @@ def test_sink_metrics_count_what_became_visible_and_pass_promtool(
     assert samples[("tuyen_sink_freshness_seconds_count", "")] == 60
     assert samples[("tuyen_sink_freshness_seconds_bucket", "10.0")] == 0  # ≥ 30 s old
     assert samples[("tuyen_sink_freshness_seconds_bucket", "300.0")] == 60
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is needed: apt-get install prometheus"
-    res = subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
-    )
-    assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), res
+    promtool_check_metrics(text)

@@ -25,7 +25,10 @@ def demo(
         1, min=1, max=9, help="Local brokers: 3 runs a KRaft cluster with RF 3."
     ),
     out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
-    keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
+    keep_running: bool = typer.Option(
+        False, help="Keep the pipeline and the portal up after the reports."
+    ),
+    portal_port: int = typer.Option(8780, help="Port of the demo's portal (--keep-running)."),
 ) -> None:
     """Run the main job: broker, topics, pipeline, simulated stations, reports.
 
@@ -42,5 +45,6 @@ def demo(
         brokers=brokers,
         out=out,
         keep_running=keep_running,
+        portal_port=portal_port,
     )
     run_demo(settings(ctx), opts)

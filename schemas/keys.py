@@ -1,23 +1,47 @@
-"""The key registry: health workers' Ed25519 public keys, the station each belongs to, and
-when each key is valid.
+"""The key registry: health workers' Ed25519 public keys, the station each belongs to, when
+each key may sign, and which keys are revoked.
 
-Two implementations of :class:`KeyRegistry`:
+Implementations of :class:`KeyRegistry`:
 
-- :class:`StaticKeyRegistry`: reference data, loadable from a JSON file
-  ``{"keys": [{"signer", "station", "public_key" (base64), "valid_from"?, "valid_to"?}]}``.
+- :class:`StaticKeyRegistry`: reference data, loadable from a JSON file (schema
+  ``schemas/jsonschema/key_registry/v1.json``, model :class:`KeyRegistryFileV1`)::
+
+    {"keys": [{"signer", "station", "public_key" (base64), "key_id"?, "valid_from"?,
+               "valid_to"?}],
+     "revocations": [{"signer", "key_id"?, "revoked_at", "reason"?}]}
+
+  A signer may have several keys (rotation: the new key is added before the old one ends);
+  then each has a ``key_id`` and events name theirs in the value's ``key_id``. A revocation
+  without ``key_id`` revokes every key of the signer. Refused at load: a repeated
+  ``(signer, key_id)``, a signer with several keys and no ``key_id`` on one, a signer's keys
+  at different stations, a public key registered twice, a revocation naming no registered
+  key, unknown fields, times without an offset.
+- :class:`ReloadingKeyRegistry`: a registry file watched for changes (checked at most every
+  ``interval_s`` on use, so in every process that uses it — the stream worker's check
+  processes included); a new file is swapped in whole, a file that fails to load is logged
+  and the previous registry stays.
 - :class:`DevKeyRegistry`: deterministic keys for development, tests and the simulator.
   Signer ids are ``hw-<station>-<n>`` (``n`` in 1..``signers_per_station``); the private
   key seed is ``SHA-256(seed || signer id)``. Keys are derived lazily and cached, so the
   simulator and the validator agree without shipping tens of thousands of keys.
   Never use it in production: anyone who knows the seed can sign.
+
+Validity (``valid_from``/``valid_to``) is compared with the event's ``ce_time`` — when it was
+signed, so a station that was offline keeps its events through a planned rotation;
+revocation (``revoked_at``) with the time the broker received the event, which the sender
+cannot choose (``schemas.signing.verify``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -25,11 +49,29 @@ from typing import Any, Final, Protocol
 
 import orjson
 from nacl.signing import SigningKey
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.reasons import ContractViolation, Reason
 
-_DEV_SIGNER_RE = re.compile(r"^hw-([0-9]{5})-([1-9][0-9]{0,3})$")
+__all__ = [
+    "DEV_KEY_SEED",
+    "KEY_ID_PATTERN",
+    "DevKeyRegistry",
+    "KeyRegistry",
+    "KeyRegistryFileV1",
+    "ReloadingKeyRegistry",
+    "Revocation",
+    "SignerKey",
+    "StaticKeyRegistry",
+    "dev_signer",
+    "dev_signing_key",
+]
 
+logger = logging.getLogger(__name__)
+
+_DEV_SIGNER_RE = re.compile(r"hw-([0-9]{5})-([1-9][0-9]{0,3})")
+SIGNER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+KEY_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 #: Seed of the development key registry shared by the simulator and the validator.
 DEV_KEY_SEED: Final = b"tuyen-dev-key-seed-v1"
@@ -37,49 +79,181 @@ DEV_KEY_SEED: Final = b"tuyen-dev-key-seed-v1"
 
 @dataclass(frozen=True, slots=True)
 class SignerKey:
-    """One health worker's public key."""
+    """One public key of a health worker."""
 
     signer: str
     station: str
     public_key: bytes  # 32 bytes, raw Ed25519
     valid_from: datetime | None = None
     valid_to: datetime | None = None  # exclusive
+    key_id: str | None = None
+    revoked_at: datetime | None = None  # from the registry's revocation list
 
     def valid_at(self, t: datetime) -> bool:
+        """May the key sign at ``t`` (the event's ``ce_time``)?"""
         return (self.valid_from is None or t >= self.valid_from) and (
             self.valid_to is None or t < self.valid_to
         )
+
+    def revoked_by(self, received: datetime) -> bool:
+        """Was the key revoked when the broker received the event (at ``received``)?"""
+        return self.revoked_at is not None and received >= self.revoked_at
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A key (or with ``key_id`` None every key of the signer) revoked from ``revoked_at``."""
+
+    signer: str
+    revoked_at: datetime
+    key_id: str | None = None
+    reason: str | None = None
 
 
 class KeyRegistry(Protocol):
     """Where verifiers find public keys."""
 
-    def lookup(self, signer: str) -> SignerKey | None:
-        """The signer's key, or ``None`` when the signer is not registered."""
+    def keys_of(self, signer: str) -> tuple[SignerKey, ...]:
+        """Every key of ``signer`` (revoked ones included); empty when not registered."""
         ...
+
+
+# ---- the file format -------------------------------------------------------------------------
+
+
+class KeyEntryV1(BaseModel):
+    """One public key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signer: str = Field(pattern=SIGNER_PATTERN, description="health worker id")
+    station: str = Field(pattern=r"^[0-9]{5}$", description="the worker's station (GSO code)")
+    public_key: str = Field(
+        pattern=r"^[A-Za-z0-9+/]{43}=$", description="base64 of the 32-byte Ed25519 key"
+    )
+    key_id: str | None = Field(
+        default=None,
+        pattern=KEY_ID_PATTERN,
+        description="needed when the signer has several keys; events name it in key_id",
+    )
+    valid_from: AwareDatetime | None = Field(default=None, description="first ce_time it signs")
+    valid_to: AwareDatetime | None = Field(default=None, description="ce_time from which it stops")
+
+
+class RevocationV1(BaseModel):
+    """A revoked key: events the broker received from ``revoked_at`` on are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signer: str = Field(pattern=SIGNER_PATTERN)
+    key_id: str | None = Field(
+        default=None, pattern=KEY_ID_PATTERN, description="absent: every key of the signer"
+    )
+    revoked_at: AwareDatetime = Field(description="compared with the broker's receive time")
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class KeyRegistryFileV1(BaseModel):
+    """The key registry file (``TUYEN_KEY_REGISTRY``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="key_registry/v1")
+
+    keys: list[KeyEntryV1]
+    revocations: list[RevocationV1] = Field(default_factory=list)
+
+
+def _bad(message: str) -> ContractViolation:
+    return ContractViolation(Reason.SCHEMA_VIOLATION, f"bad key registry: {message}")
+
+
+def _build(doc: KeyRegistryFileV1) -> dict[str, tuple[SignerKey, ...]]:
+    """Keys by signer, revocations applied; the load-time checks of the module docstring."""
+    by_signer: dict[str, list[SignerKey]] = {}
+    seen_public: dict[bytes, str] = {}
+    for e in doc.keys:
+        pub = base64.b64decode(e.public_key, validate=True)
+        if pub in seen_public:
+            raise _bad(f"the public key of {e.signer} is also registered for {seen_public[pub]}")
+        seen_public[pub] = e.signer
+        key = SignerKey(e.signer, e.station, pub, e.valid_from, e.valid_to, e.key_id)
+        same = by_signer.setdefault(e.signer, [])
+        for other in same:
+            if other.station != key.station:
+                raise _bad(f"{e.signer} has keys at stations {other.station} and {key.station}")
+            if other.key_id == key.key_id:
+                raise _bad(f"{e.signer} is registered twice with key_id {key.key_id}")
+            if other.key_id is None or key.key_id is None:
+                raise _bad(f"{e.signer} has several keys: each needs a key_id")
+        same.append(key)
+    for r in doc.revocations:
+        keys = by_signer.get(r.signer)
+        if not keys or (r.key_id is not None and all(k.key_id != r.key_id for k in keys)):
+            raise _bad(f"revocation of {r.signer} {r.key_id or ''} names no registered key")
+        by_signer[r.signer] = [
+            replace(k, revoked_at=min(r.revoked_at, k.revoked_at or r.revoked_at))
+            if r.key_id is None or k.key_id == r.key_id
+            else k
+            for k in keys
+        ]
+    return {signer: tuple(keys) for signer, keys in by_signer.items()}
 
 
 class StaticKeyRegistry:
     """A fixed set of keys (reference data)."""
 
-    def __init__(self, keys: list[SignerKey]) -> None:
-        self._keys = {k.signer: k for k in keys}
+    def __init__(self, keys: Sequence[SignerKey], revocations: Sequence[Revocation] = ()) -> None:
+        doc = KeyRegistryFileV1(
+            keys=[
+                KeyEntryV1(
+                    signer=k.signer,
+                    station=k.station,
+                    public_key=base64.b64encode(k.public_key).decode(),
+                    key_id=k.key_id,
+                    valid_from=k.valid_from,
+                    valid_to=k.valid_to,
+                )
+                for k in keys
+            ],
+            revocations=[
+                RevocationV1(
+                    signer=r.signer, key_id=r.key_id, revoked_at=r.revoked_at, reason=r.reason
+                )
+                for r in revocations
+            ]
+            + [
+                RevocationV1(signer=k.signer, key_id=k.key_id, revoked_at=k.revoked_at)
+                for k in keys
+                if k.revoked_at is not None
+            ],
+        )
+        self._doc = doc
+        self._keys = _build(doc)
+
+    def keys_of(self, signer: str) -> tuple[SignerKey, ...]:
+        return self._keys.get(signer, ())
 
     def lookup(self, signer: str) -> SignerKey | None:
-        return self._keys.get(signer)
+        """The signer's first key, or ``None`` when the signer is not registered."""
+        keys = self._keys.get(signer)
+        return keys[0] if keys else None
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return sum(len(k) for k in self._keys.values())
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> StaticKeyRegistry:
-        """Parse the JSON document described in the module docstring."""
+        """Parse the JSON document described in the module docstring (``ContractViolation``
+        with a message naming the problem when it is not one)."""
         try:
-            doc = orjson.loads(raw)
-            keys = [_key_from(entry) for entry in doc["keys"]]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ContractViolation(Reason.SCHEMA_VIOLATION, f"bad key registry: {exc}") from None
-        return cls(keys)
+            doc = KeyRegistryFileV1.model_validate_json(raw)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise _bad(f"{where}: {err['msg']}") from None
+        out = cls.__new__(cls)
+        out._doc = doc
+        out._keys = _build(doc)
+        return out
 
     @classmethod
     def load(cls, path: Path) -> StaticKeyRegistry:
@@ -87,42 +261,95 @@ class StaticKeyRegistry:
 
     def to_json(self) -> bytes:
         return orjson.dumps(
-            {
-                "keys": [
-                    {
-                        "signer": k.signer,
-                        "station": k.station,
-                        "public_key": base64.b64encode(k.public_key).decode(),
-                        "valid_from": k.valid_from.isoformat() if k.valid_from else None,
-                        "valid_to": k.valid_to.isoformat() if k.valid_to else None,
-                    }
-                    for k in self._keys.values()
-                ]
-            },
-            option=orjson.OPT_INDENT_2,
+            self._doc.model_dump(mode="json", exclude_none=True), option=orjson.OPT_INDENT_2
         )
 
 
-def _time(v: Any) -> datetime | None:
-    if v is None:
-        return None
-    t = datetime.fromisoformat(v)
-    if t.tzinfo is None:
-        raise ValueError(f"key validity {v!r} needs an offset")
-    return t
+class ReloadingKeyRegistry:
+    """The registry in ``path``, reloaded when the file changes (see the module docstring).
 
+    The file is looked at (``stat``: size, mtime, ctime, inode) at most every ``interval_s``
+    seconds, when a key is looked up; when it changed, it is read, and a registry whose bytes
+    differ is parsed and swapped in whole. The first load must succeed (fail closed); a later
+    one that fails logs an error and keeps the registry in force until the file changes again.
+    Picklable: a copy sent to another process loads the file itself.
+    """
 
-def _key_from(entry: dict[str, Any]) -> SignerKey:
-    pub = base64.b64decode(entry["public_key"], validate=True)
-    if len(pub) != 32:
-        raise ValueError(f"public key of {entry['signer']} is not 32 bytes")
-    return SignerKey(
-        signer=str(entry["signer"]),
-        station=str(entry["station"]),
-        public_key=pub,
-        valid_from=_time(entry.get("valid_from")),
-        valid_to=_time(entry.get("valid_to")),
-    )
+    def __init__(
+        self,
+        path: Path | str,
+        interval_s: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(path)
+        self.interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stat = self._signature()
+        raw = self.path.read_bytes()
+        self._current = StaticKeyRegistry.from_json(raw)
+        self._digest = hashlib.sha256(raw).digest()
+        self._next = clock() + interval_s
+        self.reloads = 0
+        self.failures = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ReloadingKeyRegistry, (self.path, self.interval_s))
+
+    def _signature(self) -> tuple[int, ...]:
+        st = self.path.stat()
+        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+    def keys_of(self, signer: str) -> tuple[SignerKey, ...]:
+        if self._clock() >= self._next:
+            self.check()
+        return self._current.keys_of(signer)
+
+    def lookup(self, signer: str) -> SignerKey | None:
+        keys = self.keys_of(signer)
+        return keys[0] if keys else None
+
+    @property
+    def current(self) -> StaticKeyRegistry:
+        return self._current
+
+    def check(self) -> bool:
+        """Look at the file now; True when a new registry was swapped in."""
+        if not self._lock.acquire(blocking=False):
+            return False  # another thread is looking
+        try:
+            self._next = self._clock() + self.interval_s
+            try:
+                stat = self._signature()
+                if stat == self._stat:
+                    return False
+                raw = self.path.read_bytes()
+            except OSError as exc:
+                logger.error("key registry unreadable, keeping the previous path=%s error=%s",
+                             self.path, exc)  # fmt: skip
+                self.failures += 1
+                return False
+            self._stat = stat
+            digest = hashlib.sha256(raw).digest()
+            if digest == self._digest:
+                return False
+            try:
+                registry = StaticKeyRegistry.from_json(raw)
+            except ContractViolation as exc:
+                logger.error(
+                    "key registry failed to load, keeping the previous path=%s error=%s",
+                    self.path,
+                    exc.message,
+                )
+                self.failures += 1
+                return False
+            self._current, self._digest = registry, digest
+            self.reloads += 1
+            logger.warning("key registry reloaded path=%s keys=%d", self.path, len(registry))
+            return True
+        finally:
+            self._lock.release()
 
 
 def dev_signing_key(seed: bytes, signer: str) -> SigningKey:
@@ -144,7 +371,7 @@ class DevKeyRegistry:
         self._lookup = lru_cache(maxsize=65536)(self._derive)
 
     def _derive(self, signer: str) -> SignerKey | None:
-        m = _DEV_SIGNER_RE.match(signer)
+        m = _DEV_SIGNER_RE.fullmatch(signer)
         if m is None or int(m.group(2)) > self.signers_per_station:
             return None
         pub = bytes(dev_signing_key(self.seed, signer).verify_key)
@@ -152,6 +379,10 @@ class DevKeyRegistry:
 
     def lookup(self, signer: str) -> SignerKey | None:
         return self._lookup(signer)
+
+    def keys_of(self, signer: str) -> tuple[SignerKey, ...]:
+        key = self._lookup(signer)
+        return () if key is None else (key,)
 
     def signing_key(self, signer: str) -> SigningKey:
         """The private key of a registered development signer."""

@@ -8,18 +8,19 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from schemas import KeyRegistry
+from schemas import KeyRegistry, Reason
 from schemas.hierarchy import Hierarchy
 from schemas.topics import AGGREGATES
 from streams.aggregate import LiveCounters
 from streams.checkpool import CheckPool, key_registry
 from streams.config import StreamsConfig
-from streams.output import BatchPublisher
+from streams.exceptions import OutputError
+from streams.output import BatchPublisher, Refused
 from streams.pipeline import BatchProcessor, OutMessage
 from streams.pseudonymise import Pseudonymiser
 from streams.validate import Accepted, RawMessage, Rejected, Validator
@@ -43,6 +44,7 @@ class StreamsRuntime:
             hierarchy or Hierarchy.default(),
             keys if keys is not None else key_registry(config),
             config.policy,
+            partitions=config.partitions,
         )
         self.pseudonymiser = Pseudonymiser(config.pseudonym_key)
         self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
@@ -99,14 +101,42 @@ class StreamsRuntime:
                 publisher.produce(m.topic, m.value, m.key, m.headers)
             for q, payload in deltas:
                 publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
-            publisher.flush()
+            refused = publisher.flush()
+            pending: Sequence[OutMessage] = messages
+            for _round in range(2):  # an output refused for itself: dead-letter its input
+                if not refused:
+                    break
+                letters = self._dead_letters(pending, refused)
+                for m in letters:
+                    publisher.produce(m.topic, m.value, m.key, m.headers)
+                pending = letters  # a refused dead letter is sent again, reduced
+                refused = publisher.flush()
+            if refused:
+                raise OutputError(f"dead letters refused by the broker: {refused[0].error}")
             if changelog is not None and state:
                 dumps = orjson.dumps
                 for key, value, partition in state:
                     publisher.produce(changelog, value, dumps(key), None, partition)
-                publisher.flush()
+                if publisher.flush():
+                    raise OutputError("the record-state changelog was refused by the broker")
 
         await asyncio.get_running_loop().run_in_executor(self.io, work)
+
+    def _dead_letters(
+        self, sent: Sequence[OutMessage], refused: Sequence[Refused]
+    ) -> list[OutMessage]:
+        """The dead letters of the inputs whose outputs in ``sent`` were ``refused``."""
+        assert self.processor is not None
+        pairs = []
+        for r in refused:
+            m = next(
+                (m for m in sent if (m.topic, m.key, m.value) == (r.topic, r.key, r.value)), None
+            )
+            if m is None:
+                raise OutputError(f"a message to {r.topic} was refused: {r.error}")
+            pairs.append((m, r.error))
+            self.stats[f"rejected.{Reason.OUTPUT_REJECTED.value}"] += 1
+        return self.processor.refused(pairs, datetime.now(UTC))
 
     def close(self) -> None:
         if self.publisher is not None:

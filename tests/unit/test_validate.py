@@ -11,6 +11,7 @@ import pytest
 from schemas import DevKeyRegistry, KafkaMessage, Reason
 from schemas.dlq import H_REASON, H_SOURCE_OFFSET, header_value
 from schemas.hierarchy import Hierarchy
+from schemas.partition import partition_for
 from schemas.tier import TierRecord, load_tier_record
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonymise import Pseudonymiser
@@ -19,15 +20,32 @@ from streams.validate import Accepted, RawMessage, Validator
 from tests.data.bad_inputs import KEY_SEED, EventFactory, bad_inputs
 
 
+PARTITIONS = 12  # StreamsConfig's default: the check processes use it too
+
+
 def processor() -> BatchProcessor:
-    validator = Validator(Hierarchy.default(), DevKeyRegistry(KEY_SEED.encode()))
+    validator = Validator(
+        Hierarchy.default(), DevKeyRegistry(KEY_SEED.encode()), partitions=PARTITIONS
+    )
     return BatchProcessor(validator, Pseudonymiser("k"), topic_prefix="t.")
 
 
-def raw(msgs: Sequence[KafkaMessage], start: int = 0, partition: int = 0) -> list[RawMessage]:
+def raw(
+    msgs: Sequence[KafkaMessage], start: int = 0, partition: int | None = None
+) -> list[RawMessage]:
+    """Raw messages as the broker delivers them: each on its key's murmur2 partition unless
+    ``partition`` says otherwise."""
     now = datetime.now(UTC)
     return [
-        RawMessage(m.key, m.value, m.headers, "t.station.changes", partition, start + i, now)
+        RawMessage(
+            m.key,
+            m.value,
+            m.headers,
+            "t.station.changes",
+            partition_for(m.key or b"", PARTITIONS) if partition is None else partition,
+            start + i,
+            now,
+        )
         for i, m in enumerate(msgs)
     ]
 
@@ -164,10 +182,11 @@ def test_fast_tier_dicts_are_valid_tier_records() -> None:
                     p.topics[routed.tier],
                     routed.key.encode(),
                     encode_record(routed.record),
-                    tier_headers(msg.headers, routed),
+                    tier_headers(routed),
                 )
             )
-    assert [tuple(o) for o in out.outputs] == expected
+    assert [tuple(o)[:4] for o in out.outputs] == expected
+    assert all(o.origin is m for o, m in zip(out.outputs[::4], msgs, strict=True))
 
 
 def test_check_pool_gives_the_in_process_verdicts() -> None:

@@ -32,6 +32,7 @@ from deploy.topics import apply_topics
 from producers.config import SimulationConfig
 from producers.simulator import simulate
 from schemas import KafkaMessage
+from schemas.partition import PARTITIONER
 from schemas.topics import RAW, topic_name, topic_specs
 
 PARTITIONS = 6
@@ -59,6 +60,7 @@ def _producer(bootstrap: str) -> Producer:
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
+            "partitioner": PARTITIONER,
         }
     )
 

@@ -24,6 +24,7 @@ from benchmarks.framework import BenchContext, BenchResult, Measurement
 from deploy.topics import apply_topics
 from schemas import DevKeyRegistry, encode, make_change, sign
 from schemas.examples import example_data
+from schemas.partition import PARTITIONER
 from schemas.topics import topic_specs
 from streams.config import DEV_KEY_SEED
 
@@ -63,7 +64,14 @@ def _messages(n: int) -> Msgs:
 
 
 def _produce(bootstrap: str, topic: str, msgs: Msgs) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "partitioner": PARTITIONER,
+        }
+    )
     for key, value, headers in msgs:
         while True:
             try:

@@ -77,6 +77,35 @@ def apply_topics(
     return changes
 
 
+def raw_topic_problems(
+    bootstrap: str, topic: str, partitions: int, *, timeout_s: float = 30
+) -> list[str]:
+    """What makes ``topic`` unfit as the stream worker's raw input: missing, a partition count
+    other than ``partitions`` (the worker checks each message's murmur2 partition against
+    it), or a timestamp type other than ``LogAppendTime`` (received time, timeliness and key
+    revocation must not take a time the sender chose)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    found = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    if found is None or found.error is not None:
+        return [f"topic {topic} does not exist"]
+    problems = []
+    if len(found.partitions) != partitions:
+        problems.append(
+            f"topic {topic} has {len(found.partitions)} partitions, the worker is configured "
+            f"for {partitions} (TUYEN_TOPIC_PARTITIONS / --partitions)"
+        )
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    described = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+    kind = described.get("message.timestamp.type")
+    if kind is None or kind.value != "LogAppendTime":
+        problems.append(
+            f"topic {topic} has message.timestamp.type="
+            f"{kind.value if kind is not None else '?'}, it must be LogAppendTime "
+            "(run `tuyen topics apply`)"
+        )
+    return problems
+
+
 def _update(admin: AdminClient, spec: TopicSpec, current: int, timeout_s: float) -> TopicChange:
     details: list[str] = []
     if spec.partitions > current:

@@ -12,6 +12,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
+from schemas.partition import PARTITIONER
 
 # Seed of the development key registry (``schemas.DevKeyRegistry``) shared by the simulator,
 # ``tuyen publish --dev-keys`` and the tests. Development only: anyone who knows it can sign.
@@ -63,6 +64,9 @@ class ProducerConfig(BaseModel):
             "queue.buffering.max.kbytes": 1_048_576,
             "socket.timeout.ms": self.socket_timeout_ms,
             "reconnect.backoff.max.ms": self.reconnect_backoff_max_ms,
+            # the contract's partitioner (murmur2, the Java client's default): a record's
+            # changes land where the stream worker keeps its state
+            "partitioner": PARTITIONER,
         }
         cfg.update(self.extra)
         return cfg

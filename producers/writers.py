@@ -16,6 +16,7 @@ from producers.exceptions import DeliveryError
 from producers.sdk.client import StationClient
 from producers.simulator.model import SimEvent
 from schemas import KafkaMessage
+from schemas.partition import PARTITIONER
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def fast_producer_config(bootstrap: str) -> dict[str, str | int | bool]:
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 1_048_576,
+        "partitioner": PARTITIONER,  # the contract's (murmur2)
     }
 
 

@@ -58,7 +58,7 @@ def worker(
     log_level: str = typer.Option("INFO", help="Worker log level."),
 ) -> None:
     """Run a stream worker until SIGTERM/SIGINT (drains the batch in flight and commits)."""
-    from schemas.topics import topic_specs
+    from schemas.topics import RAW, topic_specs
     from streams.app import build_app
     from streams.config import StreamsConfig
 
@@ -90,6 +90,13 @@ def worker(
         data_dir=data_dir or str(s.home / "streams" / (prefix + app_id)),
         state_store=state_store,
     )
+    from deploy.topics import raw_topic_problems
+
+    problems = raw_topic_problems(boot, config.topic(RAW), raw_partitions)
+    if problems:
+        for problem in problems:
+            print(f"refusing to start: {problem}")
+        raise typer.Exit(2)
     _create_internal_topics(config)
     run_worker(build_app(config), log_level)
 

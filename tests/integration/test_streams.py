@@ -23,6 +23,7 @@ from schemas import KafkaMessage, RecordChange, encode
 from schemas.dlq import H_REASON, header_value
 from schemas.elements import contribution_period, contributions
 from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.partition import PARTITIONER
 from schemas.topics import topic_specs
 from streams.live import read_live_aggregates
 from tests.data.bad_inputs import STATIONS, EventFactory, bad_inputs
@@ -146,7 +147,14 @@ def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Calla
 
 
 def produce(bootstrap: str, topic: str, messages: list[KafkaMessage]) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "partitioner": PARTITIONER,
+        }
+    )
     for m in messages:
         p.produce(topic, m.value, m.key, headers=list(m.headers))
         p.poll(0)

@@ -75,6 +75,7 @@ class FaultPipeline:
     prefix: str
     tmp: Path
     home: Path
+    env: dict[str, str] = field(default_factory=dict)  # more settings for every service
     pipeline: Pipeline = field(init=False)
     publisher: Publisher = field(init=False)
 
@@ -96,9 +97,10 @@ class FaultPipeline:
             extra_env={
                 "TUYEN_TOPIC_PARTITIONS": str(PARTITIONS),
                 "TUYEN_PSEUDONYM_KEY": "fault-tests-pseudonym-key",
+                **self.env,
             },
         )
-        self.publisher = Publisher(self.bootstrap, topic_name(RAW, self.prefix))
+        self.publisher = Publisher(self.bootstrap, topic_name(RAW, self.prefix), PARTITIONS)
 
     @property
     def store_root(self) -> Path:
@@ -275,10 +277,16 @@ class FaultPipeline:
         return time.monotonic() - started
 
 
-def start_run(bootstrap: str, factory: pytest.TempPathFactory, name: str) -> FaultPipeline:
-    """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder."""
+def start_run(
+    bootstrap: str,
+    factory: pytest.TempPathFactory,
+    name: str,
+    env: dict[str, str] | None = None,
+) -> FaultPipeline:
+    """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder;
+    ``env``: more settings for its services."""
     tmp = factory.mktemp(name)
-    return FaultPipeline(bootstrap, unique_name(name) + ".", tmp / "run", tmp / "home")
+    return FaultPipeline(bootstrap, unique_name(name) + ".", tmp / "run", tmp / "home", env or {})
 
 
 def kill_and_restart(

@@ -1,5 +1,10 @@
-"""Fault: the bad-input corpus (``tests/data/bad_inputs.py``, every rejection reason) and
-the simulator's deliberately bad events mixed into live traffic while the pipeline runs."""
+"""Fault: the bad-input corpus (``tests/data/bad_inputs.py`` with the hostile inputs of
+``tests/data/hostile_inputs.py``: forged and revoked keys, 2^63 versions, a 1 MB header, a
+station's ``tuyen_reason``, newlines in ids, another station's person record, the wrong
+partition, ...) and the simulator's deliberately bad events, mixed into live traffic while the
+real pipeline runs: broker, stream worker (verifying against a real key registry, not the
+development keys) and every sink. Every valid event must reach every store, every bad one
+the DLQ with its reason and no store, and the worker and every sink must keep running."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.bad_inputs import EventFactory, bad_inputs
+from tests.data.hostile_inputs import rfc8785_float_event
 from tests.faults.checks import FaultResult, StoreContract, finish
 from tests.faults.pipeline import start_run
 from tests.faults.traffic import (
@@ -24,13 +30,23 @@ from tests.faults.traffic import (
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 
-def _corpus() -> list[list[Outgoing]]:
+def _corpus(f: EventFactory) -> list[list[Outgoing]]:
     """Each case as its valid setup messages followed by the bad message."""
     groups = []
-    for case in bad_inputs(EventFactory()):
+    for case in bad_inputs(f):
         items = [Outgoing(valid_change(m).id, m) for m in case.setup]
-        items.append(Outgoing(f"case:{case.name}", case.message, reason=case.reason))
+        items.append(
+            Outgoing(
+                f"case:{case.name}",
+                case.message,
+                reason=case.reason,
+                wrong_partition=case.wrong_partition,
+            )
+        )
         groups.append(items)
+    # valid too: a float without fraction signed over its RFC 8785 form (60.0 signed as 60)
+    float_event = rfc8785_float_event(f)
+    groups.append([Outgoing(valid_change(float_event).id, float_event)])
     return groups
 
 
@@ -40,7 +56,11 @@ def result(
 ) -> Iterator[FaultResult]:
     events, _ = simulated(15, start=date.today() - timedelta(days=5), days=4, bad_fraction=0.05)
     live = [from_sim(e) for e in events]
-    corpus = _corpus()
+    f = EventFactory()
+    corpus = _corpus(f)
+    stations = tuple({e.station for e in events})
+    registry = tmp_path_factory.mktemp("keys") / "keys.json"
+    registry.write_bytes(f.key_registry(stations, per_station=8).to_json())
     every = max(1, len(live) // (len(corpus) + 1))
     out: list[Outgoing] = []
     for i, o in enumerate(live):
@@ -51,7 +71,9 @@ def result(
         out.extend(group)
     exp = Expectation()
     exp.add(out)
-    fp = start_run(kafka_bootstrap, tmp_path_factory, "bad-live")
+    fp = start_run(
+        kafka_bootstrap, tmp_path_factory, "bad-live", {"TUYEN_KEY_REGISTRY": str(registry)}
+    )
     try:
         fp.start()
         first, second, third = phases(out, 0.4, 0.3)
@@ -68,6 +90,9 @@ def result(
             "stream_committed_mid_publish": committed,
             "catch_up_s": round(fp.wait_caught_up(), 1),
         }
+        fp.pipeline.check_alive()
+        measured["services_down"] = [n for n, s in fp.pipeline.services.items() if not s.alive]
+        measured["sink_threads_died"] = fp.dead_threads("sinks")
         yield finish(fp, exp, artifacts_dir, "bad_inputs_live", measured)
     finally:
         fp.stop()
@@ -77,5 +102,9 @@ class TestBadInputsInLiveTraffic(StoreContract):
     """Every bad input dead-lettered with its reason, the valid traffic around it intact."""
 
     def test_the_corpus_covers_every_reason(self, result: FaultResult) -> None:
-        assert result.measured["corpus_cases"] >= 25
+        assert result.measured["corpus_cases"] >= 25 + 30
         assert result.measured["reasons"] >= 25
+
+    def test_worker_and_every_sink_kept_running(self, result: FaultResult) -> None:
+        assert result.measured["services_down"] == []
+        assert result.measured["sink_threads_died"] == []

@@ -15,6 +15,7 @@ from producers.config import SimulationConfig
 from producers.simulator import SimEvent, SimulationResult, simulate
 from producers.writers import fast_producer_config
 from schemas import KafkaMessage, Reason, RecordChange
+from schemas.partition import partition_for
 from schemas.wire import decode
 
 __all__ = [
@@ -39,6 +40,7 @@ class Outgoing:
     timestamp_ms: int | None = None
     reason: Reason | None = None
     change: RecordChange | None = None
+    wrong_partition: bool = False  # publish on the partition after murmur2's
 
 
 def from_sim(ev: SimEvent, timestamp_ms: int | None = None) -> Outgoing:
@@ -93,11 +95,13 @@ class Publisher:
     (partition, offset) from its delivery report. Survives a broker outage: messages wait in
     librdkafka's queue (message.timeout.ms 5 minutes) until the broker is back."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
         cfg = fast_producer_config(bootstrap)
-        cfg.update({"message.timeout.ms": 300_000, "linger.ms": 20})
+        # messages up to the broker's limit (the hostile corpus has a 1 MB header)
+        cfg.update({"message.timeout.ms": 300_000, "linger.ms": 20, "message.max.bytes": 1_048_576})
         self.producer = Producer(cfg)
         self.topic = topic
+        self.partitions = partitions
         self.coords: dict[tuple[int, int], str] = {}
         self.failed: list[tuple[str, KafkaError]] = []
         self.sent = 0
@@ -115,6 +119,9 @@ class Publisher:
             if o.timestamp_ms is not None:
                 kwargs["timestamp"] = o.timestamp_ms
             m = o.message
+            if o.wrong_partition:
+                right = partition_for(m.key or b"", self.partitions)
+                kwargs["partition"] = (right + 1) % self.partitions
             while True:
                 try:
                     self.producer.produce(

@@ -23,7 +23,7 @@ from schemas import KafkaMessage, RecordChange, encode
 from schemas.dlq import H_REASON, header_value
 from schemas.elements import contribution_period, contributions
 from schemas.hierarchy import VN_TZ, Hierarchy
-from schemas.partition import PARTITIONER
+from schemas.partition import PARTITIONER, partition_for
 from schemas.topics import topic_specs
 from streams.live import read_live_aggregates
 from tests.data.bad_inputs import STATIONS, EventFactory, bad_inputs
@@ -39,11 +39,19 @@ class Worker:
     """A ``python -m streams worker`` subprocess."""
 
     def __init__(
-        self, bootstrap: str, prefix: str, data_dir: Path, name: str, web_port: int = 0
+        self,
+        bootstrap: str,
+        prefix: str,
+        data_dir: Path,
+        name: str,
+        web_port: int = 0,
+        registry: Path | None = None,
     ) -> None:
         self.log = data_dir / f"{name}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "TUYEN_PSEUDONYM_KEY": "test-pseudonym-key"}
+        if registry is not None:  # a real key registry (else the development keys)
+            env["TUYEN_KEY_REGISTRY"] = str(registry)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -136,8 +144,8 @@ def prefix(unique: Callable[[str], str], kafka_bootstrap: str) -> str:
 def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(name: str, web_port: int = 0) -> Worker:
-        w = Worker(kafka_bootstrap, prefix, tmp_path, name, web_port)
+    def start(name: str, web_port: int = 0, registry: Path | None = None) -> Worker:
+        w = Worker(kafka_bootstrap, prefix, tmp_path, name, web_port, registry)
         started.append(w)
         return w
 
@@ -146,17 +154,25 @@ def workers(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Iterator[Calla
         w.stop()
 
 
-def produce(bootstrap: str, topic: str, messages: list[KafkaMessage]) -> None:
+def produce(
+    bootstrap: str, topic: str, messages: list[KafkaMessage], wrong: frozenset[int] = frozenset()
+) -> None:
+    """Publish with the contract's partitioner (murmur2); ``wrong``: indexes of messages to put
+    on the next partition instead."""
     p = Producer(
         {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
             "linger.ms": 5,
             "partitioner": PARTITIONER,
+            "message.max.bytes": 1_048_576,
         }
     )
-    for m in messages:
-        p.produce(topic, m.value, m.key, headers=list(m.headers))
+    for i, m in enumerate(messages):
+        kw: dict[str, Any] = {}
+        if i in wrong:
+            kw["partition"] = (partition_for(m.key, PARTITIONS) + 1) % PARTITIONS
+        p.produce(topic, m.value, m.key, headers=list(m.headers), **kw)
         p.poll(0)
     assert p.flush(30) == 0
 
@@ -169,24 +185,33 @@ TIERS = ("changes.valid", "tier.district", "tier.province", "tier.national")
 
 
 def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
-    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker]
+    kafka_bootstrap: str, prefix: str, workers: Callable[..., Worker], tmp_path: Path
 ) -> None:
     f = EventFactory()
     valid = f.valid(80)
     cases = bad_inputs(f)
     stream: list[KafkaMessage] = []
+    wrong: set[int] = set()
     for i, m in enumerate(valid):
         stream.append(m)
         if i < len(cases):
             stream.extend(cases[i].setup)
+            if cases[i].wrong_partition:
+                wrong.add(len(stream))
             stream.append(cases[i].message)
-    stream.extend(c.message for c in cases[len(valid) :])
-    produce(kafka_bootstrap, prefix + "station.changes", stream)
+    for c in cases[len(valid) :]:
+        stream.extend(c.setup)
+        if c.wrong_partition:
+            wrong.add(len(stream))
+        stream.append(c.message)
+    produce(kafka_bootstrap, prefix + "station.changes", stream, frozenset(wrong))
     expected_ids = event_ids_of(valid) | {
         dict(s.headers)["ce_id"].decode() for c in cases for s in c.setup
     }
     reader = TopicReader(kafka_bootstrap, [prefix + t for t in (*TIERS, "station.changes.dlq")])
-    w = workers("a")
+    registry = tmp_path / "keys.json"
+    registry.write_bytes(f.key_registry().to_json())
+    w = workers("a", registry=registry)
     try:
 
         def done() -> bool:

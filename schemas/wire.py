@@ -80,6 +80,8 @@ _RFC3339_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
     r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
+# application/json, optionally with parameters (printable ASCII: no CR, LF or NUL)
+_CONTENT_TYPE_RE = re.compile(r"application/json(?:[ \t]*;[ -~]*)?", re.IGNORECASE)
 _RECORD_TYPES: Final = {rt.value: rt for rt in RecordType}
 _OPS: Final = {op.value: op for op in Op}
 
@@ -192,8 +194,7 @@ def _header_map(headers: Headers | None) -> dict[str, str]:
             f"ce_specversion must be {SPECVERSION}, got {out['ce_specversion']!r}",
             field="ce_specversion",
         )
-    ctype = out["content-type"].split(";", 1)[0].strip().lower()
-    if ctype != CONTENT_TYPE:
+    if not _CONTENT_TYPE_RE.fullmatch(out["content-type"]):
         raise ContractViolation(
             Reason.BAD_CONTENT_TYPE,
             f"content-type must be {CONTENT_TYPE}, got {out['content-type']!r}",

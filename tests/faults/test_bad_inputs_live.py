@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,7 @@ def result(
         fp.publisher.flush()
         fp.publisher.send(third)
         fp.publisher.flush()
-        measured = {
+        measured: dict[str, Any] = {
             "corpus_cases": sum(1 for o in out if o.label.startswith("case:")),
             "reasons": len({r for r in exp.bad.values()}),
             "stream_committed_mid_publish": committed,

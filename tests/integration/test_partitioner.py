@@ -52,7 +52,7 @@ def _consume(bootstrap: str, topic: str, n: int) -> list[RawMessage]:
                     RawMessage(
                         m.key(),
                         m.value(),
-                        m.headers() or [],
+                        list(m.headers() or []),  # type: ignore[arg-type]
                         topic,
                         m.partition() or 0,
                         m.offset() or 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -85,9 +86,15 @@ def raw_topic_problems(
     it), or a timestamp type other than ``LogAppendTime`` (received time, timeliness and key
     revocation must not take a time the sender chose)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    found = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
-    if found is None or found.error is not None:
-        return [f"topic {topic} does not exist"]
+    deadline = time.monotonic() + timeout_s
+    while True:  # a topic just created takes a moment to show in the metadata
+        # (all topics: naming one in a metadata request may auto-create it)
+        found = admin.list_topics(timeout=timeout_s).topics.get(topic)
+        if found is not None and found.error is None:
+            break
+        if time.monotonic() >= deadline:
+            return [f"topic {topic} does not exist"]
+        time.sleep(0.2)
     problems = []
     if len(found.partitions) != partitions:
         problems.append(

@@ -102,17 +102,8 @@ class StreamsRuntime:
             for q, payload in deltas:
                 publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
             refused = publisher.flush()
-            pending: Sequence[OutMessage] = messages
-            for _round in range(2):  # an output refused for itself: dead-letter its input
-                if not refused:
-                    break
-                letters = self._dead_letters(pending, refused)
-                for m in letters:
-                    publisher.produce(m.topic, m.value, m.key, m.headers)
-                pending = letters  # a refused dead letter is sent again, reduced
-                refused = publisher.flush()
             if refused:
-                raise OutputError(f"dead letters refused by the broker: {refused[0].error}")
+                self._refusals(publisher, messages, refused)
             if changelog is not None and state:
                 dumps = orjson.dumps
                 for key, value, partition in state:
@@ -122,21 +113,34 @@ class StreamsRuntime:
 
         await asyncio.get_running_loop().run_in_executor(self.io, work)
 
-    def _dead_letters(
-        self, sent: Sequence[OutMessage], refused: Sequence[Refused]
-    ) -> list[OutMessage]:
-        """The dead letters of the inputs whose outputs in ``sent`` were ``refused``."""
+    def _refusals(
+        self, publisher: BatchPublisher, sent: Sequence[OutMessage], refused: Sequence[Refused]
+    ) -> None:
+        """Outputs the broker refused for themselves (``streams.output.PER_MESSAGE_ERRORS``):
+
+        1. each is sent again alone (librdkafka refuses a whole batch when one message in it
+           is too large: its batch-mates are innocent);
+        2. the inputs of those refused alone are dead-lettered ``output_rejected``;
+        3. a dead letter refused in turn is sent again reduced (``BatchProcessor.refused``);
+        4. anything refused after that raises :class:`OutputError` (the batch is not
+           committed and is processed again)."""
         assert self.processor is not None
-        pairs = []
-        for r in refused:
-            m = next(
-                (m for m in sent if (m.topic, m.key, m.value) == (r.topic, r.key, r.value)), None
-            )
-            if m is None:
-                raise OutputError(f"a message to {r.topic} was refused: {r.error}")
-            pairs.append((m, r.error))
-            self.stats[f"rejected.{Reason.OUTPUT_REJECTED.value}"] += 1
-        return self.processor.refused(pairs, datetime.now(UTC))
+        alone: list[tuple[OutMessage, str]] = []
+        for m, _error in _match(sent, refused):
+            publisher.produce(m.topic, m.value, m.key, m.headers)
+            again = publisher.flush()
+            if again:
+                alone.append((m, again[0].error))
+                self.stats[f"rejected.{Reason.OUTPUT_REJECTED.value}"] += 1
+        letters = self.processor.refused(alone, datetime.now(UTC))
+        for _round in range(2):
+            for m in letters:
+                publisher.produce(m.topic, m.value, m.key, m.headers)
+            refused = publisher.flush()
+            if not refused:
+                return
+            letters = self.processor.refused(_match(letters, refused), datetime.now(UTC))
+        raise OutputError(f"dead letters refused by the broker: {refused[0].error}")
 
     def close(self) -> None:
         if self.publisher is not None:
@@ -145,3 +149,14 @@ class StreamsRuntime:
             self.check_pool.close()
         self.pool.shutdown(wait=False)
         self.io.shutdown(wait=False)
+
+
+def _match(sent: Sequence[OutMessage], refused: Sequence[Refused]) -> list[tuple[OutMessage, str]]:
+    """The messages of ``sent`` that were ``refused``, with why."""
+    out = []
+    for r in refused:
+        m = next((m for m in sent if (m.topic, m.key, m.value) == (r.topic, r.key, r.value)), None)
+        if m is None:
+            raise OutputError(f"a message to {r.topic} was refused: {r.error}")
+        out.append((m, r.error))
+    return out

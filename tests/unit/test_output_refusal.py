@@ -8,7 +8,8 @@ from streams.output import BatchPublisher
 
 
 def test_local_size_refusal_is_reported_per_message() -> None:
-    publisher = BatchPublisher("127.0.0.1:9", **{"message.max.bytes": 1000})
+    limit: dict[str, object] = {"message.max.bytes": 1000}
+    publisher = BatchPublisher("127.0.0.1:9", **limit)
     publisher.produce("t", b"x" * 5000, b"k")
     refused = publisher.flush(1)
     assert [(r.topic, r.key, len(r.value or b"")) for r in refused] == [("t", b"k", 5000)]

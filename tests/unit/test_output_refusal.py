@@ -4,11 +4,13 @@ worker (the broker-side refusal is in tests/integration/test_broker_time.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from streams.output import BatchPublisher
 
 
 def test_local_size_refusal_is_reported_per_message() -> None:
-    limit: dict[str, object] = {"message.max.bytes": 1000}
+    limit: dict[str, Any] = {"message.max.bytes": 1000}
     publisher = BatchPublisher("127.0.0.1:9", **limit)
     publisher.produce("t", b"x" * 5000, b"k")
     refused = publisher.flush(1)

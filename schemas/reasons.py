@@ -140,8 +140,7 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.REPLAY_STALE_VERSION: "record_version is not above the last accepted version",
     Reason.DELETE_UNKNOWN_RECORD: "a delete for a record never accepted",
     Reason.EVENT_TOO_OLD: "ce_time is older than the validator's maximum event age",
-    Reason.HEADERS_TOO_LARGE: "more than MAX_HEADERS headers or MAX_HEADER_BYTES of header "
-    "names and values",
+    Reason.HEADERS_TOO_LARGE: "more than 32 headers, or more than 8 KiB of header names and values",
     Reason.UNKNOWN_HEADER: "a header the contract does not define (an unknown ce_* or any other)",
     Reason.RESERVED_HEADER: "a tuyen_* header: only the pipeline sets those",
     Reason.UNKNOWN_KEY_ID: "key_id names no key of the signer in the key registry",

@@ -55,6 +55,12 @@ def worker(
         "rocksdb", help="Per-record state: rocksdb (on disk under the data dir) or memory."
     ),
     create_topics: bool = typer.Option(True, help="Create missing pipeline topics first."),
+    allow_create_time: bool = typer.Option(
+        False,
+        help="Accept a raw topic stamped with the producers' CreateTime: received time, "
+        "timeliness and key revocation then take a time the sender chose. Only to replay "
+        "recorded history in tests; never in production.",
+    ),
     log_level: str = typer.Option("INFO", help="Worker log level."),
 ) -> None:
     """Run a stream worker until SIGTERM/SIGINT (drains the batch in flight and commits)."""
@@ -93,6 +99,11 @@ def worker(
     from deploy.topics import raw_topic_problems
 
     problems = raw_topic_problems(boot, config.topic(RAW), raw_partitions)
+    if allow_create_time:
+        logger.warning(
+            "ALLOW-CREATE-TIME: received times are whatever the producers wrote (replay only)"
+        )
+        problems = [p for p in problems if "LogAppendTime" not in p]
     if problems:
         for problem in problems:
             print(f"refusing to start: {problem}")

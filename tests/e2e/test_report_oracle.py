@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -278,14 +278,30 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     began = time.monotonic()
     tmp = tmp_path_factory.mktemp("oracle")
     prefix = unique_name("oracle") + "."
-    apply_topics(kafka_bootstrap, topic_specs(prefix, partitions=PARTITIONS))
+    # the raw topic keeps the producers' CreateTime: the test replays history, each event
+    # stamped with when its station delivered it (the worker is told so, --allow-create-time)
+    apply_topics(
+        kafka_bootstrap,
+        [
+            replace(s, config={"message.timestamp.type": "CreateTime"})
+            if s.name.endswith(RAW)
+            else s
+            for s in topic_specs(prefix, partitions=PARTITIONS)
+        ],
+    )
     pipeline = Pipeline(
         bootstrap=kafka_bootstrap,
         prefix=prefix,
         store_root=tmp / "store",
         log_dir=tmp / "logs",
         home=tmp / "home",
-        worker_args=("--partitions", str(PARTITIONS), "--session-timeout", "6"),
+        worker_args=(
+            "--partitions",
+            str(PARTITIONS),
+            "--session-timeout",
+            "6",
+            "--allow-create-time",
+        ),
         sink_args=("--flush-interval", "1"),
         extra_env={"TUYEN_ACCESS_LOG": str(tmp / "access.log")},
     )

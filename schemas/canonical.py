@@ -21,6 +21,7 @@ with and raise ``rfc8785.IntegerDomainError``, as ``rfc8785`` does; NaN and infi
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -74,6 +75,24 @@ def _check_int(v: int) -> None:
         raise rfc8785.IntegerDomainError(v)
 
 
+def _fix_entries(entries: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
+    """The (key or index, fixed item) of the entries :func:`_fix` changed; None if none."""
+    changed: list[tuple[Any, Any]] | None = None
+    for at, item in entries:
+        ti = type(item)
+        if ti is str or ti is bool or item is None:
+            continue
+        if ti is int:
+            _check_int(item)
+            continue
+        fixed = _fix(item)
+        if fixed is not item:
+            if changed is None:
+                changed = []
+            changed.append((at, fixed))
+    return changed
+
+
 def _fix(v: Any) -> Any:
     """``v`` with every float as an ``orjson.Fragment`` of its ECMAScript form (``v`` itself
     when it holds none); checks integers and keys on the way."""
@@ -81,37 +100,23 @@ def _fix(v: Any) -> Any:
     if t is str or t is bool or v is None:
         return v
     if t is dict:
-        out: dict[str, Any] | None = None
-        for key, item in v.items():
+        for key in v:
             if type(key) is not str or not key.isascii():
                 raise _Slow
-            ti = type(item)
-            if ti is str or ti is bool or item is None:
-                continue
-            if ti is int:
-                _check_int(item)
-                continue
-            fixed = _fix(item)
-            if fixed is not item:
-                if out is None:
-                    out = dict(v)
-                out[key] = fixed
-        return v if out is None else out
+        changed = _fix_entries(v.items())
+        if changed is None:
+            return v
+        out = dict(v)
+        out.update(changed)
+        return out
     if t is list:
-        items: list[Any] | None = None
-        for i, item in enumerate(v):
-            ti = type(item)
-            if ti is str or ti is bool or item is None:
-                continue
-            if ti is int:
-                _check_int(item)
-                continue
-            fixed = _fix(item)
-            if fixed is not item:
-                if items is None:
-                    items = list(v)
-                items[i] = fixed
-        return v if items is None else items
+        changed = _fix_entries(enumerate(v))
+        if changed is None:
+            return v
+        items = list(v)
+        for i, item in changed:
+            items[i] = item
+        return items
     if t is int:
         _check_int(v)
         return v

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]] | None
 Encoded = dict[str, pa.Table]
 Encoder = Callable[[Sequence["MessageLike"]], Encoded]
+G = TypeVar("G")  # what messages are grouped by
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -202,6 +203,26 @@ def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays([arrays[c.name] for c in columns], schema=arrow_schema(columns))
 
 
+def _sort_out(
+    messages: Sequence[MessageLike],
+    place: Callable[[MessageLike], tuple[G, dict[str, Any]] | dict[str, Any]],
+) -> tuple[dict[G, list[tuple[MessageLike, dict[str, Any]]]], list[dict[str, Any]]]:
+    """Messages grouped by where ``place`` puts them, and the dead rows of those it does not
+    (a row ``place`` returns as a dict, or one where it raised)."""
+    groups: dict[G, list[tuple[MessageLike, dict[str, Any]]]] = defaultdict(list)
+    dead: list[dict[str, Any]] = []
+    for msg in messages:
+        try:
+            placed = place(msg)
+        except Exception as exc:
+            placed = _dead_row(msg, *_failure(exc))
+        if isinstance(placed, dict):
+            dead.append(placed)
+        else:
+            groups[placed[0]].append((msg, placed[1]))
+    return groups, dead
+
+
 def _place(msg: MessageLike) -> tuple[tuple[str, str, str], dict[str, Any]] | dict[str, Any]:
     """(province, record type, month) and the record of a tier message, or its dead row."""
     raw = msg.value()
@@ -227,19 +248,7 @@ def tier_encoder(tier: str) -> Encoder:
     """The encoder of the ``tier`` store (``district``, ``province`` or ``national``)."""
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
-        groups: dict[tuple[str, str, str], list[tuple[MessageLike, dict[str, Any]]]] = defaultdict(
-            list
-        )
-        dead: list[dict[str, Any]] = []
-        for msg in messages:
-            try:
-                placed = _place(msg)
-            except Exception as exc:
-                placed = _dead_row(msg, *_failure(exc))
-            if isinstance(placed, dict):
-                dead.append(placed)
-            else:
-                groups[placed[0]].append((msg, placed[1]))
+        groups, dead = _sort_out(messages, _place)
         out: Encoded = {}
         for (prov, rt, month), items in groups.items():
             directory = f"{tier}/province={prov}/record_type={rt}/month={month}"
@@ -340,17 +349,7 @@ def _one_by_one(
 def encode_aggregates(messages: Sequence[MessageLike]) -> Encoded:
     """``aggregates.live``: key ``unit|period|element``; value a JSON number, or an object with
     ``value`` (and optionally ``updated_at``), or null (a tombstone: the key is gone)."""
-    groups: dict[str, list[tuple[MessageLike, dict[str, Any]]]] = defaultdict(list)
-    dead: list[dict[str, Any]] = []
-    for msg in messages:
-        try:
-            placed = _aggregate_row(msg)
-        except Exception as exc:
-            placed = _dead_row(msg, *_failure(exc))
-        if isinstance(placed, dict):
-            dead.append(placed)
-        else:
-            groups[placed[0]].append((msg, placed[1]))
+    groups, dead = _sort_out(messages, _aggregate_row)
 
     def kafka_time(msg: MessageLike, row: dict[str, Any], exc: Exception) -> dict[str, Any]:
         return {**row, "updated_at": _ms_iso(msg.timestamp()[1])}  # an unparsable updated_at

@@ -184,6 +184,24 @@ class EventFactory:
             return sign(change, self.signing_key(signer, key_id), key_id=key_id)
         return sign(change, self.signing_key(signer)) if self.registry.lookup(signer) else change
 
+    def person(
+        self, station: str, health_id: str | None = None, version: int = 1, op: str = "upsert"
+    ) -> RecordChange:
+        """A person record change from ``station`` (a new person unless ``health_id``)."""
+        return self.change("person", station=station, health_id=health_id, version=version, op=op)
+
+    def transfer(self, station: str, health_id: str, to: str, released: int) -> RecordChange:
+        """``station`` hands person ``health_id`` (at ``person_record_version`` ``released``)
+        to station ``to``."""
+        data = {
+            "health_id": health_id,
+            "to_station": to,
+            "transfer_date": (self.now - timedelta(hours=1)).date().isoformat(),
+            "person_record_version": released,
+            "reason": "moved",
+        }
+        return self.change("person_transfer", station=station, health_id=health_id, data=data)
+
     def message(self, change: RecordChange) -> KafkaMessage:
         return encode(change)
 

@@ -233,72 +233,29 @@ def _whole_strings(f: EventFactory, add: Any) -> None:
 
 
 def _ownership(f: EventFactory, add: Any) -> None:
-    def person(station: str, hid: str | None = None, version: int = 1, op: str = "upsert") -> Any:
-        return f.change("person", station=station, health_id=hid, version=version, op=op)
-
-    def transfer(station: str, hid: str, to: str, released: int, **kw: Any) -> Any:
-        day = (f.now - timedelta(hours=1)).date().isoformat()
-        data = {
-            "health_id": hid,
-            "to_station": to,
-            "transfer_date": day,
-            "person_record_version": released,
-        }
-        return f.change("person_transfer", station=station, health_id=hid, data=data, **kw)
-
+    person, transfer = f.person, f.transfer
     p = person("00004")
-    hid = p.record_id
-    add(
-        "other_station_changes_person",
-        Reason.NOT_RECORD_HOLDER,
-        f.message(person("00367", hid, 2)),
-        f.message(p),
-    )
+    add("other_station_changes_person", Reason.NOT_RECORD_HOLDER,
+        f.message(person("00367", p.record_id, 2)), f.message(p))  # fmt: skip
     p = person("00004")
-    add(
-        "other_station_deletes_person",
-        Reason.NOT_RECORD_HOLDER,
-        f.message(person("00367", p.record_id, 2, "delete")),
-        f.message(p),
-    )
+    add("other_station_deletes_person", Reason.NOT_RECORD_HOLDER,
+        f.message(person("00367", p.record_id, 2, "delete")), f.message(p))  # fmt: skip
     e = f.change("encounter", station="00004")
-    e_hid = e.record_id.split(":")[0]
-    theirs = f.change(
-        "encounter", station="00367", health_id=e_hid, record_id=e.record_id, version=2
-    )
-    add(
-        "other_station_overwrites_encounter",
-        Reason.NOT_RECORD_HOLDER,
-        f.message(theirs),
-        f.message(e),
-    )
-    p = person("00004")
-    add(
-        "transfer_by_non_holder",
-        Reason.NOT_RECORD_HOLDER,
-        f.message(transfer("00367", p.record_id, "20977", 1)),
-        f.message(p),
-    )
-    p = person("00004")
-    add(
-        "transfer_of_unknown_person",
-        Reason.NOT_RECORD_HOLDER,
-        f.message(transfer("00004", f.health_id(), "00367", 1)),
-    )
-    p = person("00004")
-    add(
-        "transfer_at_wrong_version",
-        Reason.INCONSISTENT,
-        f.message(transfer("00004", p.record_id, "00367", 7)),
-        f.message(p),
-    )
-    p = person("00004")
-    add(
-        "transfer_to_unknown_station",
-        Reason.UNKNOWN_STATION,
-        f.message(transfer("00004", p.record_id, "99999", 1)),
-        f.message(p),
-    )
+    theirs = f.change("encounter", station="00367", health_id=e.record_id.split(":")[0],
+                      record_id=e.record_id, version=2)  # fmt: skip
+    add("other_station_overwrites_encounter", Reason.NOT_RECORD_HOLDER,
+        f.message(theirs), f.message(e))  # fmt: skip
+    add("transfer_of_unknown_person", Reason.NOT_RECORD_HOLDER,
+        f.message(transfer("00004", f.health_id(), "00367", 1)))  # fmt: skip
+    # (name, reason, sending station, receiving station, person_record_version) of a person
+    # registered by 00004 at version 1
+    for name, reason, sender, to, released in [
+        ("transfer_by_non_holder", Reason.NOT_RECORD_HOLDER, "00367", "20977", 1),
+        ("transfer_at_wrong_version", Reason.INCONSISTENT, "00004", "00367", 7),
+        ("transfer_to_unknown_station", Reason.UNKNOWN_STATION, "00004", "99999", 1),
+    ]:
+        p = person("00004")
+        add(name, reason, f.message(transfer(sender, p.record_id, to, released)), f.message(p))
     add("transfer_to_itself", Reason.INCONSISTENT, _resigned_transfer(f, p.record_id))
     t = transfer("00004", p.record_id, "00367", 1)
     add("transfer_corrected", Reason.BAD_VERSION, _mutate_value(f.message(t), record_version=2))
@@ -306,14 +263,9 @@ def _ownership(f: EventFactory, add: Any) -> None:
     p = person("00004")
     moved = transfer("00004", p.record_id, "00367", 1)
     new_holder = person("00367", p.record_id, 2)
-    add(
-        "old_holder_after_transfer",
-        Reason.NOT_RECORD_HOLDER,
+    add("old_holder_after_transfer", Reason.NOT_RECORD_HOLDER,
         f.message(person("00004", p.record_id, 3)),
-        f.message(p),
-        f.message(moved),
-        f.message(new_holder),
-    )
+        f.message(p), f.message(moved), f.message(new_holder))  # fmt: skip
     case = f.message(f.change("encounter"))
     add("wrong_partition", Reason.WRONG_PARTITION, case, wrong_partition=True)
 

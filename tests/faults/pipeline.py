@@ -76,14 +76,25 @@ class FaultPipeline:
     tmp: Path
     home: Path
     env: dict[str, str] = field(default_factory=dict)  # more settings for every service
+    #: replay recorded history: the raw topic keeps the producers' CreateTime (each message
+    #: stamped with when its station sent it) and the worker is told so
+    create_time: bool = False
     pipeline: Pipeline = field(init=False)
     publisher: Publisher = field(init=False)
 
     def __post_init__(self) -> None:
+        raw = topic_name(RAW, self.prefix)
         specs = [
             dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
             for s in topic_specs(self.prefix, PARTITIONS)
         ]
+        if self.create_time:
+            specs = [
+                dataclasses.replace(s, config={"message.timestamp.type": "CreateTime"})
+                if s.name == raw
+                else s
+                for s in specs
+            ]
         apply_topics(self.bootstrap, specs)
         self.pipeline = Pipeline(
             bootstrap=self.bootstrap,
@@ -92,7 +103,15 @@ class FaultPipeline:
             log_dir=self.tmp / "logs",
             home=self.home,
             workers=1,
-            worker_args=("--session-timeout", "6", "--batch-size", "250", "--log-level", "WARNING"),
+            worker_args=(
+                "--session-timeout",
+                "6",
+                "--batch-size",
+                "250",
+                "--log-level",
+                "WARNING",
+                *(["--allow-create-time"] if self.create_time else []),
+            ),
             sink_args=("--flush-interval", "1"),
             extra_env={
                 "TUYEN_TOPIC_PARTITIONS": str(PARTITIONS),
@@ -282,11 +301,15 @@ def start_run(
     factory: pytest.TempPathFactory,
     name: str,
     env: dict[str, str] | None = None,
+    *,
+    create_time: bool = False,
 ) -> FaultPipeline:
     """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder;
-    ``env``: more settings for its services."""
+    ``env``: more settings for its services; ``create_time``: see :class:`FaultPipeline`."""
     tmp = factory.mktemp(name)
-    return FaultPipeline(bootstrap, unique_name(name) + ".", tmp / "run", tmp / "home", env or {})
+    return FaultPipeline(
+        bootstrap, unique_name(name) + ".", tmp / "run", tmp / "home", env or {}, create_time
+    )
 
 
 def kill_and_restart(

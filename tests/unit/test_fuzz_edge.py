@@ -10,7 +10,6 @@ a reason."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,13 +19,12 @@ from hypothesis import strategies as st
 
 from schemas import KafkaMessage
 from schemas.dlq import H_REASON, header_value
-from schemas.partition import partition_for
 from sinks.encode import encode_aggregates, encode_dlq, tier_encoder
 from sinks.testing import FakeMessage
 from streams.pipeline import BatchProcessor, OutMessage
 from streams.validate import RawMessage
 from tests.data.bad_inputs import RECORD_TYPES, EventFactory
-from tests.unit.test_validate import PARTITIONS, processor
+from tests.unit.test_validate import processor, raw
 
 FACTORY = EventFactory()
 VALID = [FACTORY.message(FACTORY.change(rt)) for rt in RECORD_TYPES for _ in range(2)]
@@ -132,19 +130,7 @@ def mutated(draw: st.DrawFn) -> tuple[KafkaMessage, bool]:
 
 
 def _raw(batch: list[tuple[KafkaMessage, bool]]) -> list[RawMessage]:
-    now = datetime.now(UTC)
-    return [
-        RawMessage(
-            m.key,
-            m.value,
-            m.headers,
-            "t.station.changes",
-            (partition_for(m.key or b"", PARTITIONS) + wrong) % PARTITIONS,
-            i,
-            now,
-        )
-        for i, (m, wrong) in enumerate(batch)
-    ]
+    return [raw([m], start=i, wrong_partition=wrong)[0] for i, (m, wrong) in enumerate(batch)]
 
 
 def _fake(m: OutMessage, offset: int) -> FakeMessage:

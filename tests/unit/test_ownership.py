@@ -4,7 +4,6 @@ the releasing station; a patient's encounters at other stations are their own re
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from schemas import Reason
@@ -25,20 +24,7 @@ def run(p: BatchProcessor, *changes: Any) -> BatchOutput:
     return p.process(raw([FACTORY.message(c) for c in changes]))
 
 
-def person(station: str, hid: str | None = None, version: int = 1, op: str = "upsert") -> Any:
-    return FACTORY.change("person", station=station, health_id=hid, version=version, op=op)
-
-
-def transfer(station: str, hid: str, to: str, released: int) -> Any:
-    day = (FACTORY.now - timedelta(hours=1)).date().isoformat()
-    data = {
-        "health_id": hid,
-        "to_station": to,
-        "transfer_date": day,
-        "person_record_version": released,
-        "reason": "moved",
-    }
-    return FACTORY.change("person_transfer", station=station, health_id=hid, data=data)
+person, transfer = FACTORY.person, FACTORY.transfer
 
 
 def test_a_person_moves_with_a_transfer_and_the_new_station_holds_the_record() -> None:

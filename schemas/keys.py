@@ -26,10 +26,12 @@ Implementations of :class:`KeyRegistry`:
   simulator and the validator agree without shipping tens of thousands of keys.
   Never use it in production: anyone who knows the seed can sign.
 
-Validity (``valid_from``/``valid_to``) is compared with the event's ``ce_time`` — when it was
-signed, so a station that was offline keeps its events through a planned rotation;
-revocation (``revoked_at``) with the time the broker received the event, which the sender
-cannot choose (``schemas.signing.verify``).
+A key signs an event made (``ce_time``) at or after its ``valid_from`` and received by the
+broker before its ``valid_to`` and before its ``revoked_at``: the end of a key — planned
+(``valid_to``) or not (a revocation) — is judged at the time the broker received the event,
+which the sender cannot choose, so backdating never extends a key's life
+(``schemas.signing.verify``). Give a rotated-out key a ``valid_to`` late enough for stations'
+offline outboxes to drain.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class SignerKey:
     revoked_at: datetime | None = None  # from the registry's revocation list
 
     def valid_at(self, t: datetime) -> bool:
-        """May the key sign at ``t`` (the event's ``ce_time``)?"""
+        """Is ``t`` inside ``[valid_from, valid_to)``?"""
         return (self.valid_from is None or t >= self.valid_from) and (
             self.valid_to is None or t < self.valid_to
         )
@@ -98,6 +100,14 @@ class SignerKey:
     def revoked_by(self, received: datetime) -> bool:
         """Was the key revoked when the broker received the event (at ``received``)?"""
         return self.revoked_at is not None and received >= self.revoked_at
+
+    def expired_for(self, signed: datetime, received: datetime) -> bool:
+        """Is the key outside its validity for an event made at ``signed`` (``ce_time``) and
+        received by the broker at ``received``: made before ``valid_from``, or received at or
+        after ``valid_to``?"""
+        return (self.valid_from is not None and signed < self.valid_from) or (
+            self.valid_to is not None and received >= self.valid_to
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +146,12 @@ class KeyEntryV1(BaseModel):
         pattern=KEY_ID_PATTERN,
         description="needed when the signer has several keys; events name it in key_id",
     )
-    valid_from: AwareDatetime | None = Field(default=None, description="first ce_time it signs")
-    valid_to: AwareDatetime | None = Field(default=None, description="ce_time from which it stops")
+    valid_from: AwareDatetime | None = Field(
+        default=None, description="the earliest ce_time of an event it signs"
+    )
+    valid_to: AwareDatetime | None = Field(
+        default=None, description="events the broker receives from then on are refused"
+    )
 
 
 class RevocationV1(BaseModel):

@@ -132,7 +132,8 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     "with any key of the signer",
     Reason.SIGNER_NOT_REGISTERED: "the signer has no public key in the key registry",
     Reason.SIGNATURE_STATION_MISMATCH: "the signer's key belongs to another station",
-    Reason.SIGNER_KEY_EXPIRED: "the signer's key was not valid at ce_time",
+    Reason.SIGNER_KEY_EXPIRED: "the key's validity does not cover the event "
+    "(made before valid_from, or received from valid_to on)",
     Reason.UNKNOWN_STATION: "the station is not in the facility hierarchy",
     Reason.CLOSED_STATION: "the station was closed at ce_time",
     Reason.BEFORE_STATION_OPENED: "ce_time is before the station opened",

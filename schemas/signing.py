@@ -84,6 +84,10 @@ def _verifies(key: SignerKey, message: bytes, sig: bytes) -> bool:
     return True
 
 
+def _when(t: datetime | None) -> str:
+    return format_time(t) if t is not None else "-"
+
+
 def verify(
     change: RecordChange, registry: KeyRegistry, *, received: datetime | None = None
 ) -> None:
@@ -95,7 +99,8 @@ def verify(
     keys first). Raises ``ContractViolation`` with ``signer_not_registered``,
     ``signature_station_mismatch``, ``unknown_key_id``, ``bad_signature`` (absent or
     malformed), ``signer_key_revoked`` / ``signer_key_expired`` (it verifies, but with a key
-    revoked when received / not valid at ``ce_time``) or ``tampered`` (no key verifies it).
+    revoked when received / made before the key's ``valid_from`` or received from its
+    ``valid_to`` on) or ``tampered`` (no key verifies it).
     """
     keys = registry.keys_of(change.signer)
     if not keys:
@@ -127,7 +132,9 @@ def verify(
             Reason.BAD_SIGNATURE, "signature must be base64 of 64 bytes", field="signature"
         )
     received = received or datetime.now(UTC)
-    usable = [k for k in keys if k.valid_at(change.time) and not k.revoked_by(received)]
+    usable = [
+        k for k in keys if not k.revoked_by(received) and not k.expired_for(change.time, received)
+    ]
     message = canonical_bytes(change)
     for key in usable:
         if _verifies(key, message, sig):
@@ -146,8 +153,9 @@ def verify(
             )
         raise ContractViolation(
             Reason.SIGNER_KEY_EXPIRED,
-            f"key {key.key_id or '(only)'} of {change.signer} is not valid at "
-            f"{format_time(change.time)}",
+            f"key {key.key_id or '(only)'} of {change.signer} does not sign an event made at "
+            f"{format_time(change.time)} and received at {format_time(received)} (valid "
+            f"{_when(key.valid_from)} to {_when(key.valid_to)})",
             field="signer",
         )
     raise ContractViolation(

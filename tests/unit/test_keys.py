@@ -83,11 +83,17 @@ def test_revocation_uses_the_receive_time_not_ce_time() -> None:
     assert reason(signed("new", "2025"), ROTATING, revoked + timedelta(days=1)) is None
 
 
-def test_expiry_uses_ce_time() -> None:
-    registry = StaticKeyRegistry([SignerKey(SIGNER, "00004", pub("k"), valid_to=T0)])
-    late = T0 + timedelta(days=400)
-    assert reason(signed("k", when=T0 - timedelta(days=1)), registry, late) is None
-    assert reason(signed("k"), registry, late) is Reason.SIGNER_KEY_EXPIRED
+def test_validity_starts_at_ce_time_and_ends_at_receive_time() -> None:
+    """A key signs what was made from ``valid_from`` on and received before ``valid_to``: an
+    event backdated into the key's life but received after it ended is refused."""
+    start, end = T0 - timedelta(days=30), T0 + timedelta(days=30)
+    registry = StaticKeyRegistry(
+        [SignerKey(SIGNER, "00004", pub("k"), valid_from=start, valid_to=end)]
+    )
+    assert reason(signed("k"), registry, end - timedelta(seconds=1)) is None
+    assert reason(signed("k"), registry, end) is Reason.SIGNER_KEY_EXPIRED
+    before = signed("k", when=start - timedelta(days=1))
+    assert reason(before, registry, T0) is Reason.SIGNER_KEY_EXPIRED
 
 
 def entry(signer: str = SIGNER, name: str = "k", **extra: Any) -> dict[str, Any]:

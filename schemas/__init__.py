@@ -23,10 +23,10 @@ from schemas.envelope import (
 )
 from schemas.exceptions import ContractError, KafkaCoordinates, TuyenError
 from schemas.fields import Payload
+from schemas.keyreload import ReloadingKeyRegistry
 from schemas.keys import (
     DevKeyRegistry,
     KeyRegistry,
-    ReloadingKeyRegistry,
     Revocation,
     SignerKey,
     StaticKeyRegistry,

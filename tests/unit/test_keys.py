@@ -174,7 +174,7 @@ def test_reloads_on_change_and_keeps_the_last_good_one(
     assert reg.reloads == 1
     path.write_bytes(b'{"keys": [')  # an operator's mistake
     clock.t = 20.0
-    with caplog.at_level(logging.ERROR, "schemas.keys"):
+    with caplog.at_level(logging.ERROR, "schemas.keyreload"):
         assert reason(signed("k"), reg, later) is Reason.SIGNER_KEY_REVOKED, "previous kept"
     assert reg.failures == 1 and "failed to load" in caplog.text
     path.unlink()

@@ -20,6 +20,7 @@ from schemas import Reason, format_time
 from schemas.dlq import dead_letter
 from schemas.topics import DLQ, topic_name
 from streams.aggregate import DeltaBuilder, contribution, deltas
+from streams.exceptions import OutputError
 from streams.pseudonymise import Pseudonymiser
 from streams.route import TIER_TOPICS, route_headers
 from streams.seqgaps import SeqTracker
@@ -228,8 +229,8 @@ class BatchProcessor:
         out = []
         for m, error in refusals:
             origin = m.origin
-            if origin is None:
-                raise ValueError(f"an output refused by the broker has no origin: {error}")
+            if origin is None:  # not one input's (an aggregate): the batch fails and is retried
+                raise OutputError(f"an output to {m.topic} was refused: {error}")
             if m.topic == self.dlq_topic:
                 headers = [(k, v) for k, v in m.headers if k.startswith("tuyen_")]
                 headers.append(("tuyen_truncated", b"true"))

@@ -33,6 +33,7 @@ __all__ = ["MAX_SAFE_INTEGER", "canonical_json", "es6_number"]
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 
 _SORT: Final = orjson.OPT_SORT_KEYS
+_PLAIN: Final = frozenset({str, bool, type(None)})  # written alike by orjson and RFC 8785
 
 
 class _Slow(Exception):
@@ -43,9 +44,12 @@ def es6_number(x: float) -> str:
     """ECMAScript's ``Number.prototype.toString`` of a finite double (RFC 8785 §3.2.2.3)."""
     if not math.isfinite(x):
         raise rfc8785.FloatDomainError(x)
-    if x == 0:
-        return "0"  # also -0.0
+    integral = x.is_integer()
+    if integral and -MAX_SAFE_INTEGER <= x <= MAX_SAFE_INTEGER:
+        return str(int(x))  # exact, no exponent below 1e21 (also -0.0 → "0")
     text = repr(x)  # the shortest digits that round-trip, as ECMAScript picks them
+    if not integral and "e" not in text:
+        return text  # 1e-4 <= |x| < 1e16 with a fraction: Python and ECMAScript agree
     sign = ""
     if text[0] == "-":
         sign, text = "-", text[1:]
@@ -80,10 +84,11 @@ def _fix_entries(entries: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]] | 
     changed: list[tuple[Any, Any]] | None = None
     for at, item in entries:
         ti = type(item)
-        if ti is str or ti is bool or item is None:
+        if ti in _PLAIN:
             continue
         if ti is int:
-            _check_int(item)
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                raise rfc8785.IntegerDomainError(item)
             continue
         fixed = _fix(item)
         if fixed is not item:
@@ -97,12 +102,15 @@ def _fix(v: Any) -> Any:
     """``v`` with every float as an ``orjson.Fragment`` of its ECMAScript form (``v`` itself
     when it holds none); checks integers and keys on the way."""
     t = type(v)
-    if t is str or t is bool or v is None:
+    if t in _PLAIN:
         return v
     if t is dict:
-        for key in v:
-            if type(key) is not str or not key.isascii():
-                raise _Slow
+        try:
+            ascii_keys = "".join(v).isascii()
+        except TypeError:  # a key that is not a string
+            raise _Slow from None
+        if not ascii_keys:
+            raise _Slow
         changed = _fix_entries(v.items())
         if changed is None:
             return v

@@ -193,6 +193,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         log_dir=ctx.workdir / f"{prefix}logs",
         home=ctx.workdir / f"{prefix}home",
         sink_args=("--flush-interval", "0.5"),
+        worker_args=("--partitions", str(PARTITIONS)),
     )
     pipeline.start()
     try:

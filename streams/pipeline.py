@@ -122,20 +122,8 @@ class BatchProcessor:
         if builder is None:
             builder = out.pending = DeltaBuilder(self.aggregate_partitions)
         rejected_at = format_time(now)
-        append = out.outputs.append
-        dumps = orjson.dumps
-        national = self.pseudonymiser.national
-        topics = self.topics
-        t_valid, t_district, t_province, t_national = (
-            topics["valid"],
-            topics["district"],
-            topics["province"],
-            topics["national"],
-        )
         state = self.state
-        ids_per_record = self.ids_per_record
         max_step = self.max_version_step
-        seq_add = self.seq.add
         for msg, verdict in zip(msgs, checked, strict=True):
             if isinstance(verdict, Accepted):
                 try:
@@ -146,48 +134,61 @@ class BatchProcessor:
                     if isinstance(result, Rejected):
                         verdict_r: Rejected = result
                     else:
-                        # everything this event produces is built before its state is written,
-                        # so an error here leaves the state as if the event never came
-                        rec = verdict.record
-                        new_c = contribution(rec)
-                        d = deltas(prev.get("c") if prev else None, new_c)
-                        # valid, district, province: the same record-level bytes; national: the
-                        # pseudonymised copy (same as streams.route.route + tier_headers)
-                        nat = national(rec)
-                        h_valid, h_district, h_province, h_national = route_headers(
-                            rec, nat["record_id"]
-                        )
-                        key = rec["record_key"].encode()
-                        value = dumps(rec)
-                        nat_key, nat_value = nat["record_key"].encode(), dumps(nat)
-                        record(
-                            verdict,
-                            state,
-                            msg.partition,
-                            prev,
-                            ids_per_record=ids_per_record,
-                            contribution=new_c,
-                        )
-                        if d:
-                            builder.add(msg.partition, msg.offset, d)
-                        seq_add(rec["station_code"], rec["station_seq"])
-                        append(OutMessage(t_valid, key, value, h_valid, msg))
-                        append(OutMessage(t_district, key, value, h_district, msg))
-                        append(OutMessage(t_province, key, value, h_province, msg))
-                        append(OutMessage(t_national, nat_key, nat_value, h_national, msg))
-                        out.accepted += 1
+                        self._route(msg, verdict, prev, out, builder)
                         continue
                 except Exception as exc:  # this event only: dead-lettered, the batch goes on
                     verdict_r = processing_error(msg, "route", exc)
             else:
                 verdict_r = verdict
             out.rejected[verdict_r.reason.value] += 1
-            append(self.dead_letter(msg, verdict_r.reason, verdict_r.message, rejected_at))
+            out.outputs.append(
+                self.dead_letter(msg, verdict_r.reason, verdict_r.message, rejected_at)
+            )
         if last:
             out.deltas = builder.drain()
             out.state = self.state.drain()
             out.pending = None
         return out
+
+    def _route(
+        self,
+        msg: RawMessage,
+        verdict: Accepted,
+        prev: Any,
+        out: BatchOutput,
+        builder: DeltaBuilder,
+    ) -> None:
+        """The outputs of an accepted event, then its state: everything the event produces is
+        built before its state is written (``streams.validate.record``), so an error while
+        building leaves the state as if the event had never come."""
+        rec = verdict.record
+        new_c = contribution(rec)
+        d = deltas(prev.get("c") if prev else None, new_c)
+        # valid, district, province: the same record-level bytes; national: the pseudonymised
+        # copy (same as streams.route.route + tier_headers)
+        nat = self.pseudonymiser.national(rec)
+        h_valid, h_district, h_province, h_national = route_headers(rec, nat["record_id"])
+        key, value = rec["record_key"].encode(), orjson.dumps(rec)
+        nat_key, nat_value = nat["record_key"].encode(), orjson.dumps(nat)
+        record(
+            verdict,
+            self.state,
+            msg.partition,
+            prev,
+            ids_per_record=self.ids_per_record,
+            contribution=new_c,
+        )
+        if d:
+            builder.add(msg.partition, msg.offset, d)
+        self.seq.add(rec["station_code"], rec["station_seq"])
+        topics = self.topics
+        out.outputs += (
+            OutMessage(topics["valid"], key, value, h_valid, msg),
+            OutMessage(topics["district"], key, value, h_district, msg),
+            OutMessage(topics["province"], key, value, h_province, msg),
+            OutMessage(topics["national"], nat_key, nat_value, h_national, msg),
+        )
+        out.accepted += 1
 
     def dead_letter(
         self,

@@ -76,14 +76,29 @@ class FaultPipeline:
     prefix: str
     tmp: Path
     home: Path
+    env: dict[str, str] = field(default_factory=dict)  # more settings for every service
+    #: replay recorded history: the raw topic keeps the producers' CreateTime (each message
+    #: stamped with when its station sent it) and the worker is told so
+    create_time: bool = False
+    #: the services in development mode (development key registry and pseudonym key); a run
+    #: that is not gives its trust anchors in ``env``
+    development: bool = True
     pipeline: Pipeline = field(init=False)
     publisher: Publisher = field(init=False)
 
     def __post_init__(self) -> None:
+        raw = topic_name(RAW, self.prefix)
         specs = [
             dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
             for s in topic_specs(self.prefix, PARTITIONS)
         ]
+        if self.create_time:
+            specs = [
+                dataclasses.replace(s, config={"message.timestamp.type": "CreateTime"})
+                if s.name == raw
+                else s
+                for s in specs
+            ]
         apply_topics(self.kafka, specs)
         self.pipeline = Pipeline(
             kafka=self.kafka,
@@ -92,12 +107,25 @@ class FaultPipeline:
             log_dir=self.tmp / "logs",
             home=self.home,
             workers=1,
-            worker_args=("--session-timeout", "6", "--batch-size", "250", "--log-level", "WARNING"),
+            worker_args=(
+                "--session-timeout",
+                "6",
+                "--batch-size",
+                "250",
+                "--log-level",
+                "WARNING",
+                *(["--allow-create-time"] if self.create_time else []),
+            ),
             sink_args=("--flush-interval", "1"),
-            extra_env={"TUYEN_TOPIC_PARTITIONS": str(PARTITIONS)},
-            development=True,
+            extra_env={
+                "TUYEN_TOPIC_PARTITIONS": str(PARTITIONS),
+                # not inherited from the tests' own TUYEN_DEV=1 when the run is not in it
+                "TUYEN_DEV": "1" if self.development else "0",
+                **self.env,
+            },
+            development=self.development,
         )
-        self.publisher = Publisher(self.kafka, topic_name(RAW, self.prefix))
+        self.publisher = Publisher(self.kafka, topic_name(RAW, self.prefix), PARTITIONS)
 
     @property
     def store_root(self) -> Path:
@@ -272,10 +300,28 @@ class FaultPipeline:
         return time.monotonic() - started
 
 
-def start_run(kafka: KafkaConnection, factory: pytest.TempPathFactory, name: str) -> FaultPipeline:
-    """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder."""
+def start_run(
+    kafka: KafkaConnection,
+    factory: pytest.TempPathFactory,
+    name: str,
+    env: dict[str, str] | None = None,
+    *,
+    create_time: bool = False,
+    development: bool = True,
+) -> FaultPipeline:
+    """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder;
+    ``env``: more settings for its services; ``create_time``, ``development``: see
+    :class:`FaultPipeline`."""
     tmp = factory.mktemp(name)
-    return FaultPipeline(kafka, unique_name(name) + ".", tmp / "run", tmp / "home")
+    return FaultPipeline(
+        kafka,
+        unique_name(name) + ".",
+        tmp / "run",
+        tmp / "home",
+        env or {},
+        create_time,
+        development,
+    )
 
 
 def kill_and_restart(

@@ -43,9 +43,12 @@ MIX = {  # share of change records per record type
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
 
 
-def _placements(h: Hierarchy, n: int) -> dict[str, np.ndarray]:
+def _placements(h: Hierarchy, n: int, provinces: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     at = date(2026, 6, 1)
-    stations = h.select_stations(at, limit=n, seed=1)
+    if provinces:
+        stations = [s for p in provinces for s in h.stations_in(p, at)]
+    else:
+        stations = list(h.select_stations(at, limit=n, seed=1))
     rows = [h.lookup(s, at) for s in stations]
     return {
         "station_code": np.array([p.station.code for p in rows]),
@@ -145,10 +148,19 @@ def _payload(
     return {"period": period, "as_of": day, "items": np.full(n, items)}
 
 
-def generate(root: Path, total: int, h: Hierarchy, seed: int = 7) -> int:
-    """Write ``total`` change records; returns the number written."""
+def generate(
+    root: Path,
+    total: int,
+    h: Hierarchy,
+    seed: int = 7,
+    *,
+    provinces: tuple[str, ...] = (),
+    tiers: tuple[str, ...] = ("national",),
+) -> int:
+    """Write ``total`` change records (at 2,000 stations, or at every station of
+    ``provinces``) into each of ``tiers``; returns the number written."""
     rng = np.random.default_rng(seed)
-    places = _placements(h, 2000)
+    places = _placements(h, 2000, provinces)
     start = np.datetime64("2026-01-01")
     written = 0
     for rt, share in MIX.items():
@@ -202,9 +214,10 @@ def generate(root: Path, total: int, h: Hierarchy, seed: int = 7) -> int:
         for key in pc.unique(keys).to_pylist():
             prov, month = key.split("|")
             part = table.filter(pc.equal(keys, key))
-            folder = root / "national" / f"province={prov}" / f"record_type={rt}" / f"month={month}"
-            folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, folder / "part-0.parquet", compression="zstd")
+            for tier in tiers:
+                folder = root / tier / f"province={prov}" / f"record_type={rt}" / f"month={month}"
+                folder.mkdir(parents=True, exist_ok=True)
+                pq.write_table(part, folder / "part-0.parquet", compression="zstd")
         written += n
     return written
 

@@ -8,30 +8,44 @@ Fail closed. Outside development mode the stream worker refuses to start without
 - ``TUYEN_PSEUDONYM_KEY`` (or ``TUYEN_PSEUDONYM_KEY_FILE``): base64 of ≥ 32 random bytes, not
   a published value (:mod:`streams.pseudonym_key`).
 
+``tuyen portal serve`` refuses to start without
+
+- ``TUYEN_PORTAL_SESSION_KEY``: the key that signs its session cookies;
+- ``TUYEN_ACCESS_LOG_KEY``: the HMAC key of the access log's hash chain;
+
+each base64 of ≥ 32 random bytes, checked as the pseudonym key is (``*_FILE`` for both), and
+not the same key twice.
+
 Development mode (``tuyen --dev``, ``TUYEN_DEV=1``) allows the development registry and key
-when none is given, and says so with a WARNING naming what is development-only. Jobs that only
-make sense with development keys (``tuyen simulate``, ``tuyen demo``, ``publish --dev-keys``)
-require development mode.
+when none is given, and the portal keys generated once into the portal's state dir, and says so
+with a WARNING naming what is development-only. Jobs that only make sense with development
+keys (``tuyen simulate``, ``tuyen demo``, ``publish --dev-keys``) require development mode.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import orjson
 from pydantic import SecretStr
 
 from deploy.exceptions import ConfigError, MissingTrustAnchor
-from deploy.settings import Settings
+from deploy.settings import Settings, env_name
 from schemas import ContractViolation, StaticKeyRegistry
 from schemas.keys import development_signers, registry_problem
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, WeakPseudonymKey, decode_pseudonym_key
 
 __all__ = [
     "DEV_HINT",
+    "PortalAnchors",
     "WorkerAnchors",
+    "access_log_key",
+    "portal_anchors",
     "require_development",
     "warn_development",
     "worker_anchors",
@@ -57,6 +71,24 @@ class WorkerAnchors:
     development: bool
     key_registry_path: str | None
     pseudonym_key: SecretStr
+
+
+@dataclass(frozen=True, slots=True)
+class PortalAnchors:
+    """The portal's keys, checked (in development mode possibly generated)."""
+
+    development: bool
+    session_key: SecretStr
+    access_log_key: SecretStr
+
+
+#: The portal's keys: Settings field → what it is for (in refusals).
+_PORTAL_KEYS: Final = {
+    "portal_session_key": "the key that signs its session cookies",
+    "access_log_key": "the HMAC key of its access log's hash chain",
+}
+#: Development mode: the portal keys generated once into its state dir (0600).
+PORTAL_DEV_KEYS: Final = "dev-keys.json"
 
 
 def warn_development(job: str, uses: list[str]) -> None:
@@ -145,3 +177,93 @@ def _dev_keys_in(path: str, signers: list[str]) -> str:
         f"development keys in the key registry {path} (for {shown}: derived from the "
         "published seed, anyone can sign as them)"
     )
+
+
+def _checked_key(s: Settings, field: str) -> SecretStr | None:
+    """The secret ``field`` of ``s`` when set, refused when weak (the pseudonym key's rules)."""
+    value: SecretStr | None = getattr(s, field)
+    if value is None:
+        return None
+    try:
+        decode_pseudonym_key(value.get_secret_value())
+    except WeakPseudonymKey as exc:
+        raise ConfigError(
+            f"{env_name(field)} is refused: {exc} (base64 of at least 32 random bytes)"
+        ) from None
+    return value
+
+
+def _portal_dev_keys(state_dir: Path, *, create: bool) -> dict[str, str]:
+    """Development mode: the portal keys generated once into ``state_dir`` (0600); ``{}``
+    when there are none and ``create`` is false."""
+    path = state_dir / PORTAL_DEV_KEYS
+    if not path.exists():
+        if not create:
+            return {}
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = {field: secrets.token_urlsafe(48) for field in _PORTAL_KEYS}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made them first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(orjson.dumps(keys))
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        data = None
+    keys = {k: v for k, v in (data if isinstance(data, dict) else {}).items() if isinstance(v, str)}
+    if not set(_PORTAL_KEYS) <= set(keys):
+        raise ConfigError(
+            f"{path} does not hold the portal's development keys (an older or broken file): "
+            "delete it and start again to generate new ones"
+        )
+    return {k: keys[k] for k in _PORTAL_KEYS}
+
+
+def portal_anchors(s: Settings, state_dir: Path, job: str = "tuyen portal serve") -> PortalAnchors:
+    """The portal's session and access-log keys, or :class:`ConfigError` naming the setting
+    missing (outside development mode) or refused (weak, or the same key twice). In
+    development mode a missing key is the one generated into ``state_dir`` (WARNING)."""
+    keys = {field: _checked_key(s, field) for field in _PORTAL_KEYS}
+    missing = [field for field, value in keys.items() if value is None]
+    if missing and not s.dev:
+        raise MissingTrustAnchor(
+            "; ".join(
+                f"{env_name(f)} is not set: {job} needs {_PORTAL_KEYS[f]} (base64 of at least "
+                f"32 random bytes: `openssl rand -base64 32`; or {env_name(f)}_FILE)"
+                for f in missing
+            )
+            + f"; set {'them' if len(missing) > 1 else 'it'}, {DEV_HINT}"
+        )
+    uses: list[str] = []
+    if missing:
+        generated = _portal_dev_keys(state_dir, create=True)
+        for field in missing:
+            keys[field] = SecretStr(generated[field])
+        shown = " and ".join(env_name(f) for f in missing)
+        uses.append(f"{shown} generated into {state_dir / PORTAL_DEV_KEYS} (development only)")
+    session, audit = keys["portal_session_key"], keys["access_log_key"]
+    assert session is not None and audit is not None
+    if session.get_secret_value() == audit.get_secret_value():
+        raise ConfigError(
+            "TUYEN_PORTAL_SESSION_KEY and TUYEN_ACCESS_LOG_KEY are the same key: give each its "
+            "own (`openssl rand -base64 32` twice)"
+        )
+    if s.dev:
+        warn_development(job, uses)
+    return PortalAnchors(development=s.dev, session_key=session, access_log_key=audit)
+
+
+def access_log_key(s: Settings, portal_state_dir: Path | None = None) -> bytes | None:
+    """The access log's HMAC key: ``TUYEN_ACCESS_LOG_KEY`` (refused when weak); in development
+    mode without it, the key the portal generated into ``portal_state_dir`` if there is one;
+    else ``None`` (an unkeyed SHA-256 chain)."""
+    key = _checked_key(s, "access_log_key")
+    if key is not None:
+        return key.get_secret_value().encode()
+    if s.dev and portal_state_dir is not None:
+        generated = _portal_dev_keys(portal_state_dir, create=False).get("access_log_key")
+        return generated.encode() if generated else None
+    return None

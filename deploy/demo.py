@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class DemoOptions:
     out: Path = Path("tuyen-demo")
     keep_running: bool = False
     catch_up_timeout_s: float = 1800.0
+    portal_port: int = 8780
 
 
 def _progress() -> Progress:
@@ -132,6 +134,7 @@ def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
 
 def run_demo(s: Settings, opts: DemoOptions) -> Path:
     """Run the demo (development mode only); returns the output folder."""
+    from deploy.demo_portal import prepare_portal, print_accounts, start_portal
     from deploy.demo_reports import write_reports
 
     require_development(
@@ -150,6 +153,8 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
     handle, prefix = _broker(s)
+    portal: subprocess.Popen[bytes] | None = None
+    url: str | None = None
     pipeline = Pipeline(
         kafka=handle.kafka,
         prefix=prefix,
@@ -169,11 +174,15 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
         n, start, end = _simulate(opts, handle.kafka, prefix)
         _wait(pipeline, opts)
-        write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        month = write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        accounts = prepare_portal(out, opts.provinces[0], month)
+        if opts.keep_running:
+            portal, url = start_portal(out, opts.portal_port, out / "logs" / "portal.log")
         console.print(
             f"[bold green]demo done[/bold green]: {n:,} events in "
             f"{time.monotonic() - began:.0f}s; reports and catalogs in {out}"
         )
+        print_accounts(console, url, out, accounts)
         if opts.keep_running:
             console.print("pipeline keeps running; Ctrl-C stops it")
             try:
@@ -183,6 +192,9 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
             except KeyboardInterrupt:
                 pass
     finally:
+        if portal is not None:
+            portal.terminate()
+            portal.wait(timeout=30)
         pipeline.stop()
         handle.stop()
     return out

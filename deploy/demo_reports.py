@@ -31,8 +31,9 @@ def write_reports(
     bootstrap: str,
     prefix: str,
     console: Console,
-) -> None:
-    """Build catalogs, print the national and one province's reports, write HTML and FHIR."""
+) -> str:
+    """Build catalogs, print the national and one province's reports, write HTML and FHIR;
+    returns the month reported."""
     from sinks.catalog import build_catalog, open_catalog
     from sinks.reports import AccessLog, run_report
     from sinks.reports.render import fhir_bundle, render_html, render_tables
@@ -67,3 +68,4 @@ def write_reports(
         finally:
             con.close()
     console.print(f"reports written to {reports} (HTML with charts, FHIR MeasureReport bundles)")
+    return period

@@ -17,6 +17,12 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
 | ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
+| ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |
+| ``TUYEN_PORTAL_STATE_DIR`` | portal accounts, sessions, its access log | ``<home>/portal`` |
+| ``TUYEN_PORTAL_HOST`` | where ``tuyen portal serve`` listens | ``127.0.0.1`` |
+| ``TUYEN_PORTAL_PORT`` | its port | ``8780`` |
+| ``TUYEN_PORTAL_SESSION_KEY`` | signs the portal's session cookies, ≥ 32 random bytes (S) | (P) |
+| ``TUYEN_PORTAL_SECURE_COOKIES`` | ``Secure`` cookies (behind TLS); off in dev mode | ``true`` |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
 | ``TUYEN_MONITOR_TOKEN`` | the monitor's bearer token (S), needed off loopback | unset |
 | ``TUYEN_LOG_LEVEL`` | logging level | ``WARNING`` |
@@ -36,6 +42,9 @@ is an error. No secret has a default outside development mode.
 
 (R) required by the stream worker; in development mode, when unset, the development registry
 and the development pseudonym key are used and a WARNING says so (``deploy.anchors``).
+
+(P) required by ``tuyen portal serve``; in development mode, when unset, keys generated once
+into the portal's state dir are used and a WARNING says so (``deploy.anchors``).
 """
 
 from __future__ import annotations
@@ -57,6 +66,8 @@ __all__ = ["SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
 #: Settings that are secrets: ``SecretStr``, never logged, readable from ``<VAR>_FILE``.
 SECRET_FIELDS: Final = (
     "pseudonym_key",
+    "access_log_key",
+    "portal_session_key",
     "monitor_token",
     "kafka_sasl_password",
     "kafka_ssl_key_password",
@@ -119,6 +130,12 @@ class Settings(BaseSettings):
     store_root: str = "out/store"
     pseudonym_key: SecretStr | None = None
     access_log: str | None = None
+    access_log_key: SecretStr | None = None
+    portal_state_dir: Path | None = None
+    portal_host: str = "127.0.0.1"
+    portal_port: int = Field(default=8780, ge=1, le=65535)
+    portal_session_key: SecretStr | None = None
+    portal_secure_cookies: bool = True
     key_registry: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     monitor_token: SecretStr | None = None

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -69,13 +70,15 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _typed_source(columns: tuple[Column, ...], glob: str) -> str:
-    """Rows of ``glob`` with exactly ``columns`` (cast), even when no file matches yet."""
+def _typed_source(columns: tuple[Column, ...], glob: str | list[str]) -> str:
+    """Rows of ``glob`` (or of several globs) with exactly ``columns`` (cast), even when no
+    file matches yet."""
+    files = _lit(glob) if isinstance(glob, str) else "[" + ", ".join(map(_lit, glob)) + "]"
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
     cols = ", ".join(f"CAST({_ident(c.name)} AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
     return (
         f"SELECT {cols} FROM (SELECT {empty} WHERE false UNION ALL BY NAME "
-        f"SELECT * FROM read_parquet({_lit(glob)}, hive_partitioning = true, "
+        f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
         "union_by_name = true, allow_empty = true, hive_types_autocast = false))"
     )
 
@@ -88,20 +91,29 @@ def catalog_sql(
     root: str | Path,
     tier: str,
     *,
-    province: str | None = None,
+    province: str | Sequence[str] | None = None,
 ) -> list[str]:
     """The statements creating every store view for ``tier`` over ``root`` (no reference data).
 
-    ``province`` restricts the record views to that province's folder (a province's own copy).
+    ``province`` restricts the record views to that province's folder (a province's own copy),
+    or to several provinces' folders (a merged province reading its predecessors').
     """
     if tier not in CATALOG_TIERS:
         raise CatalogError(f"unknown tier {tier!r} (one of {', '.join(CATALOG_TIERS)})")
     store = Store.open(root, create=False)
-    prov = f"province={safe_value(province)}" if province else "province=*"
+    if province is None:
+        provs = ["province=*"]
+    else:
+        codes = [province] if isinstance(province, str) else list(province)
+        provs = [f"province={safe_value(p)}" for p in codes]
     stmts = ["CREATE SCHEMA IF NOT EXISTS raw"]
     for rt in RecordType:
         cols = tier_columns(rt.value)
-        glob = store.glob_uri(tier, prov, f"record_type={rt.value}", "month=*", "*.parquet")
+        globs = [
+            store.glob_uri(tier, prov, f"record_type={rt.value}", "month=*", "*.parquet")
+            for prov in provs
+        ]
+        glob: str | list[str] = globs[0] if len(globs) == 1 else globs
         names = _column_list(cols)
         stmts.append(
             f"CREATE OR REPLACE VIEW raw.{_ident(rt.value)} AS {_typed_source(cols, glob)}"
@@ -185,7 +197,7 @@ def _populate(
     con: duckdb.DuckDBPyConnection,
     root: str | Path,
     tier: str,
-    province: str | None,
+    province: str | Sequence[str] | None,
     hierarchy: str | Path | None,
 ) -> None:
     if "://" in str(root) and not str(root).startswith("file://"):
@@ -200,7 +212,7 @@ def open_catalog(
     root: str | Path,
     tier: str = "national",
     *,
-    province: str | None = None,
+    province: str | Sequence[str] | None = None,
     hierarchy: str | Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every catalog view over ``root`` for ``tier``.

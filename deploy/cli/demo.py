@@ -22,7 +22,10 @@ def demo(
     seed: int = typer.Option(1),
     workers: int = typer.Option(1, help="Stream worker processes."),
     out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
-    keep_running: bool = typer.Option(False, help="Keep the pipeline up after the reports."),
+    keep_running: bool = typer.Option(
+        False, help="Keep the pipeline and the portal up after the reports."
+    ),
+    portal_port: int = typer.Option(8780, help="Port of the demo's portal (--keep-running)."),
 ) -> None:
     """Run the main job: broker, topics, pipeline, simulated stations, reports.
 
@@ -38,5 +41,6 @@ def demo(
         workers=workers,
         out=out,
         keep_running=keep_running,
+        portal_port=portal_port,
     )
     run_demo(settings(ctx), opts)

@@ -16,6 +16,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from deploy.anchors import access_log_key
 from deploy.cli.common import console as err
 from deploy.cli.common import fail, settings
 from sinks.catalog import CATALOG_TIERS
@@ -101,7 +102,7 @@ def report(
         fail("--format parquet needs --out PATH")
     s = settings(ctx)
     root = store_root or s.store_root
-    log = AccessLog(_access_log_path(root, s.access_log, s.home))
+    log = AccessLog(_access_log_path(root, s.access_log, s.home), key=access_log_key(s))
     if hierarchy_dir is None:
         h = Hierarchy.default()
     else:

@@ -10,7 +10,18 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from deploy.cli import broker, contract, demo, monitor, report, sink, station, stream, topics
+from deploy.cli import (
+    broker,
+    contract,
+    demo,
+    monitor,
+    portal,
+    report,
+    sink,
+    station,
+    stream,
+    topics,
+)
 from deploy.cli.common import CliState, console, setup_logging
 from deploy.cli.extras import missing_extra_message
 from deploy.settings import Settings
@@ -77,6 +88,7 @@ app.command("sink")(sink.sink)
 app.command("compact")(sink.compact)
 app.command("catalog")(sink.catalog)
 app.command("report")(report.report)
+app.add_typer(portal.portal_app, name="portal")
 app.command("lag")(monitor.lag)
 app.add_typer(monitor.monitor_app, name="monitor")
 app.command("demo")(demo.demo)

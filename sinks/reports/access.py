@@ -2,25 +2,20 @@
 
 A principal is scoped to a subtree: ``national``, ``province:01`` or ``district:001``. It may
 read the reports of its own unit and of any unit below it (at the report's reference date);
-anything else is refused. Every call, allowed or not, is appended to a JSONL access log.
+anything else is refused. Every call, allowed or not, is appended to the hash-chained access
+log (:mod:`sinks.reports.accesslog`).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from pathlib import Path
-
-import orjson
+from datetime import date
 
 from schemas.hierarchy import Hierarchy, HierarchyError, Tier
+from sinks.reports.accesslog import AccessLog
 from sinks.reports.exceptions import AccessDenied, BadRequest
 
 __all__ = ["NATIONAL_CODE", "AccessLog", "Principal", "check_access", "parse_principal"]
-
-logger = logging.getLogger(__name__)
 
 NATIONAL_CODE = "VN"
 
@@ -71,28 +66,3 @@ def check_access(h: Hierarchy, principal: Principal, unit: str, at: date) -> Non
             f"access refused: principal {principal} may read only its own subtree "
             f"({principal.tier.label} {principal.code} and below); {unit} is outside it"
         )
-
-
-class AccessLog:
-    """Append-only JSONL log of report calls (one line per call, flushed and fsynced)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, entry: dict[str, object]) -> None:
-        line = orjson.dumps({"time": datetime.now(UTC).isoformat(), **entry}) + b"\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        logger.info(
-            "report access principal=%s outcome=%s", entry.get("principal"), entry.get("outcome")
-        )
-
-    def read(self) -> list[dict[str, object]]:
-        if not self.path.exists():
-            return []
-        return [orjson.loads(x) for x in self.path.read_bytes().splitlines() if x.strip()]

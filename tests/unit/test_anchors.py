@@ -1,5 +1,6 @@
-"""Fail closed: the stream worker's trust anchors are required outside development mode, the
-development ones are refused there, and development mode says so loudly."""
+"""Fail closed: the stream worker's trust anchors and the portal's keys are required outside
+development mode, the development ones are refused there, and development mode says so
+loudly."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from nacl.signing import SigningKey
 from pydantic import SecretStr, ValidationError
 
-from deploy.anchors import worker_anchors
+from deploy.anchors import PORTAL_DEV_KEYS, access_log_key, portal_anchors, worker_anchors
 from deploy.exceptions import ConfigError, MissingTrustAnchor
 from deploy.settings import Settings
 from schemas import DevKeyRegistry, Revocation, SignerKey, StaticKeyRegistry
@@ -39,7 +40,13 @@ def registry_file(tmp_path: Path, *, dev: bool = False, name: str = "keys.json")
 
 def settings(**values: object) -> Settings:
     """Settings as an entry point reads them, without anything from this process's env."""
-    base: dict[str, object] = {"dev": False, "key_registry": None, "pseudonym_key": None}
+    base: dict[str, object] = {
+        "dev": False,
+        "key_registry": None,
+        "pseudonym_key": None,
+        "portal_session_key": None,
+        "access_log_key": None,
+    }
     return Settings.model_construct(**{**Settings.load().model_dump(), **base, **values})
 
 
@@ -138,3 +145,80 @@ def test_streams_config_fails_closed_too(tmp_path: Path) -> None:
     assert ok.pseudonym_key_bytes() == base64.b64decode(STRONG)
     dev = StreamsConfig(kafka=kafka, pseudonym_key=SecretStr(DEV_PSEUDONYM_KEY), development=True)
     assert len(dev.pseudonym_key_bytes()) == 32
+
+
+def _strong() -> SecretStr:
+    return SecretStr(base64.b64encode(os.urandom(32)).decode())
+
+
+def test_the_portal_refuses_to_start_without_its_keys(tmp_path: Path) -> None:
+    with pytest.raises(MissingTrustAnchor) as refused:
+        portal_anchors(settings(), tmp_path)
+    text = str(refused.value)
+    assert (
+        "TUYEN_PORTAL_SESSION_KEY is not set" in text and "TUYEN_ACCESS_LOG_KEY is not set" in text
+    )
+    assert "_FILE" in text and "--dev" in text
+    only = settings(portal_session_key=_strong())
+    with pytest.raises(MissingTrustAnchor, match="TUYEN_ACCESS_LOG_KEY is not set") as one:
+        portal_anchors(only, tmp_path)
+    assert "TUYEN_PORTAL_SESSION_KEY" not in str(one.value)
+    assert not (tmp_path / PORTAL_DEV_KEYS).exists()
+
+
+def test_the_portal_accepts_strong_keys(tmp_path: Path) -> None:
+    session, audit = _strong(), _strong()
+    got = portal_anchors(settings(portal_session_key=session, access_log_key=audit), tmp_path)
+    assert (got.development, got.session_key, got.access_log_key) == (False, session, audit)
+    assert access_log_key(settings(access_log_key=audit)) == audit.get_secret_value().encode()
+    assert access_log_key(settings()) is None  # `tuyen report` without a key: unkeyed chain
+
+
+@pytest.mark.parametrize("weak", [DEV_PSEUDONYM_KEY, "short", "s" * 40, "correct horse battery"])
+@pytest.mark.parametrize("field", ["portal_session_key", "access_log_key"])
+def test_weak_portal_keys_are_refused_even_in_development(
+    field: str, weak: str, tmp_path: Path
+) -> None:
+    var = "TUYEN_PORTAL_SESSION_KEY" if field == "portal_session_key" else "TUYEN_ACCESS_LOG_KEY"
+    values = {"portal_session_key": _strong(), "access_log_key": _strong(), field: SecretStr(weak)}
+    for dev in (False, True):
+        with pytest.raises(ConfigError, match=f"{var} is refused"):
+            portal_anchors(settings(dev=dev, **values), tmp_path)
+    if field == "access_log_key":
+        with pytest.raises(ConfigError, match=f"{var} is refused"):
+            access_log_key(settings(access_log_key=SecretStr(weak)))
+
+
+def test_the_portal_keys_must_differ(tmp_path: Path) -> None:
+    key = _strong()
+    with pytest.raises(ConfigError, match="are the same key"):
+        portal_anchors(settings(portal_session_key=key, access_log_key=key), tmp_path)
+
+
+def test_development_mode_generates_the_portal_keys_once_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "portal"
+    with caplog.at_level(logging.WARNING, logger="deploy.anchors"):
+        first = portal_anchors(settings(dev=True), state)
+    (record,) = caplog.records
+    text = record.getMessage()
+    assert "DEVELOPMENT MODE" in text and "tuyen portal serve" in text
+    assert "TUYEN_PORTAL_SESSION_KEY and TUYEN_ACCESS_LOG_KEY generated into" in text
+    assert first.development
+    keys = state / PORTAL_DEV_KEYS
+    assert keys.stat().st_mode & 0o777 == 0o600
+    again = portal_anchors(settings(dev=True), state)
+    assert (again.session_key, again.access_log_key) == (first.session_key, first.access_log_key)
+    # a key that is set wins over the generated one; only the other is generated
+    own = _strong()
+    mixed = portal_anchors(settings(dev=True, access_log_key=own), state)
+    assert (mixed.session_key, mixed.access_log_key) == (first.session_key, own)
+    # `tuyen portal audit verify` in development mode finds the generated access-log key
+    generated = first.access_log_key.get_secret_value().encode()
+    assert access_log_key(settings(dev=True), state) == generated
+    assert access_log_key(settings(), state) is None
+    assert access_log_key(settings(dev=True), tmp_path / "elsewhere") is None
+    keys.write_bytes(b'{"session": "x", "audit": "y"}')  # another format: refused, named
+    with pytest.raises(ConfigError, match=f"{keys} does not hold the portal's development keys"):
+        portal_anchors(settings(dev=True), state)

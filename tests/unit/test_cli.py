@@ -15,7 +15,7 @@ from deploy.settings import Settings
 
 JOBS = {
     "broker", "topics", "schemas", "publish", "simulate", "streams", "aggregates", "sink",
-    "compact", "catalog", "report", "lag", "monitor", "demo",
+    "compact", "catalog", "report", "portal", "lag", "monitor", "demo",
 }  # fmt: skip
 
 

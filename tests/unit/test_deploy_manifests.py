@@ -31,6 +31,7 @@ K8S = DEPLOY / "k8s"
 MONITORING = DEPLOY / "monitoring"
 TUYEN_IMAGE = "tuyen"
 
+PORTAL = ("tuyen", "portal", "serve")
 #: What each workload must be given outside development mode (``deploy.anchors``, the
 #: monitor off loopback): setting → "path" (a file the setting names) or "secret" (read from
 #: ``<SETTING>_FILE``, never inline). Matched on the start of the `tuyen` command line.
@@ -40,9 +41,24 @@ NEEDS: dict[tuple[str, ...], dict[str, str]] = {
         "TUYEN_PSEUDONYM_KEY": "secret",
     },
     ("tuyen", "monitor", "serve"): {"TUYEN_MONITOR_TOKEN": "secret"},
+    PORTAL: {"TUYEN_PORTAL_SESSION_KEY": "secret", "TUYEN_ACCESS_LOG_KEY": "secret"},
 }
 #: Secrets only the workloads that need them may see (least privilege).
-ONLY_FOR = {"TUYEN_PSEUDONYM_KEY": ("tuyen", "streams", "worker")}
+ONLY_FOR = {
+    "TUYEN_PSEUDONYM_KEY": ("tuyen", "streams", "worker"),
+    "TUYEN_PORTAL_SESSION_KEY": PORTAL,
+    "TUYEN_ACCESS_LOG_KEY": PORTAL,
+}
+#: Workloads that use no Kafka: they get no Kafka principal (least privilege).
+WITHOUT_KAFKA = (PORTAL,)
+#: Every secret a manifest must never write inline (compose environment, ConfigMaps).
+SECRET_VARS = (
+    "TUYEN_PSEUDONYM_KEY",
+    "TUYEN_MONITOR_TOKEN",
+    "TUYEN_KAFKA_SASL_PASSWORD",
+    "TUYEN_PORTAL_SESSION_KEY",
+    "TUYEN_ACCESS_LOG_KEY",
+)
 
 
 def load_yaml(path: Path) -> list[Any]:
@@ -326,7 +342,7 @@ def test_compose_workloads_get_their_trust_anchors_from_secrets() -> None:
         for secret, only in ONLY_FOR.items():
             if argv[: len(only)] != only:
                 assert secret not in env and secret + "_FILE" not in env, f"{name}: {secret}"
-    assert checked == {"streams", "monitor"}
+    assert checked == {"streams", "monitor", "portal"}
     declared = compose()["secrets"]
     for svc in services.values():
         for secret in compose_secret_files(svc).values():
@@ -334,8 +350,8 @@ def test_compose_workloads_get_their_trust_anchors_from_secrets() -> None:
     ignored = (COMPOSE_DIR / ".gitignore").read_text(encoding="utf-8").split()
     assert "secrets/" in ignored
     text = re.sub(r"#.*", "", COMPOSE.read_text(encoding="utf-8"))
-    for inline in ("TUYEN_PSEUDONYM_KEY:", "TUYEN_MONITOR_TOKEN:", "TUYEN_KAFKA_SASL_PASSWORD:"):
-        assert inline not in text
+    for inline in SECRET_VARS:
+        assert f"{inline}:" not in text
 
 
 def test_the_anchor_check_catches_a_workload_without_them() -> None:
@@ -355,6 +371,27 @@ def test_the_anchor_check_catches_a_workload_without_them() -> None:
     assert missing_anchors(worker, elsewhere, mounted)
     monitor = ("tuyen", "monitor", "serve", "--host", "0.0.0.0")
     assert missing_anchors(monitor, {}, mounted) and not missing_anchors(monitor[:3], {}, mounted)
+    assert len(missing_anchors(PORTAL, {}, mounted)) == 2  # on loopback too
+    keys = {"TUYEN_PORTAL_SESSION_KEY_FILE": "/run/secrets/key_registry"}
+    assert missing_anchors(PORTAL, keys, mounted) == [
+        "TUYEN_ACCESS_LOG_KEY: not read from a mounted secret (None)"
+    ]
+
+
+def test_compose_portal_reads_the_store_and_keeps_its_state() -> None:
+    services = compose()["services"]
+    portal = services["portal"]
+    assert tuple(portal["command"][:3]) == PORTAL and "--host" in portal["command"]
+    env = portal["environment"]
+    volumes = dict(v.split(":", 1) for v in portal["volumes"])
+    sinks = [s for n, s in services.items() if n.startswith("sink-")]
+    store = {v.split(":")[0] for s in sinks for v in s["volumes"]}
+    (store_volume,) = store
+    assert volumes[store_volume] == f"{env['TUYEN_STORE_ROOT']}:ro"  # reads, never writes
+    state = Path(env["TUYEN_PORTAL_STATE_DIR"])
+    (state_volume,) = [v for v, target in volumes.items() if state.is_relative_to(target)]
+    assert state_volume != store_volume and state_volume in compose()["volumes"]
+    assert f"127.0.0.1:{env['TUYEN_PORTAL_PORT']}:{env['TUYEN_PORTAL_PORT']}" in portal["ports"]
 
 
 def test_compose_monitoring_wiring() -> None:
@@ -399,7 +436,7 @@ def test_tuyen_command_exists(argv: tuple[str, ...]) -> None:
 def test_commands_found() -> None:
     argvs = tuyen_commands()
     tops = {a[1] for a in argvs}
-    assert {"topics", "streams", "sink", "monitor"} <= tops
+    assert {"topics", "streams", "sink", "monitor", "portal"} <= tops
 
 
 def test_topics_apply_uses_broker_default_replication() -> None:

@@ -16,6 +16,9 @@ from tests.unit.test_deploy_manifests import (
     K8S,
     MONITORING,
     ONLY_FOR,
+    PORTAL,
+    SECRET_VARS,
+    WITHOUT_KAFKA,
     generator,
     is_tuyen_image,
     k8s_containers,
@@ -259,6 +262,10 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
         assert is_tuyen_image(c["image"]), deployment
     for deployment, pod, c in workloads():
         env = {e["name"]: e for e in c.get("env", [])}
+        if tuple(c["command"][: len(PORTAL)]) in WITHOUT_KAFKA:
+            assert not [n for n in env if n.startswith("TUYEN_KAFKA_")], deployment
+            assert deployment not in names, f"{deployment}: a Kafka principal it never uses"
+            continue
         user = env["TUYEN_KAFKA_SASL_USERNAME"]["value"]
         assert user == deployment and user in names, deployment
         assert "TUYEN_KAFKA_SASL_PASSWORD" not in env, deployment  # a file, never the env
@@ -270,6 +277,7 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
     assert {d for d, _ in k8s_containers()} >= {
         "tuyen-streams",
         "tuyen-monitor",
+        "tuyen-portal",
         *(f"tuyen-sink-{s}" for s in generator().SINKS),
     }
 
@@ -295,15 +303,56 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
             )
             if secret_name.startswith("tuyen-") and secret_name != "tuyen-cluster-ca-cert":
                 assert volume["secret"]["defaultMode"] == 0o440, f"{name}: {secret_name}"
-    assert checked == {"tuyen-streams", "tuyen-monitor"}
+    assert checked == {"tuyen-streams", "tuyen-monitor", "tuyen-portal"}
     (worker,) = [(p, c) for n, p, c in workloads() if n == "tuyen-streams"]
     files = secret_files(*worker)
     env = env_values(worker[1])
     assert from_secret(files, env["TUYEN_PSEUDONYM_KEY_FILE"]) == ("tuyen-pseudonym-key", "key")
     assert from_secret(files, env["TUYEN_KEY_REGISTRY"]) == ("tuyen-key-registry", "registry.json")
+    (portal,) = [(p, c) for n, p, c in workloads() if n == "tuyen-portal"]
+    files, env = secret_files(*portal), env_values(portal[1])
+    assert from_secret(files, env["TUYEN_PORTAL_SESSION_KEY_FILE"]) == (
+        "tuyen-portal-session-key",
+        "key",
+    )
+    assert from_secret(files, env["TUYEN_ACCESS_LOG_KEY_FILE"]) == ("tuyen-access-log-key", "key")
     for cm in by_kind("ConfigMap"):
-        for secret in ("TUYEN_PSEUDONYM_KEY", "TUYEN_MONITOR_TOKEN", "TUYEN_DEV"):
+        for secret in (*SECRET_VARS, "TUYEN_DEV"):
             assert secret not in cm.get("data", {})
+
+
+def test_the_portal_reads_the_store_read_only_and_keeps_its_state() -> None:
+    (deployment,) = [d for d in by_kind("Deployment") if d["metadata"]["name"] == "tuyen-portal"]
+    pod = deployment["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    # the store: object-store credentials of its own (read-only), never the sinks' (writing)
+    refs = {e["secretRef"]["name"] for e in c["envFrom"] if "secretRef" in e}
+    assert refs == {"tuyen-portal-object-store"}
+    sink_refs = {
+        e["secretRef"]["name"]
+        for name, _, sc in workloads()
+        if name.startswith("tuyen-sink-")
+        for e in sc.get("envFrom", [])
+        if "secretRef" in e
+    }
+    assert sink_refs and not refs & sink_refs
+    # its state (accounts, sessions, the access log) on a claim of its own, one writer
+    state = env_values(c)["TUYEN_PORTAL_STATE_DIR"]
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] in claims]
+    assert Path(state).is_relative_to(mount["mountPath"]) and state != mount["mountPath"]
+    assert claims[mount["name"]] in {
+        p["metadata"]["name"] for p in by_kind("PersistentVolumeClaim")
+    }
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    (service,) = [s for s in by_kind("Service") if s["metadata"]["name"] == "tuyen-portal"]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
 def test_workers_hpa_never_exceeds_raw_partitions() -> None:

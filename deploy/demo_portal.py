@@ -1,0 +1,105 @@
+"""The demo's portal: a fresh state dir with demo accounts, and (with --keep-running) a
+running ``tuyen --dev portal serve`` over the demo's store."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from schemas.hierarchy import Hierarchy
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    password: str
+    scope: str
+    roles: tuple[str, ...]
+
+
+def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
+    """``<out>/portal``: accounts for the nation, one province and one of its stations, and
+    the province's district reports of ``month`` waiting for approval (stand-in backend)."""
+    from datetime import date
+
+    from sinks.portal.accounts import Accounts
+    from sinks.portal.approvals import LocalApprovals
+    from sinks.portal.db import Database
+
+    state = out / "portal"
+    shutil.rmtree(state, ignore_errors=True)
+    h = Hierarchy.default()
+    at = date(int(month[:4]), int(month[5:7]), 1)
+    district = h.children(province, at)[0].code
+    station = h.children(district, at)[0].code
+    wanted = [
+        ("national", "national", ("analyst", "approver", "administrator")),
+        (f"province{province}", f"province:{province}", ("analyst", "approver")),
+        (f"station{station}", f"station:{station}", ("analyst",)),
+    ]
+    db = Database(state / "portal.sqlite")
+    accounts = Accounts(db, h)
+    made = []
+    for name, scope, roles in wanted:
+        password = secrets.token_urlsafe(12)
+        accounts.add(name, password, scope, roles)
+        made.append(DemoAccount(name, password, scope, roles))
+    approvals = LocalApprovals(db, h)
+    for unit in [u.code for u in h.children(province, at)]:
+        approvals.submit(unit, month, "demo")
+    db.close()
+    return made
+
+
+def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``tuyen --dev portal serve`` over the demo's store; returns the process and URL."""
+    exe = Path(sys.executable).with_name("tuyen")
+    cmd = (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from deploy.cli import main; main()"]
+    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sink = log.open("wb")
+    proc = subprocess.Popen(
+        [*cmd, "--dev", "portal", "serve", "--port", str(port),
+         "--state-dir", str(out / "portal"), "--store-root", str(out / "store")],
+        stdout=sink, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    sink.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        found = re.search(r"listening on (http://\S+)", text)
+        if found:
+            return proc, found.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the portal did not start:\n{text[-2000:]}")
+        threading.Event().wait(0.1)  # polling the log for its address
+    proc.terminate()
+    raise RuntimeError("the portal did not report its address within 60 s")
+
+
+def print_accounts(console: Console, url: str | None, out: Path, made: list[DemoAccount]) -> None:
+    table = Table("user", "password", "scope", "roles", title="portal demo accounts")
+    for a in made:
+        table.add_row(a.username, a.password, a.scope, ", ".join(a.roles))
+    console.print(table)
+    if url:
+        console.print(f"[bold]portal[/bold]: {url}  (public page: {url}public)")
+    else:
+        console.print(
+            "[bold]portal[/bold]: http://127.0.0.1:8780/ once started with "
+            f"`tuyen --dev portal serve --state-dir {out / 'portal'} --store-root "
+            f"{out / 'store'}` (or run the demo with --keep-running)"
+        )

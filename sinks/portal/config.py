@@ -1,0 +1,42 @@
+"""The portal's settings (frozen; built by the entry point from ``deploy.settings``)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+__all__ = ["PortalConfig"]
+
+
+class PortalConfig(BaseModel):
+    """Everything ``create_app`` needs. Secrets have no default: the entry point reads them
+    (or, in explicit development mode, generates them into the state dir)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: Path
+    store_root: str
+    hierarchy_dir: Path | None = None
+    session_key: SecretStr
+    audit_key: SecretStr | None = None
+    secure_cookies: bool = True
+    idle_minutes: float = Field(default=30.0, gt=0)
+    absolute_hours: float = Field(default=12.0, gt=0)
+    max_failures: int = Field(default=5, ge=1)
+    lock_minutes: float = Field(default=15.0, gt=0)
+    login_delay_base: float = Field(default=0.25, ge=0)
+    login_delay_max: float = Field(default=4.0, ge=0)
+    suppression_threshold: int = Field(default=5, ge=1)
+    suppress_zero: bool = False
+    generation_ttl: float = Field(default=5.0, ge=0)
+    holidays: frozenset[date] = frozenset()
+
+    @property
+    def access_log(self) -> Path:
+        return self.state_dir / "access.log"
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "portal.sqlite"

@@ -1,0 +1,1 @@
+"""The portal's HTTP layer (Starlette): pages, downloads, forms."""

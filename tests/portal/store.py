@@ -1,0 +1,112 @@
+"""A small real store for the portal's tests: simulated stations through the stream
+worker's batch processor (validate, verify, enrich, route, pseudonymise) and the sinks'
+segment writer — the production code paths minus the broker — into the store layout
+``tuyen report`` and the portal read."""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from producers.config import DEV_KEY_SEED, DEV_SIGNERS_PER_STATION, SimulationConfig
+from producers.simulator import SimEvent, SimulationResult, simulate
+from schemas import DevKeyRegistry
+from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.topics import RAW, TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, topic_name
+from sinks.encode import encoder_for
+from sinks.segments import SegmentWriter
+from sinks.store import Store
+from sinks.testing import FakeMessage
+from streams.pipeline import BatchProcessor, OutMessage
+from streams.pseudonymise import Pseudonymiser
+from streams.validate import RawMessage, Validator
+
+__all__ = ["build_store"]
+
+PARTITIONS = 3
+PREFIX = "t."
+TIERS = {"district": TIER_DISTRICT, "province": TIER_PROVINCE, "national": TIER_NATIONAL}
+
+
+def _partition(key: bytes | None) -> int:
+    return zlib.crc32(key or b"") % PARTITIONS
+
+
+def _received(ev: SimEvent, now: datetime) -> datetime:
+    sent = datetime(
+        ev.emitted_on.year, ev.emitted_on.month, ev.emitted_on.day, 18, tzinfo=VN_TZ
+    ).astimezone(UTC)
+    return min(sent, now)
+
+
+def _raw(events: Iterable[SimEvent], now: datetime) -> list[RawMessage]:
+    offsets: dict[int, int] = defaultdict(int)
+    out = []
+    for ev in events:
+        m = ev.message
+        p = _partition(m.key)
+        out.append(
+            RawMessage(
+                m.key, m.value, m.headers, topic_name(RAW, PREFIX), p, offsets[p],
+                _received(ev, now),
+            )
+        )  # fmt: skip
+        offsets[p] += 1
+    return out
+
+
+def _write(root: Path, outputs: list[OutMessage]) -> None:
+    store = Store.open(str(root))
+    for tier, base in TIERS.items():
+        topic = topic_name(base, PREFIX)
+        by_part: dict[int, list[FakeMessage]] = defaultdict(list)
+        for o in outputs:
+            if o.topic == topic and o.value is not None:
+                p = _partition(o.key)
+                by_part[p].append(FakeMessage(topic, p, len(by_part[p]), o.value, o.key, o.headers))
+        writer = SegmentWriter(
+            store=store, topic=topic, encoder=encoder_for("tier", tier), rotate_rows=10**9
+        )
+        for p, msgs in sorted(by_part.items()):
+            writer.resume(p, 0)
+            writer.add(p, msgs)
+        writer.flush_due(force=True)
+
+
+def build_store(
+    root: Path,
+    *,
+    provinces: tuple[str, ...] = ("12",),
+    days: int = 45,
+    scale: float = 0.01,
+    seed: int = 5,
+    end: date | None = None,
+) -> SimulationResult:
+    """Simulate ``days`` ending ``end`` (default yesterday) and write every tier under
+    ``root``; returns the simulation (its truth is complete)."""
+    last = end or date.today() - timedelta(days=1)
+    cfg = SimulationConfig(
+        seed=seed,
+        provinces=provinces,
+        start=(last - timedelta(days=days - 1)).isoformat(),
+        days=days,
+        scale=scale,
+        keep_truth=True,
+        bad_fraction=0.0,
+        sign_threads=0,
+    )
+    result = simulate(cfg)
+    raw = _raw(result.events, datetime.now(UTC))
+    validator = Validator(
+        Hierarchy.default(),
+        DevKeyRegistry(DEV_KEY_SEED, signers_per_station=DEV_SIGNERS_PER_STATION),
+    )
+    processor = BatchProcessor(validator, Pseudonymiser("portal-tests"), topic_prefix=PREFIX)
+    outputs: list[OutMessage] = []
+    for i in range(0, len(raw), 5000):
+        outputs += processor.process(raw[i : i + 5000]).outputs
+    _write(root, outputs)
+    return result

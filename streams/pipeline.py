@@ -179,7 +179,8 @@ class BatchProcessor:
             contribution=new_c,
         )
         if d:
-            builder.add(msg.partition, msg.offset, d)
+            event_ms = int(rec["event_time"].timestamp() * 1000)
+            builder.add(msg.partition, msg.offset, d, event_ms)
         self.seq.add(rec["station_code"], rec["station_seq"])
         topics = self.topics
         out.outputs += (

@@ -186,6 +186,8 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         workers=opts.workers,
         sink_args=("--flush-interval", "2"),
         development=True,
+        # the workers check every message's murmur2 partition against the raw topic's count
+        extra_env={"TUYEN_TOPIC_PARTITIONS": str(opts.partitions)},
     )
     try:
         console.print(f"broker: {handle.mode} at {handle.bootstrap} (topic prefix {prefix!r})")

@@ -30,6 +30,7 @@ from producers.interop.importer import (
     read_signing_key,
     single_key,
 )
+from schemas.envelope import KEY_ID_RE
 
 __all__ = ["ImportFormat", "import_files"]
 
@@ -43,6 +44,7 @@ FacilitiesOpt = typer.Option(
 SourceOpt = typer.Option(None, help="Publish every visit as this source (no registry needed).")
 SignerOpt = typer.Option(None, help="Signer id of the facility's key (with --key-file).")
 KeyFileOpt = typer.Option(None, help="The signer's Ed25519 private key (32 bytes, base64/hex).")
+KeyIdOpt = typer.Option(None, help="The key's id in the registry (when the signer has several).")
 FormatArg = typer.Argument(
     ..., help="xml130: Decision 130/4750 check-out files; fhir: FHIR R4 Bundles (JSON)."
 )
@@ -64,11 +66,12 @@ def _signing(
     ctx: typer.Context,
     signer: str | None,
     key_file: Path | None,
+    key_id: str | None,
     dev_keys: bool,
     source: str | None,
 ) -> SigningPolicy:
     if dev_keys:
-        if signer or key_file:
+        if signer or key_file or key_id:
             raise typer.BadParameter("give --dev-keys or --signer/--key-file, not both")
         require_development(settings(ctx), "tuyen import --dev-keys", "signs with development keys")
         return dev_signing
@@ -85,7 +88,9 @@ def _signing(
         key = read_signing_key(key_file)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    return single_key(own, signer, key)
+    if key_id is not None and not KEY_ID_RE.fullmatch(key_id):
+        raise typer.BadParameter(f"--key-id {key_id!r} is not a key id of the contract")
+    return single_key(own, signer, key, key_id)
 
 
 def _files(path: Path, pattern: str) -> list[Path]:
@@ -176,6 +181,7 @@ def import_files(
     source: str | None = SourceOpt,
     signer: str | None = SignerOpt,
     key_file: Path | None = KeyFileOpt,
+    key_id: str | None = KeyIdOpt,
     dev_keys: bool = DevKeysOpt,
     outbox_dir: Path | None = OutboxOpt,
     topic: str | None = TopicOpt,
@@ -191,7 +197,7 @@ def import_files(
         from producers.interop.xml130 import read_file as reader
     else:
         from producers.interop.fhir import read_bundle as reader
-    signing = _signing(ctx, signer, key_file, dev_keys, source)
+    signing = _signing(ctx, signer, key_file, key_id, dev_keys, source)
     report, left = _run(
         ctx,
         _files(path, "*.xml" if fmt is ImportFormat.XML130 else "*.json"),

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nacl.signing import SigningKey
 
@@ -52,6 +52,7 @@ __all__ = [
     "Problem",
     "ReadContext",
     "Reader",
+    "Signing",
     "SigningPolicy",
     "Visit",
     "dev_signing",
@@ -199,15 +200,24 @@ def validated(record_type: RecordType, data: dict[str, Any], now: datetime) -> P
     return parse_payload(record_type, CURRENT_MAJOR[record_type], data, now=now)
 
 
-#: Who signs a source's events: ``source → (signer id, private key)``; raises
-#: ``ContractViolation`` (``signature_station_mismatch``) when this import holds no key for it.
-SigningPolicy = Callable[[str], tuple[str, SigningKey]]
+class Signing(NamedTuple):
+    """Who signs: the signer id, its private key, and the registry's id of that key when the
+    signer has several (``key_id``, carried in every event: docs/contract.md §5)."""
+
+    signer: str
+    key: SigningKey
+    key_id: str | None = None
 
 
-def dev_signing(source: str) -> tuple[str, SigningKey]:
+#: Who signs a source's events: ``source → Signing``; raises ``ContractViolation``
+#: (``signature_station_mismatch``) when this import holds no key for it.
+SigningPolicy = Callable[[str], Signing]
+
+
+def dev_signing(source: str) -> Signing:
     """Development keys: ``hw-<source>-1`` (anyone knowing the seed can sign; dev only)."""
     signer = dev_signer(source, 1)
-    return signer, dev_signing_key(DEV_KEY_SEED, signer)
+    return Signing(signer, dev_signing_key(DEV_KEY_SEED, signer))
 
 
 def holds_person_record(draft: Draft, source: str) -> bool:
@@ -241,16 +251,20 @@ def read_signing_key(path: Path) -> SigningKey:
     raise ValueError(f"{path} does not hold a 32-byte key in base64 or hex")
 
 
-def single_key(source: str, signer: str, key: SigningKey) -> SigningPolicy:
-    """One facility's key: every visit must come from ``source``."""
+def single_key(
+    source: str, signer: str, key: SigningKey, key_id: str | None = None
+) -> SigningPolicy:
+    """One facility's key (``key_id``: its id in the registry, when the signer has several):
+    every visit must come from ``source``."""
+    signing = Signing(signer, key, key_id)
 
-    def policy(s: str) -> tuple[str, SigningKey]:
+    def policy(s: str) -> Signing:
         if s != source:
             raise ContractViolation(
                 Reason.SIGNATURE_STATION_MISMATCH,
                 f"the file is from source {s}; the key of {signer} belongs to {source}",
             )
-        return signer, key
+        return signing
 
     return policy
 
@@ -277,7 +291,7 @@ class Importer:
         self._clients: dict[str, StationClient] = {}
         self._pending: dict[str, list[Visit]] = {}
         self._signable: set[str] = set()
-        self._keys: dict[str, tuple[str, SigningKey]] = {}
+        self._keys: dict[str, Signing] = {}
         self.report = ImportReport()
 
     # ---- reading ----------------------------------------------------------------------
@@ -319,10 +333,13 @@ class Importer:
     def client(self, source: str) -> StationClient:
         c = self._clients.get(source)
         if c is None:
-            signer, key = self._signing(source)
-            c = StationClient.open(source, signer, key, self._config_for(source))
+            signing = self._signing(source)
+            c = StationClient.open(
+                source, signing.signer, signing.key, self._config_for(source),
+                key_id=signing.key_id,
+            )  # fmt: skip
             self._clients[source] = c
-            self._keys[source] = (signer, key)
+            self._keys[source] = signing
         return c
 
     def commit(self) -> None:
@@ -359,7 +376,7 @@ class Importer:
         directly (the simulator's encoder: the bytes of ``schemas.sign`` + ``schemas.encode``)
         and staged with its content digest in the open outbox batch."""
         self.report.visits += 1
-        signer, key = self._keys[client.station]
+        signer, key, key_id = self._keys[client.station]
         for d, rt, record_id in drafts:
             data = d.payload.model_dump(mode="json", exclude_none=True)
             digest = content_digest(data)
@@ -370,7 +387,7 @@ class Importer:
             eid = deterministic_event_id(d.time, client.station, rt.value, record_id, digest)
             version, seq = client.record_version(*k) + 1, client.station_seq + 1
             spec = Spec(d.time.astimezone(UTC), rt.value, record_id, "upsert", version, data, 1)
-            p = Prepared(client.station, spec, eid, seq, signer=signer)
+            p = Prepared(client.station, spec, eid, seq, signer=signer, key_id=key_id)
             signature = base64.b64encode(key.sign(p.canonical).signature).decode()
             message = KafkaMessage(*p.message(signature))
             accepted = Accepted(eid, rt.value, record_id, version, seq)

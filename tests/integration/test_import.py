@@ -17,16 +17,23 @@ from producers.config import DEV_KEY_SEED
 from producers.interop.ids import content_digest, deterministic_event_id
 from producers.interop.xml130 import write_wrapper
 from producers.interop.xml130.wrapper import read_wrapper
-from schemas import DevKeyRegistry, RecordChange, decode, fhirmap, verify
+from schemas import DevKeyRegistry, KeyRegistry, RecordChange, decode, fhirmap, verify
 from schemas.kafka import KafkaConnection, consumer
+from schemas.keys import SignerKey, StaticKeyRegistry
+from schemas.partition import partition_for
 from tests.unit.test_xml130 import DATA, wrap
 
 FACILITIES = "ma_cskcb,source,name,province,valid_from,valid_to\n01004,00004,,,,\n"
 A, B, C = "01004_2026_10_BN001_KB001", "01004_2026_10_BN002_KB002", "01004_2026_10_BN003_KB003"
 
 
-def consume_all(kafka: KafkaConnection, topic: str) -> list[RecordChange]:
-    """Every message of ``topic`` up to its end offsets, decoded and signature-checked."""
+def consume_all(
+    kafka: KafkaConnection, topic: str, registry: KeyRegistry | None = None
+) -> list[RecordChange]:
+    """Every message of ``topic`` up to its end offsets, decoded with the receiver's strict
+    decoder (header allow-list), signature-checked (RFC 8785 bytes) against ``registry``
+    (default: the development keys), each on its key's murmur2 partition."""
+    keys = registry or DevKeyRegistry(DEV_KEY_SEED)
     c = consumer(kafka, {"group.id": topic, "enable.auto.commit": False})
     try:
         meta = c.list_topics(topic, timeout=10).topics[topic]
@@ -41,8 +48,11 @@ def consume_all(kafka: KafkaConnection, topic: str) -> list[RecordChange]:
             assert m.error() is None, m.error()
             headers = m.headers()
             assert isinstance(headers, list)
-            change = decode(m.value(), headers, key=m.key())
-            verify(change, DevKeyRegistry(DEV_KEY_SEED))
+            key = m.key()
+            assert isinstance(key, bytes)
+            change = decode(m.value(), headers, key=key)
+            verify(change, keys)
+            assert m.partition() == partition_for(key, len(ends)), "not the contract's partition"
             out.append(change)
             if (m.offset() or 0) + 1 >= ends[m.partition() or 0]:
                 done.add(m.partition())
@@ -157,3 +167,46 @@ def test_xml130_import_reimport_correction_and_fhir_round_trip(
                 e.signer, e.data)  # fmt: skip
 
     assert sorted(map(same, again), key=str) == sorted(map(same, firsts), key=str)
+
+
+def test_a_facility_key_with_its_key_id_signs_the_import(
+    kafka: KafkaConnection, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """A real (non-development) facility key chosen by --key-id among the signer's two keys:
+    every event names it, verifies against the registry, and sits on its murmur2 partition
+    of a 5-partition topic."""
+    import base64
+
+    from nacl.signing import SigningKey
+
+    old, new = SigningKey.generate(), SigningKey.generate()
+    key_file = tmp_path / "hw.key"
+    key_file.write_text(base64.b64encode(bytes(new)).decode() + "\n")
+    signer = "bs-giang-01004"
+    registry = StaticKeyRegistry(
+        [SignerKey(signer, "00004", bytes(k.verify_key), key_id=kid)
+         for kid, k in (("2025", old), ("2026", new))]
+    )  # fmt: skip
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "2026-10-18.xml").write_bytes(
+        wrap(["visit-a.XML1.xml", "visit-a.XML2.xml"], ["visit-b.XML1.xml"])
+    )
+    topic = make_topic("import-key", partitions=5)
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "TUYEN_HOME": str(tmp_path / "home")}
+    result = CliRunner().invoke(
+        app,
+        ["import", "xml130", str(inbox), "--source", "00004", "--signer", signer,
+         "--key-file", str(key_file), "--key-id", "2026", "--topic", topic],
+        env=env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    events = consume_all(kafka, topic, registry)
+    assert len(events) == 5 and {(e.signer, e.key_id) for e in events} == {(signer, "2026")}
+    refused = CliRunner().invoke(
+        app,
+        ["import", "xml130", str(inbox), "--source", "00004", "--signer", signer,
+         "--key-file", str(key_file), "--key-id", "bad id", "--dry-run"],
+        env=env,
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "--key-id" in refused.output

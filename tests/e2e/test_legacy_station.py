@@ -1,21 +1,30 @@
 """A legacy station through the real pipeline: its visits reach Kafka only as Decision 130
 check-out files (written by the simulator, imported through the SDK outbox) and appear in
-the reports like every other station's; a person treated at a normal station and at the
-legacy station gets a patient summary holding both stations' records."""
+the reports like every other station's; a person treated at a normal station, at the
+legacy station and at a hospital (a registered facility, imported with `tuyen import
+xml130`) gets a patient summary holding the three facilities' records, and the record
+ownership rule holds through the real worker: the legacy station and the hospital publish
+the visit, not the person record the person's commune station holds, so nothing of theirs
+is dead-lettered `not_record_holder`."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from rich.console import Console
+from typer.testing import CliRunner
 
+from deploy.cli.root import app
 from deploy.demo_legacy import choose_legacy, import_legacy
 from deploy.pipeline import Pipeline
 from deploy.topics import apply_topics
 from producers.config import SimulationConfig
+from producers.interop.xml130 import write_wrapper
+from producers.interop.xml130.rows import visit_tables
 from producers.simulator import simulate
 from producers.writers import write_kafka
 from schemas.hierarchy import Hierarchy
@@ -30,6 +39,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 START = date(2026, 9, 1)
 PROVINCE = "12"  # Lai Châu
+HOSPITAL, HOSPITAL_CSKCB = "90001", "12001"  # a provincial hospital (registered facility)
 
 
 def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
@@ -68,6 +78,20 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     visit = {"health_id": hid, "encounter_date": "2026-09-18", "encounter_type": "outpatient",
              "diagnoses": ["J06.9"]}  # fmt: skip
     legacy.add_visit(legacy_station, f"{hid}:cross-1", visit, seen, person)
+    # ... and at the province's hospital, which exports only Decision 130 files
+    facilities = tmp_path / "facilities.csv"
+    facilities.write_text(
+        f"ma_cskcb,source,name,province,valid_from,valid_to\n"
+        f"{HOSPITAL_CSKCB},{HOSPITAL},BV đa khoa tỉnh,{PROVINCE},,\n"
+    )
+    hospital_file = tmp_path / "hospital" / f"{HOSPITAL_CSKCB}_2026-09-19.xml"
+    hospital_file.parent.mkdir()
+    tables = visit_tables(
+        HOSPITAL_CSKCB, f"{HOSPITAL_CSKCB}_BN7_KB1", person,
+        {**visit, "encounter_date": "2026-09-19", "diagnoses": ["I10"]},
+        datetime(2026, 9, 19, 3, 0, tzinfo=UTC), province=PROVINCE,
+    )  # fmt: skip
+    hospital_file.write_bytes(write_wrapper(HOSPITAL_CSKCB, [tables], "20260919"))
     pipeline = Pipeline(
         kafka=kafka,
         prefix=prefix,
@@ -76,6 +100,7 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
         home=tmp_path / "home",
         worker_args=("--partitions", "2", "--session-timeout", "6"),
         sink_args=("--flush-interval", "1"),
+        extra_env={"TUYEN_FACILITIES": str(facilities)},  # the worker knows the hospital
     )
     try:
         pipeline.start()
@@ -83,6 +108,15 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
         write_kafka(events, kafka, raw)
         run = import_legacy(legacy, tmp_path, kafka, raw, Console(file=None))
         assert run.problems == 0 and run.published > 0
+        env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "TUYEN_HOME": str(tmp_path / "home"),
+               "TUYEN_FACILITIES": str(facilities)}  # fmt: skip
+        imported = CliRunner().invoke(
+            app, ["import", "xml130", str(hospital_file), "--dev-keys", "--topic", raw], env=env
+        )
+        assert imported.exit_code == 0, imported.output
+        hospital_run = orjson.loads(imported.stdout.strip().splitlines()[-1])
+        # the visit only: the person record stays with the person's commune station
+        assert (hospital_run["published"], hospital_run["persons_elsewhere"]) == (1, 1)
         pipeline.wait_caught_up(240, settle_s=2)
     finally:
         pipeline.stop()
@@ -126,6 +160,15 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
         for e in bundle["entry"]
         if e["resource"]["resourceType"] == "Organization" and e["resource"].get("identifier")
     }
-    assert orgs == {normal, legacy_station} and len(providers) == 2
+    assert orgs == {normal, legacy_station, HOSPITAL} and len(providers) == 3
+    # nothing the legacy station or the hospital sent was refused as another holder's record
+    con = open_catalog(tmp_path / "store", "national")
+    try:
+        refused = con.execute(
+            "SELECT count(*) FROM dlq WHERE reason = 'not_record_holder'"
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert refused == 0
     [entry] = log.read()
     assert entry["outcome"] == "allowed" and entry["stations"] == sorted(orgs)

@@ -124,8 +124,9 @@ def _passthrough(kafka: KafkaConnection, src: str, dst: str, n: int) -> float:
     return n / elapsed if elapsed > 0 else 0.0
 
 
-def _faust_bare(ctx: BenchContext, topic: str, n: int) -> float:
-    """events/s of a do-nothing faust agent over the same messages (its own group)."""
+def _faust_bare(ctx: BenchContext, topic: str, n: int) -> tuple[float, float]:
+    """events/s and CPU µs per event of a do-nothing faust agent over the same messages (its
+    own group)."""
     out = subprocess.run(
         [
             sys.executable,
@@ -151,7 +152,8 @@ def _faust_bare(ctx: BenchContext, topic: str, n: int) -> float:
     )
     for line in out.stdout.splitlines():
         if "rate=" in line:
-            return float(line.rsplit("rate=", 1)[1])
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            return float(fields["rate"]), float(fields["cpu_us"])
     raise RuntimeError(f"faust_bare failed ({out.returncode}): {out.stderr[-2000:]}")
 
 
@@ -189,7 +191,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     del msgs
 
     baseline = _passthrough(ctx.kafka, raw, prefix + "passthrough", n)
-    bare = _faust_bare(ctx, raw, n)
+    bare, bare_cpu_us = _faust_bare(ctx, raw, n)
 
     env = kafka_env(ctx.kafka, os.environ)  # the development registry and key: --dev
     log = (ctx.workdir / "streams-worker.log").open("ab")
@@ -285,7 +287,11 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             measured=Measurement(rate, "events/s"),
             baseline_name="faust agent receiving the same messages, doing nothing",
             baseline=Measurement(bare, "events/s"),
-            extra={"events": n},
+            extra={
+                "events": n,
+                "cpu_us_per_event_worker_processes": round(cpu_worker_us + cpu_checks_us),
+                "cpu_us_per_event_faust_agent": round(bare_cpu_us),
+            },
         ),
         BenchResult(
             name="streams worker peak RSS",

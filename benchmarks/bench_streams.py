@@ -11,6 +11,7 @@ any faust worker here), and the worker's peak RSS.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -150,11 +151,12 @@ def _faust_bare(ctx: BenchContext, topic: str, n: int) -> tuple[float, float]:
         timeout=max(600, n / 500),
         check=False,
     )
-    for line in out.stdout.splitlines():
-        if "rate=" in line:
-            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-            return float(fields["rate"]), float(fields["cpu_us"])
-    raise RuntimeError(f"faust_bare failed ({out.returncode}): {out.stderr[-2000:]}")
+    found = re.search(r"rate=([0-9.]+) cpu_us=([0-9.]+)", out.stdout)  # (after escape codes)
+    if found:
+        return float(found[1]), float(found[2])
+    raise RuntimeError(
+        f"faust_bare failed ({out.returncode}): {out.stdout[-2000:]} {out.stderr[-2000:]}"
+    )
 
 
 def _rss_kib(pid: int, field: str) -> int:

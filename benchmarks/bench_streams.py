@@ -27,9 +27,9 @@ from deploy.topics import apply_topics
 from schemas import DevKeyRegistry, encode, make_change, sign
 from schemas.examples import example_data
 from schemas.kafka import KafkaConnection, consumer, producer
+from schemas.keys import DEV_KEY_SEED
 from schemas.partition import PARTITIONER
 from schemas.topics import topic_specs
-from streams.config import DEV_KEY_SEED
 
 PARTITIONS = 6
 STATIONS = ("00004", "00367", "03712", "20977", "26977", "27163")
@@ -40,7 +40,7 @@ Msgs = list[tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]]
 
 
 def _messages(n: int) -> Msgs:
-    registry = DevKeyRegistry(DEV_KEY_SEED.encode())
+    registry = DevKeyRegistry(DEV_KEY_SEED)
     keys = {s: registry.signing_key(f"hw-{s}-1") for s in STATIONS}
     now = datetime.now(UTC)
     out = []

@@ -114,7 +114,7 @@ def run_worker(config: StreamsConfig, log_level: str = "INFO") -> None:
     in flight is finished and committed) or a failed agent (exit status 1); the runtime's
     check processes and publisher are closed either way."""
     app = build_app(config)
-    faustio.run_worker(app, log_level, runtime_of(app).close)
+    faustio.run_app(app, log_level, runtime_of(app).close)
 
 
 def _delta_message(event: Any) -> tuple[int, Mapping[str, Any]]:

@@ -17,11 +17,14 @@ from schemas.keys import DEV_KEY_SEED
 from schemas.topics import DAY_MS, TopicSpec
 from streams.pseudonym_key import WeakPseudonymKey, decode_pseudonym_key
 
-__all__ = ["APP_ID", "StreamsConfig", "ValidationPolicy"]
+__all__ = ["APP_ID", "COUNTERS_TABLE", "RECORDS_TABLE", "StreamsConfig", "ValidationPolicy"]
 
 #: The stream worker's faust app id: its consumer group (``<topic prefix>tuyen-streams``), the
 #: prefix of its internal topics, its Kafka principal in the manifests.
 APP_ID = "tuyen-streams"
+#: The worker's two faust tables (their changelogs: ``<group>-<table>-changelog``)
+RECORDS_TABLE = "records"
+COUNTERS_TABLE = "counters"
 
 
 class ValidationPolicy(BaseModel):
@@ -173,6 +176,6 @@ class StreamsConfig(BaseModel):
         and the two table changelogs (faust's ``<app id>-<table>-changelog``)."""
         return [
             (self.deltas_topic, self.aggregate_partitions, "delete"),
-            (f"{self.group_id}-records-changelog", self.partitions, "compact"),
-            (f"{self.group_id}-counters-changelog", self.aggregate_partitions, "compact"),
+            (f"{self.group_id}-{RECORDS_TABLE}-changelog", self.partitions, "compact"),
+            (f"{self.group_id}-{COUNTERS_TABLE}-changelog", self.aggregate_partitions, "compact"),
         ]

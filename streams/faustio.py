@@ -17,7 +17,7 @@ import faust
 from faust.types import TP
 
 from schemas.kafka import faust_broker_urls, faust_credentials
-from streams.config import StreamsConfig
+from streams.config import COUNTERS_TABLE, RECORDS_TABLE, StreamsConfig
 from streams.diskstate import DiskState
 from streams.state import MemoryState, StateStore
 from streams.validate import RawMessage
@@ -37,7 +37,7 @@ __all__ = [
     "raw_headers",
     "raw_messages",
     "records_table",
-    "run_worker",
+    "run_app",
 ]
 
 logger = logging.getLogger(__name__)
@@ -137,11 +137,11 @@ def records_table(app: faust.App, config: StreamsConfig) -> FaustTable:
         "driver": "rocksdict",
     }
     table = app.Table(
-        "records",
+        RECORDS_TABLE,
         key_type=str,
         partitions=config.partitions,
         # "rocksdb:records", not "rocksdb://": faust treats an empty URL as "no store given"
-        store="rocksdb:records" if rocksdb else "memory://",
+        store=f"rocksdb:{RECORDS_TABLE}" if rocksdb else "memory://",
         options=options if rocksdb else None,
     )
     return FaustTable(table, rocksdb=rocksdb)
@@ -149,7 +149,8 @@ def records_table(app: faust.App, config: StreamsConfig) -> FaustTable:
 
 def counters_table(app: faust.App, config: StreamsConfig) -> FaustTable:
     """The live counters table (memory), co-partitioned with the aggregate-delta topic."""
-    return FaustTable(app.Table("counters", key_type=str, partitions=config.aggregate_partitions))
+    table = app.Table(COUNTERS_TABLE, key_type=str, partitions=config.aggregate_partitions)
+    return FaustTable(table)
 
 
 class FaustConsumer:
@@ -301,7 +302,7 @@ def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
     ]
 
 
-def run_worker(app: faust.App, log_level: str, on_exit: Callable[[], None]) -> None:
+def run_app(app: faust.App, log_level: str, on_exit: Callable[[], None]) -> None:
     """Run ``app`` as a worker in this process until SIGTERM/SIGINT or a crashed agent
     (blocks); ``on_exit`` runs after it stopped, whichever way."""
     from faust.worker import Worker

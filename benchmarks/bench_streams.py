@@ -11,6 +11,7 @@ any faust worker here), and the worker's peak RSS.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,9 +27,9 @@ from deploy.topics import apply_topics
 from schemas import DevKeyRegistry, encode, make_change, sign
 from schemas.examples import example_data
 from schemas.kafka import KafkaConnection, consumer, producer
+from schemas.keys import DEV_KEY_SEED
 from schemas.partition import PARTITIONER
 from schemas.topics import topic_specs
-from streams.config import DEV_KEY_SEED
 
 PARTITIONS = 6
 STATIONS = ("00004", "00367", "03712", "20977", "26977", "27163")
@@ -39,7 +40,7 @@ Msgs = list[tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]]
 
 
 def _messages(n: int) -> Msgs:
-    registry = DevKeyRegistry(DEV_KEY_SEED.encode())
+    registry = DevKeyRegistry(DEV_KEY_SEED)
     keys = {s: registry.signing_key(f"hw-{s}-1") for s in STATIONS}
     now = datetime.now(UTC)
     out = []
@@ -124,8 +125,9 @@ def _passthrough(kafka: KafkaConnection, src: str, dst: str, n: int) -> float:
     return n / elapsed if elapsed > 0 else 0.0
 
 
-def _faust_bare(ctx: BenchContext, topic: str, n: int) -> float:
-    """events/s of a do-nothing faust agent over the same messages (its own group)."""
+def _faust_bare(ctx: BenchContext, topic: str, n: int) -> tuple[float, float]:
+    """events/s and CPU µs per event of a do-nothing faust agent over the same messages (its
+    own group)."""
     out = subprocess.run(
         [
             sys.executable,
@@ -149,10 +151,12 @@ def _faust_bare(ctx: BenchContext, topic: str, n: int) -> float:
         timeout=max(600, n / 500),
         check=False,
     )
-    for line in out.stdout.splitlines():
-        if "rate=" in line:
-            return float(line.rsplit("rate=", 1)[1])
-    raise RuntimeError(f"faust_bare failed ({out.returncode}): {out.stderr[-2000:]}")
+    found = re.search(r"rate=([0-9.]+) cpu_us=([0-9.]+)", out.stdout)  # (after escape codes)
+    if found:
+        return float(found[1]), float(found[2])
+    raise RuntimeError(
+        f"faust_bare failed ({out.returncode}): {out.stdout[-2000:]} {out.stderr[-2000:]}"
+    )
 
 
 def _rss_kib(pid: int, field: str) -> int:
@@ -189,7 +193,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     del msgs
 
     baseline = _passthrough(ctx.kafka, raw, prefix + "passthrough", n)
-    bare = _faust_bare(ctx, raw, n)
+    bare, bare_cpu_us = _faust_bare(ctx, raw, n)
 
     env = kafka_env(ctx.kafka, os.environ)  # the development registry and key: --dev
     log = (ctx.workdir / "streams-worker.log").open("ab")
@@ -285,7 +289,11 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             measured=Measurement(rate, "events/s"),
             baseline_name="faust agent receiving the same messages, doing nothing",
             baseline=Measurement(bare, "events/s"),
-            extra={"events": n},
+            extra={
+                "events": n,
+                "cpu_us_per_event_worker_processes": round(cpu_worker_us + cpu_checks_us),
+                "cpu_us_per_event_faust_agent": round(bare_cpu_us),
+            },
         ),
         BenchResult(
             name="streams worker peak RSS",

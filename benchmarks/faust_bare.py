@@ -4,8 +4,8 @@ it). Same settings as the stream worker's raw agent (``stream.take_events``, bat
 concurrency 1, raw serializers, commits every batch).
 
 ``python -m benchmarks.faust_bare --bootstrap B --topic T --count N`` prints
-``rate=<events/s>`` once N events were received (timed from the first batch, so the group
-join is excluded) and exits.
+``rate=<events/s> cpu_us=<CPU µs per event>`` once N events were received (both from the
+first batch on, so the group join is excluded) and exits.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ import faust
 
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, faust_broker_urls, faust_credentials
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far."""
+    t = os.times()
+    return t.user + t.system
 
 
 def build(kafka: KafkaConnection, topic: str, count: int, group: str, datadir: str) -> faust.App:
@@ -39,19 +45,22 @@ def build(kafka: KafkaConnection, topic: str, count: int, group: str, datadir: s
         stream_buffer_maxsize=4096,
     )
     source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
-    seen = {"n": 0, "bytes": 0}
-    started: list[float] = []
+    seen = {"n": 0, "bytes": 0, "first": 0}
+    started: list[float] = []  # [wall clock, CPU seconds] at the first batch
 
     @app.agent(source, concurrency=1, name="bare")
     async def bare(stream: Any) -> Any:
         async for batch in stream.take_events(2000, within=0.25):
             if not started:
-                started.append(time.perf_counter())
+                started.extend((time.perf_counter(), _cpu_s()))
+                seen["first"] = len(batch)
             seen["n"] += len(batch)
             seen["bytes"] += sum(len(e.message.value or b"") for e in batch)
             if seen["n"] >= count:
-                rate = seen["n"] / max(1e-9, time.perf_counter() - started[0])
-                print(f"rate={rate:.1f}", flush=True)
+                counted = max(1, seen["n"] - seen["first"])
+                rate = counted / max(1e-9, time.perf_counter() - started[0])
+                cpu_us = (_cpu_s() - started[1]) / counted * 1e6
+                print(f"rate={rate:.1f} cpu_us={cpu_us:.1f}", flush=True)
                 os._exit(0)
             yield len(batch)
 

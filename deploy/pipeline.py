@@ -19,10 +19,10 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from deploy.broker.local import _die_with_parent
 from deploy.exceptions import DeployError
 from deploy.settings import kafka_env
 from schemas.kafka import KafkaConnection, consumer
+from schemas.process import die_with_parent
 from schemas.topics import (
     AGGREGATES,
     DLQ,
@@ -32,6 +32,7 @@ from schemas.topics import (
     TIER_PROVINCE,
     topic_name,
 )
+from streams.config import APP_ID
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ _SINK_TOPIC = {
     "aggregates": AGGREGATES,
     "dlq": DLQ,
 }
-STREAMS_APP_ID = "tuyen-streams"
 
 
 def tuyen_executable() -> str:
@@ -74,7 +74,7 @@ class Service:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # never outlive the process that started it
+                preexec_fn=die_with_parent,  # never outlive the process that started it
             )
         logger.info("service started name=%s pid=%s", self.name, self.proc.pid)
 
@@ -184,7 +184,7 @@ class Pipeline:
     # -- progress -----------------------------------------------------------------------
     def groups(self) -> dict[str, list[str]]:
         """Each consumer group of the pipeline and the topics it must have consumed."""
-        groups = {self.prefix + STREAMS_APP_ID: [topic_name(RAW, self.prefix)]}
+        groups = {self.prefix + APP_ID: [topic_name(RAW, self.prefix)]}
         for name in self.sink_names:
             groups[f"{self.prefix}tuyen-sink-{name}"] = [topic_name(_SINK_TOPIC[name], self.prefix)]
         return groups

@@ -25,7 +25,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import signal
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,6 +33,7 @@ from typing import Any
 
 from schemas import DevKeyRegistry, KeyRegistry, Reason, ReloadingKeyRegistry
 from schemas.hierarchy import Hierarchy
+from schemas.process import die_with_parent
 from streams.config import StreamsConfig
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
@@ -74,25 +74,12 @@ def hierarchy_of(config: StreamsConfig) -> Hierarchy:
     return load_hierarchy(config.facilities_path)
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM this process when the worker that spawned it dies (even by SIGKILL)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pool's pipes closing ends it instead
-        return
-    if os.getppid() != parent:  # died before prctl took effect
-        os._exit(0)
-
-
 def _init(
     config: StreamsConfig, hierarchy: Hierarchy | None, keys: KeyRegistry | None, parent: int
 ) -> None:
     """Per worker process: build the validator once."""
     global _validator
-    _die_with_parent(parent)
+    die_with_parent(parent)
     _validator = Validator(
         hierarchy if hierarchy is not None else hierarchy_of(config),
         keys if keys is not None else key_registry(config),
@@ -151,14 +138,6 @@ class CheckPool:
         for f in [executor.submit(_check, [], datetime.now()) for _ in range(self.processes)]:
             f.result()
         return executor
-
-    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
-        """Stage 1 of ``msgs``, verdicts in input order."""
-        size = max(64, -(-len(msgs) // self.processes))
-        out: list[Accepted | Rejected] = []
-        async for _chunk, verdicts in self.chunks(msgs, now, size):
-            out += verdicts
-        return out
 
     async def chunks(
         self, msgs: Sequence[RawMessage], now: datetime, size: int

@@ -13,14 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from schemas import MAX_CLOCK_SKEW, MAX_VALUE_BYTES
 from schemas.kafka import KafkaConnection
-from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
+from schemas.keys import DEV_KEY_SEED
 from schemas.topics import DAY_MS, TopicSpec
 from streams.pseudonym_key import WeakPseudonymKey, decode_pseudonym_key
 
-__all__ = ["DEV_KEY_SEED", "StreamsConfig", "ValidationPolicy"]
+__all__ = ["APP_ID", "COUNTERS_TABLE", "RECORDS_TABLE", "StreamsConfig", "ValidationPolicy"]
 
-#: Seed of the development key registry (``schemas.DevKeyRegistry``) the simulator also uses.
-DEV_KEY_SEED = _SHARED_DEV_KEY_SEED.decode()
+#: The stream worker's faust app id: its consumer group (``<topic prefix>tuyen-streams``), the
+#: prefix of its internal topics, its Kafka principal in the manifests.
+APP_ID = "tuyen-streams"
+#: The worker's two faust tables (their changelogs: ``<group>-<table>-changelog``)
+RECORDS_TABLE = "records"
+COUNTERS_TABLE = "counters"
 
 
 class ValidationPolicy(BaseModel):
@@ -59,7 +63,7 @@ class StreamsConfig(BaseModel):
     development: bool = Field(
         default=False, description="allow the development key registry and pseudonym key"
     )
-    app_id: str = Field(default="tuyen-streams", description="faust app id = consumer group")
+    app_id: str = Field(default=APP_ID, description="faust app id = consumer group")
     topic_prefix: str = Field(default="", description="prefix of every topic and the group")
     partitions: int = Field(
         default=12, ge=1, description="partitions of the raw topic (tables are co-partitioned)"
@@ -71,7 +75,8 @@ class StreamsConfig(BaseModel):
         description="HMAC key for national pseudonyms: base64 of at least 32 random bytes"
     )
     key_registry_seed: SecretStr = Field(
-        default=SecretStr(DEV_KEY_SEED), description="seed of the development key registry"
+        default=SecretStr(DEV_KEY_SEED.decode()),
+        description="seed of the development key registry (schemas.keys.DEV_KEY_SEED)",
     )
     key_registry_path: str | None = Field(
         default=None,
@@ -176,6 +181,6 @@ class StreamsConfig(BaseModel):
         and the two table changelogs (faust's ``<app id>-<table>-changelog``)."""
         return [
             (self.deltas_topic, self.aggregate_partitions, "delete"),
-            (f"{self.group_id}-records-changelog", self.partitions, "compact"),
-            (f"{self.group_id}-counters-changelog", self.aggregate_partitions, "compact"),
+            (f"{self.group_id}-{RECORDS_TABLE}-changelog", self.partitions, "compact"),
+            (f"{self.group_id}-{COUNTERS_TABLE}-changelog", self.aggregate_partitions, "compact"),
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.exceptions import TuyenError
 
-__all__ = ["OutputError", "StateError", "StreamsError"]
+__all__ = ["OutputError", "StreamsError"]
 
 
 class StreamsError(TuyenError):
@@ -15,9 +15,3 @@ class OutputError(StreamsError):
     """Publishing to an output topic failed (the batch is not committed; it is retried)."""
 
     retryable = True
-
-
-class StateError(StreamsError):
-    """A state value could not be read (corrupt changelog entry)."""
-
-    retryable = False

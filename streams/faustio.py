@@ -1,50 +1,220 @@
-"""faust-streaming workarounds and accessors the app needs (its consumer internals, offsets,
-seeks). Every use of a private faust/aiokafka attribute is here, so an upgrade is checked in
-one place (faust-streaming 0.15.3, aiokafka 0.14).
+"""Everything of faust-streaming the worker touches: the app and its settings, the input topics,
+the tables' stores, the consumer (offsets, seeks, resumes, the gap-ack workaround), batches
+and acks, running the worker. Every use of a faust/aiokafka internal is here, so an upgrade
+is checked in one place (faust-streaming 0.15.3, aiokafka 0.14); the rest of the shell sees
+the small protocols of :mod:`streams.offsets`, :mod:`streams.watchdog` and
+:mod:`streams.checkpoint`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.types import TP
 
+from schemas.kafka import faust_broker_urls, faust_credentials
+from streams.config import COUNTERS_TABLE, RECORDS_TABLE, StreamsConfig
+from streams.diskstate import DiskState
+from streams.state import MemoryState, StateStore
 from streams.validate import RawMessage
 
 __all__ = [
-    "baseline_offsets",
-    "broker_committed",
-    "committed_offsets",
+    "FaustConsumer",
+    "FaustTable",
+    "acker",
+    "batches",
     "coordinates",
+    "counters_table",
     "disable_gap_acks",
+    "input_topic",
     "kafka_time",
+    "new_app",
+    "on_assigned",
     "raw_headers",
     "raw_messages",
-    "safe_seek",
-    "seek_back",
+    "records_table",
+    "run_app",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-def raw_headers(raw: Any) -> list[tuple[str, bytes | None]]:
-    if not raw:
-        return []
-    if isinstance(raw, Mapping):
-        return list(raw.items())
-    return list(raw)
+def new_app(config: StreamsConfig) -> faust.App:
+    """The faust app with the worker's settings (web views: only the shell's own)."""
+    return faust.App(
+        config.group_id,
+        broker=faust_broker_urls(config.kafka),
+        broker_credentials=faust_credentials(config.kafka),
+        store=config.store,
+        datadir=config.data_dir,
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_session_timeout=config.broker_session_timeout_s,
+        broker_heartbeat_interval=config.broker_heartbeat_interval_s,
+        broker_commit_every=config.batch_size,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=max(4096, config.batch_size * 2),
+        producer_acks=-1,
+        web_enabled=config.web_enabled,
+        web_port=config.web_port,
+        web_bind=config.web_host,
+        web_host=config.web_host,
+        # faust's own views expose table data (/table), the cluster's topology (/router),
+        # sensors and assignment (/, /assignment), the service graph and metrics: all off;
+        # only streams.app's /aggregates/ and /stats/ are served
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
+        table_cleanup_interval=3600.0,
+    )
 
 
-def coordinates(event: Any) -> tuple[int, int]:
-    return event.message.partition, event.message.offset
+def input_topic(app: faust.App, name: str, partitions: int, *, internal: bool = False) -> Any:
+    """An input topic of raw bytes (no faust codec)."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=internal,
+    )
 
 
-def committed_offsets(app: faust.App, topic: str) -> dict[int, int | None]:
-    offsets = getattr(app.consumer, "_committed_offset", {}) or {}
-    return {tp.partition: off for tp, off in offsets.items() if tp.topic == topic}
+class FaustTable:
+    """A faust table as the shell uses it: its changelog topic and its store, read and written
+    directly (faust's ``table[key]`` takes the partition from the "current event", which
+    batching makes wrong)."""
+
+    def __init__(self, table: Any, *, rocksdb: bool = False) -> None:
+        self.table = table
+        self.rocksdb = rocksdb
+
+    @property
+    def changelog(self) -> str:
+        return str(self.table.changelog_topic.get_topic_name())
+
+    def data(self) -> dict[str, Any]:
+        """The memory store's dict (the counters table)."""
+        data = self.table.data.data
+        assert isinstance(data, dict), f"table {self.table.name} needs the memory:// store"
+        return data
+
+    def record_state(self) -> StateStore:
+        """The records table as a :class:`StateStore` (its RocksDB databases, or its dict)."""
+        if self.rocksdb:
+            return DiskState(self.table.data._db_for_partition)
+        return MemoryState(self.data())
+
+    def track(self, changes: Sequence[tuple[str, Any, int]]) -> None:
+        """Tell the memory store which partition each written key belongs to (so a revoked
+        partition's keys are dropped; the RocksDB store keeps a database per partition and
+        has nothing to track)."""
+        key_partition = getattr(self.table.data, "_key_partition", None)
+        if key_partition is not None:
+            for key, _value, partition in changes:
+                key_partition[key] = partition
+
+
+def records_table(app: faust.App, config: StreamsConfig) -> FaustTable:
+    """The per-record state table (RocksDB through rocksdict, or memory), co-partitioned with
+    the raw topic."""
+    rocksdb = config.state_store == "rocksdb"
+    options = {
+        "block_cache_size": config.rocksdb_cache_mib << 20,
+        "write_buffer_size": config.rocksdb_write_buffer_mib << 20,
+        "max_write_buffer_number": 2,
+        "driver": "rocksdict",
+    }
+    table = app.Table(
+        RECORDS_TABLE,
+        key_type=str,
+        partitions=config.partitions,
+        # "rocksdb:records", not "rocksdb://": faust treats an empty URL as "no store given"
+        store=f"rocksdb:{RECORDS_TABLE}" if rocksdb else "memory://",
+        options=options if rocksdb else None,
+    )
+    return FaustTable(table, rocksdb=rocksdb)
+
+
+def counters_table(app: faust.App, config: StreamsConfig) -> FaustTable:
+    """The live counters table (memory), co-partitioned with the aggregate-delta topic."""
+    table = app.Table(COUNTERS_TABLE, key_type=str, partitions=config.aggregate_partitions)
+    return FaustTable(table)
+
+
+class FaustConsumer:
+    """faust's consumer as :class:`streams.offsets.ConsumerPort` (topic, partition pairs)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    @property
+    def _consumer(self) -> Any:
+        return self.app.consumer
+
+    def committed(self, topic: str) -> dict[int, int | None]:
+        """The committed offsets faust caches for ``topic`` (may be empty after an
+        assignment)."""
+        offsets = getattr(self._consumer, "_committed_offset", {}) or {}
+        return {tp.partition: off for tp, off in offsets.items() if tp.topic == topic}
+
+    async def broker_committed(
+        self, topic: str, partition: int, *, never: int | None = 0
+    ) -> int | None:
+        """The group's committed offset from the broker (faust's cache can lack it); ``never``
+        when the group never committed one; ``None`` when the broker cannot say."""
+        try:
+            thread = self._consumer._thread
+            inner = thread._ensure_consumer()
+            from aiokafka import TopicPartition as AioTP
+
+            offset = await thread.call_thread(inner.committed, AioTP(topic, partition))
+        except Exception as exc:  # an aid: never crash the worker over it
+            logger.warning(
+                "could not read the committed offset topic=%s partition=%d from the broker: %r",
+                topic,
+                partition,
+                exc,
+            )
+            return None
+        return int(offset) if offset is not None else never
+
+    async def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Seek on the consumer's own thread.
+
+        faust's ``Consumer.seek`` calls aiokafka's ``seek`` from the event-loop thread while
+        the consumer thread may be inside ``Fetcher.fetched_records``; the two race on the
+        fetcher's buffers (``KeyError`` in ``del self._records[tp]``, seen crashing a worker).
+        ``seek_wait`` runs the seek on the consumer thread instead."""
+        consumer, tp = self._consumer, TP(topic, partition)
+        thread = getattr(consumer, "_thread", None)
+        if thread is None or not hasattr(thread, "seek_wait"):
+            await consumer.seek(tp, offset)
+            return
+        await thread.seek_wait({tp: offset})
+        consumer._read_offset[tp] = offset if offset else None
+
+    def assigned(self) -> list[tuple[str, int]]:
+        return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
+
+    async def ends(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The end offsets (high watermarks) of ``partitions``."""
+        found = await self._consumer.highwaters(*(TP(t, p) for t, p in partitions))
+        return {(tp.topic, tp.partition): end for tp, end in found.items() if end is not None}
+
+    def resume(self, topic: str, partition: int) -> None:
+        self._consumer.resume_partitions([TP(topic, partition)])
 
 
 def disable_gap_acks(app: faust.App, topics: set[str]) -> None:
@@ -71,63 +241,45 @@ def disable_gap_acks(app: faust.App, topics: set[str]) -> None:
     consumer._tuyen_gap_guard = True
 
 
-async def broker_committed(consumer: Any, tp: Any, *, never: int | None = 0) -> int | None:
-    """The group's committed offset of ``tp`` from the broker (faust's cache can lack it);
-    ``never`` when the group never committed one; ``None`` when the broker cannot say."""
-    try:
-        thread = consumer._thread
-        inner = thread._ensure_consumer()
-        from aiokafka import TopicPartition as AioTP
+def on_assigned(app: faust.App, callback: Callable[[], None]) -> None:
+    """Call ``callback`` after every partition assignment."""
 
-        offset = await thread.call_thread(inner.committed, AioTP(tp.topic, tp.partition))
-    except Exception as exc:  # an aid: never crash the worker over it
-        logger.warning("could not read the committed offset of %s from the broker: %r", tp, exc)
-        return None
-    return int(offset) if offset is not None else never
+    async def assigned(app_: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        callback()
+
+    app.on_partitions_assigned.connect(assigned)  # type: ignore[arg-type]
 
 
-async def baseline_offsets(app: faust.App, topic: str, partitions: Sequence[int]) -> dict[int, int]:
-    """The group's committed offsets of ``partitions`` of ``topic`` asked from the broker (for
-    :class:`~streams.offsets.OffsetGuard` when faust's cache lacks them); a partition never
-    committed, or that the broker cannot answer for, is left out."""
-    from faust.types import TP
-
-    found: dict[int, int] = {}
-    for p in partitions:
-        offset = await broker_committed(app.consumer, TP(topic, p), never=None)
-        if offset is not None:
-            found[p] = offset
-    logger.info("offset baseline from the broker topic=%s committed=%s", topic, found)
-    return found
+def batches(stream: Any, size: int, within_s: float) -> AsyncIterator[Sequence[Any]]:
+    """The stream's events in batches of at most ``size`` (or what came within ``within_s``),
+    NOT acked: the shell acks each batch's events itself (:func:`acker`) as the last step of
+    its checkpoint, so a batch that fails is never acked (``take_events`` acks a batch when
+    its generator is closed, which a failed agent's is, too)."""
+    batched: AsyncIterator[Sequence[Any]] = stream.noack_take(size, within=within_s)
+    return batched
 
 
-async def seek_back(app: faust.App, topic: str, seeks: Mapping[int, int]) -> None:
-    from faust.types import TP
+def acker(stream: Any) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    """Acks events of ``stream`` (faust commits an offset once its event is acked)."""
 
-    for partition, offset in seeks.items():
-        logger.warning(
-            "offset jump topic=%s partition=%d: seeking back to offset=%d",
-            topic,
-            partition,
-            offset,
-        )
-        await safe_seek(app.consumer, TP(topic, partition), offset)
+    async def ack(events: Sequence[Any]) -> None:
+        for event in events:
+            await stream.ack(event)
+
+    return ack
 
 
-async def safe_seek(consumer: Any, tp: Any, offset: int) -> None:
-    """Seek on the consumer's own thread.
+def coordinates(event: Any) -> tuple[int, int]:
+    """(partition, offset) of a faust event."""
+    return event.message.partition, event.message.offset
 
-    faust's ``Consumer.seek`` calls aiokafka's ``seek`` from the event-loop thread while the
-    consumer thread may be inside ``Fetcher.fetched_records``; the two race on the fetcher's
-    buffers (``KeyError`` in ``del self._records[tp]``, seen crashing a worker). ``seek_wait``
-    runs the seek on the consumer thread instead.
-    """
-    thread = getattr(consumer, "_thread", None)
-    if thread is None or not hasattr(thread, "seek_wait"):
-        await consumer.seek(tp, offset)
-        return
-    await thread.seek_wait({tp: offset})
-    consumer._read_offset[tp] = offset if offset else None
+
+def raw_headers(raw: Any) -> list[tuple[str, bytes | None]]:
+    if not raw:
+        return []
+    if isinstance(raw, Mapping):
+        return list(raw.items())
+    return list(raw)
 
 
 def kafka_time(seconds: float | None) -> datetime:
@@ -148,3 +300,15 @@ def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
         )
         for e in events
     ]
+
+
+def run_app(app: faust.App, log_level: str, on_exit: Callable[[], None]) -> None:
+    """Run ``app`` as a worker in this process until SIGTERM/SIGINT or a crashed agent
+    (blocks); ``on_exit`` runs after it stopped, whichever way."""
+    from faust.worker import Worker
+
+    worker = Worker(app, loglevel=log_level, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        on_exit()

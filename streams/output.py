@@ -11,7 +11,6 @@ not committed and is processed again after restart. A failure that concerns one 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,8 +18,8 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from schemas.kafka import KafkaConnection, producer
 from schemas.partition import PARTITIONER
+from streams.config import APP_ID
 from streams.exceptions import OutputError
-from streams.pipeline import OutMessage
 
 __all__ = ["PER_MESSAGE_ERRORS", "BatchPublisher", "Refused"]
 
@@ -55,9 +54,7 @@ class Refused:
 class BatchPublisher:
     """Idempotent producer; ``flush`` blocks until every message is acknowledged."""
 
-    def __init__(
-        self, kafka: KafkaConnection, *, client_id: str = "tuyen-streams", **extra: Any
-    ) -> None:
+    def __init__(self, kafka: KafkaConnection, *, client_id: str = APP_ID, **extra: Any) -> None:
         conf: dict[str, Any] = {
             "client.id": client_id,
             "enable.idempotence": True,
@@ -114,19 +111,6 @@ class BatchPublisher:
                     raise
                 self._refused.append(Refused(topic, key, value, str(err)))
                 return
-
-    def publish(self, messages: Iterable[OutMessage], *, timeout_s: float = 60.0) -> int:
-        """Produce ``messages`` and wait for all acknowledgements. Returns the count; raises
-        :class:`OutputError` if any was refused (callers that dead-letter refusals use
-        :meth:`produce` and :meth:`flush`)."""
-        n = 0
-        for m in messages:
-            self.produce(m.topic, m.value, m.key, m.headers)
-            n += 1
-        refused = self.flush(timeout_s)
-        if refused:
-            raise OutputError(f"{len(refused)} messages refused: {refused[0].error}")
-        return n
 
     def flush(self, timeout_s: float = 60.0) -> list[Refused]:
         """Wait for every acknowledgement; the messages refused for themselves since the last

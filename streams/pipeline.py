@@ -247,8 +247,3 @@ class BatchProcessor:
                     )
                 )
         return out
-
-
-def encode_deltas(message: dict[str, Any]) -> bytes:
-    """Kafka value of a delta message."""
-    return orjson.dumps(message)

@@ -54,11 +54,6 @@ class WeakPseudonymKey(ValueError):
     """The pseudonym key is malformed or weak; the message says why (never the key)."""
 
 
-def is_development_key(text: str) -> bool:
-    """True for the development key (only development mode may use it)."""
-    return text.strip() == DEV_PSEUDONYM_KEY
-
-
 def decode_pseudonym_key(text: str, *, allow_development: bool = False) -> bytes:
     """The HMAC key encoded in ``text``; :class:`WeakPseudonymKey` when it is malformed,
     short, published or of low entropy. ``allow_development`` admits the development key."""

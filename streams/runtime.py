@@ -1,43 +1,52 @@
-"""What the app's agents share: the validator, the check pool, the publisher, the stats.
-No faust here (the app, :mod:`streams.app`, owns one :class:`StreamsRuntime`)."""
+"""What the app's agents share: the validator, the batch processor, the live counters, the
+check pool, the publisher and its thread, the stats. No faust here: the app
+(:mod:`streams.app`) hands in the tables' stores (:mod:`streams.faustio`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
-import orjson
-
-from schemas import KeyRegistry, Reason
+from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
 from schemas.topics import AGGREGATES
 from streams.aggregate import LiveCounters
+from streams.checkpoint import Checkpoint, StateChanges
 from streams.checkpool import CheckPool, hierarchy_of, key_registry
 from streams.config import StreamsConfig
-from streams.exceptions import OutputError
-from streams.output import BatchPublisher, Refused
-from streams.pipeline import BatchProcessor, OutMessage
+from streams.output import BatchPublisher
+from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonymise import Pseudonymiser
+from streams.state import StateStore
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
 __all__ = ["StreamsRuntime"]
 
 logger = logging.getLogger(__name__)
 
+E = TypeVar("E")
+
 
 class StreamsRuntime:
-    """What the agents share: processor, publisher, counters, stats (one per app)."""
+    """One per app: builds the validator, the :class:`BatchProcessor` over ``state`` (the
+    records table's store; default: memory), the :class:`LiveCounters` over ``counters`` (the
+    counters table's dict), the check pool (``verify_processes``), and, on first use, the
+    publisher."""
 
     def __init__(
         self,
         config: StreamsConfig,
         hierarchy: Hierarchy | None = None,
         keys: KeyRegistry | None = None,
+        *,
+        state: StateStore | None = None,
+        counters: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.validator = Validator(
@@ -47,6 +56,14 @@ class StreamsRuntime:
             partitions=config.partitions,
         )
         self.pseudonymiser = Pseudonymiser(config.pseudonym_key_bytes())
+        self.processor = BatchProcessor(
+            self.validator,
+            self.pseudonymiser,
+            topic_prefix=config.topic_prefix,
+            aggregate_partitions=config.aggregate_partitions,
+            state=state,
+        )
+        self.counters = LiveCounters(counters)
         self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
         # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
         # thread building the app (see streams.checkpool)
@@ -57,90 +74,82 @@ class StreamsRuntime:
             )
         self.io = ThreadPoolExecutor(1, thread_name_prefix="publish")
         self.publisher: BatchPublisher | None = None
-        self.processor: BatchProcessor | None = None
-        self.counters: LiveCounters | None = None
         self.stats: Counter[str] = Counter()
         self.aggregates_topic = config.topic(AGGREGATES)
 
     def publisher_(self) -> BatchPublisher:
+        """The publisher (built on first use: no connection before the worker runs)."""
         if self.publisher is None:
             self.publisher = BatchPublisher(
                 self.config.kafka, client_id=f"{self.config.group_id}-out"
             )
         return self.publisher
 
+    def checkpoint(
+        self,
+        changelog: str,
+        write_state: Callable[[StateChanges], None],
+        ack: Callable[[Sequence[E]], Awaitable[None]],
+        *,
+        records: bool,
+    ) -> Checkpoint[E]:
+        """The checkpoint of an agent's batches, publishing on the publisher's thread: the
+        records agent's (deltas, dead letters of refused outputs) or the counters agent's."""
+        io, loop = self.io, asyncio.get_running_loop()
+
+        async def run(work: Callable[[], None]) -> None:
+            await loop.run_in_executor(io, work)
+
+        return Checkpoint(
+            self.publisher_(),
+            changelog=changelog,
+            write_state=write_state,
+            ack=ack,
+            deltas_topic=self.config.deltas_topic if records else None,
+            dead_letters=self.processor.refused if records else None,
+            stats=self.stats,
+            run=run,
+        )
+
     async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
         """Stage 1 in this process (on the thread pool)."""
-        assert self.processor is not None
         loop = asyncio.get_running_loop()
         n = self.config.verify_threads
+        check = self.processor.check
         if n <= 1 or len(msgs) < 64:
-            return await loop.run_in_executor(self.pool, self.processor.check, msgs, now)
+            return await loop.run_in_executor(self.pool, check, msgs, now)
         size = -(-len(msgs) // n)
         chunks = [msgs[i : i + size] for i in range(0, len(msgs), size)]
         parts = await asyncio.gather(
-            *(loop.run_in_executor(self.pool, self.processor.check, c, now) for c in chunks)
+            *(loop.run_in_executor(self.pool, check, c, now) for c in chunks)
         )
         return [v for part in parts for v in part]
 
-    async def publish(
-        self,
-        messages: list[OutMessage],
-        deltas: list[tuple[int, dict[str, Any]]],
-        changelog: str | None = None,
-        state: Sequence[tuple[str, bytes, int]] = (),
-    ) -> None:
-        """Produce ``messages`` and ``deltas``, flush; then write ``state`` (key, JSON value,
-        partition) to the table's ``changelog`` topic (faust's JSON layout, explicit partition),
-        flush. Two flushes so a crash can never leave the state ahead of the outputs."""
-        publisher = self.publisher_()
-        deltas_topic = self.config.deltas_topic
+    async def process(self, msgs: Sequence[RawMessage], now: datetime) -> tuple[BatchOutput, float]:
+        """Stages 1 and 2 of a batch: its output and the seconds spent in stage 2 (the rest
+        of the call is stage 1). With check processes, stage 2 of chunk k (here) overlaps
+        stage 1 of chunk k+1 (there)."""
+        processor, pool, clock = self.processor, self.check_pool, time.perf_counter
+        if pool is None:
+            checked = await self.check(msgs, now)
+            started = clock()
+            return processor.finish(msgs, checked, now), clock() - started
+        out, finish_s = BatchOutput(), 0.0
+        async for part, verdicts in pool.chunks(msgs, now, max(256, -(-len(msgs) // 4))):
+            started = clock()
+            processor.finish(part, verdicts, now, into=out, last=False)
+            finish_s += clock() - started
+        started = clock()
+        processor.finish((), (), now, into=out, last=True)
+        return out, finish_s + clock() - started
 
-        def work() -> None:
-            for m in messages:
-                publisher.produce(m.topic, m.value, m.key, m.headers)
-            for q, payload in deltas:
-                publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
-            refused = publisher.flush()
-            if refused:
-                self._refusals(publisher, messages, refused)
-            if changelog is not None and state:
-                dumps = orjson.dumps
-                for key, value, partition in state:
-                    publisher.produce(changelog, value, dumps(key), None, partition)
-                if publisher.flush():
-                    raise OutputError("the record-state changelog was refused by the broker")
-
-        await asyncio.get_running_loop().run_in_executor(self.io, work)
-
-    def _refusals(
-        self, publisher: BatchPublisher, sent: Sequence[OutMessage], refused: Sequence[Refused]
-    ) -> None:
-        """Outputs the broker refused for themselves (``streams.output.PER_MESSAGE_ERRORS``):
-
-        1. each is sent again alone (librdkafka refuses a whole batch when one message in it
-           is too large: its batch-mates are innocent);
-        2. the inputs of those refused alone are dead-lettered ``output_rejected``;
-        3. a dead letter refused in turn is sent again reduced (``BatchProcessor.refused``);
-        4. anything refused after that raises :class:`OutputError` (the batch is not
-           committed and is processed again)."""
-        assert self.processor is not None
-        alone: list[tuple[OutMessage, str]] = []
-        for m, _error in _match(sent, refused):
-            publisher.produce(m.topic, m.value, m.key, m.headers)
-            again = publisher.flush()
-            if again:
-                alone.append((m, again[0].error))
-                self.stats[f"rejected.{Reason.OUTPUT_REJECTED.value}"] += 1
-        letters = self.processor.refused(alone, datetime.now(UTC))
-        for _round in range(2):
-            for m in letters:
-                publisher.produce(m.topic, m.value, m.key, m.headers)
-            refused = publisher.flush()
-            if not refused:
-                return
-            letters = self.processor.refused(_match(letters, refused), datetime.now(UTC))
-        raise OutputError(f"dead letters refused by the broker: {refused[0].error}")
+    def count(self, out: BatchOutput) -> None:
+        """Add a checkpointed batch's outcome to the stats."""
+        stats = self.stats
+        stats["accepted"] += out.accepted
+        stats["duplicates"] += out.duplicates
+        for reason, n in out.rejected.items():
+            stats[f"rejected.{reason}"] += n
 
     def close(self) -> None:
         if self.publisher is not None:
@@ -149,14 +158,3 @@ class StreamsRuntime:
             self.check_pool.close()
         self.pool.shutdown(wait=False)
         self.io.shutdown(wait=False)
-
-
-def _match(sent: Sequence[OutMessage], refused: Sequence[Refused]) -> list[tuple[OutMessage, str]]:
-    """The messages of ``sent`` that were ``refused``, with why."""
-    out = []
-    for r in refused:
-        m = next((m for m in sent if (m.topic, m.key, m.value) == (r.topic, r.key, r.value)), None)
-        if m is None:
-            raise OutputError(f"a message to {r.topic} was refused: {r.error}")
-        out.append((m, r.error))
-    return out

@@ -35,7 +35,6 @@ from deploy.broker.config import (
 )
 from deploy.broker.jars import KAFKA_VERSION, ensure_jars, ensure_jmx_agent
 from deploy.broker.local import (
-    _die_with_parent,
     _port_free,
     format_command,
     free_port,
@@ -48,6 +47,7 @@ from deploy.broker.local import (
 )
 from deploy.exceptions import BrokerError, BrokerUnavailable
 from schemas.kafka import KafkaConnection, admin
+from schemas.process import die_with_parent
 
 __all__ = ["ClusterNode", "ClusterState", "LocalCluster"]
 
@@ -296,7 +296,7 @@ class LocalCluster:
                 stdin=subprocess.DEVNULL,
                 cwd=folder,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self._tie else None,
+                preexec_fn=die_with_parent if self._tie else None,
             )
         self._procs[node_id] = proc
         nodes = tuple(replace(x, pid=proc.pid) if x.node_id == node_id else x for x in st.nodes)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -25,6 +24,7 @@ from deploy.broker.config import NodeSpec, server_properties, write_properties
 from deploy.broker.jars import KAFKA_VERSION, ensure_jars
 from deploy.broker.probe import broker_answers
 from deploy.exceptions import BrokerError, BrokerUnavailable
+from schemas.process import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +76,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to SIGTERM this child when the process that started it dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -197,7 +190,7 @@ class LocalBroker:
                 stdin=subprocess.DEVNULL,
                 cwd=self.state_dir,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if tie_to_parent else None,
+                preexec_fn=die_with_parent if tie_to_parent else None,
             )
         bootstrap = f"127.0.0.1:{port}"
         state = LocalBrokerState(proc.pid, bootstrap, controller_port, KAFKA_VERSION, time.time())

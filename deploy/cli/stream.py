@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -14,6 +14,7 @@ from deploy.exceptions import ConfigError
 from deploy.topics import apply_topics, raw_topic_problems
 from schemas.kafka import KafkaConnection
 from schemas.topics import AGGREGATES, RAW, topic_name, topic_specs
+from streams.config import APP_ID
 
 __all__ = ["aggregates_app", "streams_app"]
 
@@ -34,7 +35,7 @@ def worker(
     ctx: typer.Context,
     bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: settings)."),
     topic_prefix: str = typer.Option(None, help="Topic prefix (default: TUYEN_TOPIC_PREFIX)."),
-    app_id: str = typer.Option("tuyen-streams", help="faust app id (consumer group)."),
+    app_id: str = typer.Option(APP_ID, help="faust app id (consumer group)."),
     partitions: int = typer.Option(None, help="Raw topic partitions (default: topics.py)."),
     web_port: int = typer.Option(6066, help="Port of the web views (0: disabled)."),
     web_host: str = typer.Option(
@@ -65,7 +66,7 @@ def worker(
 
     Needs TUYEN_KEY_REGISTRY and TUYEN_PSEUDONYM_KEY, unless in development mode, and a raw
     topic with LogAppendTime and the partition count it is told."""
-    from streams.app import build_app
+    from streams.app import run_worker
     from streams.config import StreamsConfig
 
     s = settings(ctx)
@@ -105,7 +106,7 @@ def worker(
     # metadata has spread "ignores the missing topic" and never consumes it (seen: live
     # aggregates never published): create them first
     apply_topics(conn, config.internal_topic_specs())
-    _run(build_app(config), log_level)
+    run_worker(config, log_level)
 
 
 def _check_raw_topic(
@@ -121,19 +122,6 @@ def _check_raw_topic(
         problems = [p for p in problems if "LogAppendTime" not in p]
     if problems:
         raise ConfigError("the stream worker refuses to start: " + "; ".join(problems))
-
-
-def _run(app: Any, log_level: str) -> None:
-    """Run a faust app as a worker in this process (blocks; handles SIGTERM/SIGINT)."""
-    from faust.worker import Worker
-
-    worker = Worker(app, loglevel=log_level, quiet=True, redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    finally:
-        runtime = getattr(app, "tuyen_runtime", None)
-        if runtime is not None:
-            runtime.close()
 
 
 @aggregates_app.command("show")

@@ -49,6 +49,8 @@ from schemas.topics import (  # noqa: E402
     VALID,
     topic_specs,
 )
+from streams.config import APP_ID  # noqa: E402
+from streams.monitor.offsets_log import OFFSETS_TOPIC  # noqa: E402
 
 K8S = ROOT / "deploy" / "k8s"
 SECURITY = ROOT / "deploy" / "security"
@@ -57,11 +59,9 @@ MONITORING = ROOT / "deploy" / "monitoring"
 CLUSTER = "tuyen"
 REPLICAS = 3
 MIN_INSYNC = "2"
-STREAMS_APP_ID = "tuyen-streams"
 STATION_USER = "tuyen-station"
 MONITOR_USER = "tuyen-monitor"
 MONITOR_READER_GROUP_PREFIX = "_tuyen-monitor-reader-"
-OFFSETS_TOPIC = "__consumer_offsets"
 PROVINCE_TOPIC_PREFIX = TIER_PROVINCE + "."
 
 #: Sink name → the topic it stores (consumer group ``tuyen-sink-<name>``).
@@ -113,17 +113,17 @@ def principals() -> dict[str, tuple[Acl, ...]]:
     derived = (DLQ, TIER_DISTRICT, TIER_PROVINCE, TIER_NATIONAL, AGGREGATES)
     users: dict[str, tuple[Acl, ...]] = {
         STATION_USER: (_write(RAW),),
-        STREAMS_APP_ID: (
+        APP_ID: (
             _read(RAW),
             Acl("topic", VALID, ("Read", "Write", "Describe")),  # validate writes, route reads
             *(_write(t) for t in derived),
             # one province stream per province when the province-split component is used
             _write(PROVINCE_TOPIC_PREFIX, "prefix"),
-            _group(STREAMS_APP_ID, "prefix"),
+            _group(APP_ID, "prefix"),
             # faust's own topics: changelogs, repartition, leader, aggregate deltas
             Acl(
                 "topic",
-                STREAMS_APP_ID,
+                APP_ID,
                 ("Create", "Read", "Write", "Describe", "DescribeConfigs"),
                 "prefix",
             ),

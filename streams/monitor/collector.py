@@ -36,13 +36,17 @@ from streams.monitor.config import MonitorConfig
 from streams.monitor.exceptions import BrokerQueryError
 from streams.monitor.kafka_io import TP, KafkaClients, now_ms
 from streams.monitor.model import GroupLag, PartitionLag
-from streams.monitor.offsets_log import GroupMembers, decode_group_metadata, decode_offset_commit
+from streams.monitor.offsets_log import (
+    OFFSETS_TOPIC,
+    GroupMembers,
+    decode_group_metadata,
+    decode_offset_commit,
+)
 
 __all__ = ["CommitLog", "EndHistory", "GroupInfo", "LagCollector"]
 
 logger = logging.getLogger(__name__)
 
-OFFSETS_TOPIC = "__consumer_offsets"
 GTP = tuple[str, str, int]
 GTP_MS = tuple[str, int, int]  # (topic, partition, ms or offset)
 

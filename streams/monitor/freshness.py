@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from schemas.freshness import FRESHNESS_BUCKETS, Histogram, parse_ce_time
 
@@ -23,7 +23,6 @@ __all__ = [
     "Percentiles",
     "delay_percentiles",
     "freshness_percentiles",
-    "from_epoch_ms",
     "parse_ce_time",
     "percentile",
 ]
@@ -62,8 +61,3 @@ def delay_percentiles(delays: Iterable[float]) -> Percentiles:
     if not s:
         return Percentiles(0, 0.0, 0.0, 0.0, 0.0)
     return Percentiles(len(s), percentile(s, 50), percentile(s, 95), percentile(s, 99), s[-1])
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    """A Kafka timestamp (ms since the epoch) as an aware datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -15,7 +15,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["GroupMembers", "OffsetCommitRecord", "decode_group_metadata", "decode_offset_commit"]
+__all__ = [
+    "OFFSETS_TOPIC",
+    "GroupMembers",
+    "OffsetCommitRecord",
+    "decode_group_metadata",
+    "decode_offset_commit",
+]
+
+#: Kafka's internal topic of consumer-group commits and metadata
+OFFSETS_TOPIC = "__consumer_offsets"
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")

@@ -130,6 +130,27 @@ def burrow_response(
     return error(HTTPStatus.NOT_FOUND, "invalid request type")
 
 
+def _respond(
+    path: str, snap: Snapshot | None, refresh_s: int, cluster: str
+) -> tuple[HTTPStatus, str, bytes]:
+    """(status, content type, body) of a data path: the pages, the JSON and Burrow's API."""
+    html = "text/html; charset=utf-8"
+    if path == "/api/status":
+        body = orjson.dumps(snap.as_dict() if snap else {"collecting": True})
+        return HTTPStatus.OK, "application/json", body
+    if path in ("/", "/index.html"):
+        return HTTPStatus.OK, html, render_page(snap, refresh_s).encode()
+    if path.startswith("/v3/kafka"):
+        code, doc = burrow_response(snap, cluster, path)
+        return code, "application/json", orjson.dumps(doc)
+    if path.startswith("/group/"):
+        name = unquote(path[len("/group/") :])
+        group = next((g for g in snap.groups if g.group == name), None) if snap else None
+        code = HTTPStatus.OK if group is not None else HTTPStatus.NOT_FOUND
+        return code, html, render_group(snap, group, refresh_s, cluster).encode()
+    return HTTPStatus.NOT_FOUND, "text/plain", b"not found\n"
+
+
 class MonitorServer:
     """Serves a :class:`Monitor`'s snapshots over HTTP on ``host:port`` (0 = a free port)."""
 
@@ -181,27 +202,8 @@ class MonitorServer:
                     )
                 if path == "/metrics":
                     self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(registry))
-                elif path == "/api/status":
-                    snap = outer.monitor.latest
-                    body = orjson.dumps(snap.as_dict() if snap else {"collecting": True})
-                    self._send(HTTPStatus.OK, "application/json", body)
-                elif path in ("/", "/index.html"):
-                    html = render_page(outer.monitor.latest, refresh_s)
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", html.encode())
-                elif path.startswith("/v3/kafka"):
-                    code, doc = burrow_response(outer.monitor.latest, cluster, path)
-                    self._send(code, "application/json", orjson.dumps(doc))
-                elif path.startswith("/group/"):
-                    snap = outer.monitor.latest
-                    name = unquote(path[len("/group/") :])
-                    group = (
-                        next((g for g in snap.groups if g.group == name), None) if snap else None
-                    )
-                    html = render_group(snap, group, refresh_s, cluster)
-                    code = HTTPStatus.OK if group is not None else HTTPStatus.NOT_FOUND
-                    self._send(code, "text/html; charset=utf-8", html.encode())
                 else:
-                    self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+                    self._send(*_respond(path, outer.monitor.latest, refresh_s, cluster))
 
             def _send(
                 self,

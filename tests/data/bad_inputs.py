@@ -32,9 +32,9 @@ from schemas import (
     sign,
 )
 from schemas.examples import example_data, example_record_id
-from streams.config import DEV_KEY_SEED
+from schemas.keys import DEV_KEY_SEED
 
-KEY_SEED = DEV_KEY_SEED  # the seed the stream worker uses by default
+KEY_SEED = DEV_KEY_SEED.decode()  # the seed the stream worker uses by default
 STATIONS = ("00004", "00367", "03712", "20977", "26977", "27163", "03980")
 CLOSED_STATION = "00001"  # a commune that closed on 2025-07-01
 NEW_STATION = "03980"  # opened on 2025-07-01

@@ -4,7 +4,6 @@ raw topic without it, and outputs the broker refuses for themselves being dead-l
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -23,9 +22,9 @@ from schemas import DevKeyRegistry, codes
 from schemas.dlq import H_REASON, H_STAGE, header_value
 from schemas.kafka import KafkaConnection, admin, consumer, producer
 from schemas.topics import DLQ, RAW, TIER_DISTRICT, TIER_NATIONAL, topic_name, topic_specs
+from streams.checkpoint import Checkpoint
 from streams.config import StreamsConfig
 from streams.output import BatchPublisher
-from streams.pipeline import BatchProcessor
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 from streams.runtime import StreamsRuntime
 from streams.validate import Accepted, RawMessage
@@ -183,9 +182,20 @@ def test_an_output_the_broker_refuses_is_dead_lettered_and_the_rest_goes_on(
     runtime = StreamsRuntime(config, keys=DevKeyRegistry(KEY_SEED.encode()))
     # uncompressed, so that the topic's limit applies to the record as it is
     runtime.publisher = BatchPublisher(kafka, **{"compression.type": "none"})
+
+    async def no_acks(events: object) -> None:
+        raise AssertionError("step 1 only")
+
+    checkpoint: Checkpoint[object] = Checkpoint(
+        runtime.publisher,
+        changelog="unused",
+        write_state=lambda changes: None,
+        ack=no_acks,
+        dead_letters=runtime.processor.refused,
+        stats=runtime.stats,
+    )
     try:
-        processor = BatchProcessor(runtime.validator, runtime.pseudonymiser, topic_prefix=prefix)
-        runtime.processor = processor
+        processor = runtime.processor
         small = f.message(f.change("bed_snapshot", station="00367"))
         items = [
             {"medicine": code, "on_hand": 10, "stock_out": False}
@@ -205,7 +215,7 @@ def test_an_output_the_broker_refuses_is_dead_lettered_and_the_rest_goes_on(
         assert out.accepted == 2
         sizes = [len(m.value or b"") for m in out.outputs if m.topic == national]
         assert sizes[0] < 1000 < 3000 < sizes[1], sizes
-        asyncio.run(runtime.publish(out.outputs, []))  # (no internal delta topic here)
+        checkpoint.step1_outputs(replace(out, deltas=[]))  # (no internal delta topic here)
         dlq = _read(kafka, topic_name(DLQ, prefix), 1)
         assert [header_value(m.headers(), H_REASON) for m in dlq] == ["output_rejected"]  # type: ignore[attr-defined]
         assert header_value(dlq[0].headers(), H_STAGE) == "publish"  # type: ignore[attr-defined]

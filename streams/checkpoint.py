@@ -1,0 +1,216 @@
+"""A batch's checkpoint: the order that makes the stream worker at-least-once. No faust here.
+
+:meth:`Checkpoint.commit` takes what one batch produced (a :class:`BatchOutput`) and the
+batch's input events, and runs four numbered steps, each only after the one before it has
+returned:
+
+1. **outputs**: produce the outputs (tier topics, DLQ, live aggregates) and the aggregate
+   deltas, flush: every one acknowledged by the broker. An output the broker refuses for
+   itself (``streams.output.PER_MESSAGE_ERRORS``) is sent again alone, then its input is
+   dead-lettered ``output_rejected`` (:meth:`Checkpoint.step1_outputs`);
+2. **changelog**: produce the batch's changed states to the table's changelog topic (faust's
+   JSON key/value layout, explicit partition = the input partition), flush;
+3. **disk**: write the changed states to the table's store (RocksDB; the memory store is told
+   which partition each key belongs to);
+4. **ack**: ack the batch's input events; faust commits their offsets at its next commit.
+
+A step that fails raises and the later steps are not done: the events are not acked, the
+worker stops (``CrashingSupervisor``) and a restarted worker processes the batch again from
+the committed offset, after restoring the table from its changelog. Nothing is lost:
+
+- a failure at step 1 or 2 leaves the disk as it was (the state never runs ahead of what the
+  changelog can rebuild); the re-processed batch publishes its outputs again (the sinks
+  dedupe on ``event_id``, the DLQ on the source coordinates) and its deltas again (the
+  counting side skips entries at or below its high-water offset per source partition), so
+  nothing is counted twice;
+- a failure at step 3 or 4 leaves the changelog ahead of the disk; the restore replays it,
+  and the re-processed events are :class:`~streams.validate.Duplicate`\\s (dropped: their
+  outputs are already durable).
+
+The model is quix-streams' ``checkpointing/checkpoint.py`` (one class, numbered steps); the
+collaborators are small protocols, so ``tests/unit/test_checkpoint.py`` drives the steps with
+fakes and injects a failure at each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import orjson
+
+from schemas import Reason
+from streams.exceptions import OutputError
+from streams.pipeline import BatchOutput, OutMessage
+
+__all__ = ["Checkpoint", "DeadLetters", "Producer", "Refusal", "StateChanges"]
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E")
+#: ``(key, changelog value, partition)`` of each state a batch changed
+StateChanges = list[tuple[str, bytes, int]]
+#: builds the dead letters of refused outputs (``BatchProcessor.refused``)
+DeadLetters = Callable[[Sequence[tuple[OutMessage, str]], datetime], list[OutMessage]]
+
+
+class Refusal(Protocol):
+    """A message the producer or the broker refused for itself (``streams.output.Refused``)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def error(self) -> str: ...
+
+
+class Producer(Protocol):
+    """What the checkpoint needs of a producer (``streams.output.BatchPublisher``)."""
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> None: ...
+
+    def flush(self, timeout_s: float = 60.0) -> Sequence[Refusal]: ...
+
+
+def _inline(work: Callable[[], None]) -> Awaitable[None]:
+    async def run() -> None:
+        work()
+
+    return run()
+
+
+def _no_dead_letters(refusals: Sequence[tuple[OutMessage, str]], now: datetime) -> list[Any]:
+    if refusals:  # not one input's output (an aggregate): the batch fails and is retried
+        m, error = refusals[0]
+        raise OutputError(f"an output to {m.topic} was refused: {error}")
+    return []
+
+
+class Checkpoint(Generic[E]):
+    """The checkpoint order of one agent's batches (one instance per agent, reused).
+
+    ``run`` runs the blocking producer steps (1 and 2) off the event loop (the shell passes
+    its publishing thread; default: inline); ``write_state`` is step 3, ``ack`` step 4."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        *,
+        changelog: str,
+        write_state: Callable[[StateChanges], None],
+        ack: Callable[[Sequence[E]], Awaitable[None]],
+        deltas_topic: str | None = None,
+        dead_letters: DeadLetters | None = None,
+        stats: Counter[str] | None = None,
+        run: Callable[[Callable[[], None]], Awaitable[None]] = _inline,
+    ) -> None:
+        self.producer = producer
+        self.changelog = changelog
+        self.write_state = write_state
+        self.ack = ack
+        self.deltas_topic = deltas_topic
+        self.dead_letters: DeadLetters = dead_letters or _no_dead_letters
+        self.stats: Counter[str] = stats if stats is not None else Counter()
+        self.run = run
+
+    async def commit(self, out: BatchOutput, events: Sequence[E]) -> None:
+        """Steps 1 to 4 for one batch: ``out`` is what it produced, ``events`` its input
+        events (all of them, those held back for a re-fetch included: faust waits for every
+        event it delivered to be acked)."""
+
+        def publish() -> None:  # steps 1 and 2 in one trip to the producer's thread
+            self.step1_outputs(out)
+            self.step2_changelog(out.state)
+
+        await self.run(publish)
+        self.step3_disk(out.state)
+        await self.step4_ack(events)
+
+    def step1_outputs(self, out: BatchOutput) -> None:
+        """Produce the outputs and deltas, flush; refused outputs are retried alone, then
+        dead-lettered (raises :class:`OutputError` when that fails too)."""
+        producer = self.producer
+        for m in out.outputs:
+            producer.produce(m.topic, m.value, m.key, m.headers)
+        if out.deltas:
+            if self.deltas_topic is None:
+                raise ValueError("deltas without a deltas topic")
+            topic, dumps = self.deltas_topic, orjson.dumps
+            for q, payload in out.deltas:
+                producer.produce(topic, dumps(payload), str(q).encode(), None, q)
+        refused = producer.flush()
+        if refused:
+            self._refused(out.outputs, refused)
+
+    def step2_changelog(self, changes: StateChanges) -> None:
+        """Produce the changed states to the changelog (explicit partition), flush."""
+        if not changes:
+            return
+        producer, topic, dumps = self.producer, self.changelog, orjson.dumps
+        for key, value, partition in changes:
+            producer.produce(topic, value, dumps(key), None, partition)
+        if producer.flush():
+            raise OutputError(f"the state changelog {topic} was refused by the broker")
+
+    def step3_disk(self, changes: StateChanges) -> None:
+        """Write the changed states to the table's store (after the changelog has them)."""
+        if changes:
+            self.write_state(changes)
+
+    async def step4_ack(self, events: Sequence[E]) -> None:
+        """Ack the input events: only now may faust commit their offsets."""
+        await self.ack(events)
+
+    def _refused(self, sent: Sequence[OutMessage], refused: Sequence[Refusal]) -> None:
+        """Outputs the broker refused for themselves:
+
+        a. each is sent again alone (librdkafka refuses a whole batch when one message in it
+           is too large: its batch-mates are innocent);
+        b. the inputs of those refused alone are dead-lettered (``dead_letters``);
+        c. a dead letter refused in turn is sent again reduced (``BatchProcessor.refused``);
+        d. anything refused after that raises :class:`OutputError` (the batch is processed
+           again)."""
+        producer = self.producer
+        alone: list[tuple[OutMessage, str]] = []
+        for m, _error in _match(sent, refused):
+            producer.produce(m.topic, m.value, m.key, m.headers)
+            again = producer.flush()
+            if again:
+                alone.append((m, again[0].error))
+                self.stats[f"rejected.{Reason.OUTPUT_REJECTED.value}"] += 1
+        letters = self.dead_letters(alone, datetime.now(UTC))
+        for _round in range(2):
+            for m in letters:
+                producer.produce(m.topic, m.value, m.key, m.headers)
+            refused = producer.flush()
+            if not refused:
+                return
+            letters = self.dead_letters(_match(letters, refused), datetime.now(UTC))
+        raise OutputError(f"dead letters refused by the broker: {refused[0].error}")
+
+
+def _match(sent: Sequence[OutMessage], refused: Sequence[Refusal]) -> list[tuple[OutMessage, str]]:
+    """The messages of ``sent`` that were ``refused``, with why."""
+    out = []
+    for r in refused:
+        m = next((m for m in sent if (m.topic, m.key, m.value) == (r.topic, r.key, r.value)), None)
+        if m is None:
+            raise OutputError(f"a message to {r.topic} was refused: {r.error}")
+        out.append((m, r.error))
+    return out

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -41,7 +42,7 @@ from schemas.registry import RecordType
 from schemas.tier import TierRecord
 from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, tier_columns
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, safe_value
-from sinks.tier_batch import Rejects, convert, tier_plan
+from sinks.tier_batch import Rejects, TierPlan, convert, tier_plan
 
 __all__ = [
     "Encoded",
@@ -156,9 +157,14 @@ def _merge(into: Encoded, more: Encoded) -> None:
 # ---- tier records -------------------------------------------------------------------------
 
 
+@cache
+def _plan(record_type: str) -> TierPlan:
+    return tier_plan(TierRecord, tier_columns(record_type))
+
+
 def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> tuple[pa.Table | None, Rejects]:
     """The batch path (:mod:`sinks.tier_batch`) for ``record_type``'s store columns."""
-    return convert(tier_plan(TierRecord, tier_columns(record_type)), rows)
+    return convert(_plan(record_type), rows)
 
 
 @contextmanager

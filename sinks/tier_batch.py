@@ -53,6 +53,8 @@ class TierPlan:
     not_null: tuple[str, ...]  # envelope columns that are never null
     literals: tuple[tuple[str, pa.Array], ...]  # envelope columns with a closed set of values
     bounds: tuple[tuple[str, str, int | float], ...]  # (column, ge|gt|le|lt, limit)
+    envelope_wire: pa.StructType | None  # how the envelope scalars arrive in JSON
+    scalars_wire: pa.StructType | None  # how the payload scalars arrive in JSON
 
 
 def _nullable(annotation: Any) -> bool:
@@ -108,6 +110,8 @@ def tier_plan(model: type[BaseModel], columns: tuple[Column, ...]) -> TierPlan:
         ),
         literals=tuple(literals),
         bounds=tuple(bounds),
+        envelope_wire=_wire_struct(tuple((n, c) for n, c in envelope if not c.json)),
+        scalars_wire=_wire_struct(tuple(p for p in payload if not p[1].json)),
     )
 
 
@@ -121,12 +125,19 @@ def _wire_type(col: Column) -> pa.DataType:
     return col.arrow
 
 
-def _struct(rows: Sequence[Any], columns: tuple[tuple[str, Column], ...]) -> dict[str, pa.Array]:
-    """Scalar columns of JSON objects, converted in one C++ pass (``pa.array`` of a struct)."""
+def _wire_struct(columns: tuple[tuple[str, Column], ...]) -> pa.StructType | None:
     if not columns:
+        return None
+    return pa.struct([pa.field(src, _wire_type(col)) for src, col in columns])
+
+
+def _struct(
+    rows: Sequence[Any], columns: tuple[tuple[str, Column], ...], wire: pa.StructType | None
+) -> dict[str, pa.Array]:
+    """Scalar columns of JSON objects, converted in one C++ pass (``pa.array`` of a struct)."""
+    if wire is None:
         return {}
-    st = pa.struct([pa.field(src, _wire_type(col)) for src, col in columns])
-    arr = pa.array(rows, type=st)
+    arr = pa.array(rows, type=wire)
     out = {}
     for i, (_src, col) in enumerate(columns):
         field = arr.field(i)
@@ -154,10 +165,10 @@ def json_column(values: Sequence[Any]) -> pa.Array:
 def _build(plan: TierPlan, rows: Sequence[dict[str, Any]]) -> pa.Table:
     """Every row converted to ``plan``'s columns; raises when any one does not convert."""
     datas = [r.get("data") or {} for r in rows]
-    arrays = _struct(rows, plan.envelope)
+    arrays = _struct(rows, plan.envelope, plan.envelope_wire)
     for src, col in plan.envelope_json:
         arrays[col.name] = json_column([r.get(src) for r in rows])
-    arrays.update(_struct(datas, plan.scalars))
+    arrays.update(_struct(datas, plan.scalars, plan.scalars_wire))
     for src, col in plan.nested:
         arrays[col.name] = json_column([d.get(src) for d in datas])
     return pa.Table.from_arrays([arrays[c.name] for c in plan.columns], schema=plan.schema)
@@ -209,9 +220,13 @@ def _column_failures(plan: TierPlan, table: pa.Table) -> list[tuple[pa.Array, st
         col = table.column(name)
         out.append((pc.invert(pc.or_(pc.is_null(col), pc.is_in(col, values))), f"{name} value"))
     for name, attr, limit in plan.bounds:
+        col = table.column(name)
+        low, high = pc.min_max(col).values()
+        if low.as_py() is None:  # all null
+            continue
         compare = dict(_BOUNDS)[attr]
-        mask = pc.fill_null(compare(table.column(name), limit), False)
-        out.append((mask, f"{name} not {attr} {limit}"))
+        if compare(low if attr in ("ge", "gt") else high, limit).as_py():
+            out.append((pc.fill_null(compare(col, limit), False), f"{name} not {attr} {limit}"))
     return out
 
 

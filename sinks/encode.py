@@ -4,10 +4,11 @@ Messages are anything shaped like ``confluent_kafka.Message`` (see :class:`Messa
 Each encoder returns ``{relative directory: table}``; a message that cannot be stored where
 it belongs (not JSON, missing fields, wrong types, numbers beyond int64, anything that raises
 while it is converted) becomes a dead-letter row under ``dlq/reason=<reason>/day=<day>`` with
-its original bytes, stage ``sink``: no single message stops a sink. A batch is converted
-whole first; when that raises, row by row, so only the rows that fail on their own are
-dead-lettered. Dead-letter rows made here take the message timestamp as ``rejected_at`` so a
-replay produces identical files.
+its original bytes, stage ``sink``: no single message stops a sink. Tier records take the
+batch path of :mod:`sinks.tier_batch` (a row is stored iff it would be stored alone; only the
+rows at fault are dead-lettered); aggregates and dead letters are converted whole first and,
+when that raises, row by row. Dead-letter rows made here take the message timestamp as
+``rejected_at`` so a replay produces identical files.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class TierPlan:
     nested: tuple[tuple[str, Column], ...]  # payload JSON text, from ``data``
     required: frozenset[str]  # envelope keys every record has
     allowed: frozenset[str] | None  # envelope keys a record may have (None: any)
-    not_null: tuple[str, ...]  # envelope columns that are never null
+    not_null: tuple[str, ...]  # required envelope columns that are never null
     literals: tuple[tuple[str, pa.Array], ...]  # envelope columns with a closed set of values
     bounds: tuple[tuple[str, str, int | float], ...]  # (column, ge|gt|le|lt, limit)
     envelope_wire: pa.StructType | None  # how the envelope scalars arrive in JSON
@@ -105,8 +105,10 @@ def tier_plan(model: type[BaseModel], columns: tuple[Column, ...]) -> TierPlan:
         nested=tuple(p for p in payload if p[1].json),
         required=frozenset(n for n, f in fields.items() if f.is_required()),
         allowed=frozenset(fields) if forbid else None,
-        not_null=tuple(
-            n for n, f in fields.items() if n in present and not _nullable(f.annotation)
+        not_null=tuple(  # an absent field with a default is NULL in the file, as before
+            n
+            for n, f in fields.items()
+            if n in present and f.is_required() and not _nullable(f.annotation)
         ),
         literals=tuple(literals),
         bounds=tuple(bounds),

@@ -4,18 +4,22 @@ Messages are anything shaped like ``confluent_kafka.Message`` (see :class:`Messa
 Each encoder returns ``{relative directory: table}``; a message that cannot be stored where
 it belongs (not JSON, missing fields, wrong types, numbers beyond int64, anything that raises
 while it is converted) becomes a dead-letter row under ``dlq/reason=<reason>/day=<day>`` with
-its original bytes, stage ``sink``: no single message stops a sink. A batch is converted
-whole first; when that raises, row by row, so only the rows that fail on their own are
-dead-lettered. Dead-letter rows made here take the message timestamp as ``rejected_at`` so a
-replay produces identical files.
+its original bytes, stage ``sink``: no single message stops a sink. Tier records take the
+batch path of :mod:`sinks.tier_batch` (a row is stored iff it would be stored alone; only the
+rows at fault are dead-lettered); aggregates and dead letters are converted whole first and,
+when that raises, row by row. Dead-letter rows made here take the message timestamp as
+``rejected_at`` so a replay produces identical files.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Protocol, TypeVar
@@ -39,6 +43,7 @@ from schemas.registry import RecordType
 from schemas.tier import TierRecord
 from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, tier_columns
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, safe_value
+from sinks.tier_batch import Rejects, TierPlan, convert, tier_plan
 
 __all__ = [
     "Encoded",
@@ -153,54 +158,39 @@ def _merge(into: Encoded, more: Encoded) -> None:
 # ---- tier records -------------------------------------------------------------------------
 
 
-def _wire_type(col: Column) -> pa.DataType:
-    """How a column arrives in JSON: temporal values as ISO text, the rest as themselves."""
-    if pa.types.is_timestamp(col.arrow) or pa.types.is_date(col.arrow):
-        return pa.string()
-    return col.arrow
-
-
-def _struct(rows: list[Any], columns: list[tuple[str, Column]]) -> dict[str, pa.Array]:
-    """Scalar columns of JSON objects, converted in one C++ pass (``pa.array`` of a struct)."""
-    if not columns:
-        return {}
-    st = pa.struct([pa.field(src, _wire_type(col)) for src, col in columns])
-    arr = pa.array(rows, type=st)
-    out = {}
-    for i, (_src, col) in enumerate(columns):
-        field = arr.field(i)
-        out[col.name] = field if field.type == col.arrow else field.cast(col.arrow)
-    return out
-
-
-def _json_column(values: list[Any]) -> pa.Array:
-    return pa.array([None if v is None else orjson.dumps(v) for v in values], pa.binary()).cast(
-        pa.string()
-    )
-
-
 @cache
-def _tier_plan(
-    record_type: str,
-) -> tuple[list[tuple[str, Column]], list[tuple[str, Column]], list[tuple[str, Column]]]:
-    """(envelope scalars, payload scalars, payload JSON columns) as (source key, column)."""
-    columns = tier_columns(record_type)
-    n_base = len(TierRecord.model_fields)
-    base = [(c.name, c) for c in columns[:n_base] if not c.json]
-    payload = [(c.name[5:] if c.name.startswith("data_") else c.name, c) for c in columns[n_base:]]
-    return base, [p for p in payload if not p[1].json], [p for p in payload if p[1].json]
+def _plan(record_type: str) -> TierPlan:
+    return tier_plan(TierRecord, tier_columns(record_type))
 
 
-def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> pa.Table:
-    base, scalars, nested = _tier_plan(record_type)
-    datas = [r.get("data") or {} for r in rows]
-    arrays = _struct(rows, base)
-    arrays["data"] = _json_column([r.get("data") for r in rows])
-    arrays.update(_struct(datas, scalars))
-    for src, col in nested:
-        arrays[col.name] = _json_column([d.get(src) for d in datas])
-    columns = tier_columns(record_type)
-    return pa.Table.from_arrays([arrays[c.name] for c in columns], schema=arrow_schema(columns))
+def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> tuple[pa.Table | None, Rejects]:
+    """The batch path (:mod:`sinks.tier_batch`) for ``record_type``'s store columns."""
+    return convert(_plan(record_type), rows)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic collector held off while a batch is encoded (the encoder makes only
+    acyclic objects, freed by reference counting; the collector's passes over a growing heap
+    were ~45 % of the encoder's time). Counted, so overlapping sink threads restore it once."""
+    global _gc_holders
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled[0] = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled[0]:
+                gc.enable()
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = [True]
 
 
 def _sort_out(
@@ -248,25 +238,24 @@ def tier_encoder(tier: str) -> Encoder:
     """The encoder of the ``tier`` store (``district``, ``province`` or ``national``)."""
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
+        with _gc_paused():
+            return _encode(messages)
+
+    def _encode(messages: Sequence[MessageLike]) -> Encoded:
         groups, dead = _sort_out(messages, _place)
         out: Encoded = {}
         for (prov, rt, month), items in groups.items():
-            directory = f"{tier}/province={prov}/record_type={rt}/month={month}"
-            try:
-                out[directory] = _tier_table(rt, [rec for _, rec in items])
-                continue
-            except Exception:  # the slow path below finds the rows at fault
-                pass
-            good: list[dict[str, Any]] = []  # slow path: isolate the bad rows
-            for msg, rec in items:
+            table, rejects = _tier_table(rt, [rec for _, rec in items])
+            if table is not None:
+                out[f"{tier}/province={prov}/record_type={rt}/month={month}"] = table
+            for i in sorted(rejects):  # the reason: the model's complaint, else the error
+                msg, rec = items[i]
                 try:
                     TierRecord.model_validate(rec)
-                    _tier_table(rt, [rec])
-                    good.append(rec)
-                except Exception as exc:
-                    dead.append(_dead_row(msg, *_failure(exc)))
-            if good:
-                out[directory] = _tier_table(rt, good)
+                    exc: Exception = rejects[i]
+                except Exception as invalid:
+                    exc = invalid
+                dead.append(_dead_row(msg, *_failure(exc)))
         if dead:
             logger.warning("sink dead letters tier=%s count=%d", tier, len(dead))
             _merge(out, _dlq_tables(dead))

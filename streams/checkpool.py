@@ -2,12 +2,13 @@
 
 Stage 1 is stateless and CPU-bound in Python (decode, payload validation, Ed25519), so a
 thread pool cannot run it beside the event loop (the GIL); a process pool can. Each worker
-process builds its own :class:`Validator` once (initializer: the default hierarchy or a
-pickled one, the key registry from the config or a pickled one; a registry file is watched
-for changes in each process, :class:`schemas.ReloadingKeyRegistry`); batches travel as
-compact tuples ``(key, value, headers, partition, timestamp)`` in one chunk per process, and
-verdicts come back as tuples (``(record, signature)`` or ``(reason, message)``), rebuilt
-into :class:`Accepted` / :class:`Rejected` here, in the input order.
+process builds its own :class:`Validator` once (initializer: the config's hierarchy,
+:func:`hierarchy_of`, or a pickled one, the key registry from the config or a pickled one; a
+registry file is watched for changes in each process,
+:class:`schemas.ReloadingKeyRegistry`); batches travel as compact tuples ``(key, value,
+headers, partition, timestamp)`` in one chunk per process, and verdicts come back as tuples
+(``(record, signature)`` or ``(reason, message)``), rebuilt into :class:`Accepted` /
+:class:`Rejected` here, in the input order.
 
 (Preparing the accepted events there too — pseudonymise, encode, contribution — was measured
 and undone: the worker saved ~14 µs per event but the check process paid ~30 µs more, since

@@ -52,6 +52,7 @@ from schemas.topics import (
     province_topic,
     province_topic_prefix,
 )
+from sinks.config import sink_group
 
 __all__ = [
     "ADMIN",
@@ -128,19 +129,14 @@ def _everything(kind: Resource, prefix: str, operations: tuple[str, ...]) -> Acl
     return Acl(kind, "*", operations)
 
 
-def sink_group(name: str, prefix: str = "") -> str:
-    """The consumer group of sink ``name`` (``tuyen-sink-<name>``)."""
-    return f"{prefix}tuyen-sink-{name}"
-
-
 def province_sink_group(code: str, prefix: str = "") -> str:
     """The group of one province's province-store sink."""
-    return f"{prefix}tuyen-sink-province-{code}"
+    return sink_group("province", prefix, code)
 
 
 def district_sink_group(code: str, prefix: str = "") -> str:
     """The group of one province's district-store sink (same topic, same principal)."""
-    return f"{prefix}tuyen-sink-district-{code}"
+    return sink_group("district", prefix, code)
 
 
 def sink_principal(name: str, prefix: str = "") -> str:

@@ -158,7 +158,6 @@ class BrokerSecurity:
         """Give every principal of ``users`` its SCRAM credential and exactly its ACLs (as
         admin; idempotent), and wait until the brokers accept the credentials."""
         from confluent_kafka.admin import (
-            AclBinding,
             ScramCredentialInfo,
             ScramMechanism,
             UserScramCredentialAlteration,

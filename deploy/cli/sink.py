@@ -17,7 +17,8 @@ from rich.table import Table
 from deploy.cli.common import console, fail, kafka, out, settings
 from sinks.catalog import CATALOG_TIERS, build_catalog
 from sinks.compact import compact as run_compact
-from sinks.config import SINK_NAMES, CompactConfig, sink_config
+from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, SinkConfig, sink_config
+from sinks.roots import StoreRoots
 
 __all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
 
@@ -36,7 +37,14 @@ logger = logging.getLogger(__name__)
 def sink(
     ctx: typer.Context,
     names: Annotated[list[SinkName], typer.Argument(help="Sinks to run.")],
-    root: str = typer.Option(None, help="Store root (default: TUYEN_STORE_ROOT)."),
+    province: str = typer.Option(
+        None,
+        help="One province's record-level sinks (district, province): its topic "
+        "tier.province.<code>, its groups, its own root.",
+    ),
+    root: str = typer.Option(
+        None, help="Write this root only (default: each sink's owner's root, docs/stores.md)."
+    ),
     bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: the dev broker)."),
     topic: str = typer.Option(None, help="Override the topic (one sink only)."),
     group: str = typer.Option(None, help="Override the consumer group (one sink only)."),
@@ -63,6 +71,10 @@ def sink(
     s = settings(ctx)
     if (topic or group) and len(names) != 1:
         fail("--topic/--group need exactly one sink")
+    if province is not None:
+        others = [n.value for n in names if n.value not in RECORD_SINKS]
+        if others:
+            fail(f"--province is for the record-level sinks ({', '.join(RECORD_SINKS)}): {others}")
     if metrics_port is not None:
         from streams.monitor.server import is_loopback  # one definition of loopback
 
@@ -72,20 +84,22 @@ def sink(
                 "it listens on loopback only (127.0.0.1, ::1)"
             )
     conn = kafka(ctx, bootstrap)
+    roots = s.store_roots()
     runners = [
         SinkRunner(
             sink_config(
                 name.value,
                 kafka=conn,
-                store_root=root or s.store_root,
                 prefix=s.topic_prefix,
                 topic=topic,
                 group=group,
+                province=province,
                 batch_size=batch_size,
                 rotate_rows=rotate_rows,
                 rotate_bytes=int(rotate_mb * 1024 * 1024),
                 max_segment_age_s=max_segment_age,
                 flush_interval_s=flush_interval,
+                **sink_roots(name.value, province, root, roots),
             )
         )
         for name in names
@@ -144,6 +158,22 @@ def sink(
             str(r.stats.commits),
         )
     out.print(table)
+
+
+def sink_roots(
+    name: str, province: str | None, root: str | None, roots: StoreRoots
+) -> dict[str, str | None]:
+    """Where sink ``name`` writes: ``root`` when given (everything in it); else its owner's
+    root (national and aggregates: the national root; dlq: the quarantine root; one
+    province's record-level sinks: that province's root; the single-topic shape's: each
+    row to its province's root, its own dead rows to the quarantine root)."""
+    if root is not None:
+        return {"store_root": root}
+    if name in RECORD_SINKS:
+        if province is not None:
+            return {"store_root": roots.province_root(province)}
+        return {"store_root": roots.quarantine, "province_roots": roots.province}
+    return {"store_root": roots.quarantine if name == "dlq" else roots.national}
 
 
 def compact(

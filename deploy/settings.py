@@ -13,11 +13,11 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_BROKER_MODE`` | ``auto`` (external, Docker, local jars) or one of them | ``auto`` |
 | ``TUYEN_TOPIC_PREFIX`` | prefix for every topic and consumer group name | ``""`` |
 | ``TUYEN_TOPIC_PARTITIONS`` | override every topic's partition count (small clusters) | unset |
-| ``TUYEN_STORE_ROOT`` | base of the owners' store roots: a path or an ``s3://`` URL | ``./out/store`` |
-| ``TUYEN_PROVINCE_ROOT`` | each province's own root, a template with ``{code}`` | ``<base>/province-{code}`` |
+| ``TUYEN_STORE_ROOT`` | base of the owners' roots: a path or an ``s3://`` URL | ``./out/store`` |
+| ``TUYEN_PROVINCE_ROOT`` | each province's root, with ``{code}`` | ``<base>/province-{code}`` |
 | ``TUYEN_NATIONAL_ROOT`` | the national tier's and live counters' root | ``<base>/national`` |
 | ``TUYEN_QUARANTINE_ROOT`` | the dead letters' root (operators only) | ``<base>/quarantine`` |
-| ``TUYEN_RECORD_TOPICS`` | ``province`` (a topic per province) or ``single`` (development) | ``province`` |
+| ``TUYEN_RECORD_TOPICS`` | ``province`` (a topic each) or ``single`` (development) | ``province`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
 | ``TUYEN_KEY_REGISTRY`` | path of the signers' public keys (StaticKeyRegistry JSON) | (R) |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |

@@ -8,6 +8,7 @@ The faust agent (``streams.app``) and the benchmark both drive this: stage 1
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import orjson
 
 from schemas import Reason, format_time
 from schemas.dlq import dlq_headers
-from schemas.topics import DLQ, topic_name
+from schemas.hierarchy.merger import restate_province
+from schemas.topics import DLQ, REJECTIONS, RecordTopics, province_topic, topic_name
 from streams.aggregate import DeltaBuilder, contribution, deltas
 from streams.pseudonymise import Pseudonymiser
 from streams.route import TIER_TOPICS, route_headers
@@ -67,6 +69,7 @@ class BatchProcessor:
         aggregate_partitions: int = 6,
         state: StateStore | None = None,
         seq: SeqTracker | None = None,
+        record_topics: RecordTopics = "province",
     ) -> None:
         self.validator = validator
         self.pseudonymiser = pseudonymiser
@@ -75,6 +78,12 @@ class BatchProcessor:
         self.aggregate_partitions = aggregate_partitions
         self.topics = {tier: topic_name(base, topic_prefix) for tier, base in TIER_TOPICS.items()}
         self.dlq_topic = topic_name(DLQ, topic_prefix)
+        self.rejections_topic = topic_name(REJECTIONS, topic_prefix)
+        self.topic_prefix = topic_prefix
+        #: ``province``: one record-level topic per province (both its stores read it);
+        #: ``single``: the development shape, ``tier.district`` and ``tier.province``
+        self.record_topics = record_topics
+        self._province_topics: dict[str, str] = {}
         self.ids_per_record = validator.policy.dedupe_ids_per_record
 
     def check(
@@ -153,8 +162,12 @@ class BatchProcessor:
                     key = record["record_key"].encode()
                     value = dumps(record)
                     append(OutMessage(t_valid, key, value, h_valid))
-                    append(OutMessage(t_district, key, value, h_district))
-                    append(OutMessage(t_province, key, value, h_province))
+                    if self.record_topics == "single":
+                        append(OutMessage(t_district, key, value, h_district))
+                        append(OutMessage(t_province, key, value, h_province))
+                    else:  # the province's own topic: ACLs are per topic, not per key
+                        topic = self.province_topic(record["province_code"])
+                        append(OutMessage(topic, key, value, h_province))
                     append(
                         OutMessage(t_national, nat["record_key"].encode(), dumps(nat), h_national)
                     )
@@ -164,11 +177,31 @@ class BatchProcessor:
                 verdict_r = verdict
             out.rejected[verdict_r.reason.value] += 1
             append(self._dlq(msg, verdict_r.reason, verdict_r.message, rejected_at))
+            append(self.rejection(msg, verdict_r.reason.value, "validate", rejected_at))
         if last:
             out.deltas = builder.drain()
             out.state = self.state.drain()
             out.pending = None
         return out
+
+    def province_topic(self, code: str) -> str:
+        """The record-level topic of the province that owns ``code`` now (a record made
+        under a pre-2025 province goes to the province it merged into)."""
+        topic = self._province_topics.get(code)
+        if topic is None:
+            topic = province_topic(restate_province(code), self.topic_prefix)
+            self._province_topics[code] = topic
+        return topic
+
+    def rejection(self, msg: RawMessage, reason: str, stage: str, rejected_at: str) -> OutMessage:
+        """What the monitor counts of a dead letter, without its payload: reason, stage, the
+        station the input claims (``ce_source``, as sent), when, and where it was read."""
+        return OutMessage(
+            self.rejections_topic,
+            None,
+            rejection_value(msg, reason, stage, rejected_at),
+            [("tuyen_reason", reason.encode())],
+        )
 
     def _dlq(self, msg: RawMessage, reason: Reason, message: str, rejected_at: str) -> OutMessage:
         logger.debug(
@@ -193,6 +226,31 @@ class BatchProcessor:
                 rejected_at=rejected_at,
             ),
         )
+
+
+_STATION_SOURCE = re.compile(r"station/([0-9A-Za-z]{1,16})")
+
+
+def rejection_value(msg: RawMessage, reason: str, stage: str, rejected_at: str) -> bytes:
+    """The value of a rejection record (``station.changes.rejections``): no key, value or
+    other header of the input, which may hold the record itself."""
+    station = None
+    for name, raw in msg.headers:
+        if name == "ce_source" and raw:
+            m = _STATION_SOURCE.fullmatch(raw.decode("ascii", "replace"))
+            station = m.group(1) if m else None
+            break
+    return orjson.dumps(
+        {
+            "reason": reason,
+            "stage": stage,
+            "station": station,
+            "rejected_at": rejected_at,
+            "topic": msg.topic,
+            "partition": msg.partition,
+            "offset": msg.offset,
+        }
+    )
 
 
 def encode_deltas(message: dict[str, Any]) -> bytes:

@@ -29,6 +29,12 @@ def demo(
         False, help="Keep the pipeline and the portal up after the reports."
     ),
     portal_port: int = typer.Option(8780, help="Port of the demo's portal (--keep-running)."),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Debugging only: a PLAINTEXT broker without principals or ACLs (default: TLS, "
+        "SCRAM-SHA-512 and an ACL'd principal for every service).",
+    ),
 ) -> None:
     """Run the main job: broker, topics, pipeline, simulated stations, reports.
 
@@ -46,5 +52,6 @@ def demo(
         out=out,
         keep_running=keep_running,
         portal_port=portal_port,
+        secure=not insecure,
     )
     run_demo(settings(ctx), opts)

@@ -1,5 +1,11 @@
 """``tuyen report resources|health|completeness``: the reports from the command line.
 
+A tool for whoever holds a store's credentials: it opens the root that holds the report's
+data (the national root; the root of the unit's province) and reads what this account's
+file permissions or bucket credentials allow, nothing more. ``--as`` grants nothing: it
+only narrows (a report outside the named subtree is refused) and names the requester in the
+access log; without it the scope is the opened root's owner.
+
 Exit codes: 0 done, 2 bad request (period, unit, tier …), 3 access refused.
 """
 
@@ -9,7 +15,7 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import duckdb
 import orjson
@@ -25,6 +31,12 @@ from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import AccessDenied, ReportError
 from sinks.reports.indicators import KINDS
 from sinks.reports.scope import MODES
+
+if TYPE_CHECKING:
+    from schemas.hierarchy import Hierarchy
+
+#: A day of the pre-2025 map, for units that no longer exist.
+REORGANISED_BEFORE = date(2025, 6, 30)
 
 __all__ = ["ReportFormat", "report"]
 
@@ -70,8 +82,13 @@ def report(
     kind: Annotated[ReportKind, typer.Argument(help="Which report.")],
     period: Annotated[str, typer.Option(help="2026-10 | 2026-Q3 | 2026-H1 | 2026-9M | 2026")],
     principal: Annotated[
-        str, typer.Option("--as", help="who asks: national | province:CODE | district:CODE")
-    ],
+        str | None,
+        typer.Option(
+            "--as",
+            help="narrow to a subtree (national | province:CODE | district:CODE); grants "
+            "nothing: the scope is what this account can read",
+        ),
+    ] = None,
     tier: Annotated[ReportTier, typer.Option(help="The tier the unit belongs to.")] = _NATIONAL,
     unit: Annotated[str | None, typer.Option(help="unit code (default VN if national)")] = None,
     hierarchy: Annotated[
@@ -83,7 +100,8 @@ def report(
     ] = ReportFormat.TABLE,
     out: Annotated[Path | None, typer.Option(help="output file (needed for parquet)")] = None,
     store_root: Annotated[
-        str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")
+        str | None,
+        typer.Option(help="one root holding the tier (default: its owner's root, TUYEN_*_ROOT)"),
     ] = None,
     hierarchy_dir: Annotated[
         Path | None,
@@ -101,8 +119,6 @@ def report(
     if fmt is ReportFormat.PARQUET and out is None:
         fail("--format parquet needs --out PATH")
     s = settings(ctx)
-    root = store_root or s.store_root
-    log = AccessLog(_access_log_path(root, s.access_log, s.home), key=access_log_key(s))
     if hierarchy_dir is None:
         h = Hierarchy.default()
     else:
@@ -113,6 +129,19 @@ def report(
 
         h = Hierarchy.from_csv(pick("units"), pick("links"), pick("population"))
     config = ReportConfig(holidays=_holidays(holidays))
+    try:
+        owner, province = _owner(h, tier.value, unit)
+    except ReportError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    if store_root is not None:
+        root = store_root
+    elif province is None:
+        root = s.store_roots().national
+    else:
+        root = s.store_roots().province_root(province)
+    log = AccessLog(_access_log_path(root, s.access_log, s.home), key=access_log_key(s))
+    principal = principal or owner
     con = _open(root, tier.value, hierarchy_dir)
     try:
         result = run_report(
@@ -128,6 +157,27 @@ def report(
     finally:
         con.close()
     _emit(result, fmt, out)
+
+
+def _owner(h: Hierarchy, tier: str, unit: str | None) -> tuple[str, str | None]:
+    """The scope of the store a report reads, and its province (``None``: national)."""
+    from schemas.hierarchy import HierarchyError, Tier, restate_province
+
+    if tier == "national" or unit is None:
+        return "national", None
+    code: str | None = unit
+    for at in (date.today(), REORGANISED_BEFORE):
+        code = unit
+        try:
+            while code is not None and h.unit(code, at).tier is not Tier.PROVINCE:
+                parent = h.parent(code, at)
+                code = parent.code if parent else None
+        except HierarchyError:
+            continue
+        if code is not None:
+            province = restate_province(code)
+            return f"province:{province}", province
+    raise ReportError(f"unknown unit {unit!r}")
 
 
 def _open(root: str, tier: str, hierarchy_dir: Path | None) -> duckdb.DuckDBPyConnection:

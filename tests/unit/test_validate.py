@@ -11,8 +11,10 @@ import pytest
 from schemas import DevKeyRegistry, KafkaMessage, Reason
 from schemas.dlq import H_REASON, H_SOURCE_OFFSET, header_value
 from schemas.hierarchy import Hierarchy
+from schemas.hierarchy.merger import restate_province
 from schemas.kafka import KafkaConnection
 from schemas.tier import TierRecord, load_tier_record
+from schemas.topics import RecordTopics
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 from streams.pseudonymise import Pseudonymiser
@@ -21,9 +23,34 @@ from streams.validate import Accepted, RawMessage, Validator
 from tests.data.bad_inputs import KEY_SEED, EventFactory, bad_inputs
 
 
-def processor() -> BatchProcessor:
+def processor(record_topics: RecordTopics = "single") -> BatchProcessor:
     validator = Validator(Hierarchy.default(), DevKeyRegistry(KEY_SEED.encode()))
-    return BatchProcessor(validator, Pseudonymiser("k"), topic_prefix="t.")
+    return BatchProcessor(
+        validator, Pseudonymiser("k"), topic_prefix="t.", record_topics=record_topics
+    )
+
+
+def test_each_province_record_goes_to_its_own_topic_and_rejections_carry_no_payload() -> None:
+    f = EventFactory()
+    valid = f.valid(20)
+    cases = bad_inputs(f)
+    p = processor("province")
+    out = p.process(raw([*valid, *(m for c in cases for m in (*c.setup, c.message))]))
+    record_level = [o for o in out.outputs if o.topic.startswith("t.tier.province.")]
+    assert len(record_level) == out.accepted
+    assert not [o for o in out.outputs if o.topic in {"t.tier.district", "t.tier.province"}]
+    for o in record_level:
+        rec = load_tier_record(o.value or b"")
+        assert o.topic == "t.tier.province." + restate_province(rec.province_code)
+    dead = [o for o in out.outputs if o.topic == "t.station.changes.dlq"]
+    rejections = [o for o in out.outputs if o.topic == "t.station.changes.rejections"]
+    assert len(rejections) == len(dead) == sum(out.rejected.values())
+    for r, d in zip(rejections, dead, strict=True):
+        doc = orjson.loads(r.value or b"")
+        assert set(doc) == {"reason", "stage", "station", "rejected_at", "topic", "partition",
+                            "offset"}  # fmt: skip
+        assert doc["reason"] == header_value(d.headers, "tuyen_reason")
+        assert r.key is None and [k for k, _ in r.headers] == ["tuyen_reason"]
 
 
 def raw(msgs: Sequence[KafkaMessage], start: int = 0, partition: int = 0) -> list[RawMessage]:
@@ -154,6 +181,8 @@ def test_fast_tier_dicts_are_valid_tier_records() -> None:
     out = p.finish(msgs, checked)
     assert out.accepted == len(msgs)
     for o in out.outputs:
+        if o.topic.endswith(".rejections"):
+            continue
         rec = load_tier_record(o.value or b"")
         assert list(orjson.loads(o.value or b"")) == fields
         assert rec.pseudonymised == o.topic.endswith("national")

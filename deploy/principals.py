@@ -53,6 +53,7 @@ from schemas.topics import (
     province_topic_prefix,
 )
 from sinks.config import sink_group
+from streams.monitor.kafka_io import READER_GROUP_PREFIX
 
 __all__ = [
     "ADMIN",
@@ -160,6 +161,7 @@ def _monitor_acls(prefix: str) -> tuple[Acl, ...]:
     return (
         _everything("topic", prefix, ("Describe",)),
         _everything("group", prefix, ("Describe",)),
+        Acl("group", READER_GROUP_PREFIX, ("Describe",), "prefix"),
         _read(OFFSETS_TOPIC),
         _read(prefix + TIER_NATIONAL),
         _read(prefix + AGGREGATES),

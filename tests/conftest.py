@@ -59,6 +59,32 @@ def broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="session")
+def secured_broker(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokerHandle]:
+    """A real broker with TLS, SASL/SCRAM-SHA-512 and ACLs, deny by default (the demo's and
+    every deployment's shape; ``deploy.broker.secure``), for the tests of who may do what.
+    ``secured_broker.kafka`` is the admin; ``secured_broker.connection(principal)`` any
+    principal that ``secured_broker.grant`` created. Always from the jars."""
+    state_name = f"pytest-secure-{tmp_path_factory.getbasetemp().name}"
+    try:
+        handle = provision(
+            mode="local",
+            external=None,
+            home=settings.home,
+            state_name=state_name,
+            tie_to_parent=True,
+            secure=True,
+        )
+    except Exception as exc:  # a broker test must fail loudly, never skip
+        pytest.fail(f"no secured Kafka broker for the tests: {exc}", pytrace=False)
+    yield handle
+    handle.stop()
+    if handle.local is not None:
+        shutil.rmtree(handle.local.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def kafka(broker: BrokerHandle) -> KafkaConnection:
     """The connection every test client is built from (``schemas.kafka``)."""
     return broker.kafka

@@ -35,6 +35,7 @@ fi
 # tuyen-monitor
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Describe --topic '*'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Describe --group '*'
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Describe --group '_tuyen-monitor-reader-' --resource-pattern-type prefixed
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic '__consumer_offsets'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic 'tier.national'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic 'aggregates.live'
@@ -42,6 +43,7 @@ fi
 # tuyen-operators
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Describe --topic '*'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Describe --group '*'
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Describe --group '_tuyen-monitor-reader-' --resource-pattern-type prefixed
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Read --operation Describe --topic '__consumer_offsets'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Read --operation Describe --topic 'tier.national'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Read --operation Describe --topic 'aggregates.live'

@@ -14,11 +14,14 @@ from confluent_kafka.admin import ClusterMetadata, OffsetSpec
 from schemas.kafka import KafkaConnection, admin, consumer
 from streams.monitor.exceptions import BrokerQueryError
 
-__all__ = ["KafkaClients", "now_ms"]
+__all__ = ["READER_GROUP_PREFIX", "KafkaClients", "now_ms"]
 
 logger = logging.getLogger(__name__)
 
 TP = tuple[str, int]
+#: The id of the monitor's assign-only readers (never joined, never committed; librdkafka
+#: still looks its coordinator up, which needs Describe on it).
+READER_GROUP_PREFIX = "_tuyen-monitor-reader-"
 
 
 def now_ms() -> int:
@@ -39,7 +42,7 @@ class KafkaClients:
         self.admin = admin(kafka)
         self._reader_config: dict[str, object] = {
             # an id is required by the client; we only assign() so no group is ever joined
-            "group.id": f"_tuyen-monitor-reader-{uuid.uuid4().hex[:8]}",
+            "group.id": f"{READER_GROUP_PREFIX}{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,

@@ -104,7 +104,9 @@ def build_store(
         Hierarchy.default(),
         DevKeyRegistry(DEV_KEY_SEED, signers_per_station=DEV_SIGNERS_PER_STATION),
     )
-    processor = BatchProcessor(validator, Pseudonymiser("portal-tests"), topic_prefix=PREFIX)
+    processor = BatchProcessor(
+        validator, Pseudonymiser("portal-tests"), topic_prefix=PREFIX, record_topics="single"
+    )
     outputs: list[OutMessage] = []
     for i in range(0, len(raw), 5000):
         outputs += processor.process(raw[i : i + 5000]).outputs

@@ -187,6 +187,8 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         record_topics="province",
         provinces=owners,
         credentials=handle.connection if handle.secured else None,
+        # the workers check every message's murmur2 partition against the raw topic's count
+        extra_env={"TUYEN_TOPIC_PARTITIONS": str(opts.partitions)},
     )
     try:
         how = "secured: TLS, SCRAM-SHA-512, ACLs" if handle.secured else "PLAINTEXT"

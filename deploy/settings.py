@@ -19,7 +19,7 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_QUARANTINE_ROOT`` | the dead letters' root (operators only) | ``<base>/quarantine`` |
 | ``TUYEN_RECORD_TOPICS`` | ``province`` (a topic each) or ``single`` (development) | ``province`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
-| ``TUYEN_KEY_REGISTRY`` | path of the signers' public keys (StaticKeyRegistry JSON) | (R) |
+| ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
 | ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |
 | ``TUYEN_PORTAL_STATE_DIR`` | portal accounts, sessions, its access log | ``<home>/portal`` |

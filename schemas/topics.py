@@ -58,7 +58,16 @@ RECORD_TOPICS: Final[tuple[RecordTopics, ...]] = ("province", "single")
 PROVINCE_PARTITIONS = 3
 
 _SPECS: tuple[TopicSpec, ...] = (
-    TopicSpec(RAW, 12, retention_ms=30 * DAY_MS, description="raw record changes from stations"),
+    TopicSpec(
+        RAW,
+        12,
+        retention_ms=30 * DAY_MS,
+        # the broker stamps each message when it receives it: received_time, timeliness and
+        # key revocation use that time, which a station cannot choose (its CreateTime is
+        # replaced)
+        config={"message.timestamp.type": "LogAppendTime"},
+        description="raw record changes from stations",
+    ),
     TopicSpec(VALID, 12, retention_ms=14 * DAY_MS, description="validated, enriched changes"),
     TopicSpec(DLQ, 3, retention_ms=90 * DAY_MS, description="rejected input with its reason"),
     TopicSpec(

@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -272,14 +272,30 @@ def run(kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory) -> Ite
     began = time.monotonic()
     tmp = tmp_path_factory.mktemp("oracle")
     prefix = unique_name("oracle") + "."
-    apply_topics(kafka, topic_specs(prefix, partitions=PARTITIONS))
+    # the raw topic keeps the producers' CreateTime: the test replays history, each event
+    # stamped with when its station delivered it (the worker is told so, --allow-create-time)
+    apply_topics(
+        kafka,
+        [
+            replace(s, config={"message.timestamp.type": "CreateTime"})
+            if s.name == topic_name(RAW, prefix)
+            else s
+            for s in topic_specs(prefix, partitions=PARTITIONS)
+        ],
+    )
     pipeline = Pipeline(
         kafka=kafka,
         prefix=prefix,
         store_root=tmp / "store",
         log_dir=tmp / "logs",
         home=tmp / "home",
-        worker_args=("--partitions", str(PARTITIONS), "--session-timeout", "6"),
+        worker_args=(
+            "--partitions",
+            str(PARTITIONS),
+            "--session-timeout",
+            "6",
+            "--allow-create-time",
+        ),
         sink_args=("--flush-interval", "1"),
         extra_env={"TUYEN_ACCESS_LOG": str(tmp / "access.log")},
     )

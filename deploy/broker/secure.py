@@ -42,7 +42,7 @@ from deploy.exceptions import BrokerError
 from deploy.principals import ADMIN, Acl
 from schemas.kafka import KafkaConnection, KafkaUnreachable, admin, check_connection
 
-__all__ = ["SCRAM_ITERATIONS", "BrokerSecurity"]
+__all__ = ["SCRAM_ITERATIONS", "BrokerSecurity", "write_cluster_secrets"]
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,33 @@ class BrokerSecurity:
                     if time.monotonic() >= deadline:
                         raise
                     time.sleep(0.2)  # the metadata log carries the credential within moments
+
+
+def write_cluster_secrets(directory: Path, hosts: tuple[str, ...]) -> list[Path]:
+    """The files of ``tuyen broker secrets`` (docker-compose's ``secrets/``): ``tls/ca.pem``
+    and ``tls/node.pem`` (a CA and one certificate for every node, naming ``hosts`` and
+    loopback), ``kafka/admin.properties`` (``password=…``, read by the brokers' file config
+    provider) and ``kafka/<principal>`` (one password each, for ``deploy.principals``'
+    deployed principals). Existing passwords are kept; files are 0600."""
+    from deploy.broker.tls import LOOPBACK_NAMES
+    from deploy.principals import principals
+
+    tls = ensure_tls(directory / "tls", (*hosts, *LOOPBACK_NAMES))
+    kafka = directory / "kafka"
+    kafka.mkdir(parents=True, exist_ok=True, mode=0o700)
+    written = [tls.ca, tls.node]
+
+    def keep(path: Path, text: str) -> None:
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        written.append(path)
+
+    keep(kafka / "admin.properties", f"password={secrets.token_urlsafe(24)}\n")
+    for name in principals(record_topics="province"):
+        keep(kafka / name, secrets.token_urlsafe(24) + "\n")
+    return written
 
 
 def _binding(user: str, acl: Acl, operation: str) -> AclBinding:

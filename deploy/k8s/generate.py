@@ -328,6 +328,49 @@ def sinks_yaml() -> str:
     return _dump(docs, "deploy/principals.py and the province list")
 
 
+COMPOSE = ROOT / "deploy" / "compose"
+
+
+def compose_provinces_yaml() -> str:
+    """docker-compose's per-province sinks (``provinces.yml``, merged with
+    ``docker-compose.yml`` through ``.env``): each province's record-level sinks as its own
+    principal, writing its own volume, which the portal mounts read-only."""
+    base = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text(encoding="utf-8"))
+    tuyen = base["x-tuyen"]
+    services: dict[str, Any] = {
+        "kafka-init": {"secrets": [f"kafka-{province_sink(c)}" for c in province_codes()]},
+        "portal": {
+            "volumes": [f"store-province-{c}:/data/store/province-{c}:ro" for c in province_codes()]
+        },
+    }
+    for code in province_codes():
+        user = province_sink(code)
+        services[f"sink-province-{code}"] = {
+            "image": tuyen["image"],
+            "restart": tuyen["restart"],
+            "init": True,
+            "command": ["tuyen", "sink", "province", "district", "--province", code],
+            "environment": {
+                **tuyen["environment"],
+                "TUYEN_KAFKA_SASL_USERNAME": user,
+                "TUYEN_KAFKA_SASL_PASSWORD_FILE": f"/run/secrets/kafka-{user}",
+            },
+            "secrets": ["kafka-ca", f"kafka-{user}"],
+            "volumes": [f"store-province-{code}:/data/store/province-{code}"],
+            "depends_on": {"topics": {"condition": "service_completed_successfully"}},
+        }
+    doc = {
+        "services": services,
+        "secrets": {
+            f"kafka-{province_sink(c)}": {"file": f"./secrets/kafka/{province_sink(c)}"}
+            for c in province_codes()
+        },
+        "volumes": {f"store-province-{c}": {} for c in province_codes()},
+    }
+    body = yaml.safe_dump(doc, sort_keys=False, width=100)
+    return HEADER.format(source="deploy/principals.py and docker-compose.yml") + body
+
+
 def outputs() -> dict[Path, str]:
     """Every generated file and its content."""
     return {
@@ -338,6 +381,7 @@ def outputs() -> dict[Path, str]:
         K8S / "kafka" / "kafka-metrics.yaml": kafka_metrics_yaml(),
         SECURITY / "kafka-acls.sh": acls_script(),
         SECURITY / "principals.txt": principal_names(),
+        COMPOSE / "provinces.yml": compose_provinces_yaml(),
     }
 
 

@@ -26,7 +26,6 @@ from tests.unit.test_deploy_manifests import (
     load_yaml,
     missing_anchors,
     needs_of,
-    topic_names,
 )
 
 STATION = "station-<code>"

@@ -190,6 +190,8 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         # the workers check every message's murmur2 partition against the raw topic's count
         extra_env={"TUYEN_TOPIC_PARTITIONS": str(opts.partitions)},
     )
+    if handle.local is not None:  # a new local broker: no worker state from an earlier run
+        pipeline.forget_local_state()
     try:
         how = "secured: TLS, SCRAM-SHA-512, ACLs" if handle.secured else "PLAINTEXT"
         console.print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,7 +169,7 @@ class Pipeline:
         for i in range(self.workers):
             name = f"worker-{i + 1}"
             argv = [exe, "streams", "worker", "--web-port", "0", "--no-create-topics"]
-            data_dir = self.home / "streams" / f"{self.prefix}{name}"
+            data_dir = self.worker_data_dir(name)
             data_dir.parent.mkdir(parents=True, exist_ok=True)
             argv += ["--data-dir", str(data_dir)]
             self.services[name] = Service(
@@ -181,6 +182,17 @@ class Pipeline:
             self.services[name] = Service(
                 name, argv, self.env(principal), self.log_dir / f"{name}.log"
             )
+
+    def worker_data_dir(self, name: str) -> Path:
+        """A worker's local table state (faust's data dir), kept across restarts."""
+        return self.home / "streams" / f"{self.prefix}{name}"
+
+    def forget_local_state(self) -> None:
+        """Remove the workers' local table state: for a broker that is new (its changelogs
+        are empty, so state from an earlier broker would not match them and the worker
+        would refuse to start)."""
+        for i in range(self.workers):
+            shutil.rmtree(self.worker_data_dir(f"worker-{i + 1}"), ignore_errors=True)
 
     def sink_processes(self) -> dict[str, tuple[str, list[str]]]:
         """Service name → (principal, `tuyen sink` arguments): one process for every sink

@@ -31,11 +31,14 @@ from deploy.cli.common import out as console
 from deploy.cli.common import progress
 from deploy.demo_legacy import LegacyRun, stored_visits
 from deploy.pipeline import Pipeline
+from deploy.principals import TOPICS_ADMIN, principals, station_principal
 from deploy.settings import Settings
 from deploy.topics import apply_topics
 from schemas.hierarchy import Hierarchy
+from schemas.hierarchy.merger import restate_province
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name, topic_specs
+from sinks.roots import StoreRoots
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +63,22 @@ class DemoOptions:
     keep_running: bool = False
     catch_up_timeout_s: float = 1800.0
     portal_port: int = 8780
+    secure: bool = True
+
+
+#: The simulator publishes for all its simulated stations as one station-like principal:
+#: ``station-simulator``, with exactly a station's rights (write station.changes).
+SIMULATOR = "simulator"
 
 
 def _progress() -> Progress:
     return progress(TextColumn("{task.fields[rate]}"))
 
 
-def _broker(s: Settings, brokers: int = 1) -> tuple[BrokerHandle, str]:
-    """A fresh broker or cluster (local: new data each run) or a fresh topic prefix on an
-    existing one."""
-    if s.kafka_bootstrap or s.broker_mode in {"external", "container"}:
+def _broker(s: Settings, brokers: int = 1, secure: bool = True) -> tuple[BrokerHandle, str]:
+    """A fresh broker or cluster (local: new data each run; secured unless told otherwise)
+    or a fresh topic prefix on an existing one."""
+    if s.kafka_bootstrap or (s.broker_mode in {"external", "container"} and not secure):
         handle = provision(
             mode=s.broker_mode, external=external_connection(s), home=s.home, state_name="demo"
         )
@@ -83,6 +92,7 @@ def _broker(s: Settings, brokers: int = 1) -> tuple[BrokerHandle, str]:
         state_name=name,
         tie_to_parent=True,
         brokers=brokers,
+        secure=secure,
     )
     return handle, s.topic_prefix
 
@@ -174,9 +184,11 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     for stale in out.glob("catalog-*.duckdb"):
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    handle, prefix = _broker(s, opts.brokers)
+    handle, prefix = _broker(s, opts.brokers, opts.secure)
     portal: subprocess.Popen[bytes] | None = None
     url: str | None = None
+    owners = sorted({restate_province(p) for p in opts.provinces})
+    roots = StoreRoots.under(str(out / "store"))
     pipeline = Pipeline(
         kafka=handle.kafka,
         prefix=prefix,
@@ -186,19 +198,30 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         workers=opts.workers,
         sink_args=("--flush-interval", "2"),
         development=True,
+        record_topics="province",
+        provinces=owners,
+        credentials=handle.connection if handle.secured else None,
         # the workers check every message's murmur2 partition against the raw topic's count
         extra_env={"TUYEN_TOPIC_PARTITIONS": str(opts.partitions)},
     )
+    if handle.local is not None:  # a new local broker: no worker state from an earlier run
+        pipeline.forget_local_state()
     try:
-        console.print(f"broker: {handle.mode} at {handle.bootstrap} (topic prefix {prefix!r})")
-        apply_topics(handle.kafka, topic_specs(prefix, opts.partitions))
+        how = "secured: TLS, SCRAM-SHA-512, ACLs" if handle.secured else "PLAINTEXT"
+        console.print(
+            f"broker: {handle.mode} at {handle.bootstrap} ({how}; topic prefix {prefix!r})"
+        )
+        station, _ = station_principal(SIMULATOR, prefix)
+        handle.grant(principals(prefix, record_topics="province", stations=(SIMULATOR,)))
+        specs = topic_specs(prefix, opts.partitions, record_topics="province")
+        apply_topics(handle.connection(prefix + TOPICS_ADMIN), specs)
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, start, end, legacy = _simulate(opts, handle.kafka, prefix)
+        n, start, end, legacy = _simulate(opts, handle.connection(station), prefix)
         _wait(pipeline, opts)
-        month = write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        month = write_reports(out, roots, opts.provinces[0], start, end, console)
         if legacy is not None:
-            stored_visits(out / "store", legacy, console)
+            stored_visits(roots, legacy, console)
         accounts = prepare_portal(out, opts.provinces[0], month)
         if opts.keep_running:
             portal, url = start_portal(out, opts.portal_port, out / "logs" / "portal.log")

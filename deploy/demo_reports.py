@@ -10,6 +10,7 @@ import orjson
 from rich.console import Console
 
 from schemas.hierarchy import Hierarchy
+from sinks.roots import StoreRoots
 
 
 def _last_full_month(start: date, end: date) -> str:
@@ -25,34 +26,40 @@ def _last_full_month(start: date, end: date) -> str:
 
 def write_reports(
     out: Path,
+    roots: StoreRoots,
     province: str,
     start: date,
     end: date,
-    bootstrap: str,
-    prefix: str,
     console: Console,
 ) -> str:
-    """Build catalogs, print the national and one province's reports, write HTML and FHIR;
+    """Build each owner's catalog inside its root (national, the province's, the operators'
+    quarantine), print the national and one province's reports, write HTML and FHIR;
     returns the month reported."""
-    from sinks.catalog import build_catalog, open_catalog
+    from sinks.catalog import OPERATORS, build_catalog, open_catalog
     from sinks.report_adapter import compute_report
     from sinks.reports import AccessLog
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 
-    store = out / "store"
     reports = out / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    build_catalog(str(store), out / "catalog-national.duckdb", "national")
-    build_catalog(str(store), out / f"catalog-province-{province}.duckdb", "province")
+    own = roots.province_root(province)
+    catalogs = [
+        (roots.national, "national"),
+        (own, "province"),
+        (roots.quarantine, OPERATORS),
+    ]
+    for root, tier in catalogs:
+        path = build_catalog(root, Path(root) / "catalog.duckdb", tier)
+        console.print(f"catalog ({tier}): cd {root} && duckdb {path.name}")
     h = Hierarchy.default()
     period = _last_full_month(start, end)
     log = AccessLog(out / "access.log")
     runs = [
-        ("national", "national", None, "national"),
-        ("province", "province", province, f"province:{province}"),
+        (roots.national, "national", "national", None, "national"),
+        (own, "province", "province", province, f"province:{province}"),
     ]
-    for store_tier, tier, unit, principal in runs:
-        con = open_catalog(str(store), store_tier)
+    for root, store_tier, tier, unit, principal in runs:
+        con = open_catalog(root, store_tier)
         try:
             for kind in ("health", "resources", "completeness"):
                 report = compute_report(

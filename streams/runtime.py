@@ -62,6 +62,7 @@ class StreamsRuntime:
             topic_prefix=config.topic_prefix,
             aggregate_partitions=config.aggregate_partitions,
             state=state,
+            record_topics=config.record_topics,
         )
         self.counters = LiveCounters(counters)
         self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")

@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from deploy.cli.common import console as err
-from deploy.cli.common import fail, settings, store_access_log
+from deploy.cli.common import fail, owner_root, store_access_log
 
 if TYPE_CHECKING:
     from sinks.dhis2 import Export
@@ -34,7 +34,10 @@ def dhis2(
     ] = None,
     adx_out: Annotated[Path | None, typer.Option("--adx", help="ADX XML file.")] = None,
     complete_date: Annotated[str | None, typer.Option(help="completeDate (YYYY-MM-DD).")] = None,
-    store_root: Annotated[str | None, typer.Option(help="Default TUYEN_STORE_ROOT.")] = None,
+    store_root: Annotated[
+        str | None,
+        typer.Option(help="Default: the unit's owner's root (national, or its province's)."),
+    ] = None,
 ) -> None:
     """The indicators' numerators and denominators of a unit and its children for a period,
     as a DHIS2 dataValueSets JSON document and/or ADX XML, through a mapping file."""
@@ -86,10 +89,9 @@ def _export(
         report_figures,
     )
 
-    s = settings(ctx)
-    root = store_root or s.store_root
     h = Hierarchy.default()
     tier = h.tier_of(unit).label
+    _, root = owner_root(ctx, h, tier, unit, store_root)
     maps = Dhis2Mapping.load(mapping)
     con = open_catalog(root, tier if tier in ("national", "province", "district") else "district")
     try:

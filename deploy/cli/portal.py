@@ -88,9 +88,12 @@ def serve(
     s = settings(ctx)
     state = _state_dir(s, state_dir)
     keys = portal_anchors(s, state)
+    roots = s.store_roots(store_root)
     config = PortalConfig(
         state_dir=state,
         store_root=store_root or s.store_root,
+        province_root=roots.province,
+        national_root=roots.national,
         hierarchy_dir=hierarchy_dir,
         facilities=_facilities(s),
         session_key=keys.session_key,

@@ -1,5 +1,11 @@
 """``tuyen report resources|health|completeness``: the reports from the command line.
 
+A tool for whoever holds a store's credentials: it opens the root that holds the report's
+data (the national root; the root of the unit's province) and reads what this account's
+file permissions or bucket credentials allow, nothing more. ``--as`` grants nothing: it
+only narrows (a report outside the named subtree is refused) and names the requester in the
+access log; without it the scope is the opened root's owner.
+
 Exit codes: 0 done, 2 bad request (period, unit, tier …), 3 access refused.
 """
 
@@ -17,7 +23,7 @@ import typer
 from rich.console import Console
 
 from deploy.cli.common import console as err
-from deploy.cli.common import fail, settings, store_access_log
+from deploy.cli.common import fail, owner_root, store_access_log
 from sinks.catalog import CATALOG_TIERS
 from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import AccessDenied, ReportError
@@ -60,8 +66,13 @@ def report(
     kind: Annotated[ReportKind, typer.Argument(help="Which report.")],
     period: Annotated[str, typer.Option(help="2026-10 | 2026-Q3 | 2026-H1 | 2026-9M | 2026")],
     principal: Annotated[
-        str, typer.Option("--as", help="who asks: national | province:CODE | district:CODE")
-    ],
+        str | None,
+        typer.Option(
+            "--as",
+            help="narrow to a subtree (national | province:CODE | district:CODE); grants "
+            "nothing: the scope is what this account can read",
+        ),
+    ] = None,
     tier: Annotated[ReportTier, typer.Option(help="The tier the unit belongs to.")] = _NATIONAL,
     unit: Annotated[str | None, typer.Option(help="unit code (default VN if national)")] = None,
     hierarchy: Annotated[
@@ -73,7 +84,8 @@ def report(
     ] = ReportFormat.TABLE,
     out: Annotated[Path | None, typer.Option(help="output file (needed for parquet)")] = None,
     store_root: Annotated[
-        str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")
+        str | None,
+        typer.Option(help="one root holding the tier (default: its owner's root, TUYEN_*_ROOT)"),
     ] = None,
     hierarchy_dir: Annotated[
         Path | None,
@@ -90,9 +102,6 @@ def report(
 
     if fmt is ReportFormat.PARQUET and out is None:
         fail("--format parquet needs --out PATH")
-    s = settings(ctx)
-    root = store_root or s.store_root
-    log = store_access_log(ctx, root)
     if hierarchy_dir is None:
         h = Hierarchy.default()
     else:
@@ -103,6 +112,13 @@ def report(
 
         h = Hierarchy.from_csv(pick("units"), pick("links"), pick("population"))
     config = ReportConfig(holidays=_holidays(holidays))
+    try:
+        owner, root = owner_root(ctx, h, tier.value, unit, store_root)
+    except ReportError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    log = store_access_log(ctx, root)
+    principal = principal or owner
     con = _open(root, tier.value, hierarchy_dir)
     try:
         result = compute_report(

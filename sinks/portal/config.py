@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from sinks.roots import StoreRoots
+
 __all__ = ["PortalConfig"]
 
 
@@ -18,6 +20,10 @@ class PortalConfig(BaseModel):
 
     state_dir: Path
     store_root: str
+    #: each owner's root (``deploy.settings.Settings.store_roots``); without them every
+    #: tier is read from ``store_root`` alone (tests, a developer's single-root store)
+    province_root: str | None = None
+    national_root: str | None = None
     hierarchy_dir: Path | None = None
     #: the facility registry (``TUYEN_FACILITIES``): clinicians of registered hospitals
     facilities: Path | None = None
@@ -34,6 +40,12 @@ class PortalConfig(BaseModel):
     suppress_zero: bool = False
     generation_ttl: float = Field(default=5.0, ge=0)
     holidays: frozenset[date] = frozenset()
+
+    def store_roots(self) -> StoreRoots:
+        """Where the portal reads each owner's data (``sinks.roots``)."""
+        if self.province_root is None or self.national_root is None:
+            return StoreRoots.single(self.store_root)
+        return StoreRoots(self.province_root, self.national_root, self.store_root)
 
     @property
     def access_log(self) -> Path:

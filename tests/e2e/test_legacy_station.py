@@ -30,8 +30,9 @@ from producers.writers import write_kafka
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name, topic_specs
-from sinks.catalog import open_catalog
+from sinks.catalog import OPERATORS, open_catalog
 from sinks.reports import AccessLog, run_report
+from sinks.roots import StoreRoots
 from sinks.summary import SummaryRequest, patient_summary
 from tests.helpers import unique_name
 
@@ -46,7 +47,8 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     kafka: KafkaConnection, tmp_path: Path
 ) -> None:
     prefix = unique_name("legacy") + "."
-    apply_topics(kafka, topic_specs(prefix, partitions=2))
+    # the deployed shape: a record-level topic and a sink and store root per province
+    apply_topics(kafka, topic_specs(prefix, partitions=2, provinces=(PROVINCE,)))
     h = Hierarchy.default()
     cfg = SimulationConfig(
         seed=11,
@@ -101,7 +103,10 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
         worker_args=("--partitions", "2", "--session-timeout", "6"),
         sink_args=("--flush-interval", "1"),
         extra_env={"TUYEN_FACILITIES": str(facilities)},  # the worker knows the hospital
+        record_topics="province",
+        provinces=(PROVINCE,),
     )
+    roots = StoreRoots.under(str(tmp_path / "store"))
     try:
         pipeline.start()
         raw = topic_name(RAW, prefix)
@@ -125,7 +130,7 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     patients = len(run.written.patients[legacy_station])
     assert written_outpatient > 5 and patients > 3
     district = h.lookup(legacy_station, START).district.code
-    con = open_catalog(tmp_path / "store", "district")
+    con = open_catalog(roots.province_root(PROVINCE), "district")
     try:
         report = run_report(con, h, "health", "district", district, "2026-09")
     finally:
@@ -141,7 +146,7 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     )
 
     log = AccessLog(tmp_path / "access.log")
-    con = open_catalog(tmp_path / "store", "province", province=PROVINCE)
+    con = open_catalog(roots.province_root(PROVINCE), "province", province=PROVINCE)
     try:
         bundle = patient_summary(
             con, PROVINCE, SummaryRequest(hid, "bs-0007", normal, "continuity of care"),
@@ -162,7 +167,7 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     }
     assert orgs == {normal, legacy_station, HOSPITAL} and len(providers) == 3
     # nothing the legacy station or the hospital sent was refused as another holder's record
-    con = open_catalog(tmp_path / "store", "national")
+    con = open_catalog(roots.quarantine, OPERATORS)  # the pipeline's dead letters
     try:
         refused = con.execute(
             "SELECT count(*) FROM dlq WHERE reason = 'not_record_holder'"

@@ -280,7 +280,7 @@ def run(kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory) -> Ite
             replace(s, config={"message.timestamp.type": "CreateTime"})
             if s.name == topic_name(RAW, prefix)
             else s
-            for s in topic_specs(prefix, partitions=PARTITIONS)
+            for s in topic_specs(prefix, partitions=PARTITIONS, record_topics="single")
         ],
     )
     pipeline = Pipeline(

@@ -90,7 +90,7 @@ class FaultPipeline:
         raw = topic_name(RAW, self.prefix)
         specs = [
             dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
-            for s in topic_specs(self.prefix, PARTITIONS)
+            for s in topic_specs(self.prefix, PARTITIONS, record_topics="single")
         ]
         if self.create_time:
             specs = [

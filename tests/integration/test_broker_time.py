@@ -167,7 +167,7 @@ def test_an_output_the_broker_refuses_is_dead_lettered_and_the_rest_goes_on(
     national = topic_name(TIER_NATIONAL, prefix)
     specs = [
         replace(s, config={"max.message.bytes": "1800"}) if s.name == national else s
-        for s in topic_specs(prefix, 1)
+        for s in topic_specs(prefix, 1, record_topics="single")
     ]
     apply_topics(kafka, specs)
     f = EventFactory(seed=KEY_SEED)
@@ -178,6 +178,7 @@ def test_an_output_the_broker_refuses_is_dead_lettered_and_the_rest_goes_on(
         topic_prefix=prefix,
         partitions=1,
         verify_processes=0,
+        record_topics="single",  # the development shape: one tier.district topic
     )
     runtime = StreamsRuntime(config, keys=DevKeyRegistry(KEY_SEED.encode()))
     # uncompressed, so that the topic's limit applies to the record as it is

@@ -182,6 +182,15 @@ def test_the_cli_writes_both_documents(store: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert len(orjson.loads(out_json.read_bytes())["dataValues"]) == 10
+    # no --store-root: the root of the unit's province under TUYEN_STORE_ROOT (province-01)
+    owners = tmp_path / "owners"
+    owners.mkdir()
+    (owners / "province-01").symlink_to(store)
+    again = tmp_path / "again.json"
+    default = [*args[:-6], "--json", str(again)]
+    result = CliRunner().invoke(app, default, env={**env, "TUYEN_STORE_ROOT": str(owners)})
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(again.read_bytes()) == orjson.loads(out_json.read_bytes())
     assert out_adx.read_bytes().startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<adx ')
     refused = CliRunner().invoke(app, [*args[:-4], "--as", "province:79", *args[-4:]], env=env)
     assert refused.exit_code == 3

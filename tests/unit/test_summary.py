@@ -168,9 +168,12 @@ def test_the_cli_prints_the_bundle_and_maps_outcomes_to_exit_codes(
 
     from deploy.cli.root import app
 
-    env = {"TUYEN_ACCESS_LOG": str(tmp_path / "access.log")}
-    base = ["summary", "--clinician", "bs-1", "--purpose", "referral", "--province", "01",
-            "--store-root", str(store)]  # fmt: skip
+    # no --store-root: the province's own root under TUYEN_STORE_ROOT (province-01)
+    owners = tmp_path / "owners"
+    owners.mkdir()
+    (owners / "province-01").symlink_to(store)
+    env = {"TUYEN_ACCESS_LOG": str(tmp_path / "access.log"), "TUYEN_STORE_ROOT": str(owners)}
+    base = ["summary", "--clinician", "bs-1", "--purpose", "referral", "--province", "01"]
     out = tmp_path / "summary.json"
     ok = CliRunner().invoke(
         app, [*base, "--health-id", HID, "--facility", "00004", "--out", str(out)], env=env

@@ -21,8 +21,9 @@ import pyarrow.parquet as pq
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from schemas.hierarchy import Hierarchy
-from sinks.reports import run_report
-from sinks.reports.memcatalog import ENVELOPE, parquet_views, payload_columns
+from sinks.catalog import open_catalog
+from sinks.columns import arrow_schema, tier_columns
+from sinks.reports import ReportRequest, run_report
 
 BASE_RECORDS = 2_000_000
 MIX = {  # share of change records per record type
@@ -184,7 +185,7 @@ def generate(root: Path, total: int, h: Hierarchy, seed: int = 7) -> int:
             "data": np.full(n, "{}"),
         }
         payload = _payload(rt, n, rng, hid, day)
-        schema = pa.schema(list(ENVELOPE) + payload_columns(rt))
+        schema = arrow_schema(tier_columns(rt))
         arrays = {}
         for field in schema:
             v = cols.get(field.name, payload.get(field.name))
@@ -208,17 +209,6 @@ def generate(root: Path, total: int, h: Hierarchy, seed: int = 7) -> int:
     return written
 
 
-def _catalog(root: Path) -> duckdb.DuckDBPyConnection:
-    try:
-        from sinks.catalog import open_catalog
-
-        return open_catalog(root, "national")
-    except Exception:  # the stores' catalog not available: plain views over the same files
-        con = duckdb.connect()
-        parquet_views(con, str(root), "national")
-        return con
-
-
 def run(ctx: BenchContext) -> list[BenchResult]:
     h = Hierarchy.default()
     root = ctx.workdir / "reports-store"
@@ -226,10 +216,11 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     t0 = time.perf_counter()
     written = generate(root, total, h)
     gen_s = time.perf_counter() - t0
-    con = _catalog(root)
+    con = open_catalog(root, "national")
     con.execute("SET threads TO 2")
     started = time.perf_counter()
-    report = run_report(con, h, "health", "national", None, "2026", "as-recorded", "national")
+    request = ReportRequest(kind="health", tier="national", period="2026", principal="national")
+    report = run_report(con, h, request)
     report_s = time.perf_counter() - started
     glob = f"{root}/national/province=*/record_type=*/month=*/*.parquet"
     started = time.perf_counter()

@@ -34,7 +34,7 @@ def write_reports(
 ) -> None:
     """Build catalogs, print the national and one province's reports, write HTML and FHIR."""
     from sinks.catalog import build_catalog, open_catalog
-    from sinks.reports import AccessLog, run_report
+    from sinks.reports import AccessLog, ReportRequest, run_report
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 
     store = out / "store"
@@ -53,10 +53,11 @@ def write_reports(
         con = open_catalog(str(store), store_tier)
         try:
             for kind in ("health", "resources", "completeness"):
-                report = run_report(
-                    con, h, kind, tier, unit, period, "as-recorded", principal,
-                    access_log=log, trend=True,
+                request = ReportRequest(
+                    kind=kind, tier=tier, unit=unit, period=period, principal=principal,
+                    trend=True,
                 )  # fmt: skip
+                report = run_report(con, h, request, access_log=log)
                 if kind != "completeness" or tier == "national":
                     render_tables(report, console)
                 stem = f"{kind}-{tier}-{unit or 'VN'}-{period}"

@@ -74,6 +74,7 @@ def report(
     from deploy.settings import Settings
     from schemas.hierarchy import Hierarchy
     from sinks.reports.engine import run_report
+    from sinks.reports.request import ReportRequest
 
     if fmt not in _FORMATS:
         err.print(f"[red]unknown format {fmt!r}: use {', '.join(_FORMATS)}[/red]")
@@ -96,10 +97,11 @@ def report(
     config = ReportConfig(holidays=_holidays(holidays))
     con = _open(root, tier, hierarchy_dir)
     try:
-        result = run_report(
-            con, h, kind, tier, unit, period, hierarchy, principal,
-            access_log=log, config=config, trend=fmt == "html",
+        request = ReportRequest(
+            kind=kind, tier=tier, unit=unit, period=period, principal=principal,
+            hierarchy_mode=hierarchy, trend=fmt == "html",
         )  # fmt: skip
+        result = run_report(con, h, request, access_log=log, config=config)
     except AccessDenied as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(3) from None

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from schemas.hierarchy import Hierarchy, HierarchyError, Tier, province_merger
-from sinks.reports.access import NATIONAL_CODE, AccessLog, Principal, check_access, parse_principal
+from sinks.reports.access import NATIONAL_CODE, AccessLog, check_access, parse_principal
 from sinks.reports.completeness import completeness_parts
 from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import AccessDenied, BadRequest
@@ -25,6 +25,7 @@ from sinks.reports.facts import ARRIVALS, FACTS, ScopeFilter, collect_arrivals, 
 from sinks.reports.indicators import KINDS, Indicator, for_kind
 from sinks.reports.model import Cell, Report, TrendPoint
 from sinks.reports.periods import Period, add_months, parse_period
+from sinks.reports.request import BASES, ReportRequest
 from sinks.reports.scope import MODES, Mapper, child_of, make_mapper, reference_date, unit_name
 
 __all__ = ["run_report"]
@@ -38,47 +39,24 @@ Parts = dict[tuple[str, str], tuple[int, int | None]]  # (indicator, child) -> (
 def run_report(
     con: duckdb.DuckDBPyConnection,
     hierarchy: Hierarchy,
-    kind: str,
-    tier: str,
-    unit: str | None,
-    period: str | Period,
-    hierarchy_mode: str = "as-recorded",
-    principal: str | Principal = "national",
+    request: ReportRequest,
     *,
     access_log: AccessLog | Path | None = None,
     config: ReportConfig | None = None,
-    trend: bool = False,
 ) -> Report:
-    """Compute a report of ``kind`` for ``unit`` (at ``tier``) over ``period``.
+    """Compute the report ``request`` asks for, over the catalog ``con``.
 
     Raises ``AccessDenied`` when the principal's subtree does not hold the unit and
-    ``BadRequest`` for an unknown kind, tier, period, unit or mode. Every call, allowed,
-    refused or failed, is appended to ``access_log`` when given.
+    ``BadRequest`` for an unknown kind, tier, period, unit, mode or basis. Every call,
+    allowed, refused or failed, is appended to ``access_log`` when given.
     """
+    if not isinstance(request, ReportRequest):
+        raise TypeError("run_report takes a ReportRequest (sinks.reports.ReportRequest)")
     log = AccessLog(access_log) if isinstance(access_log, Path) else access_log
-    entry: dict[str, object] = {
-        "principal": str(principal),
-        "kind": kind,
-        "tier": tier,
-        "unit": unit,
-        "period": str(period),
-        "hierarchy": hierarchy_mode,
-    }
+    entry = request.log_entry()
     started = time.perf_counter()
     try:
-        report = _run(
-            con,
-            hierarchy,
-            kind,
-            tier,
-            unit,
-            period,
-            hierarchy_mode,
-            principal,
-            config or ReportConfig(),
-            trend,
-            entry,
-        )
+        report = _run(con, hierarchy, request, config or ReportConfig(), entry)
     except AccessDenied as exc:
         if log:
             log.append({**entry, "outcome": "refused", "reason": exc.message})
@@ -97,22 +75,23 @@ def run_report(
 def _run(
     con: duckdb.DuckDBPyConnection,
     h: Hierarchy,
-    kind: str,
-    tier_name: str,
-    unit: str | None,
-    period_in: str | Period,
-    mode: str,
-    principal_in: str | Principal,
+    request: ReportRequest,
     config: ReportConfig,
-    trend: bool,
     entry: dict[str, object],
 ) -> Report:
+    kind, tier_name, unit = request.kind, request.tier, request.unit
+    mode, period_in, principal_in = request.hierarchy_mode, request.period, request.principal
+    trend = request.trend
     principal = parse_principal(principal_in) if isinstance(principal_in, str) else principal_in
     entry["principal"] = str(principal)
     if kind not in KINDS:
         raise BadRequest(f"unknown report kind {kind!r}: use {', '.join(KINDS)}")
     if mode not in MODES:
         raise BadRequest(f"unknown hierarchy mode {mode!r}: use {' or '.join(MODES)}")
+    if request.basis not in BASES:
+        raise BadRequest(f"unknown basis {request.basis!r}: use {' or '.join(BASES)}")
+    if request.basis != "latest":
+        raise BadRequest("basis 'submitted' needs the sign-off ledger, not built yet")
     try:
         tier = Tier.parse(tier_name)
     except ValueError:

@@ -175,19 +175,21 @@ def _health_sql(person_cols: set[str], scope: ScopeFilter) -> dict[str, str]:
         "birth+antenatal_visit": f"""
             WITH b AS (
                 SELECT DISTINCT {_PLACE}, event_month, mother_health_id AS mid,
-                       CAST(birth_date AS DATE) AS bd
+                       coalesce(strftime(CAST(birth_date AS DATE), '%Y-%m'),
+                                json_extract_string(data, '$.birth_month')) AS bm
                 FROM birth WHERE {in_period}{s}
             ), v AS (
-                SELECT b.mid, b.bd, count(*) AS n
-                FROM (SELECT DISTINCT mid, bd FROM b) b
+                SELECT b.mid, b.bm, count(*) AS n
+                FROM (SELECT DISTINCT mid, bm FROM b) b
                 JOIN antenatal_visit a ON a.health_id = b.mid
-                 AND CAST(a.visit_date AS DATE) BETWEEN CAST(b.bd - INTERVAL 300 DAY AS DATE)
-                                                    AND b.bd
+                 AND strftime(CAST(a.visit_date AS DATE), '%Y-%m')
+                     BETWEEN strftime(CAST(b.bm || '-01' AS DATE) - INTERVAL 9 MONTH, '%Y-%m')
+                         AND b.bm
                 GROUP BY ALL
             )
             SELECT b.station_code, b.district_code, b.province_code, b.event_month, 'anc4',
                    count(*) FILTER (WHERE coalesce(v.n, 0) >= 4), count(*)
-            FROM b LEFT JOIN v ON v.mid = b.mid AND v.bd = b.bd GROUP BY ALL""",
+            FROM b LEFT JOIN v ON v.mid = b.mid AND v.bm = b.bm GROUP BY ALL""",
         "disease_case": f"""
             SELECT {_PLACE}, event_month, 'incidence_' || lower(disease), count(*), NULL
             FROM disease_case WHERE {in_period}{s} GROUP BY ALL

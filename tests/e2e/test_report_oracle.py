@@ -40,7 +40,7 @@ from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.registry import RecordType
 from schemas.topics import RAW, TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, topic_name, topic_specs
 from sinks.catalog import open_catalog
-from sinks.reports import Report, ReportConfig, run_report
+from sinks.reports import Report, ReportConfig, ReportRequest, run_report
 from tests.e2e.oracle import KIND_INDICATORS, Arrival, Expected, Oracle, month_end
 from tests.helpers import unique_name
 
@@ -221,9 +221,10 @@ def _reports(
                     for cfg_name, cfg in configs.items():
                         if kind != "completeness" and cfg_name != "default":
                             continue
-                        r = run_report(
-                            con, h, kind, tier, unit, month, "as-recorded", "national", config=cfg
+                        request = ReportRequest(
+                            kind=kind, tier=tier, unit=unit, period=month, principal="national"
                         )
+                        r = run_report(con, h, request, config=cfg)
                         out[(tier, unit or "VN", kind, cfg_name)] = r
         finally:
             con.close()

@@ -23,6 +23,7 @@ from sinks.reports.config import ReportConfig
 from sinks.reports.engine import run_report
 from sinks.reports.model import Report
 from sinks.reports.periods import month_end, working_day_deadline
+from sinks.reports.request import ReportRequest
 from tests.faults.checks import RECORD_TYPES, FaultResult, StoreContract, finish
 from tests.faults.pipeline import start_run
 from tests.faults.traffic import Expectation, Outgoing, from_sim, simulated
@@ -106,7 +107,11 @@ def _report(result: FaultResult, config: ReportConfig | None) -> tuple[Report, s
     district = h.lookup(station, month_end(month)).district.code
     con = open_catalog(result.measured["root"], "district")
     try:
-        report = run_report(con, h, "completeness", "district", district, month, config=config)
+        request = ReportRequest(
+            kind="completeness", tier="district", unit=district, period=month,
+            principal="national",
+        )  # fmt: skip
+        report = run_report(con, h, request, config=config)
     finally:
         con.close()
     return report, station

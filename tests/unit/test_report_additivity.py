@@ -3,16 +3,17 @@ unit's own report equals its cell in its parent's breakdown (aggregate first, di
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.hierarchy import Hierarchy
-from sinks.reports import Report, run_report
-from sinks.reports.memcatalog import build_catalog, change
+from sinks.reports import Report
+from tests.report_store import Stores, change
 from tests.unit.test_report_indicators import person, snap, staff, t
 
 H = Hierarchy.default()
@@ -45,7 +46,7 @@ record = st.fixed_dictionaries(
 )
 
 
-def build(recs: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
+def build(recs: list[dict[str, Any]], root: Path) -> Stores:
     changes = []
     for i, r in enumerate(recs):
         when = t(2026, r["month"], r["day"])
@@ -102,7 +103,7 @@ def build(recs: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
             last = changes[-1]
             changes.append(change(H, last["record_type"], last["record_id"], None, st_,
                                   when + timedelta(hours=1), version=2, op="delete"))  # fmt: skip
-    return build_catalog(duckdb.connect(), changes)
+    return Stores(root, changes)
 
 
 def assert_additive(report: Report) -> None:
@@ -119,13 +120,21 @@ def assert_additive(report: Report) -> None:
     st.lists(record, min_size=1, max_size=25), st.sampled_from(["2026-Q4", "2026-H2", "2026-11"])
 )
 def test_parents_sum_their_children(recs: list[dict[str, Any]], period: str) -> None:
-    con = build(recs)
+    with tempfile.TemporaryDirectory(prefix="additivity-") as tmp:
+        stores = build(recs, Path(tmp))
+        try:
+            _check(stores, period)
+        finally:
+            stores.close()
+
+
+def _check(stores: Stores, period: str) -> None:
     for kind in ("health", "resources", "completeness"):
-        national = run_report(con, H, kind, "national", None, period)
+        national = stores.report(H, kind, "national", None, period)
         assert_additive(national)
-        province = run_report(con, H, kind, "province", "01", period)
+        province = stores.report(H, kind, "province", "01", period)
         assert_additive(province)
-        district = run_report(con, H, kind, "district", "KV001", period)
+        district = stores.report(H, kind, "district", "KV001", period)
         assert_additive(district)
         for ind in province.indicators:
             assert national.numerator(ind.code, "01") == province.numerator(ind.code)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-import duckdb
 import pytest
 
 from schemas.hierarchy import VN_TZ, Hierarchy
-from sinks.reports import Report, by_code, run_report
-from sinks.reports.memcatalog import build_catalog, change
+from sinks.reports import Report, by_code
+from tests.report_store import Stores, change
 
 A, A2, A3 = "00004", "00008", "00025"  # KV001, Hà Nội (01)
 B = "00070"  # KV002, Hà Nội
@@ -283,13 +283,15 @@ def h() -> Hierarchy:
 
 
 @pytest.fixture(scope="module")
-def con(h: Hierarchy) -> duckdb.DuckDBPyConnection:
-    return build_catalog(duckdb.connect(), scenario(h))
+def con(h: Hierarchy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
+    stores = Stores(tmp_path_factory.mktemp("indicators"), scenario(h))
+    yield stores
+    stores.close()
 
 
-def rep(con: Any, h: Hierarchy, kind: str, tier: str, unit: str | None, period: str,
+def rep(con: Stores, h: Hierarchy, kind: str, tier: str, unit: str | None, period: str,
         mode: str = "as-recorded") -> Report:  # fmt: skip
-    return run_report(con, h, kind, tier, unit, period, mode, "national")
+    return con.report(h, kind, tier, unit, period, mode)
 
 
 def parts(r: Report, code: str, unit: str | None = None) -> tuple[int, int | None]:

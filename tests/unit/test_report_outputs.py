@@ -7,24 +7,26 @@ import re
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
 from schemas.hierarchy import Hierarchy
-from sinks.reports import Report, run_report
-from sinks.reports.memcatalog import build_catalog
+from sinks.reports import Report
 from sinks.reports.render import render_html, render_tables, write_csv, write_parquet
+from tests.report_store import Stores
 from tests.unit.test_report_indicators import scenario
 
 
 @pytest.fixture(scope="module")
-def report() -> Report:
+def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     h = Hierarchy.default()
-    con = build_catalog(duckdb.connect(), scenario(h))
-    return run_report(con, h, "health", "province", "01", "2026-Q4", trend=True)
+    stores = Stores(tmp_path_factory.mktemp("outputs"), scenario(h))
+    try:
+        return stores.report(h, "health", "province", "01", "2026-Q4", trend=True)
+    finally:
+        stores.close()
 
 
 def test_html_has_a_bar_chart_and_a_trend_per_indicator(report: Report) -> None:

@@ -1,0 +1,140 @@
+"""Report tests over the production catalog: hand-made changes written as real store files.
+
+``change(...)`` builds a tier record (the fields of :class:`schemas.tier.TierRecord`, placed
+in the hierarchy valid at its event time, as the validator places it); ``write_store``
+encodes records with the sinks' own encoder (``sinks.encode.tier_encoder``: the production
+columns) into Parquet under ``<root>/<tier>/province=…/record_type=…/month=…/``, the national
+copy through the national transform (``streams.pseudonymise``) as the stream layer does;
+``Stores`` opens ``sinks.catalog.open_catalog`` on them, one connection per tier, so every
+report test runs the production view statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow.parquet as pq
+
+from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.registry import CURRENT_MAJOR, RecordType
+from sinks.catalog import open_catalog
+from sinks.encode import tier_encoder
+from sinks.reports import Report, ReportConfig, ReportRequest, run_report
+from sinks.testing import FakeMessage
+from streams.pseudonymise import Pseudonymiser
+
+__all__ = ["TIERS", "Stores", "change", "write_store"]
+
+TIERS = ("district", "province", "national")
+PSEUDONYM_KEY = b"tests-report-store-key"
+_SEQ = count(1)
+
+
+def change(
+    h: Hierarchy,
+    record_type: str,
+    record_id: str,
+    data: Mapping[str, Any] | None,
+    station: str,
+    event_time: datetime,
+    *,
+    received_time: datetime | None = None,
+    version: int = 1,
+    op: str = "upsert",
+) -> dict[str, Any]:
+    """A tier record (dict) of ``station``, placed in the hierarchy valid at ``event_time``."""
+    if event_time.tzinfo is None:
+        event_time = event_time.replace(tzinfo=VN_TZ)
+    pl = h.lookup(station, event_time)
+    n = next(_SEQ)
+    rt = RecordType(record_type)
+    received = (received_time or event_time).astimezone(UTC)
+    return {
+        "event_id": f"0190a000-0000-7000-8000-{n:012d}",
+        "record_type": rt.value,
+        "record_id": record_id,
+        "record_key": record_id.split(":")[0],
+        "op": op,
+        "record_version": version,
+        "station_seq": n,
+        "schema_major": CURRENT_MAJOR[rt],
+        "source_major": CURRENT_MAJOR[rt],
+        "event_time": event_time.astimezone(UTC),
+        "received_time": received,
+        "processed_time": received,
+        "event_month": event_time.astimezone(VN_TZ).strftime("%Y-%m"),
+        "station_code": pl.station.code,
+        "station_name": pl.station.name,
+        "district_code": pl.district.code,
+        "district_name": pl.district.name,
+        "province_code": pl.province.code,
+        "province_name": pl.province.name,
+        "signer": f"hw-{pl.station.code}-1",
+        "pseudonymised": False,
+        "data": None if op == "delete" else dict(data or {}),
+    }
+
+
+def write_store(
+    root: Path, records: Iterable[Mapping[str, Any]], tiers: Iterable[str] = TIERS
+) -> Path:
+    """Write ``records`` as the tier sinks would: one file per store directory and tier."""
+    pseudonymiser = Pseudonymiser(PSEUDONYM_KEY)
+    recs = list(records)
+    for tier in tiers:
+        rows = [pseudonymiser.national(r) if tier == "national" else r for r in recs]
+        msgs = [
+            FakeMessage(f"tier.{tier}", 0, i, orjson.dumps(r), str(r["record_key"]).encode())
+            for i, r in enumerate(rows)
+        ]
+        for directory, table in tier_encoder(tier)(msgs).items():
+            assert not directory.startswith("dlq"), f"a test record was dead-lettered: {table}"
+            folder = root / directory
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, folder / f"tier.{tier}+0+0.parquet")
+    return root
+
+
+class Stores:
+    """The tier stores of ``records`` under ``root``, and a catalog connection per tier."""
+
+    def __init__(self, root: Path, records: Iterable[Mapping[str, Any]]) -> None:
+        self.root = write_store(root, records)
+        self.cons = {tier: open_catalog(root, tier) for tier in TIERS}
+
+    def con(self, tier: str) -> duckdb.DuckDBPyConnection:
+        return self.cons[tier]
+
+    def report(
+        self,
+        h: Hierarchy,
+        kind: str,
+        tier: str,
+        unit: str | None,
+        period: str,
+        mode: str = "as-recorded",
+        *,
+        config: ReportConfig | None = None,
+        **request: Any,
+    ) -> Report:
+        """A report over the ``tier`` store, as the national principal unless told."""
+        req = ReportRequest(
+            kind=kind,
+            tier=tier,
+            unit=unit,
+            period=period,
+            hierarchy_mode=mode,
+            principal=request.pop("principal", "national"),
+            **request,
+        )
+        return run_report(self.cons[tier], h, req, config=config)
+
+    def close(self) -> None:
+        for con in self.cons.values():
+            con.close()

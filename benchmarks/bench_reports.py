@@ -179,6 +179,7 @@ def generate(root: Path, total: int, h: Hierarchy, seed: int = 7) -> int:
             "received_time": ts + rng.integers(0, 86_400 * 8, n).astype("timedelta64[s]"),
             "processed_time": ts,
             "event_month": np.datetime_as_string(day, unit="M"),
+            "service_month": np.datetime_as_string(day, unit="M"),
             **{k: v[idx] for k, v in places.items()},
             "signer": np.full(n, "hw"),
             "pseudonymised": np.ones(n, dtype=bool),

@@ -29,6 +29,8 @@ raw, not deduplicated rows are in schema ``raw`` (``raw.RT``, ``raw.aggregates``
 
 from __future__ import annotations
 
+import csv
+import gzip
 import logging
 import os
 from pathlib import Path
@@ -69,10 +71,21 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: Columns added to the tier files later, and what files written before them read as.
+_FALLBACK = {"service_month": "event_month"}
+
+
+def _read_column(c: Column) -> str:
+    expr = _ident(c.name)
+    if c.name in _FALLBACK:
+        expr = f"coalesce({expr}, {_ident(_FALLBACK[c.name])})"
+    return f"CAST({expr} AS {c.duckdb}) AS {_ident(c.name)}"
+
+
 def _typed_source(columns: tuple[Column, ...], glob: str) -> str:
     """Rows of ``glob`` with exactly ``columns`` (cast), even when no file matches yet."""
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
-    cols = ", ".join(f"CAST({_ident(c.name)} AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
+    cols = ", ".join(_read_column(c) for c in columns)
     return (
         f"SELECT {cols} FROM (SELECT {empty} WHERE false UNION ALL BY NAME "
         f"SELECT * FROM read_parquet({_lit(glob)}, hive_partitioning = true, "
@@ -168,17 +181,33 @@ def _load_reference(con: duckdb.DuckDBPyConnection, hierarchy: str | Path | None
     try:
         pop = _hierarchy_file(directory, "population")
     except CatalogError:
+        pop = None
+    optional = {"under_1": "BIGINT", "women_15_49": "BIGINT", "reference_date": "DATE"}
+    if pop is None:
         con.execute(
             "CREATE OR REPLACE TABLE population (code VARCHAR, population BIGINT, "
-            "valid_from DATE, valid_to DATE)"
+            "valid_from DATE, valid_to DATE, under_1 BIGINT, women_15_49 BIGINT, "
+            "reference_date DATE)"
         )
         return
-    con.execute(
-        "CREATE OR REPLACE TABLE population AS SELECT code, population, valid_from, valid_to "
-        f"FROM read_csv({_lit(str(pop))}, header = true, columns = "
-        "{'code': 'VARCHAR', 'valid_from': 'DATE', 'valid_to': 'DATE', 'population': 'BIGINT'})"
-        " ORDER BY code, valid_from NULLS FIRST"
+    header = set(_csv_header(pop))
+    types = {"code": "VARCHAR", "valid_from": "DATE", "valid_to": "DATE", "population": "BIGINT"}
+    types.update({k: v for k, v in optional.items() if k in header})
+    spec = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in types.items()) + "}"
+    extra = ", ".join(
+        f"{k}" if k in header else f"CAST(NULL AS {v}) AS {k}" for k, v in optional.items()
     )
+    con.execute(
+        f"CREATE OR REPLACE TABLE population AS SELECT code, population, valid_from, valid_to, "
+        f"{extra} FROM read_csv({_lit(str(pop))}, header = true, types = {spec}) "
+        "ORDER BY code, valid_from NULLS FIRST"
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh), [])
 
 
 def _populate(

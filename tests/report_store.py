@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.registry import CURRENT_MAJOR, RecordType
+from schemas.service import service_month
 from sinks.catalog import open_catalog
 from sinks.encode import tier_encoder
 from sinks.reports import Report, ReportConfig, ReportRequest, run_report
@@ -69,6 +70,11 @@ def change(
         "received_time": received,
         "processed_time": received,
         "event_month": event_time.astimezone(VN_TZ).strftime("%Y-%m"),
+        "service_month": service_month(
+            rt.value,
+            None if op == "delete" else data,
+            event_time.astimezone(VN_TZ).strftime("%Y-%m"),
+        ),
         "station_code": pl.station.code,
         "station_name": pl.station.name,
         "district_code": pl.district.code,

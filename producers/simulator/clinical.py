@@ -113,7 +113,7 @@ def chronic(
     if cond == "hypertension":
         sys_ = rng.randint(115, 138) if controlled else rng.randint(142, 185)
         dia = rng.randint(70, 88) if controlled else rng.randint(88, 110)
-        m = {"systolic_bp_mmhg": sys_, "diastolic_bp_mmhg": min(dia, sys_ - 25)}
+        m = {"blood_pressure": {"systolic_mmhg": sys_, "diastolic_mmhg": min(dia, sys_ - 25)}}
     else:
         glucose = rng.uniform(5.0, 6.9) if controlled else rng.uniform(7.2, 14.0)
         m = {"fasting_glucose_mmol_l": round(glucose, 1)}
@@ -121,9 +121,8 @@ def chronic(
         "health_id": hid,
         "condition": cond,
         "visit_date": local_date(t).isoformat(),
-        "controlled": controlled,
-        "newly_diagnosed": rng.random() < 0.02,
         "measurements": m,
+        "on_treatment": rng.random() < 0.9,
     }
     out.append(sim.spec(t, "chronic_followup", f"{hid}:{sim.local_id('c')}", data, d))
 

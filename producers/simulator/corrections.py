@@ -84,7 +84,7 @@ def correct(rt: str, data: dict[str, Any], rng: random.Random) -> dict[str, Any]
     elif rt == "immunization":
         new["lot_number"] = f"C{rng.randrange(10**6):06d}"
     elif rt == "chronic_followup":
-        new["newly_diagnosed"] = not data.get("newly_diagnosed", False)
+        new["on_treatment"] = not data.get("on_treatment", False)
     elif rt == "antenatal_visit":
         new["gestational_weeks"] = max(1, min(45, data["gestational_weeks"] + 1))
     elif rt == "birth":

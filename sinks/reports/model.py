@@ -24,10 +24,12 @@ class Cell:
     indicator: Indicator
     numerator: int
     denominator: int | None
+    #: the period scaling of the value (12 / months to annualise or pro-rate a target)
+    scale: float = 1.0
 
     @property
     def value(self) -> float | None:
-        return self.indicator.value(self.numerator, self.denominator)
+        return self.indicator.value(self.numerator, self.denominator, self.scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,9 @@ class Report:
     children: tuple[tuple[str, str], ...]
     cells: tuple[Cell, ...]
     trend: tuple[TrendPoint, ...] = field(default=())
+    basis: str = "latest"
+    annualised: bool = False
+    population_basis: str = ""
 
     def _index(self) -> dict[tuple[str, str], Cell]:
         cache: dict[tuple[str, str], Cell] | None = self.__dict__.get("_idx")
@@ -79,8 +84,16 @@ class Report:
     def value(self, indicator: str, unit: str | None = None) -> float | None:
         return self.cell(indicator, unit).value
 
-    def unit_cells(self) -> list[Cell]:
-        return [c for c in self.cells if c.level == "unit"]
+    def scaling_note(self, indicator: Indicator) -> str:
+        """How the period changes ``indicator``'s value, in words (empty when it does not)."""
+        months = len(self.period.months)
+        if indicator.scaling == "prorated_target":
+            return "" if months == 12 else f"annual target pro-rated to {months} months"
+        if indicator.scaling == "per_year" and months != 12:
+            if self.annualised:
+                return f"annualised from {months} months"
+            return f"not annualised: the rate of {months} month{'s' if months > 1 else ''}"
+        return ""
 
     def child_cells(self, indicator: str) -> list[Cell]:
         return [c for c in self.cells if c.level == "child" and c.indicator.code == indicator]
@@ -116,6 +129,8 @@ class Report:
                 "multiplier": c.indicator.multiplier,
                 "value": c.value,
                 "value_unit": c.indicator.unit,
+                "scaling": self.scaling_note(c.indicator),
+                "basis": self.basis,
             }
             for c in self.cells
         ]

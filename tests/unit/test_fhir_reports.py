@@ -44,13 +44,13 @@ def test_numerator_denominator_and_score(con: Any) -> None:
         (r["subject"]["identifier"]["value"], r["group"][0]["code"]["coding"][0]["code"]): r
         for r in measure_reports(report)
     }
-    fb: Any = MeasureReport.model_validate(by_id[("VN", "facility_births")])
+    fb: Any = MeasureReport.model_validate(by_id[("VN", "facility_deliveries")])
     pops = {p.code.coding[0].code: p.count for p in fb.group[0].population}
     assert pops == {"numerator": 3, "denominator": 4}
     assert float(fb.group[0].measureScore.value) == pytest.approx(75.0)
     assert fb.period.start.isoformat() == "2026-10-01"
     assert fb.period.end.isoformat() == "2026-10-31"
-    count: Any = MeasureReport.model_validate(by_id[("VN", "hypertension_managed")])
+    count: Any = MeasureReport.model_validate(by_id[("VN", "hypertension_registered")])
     assert [p.code.coding[0].code for p in count.group[0].population] == ["initial-population"]
     # undefined ratio (0/0): populations present, no score
     undefined = by_id[("79", "anc4")]

@@ -61,15 +61,19 @@ def test_csv_and_parquet_hold_every_cell(report: Report, tmp_path: Path) -> None
     csv = pacsv.read_csv(io.BytesIO(buf.getvalue()))
     assert csv.num_rows == len(report.cells)
     rows = [
-        r for r in table.to_pylist() if r["indicator"] == "facility_births" and r["level"] == "unit"
+        r
+        for r in table.to_pylist()
+        if r["indicator"] == "facility_deliveries" and r["level"] == "unit"
     ]
     assert (rows[0]["numerator"], rows[0]["denominator"]) == (2, 3)
     assert rows[0]["value"] == pytest.approx(200 / 3)
+    per_year = [r for r in table.to_pylist() if r["indicator"] == "incidence_all"]
+    assert per_year[0]["scaling"] == "not annualised: the rate of 3 months"
 
 
 def test_rich_table_lists_indicators_and_children(report: Report) -> None:
     console = Console(file=io.StringIO(), width=400)
     render_tables(report, console)
     text: Any = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "Births at a health facility" in text
+    assert "Deliveries in a health facility" in text
     assert "KV001" in text

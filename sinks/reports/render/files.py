@@ -32,6 +32,8 @@ SCHEMA = pa.schema(
         ("multiplier", pa.int64()),
         ("value", pa.float64()),
         ("value_unit", pa.string()),
+        ("scaling", pa.string()),
+        ("basis", pa.string()),
     ]
 )
 

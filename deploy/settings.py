@@ -14,6 +14,7 @@ library code receives the frozen values it needs as arguments.
 | ``TUYEN_PSEUDONYM_KEY`` | HMAC key for national pseudonyms (secret, never logged) | dev-only key |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<store root>/_access.log`` |
 | ``TUYEN_KEY_REGISTRY`` | signers' public keys (StaticKeyRegistry JSON); unset: dev keys | unset |
+| ``TUYEN_APPROVER_KEYS`` | approvers' public keys (schemas.signoff JSON); unset: dev keys | unset |
 | ``TUYEN_MONITOR_PORT`` | port of ``tuyen monitor serve`` | ``9308`` |
 | ``TUYEN_LOG_LEVEL`` | logging level | ``WARNING`` |
 | ``TUYEN_KAFKA_SECURITY_PROTOCOL`` | ``PLAINTEXT``, ``SSL``, ``SASL_SSL`` … | ``PLAINTEXT`` |
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     access_log: str | None = None
     key_registry: str | None = None
+    approver_keys: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     log_level: str = "WARNING"
     kafka_security_protocol: str = Field(

@@ -13,6 +13,8 @@ This view interface is the contract with the reports (``sinks.reports``) and wit
   ``links`` (child, parent, valid_from, valid_to),
   ``population`` (code, population, valid_from, valid_to) — per station;
 - ``aggregates_live`` (unit, period, element, value, updated_at) — latest per key;
+- ``signoff`` (the verified approvals, send-backs and locks of ``sinks.signoff``, with the
+  broker's ``received_time``) — one row per decision id;
 - ``dlq`` (reason, message, stage, topic, partition, offset, rejected_at, value, then key,
   headers, dlq_topic, dlq_partition, dlq_offset for audits and replays): one row per
   rejected input — deduplicated on the input's coordinates (topic, partition, offset; a
@@ -39,9 +41,9 @@ import duckdb
 
 from schemas.hierarchy import reference_dir
 from schemas.registry import RecordType
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, tier_columns
+from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, SIGNOFF_COLUMNS, Column, tier_columns
 from sinks.exceptions import CatalogError
-from sinks.store import AGGREGATES_DIR, DLQ_DIR, TIER_DIRS, Store, safe_value
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store, safe_value
 
 __all__ = ["CATALOG_TIERS", "build_catalog", "catalog_sql", "open_catalog"]
 
@@ -142,6 +144,14 @@ def catalog_sql(
         "PARTITION BY unit, period, element "
         "ORDER BY updated_at DESC NULLS LAST, kafka_offset DESC) = 1"
         ") WHERE value IS NOT NULL"
+    )
+    signoff_glob = store.glob_uri(SIGNOFF_DIR, prov, "month=*", "*.parquet")
+    stmts.append(
+        f"CREATE OR REPLACE VIEW raw.signoff AS {_typed_source(SIGNOFF_COLUMNS, signoff_glob)}"
+    )
+    stmts.append(
+        f"CREATE OR REPLACE VIEW signoff AS SELECT {_column_list(SIGNOFF_COLUMNS)} "
+        "FROM raw.signoff QUALIFY row_number() OVER (PARTITION BY id ORDER BY kafka_offset) = 1"
     )
     dlq_glob = store.glob_uri(DLQ_DIR, "reason=*", "day=*", "*.parquet")
     stmts.append(f"CREATE OR REPLACE VIEW raw.dlq AS {_typed_source(DLQ_COLUMNS, dlq_glob)}")

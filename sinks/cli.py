@@ -76,6 +76,7 @@ def sink(
                 rotate_bytes=int(rotate_mb * 1024 * 1024),
                 max_segment_age_s=max_segment_age,
                 flush_interval_s=flush_interval,
+                approver_keys=s.approver_keys,
             )
         )
         for name in names

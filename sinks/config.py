@@ -10,7 +10,7 @@ from schemas import topics as T
 
 __all__ = ["SINK_NAMES", "CompactConfig", "SinkConfig", "sink_config"]
 
-SinkKind = Literal["tier", "aggregates", "dlq"]
+SinkKind = Literal["tier", "aggregates", "dlq", "signoff"]
 
 #: sink name → (kind, tier, base topic)
 _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
@@ -19,6 +19,7 @@ _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
     "national": ("tier", "national", T.TIER_NATIONAL),
     "aggregates": ("aggregates", None, T.AGGREGATES),
     "dlq": ("dlq", None, T.DLQ),
+    "signoff": ("signoff", None, T.SIGNOFF),
 }
 SINK_NAMES: tuple[str, ...] = tuple(_SINKS)
 
@@ -43,6 +44,9 @@ class SinkConfig(BaseModel):
     flush_interval_s: float = Field(default=2.0, ge=0)
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     consumer_overrides: dict[str, str] = Field(default_factory=dict)
+    approver_keys: str | None = Field(
+        default=None, description="signoff sink: approvers' keys (JSON); None: development keys"
+    )
 
 
 def sink_config(

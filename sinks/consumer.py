@@ -90,7 +90,7 @@ class SinkRunner:
         self.writer = SegmentWriter(
             store=self.store,
             topic=config.topic,
-            encoder=encoder_for(config.kind, config.tier),
+            encoder=encoder_for(config.kind, config.tier, approver_keys=config.approver_keys),
             rotate_rows=config.rotate_rows,
             rotate_bytes=config.rotate_bytes,
             max_age_s=config.max_segment_age_s,

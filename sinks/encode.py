@@ -340,8 +340,13 @@ def encode_dlq(messages: Sequence[MessageLike]) -> Encoded:
         return _dlq_tables(rows)
 
 
-def encoder_for(kind: str, tier: str | None = None) -> Encoder:
-    """The encoder of a sink kind: ``tier`` (with its tier), ``aggregates`` or ``dlq``."""
+def encoder_for(kind: str, tier: str | None = None, *, approver_keys: str | None = None) -> Encoder:
+    """The encoder of a sink kind: ``tier`` (with its tier), ``aggregates``, ``dlq`` or
+    ``signoff`` (verifying decisions against ``approver_keys``, development keys if None)."""
+    if kind == "signoff":
+        from sinks.signoff.encode import signoff_encoder
+
+        return signoff_encoder(approver_keys)
     if kind == "tier":
         if tier is None:
             raise ValueError("a tier sink needs its tier")

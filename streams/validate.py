@@ -38,6 +38,8 @@ from schemas import (
     verify,
 )
 from schemas.hierarchy import VN_TZ, Hierarchy, HierarchyError
+from schemas.keys import STATION_HEAD, require_role
+from schemas.registry import RecordType
 from schemas.service import service_month
 from streams.config import ValidationPolicy
 from streams.state import RecordState, StateStore
@@ -155,6 +157,8 @@ class Validator:
             raise ContractViolation(reason, exc.message, field="ce_source") from None
         if self.verify_signatures:
             verify(change, self.keys)
+            if change.record_type is RecordType.REPORT_SUBMISSION:
+                require_role(self.keys, change.signer, STATION_HEAD)
         rt = change.record_type.value
         data: dict[str, Any] | None = change.data
         major = change.schema_major

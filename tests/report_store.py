@@ -11,7 +11,7 @@ report test runs the production view statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
@@ -24,13 +24,15 @@ import pyarrow.parquet as pq
 from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.registry import CURRENT_MAJOR, RecordType
 from schemas.service import service_month
+from schemas.signoff import SignoffDecision, decision_key
 from sinks.catalog import open_catalog
 from sinks.encode import tier_encoder
 from sinks.reports import Report, ReportConfig, ReportRequest, run_report
+from sinks.signoff.encode import signoff_encoder
 from sinks.testing import FakeMessage
 from streams.pseudonymise import Pseudonymiser
 
-__all__ = ["TIERS", "Stores", "change", "write_store"]
+__all__ = ["TIERS", "StorePublisher", "Stores", "change", "write_store"]
 
 TIERS = ("district", "province", "national")
 PSEUDONYM_KEY = b"tests-report-store-key"
@@ -88,9 +90,14 @@ def change(
 
 
 def write_store(
-    root: Path, records: Iterable[Mapping[str, Any]], tiers: Iterable[str] = TIERS
+    root: Path,
+    records: Iterable[Mapping[str, Any]],
+    tiers: Iterable[str] = TIERS,
+    *,
+    segment: int = 0,
 ) -> Path:
-    """Write ``records`` as the tier sinks would: one file per store directory and tier."""
+    """Write ``records`` as the tier sinks would: one file per store directory and tier
+    (``segment`` names the files, so a later batch lands beside the earlier ones)."""
     pseudonymiser = Pseudonymiser(PSEUDONYM_KEY)
     recs = list(records)
     for tier in tiers:
@@ -103,7 +110,7 @@ def write_store(
             assert not directory.startswith("dlq"), f"a test record was dead-lettered: {table}"
             folder = root / directory
             folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, folder / f"tier.{tier}+0+0.parquet")
+            pq.write_table(table, folder / f"tier.{tier}+0+{segment}.parquet")
     return root
 
 
@@ -112,7 +119,13 @@ class Stores:
 
     def __init__(self, root: Path, records: Iterable[Mapping[str, Any]]) -> None:
         self.root = write_store(root, records)
+        self.segments = 1
         self.cons = {tier: open_catalog(root, tier) for tier in TIERS}
+
+    def add(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """More records (late arrivals, corrections), in new files the views pick up."""
+        write_store(self.root, records, segment=self.segments)
+        self.segments += 1
 
     def con(self, tier: str) -> duckdb.DuckDBPyConnection:
         return self.cons[tier]
@@ -144,3 +157,32 @@ class Stores:
     def close(self) -> None:
         for con in self.cons.values():
             con.close()
+
+
+class StorePublisher:
+    """A :class:`sinks.signoff.service.DecisionPublisher` that does what the broker and the
+    ``signoff`` sink do: stamps each decision with a receive time (``clock()``), verifies it
+    with the sink's own encoder and writes it under ``<root>/signoff/``."""
+
+    def __init__(self, root: Path, clock: Callable[[], datetime]) -> None:
+        self.root = root
+        self.clock = clock
+        self.encode = signoff_encoder(None)
+        self.offset = 0
+
+    def publish(self, decision: SignoffDecision) -> datetime:
+        received = self.clock()
+        msg = FakeMessage(
+            "signoff.decisions",
+            0,
+            self.offset,
+            decision.to_json(),
+            decision_key(decision),
+            _timestamp_ms=int(received.timestamp() * 1000),
+        )
+        for directory, table in self.encode([msg]).items():
+            folder = self.root / directory
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, folder / f"signoff.decisions+0+{self.offset}.parquet")
+        self.offset += 1
+        return received

@@ -82,7 +82,7 @@ def completeness_parts(
     provinces: dict[tuple[str, str], tuple[str, str]] = {}  # mapped -> (child, recorded)
     for (s, m), (child, d, p, recorded_p) in expected.items():
         got = first.get((s, m))
-        approved = approvals.get((s, m))
+        approved = approvals.get((s, m)) if got is not None else None
         for ind, hit in (
             ("reporting_completeness", got is not None),
             ("ontime_station", got is not None and got < deadline[("station", m)]),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -22,10 +24,17 @@ from sinks.reports.exceptions import AccessDenied, BadRequest
 from sinks.reports.facts import ScopeFilter
 from sinks.reports.indicators import KINDS, Indicator, for_kind
 from sinks.reports.model import Cell, Report, TrendPoint
-from sinks.reports.parts import Parts, ReportScope, compute_parts, station_count
+from sinks.reports.parts import (
+    Parts,
+    ReportScope,
+    compute_parts,
+    reporting_children,
+    station_count,
+)
 from sinks.reports.periods import Period, add_months, parse_period
 from sinks.reports.request import BASES, ReportRequest
 from sinks.reports.scope import MODES, make_mapper, reference_date, unit_name
+from sinks.signoff.ledger import ASOF_SCHEMA, Ledger, asof_views, read_ledger
 
 __all__ = ["run_report"]
 
@@ -86,8 +95,6 @@ def _run(
         raise BadRequest(f"unknown hierarchy mode {mode!r}: use {' or '.join(MODES)}")
     if request.basis not in BASES:
         raise BadRequest(f"unknown basis {request.basis!r}: use {' or '.join(BASES)}")
-    if request.basis != "latest":
-        raise BadRequest("basis 'submitted' needs the sign-off ledger, not built yet")
     try:
         tier = Tier.parse(tier_name)
     except ValueError:
@@ -124,21 +131,38 @@ def _run(
         mapper=make_mapper(h, mode, ref),
         scope=_scope_filter(h, tier, code, ref, mode),
         config=config,
+        ledger=read_ledger(con, period.months),
     )
     indicators = for_kind(kind, tier.label)
     children = [(c.code, c.name) for c in h.children(code, ref)]
-    parts = compute_parts(con, rs, period)
+    submitted = request.basis == "submitted"
+    approved = len(rs.ledger.approvals())
+    frozen: Parts | None = None
+    if kind != "completeness" and (submitted or approved):
+        with _as_submitted(con, rs.ledger):
+            frozen = compute_parts(con, rs, period)
+    parts = frozen if submitted and frozen is not None else compute_parts(con, rs, period)
     known = {c for c, _ in children}
     extra = sorted({child for (_i, child) in parts if child not in known})
     all_children = children + [(c, unit_name(h, c, ref)) for c in extra]
     name = unit_name(h, code, ref)
     scales = {i.code: _scale(i, period, request.annualise) for i in indicators}
     cells = _cells(rs, indicators, parts, name, all_children, known, scales)
+    if frozen is not None and not submitted:  # latest, with the revisions since approval
+        as_submitted = _cells(rs, indicators, frozen, name, all_children, known, scales)
+        cells = [
+            replace(c, submitted=(s.numerator, s.denominator))
+            for c, s in zip(cells, as_submitted, strict=True)
+        ]
 
     points: list[TrendPoint] = []
     if trend:
         for sub in _trend_periods(period, config):
-            sub_parts = compute_parts(con, rs, sub)
+            if submitted:
+                with _as_submitted(con, rs.ledger):
+                    sub_parts = compute_parts(con, rs, sub)
+            else:
+                sub_parts = compute_parts(con, rs, sub)
             sub_scales = {i.code: _scale(i, sub, request.annualise) for i in indicators}
             sub_cells = _cells(rs, indicators, sub_parts, "", [], known, sub_scales)
             points += [
@@ -162,7 +186,20 @@ def _run(
         basis=request.basis,
         annualised=request.annualise,
         population_basis=h.population_basis(ref) if h.has_population else "",
+        reporting=reporting_children(con, rs, period),
+        approved_station_months=approved,
     )
+
+
+@contextmanager
+def _as_submitted(con: duckdb.DuckDBPyConnection, ledger: Ledger) -> Iterator[None]:
+    """Run the report SQL on the records as approved (``sinks.signoff.ledger.asof_views``)."""
+    asof_views(con, ledger)
+    con.execute(f"SET search_path = '{ASOF_SCHEMA},main'")
+    try:
+        yield
+    finally:
+        con.execute("RESET search_path")
 
 
 def _scale(ind: Indicator, period: Period, annualise: bool) -> float:

@@ -26,10 +26,26 @@ class Cell:
     denominator: int | None
     #: the period scaling of the value (12 / months to annualise or pro-rate a target)
     scale: float = 1.0
+    #: the parts as submitted (frozen at approval), on a ``latest`` report with approvals
+    submitted: tuple[int, int | None] | None = None
 
     @property
     def value(self) -> float | None:
         return self.indicator.value(self.numerator, self.denominator, self.scale)
+
+    @property
+    def submitted_value(self) -> float | None:
+        if self.submitted is None:
+            return None
+        return self.indicator.value(self.submitted[0], self.submitted[1], self.scale)
+
+    @property
+    def revised(self) -> bool:
+        """The latest parts differ from the parts as submitted."""
+        return self.submitted is not None and self.submitted != (
+            self.numerator,
+            self.denominator,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +79,14 @@ class Report:
     basis: str = "latest"
     annualised: bool = False
     population_basis: str = ""
+    #: children with at least one station report submitted in the period
+    reporting: tuple[str, ...] = ()
+    #: station-months approved in the report's scope (whose "as submitted" figures exist)
+    approved_station_months: int = 0
+
+    @property
+    def has_revisions(self) -> bool:
+        return any(c.submitted is not None for c in self.cells)
 
     def _index(self) -> dict[tuple[str, str], Cell]:
         cache: dict[tuple[str, str], Cell] | None = self.__dict__.get("_idx")
@@ -131,6 +155,9 @@ class Report:
                 "value_unit": c.indicator.unit,
                 "scaling": self.scaling_note(c.indicator),
                 "basis": self.basis,
+                "submitted_numerator": c.submitted[0] if c.submitted else None,
+                "submitted_denominator": c.submitted[1] if c.submitted else None,
+                "submitted_value": c.submitted_value,
             }
             for c in self.cells
         ]

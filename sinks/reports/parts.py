@@ -22,8 +22,9 @@ from sinks.reports.config import ReportConfig
 from sinks.reports.facts import ARRIVALS, FACTS, ScopeFilter, collect_arrivals, collect_facts
 from sinks.reports.periods import Period
 from sinks.reports.scope import Mapper, child_of
+from sinks.signoff.ledger import Ledger
 
-__all__ = ["Parts", "ReportScope", "compute_parts"]
+__all__ = ["Parts", "ReportScope", "compute_parts", "reporting_children", "station_count"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class ReportScope:
     mapper: Mapper
     scope: ScopeFilter
     config: ReportConfig
+    ledger: Ledger
 
 
 def _map_keys(con: duckdb.DuckDBPyConnection, rs: ReportScope, table: str) -> None:
@@ -82,7 +84,16 @@ def compute_parts(con: duckdb.DuckDBPyConnection, rs: ReportScope, period: Perio
         finally:
             con.unregister(_MAP)
         out = completeness_parts(
-            rs.h, rs.tier, rs.unit, period, rs.mapper, rows, rs.config, rs.mode
+            rs.h,
+            rs.tier,
+            rs.unit,
+            period,
+            rs.mapper,
+            rows,
+            rs.config,
+            rs.mode,
+            approvals=rs.ledger.approvals(),
+            locks=rs.ledger.lock_times(),
         )
     else:
         collect_facts(con, rs.kind, period, rs.scope)
@@ -105,6 +116,23 @@ def compute_parts(con: duckdb.DuckDBPyConnection, rs: ReportScope, period: Perio
         time.perf_counter() - t0,
     )
     return out
+
+
+def reporting_children(
+    con: duckdb.DuckDBPyConnection, rs: ReportScope, period: Period
+) -> tuple[str, ...]:
+    """The children of the report's unit with at least one station report submitted for a
+    month of the period (national reports say which provinces reported)."""
+    collect_arrivals(con, period, rs.scope)
+    _map_keys(con, rs, ARRIVALS)
+    try:
+        rows = con.execute(
+            f"SELECT DISTINCT m.child FROM {ARRIVALS} a JOIN {_MAP} m USING "
+            f"({', '.join(_KEYS)}) WHERE m.child IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.unregister(_MAP)
+    return tuple(str(r[0]) for r in rows)
 
 
 def station_count(h: Hierarchy, code: str, at: date) -> int:

@@ -112,7 +112,8 @@ class EventFactory:
         )
         if data is not None and "period" in data:
             rid = example_record_id(record_type, station=station, period=data["period"])
-        signer = signer or f"hw-{station}-{self.rng.randrange(1, 4)}"
+        head = record_type == "report_submission"  # signed by the station head (hw-…-1)
+        signer = signer or f"hw-{station}-{1 if head else self.rng.randrange(1, 4)}"
         change = make_change(
             station=station,
             record_type=record_type,

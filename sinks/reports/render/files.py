@@ -34,6 +34,9 @@ SCHEMA = pa.schema(
         ("value_unit", pa.string()),
         ("scaling", pa.string()),
         ("basis", pa.string()),
+        ("submitted_numerator", pa.int64()),
+        ("submitted_denominator", pa.int64()),
+        ("submitted_value", pa.float64()),
     ]
 )
 

@@ -27,7 +27,8 @@ from sinks.reports import ReportRequest, run_report
 
 BASE_RECORDS = 2_000_000
 MIX = {  # share of change records per record type
-    "encounter": 0.45,
+    "encounter": 0.43,
+    "chronic_enrolment": 0.02,
     "person": 0.12,
     "immunization": 0.15,
     "chronic_followup": 0.10,
@@ -78,6 +79,7 @@ def _payload(
             "birth_date": born,
             "ethnicity": np.full(n, "01"),
             "residence_commune": np.full(n, "00004"),
+            "registration_date": day - rng.integers(0, 365 * 3, n).astype("timedelta64[D]"),
         }
     if rt == "immunization":
         return {
@@ -87,11 +89,27 @@ def _payload(
             "date": day,
         }
     if rt == "chronic_followup":
+        bp = pick(
+            [
+                '{"blood_pressure":{"systolic_mmhg":132,"diastolic_mmhg":84}}',
+                '{"blood_pressure":{"systolic_mmhg":152,"diastolic_mmhg":94}}',
+                '{"fasting_glucose_mmol_l":6.4}',
+            ],
+            n,
+        )
         return {
             "health_id": hid,
             "condition": pick(["hypertension", "diabetes"], n),
             "visit_date": day,
-            "controlled": rng.random(n) < 0.6,
+            "measurements": bp,
+            "on_treatment": rng.random(n) < 0.85,
+        }
+    if rt == "chronic_enrolment":
+        return {
+            "health_id": hid,
+            "condition": pick(["hypertension", "diabetes"], n),
+            "enrolment_date": day - rng.integers(0, 365 * 3, n).astype("timedelta64[D]"),
+            "treatment_start_date": day,
         }
     if rt == "antenatal_visit":
         return {
@@ -105,7 +123,8 @@ def _payload(
             "mother_health_id": hid,
             "birth_date": day,
             "place": pick(["facility", "facility", "home"], n),
-            "attendant": np.full(n, "midwife"),
+            "attendant": pick(["midwife", "doctor", "village_midwife"], n),
+            "weight_grams": rng.integers(1800, 4200, n),
             "live_birth": rng.random(n) < 0.99,
         }
     if rt == "death":
@@ -122,6 +141,7 @@ def _payload(
             "health_id": hid,
             "disease": pick(["DENGUE", "HFMD", "MEASLES"], n),
             "onset_date": day,
+            "classification": pick(["suspected", "probable", "confirmed"], n),
         }
     period = np.array([s[:7] for s in iso])
     if rt == "staff_snapshot":

@@ -1,9 +1,13 @@
 """`tuyen demo`: the main job, end to end, on a real broker.
 
 Provision the broker, apply the topics, start the stream workers and the tier sinks,
-simulate a slice of the country (real provinces with all their communes), wait until every
-consumer group has caught up, print the national and one province's reports, write the
-HTML/FHIR reports and the DuckDB catalogs to a folder, and stop everything it started.
+simulate a slice of the country (real provinces with all their communes, each station with
+its history and its own remote or lowland habits), wait until every consumer group has caught
+up, sign off the last full month of the first province (its regional centres approve the
+submitted station reports, the province locks the month), send the paper registers that are
+back-entered after that, print the national and one province's reports (latest, with the
+revisions since the sign-off), write the HTML/FHIR reports and the DuckDB catalogs to a
+folder, and stop everything it started.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import shutil
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -34,6 +40,9 @@ from deploy.settings import Settings
 from deploy.topics import apply_topics
 from schemas.topics import RAW, topic_name, topic_specs
 
+if TYPE_CHECKING:
+    from producers.simulator import SimEvent
+
 logger = logging.getLogger(__name__)
 console = Console()
 
@@ -46,7 +55,7 @@ class DemoOptions:
 
     provinces: tuple[str, ...] = DEFAULT_PROVINCES
     days: int = 60
-    scale: float = 0.6
+    scale: float = 0.5
     activity: float = 1.0
     bad_fraction: float = 0.001
     seed: int = 1
@@ -82,9 +91,16 @@ def _broker(s: Settings) -> tuple[BrokerHandle, str]:
     return handle, s.topic_prefix
 
 
-def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date, date]:
+LATE_SHARE = 0.03  # records back-entered after the sign-off (their month shows revisions)
+
+
+def _simulate(
+    opts: DemoOptions, bootstrap: str, prefix: str
+) -> tuple[int, date, date, list[SimEvent]]:
+    """Publish everything but the records entered after the sign-off; return those."""
+    from deploy.demo_reports import last_full_month
     from producers.config import SimulationConfig
-    from producers.simulator import simulate
+    from producers.simulator import entered_late, simulate
     from producers.writers import write_kafka
 
     end = date.today() - timedelta(days=1)
@@ -100,6 +116,16 @@ def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date
         keep_truth=False,
     )
     result = simulate(cfg)
+    month = last_full_month(start, end)
+    held: list[SimEvent] = []
+
+    def first_pass() -> Iterator[SimEvent]:
+        for ev in result.events:
+            if entered_late(ev, month, LATE_SHARE):
+                held.append(ev)
+            else:
+                yield ev
+
     console.print(
         f"simulating {len(result.stations)} stations of provinces {', '.join(opts.provinces)} "
         f"from {start} to {end}"
@@ -113,9 +139,9 @@ def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, date
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = write_kafka(result.events, bootstrap, topic_name(RAW, prefix), tick=tick)
+        n = write_kafka(first_pass(), bootstrap, topic_name(RAW, prefix), tick=tick)
     console.print(f"published {n:,} events in {time.monotonic() - started:.0f}s")
-    return n, start, end
+    return n, start, end, held
 
 
 def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
@@ -140,7 +166,8 @@ def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
 
 def run_demo(s: Settings, opts: DemoOptions) -> Path:
     """Run the demo; returns the output folder."""
-    from deploy.demo_reports import write_reports
+    from deploy.demo_reports import sign_off, write_reports
+    from producers.writers import write_kafka
 
     began = time.monotonic()
 
@@ -169,7 +196,11 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         apply_topics(handle.bootstrap, topic_specs(prefix, opts.partitions))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, start, end = _simulate(opts, handle.bootstrap, prefix)
+        n, start, end, held = _simulate(opts, handle.bootstrap, prefix)
+        _wait(pipeline, opts)
+        sign_off(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        n += write_kafka(held, handle.bootstrap, topic_name(RAW, prefix))
+        console.print(f"published {len(held):,} records back-entered after the sign-off")
         _wait(pipeline, opts)
         write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
         console.print(
@@ -197,7 +228,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         provinces: str = typer.Option(",".join(DEFAULT_PROVINCES), help="Province codes."),
         days: int = typer.Option(60, help="Simulated days (ending yesterday)."),
-        scale: float = typer.Option(0.6, help="Share of each commune's population simulated."),
+        scale: float = typer.Option(0.5, help="Share of each commune's population simulated."),
         activity: float = typer.Option(1.0, help="Multiplier of every per-person rate."),
         bad_fraction: float = typer.Option(0.001, help="Share of deliberately bad events."),
         seed: int = typer.Option(1),

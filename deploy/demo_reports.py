@@ -1,4 +1,4 @@
-"""The demo's last step: catalogs, reports printed and written, live vs stored check."""
+"""The demo's last steps: the month's sign-off, catalogs, reports printed and written."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 from schemas.hierarchy import Hierarchy
 
 
-def _last_full_month(start: date, end: date) -> str:
+def last_full_month(start: date, end: date) -> str:
     """The latest calendar month wholly inside [start, end], else the end's month."""
     if end.day == calendar.monthrange(end.year, end.month)[1]:
         month = end
@@ -21,6 +21,57 @@ def _last_full_month(start: date, end: date) -> str:
         if month.replace(day=1) < start:
             month = end
     return f"{month.year:04d}-{month.month:02d}"
+
+
+def sign_off(
+    out: Path,
+    province: str,
+    start: date,
+    end: date,
+    bootstrap: str,
+    prefix: str,
+    console: Console,
+) -> None:
+    """The regional centres approve the province's submitted station reports of the last
+    full month (development approver keys), then the province locks the month."""
+    from schemas.keys import DEV_KEY_SEED
+    from schemas.signoff import DevApproverRegistry, dev_approver
+    from schemas.topics import SIGNOFF, topic_name
+    from sinks.catalog import open_catalog
+    from sinks.reports import AccessLog
+    from sinks.signoff.publisher import KafkaDecisionPublisher
+    from sinks.signoff.service import Signoff
+
+    month = last_full_month(start, end)
+    keys = DevApproverRegistry(DEV_KEY_SEED)
+    publisher = KafkaDecisionPublisher(bootstrap, topic_name(SIGNOFF, prefix))
+    con = open_catalog(str(out / "store"), "province")
+    try:
+        svc = Signoff(con, Hierarchy.default(), publisher, access_log=AccessLog(out / "access.log"))
+        status = svc.status(f"province:{province}", province, month)
+        approved = 0
+        for st in status.stations:
+            if st.submitted_at is None:
+                continue
+            sup = dev_approver(st.district)
+            svc.approve(
+                f"district:{st.district}", st.station, month, approver=sup,
+                key=keys.signing_key(sup),
+            )  # fmt: skip
+            approved += 1
+        boss = dev_approver(province)
+        svc.lock(
+            f"province:{province}", province, month, approver=boss,
+            key=keys.signing_key(boss), force=True,
+        )  # fmt: skip
+    finally:
+        con.close()
+    missing = len(status.stations) - approved
+    console.print(
+        f"sign-off {province} {month}: {approved} station reports approved "
+        f"({sum(1 for s in status.stations if s.submitted_at and s.on_time)} on time), "
+        f"{missing} not submitted; month locked"
+    )
 
 
 def write_reports(
@@ -43,7 +94,7 @@ def write_reports(
     build_catalog(str(store), out / "catalog-national.duckdb", "national")
     build_catalog(str(store), out / f"catalog-province-{province}.duckdb", "province")
     h = Hierarchy.default()
-    period = _last_full_month(start, end)
+    period = last_full_month(start, end)
     log = AccessLog(out / "access.log")
     runs = [
         ("national", "national", None, "national"),
@@ -58,8 +109,7 @@ def write_reports(
                     trend=True,
                 )  # fmt: skip
                 report = run_report(con, h, request, access_log=log)
-                if kind != "completeness" or tier == "national":
-                    render_tables(report, console)
+                render_tables(report, console)
                 stem = f"{kind}-{tier}-{unit or 'VN'}-{period}"
                 (reports / f"{stem}.html").write_text(render_html(report), encoding="utf-8")
                 (reports / f"{stem}.fhir.json").write_bytes(

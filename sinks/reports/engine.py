@@ -139,7 +139,7 @@ def _run(
     approved = len(rs.ledger.approvals())
     frozen: Parts | None = None
     if kind != "completeness" and (submitted or approved):
-        with _as_submitted(con, rs.ledger):
+        with _as_submitted(con, rs.ledger, period):
             frozen = compute_parts(con, rs, period)
     parts = frozen if submitted and frozen is not None else compute_parts(con, rs, period)
     known = {c for c, _ in children}
@@ -159,7 +159,7 @@ def _run(
     if trend:
         for sub in _trend_periods(period, config):
             if submitted:
-                with _as_submitted(con, rs.ledger):
+                with _as_submitted(con, rs.ledger, sub):
                     sub_parts = compute_parts(con, rs, sub)
             else:
                 sub_parts = compute_parts(con, rs, sub)
@@ -192,9 +192,9 @@ def _run(
 
 
 @contextmanager
-def _as_submitted(con: duckdb.DuckDBPyConnection, ledger: Ledger) -> Iterator[None]:
+def _as_submitted(con: duckdb.DuckDBPyConnection, ledger: Ledger, period: Period) -> Iterator[None]:
     """Run the report SQL on the records as approved (``sinks.signoff.ledger.asof_views``)."""
-    asof_views(con, ledger)
+    asof_views(con, ledger, period.first, period.last)
     con.execute(f"SET search_path = '{ASOF_SCHEMA},main'")
     try:
         yield

@@ -88,6 +88,39 @@ class Report:
     def has_revisions(self) -> bool:
         return any(c.submitted is not None for c in self.cells)
 
+    def about(self) -> list[str]:
+        """What a reader must know to read the figures (printed under every output's title)."""
+        lines = []
+        if self.basis == "submitted":
+            lines.append(
+                "As submitted: each station's figures as they stood when the unit above "
+                f"approved its month ({self.approved_station_months} station-months approved; "
+                "months not approved count nothing)."
+            )
+        elif self.has_revisions:
+            lines.append(
+                "Latest figures; 'as submitted' shows them as approved "
+                f"({self.approved_station_months} station-months), a difference is a revision "
+                "made since."
+            )
+        children = {code: name for code, name in self.children}
+        label = {"national": "provinces", "province": "districts", "district": "stations"}
+        if self.tier in label:
+            named = ", ".join(f"{c} {children.get(c, '')}".strip() for c in self.reporting[:12])
+            more = f" and {len(self.reporting) - 12} more" if len(self.reporting) > 12 else ""
+            lines.append(
+                f"{label[self.tier].capitalize()} reporting (a station report submitted in the "
+                f"period): {len(self.reporting)} of {len(self.children)}"
+                + (f" ({named}{more})" if self.reporting else "")
+                + "."
+            )
+        if self.population_basis:
+            lines.append(f"Population denominators: {self.population_basis}.")
+        notes = sorted({n for ind in self.indicators if (n := self.scaling_note(ind))})
+        if notes:
+            lines.append("Periods: " + "; ".join(notes) + ".")
+        return lines
+
     def _index(self) -> dict[tuple[str, str], Cell]:
         cache: dict[tuple[str, str], Cell] | None = self.__dict__.get("_idx")
         if cache is None:

@@ -159,7 +159,11 @@ def _decide(kind: str) -> Callable[..., None]:
                 d = svc.send_back(
                     principal, station, period, reason=reason, approver=approver_id, key=key
                 )
-            out.print(f"{d.action.value} {station} {d.period} by {d.approver}: {d.id}")
+            dec = d.decision
+            out.print(
+                f"{dec.action.value} {station} {dec.period} by {dec.approver}: {dec.id} "
+                f"(in effect {d.received:%Y-%m-%d %H:%M:%S} UTC)"
+            )
 
         _run(act)
 
@@ -187,7 +191,8 @@ def lock(
 
     def act() -> None:
         d = svc.lock(principal, province, period, approver=approver_id, key=key, force=force)
-        out.print(f"locked {province} {d.period} by {d.approver}: {d.id}")
+        dec = d.decision
+        out.print(f"locked {province} {dec.period} by {dec.approver}: {dec.id}")
 
     _run(act)
 

@@ -8,7 +8,7 @@ decisions share a partition):
   not count (the API refuses them; the ledger ignores them if they come anyway);
 - a station-month is approved from an ``approve`` until a later ``send_back``; the approval
   in force is the last one before the lock (or the last one, when unlocked);
-- "as submitted" figures are each station-month's records as they stood when the approval in
+- "as submitted" figures are each station-month's figures as they stood when the approval in
   force reached the broker (its ``received_time``): see :func:`asof_views`.
 """
 
@@ -102,11 +102,15 @@ def read_ledger(
     return ledger
 
 
-def asof_views(con: duckdb.DuckDBPyConnection, ledger: Ledger) -> None:
-    """Schema ``submitted`` with one current-state view per record type as approved: every record
-    of a station-month is taken in the latest version that reached the broker before that
-    station-month's approval in force; station-months without one have no records. With
-    ``SET search_path = 'submitted,main'`` the report SQL runs on it unchanged."""
+def asof_views(con: duckdb.DuckDBPyConnection, ledger: Ledger, first: str, last: str) -> None:
+    """Schema ``submitted``: one current-state view per record type as approved, for a
+    report on the months ``first``..``last``. A record counts in the latest version that
+    reached the broker before the approval in force of its station for the month it is
+    reported in: its service month when that lies in the period (a visit, a dose …), else
+    the period's last month (a person registered, a patient enrolled or a dose given before
+    the period, consulted as the period ended). Station-months without an approval have no
+    records. With ``SET search_path = 'submitted,main'`` the report SQL runs on it unchanged.
+    """
     cutoffs = sorted(
         (station, month, sm.approved_at)
         for (station, month), sm in ledger.stations.items()
@@ -119,16 +123,26 @@ def asof_views(con: duckdb.DuckDBPyConnection, ledger: Ledger) -> None:
     if cutoffs:
         con.executemany(f"INSERT INTO {CUTOFFS} VALUES (?, ?, ?)", cutoffs)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ASOF_SCHEMA}")
+    lo, hi = _quote(first), _quote(last)
     for rt in RecordType:
         names = ", ".join(f'"{c.name}"' for c in tier_columns(rt.value))
         # a delete carries no date: it belongs to the month of the version it deletes
+        month = (
+            "coalesce(CASE WHEN op = 'delete' THEN lag(service_month) OVER (PARTITION BY "
+            "record_id ORDER BY record_version) END, service_month)"
+        )
         con.execute(
             f'CREATE OR REPLACE VIEW {ASOF_SCHEMA}."{rt.value}" AS SELECT {names} FROM ('
-            f"SELECT c.* FROM (SELECT *, coalesce(CASE WHEN op = 'delete' THEN "
-            "lag(service_month) OVER (PARTITION BY record_id ORDER BY record_version) END, "
-            f'service_month) AS _month FROM main."{rt.value}_changes") c '
+            f"SELECT c.* FROM (SELECT *, CASE WHEN {month} BETWEEN {lo} AND {hi} THEN {month} "
+            f'ELSE {hi} END AS _month FROM main."{rt.value}_changes") c '
             f"JOIN {CUTOFFS} k ON k.station_code = c.station_code AND k.month = c._month "
             "WHERE c.received_time <= k.cutoff QUALIFY row_number() OVER ("
             "PARTITION BY c.record_id ORDER BY c.record_version DESC, c.event_time DESC, "
             "c.event_id DESC) = 1) WHERE op <> 'delete'"
         )
+
+
+def _quote(month: str) -> str:
+    if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
+        raise ValueError(f"not a month: {month!r}")
+    return f"'{month}'"

@@ -35,6 +35,7 @@ from sinks.reports.periods import month_end, parse_period
 from sinks.signoff.ledger import Ledger, read_ledger
 
 __all__ = [
+    "Decided",
     "DecisionPublisher",
     "MonthStatus",
     "Signoff",
@@ -53,6 +54,14 @@ class DecisionPublisher(Protocol):
     """Makes a signed decision durable; returns when the broker received it."""
 
     def publish(self, decision: SignoffDecision) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A decision in effect: signed, and received by the broker at ``received``."""
+
+    decision: SignoffDecision
+    received: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,14 +184,14 @@ class Signoff:
     def approve(
         self, principal: str | Principal, station: str, period: str, *, approver: str,
         key: SigningKey,
-    ) -> SignoffDecision:  # fmt: skip
+    ) -> Decided:  # fmt: skip
         """Approve a submitted station-month."""
         return self._station_decision(Action.APPROVE, principal, station, period, approver, key)
 
     def send_back(
         self, principal: str | Principal, station: str, period: str, *, reason: str,
         approver: str, key: SigningKey,
-    ) -> SignoffDecision:  # fmt: skip
+    ) -> Decided:  # fmt: skip
         """Send a submitted station-month back to the station, saying why."""
         if not reason.strip():
             raise BadRequest("a send-back needs a reason")
@@ -193,7 +202,7 @@ class Signoff:
     def lock(
         self, principal: str | Principal, province: str, period: str, *, approver: str,
         key: SigningKey, force: bool = False,
-    ) -> SignoffDecision:  # fmt: skip
+    ) -> Decided:  # fmt: skip
         """Lock a province-month: its figures as submitted no longer change."""
         who = _principal(principal)
         month = _month(period)
@@ -214,12 +223,12 @@ class Signoff:
             decision = make_decision(
                 Action.LOCK, period=month, province=province, unit=province, approver=approver
             ).signed(key)
-            self._publish(decision)
+            done = self._publish(decision)
         except ReportError as exc:
             self._log(who, "lock", province, month, _outcome(exc), exc.message)
             raise
         self._log(who, "lock", province, month, "allowed")
-        return decision
+        return done
 
     def _pending(self, province: str, month: str, ledger: Ledger) -> list[str]:
         """Stations whose submission waits for the unit above: submitted (again, after a
@@ -246,7 +255,7 @@ class Signoff:
         approver: str,
         key: SigningKey,
         reason: str | None = None,
-    ) -> SignoffDecision:
+    ) -> Decided:
         who = _principal(principal)
         month = _month(period)
         end = month_end(month)
@@ -275,14 +284,14 @@ class Signoff:
                 approver=approver,
                 reason=reason,
             ).signed(key)
-            self._publish(decision)
+            done = self._publish(decision)
         except ReportError as exc:
             self._log(who, action.value, station, month, _outcome(exc), exc.message)
             raise
         self._log(who, action.value, station, month, "allowed")
-        return decision
+        return done
 
-    def _publish(self, decision: SignoffDecision) -> None:
+    def _publish(self, decision: SignoffDecision) -> Decided:
         if self.publisher is None:
             raise BadRequest("no publisher: this Signoff reads only")
         received = self.publisher.publish(decision)
@@ -295,6 +304,7 @@ class Signoff:
             decision.approver,
             received.isoformat(),
         )
+        return Decided(decision, received)
 
     def _log(
         self, who: Principal, action: str, unit: str, month: str, outcome: str, reason: str = ""

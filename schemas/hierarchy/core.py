@@ -371,21 +371,22 @@ class Hierarchy:
     def population_basis(self, at: When) -> str:
         """How the population denominators at ``at`` are made, for report footers."""
         day = as_local_date(at)
-        refs = sorted(
-            {r.reference_date for rs in self._population.values() for r in rs if r.valid_at(day)},
-            key=lambda d: d or date.min,
-        )
-        if not refs:
+        rows = [r for rs in self._population.values() for r in rs if r.valid_at(day)]
+        if not rows:
             return "no population data"
-        if self._growth is None or refs == [None]:
-            return "population as given for the period (official table)"
-        dated = [d for d in refs if d is not None]
-        sources = ", ".join(a.source or a.day.isoformat() for a in self._growth.anchors)
-        return (
-            f"counts of {', '.join(d.isoformat() for d in dated)} scaled to "
-            f"{mid_year(day.year).isoformat()} by the national growth between {sources} "
-            "(an estimate)"
-        )
+        dated = sorted({r.reference_date for r in rows if r.reference_date is not None})
+        as_given = sum(1 for r in rows if r.reference_date is None or self._growth is None)
+        parts = []
+        if dated and self._growth is not None:
+            sources = ", ".join(a.source or a.day.isoformat() for a in self._growth.anchors)
+            parts.append(
+                f"counts of {', '.join(d.isoformat() for d in dated)} scaled to "
+                f"{mid_year(day.year).isoformat()} by the national growth between {sources} "
+                "(an estimate)"
+            )
+        if as_given:
+            parts.append(f"{as_given} station(s) from an official table, as given")
+        return "; ".join(parts)
 
     # ---- restating into another (the current) structure -----------------------------------
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import duckdb
 import orjson
@@ -20,10 +20,17 @@ from rich.console import Console
 from sinks.reports.access import AccessLog
 from sinks.reports.calendar import DEFAULT_REGIME, REGIMES
 from sinks.reports.config import ReportConfig, regime
-from sinks.reports.exceptions import AccessDenied, ReportError
+from sinks.reports.exceptions import ReportError
 from sinks.reports.indicators import KINDS
 
-__all__ = ["access_log_path", "load_hierarchy", "open_store", "register", "report_config"]
+__all__ = [
+    "access_log_path",
+    "fail",
+    "load_hierarchy",
+    "open_store",
+    "register",
+    "report_config",
+]
 
 _FORMATS = ("table", "csv", "parquet", "html", "fhir")
 err = Console(stderr=True)
@@ -50,6 +57,13 @@ def _holidays(path: Path | None) -> frozenset[date]:
         if text:
             days.add(date.fromisoformat(text))
     return frozenset(days)
+
+
+def fail(exc: ReportError) -> NoReturn:
+    """Print the error and exit with its code (2 bad request, 3 refused, 4 not allowed in
+    the month's state, 5 not confirmed by the broker)."""
+    err.print(f"[red]{exc.label}[/red] {exc.message}" if exc.label else f"[red]{exc.message}[/red]")
+    raise typer.Exit(exc.exit_code) from None
 
 
 def report_config(regime_name: str, holidays: Path | None) -> ReportConfig:
@@ -176,8 +190,7 @@ def _report(
         config = report_config(regime_name, holidays)
         h = load_hierarchy(hierarchy_dir, population)
     except ReportError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
+        fail(exc)
     assert isinstance(h, Hierarchy)
     con = _open(root, tier, hierarchy_dir)
     try:
@@ -186,12 +199,8 @@ def _report(
             hierarchy_mode=hierarchy, basis=basis, annualise=annualise, trend=fmt == "html",
         )  # fmt: skip
         result = run_report(con, h, request, access_log=log, config=config)
-    except AccessDenied as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(3) from None
     except ReportError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
+        fail(exc)
     finally:
         con.close()
     _emit(result, fmt, out)

@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -69,20 +70,33 @@ def _map_keys(con: duckdb.DuckDBPyConnection, rs: ReportScope, table: str) -> No
     con.register(_MAP, pa.table({n: pa.array(cols[n], type=pa.string()) for n in names}))
 
 
+def _mapped(
+    con: duckdb.DuckDBPyConnection, rs: ReportScope, table: str, select: str, tail: str = ""
+) -> list[tuple[Any, ...]]:
+    """``select`` over ``table`` (alias ``a``) joined to its placements' children (``m``),
+    in-scope rows only."""
+    _map_keys(con, rs, table)
+    try:
+        return con.execute(
+            f"{select} FROM {table} a JOIN {_MAP} m USING ({', '.join(_KEYS)}) "
+            f"WHERE m.child IS NOT NULL {tail}"
+        ).fetchall()
+    finally:
+        con.unregister(_MAP)
+
+
 def compute_parts(con: duckdb.DuckDBPyConnection, rs: ReportScope, period: Period) -> Parts:
     """The parts of every indicator of ``rs.kind`` per child unit over ``period``."""
     t0 = time.perf_counter()
     if rs.kind == "completeness":
         collect_arrivals(con, period, rs.scope)
-        _map_keys(con, rs, ARRIVALS)
-        try:
-            rows = con.execute(
-                f"SELECT a.station_code, a.month, m.child, m.m_district, m.m_province, "
-                f"epoch(a.first_received) FROM {ARRIVALS} a JOIN {_MAP} m USING "
-                f"({', '.join(_KEYS)}) WHERE m.child IS NOT NULL"
-            ).fetchall()
-        finally:
-            con.unregister(_MAP)
+        rows = _mapped(
+            con,
+            rs,
+            ARRIVALS,
+            "SELECT a.station_code, a.month, m.child, m.m_district, m.m_province, "
+            "epoch(a.first_received)",
+        )
         out = completeness_parts(
             rs.h,
             rs.tier,
@@ -97,15 +111,9 @@ def compute_parts(con: duckdb.DuckDBPyConnection, rs: ReportScope, period: Perio
         )
     else:
         collect_facts(con, rs.kind, period, rs.scope)
-        _map_keys(con, rs, FACTS)
-        try:
-            agg = con.execute(
-                f"SELECT f.indicator, m.child, sum(f.num), sum(f.den) FROM {FACTS} f "
-                f"JOIN {_MAP} m USING ({', '.join(_KEYS)}) "
-                "WHERE m.child IS NOT NULL GROUP BY ALL"
-            ).fetchall()
-        finally:
-            con.unregister(_MAP)
+        agg = _mapped(
+            con, rs, FACTS, "SELECT a.indicator, m.child, sum(a.num), sum(a.den)", "GROUP BY ALL"
+        )
         out = {(str(i), str(c)): (int(n or 0), None if d is None else int(d)) for i, c, n, d in agg}
     logger.info(
         "report parts kind=%s unit=%s period=%s rows=%d seconds=%.3f",
@@ -124,14 +132,7 @@ def reporting_children(
     """The children of the report's unit with at least one station report submitted for a
     month of the period (national reports say which provinces reported)."""
     collect_arrivals(con, period, rs.scope)
-    _map_keys(con, rs, ARRIVALS)
-    try:
-        rows = con.execute(
-            f"SELECT DISTINCT m.child FROM {ARRIVALS} a JOIN {_MAP} m USING "
-            f"({', '.join(_KEYS)}) WHERE m.child IS NOT NULL ORDER BY 1"
-        ).fetchall()
-    finally:
-        con.unregister(_MAP)
+    rows = _mapped(con, rs, ARRIVALS, "SELECT DISTINCT m.child", "ORDER BY 1")
     return tuple(str(r[0]) for r in rows)
 
 

@@ -17,7 +17,7 @@ from nacl.signing import SigningKey
 from rich.console import Console
 from rich.table import Table
 
-from sinks.reports.exceptions import AccessDenied, ReportError
+from sinks.reports.exceptions import ReportError
 
 if TYPE_CHECKING:
     from sinks.signoff.service import Signoff
@@ -71,23 +71,12 @@ def _service(store_root: str | None, publish: bool) -> Signoff:
 
 
 def _run(action: Callable[[], None]) -> None:
-    from sinks.signoff.publisher import PublishFailed
-    from sinks.signoff.service import SignoffRefused
+    from sinks.reports.cli import fail
 
     try:
         action()
-    except AccessDenied as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(3) from None
-    except SignoffRefused as exc:
-        err.print(f"[red]refused:[/red] {exc.message}")
-        raise typer.Exit(4) from None
-    except PublishFailed as exc:
-        err.print(f"[red]not confirmed:[/red] {exc.message}")
-        raise typer.Exit(5) from None
     except ReportError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
+        fail(exc)
 
 
 def status(
@@ -146,8 +135,9 @@ def _decide(kind: str) -> Callable[..., None]:
         try:
             who = parse_principal(principal)
         except ReportError as exc:
-            err.print(f"[red]error:[/red] {exc.message}")
-            raise typer.Exit(2) from None
+            from sinks.reports.cli import fail
+
+            fail(exc)
         approver_id = approver or f"sup-{who.code}-1"
         key = _signing_key(approver_id, key_file, dev_keys)
         svc = _service(store_root, publish=True)

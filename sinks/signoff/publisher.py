@@ -21,6 +21,8 @@ class PublishFailed(ReportError):
     """The broker did not confirm a decision: it is not in effect (retry)."""
 
     retryable = True
+    exit_code = 5
+    label = "not confirmed:"
 
 
 class KafkaDecisionPublisher:

@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 class SignoffRefused(ReportError):
     """The decision is not allowed in the month's current state (not submitted, locked …)."""
 
+    exit_code = 4
+    label = "refused:"
+
 
 class DecisionPublisher(Protocol):
     """Makes a signed decision durable; returns when the broker received it."""

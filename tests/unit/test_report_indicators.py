@@ -423,3 +423,26 @@ def test_value_is_divided_last() -> None:
     assert ind.value(3, 4) == 75.0
     assert ind.value(0, 0) is None
     assert by_code("hypertension_registered").value(7, None) == 7.0
+
+
+def test_a_provinces_own_population_table_replaces_the_estimates(
+    con: Stores, h: Hierarchy, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from schemas.hierarchy.io import read_population
+
+    table = tmp_path_factory.mktemp("population") / "hanoi-2026.csv"
+    table.write_text(
+        "code,valid_from,valid_to,population,under_1\n"
+        f"{A},2026-01-01,2027-01-01,30000,400\n"
+        f"{A2},2026-01-01,2027-01-01,20000,300\n",
+        encoding="utf-8",
+    )
+    own = h.with_population(read_population(table))
+    assert own.population(A, OCT) == 30000 and own.population(A, OCT, "under_1") == 400
+    assert own.population(A3, OCT) == h.population(A3, OCT)  # the others keep the estimate
+    r = con.report(own, "health", "district", "KV001", "2026-10")
+    assert r.denominator("outpatient_visits_per_capita", A) == 30000
+    assert r.denominator("measles_coverage", A2) == 300
+    assert r.denominator("outpatient_visits_per_capita") == 50000 + h.population(A3, OCT)
+    assert "2 station(s) from an official table" in own.population_basis(OCT)
+    assert "scaled to 2026-07-01" in own.population_basis(OCT)

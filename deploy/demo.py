@@ -166,7 +166,7 @@ def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
 
 def run_demo(s: Settings, opts: DemoOptions) -> Path:
     """Run the demo; returns the output folder."""
-    from deploy.demo_reports import sign_off, write_reports
+    from deploy.demo_reports import last_full_month, sign_off, write_reports
     from producers.writers import write_kafka
 
     began = time.monotonic()
@@ -198,11 +198,12 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
         n, start, end, held = _simulate(opts, handle.bootstrap, prefix)
         _wait(pipeline, opts)
-        sign_off(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        month = last_full_month(start, end)
+        sign_off(out, opts.provinces[0], month, handle.bootstrap, prefix, console)
         n += write_kafka(held, handle.bootstrap, topic_name(RAW, prefix))
         console.print(f"published {len(held):,} records back-entered after the sign-off")
         _wait(pipeline, opts)
-        write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
+        write_reports(out, opts.provinces[0], month, console)
         console.print(
             f"[bold green]demo done[/bold green]: {n:,} events in "
             f"{time.monotonic() - began:.0f}s; reports and catalogs in {out}"

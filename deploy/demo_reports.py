@@ -24,16 +24,10 @@ def last_full_month(start: date, end: date) -> str:
 
 
 def sign_off(
-    out: Path,
-    province: str,
-    start: date,
-    end: date,
-    bootstrap: str,
-    prefix: str,
-    console: Console,
+    out: Path, province: str, month: str, bootstrap: str, prefix: str, console: Console
 ) -> None:
-    """The regional centres approve the province's submitted station reports of the last
-    full month (development approver keys), then the province locks the month."""
+    """The regional centres approve the province's submitted station reports of ``month``
+    (development approver keys), then the province locks the month."""
     from schemas.keys import DEV_KEY_SEED
     from schemas.signoff import DevApproverRegistry, dev_approver
     from schemas.topics import SIGNOFF, topic_name
@@ -42,7 +36,6 @@ def sign_off(
     from sinks.signoff.publisher import KafkaDecisionPublisher
     from sinks.signoff.service import Signoff
 
-    month = last_full_month(start, end)
     keys = DevApproverRegistry(DEV_KEY_SEED)
     publisher = KafkaDecisionPublisher(bootstrap, topic_name(SIGNOFF, prefix))
     con = open_catalog(str(out / "store"), "province")
@@ -74,16 +67,9 @@ def sign_off(
     )
 
 
-def write_reports(
-    out: Path,
-    province: str,
-    start: date,
-    end: date,
-    bootstrap: str,
-    prefix: str,
-    console: Console,
-) -> None:
-    """Build catalogs, print the national and one province's reports, write HTML and FHIR."""
+def write_reports(out: Path, province: str, period: str, console: Console) -> None:
+    """Build catalogs, print the national and one province's reports of ``period``, write
+    HTML and FHIR."""
     from sinks.catalog import build_catalog, open_catalog
     from sinks.reports import AccessLog, ReportRequest, run_report
     from sinks.reports.render import fhir_bundle, render_html, render_tables
@@ -94,7 +80,6 @@ def write_reports(
     build_catalog(str(store), out / "catalog-national.duckdb", "national")
     build_catalog(str(store), out / f"catalog-province-{province}.duckdb", "province")
     h = Hierarchy.default()
-    period = last_full_month(start, end)
     log = AccessLog(out / "access.log")
     runs = [
         ("national", "national", None, "national"),

@@ -3,7 +3,7 @@
 Provision the broker, apply the topics, start the stream workers and the tier sinks,
 simulate a slice of the country (real provinces with all their communes, each station with
 its history and its own remote or lowland habits), wait until every consumer group has caught
-up, sign off the last full month of the first province (its regional centres approve the
+up, sign off the last ended month of the first province (its regional centres approve the
 submitted station reports, the province locks the month), send the paper registers that are
 back-entered after that, print the national and one province's reports (latest, with the
 revisions since the sign-off), write the HTML/FHIR reports and the DuckDB catalogs to a
@@ -85,6 +85,10 @@ def _broker(s: Settings) -> tuple[BrokerHandle, str]:
         )
         return handle, f"{s.topic_prefix}demo-{uuid.uuid4().hex[:8]}."
     shutil.rmtree(s.home / "brokers" / "demo", ignore_errors=True)
+    # the workers' local state (dedupe, versions) belongs to that broker: without this a
+    # second demo finds every event a duplicate of the first's and stores nothing
+    for stale in (s.home / "streams").glob(f"{s.topic_prefix}worker-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     handle = provision(
         mode="local", kafka_bootstrap=None, home=s.home, state_name="demo", tie_to_parent=True
     )
@@ -94,11 +98,10 @@ def _broker(s: Settings) -> tuple[BrokerHandle, str]:
 LATE_SHARE = 0.03  # records back-entered after the sign-off (their month shows revisions)
 
 
-def _simulate(
-    opts: DemoOptions, bootstrap: str, prefix: str
-) -> tuple[int, date, date, list[SimEvent]]:
-    """Publish everything but the records entered after the sign-off; return those."""
-    from deploy.demo_reports import last_full_month
+def _simulate(opts: DemoOptions, bootstrap: str, prefix: str) -> tuple[int, str, list[SimEvent]]:
+    """Publish everything but the records entered after the sign-off of the report month;
+    return the count, that month and the records held back."""
+    from deploy.demo_reports import report_month
     from producers.config import SimulationConfig
     from producers.simulator import entered_late, simulate
     from producers.writers import write_kafka
@@ -116,7 +119,7 @@ def _simulate(
         keep_truth=False,
     )
     result = simulate(cfg)
-    month = last_full_month(start, end)
+    month = report_month(end)
     held: list[SimEvent] = []
 
     def first_pass() -> Iterator[SimEvent]:
@@ -139,9 +142,9 @@ def _simulate(
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = write_kafka(first_pass(), bootstrap, topic_name(RAW, prefix), tick=tick)
+        n = write_kafka(first_pass(), bootstrap, topic_name(RAW, prefix), tick=tick, stamped=True)
     console.print(f"published {n:,} events in {time.monotonic() - started:.0f}s")
-    return n, start, end, held
+    return n, month, held
 
 
 def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
@@ -166,7 +169,7 @@ def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
 
 def run_demo(s: Settings, opts: DemoOptions) -> Path:
     """Run the demo; returns the output folder."""
-    from deploy.demo_reports import last_full_month, sign_off, write_reports
+    from deploy.demo_reports import sign_off, write_reports
     from producers.writers import write_kafka
 
     began = time.monotonic()
@@ -196,9 +199,8 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         apply_topics(handle.bootstrap, topic_specs(prefix, opts.partitions))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, start, end, held = _simulate(opts, handle.bootstrap, prefix)
+        n, month, held = _simulate(opts, handle.bootstrap, prefix)
         _wait(pipeline, opts)
-        month = last_full_month(start, end)
         sign_off(out, opts.provinces[0], month, handle.bootstrap, prefix, console)
         n += write_kafka(held, handle.bootstrap, topic_name(RAW, prefix))
         console.print(f"published {len(held):,} records back-entered after the sign-off")

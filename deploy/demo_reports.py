@@ -12,15 +12,12 @@ from rich.console import Console
 from schemas.hierarchy import Hierarchy
 
 
-def last_full_month(start: date, end: date) -> str:
-    """The latest calendar month wholly inside [start, end], else the end's month."""
-    if end.day == calendar.monthrange(end.year, end.month)[1]:
-        month = end
-    else:
-        month = end.replace(day=1) - timedelta(days=1)
-        if month.replace(day=1) < start:
-            month = end
-    return f"{month.year:04d}-{month.month:02d}"
+def report_month(end: date) -> str:
+    """The latest calendar month that has ended by the day after ``end`` (the simulation's
+    last day): the one it signs off and reports (partly simulated if the run is short)."""
+    if end.day != calendar.monthrange(end.year, end.month)[1]:
+        end = end.replace(day=1) - timedelta(days=1)
+    return f"{end.year:04d}-{end.month:02d}"
 
 
 def sign_off(

@@ -7,6 +7,12 @@ Fail closed. Outside development mode the stream worker refuses to start without
 - ``TUYEN_PSEUDONYM_KEY`` (or ``TUYEN_PSEUDONYM_KEY_FILE``): base64 of ≥ 32 random bytes, not
   a published value (:mod:`streams.pseudonym_key`).
 
+Whatever checks monthly sign-off decisions (the ``signoff`` sink, ``tuyen report
+approve|send-back|lock``, the portal's approvals) refuses to start without
+
+- ``TUYEN_APPROVER_KEYS``: the approvers' public keys (a ``schemas.signoff`` registry JSON
+  file) that holds keys, none of them a development approver's.
+
 ``tuyen portal serve`` refuses to start without
 
 - ``TUYEN_PORTAL_SESSION_KEY``: the key that signs its session cookies;
@@ -16,10 +22,10 @@ each base64 of ≥ 32 random bytes, checked as the pseudonym key is (``*_FILE`` 
 not the same key twice.
 
 Development mode (``tuyen --dev``, ``TUYEN_DEV=1``) allows the development registry and key
-when none is given, and the portal keys generated once into the portal's state dir, and says so
-with a WARNING naming what is development-only. Jobs that only make sense with development
-keys (``tuyen simulate``, ``tuyen demo``, ``publish --dev-keys``) require development mode.
-"""
+when none is given, the development approvers (``sup-<unit>-<n>``) besides any approver
+file, and the portal keys generated once into the portal's state dir, and says so with a
+WARNING naming what is development-only. Jobs that only make sense with development keys
+(``tuyen simulate``, ``tuyen demo``, ``publish --dev-keys``) require development mode."""
 
 from __future__ import annotations
 
@@ -38,6 +44,12 @@ from deploy.exceptions import ConfigError, MissingTrustAnchor
 from deploy.settings import Settings, env_name
 from schemas import ContractViolation, DevKeyRegistry, StaticKeyRegistry
 from schemas.keys import DEV_KEY_SEED
+from schemas.signoff import (
+    ApproverRegistry,
+    StaticApproverRegistry,
+    development_approvers,
+    load_approver_registry,
+)
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, WeakPseudonymKey, decode_pseudonym_key
 
 __all__ = [
@@ -45,6 +57,7 @@ __all__ = [
     "PortalAnchors",
     "WorkerAnchors",
     "access_log_key",
+    "approver_registry",
     "portal_anchors",
     "require_development",
     "warn_development",
@@ -57,6 +70,9 @@ DEV_HINT: Final = "or run with --dev (TUYEN_DEV=1) for development"
 
 _DEV_REGISTRY: Final = (
     "the development key registry (its seed is published: anyone can sign as any health worker)"
+)
+_DEV_APPROVERS: Final = (
+    "the development approvers' keys (their seed is published: anyone can approve as them)"
 )
 _DEV_KEY: Final = (
     "the development pseudonym key (published: anyone can reverse the national pseudonyms)"
@@ -170,6 +186,44 @@ def check_key_registry(path: str, *, development: bool) -> None:
             f"{var} holds development keys (derived from the published seed) for {shown}: "
             f"anyone can sign as them; register the health workers' own keys, {DEV_HINT}"
         )
+
+
+def approver_registry(s: Settings, job: str) -> ApproverRegistry:
+    """The approvers' keys ``job`` checks sign-off decisions against: ``TUYEN_APPROVER_KEYS``
+    (checked by :func:`check_approver_keys`), with the development approvers in development
+    mode (alone when it is unset); :class:`MissingTrustAnchor` when unset outside it."""
+    path = s.approver_keys
+    if path:
+        check_approver_keys(path, development=s.dev)
+    elif not s.dev:
+        raise MissingTrustAnchor(
+            f"TUYEN_APPROVER_KEYS is not set: {job} needs the approvers' public keys (a "
+            f"sign-off registry JSON file, docs/reports.md); set it, {DEV_HINT}"
+        )
+    if s.dev:
+        warn_development(job, [_DEV_APPROVERS])
+    return load_approver_registry(path, development=s.dev)
+
+
+def check_approver_keys(path: str, *, development: bool) -> StaticApproverRegistry:
+    """Refuse an approvers' registry that cannot be read, holds no key, or (outside
+    development mode) holds a development approver's key."""
+    var = f"TUYEN_APPROVER_KEYS={path}"
+    if not Path(path).is_file():
+        raise ConfigError(f"{var} cannot be read: no such file")
+    try:
+        registry = StaticApproverRegistry.load(Path(path))
+    except ContractViolation as exc:
+        raise ConfigError(f"{var} is not an approvers' registry: {exc.message}") from None
+    if len(registry) == 0:
+        raise ConfigError(f"{var} holds no keys: every sign-off decision would be refused")
+    forged = [] if development else development_approvers(registry)
+    if forged:
+        raise ConfigError(
+            f"{var} holds development keys (derived from the published seed) for "
+            f"{', '.join(forged[:5])}: anyone can approve as them; {DEV_HINT}"
+        )
+    return registry
 
 
 def development_signers(doc: Any) -> list[str]:

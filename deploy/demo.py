@@ -1,9 +1,13 @@
 """`tuyen demo`: the main job, end to end, on a real broker.
 
 Provision the broker, apply the topics, start the stream workers and the tier sinks,
-simulate a slice of the country (real provinces with all their communes), wait until every
-consumer group has caught up, print the national and one province's reports, write the
-HTML/FHIR reports and the DuckDB catalogs to a folder, and stop everything it started.
+simulate a slice of the country (real provinces with all their communes, each station with
+its history and its own remote or lowland habits), wait until every consumer group has
+caught up, sign off the last ended month of the first province (its regional centres approve
+the submitted station reports, but for one centre's, left for the demo portal's province
+account to approve), send the paper registers that are back-entered after that, print the
+national and one province's reports (latest, with the revisions since the sign-off), write
+the HTML/FHIR reports and the DuckDB catalogs to a folder, and stop everything it started.
 
 A development job: its stations sign with the development keys and its workers use the
 development registry and pseudonym key, so it runs in development mode only (``tuyen --dev
@@ -18,9 +22,11 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.progress import Progress, TaskID, TextColumn
 
@@ -35,6 +41,9 @@ from deploy.topics import apply_topics
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name, topic_specs
 
+if TYPE_CHECKING:
+    from producers.simulator import SimEvent
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROVINCES = ("04", "11", "12")  # Cao Bằng, Điện Biên, Lai Châu: 139 communes
@@ -46,7 +55,7 @@ class DemoOptions:
 
     provinces: tuple[str, ...] = DEFAULT_PROVINCES
     days: int = 60
-    scale: float = 0.6
+    scale: float = 0.5
     activity: float = 1.0
     bad_fraction: float = 0.001
     seed: int = 1
@@ -70,15 +79,27 @@ def _broker(s: Settings) -> tuple[BrokerHandle, str]:
         )
         return handle, f"{s.topic_prefix}demo-{uuid.uuid4().hex[:8]}."
     shutil.rmtree(s.home / "brokers" / "demo", ignore_errors=True)
+    # the workers' local state (dedupe, versions) belongs to that broker: without this a
+    # second demo finds every event a duplicate of the first's and stores nothing
+    for stale in (s.home / "streams").glob(f"{s.topic_prefix}worker-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     handle = provision(
         mode="local", external=None, home=s.home, state_name="demo", tie_to_parent=True
     )
     return handle, s.topic_prefix
 
 
-def _simulate(opts: DemoOptions, kafka: KafkaConnection, prefix: str) -> tuple[int, date, date]:
+LATE_SHARE = 0.03  # records back-entered after the sign-off (their month shows revisions)
+
+
+def _simulate(
+    opts: DemoOptions, kafka: KafkaConnection, prefix: str
+) -> tuple[int, str, list[SimEvent]]:
+    """Publish everything but the records entered after the sign-off of the report month;
+    return the count, that month and the records held back."""
+    from deploy.demo_reports import report_month
     from producers.config import SimulationConfig
-    from producers.simulator import simulate
+    from producers.simulator import entered_late, simulate
     from producers.writers import write_kafka
 
     end = date.today() - timedelta(days=1)
@@ -94,6 +115,16 @@ def _simulate(opts: DemoOptions, kafka: KafkaConnection, prefix: str) -> tuple[i
         keep_truth=False,
     )
     result = simulate(cfg)
+    month = report_month(end)
+    held: list[SimEvent] = []
+
+    def first_pass() -> Iterator[SimEvent]:
+        for ev in result.events:
+            if entered_late(ev, month, LATE_SHARE):
+                held.append(ev)
+            else:
+                yield ev
+
     console.print(
         f"simulating {len(result.stations)} stations of provinces {', '.join(opts.provinces)} "
         f"from {start} to {end}"
@@ -107,9 +138,9 @@ def _simulate(opts: DemoOptions, kafka: KafkaConnection, prefix: str) -> tuple[i
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
 
-        n = write_kafka(result.events, kafka, topic_name(RAW, prefix), tick=tick)
+        n = write_kafka(first_pass(), kafka, topic_name(RAW, prefix), tick=tick, stamped=True)
     console.print(f"published {n:,} events in {time.monotonic() - started:.0f}s")
-    return n, start, end
+    return n, month, held
 
 
 def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
@@ -134,8 +165,14 @@ def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
 
 def run_demo(s: Settings, opts: DemoOptions) -> Path:
     """Run the demo (development mode only); returns the output folder."""
-    from deploy.demo_portal import prepare_portal, print_accounts, start_portal
-    from deploy.demo_reports import write_reports
+    from deploy.demo_portal import (
+        approvers_file,
+        prepare_portal,
+        print_accounts,
+        start_portal,
+    )
+    from deploy.demo_reports import report_month, sign_off, write_reports
+    from producers.writers import write_kafka
 
     require_development(
         s, "tuyen demo", "signs and verifies with the development keys", pseudonym_key=True
@@ -153,6 +190,11 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
     handle, prefix = _broker(s)
+    # the portal's accounts first: its province account's key goes into the approvers'
+    # registry the signoff sink starts with
+    month = report_month(date.today() - timedelta(days=1))
+    accounts = prepare_portal(out, opts.provinces[0], month)
+    approvers = approvers_file(out)
     portal: subprocess.Popen[bytes] | None = None
     url: str | None = None
     pipeline = Pipeline(
@@ -163,6 +205,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         home=s.home,
         workers=opts.workers,
         sink_args=("--flush-interval", "2"),
+        extra_env={"TUYEN_APPROVER_KEYS": str(approvers)},
         development=True,
     )
     try:
@@ -170,17 +213,22 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         apply_topics(handle.kafka, topic_specs(prefix, opts.partitions))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, start, end = _simulate(opts, handle.kafka, prefix)
+        n, month, held = _simulate(opts, handle.kafka, prefix)
         _wait(pipeline, opts)
-        month = write_reports(out, opts.provinces[0], start, end, handle.bootstrap, prefix, console)
-        accounts = prepare_portal(out, opts.provinces[0], month)
+        sign_off(out, opts.provinces[0], month, handle.kafka, prefix, console, approvers)
+        n += write_kafka(held, handle.kafka, topic_name(RAW, prefix))
+        console.print(f"published {len(held):,} records back-entered after the sign-off")
+        _wait(pipeline, opts)
+        write_reports(out, opts.provinces[0], month, console)
         if opts.keep_running:
-            portal, url = start_portal(out, opts.portal_port, out / "logs" / "portal.log")
+            portal, url = start_portal(
+                out, opts.portal_port, out / "logs" / "portal.log", pipeline.env()
+            )
         console.print(
             f"[bold green]demo done[/bold green]: {n:,} events in "
             f"{time.monotonic() - began:.0f}s; reports and catalogs in {out}"
         )
-        print_accounts(console, url, out, accounts)
+        print_accounts(console, url, out, accounts, prefix)
         if opts.keep_running:
             console.print("pipeline keeps running; Ctrl-C stops it")
             try:

@@ -28,13 +28,19 @@ class DemoAccount:
 
 
 def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
-    """``<out>/portal``: accounts for the nation, one province and one of its stations, and
-    the province's district reports of ``month`` waiting for approval (stand-in backend)."""
+    """``<out>/portal``: accounts for the nation, one province (analyst and approver: the
+    station reports of ``month`` that its regional centres leave wait for it) and one of its
+    stations; and ``<out>/approvers.json``, the approvers' registry holding the province
+    account's key (the portal signs its decisions with it; the sign-off sink and the portal
+    accept decisions from registered keys, and the development approvers the demo's regional
+    centres sign with)."""
     from datetime import date
 
+    import orjson
+
     from sinks.portal.accounts import Accounts
-    from sinks.portal.approvals import LocalApprovals
     from sinks.portal.db import Database
+    from sinks.portal.signing import ApproverKeys
 
     state = out / "portal"
     shutil.rmtree(state, ignore_errors=True)
@@ -43,7 +49,7 @@ def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
     district = h.children(province, at)[0].code
     station = h.children(district, at)[0].code
     wanted = [
-        ("national", "national", ("analyst", "approver", "administrator")),
+        ("national", "national", ("analyst", "administrator")),
         (f"province{province}", f"province:{province}", ("analyst", "approver")),
         (f"station{station}", f"station:{station}", ("analyst",)),
     ]
@@ -52,17 +58,24 @@ def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
     made = []
     for name, scope, roles in wanted:
         password = secrets.token_urlsafe(12)
-        accounts.add(name, password, scope, roles)
         made.append(DemoAccount(name, password, scope, roles))
-    approvals = LocalApprovals(db, h)
-    for unit in [u.code for u in h.children(province, at)]:
-        approvals.submit(unit, month, "demo")
+        accounts.add(name, password, scope, roles)
+    registry = ApproverKeys(db).registry(u.account for u in accounts.list())
     db.close()
+    approvers_file(out).write_bytes(orjson.dumps(registry, option=orjson.OPT_INDENT_2))
     return made
 
 
-def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``tuyen --dev portal serve`` over the demo's store; returns the process and URL."""
+def approvers_file(out: Path) -> Path:
+    """The demo's approvers' registry (TUYEN_APPROVER_KEYS of its sinks and portal)."""
+    return out / "approvers.json"
+
+
+def start_portal(
+    out: Path, port: int, log: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``tuyen --dev portal serve`` over the demo's store, with ``env`` (the pipeline's: its
+    broker, topic prefix and approvers' registry); returns the process and URL."""
     exe = Path(sys.executable).with_name("tuyen")
     cmd = (
         [str(exe)]
@@ -74,7 +87,7 @@ def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[byte
     proc = subprocess.Popen(
         [*cmd, "--dev", "portal", "serve", "--port", str(port),
          "--state-dir", str(out / "portal"), "--store-root", str(out / "store")],
-        stdout=sink, stderr=subprocess.STDOUT,
+        stdout=sink, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     sink.close()
     deadline = time.monotonic() + 60
@@ -90,7 +103,9 @@ def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[byte
     raise RuntimeError("the portal did not report its address within 60 s")
 
 
-def print_accounts(console: Console, url: str | None, out: Path, made: list[DemoAccount]) -> None:
+def print_accounts(
+    console: Console, url: str | None, out: Path, made: list[DemoAccount], prefix: str
+) -> None:
     table = Table("user", "password", "scope", "roles", title="portal demo accounts")
     for a in made:
         table.add_row(a.username, a.password, a.scope, ", ".join(a.roles))
@@ -100,6 +115,7 @@ def print_accounts(console: Console, url: str | None, out: Path, made: list[Demo
     else:
         console.print(
             "[bold]portal[/bold]: http://127.0.0.1:8780/ once started with "
-            f"`tuyen --dev portal serve --state-dir {out / 'portal'} --store-root "
-            f"{out / 'store'}` (or run the demo with --keep-running)"
+            f"`TUYEN_APPROVER_KEYS={approvers_file(out)} TUYEN_TOPIC_PREFIX={prefix!r} tuyen "
+            f"--dev portal serve --state-dir {out / 'portal'} --store-root {out / 'store'}` "
+            "(approvals need the demo's broker: run the demo with --keep-running)"
         )

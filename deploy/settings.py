@@ -16,6 +16,7 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
 | ``TUYEN_KEY_REGISTRY`` | path of the signers' public keys (StaticKeyRegistry JSON) | (R) |
+| ``TUYEN_APPROVER_KEYS`` | path of the approvers' public keys (``schemas.signoff`` JSON) | (A) |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
 | ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |
 | ``TUYEN_PORTAL_STATE_DIR`` | portal accounts, sessions, its access log | ``<home>/portal`` |
@@ -42,6 +43,10 @@ is an error. No secret has a default outside development mode.
 
 (R) required by the stream worker; in development mode, when unset, the development registry
 and the development pseudonym key are used and a WARNING says so (``deploy.anchors``).
+
+(A) required by whatever checks monthly sign-off decisions: the ``signoff`` sink, ``tuyen
+report approve|send-back|lock`` and ``tuyen portal serve``; in development mode the development
+approvers (``sup-<unit>-<n>``) are accepted besides it, and alone when it is unset.
 
 (P) required by ``tuyen portal serve``; in development mode, when unset, keys generated once
 into the portal's state dir are used and a WARNING says so (``deploy.anchors``).
@@ -137,6 +142,7 @@ class Settings(BaseSettings):
     portal_session_key: SecretStr | None = None
     portal_secure_cookies: bool = True
     key_registry: str | None = None
+    approver_keys: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     monitor_token: SecretStr | None = None
     log_level: str = "WARNING"

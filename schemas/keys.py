@@ -4,12 +4,17 @@ when each key is valid.
 Two implementations of :class:`KeyRegistry`:
 
 - :class:`StaticKeyRegistry`: reference data, loadable from a JSON file
-  ``{"keys": [{"signer", "station", "public_key" (base64), "valid_from"?, "valid_to"?}]}``.
+  ``{"keys": [{"signer", "station", "public_key" (base64), "valid_from"?, "valid_to"?,
+  "roles"?}]}``.
 - :class:`DevKeyRegistry`: deterministic keys for development, tests and the simulator.
   Signer ids are ``hw-<station>-<n>`` (``n`` in 1..``signers_per_station``); the private
   key seed is ``SHA-256(seed || signer id)``. Keys are derived lazily and cached, so the
   simulator and the validator agree without shipping tens of thousands of keys.
-  Never use it in production: anyone who knows the seed can sign.
+  ``hw-<station>-1`` is the station head. Never use it in production: anyone who knows the
+  seed can sign.
+
+Roles: a key may carry roles; ``station_head`` (:data:`STATION_HEAD`) is the one a station's
+monthly report submission needs (:func:`require_role`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ _DEV_SIGNER_RE = re.compile(r"^hw-([0-9]{5})-([1-9][0-9]{0,3})$")
 
 #: Seed of the development key registry shared by the simulator and the validator.
 DEV_KEY_SEED: Final = b"tuyen-dev-key-seed-v1"
+#: The role that signs a station's monthly report submission (the trạm trưởng).
+STATION_HEAD: Final = "station_head"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,7 @@ class SignerKey:
     public_key: bytes  # 32 bytes, raw Ed25519
     valid_from: datetime | None = None
     valid_to: datetime | None = None  # exclusive
+    roles: frozenset[str] = frozenset()
 
     def valid_at(self, t: datetime) -> bool:
         return (self.valid_from is None or t >= self.valid_from) and (
@@ -95,6 +103,7 @@ class StaticKeyRegistry:
                         "public_key": base64.b64encode(k.public_key).decode(),
                         "valid_from": k.valid_from.isoformat() if k.valid_from else None,
                         "valid_to": k.valid_to.isoformat() if k.valid_to else None,
+                        "roles": sorted(k.roles),
                     }
                     for k in self._keys.values()
                 ]
@@ -122,6 +131,7 @@ def _key_from(entry: dict[str, Any]) -> SignerKey:
         public_key=pub,
         valid_from=_time(entry.get("valid_from")),
         valid_to=_time(entry.get("valid_to")),
+        roles=frozenset(str(r) for r in entry.get("roles") or ()),
     )
 
 
@@ -148,7 +158,8 @@ class DevKeyRegistry:
         if m is None or int(m.group(2)) > self.signers_per_station:
             return None
         pub = bytes(dev_signing_key(self.seed, signer).verify_key)
-        return SignerKey(signer=signer, station=m.group(1), public_key=pub)
+        roles = frozenset({STATION_HEAD}) if m.group(2) == "1" else frozenset()
+        return SignerKey(signer=signer, station=m.group(1), public_key=pub, roles=roles)
 
     def lookup(self, signer: str) -> SignerKey | None:
         return self._lookup(signer)
@@ -160,3 +171,15 @@ class DevKeyRegistry:
                 Reason.SIGNER_NOT_REGISTERED, f"{signer} is not a development signer"
             )
         return dev_signing_key(self.seed, signer)
+
+
+def require_role(registry: KeyRegistry, signer: str, role: str) -> None:
+    """Raise ``signer_not_authorised`` unless ``signer``'s registered key has ``role``
+    (call after the signature verified)."""
+    key = registry.lookup(signer)
+    if key is None or role not in key.roles:
+        raise ContractViolation(
+            Reason.SIGNER_NOT_AUTHORISED,
+            f"{signer} does not hold the role {role}",
+            field="signer",
+        )

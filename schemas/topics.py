@@ -38,6 +38,7 @@ TIER_DISTRICT = "tier.district"
 TIER_PROVINCE = "tier.province"
 TIER_NATIONAL = "tier.national"
 AGGREGATES = "aggregates.live"
+SIGNOFF = "signoff.decisions"
 
 _SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(RAW, 12, retention_ms=30 * DAY_MS, description="raw record changes from stations"),
@@ -52,6 +53,14 @@ _SPECS: tuple[TopicSpec, ...] = (
         cleanup_policy="compact",
         retention_ms=-1,
         description="live tiered aggregates, latest value per (unit, period, element)",
+    ),
+    TopicSpec(
+        SIGNOFF,
+        3,
+        retention_ms=-1,
+        # the broker stamps each decision: its receive time is when the decision took effect
+        config={"message.timestamp.type": "LogAppendTime"},
+        description="signed approvals, send-backs and locks of monthly reports (a ledger)",
     ),
 )
 

@@ -13,6 +13,8 @@ This view interface is the contract with the reports (``sinks.reports``) and wit
   ``links`` (child, parent, valid_from, valid_to),
   ``population`` (code, population, valid_from, valid_to) — per station;
 - ``aggregates_live`` (unit, period, element, value, updated_at) — latest per key;
+- ``signoff`` (the verified approvals, send-backs and locks of ``sinks.signoff``, with the
+  broker's ``received_time``) — one row per decision id;
 - ``dlq`` (reason, message, stage, topic, partition, offset, rejected_at, value, then key,
   headers, dlq_topic, dlq_partition, dlq_offset for audits and replays): one row per
   rejected input — deduplicated on the input's coordinates (topic, partition, offset; a
@@ -29,6 +31,8 @@ raw, not deduplicated rows are in schema ``raw`` (``raw.RT``, ``raw.aggregates``
 
 from __future__ import annotations
 
+import csv
+import gzip
 import logging
 import os
 from collections.abc import Sequence
@@ -38,9 +42,9 @@ import duckdb
 
 from schemas.hierarchy import reference_dir
 from schemas.registry import RecordType
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, tier_columns
+from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, SIGNOFF_COLUMNS, Column, tier_columns
 from sinks.exceptions import CatalogError
-from sinks.store import AGGREGATES_DIR, DLQ_DIR, TIER_DIRS, Store, safe_value
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store, safe_value
 
 __all__ = ["CATALOG_TIERS", "build_catalog", "catalog_sql", "open_catalog"]
 
@@ -70,12 +74,23 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: Columns added to the tier files later, and what files written before them read as.
+_FALLBACK = {"service_month": "event_month"}
+
+
+def _read_column(c: Column) -> str:
+    expr = _ident(c.name)
+    if c.name in _FALLBACK:
+        expr = f"coalesce({expr}, {_ident(_FALLBACK[c.name])})"
+    return f"CAST({expr} AS {c.duckdb}) AS {_ident(c.name)}"
+
+
 def _typed_source(columns: tuple[Column, ...], glob: str | list[str]) -> str:
     """Rows of ``glob`` (or of several globs) with exactly ``columns`` (cast), even when no
     file matches yet."""
     files = _lit(glob) if isinstance(glob, str) else "[" + ", ".join(map(_lit, glob)) + "]"
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
-    cols = ", ".join(f"CAST({_ident(c.name)} AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
+    cols = ", ".join(_read_column(c) for c in columns)
     return (
         f"SELECT {cols} FROM (SELECT {empty} WHERE false UNION ALL BY NAME "
         f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
@@ -142,6 +157,15 @@ def catalog_sql(
         "ORDER BY updated_at DESC NULLS LAST, kafka_offset DESC) = 1"
         ") WHERE value IS NOT NULL"
     )
+    signoff_globs = [store.glob_uri(SIGNOFF_DIR, prov, "month=*", "*.parquet") for prov in provs]
+    signoff_glob: str | list[str] = signoff_globs[0] if len(signoff_globs) == 1 else signoff_globs
+    stmts.append(
+        f"CREATE OR REPLACE VIEW raw.signoff AS {_typed_source(SIGNOFF_COLUMNS, signoff_glob)}"
+    )
+    stmts.append(
+        f"CREATE OR REPLACE VIEW signoff AS SELECT {_column_list(SIGNOFF_COLUMNS)} "
+        "FROM raw.signoff QUALIFY row_number() OVER (PARTITION BY id ORDER BY kafka_offset) = 1"
+    )
     dlq_glob = store.glob_uri(DLQ_DIR, "reason=*", "day=*", "*.parquet")
     stmts.append(f"CREATE OR REPLACE VIEW raw.dlq AS {_typed_source(DLQ_COLUMNS, dlq_glob)}")
     stmts.append(
@@ -180,17 +204,33 @@ def _load_reference(con: duckdb.DuckDBPyConnection, hierarchy: str | Path | None
     try:
         pop = _hierarchy_file(directory, "population")
     except CatalogError:
+        pop = None
+    optional = {"under_1": "BIGINT", "women_15_49": "BIGINT", "reference_date": "DATE"}
+    if pop is None:
         con.execute(
             "CREATE OR REPLACE TABLE population (code VARCHAR, population BIGINT, "
-            "valid_from DATE, valid_to DATE)"
+            "valid_from DATE, valid_to DATE, under_1 BIGINT, women_15_49 BIGINT, "
+            "reference_date DATE)"
         )
         return
-    con.execute(
-        "CREATE OR REPLACE TABLE population AS SELECT code, population, valid_from, valid_to "
-        f"FROM read_csv({_lit(str(pop))}, header = true, columns = "
-        "{'code': 'VARCHAR', 'valid_from': 'DATE', 'valid_to': 'DATE', 'population': 'BIGINT'})"
-        " ORDER BY code, valid_from NULLS FIRST"
+    header = set(_csv_header(pop))
+    types = {"code": "VARCHAR", "valid_from": "DATE", "valid_to": "DATE", "population": "BIGINT"}
+    types.update({k: v for k, v in optional.items() if k in header})
+    spec = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in types.items()) + "}"
+    extra = ", ".join(
+        f"{k}" if k in header else f"CAST(NULL AS {v}) AS {k}" for k, v in optional.items()
     )
+    con.execute(
+        f"CREATE OR REPLACE TABLE population AS SELECT code, population, valid_from, valid_to, "
+        f"{extra} FROM read_csv({_lit(str(pop))}, header = true, types = {spec}) "
+        "ORDER BY code, valid_from NULLS FIRST"
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh), [])
 
 
 def _populate(

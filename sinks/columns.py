@@ -27,6 +27,7 @@ from schemas.tier import TierRecord
 __all__ = [
     "AGGREGATE_COLUMNS",
     "DLQ_COLUMNS",
+    "SIGNOFF_COLUMNS",
     "TIER_BASE_COLUMNS",
     "Column",
     "arrow_schema",
@@ -153,6 +154,26 @@ DLQ_COLUMNS: tuple[Column, ...] = (
     _col("dlq_topic", STRING),
     _col("dlq_partition", ("INTEGER", pa.int32())),
     _col("dlq_offset", _SCALARS[int]),
+)
+
+
+#: Sign-off decisions (``schemas.signoff``) as the ``signoff`` sink stores them, verified:
+#: the decision's fields, then when the broker received it (when it took effect) and where.
+SIGNOFF_COLUMNS: tuple[Column, ...] = (
+    _col("id", STRING),
+    _col("action", STRING),
+    _col("period", STRING),
+    _col("province", STRING),
+    _col("station", STRING),
+    _col("unit", STRING),
+    _col("approver", STRING),
+    _col("signed_time", _SCALARS[datetime]),
+    _col("reason", STRING),
+    _col("signature", STRING),
+    _col("received_time", _SCALARS[datetime]),
+    _col("kafka_topic", STRING),
+    _col("kafka_partition", ("INTEGER", pa.int32())),
+    _col("kafka_offset", _SCALARS[int]),
 )
 
 

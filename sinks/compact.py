@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from schemas.hierarchy import VN_TZ
 from sinks.config import CompactConfig
 from sinks.exceptions import CompactionError
-from sinks.store import AGGREGATES_DIR, DLQ_DIR, Store
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, Store
 
 __all__ = ["CompactReport", "compact", "merged_name"]
 
@@ -70,6 +70,11 @@ def _dedupe_sql(relative_dir: str) -> str:
             "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY unit, period, element "
             "ORDER BY updated_at DESC NULLS LAST, kafka_offset DESC) = 1 "
             "ORDER BY unit, element"
+        )
+    if top == SIGNOFF_DIR:
+        return (
+            "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY id ORDER BY "
+            "kafka_offset) = 1 ORDER BY received_time, kafka_offset"
         )
     if top == DLQ_DIR:
         return (

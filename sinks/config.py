@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas import topics as T
 from schemas.kafka import KafkaConnection
 
 __all__ = ["SINK_NAMES", "CompactConfig", "SinkConfig", "sink_config"]
 
-SinkKind = Literal["tier", "aggregates", "dlq"]
+SinkKind = Literal["tier", "aggregates", "dlq", "signoff"]
 
 #: sink name → (kind, tier, base topic)
 _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
@@ -20,6 +20,7 @@ _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
     "national": ("tier", "national", T.TIER_NATIONAL),
     "aggregates": ("aggregates", None, T.AGGREGATES),
     "dlq": ("dlq", None, T.DLQ),
+    "signoff": ("signoff", None, T.SIGNOFF),
 }
 SINK_NAMES: tuple[str, ...] = tuple(_SINKS)
 
@@ -44,6 +45,23 @@ class SinkConfig(BaseModel):
     flush_interval_s: float = Field(default=2.0, ge=0)
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     consumer_overrides: dict[str, str] = Field(default_factory=dict)
+    approver_keys: str | None = Field(
+        default=None,
+        description="signoff sink: the approvers' keys (schemas.signoff registry JSON file); "
+        "required outside development mode",
+    )
+    development: bool = Field(
+        default=False, description="signoff sink: accept the development approvers' keys too"
+    )
+
+    @model_validator(mode="after")
+    def _trust_anchor(self) -> SinkConfig:
+        if self.kind == "signoff" and not self.approver_keys and not self.development:
+            raise ValueError(
+                "approver_keys is required by the signoff sink outside development mode (the "
+                "development approvers' seed is public)"
+            )
+        return self
 
 
 def sink_config(
@@ -56,7 +74,7 @@ def sink_config(
     group: str | None = None,
     **options: object,
 ) -> SinkConfig:
-    """The config of sink ``name`` (district, province, national, aggregates, dlq):
+    """The config of sink ``name`` (district, province, national, aggregates, dlq, signoff):
     topic ``<prefix><base topic>``, group ``<prefix>tuyen-sink-<name>`` unless given."""
     if name not in _SINKS:
         raise ValueError(f"unknown sink {name!r} (one of {', '.join(SINK_NAMES)})")

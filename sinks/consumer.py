@@ -31,6 +31,7 @@ from schemas.kafka import consumer
 from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata, segment_metadata
+from sinks.signoff.encode import signoff_encoder
 from sinks.store import Store
 
 __all__ = ["SinkRunner", "SinkStats", "retriable_commit_error"]
@@ -91,7 +92,11 @@ class SinkRunner:
         self.writer = SegmentWriter(
             store=self.store,
             topic=config.topic,
-            encoder=encoder_for(config.kind, config.tier),
+            encoder=(
+                signoff_encoder(config.approver_keys, development=config.development)
+                if config.kind == "signoff"
+                else encoder_for(config.kind, config.tier)
+            ),
             rotate_rows=config.rotate_rows,
             rotate_bytes=config.rotate_bytes,
             max_age_s=config.max_segment_age_s,

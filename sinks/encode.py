@@ -341,7 +341,8 @@ def encode_dlq(messages: Sequence[MessageLike]) -> Encoded:
 
 
 def encoder_for(kind: str, tier: str | None = None) -> Encoder:
-    """The encoder of a sink kind: ``tier`` (with its tier), ``aggregates`` or ``dlq``."""
+    """The encoder of a sink kind: ``tier`` (with its tier), ``aggregates`` or ``dlq`` (the
+    ``signoff`` sink's verifies decisions: :func:`sinks.signoff.encode.signoff_encoder`)."""
     if kind == "tier":
         if tier is None:
             raise ValueError("a tier sink needs its tier")

@@ -34,6 +34,7 @@ from sinks.exceptions import StoreWriteError
 __all__ = [
     "AGGREGATES_DIR",
     "DLQ_DIR",
+    "SIGNOFF_DIR",
     "TIER_DIRS",
     "Store",
     "file_name",
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 TIER_DIRS = ("district", "province", "national")
 AGGREGATES_DIR = "aggregates"
 DLQ_DIR = "dlq"
+SIGNOFF_DIR = "signoff"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 

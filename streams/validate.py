@@ -38,6 +38,9 @@ from schemas import (
     verify,
 )
 from schemas.hierarchy import VN_TZ, Hierarchy, HierarchyError
+from schemas.keys import STATION_HEAD, require_role
+from schemas.registry import RecordType
+from schemas.service import service_month
 from streams.config import ValidationPolicy
 from streams.state import RecordState, StateStore
 
@@ -148,12 +151,14 @@ class Validator:
                 field="ce_time",
             )
         try:
-            placement = self.hierarchy.lookup(change.station, change.time)
+            placement = self.hierarchy.lookup_site(change.station, change.time)
         except HierarchyError as exc:
             reason = _HIERARCHY_REASONS.get(exc.reason, Reason.UNKNOWN_STATION)
             raise ContractViolation(reason, exc.message, field="ce_source") from None
         if self.verify_signatures:
             verify(change, self.keys)
+            if change.record_type is RecordType.REPORT_SUBMISSION:
+                require_role(self.keys, change.signer, STATION_HEAD)
         rt = change.record_type.value
         data: dict[str, Any] | None = change.data
         major = change.schema_major
@@ -162,6 +167,7 @@ class Validator:
         else:
             major = CURRENT_MAJOR[change.record_type]
         local = change.time.astimezone(VN_TZ)
+        event_month = f"{local.year:04d}-{local.month:02d}"
         record: TierDict = {
             "event_id": change.id,
             "record_type": rt,
@@ -175,7 +181,8 @@ class Validator:
             "event_time": change.time,
             "received_time": msg.timestamp,
             "processed_time": now,
-            "event_month": f"{local.year:04d}-{local.month:02d}",
+            "event_month": event_month,
+            "service_month": service_month(rt, data, event_month),
             "station_code": placement.station.code,
             "station_name": placement.station.name,
             "district_code": placement.district.code,

@@ -1,15 +1,19 @@
-"""``tuyen report resources|health|completeness``: the reports from the command line.
+"""``tuyen report``: the reports (``resources``, ``health``, ``completeness``) and the monthly
+sign-off (``status``, ``submit``, ``approve``, ``send-back``, ``lock``: :mod:`deploy.cli.signoff`).
 
-Exit codes: 0 done, 2 bad request (period, unit, tier …), 3 access refused.
+Thin over :mod:`sinks.reports` and :mod:`sinks.signoff`. Exit codes: 0 done, 2 bad request
+(period, unit, tier …), 3 access refused, 4 not allowed in the month's state, 5 the broker did
+not confirm a decision (``ReportError.exit_code``).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import duckdb
 import orjson
@@ -19,21 +23,35 @@ from rich.console import Console
 from deploy.anchors import access_log_key
 from deploy.cli.common import console as err
 from deploy.cli.common import fail, settings
+from deploy.settings import Settings
+from schemas.hierarchy import Hierarchy
 from sinks.catalog import CATALOG_TIERS
 from sinks.reports.access import AccessLog
-from sinks.reports.config import ReportConfig
-from sinks.reports.exceptions import AccessDenied, ReportError
+from sinks.reports.calendar import DEFAULT_REGIME, REGIMES
+from sinks.reports.config import ReportConfig, regime
+from sinks.reports.exceptions import ReportError
 from sinks.reports.indicators import KINDS
+from sinks.reports.request import BASES
 from sinks.reports.scope import MODES
 
-__all__ = ["ReportFormat", "report"]
+__all__ = [
+    "ReportFormat",
+    "access_log",
+    "fail_report",
+    "load_hierarchy",
+    "open_store",
+    "report_app",
+]
 
 #: Choices derived from the reports package's own declarations (declared once, there).
-ReportKind = StrEnum("ReportKind", {k: k for k in KINDS})  # type: ignore[misc]
 ReportTier = StrEnum("ReportTier", {t: t for t in CATALOG_TIERS})  # type: ignore[misc]
 HierarchyMode = StrEnum("HierarchyMode", {m: m for m in MODES})  # type: ignore[misc]
+Basis = StrEnum("Basis", {b: b for b in BASES})  # type: ignore[misc]
+Regime = StrEnum("Regime", {r: r for r in REGIMES})  # type: ignore[misc]
 _NATIONAL = ReportTier("national")
 _AS_RECORDED = HierarchyMode("as-recorded")
+_LATEST = Basis("latest")
+_DEFAULT_REGIME = Regime(DEFAULT_REGIME)
 
 
 class ReportFormat(StrEnum):
@@ -46,12 +64,29 @@ class ReportFormat(StrEnum):
     FHIR = "fhir"
 
 
-def _access_log_path(store_root: str, configured: str | None, home: Path) -> Path:
-    if configured:
-        return Path(configured)
-    if "://" in store_root and not store_root.startswith("file://"):
-        return home / "access.log"  # object-store roots: keep the log local
-    return Path(store_root.removeprefix("file://")) / "_access.log"
+report_app = typer.Typer(
+    help="Reports (resources, health, completeness) and the monthly sign-off.",
+    no_args_is_help=True,
+)
+
+
+def fail_report(exc: ReportError) -> NoReturn:
+    """Print a report or sign-off error and exit with its code (2 bad request, 3 refused, 4 not
+    allowed in the month's state, 5 not confirmed by the broker)."""
+    err.print(f"[red]{exc.label}[/red] {exc.message}" if exc.label else f"[red]{exc.message}[/red]")
+    raise typer.Exit(exc.exit_code) from None
+
+
+def access_log(s: Settings, store_root: str) -> AccessLog:
+    """The access log of report and sign-off calls on ``store_root`` (keyed hash chain when
+    ``TUYEN_ACCESS_LOG_KEY`` is set)."""
+    if s.access_log:
+        path = Path(s.access_log)
+    elif "://" in store_root and not store_root.startswith("file://"):
+        path = s.home / "access.log"  # object-store roots: keep the log local
+    else:
+        path = Path(store_root.removeprefix("file://")) / "_access.log"
+    return AccessLog(path, key=access_log_key(s))
 
 
 def _holidays(path: Path | None) -> frozenset[date]:
@@ -65,76 +100,98 @@ def _holidays(path: Path | None) -> frozenset[date]:
     return frozenset(days)
 
 
-def report(
-    ctx: typer.Context,
-    kind: Annotated[ReportKind, typer.Argument(help="Which report.")],
-    period: Annotated[str, typer.Option(help="2026-10 | 2026-Q3 | 2026-H1 | 2026-9M | 2026")],
-    principal: Annotated[
-        str, typer.Option("--as", help="who asks: national | province:CODE | district:CODE")
-    ],
-    tier: Annotated[ReportTier, typer.Option(help="The tier the unit belongs to.")] = _NATIONAL,
-    unit: Annotated[str | None, typer.Option(help="unit code (default VN if national)")] = None,
-    hierarchy: Annotated[
-        HierarchyMode,
-        typer.Option("--hierarchy", help="as-recorded, or current (restate into 2025 units)"),
-    ] = _AS_RECORDED,
-    fmt: Annotated[
-        ReportFormat, typer.Option("--format", help="Output format.")
-    ] = ReportFormat.TABLE,
-    out: Annotated[Path | None, typer.Option(help="output file (needed for parquet)")] = None,
-    store_root: Annotated[
-        str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")
-    ] = None,
-    hierarchy_dir: Annotated[
-        Path | None,
-        typer.Option(help="folder of units/links/population CSV files (default: reference)"),
-    ] = None,
-    holidays: Annotated[
-        Path | None,
-        typer.Option(help="public holidays file, one YYYY-MM-DD a line (deadlines skip them)"),
-    ] = None,
-) -> None:
-    """Resource, health-indicator or completeness report for a unit and its children."""
-    from schemas.hierarchy import Hierarchy
-    from sinks.reports.engine import run_report
+def load_hierarchy(hierarchy_dir: Path | None, population: Path | None = None) -> Hierarchy:
+    """The hierarchy (default, or a province's folder), with a province's own population
+    table in place of the default rows for the stations it lists."""
+    from schemas.hierarchy.io import read_population
 
-    if fmt is ReportFormat.PARQUET and out is None:
-        fail("--format parquet needs --out PATH")
-    s = settings(ctx)
-    root = store_root or s.store_root
-    log = AccessLog(_access_log_path(root, s.access_log, s.home), key=access_log_key(s))
-    if hierarchy_dir is None:
-        h = Hierarchy.default()
-    else:
-
-        def pick(stem: str) -> Path:
-            gz = hierarchy_dir / f"{stem}.csv.gz"
-            return gz if gz.exists() else hierarchy_dir / f"{stem}.csv"
-
-        h = Hierarchy.from_csv(pick("units"), pick("links"), pick("population"))
-    config = ReportConfig(holidays=_holidays(holidays))
-    con = _open(root, tier.value, hierarchy_dir)
-    try:
-        result = run_report(
-            con, h, kind.value, tier.value, unit, period, hierarchy.value, principal,
-            access_log=log, config=config, trend=fmt is ReportFormat.HTML,
-        )  # fmt: skip
-    except AccessDenied as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(3) from None
-    except ReportError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-    finally:
-        con.close()
-    _emit(result, fmt, out)
+    h = Hierarchy.default() if hierarchy_dir is None else Hierarchy.from_directory(hierarchy_dir)
+    if population is not None:
+        h = h.with_population(read_population(population))
+    return h
 
 
-def _open(root: str, tier: str, hierarchy_dir: Path | None) -> duckdb.DuckDBPyConnection:
+def open_store(root: str, tier: str, hierarchy_dir: Path | None) -> duckdb.DuckDBPyConnection:
     from sinks.catalog import open_catalog
 
     store_tier = tier if tier in {"national", "province", "district"} else "national"
     return open_catalog(root, store_tier, hierarchy=hierarchy_dir)
+
+
+_open = open_store  # the tests replace it with a shared connection
+
+
+def _report_command(kind: str) -> Callable[..., None]:
+    def command(
+        ctx: typer.Context,
+        period: Annotated[str, typer.Option(help="2026-10 | 2026-Q3 | 2026-H1 | 2026-9M | 2026")],
+        principal: Annotated[
+            str, typer.Option("--as", help="who asks: national | province:CODE | district:CODE")
+        ],
+        tier: Annotated[ReportTier, typer.Option(help="The tier the unit belongs to.")] = _NATIONAL,
+        unit: Annotated[str | None, typer.Option(help="unit code (default VN if national)")] = None,
+        hierarchy: Annotated[
+            HierarchyMode,
+            typer.Option("--hierarchy", help="as-recorded, or current (restate into 2025 units)"),
+        ] = _AS_RECORDED,
+        basis: Annotated[
+            Basis, typer.Option(help="latest, or submitted (each station-month as approved)")
+        ] = _LATEST,
+        annualise: Annotated[
+            bool, typer.Option(help="scale per-year rates of a shorter period to a year")
+        ] = False,
+        fmt: Annotated[
+            ReportFormat, typer.Option("--format", help="Output format.")
+        ] = ReportFormat.TABLE,
+        out: Annotated[Path | None, typer.Option(help="output file (needed for parquet)")] = None,
+        store_root: Annotated[
+            str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")
+        ] = None,
+        hierarchy_dir: Annotated[
+            Path | None,
+            typer.Option(help="folder of units/links/population CSV files (default: reference)"),
+        ] = None,
+        population: Annotated[
+            Path | None,
+            typer.Option(help="a province's own population table (population CSV format)"),
+        ] = None,
+        regime_name: Annotated[
+            Regime, typer.Option("--regime", help="reporting deadlines")
+        ] = _DEFAULT_REGIME,
+        holidays: Annotated[
+            Path | None,
+            typer.Option(help="extra days off, one YYYY-MM-DD a line (Vietnam's are built in)"),
+        ] = None,
+    ) -> None:
+        from sinks.reports.engine import run_report
+        from sinks.reports.request import ReportRequest
+
+        if fmt is ReportFormat.PARQUET and out is None:
+            fail("--format parquet needs --out PATH")
+        s = settings(ctx)
+        root = store_root or s.store_root
+        log = access_log(s, root)
+        try:
+            config = ReportConfig(regime=regime(regime_name.value), holidays=_holidays(holidays))
+            h = load_hierarchy(hierarchy_dir, population)
+        except ReportError as exc:
+            fail_report(exc)
+        request = ReportRequest(
+            kind=kind, tier=tier.value, unit=unit, period=period, principal=principal,
+            hierarchy_mode=hierarchy.value, basis=basis.value, annualise=annualise,
+            trend=fmt is ReportFormat.HTML,
+        )  # fmt: skip
+        con = _open(root, tier.value, hierarchy_dir)
+        try:
+            result = run_report(con, h, request, access_log=log, config=config)
+        except ReportError as exc:
+            fail_report(exc)
+        finally:
+            con.close()
+        _emit(result, fmt, out)
+
+    command.__doc__ = f"The {kind} report for a unit and its children."
+    return command
 
 
 def _emit(result: object, fmt: ReportFormat, out: Path | None) -> None:
@@ -172,3 +229,7 @@ def _emit(result: object, fmt: ReportFormat, out: Path | None) -> None:
         err.print(f"wrote {out}")
     else:
         sys.stdout.buffer.write(text + b"\n")
+
+
+for _kind in KINDS:
+    report_app.command(_kind)(_report_command(_kind))

@@ -16,6 +16,7 @@ from deploy.cli import (
     monitor,
     portal,
     report,
+    signoff,
     sink,
     station,
     stream,
@@ -85,7 +86,12 @@ app.add_typer(stream.aggregates_app, name="aggregates")
 app.command("sink")(sink.sink)
 app.command("compact")(sink.compact)
 app.command("catalog")(sink.catalog)
-app.command("report")(report.report)
+app.add_typer(report.report_app, name="report")
+report.report_app.command("status")(signoff.status)
+report.report_app.command("submit")(signoff.submit)
+report.report_app.command("approve")(signoff.approve)
+report.report_app.command("send-back")(signoff.send_back)
+report.report_app.command("lock")(signoff.lock)
 app.add_typer(portal.portal_app, name="portal")
 app.command("lag")(monitor.lag)
 app.add_typer(monitor.monitor_app, name="monitor")

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from deploy.anchors import approver_registry
 from deploy.cli.common import console, fail, kafka, out, settings
 from sinks.catalog import CATALOG_TIERS, build_catalog
 from sinks.compact import compact as run_compact
@@ -56,6 +57,10 @@ def sink(
     s = settings(ctx)
     if (topic or group) and len(names) != 1:
         fail("--topic/--group need exactly one sink")
+    approvers: str | None = None
+    if any(n.value == "signoff" for n in names):
+        approver_registry(s, "tuyen sink signoff")  # fail closed: checked before any thread
+        approvers = s.approver_keys
     conn = kafka(ctx, bootstrap)
     runners = [
         SinkRunner(
@@ -71,6 +76,8 @@ def sink(
                 rotate_bytes=int(rotate_mb * 1024 * 1024),
                 max_segment_age_s=max_segment_age,
                 flush_interval_s=flush_interval,
+                approver_keys=approvers,
+                development=s.dev,
             )
         )
         for name in names

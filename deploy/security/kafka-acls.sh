@@ -12,6 +12,8 @@ if [ -n "${ADMIN_CONFIG:-}" ]; then CONFIG="--command-config $ADMIN_CONFIG"; fi
 
 # tuyen-station
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-station' --operation Write --operation Describe --topic 'station.changes'
+# tuyen-approver
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-approver' --operation Write --operation Describe --topic 'signoff.decisions'
 # tuyen-streams
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-streams' --operation Read --operation Describe --topic 'station.changes'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-streams' --operation Read --operation Write --operation Describe --topic 'changes.valid'
@@ -32,6 +34,7 @@ if [ -n "${ADMIN_CONFIG:-}" ]; then CONFIG="--command-config $ADMIN_CONFIG"; fi
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic 'tier.province'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic 'tier.national'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic 'aggregates.live'
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic 'signoff.decisions'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --operation Describe --topic 'tier.province.' --resource-pattern-type prefixed
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Describe --group '*'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-monitor' --operation Read --group '_tuyen-monitor-reader-' --resource-pattern-type prefixed
@@ -50,6 +53,9 @@ if [ -n "${ADMIN_CONFIG:-}" ]; then CONFIG="--command-config $ADMIN_CONFIG"; fi
 # tuyen-sink-dlq
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-dlq' --operation Read --operation Describe --topic 'station.changes.dlq'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-dlq' --operation Read --group 'tuyen-sink-dlq'
+# tuyen-sink-signoff
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-signoff' --operation Read --operation Describe --topic 'signoff.decisions'
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-signoff' --operation Read --group 'tuyen-sink-signoff'
 
 if [ "${1:-}" = "--provinces" ]; then
   # tuyen-sink-province-01

@@ -31,6 +31,7 @@ import duckdb
 from schemas.hierarchy import Hierarchy, Tier
 from sinks.catalog import open_catalog
 from sinks.portal.scope import Scope
+from sinks.store import SIGNOFF_DIR
 
 __all__ = ["StoreAccess", "StoreKey"]
 
@@ -110,15 +111,17 @@ class StoreAccess:
         return out
 
     def generation(self, key: StoreKey) -> str:
-        """Changes whenever a file under ``key``'s folders is added, replaced or removed
-        (re-read at most every ``generation_ttl`` seconds; object-store roots: a time
-        bucket of that length)."""
+        """Changes whenever a file under ``key``'s folders or their sign-off ledger is added,
+        replaced or removed (re-read at most every ``generation_ttl`` seconds; object-store
+        roots: a time bucket of that length)."""
         now = time.monotonic()
         with self._lock:
             hit = self._gens.get(key)
             if hit is not None and now - hit[0] < self.generation_ttl:
                 return hit[1]
         dirs = self._local_dirs(key)
+        if dirs:  # the sign-off ledger: reports "as submitted" and revisions follow it too
+            dirs += self._local_dirs(StoreKey(SIGNOFF_DIR, key.provinces))
         if not dirs:
             gen = f"t{int(time.time() // max(self.generation_ttl, 1.0))}"
         else:

@@ -155,6 +155,7 @@ def simulated(
     scale: float = 0.05,
     bad_fraction: float = 0.0,
     provinces: tuple[str, ...] = ("04",),
+    submissions: bool = True,
 ) -> tuple[list[SimEvent], SimulationResult]:
     """Deterministic simulated traffic (no random outages: the tests inject their own)."""
     result = simulate(
@@ -167,6 +168,7 @@ def simulated(
             scale=scale,
             bad_fraction=bad_fraction,
             offline_station_share=0.0,
+            submissions=submissions,
         )
     )
     return list(result.events), result

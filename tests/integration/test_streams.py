@@ -313,8 +313,10 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
             if c.record_type.value == "encounter":
                 data["encounter_type"] = "inpatient"
                 data.pop("referral", None)
-            elif c.record_type.value == "chronic_followup":
-                data["controlled"] = not data.get("controlled")
+            elif c.record_type.value == "chronic_followup":  # now uncontrolled (≥ 140/90)
+                data["measurements"] = {
+                    "blood_pressure": {"systolic_mmhg": 165, "diastolic_mmhg": 100}
+                }
             elif c.record_type.value == "birth":
                 data["place"] = "home"
             changes.append(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from producers.config import DEV_KEY_SEED, DEV_SIGNERS_PER_STATION, SimulationConfig
 from producers.simulator import SimEvent, SimulationResult, simulate
-from schemas import DevKeyRegistry
+from schemas import DevKeyRegistry, RecordChange, encode, sign
+from schemas.envelope import new_event_id
 from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.topics import RAW, TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, topic_name
 from sinks.encode import encoder_for
@@ -24,7 +25,7 @@ from streams.pipeline import BatchProcessor, OutMessage
 from streams.pseudonymise import Pseudonymiser
 from streams.validate import RawMessage, Validator
 
-__all__ = ["build_store"]
+__all__ = ["build_store", "enter_late"]
 
 PARTITIONS = 3
 PREFIX = "t."
@@ -40,6 +41,14 @@ def _received(ev: SimEvent, now: datetime) -> datetime:
         ev.emitted_on.year, ev.emitted_on.month, ev.emitted_on.day, 18, tzinfo=VN_TZ
     ).astimezone(UTC)
     return min(sent, now)
+
+
+def _processor() -> BatchProcessor:
+    validator = Validator(
+        Hierarchy.default(),
+        DevKeyRegistry(DEV_KEY_SEED, signers_per_station=DEV_SIGNERS_PER_STATION),
+    )
+    return BatchProcessor(validator, Pseudonymiser("portal-tests"), topic_prefix=PREFIX)
 
 
 def _raw(events: Iterable[SimEvent], now: datetime) -> list[RawMessage]:
@@ -58,7 +67,9 @@ def _raw(events: Iterable[SimEvent], now: datetime) -> list[RawMessage]:
     return out
 
 
-def _write(root: Path, outputs: list[OutMessage]) -> None:
+def _write(root: Path, outputs: list[OutMessage], first_offset: int = 0) -> None:
+    """The tier records of ``outputs`` into ``root`` (offsets from ``first_offset``: the
+    segment files are named by their first offset, so a later write must not reuse them)."""
     store = Store.open(str(root))
     for tier, base in TIERS.items():
         topic = topic_name(base, PREFIX)
@@ -66,12 +77,13 @@ def _write(root: Path, outputs: list[OutMessage]) -> None:
         for o in outputs:
             if o.topic == topic and o.value is not None:
                 p = _partition(o.key)
-                by_part[p].append(FakeMessage(topic, p, len(by_part[p]), o.value, o.key, o.headers))
+                offset = first_offset + len(by_part[p])
+                by_part[p].append(FakeMessage(topic, p, offset, o.value, o.key, o.headers))
         writer = SegmentWriter(
             store=store, topic=topic, encoder=encoder_for("tier", tier), rotate_rows=10**9
         )
         for p, msgs in sorted(by_part.items()):
-            writer.resume(p, 0)
+            writer.resume(p, first_offset)
             writer.add(p, msgs)
         writer.flush_due(force=True)
 
@@ -100,13 +112,32 @@ def build_store(
     )
     result = simulate(cfg)
     raw = _raw(result.events, datetime.now(UTC))
-    validator = Validator(
-        Hierarchy.default(),
-        DevKeyRegistry(DEV_KEY_SEED, signers_per_station=DEV_SIGNERS_PER_STATION),
-    )
-    processor = BatchProcessor(validator, Pseudonymiser("portal-tests"), topic_prefix=PREFIX)
+    processor = _processor()
     outputs: list[OutMessage] = []
     for i in range(0, len(raw), 5000):
         outputs += processor.process(raw[i : i + 5000]).outputs
     _write(root, outputs)
     return result
+
+
+def enter_late(root: Path, template: RecordChange, *, batch: int) -> RecordChange:
+    """A new record like ``template`` (same station, signer, payload, so the same service
+    date), entered and received now: a register back-entered after the month was approved.
+    Written through the worker's processor and the sinks' writer; ``batch`` numbers the call
+    (its segment files must not replace earlier ones)."""
+    now = datetime.now(UTC)
+    change = template.model_copy(
+        update={
+            "id": new_event_id(),
+            "record_id": f"{template.record_id}-late{batch}",
+            "record_version": 1,
+            "station_seq": 10**9 + batch,
+            "time": now,
+            "signature": "",
+        }
+    )
+    signed = sign(change, DevKeyRegistry(DEV_KEY_SEED).signing_key(template.signer))
+    m = encode(signed)
+    raw = RawMessage(m.key, m.value, m.headers, topic_name(RAW, PREFIX), 0, 10**9 + batch, now)
+    _write(root, _processor().process([raw]).outputs, first_offset=10**9 + batch * 1000)
+    return signed

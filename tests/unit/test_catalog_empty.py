@@ -28,7 +28,10 @@ def test_empty_store_has_every_view_with_contract_columns(tmp_path: Path) -> Non
         assert con.execute(f'SELECT count(*) FROM "{rt.value}"').fetchall() == [(0,)]
     assert _columns(con, "units") == ["code", "name", "tier", "kind", "valid_from", "valid_to"]
     assert _columns(con, "links") == ["child", "parent", "valid_from", "valid_to"]
-    assert _columns(con, "population") == ["code", "population", "valid_from", "valid_to"]
+    assert _columns(con, "population") == [
+        *("code", "population", "valid_from", "valid_to"),
+        *("under_1", "women_15_49", "reference_date"),
+    ]
     assert _columns(con, "aggregates_live") == ["unit", "period", "element", "value", "updated_at"]
     assert _columns(con, "dlq")[:8] == [
         "reason",

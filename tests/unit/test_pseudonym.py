@@ -42,6 +42,7 @@ def record(record_type: str, record_id: str, key: str, data: dict[str, Any]) -> 
             received_time=NOW,
             processed_time=NOW,
             event_month="2026-01",
+            service_month="2026-01",
             station_code="00004",
             station_name="Phường Trúc Bạch",
             district_code="KV001",

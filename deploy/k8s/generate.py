@@ -17,6 +17,8 @@ Principals (SCRAM-SHA-512 user names; a KafkaUser each) and what they may do:
 - ``tuyen-streams``: the faust workers: read the raw and valid topics, write the derived
   ones, own their consumer group and internal topics (prefix ``tuyen-streams``).
 - ``tuyen-sink-<name>``: read the one topic it stores, in its own group.
+- ``tuyen-portal`` and ``tuyen-approver``: Write + Describe on ``signoff.decisions`` only: the
+  portal's approvals and ``tuyen report approve|send-back|lock``.
 - ``tuyen-monitor``: describe every group, read ``__consumer_offsets`` and the pipeline's
   topics (lag in seconds and freshness peek at message timestamps), never write.
 - ``tuyen-sink-province-<code>`` (component ``province-split``): read only
@@ -74,7 +76,9 @@ SINKS: dict[str, str] = {
     "dlq": DLQ,
     "signoff": SIGNOFF,
 }
-#: Approvers (the portal, ``tuyen report approve|send-back|lock``) publish signed decisions.
+#: Approvers publish signed sign-off decisions: the portal (its approver accounts) and
+#: people running ``tuyen report approve|send-back|lock`` from an operator's machine.
+PORTAL_USER = "tuyen-portal"
 APPROVER_USER = "tuyen-approver"
 
 HEADER = (
@@ -117,6 +121,7 @@ def principals() -> dict[str, tuple[Acl, ...]]:
     derived = (DLQ, TIER_DISTRICT, TIER_PROVINCE, TIER_NATIONAL, AGGREGATES)
     users: dict[str, tuple[Acl, ...]] = {
         STATION_USER: (_write(RAW),),
+        PORTAL_USER: (_write(SIGNOFF),),
         APPROVER_USER: (_write(SIGNOFF),),
         STREAMS_APP_ID: (
             _read(RAW),

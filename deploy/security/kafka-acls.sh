@@ -12,6 +12,8 @@ if [ -n "${ADMIN_CONFIG:-}" ]; then CONFIG="--command-config $ADMIN_CONFIG"; fi
 
 # tuyen-station
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-station' --operation Write --operation Describe --topic 'station.changes'
+# tuyen-portal
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-portal' --operation Write --operation Describe --topic 'signoff.decisions'
 # tuyen-approver
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-approver' --operation Write --operation Describe --topic 'signoff.decisions'
 # tuyen-streams

@@ -303,7 +303,7 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
             )
             if secret_name.startswith("tuyen-") and secret_name != "tuyen-cluster-ca-cert":
                 assert volume["secret"]["defaultMode"] == 0o440, f"{name}: {secret_name}"
-    assert checked == {"tuyen-streams", "tuyen-monitor", "tuyen-portal"}
+    assert checked == {"tuyen-streams", "tuyen-monitor", "tuyen-portal", "tuyen-sink-signoff"}
     (worker,) = [(p, c) for n, p, c in workloads() if n == "tuyen-streams"]
     files = secret_files(*worker)
     env = env_values(worker[1])
@@ -316,6 +316,11 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
         "key",
     )
     assert from_secret(files, env["TUYEN_ACCESS_LOG_KEY_FILE"]) == ("tuyen-access-log-key", "key")
+    for name, pod, c in workloads():  # the approvers' registry: where decisions are checked
+        if name in {"tuyen-portal", "tuyen-sink-signoff"}:
+            assert from_secret(
+                secret_files(pod, c), env_values(c)["TUYEN_APPROVER_KEYS"]
+            ) == ("tuyen-approver-keys", "approvers.json"), name
     for cm in by_kind("ConfigMap"):
         for secret in (*SECRET_VARS, "TUYEN_DEV"):
             assert secret not in cm.get("data", {})

@@ -10,11 +10,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from producers.config import DEV_KEY_SEED, DEV_SIGNERS_PER_STATION, SimulationConfig
 from producers.simulator import SimEvent, SimulationResult, simulate
-from schemas import DevKeyRegistry, RecordChange, encode, sign
-from schemas.envelope import new_event_id
+from schemas import DevKeyRegistry, RecordChange, dev_signer, encode, make_change, sign
 from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.topics import RAW, TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, topic_name
 from sinks.encode import encoder_for
@@ -120,23 +120,23 @@ def build_store(
     return result
 
 
-def enter_late(root: Path, template: RecordChange, *, batch: int) -> RecordChange:
-    """A new record like ``template`` (same station, signer, payload, so the same service
-    date), entered and received now: a register back-entered after the month was approved.
-    Written through the worker's processor and the sinks' writer; ``batch`` numbers the call
-    (its segment files must not replace earlier ones)."""
+def enter_late(
+    root: Path, station: str, record_type: str, data: dict[str, Any], *, batch: int
+) -> RecordChange:
+    """A new person-centred record (keyed by ``data``'s health id) of ``station`` with the
+    payload ``data`` (so its service date), entered
+    and received now: a register back-entered after the month was approved. Signed by one of
+    the station's development signers and written through the worker's processor and the
+    sinks' writer; ``batch`` numbers the call (its segment files must not replace earlier
+    ones)."""
     now = datetime.now(UTC)
-    change = template.model_copy(
-        update={
-            "id": new_event_id(),
-            "record_id": f"{template.record_id}-late{batch}",
-            "record_version": 1,
-            "station_seq": 10**9 + batch,
-            "time": now,
-            "signature": "",
-        }
-    )
-    signed = sign(change, DevKeyRegistry(DEV_KEY_SEED).signing_key(template.signer))
+    signer = dev_signer(station, 2)
+    change = make_change(
+        station=station, record_type=record_type, record_id=f"{data['health_id']}:late-{batch}",
+        op="upsert", record_version=1, station_seq=10**9 + batch, signer=signer, data=data,
+        time=now,
+    )  # fmt: skip
+    signed = sign(change, DevKeyRegistry(DEV_KEY_SEED).signing_key(signer))
     m = encode(signed)
     raw = RawMessage(m.key, m.value, m.headers, topic_name(RAW, PREFIX), 0, 10**9 + batch, now)
     _write(root, _processor().process([raw]).outputs, first_offset=10**9 + batch * 1000)

@@ -324,14 +324,13 @@ def test_approved_month_as_submitted_keeps_the_figures_of_the_approval(
                message="the approval did not reach the store")  # fmt: skip
     wait_until(lambda: visits(station, month, "as-submitted") == latest, timeout=30,
                message="as submitted never showed the approved figures")  # fmt: skip
-    template = next(
-        ev.change for ev in portal_store.sim.events
-        if ev.change is not None and ev.station == station
-        and ev.change.record_type.value == "encounter"
-        and (ev.change.data or {}).get("encounter_type") == "outpatient"
-        and str((ev.change.data or {}).get("encounter_date", "")).startswith(month)
+    visit = next(
+        rec.data for (rt, _), rec in portal_store.sim.truth.live_records().items()
+        if rt == "encounter" and rec.station == station and rec.data
+        and rec.data.get("encounter_type") == "outpatient"
+        and str(rec.data.get("encounter_date", "")).startswith(month)
     )  # fmt: skip
-    enter_late(portal_store.root, template, batch=1)
+    enter_late(portal_store.root, station, "encounter", visit, batch=1)
     wait_until(lambda: visits(station, month, "latest") == latest + 1, timeout=30,
                message="the late visit did not reach the latest figures")  # fmt: skip
     assert visits(station, month, "as-submitted") == latest  # frozen at the approval

@@ -318,9 +318,10 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
     assert from_secret(files, env["TUYEN_ACCESS_LOG_KEY_FILE"]) == ("tuyen-access-log-key", "key")
     for name, pod, c in workloads():  # the approvers' registry: where decisions are checked
         if name in {"tuyen-portal", "tuyen-sink-signoff"}:
-            assert from_secret(
-                secret_files(pod, c), env_values(c)["TUYEN_APPROVER_KEYS"]
-            ) == ("tuyen-approver-keys", "approvers.json"), name
+            assert from_secret(secret_files(pod, c), env_values(c)["TUYEN_APPROVER_KEYS"]) == (
+                "tuyen-approver-keys",
+                "approvers.json",
+            ), name
     for cm in by_kind("ConfigMap"):
         for secret in (*SECRET_VARS, "TUYEN_DEV"):
             assert secret not in cm.get("data", {})

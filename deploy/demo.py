@@ -60,6 +60,7 @@ class DemoOptions:
     bad_fraction: float = 0.001
     seed: int = 1
     workers: int = 1
+    brokers: int = 1
     partitions: int = 6
     out: Path = Path("tuyen-demo")
     keep_running: bool = False
@@ -71,20 +72,27 @@ def _progress() -> Progress:
     return progress(TextColumn("{task.fields[rate]}"))
 
 
-def _broker(s: Settings) -> tuple[BrokerHandle, str]:
-    """A fresh broker (local: new data each run) or a fresh topic prefix on an existing one."""
+def _broker(s: Settings, brokers: int = 1) -> tuple[BrokerHandle, str]:
+    """A fresh broker or cluster (local: new data each run) or a fresh topic prefix on an
+    existing one."""
     if s.kafka_bootstrap or s.broker_mode in {"external", "container"}:
         handle = provision(
             mode=s.broker_mode, external=external_connection(s), home=s.home, state_name="demo"
         )
         return handle, f"{s.topic_prefix}demo-{uuid.uuid4().hex[:8]}."
-    shutil.rmtree(s.home / "brokers" / "demo", ignore_errors=True)
+    name = "demo" if brokers == 1 else "demo-cluster"
+    shutil.rmtree(s.home / "brokers" / name, ignore_errors=True)
     # the workers' local state (dedupe, versions) belongs to that broker: without this a
     # second demo finds every event a duplicate of the first's and stores nothing
     for stale in (s.home / "streams").glob(f"{s.topic_prefix}worker-*"):
         shutil.rmtree(stale, ignore_errors=True)
     handle = provision(
-        mode="local", external=None, home=s.home, state_name="demo", tie_to_parent=True
+        mode="local",
+        external=None,
+        home=s.home,
+        state_name=name,
+        tie_to_parent=True,
+        brokers=brokers,
     )
     return handle, s.topic_prefix
 
@@ -189,7 +197,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     for stale in out.glob("catalog-*.duckdb"):
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    handle, prefix = _broker(s)
+    handle, prefix = _broker(s, opts.brokers)
     # the portal's accounts first: its province account's key goes into the approvers'
     # registry the signoff sink starts with
     month = report_month(date.today() - timedelta(days=1))

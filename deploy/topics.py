@@ -16,6 +16,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
+from deploy.broker.config import replication_for
 from deploy.exceptions import TopicError
 from schemas.kafka import KafkaConnection, admin
 from schemas.topics import TopicSpec
@@ -36,18 +37,25 @@ def apply_topics(
     kafka: KafkaConnection,
     specs: Iterable[TopicSpec],
     *,
-    replication_factor: int = -1,
+    replication_factor: int | None = None,
     timeout_s: float = 30,
 ) -> list[TopicChange]:
     """Make the cluster match ``specs``: create missing topics, grow partitions, set configs.
 
     Partitions are never shrunk (Kafka cannot); a spec asking for fewer is reported.
-    ``replication_factor=-1`` uses the brokers' ``default.replication.factor`` (3 in the
-    compose cluster, 1 on the dev broker).
+    Replication follows the cluster's size (:func:`deploy.broker.config.replication_for`):
+    from three brokers on, replication factor 3 and ``min.insync.replicas`` 2, so
+    ``acks=all`` producers keep writing through the loss of one broker; on fewer brokers,
+    all of them and 1. ``min.insync.replicas`` of an existing topic follows its actual
+    replication factor (Kafka does not change the factor of an existing topic).
     """
     client = admin(kafka)
     specs = list(specs)
-    existing = client.list_topics(timeout=timeout_s).topics
+    md = client.list_topics(timeout=timeout_s)
+    existing = md.topics
+    rf, min_isr = replication_for(len(md.brokers))
+    if replication_factor is not None:
+        rf, min_isr = replication_factor, replication_for(replication_factor)[1]
     changes: list[TopicChange] = []
 
     to_create = [s for s in specs if s.name not in existing]
@@ -57,8 +65,8 @@ def apply_topics(
                 NewTopic(
                     s.name,
                     num_partitions=s.partitions,
-                    replication_factor=replication_factor,
-                    config=s.broker_config(),
+                    replication_factor=rf,
+                    config={**s.broker_config(), "min.insync.replicas": str(min_isr)},
                 )
                 for s in to_create
             ],
@@ -74,11 +82,16 @@ def apply_topics(
                 changes.append(TopicChange(name, "unchanged", "created concurrently"))
 
     for spec in (s for s in specs if s.name in existing):
-        changes.append(_update(client, spec, len(existing[spec.name].partitions), timeout_s))
+        parts = existing[spec.name].partitions
+        actual_rf = max((len(p.replicas) for p in parts.values()), default=1)
+        wanted = {**spec.broker_config(), "min.insync.replicas": str(replication_for(actual_rf)[1])}
+        changes.append(_update(client, spec, len(parts), wanted, timeout_s))
     return changes
 
 
-def _update(client: AdminClient, spec: TopicSpec, current: int, timeout_s: float) -> TopicChange:
+def _update(
+    client: AdminClient, spec: TopicSpec, current: int, wanted: dict[str, str], timeout_s: float
+) -> TopicChange:
     details: list[str] = []
     if spec.partitions > current:
         fut = client.create_partitions([NewPartitions(spec.name, spec.partitions)])[spec.name]
@@ -93,7 +106,6 @@ def _update(client: AdminClient, spec: TopicSpec, current: int, timeout_s: float
         )
     resource = ConfigResource(ConfigResource.Type.TOPIC, spec.name)
     described = client.describe_configs([resource])[resource].result(timeout=timeout_s)
-    wanted = spec.broker_config()
     differing = {k: v for k, v in wanted.items() if k not in described or described[k].value != v}
     if differing:
         entries = [

@@ -27,9 +27,12 @@ from typing import TypeVar, cast
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as TP
 
+from schemas.dlq import header_value
+from schemas.freshness import CE_TIME_HEADER
 from schemas.kafka import consumer
 from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
+from sinks.metrics import FreshnessTracker, event_seconds
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata, segment_metadata
 from sinks.signoff.encode import signoff_encoder
 from sinks.store import Store
@@ -121,6 +124,28 @@ class SinkRunner:
         self._pending: dict[int, Commit] = {}
         self._retry_at = 0.0
         self._backoff_s = _BACKOFF_MIN_S
+        #: what ``tuyen sink --metrics-port`` exports (sinks.metrics)
+        self.freshness = FreshnessTracker()
+        self.errors = 0
+        self.last_commit_time: float | None = None
+
+    # ---- what the metrics read --------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def files_written(self) -> int:
+        return self.writer.files_written
+
+    @property
+    def bytes_written(self) -> int:
+        return self.writer.bytes_written
+
+    @property
+    def commits(self) -> int:
+        return self.stats.commits
 
     # ---- rebalance ------------------------------------------------------------------------
 
@@ -153,6 +178,7 @@ class SinkRunner:
     def _on_assign(self, consumer: Consumer, partitions: list[TP]) -> None:
         for tp in partitions:  # the seek back to the segment start covers them
             self._pending.pop(tp.partition, None)
+            self.freshness.forget(tp.partition)
         committed = self._lookup("committed", lambda: consumer.committed(partitions, timeout=30))
         placed = []
         for tp in committed:
@@ -182,6 +208,7 @@ class SinkRunner:
         for tp in partitions:
             self.writer.drop(tp.partition)
             self._pending.pop(tp.partition, None)
+            self.freshness.forget(tp.partition)
         logger.info(
             "sink revoked sink=%s partitions=%s",
             self.config.name,
@@ -215,6 +242,7 @@ class SinkRunner:
         except KafkaException as exc:
             if not retriable_commit_error(exc):
                 raise
+            self.errors += 1
             self._retry_at = time.monotonic() + self._backoff_s
             logger.warning(
                 "sink commit failed, will retry sink=%s partitions=%s backoff_s=%.1f error=%s",
@@ -227,6 +255,9 @@ class SinkRunner:
             return False
         if self._backoff_s > _BACKOFF_MIN_S:
             logger.info("sink commit succeeded again sink=%s", self.config.name)
+        self.last_commit_time = time.time()
+        for c in self._pending.values():
+            self.freshness.committed(c.partition, c.offset, self.last_commit_time)
         self._pending.clear()
         self._retry_at = 0.0
         self._backoff_s = _BACKOFF_MIN_S
@@ -247,11 +278,18 @@ class SinkRunner:
                 if err.fatal():
                     raise KafkaException(err)
                 logger.warning("sink consume error sink=%s error=%s", self.config.name, err)
+                self.errors += 1
                 continue
             by_partition[int(msg.partition() or 0)].append(msg)
         commits: list[Commit] = []
         for partition, batch in sorted(by_partition.items()):
-            commits += self.writer.add(partition, cast(Sequence[MessageLike], batch))
+            msgs = cast(Sequence[MessageLike], batch)
+            self.freshness.written(
+                partition,
+                [int(m.offset() or 0) for m in msgs],
+                [event_seconds(header_value(m.headers(), CE_TIME_HEADER)) for m in msgs],
+            )
+            commits += self.writer.add(partition, msgs)
         commits += self.writer.flush_due()
         self._commit(commits)
         count = sum(len(b) for b in by_partition.values())

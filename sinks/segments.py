@@ -83,6 +83,7 @@ class SegmentWriter:
     clock: Callable[[], float] = time.monotonic
     rows_written: int = 0
     files_written: int = 0
+    bytes_written: int = 0
     _segments: dict[int, _Segment] = field(default_factory=dict)
     _starts: dict[int, int] = field(default_factory=dict)
 
@@ -152,7 +153,7 @@ class SegmentWriter:
             table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
             if len(tables) > 1:
                 seg.chunks[directory] = [table]
-            self.store.write_table(self.store.path(directory, name), table)
+            self.bytes_written += self.store.write_table(self.store.path(directory, name), table)
             self.files_written += 1
         seg.dirty.clear()
         seg.dirty_since = None

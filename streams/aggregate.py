@@ -109,7 +109,15 @@ class DeltaBuilder:
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._partition_of: dict[str, int] = {}
 
-    def add(self, source_partition: int, offset: int, d: Mapping[DeltaKey, int]) -> None:
+    def add(
+        self,
+        source_partition: int,
+        offset: int,
+        d: Mapping[DeltaKey, int],
+        event_ms: int | None = None,
+    ) -> None:
+        """Add one event's deltas; ``event_ms`` (its event time) travels with the entry so the
+        counting side can stamp the aggregates it changes with the event time they reflect."""
         by_target: dict[int, dict[str, int]] = {}
         messages = self._messages
         partition_of = self._partition_of
@@ -127,7 +135,8 @@ class DeltaBuilder:
                 entry = by_target[q] = {}
             entry[f"{code}|{period}|{element}"] = value
         for q, entry in by_target.items():
-            messages[(q, source_partition)]["e"].append([offset, entry])
+            item = [offset, entry] if event_ms is None else [offset, entry, event_ms]
+            messages[(q, source_partition)]["e"].append(item)
 
     def drain(self) -> list[tuple[int, dict[str, Any]]]:
         """``(delta partition, message)`` pairs, and forget them."""
@@ -145,6 +154,9 @@ class LiveCounters:
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.data: dict[str, Any] = data if data is not None else {}
+        #: counter key → the newest event time (ms) applied to it by the last :meth:`apply`
+        #: calls (not persisted: only what the next published update reflects)
+        self.event_ms: dict[str, int] = {}
 
     def apply(self, partition: int, message: Mapping[str, Any]) -> dict[str, Any]:
         """Apply one delta message that arrived on delta ``partition``; return what changed
@@ -154,11 +166,15 @@ class LiveCounters:
         hw = self.data.get(hw_key, -1)
         units: Mapping[str, str] = message["units"]
         changed: dict[str, Any] = {}
-        for offset, entry in message["e"]:
+        for item in message["e"]:
+            offset, entry = item[0], item[1]
             if offset <= hw:
                 continue
             hw = offset
+            event_ms = item[2] if len(item) > 2 else None
             for key, delta in entry.items():
+                if event_ms is not None and event_ms > self.event_ms.get(key, -1):
+                    self.event_ms[key] = event_ms
                 cur = self.data.get(key)
                 if cur is None:
                     cur = [units[key.split("|", 1)[0]], 0]

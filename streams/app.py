@@ -34,6 +34,8 @@ from faust.web import Request, Response, View
 from mode import CrashingSupervisor
 
 from schemas import KeyRegistry
+from schemas.envelope import format_time
+from schemas.freshness import CE_TIME_HEADER
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import faust_broker_urls, faust_credentials
 from schemas.topics import RAW
@@ -345,8 +347,14 @@ def build_app(
                     "value": value[1],
                     "updated_at": now,
                 }
+                headers: list[tuple[str, bytes]] = []
+                event_ms = live.event_ms.pop(key, None)
+                if event_ms is not None:  # the newest event this value reflects (freshness)
+                    event_time = format_time(datetime.fromtimestamp(event_ms / 1000, UTC))
+                    doc["event_time"] = event_time
+                    headers.append((CE_TIME_HEADER, event_time.encode()))
                 outputs.append(
-                    OutMessage(runtime.aggregates_topic, key.encode(), orjson.dumps(doc), [])
+                    OutMessage(runtime.aggregates_topic, key.encode(), orjson.dumps(doc), headers)
                 )
             state = [(k, orjson.dumps(v), q) for k, (v, q) in changed.items()]
             await runtime.publish(outputs, [], counters.changelog_topic.get_topic_name(), state)

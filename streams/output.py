@@ -40,6 +40,11 @@ class BatchPublisher:
             "partitioner": "murmur2_random",
             # delivery callbacks only for failures: no Python call per acknowledged message
             "delivery.report.only.error": True,
+            # a leader that is frozen (not dead: its connection stays open) holds in-flight
+            # requests until this timeout; 10 s instead of 30 s lets them be retried on the
+            # new leader (elected within ~9 s) well before a batch's flush deadline (60 s).
+            # Idempotence makes the retry safe (tests/faults/test_replication.py, pause).
+            "request.timeout.ms": 10000,
         }
         conf.update(extra)
         self._producer = producer(kafka, conf)

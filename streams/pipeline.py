@@ -141,7 +141,8 @@ class BatchProcessor:
                 else:
                     d = deltas(prev.get("c") if prev else None, new_c)
                     if d:
-                        builder.add(msg.partition, msg.offset, d)
+                        event_ms = int(record["event_time"].timestamp() * 1000)
+                        builder.add(msg.partition, msg.offset, d, event_ms)
                     seq_add(record["station_code"], record["station_seq"])
                     # valid, district, province: the same record-level bytes; national: the
                     # pseudonymised copy (same as streams.route.route + tier_headers)

@@ -20,7 +20,9 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from deploy.broker import BrokerHandle, provision
-from deploy.broker.state import external_connection
+from deploy.broker.cluster import LocalCluster
+from deploy.broker.local import pid_alive
+from deploy.broker.state import external_connection, local_cluster, stop_default
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, admin
 from tests.helpers import unique_name
@@ -66,6 +68,33 @@ def kafka(broker: BrokerHandle) -> KafkaConnection:
 def kafka_bootstrap(broker: BrokerHandle) -> str:
     """The broker's bootstrap address (for ``--bootstrap`` and child processes)."""
     return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    """A local three-broker KRaft cluster (combined broker+controller nodes, RF 3,
+    ``min.insync.replicas`` 2), started once for the session and shared by every test that
+    needs replication; ``kafka_cluster.kafka`` is its connection (``schemas.kafka``). Always
+    run from the jars: the fault tests kill and pause its nodes. A test that uses it must
+    leave it whole (every node running, nothing under-replicated).
+
+    It lives where `tuyen broker up --brokers 3` puts one under a private ``TUYEN_HOME``
+    (``kafka_cluster.state_dir.parents[1]``), so the CLI finds it there; the teardown stops it
+    as `tuyen broker down --purge` does, and fails when a node survives."""
+    private = tmp_path_factory.mktemp("cluster-home")
+    home = settings.model_copy(update={"home": private, "kafka_bootstrap": None})
+    cluster = local_cluster(home, size=3, cache_dir=settings.home)
+    try:
+        cluster.start(tie_to_parent=True)
+    except Exception as exc:  # a cluster test must fail loudly, never skip
+        pytest.fail(f"no local Kafka cluster for the tests: {exc}", pytrace=False)
+    yield cluster
+    running = cluster.state()
+    said = stop_default(home, purge=True)
+    alive = [n.node_id for n in running.nodes if pid_alive(n.pid)] if running else []
+    assert said == "broker stopped" and not alive, f"{said}; nodes still running: {alive}"
 
 
 @pytest.fixture

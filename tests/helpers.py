@@ -1,7 +1,9 @@
-"""Test helpers: polling with a deadline instead of sleeping, unique names."""
+"""Test helpers: polling with a deadline instead of sleeping, unique names, promtool."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -41,3 +43,13 @@ def wait_until(
 def unique_name(prefix: str) -> str:
     """A topic or group name no other test (or earlier run) uses."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def promtool_check_metrics(text: bytes) -> None:
+    """``promtool check metrics`` reports nothing on ``text`` (Debian's prometheus package)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed: apt-get install prometheus"
+    res = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
+    )
+    assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), res

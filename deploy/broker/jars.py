@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 KAFKA_VERSION = "4.4.0"
 LOG4J_VERSION = "2.24.3"
+JMX_EXPORTER = "jmx_prometheus_javaagent"
+JMX_EXPORTER_VERSION = "1.0.1"
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -40,16 +42,27 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 </project>
 """
 
+_AGENT_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>tuyen</groupId><artifactId>jmx-exporter-agent</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>io.prometheus.jmx</groupId><artifactId>{artifact}</artifactId>
+      <version>{version}</version></dependency>
+  </dependencies>
+</project>
+"""
+
 _READY = ".verified"
 
 
-def lock_entries(version: str = KAFKA_VERSION) -> dict[str, str]:
-    """The committed ``file name -> sha256`` lock for ``version``."""
-    lock = Path(__file__).with_name(f"kafka-{version}.sha256")
+def lock_entries(version: str = KAFKA_VERSION, name: str = "kafka") -> dict[str, str]:
+    """The committed ``file name -> sha256`` lock ``<name>-<version>.sha256``."""
+    lock = Path(__file__).with_name(f"{name}-{version}.sha256")
     try:
         text = lock.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise JarResolutionError(f"no lock file for Kafka {version} ({lock})") from exc
+        raise JarResolutionError(f"no lock file for {name} {version} ({lock})") from exc
     entries: dict[str, str] = {}
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
@@ -78,7 +91,7 @@ def _exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _maven_fetch(dest: Path, version: str) -> None:
+def _maven_fetch(dest: Path, version: str, pom_text: str | None = None) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise JarResolutionError(
@@ -87,7 +100,8 @@ def _maven_fetch(dest: Path, version: str) -> None:
         )
     with tempfile.TemporaryDirectory(prefix="tuyen-kafka-pom-") as work:
         pom = Path(work) / "pom.xml"
-        pom.write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION), encoding="utf-8")
+        text = pom_text or _POM.format(kafka=version, log4j=LOG4J_VERSION)
+        pom.write_text(text, encoding="utf-8")
         cmd = [
             mvn,
             "-B",
@@ -103,18 +117,18 @@ def _maven_fetch(dest: Path, version: str) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr)[-3000:]
-            raise JarResolutionError(f"mvn could not fetch Kafka {version}:\n{tail}")
+            raise JarResolutionError(f"mvn could not fetch version {version}:\n{tail}")
 
 
-def verify(libs: Path, version: str = KAFKA_VERSION) -> None:
+def verify(libs: Path, version: str = KAFKA_VERSION, name: str = "kafka") -> None:
     """Check every jar in ``libs`` against the lock: same set of names, same digests."""
-    expected = lock_entries(version)
+    expected = lock_entries(version, name)
     present = {p.name for p in libs.glob("*.jar")}
     missing = sorted(set(expected) - present)
     extra = sorted(present - set(expected))
     if missing or extra:
         raise JarResolutionError(
-            f"Kafka jars differ from the lock: missing={missing} extra={extra}"
+            f"{name} jars differ from the lock: missing={missing} extra={extra}"
         )
     for name, digest in expected.items():
         actual = _sha256(libs / name)
@@ -124,7 +138,17 @@ def verify(libs: Path, version: str = KAFKA_VERSION) -> None:
 
 def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
     """Return the folder of verified Kafka jars, fetching them the first time."""
-    root = cache_dir / "kafka" / version
+    return _ensure(cache_dir / "kafka" / version, version, "kafka", None)
+
+
+def ensure_jmx_agent(cache_dir: Path, version: str = JMX_EXPORTER_VERSION) -> Path:
+    """Return the verified Prometheus JMX exporter java agent jar, fetching it the first time."""
+    pom = _AGENT_POM.format(artifact=JMX_EXPORTER, version=version)
+    libs = _ensure(cache_dir / JMX_EXPORTER / version, version, JMX_EXPORTER, pom)
+    return libs / f"{JMX_EXPORTER}-{version}.jar"
+
+
+def _ensure(root: Path, version: str, name: str, pom_text: str | None) -> Path:
     libs = root / "libs"
     if (root / _READY).exists():
         return libs
@@ -134,12 +158,12 @@ def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
         staging = root.parent / f".{version}.staging"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        _maven_fetch(staging / "libs", version)
-        verify(staging / "libs", version)
+        _maven_fetch(staging / "libs", version, pom_text)
+        verify(staging / "libs", version, name)
         shutil.rmtree(root, ignore_errors=True)
         staging.rename(root)
         (root / _READY).write_text("ok\n", encoding="utf-8")
-        logger.info("kafka jars verified version=%s path=%s", version, libs)
+        logger.info("jars verified name=%s version=%s path=%s", name, version, libs)
     return libs
 
 

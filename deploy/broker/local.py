@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from deploy.broker.config import NodeSpec, server_properties, write_properties
 from deploy.broker.jars import KAFKA_VERSION, ensure_jars
 from deploy.broker.probe import broker_answers
 from deploy.exceptions import BrokerError, BrokerUnavailable
@@ -154,45 +155,12 @@ class LocalBroker:
         return free_port(), free_port(), True
 
     def _write_config(self, port: int, controller_port: int) -> None:
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "log.dirs": str(self._data),
-            "num.partitions": "3",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "6",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "3",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "group.consumer.min.session.timeout.ms": "1000",
-            "group.min.session.timeout.ms": "1000",
-            "auto.create.topics.enable": "true",
-            "log.segment.bytes": str(64 * 1024 * 1024),
-        }
-        text = "".join(f"{k}={v}\n" for k, v in props.items())
-        self._props.write_text(text, encoding="utf-8")
-        (self.state_dir / "log4j2.yaml").write_text(_LOG4J, encoding="utf-8")
+        node = NodeSpec(1, port, controller_port, self._data)
+        write_properties(self._props, server_properties(node, [node], brokers=1))
+        write_log_config(self.state_dir)
 
     def _java(self) -> str:
-        java_home = os.environ.get("JAVA_HOME")
-        java = Path(java_home) / "bin" / "java" if java_home else None
-        if java and java.exists():
-            return str(java)
-        from shutil import which
-
-        found = which("java")
-        if found is None:
-            raise BrokerError("Java 17+ is needed to run the local Kafka broker (`java` not found)")
-        return found
+        return java_executable()
 
     def _format(self, libs: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -219,18 +187,7 @@ class LocalBroker:
             self._ports_file.write_bytes(
                 orjson.dumps({"broker": port, "controller": controller_port})
             )
-        cmd = [
-            self._java(),
-            f"-Xmx{self.heap}",
-            "-Xms256m",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.state_dir / 'log4j2.yaml'}",
-            "-cp",
-            f"{libs}/*",
-            _MAIN_CLASS,
-            str(self._props),
-        ]
+        cmd = node_command(self._java(), libs, self.state_dir, self._props, self.heap)
         started = time.monotonic()
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
@@ -272,17 +229,7 @@ class LocalBroker:
         st = self.state()
         if st is None:
             return False
-        os.kill(st.pid, signal.SIGTERM)
-        end = time.monotonic() + timeout_s
-        while _pid_alive(st.pid) and time.monotonic() < end:
-            _reap(st.pid)
-            time.sleep(0.1)
-        if _pid_alive(st.pid):
-            logger.warning("kafka did not stop on SIGTERM; killing pid=%s", st.pid)
-            os.kill(st.pid, signal.SIGKILL)
-            while _pid_alive(st.pid):
-                _reap(st.pid)
-                time.sleep(0.05)
+        stop_pid(st.pid, timeout_s)
         (self.state_dir / _STATE).unlink(missing_ok=True)
         return True
 
@@ -291,11 +238,88 @@ class LocalBroker:
         st = self.state()
         if st is None:
             return
-        os.kill(st.pid, signal.SIGKILL)
-        while _pid_alive(st.pid):
-            _reap(st.pid)
-            time.sleep(0.05)
+        kill_pid(st.pid)
         (self.state_dir / _STATE).unlink(missing_ok=True)
+
+
+def java_executable() -> str:
+    """``$JAVA_HOME/bin/java`` or ``java`` on the PATH (Java 17+)."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = Path(java_home) / "bin" / "java" if java_home else None
+    if java and java.exists():
+        return str(java)
+    from shutil import which
+
+    found = which("java")
+    if found is None:
+        raise BrokerError("Java 17+ is needed to run the local Kafka broker (`java` not found)")
+    return found
+
+
+JMX_CONFIG = Path(__file__).with_name("jmx-exporter.yaml")
+
+
+def node_command(
+    java: str,
+    libs: Path,
+    state_dir: Path,
+    props: Path,
+    heap: str,
+    *,
+    jmx_agent: Path | None = None,
+    jmx_port: int | None = None,
+) -> list[str]:
+    """The command that runs one KRaft node (with the JMX exporter agent when given)."""
+    agent = []
+    if jmx_agent is not None and jmx_port is not None:
+        agent = [f"-javaagent:{jmx_agent}=127.0.0.1:{jmx_port}:{JMX_CONFIG}"]
+    return [
+        java,
+        f"-Xmx{heap}",
+        "-Xms128m",
+        "-XX:+UseG1GC",
+        "-XX:ParallelGCThreads=1",
+        "-XX:ConcGCThreads=1",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={state_dir / 'log4j2.yaml'}",
+        *agent,
+        "-cp",
+        f"{libs}/*",
+        _MAIN_CLASS,
+        str(props),
+    ]
+
+
+def write_log_config(state_dir: Path) -> None:
+    """The nodes' log4j2 configuration (warnings, plus start-up lines)."""
+    (state_dir / "log4j2.yaml").write_text(_LOG4J, encoding="utf-8")
+
+
+def stop_pid(pid: int, timeout_s: float = 30.0) -> None:
+    """SIGTERM ``pid``, wait for it to exit, SIGKILL after ``timeout_s``."""
+    os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + timeout_s
+    while _pid_alive(pid) and time.monotonic() < end:
+        _reap(pid)
+        time.sleep(0.1)
+    if _pid_alive(pid):
+        logger.warning("kafka did not stop on SIGTERM; killing pid=%s", pid)
+        kill_pid(pid)
+
+
+def kill_pid(pid: int) -> None:
+    """SIGKILL ``pid`` and wait until it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    while _pid_alive(pid):
+        _reap(pid)
+        time.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists (a zombie child is reaped first)."""
+    _reap(pid)
+    return _pid_alive(pid)
 
 
 def _reap(pid: int) -> None:
@@ -317,5 +341,4 @@ def format_command(java: str, libs: Path, cluster_id: str, props: Path) -> list[
         f"--cluster-id={cluster_id}",
         "-c",
         str(props),
-        "--standalone",
     ]

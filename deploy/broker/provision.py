@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.broker.cluster import LocalCluster
 from deploy.broker.container import docker_answers, start_container
 from deploy.broker.local import LocalBroker
 from deploy.exceptions import BrokerError, BrokerUnavailable
@@ -29,6 +30,7 @@ class BrokerHandle:
     kafka: KafkaConnection
     mode: str
     local: LocalBroker | None = None
+    cluster: LocalCluster | None = None
     _stop: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
@@ -49,11 +51,13 @@ def provision(
     home: Path,
     state_name: str = "default",
     tie_to_parent: bool = False,
+    brokers: int = 1,
 ) -> BrokerHandle:
     """Return a broker that answers metadata requests, starting one if needed.
 
     ``external``: the connection to an existing cluster (``KAFKA_BOOTSTRAP`` and the
-    ``TUYEN_KAFKA_*`` security settings), used as it is."""
+    ``TUYEN_KAFKA_*`` security settings), used as it is. ``brokers`` > 1 asks for a local
+    multi-broker cluster (KRaft, from the jars; Docker is not used for it)."""
     if mode not in {"auto", "external", "container", "local"}:
         raise BrokerError(f"unknown broker mode {mode!r}")
     if external is not None and mode in {"auto", "external"}:
@@ -65,6 +69,16 @@ def provision(
         return BrokerHandle(external, "external")
     if mode == "external":
         raise BrokerError("broker mode 'external' needs KAFKA_BOOTSTRAP")
+    if brokers > 1:
+        if mode == "container":
+            raise BrokerError("a multi-broker cluster runs from the jars (broker mode local)")
+        cluster = LocalCluster(home / "brokers" / state_name, home, size=brokers)
+        cstate = cluster.start(tie_to_parent=tie_to_parent)
+
+        def stop_cluster() -> None:
+            cluster.stop()
+
+        return BrokerHandle(cstate.kafka, "cluster", cluster=cluster, _stop=stop_cluster)
     if mode == "container" or (mode == "auto" and docker_answers()):
         container, bootstrap = start_container()
         return BrokerHandle(KafkaConnection(bootstrap=bootstrap), "container", _stop=container.stop)

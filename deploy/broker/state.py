@@ -1,6 +1,7 @@
 """The development broker `tuyen broker up` leaves running, and how every command finds a
 broker: ``KAFKA_BOOTSTRAP`` (with the ``TUYEN_KAFKA_*`` security settings) when set, else the
-broker `tuyen broker up` started (a container or local jars, recorded under ``TUYEN_HOME``).
+broker `tuyen broker up` started (a container, a single node from local jars, or the local
+three-node cluster of `tuyen broker up --brokers 3`, recorded under ``TUYEN_HOME``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import orjson
 
+from deploy.broker.cluster import LocalCluster
 from deploy.broker.local import LocalBroker
 from deploy.broker.probe import broker_answers
 from deploy.broker.provision import provision
-from deploy.exceptions import NoBroker
+from deploy.exceptions import BrokerError, NoBroker
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection
 
@@ -24,6 +26,8 @@ __all__ = [
     "BrokerStarted",
     "current_connection",
     "external_connection",
+    "local_cluster",
+    "local_metrics_urls",
     "require_connection",
     "start_default",
     "stop_default",
@@ -32,6 +36,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _DEFAULT = "default"
+_CLUSTER = "cluster"
 
 
 def _state_dir(s: Settings) -> Path:
@@ -46,6 +51,21 @@ def _local(s: Settings) -> LocalBroker:
     return LocalBroker(_state_dir(s), s.home)
 
 
+def local_cluster(s: Settings, *, size: int = 3, cache_dir: Path | None = None) -> LocalCluster:
+    """The local cluster of ``size`` nodes `tuyen broker up --brokers N` runs under
+    ``TUYEN_HOME`` (the jars cached in ``cache_dir``, default ``TUYEN_HOME``)."""
+    return LocalCluster(s.home / "brokers" / _CLUSTER, cache_dir or s.home, size=size)
+
+
+def local_metrics_urls(s: Settings) -> list[str]:
+    """``<node id>=<url>`` of the JMX exporter of each node of the cluster `tuyen broker up
+    --brokers 3` started (none with ``KAFKA_BOOTSTRAP``, a single broker or no broker)."""
+    if s.kafka_bootstrap:
+        return []
+    state = local_cluster(s).state()
+    return [f"{n.node_id}={n.metrics_url}" for n in state.nodes] if state else []
+
+
 def _container_state(s: Settings) -> dict[str, str] | None:
     path = _container_file(s)
     return orjson.loads(path.read_bytes()) if path.exists() else None
@@ -57,8 +77,8 @@ def external_connection(s: Settings) -> KafkaConnection | None:
 
 
 def current_connection(s: Settings) -> KafkaConnection | None:
-    """The broker to use: ``KAFKA_BOOTSTRAP``'s cluster, else the one `tuyen broker up`
-    started (PLAINTEXT on loopback), else ``None``."""
+    """The broker to use: ``KAFKA_BOOTSTRAP``'s cluster, else the broker or cluster `tuyen
+    broker up` started (PLAINTEXT on loopback), else ``None``."""
     external = external_connection(s)
     if external is not None:
         return external
@@ -66,7 +86,10 @@ def current_connection(s: Settings) -> KafkaConnection | None:
     if cont is not None:
         return KafkaConnection(bootstrap=cont["bootstrap"])
     state = _local(s).state()
-    return KafkaConnection(bootstrap=state.bootstrap) if state else None
+    if state is not None:
+        return KafkaConnection(bootstrap=state.bootstrap)
+    cluster = local_cluster(s).state()
+    return cluster.kafka if cluster else None
 
 
 def require_connection(s: Settings) -> KafkaConnection:
@@ -84,14 +107,30 @@ class BrokerStarted:
     kafka: KafkaConnection
     mode: str
     already_running: bool = False
+    metrics_urls: tuple[str, ...] = ()  # the cluster nodes' JMX exporters
 
 
-def start_default(s: Settings) -> BrokerStarted:
-    """Start the default development broker unless one answers already (or use
-    ``KAFKA_BOOTSTRAP``); it outlives this process until :func:`stop_default`."""
+def start_default(s: Settings, brokers: int = 1) -> BrokerStarted:
+    """Start the default development broker, or a local cluster of ``brokers`` KRaft nodes
+    (from the jars), unless one answers already (or use ``KAFKA_BOOTSTRAP``); it outlives
+    this process until :func:`stop_default`. A running local setup of another size is an
+    error (:class:`BrokerError`): stop it first."""
     existing = current_connection(s)
     if existing is not None and broker_answers(existing):
+        running = len(existing.bootstrap.split(","))
+        if not s.kafka_bootstrap and running != brokers:
+            raise BrokerError(
+                f"a local {running}-broker setup already runs at {existing.bootstrap}; "
+                "`tuyen broker down` it first"
+            )
         return BrokerStarted(existing, "running", already_running=True)
+    if brokers > 1 and not s.kafka_bootstrap:
+        state = local_cluster(s, size=brokers).start()
+        return BrokerStarted(
+            state.kafka,
+            "cluster",
+            metrics_urls=tuple(n.metrics_url for n in state.nodes),
+        )
     if s.broker_mode in {"auto", "container"} and not s.kafka_bootstrap:
         from deploy.broker.container import docker_answers, start_container
 
@@ -118,8 +157,10 @@ def stop_default(s: Settings, *, purge: bool = False) -> str:
         docker.from_env().containers.get(cont["id"]).stop()
         _container_file(s).unlink()
         return "container stopped"
-    broker = _local(s)
+    broker, cluster = _local(s), local_cluster(s)
     stopped = broker.stop()
+    stopped = cluster.stop() or stopped
     if purge:
         shutil.rmtree(broker.state_dir, ignore_errors=True)
+        shutil.rmtree(cluster.state_dir, ignore_errors=True)
     return "broker stopped" if stopped else "no broker was running"

@@ -16,13 +16,19 @@ app = typer.Typer(help="A real Apache Kafka broker for development (KRaft).")
 
 
 @app.command("up")
-def up(ctx: typer.Context) -> None:
-    """Start a broker (or use KAFKA_BOOTSTRAP) and print its bootstrap address."""
+def up(
+    ctx: typer.Context,
+    brokers: int = typer.Option(
+        1, min=1, max=9, help="Brokers: 1 (a single node) or 3 (a KRaft cluster, RF 3)."
+    ),
+) -> None:
+    """Start a broker or a local cluster (or use KAFKA_BOOTSTRAP); print the bootstrap."""
     started = time.monotonic()
-    got = start_default(settings(ctx))
+    got = start_default(settings(ctx), brokers)
     if not got.already_running:
+        metrics = f" metrics={','.join(got.metrics_urls)}" if got.metrics_urls else ""
         console.print(
-            f"broker ready mode={got.mode} bootstrap={got.kafka.bootstrap} "
+            f"broker ready mode={got.mode} bootstrap={got.kafka.bootstrap}{metrics} "
             f"seconds={time.monotonic() - started:.1f}"
         )
     out.print(got.kafka.bootstrap)
@@ -43,5 +49,5 @@ def down(
     ctx: typer.Context,
     purge: bool = typer.Option(False, help="Also delete the broker's data."),
 ) -> None:
-    """Stop the broker `tuyen broker up` started (exactly that process)."""
+    """Stop the broker or cluster `tuyen broker up` started (exactly those processes)."""
     console.print(stop_default(settings(ctx), purge=purge))

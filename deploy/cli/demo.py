@@ -21,6 +21,9 @@ def demo(
     bad_fraction: float = typer.Option(0.001, help="Share of deliberately bad events."),
     seed: int = typer.Option(1),
     workers: int = typer.Option(1, help="Stream worker processes."),
+    brokers: int = typer.Option(
+        1, min=1, max=9, help="Local brokers: 3 runs a KRaft cluster with RF 3."
+    ),
     out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
     keep_running: bool = typer.Option(
         False, help="Keep the pipeline and the portal up after the reports."
@@ -39,6 +42,7 @@ def demo(
         bad_fraction=bad_fraction,
         seed=seed,
         workers=workers,
+        brokers=brokers,
         out=out,
         keep_running=keep_running,
         portal_port=portal_port,

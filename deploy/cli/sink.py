@@ -47,6 +47,13 @@ def sink(
     max_segment_age: float = typer.Option(300.0, help="Close a segment after this many seconds."),
     flush_interval: float = typer.Option(2.0, help="Flush open segments this often (seconds)."),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
+    metrics_port: int = typer.Option(
+        None, help="Serve Prometheus /metrics on this loopback port (0: any free port)."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1",
+        help="Loopback address of the /metrics server (it has no token check: never public).",
+    ),
 ) -> None:
     """Run sink consumers (tier topics → Parquet stores) until SIGTERM/SIGINT.
 
@@ -57,6 +64,14 @@ def sink(
     s = settings(ctx)
     if (topic or group) and len(names) != 1:
         fail("--topic/--group need exactly one sink")
+    if metrics_port is not None:
+        from streams.monitor.server import is_loopback  # one definition of loopback
+
+        if not is_loopback(metrics_host):
+            fail(
+                f"--metrics-host {metrics_host}: the sinks' /metrics has no token check, so "
+                "it listens on loopback only (127.0.0.1, ::1)"
+            )
     approvers: str | None = None
     if any(n.value == "signoff" for n in names):
         approver_registry(s, "tuyen sink signoff")  # fail closed: checked before any thread
@@ -82,6 +97,11 @@ def sink(
         )
         for name in names
     ]
+    if metrics_port is not None:
+        from sinks.metrics import serve_metrics
+
+        bound = serve_metrics(lambda: runners, metrics_port, metrics_host)
+        console.print(f"sink metrics on http://{metrics_host}:{bound}/metrics")
     stop = threading.Event()
     failed: list[str] = []
 

@@ -291,6 +291,19 @@ def prometheus_rule_yaml() -> str:
     return _dump([doc], "deploy/monitoring/alerts.yml")
 
 
+def kafka_metrics_yaml() -> str:
+    """The JMX exporter rules of deploy/broker/jmx-exporter.yaml as the ConfigMap Strimzi's
+    ``metricsConfig`` reads (the local cluster and compose load the same file)."""
+    rules = (ROOT / "deploy" / "broker" / "jmx-exporter.yaml").read_text(encoding="utf-8")
+    doc = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "tuyen-kafka-metrics"},
+        "data": {"kafka-metrics-config.yml": rules},
+    }
+    return _dump([doc], "deploy/broker/jmx-exporter.yaml")
+
+
 IMAGE = "tuyen:0.1.0"
 
 
@@ -411,6 +424,7 @@ def outputs() -> dict[Path, str]:
         split / "topics.yaml": province_topics_yaml(),
         split / "users.yaml": province_users_yaml(),
         K8S / "monitoring" / "prometheusrule.yaml": prometheus_rule_yaml(),
+        K8S / "kafka" / "kafka-metrics.yaml": kafka_metrics_yaml(),
         SECURITY / "kafka-acls.sh": acls_script(),
     }
 

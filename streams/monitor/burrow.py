@@ -1,38 +1,62 @@
-"""Burrow's consumer-status rules, as a pure function of a commit window (no Kafka here).
+"""Burrow's consumer-status rules, as pure functions of a commit window (no Kafka here).
 
 This module imports neither faust nor confluent_kafka: the collector feeds it a window of
-commits and the current lag, and a clock value; tests feed it explicit timestamps.
+commits, the partition's recent end-offset history, the current lag and a clock value;
+tests feed it explicit values (Burrow's own 16 cases are ``tests/unit/test_burrow_cases.py``).
 
 Commit history. Each :class:`Commit` is one offset commit of one group on one partition,
 with the broker's commit timestamp and the partition's lag *at that moment* (end offset then
-minus the committed offset). The collector reads every commit from ``__consumer_offsets``
-(as Burrow does), not from periodic samples of the committed offset: a sampled committed
-offset cannot tell a consumer that keeps committing the same offset (STALL) from one that
-stopped committing (STOP); only the commit timestamps can.
+minus the committed offset; ``None`` when the end offset then is unknown, as Burrow's
+nullable lag). The collector reads every commit from ``__consumer_offsets`` (as Burrow
+does), not periodic samples of the committed offset: a sampled committed offset cannot tell
+a consumer that keeps committing the same offset (STALL) from one that stopped committing
+(STOP); only the commit timestamps can.
 
-The rules (issue 6, after LinkedIn Burrow's evaluator, ``core/internal/evaluator``), applied
-by :func:`evaluate_partition` in this order, first match wins:
+End-offset history (``broker_offsets``): the partition's end offset at the last few
+collection intervals (Burrow stores one per ``offset-refresh`` in a ring of ``intervals``).
+It answers "was this consumer caught up *recently*": some recent end offset ≤ the last
+committed offset. Burrow ≤ 1.0 answered it from the commit window ("some commit had zero
+lag"), which keeps a consumer that died while caught up OK for ever while data keeps
+arriving (Burrow bug #290).
 
-1. **OK** when the current lag is ≤ the allowed lag (0 by default): nothing to wait for.
-2. **STOP** when the time since the last commit exceeds the window's span (last commit time −
-   first commit time), unless the consumer was recently caught up (the lag at some commit in
-   the window was ≤ the allowed lag).
-3. **REWIND** when a committed offset went backwards anywhere in the window.
-4. **OK** when the lag was zero (≤ allowed) at some commit of the window.
-5. **STALL** when every offset in the window is the same (the consumer commits but does not
-   move) — we know from rule 1 there is lag.
+The rules: LinkedIn Burrow's ``calculatePartitionStatus`` (``core/internal/evaluator/
+caching.go``, current master, the same since v1.3.7), in this order, first match wins:
+
+1. **OK** when the current lag is ≤ the allowed lag (0 by default).
+2. **STOP** when the time since the last commit exceeds the window's span (last commit
+   time − first commit time) and the consumer was not recently caught up (no end offset of
+   the recent history ≤ the last committed offset).
+3. **REWIND** when a committed offset went backwards in the window (first such place) and
+   no later commit of the window reached the offset before the rewind again ("rewind
+   recovery": a rebalance that re-commits a slightly older offset is not held against the
+   consumer once it is past that point again).
+4. **OK** when the lag at some commit of the window was ≤ the allowed lag (commits whose lag
+   is unknown do not count).
+5. **STALL** when every offset in the window is the same (and, by rule 1, there is lag).
 6. **WARN** when the lag never decreased from one commit to the next across the window
-   (the consumer moves but falls behind).
+   (unknown lags skipped).
 7. otherwise **OK**.
 
-Burrow 1.x's code runs the zero-lag check (4) before REWIND and STOP; the issue's order,
-followed here, reports a rewind or a stop even when the window once had zero lag except
-that a recently caught-up consumer is never STOP (an idle, caught-up consumer that stops
-committing is fine). A window needs at least one commit; an empty window is OK with
-``complete`` 0 (Burrow: no offsets → OK). A partial window (fewer than N commits) is
-evaluated on what there is, and reported with ``complete`` < 1, as Burrow does.
+Completeness (Burrow's ``minimum-complete``): a partition's ``complete`` is the share of
+the window holding commits (``len(commits) / window``); below ``min_complete`` the
+partition is OK whatever its commits say. An empty window is OK with ``complete`` 0.
 
-Group level: the group takes its worst partition; STOP, STALL and REWIND report as ERR.
+Differences from Burrow v1.2.1 (the version issue 6 was written against):
+
+- no ``allowed-lag`` (always 0) and no nullable lag;
+- REWIND, STALL and WARN were only looked at when no commit of the window had zero lag, so
+  a window that was once caught up was OK even after a rewind; now REWIND comes before the
+  zero-lag check;
+- no rewind recovery: any backwards step in the window was REWIND (cases #7 and #14);
+- "recently caught up" already came from the end-offset history (#290, #303; since v1.1.0).
+
+Group level (``evaluateConsumerStatus``): the group takes its worst partition; STOP, STALL
+and REWIND report as ERR. ``complete`` is the share of partitions whose window is complete;
+``maxlag`` is the partition with the largest current lag; ``totallag`` the sum. A group
+that has no committed offset (or does not exist) is NOTFOUND.
+
+Status numbers are Burrow's (``core/protocol/evaluator.go``, what its Prometheus exporter
+exports): NOTFOUND 0, OK 1, WARN 2, ERR 3, STOP 4, STALL 5, REWIND 6.
 """
 
 from __future__ import annotations
@@ -40,7 +64,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import pairwise
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -50,7 +73,16 @@ __all__ = [
     "Status",
     "evaluate_group",
     "evaluate_partition",
+    "group_complete",
     "group_status",
+    "lag_always_not_zero",
+    "lag_not_decreasing",
+    "partition_status",
+    "recent_lag_zero",
+    "rewind_index",
+    "rewind_recovered",
+    "stalled",
+    "stopped",
 ]
 
 DEFAULT_WINDOW = 10
@@ -59,6 +91,7 @@ DEFAULT_WINDOW = 10
 class Status(StrEnum):
     """Partition and group statuses (Burrow's names)."""
 
+    NOTFOUND = "NOTFOUND"
     OK = "OK"
     WARN = "WARN"
     ERR = "ERR"
@@ -67,28 +100,26 @@ class Status(StrEnum):
     REWIND = "REWIND"
 
 
-# As a number for Prometheus: 0 is fine, 1 needs a look, ≥ 2 is an error; partitions report
-# the kind of error (3 STOP, 4 STALL, 5 REWIND), groups report 2 (ERR) for any of them.
+#: Burrow's StatusConstant values (also its exporter's ``burrow_kafka_consumer_status``).
 STATUS_NUMBER: dict[Status, int] = {
-    Status.OK: 0,
-    Status.WARN: 1,
-    Status.ERR: 2,
-    Status.STOP: 3,
-    Status.STALL: 4,
-    Status.REWIND: 5,
+    Status.NOTFOUND: 0,
+    Status.OK: 1,
+    Status.WARN: 2,
+    Status.ERR: 3,
+    Status.STOP: 4,
+    Status.STALL: 5,
+    Status.REWIND: 6,
 }
-
-# Severity for "the group takes its worst partition" (Burrow's constant order).
-_SEVERITY = STATUS_NUMBER
 
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """One offset commit: the offset, when the broker stored it (ms), the lag at that time."""
+    """One offset commit: the offset, when the broker stored it (ms), the lag at that time
+    (None: unknown)."""
 
     offset: int
     timestamp_ms: int
-    lag: int
+    lag: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,21 +130,79 @@ class PartitionVerdict:
     complete: float
 
 
-def _rewound(window: Sequence[Commit]) -> bool:
-    return any(b.offset < a.offset for a, b in pairwise(window))
+# -- the rules (Burrow's helper functions, same names in snake case) -------------------------
 
 
-def _stalled(window: Sequence[Commit]) -> bool:
+def lag_always_not_zero(window: Sequence[Commit], allowed_lag: int = 0) -> bool:
+    """No commit of the window had a known lag ≤ ``allowed_lag`` (``isLagAlwaysNotZero``)."""
+    return not any(c.lag is not None and c.lag <= allowed_lag for c in window)
+
+
+def rewind_index(window: Sequence[Commit]) -> int:
+    """Index of the first commit whose offset is below the previous one; -1 when none."""
+    for i in range(1, len(window)):
+        if window[i].offset < window[i - 1].offset:
+            return i
+    return -1
+
+
+def rewind_recovered(window: Sequence[Commit], index: int) -> bool:
+    """Some commit from ``index`` on reached the offset committed just before the rewind."""
+    before = window[index - 1].offset
+    return any(c.offset >= before for c in window[index:])
+
+
+def stopped(window: Sequence[Commit], now_ms: int) -> bool:
+    """Time since the last commit > the window's span (``checkIfOffsetsStopped``)."""
+    first, last = window[0].timestamp_ms, window[-1].timestamp_ms
+    return (now_ms - last) > (last - first)
+
+
+def stalled(window: Sequence[Commit]) -> bool:
+    """Every committed offset of the window is the same."""
     return all(c.offset == window[0].offset for c in window)
 
 
-def _lag_not_decreasing(window: Sequence[Commit]) -> bool:
-    return all(b.lag >= a.lag for a, b in pairwise(window))
+def lag_not_decreasing(window: Sequence[Commit]) -> bool:
+    """The known lag never decreased from one commit to the next."""
+    last: int | None = None
+    for c in window:
+        if c.lag is None:
+            continue
+        if last is not None and c.lag < last:
+            return False
+        last = c.lag
+    return True
 
 
-def _stopped(window: Sequence[Commit], now_ms: int) -> bool:
-    first, last = window[0].timestamp_ms, window[-1].timestamp_ms
-    return (now_ms - last) > (last - first)
+def recent_lag_zero(window: Sequence[Commit], broker_offsets: Sequence[int]) -> bool:
+    """Some recent end offset of the partition ≤ the last committed offset: the consumer was
+    caught up within the end-offset history (``checkIfRecentLagZero``)."""
+    last = window[-1].offset
+    return any(end <= last for end in broker_offsets)
+
+
+def partition_status(
+    window: Sequence[Commit],
+    broker_offsets: Sequence[int],
+    current_lag: int,
+    now_ms: int,
+    allowed_lag: int = 0,
+) -> Status:
+    """Rules 1–7 (Burrow's ``calculatePartitionStatus``) over a non-empty window."""
+    if current_lag <= allowed_lag:
+        return Status.OK
+    if stopped(window, now_ms) and not recent_lag_zero(window, broker_offsets):
+        return Status.STOP
+    index = rewind_index(window)
+    if index > 0 and not rewind_recovered(window, index):
+        return Status.REWIND
+    if lag_always_not_zero(window, allowed_lag):
+        if stalled(window):
+            return Status.STALL
+        if lag_not_decreasing(window):
+            return Status.WARN
+    return Status.OK
 
 
 def evaluate_partition(
@@ -121,49 +210,57 @@ def evaluate_partition(
     current_lag: int,
     now_ms: int,
     *,
+    broker_offsets: Sequence[int] = (),
     window: int = DEFAULT_WINDOW,
     allowed_lag: int = 0,
+    min_complete: float = 0.0,
 ) -> PartitionVerdict:
-    """Apply the rules above to the last ``window`` commits (oldest first) of one partition."""
+    """The last ``window`` commits (oldest first) of one partition: status and completeness."""
     if window < 1:
         raise ValueError("window must be at least 1")
     recent = list(commits[-window:])
     complete = len(recent) / window
-    if not recent or current_lag <= allowed_lag:  # rule 1 (and Burrow's empty window)
+    if not recent or complete < min_complete:
         return PartitionVerdict(Status.OK, complete)
-    caught_up = any(c.lag <= allowed_lag for c in recent)
-    if not caught_up and _stopped(recent, now_ms):  # rule 2
-        return PartitionVerdict(Status.STOP, complete)
-    if _rewound(recent):  # rule 3
-        return PartitionVerdict(Status.REWIND, complete)
-    if caught_up:  # rule 4
-        return PartitionVerdict(Status.OK, complete)
-    if _stalled(recent):  # rule 5
-        return PartitionVerdict(Status.STALL, complete)
-    if _lag_not_decreasing(recent):  # rule 6
-        return PartitionVerdict(Status.WARN, complete)
-    return PartitionVerdict(Status.OK, complete)  # rule 7
+    status = partition_status(recent, broker_offsets, current_lag, now_ms, allowed_lag)
+    return PartitionVerdict(status, complete)
 
 
 def group_status(partition_statuses: Iterable[Status]) -> Status:
     """The worst partition's status; STOP, STALL and REWIND report as ERR at group level."""
     worst = Status.OK
     for status in partition_statuses:
-        if _SEVERITY[status] > _SEVERITY[worst]:
+        if STATUS_NUMBER[status] > STATUS_NUMBER[worst]:
             worst = status
-    return Status.ERR if _SEVERITY[worst] >= _SEVERITY[Status.ERR] else worst
+    return Status.ERR if STATUS_NUMBER[worst] > STATUS_NUMBER[Status.ERR] else worst
+
+
+def group_complete(completes: Sequence[float]) -> float:
+    """Share of partitions whose window is complete (0 without partitions), as Burrow."""
+    if not completes:
+        return 0.0
+    return sum(1 for c in completes if c >= 1.0) / len(completes)
 
 
 def evaluate_group(
-    partitions: Iterable[tuple[Sequence[Commit], int]],
+    partitions: Iterable[tuple[Sequence[Commit], int, Sequence[int]]],
     now_ms: int,
     *,
     window: int = DEFAULT_WINDOW,
     allowed_lag: int = 0,
+    min_complete: float = 0.0,
 ) -> tuple[Status, list[PartitionVerdict]]:
-    """Evaluate each ``(commits, current_lag)`` and the group's status from them."""
+    """Evaluate each ``(commits, current_lag, broker_offsets)`` and the group's status."""
     verdicts = [
-        evaluate_partition(c, lag, now_ms, window=window, allowed_lag=allowed_lag)
-        for c, lag in partitions
+        evaluate_partition(
+            c,
+            lag,
+            now_ms,
+            broker_offsets=ends,
+            window=window,
+            allowed_lag=allowed_lag,
+            min_complete=min_complete,
+        )
+        for c, lag, ends in partitions
     ]
     return group_status(v.status for v in verdicts), verdicts

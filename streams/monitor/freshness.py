@@ -4,6 +4,8 @@ A sample is a pair (event time, written time): when the change happened at the s
 when it reached a tier (a tier topic's message timestamp, a store file's write time, the
 live aggregate's update). Streams and sinks may feed :func:`freshness_percentiles` their own
 pairs; the monitor reads them from tier topics (message timestamp − ``ce_time`` header).
+The event time and the histogram are declared in :mod:`schemas.freshness` (the sinks count
+store freshness in the same buckets).
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-__all__ = ["Percentiles", "freshness_percentiles", "from_epoch_ms", "parse_ce_time", "percentile"]
+from schemas.freshness import FRESHNESS_BUCKETS, Histogram, parse_ce_time
+
+__all__ = [
+    "FRESHNESS_BUCKETS",
+    "Histogram",
+    "Percentiles",
+    "delay_percentiles",
+    "freshness_percentiles",
+    "from_epoch_ms",
+    "parse_ce_time",
+    "percentile",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,28 +53,15 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 def freshness_percentiles(pairs: Iterable[tuple[datetime, datetime]]) -> Percentiles:
     """p50/p95/p99/max of ``written − event`` in seconds. Negative delays (clock skew) count 0."""
-    delays = sorted(max(0.0, (written - event).total_seconds()) for event, written in pairs)
-    if not delays:
+    return delay_percentiles((written - event).total_seconds() for event, written in pairs)
+
+
+def delay_percentiles(delays: Iterable[float]) -> Percentiles:
+    """p50/p95/p99/max of delays in seconds (negative ones count 0); all 0 without any."""
+    s = sorted(max(0.0, d) for d in delays)
+    if not s:
         return Percentiles(0, 0.0, 0.0, 0.0, 0.0)
-    return Percentiles(
-        count=len(delays),
-        p50=percentile(delays, 50),
-        p95=percentile(delays, 95),
-        p99=percentile(delays, 99),
-        max=delays[-1],
-    )
-
-
-def parse_ce_time(raw: bytes | str | None) -> datetime | None:
-    """A CloudEvents ``time`` (RFC 3339) as an aware datetime; None when absent or invalid."""
-    if raw is None:
-        return None
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return Percentiles(len(s), percentile(s, 50), percentile(s, 95), percentile(s, 99), s[-1])
 
 
 def from_epoch_ms(ms: int) -> datetime:

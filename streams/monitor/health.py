@@ -5,20 +5,23 @@
 - DLQ records by reason code: the ``tuyen_reason`` header of DLQ records, tallied
   incrementally (each collection reads only new records; the first reads at most the
   newest ``dlq_scan_limit`` records per partition);
-- freshness per tier: tier topic message timestamp − ``ce_time`` header over the newest
-  ``freshness_sample`` records of each tier topic, as percentiles.
+- freshness per tier: tier topic message timestamp − ``ce_time`` header of the records new
+  since the last collection (at most ``freshness_sample`` per topic, the newest), into a
+  cumulative histogram per tier (Prometheus) and percentiles over the last
+  ``freshness_sample`` delays (the status page). ``aggregates`` is event → live aggregate
+  (its records carry the newest event time they reflect).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import datetime
 
 from schemas import topics as T
+from schemas.freshness import CE_TIME_HEADER
 from streams.monitor.config import MonitorConfig
-from streams.monitor.freshness import freshness_percentiles, from_epoch_ms, parse_ce_time
+from streams.monitor.freshness import Histogram, Percentiles, delay_percentiles, parse_ce_time
 from streams.monitor.kafka_io import TP, KafkaClients
 from streams.monitor.model import PipelineHealth, StageFlow
 
@@ -27,7 +30,6 @@ __all__ = ["REASON_HEADER", "HealthCollector", "Stage", "pipeline_stages", "tier
 logger = logging.getLogger(__name__)
 
 REASON_HEADER = "tuyen_reason"
-CE_TIME_HEADER = "ce_time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,9 @@ class HealthCollector:
         self.dlq_topic = T.topic_name(T.DLQ, config.topic_prefix)
         self._dlq_positions: dict[TP, int] = {}
         self._dlq_counts: Counter[str] = Counter()
+        self._fresh_positions: dict[TP, int] = {}
+        self._fresh_hist: dict[str, Histogram] = {}
+        self._fresh_recent: dict[str, deque[float]] = {}
 
     def _update_dlq(self, ends: dict[TP, int], starts: dict[TP, int]) -> None:
         dlq = {tp: end for tp, end in ends.items() if tp[0] == self.dlq_topic}
@@ -100,25 +105,37 @@ class HealthCollector:
             reason = raw.decode("utf-8", "replace") if raw else "unknown"
             self._dlq_counts[reason] += 1
 
-    def _freshness(
-        self, ends: dict[TP, int], starts: dict[TP, int]
-    ) -> dict[str, list[tuple[datetime, datetime]]]:
-        samples: dict[str, list[tuple[datetime, datetime]]] = {}
+    def _freshness(self, ends: dict[TP, int], starts: dict[TP, int]) -> None:
+        """Read the tier records new since the last collection (bounded, newest first) and
+        add their delays to each tier's histogram and recent window."""
+        limit = self.config.freshness_sample
         for tier, topic in tier_topics(self.config.topic_prefix).items():
             parts = [tp for tp in ends if tp[0] == topic]
-            samples[tier] = []
-            if not parts or self.config.freshness_sample == 0:
+            if not parts or limit == 0:
                 continue
-            per = max(1, self.config.freshness_sample // len(parts))
-            begin = {tp: max(starts.get(tp, 0), ends[tp] - per) for tp in parts}
+            per = max(1, limit // len(parts))
+            begin = {
+                tp: max(starts.get(tp, 0), self._fresh_positions.get(tp, 0), ends[tp] - per)
+                for tp in parts
+            }
+            delays: list[float] = []
             for msg in self.clients.read(
                 begin, {tp: ends[tp] for tp in parts}, self.config.peek_timeout_s
             ):
+                tp = (msg.topic() or "", msg.partition() or 0)
+                self._fresh_positions[tp] = (msg.offset() or 0) + 1
                 event = parse_ce_time(_header(msg.headers(), CE_TIME_HEADER))
                 _kind, ts = msg.timestamp()
                 if event is not None and ts > 0:
-                    samples[tier].append((event, from_epoch_ms(ts)))
-        return samples
+                    delays.append(max(0.0, ts / 1000 - event.timestamp()))
+            if delays:
+                self._fresh_hist[tier] = self._fresh_hist.get(tier, Histogram()).observe(delays)
+                recent = self._fresh_recent.setdefault(tier, deque(maxlen=limit))
+                recent.extend(delays)
+
+    def _percentiles(self) -> dict[str, Percentiles]:
+        tiers = tier_topics(self.config.topic_prefix)
+        return {t: delay_percentiles(self._fresh_recent.get(t, ())) for t in tiers}
 
     def collect(self) -> PipelineHealth:
         stages = pipeline_stages(self.config.topic_prefix)
@@ -141,12 +158,11 @@ class HealthCollector:
             for s in stages
         )
         self._update_dlq(ends, starts)
-        fresh = {
-            tier: freshness_percentiles(p) for tier, p in self._freshness(ends, starts).items()
-        }
+        self._freshness(ends, starts)
         return PipelineHealth(
             stages=flows,
             topic_events={t: totals.get(t, 0) for t in sorted(names)},
             dlq_reasons=dict(self._dlq_counts),
-            freshness=fresh,
+            freshness=self._percentiles(),
+            freshness_histograms=dict(self._fresh_hist),
         )

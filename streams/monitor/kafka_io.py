@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import OffsetSpec
+from confluent_kafka.admin import ClusterMetadata, OffsetSpec
 
 from schemas.kafka import KafkaConnection, admin, consumer
 from streams.monitor.exceptions import BrokerQueryError
@@ -63,16 +63,20 @@ class KafkaClients:
     def partitions(self, topics: Iterable[str]) -> list[TP]:
         """Existing partitions of the topics (topics that do not exist are left out)."""
         wanted = set(topics)
-        try:
-            md = self.admin.list_topics(timeout=self.timeout_s)
-        except KafkaException as exc:
-            raise BrokerQueryError(f"metadata failed: {exc}") from exc
+        md = self.metadata()
         return sorted(
             (name, p)
             for name, t in md.topics.items()
             if name in wanted and t.error is None
             for p in t.partitions
         )
+
+    def metadata(self) -> ClusterMetadata:
+        """The cluster metadata (brokers, topics, partitions with leader, replicas, ISR)."""
+        try:
+            return self.admin.list_topics(timeout=self.timeout_s)
+        except KafkaException as exc:
+            raise BrokerQueryError(f"metadata failed: {exc}") from exc
 
     def offsets(self, tps: Iterable[TP], spec: Callable[[], OffsetSpec]) -> dict[TP, int]:
         """``list_offsets`` for many partitions in one request (``OffsetSpec.latest`` etc.)."""

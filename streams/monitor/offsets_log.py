@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["OffsetCommitRecord", "decode_offset_commit"]
+__all__ = ["GroupMembers", "OffsetCommitRecord", "decode_group_metadata", "decode_offset_commit"]
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
@@ -53,14 +53,7 @@ class _Reader:
         return self._take(_I64)
 
     def string(self) -> str:
-        n = self.i16()
-        if n < 0:
-            return ""
-        raw = self.data[self.pos : self.pos + n]
-        if len(raw) != n:
-            raise ValueError("truncated string")
-        self.pos += n
-        return raw.decode("utf-8")
+        return self.text(flexible=False)
 
     def uvarint(self) -> int:
         shift = result = 0
@@ -76,6 +69,34 @@ class _Reader:
         n = self.uvarint() - 1
         if n > 0:
             self.pos += n
+
+    def text(self, flexible: bool) -> str:
+        """A (nullable) string: int16 length, or unsigned varint length + 1 when flexible."""
+        n = self.uvarint() - 1 if flexible else self.i16()
+        if n < 0:
+            return ""
+        raw = self.data[self.pos : self.pos + n]
+        if len(raw) != n:
+            raise ValueError("truncated string")
+        self.pos += n
+        return raw.decode("utf-8")
+
+    def blob(self, flexible: bool) -> bytes:
+        n = self.uvarint() - 1 if flexible else self.i32()
+        if n < 0:
+            return b""
+        raw = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return raw
+
+    def count(self, flexible: bool) -> int:
+        return self.uvarint() - 1 if flexible else self.i32()
+
+    def skip_tags(self, flexible: bool) -> None:
+        if flexible:
+            for _ in range(self.uvarint()):
+                self.uvarint()
+                self.pos += self.uvarint()
 
 
 def decode_offset_commit(key: bytes | None, value: bytes | None) -> OffsetCommitRecord | None:
@@ -107,3 +128,70 @@ def decode_offset_commit(key: bytes | None, value: bytes | None) -> OffsetCommit
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
         raise ValueError(f"malformed offset commit record: {exc}") from exc
     return OffsetCommitRecord(group, topic, partition, offset, commit_ts)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMembers:
+    """A classic consumer group's members as its coordinator last stored them: each member's
+    (client id, host) and the partitions assigned to it. ``members`` None: group deleted."""
+
+    group: str
+    members: tuple[tuple[str, str], ...] | None
+    owners: dict[tuple[str, int], tuple[str, str]]
+
+
+def _assignment(raw: bytes) -> list[tuple[str, int]]:
+    """Partitions of a ConsumerProtocolAssignment (versions 0-3, not flexible)."""
+    if len(raw) < 2:
+        return []
+    r = _Reader(raw)
+    r.i16()
+    out = []
+    for _ in range(r.i32()):
+        topic = r.string()
+        out += [(topic, r.i32()) for _ in range(r.i32())]
+    return out
+
+
+def decode_group_metadata(key: bytes | None, value: bytes | None) -> GroupMembers | None:
+    """The members in one ``__consumer_offsets`` group metadata record (key version 2), or
+    None for any other record. Value versions 0-4 (4 is flexible)."""
+    if not key or len(key) < 2:
+        return None
+    try:
+        k = _Reader(key)
+        if k.i16() != 2:
+            return None
+        group = k.string()
+        if value is None:
+            return GroupMembers(group, None, {})
+        v = _Reader(value)
+        version = v.i16()
+        if not 0 <= version <= 4:
+            raise ValueError(f"unknown group metadata value version {version}")
+        flex = version >= 4
+        v.text(flex)  # protocol type
+        v.i32()  # generation
+        v.text(flex)  # protocol
+        v.text(flex)  # leader
+        if version >= 2:
+            v.i64()  # current state timestamp
+        members: list[tuple[str, str]] = []
+        owners: dict[tuple[str, int], tuple[str, str]] = {}
+        for _ in range(v.count(flex)):
+            v.text(flex)  # member id
+            if version >= 3:
+                v.text(flex)  # group instance id
+            client, host = v.text(flex), v.text(flex)
+            if version >= 1:
+                v.i32()  # rebalance timeout
+            v.i32()  # session timeout
+            v.blob(flex)  # subscription
+            assignment = v.blob(flex)
+            v.skip_tags(flex)
+            members.append((client, host))
+            for tp in _assignment(assignment):
+                owners[tp] = (host, client)
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed group metadata record: {exc}") from exc
+    return GroupMembers(group, tuple(members), owners)

@@ -1,5 +1,12 @@
-"""`tuyen monitor serve`: ``/`` (status page), ``/metrics`` (Prometheus), ``/api/status`` (JSON),
-``/healthz`` (liveness, no data).
+"""`tuyen monitor serve`: ``/`` (status page), ``/group/<g>`` (one group), ``/metrics``
+(Prometheus), ``/api/status`` (JSON), ``/healthz`` (liveness, no data) and Burrow's read API,
+so tools built for Burrow work:
+
+- ``/v3/kafka`` → ``{"clusters": [<cluster>]}``
+- ``/v3/kafka/<cluster>/consumer`` → ``{"consumers": [...]}``
+- ``/v3/kafka/<cluster>/consumer/<group>/lag`` → ``{"status": ConsumerGroupStatus}`` with
+  every partition (``/status``: only partitions that are not OK); 404 with NOTFOUND for an
+  unknown group, as Burrow answers.
 
 A stdlib ``ThreadingHTTPServer`` serves the latest snapshot; a background thread collects a
 new one every interval. Small on purpose: no event loop, no framework.
@@ -15,21 +22,25 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import socket
 import threading
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from typing import Any
+from urllib.parse import parse_qs, unquote
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
+from streams.monitor.burrow import Status
 from streams.monitor.metrics import build_registry
-from streams.monitor.page import render_page
+from streams.monitor.model import GroupLag, Snapshot
+from streams.monitor.page import render_group, render_page
 from streams.monitor.service import Monitor
 
-__all__ = ["MonitorServer", "is_loopback"]
+__all__ = ["MonitorServer", "burrow_response", "is_loopback"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +83,53 @@ class _TokenCheck:
         return False, False
 
 
+def _request_info(path: str) -> dict[str, str]:
+    return {"url": path, "host": socket.gethostname()}
+
+
+def burrow_response(
+    snap: Snapshot | None, cluster: str, path: str
+) -> tuple[HTTPStatus, dict[str, Any]]:
+    """Burrow's JSON for a ``/v3/kafka...`` path (Burrow's shapes and status codes)."""
+    parts = [unquote(p) for p in path.strip("/").split("/")]
+    info = _request_info(path)
+
+    def error(code: HTTPStatus, message: str) -> tuple[HTTPStatus, dict[str, Any]]:
+        return code, {"error": True, "message": message, "request": info}
+
+    if parts == ["v3", "kafka"]:
+        return HTTPStatus.OK, {
+            "error": False,
+            "message": "cluster list returned",
+            "clusters": [cluster],
+            "request": info,
+        }
+    if len(parts) < 3 or parts[2] != cluster:
+        return error(HTTPStatus.NOT_FOUND, "cluster not found")
+    if snap is None:
+        return error(HTTPStatus.SERVICE_UNAVAILABLE, "collecting, try again")
+    groups = {g.group: g for g in snap.groups if g.status is not Status.NOTFOUND}
+    if parts[3:] == ["consumer"]:
+        return HTTPStatus.OK, {
+            "error": False,
+            "message": "consumer list returned",
+            "consumers": sorted(groups),
+            "request": info,
+        }
+    if len(parts) == 6 and parts[3] == "consumer" and parts[5] in ("lag", "status"):
+        name = parts[4]
+        group = groups.get(name) or GroupLag(name, "NOTFOUND", Status.NOTFOUND, (), complete=1.0)
+        status = group.burrow_status(cluster, show_all=parts[5] == "lag")
+        code = HTTPStatus.NOT_FOUND if group.status is Status.NOTFOUND else HTTPStatus.OK
+        return code, {
+            "error": False,
+            "message": "consumer status returned",
+            "status": status,
+            "request": info,
+        }
+    return error(HTTPStatus.NOT_FOUND, "invalid request type")
+
+
 class MonitorServer:
     """Serves a :class:`Monitor`'s snapshots over HTTP on ``host:port`` (0 = a free port)."""
 
@@ -87,6 +145,7 @@ class MonitorServer:
         if token is None and not is_loopback(host):
             raise ValueError(f"the monitor needs a token to listen on {host} (not loopback)")
         self.monitor = monitor
+        cluster = monitor.config.cluster_name
         registry = build_registry(lambda: monitor.latest, lambda: monitor.errors)
         outer = self
         tokens = _TokenCheck(token) if token is not None else None
@@ -129,6 +188,18 @@ class MonitorServer:
                 elif path in ("/", "/index.html"):
                     html = render_page(outer.monitor.latest, refresh_s)
                     self._send(HTTPStatus.OK, "text/html; charset=utf-8", html.encode())
+                elif path.startswith("/v3/kafka"):
+                    code, doc = burrow_response(outer.monitor.latest, cluster, path)
+                    self._send(code, "application/json", orjson.dumps(doc))
+                elif path.startswith("/group/"):
+                    snap = outer.monitor.latest
+                    name = unquote(path[len("/group/") :])
+                    group = (
+                        next((g for g in snap.groups if g.group == name), None) if snap else None
+                    )
+                    html = render_group(snap, group, refresh_s, cluster)
+                    code = HTTPStatus.OK if group is not None else HTTPStatus.NOT_FOUND
+                    self._send(code, "text/html; charset=utf-8", html.encode())
                 else:
                     self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
 

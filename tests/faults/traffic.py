@@ -100,6 +100,7 @@ class Publisher:
         self.producer: Producer = producer(kafka, cfg)
         self.topic = topic
         self.coords: dict[tuple[int, int], str] = {}
+        self.sent_ms: dict[str, int] = {}  # label → raw message timestamp (ms)
         self.failed: list[tuple[str, KafkaError]] = []
         self.sent = 0
 
@@ -111,6 +112,7 @@ class Publisher:
                     self.failed.append((label, err))
                 else:
                     self.coords[(msg.partition() or 0, msg.offset() or 0)] = label
+                    self.sent_ms[label] = msg.timestamp()[1]
 
             kwargs: dict[str, Any] = {}
             if o.timestamp_ms is not None:

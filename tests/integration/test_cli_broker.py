@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from deploy.broker import broker_answers
+from deploy.broker.cluster import LocalCluster
+from deploy.broker.state import local_metrics_urls
 from deploy.settings import Settings
 
 pytestmark = pytest.mark.broker
@@ -68,3 +71,28 @@ def test_storage_format_takes_a_cluster_id_that_starts_with_a_dash(tmp_path: Pat
     )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_the_cli_finds_the_local_cluster(kafka_cluster: LocalCluster, settings: Settings) -> None:
+    """`tuyen broker up --brokers 3` recorded under TUYEN_HOME: status prints its three
+    brokers, up again reuses it, a single broker is refused beside it, commands without
+    ``--bootstrap`` use it, and the monitor finds its JMX exporters (`broker down` is the
+    fixture's teardown)."""
+    home = kafka_cluster.state_dir.parents[1]  # the private TUYEN_HOME of the fixture
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP"}
+    env["TUYEN_HOME"] = str(home)
+    bootstrap = kafka_cluster.kafka.bootstrap
+    assert len(bootstrap.split(",")) == 3
+    status = _tuyen(env, "broker", "status")
+    assert (status.returncode, status.stdout.strip()) == (0, bootstrap), status.stderr
+    again = _tuyen(env, "broker", "up", "--brokers", "3")
+    assert again.returncode == 0 and again.stdout.strip() == bootstrap, again.stderr
+    single = _tuyen(env, "broker", "up")
+    assert single.returncode == 1 and "3-broker setup already runs" in single.stderr
+    lag = _tuyen(env, "lag", "--format", "json", "--prefix", "no-such-prefix-")
+    assert lag.returncode == 0 and orjson.loads(lag.stdout)["groups"] == [], lag.stderr
+    state = kafka_cluster.state()
+    assert state is not None
+    urls = local_metrics_urls(settings.model_copy(update={"home": home, "kafka_bootstrap": None}))
+    assert urls == [f"{n.node_id}={n.metrics_url}" for n in state.nodes]

@@ -23,6 +23,7 @@ from confluent_kafka import (
 )
 from typer.testing import CliRunner
 
+from deploy.cli.root import app
 from schemas.kafka import KafkaConnection, admin, consumer, producer
 from streams.monitor.burrow import Status
 from streams.monitor.collector import LagCollector
@@ -167,7 +168,24 @@ def test_caught_up_group_is_ok(driver: Driver) -> None:
     (p,) = group.partitions
     assert (p.lag, p.lag_seconds, p.status) == (0, 0.0, Status.OK)
     assert p.commits == 10 and p.complete == 1.0  # the window holds the last 10 of 20
+    assert group.complete == 1.0 and group.partition_count == 1
     assert_matches_broker(driver, group)
+
+
+def test_consumer_that_died_caught_up_is_stop_once_data_arrives(driver: Driver) -> None:
+    """Burrow #290: every commit had zero lag, then the consumer died and data kept coming.
+    The end-offset history (seeded from message timestamps) shows it was not caught up
+    recently, so it is STOP, not OK for ever."""
+    for i in range(1, 11):
+        driver.produce(1)
+        driver.commit(i)  # caught up at every commit
+    driver.produce(5)
+    clock = FakeClock()
+    group = collect(driver, clock, after_last_ms=3_600_000)
+    (p,) = group.partitions
+    assert (group.status, p.status, p.lag) == (Status.ERR, Status.STOP, 5)
+    assert p.start is not None and p.end is not None
+    assert (p.start.lag, p.end.lag) == (0, 0)
 
 
 def test_stopped_group_while_producing_continues_is_stop(driver: Driver) -> None:
@@ -180,7 +198,7 @@ def test_stopped_group_while_producing_continues_is_stop(driver: Driver) -> None
     group = collect(driver, clock, after_last_ms=3_600_000)  # an hour later, no commit
     (p,) = group.partitions
     assert (group.status, p.status) == (Status.ERR, Status.STOP)
-    assert p.lag == 70 and p.lag_seconds >= 3600
+    assert p.lag == 70 and p.lag_seconds is not None and p.lag_seconds >= 3600
     assert_matches_broker(driver, group)
 
 
@@ -202,7 +220,7 @@ def test_lag_growing_across_the_window_is_warn(driver: Driver) -> None:
     group = collect(driver, FakeClock())
     (p,) = group.partitions
     assert (group.status, p.status) == (Status.WARN, Status.WARN)
-    assert p.lag == 40 and p.lag_seconds > 0
+    assert p.lag == 40 and p.lag_seconds is not None and p.lag_seconds > 0
     assert_matches_broker(driver, group)
 
 
@@ -228,12 +246,11 @@ def test_lag_seconds_is_the_age_of_the_first_unconsumed_message(driver: Driver) 
     reader.close()
     (p,) = group.partitions
     # collected before this read, with the wall clock: the age is at most now − timestamp
+    assert p.lag_seconds is not None
     assert 0 < p.lag_seconds <= (now_ms() - msg.timestamp()[1]) / 1000
 
 
 def test_lag_cli_json_and_check_exit_codes(driver: Driver) -> None:
-    from deploy.cli.root import app
-
     driver.produce(10)
     for _ in range(10):
         driver.commit(2)
@@ -250,3 +267,49 @@ def test_lag_cli_json_and_check_exit_codes(driver: Driver) -> None:
     assert res.exit_code == 0, res.output
     assert "OK" in res.stdout and "ERR" not in res.stdout
     assert time.monotonic() - started < 20
+
+
+def test_a_named_group_that_does_not_exist_is_notfound_exit_2(driver: Driver) -> None:
+    driver.produce(3)
+    driver.commit(3)  # a real, caught-up group beside the missing one
+    args = [
+        "lag",
+        "--bootstrap",
+        driver.kafka.bootstrap,
+        "--prefix",
+        "",
+        "--check",
+        "--format",
+        "json",
+    ]
+    res = CliRunner().invoke(app, [*args, "--group", "no-such-group-anywhere"])
+    assert res.exit_code == 2, res.output
+    (g,) = orjson.loads(res.stdout)["groups"]
+    assert (g["group"], g["status"], g["status_code"]) == ("no-such-group-anywhere", "NOTFOUND", 0)
+    both = [*args, "--group", "no-such-group-anywhere", "--group", driver.group]
+    assert CliRunner().invoke(app, both).exit_code == 2
+    res = CliRunner().invoke(app, [*args, "--group", driver.group])
+    assert res.exit_code == 0, res.output
+
+
+def test_an_unreachable_broker_exits_2() -> None:
+    from deploy.broker.local import free_port
+
+    res = CliRunner().invoke(app, ["lag", "--bootstrap", f"127.0.0.1:{free_port()}", "--check"])
+    assert res.exit_code == 2, res.output
+    assert "unreachable" in res.output
+
+
+def test_allowed_lag_and_min_complete(driver: Driver) -> None:
+    driver.produce(10)
+    for _ in range(4):
+        driver.commit(8)  # stalled two behind: STALL with a 4/10 window
+    args = ["lag", "--bootstrap", driver.kafka.bootstrap, "--group", driver.group, "--prefix", ""]
+    assert CliRunner().invoke(app, [*args, "--check"]).exit_code == 1
+    ok = CliRunner().invoke(app, [*args, "--check", "--allowed-lag", "2"])
+    assert ok.exit_code == 0, ok.output
+    young = CliRunner().invoke(app, [*args, "--check", "--min-complete", "0.5"])
+    assert young.exit_code == 0, young.output
+    res = CliRunner().invoke(app, [*args, "--format", "json"])
+    (g,) = orjson.loads(res.stdout)["groups"]
+    assert (g["partition_count"], g["complete"], g["maxlag"]["lag"]) == (1, 0.0, 2)

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import topics as T
 from schemas.kafka import KafkaConnection, admin, consumer, producer
-from tests.helpers import wait_until
+from tests.helpers import promtool_check_metrics, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -161,62 +162,120 @@ def served(
         log.close()
 
 
-def test_metrics_status_and_page(
-    served: tuple[str, dict[str, str], str], artifacts_dir: Path
-) -> None:
-    base, groups, token = served
-    metrics = get(base + "/metrics", token).decode()
-    families = {f.name: f for f in text_string_to_metric_families(metrics)}
-
-    def value(name: str, **labels: str) -> float:
-        for s in families[name].samples:
-            if all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-        raise AssertionError(f"no sample {name} {labels}")
-
-    ok, stuck = groups["ok"], groups["stuck"]
-    assert value("tuyen_consumer_group_status", group=ok) == 0
-    assert value("tuyen_consumer_group_status", group=stuck) == 2  # ERR
-    assert value("tuyen_consumer_partition_status", group=stuck, partition="0") >= 3
-    assert value("tuyen_consumer_lag_messages", group=ok) == 0
-    assert value("tuyen_consumer_lag_messages", group=stuck) == 4
-    assert value("tuyen_consumer_lag_seconds", group=stuck) > 0
-    assert value("tuyen_dlq_records", reason="not_json") == 2
-    assert value("tuyen_dlq_records", reason="bad_time") == 1
-    assert value("tuyen_stage_events", stage="validate", direction="in") == 10
-    assert value("tuyen_stage_events", stage="validate", direction="out") == 7 + 3
-    assert value("tuyen_freshness_samples", tier="district") == 5
-    assert value("tuyen_freshness_seconds", tier="district", quantile="0.5") >= 1.99  # ms stamps
-
-    status = orjson.loads(get(base + "/api/status", token))
-    assert not status["all_ok"]
-    assert status["health"]["dlq_reasons"] == {"not_json": 2, "bad_time": 1}
-
+def chromium_page(url: str, shot: Path, artifacts_dir: Path) -> str:
+    """The DOM of ``url`` in Debian's chromium, and a screenshot of it in ``shot``."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium package is needed (apt-get install chromium)"
-    shot = artifacts_dir / "status.png"
     shot.unlink(missing_ok=True)
     profile = artifacts_dir / ".chromium-profile"
     flags = [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
     dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", f"{base}/?token={token}"],
+        [chromium, *flags, "--dump-dom", url],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     ).stdout
-    for group in groups.values():
-        assert group in dom
-    assert 'data-status="ERR"' in dom and 'data-status="OK"' in dom
-    assert "not_json" in dom
     subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", f"{base}/?token={token}"],
-        capture_output=True,
-        timeout=60,
-        check=True,
+        [chromium, *flags, f"--screenshot={shot}", url], capture_output=True, timeout=60, check=True
     )
     shutil.rmtree(profile, ignore_errors=True)
     assert shot.stat().st_size > 5_000
+    return dom
+
+
+def test_metrics_status_and_page(
+    served: tuple[str, dict[str, str], str], artifacts_dir: Path
+) -> None:
+    base, groups, token = served
+    raw = get(base + "/metrics", token)
+    promtool_check_metrics(raw)
+    samples = [s for f in text_string_to_metric_families(raw.decode()) for s in f.samples]
+
+    def value(name: str, **labels: str) -> float:
+        for s in samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+        raise AssertionError(f"no sample {name} {labels}")
+
+    ok, stuck = groups["ok"], groups["stuck"]
+    assert value("tuyen_consumer_group_status", group=ok) == 1  # Burrow's OK
+    assert value("tuyen_consumer_group_status", group=stuck) == 3  # Burrow's ERR
+    assert value("tuyen_consumer_partition_status", group=stuck, partition="0") == 5  # STALL
+    assert value("tuyen_consumer_lag_messages", group=ok) == 0
+    assert value("tuyen_consumer_lag_messages", group=stuck) == 4
+    assert value("tuyen_consumer_lag_seconds", group=stuck) > 0
+    assert value("tuyen_consumer_group_partitions", group=stuck) == 1
+    assert value("tuyen_consumer_group_state", group=stuck, state="EMPTY") == 1
+    assert value("tuyen_dlq_records_total", reason="not_json") == 2
+    assert value("tuyen_dlq_records_total", reason="bad_time") == 1
+    assert value("tuyen_stage_events_total", stage="validate", direction="in") == 10
+    assert value("tuyen_stage_events_total", stage="validate", direction="out") == 7 + 3
+    assert value("tuyen_freshness_seconds_count", tier="district") == 5
+    assert value("tuyen_freshness_seconds_sum", tier="district") >= 5 * 1.99  # ms stamps
+    assert not [
+        s
+        for s in samples
+        if s.name.startswith("tuyen_freshness") and s.labels.get("tier") == "national"
+    ]
+    assert value("tuyen_cluster_offline_partitions") == 0
+    assert value("tuyen_broker_up", node="1") == 1
+
+    status = orjson.loads(get(base + "/api/status", token))
+    assert not status["all_ok"]
+    assert status["health"]["dlq_reasons"] == {"not_json": 2, "bad_time": 1}
+
+    # a sparkline needs two collections of history
+    wait_until(lambda: b"<svg" in get(base + "/", token), timeout=30, message="lag history")
+    dom = chromium_page(f"{base}/?token={token}", artifacts_dir / "status.png", artifacts_dir)
+    for group in groups.values():
+        assert group in dom
+    assert 'data-status="ERR"' in dom and 'data-status="OK"' in dom
+    assert "not_json" in dom and "<svg" in dom and 'id="brokers"' in dom
+    page = chromium_page(
+        f"{base}/group/{urllib.parse.quote(stuck, safe='')}?token={token}",
+        artifacts_dir / "status-group.png",
+        artifacts_dir,
+    )
+    assert stuck in page and 'id="partitions"' in page and "STALL" in page
+
+
+def test_burrow_compatible_read_api(served: tuple[str, dict[str, str], str]) -> None:
+    """The endpoints tools built for Burrow call, in Burrow's JSON shapes (behind the token
+    like every path but /healthz)."""
+    base, groups, token = served
+    assert status_of(base + "/v3/kafka")[0] == 401
+    assert orjson.loads(get(base + "/v3/kafka", token))["clusters"] == ["tuyen"]
+    consumers = orjson.loads(get(base + "/v3/kafka/tuyen/consumer", token))["consumers"]
+    assert set(groups.values()) <= set(consumers)
+    doc = orjson.loads(get(base + f"/v3/kafka/tuyen/consumer/{groups['stuck']}/lag", token))
+    st = doc["status"]
+    assert (doc["error"], st["cluster"], st["group"], st["status"]) == (
+        False,
+        "tuyen",
+        groups["stuck"],
+        "ERR",
+    )
+    assert (st["complete"], st["partition_count"], st["totallag"]) == (1.0, 1, 4)
+    (p,) = st["partitions"]
+    assert (p["status"], p["current_lag"], p["complete"], p["partition"]) == ("STALL", 4, 1.0, 0)
+    assert p["start"]["offset"] == 1 and set(p["end"]) == {
+        "offset",
+        "timestamp",
+        "observedAt",
+        "lag",
+    }
+    assert st["maxlag"]["current_lag"] == 4
+    ok_url = base + f"/v3/kafka/tuyen/consumer/{groups['ok']}/status"
+    ok = orjson.loads(get(ok_url, token))["status"]
+    assert (ok["status"], ok["partitions"]) == ("OK", [])  # /status: only partitions not OK
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        get(base + "/v3/kafka/tuyen/consumer/no-such-group/lag", token)
+    assert missing.value.code == 404
+    assert orjson.loads(missing.value.read())["status"]["status"] == "NOTFOUND"
+    with pytest.raises(urllib.error.HTTPError) as cluster:
+        get(base + "/v3/kafka/other/consumer", token)
+    assert cluster.value.code == 404
 
 
 def test_every_path_but_healthz_needs_the_token(served: tuple[str, dict[str, str], str]) -> None:

@@ -20,7 +20,7 @@ from sinks.catalog import open_catalog
 from sinks.config import sink_config
 from sinks.consumer import SinkRunner
 from sinks.testing import tier_record, tier_value
-from tests.helpers import wait_until
+from tests.helpers import promtool_check_metrics, wait_until
 
 TUYEN = str(Path(sys.executable).with_name("tuyen"))
 
@@ -194,3 +194,60 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
     assert _physical(con) == (400, 400)  # nothing missing, nothing twice, even on disk
     assert _current(con) == _expected_current(records)
     assert _committed(kafka, group, topic, 3) == 400
+
+
+def test_sink_metrics_count_what_became_visible_and_pass_promtool(
+    kafka: KafkaConnection,
+    make_topic: Callable[..., str],
+    unique: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """The sink's own /metrics: rows made visible, files and bytes, commits, store freshness
+    (event time → the commit after the file was durable); `promtool check metrics` is clean."""
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sinks.metrics import serve_metrics
+
+    topic = make_topic("tier-national", partitions=3)
+    event_time = (datetime.now(UTC) - timedelta(seconds=30)).isoformat().encode()
+    p = producer(kafka, {"enable.idempotence": True})
+    for r in _records(0, 60):
+        p.produce(
+            topic,
+            key=r.record_key.encode(),
+            value=tier_value(r),
+            headers=[("ce_time", event_time)],
+        )
+    assert p.flush(30) == 0
+    cfg = sink_config(
+        "national",
+        kafka=kafka,
+        store_root=str(tmp_path),
+        topic=topic,
+        group=unique("sink"),
+        batch_size=25,
+        flush_interval_s=0.2,
+        session_timeout_ms=6000,
+    )
+    runner = SinkRunner(cfg)
+    port = serve_metrics(lambda: [runner], 0)
+    runner.run(exit_when_idle_s=1.5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read()
+    samples = {
+        (s.name, s.labels.get("le", "")): s.value
+        for f in text_string_to_metric_families(text.decode())
+        for s in f.samples
+        if s.labels.get("tier") == "national"
+    }
+    assert samples[("tuyen_sink_rows_written_total", "")] == 60
+    assert samples[("tuyen_sink_files_written_total", "")] >= 1
+    assert samples[("tuyen_sink_bytes_written_total", "")] > 0
+    assert samples[("tuyen_sink_commits_total", "")] >= 1
+    assert samples[("tuyen_sink_freshness_seconds_count", "")] == 60
+    assert samples[("tuyen_sink_freshness_seconds_bucket", "10.0")] == 0  # ≥ 30 s old
+    assert samples[("tuyen_sink_freshness_seconds_bucket", "300.0")] == 60
+    promtool_check_metrics(text)

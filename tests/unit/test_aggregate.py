@@ -104,3 +104,20 @@ def test_delete_contributes_nothing() -> None:
     rec = load_tier_record(next(o.value for o in out.outputs if o.topic == "changes.valid") or b"")
     assert contribution(rec) is not None
     assert contribution(rec.model_copy(update={"op": "delete", "data": None})) is None
+
+
+def test_counting_side_remembers_the_newest_event_time_per_counter() -> None:
+    """What `aggregates.live` stamps as the event time a value reflects (freshness)."""
+    from streams.aggregate import DeltaBuilder, LiveCounters
+
+    builder = DeltaBuilder(1)
+    builder.add(0, 10, {("station", "00004", "2026-10", "visits"): 1}, 1_000)
+    builder.add(0, 11, {("station", "00004", "2026-10", "visits"): 1}, 3_000)
+    builder.add(0, 12, {("station", "00004", "2026-10", "visits"): 1}, 2_000)
+    builder.add(0, 13, {("station", "00005", "2026-10", "visits"): 1})  # no time: older peers
+    live = LiveCounters()
+    for q, message in builder.drain():
+        live.apply(q, message)
+        live.apply(q, message)  # a replay changes nothing
+    assert live.event_ms == {"00004|2026-10|visits": 3_000}
+    assert live.values() == {"00004|2026-10|visits": 3, "00005|2026-10|visits": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,9 +27,15 @@ def window(*rows: tuple[int, int], start_ms: int = 1_000_000, step_ms: int = 100
     return [Commit(off, start_ms + i * step_ms, lag) for i, (off, lag) in enumerate(rows)]
 
 
-def status(commits: list[Commit], lag: int, now: int | None = None, **kw: int) -> Status:
+def status(
+    commits: list[Commit],
+    lag: int,
+    now: int | None = None,
+    ends: tuple[int, ...] = (),
+    **kw: Any,
+) -> Status:
     now_ms = commits[-1].timestamp_ms if now is None and commits else (now or 0)
-    return evaluate_partition(commits, lag, now_ms, **kw).status
+    return evaluate_partition(commits, lag, now_ms, broker_offsets=ends, **kw).status
 
 
 def test_caught_up_is_ok_whatever_the_window() -> None:
@@ -45,16 +52,34 @@ def test_stop_when_no_commit_for_longer_than_the_window_span() -> None:
 
 
 def test_no_stop_when_recently_caught_up() -> None:
+    """ "Recently" is the end-offset history, not the commit window (Burrow #290)."""
     w = window(*[(i * 10, 0 if i == 7 else 5) for i in range(10)])
-    assert status(w, 40, now=w[-1].timestamp_ms + 10**9) is Status.OK
+    later = w[-1].timestamp_ms + 10**9
+    assert status(w, 40, now=later) is Status.STOP  # zero lag at a commit long ago
+    assert status(w, 40, now=later, ends=(130, 90)) is Status.OK  # end was at 90 recently
+    assert status(w, 40, now=later, ends=(130, 91)) is Status.STOP
+
+
+def test_consumer_that_died_caught_up_stops_when_data_keeps_arriving() -> None:
+    w = window(*[(i, 0) for i in range(10)])  # every commit caught up
+    later = w[-1].timestamp_ms + 60_000
+    assert status(w, 25, now=later, ends=(9, 9, 20)) is Status.OK  # caught up recently
+    assert status(w, 25, now=later, ends=(20, 30, 34)) is Status.STOP
 
 
 def test_rewind_when_an_offset_went_backwards() -> None:
     w = window((10, 5), (12, 3), (8, 7), (9, 6))
     assert status(w, 6) is Status.REWIND
-    # the issue's order: REWIND even when the window was caught up once
+    # REWIND comes before the zero-lag check: even when the window was caught up once
     w0 = window((10, 0), (12, 3), (8, 7), (9, 6))
     assert status(w0, 6) is Status.REWIND
+
+
+def test_rewind_recovered_once_past_the_old_offset_again() -> None:
+    """A rebalance re-committing a slightly older offset (Burrow >= 1.3.7)."""
+    w = window((10, 5), (12, 6), (8, 9), (12, 9))
+    assert status(w, 9) is Status.WARN  # no longer REWIND; the other rules apply
+    assert status(window((10, 5), (12, 3), (8, 7), (13, 2)), 2) is Status.OK
 
 
 def test_stop_comes_before_rewind() -> None:
@@ -102,13 +127,30 @@ def test_group_takes_worst_partition_and_reports_errors_as_err() -> None:
     assert group_status([Status.OK, Status.WARN]) is Status.WARN
     for bad in ERRORS:
         assert group_status([Status.WARN, bad, Status.OK]) is Status.ERR
-    st_, verdicts = evaluate_group([(window(*[(7, 3)] * 10), 3), ([], 0)], 1_009_000)
+    st_, verdicts = evaluate_group([(window(*[(7, 3)] * 10), 3, ()), ([], 0, ())], 1_009_000)
     assert st_ is Status.ERR and [v.status for v in verdicts] == [Status.STALL, Status.OK]
 
 
-def test_status_numbers_order() -> None:
-    assert STATUS_NUMBER[Status.OK] == 0 and STATUS_NUMBER[Status.WARN] == 1
-    assert all(STATUS_NUMBER[s] > 1 for s in (Status.ERR, *ERRORS))
+def test_status_numbers_are_burrows() -> None:
+    """core/protocol/evaluator.go: what Burrow's Prometheus exporter exports."""
+    assert [STATUS_NUMBER[s] for s in Status] == list(range(7))
+    assert [s.value for s in Status] == [
+        "NOTFOUND",
+        "OK",
+        "WARN",
+        "ERR",
+        "STOP",
+        "STALL",
+        "REWIND",
+    ]
+
+
+def test_min_complete_keeps_young_windows_ok() -> None:
+    w = window(*[(7, 3)] * 4)
+    assert status(w, 3) is Status.STALL
+    v = evaluate_partition(w, 3, w[-1].timestamp_ms, min_complete=0.5)
+    assert (v.status, v.complete) == (Status.OK, 0.4)
+    assert status(window(*[(7, 3)] * 5), 3, min_complete=0.5) is Status.STALL
 
 
 def test_pure_module_imports_no_kafka_client() -> None:
@@ -150,11 +192,14 @@ def test_invariants(rows: list[tuple[int, int, int]], lag: int, later: int, n: i
     if lag == 0:
         assert s is Status.OK
     caught_up = any(c.lag == 0 for c in recent)
-    rewound = any(b.offset < a.offset for a, b in itertools.pairwise(recent))
+    at = next(
+        (i for i, (a, b) in enumerate(itertools.pairwise(recent), 1) if b.offset < a.offset), 0
+    )
+    rewound = at > 0 and all(c.offset < recent[at - 1].offset for c in recent[at:])
     if lag > 0 and rewound and s is not Status.STOP:
         assert s is Status.REWIND
     if lag > 0 and caught_up and not rewound:
-        assert s is Status.OK
+        assert s in (Status.OK, Status.STOP)
     if s is Status.STOP:  # stays stopped as time passes
         assert status(commits, lag, now=now + 1 + later, window=n) is Status.STOP
     if s is Status.STALL:
@@ -166,6 +211,6 @@ def test_invariants(rows: list[tuple[int, int, int]], lag: int, later: int, n: i
 @given(st.lists(st.sampled_from(list(Status)), max_size=12))
 def test_group_status_invariants(statuses: list[Status]) -> None:
     g = group_status(statuses)
-    assert g in {Status.OK, Status.WARN, Status.ERR}
+    assert g in {Status.OK, Status.WARN, Status.ERR, Status.NOTFOUND} or not statuses
     assert (g is Status.ERR) == any(s in ERRORS or s is Status.ERR for s in statuses)
-    assert (g is Status.OK) == all(s is Status.OK for s in statuses)
+    assert (g is Status.OK) == all(s in (Status.OK, Status.NOTFOUND) for s in statuses)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from streams.monitor.burrow import Status
 from streams.monitor.freshness import freshness_percentiles, parse_ce_time, percentile
 from streams.monitor.model import GroupLag, PartitionLag, PipelineHealth, Snapshot
-from streams.monitor.offsets_log import decode_offset_commit
+from streams.monitor.offsets_log import decode_group_metadata, decode_offset_commit
 from streams.monitor.page import render_page
 
 
@@ -94,3 +94,40 @@ def test_page_lists_every_group_coloured_and_escaped() -> None:
     assert 'data-status="ERR"' in html and "t[0] STALL" in html
     assert html.index("bad_time") < html.index("not_json")
     assert "collecting" in render_page(None)
+
+
+def _assignment(parts: list[tuple[str, int]]) -> bytes:
+    out = struct.pack(">hi", 0, len(parts))
+    for topic, p in parts:
+        out += _s(topic) + struct.pack(">ii", 1, p)
+    return out + struct.pack(">i", -1)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_decode_group_metadata_members_and_owners(version: int) -> None:
+    """Members of a classic group, from its coordinator's record (no admin request)."""
+    value = struct.pack(">h", version) + _s("consumer") + struct.pack(">i", 7)
+    value += _s("range") + _s("m-1")
+    if version >= 2:
+        value += struct.pack(">q", 1_700_000_000_000)
+    value += struct.pack(">i", 2)
+    for member, host, tp in (("m-1", "/10.0.0.1", ("t", 0)), ("m-2", "/10.0.0.2", ("t", 1))):
+        value += _s(member)
+        if version >= 3:
+            value += struct.pack(">h", -1)  # no group instance id
+        value += _s(f"client-{member}") + _s(host)
+        value += struct.pack(">ii", 30_000, 10_000)
+        sub = b"\x00\x00"
+        assignment = _assignment([tp])
+        value += struct.pack(">i", len(sub)) + sub + struct.pack(">i", len(assignment)) + assignment
+    key = struct.pack(">h", 2) + _s("g")
+    got = decode_group_metadata(key, value)
+    assert got is not None and got.members is not None
+    assert got.members == (("client-m-1", "/10.0.0.1"), ("client-m-2", "/10.0.0.2"))
+    assert got.owners == {
+        ("t", 0): ("/10.0.0.1", "client-m-1"),
+        ("t", 1): ("/10.0.0.2", "client-m-2"),
+    }
+    gone = decode_group_metadata(key, None)
+    assert gone is not None and gone.members is None
+    assert decode_group_metadata(struct.pack(">h", 1) + _s("g"), b"") is None  # a commit key

@@ -452,8 +452,12 @@ def test_commands_found() -> None:
     assert {"topics", "streams", "sink", "monitor", "portal"} <= tops
 
 
-def test_topics_apply_uses_broker_default_replication() -> None:
+def test_topics_apply_follows_the_cluster_size() -> None:
+    """RF 3 with min.insync.replicas 2 from three brokers on (what compose and Strimzi run),
+    all brokers and 1 below; apply_topics reads the size unless told."""
+    from deploy.broker.config import replication_for
     from deploy.topics import apply_topics
 
+    assert [replication_for(n) for n in (1, 2, 3, 6)] == [(1, 1), (2, 1), (3, 2), (3, 2)]
     default = inspect.signature(apply_topics).parameters["replication_factor"].default
-    assert default == -1
+    assert default is None

@@ -392,22 +392,40 @@ def test_monitor_is_scraped() -> None:
 # ---------------------------------------------------------------- metrics
 
 
-def exported_metrics() -> dict[str, set[str]]:
-    """Metric name → label names, from the monitor's own collector."""
-    from streams.monitor.metrics import SnapshotCollector
-    from streams.monitor.model import Snapshot
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
 
-    collector = SnapshotCollector(lambda: Snapshot(taken_ms=0, groups=()), lambda: 0)
+
+def exported_metrics() -> dict[str, set[str]]:
+    """Series name → label names, from the monitor's and the sinks' own collectors."""
+    from sinks.metrics import SINK_METRIC_NAMES
+    from streams.monitor.metrics import SnapshotCollector
+    from tests.unit.test_alert_rules import full_snapshot
+
+    collector = SnapshotCollector(full_snapshot, lambda: 0)
     result: dict[str, set[str]] = {}
     for family in collector.collect():
-        labels: set[str] = set()
         for sample in family.samples:
-            labels.update(sample.labels)
-        result[family.name] = labels
+            result.setdefault(sample.name, set()).update(sample.labels)
+        for suffix in _SUFFIXES.get(family.type, ("",)):
+            result.setdefault(family.name + suffix, set())
+    for name in SINK_METRIC_NAMES:
+        result.setdefault(name, {"tier"})
     return result
 
 
-KNOWN_LABELS = {"group", "topic", "partition", "reason", "stage", "direction", "tier", "quantile"}
+KNOWN_LABELS = {
+    "group",
+    "topic",
+    "partition",
+    "reason",
+    "stage",
+    "direction",
+    "tier",
+    "le",
+    "node",
+    "state",
+    "instance",
+}
 PROM_BUILTIN = {"up"}
 
 
@@ -428,9 +446,11 @@ def test_dashboard_has_the_operator_panels() -> None:
         "tuyen_consumer_lag_messages",
         "tuyen_consumer_lag_seconds",
         "tuyen_consumer_group_status",
-        "tuyen_dlq_records",
-        'tuyen_freshness_seconds{quantile="0.95"}',
-        "tuyen_stage_events",
+        "tuyen_dlq_records_total",
+        "tuyen_freshness_seconds_bucket",
+        "tuyen_stage_events_total",
+        "kafka_server_replicamanager_underreplicatedpartitions",
+        "kafka_controller_kafkacontroller_activecontrollercount",
     ):
         assert metric in text
     for p in dash["panels"]:
@@ -443,13 +463,25 @@ def test_every_queried_metric_is_exported(expr: str) -> None:
     exported = exported_metrics()
     no_strings = re.sub(r'"[^"]*"', '""', expr)
     names = set(re.findall(r"\b(tuyen_[a-z0-9_]+)\b", no_strings))
-    assert names or expr.split("{")[0].strip() in PROM_BUILTIN, expr
+    kafka = set(re.findall(r"\b(kafka_[a-z0-9_]+)\b", no_strings))
+    assert names or kafka or expr.split("{")[0].strip() in PROM_BUILTIN, expr
     assert names <= set(exported), f"not exported by the monitor: {names - set(exported)}"
+    assert kafka <= jmx_metric_names(), f"not made by the JMX exporter rules: {kafka}"
     for grouping in re.findall(r"\bby \(([^)]*)\)", no_strings):
         labels = {x.strip() for x in grouping.split(",")}
         assert labels <= KNOWN_LABELS, expr
     for label in re.findall(r"[{,]\s*([a-z_]+)\s*(?:=~|!=|=)", no_strings):
         assert label in KNOWN_LABELS | {"job"}, f"{label} in {expr}"
+
+
+def jmx_metric_names() -> set[str]:
+    """What the JMX exporter rules make of the MBeans the alerts and dashboard use."""
+    from streams.monitor.brokers import JMX_METRICS
+
+    return set(JMX_METRICS) | {
+        "kafka_server_brokertopicmetrics_messagesin_total",
+        "kafka_server_replicamanager_underminisrpartitioncount",
+    }
 
 
 def test_exported_labels_are_the_known_ones() -> None:
@@ -458,7 +490,7 @@ def test_exported_labels_are_the_known_ones() -> None:
     from streams.monitor import metrics
 
     source = Path(metrics.__file__).read_text(encoding="utf-8")
-    for label in KNOWN_LABELS:
+    for label in KNOWN_LABELS - {"le", "instance"}:  # Prometheus's own
         assert f'"{label}"' in source, label
 
 
@@ -469,3 +501,28 @@ def test_prometheus_rule_is_the_alerts_file() -> None:
         for r in group["rules"]:
             assert r["labels"]["severity"] in {"warning", "critical"}
             assert r["annotations"]["summary"]
+
+
+def test_brokers_export_their_own_metrics_everywhere() -> None:
+    """One JMX exporter rule file for the local cluster, compose and Strimzi; Prometheus
+    scrapes the brokers as job "kafka" in both deployments (the broker alerts use it)."""
+    rules = (DEPLOY / "broker" / "jmx-exporter.yaml").read_text(encoding="utf-8")
+    (kafka,) = by_kind("Kafka")
+    ref = kafka["spec"]["kafka"]["metricsConfig"]["valueFrom"]["configMapKeyRef"]
+    cm = next(c for c in by_kind("ConfigMap") if c["metadata"]["name"] == ref["name"])
+    assert cm["data"][ref["key"]] == rules
+    (pod_mon,) = by_kind("PodMonitor")
+    assert pod_mon["spec"]["selector"]["matchLabels"]["strimzi.io/cluster"] == "tuyen"
+    relabel = pod_mon["spec"]["podMetricsEndpoints"][0]["relabelings"][0]
+    assert (relabel["targetLabel"], relabel["replacement"]) == ("job", "kafka")
+    compose = load_yaml(DEPLOY / "compose" / "docker-compose.yml")[0]
+    for name in ("kafka-1", "kafka-2", "kafka-3"):
+        svc = compose["services"][name]
+        assert (
+            "-javaagent:/opt/jmx-agent/jmx_prometheus_javaagent-1.0.1.jar=9404:"
+            in (svc["environment"]["KAFKA_OPTS"])
+        )
+        assert "../broker/jmx-exporter.yaml:/opt/jmx-config/jmx-exporter.yaml:ro" in svc["volumes"]
+    prom = load_yaml(MONITORING / "prometheus.yml")[0]
+    kafka_job = next(j for j in prom["scrape_configs"] if j["job_name"] == "kafka")
+    assert kafka_job["static_configs"][0]["targets"] == [f"kafka-{i}:9404" for i in (1, 2, 3)]

@@ -33,6 +33,7 @@ from producers.config import SimulationConfig
 from producers.simulator import simulate
 from schemas import KafkaMessage
 from schemas.kafka import KafkaConnection, consumer, producer
+from schemas.partition import PARTITIONER
 from schemas.topics import RAW, topic_name, topic_specs
 
 PARTITIONS = 6
@@ -60,6 +61,7 @@ def _producer(kafka: KafkaConnection) -> Producer:
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
+            "partitioner": PARTITIONER,
         },
     )
 
@@ -195,6 +197,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         home=ctx.workdir / f"{prefix}home",
         sink_args=("--flush-interval", "0.5"),
         development=True,
+        worker_args=("--partitions", str(PARTITIONS)),
     )
     pipeline.start()
     try:

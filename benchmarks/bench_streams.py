@@ -26,6 +26,7 @@ from deploy.topics import apply_topics
 from schemas import DevKeyRegistry, encode, make_change, sign
 from schemas.examples import example_data
 from schemas.kafka import KafkaConnection, consumer, producer
+from schemas.partition import PARTITIONER
 from schemas.topics import topic_specs
 from streams.config import DEV_KEY_SEED
 
@@ -65,7 +66,7 @@ def _messages(n: int) -> Msgs:
 
 
 def _produce(kafka: KafkaConnection, topic: str, msgs: Msgs) -> None:
-    p = producer(kafka, {"linger.ms": 20, "compression.type": "lz4"})
+    p = producer(kafka, {"linger.ms": 20, "compression.type": "lz4", "partitioner": PARTITIONER})
     for key, value, headers in msgs:
         while True:
             try:

@@ -2,8 +2,9 @@
 
 Fail closed. Outside development mode the stream worker refuses to start without
 
-- ``TUYEN_KEY_REGISTRY``: the signers' public keys (a StaticKeyRegistry JSON file) that
-  holds keys, none of them a development key (derived from the published seed);
+- ``TUYEN_KEY_REGISTRY``: the signers' public keys (a key registry JSON file,
+  ``key_registry/v1``) that holds keys, none of them a development key (derived from the
+  published seed); the worker re-reads it while running and refuses a new file alike;
 - ``TUYEN_PSEUDONYM_KEY`` (or ``TUYEN_PSEUDONYM_KEY_FILE``): base64 of ≥ 32 random bytes, not
   a published value (:mod:`streams.pseudonym_key`).
 
@@ -32,18 +33,17 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import orjson
 from pydantic import SecretStr
 
 from deploy.exceptions import ConfigError, MissingTrustAnchor
 from deploy.settings import Settings, env_name
-from schemas import ContractViolation, DevKeyRegistry, StaticKeyRegistry
-from schemas.keys import DEV_KEY_SEED
+from schemas import ContractViolation, StaticKeyRegistry
+from schemas.keys import development_signers, registry_problem
 from schemas.signoff import (
     ApproverRegistry,
     StaticApproverRegistry,
@@ -133,7 +133,9 @@ def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors
     uses: list[str] = []
     registry = s.key_registry
     if registry:
-        check_key_registry(registry, development=s.dev)
+        forged = check_key_registry(registry, development=s.dev)
+        if forged:  # development mode only (refused outside it)
+            uses.append(_dev_keys_in(registry, forged))
     elif s.dev:
         uses.append(_DEV_REGISTRY)
     else:
@@ -163,9 +165,12 @@ def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors
     return WorkerAnchors(development=s.dev, key_registry_path=registry, pseudonym_key=key)
 
 
-def check_key_registry(path: str, *, development: bool) -> None:
-    """Refuse a registry file that cannot be read, holds no key, or (outside development
-    mode) holds a development key: a key derived from the published seed."""
+def check_key_registry(path: str, *, development: bool) -> list[str]:
+    """Refuse a registry file that cannot be read or parsed (format ``key_registry/v1``: keys
+    with ``key_id``, ``revocations``), holds no key, or (outside development mode) holds a
+    development key: a key derived from the published seed (``schemas.keys.registry_problem``,
+    which the worker's reloading registry applies to every new file too). Returns the
+    signers with a development key (in development mode, where they are allowed)."""
     var = f"TUYEN_KEY_REGISTRY={path}"
     try:
         raw = Path(path).read_bytes()
@@ -175,17 +180,11 @@ def check_key_registry(path: str, *, development: bool) -> None:
         registry = StaticKeyRegistry.from_json(raw)
     except ContractViolation as exc:
         raise ConfigError(f"{var} is not a key registry: {exc}") from None
-    if len(registry) == 0:
-        raise ConfigError(f"{var} holds no keys: every event would be rejected")
-    if development:
-        return
-    forged = development_signers(orjson.loads(raw))
-    if forged:
-        shown = ", ".join(forged[:5]) + (f" and {len(forged) - 5} more" if len(forged) > 5 else "")
-        raise ConfigError(
-            f"{var} holds development keys (derived from the published seed) for {shown}: "
-            f"anyone can sign as them; register the health workers' own keys, {DEV_HINT}"
-        )
+    problem = registry_problem(registry, development=development)
+    if problem is None:
+        return development_signers(registry) if development else []
+    hint = "" if development else f", {DEV_HINT}"
+    raise ConfigError(f"{var} {problem}; register the health workers' own keys{hint}")
 
 
 def approver_registry(s: Settings, job: str) -> ApproverRegistry:
@@ -226,37 +225,12 @@ def check_approver_keys(path: str, *, development: bool) -> StaticApproverRegist
     return registry
 
 
-def development_signers(doc: Any) -> list[str]:
-    """Signers whose registered public key is their development key (any JSON layout that
-    has objects with ``signer`` and base64 ``public_key``)."""
-    import base64
-    import binascii
-
-    dev = DevKeyRegistry(DEV_KEY_SEED, signers_per_station=9999)
-    found: list[str] = []
-    for entry in _objects(doc):
-        signer, public = entry.get("signer"), entry.get("public_key")
-        if not isinstance(signer, str) or not isinstance(public, str):
-            continue
-        derived = dev.lookup(signer)
-        if derived is None:
-            continue
-        try:
-            if base64.b64decode(public, validate=True) == derived.public_key:
-                found.append(signer)
-        except (binascii.Error, ValueError):
-            continue
-    return found
-
-
-def _objects(doc: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(doc, dict):
-        yield doc
-        for value in doc.values():
-            yield from _objects(value)
-    elif isinstance(doc, list):
-        for value in doc:
-            yield from _objects(value)
+def _dev_keys_in(path: str, signers: list[str]) -> str:
+    shown = ", ".join(signers[:3]) + (f" and {len(signers) - 3} more" if len(signers) > 3 else "")
+    return (
+        f"development keys in the key registry {path} (for {shown}: derived from the "
+        "published seed, anyone can sign as them)"
+    )
 
 
 def _checked_key(s: Settings, field: str) -> SecretStr | None:

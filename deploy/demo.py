@@ -39,7 +39,7 @@ from deploy.pipeline import Pipeline
 from deploy.settings import Settings
 from deploy.topics import apply_topics
 from schemas.kafka import KafkaConnection
-from schemas.topics import RAW, topic_name, topic_specs
+from schemas.topics import RAW, replay_specs, topic_name, topic_specs
 
 if TYPE_CHECKING:
     from producers.simulator import SimEvent
@@ -212,13 +212,21 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         log_dir=out / "logs",
         home=s.home,
         workers=opts.workers,
+        # the demo replays simulated history: each event reaches the raw topic (CreateTime)
+        # stamped with when its station entered it, so submissions are on time or late as
+        # simulated (the workers are told: --allow-create-time, development mode only)
+        worker_args=("--allow-create-time",),
         sink_args=("--flush-interval", "2"),
-        extra_env={"TUYEN_APPROVER_KEYS": str(approvers)},
+        extra_env={
+            "TUYEN_APPROVER_KEYS": str(approvers),
+            # the workers check every message's murmur2 partition against the raw topic's count
+            "TUYEN_TOPIC_PARTITIONS": str(opts.partitions),
+        },
         development=True,
     )
     try:
         console.print(f"broker: {handle.mode} at {handle.bootstrap} (topic prefix {prefix!r})")
-        apply_topics(handle.kafka, topic_specs(prefix, opts.partitions))
+        apply_topics(handle.kafka, replay_specs(topic_specs(prefix, opts.partitions), prefix))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
         n, month, held = _simulate(opts, handle.kafka, prefix)

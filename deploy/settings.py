@@ -15,7 +15,7 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_TOPIC_PARTITIONS`` | override every topic's partition count (small clusters) | unset |
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
-| ``TUYEN_KEY_REGISTRY`` | path of the signers' public keys (StaticKeyRegistry JSON) | (R) |
+| ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_APPROVER_KEYS`` | path of the approvers' public keys (``schemas.signoff`` JSON) | (A) |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
 | ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |

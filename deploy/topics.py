@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -87,6 +88,41 @@ def apply_topics(
         wanted = {**spec.broker_config(), "min.insync.replicas": str(replication_for(actual_rf)[1])}
         changes.append(_update(client, spec, len(parts), wanted, timeout_s))
     return changes
+
+
+def raw_topic_problems(
+    kafka: KafkaConnection, topic: str, partitions: int, *, timeout_s: float = 30
+) -> list[str]:
+    """What makes ``topic`` unfit as the stream worker's raw input: missing, a partition count
+    other than ``partitions`` (the worker checks each message's murmur2 partition against
+    it), or a timestamp type other than ``LogAppendTime`` (received time, timeliness and key
+    revocation must not take a time the sender chose)."""
+    client = admin(kafka)
+    deadline = time.monotonic() + timeout_s
+    while True:  # a topic just created takes a moment to show in the metadata
+        # (all topics: naming one in a metadata request may auto-create it)
+        found = client.list_topics(timeout=timeout_s).topics.get(topic)
+        if found is not None and found.error is None:
+            break
+        if time.monotonic() >= deadline:
+            return [f"topic {topic} does not exist"]
+        time.sleep(0.2)
+    problems = []
+    if len(found.partitions) != partitions:
+        problems.append(
+            f"topic {topic} has {len(found.partitions)} partitions, the worker is configured "
+            f"for {partitions} (TUYEN_TOPIC_PARTITIONS / --partitions)"
+        )
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    described = client.describe_configs([resource])[resource].result(timeout=timeout_s)
+    kind = described.get("message.timestamp.type")
+    if kind is None or kind.value != "LogAppendTime":
+        problems.append(
+            f"topic {topic} has message.timestamp.type="
+            f"{kind.value if kind is not None else '?'}, it must be LogAppendTime "
+            "(run `tuyen topics apply`)"
+        )
+    return problems
 
 
 def _update(

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.kafka import KafkaConnection
 from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
+from schemas.partition import PARTITIONER
 
 # Seed of the development key registry (``schemas.DevKeyRegistry``) shared by the simulator,
 # ``tuyen publish --dev-keys`` and the tests. Development only: anyone who knows it can sign.
@@ -53,6 +54,18 @@ class ProducerConfig(BaseModel):
     reconnect_backoff_max_ms: int = Field(default=5_000, ge=10)
     extra: dict[str, str | int | bool] = Field(default_factory=dict)
 
+    @field_validator("extra")
+    @classmethod
+    def _contract_partitioner(
+        cls, extra: dict[str, str | int | bool]
+    ) -> dict[str, str | int | bool]:
+        if extra.get("partitioner", PARTITIONER) != PARTITIONER:
+            raise ValueError(
+                f"partitioner must stay {PARTITIONER} (murmur2, the contract's): with another "
+                "one the stream worker dead-letters most events as wrong_partition"
+            )
+        return extra
+
     def producer_settings(self) -> dict[str, str | int | bool]:
         """The confluent-kafka producer's own settings (idempotent, acks=all); the connection
         settings come from ``kafka``."""
@@ -67,6 +80,9 @@ class ProducerConfig(BaseModel):
             "queue.buffering.max.kbytes": 1_048_576,
             "socket.timeout.ms": self.socket_timeout_ms,
             "reconnect.backoff.max.ms": self.reconnect_backoff_max_ms,
+            # the contract's partitioner (murmur2, the Java client's default): a record's
+            # changes land where the stream worker keeps its state
+            "partitioner": PARTITIONER,
         }
         cfg.update(self.extra)
         return cfg

@@ -17,6 +17,7 @@ from producers.sdk.client import StationClient
 from producers.simulator.model import SimEvent
 from schemas import KafkaMessage
 from schemas.kafka import KafkaConnection, producer
+from schemas.partition import PARTITIONER
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def fast_producer_config() -> dict[str, str | int | bool]:
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 1_048_576,
+        "partitioner": PARTITIONER,  # the contract's (murmur2)
     }
 
 

@@ -11,6 +11,7 @@ Public API of the contract (the facility hierarchy lives in ``schemas.hierarchy`
     major, data = upcast(change.record_type, change.schema_major, change.data)
 """
 
+from schemas.canonical import canonical_json
 from schemas.envelope import (
     MAX_CLOCK_SKEW,
     Op,
@@ -22,9 +23,11 @@ from schemas.envelope import (
 )
 from schemas.exceptions import ContractError, KafkaCoordinates, TuyenError
 from schemas.fields import Payload
+from schemas.keyreload import ReloadingKeyRegistry
 from schemas.keys import (
     DevKeyRegistry,
     KeyRegistry,
+    Revocation,
     SignerKey,
     StaticKeyRegistry,
     dev_signer,
@@ -68,10 +71,13 @@ __all__ = [
     "Reason",
     "RecordChange",
     "RecordType",
+    "ReloadingKeyRegistry",
+    "Revocation",
     "SignerKey",
     "StaticKeyRegistry",
     "TuyenError",
     "canonical_bytes",
+    "canonical_json",
     "check_change",
     "decode",
     "dev_signer",

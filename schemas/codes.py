@@ -118,7 +118,7 @@ ICD10_SUBSET: Final[dict[str, str]] = {
 
 def icd10_known(code: str) -> bool:
     """True when ``code`` is well-formed and in the shipped subset (or under a listed category)."""
-    if not ICD10_RE.match(code):
+    if not ICD10_RE.fullmatch(code):
         return False
     return code in ICD10_SUBSET or code[:3] in ICD10_SUBSET
 

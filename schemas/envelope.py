@@ -17,7 +17,9 @@ from typing import Any, Final
 import uuid6
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.canonical import MAX_SAFE_INTEGER
 from schemas.fields import Payload
+from schemas.keys import KEY_ID_PATTERN
 from schemas.reasons import ContractViolation, Reason
 from schemas.registry import (
     CURRENT_MAJOR,
@@ -34,8 +36,12 @@ SPECVERSION: Final = "1.0"
 STATION_PATTERN: Final = r"^[0-9]{5}$"
 SIGNER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
-_STATION_RE = re.compile(STATION_PATTERN)
-_SIGNER_RE = re.compile(SIGNER_PATTERN)
+#: record_version and station_seq: 1 .. 2**53 - 1 (exact in RFC 8785 / I-JSON, an int64 in
+#: Arrow, Parquet and DuckDB)
+MAX_COUNTER: Final = MAX_SAFE_INTEGER
+_STATION_RE = re.compile(STATION_PATTERN, re.ASCII)
+_SIGNER_RE = re.compile(SIGNER_PATTERN, re.ASCII)
+KEY_ID_RE: Final = re.compile(KEY_ID_PATTERN, re.ASCII)
 
 
 class Op(StrEnum):
@@ -60,12 +66,15 @@ class RecordChange(BaseModel):
     record_type: RecordType
     record_id: str
     op: Op
-    record_version: int = Field(ge=1)
-    station_seq: int = Field(ge=1)
+    record_version: int = Field(ge=1, le=MAX_COUNTER)
+    station_seq: int = Field(ge=1, le=MAX_COUNTER)
     schema_major: int = Field(ge=1)
     signer: str = Field(pattern=SIGNER_PATTERN)
     signature: str = ""
     data: dict[str, Any] | None = None
+    key_id: str | None = Field(
+        default=None, pattern=KEY_ID_PATTERN, description="which of the signer's keys signed"
+    )
 
     @property
     def source(self) -> str:
@@ -141,6 +150,29 @@ def check_change(
             )
     elif change.data is not None:
         raise ContractViolation(Reason.DATA_ON_DELETE, "a delete carries no data", field="data")
+    if rt is RecordType.PERSON_TRANSFER:
+        _check_transfer(change)
+
+
+def _check_transfer(change: RecordChange) -> None:
+    """A transfer is final (version 1, never deleted) and goes to another station."""
+    if change.op is not Op.UPSERT:
+        raise ContractViolation(
+            Reason.BAD_OP, "a person_transfer cannot be deleted: transfer back instead", field="op"
+        )
+    if change.record_version != 1:
+        raise ContractViolation(
+            Reason.BAD_VERSION,
+            "a person_transfer is final: its record_version is 1 (transfer back instead)",
+            field="record_version",
+        )
+    assert change.data is not None
+    if change.data["to_station"] == change.station:
+        raise ContractViolation(
+            Reason.INCONSISTENT,
+            f"a transfer from station {change.station} to itself",
+            field="data.to_station",
+        )
 
 
 def check_event_id(event_id: str) -> None:
@@ -158,6 +190,10 @@ def check_event_id(event_id: str) -> None:
 def new_event_id() -> str:
     """A fresh UUIDv7 (time-ordered)."""
     return str(uuid6.uuid7())
+
+
+def _counter(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_COUNTER
 
 
 def make_change(
@@ -184,7 +220,7 @@ def make_change(
     rt = record_type_of(record_type)
     if isinstance(data, Payload):
         data = data.model_dump(mode="json", exclude_none=True)
-    if not _STATION_RE.match(station):
+    if not _STATION_RE.fullmatch(station):
         raise ContractViolation(
             Reason.BAD_SOURCE, f"station must be 5 digits, got {station!r}", field="source"
         )
@@ -192,16 +228,16 @@ def make_change(
         op_ = Op(op)
     except ValueError:
         raise ContractViolation(Reason.BAD_OP, f"op must be upsert or delete, got {op!r}") from None
-    if not _SIGNER_RE.match(signer):
+    if not _SIGNER_RE.fullmatch(signer):
         raise ContractViolation(Reason.BAD_SIGNER, f"bad signer id {signer!r}", field="signer")
-    if (
-        isinstance(record_version, bool)
-        or not isinstance(record_version, int)
-        or record_version < 1
-    ):
-        raise ContractViolation(Reason.BAD_VERSION, "record_version must be an integer >= 1")
-    if isinstance(station_seq, bool) or not isinstance(station_seq, int) or station_seq < 1:
-        raise ContractViolation(Reason.BAD_SEQ, "station_seq must be an integer >= 1")
+    if not _counter(record_version):
+        raise ContractViolation(
+            Reason.BAD_VERSION, f"record_version must be an integer in 1..{MAX_COUNTER}"
+        )
+    if not _counter(station_seq):
+        raise ContractViolation(
+            Reason.BAD_SEQ, f"station_seq must be an integer in 1..{MAX_COUNTER}"
+        )
     when = time or now or datetime.now(UTC)
     if when.tzinfo is None:
         raise ContractViolation(Reason.BAD_TIME, "time must be timezone-aware", field="time")

@@ -105,6 +105,14 @@ def example_data(
             "onset_date": d,
             "classification": "probable",
         }
+    if rt == "person_transfer":
+        return {
+            "health_id": health_id,
+            "to_station": "00007",
+            "transfer_date": d,
+            "person_record_version": 1,
+            "reason": "moved",
+        }
     snap: dict[str, Any] = {"period": period, "as_of": d}
     if rt == "staff_snapshot":
         snap["counts"] = {

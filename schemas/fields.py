@@ -34,12 +34,14 @@ DATE_PATTERN: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 PERIOD_PATTERN: Final = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 COMMUNE_PATTERN: Final = r"^[0-9]{5}$"
 
-_HEALTH_ID_RE = re.compile(HEALTH_ID_PATTERN)
-_CITIZEN_ID_RE = re.compile(CITIZEN_ID_PATTERN)
-_PHONE_RE = re.compile(PHONE_PATTERN)
-_DATE_RE = re.compile(DATE_PATTERN)
-_PERIOD_RE = re.compile(PERIOD_PATTERN)
-_COMMUNE_RE = re.compile(COMMUNE_PATTERN)
+# Python's ``$`` also matches before a trailing newline: every check is a ``fullmatch`` (the
+# patterns above are the JSON Schema ones, ASCII classes only, anchored for JSON Schema).
+_HEALTH_ID_RE = re.compile(HEALTH_ID_PATTERN, re.ASCII)
+_CITIZEN_ID_RE = re.compile(CITIZEN_ID_PATTERN, re.ASCII)
+_PHONE_RE = re.compile(PHONE_PATTERN, re.ASCII)
+_DATE_RE = re.compile(DATE_PATTERN, re.ASCII)
+_PERIOD_RE = re.compile(PERIOD_PATTERN, re.ASCII)
+_COMMUNE_RE = re.compile(COMMUNE_PATTERN, re.ASCII)
 
 
 class Payload(BaseModel):
@@ -78,7 +80,7 @@ def _string(value: Any, what: str) -> str:
 def check_health_id(value: Any) -> str:
     """Mã số BHXH: exactly 10 ASCII digits, not all zero."""
     s = _string(value, "health id")
-    if not _HEALTH_ID_RE.match(s) or s == "0000000000":
+    if not _HEALTH_ID_RE.fullmatch(s) or s == "0000000000":
         raise _err(
             "bad_health_id",
             "health id must be the 10-digit social-insurance number (mã số BHXH), got '{v}'",
@@ -90,7 +92,7 @@ def check_health_id(value: Any) -> str:
 def check_citizen_id(value: Any) -> str:
     """CCCD: 12 digits; digits 1-3 = 0 + GSO province code; digit 4 = century/sex code."""
     s = _string(value, "citizen id")
-    if not _CITIZEN_ID_RE.match(s) or s[1:3] not in codes.PROVINCE_CODES:
+    if not _CITIZEN_ID_RE.fullmatch(s) or s[1:3] not in codes.PROVINCE_CODES:
         raise _err(
             "bad_citizen_id",
             "citizen id must be 12 digits starting with a province code (0 + GSO code), got '{v}'",
@@ -110,7 +112,7 @@ def citizen_id_century_sex(citizen_id: str) -> tuple[int, str]:
 
 def check_phone(value: Any) -> str:
     s = _string(value, "phone")
-    if not _PHONE_RE.match(s):
+    if not _PHONE_RE.fullmatch(s):
         raise _err("bad_phone", "phone must be 10 digits starting with 0, got '{v}'", v=s)
     return s
 
@@ -145,7 +147,7 @@ def _code_checker(table: dict[str, Any], what: str) -> Any:
 
 def check_commune(value: Any) -> str:
     s = _string(value, "commune code")
-    if not _COMMUNE_RE.match(s):
+    if not _COMMUNE_RE.fullmatch(s):
         raise _err("bad_format", "commune code must be 5 digits (GSO), got '{v}'", v=s)
     return s
 
@@ -154,7 +156,7 @@ def _parse_date(value: Any) -> date:
     if type(value) is date:
         return value
     s = _string(value, "date")
-    if not _DATE_RE.match(s):
+    if not _DATE_RE.fullmatch(s):
         raise _err("bad_date", "date must be YYYY-MM-DD, got '{v}'", v=s)
     try:
         return date.fromisoformat(s)
@@ -179,7 +181,7 @@ def check_past_date(value: Any, info: ValidationInfo) -> date:
 def check_period(value: Any, info: ValidationInfo) -> str:
     """A month ``YYYY-MM`` not after the current month in Vietnam."""
     s = _string(value, "period")
-    if not _PERIOD_RE.match(s):
+    if not _PERIOD_RE.fullmatch(s):
         raise _err("bad_format", "period must be YYYY-MM, got '{v}'", v=s)
     today = today_vn(now_from(info))
     if s > f"{today.year:04d}-{today.month:02d}":

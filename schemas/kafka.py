@@ -17,6 +17,9 @@ no other module constructs a client, so the security settings cannot be forgotte
     )
     p = producer(kafka, {"enable.idempotence": True})
 
+Every producer partitions keys with the contract's murmur2 (``schemas.partition``) unless told
+otherwise, so a record's changes land where the stream worker keeps its state.
+
 Secrets are ``SecretStr``: ``repr``/``str`` of the connection never show them, and they are
 revealed only in the dictionaries handed to the client libraries.
 
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from schemas.exceptions import TuyenError
+from schemas.partition import PARTITIONER
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer
@@ -50,6 +54,7 @@ __all__ = [
     "faust_broker_urls",
     "faust_credentials",
     "producer",
+    "producer_config",
 ]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -203,11 +208,22 @@ def client_config(kafka: KafkaConnection, overrides: ClientConfig | None = None)
     return {**kafka.librdkafka(), **extra}
 
 
+def producer_config(
+    kafka: KafkaConnection, overrides: ClientConfig | None = None
+) -> dict[str, Any]:
+    """:func:`client_config` of a producer: keys are partitioned with the contract's murmur2
+    (``schemas.partition.PARTITIONER``) unless ``overrides`` name another ``partitioner``
+    (librdkafka's own default, CRC32, puts most record keys on a partition where the stream
+    worker does not keep their state: it dead-letters them ``wrong_partition``)."""
+    return client_config(kafka, {"partitioner": PARTITIONER, **(overrides or {})})
+
+
 def producer(kafka: KafkaConnection, overrides: ClientConfig | None = None) -> Producer:
-    """A confluent-kafka ``Producer`` on ``kafka`` with the client settings ``overrides``."""
+    """A confluent-kafka ``Producer`` on ``kafka`` with the client settings ``overrides``
+    (murmur2 partitioner unless they say otherwise: :func:`producer_config`)."""
     from confluent_kafka import Producer
 
-    return Producer(client_config(kafka, overrides))
+    return Producer(producer_config(kafka, overrides))
 
 
 def consumer(kafka: KafkaConnection, overrides: ClientConfig | None = None) -> Consumer:

@@ -74,6 +74,18 @@ class Reason(StrEnum):
     REPLAY_STALE_VERSION = "replay_stale_version"
     DELETE_UNKNOWN_RECORD = "delete_unknown_record"
     EVENT_TOO_OLD = "event_too_old"
+    # added with key ids, revocation, header allow-list, ownership and partitioning
+    HEADERS_TOO_LARGE = "headers_too_large"
+    UNKNOWN_HEADER = "unknown_header"
+    RESERVED_HEADER = "reserved_header"
+    UNKNOWN_KEY_ID = "unknown_key_id"
+    SIGNER_KEY_REVOKED = "signer_key_revoked"
+    WRONG_PARTITION = "wrong_partition"
+    VERSION_JUMP = "version_jump"
+    NOT_RECORD_HOLDER = "not_record_holder"
+    # the pipeline could not handle this one event (see docs/streams.md)
+    PROCESSING_ERROR = "processing_error"
+    OUTPUT_REJECTED = "output_rejected"
 
 
 REASON_DESCRIPTIONS: dict[Reason, str] = {
@@ -97,9 +109,9 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.UNKNOWN_SCHEMA_MAJOR: "the major version in ce_dataschema is not accepted",
     Reason.BAD_OP: "op is not upsert or delete",
     Reason.BAD_RECORD_ID: "record_id does not follow the record type's id format",
-    Reason.BAD_VERSION: "record_version is not an integer >= 1",
-    Reason.BAD_SEQ: "station_seq is not an integer >= 1",
-    Reason.BAD_SIGNER: "signer is not a health-worker id (hw-<station>-<n>)",
+    Reason.BAD_VERSION: "record_version is not an integer in 1..2^53-1 (or not 1 on a transfer)",
+    Reason.BAD_SEQ: "station_seq is not an integer in 1..2^53-1",
+    Reason.BAD_SIGNER: "signer or key_id is not a well-formed id",
     Reason.MISSING_FIELD: "a required field of the value or the payload is absent",
     Reason.SCHEMA_VIOLATION: "a field not in the (closed) schema is present",
     Reason.WRONG_TYPE: "a field has the wrong JSON type",
@@ -117,11 +129,13 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.OUT_OF_RANGE: "a number or a list length is outside its allowed range",
     Reason.INCONSISTENT: "fields contradict each other (e.g. diastolic >= systolic)",
     Reason.BAD_SIGNATURE: "the signature is absent or not base64 of 64 bytes",
-    Reason.TAMPERED: "the signature does not verify over the event's canonical bytes",
+    Reason.TAMPERED: "the signature does not verify over the event's canonical bytes "
+    "with any key of the signer",
     Reason.SIGNER_NOT_REGISTERED: "the signer has no public key in the key registry",
     Reason.SIGNATURE_STATION_MISMATCH: "the signer's key belongs to another station",
-    Reason.SIGNER_KEY_EXPIRED: "the signer's key was not valid at ce_time",
-    Reason.SIGNER_NOT_AUTHORISED: "the signer's key lacks the role the record needs "
+    Reason.SIGNER_KEY_EXPIRED: "the key's validity does not cover the event "
+    "(made before valid_from, or received from valid_to on)",
+    Reason.SIGNER_NOT_AUTHORISED: "the key that signed lacks the role the record needs "
     "(a report submission is signed by the station head)",
     Reason.UNKNOWN_STATION: "the station is not in the facility hierarchy",
     Reason.CLOSED_STATION: "the station was closed at ce_time",
@@ -130,6 +144,16 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.REPLAY_STALE_VERSION: "record_version is not above the last accepted version",
     Reason.DELETE_UNKNOWN_RECORD: "a delete for a record never accepted",
     Reason.EVENT_TOO_OLD: "ce_time is older than the validator's maximum event age",
+    Reason.HEADERS_TOO_LARGE: "more than 32 headers, or more than 8 KiB of header names and values",
+    Reason.UNKNOWN_HEADER: "a header the contract does not define (an unknown ce_* or any other)",
+    Reason.RESERVED_HEADER: "a tuyen_* header: only the pipeline sets those",
+    Reason.UNKNOWN_KEY_ID: "key_id names no key of the signer in the key registry",
+    Reason.SIGNER_KEY_REVOKED: "the key was revoked before the broker received the event",
+    Reason.WRONG_PARTITION: "the message is not on the partition murmur2(key) gives",
+    Reason.VERSION_JUMP: "record_version is more than the allowed step above the last version",
+    Reason.NOT_RECORD_HOLDER: "the record is held by another station",
+    Reason.PROCESSING_ERROR: "the pipeline failed on this event (a bug: the message says where)",
+    Reason.OUTPUT_REJECTED: "the broker refused an output of this event (e.g. too large)",
 }
 
 

@@ -40,6 +40,7 @@ from schemas.payloads.resources import (
     StockSnapshotV1,
 )
 from schemas.payloads.surveillance import DiseaseCaseV1
+from schemas.payloads.transfer import PersonTransferV1
 from schemas.payloads.vital_events import BirthV1, DeathV1
 from schemas.reasons import ContractViolation, Reason
 
@@ -61,6 +62,7 @@ class RecordType(StrEnum):
     STOCK_SNAPSHOT = "stock_snapshot"
     CHRONIC_ENROLMENT = "chronic_enrolment"
     REPORT_SUBMISSION = "report_submission"
+    PERSON_TRANSFER = "person_transfer"
 
 
 MODELS: Final[dict[RecordType, dict[int, type[Payload]]]] = {
@@ -78,6 +80,7 @@ MODELS: Final[dict[RecordType, dict[int, type[Payload]]]] = {
     RecordType.STOCK_SNAPSHOT: {1: StockSnapshotV1},
     RecordType.CHRONIC_ENROLMENT: {1: ChronicEnrolmentV1},
     RecordType.REPORT_SUBMISSION: {1: ReportSubmissionV1},
+    RecordType.PERSON_TRANSFER: {1: PersonTransferV1},
 }
 
 CURRENT_MAJOR: Final[dict[RecordType, int]] = {rt: max(v) for rt, v in MODELS.items()}
@@ -97,10 +100,11 @@ KEY_FIELD: Final[dict[RecordType, str]] = {
     if rt not in RESOURCE_OF
 }
 
-_PERSON_ID_RE = re.compile(r"^[0-9]{10}$")
-_PERSON_CENTRED_ID_RE = re.compile(r"^([0-9]{10}):[A-Za-z0-9._-]{1,64}$")
-_ANY_PREFIXED_ID_RE = re.compile(r"^[^:]+:[A-Za-z0-9._-]{1,64}$")
-_RESOURCE_ID_RE = re.compile(r"^([0-9]{5}):([a-z]+):([0-9]{4}-(?:0[1-9]|1[0-2]))$")
+# whole-string matches (fullmatch), ASCII classes only
+_PERSON_ID_RE = re.compile(r"[0-9]{10}")
+_PERSON_CENTRED_ID_RE = re.compile(r"([0-9]{10}):[A-Za-z0-9._-]{1,64}")
+_ANY_PREFIXED_ID_RE = re.compile(r"[^:]+:[A-Za-z0-9._-]{1,64}")
+_RESOURCE_ID_RE = re.compile(r"([0-9]{5}):([a-z]+):([0-9]{4}-(?:0[1-9]|1[0-2]))")
 
 # pydantic's own error types -> reasons (custom errors already use Reason values as types)
 _PYDANTIC_REASONS: Final[dict[str, Reason]] = {
@@ -188,7 +192,7 @@ def record_key(record_type: str, record_id: str) -> str:
     """
     rt = record_type_of(record_type)
     if rt is RecordType.PERSON:
-        if _PERSON_ID_RE.match(record_id):
+        if _PERSON_ID_RE.fullmatch(record_id):
             return record_id
         raise ContractViolation(
             Reason.BAD_HEALTH_ID,
@@ -197,10 +201,10 @@ def record_key(record_type: str, record_id: str) -> str:
         )
     resource = RESOURCE_OF.get(rt)
     if resource is None:
-        m = _PERSON_CENTRED_ID_RE.match(record_id)
+        m = _PERSON_CENTRED_ID_RE.fullmatch(record_id)
         if m:
             return m.group(1)
-        if _ANY_PREFIXED_ID_RE.match(record_id):
+        if _ANY_PREFIXED_ID_RE.fullmatch(record_id):
             raise ContractViolation(
                 Reason.BAD_HEALTH_ID,
                 f"{rt} record_id must start with a 10-digit health id, got {record_id!r}",
@@ -211,7 +215,7 @@ def record_key(record_type: str, record_id: str) -> str:
             f"{rt} record_id must be <health id>:<local id>, got {record_id!r}",
             field="record_id",
         )
-    r = _RESOURCE_ID_RE.match(record_id)
+    r = _RESOURCE_ID_RE.fullmatch(record_id)
     if r and r.group(2) == resource:
         return f"{r.group(1)}:{resource}"
     raise ContractViolation(

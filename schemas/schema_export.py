@@ -18,9 +18,11 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.approvers import ApproverRegistryFileV1
 from schemas.compat import compatibility_problems
-from schemas.envelope import SIGNER_PATTERN
+from schemas.envelope import MAX_COUNTER, SIGNER_PATTERN
 from schemas.exceptions import ContractError
+from schemas.keys import KEY_ID_PATTERN, KeyRegistryFileV1
 from schemas.registry import MODELS
 
 logger = logging.getLogger(__name__)
@@ -39,12 +41,21 @@ class EnvelopeValueV1(BaseModel):
     record_type: str = Field(pattern=r"^[a-z][a-z_]*$", description="one of the record types")
     record_id: str = Field(min_length=1, max_length=128)
     op: Literal["upsert", "delete"]
-    record_version: int = Field(ge=1)
-    station_seq: int = Field(ge=1)
+    record_version: int = Field(
+        ge=1, description=f"at most {MAX_COUNTER} (2^53-1), checked by the receiver"
+    )
+    station_seq: int = Field(
+        ge=1, description=f"at most {MAX_COUNTER} (2^53-1), checked by the receiver"
+    )
     signer: str = Field(pattern=SIGNER_PATTERN)
     signature: str = Field(description="base64 Ed25519 signature over the canonical bytes")
     data: dict[str, Any] | None = Field(
         default=None, description="after-image (upsert) valid against <dataschema>; null on delete"
+    )
+    key_id: str | None = Field(
+        default=None,
+        pattern=KEY_ID_PATTERN,
+        description="which of the signer's keys signed (key registry); signed when present",
     )
 
 
@@ -72,7 +83,12 @@ def current_schemas() -> dict[tuple[str, int], dict[str, Any]]:
         for rt, by_major in MODELS.items()
         for major, model in by_major.items()
     ]
-    models += [("envelope", 1, EnvelopeValueV1), ("event", 1, EventV1)]
+    models += [
+        ("envelope", 1, EnvelopeValueV1),
+        ("event", 1, EventV1),
+        ("key_registry", 1, KeyRegistryFileV1),
+        ("approver_registry", 1, ApproverRegistryFileV1),
+    ]
     for name, major, model in models:
         schema = model.model_json_schema(mode="validation")
         out[(name, major)] = {"$schema": DIALECT, "$id": f"{name}/v{major}", **schema}

@@ -1,11 +1,11 @@
 """Ed25519 signatures of record changes by the health worker who made them.
 
-Canonical bytes: ``orjson.dumps(obj, option=OPT_SORT_KEYS)`` of the object with the
-CloudEvents attributes ``id, source, type, time, dataschema, subject`` (``time`` in the
-canonical form ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, UTC) and the value fields ``record_type,
-record_id, op, record_version, station_seq, signer, data`` (everything but ``signature``;
-``data`` exactly as sent, ``null`` for a delete). This is compact JSON with keys sorted,
-UTF-8 unescaped: RFC 8785 (JCS) output for the values this contract allows.
+Canonical bytes: RFC 8785 (JSON Canonicalization Scheme, :mod:`schemas.canonical`) of the
+object with the CloudEvents attributes ``id, source, type, time, dataschema, subject``
+(``time`` in the canonical form ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, UTC) and the value fields
+``record_type, record_id, op, record_version, station_seq, signer, data`` and ``key_id`` when
+the event names one (everything but ``signature``; ``data`` as sent, ``null`` for a delete).
+Numbers are RFC 8785 numbers: ``60.0`` and ``60`` are the same signed bytes.
 The signature is standard base64 of the 64-byte Ed25519 signature.
 """
 
@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
+import rfc8785
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from schemas.canonical import canonical_json
 from schemas.envelope import RecordChange, format_time
-from schemas.keys import KeyRegistry
+from schemas.keys import KeyRegistry, SignerKey
 from schemas.reasons import ContractViolation, Reason
 
+__all__ = ["canonical_bytes", "sign", "verify"]
 
-def canonical_bytes(change: RecordChange) -> bytes:
-    """The bytes that are signed (see the module docstring)."""
+
+def signed_object(change: RecordChange) -> dict[str, Any]:
+    """The object whose RFC 8785 form is signed (see the module docstring)."""
     obj: dict[str, Any] = {
         "id": change.id,
         "source": change.source,
@@ -42,11 +46,27 @@ def canonical_bytes(change: RecordChange) -> bytes:
         "signer": change.signer,
         "data": change.data,
     }
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    if change.key_id is not None:
+        obj["key_id"] = change.key_id
+    return obj
 
 
-def sign(change: RecordChange, signing_key: SigningKey) -> RecordChange:
-    """``change`` with ``signature`` set by ``signing_key``."""
+def canonical_bytes(change: RecordChange) -> bytes:
+    """The bytes that are signed (see the module docstring)."""
+    try:
+        return canonical_json(signed_object(change))
+    except rfc8785.CanonicalizationError as exc:
+        raise ContractViolation(
+            Reason.OUT_OF_RANGE, f"the event has no RFC 8785 form: {exc}", field="data"
+        ) from None
+
+
+def sign(
+    change: RecordChange, signing_key: SigningKey, *, key_id: str | None = None
+) -> RecordChange:
+    """``change`` with ``signature`` (and ``key_id`` when given) set by ``signing_key``."""
+    if key_id is not None:
+        change = change.model_copy(update={"key_id": key_id})
     sig = signing_key.sign(canonical_bytes(change)).signature
     return change.model_copy(update={"signature": base64.b64encode(sig).decode()})
 
@@ -56,29 +76,54 @@ def _verify_key(public_key: bytes) -> VerifyKey:
     return VerifyKey(public_key)
 
 
-def verify(change: RecordChange, registry: KeyRegistry) -> None:
-    """Check the signature. Raises ``ContractViolation`` with ``signer_not_registered``,
-    ``signature_station_mismatch``, ``signer_key_expired``, ``bad_signature`` (absent or
-    malformed) or ``tampered`` (well-formed but does not verify over the canonical bytes)."""
-    key = registry.lookup(change.signer)
-    if key is None:
+def _verifies(key: SignerKey, message: bytes, sig: bytes) -> bool:
+    try:
+        _verify_key(key.public_key).verify(message, sig)
+    except BadSignatureError:
+        return False
+    return True
+
+
+def _when(t: datetime | None) -> str:
+    return format_time(t) if t is not None else "-"
+
+
+def verify(
+    change: RecordChange, registry: KeyRegistry, *, received: datetime | None = None
+) -> SignerKey:
+    """Check the signature against the signer's keys; returns the key that verified it (its
+    roles are what the signer may sign, :func:`schemas.keys.require_role`).
+
+    ``received`` is when the broker received the event (its LogAppendTime; the wall clock when
+    ``None``): a key revoked at or before it no longer signs, whatever ``ce_time`` says. The
+    event's ``key_id`` picks the key; without one every key of the signer is tried (usable
+    keys first). Raises ``ContractViolation`` with ``signer_not_registered``,
+    ``signature_station_mismatch``, ``unknown_key_id``, ``bad_signature`` (absent or
+    malformed), ``signer_key_revoked`` / ``signer_key_expired`` (it verifies, but with a key
+    revoked when received / made before the key's ``valid_from`` or received from its
+    ``valid_to`` on) or ``tampered`` (no key verifies it).
+    """
+    keys = registry.keys_of(change.signer)
+    if not keys:
         raise ContractViolation(
             Reason.SIGNER_NOT_REGISTERED,
             f"signer {change.signer} is not registered",
             field="signer",
         )
-    if key.station != change.station:
+    if keys[0].station != change.station:
         raise ContractViolation(
             Reason.SIGNATURE_STATION_MISMATCH,
-            f"signer {change.signer} belongs to station {key.station}, not {change.station}",
+            f"signer {change.signer} belongs to station {keys[0].station}, not {change.station}",
             field="signer",
         )
-    if not key.valid_at(change.time):
-        raise ContractViolation(
-            Reason.SIGNER_KEY_EXPIRED,
-            f"the key of {change.signer} is not valid at {format_time(change.time)}",
-            field="signer",
-        )
+    if change.key_id is not None:
+        keys = tuple(k for k in keys if k.key_id == change.key_id)
+        if not keys:
+            raise ContractViolation(
+                Reason.UNKNOWN_KEY_ID,
+                f"signer {change.signer} has no key {change.key_id}",
+                field="key_id",
+            )
     try:
         sig = base64.b64decode(change.signature, validate=True)
     except (binascii.Error, ValueError):
@@ -87,11 +132,36 @@ def verify(change: RecordChange, registry: KeyRegistry) -> None:
         raise ContractViolation(
             Reason.BAD_SIGNATURE, "signature must be base64 of 64 bytes", field="signature"
         )
-    try:
-        _verify_key(key.public_key).verify(canonical_bytes(change), sig)
-    except BadSignatureError:
+    received = received or datetime.now(UTC)
+    usable = [
+        k for k in keys if not k.revoked_by(received) and not k.expired_for(change.time, received)
+    ]
+    message = canonical_bytes(change)
+    for key in usable:
+        if _verifies(key, message, sig):
+            return key
+    for key in keys:  # the precise reason when a key that may not sign made it
+        if key in usable or not _verifies(key, message, sig):
+            continue
+        if key.revoked_by(received):
+            assert key.revoked_at is not None
+            raise ContractViolation(
+                Reason.SIGNER_KEY_REVOKED,
+                f"key {key.key_id or '(only)'} of {change.signer} was revoked at "
+                f"{format_time(key.revoked_at)}; the broker received the event at "
+                f"{format_time(received)}",
+                field="signer",
+            )
         raise ContractViolation(
-            Reason.TAMPERED,
-            "the signature does not match the event (altered after signing, or wrong key)",
-            field="signature",
-        ) from None
+            Reason.SIGNER_KEY_EXPIRED,
+            f"key {key.key_id or '(only)'} of {change.signer} does not sign an event made at "
+            f"{format_time(change.time)} and received at {format_time(received)} (valid "
+            f"{_when(key.valid_from)} to {_when(key.valid_to)})",
+            field="signer",
+        )
+    raise ContractViolation(
+        Reason.TAMPERED,
+        "the signature does not match the event (altered after signing, or a key the "
+        "registry does not hold for this signer)",
+        field="signature",
+    )

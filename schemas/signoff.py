@@ -7,15 +7,15 @@ stations, so they have their own small contract:
 
 - :class:`SignoffDecision`: ``approve`` / ``send_back`` of one station-month, ``lock`` of one
   province-month, by an ``approver`` of a ``unit``, signed with the approver's Ed25519 key
-  over the canonical bytes (compact JSON, keys sorted, every field but ``signature``: the
-  same form as record changes, RFC 8785 output for these values).
-- Approver keys: :class:`StaticApproverRegistry` (reference data, JSON ``{"approvers":
-  [{"approver", "unit", "roles": ["approve", "lock"], "public_key"}]}``) or
-  :class:`DevApproverRegistry` (development: ``sup-<unit>-<n>``, key ``SHA-256(seed ‖ id)``,
-  a province's supervisors may approve and lock, others approve).
-- :func:`check_decision`: the signature verifies, the key is the approver's, the approver
-  holds the role, and the unit may decide: an approval or send-back by the station's district
-  (regional centre) or province at the month's end, a lock by the province itself.
+  (named by ``key_id`` when the approver has several) over the RFC 8785 bytes of every field
+  but ``signature`` (``schemas.canonical``, the form record changes are signed in; a
+  ``key_id`` that is not set is left out).
+- Approver keys: the approvers' registry (:mod:`schemas.approvers`: key ids, validity,
+  revocations, the development approvers).
+- :func:`check_decision`: a key of the approver usable when the broker received the decision
+  verifies it, the approver holds the role, and the unit may decide: an approval or
+  send-back by the station's district (regional centre) or province at the month's end, a
+  lock by the province itself.
 
 Decisions travel on the ``signoff.decisions`` topic (key ``<province>:<period>``, so one
 province-month stays in order) and the ``signoff`` sink verifies each before it writes it to
@@ -26,24 +26,33 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
-from typing import Any, Final, Protocol
 
 import orjson
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schemas.approvers import (
+    APPROVE_ROLE,
+    LOCK_ROLE,
+    ApproverKey,
+    ApproverRegistry,
+    ChainedApproverRegistry,
+    DevApproverRegistry,
+    StaticApproverRegistry,
+    dev_approver,
+    development_approvers,
+    load_approver_registry,
+)
+from schemas.canonical import canonical_json
 from schemas.envelope import format_time, new_event_id
 from schemas.hierarchy import Hierarchy, HierarchyError, Tier
+from schemas.keys import KEY_ID_PATTERN, SIGNER_PATTERN
 from schemas.reasons import ContractViolation, Reason
 
-__all__ = [
+__all__ = [  # the approvers' registry is re-exported from schemas.approvers
     "APPROVE_ROLE",
     "LOCK_ROLE",
     "Action",
@@ -62,10 +71,6 @@ __all__ = [
     "parse_decision",
 ]
 
-APPROVE_ROLE: Final = "approve"
-LOCK_ROLE: Final = "lock"
-_APPROVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-_DEV_RE = re.compile(r"^sup-([0-9A-Z]{2,6})-([1-9][0-9]{0,2})$")
 _PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 _UUID7 = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
@@ -88,24 +93,30 @@ class SignoffDecision(BaseModel):
     province: str = Field(pattern=r"^[0-9]{2}$")
     station: str | None = Field(default=None, pattern=r"^[0-9]{5}$")
     unit: str = Field(min_length=2, max_length=8, pattern=r"^[0-9A-Z]+$")
-    approver: str = Field(pattern=_APPROVER_RE.pattern)
+    approver: str = Field(pattern=SIGNER_PATTERN)
+    key_id: str | None = Field(
+        default=None, pattern=KEY_ID_PATTERN, description="the approver's key that signed it"
+    )
     time: str = Field(description="when it was signed, YYYY-MM-DDTHH:MM:SS.ffffffZ")
     reason: str | None = Field(default=None, max_length=500)
     signature: str = ""
 
     def canonical(self) -> bytes:
-        """The signed bytes: every field but ``signature``, compact JSON, keys sorted."""
-        return orjson.dumps(self.model_dump(mode="json", exclude={"signature"}), option=_SORT)
+        """The signed bytes: RFC 8785 of every field but ``signature`` (``key_id`` only when
+        set, so decisions signed before key ids keep their bytes)."""
+        signed = self.model_dump(mode="json", exclude={"signature"})
+        if signed["key_id"] is None:
+            del signed["key_id"]
+        return canonical_json(signed)
 
-    def signed(self, key: SigningKey) -> SignoffDecision:
-        sig = key.sign(self.canonical()).signature
-        return self.model_copy(update={"signature": base64.b64encode(sig).decode()})
+    def signed(self, key: SigningKey, key_id: str | None = None) -> SignoffDecision:
+        """This decision signed with ``key`` (named ``key_id`` in the approvers' registry)."""
+        named = self.model_copy(update={"key_id": key_id})
+        sig = key.sign(named.canonical()).signature
+        return named.model_copy(update={"signature": base64.b64encode(sig).decode()})
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
-
-
-_SORT: Final = orjson.OPT_SORT_KEYS
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
 
 
 def make_decision(
@@ -165,161 +176,52 @@ def decision_key(decision: SignoffDecision) -> bytes:
     return f"{decision.province}:{decision.period}".encode()
 
 
-# ---- approver keys ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ApproverKey:
-    approver: str
-    unit: str
-    public_key: bytes
-    roles: frozenset[str]
-
-
-class ApproverRegistry(Protocol):
-    def lookup(self, approver: str) -> ApproverKey | None: ...
-
-
-class StaticApproverRegistry:
-    """Approvers' public keys (reference data, see the module docstring)."""
-
-    def __init__(self, keys: list[ApproverKey]) -> None:
-        self._keys = {k.approver: k for k in keys}
-
-    def lookup(self, approver: str) -> ApproverKey | None:
-        return self._keys.get(approver)
-
-    def entries(self) -> list[ApproverKey]:
-        return list(self._keys.values())
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    @classmethod
-    def load(cls, path: Path) -> StaticApproverRegistry:
-        try:
-            doc: Any = orjson.loads(path.read_bytes())
-            keys = [
-                ApproverKey(
-                    str(e["approver"]),
-                    str(e["unit"]),
-                    _public_key(e["public_key"]),
-                    frozenset(str(r) for r in e.get("roles") or ()),
-                )
-                for e in doc["approvers"]
-            ]
-            seen: set[str] = set()
-            for k in keys:
-                if not _APPROVER_RE.fullmatch(k.approver):
-                    raise ValueError(f"bad approver id {k.approver!r}")
-                if k.approver in seen:
-                    raise ValueError(f"approver {k.approver} is listed twice")
-                if not k.roles <= {APPROVE_ROLE, LOCK_ROLE}:
-                    raise ValueError(f"unknown role of {k.approver}: {sorted(k.roles)}")
-                seen.add(k.approver)
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ContractViolation(
-                Reason.SCHEMA_VIOLATION, f"bad approver registry {path}: {exc}"
-            ) from None
-        return cls(keys)
-
-
-def _public_key(text: str) -> bytes:
-    raw = base64.b64decode(text, validate=True)
-    if len(raw) != 32:
-        raise ValueError("an Ed25519 public key is 32 bytes")
-    return raw
-
-
-def dev_approver(unit: str, n: int = 1) -> str:
-    """The development approver id of ``unit``: ``sup-<unit>-<n>``."""
-    return f"sup-{unit}-{n}"
-
-
-class DevApproverRegistry:
-    """Deterministic development keys: ``sup-<unit>-<n>``; a province's (two-digit unit) may
-    approve and lock, any other unit's approve. Never in production."""
-
-    def __init__(self, seed: bytes) -> None:
-        self.seed = seed
-
-    def signing_key(self, approver: str) -> SigningKey:
-        if not _DEV_RE.match(approver):
-            raise ContractViolation(
-                Reason.SIGNER_NOT_REGISTERED, f"{approver} is not a development approver"
-            )
-        return SigningKey(hashlib.sha256(self.seed + b"approver:" + approver.encode()).digest())
-
-    def lookup(self, approver: str) -> ApproverKey | None:
-        m = _DEV_RE.match(approver)
-        if m is None:
-            return None
-        unit = m.group(1)
-        roles = {APPROVE_ROLE, LOCK_ROLE} if len(unit) == 2 else {APPROVE_ROLE}
-        public = bytes(self.signing_key(approver).verify_key)
-        return ApproverKey(approver, unit, public, frozenset(roles))
-
-
-class ChainedApproverRegistry:
-    """Several registries, asked in order (the first that knows an approver answers)."""
-
-    def __init__(self, *registries: ApproverRegistry) -> None:
-        self.registries = registries
-
-    def lookup(self, approver: str) -> ApproverKey | None:
-        for registry in self.registries:
-            found = registry.lookup(approver)
-            if found is not None:
-                return found
-        return None
-
-
-def load_approver_registry(path: str | Path | None, *, development: bool) -> ApproverRegistry:
-    """The approvers' keys: the registry file at ``path``. In development mode the
-    development approvers (``sup-<unit>-<n>``) are accepted too, and alone when there is no
-    file; outside it a file is required (``ValueError``): fail closed."""
-    from schemas.keys import DEV_KEY_SEED
-
-    if path:
-        static = StaticApproverRegistry.load(Path(path))
-        return (
-            ChainedApproverRegistry(static, DevApproverRegistry(DEV_KEY_SEED))
-            if development
-            else static
-        )
-    if not development:
-        raise ValueError("no approver registry (TUYEN_APPROVER_KEYS) outside development mode")
-    return DevApproverRegistry(DEV_KEY_SEED)
-
-
-def development_approvers(registry: StaticApproverRegistry) -> list[str]:
-    """Approvers of ``registry`` whose key is their development key (derived from the
-    published seed: anyone can sign as them)."""
-    from schemas.keys import DEV_KEY_SEED
-
-    dev = DevApproverRegistry(DEV_KEY_SEED)
-    found = []
-    for key in registry.entries():
-        derived = dev.lookup(key.approver)
-        if derived is not None and derived.public_key == key.public_key:
-            found.append(key.approver)
-    return found
-
-
 # ---- checks -------------------------------------------------------------------------------
 
 
-def _verify(decision: SignoffDecision, key: ApproverKey) -> None:
+def _verify(
+    decision: SignoffDecision, keys: tuple[ApproverKey, ...], received: datetime
+) -> ApproverKey:
+    """The key of ``keys`` that verifies ``decision`` and may sign it when received at
+    ``received`` (the reasons of ``schemas.signing.verify``)."""
+    if decision.key_id is not None:
+        keys = tuple(k for k in keys if k.key_id == decision.key_id)
+        if not keys:
+            raise ContractViolation(
+                Reason.UNKNOWN_KEY_ID,
+                f"approver {decision.approver} has no key {decision.key_id}",
+                field="key_id",
+            )
     try:
         sig = base64.b64decode(decision.signature, validate=True)
     except (binascii.Error, ValueError):
         raise ContractViolation(Reason.BAD_SIGNATURE, "signature is not base64") from None
     if len(sig) != 64:
         raise ContractViolation(Reason.BAD_SIGNATURE, "signature is not 64 bytes")
+    message = decision.canonical()
+    signed = datetime.fromisoformat(decision.time)
+    verifying = [k for k in keys if _verifies(k, message, sig)]
+    for key in verifying:
+        if key.usable(signed, received):
+            return key
+    if verifying:  # it verifies, but with a key that may not sign it then
+        key = verifying[0]
+        revoked = key.revoked_at is not None and received >= key.revoked_at
+        raise ContractViolation(
+            Reason.SIGNER_KEY_REVOKED if revoked else Reason.SIGNER_KEY_EXPIRED,
+            f"key {key.key_id or '(only)'} of {decision.approver} does not sign a decision "
+            f"signed at {decision.time} and received at {format_time(received)}",
+            field="approver",
+        )
+    raise ContractViolation(Reason.TAMPERED, "decision signature does not verify")
+
+
+def _verifies(key: ApproverKey, message: bytes, sig: bytes) -> bool:
     try:
-        VerifyKey(key.public_key).verify(decision.canonical(), sig)
+        VerifyKey(key.public_key).verify(message, sig)
     except BadSignatureError:
-        raise ContractViolation(Reason.TAMPERED, "decision signature does not verify") from None
+        return False
+    return True
 
 
 def _refuse(message: str) -> ContractViolation:
@@ -327,16 +229,22 @@ def _refuse(message: str) -> ContractViolation:
 
 
 def check_decision(
-    decision: SignoffDecision, registry: ApproverRegistry, hierarchy: Hierarchy
+    decision: SignoffDecision,
+    registry: ApproverRegistry,
+    hierarchy: Hierarchy,
+    *,
+    received: datetime | None = None,
 ) -> None:
-    """Raise ``ContractViolation`` unless ``decision`` is signed by its approver, who holds
-    the role for it, for a unit that may decide it (see the module docstring)."""
-    key = registry.lookup(decision.approver)
-    if key is None:
+    """Raise ``ContractViolation`` unless ``decision`` is signed by a key of its approver
+    usable when the broker received it (``received``, its LogAppendTime; now when ``None``),
+    and the approver holds the role for it, for a unit that may decide it (see the module
+    docstring)."""
+    keys = registry.keys_of(decision.approver)
+    if not keys:
         raise ContractViolation(
             Reason.SIGNER_NOT_REGISTERED, f"approver {decision.approver} is not registered"
         )
-    _verify(decision, key)
+    key = _verify(decision, keys, received or datetime.now(UTC))
     if key.unit != decision.unit:
         raise _refuse(f"{decision.approver} approves for {key.unit}, not {decision.unit}")
     end = _month_end(decision.period)

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.envelope import MAX_COUNTER
+
 __all__ = ["TIERS", "TierName", "TierRecord", "dump_tier_record", "load_tier_record"]
 
 TierName = Literal["valid", "district", "province", "national"]
@@ -35,8 +37,8 @@ class TierRecord(BaseModel):
     record_id: str = Field(description="the record's id; pseudonymised on the national tier")
     record_key: str = Field(description="the Kafka key; pseudonymised on the national tier")
     op: Literal["upsert", "delete"]
-    record_version: int = Field(ge=1)
-    station_seq: int = Field(ge=1)
+    record_version: int = Field(ge=1, le=MAX_COUNTER)
+    station_seq: int = Field(ge=1, le=MAX_COUNTER)
     schema_major: int = Field(ge=1, description="major of `data` after upcasting (the current)")
     source_major: int = Field(ge=1, description="major the station published")
     event_time: datetime = Field(description="when it happened at the station (ce_time)")

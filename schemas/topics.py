@@ -6,7 +6,8 @@ Station software publishes to ``station.changes``; everything downstream is deri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -41,7 +42,16 @@ AGGREGATES = "aggregates.live"
 SIGNOFF = "signoff.decisions"
 
 _SPECS: tuple[TopicSpec, ...] = (
-    TopicSpec(RAW, 12, retention_ms=30 * DAY_MS, description="raw record changes from stations"),
+    TopicSpec(
+        RAW,
+        12,
+        retention_ms=30 * DAY_MS,
+        # the broker stamps each message when it receives it: received_time, timeliness and
+        # key revocation use that time, which a station cannot choose (its CreateTime is
+        # replaced)
+        config={"message.timestamp.type": "LogAppendTime"},
+        description="raw record changes from stations",
+    ),
     TopicSpec(VALID, 12, retention_ms=14 * DAY_MS, description="validated, enriched changes"),
     TopicSpec(DLQ, 3, retention_ms=90 * DAY_MS, description="rejected input with its reason"),
     TopicSpec(TIER_DISTRICT, 12, retention_ms=14 * DAY_MS, description="district stores' feed"),
@@ -78,6 +88,21 @@ def topic_specs(prefix: str = "", partitions: int | None = None) -> tuple[TopicS
         )
         for s in _SPECS
     )
+
+
+def replay_specs(specs: Iterable[TopicSpec], prefix: str = "") -> list[TopicSpec]:
+    """``specs`` with the raw topic keeping the producers' CreateTime instead of the broker's
+    LogAppendTime: only to replay recorded or simulated history (each message stamped with
+    when its station sent it), read by workers run with ``--allow-create-time`` (development
+    mode only). Never in production: received time, timeliness and key revocation would take
+    a time the sender chose."""
+    raw = topic_name(RAW, prefix)
+    return [
+        replace(s, config={**s.config, "message.timestamp.type": "CreateTime"})
+        if s.name == raw
+        else s
+        for s in specs
+    ]
 
 
 def topic_name(base: str, prefix: str = "") -> str:

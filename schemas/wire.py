@@ -1,9 +1,12 @@
 """The wire codec: :class:`RecordChange` <-> Kafka message (CloudEvents 1.0, binary mode).
 
 Headers: ``ce_specversion`` (``1.0``), ``ce_id``, ``ce_source``, ``ce_type``, ``ce_time``,
-``ce_dataschema``, ``ce_subject`` and ``content-type: application/json``. Value: a JSON
-object with exactly ``record_type, record_id, op, record_version, station_seq, signer,
-signature, data``. Key: the record key (UTF-8).
+``ce_dataschema``, ``ce_subject`` and ``content-type: application/json``, each once, and no
+other header (an unknown ``ce_*`` or any other is ``unknown_header``, a ``tuyen_*`` one
+``reserved_header``; more than :data:`MAX_HEADERS` headers or :data:`MAX_HEADER_BYTES` of
+names and values is ``headers_too_large``). Value: a JSON object with exactly ``record_type,
+record_id, op, record_version, station_seq, signer, signature, data`` and optionally
+``key_id``. Key: the record key (UTF-8). Every format is matched on the whole string.
 
 :func:`decode` checks everything that needs no reference data or state and raises
 ``ContractViolation`` with a :class:`~schemas.reasons.Reason`; the payload is validated once.
@@ -25,7 +28,9 @@ from typing import Any, Final
 import orjson
 
 from schemas.envelope import (
+    KEY_ID_RE,
     MAX_CLOCK_SKEW,
+    MAX_COUNTER,
     SPECVERSION,
     Op,
     RecordChange,
@@ -47,6 +52,13 @@ CE_HEADERS: Final = (
     "ce_subject",
 )
 REQUIRED_HEADERS: Final = (*CE_HEADERS, "content-type")
+#: The only headers a station may send (each once); anything else is rejected.
+ALLOWED_HEADERS: Final = frozenset(REQUIRED_HEADERS)
+#: Headers the pipeline sets (DLQ reason, tier, ...): never accepted from a station.
+RESERVED_HEADER_PREFIX: Final = "tuyen_"
+#: Caps checked before anything else is read: header count, and names + values in bytes.
+MAX_HEADERS: Final = 32
+MAX_HEADER_BYTES: Final = 8 * 1024
 VALUE_FIELDS: Final = (
     "record_type",
     "record_id",
@@ -56,12 +68,20 @@ VALUE_FIELDS: Final = (
     "signer",
     "signature",
     "data",
+    "key_id",
 )
-_REQUIRED_VALUE_FIELDS: Final = frozenset(VALUE_FIELDS) - {"data"}
+_REQUIRED_VALUE_FIELDS: Final = frozenset(VALUE_FIELDS) - {"data", "key_id"}
 _VALUE_FIELD_SET: Final = frozenset(VALUE_FIELDS)
-_SOURCE_RE = re.compile(r"^station/([0-9]{5})$")
-_DATASCHEMA_RE = re.compile(r"^([a-z_]+)/v([1-9][0-9]{0,2})$")
-_SIGNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+# whole-string matches (fullmatch), ASCII classes only
+_SOURCE_RE = re.compile(r"station/([0-9]{5})")
+_DATASCHEMA_RE = re.compile(r"([a-z_]+)/v([1-9][0-9]{0,2})")
+_SIGNER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_RFC3339_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+# application/json, optionally with parameters (printable ASCII: no CR, LF or NUL)
+_CONTENT_TYPE_RE = re.compile(r"application/json(?:[ \t]*;[ -~]*)?", re.IGNORECASE)
 _RECORD_TYPES: Final = {rt.value: rt for rt in RecordType}
 _OPS: Final = {op.value: op for op in Op}
 
@@ -78,8 +98,9 @@ class KafkaMessage:
 
 
 def value_dict(change: RecordChange) -> dict[str, Any]:
-    """The value object (record-change fields and data) as JSON-shaped dict."""
-    return {
+    """The value object (record-change fields and data) as JSON-shaped dict (``key_id`` only
+    when the change names its key)."""
+    out = {
         "record_type": change.record_type.value,
         "record_id": change.record_id,
         "op": change.op.value,
@@ -89,6 +110,9 @@ def value_dict(change: RecordChange) -> dict[str, Any]:
         "signature": change.signature,
         "data": change.data,
     }
+    if change.key_id is not None:
+        out["key_id"] = change.key_id
+    return out
 
 
 def attributes(change: RecordChange) -> dict[str, str]:
@@ -115,9 +139,39 @@ def encode(change: RecordChange) -> KafkaMessage:
     )
 
 
+def _check_header_budget(headers: Headers) -> None:
+    """Count and size caps, before any header is looked at."""
+    if len(headers) > MAX_HEADERS:
+        raise ContractViolation(
+            Reason.HEADERS_TOO_LARGE, f"{len(headers)} headers, the limit is {MAX_HEADERS}"
+        )
+    size = 0
+    for name, raw in headers:
+        size += len(name) + (len(raw) if raw is not None else 0)
+    if size > MAX_HEADER_BYTES:
+        raise ContractViolation(
+            Reason.HEADERS_TOO_LARGE,
+            f"headers hold {size} bytes, the limit is {MAX_HEADER_BYTES}",
+        )
+
+
 def _header_map(headers: Headers | None) -> dict[str, str]:
+    headers = headers or ()
+    _check_header_budget(headers)
     out: dict[str, str] = {}
-    for name, raw in headers or ():
+    for name, raw in headers:
+        if name not in ALLOWED_HEADERS:
+            if name.startswith(RESERVED_HEADER_PREFIX):
+                raise ContractViolation(
+                    Reason.RESERVED_HEADER,
+                    f"header {name[:64]!r} is set by the pipeline only",
+                    field=name[:64],
+                )
+            raise ContractViolation(
+                Reason.UNKNOWN_HEADER,
+                f"header {name[:64]!r} is not part of the contract",
+                field=name[:64],
+            )
         if name in out:
             raise ContractViolation(Reason.BAD_HEADER, f"header {name} appears twice", field=name)
         if raw is None:
@@ -140,8 +194,7 @@ def _header_map(headers: Headers | None) -> dict[str, str]:
             f"ce_specversion must be {SPECVERSION}, got {out['ce_specversion']!r}",
             field="ce_specversion",
         )
-    ctype = out["content-type"].split(";", 1)[0].strip().lower()
-    if ctype != CONTENT_TYPE:
+    if not _CONTENT_TYPE_RE.fullmatch(out["content-type"]):
         raise ContractViolation(
             Reason.BAD_CONTENT_TYPE,
             f"content-type must be {CONTENT_TYPE}, got {out['content-type']!r}",
@@ -150,12 +203,15 @@ def _header_map(headers: Headers | None) -> dict[str, str]:
     return out
 
 
-def _positive_int(obj: dict[str, Any], name: str, reason: Reason) -> int:
+def _counter(obj: dict[str, Any], name: str, reason: Reason) -> int:
     v = obj[name]
     if isinstance(v, bool) or not isinstance(v, int):
         raise ContractViolation(Reason.WRONG_TYPE, f"{name} must be an integer", field=name)
-    if v < 1:
-        raise ContractViolation(reason, f"{name} must be >= 1, got {v}", field=name)
+    if not 1 <= v <= MAX_COUNTER:
+        shown = str(v) if -(10**30) < v < 10**30 else f"a {len(str(abs(v)))}-digit number"
+        raise ContractViolation(
+            reason, f"{name} must be in 1..{MAX_COUNTER}, got {shown}", field=name
+        )
     return v
 
 
@@ -168,7 +224,7 @@ def _string(obj: dict[str, Any], name: str) -> str:
 
 def _parse_time(text: str) -> datetime:
     try:
-        t = datetime.fromisoformat(text) if "T" in text else None
+        t = datetime.fromisoformat(text) if _RFC3339_RE.fullmatch(text) else None
     except ValueError:
         t = None
     if t is None or t.tzinfo is None:
@@ -225,17 +281,22 @@ def decode(
     if op is None:
         raise ContractViolation(Reason.BAD_OP, f"op must be upsert or delete, got {obj['op']!r}")
     record_id = _string(obj, "record_id")
-    record_version = _positive_int(obj, "record_version", Reason.BAD_VERSION)
-    station_seq = _positive_int(obj, "station_seq", Reason.BAD_SEQ)
+    record_version = _counter(obj, "record_version", Reason.BAD_VERSION)
+    station_seq = _counter(obj, "station_seq", Reason.BAD_SEQ)
     signer = _string(obj, "signer")
-    if not _SIGNER_RE.match(signer):
-        raise ContractViolation(Reason.BAD_SIGNER, f"bad signer id {signer!r}", field="signer")
+    if not _SIGNER_RE.fullmatch(signer):
+        raise ContractViolation(Reason.BAD_SIGNER, f"bad signer id {signer[:80]!r}", field="signer")
+    key_id = obj.get("key_id")
+    if key_id is not None and (not isinstance(key_id, str) or not KEY_ID_RE.fullmatch(key_id)):
+        raise ContractViolation(
+            Reason.BAD_SIGNER, f"bad key_id {str(key_id)[:80]!r}", field="key_id"
+        )
     signature = _string(obj, "signature")
     data = obj.get("data")
     if data is not None and not isinstance(data, dict):
         raise ContractViolation(Reason.WRONG_TYPE, "data must be an object or null", field="data")
 
-    src = _SOURCE_RE.match(h["ce_source"])
+    src = _SOURCE_RE.fullmatch(h["ce_source"])
     if src is None:
         raise ContractViolation(
             Reason.BAD_SOURCE,
@@ -255,7 +316,7 @@ def decode(
             f"ce_subject {h['ce_subject']!r} differs from record_id {record_id!r}",
             field="ce_subject",
         )
-    ds = _DATASCHEMA_RE.match(h["ce_dataschema"])
+    ds = _DATASCHEMA_RE.fullmatch(h["ce_dataschema"])
     if ds is None or ds.group(1) != rt_name:
         raise ContractViolation(
             Reason.BAD_DATASCHEMA,
@@ -275,6 +336,7 @@ def decode(
         signer=signer,
         signature=signature,
         data=data,
+        key_id=key_id,
     )
     check_change(change, now=now, max_clock_skew=max_clock_skew)
     if key is not None and key != record_key(rt, record_id).encode():

@@ -167,6 +167,7 @@ SIGNOFF_COLUMNS: tuple[Column, ...] = (
     _col("station", STRING),
     _col("unit", STRING),
     _col("approver", STRING),
+    _col("key_id", STRING),
     _col("signed_time", _SCALARS[datetime]),
     _col("reason", STRING),
     _col("signature", STRING),

@@ -2,9 +2,11 @@
 
 Messages are anything shaped like ``confluent_kafka.Message`` (see :class:`MessageLike`).
 Each encoder returns ``{relative directory: table}``; a message that cannot be stored where
-it belongs (not JSON, missing fields, wrong types) becomes a dead-letter row under
-``dlq/reason=<reason>/day=<day>`` with its original bytes, stage ``sink``: bad input never
-stops a sink. Dead-letter rows made here take the message timestamp as ``rejected_at`` so a
+it belongs (not JSON, missing fields, wrong types, numbers beyond int64, anything that raises
+while it is converted) becomes a dead-letter row under ``dlq/reason=<reason>/day=<day>`` with
+its original bytes, stage ``sink``: no single message stops a sink. A batch is converted
+whole first; when that raises, row by row, so only the rows that fail on their own are
+dead-lettered. Dead-letter rows made here take the message timestamp as ``rejected_at`` so a
 replay produces identical files.
 """
 
@@ -16,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -53,8 +55,11 @@ logger = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]] | None
 Encoded = dict[str, pa.Table]
 Encoder = Callable[[Sequence["MessageLike"]], Encoded]
+G = TypeVar("G")  # what messages are grouped by
 
-_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INT64 = (-(2**63), 2**63 - 1)
 _RT_VALUES = frozenset(rt.value for rt in RecordType)
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -72,7 +77,11 @@ class MessageLike(Protocol):
 
 
 def _ms_iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+    """A Kafka timestamp (ms) as ISO text; the epoch for one no datetime holds."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return "1970-01-01T00:00:00+00:00"
 
 
 def _array(values: list[Any], col: Column) -> pa.Array:
@@ -87,6 +96,17 @@ def _json(value: Any) -> str | None:
 
 
 # ---- dead letters made by the sink itself ----------------------------------------------------
+
+
+def _failure(exc: BaseException) -> tuple[Reason, str]:
+    """The dead-letter reason of an exception raised converting one row."""
+    if isinstance(exc, ValidationError):
+        return Reason.SCHEMA_VIOLATION, str(exc)
+    if isinstance(exc, OverflowError):
+        return Reason.OUT_OF_RANGE, f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, pa.ArrowInvalid | pa.ArrowTypeError | TypeError | ValueError):
+        return Reason.WRONG_TYPE, f"{type(exc).__name__}: {exc}"
+    return Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"
 
 
 def _dead_row(msg: MessageLike, reason: str, message: str) -> dict[str, Any]:
@@ -109,7 +129,7 @@ def _dead_row(msg: MessageLike, reason: str, message: str) -> dict[str, Any]:
 
 
 def _dlq_dir(reason: str, rejected_at: str) -> str:
-    day = rejected_at[:10] if re.match(r"^\d{4}-\d{2}-\d{2}", rejected_at) else "unknown"
+    day = rejected_at[:10] if _DAY.fullmatch(rejected_at[:10]) else "unknown"
     return f"{DLQ_DIR}/reason={safe_value(reason)}/day={day}"
 
 
@@ -183,47 +203,59 @@ def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays([arrays[c.name] for c in columns], schema=arrow_schema(columns))
 
 
+def _sort_out(
+    messages: Sequence[MessageLike],
+    place: Callable[[MessageLike], tuple[G, dict[str, Any]] | dict[str, Any]],
+) -> tuple[dict[G, list[tuple[MessageLike, dict[str, Any]]]], list[dict[str, Any]]]:
+    """Messages grouped by where ``place`` puts them, and the dead rows of those it does not
+    (a row ``place`` returns as a dict, or one where it raised)."""
+    groups: dict[G, list[tuple[MessageLike, dict[str, Any]]]] = defaultdict(list)
+    dead: list[dict[str, Any]] = []
+    for msg in messages:
+        try:
+            placed = place(msg)
+        except Exception as exc:
+            placed = _dead_row(msg, *_failure(exc))
+        if isinstance(placed, dict):
+            dead.append(placed)
+        else:
+            groups[placed[0]].append((msg, placed[1]))
+    return groups, dead
+
+
+def _place(msg: MessageLike) -> tuple[tuple[str, str, str], dict[str, Any]] | dict[str, Any]:
+    """(province, record type, month) and the record of a tier message, or its dead row."""
+    raw = msg.value()
+    if raw is None:
+        return _dead_row(msg, Reason.EMPTY_VALUE, "tier record without a value")
+    try:
+        rec = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _dead_row(msg, Reason.NOT_JSON, str(exc))
+    if not isinstance(rec, dict):
+        return _dead_row(msg, Reason.NOT_OBJECT, "tier record is not an object")
+    rt, prov, month = rec.get("record_type"), rec.get("province_code"), rec.get("event_month")
+    if not isinstance(rt, str) or rt not in _RT_VALUES:
+        return _dead_row(msg, Reason.UNKNOWN_RECORD_TYPE, f"record_type={str(rt)[:100]!r}")
+    if not isinstance(prov, str) or not prov:
+        return _dead_row(msg, Reason.MISSING_FIELD, "province_code missing")
+    if not isinstance(month, str) or not _MONTH.fullmatch(month):
+        return _dead_row(msg, Reason.BAD_FORMAT, f"event_month={str(month)[:100]!r}")
+    return (safe_value(prov), rt, month), rec
+
+
 def tier_encoder(tier: str) -> Encoder:
     """The encoder of the ``tier`` store (``district``, ``province`` or ``national``)."""
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
-        groups: dict[tuple[str, str, str], list[tuple[MessageLike, dict[str, Any]]]] = defaultdict(
-            list
-        )
-        dead: list[dict[str, Any]] = []
-        for msg in messages:
-            raw = msg.value()
-            if raw is None:
-                dead.append(_dead_row(msg, Reason.EMPTY_VALUE, "tier record without a value"))
-                continue
-            try:
-                rec = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                dead.append(_dead_row(msg, Reason.NOT_JSON, str(exc)))
-                continue
-            if not isinstance(rec, dict):
-                dead.append(_dead_row(msg, Reason.NOT_OBJECT, "tier record is not an object"))
-                continue
-            rt, prov, month = (
-                rec.get("record_type"),
-                rec.get("province_code"),
-                rec.get("event_month"),
-            )
-            if rt not in _RT_VALUES:
-                dead.append(_dead_row(msg, Reason.UNKNOWN_RECORD_TYPE, f"record_type={rt!r}"))
-            elif not isinstance(prov, str) or not prov:
-                dead.append(_dead_row(msg, Reason.MISSING_FIELD, "province_code missing"))
-            elif not isinstance(month, str) or not _MONTH.match(month):
-                dead.append(_dead_row(msg, Reason.BAD_FORMAT, f"event_month={month!r}"))
-            else:
-                groups[(safe_value(prov), str(rt), month)].append((msg, rec))
+        groups, dead = _sort_out(messages, _place)
         out: Encoded = {}
         for (prov, rt, month), items in groups.items():
             directory = f"{tier}/province={prov}/record_type={rt}/month={month}"
             try:
                 out[directory] = _tier_table(rt, [rec for _, rec in items])
                 continue
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            except Exception:  # the slow path below finds the rows at fault
                 pass
             good: list[dict[str, Any]] = []  # slow path: isolate the bad rows
             for msg, rec in items:
@@ -231,10 +263,8 @@ def tier_encoder(tier: str) -> Encoder:
                     TierRecord.model_validate(rec)
                     _tier_table(rt, [rec])
                     good.append(rec)
-                except ValidationError as exc:
-                    dead.append(_dead_row(msg, Reason.SCHEMA_VIOLATION, str(exc)))
-                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-                    dead.append(_dead_row(msg, Reason.WRONG_TYPE, str(exc)))
+                except Exception as exc:
+                    dead.append(_dead_row(msg, *_failure(exc)))
             if good:
                 out[directory] = _tier_table(rt, good)
         if dead:
@@ -248,56 +278,88 @@ def tier_encoder(tier: str) -> Encoder:
 # ---- live aggregates ------------------------------------------------------------------------
 
 
+def _aggregate_row(msg: MessageLike) -> tuple[str, dict[str, Any]] | dict[str, Any]:
+    """(directory, row) of an aggregate message, or its dead row."""
+    parts = (msg.key() or b"").decode("utf-8", "replace").split("|")
+    if len(parts) != 3 or not all(parts):
+        return _dead_row(msg, Reason.BAD_FORMAT, "aggregate key is not unit|period|element")
+    raw = msg.value()
+    value: Any = None
+    updated: Any = None
+    if raw is not None:
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return _dead_row(msg, Reason.NOT_JSON, str(exc))
+        if isinstance(parsed, dict):
+            value, updated = parsed.get("value"), parsed.get("updated_at")
+        else:
+            value = parsed
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return _dead_row(msg, Reason.WRONG_TYPE, f"aggregate value {str(value)[:100]!r}")
+    if not isinstance(updated, str):
+        updated = _ms_iso(msg.timestamp()[1])
+    row = {
+        "unit": parts[0],
+        "period": parts[1],
+        "element": parts[2],
+        "value": None if value is None else float(value),  # OverflowError beyond a double
+        "updated_at": updated,
+        "kafka_topic": msg.topic(),
+        "kafka_partition": msg.partition(),
+        "kafka_offset": msg.offset(),
+    }
+    return f"{AGGREGATES_DIR}/period={safe_value(parts[1])}", row
+
+
+def _one_by_one(
+    columns: tuple[Column, ...],
+    rows: list[tuple[MessageLike, dict[str, Any]]],
+    rescue: Callable[[MessageLike, dict[str, Any], Exception], dict[str, Any] | None],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows that convert to ``columns``, dead rows): all of ``rows`` when they convert
+    together; else each alone, and ``rescue(msg, row, error)`` for one that does not (a fixed
+    row to try once more, or None: give up, the row is dead-lettered)."""
+    try:
+        _table(columns, [r for _, r in rows])
+        return [r for _, r in rows], []
+    except Exception:  # find the rows at fault below
+        pass
+    good: list[dict[str, Any]] = []
+    dead: list[dict[str, Any]] = []
+    for msg, row in rows:
+        try:
+            _table(columns, [row])
+            good.append(row)
+            continue
+        except Exception as exc:
+            fixed = rescue(msg, row, exc)
+            failure = exc
+        if fixed is not None:
+            try:
+                _table(columns, [fixed])
+                good.append(fixed)
+                continue
+            except Exception as exc:
+                failure = exc
+        dead.append(_dead_row(msg, *_failure(failure)))
+    return good, dead
+
+
 def encode_aggregates(messages: Sequence[MessageLike]) -> Encoded:
     """``aggregates.live``: key ``unit|period|element``; value a JSON number, or an object with
     ``value`` (and optionally ``updated_at``), or null (a tombstone: the key is gone)."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    dead: list[dict[str, Any]] = []
-    for msg in messages:
-        parts = (msg.key() or b"").decode("utf-8", "replace").split("|")
-        if len(parts) != 3 or not all(parts):
-            dead.append(
-                _dead_row(msg, Reason.BAD_FORMAT, "aggregate key is not unit|period|element")
-            )
-            continue
-        raw = msg.value()
-        value: Any = None
-        updated: Any = None
-        if raw is not None:
-            try:
-                parsed = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                dead.append(_dead_row(msg, Reason.NOT_JSON, str(exc)))
-                continue
-            if isinstance(parsed, dict):
-                value, updated = parsed.get("value"), parsed.get("updated_at")
-            else:
-                value = parsed
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                dead.append(_dead_row(msg, Reason.WRONG_TYPE, f"aggregate value {value!r}"))
-                continue
-        if not isinstance(updated, str):
-            updated = _ms_iso(msg.timestamp()[1])
-        groups[f"{AGGREGATES_DIR}/period={safe_value(parts[1])}"].append(
-            {
-                "unit": parts[0],
-                "period": parts[1],
-                "element": parts[2],
-                "value": None if value is None else float(value),
-                "updated_at": updated,
-                "kafka_topic": msg.topic(),
-                "kafka_partition": msg.partition(),
-                "kafka_offset": msg.offset(),
-            }
-        )
+    groups, dead = _sort_out(messages, _aggregate_row)
+
+    def kafka_time(msg: MessageLike, row: dict[str, Any], exc: Exception) -> dict[str, Any]:
+        return {**row, "updated_at": _ms_iso(msg.timestamp()[1])}  # an unparsable updated_at
+
     out: Encoded = {}
     for directory, rows in groups.items():
-        try:
-            out[directory] = _table(AGGREGATE_COLUMNS, rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # an unparsable updated_at: use Kafka time
-            for row in rows:
-                row["updated_at"] = None
-            out[directory] = _table(AGGREGATE_COLUMNS, rows)
+        good, bad = _one_by_one(AGGREGATE_COLUMNS, rows, kafka_time)
+        if good:
+            out[directory] = _table(AGGREGATE_COLUMNS, good)
+        dead += bad
     if dead:
         _merge(out, _dlq_tables(dead))
     return out
@@ -306,38 +368,52 @@ def encode_aggregates(messages: Sequence[MessageLike]) -> Encoded:
 # ---- dead letters from the stream ------------------------------------------------------------
 
 
+def _int64(text: str | None) -> int | None:
+    """An integer header (partition, offset), if it is one an int64 column holds."""
+    if not text or not text.lstrip("-").isascii() or not text.lstrip("-").isdigit():
+        return None
+    if len(text) > 20:
+        return None
+    n = int(text)
+    return n if _INT64[0] <= n <= _INT64[1] else None
+
+
+def _dlq_row(msg: MessageLike) -> dict[str, Any]:
+    headers = msg.headers()
+    rejected = header_value(headers, H_REJECTED_AT) or _ms_iso(msg.timestamp()[1])
+    return {
+        "reason": header_value(headers, H_REASON) or "unknown",
+        "message": header_value(headers, H_MESSAGE),
+        "stage": header_value(headers, H_STAGE),
+        "topic": header_value(headers, H_SOURCE_TOPIC),
+        "partition": _int64(header_value(headers, H_SOURCE_PARTITION)),
+        "offset": _int64(header_value(headers, H_SOURCE_OFFSET)),
+        "rejected_at": rejected,
+        "value": msg.value(),
+        "key": msg.key(),
+        "headers": [{"key": k, "value": v} for k, v in headers or ()],
+        "dlq_topic": msg.topic(),
+        "dlq_partition": msg.partition(),
+        "dlq_offset": msg.offset(),
+    }
+
+
 def encode_dlq(messages: Sequence[MessageLike]) -> Encoded:
-    """``station.changes.dlq``: original bytes, key and headers, plus the ``tuyen_*`` fields."""
-    rows = []
+    """``station.changes.dlq``: original bytes, key and headers, plus the ``tuyen_*`` fields.
+    A dead letter whose fields do not convert is kept as a sink dead letter of its own."""
+    rows: list[tuple[MessageLike, dict[str, Any]]] = []
+    dead: list[dict[str, Any]] = []
     for msg in messages:
-        headers = msg.headers()
-        ts_iso = _ms_iso(msg.timestamp()[1])
-        rejected = header_value(headers, H_REJECTED_AT) or ts_iso
-        part = header_value(headers, H_SOURCE_PARTITION)
-        off = header_value(headers, H_SOURCE_OFFSET)
-        rows.append(
-            {
-                "reason": header_value(headers, H_REASON) or "unknown",
-                "message": header_value(headers, H_MESSAGE),
-                "stage": header_value(headers, H_STAGE),
-                "topic": header_value(headers, H_SOURCE_TOPIC),
-                "partition": int(part) if part and part.lstrip("-").isdigit() else None,
-                "offset": int(off) if off and off.lstrip("-").isdigit() else None,
-                "rejected_at": rejected,
-                "value": msg.value(),
-                "key": msg.key(),
-                "headers": [{"key": k, "value": v} for k, v in headers or ()],
-                "dlq_topic": msg.topic(),
-                "dlq_partition": msg.partition(),
-                "dlq_offset": msg.offset(),
-            }
-        )
-    try:
-        return _dlq_tables(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # an unparsable rejected_at header
-        for row, msg in zip(rows, messages, strict=True):
-            row["rejected_at"] = _ms_iso(msg.timestamp()[1])
-        return _dlq_tables(rows)
+        try:
+            rows.append((msg, _dlq_row(msg)))
+        except Exception as exc:
+            dead.append(_dead_row(msg, *_failure(exc)))
+
+    def kafka_time(msg: MessageLike, row: dict[str, Any], exc: Exception) -> dict[str, Any]:
+        return {**row, "rejected_at": _ms_iso(msg.timestamp()[1])}  # an unparsable header
+
+    good, bad = _one_by_one(DLQ_COLUMNS, rows, kafka_time)
+    return _dlq_tables(good + dead + bad)
 
 
 def encoder_for(kind: str, tier: str | None = None) -> Encoder:

@@ -17,6 +17,8 @@ so a reader's ``*.parquet`` glob never sees a half-written file.
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import logging
 import os
 import re
@@ -24,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -156,13 +159,14 @@ def _write_local(path: str, table: pa.Table) -> int:
     target = Path(path)
     new_dir = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    _remove_orphans(target)
+    tmp, fh = _locked_new(target)
     try:
-        with tmp.open("wb") as fh:
+        with fh:
             pq.write_table(table, fh, compression="zstd")
             fh.flush()
             os.fsync(fh.fileno())
-        tmp.replace(target)
+            tmp.replace(target)  # under the lock: never taken for an orphan before this
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -171,3 +175,31 @@ def _write_local(path: str, table: pa.Table) -> int:
         for parent in list(target.parents)[1:4]:
             _fsync_dir(str(parent))
     return target.stat().st_size
+
+
+def _locked_new(target: Path) -> tuple[Path, BinaryIO]:
+    """A new temporary file for ``target``, locked (``flock``) by this writer until closed: a
+    temporary file nobody holds a lock on is an orphan of a killed writer
+    (:func:`_remove_orphans`)."""
+    while True:
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        fh = tmp.open("xb")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if os.fstat(fh.fileno()).st_nlink:  # not removed as an orphan between open and lock
+            return tmp, fh
+        fh.close()
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete temporary files of ``target`` left by a writer killed mid-write (SIGKILL leaves
+    ``.<name>.<random>.tmp``); a sink that restarts rewrites the same file names (segments are
+    deterministic), so each orphan is found here. A file still locked belongs to a live writer
+    (another process rewriting the same file during a rebalance) and is left alone."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            with stale.open("rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                stale.unlink()
+        except (BlockingIOError, FileNotFoundError):
+            continue
+        logger.warning("removed the temporary file of a killed writer path=%s", stale)

@@ -44,6 +44,7 @@ from streams.checkpool import key_registry
 from streams.config import StreamsConfig
 from streams.diskstate import DiskState
 from streams.faustio import (
+    baseline_offsets,
     broker_committed,
     committed_offsets,
     coordinates,
@@ -154,6 +155,19 @@ def build_app(
         last_seen.clear()
         assigned_at[0] = time.monotonic()
 
+    async def guard(offsets: OffsetGuard, topic: str, batch: Sequence[Any]) -> list[Any]:
+        """The events of ``batch`` to process now (:class:`OffsetGuard`); partitions that
+        jumped are sought back. A partition without a baseline gets the group's committed
+        offset from the broker first: faust's cache can still be empty after an assignment."""
+        committed = committed_offsets(app, topic)
+        missing = offsets.without_baseline((e.message.partition for e in batch), committed)
+        if missing:
+            committed = {**committed, **await baseline_offsets(app, topic, missing)}
+        events, seeks = offsets.check(batch, coordinates, committed, time.monotonic())
+        if seeks:
+            await seek_back(app, topic, seeks)
+        return events
+
     def _seen(topic: str, events: Sequence[Any]) -> None:
         now = time.monotonic()
         for e in events:
@@ -262,12 +276,7 @@ def build_app(
             t0 = time.perf_counter()
             timing["wait_s"] += t0 - ended
             _seen(raw_name, batch)
-            events, seeks = raw_guard.check(
-                batch, coordinates, committed_offsets(app, raw_name), time.monotonic()
-            )
-            if seeks:
-                await seek_back(app, raw_name, seeks)
-            msgs = raw_messages(events)
+            msgs = raw_messages(await guard(raw_guard, raw_name, batch))
             if not msgs:  # everything held back for a re-fetch
                 ended = time.perf_counter()
                 yield 0
@@ -323,11 +332,7 @@ def build_app(
         disable_gap_acks(app, guarded)
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
             _seen(deltas_name, batch)
-            events, seeks = delta_guard.check(
-                batch, coordinates, committed_offsets(app, deltas_name), time.monotonic()
-            )
-            if seeks:
-                await seek_back(app, deltas_name, seeks)
+            events = await guard(delta_guard, deltas_name, batch)
             changed: dict[str, tuple[Any, int]] = {}
             for e in events:
                 q = e.message.partition

@@ -3,10 +3,11 @@
 Stage 1 is stateless and CPU-bound in Python (decode, payload validation, Ed25519), so a
 thread pool cannot run it beside the event loop (the GIL); a process pool can. Each worker
 process builds its own :class:`Validator` once (initializer: the default hierarchy or a
-pickled one, the key registry from the config or a pickled one); batches travel as compact
-tuples ``(key, value, headers, timestamp)`` in one chunk per process, and verdicts come back
-as tuples (``(record, signature)`` or ``(reason, message)``), rebuilt into
-:class:`Accepted` / :class:`Rejected` here, in the input order.
+pickled one, the key registry from the config or a pickled one; a registry file is watched
+for changes in each process, :class:`schemas.ReloadingKeyRegistry`); batches travel as
+compact tuples ``(key, value, headers, partition, timestamp)`` in one chunk per process, and
+verdicts come back as tuples (``(record, signature)`` or ``(reason, message)``), rebuilt
+into :class:`Accepted` / :class:`Rejected` here, in the input order.
 
 (Preparing the accepted events there too — pseudonymise, encode, contribution — was measured
 and undone: the worker saved ~14 µs per event but the check process paid ~30 µs more, since
@@ -31,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any
 
-from schemas import DevKeyRegistry, KeyRegistry, Reason, StaticKeyRegistry
+from schemas import DevKeyRegistry, KeyRegistry, Reason, ReloadingKeyRegistry
 from schemas.hierarchy import Hierarchy
 from streams.config import StreamsConfig
 from streams.validate import Accepted, RawMessage, Rejected, Validator
@@ -40,8 +41,8 @@ __all__ = ["CheckPool", "key_registry"]
 
 logger = logging.getLogger(__name__)
 
-# (key, value, headers, kafka timestamp)
-Item = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], datetime]
+# (key, value, headers, partition, kafka timestamp)
+Item = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], int, datetime]
 # (record, signature) for an accepted event, (reason value, message) for a rejected one
 Verdict = tuple[Any, str]
 
@@ -49,12 +50,15 @@ _validator: Validator | None = None
 
 
 def key_registry(config: StreamsConfig) -> KeyRegistry:
-    """The key registry the config names: its JSON file, else (development mode only) the
-    development registry."""
+    """The key registry the config names: its JSON file, watched for changes every
+    ``key_registry_reload_s`` (refused at load and at every reload when it holds a development
+    key outside development mode); else (development mode only) the development registry."""
     if config.key_registry_path:
-        from pathlib import Path
-
-        return StaticKeyRegistry.load(Path(config.key_registry_path))
+        return ReloadingKeyRegistry(
+            config.key_registry_path,
+            config.key_registry_reload_s,
+            development=config.development,
+        )
     if not config.development:  # StreamsConfig refuses this already; never fall back
         raise ValueError("no key registry configured outside development mode")
     return DevKeyRegistry(
@@ -86,6 +90,7 @@ def _init(
         hierarchy if hierarchy is not None else Hierarchy.default(),
         keys if keys is not None else key_registry(config),
         config.policy,
+        partitions=config.partitions,
     )
 
 
@@ -95,8 +100,8 @@ def _check(items: Sequence[Item], now: datetime) -> list[Verdict]:
     assert validator is not None, "worker process not initialised"
     out: list[Verdict] = []
     append = out.append
-    for key, value, headers, timestamp in items:
-        v = validator.check(RawMessage(key, value, headers, "", 0, 0, timestamp), now)
+    for key, value, headers, partition, timestamp in items:
+        v = validator.check(RawMessage(key, value, headers, "", partition, 0, timestamp), now)
         if isinstance(v, Accepted):
             append((v.record, v.signature))
         else:
@@ -180,7 +185,7 @@ class CheckPool:
                     future.cancel()
 
     def _submit(self, part: Sequence[RawMessage], now: datetime) -> asyncio.Future[list[Verdict]]:
-        items = [(m.key, m.value, m.headers, m.timestamp) for m in part]
+        items = [(m.key, m.value, m.headers, m.partition, m.timestamp) for m in part]
         loop = asyncio.get_running_loop()
         try:
             return loop.run_in_executor(self._executor, _check, items, now)
@@ -196,7 +201,7 @@ class CheckPool:
 
     def check_sync(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
         """:meth:`check` without an event loop (tests, benchmarks)."""
-        items = [(m.key, m.value, m.headers, m.timestamp) for m in msgs]
+        items = [(m.key, m.value, m.headers, m.partition, m.timestamp) for m in msgs]
         return [_verdict(v) for v in self._executor.submit(_check, items, now).result()]
 
     def close(self) -> None:

@@ -37,6 +37,13 @@ class ValidationPolicy(BaseModel):
     dedupe_ids_per_record: int = Field(
         default=8, ge=1, le=64, description="event ids remembered per record (latest versions)"
     )
+    max_version_step: int = Field(
+        default=1000,
+        ge=1,
+        description="a record_version may exceed the last accepted one by at most this (a new "
+        "record starts at most at this version): one event cannot push a record's version out "
+        "of reach of every later correction",
+    )
 
 
 class StreamsConfig(BaseModel):
@@ -69,6 +76,12 @@ class StreamsConfig(BaseModel):
     key_registry_path: str | None = Field(
         default=None,
         description="a StaticKeyRegistry JSON file (required outside development mode)",
+    )
+    key_registry_reload_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="how often the key registry file is checked for changes (a revoked key "
+        "stops working within this)",
     )
     signers_per_station: int = Field(default=8, ge=1)
     batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")

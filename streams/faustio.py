@@ -15,6 +15,7 @@ import faust
 from streams.validate import RawMessage
 
 __all__ = [
+    "baseline_offsets",
     "broker_committed",
     "committed_offsets",
     "coordinates",
@@ -70,18 +71,34 @@ def disable_gap_acks(app: faust.App, topics: set[str]) -> None:
     consumer._tuyen_gap_guard = True
 
 
-async def broker_committed(consumer: Any, tp: Any) -> int | None:
-    """The group's committed offset of ``tp`` from the broker (faust's cache can lack it)."""
+async def broker_committed(consumer: Any, tp: Any, *, never: int | None = 0) -> int | None:
+    """The group's committed offset of ``tp`` from the broker (faust's cache can lack it);
+    ``never`` when the group never committed one; ``None`` when the broker cannot say."""
     try:
         thread = consumer._thread
         inner = thread._ensure_consumer()
         from aiokafka import TopicPartition as AioTP
 
         offset = await thread.call_thread(inner.committed, AioTP(tp.topic, tp.partition))
-    except Exception as exc:  # an operator aid: never crash the worker over it
-        logger.warning("watchdog could not read committed offset of %s: %r", tp, exc)
+    except Exception as exc:  # an aid: never crash the worker over it
+        logger.warning("could not read the committed offset of %s from the broker: %r", tp, exc)
         return None
-    return int(offset) if offset is not None else 0
+    return int(offset) if offset is not None else never
+
+
+async def baseline_offsets(app: faust.App, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+    """The group's committed offsets of ``partitions`` of ``topic`` asked from the broker (for
+    :class:`~streams.offsets.OffsetGuard` when faust's cache lacks them); a partition never
+    committed, or that the broker cannot answer for, is left out."""
+    from faust.types import TP
+
+    found: dict[int, int] = {}
+    for p in partitions:
+        offset = await broker_committed(app.consumer, TP(topic, p), never=None)
+        if offset is not None:
+            found[p] = offset
+    logger.info("offset baseline from the broker topic=%s committed=%s", topic, found)
+    return found
 
 
 async def seek_back(app: faust.App, topic: str, seeks: Mapping[int, int]) -> None:

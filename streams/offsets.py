@@ -9,6 +9,13 @@ input topics and (2) checks every batch with :class:`OffsetGuard`: offsets of a 
 follow on from the last processed one (or, right after an assignment, from the committed
 offset); on a jump the rest of that partition's batch is held back and the shell seeks the
 partition back to the first missing offset, so the skipped run is fetched and processed.
+
+The committed offsets faust caches can still be missing when the first batch after an
+assignment arrives (seen after a worker was SIGKILLed and restarted: an empty cache, then a
+stale fetch from beyond the committed offset that was processed and committed, losing the run
+before it). For a partition with no baseline the shell therefore asks the broker for the
+group's committed offset first (:meth:`OffsetGuard.without_baseline`); only a partition the
+group never committed has none, and its first offset is taken as it comes.
 """
 
 from __future__ import annotations
@@ -34,6 +41,17 @@ class OffsetGuard:
         """Partitions were (re)assigned: take the committed offsets as the next baseline."""
         self._rebaseline = True
 
+    def without_baseline(
+        self, partitions: Iterable[int], committed: Mapping[int, int | None]
+    ) -> list[int]:
+        """Of ``partitions``, those :meth:`check` would have no expected offset for, given
+        ``committed`` (the shell asks the broker for their committed offsets first)."""
+        return sorted(
+            p
+            for p in set(partitions)
+            if committed.get(p) is None and (self._rebaseline or p not in self.expected)
+        )
+
     def check(
         self,
         events: Sequence[E],
@@ -57,6 +75,8 @@ class OffsetGuard:
         for event in events:
             partition, offset = coordinates(event)
             want = self.expected.get(partition)
+            if want is None and committed:  # the partition's first event since the assignment
+                want = committed.get(partition)
             if want is not None and offset > want:
                 since = self.pending.get(partition)
                 if since is None or now - since[1] >= self.retry_seek_s:

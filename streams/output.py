@@ -1,29 +1,59 @@
 """Publishing a batch's outputs with confluent-kafka (the C client: one worker's outputs are
 ~5 messages per event, more than aiokafka comfortably carries), flushed once per batch.
 
-A thin shell: produce everything, flush, raise :class:`~streams.exceptions.OutputError` if
-any message failed, so the batch is not committed and is processed again after restart.
+A thin shell: produce everything, flush. A failure that concerns the whole producer (broker
+away, timeout, a fatal error) raises :class:`~streams.exceptions.OutputError`, so the batch is
+not committed and is processed again after restart. A failure that concerns one message only
+(:data:`PER_MESSAGE_ERRORS`: too large, an invalid record) is returned by :meth:`flush` as a
+:class:`Refused` instead, for the caller to dead-letter that message and go on.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from schemas.kafka import KafkaConnection, producer
+from schemas.partition import PARTITIONER
 from streams.exceptions import OutputError
 from streams.pipeline import OutMessage
 
-__all__ = ["BatchPublisher"]
+__all__ = ["PER_MESSAGE_ERRORS", "BatchPublisher", "Refused"]
 
 logger = logging.getLogger(__name__)
 
+#: Produce errors that are about the message, not the producer or the cluster.
+PER_MESSAGE_ERRORS: Final = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_RECORD,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_TIMESTAMP,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError._INVALID_ARG,
+        KafkaError._KEY_SERIALIZATION,
+        KafkaError._VALUE_SERIALIZATION,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message the producer or the broker refused for itself (``error`` says why)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    error: str
+
 
 class BatchPublisher:
-    """Idempotent producer; ``publish`` blocks until every message is acknowledged."""
+    """Idempotent producer; ``flush`` blocks until every message is acknowledged."""
 
     def __init__(
         self, kafka: KafkaConnection, *, client_id: str = "tuyen-streams", **extra: Any
@@ -37,7 +67,7 @@ class BatchPublisher:
             "batch.num.messages": 10000,
             "queue.buffering.max.messages": 500000,
             "queue.buffering.max.kbytes": 512 * 1024,
-            "partitioner": "murmur2_random",
+            "partitioner": PARTITIONER,
             # delivery callbacks only for failures: no Python call per acknowledged message
             "delivery.report.only.error": True,
             # a leader that is frozen (not dead: its connection stays open) holds in-flight
@@ -49,9 +79,14 @@ class BatchPublisher:
         conf.update(extra)
         self._producer = producer(kafka, conf)
         self._errors: list[str] = []
+        self._refused: list[Refused] = []
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
+        if err is None:
+            return
+        if err.code() in PER_MESSAGE_ERRORS and not err.fatal():
+            self._refused.append(Refused(msg.topic() or "", msg.key(), msg.value(), str(err)))
+        else:
             self._errors.append(f"{msg.topic()}: {err}")
 
     def produce(
@@ -73,23 +108,39 @@ class BatchPublisher:
                 return
             except BufferError:
                 self._producer.poll(0.05)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if not isinstance(err, KafkaError) or err.code() not in PER_MESSAGE_ERRORS:
+                    raise
+                self._refused.append(Refused(topic, key, value, str(err)))
+                return
 
     def publish(self, messages: Iterable[OutMessage], *, timeout_s: float = 60.0) -> int:
-        """Produce ``messages`` and wait for all acknowledgements. Returns the count."""
+        """Produce ``messages`` and wait for all acknowledgements. Returns the count; raises
+        :class:`OutputError` if any was refused (callers that dead-letter refusals use
+        :meth:`produce` and :meth:`flush`)."""
         n = 0
         for m in messages:
             self.produce(m.topic, m.value, m.key, m.headers)
             n += 1
-        self.flush(timeout_s)
+        refused = self.flush(timeout_s)
+        if refused:
+            raise OutputError(f"{len(refused)} messages refused: {refused[0].error}")
         return n
 
-    def flush(self, timeout_s: float = 60.0) -> None:
+    def flush(self, timeout_s: float = 60.0) -> list[Refused]:
+        """Wait for every acknowledgement; the messages refused for themselves since the last
+        flush. Raises :class:`OutputError` when anything else failed or is unacknowledged."""
         remaining = self._producer.flush(timeout_s)
+        refused, self._refused = self._refused, []
         if remaining or self._errors:
             errors, self._errors = self._errors, []
             raise OutputError(
                 f"{remaining} messages unacknowledged, {len(errors)} failed: {errors[:3]}"
             )
+        for r in refused:
+            logger.error("output refused topic=%s error=%s", r.topic, r.error)
+        return refused
 
     def close(self) -> None:
         self._producer.flush(10)

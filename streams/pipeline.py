@@ -17,14 +17,24 @@ from typing import Any, NamedTuple
 import orjson
 
 from schemas import Reason, format_time
-from schemas.dlq import dlq_headers
+from schemas.dlq import dead_letter
 from schemas.topics import DLQ, topic_name
 from streams.aggregate import DeltaBuilder, contribution, deltas
+from streams.exceptions import OutputError
 from streams.pseudonymise import Pseudonymiser
 from streams.route import TIER_TOPICS, route_headers
 from streams.seqgaps import SeqTracker
 from streams.state import MemoryState, StateStore
-from streams.validate import Accepted, Duplicate, RawMessage, Rejected, Validator, admit
+from streams.validate import (
+    Accepted,
+    Duplicate,
+    RawMessage,
+    Rejected,
+    Validator,
+    judge,
+    processing_error,
+    record,
+)
 
 __all__ = ["BatchOutput", "BatchProcessor", "OutMessage"]
 
@@ -32,12 +42,14 @@ logger = logging.getLogger(__name__)
 
 
 class OutMessage(NamedTuple):
-    """A message to publish."""
+    """A message to publish; ``origin`` is the raw message it derives from (to dead-letter it
+    if the broker refuses this output)."""
 
     topic: str
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+    origin: RawMessage | None = None
 
 
 @dataclass
@@ -76,6 +88,7 @@ class BatchProcessor:
         self.topics = {tier: topic_name(base, topic_prefix) for tier, base in TIER_TOPICS.items()}
         self.dlq_topic = topic_name(DLQ, topic_prefix)
         self.ids_per_record = validator.policy.dedupe_ids_per_record
+        self.max_version_step = validator.policy.max_version_step
 
     def check(
         self, msgs: Sequence[RawMessage], now: datetime | None = None
@@ -109,68 +122,84 @@ class BatchProcessor:
         if builder is None:
             builder = out.pending = DeltaBuilder(self.aggregate_partitions)
         rejected_at = format_time(now)
-        append = out.outputs.append
-        dumps = orjson.dumps
-        national = self.pseudonymiser.national
-        topics = self.topics
-        t_valid, t_district, t_province, t_national = (
-            topics["valid"],
-            topics["district"],
-            topics["province"],
-            topics["national"],
-        )
         state = self.state
-        ids_per_record = self.ids_per_record
-        seq_add = self.seq.add
+        max_step = self.max_version_step
         for msg, verdict in zip(msgs, checked, strict=True):
             if isinstance(verdict, Accepted):
-                record = verdict.record
-                new_c = contribution(record)
-                result, prev = admit(
-                    verdict,
-                    state,
-                    msg.partition,
-                    ids_per_record=ids_per_record,
-                    contribution=new_c,
-                )
-                if isinstance(result, Duplicate):
-                    out.duplicates += 1
-                    continue
-                if isinstance(result, Rejected):
-                    verdict_r: Rejected = result
-                else:
-                    d = deltas(prev.get("c") if prev else None, new_c)
-                    if d:
-                        event_ms = int(record["event_time"].timestamp() * 1000)
-                        builder.add(msg.partition, msg.offset, d, event_ms)
-                    seq_add(record["station_code"], record["station_seq"])
-                    # valid, district, province: the same record-level bytes; national: the
-                    # pseudonymised copy (same as streams.route.route + tier_headers)
-                    nat = national(record)
-                    h_valid, h_district, h_province, h_national = route_headers(
-                        msg.headers, nat["record_id"]
-                    )
-                    key = record["record_key"].encode()
-                    value = dumps(record)
-                    append(OutMessage(t_valid, key, value, h_valid))
-                    append(OutMessage(t_district, key, value, h_district))
-                    append(OutMessage(t_province, key, value, h_province))
-                    append(
-                        OutMessage(t_national, nat["record_key"].encode(), dumps(nat), h_national)
-                    )
-                    out.accepted += 1
-                    continue
+                try:
+                    result, prev = judge(verdict, state, msg.partition, max_version_step=max_step)
+                    if isinstance(result, Duplicate):
+                        out.duplicates += 1
+                        continue
+                    if isinstance(result, Rejected):
+                        verdict_r: Rejected = result
+                    else:
+                        self._route(msg, verdict, prev, out, builder)
+                        continue
+                except Exception as exc:  # this event only: dead-lettered, the batch goes on
+                    verdict_r = processing_error(msg, "route", exc)
             else:
                 verdict_r = verdict
             out.rejected[verdict_r.reason.value] += 1
-            append(self._dlq(msg, verdict_r.reason, verdict_r.message, rejected_at))
+            out.outputs.append(
+                self.dead_letter(msg, verdict_r.reason, verdict_r.message, rejected_at)
+            )
         if last:
             out.deltas = builder.drain()
             out.state = self.state.drain()
             out.pending = None
         return out
 
-    def _dlq(self, msg: RawMessage, reason: Reason, message: str, rejected_at: str) -> OutMessage:
+    def _route(
+        self,
+        msg: RawMessage,
+        verdict: Accepted,
+        prev: Any,
+        out: BatchOutput,
+        builder: DeltaBuilder,
+    ) -> None:
+        """The outputs of an accepted event, then its state: everything the event produces is
+        built before its state is written (``streams.validate.record``), so an error while
+        building leaves the state as if the event had never come."""
+        rec = verdict.record
+        new_c = contribution(rec)
+        d = deltas(prev.get("c") if prev else None, new_c)
+        # valid, district, province: the same record-level bytes; national: the pseudonymised
+        # copy (same as streams.route.route + tier_headers)
+        nat = self.pseudonymiser.national(rec)
+        h_valid, h_district, h_province, h_national = route_headers(rec, nat["record_id"])
+        key, value = rec["record_key"].encode(), orjson.dumps(rec)
+        nat_key, nat_value = nat["record_key"].encode(), orjson.dumps(nat)
+        record(
+            verdict,
+            self.state,
+            msg.partition,
+            prev,
+            ids_per_record=self.ids_per_record,
+            contribution=new_c,
+        )
+        if d:
+            event_ms = int(rec["event_time"].timestamp() * 1000)
+            builder.add(msg.partition, msg.offset, d, event_ms)
+        self.seq.add(rec["station_code"], rec["station_seq"])
+        topics = self.topics
+        out.outputs += (
+            OutMessage(topics["valid"], key, value, h_valid, msg),
+            OutMessage(topics["district"], key, value, h_district, msg),
+            OutMessage(topics["province"], key, value, h_province, msg),
+            OutMessage(topics["national"], nat_key, nat_value, h_national, msg),
+        )
+        out.accepted += 1
+
+    def dead_letter(
+        self,
+        msg: RawMessage,
+        reason: Reason,
+        message: str,
+        rejected_at: str,
+        stage: str = "validate",
+    ) -> OutMessage:
+        """The DLQ message of ``msg`` (truncated when too large: ``schemas.dlq``)."""
         logger.debug(
             "rejected reason=%s topic=%s partition=%d offset=%d",
             reason.value,
@@ -178,21 +207,46 @@ class BatchProcessor:
             msg.partition,
             msg.offset,
         )
-        return OutMessage(
-            self.dlq_topic,
+        key, value, headers = dead_letter(
             msg.key,
             msg.value,
-            dlq_headers(
-                msg.headers,
-                reason=reason.value,
-                message=message,
-                stage="validate",
-                topic=msg.topic,
-                partition=msg.partition,
-                offset=msg.offset,
-                rejected_at=rejected_at,
-            ),
+            msg.headers,
+            reason=reason.value,
+            message=message,
+            stage=stage,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            rejected_at=rejected_at,
         )
+        return OutMessage(self.dlq_topic, key, value, headers, msg)
+
+    def refused(
+        self, refusals: Sequence[tuple[OutMessage, str]], now: datetime
+    ) -> list[OutMessage]:
+        """Dead letters for outputs the broker refused for themselves (``output_rejected``,
+        stage ``publish``): of the input each derives from; a refused dead letter is sent
+        again reduced to its ``tuyen_*`` headers, 1 KiB of key and 4 KiB of value."""
+        rejected_at = format_time(now)
+        out = []
+        for m, error in refusals:
+            origin = m.origin
+            if origin is None:  # not one input's (an aggregate): the batch fails and is retried
+                raise OutputError(f"an output to {m.topic} was refused: {error}")
+            if m.topic == self.dlq_topic:
+                headers = [(k, v) for k, v in m.headers if k.startswith("tuyen_")]
+                headers.append(("tuyen_truncated", b"true"))
+                key = origin.key[:1024] if origin.key is not None else None
+                value = origin.value[:4096] if origin.value is not None else None
+                out.append(OutMessage(self.dlq_topic, key, value, headers, origin))
+            else:
+                message = f"output to {m.topic} refused: {error}"
+                out.append(
+                    self.dead_letter(
+                        origin, Reason.OUTPUT_REJECTED, message, rejected_at, stage="publish"
+                    )
+                )
+        return out
 
 
 def encode_deltas(message: dict[str, Any]) -> bytes:

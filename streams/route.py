@@ -2,19 +2,21 @@
 
 District and province streams carry the record-level after-image (each store keeps the
 subtree it owns: ``district_code`` / ``province_code`` say whose it is); the national
-stream carries the :class:`~streams.pseudonymise.Pseudonymiser` copy only. Every output keeps
-the raw message's ``ce_*`` headers and adds ``tuyen_tier``; the key is the record key
+stream carries the :class:`~streams.pseudonymise.Pseudonymiser` copy only. Every output carries
+the CloudEvents headers rebuilt from the validated record (never copied from the raw message,
+so nothing a station adds is forwarded) and ``tuyen_tier``; the key is the record key
 (pseudonymised on the national tier).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
+from schemas.envelope import SPECVERSION, format_time
 from schemas.tier import TierName
 from schemas.topics import TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, VALID
 from streams.pseudonymise import Pseudonymiser
@@ -68,42 +70,44 @@ def route(record: Mapping[str, Any], pseudonymiser: Pseudonymiser) -> list[Route
     ]
 
 
-def tier_headers(
-    original: Sequence[tuple[str, bytes | None]], routed: Routed
-) -> list[tuple[str, bytes]]:
-    """The raw message's ``ce_*`` headers (and content-type) plus ``tuyen_tier``.
+def _ce_headers(record: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """The CloudEvents headers of a tier record, from its validated fields (``ce_time`` in
+    the canonical UTC form, ``ce_dataschema`` at the record's current major)."""
+    rt, op = record["record_type"], record["op"]
+    return [
+        ("ce_specversion", _SPEC),
+        ("ce_id", record["event_id"].encode()),
+        ("ce_source", f"station/{record['station_code']}".encode()),
+        ("ce_type", f"vn.health.{rt}.{op}".encode()),
+        ("ce_time", format_time(record["event_time"]).encode()),
+        ("ce_dataschema", f"{rt}/v{record['schema_major']}".encode()),
+        ("ce_subject", record["record_id"].encode()),
+        ("content-type", b"application/json"),
+    ]
 
-    On a pseudonymised record ``ce_subject`` (the record id, which holds the health id) is
-    replaced by the pseudonymised record id.
-    """
-    out: list[tuple[str, bytes]] = []
-    for name, value in original:
-        if name == "ce_subject" and routed.record["pseudonymised"]:
-            out.append((name, routed.record["record_id"].encode()))
-        elif name.startswith("ce_") or name == "content-type":
-            out.append((name, value or b""))
-    out.append((H_TIER, routed.tier.encode()))
-    return out
+
+_SPEC: Final = SPECVERSION.encode()
+_SUBJECT: Final = 6  # index of ce_subject in _ce_headers
+
+
+def tier_headers(routed: Routed) -> list[tuple[str, bytes]]:
+    """The output's CloudEvents headers (rebuilt from the record, see :func:`_ce_headers`;
+    ``ce_subject`` is the pseudonymised record id on a pseudonymised record) plus
+    ``tuyen_tier``."""
+    return [*_ce_headers(routed.record), (H_TIER, routed.tier.encode())]
 
 
 _TIER_HEADERS: Final = {tier: (H_TIER, tier.encode()) for tier in TIER_TOPICS}
 
 
 def route_headers(
-    original: Sequence[tuple[str, bytes | None]], national_record_id: str
+    record: Mapping[str, Any], national_record_id: str
 ) -> tuple[list[tuple[str, bytes]], ...]:
-    """:func:`tier_headers` of the four outputs at once (valid, district, province, national):
-    the same lists, computed with one pass over ``original``."""
-    base: list[tuple[str, bytes]] = []
-    subject = -1
-    for name, value in original:
-        if name.startswith("ce_") or name == "content-type":
-            if name == "ce_subject":
-                subject = len(base)
-            base.append((name, value or b""))
+    """:func:`tier_headers` of the four outputs at once (valid, district, province, national)
+    of the record-level ``record`` whose national copy has ``national_record_id``."""
+    base = _ce_headers(record)
     national = base.copy()
-    if subject >= 0:
-        national[subject] = ("ce_subject", national_record_id.encode())
+    national[_SUBJECT] = ("ce_subject", national_record_id.encode())
     return (
         [*base, _TIER_HEADERS["valid"]],
         [*base, _TIER_HEADERS["district"]],

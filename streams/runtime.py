@@ -8,18 +8,19 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from schemas import KeyRegistry
+from schemas import KeyRegistry, Reason
 from schemas.hierarchy import Hierarchy
 from schemas.topics import AGGREGATES
 from streams.aggregate import LiveCounters
 from streams.checkpool import CheckPool, key_registry
 from streams.config import StreamsConfig
-from streams.output import BatchPublisher
+from streams.exceptions import OutputError
+from streams.output import BatchPublisher, Refused
 from streams.pipeline import BatchProcessor, OutMessage
 from streams.pseudonymise import Pseudonymiser
 from streams.validate import Accepted, RawMessage, Rejected, Validator
@@ -43,6 +44,7 @@ class StreamsRuntime:
             hierarchy or Hierarchy.default(),
             keys if keys is not None else key_registry(config),
             config.policy,
+            partitions=config.partitions,
         )
         self.pseudonymiser = Pseudonymiser(config.pseudonym_key_bytes())
         self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
@@ -99,14 +101,46 @@ class StreamsRuntime:
                 publisher.produce(m.topic, m.value, m.key, m.headers)
             for q, payload in deltas:
                 publisher.produce(deltas_topic, orjson.dumps(payload), str(q).encode(), None, q)
-            publisher.flush()
+            refused = publisher.flush()
+            if refused:
+                self._refusals(publisher, messages, refused)
             if changelog is not None and state:
                 dumps = orjson.dumps
                 for key, value, partition in state:
                     publisher.produce(changelog, value, dumps(key), None, partition)
-                publisher.flush()
+                if publisher.flush():
+                    raise OutputError("the record-state changelog was refused by the broker")
 
         await asyncio.get_running_loop().run_in_executor(self.io, work)
+
+    def _refusals(
+        self, publisher: BatchPublisher, sent: Sequence[OutMessage], refused: Sequence[Refused]
+    ) -> None:
+        """Outputs the broker refused for themselves (``streams.output.PER_MESSAGE_ERRORS``):
+
+        1. each is sent again alone (librdkafka refuses a whole batch when one message in it
+           is too large: its batch-mates are innocent);
+        2. the inputs of those refused alone are dead-lettered ``output_rejected``;
+        3. a dead letter refused in turn is sent again reduced (``BatchProcessor.refused``);
+        4. anything refused after that raises :class:`OutputError` (the batch is not
+           committed and is processed again)."""
+        assert self.processor is not None
+        alone: list[tuple[OutMessage, str]] = []
+        for m, _error in _match(sent, refused):
+            publisher.produce(m.topic, m.value, m.key, m.headers)
+            again = publisher.flush()
+            if again:
+                alone.append((m, again[0].error))
+                self.stats[f"rejected.{Reason.OUTPUT_REJECTED.value}"] += 1
+        letters = self.processor.refused(alone, datetime.now(UTC))
+        for _round in range(2):
+            for m in letters:
+                publisher.produce(m.topic, m.value, m.key, m.headers)
+            refused = publisher.flush()
+            if not refused:
+                return
+            letters = self.processor.refused(_match(letters, refused), datetime.now(UTC))
+        raise OutputError(f"dead letters refused by the broker: {refused[0].error}")
 
     def close(self) -> None:
         if self.publisher is not None:
@@ -115,3 +149,14 @@ class StreamsRuntime:
             self.check_pool.close()
         self.pool.shutdown(wait=False)
         self.io.shutdown(wait=False)
+
+
+def _match(sent: Sequence[OutMessage], refused: Sequence[Refused]) -> list[tuple[OutMessage, str]]:
+    """The messages of ``sent`` that were ``refused``, with why."""
+    out = []
+    for r in refused:
+        m = next((m for m in sent if (m.topic, m.key, m.value) == (r.topic, r.key, r.value)), None)
+        if m is None:
+            raise OutputError(f"a message to {r.topic} was refused: {r.error}")
+        out.append((m, r.error))
+    return out

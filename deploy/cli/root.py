@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from deploy.cli import (
@@ -38,7 +39,8 @@ class _RootGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except TuyenError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            # one line (log collectors keep it whole); the message is text, not markup
+            console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             if exc.retryable:
                 console.print("(this may succeed if tried again)")
             raise typer.Exit(getattr(exc, "exit_code", 1)) from None

@@ -34,6 +34,7 @@ _AS = typer.Option("--as", help="who acts: national | province:CODE | district:C
 _KEY_FILE = typer.Option(help="the approver's Ed25519 private key: base64 of its 32-byte seed")
 _DEV = typer.Option("--dev-keys", help="sign with the development keys (development mode only)")
 _ROOT = typer.Option(help="store root (default TUYEN_STORE_ROOT)")
+_KEY_ID = typer.Option(help="the key's key_id in the registry (when its owner has several)")
 _BOOTSTRAP = typer.Option(help="Kafka bootstrap (default: the configured or local broker)")
 
 
@@ -143,6 +144,7 @@ def _decide(
     reason: str,
     key_file: Path | None,
     dev_keys: bool,
+    key_id: str | None,
     store_root: str | None,
     bootstrap: str | None,
 ) -> None:
@@ -160,11 +162,14 @@ def _decide(
 
     def act() -> None:
         if kind == "approve":
-            d = svc.approve(principal, station, period, approver=approver_id, key=key)
+            d = svc.approve(
+                principal, station, period, approver=approver_id, key=key, key_id=key_id
+            )
         else:
             d = svc.send_back(
-                principal, station, period, reason=reason, approver=approver_id, key=key
-            )
+                principal, station, period, reason=reason, approver=approver_id, key=key,
+                key_id=key_id,
+            )  # fmt: skip
         dec = d.decision
         out.print(
             f"{dec.action.value} {station} {dec.period} by {dec.approver}: {dec.id} "
@@ -185,12 +190,13 @@ def approve(
     approver: Annotated[str | None, _APPROVER] = None,
     key_file: Annotated[Path | None, _KEY_FILE] = None,
     dev_keys: Annotated[bool, _DEV] = False,
+    key_id: Annotated[str | None, _KEY_ID] = None,
     store_root: Annotated[str | None, _ROOT] = None,
     bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
 ) -> None:
     """Approve a station's submitted month."""
     _decide(
-        ctx, "approve", station, period, principal, approver, "", key_file, dev_keys,
+        ctx, "approve", station, period, principal, approver, "", key_file, dev_keys, key_id,
         store_root, bootstrap,
     )  # fmt: skip
 
@@ -204,13 +210,14 @@ def send_back(
     approver: Annotated[str | None, _APPROVER] = None,
     key_file: Annotated[Path | None, _KEY_FILE] = None,
     dev_keys: Annotated[bool, _DEV] = False,
+    key_id: Annotated[str | None, _KEY_ID] = None,
     store_root: Annotated[str | None, _ROOT] = None,
     bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
 ) -> None:
     """Send a station's submitted month back, with a reason."""
     _decide(
         ctx, "send_back", station, period, principal, approver, reason, key_file, dev_keys,
-        store_root, bootstrap,
+        key_id, store_root, bootstrap,
     )  # fmt: skip
 
 
@@ -223,6 +230,7 @@ def lock(
     force: Annotated[bool, typer.Option(help="lock although approvals are pending")] = False,
     key_file: Annotated[Path | None, _KEY_FILE] = None,
     dev_keys: Annotated[bool, _DEV] = False,
+    key_id: Annotated[str | None, _KEY_ID] = None,
     store_root: Annotated[str | None, _ROOT] = None,
     bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
 ) -> None:
@@ -234,7 +242,9 @@ def lock(
     svc = _service(ctx, "tuyen report lock", store_root, bootstrap, publish=True)
 
     def act() -> None:
-        d = svc.lock(principal, province, period, approver=approver_id, key=key, force=force)
+        d = svc.lock(
+            principal, province, period, approver=approver_id, key=key, key_id=key_id, force=force
+        )
         dec = d.decision
         out.print(f"locked {province} {dec.period} by {dec.approver}: {dec.id}")
 
@@ -251,6 +261,7 @@ def submit(
         Path | None, typer.Option(help="the station head's key: base64 of its 32-byte seed")
     ] = None,
     dev_keys: Annotated[bool, _DEV] = False,
+    key_id: Annotated[str | None, _KEY_ID] = None,
     bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
 ) -> None:
     """Submit a station's month (the station head's signed report_submission, through the
@@ -278,7 +289,7 @@ def submit(
     )
     config.outbox_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with StationClient(station, who, key, config) as client:
+        with StationClient(station, who, key, config, key_id=key_id) as client:
             accepted = client.submit_month(period, remarks=remarks)
             left = client.flush(30)
     except ReportError as exc:

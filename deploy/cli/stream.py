@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from deploy.anchors import worker_anchors
+from deploy.anchors import require_development, worker_anchors
 from deploy.cli.common import kafka, out, settings
-from deploy.topics import apply_topics
+from deploy.exceptions import ConfigError
+from deploy.topics import apply_topics, raw_topic_problems
+from schemas.kafka import KafkaConnection
 from schemas.topics import AGGREGATES, RAW, topic_name, topic_specs
 
 __all__ = ["aggregates_app", "streams_app"]
@@ -50,18 +52,29 @@ def worker(
         typer.Option(help="Per-record state: rocksdb (on disk under the data dir) or memory."),
     ] = StateStoreChoice.ROCKSDB,
     create_topics: bool = typer.Option(True, help="Create missing pipeline topics first."),
+    allow_create_time: bool = typer.Option(
+        False,
+        help="Accept a raw topic stamped with the producers' CreateTime: received time, "
+        "timeliness and key revocation then take a time the sender chose. Only to replay "
+        "recorded or simulated history (tests, the demo): development mode only.",
+    ),
     log_level: str = typer.Option("INFO", help="Worker log level."),
     dev: bool = typer.Option(False, "--dev", help="Development mode (same as `tuyen --dev`)."),
 ) -> None:
     """Run a stream worker until SIGTERM/SIGINT (drains the batch in flight and commits).
 
-    Needs TUYEN_KEY_REGISTRY and TUYEN_PSEUDONYM_KEY, unless in development mode."""
+    Needs TUYEN_KEY_REGISTRY and TUYEN_PSEUDONYM_KEY, unless in development mode, and a raw
+    topic with LogAppendTime and the partition count it is told."""
     from streams.app import build_app
     from streams.config import StreamsConfig
 
     s = settings(ctx)
     if dev and not s.dev:
         s = s.model_copy(update={"dev": True})
+    if allow_create_time:
+        require_development(
+            s, "tuyen streams worker --allow-create-time", "trusts the producers' clocks"
+        )
     anchors = worker_anchors(s)
     conn = kafka(ctx, bootstrap)
     prefix = s.topic_prefix if topic_prefix is None else topic_prefix
@@ -90,11 +103,27 @@ def worker(
         data_dir=data_dir or str(s.home / "streams" / (prefix + app_id)),
         state_store=state_store.value,
     )
+    _check_raw_topic(conn, config.topic(RAW), raw_partitions, allow_create_time)
     # faust declares its internal topics itself, but a consumer that subscribes before the
     # metadata has spread "ignores the missing topic" and never consumes it (seen: live
     # aggregates never published): create them first
     apply_topics(conn, config.internal_topic_specs())
     _run(build_app(config), log_level)
+
+
+def _check_raw_topic(
+    conn: KafkaConnection, topic: str, partitions: int, allow_create_time: bool
+) -> None:
+    """Refuse (:class:`ConfigError`, exit 2, naming each problem) a raw topic that is missing,
+    has another partition count, or lacks LogAppendTime (unless replaying history)."""
+    problems = raw_topic_problems(conn, topic, partitions)
+    if allow_create_time:
+        logger.warning(
+            "ALLOW-CREATE-TIME: received times are whatever the producers wrote (replay only)"
+        )
+        problems = [p for p in problems if "LogAppendTime" not in p]
+    if problems:
+        raise ConfigError("the stream worker refuses to start: " + "; ".join(problems))
 
 
 def _run(app: Any, log_level: str) -> None:

@@ -21,7 +21,8 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from typing import Literal
 
 from confluent_kafka import Producer
 from nacl.signing import SigningKey
@@ -33,6 +34,7 @@ from producers.sdk.outbox import Outbox
 from producers.sdk.publisher import OutboxPublisher
 from schemas import KafkaMessage, RecordChange, dev_signer, dev_signing_key, encode, make_change
 from schemas import sign as sign_change
+from schemas.fields import VN_TZ
 from schemas.payloads.clinical import (
     AntenatalVisitV1,
     ChronicEnrolmentV1,
@@ -51,6 +53,7 @@ from schemas.payloads.resources import (
     StockSnapshotV1,
 )
 from schemas.payloads.surveillance import DiseaseCaseV1
+from schemas.payloads.transfer import PersonTransferV1
 from schemas.payloads.vital_events import BirthV1, DeathV1
 
 logger = logging.getLogger(__name__)
@@ -78,11 +81,15 @@ class StationClient:
         config: ProducerConfig,
         *,
         producer: Producer | None = None,
+        key_id: str | None = None,
     ) -> None:
+        """``key_id``: the registry's id of ``signing_key`` when the signer has several keys
+        (it travels in every event, docs/contract.md §5)."""
         self.station = station
         self.signer = signer
         self.config = config
         self._key = signing_key
+        self.key_id = key_id
         self.outbox = Outbox(config.outbox_path, synchronous=config.synchronous)
         self.publisher = OutboxPublisher(self.outbox, config, producer=producer)
         self._lock = threading.RLock()
@@ -101,8 +108,9 @@ class StationClient:
         config: ProducerConfig,
         *,
         producer: Producer | None = None,
+        key_id: str | None = None,
     ) -> StationClient:
-        return cls(station, signer, signing_key, config, producer=producer)
+        return cls(station, signer, signing_key, config, producer=producer, key_id=key_id)
 
     @classmethod
     def dev(
@@ -188,7 +196,7 @@ class StationClient:
                 time=time,
                 schema_major=draft.schema_major,
             )
-            signed = sign_change(change, self._key)
+            signed = sign_change(change, self._key, key_id=self.key_id)
             self._staged.append((signed.id, encode(signed)))
             self._staged_versions[k] = version
             self._seq = seq
@@ -290,6 +298,34 @@ class StationClient:
         ``report_submission``. The client must sign as the station head (``hw-<station>-1``
         with the development keys); submitting again (after a send-back) is a new version."""
         return self.upsert(ReportSubmissionV1(period=period, remarks=remarks), time=time)
+
+    def transfer(
+        self,
+        health_id: str,
+        to_station: str,
+        *,
+        transfer_date: date | None = None,
+        reason: Literal["moved", "registration_error", "other"] = "moved",
+        person_record_version: int | None = None,
+        time: datetime | None = None,
+    ) -> Accepted:
+        """Hand the person record of ``health_id`` (held by this station) to ``to_station``
+        (docs/contract.md §3, "Transfers"). ``person_record_version``: the person record's
+        last version, by default the last this client sent."""
+        released = person_record_version or self.record_version("person", health_id)
+        if released < 1:
+            raise ValueError(
+                f"this station sent no version of person {health_id}: pass person_record_version"
+            )
+        when = time or datetime.now(UTC)
+        payload = PersonTransferV1(
+            health_id=health_id,
+            to_station=to_station,
+            transfer_date=transfer_date or when.astimezone(VN_TZ).date(),
+            person_record_version=released,
+            reason=reason,
+        )
+        return self.upsert(payload, time=time)
 
     # ---- pre-built changes (simulator, importers) --------------------------------------
     def submit(self, changes: Sequence[RecordChange]) -> list[Accepted]:

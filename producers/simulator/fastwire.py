@@ -9,9 +9,9 @@ from typing import Any, Final
 import orjson
 
 from producers.simulator.spec import Spec
+from schemas.canonical import canonical_json
 from schemas.registry import CURRENT_MAJOR, RESOURCE_OF, RecordType
 
-_SORT: Final = orjson.OPT_SORT_KEYS
 _MAJOR: Final = {rt.value: CURRENT_MAJOR[rt] for rt in RecordType}
 _RESOURCE: Final = {rt.value: res for rt, res in RESOURCE_OF.items()}
 _SPEC: Final = ("ce_specversion", b"1.0")
@@ -66,7 +66,7 @@ class Prepared:
             "signer": self.signer,
             "data": spec.data,
         }
-        self.canonical = orjson.dumps(obj, option=_SORT)
+        self.canonical = canonical_json(obj)
         self.key = record_key(rt, spec.record_id).encode()
 
     def message(self, signature: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

@@ -47,15 +47,14 @@ def signoff_encoder(
         for msg in messages:
             try:
                 decision = parse_decision(msg.value())
-                check_decision(decision, registry, h)
+                received = datetime.fromtimestamp(msg.timestamp()[1] / 1000, UTC)
+                check_decision(decision, registry, h, received=received)
             except ContractViolation as exc:
                 dead.append(_dead_row(msg, exc.reason, exc.message))
                 continue
             row = decision.model_dump(mode="json")
             row["signed_time"] = row.pop("time")
-            row["received_time"] = datetime.fromtimestamp(
-                msg.timestamp()[1] / 1000, UTC
-            ).isoformat()
+            row["received_time"] = received.isoformat()
             row.update(
                 kafka_topic=msg.topic(), kafka_partition=msg.partition(), kafka_offset=msg.offset()
             )

@@ -191,25 +191,28 @@ class Signoff:
     # ---- deciding ---------------------------------------------------------------------------
     def approve(
         self, principal: str | Principal, station: str, period: str, *, approver: str,
-        key: SigningKey,
+        key: SigningKey, key_id: str | None = None,
     ) -> Decided:  # fmt: skip
-        """Approve a submitted station-month."""
-        return self._station_decision(Action.APPROVE, principal, station, period, approver, key)
+        """Approve a submitted station-month (signed with ``key``, the approver's key
+        ``key_id`` in the approvers' registry)."""
+        return self._station_decision(
+            Action.APPROVE, principal, station, period, approver, (key, key_id)
+        )
 
     def send_back(
         self, principal: str | Principal, station: str, period: str, *, reason: str,
-        approver: str, key: SigningKey,
+        approver: str, key: SigningKey, key_id: str | None = None,
     ) -> Decided:  # fmt: skip
         """Send a submitted station-month back to the station, saying why."""
         if not reason.strip():
             raise BadRequest("a send-back needs a reason")
         return self._station_decision(
-            Action.SEND_BACK, principal, station, period, approver, key, reason.strip()
+            Action.SEND_BACK, principal, station, period, approver, (key, key_id), reason.strip()
         )
 
     def lock(
         self, principal: str | Principal, province: str, period: str, *, approver: str,
-        key: SigningKey, force: bool = False,
+        key: SigningKey, key_id: str | None = None, force: bool = False,
     ) -> Decided:  # fmt: skip
         """Lock a province-month: its figures as submitted no longer change."""
         who = _principal(principal)
@@ -230,7 +233,7 @@ class Signoff:
                 )
             decision = make_decision(
                 Action.LOCK, period=month, province=province, unit=province, approver=approver
-            ).signed(key)
+            ).signed(key, key_id)
             done = self._publish(decision)
         except ReportError as exc:
             self._log(who, "lock", province, month, _outcome(exc), exc.message)
@@ -261,7 +264,7 @@ class Signoff:
         station: str,
         period: str,
         approver: str,
-        key: SigningKey,
+        key: tuple[SigningKey, str | None],
         reason: str | None = None,
     ) -> Decided:
         who = _principal(principal)
@@ -291,7 +294,7 @@ class Signoff:
                 unit=who.code,
                 approver=approver,
                 reason=reason,
-            ).signed(key)
+            ).signed(*key)
             done = self._publish(decision)
         except ReportError as exc:
             self._log(who, action.value, station, month, _outcome(exc), exc.message)
@@ -305,7 +308,7 @@ class Signoff:
         if self.registry is None:
             raise BadRequest("no approvers' registry: decisions are checked before they are sent")
         try:
-            check_decision(decision, self.registry, self.h)
+            check_decision(decision, self.registry, self.h)  # now: the broker receives it later
         except ContractViolation as exc:
             raise AccessDenied(
                 f"access refused: the approvers' registry (TUYEN_APPROVER_KEYS) refuses the "

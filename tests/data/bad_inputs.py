@@ -1,9 +1,12 @@
 """Event fixtures for the stream tests: signed valid changes and the bad-input corpus.
 
-``EventFactory`` builds signed Kafka messages with the development key registry (the same
-seed the stream config uses). ``bad_inputs(factory)`` returns at least 25 distinct bad
-inputs, each with the DLQ reason it must get; some need valid *setup* messages to be
-processed before them (the original of a replayed id, the record a stale version targets).
+``EventFactory`` builds signed Kafka messages with development-derived keys (the same seed
+the stream config uses) and the key registry that verifies them (:meth:`EventFactory.
+key_registry`: those keys as a real registry, plus a rotated, a revoked and a forged signer).
+``bad_inputs(factory)`` returns the corpus: the classic cases here and the hostile ones of
+``tests/data/hostile_inputs.py``, each with the DLQ reason it must get; some need valid
+*setup* messages to be processed before them (the original of a replayed id, the record a
+stale version targets), some must be published on another partition than murmur2's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from schemas import (
     KafkaMessage,
     Reason,
     RecordChange,
+    Revocation,
+    SignerKey,
+    StaticKeyRegistry,
+    dev_signing_key,
     encode,
     make_change,
     sign,
@@ -47,14 +54,24 @@ RECORD_TYPES = (
 )
 
 
+#: signers of station 00004 with special keys in :meth:`EventFactory.key_registry`
+ROTATED = "hw-00004-4"  # two keys: ROTATED_OLD (revoked yesterday) and ROTATED_NEW
+ROTATED_OLD, ROTATED_NEW = "k2025", "k2026"
+REVOKED = "hw-00004-5"  # its only key was revoked yesterday
+FORGED = "hw-00004-6"  # registered with a key that is not the development-derived one
+SIGNERS_PER_STATION = 3  # EventFactory signs with hw-<station>-1..3
+
+
 @dataclass(frozen=True)
 class Case:
-    """One bad input and the reason it must be dead-lettered with."""
+    """One bad input and the reason it must be dead-lettered with (``wrong_partition``:
+    publish it on another partition than murmur2 gives its key)."""
 
     name: str
     reason: Reason
     message: KafkaMessage
     setup: tuple[KafkaMessage, ...] = ()
+    wrong_partition: bool = False
 
 
 @dataclass
@@ -68,6 +85,40 @@ class EventFactory:
 
     def __post_init__(self) -> None:
         self.registry = DevKeyRegistry(self.seed.encode())
+        self.revoked_at = self.now - timedelta(days=1)
+
+    def signing_key(self, signer: str, key_id: str | None = None) -> Any:
+        """The private key of ``signer`` (of its key ``key_id`` when given)."""
+        if key_id is not None:
+            return dev_signing_key(self.seed.encode(), f"{signer}#{key_id}")
+        return self.registry.signing_key(signer)
+
+    def key_registry(
+        self, stations: tuple[str, ...] = (), per_station: int = 3
+    ) -> StaticKeyRegistry:
+        """A real key registry (not the development one) holding: the development-derived
+        keys of hw-<station>-1..``per_station`` for the corpus's stations and ``stations``;
+        ROTATED with two key ids (the older revoked yesterday); REVOKED (revoked yesterday);
+        FORGED with a key that is not the development-derived one."""
+        codes = sorted({*STATIONS, "00007", CLOSED_STATION, NEW_STATION, *stations})
+        keys = [
+            SignerKey(s, code, bytes(self.signing_key(s).verify_key))
+            for code in codes
+            for s in (f"hw-{code}-{n}" for n in range(1, max(per_station, 3) + 1))
+            if s not in {ROTATED, REVOKED, FORGED}
+        ]
+        keys += [
+            SignerKey(ROTATED, "00004", bytes(self.signing_key(ROTATED, k).verify_key), key_id=k)
+            for k in (ROTATED_OLD, ROTATED_NEW)
+        ]
+        keys.append(SignerKey(REVOKED, "00004", bytes(self.signing_key(REVOKED).verify_key)))
+        forged = dev_signing_key(b"not-the-dev-seed", FORGED)
+        keys.append(SignerKey(FORGED, "00004", bytes(forged.verify_key)))
+        revocations = [
+            Revocation(ROTATED, self.revoked_at, ROTATED_OLD, "laptop stolen"),
+            Revocation(REVOKED, self.revoked_at, None, "left the station"),
+        ]
+        return StaticKeyRegistry(keys, revocations)
 
     def health_id(self) -> str:
         return f"{self.rng.randrange(1, 10**10):010d}"
@@ -91,6 +142,8 @@ class EventFactory:
         event_id: str | None = None,
         signer: str | None = None,
         major: int | None = None,
+        key_id: str | None = None,
+        seq: int | None = None,
     ) -> RecordChange:
         """A signed change (data from ``schemas.examples`` unless given)."""
         when = when or self.now - timedelta(hours=self.rng.randrange(1, 20 * 24))
@@ -120,7 +173,7 @@ class EventFactory:
             record_id=rid,
             op=op,
             record_version=version,
-            station_seq=self.next_seq(station),
+            station_seq=seq if seq is not None else self.next_seq(station),
             signer=signer,
             data=data if op == "upsert" else None,
             time=when,
@@ -128,11 +181,27 @@ class EventFactory:
             schema_major=major,
             now=max(when, self.now),
         )
-        return (
-            sign(change, self.registry.signing_key(signer))
-            if self.registry.lookup(signer)
-            else change
-        )
+        if key_id is not None:
+            return sign(change, self.signing_key(signer, key_id), key_id=key_id)
+        return sign(change, self.signing_key(signer)) if self.registry.lookup(signer) else change
+
+    def person(
+        self, station: str, health_id: str | None = None, version: int = 1, op: str = "upsert"
+    ) -> RecordChange:
+        """A person record change from ``station`` (a new person unless ``health_id``)."""
+        return self.change("person", station=station, health_id=health_id, version=version, op=op)
+
+    def transfer(self, station: str, health_id: str, to: str, released: int) -> RecordChange:
+        """``station`` hands person ``health_id`` (at ``person_record_version`` ``released``)
+        to station ``to``."""
+        data = {
+            "health_id": health_id,
+            "to_station": to,
+            "transfer_date": (self.now - timedelta(hours=1)).date().isoformat(),
+            "person_record_version": released,
+            "reason": "moved",
+        }
+        return self.change("person_transfer", station=station, health_id=health_id, data=data)
 
     def message(self, change: RecordChange) -> KafkaMessage:
         return encode(change)
@@ -332,4 +401,6 @@ def bad_inputs(f: EventFactory) -> list[Case]:
         Reason.DELETE_UNKNOWN_RECORD,
         f.message(f.change("encounter", op="delete")),
     )
-    return cases
+    from tests.data.hostile_inputs import hostile_inputs  # it imports this module
+
+    return cases + hostile_inputs(f)

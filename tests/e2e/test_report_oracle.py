@@ -46,6 +46,7 @@ from schemas.topics import (
     TIER_DISTRICT,
     TIER_NATIONAL,
     TIER_PROVINCE,
+    replay_specs,
     topic_name,
     topic_specs,
 )
@@ -342,14 +343,22 @@ def run(kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory) -> Ite
     began = time.monotonic()
     tmp = tmp_path_factory.mktemp("oracle")
     prefix = unique_name("oracle") + "."
-    apply_topics(kafka, topic_specs(prefix, partitions=PARTITIONS))
+    # the raw topic keeps the producers' CreateTime: the test replays history, each event
+    # stamped with when its station delivered it (the worker is told so, --allow-create-time)
+    apply_topics(kafka, replay_specs(topic_specs(prefix, partitions=PARTITIONS), prefix))
     pipeline = Pipeline(
         kafka=kafka,
         prefix=prefix,
         store_root=tmp / "store",
         log_dir=tmp / "logs",
         home=tmp / "home",
-        worker_args=("--partitions", str(PARTITIONS), "--session-timeout", "6"),
+        worker_args=(
+            "--partitions",
+            str(PARTITIONS),
+            "--session-timeout",
+            "6",
+            "--allow-create-time",
+        ),
         sink_args=("--flush-interval", "1"),
         extra_env={"TUYEN_ACCESS_LOG": str(tmp / "access.log")},
     )

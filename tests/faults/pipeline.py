@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from deploy.pipeline import Pipeline, topic_ends
 from deploy.topics import apply_topics
 from schemas.kafka import KafkaConnection, consumer
-from schemas.topics import DLQ, RAW, TIER_DISTRICT, topic_name, topic_specs
+from schemas.topics import DLQ, RAW, TIER_DISTRICT, replay_specs, topic_name, topic_specs
 from tests.faults.traffic import Expectation, Outgoing, Publisher
 from tests.helpers import unique_name, wait_until
 
@@ -76,6 +76,13 @@ class FaultPipeline:
     prefix: str
     tmp: Path
     home: Path
+    env: dict[str, str] = field(default_factory=dict)  # more settings for every service
+    #: replay recorded history: the raw topic keeps the producers' CreateTime (each message
+    #: stamped with when its station sent it) and the worker is told so
+    create_time: bool = False
+    #: the services in development mode (development key registry and pseudonym key); a run
+    #: that is not gives its trust anchors in ``env``
+    development: bool = True
     pipeline: Pipeline = field(init=False)
     publisher: Publisher = field(init=False)
 
@@ -84,6 +91,8 @@ class FaultPipeline:
             dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
             for s in topic_specs(self.prefix, PARTITIONS)
         ]
+        if self.create_time:
+            specs = replay_specs(specs, self.prefix)
         apply_topics(self.kafka, specs)
         self.pipeline = Pipeline(
             kafka=self.kafka,
@@ -92,12 +101,25 @@ class FaultPipeline:
             log_dir=self.tmp / "logs",
             home=self.home,
             workers=1,
-            worker_args=("--session-timeout", "6", "--batch-size", "250", "--log-level", "WARNING"),
+            worker_args=(
+                "--session-timeout",
+                "6",
+                "--batch-size",
+                "250",
+                "--log-level",
+                "WARNING",
+                *(["--allow-create-time"] if self.create_time else []),
+            ),
             sink_args=("--flush-interval", "1"),
-            extra_env={"TUYEN_TOPIC_PARTITIONS": str(PARTITIONS)},
-            development=True,
+            extra_env={
+                "TUYEN_TOPIC_PARTITIONS": str(PARTITIONS),
+                # not inherited from the tests' own TUYEN_DEV=1 when the run is not in it
+                "TUYEN_DEV": "1" if self.development else "0",
+                **self.env,
+            },
+            development=self.development,
         )
-        self.publisher = Publisher(self.kafka, topic_name(RAW, self.prefix))
+        self.publisher = Publisher(self.kafka, topic_name(RAW, self.prefix), PARTITIONS)
 
     @property
     def store_root(self) -> Path:
@@ -198,61 +220,74 @@ class FaultPipeline:
         found = wait_until(done, timeout=timeout_s, interval=0.5, message=lambda: self.logs())
         return found if isinstance(found, list) else []
 
-    def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
-        """The offsets ``group`` committed on ``topic`` (partition → offset; -1: none)."""
-        reader = consumer(self.kafka, {"group.id": group, "enable.auto.commit": False})
-        try:
-            tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            return {tp.partition: max(tp.offset, -1) for tp in reader.committed(tps, timeout=10)}
-        finally:
-            reader.close()
+    def publish_until_outputs_in_flight(
+        self, exp: Expectation, items: Sequence[Outgoing], *, chunk: int = 100
+    ) -> tuple[dict[str, int], int]:
+        """Publish ``items`` a chunk at a time until the stream worker has produced tier
+        records *and* dead letters for raw input it has not committed yet, and leave it frozen
+        (SIGSTOP) in that state so that the caller's SIGKILL forces it to process that input
+        again. Returns the counts and how many of ``items`` were published.
 
-    def wait_outputs_in_flight(self, exp: Expectation, timeout_s: float = 90.0) -> dict[str, int]:
-        """Wait until the stream worker has produced tier records *and* dead letters for raw
-        input it has not committed yet, and leave it frozen (SIGSTOP) in that state so that
-        the caller's SIGKILL forces it to process that input again. Returns the counts."""
-        raw = topic_name(RAW, self.prefix)
+        Why so: a backlog arrives in full batches, and the worker commits a full batch as soon
+        as the next message comes in, so its outputs are uncommitted for milliseconds (under
+        load a look could miss every window: a flaky test). A chunk smaller than a batch is
+        committed only at the worker's next commit tick, up to a second after its outputs are
+        out; each chunk is published once the previous one is committed. Every look freezes
+        the worker first and reads through one long-lived probe, so looking takes no time the
+        worker could commit in."""
+        worker = self.pipeline.services["worker-1"]
         district = topic_name(TIER_DISTRICT, self.prefix)
         dlq = topic_name(DLQ, self.prefix)
-        worker = self.pipeline.services["worker-1"]
+        raw = topic_name(RAW, self.prefix)
+        probe = _Probe(self.kafka, self.streams_group, raw, [district, dlq])
+        deadline = time.monotonic() + 120.0
+        sent = 0
 
-        def measure() -> dict[str, int] | None:
-            # the ends before the commits: an output counted was produced by then
-            found = unless_transient(
-                lambda: (
-                    topic_ends(self.kafka, [district, dlq]),
-                    self.committed_offsets(self.streams_group, raw),
-                )
-            )
+        def look() -> dict[str, int] | str | None:
+            self.pipeline.check_alive()
+            assert worker.proc is not None
+            os.killpg(worker.proc.pid, signal.SIGSTOP)  # nothing moves while we look
+            found = unless_transient(lambda: (probe.ends(), probe.committed()))
             if found is None:
+                os.killpg(worker.proc.pid, signal.SIGCONT)
                 return None
             ends, committed = found
             done = [lbl for (p, o), lbl in self.publisher.coords.items() if o < committed[p]]
             bad_done = sum(1 for lbl in done if lbl in exp.bad)
             valid_done = len(done) - bad_done
             if valid_done and ends[district] > valid_done and ends[dlq] > bad_done:
-                return {
+                return {  # left frozen
                     "raw_committed": len(done),
                     "tier_out": ends[district],
                     "tier_out_uncommitted": ends[district] - valid_done,
                     "dlq_out_uncommitted": ends[dlq] - bad_done,
                 }
-            return None
+            os.killpg(worker.proc.pid, signal.SIGCONT)
+            return "committed" if len(done) == len(self.publisher.coords) else None
 
-        def in_flight() -> dict[str, int] | None:
-            self.pipeline.check_alive()
-            if measure() is None:
-                return None
-            assert worker.proc is not None
-            os.killpg(worker.proc.pid, signal.SIGSTOP)  # nothing moves while we look again
-            again = measure()
-            if again is None:
-                os.killpg(worker.proc.pid, signal.SIGCONT)
-            return again
+        try:
+            while sent < len(items):
+                part = items[sent : sent + chunk]
+                self.publisher.send(part)
+                self.publisher.flush()
+                sent += len(part)
+                seen = wait_until(
+                    look,
+                    timeout=max(1.0, deadline - time.monotonic()),
+                    interval=0.05,
+                    message=lambda: "in flight or committed\n" + self.logs(),
+                )
+                if isinstance(seen, dict):
+                    return seen, sent
+        finally:
+            probe.close()
+        raise AssertionError(f"no outputs in flight over {sent} events\n{self.logs()}")
 
-        return wait_until(
-            in_flight, timeout=timeout_s, interval=0.05, message=lambda: "in flight\n" + self.logs()
-        )
+    def publish_then(self, items: Sequence[Outgoing], wait: Callable[[], T]) -> tuple[T, int]:
+        """Publish every one of ``items``, then ``wait()``; what it returned and the count."""
+        self.publisher.send(items)
+        self.publisher.flush()
+        return wait(), len(items)
 
     def wait_caught_up(self, timeout_s: float = 150.0) -> float:
         """Wait until every group is at the end (retrying while the broker is loading);
@@ -272,10 +307,28 @@ class FaultPipeline:
         return time.monotonic() - started
 
 
-def start_run(kafka: KafkaConnection, factory: pytest.TempPathFactory, name: str) -> FaultPipeline:
-    """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder."""
+def start_run(
+    kafka: KafkaConnection,
+    factory: pytest.TempPathFactory,
+    name: str,
+    env: dict[str, str] | None = None,
+    *,
+    create_time: bool = False,
+    development: bool = True,
+) -> FaultPipeline:
+    """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder;
+    ``env``: more settings for its services; ``create_time``, ``development``: see
+    :class:`FaultPipeline`."""
     tmp = factory.mktemp(name)
-    return FaultPipeline(kafka, unique_name(name) + ".", tmp / "run", tmp / "home")
+    return FaultPipeline(
+        kafka,
+        unique_name(name) + ".",
+        tmp / "run",
+        tmp / "home",
+        env or {},
+        create_time,
+        development,
+    )
 
 
 def kill_and_restart(
@@ -284,23 +337,48 @@ def kill_and_restart(
     before: Sequence[Outgoing],
     during: Sequence[Outgoing],
     after: Sequence[Outgoing],
-    at_fault: Callable[[], T],
-) -> tuple[T, float]:
-    """A kill run of one service: start the pipeline, publish ``before``, wait for
-    ``at_fault()`` (the moment to kill at), SIGKILL ``service``, publish ``during`` while it
-    is down, restart it, publish ``after`` and wait until every group is at its end.
-    Returns what ``at_fault()`` returned and the seconds from the kill to the end."""
+    at_fault: Callable[[Sequence[Outgoing]], tuple[T, int]],
+) -> tuple[T, int, float]:
+    """A kill run of one service: start the pipeline, ``at_fault(before)`` (publishes some or
+    all of ``before`` and waits for the moment to kill at; returns what it measured and how
+    many it published), SIGKILL ``service``, publish the rest of ``before`` and ``during``
+    while it is down, restart it, publish ``after`` and wait until every group is at its end.
+    Returns what ``at_fault`` measured, how many events were published before the kill and
+    the seconds from the kill to the end."""
     fp.start()
-    fp.publisher.send(before)
-    fp.publisher.flush()
-    at_kill = at_fault()
+    at_kill, sent = at_fault(before)
     victim = fp.pipeline.services[service]
     victim.kill()
     killed_at = time.monotonic()
-    fp.publisher.send(during)
+    fp.publisher.send([*before[sent:], *during])
     fp.publisher.flush()
     victim.start()
     fp.publisher.send(after)
     fp.publisher.flush()
     fp.wait_caught_up()
-    return at_kill, time.monotonic() - killed_at
+    return at_kill, sent, time.monotonic() - killed_at
+
+
+class _Probe:
+    """One consumer (the group's id, never joining it) for end and committed offsets."""
+
+    def __init__(self, kafka: KafkaConnection, group: str, raw: str, ends: Sequence[str]) -> None:
+        self.client = consumer(kafka, {"group.id": group, "enable.auto.commit": False})
+        md = self.client.list_topics(timeout=10)
+        self.raw = [TopicPartition(raw, p) for p in sorted(md.topics[raw].partitions)]
+        self.outputs = {t: [TopicPartition(t, p) for p in md.topics[t].partitions] for t in ends}
+
+    def ends(self) -> dict[str, int]:
+        """Sum of end offsets per output topic."""
+        get = self.client.get_watermark_offsets
+        return {
+            t: sum(get(tp, timeout=10, cached=False)[1] for tp in tps)
+            for t, tps in self.outputs.items()
+        }
+
+    def committed(self) -> dict[int, int]:
+        """The group's committed offsets on the raw topic (partition → offset; -1: none)."""
+        return {tp.partition: max(tp.offset, -1) for tp in self.client.committed(self.raw, 10)}
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,6 +1,8 @@
 """Fault: a station offline for 3 simulated days across a month end, then catching up.
 
-Every event carries its station's send time as the Kafka timestamp (``received_time``):
+Every event carries its station's send time as the Kafka timestamp (``received_time``; the
+run replays history, so its raw topic keeps CreateTime and the worker runs with
+``--allow-create-time`` — in production the broker stamps LogAppendTime):
 online stations send a minute after the event; the offline station keeps its events from
 the outage's start and sends them all when it comes back, 72 hours later. Its late events
 must land in the months they happened in, and the completeness report must show the
@@ -101,7 +103,7 @@ def result(
     out = [o for _ts, _i, o in sorted(sends, key=lambda x: (x[0], x[1]))]
     exp = Expectation()
     exp.add(out)
-    fp = start_run(kafka, tmp_path_factory, "offline")
+    fp = start_run(kafka, tmp_path_factory, "offline", create_time=True)
     try:
         fp.start()
         fp.publisher.send(out)

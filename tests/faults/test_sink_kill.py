@@ -22,11 +22,16 @@ def result(
     exp, before, during, after = kill_run_traffic(12, bad_fraction=0.02)
     fp = start_run(kafka, tmp_path_factory, "sink-kill")
     try:  # the worker keeps filling the tier topics while the sinks are down
-        at_kill, recovery_s = kill_and_restart(
-            fp, "sinks", before, during, after, fp.wait_sinks_mid_stream
+        at_kill, sent, recovery_s = kill_and_restart(
+            fp,
+            "sinks",
+            before,
+            during,
+            after,
+            lambda items: fp.publish_then(items, fp.wait_sinks_mid_stream),
         )
         measured = {
-            "published_before_kill": len(before),
+            "published_before_kill": sent,
             "sink_committed_at_kill": at_kill,
             "recovery_s": round(recovery_s, 1),
         }

@@ -44,11 +44,16 @@ def result(
     exp, before, during, after = kill_run_traffic(11, bad_fraction=0.03)
     fp = start_run(kafka, tmp_path_factory, "worker-kill")
     try:  # the raw topic keeps filling while no worker runs
-        at_kill, recovery_s = kill_and_restart(
-            fp, "worker-1", before, during, after, lambda: fp.wait_outputs_in_flight(exp)
+        at_kill, sent, recovery_s = kill_and_restart(
+            fp,
+            "worker-1",
+            before,
+            during,
+            after,
+            lambda items: fp.publish_until_outputs_in_flight(exp, items),
         )
         measured = {
-            "published_before_kill": len(before),
+            "published_before_kill": sent,
             "at_kill": at_kill,
             "recovery_s": round(recovery_s, 1),
             "dlq_replayed": _replayed_dead_letters(fp.store_root, topic_name(RAW, fp.prefix)),

@@ -16,6 +16,7 @@ from producers.simulator import SimEvent, SimulationResult, simulate
 from producers.writers import fast_producer_config
 from schemas import KafkaMessage, Reason, RecordChange
 from schemas.kafka import KafkaConnection, producer
+from schemas.partition import partition_for
 from schemas.wire import decode
 
 __all__ = [
@@ -40,6 +41,7 @@ class Outgoing:
     timestamp_ms: int | None = None
     reason: Reason | None = None
     change: RecordChange | None = None
+    wrong_partition: bool = False  # publish on the partition after murmur2's
 
 
 def from_sim(ev: SimEvent, timestamp_ms: int | None = None) -> Outgoing:
@@ -94,11 +96,13 @@ class Publisher:
     (partition, offset) from its delivery report. Survives a broker outage: messages wait in
     librdkafka's queue (message.timeout.ms 5 minutes) until the broker is back."""
 
-    def __init__(self, kafka: KafkaConnection, topic: str) -> None:
+    def __init__(self, kafka: KafkaConnection, topic: str, partitions: int) -> None:
         cfg = fast_producer_config()
-        cfg.update({"message.timeout.ms": 300_000, "linger.ms": 20})
+        # messages up to the broker's limit (the hostile corpus has a 1 MB header)
+        cfg.update({"message.timeout.ms": 300_000, "linger.ms": 20, "message.max.bytes": 1_048_576})
         self.producer: Producer = producer(kafka, cfg)
         self.topic = topic
+        self.partitions = partitions
         self.coords: dict[tuple[int, int], str] = {}
         self.sent_ms: dict[str, int] = {}  # label → raw message timestamp (ms)
         self.failed: list[tuple[str, KafkaError]] = []
@@ -118,6 +122,9 @@ class Publisher:
             if o.timestamp_ms is not None:
                 kwargs["timestamp"] = o.timestamp_ms
             m = o.message
+            if o.wrong_partition:
+                right = partition_for(m.key or b"", self.partitions)
+                kwargs["partition"] = (right + 1) % self.partitions
             while True:
                 try:
                     self.producer.produce(
@@ -158,8 +165,10 @@ def simulated(
     bad_fraction: float = 0.0,
     provinces: tuple[str, ...] = ("04",),
     submissions: bool = True,
+    key_seed: bytes | None = None,
 ) -> tuple[list[SimEvent], SimulationResult]:
-    """Deterministic simulated traffic (no random outages: the tests inject their own)."""
+    """Deterministic simulated traffic (no random outages: the tests inject their own), signed
+    with keys derived from ``key_seed`` (default: the development seed)."""
     result = simulate(
         SimulationConfig(
             seed=seed,
@@ -171,6 +180,7 @@ def simulated(
             bad_fraction=bad_fraction,
             offline_station_share=0.0,
             submissions=submissions,
+            **({} if key_seed is None else {"key_seed": key_seed}),
         )
     )
     return list(result.events), result

@@ -27,6 +27,7 @@ from schemas.dlq import H_REASON, header_value
 from schemas.elements import contribution_period, contributions
 from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.kafka import KafkaConnection, consumer, producer
+from schemas.partition import partition_for
 from schemas.topics import topic_specs
 from streams.live import read_live_aggregates
 from tests.data.bad_inputs import STATIONS, EventFactory, bad_inputs
@@ -42,7 +43,13 @@ class Worker:
     """A ``python -m streams worker`` subprocess."""
 
     def __init__(
-        self, kafka: KafkaConnection, prefix: str, data_dir: Path, name: str, web_port: int = 0
+        self,
+        kafka: KafkaConnection,
+        prefix: str,
+        data_dir: Path,
+        name: str,
+        web_port: int = 0,
+        registry: Path | None = None,
     ) -> None:
         self.log = data_dir / f"{name}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +57,8 @@ class Worker:
         env.pop("TUYEN_DEV", None)  # --dev below asks for it
         # a key of its own (strong: even in development mode a key given must be)
         env["TUYEN_PSEUDONYM_KEY"] = base64.b64encode(os.urandom(32)).decode()
+        if registry is not None:  # a key registry file (else the development keys)
+            env["TUYEN_KEY_REGISTRY"] = str(registry)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -141,8 +150,8 @@ def prefix(unique: Callable[[str], str], kafka: KafkaConnection) -> str:
 def workers(kafka: KafkaConnection, prefix: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(name: str, web_port: int = 0) -> Worker:
-        w = Worker(kafka, prefix, tmp_path, name, web_port)
+    def start(name: str, web_port: int = 0, registry: Path | None = None) -> Worker:
+        w = Worker(kafka, prefix, tmp_path, name, web_port, registry)
         started.append(w)
         return w
 
@@ -151,10 +160,21 @@ def workers(kafka: KafkaConnection, prefix: str, tmp_path: Path) -> Iterator[Cal
         w.stop()
 
 
-def produce(kafka: KafkaConnection, topic: str, messages: list[KafkaMessage]) -> None:
-    p = producer(kafka, {"enable.idempotence": True, "linger.ms": 5})
-    for m in messages:
-        p.produce(topic, m.value, m.key, headers=list(m.headers))
+def produce(
+    kafka: KafkaConnection,
+    topic: str,
+    messages: list[KafkaMessage],
+    wrong: frozenset[int] = frozenset(),
+) -> None:
+    """Publish with the contract's partitioner (murmur2, every ``producer``'s default);
+    ``wrong``: indexes of messages to put on the next partition instead."""
+    settings = {"enable.idempotence": True, "linger.ms": 5, "message.max.bytes": 1_048_576}
+    p = producer(kafka, settings)
+    for i, m in enumerate(messages):
+        kw: dict[str, Any] = {}
+        if i in wrong:
+            kw["partition"] = (partition_for(m.key, PARTITIONS) + 1) % PARTITIONS
+        p.produce(topic, m.value, m.key, headers=list(m.headers), **kw)
         p.poll(0)
     assert p.flush(30) == 0
 
@@ -167,24 +187,33 @@ TIERS = ("changes.valid", "tier.district", "tier.province", "tier.national")
 
 
 def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
-    kafka: KafkaConnection, prefix: str, workers: Callable[..., Worker]
+    kafka: KafkaConnection, prefix: str, workers: Callable[..., Worker], tmp_path: Path
 ) -> None:
     f = EventFactory()
     valid = f.valid(80)
     cases = bad_inputs(f)
     stream: list[KafkaMessage] = []
+    wrong: set[int] = set()
     for i, m in enumerate(valid):
         stream.append(m)
         if i < len(cases):
             stream.extend(cases[i].setup)
+            if cases[i].wrong_partition:
+                wrong.add(len(stream))
             stream.append(cases[i].message)
-    stream.extend(c.message for c in cases[len(valid) :])
-    produce(kafka, prefix + "station.changes", stream)
+    for c in cases[len(valid) :]:
+        stream.extend(c.setup)
+        if c.wrong_partition:
+            wrong.add(len(stream))
+        stream.append(c.message)
+    produce(kafka, prefix + "station.changes", stream, frozenset(wrong))
     expected_ids = event_ids_of(valid) | {
         dict(s.headers)["ce_id"].decode() for c in cases for s in c.setup
     }
     reader = TopicReader(kafka, [prefix + t for t in (*TIERS, "station.changes.dlq")])
-    w = workers("a")
+    registry = tmp_path / "keys.json"
+    registry.write_bytes(f.key_registry().to_json())
+    w = workers("a", registry=registry)
     try:
 
         def done() -> bool:
@@ -211,7 +240,9 @@ def test_bad_inputs_go_to_the_dlq_and_valid_events_come_through(
             if key.isdigit():
                 assert key not in national
         log = w.log.read_text(errors="replace")
-        assert "DEVELOPMENT MODE" in log and "development key registry" in log
+        # its registry file holds development-derived keys: allowed in development mode only,
+        # and said
+        assert "DEVELOPMENT MODE" in log and "development keys in the key registry" in log
         assert w.stop() == 0
     finally:
         reader.close()

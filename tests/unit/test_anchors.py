@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -17,7 +18,7 @@ from pydantic import SecretStr, ValidationError
 from deploy.anchors import PORTAL_DEV_KEYS, access_log_key, portal_anchors, worker_anchors
 from deploy.exceptions import ConfigError, MissingTrustAnchor
 from deploy.settings import Settings
-from schemas import DevKeyRegistry, SignerKey, StaticKeyRegistry
+from schemas import DevKeyRegistry, Revocation, SignerKey, StaticKeyRegistry
 from schemas.kafka import KafkaConnection
 from schemas.keys import DEV_KEY_SEED
 from streams.config import StreamsConfig
@@ -78,6 +79,35 @@ def test_the_development_registry_is_refused_outside_development(tmp_path: Path)
     with pytest.raises(ConfigError, match=r"holds development keys .* hw-00004-1"):
         worker_anchors(s)
     assert worker_anchors(s.model_copy(update={"dev": True})).key_registry_path == path
+
+
+def test_the_registry_format_with_key_ids_and_revocations(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rotation and revocation (``key_id``, ``revocations``) are understood; a development key
+    hidden among a signer's rotated keys is still refused outside development mode, and in
+    development mode the WARNING names it."""
+    real = [
+        SignerKey("hw-00004-2", "00004", bytes(SigningKey.generate().verify_key), key_id=k)
+        for k in ("2025", "2026")
+    ]
+    cut = Revocation("hw-00004-2", datetime(2026, 3, 1, tzinfo=UTC), "2025", "stolen")
+    path = tmp_path / "rotating.json"
+    path.write_bytes(StaticKeyRegistry(real, [cut]).to_json())
+    s = settings(key_registry=str(path), pseudonym_key=SecretStr(STRONG))
+    assert worker_anchors(s).key_registry_path == str(path)
+    dev = DevKeyRegistry(DEV_KEY_SEED).lookup("hw-00004-1")
+    assert dev is not None
+    hidden = [
+        SignerKey("hw-00004-1", "00004", bytes(SigningKey.generate().verify_key), key_id="a"),
+        SignerKey("hw-00004-1", "00004", dev.public_key, key_id="b"),
+    ]
+    path.write_bytes(StaticKeyRegistry([*real, *hidden], [cut]).to_json())
+    with pytest.raises(ConfigError, match=r"holds development keys .* hw-00004-1"):
+        worker_anchors(s)
+    with caplog.at_level(logging.WARNING, logger="deploy.anchors"):
+        worker_anchors(s.model_copy(update={"dev": True}))
+    assert "development keys in the key registry" in caplog.text and "hw-00004-1" in caplog.text
 
 
 def test_a_broken_registry_is_named(tmp_path: Path) -> None:
@@ -218,8 +248,8 @@ def test_whatever_checks_decisions_needs_the_approvers_keys(tmp_path: Path) -> N
     with pytest.raises(MissingTrustAnchor, match=r"TUYEN_APPROVER_KEYS is not set: .*--dev"):
         approver_registry(settings(), "tuyen sink signoff")
     real = approvers_file(tmp_path)
-    assert approver_registry(settings(approver_keys=str(real)), "x").lookup("sup-01-1")
-    assert approver_registry(settings(approver_keys=str(real)), "x").lookup("sup-02-1") is None
+    assert approver_registry(settings(approver_keys=str(real)), "x").keys_of("sup-01-1")
+    assert approver_registry(settings(approver_keys=str(real)), "x").keys_of("sup-02-1") == ()
     with pytest.raises(ConfigError, match=r"development keys .* sup-01-1"):
         approver_registry(settings(approver_keys=str(approvers_file(tmp_path, dev=True))), "x")
     (tmp_path / "empty.json").write_bytes(b'{"approvers": []}')
@@ -229,9 +259,9 @@ def test_whatever_checks_decisions_needs_the_approvers_keys(tmp_path: Path) -> N
         approver_registry(settings(approver_keys=str(tmp_path / "nope.json")), "x")
     # development mode: the development approvers, alone or besides the file
     dev = approver_registry(settings(dev=True), "x")
-    assert dev.lookup("sup-02-1") is not None
+    assert dev.keys_of("sup-02-1")
     both = approver_registry(settings(dev=True, approver_keys=str(real)), "x")
-    assert both.lookup("sup-01-1") is not None and both.lookup("sup-02-1") is not None
+    assert both.keys_of("sup-01-1") and both.keys_of("sup-02-1")
     conn = KafkaConnection(bootstrap="localhost:1")
     with pytest.raises(ValidationError, match="approver_keys is required"):
         sink_config("signoff", kafka=conn, store_root=str(tmp_path))

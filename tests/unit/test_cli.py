@@ -46,6 +46,19 @@ def test_settings_are_read_once_per_command(monkeypatch: pytest.MonkeyPatch) -> 
         ("simulate", "--to", "jsonl", "--file", "x.jsonl"),
         ("demo", "--days", "1"),
         ("publish", "--file", "{file}", "--dev-keys", "--dry-run"),
+        ("streams", "worker", "--allow-create-time"),  # replays trust the producers' clocks
+        ("report", "submit", "--station", "00004", "--period", "2026-10", "--dev-keys"),
+        (
+            "report",
+            "approve",
+            "--station",
+            "00004",
+            "--period",
+            "2026-10",
+            "--as",
+            "district:KV001",
+            "--dev-keys",
+        ),
     ],
     ids=lambda a: a[0],
 )

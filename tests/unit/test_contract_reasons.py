@@ -40,6 +40,11 @@ STATEFUL = {
     Reason.DELETE_UNKNOWN_RECORD,
     Reason.EVENT_TOO_OLD,
     Reason.SIGNER_NOT_AUTHORISED,  # the role a record type needs: checked by the validator
+    Reason.WRONG_PARTITION,
+    Reason.VERSION_JUMP,
+    Reason.NOT_RECORD_HOLDER,
+    Reason.PROCESSING_ERROR,
+    Reason.OUTPUT_REJECTED,
 }
 
 
@@ -58,6 +63,13 @@ def header(name: str, value: Any) -> Mutator:
 def drop_header(name: str) -> Mutator:
     def m(msg: KafkaMessage) -> tuple[bytes | None, list[tuple[str, Any]]]:
         return msg.value, [(k, v) for k, v in msg.headers if k != name]
+
+    return m
+
+
+def add_header(name: str, value: bytes, times: int = 1) -> Mutator:
+    def m(msg: KafkaMessage) -> tuple[bytes | None, list[tuple[str, Any]]]:
+        return msg.value, [*msg.headers, *[(name, value)] * times]
 
     return m
 
@@ -132,6 +144,19 @@ CASES: list[tuple[Reason, tuple[str, str, Mutator]]] = [
     (Reason.FUTURE_DATE, on("encounter", field("data.encounter_date", "2025-07-02"))),
     (Reason.OUT_OF_RANGE, on("immunization", field("data.dose_number", 4))),
     (Reason.INCONSISTENT, on("death", field("data.age_days", 30))),
+    (Reason.HEADERS_TOO_LARGE, on("encounter", add_header("x-pad", b"x" * 10_000))),
+    (Reason.HEADERS_TOO_LARGE, on("encounter", add_header("x", b"", times=40))),
+    (Reason.UNKNOWN_HEADER, on("encounter", add_header("ce_comment", b"hi"))),
+    (Reason.UNKNOWN_HEADER, on("encounter", add_header("traceparent", b"00-ab-cd-01"))),
+    (Reason.RESERVED_HEADER, on("encounter", add_header("tuyen_reason", b"tampered"))),
+    (Reason.BAD_VERSION, on("encounter", field("record_version", 2**63))),
+    (Reason.BAD_VERSION, on("encounter", field("record_version", 2**53))),
+    (Reason.BAD_SEQ, on("encounter", field("station_seq", 2**64 - 1))),
+    (Reason.BAD_SIGNER, on("encounter", field("key_id", "k1\n"))),
+    (Reason.BAD_SIGNER, on("encounter", field("key_id", 7))),
+    (Reason.BAD_TIME, on("encounter", header("ce_time", b"2025-01-15T12:00:00Z\n"))),
+    (Reason.BAD_SOURCE, on("encounter", header("ce_source", b"station/00004\n"))),
+    (Reason.BAD_DATASCHEMA, on("encounter", header("ce_dataschema", b"encounter/v2\n"))),
 ]
 
 
@@ -226,6 +251,8 @@ def test_every_stateless_reason_is_covered() -> None:
         Reason.SIGNATURE_STATION_MISMATCH,
         Reason.SIGNER_NOT_REGISTERED,
         Reason.SIGNER_KEY_EXPIRED,
+        Reason.SIGNER_KEY_REVOKED,  # tests/unit/test_keys.py
+        Reason.UNKNOWN_KEY_ID,  # tests/unit/test_keys.py
     }
     assert set(Reason) - STATEFUL == covered
     assert len(set(Reason)) >= 25

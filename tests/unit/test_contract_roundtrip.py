@@ -45,14 +45,18 @@ def changes(draw: st.DrawFn) -> RecordChange:
     local = draw(st.from_regex(r"\A[A-Za-z0-9._-]{1,64}\Z"))
     signer = f"hw-{station}-{draw(st.integers(1, 8))}"
     data = example_data(rt, major, health_id=hid, on=on)
+    version = draw(st.integers(1, 2**53 - 1))
+    if rt is RecordType.PERSON_TRANSFER:  # final: version 1, never deleted, to another station
+        op, version = "upsert", 1
+        data["to_station"] = "00007" if station != "00007" else "00004"
     rid = example_record_id(rt, health_id=hid, station=station, period=str(on)[:7], local_id=local)
     change = make_change(
         station=station,
         record_type=rt,
         record_id=rid,
         op=op,
-        record_version=draw(st.integers(1, 2**40)),
-        station_seq=draw(st.integers(1, 2**40)),
+        record_version=version,
+        station_seq=draw(st.integers(1, 2**53 - 1)),
         signer=signer,
         data=data if op == "upsert" else None,
         time=when,

@@ -17,7 +17,9 @@ from schemas.kafka import (
     check_connection,
     client_config,
     faust_credentials,
+    producer_config,
 )
+from schemas.partition import PARTITIONER
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("producers", "streams", "sinks", "schemas", "deploy", "tests", "benchmarks")
@@ -73,6 +75,73 @@ def test_the_check_sees_what_it_looks_for() -> None:
     tree = ast.parse(THE_MODULE.read_text(encoding="utf-8"))
     built = {_called_name(node) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     assert {"Producer", "Consumer", "AdminClient"} <= built
+
+
+#: the one module that may name a partitioner other than the contract's: it shows what
+#: librdkafka's default (CRC32) does to the stream worker
+OTHER_PARTITIONER_ALLOWED = {Path("tests/integration/test_partitioner.py")}
+
+
+def _partitioners(tree: ast.AST) -> list[tuple[int, ast.expr]]:
+    """Every value given to a ``"partitioner"`` key: in a dict literal or ``cfg[...] = v``."""
+    found: list[tuple[int, ast.expr]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            found += [
+                (v.lineno, v)
+                for k, v in zip(node.keys, node.values, strict=True)
+                if isinstance(k, ast.Constant) and k.value == "partitioner"
+            ]
+        elif isinstance(node, ast.Assign):
+            found += [
+                (node.lineno, node.value)
+                for t in node.targets
+                if isinstance(t, ast.Subscript)
+                and isinstance(t.slice, ast.Constant)
+                and t.slice.value == "partitioner"
+            ]
+    return found
+
+
+def test_every_producer_partitions_with_murmur2() -> None:
+    """Producers of station events (SDK, writers, simulator, demo, benchmarks, tests) put a
+    record's changes where the stream worker keeps its state: ``schemas.kafka.producer``
+    defaults to murmur2, the SDK's and the writers' settings say it, and no module but the
+    partitioner test sets another partitioner (a literal one or any other expression)."""
+    kafka = KafkaConnection(bootstrap="h:9092")
+    assert producer_config(kafka)["partitioner"] == PARTITIONER == "murmur2_random"
+    assert producer_config(kafka, {"linger.ms": 5})["partitioner"] == PARTITIONER
+    from producers.config import ProducerConfig
+    from producers.writers import fast_producer_config
+
+    sdk = ProducerConfig(kafka=kafka, topic="t", outbox_path=Path("o"))
+    assert sdk.producer_settings()["partitioner"] == PARTITIONER
+    assert fast_producer_config()["partitioner"] == PARTITIONER
+    with pytest.raises(ValidationError, match="partitioner must stay murmur2_random"):
+        ProducerConfig(
+            kafka=kafka, topic="t", outbox_path=Path("o"), extra={"partitioner": "random"}
+        )
+    offenders: list[str] = []
+    for path in python_files():
+        where = path.relative_to(ROOT)
+        if where in OTHER_PARTITIONER_ALLOWED or path == Path(__file__).resolve():
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for line, value in _partitioners(tree):
+            named = isinstance(value, ast.Name | ast.Attribute) and (
+                getattr(value, "id", None) == "PARTITIONER"
+                or getattr(value, "attr", None) == "PARTITIONER"
+            )
+            if not named and not (isinstance(value, ast.Constant) and value.value == PARTITIONER):
+                offenders.append(f"{where}:{line} partitioner={ast.unparse(value)}")
+    assert not offenders, "publish with the contract's murmur2: " + "; ".join(offenders)
+
+
+def test_the_partitioner_check_sees_what_it_looks_for() -> None:
+    tree = ast.parse('a = {"partitioner": "consistent_random"}\nb["partitioner"] = x\n')
+    assert sorted(ast.unparse(v) for _, v in _partitioners(tree)) == ["'consistent_random'", "x"]
+    allowed = ast.parse((ROOT / next(iter(OTHER_PARTITIONER_ALLOWED))).read_text())
+    assert _partitioners(allowed), "the allowed module still shows another partitioner"
 
 
 def test_secrets_never_shown() -> None:

@@ -149,3 +149,27 @@ def test_builders_round_trip(
     gone = client.delete("encounter", change.record_id, time=t)
     assert gone.record_version == 2
     client.close(timeout=0.1)
+
+
+def test_transfer_and_key_id(tmp_path: Path) -> None:
+    """The SDK hands a person over at the last version it sent, and names its key."""
+    from schemas import SignerKey, StaticKeyRegistry
+    from schemas.keys import dev_signing_key
+
+    key = dev_signing_key(b"sdk-keys", "hw-00004-1#k2")
+    client = StationClient.open("00004", "hw-00004-1", key, _cfg(tmp_path), key_id="k2")
+    person = PersonV1.model_validate(example_data("person"))
+    client.upsert_person(person)
+    client.upsert_person(person)
+    moved = client.transfer(person.health_id, "00367")
+    rows = {r.event_id: r for r in client.outbox.pending()}
+    change = decode(rows[moved.event_id].value, rows[moved.event_id].headers)
+    assert change.record_type == "person_transfer" and change.key_id == "k2"
+    assert change.data is not None and change.data["person_record_version"] == 2
+    registry = StaticKeyRegistry(
+        [SignerKey("hw-00004-1", "00004", bytes(key.verify_key), key_id="k2")]
+    )
+    verify(change, registry)
+    with pytest.raises(ValueError, match="no version of person"):
+        client.transfer("0999999999", "00367")
+    client.close(timeout=0.2)

@@ -63,11 +63,13 @@ def strings(obj: Any) -> list[str]:
     return [obj] if isinstance(obj, str) else []
 
 
-def national_texts(rec: dict[str, Any], headers: list[tuple[str, bytes]]) -> list[str]:
+def national_texts(rec: dict[str, Any]) -> list[str]:
+    """Every string of the national output: value, key and headers (rebuilt from the record,
+    whatever the raw message carried)."""
     routed = next(r for r in route(rec, PSEUDO) if r.tier == "national")
     value = orjson.loads(encode_record(routed.record))
     texts = [*strings(value), routed.key]
-    texts += [v.decode() for _, v in tier_headers(headers, routed)]
+    texts += [v.decode() for _, v in tier_headers(routed)]
     return texts
 
 
@@ -78,7 +80,7 @@ def _carried_anyway() -> str:
     texts: list[str] = []
     for rt in ("person", "birth", "encounter"):
         rec = record(rt, "1000000000", "1000000000", {"health_id": "1000000000"})
-        texts += national_texts(rec, [("ce_source", b"station/00004")])
+        texts += national_texts(rec)
     return "\n".join(texts)
 
 
@@ -147,12 +149,7 @@ def test_no_direct_identifier_reaches_the_national_stream(
     )
     identifiers = [hid, cid, name.strip(), address.strip(), phone, born.isoformat(), child]
     for rec in (person, birth, encounter):
-        headers = [
-            ("ce_id", rec["event_id"].encode()),
-            ("ce_subject", rec["record_id"].encode()),
-            ("ce_source", b"station/00004"),
-        ]
-        texts = national_texts(rec, headers)
+        texts = national_texts(rec)
         for text in texts:
             for ident in identifiers:
                 assert ident not in text, (rec["record_type"], ident, text)

@@ -43,3 +43,25 @@ def test_stale_events_after_a_seek_do_not_seek_again_until_retry() -> None:
     assert seeks == {0: 2}
     keep, seeks = g.check([(0, 2), (0, 3)], coords, now=13)
     assert keep == [(0, 2), (0, 3)] and not seeks and not g.pending
+
+
+def test_a_partition_without_baseline_takes_the_committed_offset_the_shell_fetched() -> None:
+    """After a restart faust's committed-offset cache can be empty when the first batch comes
+    (seen: a stale fetch from beyond the committed offset, processed and committed, the run
+    before it lost). The guard names the partitions it has no baseline for; given their
+    committed offsets (from the broker) it holds the stale events back and seeks."""
+    g = OffsetGuard()
+    assert g.without_baseline([0, 1, 1, 2], {2: 40}) == [0, 1]
+    keep, seeks = g.check([(0, 134), (0, 135), (1, 90), (2, 40)], coords, {0: 84, 1: 90, 2: 40})
+    assert keep == [(1, 90), (2, 40)] and seeks == {0: 84}
+    assert g.without_baseline([0, 1, 2, 3], {}) == [3]  # the others have expectations now
+    keep, seeks = g.check([(3, 7)], coords, {3: 5})  # a partition first seen later
+    assert not keep and seeks == {3: 5}
+    g.on_assignment()
+    assert g.without_baseline([0, 1], {1: 91}) == [0]  # a new assignment needs a new baseline
+
+
+def test_a_partition_never_committed_starts_where_its_first_event_is() -> None:
+    g = OffsetGuard()
+    keep, seeks = g.check([(0, 12), (0, 13)], coords, {})
+    assert keep == [(0, 12), (0, 13)] and not seeks

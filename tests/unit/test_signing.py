@@ -110,7 +110,7 @@ def test_static_registry_json_round_trip_and_validity() -> None:
     back = StaticKeyRegistry.from_json(reg.to_json())
     assert back.lookup("hw-00004-1") == reg.lookup("hw-00004-1")
     assert len(back) == 1
-    verify(signed("person"), back)  # type: ignore[arg-type]
+    verify(signed("person"), back, received=datetime(2025, 7, 1, tzinfo=UTC))  # type: ignore[arg-type]
     with pytest.raises(ContractViolation):
         StaticKeyRegistry.from_json(
             b'{"keys": [{"signer": "x", "station": "1", "public_key": "AA=="}]}'

@@ -281,3 +281,59 @@ def test_as_submitted_views_belong_to_one_connection(world: tuple[Stores, Signof
     assert other.execute(count).fetchall()[0][0] == latest == 4
     drop_asof_views(mine)
     assert mine.execute(count).fetchall()[0][0] == latest
+
+
+def test_decisions_are_signed_over_rfc_8785_with_the_approvers_key_ids(tmp_path: Path) -> None:
+    """The signed bytes are RFC 8785 (the ``rfc8785`` reference implementation agrees); an
+    approver rotating keys names the key in ``key_id``; a revoked key stops signing at the
+    broker's receive time, whatever the decision's own time says."""
+    import base64
+    from datetime import UTC
+
+    import orjson
+    import rfc8785
+    from nacl.signing import SigningKey
+
+    from schemas.signoff import StaticApproverRegistry
+
+    old, new = SigningKey.generate(), SigningKey.generate()
+    revoked = datetime(2026, 11, 20, tzinfo=UTC)
+
+    def entry(k: SigningKey, key_id: str) -> dict[str, Any]:
+        public = base64.b64encode(bytes(k.verify_key)).decode()
+        return {"approver": "binh", "unit": "KV001", "roles": ["approve"], "public_key": public,
+                "key_id": key_id}  # fmt: skip
+
+    doc = {
+        "approvers": [entry(old, "2025"), entry(new, "2026")],
+        "revocations": [{"approver": "binh", "key_id": "2025", "revoked_at": revoked.isoformat()}],
+    }
+    registry = StaticApproverRegistry.from_json(orjson.dumps(doc))
+    decision = make_decision(
+        "approve", period="2026-10", province="01", station=A, unit="KV001", approver="binh",
+        time=datetime(2026, 11, 5, tzinfo=UTC),
+    )  # fmt: skip
+    signed_old = decision.signed(old, "2025")
+    fields = signed_old.model_dump(mode="json", exclude={"signature"})
+    assert signed_old.canonical() == rfc8785.dumps(fields)  # key_id set: signed with it
+    assert "key_id" not in orjson.loads(decision.signed(new).canonical())  # unset: left out
+    before, after = revoked - timedelta(days=1), revoked + timedelta(seconds=1)
+    check_decision(signed_old, registry, H, received=before)
+    with pytest.raises(ContractViolation) as exc:
+        check_decision(signed_old, registry, H, received=after)
+    assert exc.value.reason is Reason.SIGNER_KEY_REVOKED
+    check_decision(decision.signed(new, "2026"), registry, H, received=after)
+    check_decision(decision.signed(new), registry, H, received=after)  # no key_id: tried
+    with pytest.raises(ContractViolation) as exc:
+        check_decision(decision.signed(new, "2025"), registry, H, received=before)
+    assert exc.value.reason is Reason.TAMPERED
+    with pytest.raises(ContractViolation) as exc:
+        check_decision(decision.signed(new, "1999"), registry, H, received=before)
+    assert exc.value.reason is Reason.UNKNOWN_KEY_ID
+    bad = {**doc, "approvers": [entry(old, "2025"), {**entry(new, "2026"), "unit": "KV002"}]}
+    with pytest.raises(ContractViolation, match="differ in unit or roles"):
+        StaticApproverRegistry.from_json(orjson.dumps(bad))
+    with pytest.raises(ContractViolation, match="each needs a key_id"):
+        StaticApproverRegistry.from_json(
+            orjson.dumps({"approvers": [entry(old, "2025"), {**entry(new, "x"), "key_id": None}]})
+        )

@@ -4,34 +4,72 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
 
-from schemas import DevKeyRegistry, KafkaMessage, Reason
-from schemas.dlq import H_REASON, H_SOURCE_OFFSET, header_value
+from schemas import KafkaMessage, Reason
+from schemas.dlq import H_REASON, H_SOURCE_OFFSET, H_TRUNCATED, header_value
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
+from schemas.partition import partition_for
 from schemas.tier import TierRecord, load_tier_record
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 from streams.pseudonymise import Pseudonymiser
 from streams.route import encode_record, route, tier_headers
 from streams.validate import Accepted, RawMessage, Validator
-from tests.data.bad_inputs import KEY_SEED, EventFactory, bad_inputs
+from tests.data.bad_inputs import KEY_SEED, Case, EventFactory, bad_inputs
+
+PARTITIONS = 12  # StreamsConfig's default: the check processes use it too
+FACTORY = EventFactory()
+CASES = bad_inputs(FACTORY)
 
 
-def processor() -> BatchProcessor:
-    validator = Validator(Hierarchy.default(), DevKeyRegistry(KEY_SEED.encode()))
+def processor(f: EventFactory = FACTORY) -> BatchProcessor:
+    """A processor verifying with the corpus's key registry (a real one, not the dev keys)."""
+    validator = Validator(Hierarchy.default(), f.key_registry(), partitions=PARTITIONS)
     return BatchProcessor(validator, Pseudonymiser("k"), topic_prefix="t.")
 
 
-def raw(msgs: Sequence[KafkaMessage], start: int = 0, partition: int = 0) -> list[RawMessage]:
+def raw(
+    msgs: Sequence[KafkaMessage], start: int = 0, *, wrong_partition: bool = False
+) -> list[RawMessage]:
+    """Raw messages as the broker delivers them: each on its key's murmur2 partition (or on
+    the next one with ``wrong_partition``), received now."""
     now = datetime.now(UTC)
     return [
-        RawMessage(m.key, m.value, m.headers, "t.station.changes", partition, start + i, now)
+        RawMessage(
+            m.key,
+            m.value,
+            m.headers,
+            "t.station.changes",
+            (partition_for(m.key or b"", PARTITIONS) + wrong_partition) % PARTITIONS,
+            start + i,
+            now,
+        )
         for i, m in enumerate(msgs)
     ]
+
+
+def corpus_stream(valid: Sequence[KafkaMessage], cases: Sequence[Case]) -> list[RawMessage]:
+    """``valid`` with a case (its setup, then itself) after each valid message, the rest at
+    the end; every message on its murmur2 partition except the wrong-partition cases."""
+    out: list[RawMessage] = []
+
+    def put(msgs: Sequence[KafkaMessage], wrong: bool = False) -> None:
+        out.extend(raw(msgs, start=len(out), wrong_partition=wrong))
+
+    for i, m in enumerate(valid):
+        put([m])
+        if i < len(cases):
+            put(cases[i].setup)
+            put([cases[i].message], cases[i].wrong_partition)
+    for case in cases[len(valid) :]:
+        put(case.setup)
+        put([case.message], case.wrong_partition)
+    return out
 
 
 def dlq_reasons(out: BatchOutput) -> list[str]:
@@ -41,39 +79,37 @@ def dlq_reasons(out: BatchOutput) -> list[str]:
 
 
 def test_corpus_has_at_least_25_distinct_reasons() -> None:
-    cases = bad_inputs(EventFactory())
-    assert len(cases) >= 25
-    assert len({c.reason for c in cases}) >= 25
+    assert len(CASES) >= 25 + 30
+    assert len({c.reason for c in CASES}) >= 25
 
 
-@pytest.mark.parametrize("case", bad_inputs(EventFactory()), ids=lambda c: c.name)
-def test_each_bad_input_gets_its_reason(case: object) -> None:
-    from tests.data.bad_inputs import Case
-
-    assert isinstance(case, Case)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_each_bad_input_gets_its_reason(case: Case) -> None:
     p = processor()
     setup = p.process(raw(case.setup))
     assert not setup.rejected, setup.rejected
-    out = p.process(raw([case.message], start=100))
+    assert setup.accepted == len(case.setup)
+    out = p.process(raw([case.message], start=100, wrong_partition=case.wrong_partition))
     assert dlq_reasons(out) == [case.reason.value]
+    assert len(out.outputs) == 1, "a rejected input produces its dead letter only"
     dlq = next(m for m in out.outputs if m.topic == "t.station.changes.dlq")
-    assert dlq.value == case.message.value  # original bytes untouched
-    assert dlq.key == case.message.key
+    if header_value(dlq.headers, H_TRUNCATED) is None:
+        assert dlq.value == case.message.value  # original bytes untouched
+        assert dlq.key == case.message.key
+    else:  # too large to keep whole: a truncated copy
+        assert case.message.value.startswith(dlq.value or b"")
+        assert len(dlq.value or b"") + sum(len(v) for _, v in dlq.headers) < 600_000
     assert header_value(dlq.headers, H_SOURCE_OFFSET) == "100"
+    assert header_value(dlq.headers, H_REASON) == case.reason.value
+    assert [k for k, _ in dlq.headers].count(H_REASON) == 1, "a station's tuyen_* is renamed"
 
 
 def test_interleaved_valid_events_all_come_through() -> None:
     f = EventFactory()
     valid = f.valid(60)
     cases = bad_inputs(f)
-    stream: list[KafkaMessage] = []
-    for i, m in enumerate(valid):
-        stream.append(m)
-        if i < len(cases):
-            stream.extend(cases[i].setup)
-            stream.append(cases[i].message)
-    p = processor()
-    out = p.process(raw(stream))
+    p = processor(f)
+    out = p.process(corpus_stream(valid, cases))
     assert out.accepted == len(valid) + sum(len(c.setup) for c in cases)
     assert sorted(dlq_reasons(out)) == sorted(c.reason.value for c in cases)
     by_topic: dict[str, int] = {}
@@ -158,7 +194,7 @@ def test_fast_tier_dicts_are_valid_tier_records() -> None:
         assert list(orjson.loads(o.value or b"")) == fields
         assert rec.pseudonymised == o.topic.endswith("national")
     expected = []
-    for msg, c in zip(msgs, checked, strict=True):
+    for c in checked:
         assert isinstance(c, Accepted)
         for routed in route(c.record, p.pseudonymiser):
             expected.append(
@@ -166,13 +202,14 @@ def test_fast_tier_dicts_are_valid_tier_records() -> None:
                     p.topics[routed.tier],
                     routed.key.encode(),
                     encode_record(routed.record),
-                    tier_headers(msg.headers, routed),
+                    tier_headers(routed),
                 )
             )
-    assert [tuple(o) for o in out.outputs] == expected
+    assert [tuple(o)[:4] for o in out.outputs] == expected
+    assert all(o.origin is m for o, m in zip(out.outputs[::4], msgs, strict=True))
 
 
-def test_check_pool_gives_the_in_process_verdicts() -> None:
+def test_check_pool_gives_the_in_process_verdicts(tmp_path: Path) -> None:
     """Stage 1 in a worker process (the worker's default) rejects and accepts exactly like the
     in-process path, in input order, on the whole bad-input corpus and valid events."""
     import asyncio
@@ -181,17 +218,16 @@ def test_check_pool_gives_the_in_process_verdicts() -> None:
     from streams.config import StreamsConfig
 
     f = EventFactory()
-    stream: list[KafkaMessage] = list(f.valid(20))
-    for case in bad_inputs(f):
-        stream += [*case.setup, case.message]
-    msgs = raw(stream)
+    msgs = corpus_stream(f.valid(20), bad_inputs(f))
     now = datetime.now(UTC)
-    expected = processor().check(msgs, now)
+    expected = processor(f).check(msgs, now)
+    registry = tmp_path / "keys.json"
+    registry.write_bytes(f.key_registry().to_json())
     config = StreamsConfig(
         kafka=KafkaConnection(bootstrap="unused:9092"),
-        development=True,
+        development=True,  # the registry holds development-derived keys
         pseudonym_key=DEV_PSEUDONYM_KEY,
-        key_registry_seed=KEY_SEED,
+        key_registry_path=str(registry),
     )
     pool = CheckPool(1, config)
     try:
@@ -230,6 +266,7 @@ def test_check_pool_recovers_when_a_process_dies() -> None:
     pool = CheckPool(1, config)
     try:
         expected = pool.check_sync(msgs, now)
+        assert all(isinstance(v, Accepted) for v in expected)
         executor = pool._executor
         for pid in list(executor._processes):
             os.kill(pid, signal.SIGKILL)

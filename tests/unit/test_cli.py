@@ -59,8 +59,32 @@ def test_settings_are_read_once_per_command(monkeypatch: pytest.MonkeyPatch) -> 
             "district:KV001",
             "--dev-keys",
         ),
+        (
+            "report",
+            "send-back",
+            "--station",
+            "00004",
+            "--period",
+            "2026-10",
+            "--as",
+            "district:KV001",
+            "--reason",
+            "x",
+            "--dev-keys",
+        ),
+        (
+            "report",
+            "lock",
+            "--province",
+            "01",
+            "--period",
+            "2026-10",
+            "--as",
+            "province:01",
+            "--dev-keys",
+        ),
     ],
-    ids=lambda a: a[0],
+    ids=lambda a: "-".join(a[:2]),
 )
 def test_development_jobs_need_development_mode(args: tuple[str, ...], tmp_path: Path) -> None:
     events = tmp_path / "e.jsonl"

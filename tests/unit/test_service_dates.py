@@ -4,13 +4,26 @@ the live aggregates count by it, sites of merged stations, station-head submissi
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from schemas import ContractViolation, DevKeyRegistry, Reason, encode, sign, upcast
+from schemas import (
+    ContractViolation,
+    DevKeyRegistry,
+    Reason,
+    ReloadingKeyRegistry,
+    Revocation,
+    SignerKey,
+    StaticKeyRegistry,
+    encode,
+    sign,
+    upcast,
+)
 from schemas.hierarchy import Hierarchy, Link, PopulationRow, Tier, Unit
+from schemas.keys import STATION_HEAD
 from schemas.service import service_month
 from streams.aggregate import contribution, recompute
 from streams.validate import Accepted, RawMessage, Rejected, Validator
@@ -119,6 +132,56 @@ def test_only_the_station_head_submits_the_month(validator: Validator) -> None:
     with pytest.raises(ContractViolation) as exc:  # a month that has not begun
         f.change("report_submission", data={"period": "2026-12"}, signer="hw-00004-1")
     assert exc.value.reason is Reason.FUTURE_DATE
+
+
+def test_a_rotated_station_head_key_is_refused_after_its_revocation(tmp_path: Path) -> None:
+    """Roles under key rotation, through the validator with its registry file reloaded while
+    it runs: the station head rotates from key 2025 to key 2026 (both hold the
+    ``station_head`` role); a submission signed with the old key is accepted until the
+    broker's receive time reaches the old key's revocation, then refused as
+    ``signer_key_revoked`` however early its ce_time and whether or not it names the key,
+    while the new key submits; a worker's key without the role signs visits, not the month."""
+    f = EventFactory(now=NOW, seed="rotation-test")  # not the published development seed
+    head, nurse = "hw-00004-1", "hw-00004-2"
+    role = frozenset({STATION_HEAD})
+
+    def entry(signer: str, key_id: str | None, roles: frozenset[str]) -> SignerKey:
+        public = bytes(f.signing_key(signer, key_id).verify_key)
+        return SignerKey(signer, "00004", public, key_id=key_id, roles=roles)
+
+    keys = [entry(head, "2025", role), entry(head, "2026", role), entry(nurse, None, frozenset())]
+    path = tmp_path / "keys.json"
+    path.write_bytes(StaticKeyRegistry(keys).to_json())
+    registry = ReloadingKeyRegistry(path, 3600)
+    v = Validator(Hierarchy.default(), registry)
+    month = {"period": "2026-10"}
+
+    def check_at(change: Any, received: datetime) -> Accepted | Rejected:
+        m = encode(change)
+        return v.check(RawMessage(m.key, m.value, m.headers, "station.changes", 0, 0, received))
+
+    def submission(key_id: str | None) -> Any:
+        return f.change("report_submission", data=month, signer=head, key_id=key_id, when=NOW)
+
+    revoked = NOW + timedelta(hours=2)
+    before, after = revoked - timedelta(seconds=1), revoked + timedelta(seconds=1)
+    assert isinstance(check_at(submission("2025"), before), Accepted)
+    path.write_bytes(StaticKeyRegistry(keys, [Revocation(head, revoked, "2025")]).to_json())
+    assert registry.check(), "the revocation is read without a restart"
+    assert isinstance(check_at(submission("2025"), before), Accepted)  # received before it
+    old = check_at(submission("2025"), after)
+    assert isinstance(old, Rejected) and old.reason is Reason.SIGNER_KEY_REVOKED, old
+    unnamed = sign(
+        submission("2025").model_copy(update={"key_id": None}), f.signing_key(head, "2025")
+    )
+    got = check_at(unnamed, after)  # no key_id: every key is tried, the revoked one refuses
+    assert isinstance(got, Rejected) and got.reason is Reason.SIGNER_KEY_REVOKED, got
+    new = check_at(submission("2026"), after)
+    assert isinstance(new, Accepted) and new.record["service_month"] == "2026-10"
+    by_nurse = f.change("report_submission", data=month, signer=nurse, when=NOW)
+    refused = check_at(by_nurse, after)
+    assert isinstance(refused, Rejected) and refused.reason is Reason.SIGNER_NOT_AUTHORISED
+    assert isinstance(check_at(f.change("encounter", signer=nurse, when=NOW), after), Accepted)
 
 
 def test_chronic_followup_v1_is_upcast_without_its_yes_no_flag() -> None:

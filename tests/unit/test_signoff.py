@@ -337,3 +337,72 @@ def test_decisions_are_signed_over_rfc_8785_with_the_approvers_key_ids(tmp_path:
         StaticApproverRegistry.from_json(
             orjson.dumps({"approvers": [entry(old, "2025"), {**entry(new, "x"), "key_id": None}]})
         )
+
+
+def test_the_signoff_sink_judges_a_rotated_approver_key_by_the_broker_time(
+    tmp_path: Path,
+) -> None:
+    """The sink outside development mode, with a registry file where approver binh rotated
+    from key 2025 to key 2026 and the old one was revoked: a decision signed with the old
+    key is stored when the broker received it before the revocation and dead-lettered
+    (``signer_key_revoked``) when received after it, whatever its own time says; the new key
+    is stored; a development approver is not registered there."""
+    import base64
+    from datetime import UTC
+
+    import orjson
+    from nacl.signing import SigningKey
+
+    from sinks.signoff.encode import signoff_encoder
+    from sinks.testing import FakeMessage
+
+    old, new = SigningKey.generate(), SigningKey.generate()
+    revoked = datetime(2026, 11, 20, tzinfo=UTC)
+
+    def entry(k: SigningKey, key_id: str) -> dict[str, Any]:
+        public = base64.b64encode(bytes(k.verify_key)).decode()
+        return {"approver": "binh", "unit": "KV001", "roles": ["approve"], "public_key": public,
+                "key_id": key_id}  # fmt: skip
+
+    path = tmp_path / "approvers.json"
+    path.write_bytes(
+        orjson.dumps(
+            {
+                "approvers": [entry(old, "2025"), entry(new, "2026")],
+                "revocations": [
+                    {"approver": "binh", "key_id": "2025", "revoked_at": revoked.isoformat()}
+                ],
+            }
+        )
+    )
+
+    def decision(station: str, signing: SigningKey, key_id: str, approver: str = "binh") -> bytes:
+        d = make_decision(
+            "approve", period="2026-10", province="01", station=station, unit="KV001",
+            approver=approver, time=datetime(2026, 11, 5, tzinfo=UTC),
+        )  # fmt: skip
+        return d.signed(signing, key_id).to_json()
+
+    def at(t: datetime) -> int:
+        return int(t.timestamp() * 1000)
+
+    sup = dev_approver("KV001")
+    before, after = at(revoked - timedelta(hours=1)), at(revoked + timedelta(seconds=1))
+    out = signoff_encoder(str(path), development=False)(
+        [
+            FakeMessage("signoff.decisions", 0, 0, decision(A, old, "2025"), _timestamp_ms=before),
+            FakeMessage("signoff.decisions", 0, 1, decision(A2, old, "2025"), _timestamp_ms=after),
+            FakeMessage("signoff.decisions", 0, 2, decision(A3, new, "2026"), _timestamp_ms=after),
+            FakeMessage(
+                "signoff.decisions", 0, 3, decision(A3, key(sup), "x", sup), _timestamp_ms=after
+            ),
+        ]
+    )
+    stored = out.pop("signoff/province=01/month=2026-10").to_pylist()
+    assert [(r["station"], r["key_id"], r["kafka_offset"]) for r in stored] == [
+        (A, "2025", 0),
+        (A3, "2026", 2),
+    ]
+    dead = {d.split("/")[1]: t.to_pylist() for d, t in out.items()}
+    assert sorted(dead) == ["reason=signer_key_revoked", "reason=signer_not_registered"], dead
+    assert [r["offset"] for r in dead["reason=signer_key_revoked"]] == [1]

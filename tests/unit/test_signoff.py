@@ -3,12 +3,14 @@ reports "as submitted" and "latest" with the revisions since."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.signing import SigningKey
 
 from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.keys import DEV_KEY_SEED
@@ -37,6 +39,26 @@ def t(y: int, m: int, d: int, hh: int = 9) -> datetime:
 
 def key(approver: str) -> Any:
     return REG.signing_key(approver)
+
+
+#: when approver binh's key 2025 is revoked in :func:`rotated_approver`'s registry
+REVOKED = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def approver_entry(k: SigningKey, key_id: str) -> dict[str, Any]:
+    """Approver binh's key ``k`` (``key_id``) in an approvers' registry file."""
+    public = base64.b64encode(bytes(k.verify_key)).decode()
+    return {"approver": "binh", "unit": "KV001", "roles": ["approve"], "public_key": public,
+            "key_id": key_id}  # fmt: skip
+
+
+def rotated_approver(old: SigningKey, new: SigningKey) -> dict[str, Any]:
+    """A registry file where binh rotated from key 2025 (``old``, revoked at
+    :data:`REVOKED`) to key 2026 (``new``)."""
+    return {
+        "approvers": [approver_entry(old, "2025"), approver_entry(new, "2026")],
+        "revocations": [{"approver": "binh", "key_id": "2025", "revoked_at": REVOKED.isoformat()}],
+    }
 
 
 def test_a_decision_is_signed_and_only_the_unit_above_may_take_it() -> None:
@@ -287,27 +309,14 @@ def test_decisions_are_signed_over_rfc_8785_with_the_approvers_key_ids(tmp_path:
     """The signed bytes are RFC 8785 (the ``rfc8785`` reference implementation agrees); an
     approver rotating keys names the key in ``key_id``; a revoked key stops signing at the
     broker's receive time, whatever the decision's own time says."""
-    import base64
-    from datetime import UTC
-
     import orjson
     import rfc8785
-    from nacl.signing import SigningKey
 
     from schemas.signoff import StaticApproverRegistry
 
     old, new = SigningKey.generate(), SigningKey.generate()
-    revoked = datetime(2026, 11, 20, tzinfo=UTC)
-
-    def entry(k: SigningKey, key_id: str) -> dict[str, Any]:
-        public = base64.b64encode(bytes(k.verify_key)).decode()
-        return {"approver": "binh", "unit": "KV001", "roles": ["approve"], "public_key": public,
-                "key_id": key_id}  # fmt: skip
-
-    doc = {
-        "approvers": [entry(old, "2025"), entry(new, "2026")],
-        "revocations": [{"approver": "binh", "key_id": "2025", "revoked_at": revoked.isoformat()}],
-    }
+    revoked = REVOKED
+    doc = rotated_approver(old, new)
     registry = StaticApproverRegistry.from_json(orjson.dumps(doc))
     decision = make_decision(
         "approve", period="2026-10", province="01", station=A, unit="KV001", approver="binh",
@@ -330,12 +339,25 @@ def test_decisions_are_signed_over_rfc_8785_with_the_approvers_key_ids(tmp_path:
     with pytest.raises(ContractViolation) as exc:
         check_decision(decision.signed(new, "1999"), registry, H, received=before)
     assert exc.value.reason is Reason.UNKNOWN_KEY_ID
-    bad = {**doc, "approvers": [entry(old, "2025"), {**entry(new, "2026"), "unit": "KV002"}]}
+    bad = {
+        **doc,
+        "approvers": [
+            approver_entry(old, "2025"),
+            {**approver_entry(new, "2026"), "unit": "KV002"},
+        ],
+    }
     with pytest.raises(ContractViolation, match="differ in unit or roles"):
         StaticApproverRegistry.from_json(orjson.dumps(bad))
     with pytest.raises(ContractViolation, match="each needs a key_id"):
         StaticApproverRegistry.from_json(
-            orjson.dumps({"approvers": [entry(old, "2025"), {**entry(new, "x"), "key_id": None}]})
+            orjson.dumps(
+                {
+                    "approvers": [
+                        approver_entry(old, "2025"),
+                        {**approver_entry(new, "x"), "key_id": None},
+                    ]
+                }
+            )
         )
 
 
@@ -347,9 +369,6 @@ def test_the_signoff_sink_judges_a_rotated_approver_key_by_the_broker_time(
     key is stored when the broker received it before the revocation and dead-lettered
     (``signer_key_revoked``) when received after it, whatever its own time says; the new key
     is stored; a development approver is not registered there."""
-    import base64
-    from datetime import UTC
-
     import orjson
     from nacl.signing import SigningKey
 
@@ -357,24 +376,10 @@ def test_the_signoff_sink_judges_a_rotated_approver_key_by_the_broker_time(
     from sinks.testing import FakeMessage
 
     old, new = SigningKey.generate(), SigningKey.generate()
-    revoked = datetime(2026, 11, 20, tzinfo=UTC)
-
-    def entry(k: SigningKey, key_id: str) -> dict[str, Any]:
-        public = base64.b64encode(bytes(k.verify_key)).decode()
-        return {"approver": "binh", "unit": "KV001", "roles": ["approve"], "public_key": public,
-                "key_id": key_id}  # fmt: skip
+    revoked = REVOKED
 
     path = tmp_path / "approvers.json"
-    path.write_bytes(
-        orjson.dumps(
-            {
-                "approvers": [entry(old, "2025"), entry(new, "2026")],
-                "revocations": [
-                    {"approver": "binh", "key_id": "2025", "revoked_at": revoked.isoformat()}
-                ],
-            }
-        )
-    )
+    path.write_bytes(orjson.dumps(rotated_approver(old, new)))
 
     def decision(station: str, signing: SigningKey, key_id: str, approver: str = "binh") -> bytes:
         d = make_decision(

@@ -58,6 +58,7 @@ __all__ = [
     "WorkerAnchors",
     "access_log_key",
     "approver_registry",
+    "check_facilities",
     "portal_anchors",
     "require_development",
     "warn_development",
@@ -87,6 +88,8 @@ class WorkerAnchors:
     development: bool
     key_registry_path: str | None
     pseudonym_key: SecretStr
+    #: the facility registry (``TUYEN_FACILITIES``), checked; ``None``: stations only
+    facilities_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +163,34 @@ def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors
             "(base64 of at least 32 random bytes: `openssl rand -base64 32`; or "
             f"TUYEN_PSEUDONYM_KEY_FILE); set it, {DEV_HINT}"
         )
+    if s.facilities:
+        check_facilities(s.facilities)
     if s.dev:
         warn_development(job, uses)
-    return WorkerAnchors(development=s.dev, key_registry_path=registry, pseudonym_key=key)
+    return WorkerAnchors(
+        development=s.dev,
+        key_registry_path=registry,
+        pseudonym_key=key,
+        facilities_path=s.facilities,
+    )
+
+
+def check_facilities(path: str) -> None:
+    """Refuse a facility registry (``TUYEN_FACILITIES``) that cannot be read or does not fit
+    the hierarchy: the worker would otherwise fail in every check process, or dead-letter a
+    registered hospital's events as ``unknown_station``."""
+    import csv
+
+    from schemas.facilities import load_hierarchy
+    from schemas.hierarchy import InvalidReferenceData
+
+    var = f"TUYEN_FACILITIES={path}"
+    try:
+        load_hierarchy(path)
+    except OSError as exc:
+        raise ConfigError(f"{var} cannot be read: {exc.strerror}") from None
+    except (InvalidReferenceData, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{var} is not a facility registry: {exc}") from None
 
 
 def check_key_registry(path: str, *, development: bool) -> list[str]:

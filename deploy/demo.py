@@ -35,9 +35,11 @@ from deploy.broker import BrokerHandle, provision
 from deploy.broker.state import external_connection
 from deploy.cli.common import out as console
 from deploy.cli.common import progress
+from deploy.demo_legacy import LegacyRun, stored_visits
 from deploy.pipeline import Pipeline
 from deploy.settings import Settings
 from deploy.topics import apply_topics
+from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, replay_specs, topic_name, topic_specs
 
@@ -63,6 +65,7 @@ class DemoOptions:
     brokers: int = 1
     partitions: int = 6
     out: Path = Path("tuyen-demo")
+    legacy_stations: int = 1
     keep_running: bool = False
     catch_up_timeout_s: float = 1800.0
     portal_port: int = 8780
@@ -102,9 +105,11 @@ LATE_SHARE = 0.03  # records back-entered after the sign-off (their month shows 
 
 def _simulate(
     opts: DemoOptions, kafka: KafkaConnection, prefix: str
-) -> tuple[int, str, list[SimEvent]]:
-    """Publish everything but the records entered after the sign-off of the report month;
-    return the count, that month and the records held back."""
+) -> tuple[int, str, list[SimEvent], LegacyRun | None]:
+    """Publish everything but the records entered after the sign-off of the report month
+    and the legacy stations' (imported from their Decision 130 files); return the count,
+    that month, the records held back and the legacy stations' import."""
+    from deploy.demo_legacy import choose_legacy, import_legacy
     from deploy.demo_reports import report_month
     from producers.config import SimulationConfig
     from producers.simulator import entered_late, simulate
@@ -124,10 +129,15 @@ def _simulate(
     )
     result = simulate(cfg)
     month = report_month(end)
+    h = Hierarchy.default()
+    provinces = {s: h.lookup(s, start).province.code for s in result.stations}
+    legacy = choose_legacy(result.stations, provinces, opts.legacy_stations)
     held: list[SimEvent] = []
 
     def first_pass() -> Iterator[SimEvent]:
         for ev in result.events:
+            if legacy.offer(ev):
+                continue
             if entered_late(ev, month, LATE_SHARE):
                 held.append(ev)
             else:
@@ -148,7 +158,11 @@ def _simulate(
 
         n = write_kafka(first_pass(), kafka, topic_name(RAW, prefix), tick=tick, stamped=True)
     console.print(f"published {n:,} events in {time.monotonic() - started:.0f}s")
-    return n, month, held
+    run = None
+    if legacy.stations:
+        run = import_legacy(legacy, opts.out.resolve(), kafka, topic_name(RAW, prefix), console)
+        n += run.published
+    return n, month, held, run
 
 
 def _wait(pipeline: Pipeline, opts: DemoOptions) -> None:
@@ -192,7 +206,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
 
     signal.signal(signal.SIGTERM, _terminate)
     out = opts.out.resolve()
-    for sub in ("store", "reports", "logs"):
+    for sub in ("store", "reports", "logs", "xml130", "outboxes"):
         shutil.rmtree(out / sub, ignore_errors=True)
     for stale in out.glob("catalog-*.duckdb"):
         stale.unlink()
@@ -229,13 +243,15 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         apply_topics(handle.kafka, replay_specs(topic_specs(prefix, opts.partitions), prefix))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, month, held = _simulate(opts, handle.kafka, prefix)
+        n, month, held, legacy = _simulate(opts, handle.kafka, prefix)
         _wait(pipeline, opts)
         sign_off(out, opts.provinces[0], month, handle.kafka, prefix, console, approvers)
         n += write_kafka(held, handle.kafka, topic_name(RAW, prefix))
         console.print(f"published {len(held):,} records back-entered after the sign-off")
         _wait(pipeline, opts)
         write_reports(out, opts.provinces[0], month, console)
+        if legacy is not None:
+            stored_visits(out / "store", legacy, console)
         if opts.keep_running:
             portal, url = start_portal(
                 out, opts.portal_port, out / "logs" / "portal.log", pipeline.env()

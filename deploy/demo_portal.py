@@ -25,15 +25,16 @@ class DemoAccount:
     password: str
     scope: str
     roles: tuple[str, ...]
+    facility: str | None = None
 
 
 def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
     """``<out>/portal``: accounts for the nation, one province (analyst and approver: the
-    station reports of ``month`` that its regional centres leave wait for it) and one of its
-    stations; and ``<out>/approvers.json``, the approvers' registry holding the province
-    account's key (the portal signs its decisions with it; the sign-off sink and the portal
-    accept decisions from registered keys, and the development approvers the demo's regional
-    centres sign with)."""
+    station reports of ``month`` that its regional centres leave wait for it), one of its
+    stations and a clinician at that station (patient summaries of the province); and
+    ``<out>/approvers.json``, the approvers' registry holding the province account's key (the
+    portal signs its decisions with it; the sign-off sink and the portal accept decisions from
+    registered keys, and the development approvers the demo's regional centres sign with)."""
     from datetime import date
 
     import orjson
@@ -48,18 +49,19 @@ def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
     at = date(int(month[:4]), int(month[5:7]), 1)
     district = h.children(province, at)[0].code
     station = h.children(district, at)[0].code
-    wanted = [
-        ("national", "national", ("analyst", "administrator")),
-        (f"province{province}", f"province:{province}", ("analyst", "approver")),
-        (f"station{station}", f"station:{station}", ("analyst",)),
+    wanted: list[tuple[str, str, tuple[str, ...], str | None]] = [
+        ("national", "national", ("analyst", "administrator"), None),
+        (f"province{province}", f"province:{province}", ("analyst", "approver"), None),
+        (f"station{station}", f"station:{station}", ("analyst",), None),
+        (f"clinician{station}", f"station:{station}", ("clinician",), station),
     ]
     db = Database(state / "portal.sqlite")
     accounts = Accounts(db, h)
     made = []
-    for name, scope, roles in wanted:
+    for name, scope, roles, facility in wanted:
         password = secrets.token_urlsafe(12)
-        made.append(DemoAccount(name, password, scope, roles))
-        accounts.add(name, password, scope, roles)
+        accounts.add(name, password, scope, roles, facility=facility)
+        made.append(DemoAccount(name, password, scope, roles, facility))
     registry = ApproverKeys(db).registry(u.account for u in accounts.list())
     db.close()
     approvers_file(out).write_bytes(orjson.dumps(registry, option=orjson.OPT_INDENT_2))
@@ -106,9 +108,9 @@ def start_portal(
 def print_accounts(
     console: Console, url: str | None, out: Path, made: list[DemoAccount], prefix: str
 ) -> None:
-    table = Table("user", "password", "scope", "roles", title="portal demo accounts")
+    table = Table("user", "password", "scope", "roles", "facility", title="portal demo accounts")
     for a in made:
-        table.add_row(a.username, a.password, a.scope, ", ".join(a.roles))
+        table.add_row(a.username, a.password, a.scope, ", ".join(a.roles), a.facility or "")
     console.print(table)
     if url:
         console.print(f"[bold]portal[/bold]: {url}  (public page: {url}public)")

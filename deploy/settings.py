@@ -17,8 +17,9 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
 | ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_APPROVER_KEYS`` | path of the approvers' public keys (``schemas.signoff`` JSON) | (A) |
-| ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
+| ``TUYEN_ACCESS_LOG`` | where data requests (reports, summaries) go | ``<root>/_access.log`` |
 | ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |
+| ``TUYEN_FACILITIES`` | facility registry CSV (MA_CSKCB → source), read by the worker (F) | unset |
 | ``TUYEN_PORTAL_STATE_DIR`` | portal accounts, sessions, its access log | ``<home>/portal`` |
 | ``TUYEN_PORTAL_HOST`` | where ``tuyen portal serve`` listens | ``127.0.0.1`` |
 | ``TUYEN_PORTAL_PORT`` | its port | ``8780`` |
@@ -50,6 +51,12 @@ approvers (``sup-<unit>-<n>``) are accepted besides it, and alone when it is uns
 
 (P) required by ``tuyen portal serve``; in development mode, when unset, keys generated once
 into the portal's state dir are used and a WARNING says so (``deploy.anchors``).
+
+(F) the facilities outside the station hierarchy (hospitals, clinics) that may publish, with
+the source code each one signs as (``schemas.facilities``, docs/interop.md). Unset: only the
+commune stations. When set, the worker refuses to start if the file cannot be read or is not
+a valid registry; ``tuyen import`` (``--facilities`` overrides), ``tuyen summary`` and the
+portal (its hospitals' clinicians) read the same file.
 """
 
 from __future__ import annotations
@@ -143,6 +150,7 @@ class Settings(BaseSettings):
     portal_secure_cookies: bool = True
     key_registry: str | None = None
     approver_keys: str | None = None
+    facilities: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     monitor_token: SecretStr | None = None
     log_level: str = "WARNING"
@@ -179,6 +187,18 @@ class Settings(BaseSettings):
                 for e in exc.errors()
             )
             raise ConfigError(f"bad setting: {problems}") from None
+
+    def access_log_path(self, store_root: str | None = None) -> Path:
+        """Where data requests on the stores under ``store_root`` (default
+        ``TUYEN_STORE_ROOT``) are logged: ``TUYEN_ACCESS_LOG`` when set, else
+        ``<root>/_access.log`` for a local root, ``<TUYEN_HOME>/access.log`` for an object
+        store (the log stays local). Every command that reads the stores uses this."""
+        if self.access_log:
+            return Path(self.access_log)
+        root = store_root or self.store_root
+        if "://" in root and not root.startswith("file://"):
+            return self.home / "access.log"
+        return Path(root.removeprefix("file://")) / "_access.log"
 
     def kafka_connection(self, bootstrap: str | None = None) -> KafkaConnection:
         """The one Kafka connection of this process: ``bootstrap`` (default

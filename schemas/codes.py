@@ -232,6 +232,15 @@ ESSENTIAL_MEDICINES: Final[dict[str, str]] = {
 }
 MEDICINE_PATTERN: Final = r"^[A-Z][A-Z0-9_]{1,47}$"
 
+# --- medicines dispensed (medicine_dispensed) ------------------------------------------------
+# The national active-ingredient code of the Ministry's shared code set (Bộ mã danh mục dùng
+# chung; Decision 130 table 2 ``MA_THUOC``: e.g. ``40.17`` oxygen; a compounded medicine joins
+# its ingredients' codes with ``+``). The list has thousands of entries and changes often: only
+# the format is checked.
+NATIONAL_MEDICINE_PATTERN: Final = r"^[0-9A-Za-z][0-9A-Za-z.+_/-]{0,49}$"
+# Route of administration code (table 2 ``DUONG_DUNG``, at most 4 characters there).
+ROUTE_PATTERN: Final = r"^[0-9A-Za-z][0-9A-Za-z.]{0,7}$"
+
 # --- station equipment ------------------------------------------------------------------------
 EQUIPMENT: Final[dict[str, str]] = {
     "BP_MONITOR": "Blood pressure monitor",

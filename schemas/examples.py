@@ -105,6 +105,24 @@ def example_data(
             "onset_date": d,
             "classification": "probable",
         }
+    if rt == "medicine_dispensed":
+        return {
+            "health_id": health_id,
+            "dispensed_date": d,
+            "encounter_local_id": "v-0001",
+            "items": [
+                {
+                    "medicine_code": "40.678",
+                    "name": "Amlodipin",
+                    "strength": "5mg",
+                    "route": "1.01",
+                    "unit": "Viên",
+                    "quantity": 30.0,
+                    "dosage": "1 viên/lần * 1 lần/ngày * 30 ngày [1 viên/ngày]",
+                    "essential_medicine": "AMLODIPINE_5_TAB",
+                }
+            ],
+        }
     if rt == "person_transfer":
         return {
             "health_id": health_id,

@@ -31,6 +31,7 @@ from schemas.payloads.clinical import (
     EncounterV2,
 )
 from schemas.payloads.immunization import ImmunizationV1
+from schemas.payloads.medicines import MedicineDispensedV1
 from schemas.payloads.person import PersonV1
 from schemas.payloads.reporting import ReportSubmissionV1
 from schemas.payloads.resources import (
@@ -62,6 +63,7 @@ class RecordType(StrEnum):
     STOCK_SNAPSHOT = "stock_snapshot"
     CHRONIC_ENROLMENT = "chronic_enrolment"
     REPORT_SUBMISSION = "report_submission"
+    MEDICINE_DISPENSED = "medicine_dispensed"
     PERSON_TRANSFER = "person_transfer"
 
 
@@ -80,6 +82,7 @@ MODELS: Final[dict[RecordType, dict[int, type[Payload]]]] = {
     RecordType.STOCK_SNAPSHOT: {1: StockSnapshotV1},
     RecordType.CHRONIC_ENROLMENT: {1: ChronicEnrolmentV1},
     RecordType.REPORT_SUBMISSION: {1: ReportSubmissionV1},
+    RecordType.MEDICINE_DISPENSED: {1: MedicineDispensedV1},
     RecordType.PERSON_TRANSFER: {1: PersonTransferV1},
 }
 

@@ -36,6 +36,7 @@ SERVICE_DATE_FIELD: Final[dict[str, str]] = {
     RecordType.EQUIPMENT_SNAPSHOT.value: "period",
     RecordType.STOCK_SNAPSHOT.value: "period",
     RecordType.REPORT_SUBMISSION.value: "period",
+    RecordType.MEDICINE_DISPENSED.value: "dispensed_date",
     RecordType.PERSON_TRANSFER.value: "transfer_date",
 }
 assert set(SERVICE_DATE_FIELD) == {rt.value for rt in RecordType}, "a record type has no date"

@@ -67,6 +67,13 @@ def key_registry(config: StreamsConfig) -> KeyRegistry:
     )
 
 
+def hierarchy_of(config: StreamsConfig) -> Hierarchy:
+    """The default hierarchy plus the registered facilities the config names (if any)."""
+    from schemas.facilities import load_hierarchy
+
+    return load_hierarchy(config.facilities_path)
+
+
 def _die_with_parent(parent: int) -> None:
     """Linux: SIGTERM this process when the worker that spawned it dies (even by SIGKILL)."""
     try:
@@ -87,7 +94,7 @@ def _init(
     global _validator
     _die_with_parent(parent)
     _validator = Validator(
-        hierarchy if hierarchy is not None else Hierarchy.default(),
+        hierarchy if hierarchy is not None else hierarchy_of(config),
         keys if keys is not None else key_registry(config),
         config.policy,
         partitions=config.partitions,

@@ -83,6 +83,11 @@ class StreamsConfig(BaseModel):
         description="how often the key registry file is checked for changes (a revoked key "
         "stops working within this)",
     )
+    facilities_path: str | None = Field(
+        default=None,
+        description="a facility registry CSV (schemas.facilities): facilities outside the "
+        "station hierarchy accepted as sources",
+    )
     signers_per_station: int = Field(default=8, ge=1)
     batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")
     batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")

@@ -7,6 +7,8 @@
 - ``citizen_id`` → its own pseudonym domain (``citizen_id:``);
 - ``record_id`` of person-centred records → ``<pseudonym of the health id>:<HMAC of the
   record id, 20 hex>`` (the station's local id may be free text);
+- ``encounter_local_id`` (``medicine_dispensed`` → its visit) → the local part of that
+  encounter's national record id, so the link survives and the local id does not;
 - removed: ``full_name``, ``phone``, ``street_address`` and free text (``referral.reason``);
 - ``birth_date`` → ``birth_month`` (``YYYY-MM``, kept for age).
 
@@ -30,6 +32,8 @@ HEALTH_ID_FIELDS: Final = frozenset({"health_id", "mother_health_id", "child_hea
 CITIZEN_ID_FIELDS: Final = frozenset({"citizen_id"})
 DROPPED_FIELDS: Final = frozenset({"full_name", "phone", "street_address", "reason"})
 MONTH_FIELDS: Final = {"birth_date": "birth_month"}
+#: A field naming another record of the same person by its local id (may be free text).
+LINK_FIELD: Final = "encounter_local_id"
 _RESOURCE_TYPES: Final = frozenset(rt.value for rt in RESOURCE_OF)
 _PERSON: Final = RecordType.PERSON.value
 
@@ -91,4 +95,11 @@ class Pseudonymiser:
         out["record_key"] = key_p
         data = record["data"]
         out["data"] = self.data(data) if data is not None else None
+        link = data.get(LINK_FIELD) if data is not None else None
+        if isinstance(link, str) and out["data"] is not None:
+            # a local id of another record of the person (medicine_dispensed → its visit):
+            # the local part of that record's national id, so the link survives
+            out["data"][LINK_FIELD] = self.pseudonym(f"{record['record_key']}:{link}", "record_id")[
+                1:21
+            ]
         return out

@@ -17,7 +17,7 @@ from schemas import KeyRegistry, Reason
 from schemas.hierarchy import Hierarchy
 from schemas.topics import AGGREGATES
 from streams.aggregate import LiveCounters
-from streams.checkpool import CheckPool, key_registry
+from streams.checkpool import CheckPool, hierarchy_of, key_registry
 from streams.config import StreamsConfig
 from streams.exceptions import OutputError
 from streams.output import BatchPublisher, Refused
@@ -41,7 +41,7 @@ class StreamsRuntime:
     ) -> None:
         self.config = config
         self.validator = Validator(
-            hierarchy or Hierarchy.default(),
+            hierarchy or hierarchy_of(config),
             keys if keys is not None else key_registry(config),
             config.policy,
             partitions=config.partitions,

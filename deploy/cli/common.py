@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +22,10 @@ from rich.progress import (
 from deploy.broker.state import require_connection
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, check_connection
+from schemas.topics import RAW, topic_name
+
+if TYPE_CHECKING:
+    from sinks.reports.access import AccessLog
 
 __all__ = [
     "EXIT_USAGE",
@@ -31,8 +35,10 @@ __all__ = [
     "kafka",
     "out",
     "progress",
+    "raw_target",
     "settings",
     "setup_logging",
+    "store_access_log",
 ]
 
 #: stderr: messages, progress, errors. stdout: results (tables, JSON, addresses).
@@ -66,6 +72,23 @@ def kafka(ctx: typer.Context, bootstrap: str | None = None) -> KafkaConnection:
     conn = s.kafka_connection(bootstrap) if bootstrap else require_connection(s)
     check_connection(conn)
     return conn
+
+
+def raw_target(ctx: typer.Context, topic: str | None) -> tuple[KafkaConnection, str]:
+    """Where stations' changes go: the Kafka connection (checked) and ``topic``, by default
+    the raw topic (``station.changes`` with the configured prefix)."""
+    return kafka(ctx), topic or topic_name(RAW, settings(ctx).topic_prefix)
+
+
+def store_access_log(ctx: typer.Context, store_root: str) -> AccessLog:
+    """The access log of every data request on the stores under ``store_root`` (reports,
+    patient summaries, exports): at ``Settings.access_log_path``, its hash chain keyed with
+    ``TUYEN_ACCESS_LOG_KEY`` when set (``deploy.anchors.access_log_key``)."""
+    from deploy.anchors import access_log_key
+    from sinks.reports.access import AccessLog
+
+    s = settings(ctx)
+    return AccessLog(s.access_log_path(store_root), key=access_log_key(s))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -29,6 +29,9 @@ def demo(
         False, help="Keep the pipeline and the portal up after the reports."
     ),
     portal_port: int = typer.Option(8780, help="Port of the demo's portal (--keep-running)."),
+    legacy_stations: int = typer.Option(
+        1, help="Stations that feed the pipeline only through Decision 130 XML files."
+    ),
 ) -> None:
     """Run the main job: broker, topics, pipeline, simulated stations, reports.
 
@@ -44,6 +47,7 @@ def demo(
         workers=workers,
         brokers=brokers,
         out=out,
+        legacy_stations=legacy_stations,
         keep_running=keep_running,
         portal_port=portal_port,
     )

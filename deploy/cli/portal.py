@@ -51,14 +51,19 @@ def _state_dir(s: Settings, given: Path | None) -> Path:
     return given or s.portal_state_dir or s.home / "portal"
 
 
+def _facilities(s: Settings) -> Path | None:
+    return Path(s.facilities) if s.facilities else None
+
+
 def _accounts(ctx: typer.Context, state_dir: Path | None) -> tuple[Accounts, Tokens]:
     from sinks.portal.accounts import Accounts  # lazy imports keep --help fast
     from sinks.portal.db import Database
     from sinks.portal.service import load_hierarchy
     from sinks.portal.sessions import Tokens
 
-    db = Database(_state_dir(settings(ctx), state_dir) / "portal.sqlite")
-    accounts = Accounts(db, load_hierarchy(None))
+    s = settings(ctx)
+    db = Database(_state_dir(s, state_dir) / "portal.sqlite")
+    accounts = Accounts(db, load_hierarchy(None, _facilities(s)))
     return accounts, Tokens(db, accounts)
 
 
@@ -101,6 +106,7 @@ def serve(
         state_dir=state,
         store_root=store_root or s.store_root,
         hierarchy_dir=hierarchy_dir,
+        facilities=_facilities(s),
         session_key=keys.session_key,
         audit_key=keys.access_log_key,
         secure_cookies=s.portal_secure_cookies and not s.dev,

@@ -20,13 +20,10 @@ import orjson
 import typer
 from rich.console import Console
 
-from deploy.anchors import access_log_key
 from deploy.cli.common import console as err
-from deploy.cli.common import fail, settings
-from deploy.settings import Settings
+from deploy.cli.common import fail, settings, store_access_log
 from schemas.hierarchy import Hierarchy
 from sinks.catalog import CATALOG_TIERS
-from sinks.reports.access import AccessLog
 from sinks.reports.calendar import DEFAULT_REGIME, REGIMES
 from sinks.reports.config import ReportConfig, regime
 from sinks.reports.exceptions import ReportError
@@ -36,7 +33,6 @@ from sinks.reports.scope import MODES
 
 __all__ = [
     "ReportFormat",
-    "access_log",
     "fail_report",
     "load_hierarchy",
     "open_store",
@@ -75,18 +71,6 @@ def fail_report(exc: ReportError) -> NoReturn:
     allowed in the month's state, 5 not confirmed by the broker)."""
     err.print(f"[red]{exc.label}[/red] {exc.message}" if exc.label else f"[red]{exc.message}[/red]")
     raise typer.Exit(exc.exit_code) from None
-
-
-def access_log(s: Settings, store_root: str) -> AccessLog:
-    """The access log of report and sign-off calls on ``store_root`` (keyed hash chain when
-    ``TUYEN_ACCESS_LOG_KEY`` is set)."""
-    if s.access_log:
-        path = Path(s.access_log)
-    elif "://" in store_root and not store_root.startswith("file://"):
-        path = s.home / "access.log"  # object-store roots: keep the log local
-    else:
-        path = Path(store_root.removeprefix("file://")) / "_access.log"
-    return AccessLog(path, key=access_log_key(s))
 
 
 def _holidays(path: Path | None) -> frozenset[date]:
@@ -170,7 +154,7 @@ def _report_command(kind: str) -> Callable[..., None]:
             fail("--format parquet needs --out PATH")
         s = settings(ctx)
         root = store_root or s.store_root
-        log = access_log(s, root)
+        log = store_access_log(ctx, root)
         try:
             config = ReportConfig(regime=regime(regime_name.value), holidays=_holidays(holidays))
             h = load_hierarchy(hierarchy_dir, population)

@@ -14,6 +14,8 @@ from deploy.cli import (
     broker,
     contract,
     demo,
+    export,
+    imports,
     monitor,
     portal,
     report,
@@ -21,6 +23,7 @@ from deploy.cli import (
     sink,
     station,
     stream,
+    summary,
     topics,
 )
 from deploy.cli.common import CliState, console, setup_logging
@@ -83,6 +86,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(contract.app, name="schemas")
 app.command("publish")(station.publish)
 app.command("simulate")(station.simulate)
+app.command("import")(imports.import_files)
 app.add_typer(stream.streams_app, name="streams")
 app.add_typer(stream.aggregates_app, name="aggregates")
 app.command("sink")(sink.sink)
@@ -94,6 +98,8 @@ report.report_app.command("submit")(signoff.submit)
 report.report_app.command("approve")(signoff.approve)
 report.report_app.command("send-back")(signoff.send_back)
 report.report_app.command("lock")(signoff.lock)
+app.command("summary")(summary.summary)
+app.add_typer(export.app, name="export")
 app.add_typer(portal.portal_app, name="portal")
 app.command("lag")(monitor.lag)
 app.add_typer(monitor.monitor_app, name="monitor")

@@ -21,8 +21,8 @@ from nacl.signing import SigningKey
 from rich.table import Table
 
 from deploy.anchors import approver_registry, require_development
-from deploy.cli.common import fail, kafka, out, settings
-from deploy.cli.report import access_log, fail_report, load_hierarchy, open_store
+from deploy.cli.common import fail, kafka, out, settings, store_access_log
+from deploy.cli.report import fail_report, load_hierarchy, open_store
 from sinks.reports.exceptions import ReportError
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _service(
         load_hierarchy(None),
         publisher,
         registry=registry,
-        access_log=access_log(s, root),
+        access_log=store_access_log(ctx, root),
     )
 
 

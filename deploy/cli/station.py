@@ -16,10 +16,8 @@ import typer
 from rich.table import Table
 
 from deploy.anchors import require_development
-from deploy.cli.common import console, fail, kafka, out, progress, settings
+from deploy.cli.common import console, fail, out, progress, raw_target, settings
 from producers.config import DEV_KEY_SEED, DEV_SIGNERS_PER_STATION, SimulationConfig
-from schemas.kafka import KafkaConnection
-from schemas.topics import RAW, topic_name
 
 __all__ = ["Destination", "publish", "simulate"]
 
@@ -33,10 +31,6 @@ class Destination(StrEnum):
     KAFKA = "kafka"
     OUTBOX = "outbox"
     JSONL = "jsonl"
-
-
-def _target(ctx: typer.Context, topic: str | None) -> tuple[KafkaConnection, str]:
-    return kafka(ctx), topic or topic_name(RAW, settings(ctx).topic_prefix)
 
 
 def publish(
@@ -91,7 +85,7 @@ def publish(
     from producers.exceptions import DeliveryError
     from producers.writers import produce_messages
 
-    conn, target = _target(ctx, topic)
+    conn, target = raw_target(ctx, topic)
     with progress() as bars:
         task = bars.add_task(f"publishing to {target}", total=len(report.good))
         try:
@@ -162,7 +156,7 @@ def simulate(
             assert file is not None
             n = write_jsonl(result.events, file, tick=tick)
         else:
-            conn, target = _target(ctx, topic)
+            conn, target = raw_target(ctx, topic)
             if to is Destination.KAFKA:
                 n = write_kafka(result.events, conn, target, tick=tick)
             else:

@@ -92,6 +92,7 @@ def worker(
         partitions=raw_partitions,
         pseudonym_key=anchors.pseudonym_key,
         key_registry_path=anchors.key_registry_path,
+        facilities_path=anchors.facilities_path,
         batch_size=batch_size,
         verify_threads=verify_threads,
         verify_processes=verify_processes,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -44,6 +44,7 @@ from schemas.payloads.clinical import (
     EncounterV2,
 )
 from schemas.payloads.immunization import ImmunizationV1
+from schemas.payloads.medicines import MedicineDispensedV1
 from schemas.payloads.person import PersonV1
 from schemas.payloads.reporting import ReportSubmissionV1
 from schemas.payloads.resources import (
@@ -96,6 +97,7 @@ class StationClient:
         self._seq = self.outbox.station_seq
         self._staged: list[tuple[str, KafkaMessage]] = []
         self._staged_versions: dict[tuple[str, str], int] = {}
+        self._staged_digests: dict[tuple[str, str], str] = {}
         self._batch_depth = 0
         self.publisher.poll(0)  # start resending what a previous run left unconfirmed
 
@@ -138,6 +140,15 @@ class StationClient:
         with self._lock:
             return self._staged_versions.get(k) or self.outbox.version(*k)
 
+    def record_digest(self, record_type: str, record_id: str) -> str | None:
+        """The digest :meth:`submit` stored with the record's last change (``None`` when none
+        was given; ``""`` after a change without one). Importers compare it to publish
+        nothing when the same content comes again."""
+        k = (record_type, record_id)
+        with self._lock:
+            staged = self._staged_digests.get(k)
+            return staged if staged is not None else self.outbox.digest(*k)
+
     # ---- batching -------------------------------------------------------------------
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -159,6 +170,7 @@ class StationClient:
     def _discard(self) -> None:
         self._staged.clear()
         self._staged_versions.clear()
+        self._staged_digests.clear()
         self._seq = self.outbox.station_seq
 
     def _commit(self) -> None:
@@ -170,16 +182,24 @@ class StationClient:
                 self._staged,
                 station_seq=self._seq,
                 versions=self._staged_versions,
+                digests=self._staged_digests,
             )
         except Exception:
             self._discard()
             raise
         self._staged = []
         self._staged_versions = {}
+        self._staged_digests = {}
         self.publisher.offer(rows)
 
     # ---- building -------------------------------------------------------------------
-    def _accept(self, draft: Draft, *, time: datetime | None, signer: str | None) -> Accepted:
+    def _accept(
+        self,
+        draft: Draft,
+        *,
+        time: datetime | None,
+        signer: str | None,
+    ) -> Accepted:
         with self._lock:
             k = (draft.record_type.value, draft.record_id)
             version = self.record_version(*k) + 1
@@ -199,6 +219,9 @@ class StationClient:
             signed = sign_change(change, self._key, key_id=self.key_id)
             self._staged.append((signed.id, encode(signed)))
             self._staged_versions[k] = version
+            uses = self._staged_digests or self.outbox.uses_digests
+            if uses and self.record_digest(*k):  # the stored content digest is now stale
+                self._staged_digests[k] = ""
             self._seq = seq
             if self._batch_depth == 0:
                 self._commit()
@@ -218,7 +241,9 @@ class StationClient:
         if not isinstance(payload, Payload):
             raise TypeError(f"{type(payload).__name__} is not a payload model")
         return self._accept(
-            upsert_draft(payload, self.station, local_id=local_id), time=time, signer=None
+            upsert_draft(payload, self.station, local_id=local_id),
+            time=time,
+            signer=None,
         )
 
     def delete(self, record_type: str, record_id: str, *, time: datetime | None = None) -> Accepted:
@@ -279,6 +304,11 @@ class StationClient:
     ) -> Accepted:
         return self.upsert(p, local_id=local_id, time=time)
 
+    def upsert_medicine_dispensed(
+        self, p: MedicineDispensedV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
     def upsert_staff(self, p: StaffSnapshotV1, *, time: datetime | None = None) -> Accepted:
         return self.upsert(p, time=time)
 
@@ -328,25 +358,53 @@ class StationClient:
         return self.upsert(payload, time=time)
 
     # ---- pre-built changes (simulator, importers) --------------------------------------
-    def submit(self, changes: Sequence[RecordChange]) -> list[Accepted]:
-        """Store already signed changes of this station (e.g. from the simulator) as they
-        are. Their ``station_seq`` must increase past the outbox's; versions are recorded."""
+    def submit(
+        self,
+        changes: Sequence[RecordChange],
+        *,
+        digests: Mapping[tuple[str, str], str] | None = None,
+    ) -> list[Accepted]:
+        """Store already signed changes of this station (e.g. from the simulator or an
+        importer) as they are. Their ``station_seq`` must increase past the outbox's;
+        versions are recorded, and ``digests`` (``(record type, record id)`` → a digest of
+        the content) are stored with them in the same transaction (:meth:`record_digest`)."""
+        for c in changes:
+            if c.station != self.station:
+                raise SequenceError(
+                    f"change {c.id} is from station {c.station}, not {self.station}"
+                )
+        return self.submit_encoded(
+            [
+                (Accepted(c.id, c.record_type.value, c.record_id, c.record_version, c.station_seq),
+                 encode(c))
+                for c in changes
+            ],
+            digests=digests,
+        )  # fmt: skip
+
+    def submit_encoded(
+        self,
+        items: Sequence[tuple[Accepted, KafkaMessage]],
+        *,
+        digests: Mapping[tuple[str, str], str] | None = None,
+    ) -> list[Accepted]:
+        """:meth:`submit` for changes already signed *and encoded* by the caller (importers
+        with a fast encoder): each item is the change's identity and its Kafka message."""
         with self._lock:
+            if digests:
+                self._staged_digests.update(digests)
             out: list[Accepted] = []
-            for c in changes:
-                if c.station != self.station:
+            for acc, msg in items:
+                if acc.station_seq <= self._seq:
                     raise SequenceError(
-                        f"change {c.id} is from station {c.station}, not {self.station}"
+                        f"change {acc.event_id} has station_seq {acc.station_seq} <= "
+                        f"{self._seq} already used"
                     )
-                if c.station_seq <= self._seq:
-                    raise SequenceError(
-                        f"change {c.id} has station_seq {c.station_seq} <= {self._seq} already used"
-                    )
-                self._seq = c.station_seq
-                k = (c.record_type.value, c.record_id)
-                self._staged.append((c.id, encode(c)))
-                self._staged_versions[k] = max(c.record_version, self._staged_versions.get(k, 0))
-                out.append(Accepted(c.id, k[0], k[1], c.record_version, c.station_seq))
+                self._seq = acc.station_seq
+                k = (acc.record_type, acc.record_id)
+                self._staged.append((acc.event_id, msg))
+                self._staged_versions[k] = max(acc.record_version, self._staged_versions.get(k, 0))
+                out.append(acc)
             if self._batch_depth == 0:
                 self._commit()
             return out

@@ -34,14 +34,25 @@ def record_key(record_type: str, record_id: str) -> str:
 class Prepared:
     """One change ready to be signed: canonical bytes now, wire bytes after signing."""
 
-    __slots__ = ("attrs", "canonical", "key", "seq", "signer", "spec", "station")
+    __slots__ = ("attrs", "canonical", "key", "key_id", "seq", "signer", "spec", "station")
 
-    def __init__(self, station: str, spec: Spec, event_id: str, seq: int) -> None:
+    def __init__(
+        self,
+        station: str,
+        spec: Spec,
+        event_id: str,
+        seq: int,
+        signer: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        """``signer`` (default the simulator's ``hw-<station>-<n>``) and ``key_id`` (which of
+        the signer's keys signs, when it has several) as ``schemas.sign`` takes them."""
         rt = spec.record_type
         self.station = station
         self.spec = spec
         self.seq = seq
-        self.signer = f"hw-{station}-{spec.signer_n}"
+        self.signer = signer or f"hw-{station}-{spec.signer_n}"
+        self.key_id = key_id
         self.attrs = (
             event_id,
             f"station/{station}",
@@ -66,24 +77,27 @@ class Prepared:
             "signer": self.signer,
             "data": spec.data,
         }
+        if key_id is not None:
+            obj["key_id"] = key_id
         self.canonical = canonical_json(obj)
         self.key = record_key(rt, spec.record_id).encode()
 
     def message(self, signature: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """(key, value, headers) exactly as ``schemas.encode`` of the signed change."""
         spec = self.spec
-        value = orjson.dumps(
-            {
-                "record_type": spec.record_type,
-                "record_id": spec.record_id,
-                "op": spec.op,
-                "record_version": spec.version,
-                "station_seq": self.seq,
-                "signer": self.signer,
-                "signature": signature,
-                "data": spec.data,
-            }
-        )
+        fields: dict[str, Any] = {
+            "record_type": spec.record_type,
+            "record_id": spec.record_id,
+            "op": spec.op,
+            "record_version": spec.version,
+            "station_seq": self.seq,
+            "signer": self.signer,
+            "signature": signature,
+            "data": spec.data,
+        }
+        if self.key_id is not None:
+            fields["key_id"] = self.key_id
+        value = orjson.dumps(fields)
         a = self.attrs
         headers = [
             _SPEC,

@@ -153,6 +153,20 @@ class Hierarchy:
             growth=self._growth,
         )
 
+    def extended(
+        self,
+        units: Iterable[Unit] = (),
+        links: Iterable[Link] = (),
+        population: Iterable[PopulationRow] = (),
+    ) -> Hierarchy:
+        """A new hierarchy: this one plus more units, links and population rows (validated
+        as a whole; e.g. the facilities of ``schemas.facilities``). This one is unchanged."""
+        return Hierarchy(
+            [*(v for vs in self._versions.values() for v in vs), *units],
+            [*(x for xs in self._parents.values() for x in xs), *links],
+            [*(r for rs in self._population.values() for r in rs), *population],
+        )
+
     @classmethod
     def default(cls) -> Hierarchy:
         """Vietnam's units: pre-July-2025 (63 provinces) then the 2025 structure (34). Cached."""

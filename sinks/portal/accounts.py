@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from schemas.hierarchy import Hierarchy
+from schemas.hierarchy import Hierarchy, HierarchyError, Tier
 from sinks.portal.db import Database
 from sinks.portal.scope import Account, Role, parse_scope
 
@@ -122,6 +122,16 @@ class Accounts:
             raise AccountError("an account needs at least one role")
         if Role.CLINICIAN in role_set and not facility:
             raise AccountError("a clinician account needs --facility (the station code)")
+        if facility is not None:
+            try:
+                facility_tier = self.h.tier_of(facility)
+            except HierarchyError:
+                facility_tier = None
+            if facility_tier is not Tier.STATION:
+                raise AccountError(
+                    f"facility {facility!r} is not a station or a registered facility "
+                    "(TUYEN_FACILITIES)"
+                )
         if self.db.query("SELECT 1 FROM users WHERE username = ?", (name,)):
             raise AccountError(f"user {name} exists already")
         self.db.execute(

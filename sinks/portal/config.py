@@ -21,6 +21,8 @@ class PortalConfig(BaseModel):
     state_dir: Path
     store_root: str
     hierarchy_dir: Path | None = None
+    #: the facility registry (``TUYEN_FACILITIES``): clinicians of registered hospitals
+    facilities: Path | None = None
     session_key: SecretStr
     audit_key: SecretStr | None = None
     secure_cookies: bool = True

@@ -180,7 +180,12 @@ _VI: dict[str, str] = {
     "patient_title": "Tóm tắt hồ sơ bệnh nhân",
     "health_id": "Mã định danh y tế",
     "lookup": "Tra cứu",
-    "patient_unavailable": "Chức năng tra cứu tóm tắt bệnh nhân chưa được kết nối.",
+    "patient_unavailable": "Không tra cứu được tóm tắt bệnh nhân lúc này; xin thử lại sau.",
+    "patient_not_found": "Không có hồ sơ của người này trong tỉnh.",
+    "patient_bad_request": "Mã định danh y tế gồm 10 chữ số; cần nêu mục đích tra cứu.",
+    "patient_scope": "Hồ sơ từ mọi trạm trong tỉnh của cơ sở {facility}.",
+    "patient_logged": "Mỗi lần tra cứu đều được ghi vào nhật ký truy cập, kèm mục đích.",
+    "purpose": "Mục đích tra cứu",
     "completeness_of": "Tính đầy đủ và kịp thời: {unit}",
 }
 
@@ -348,7 +353,12 @@ _EN: dict[str, str] = {
     "patient_title": "Patient summary",
     "health_id": "Health id",
     "lookup": "Look up",
-    "patient_unavailable": "The patient summary is not connected yet.",
+    "patient_unavailable": "The patient summary cannot be looked up now; try again later.",
+    "patient_not_found": "No record of this person in the province.",
+    "patient_bad_request": "A health id is 10 digits; state the purpose of the look-up.",
+    "patient_scope": "Records from every station of the province of facility {facility}.",
+    "patient_logged": "Every look-up is written to the access log, with its purpose.",
+    "purpose": "Purpose",
     "completeness_of": "Completeness and timeliness: {unit}",
 }
 

@@ -1,5 +1,7 @@
-"""THE adapter between the portal and ``sinks.reports``: every call into the report library
-goes through this module (so a change of the library's API is one edit here).
+"""The portal's reports: every report the portal shows comes from here, through the report
+library's one entry point, :func:`sinks.reports.run_report` with a
+:class:`~sinks.reports.ReportRequest` (the call ``tuyen report``, the DHIS2 export and the
+demo make too).
 
 A page's view is ``latest`` (every change the store holds, with each approved station-month's
 figures as submitted beside it) or ``as-submitted`` (each station-month as it stood when the

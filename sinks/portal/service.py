@@ -14,7 +14,7 @@ from sinks.portal.approvals import Approvals
 from sinks.portal.audit import AuditWriter
 from sinks.portal.config import PortalConfig
 from sinks.portal.db import Database, private_dir
-from sinks.portal.patient import PatientSummary, not_connected
+from sinks.portal.patient import PatientSummary, StoreSummaries
 from sinks.portal.public import PublicTable, build_tables, snapshot_months
 from sinks.portal.reporting import Reports
 from sinks.portal.scope import Account, Scope
@@ -27,9 +27,13 @@ from sinks.signoff.service import DecisionPublisher
 __all__ = ["Portal", "load_hierarchy"]
 
 
-def load_hierarchy(directory: Path | None) -> Hierarchy:
-    """The reference hierarchy, or a province's own units/links/population CSV files."""
-    return Hierarchy.default() if directory is None else Hierarchy.from_directory(directory)
+def load_hierarchy(directory: Path | None, facilities: Path | None = None) -> Hierarchy:
+    """The reference hierarchy, or a province's own units/links/population CSV files; with
+    the facility registry's facilities (hospitals) when ``facilities`` names one."""
+    from schemas import facilities as registry
+
+    base = None if directory is None else Hierarchy.from_directory(directory)
+    return registry.load_hierarchy(facilities, base)
 
 
 def this_month() -> str:
@@ -48,7 +52,7 @@ class Portal:
         patient_summary: PatientSummary | None = None,
     ) -> None:
         self.config = config
-        self.h = hierarchy or load_hierarchy(config.hierarchy_dir)
+        self.h = hierarchy or load_hierarchy(config.hierarchy_dir, config.facilities)
         private_dir(config.state_dir)
         self.db = Database(config.database)
         policy = LoginPolicy(
@@ -89,7 +93,9 @@ class Portal:
         key = config.audit_key.get_secret_value().encode() if config.audit_key else None
         self.log = AccessLog(config.access_log, key=key)
         self.audit_writer = AuditWriter(self.log)
-        self.patient_summary: PatientSummary = patient_summary or not_connected
+        self.patient_summary: PatientSummary = patient_summary or StoreSummaries(
+            self.stores, self.h
+        )
         self._public: dict[tuple[str, str], dict[str, PublicTable]] = {}
         self._public_lock = threading.Lock()
 

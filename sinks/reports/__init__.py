@@ -4,7 +4,7 @@
     >>> req = ReportRequest(kind="health", tier="province", unit="01", period="2026-Q3",
     ...                     principal="province:01")
     >>> r = run_report(con, Hierarchy.default(), req)
-    >>> r.numerator("facility_births"), r.denominator("facility_births"), r.value(...)
+    >>> r.numerator("facility_deliveries"), r.denominator("facility_deliveries"), r.value(...)
 
 Indicators are numerator/denominator pairs summed over the tree first, divided last.
 """

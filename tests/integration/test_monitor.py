@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -81,8 +82,10 @@ def status_of(url: str, headers: dict[str, str] | None = None) -> tuple[int, dic
         return exc.code, dict(exc.headers)
 
 
-def pipeline(kafka: KafkaConnection, prefix: str) -> dict[str, str]:
-    """Prefixed pipeline topics with a little traffic, and two groups: one OK, one stuck."""
+def pipeline(kafka: KafkaConnection, prefix: str) -> tuple[dict[str, str], str]:
+    """Prefixed pipeline topics with a little traffic, and two groups: one OK (committed here)
+    and one stuck (its commits come from :class:`StalledCommitter`); and the stuck group's
+    topic."""
     names = {b: T.topic_name(b, prefix) for b in (T.RAW, T.VALID, T.DLQ, T.TIER_DISTRICT)}
     client = admin(kafka)  # held while its futures complete
     futs = client.create_topics([NewTopic(n, 1, 1) for n in names.values()])
@@ -102,15 +105,39 @@ def pipeline(kafka: KafkaConnection, prefix: str) -> dict[str, str]:
         )
     assert p.flush(10) == 0
     groups = {"ok": prefix + "validators", "stuck": prefix + "sink.district"}
-    for group, topic, offsets in (
-        (groups["ok"], names[T.RAW], [5, 10]),
-        (groups["stuck"], names[T.TIER_DISTRICT], [1] * 10),
-    ):
-        c = consumer(kafka, {"group.id": group, **FAST})
-        for off in offsets:
-            commit(c, topic, off)
-        c.close()
-    return groups
+    c = consumer(kafka, {"group.id": groups["ok"], **FAST})
+    for off in (5, 10):
+        commit(c, names[T.RAW], off)
+    c.close()
+    return groups, names[T.TIER_DISTRICT]
+
+
+class StalledCommitter(threading.Thread):
+    """A live consumer that keeps committing the same offset: Burrow's STALL. Committing once
+    in a burst would turn into STOP as soon as the time since the last commit exceeds the
+    burst's span, which on a loaded machine can happen before the monitor's first look."""
+
+    EVERY_S = 0.3
+
+    def __init__(self, kafka: KafkaConnection, group: str, topic: str) -> None:
+        super().__init__(daemon=True, name="stalled-committer")
+        self.consumer = consumer(kafka, {"group.id": group, **FAST})
+        self.topic = topic
+        self.commits = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.done.is_set():
+                commit(self.consumer, self.topic, 1)
+                self.commits += 1
+                self.done.wait(self.EVERY_S)
+        finally:
+            self.consumer.close()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=35)
 
 
 @pytest.fixture
@@ -119,7 +146,11 @@ def served(
 ) -> Iterator[tuple[str, dict[str, str], str]]:
     """`tuyen monitor serve` with a token (from a file, as a secret mount gives it)."""
     prefix = unique("mon") + "."
-    groups = pipeline(kafka, prefix)
+    groups, stuck_topic = pipeline(kafka, prefix)
+    committer = StalledCommitter(kafka, groups["stuck"], stuck_topic)
+    committer.start()
+    # a full window (10 commits) spread over seconds before the monitor's first look
+    wait_until(lambda: committer.commits >= 12, timeout=60, message="stuck group's commits")
     port = free_port()
     token = secrets.token_urlsafe(24)
     (tmp_path / "token").write_text(token + "\n")
@@ -153,6 +184,7 @@ def served(
         wait_until(ready, timeout=30, interval=0.1, message="monitor serving both groups")
         yield base, groups, token
     finally:
+        committer.stop()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=10)

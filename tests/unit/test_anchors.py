@@ -267,3 +267,21 @@ def test_whatever_checks_decisions_needs_the_approvers_keys(tmp_path: Path) -> N
         sink_config("signoff", kafka=conn, store_root=str(tmp_path))
     assert sink_config("signoff", kafka=conn, store_root=str(tmp_path), development=True)
     assert sink_config("national", kafka=conn, store_root=str(tmp_path))  # verifies nothing
+
+
+def test_the_worker_loads_the_facility_registry_or_refuses_naming_it(tmp_path: Path) -> None:
+    base = {"dev": True, "key_registry": str(registry_file(tmp_path))}
+    good = tmp_path / "facilities.csv"
+    good.write_text(
+        "ma_cskcb,source,name,province,valid_from,valid_to\n"
+        "04101,90001,Bệnh viện đa khoa tỉnh Cao Bằng,04,,\n",
+        encoding="utf-8",
+    )
+    assert worker_anchors(settings(**base, facilities=str(good))).facilities_path == str(good)
+    assert worker_anchors(settings(**base)).facilities_path is None
+    nowhere = tmp_path / "nowhere.csv"  # a facility of a province that does not exist
+    nowhere.write_text(good.read_text(encoding="utf-8").replace(",04,", ",99,"), "utf-8")
+    missing = tmp_path / "missing.csv"
+    for path, why in ((missing, "cannot be read"), (nowhere, "is not a facility registry")):
+        with pytest.raises(ConfigError, match=rf"TUYEN_FACILITIES={path} {why}"):
+            worker_anchors(settings(**base, facilities=str(path)))

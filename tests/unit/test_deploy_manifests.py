@@ -425,6 +425,23 @@ def test_compose_monitoring_wiring() -> None:
     assert "prometheus" in compose()["services"] and "grafana" in compose()["services"]
 
 
+def test_compose_facility_registry_is_a_config_file_the_services_can_load() -> None:
+    """The stream workers and the portal get TUYEN_FACILITIES from a compose config (not a
+    secret: it names facilities, nobody's data), and the shipped file is a registry they
+    can load."""
+    from schemas.facilities import load_hierarchy
+
+    readers = set()
+    for name, svc in tuyen_services().items():
+        path = (svc.get("environment") or {}).get("TUYEN_FACILITIES")
+        if path is None:
+            continue
+        (config,) = [c for c in svc.get("configs", []) if c["target"] == path]
+        load_hierarchy(COMPOSE_DIR / compose()["configs"][config["source"]]["file"])
+        readers.add(name)
+    assert readers == {"streams", "portal"}
+
+
 # ---------------------------------------------------------------- settings and commands
 
 

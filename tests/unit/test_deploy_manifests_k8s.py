@@ -327,6 +327,27 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
             assert secret not in cm.get("data", {})
 
 
+def test_facility_registry_comes_from_its_configmap(tmp_path: Path) -> None:
+    """TUYEN_FACILITIES names a file of the ConfigMap mounted into the worker and the portal,
+    and the shipped content is a registry they can load."""
+    from schemas.facilities import load_hierarchy
+
+    readers = set()
+    for name, pod, c in workloads():
+        path = env_values(c).get("TUYEN_FACILITIES")
+        if path is None:
+            continue
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (mount,) = [m for m in c["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+        cm_name = volumes[mount["name"]]["configMap"]["name"]
+        (cm,) = [cm for cm in by_kind("ConfigMap") if cm["metadata"]["name"] == cm_name]
+        shipped = tmp_path / f"{name}.csv"
+        shipped.write_text(cm["data"][path.rpartition("/")[2]], encoding="utf-8")
+        load_hierarchy(shipped)  # raises on a file they would refuse
+        readers.add(name)
+    assert readers == {"tuyen-streams", "tuyen-portal"}
+
+
 def test_the_portal_reads_the_store_read_only_and_keeps_its_state() -> None:
     (deployment,) = [d for d in by_kind("Deployment") if d["metadata"]["name"] == "tuyen-portal"]
     pod = deployment["spec"]["template"]["spec"]

@@ -61,6 +61,12 @@ def test_accounts_are_validated(parts: tuple[Accounts, Sessions, Tokens, Clock])
         accounts.add("ana", "a-long-password", "district:12", ["analyst"])
     with pytest.raises(AccountError, match="clinician"):
         accounts.add("doc", "a-long-password", "station:03388", ["clinician"])
+    for facility in ("90001", "12", "x"):  # unregistered hospital, a province, nonsense
+        with pytest.raises(AccountError, match="not a station or a registered facility"):
+            accounts.add("doc", "a-long-password", "station:03388", ["clinician"],
+                         facility=facility)  # fmt: skip
+    assert accounts.add("doc", "a-long-password", "station:03388", ["clinician"],
+                        facility="03388").facility == "03388"  # fmt: skip
     with pytest.raises(AccountError, match="bad user name"):
         accounts.add("../x", "a-long-password", "national", ["analyst"])
     a = accounts.add("Ana", "a-long-password", "station:03388", ["analyst", "approver"])

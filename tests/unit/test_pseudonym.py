@@ -175,3 +175,18 @@ def test_district_and_province_keep_record_level_data() -> None:
     routed = {r.tier: r for r in route(rec, PSEUDO)}
     assert routed["district"].record is rec and routed["province"].record is rec
     assert routed["national"].key != "0123456789"
+
+
+def test_a_link_to_the_visit_is_pseudonymised_like_the_visits_record_id() -> None:
+    hid, local = "0123456789", "01004_2026_10_BN001_KB001"
+    visit = record("encounter", f"{hid}:{local}", hid, {"health_id": hid})
+    rx = record(
+        "medicine_dispensed",
+        f"{hid}:{local}-rx",
+        hid,
+        {"health_id": hid, "encounter_local_id": local, "items": []},
+    )
+    nat_visit = next(r for r in route(visit, PSEUDO) if r.tier == "national").record
+    nat_rx = next(r for r in route(rx, PSEUDO) if r.tier == "national").record
+    assert nat_rx["data"]["encounter_local_id"] == nat_visit["record_id"].split(":")[1]
+    assert "BN001" not in str(nat_rx)

@@ -22,6 +22,7 @@ from schemas import (
     sign,
     upcast,
 )
+from schemas.examples import example_data
 from schemas.hierarchy import Hierarchy, Link, PopulationRow, Tier, Unit
 from schemas.keys import STATION_HEAD
 from schemas.service import service_month
@@ -85,10 +86,34 @@ def test_a_phone_correction_keeps_the_person_in_its_month(validator: Validator) 
     assert recompute([first.record, second.record]) == recompute([first.record])
 
 
+def test_medicines_dispensed_count_in_the_month_they_were_dispensed(
+    validator: Validator,
+) -> None:
+    """``medicine_dispensed`` (Decision 130 table 2, or the SDK) is attributed like every
+    other record type: dispensed on 31 October, entered on 2 November → October; a
+    correction of a quantity entered later keeps it there."""
+    f = EventFactory(now=NOW)
+    data = example_data("medicine_dispensed", health_id="1234567892", on=date(2026, 10, 31))
+    assert data["dispensed_date"] == "2026-10-31"
+    first = check(validator, f.change("medicine_dispensed", health_id="1234567892",
+                                      data=data, local_id="v1-rx",
+                                      when=NOW - timedelta(hours=2)))  # fmt: skip
+    assert isinstance(first, Accepted), first
+    assert (first.record["event_month"], first.record["service_month"]) == ("2026-11", "2026-10")
+    items = [{**data["items"][0], "quantity": data["items"][0]["quantity"] + 1}]
+    fixed = check(validator, f.change("medicine_dispensed", health_id="1234567892",
+                                      record_id=first.record["record_id"], version=2,
+                                      data={**data, "items": items}, when=NOW))  # fmt: skip
+    assert isinstance(fixed, Accepted), fixed
+    assert fixed.record["service_month"] == "2026-10"
+
+
 def test_service_month_of_every_record_type() -> None:
     assert service_month("encounter", {"encounter_date": "2026-10-30"}, "2026-12") == "2026-10"
     assert service_month("disease_case", {"onset_date": "2026-09-29"}, "2026-10") == "2026-09"
     assert service_month("staff_snapshot", {"period": "2026-10"}, "2026-11") == "2026-10"
+    md = {"dispensed_date": "2026-10-31"}
+    assert service_month("medicine_dispensed", md, "2026-11") == "2026-10"
     assert service_month("person", {"health_id": "1"}, "2026-11") == "2026-11"  # no date
     assert service_month("encounter", None, "2026-11") == "2026-11"  # a delete
 

@@ -128,7 +128,7 @@ def create_app(portal: Portal) -> Starlette:
         Route("/download/{kind}/{file}", pages.download),
         Route("/approvals", other.approvals_page),
         Route("/approvals/{station:str}/{period:str}", other.approvals_decide, methods=["POST"]),
-        Route("/patient", other.patient_page),
+        Route("/patient", other.patient_page, methods=["GET", "POST"]),
         Route("/public", other.public_page),
         Route("/public/data/{file}", other.public_data),
         Route("/admin/users", admin.users_page, methods=["GET"]),

@@ -16,8 +16,9 @@ from sinks.portal.approvals import ApprovalError
 from sinks.portal.patient import SummaryUnavailable
 from sinks.portal.public import MEASURES, PublicTable
 from sinks.portal.reporting import BadRequest, parse_period
-from sinks.portal.scope import Role
-from sinks.portal.web.base import context, csrf_ok, page, require
+from sinks.portal.scope import Account, Role
+from sinks.portal.web.base import Ctx, context, csrf_ok, page, require
+from sinks.summary import MAX_PURPOSE
 
 __all__ = ["approvals_decide", "approvals_page", "patient_page", "public_data", "public_page"]
 
@@ -135,25 +136,45 @@ async def approvals_decide(request: Request) -> Response:
     return await approvals_page(request, notice=ctx.t(f"status_{done.status}"))
 
 
+class _PortalLog:
+    """The patient summary's access-log entries, written through the portal's audit writer
+    with the account (so one entry per look-up, in the portal's hash chain)."""
+
+    def __init__(self, ctx: Ctx, account: Account) -> None:
+        self.ctx, self.account = ctx, account
+
+    def append(self, entry: dict[str, object]) -> object:
+        fields = {k: v for k, v in entry.items() if k not in {"principal", "outcome"}}
+        outcome = str(entry.get("outcome", "error"))
+        self.ctx.portal.audit(self.account, "patient:summary", outcome, **fields)
+        return entry
+
+
 async def patient_page(request: Request) -> Response:
-    """MERGE HOOK (interop): clinicians look a patient up; every look-up is logged."""
+    """Clinicians look a patient up (POST: the health id stays out of URLs and histories)
+    with a stated purpose; every look-up is logged (see :mod:`sinks.portal.patient`)."""
     ctx = await context(request)
     account = require(ctx, Role.CLINICIAN)
-    health_id = request.query_params.get("health_id", "").strip()[:32]
-    summary, message = None, None
-    if health_id:
-        try:
-            doc = await run_in_threadpool(ctx.portal.patient_summary, account, health_id)
-            summary = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
-            outcome = "allowed"
-        except SummaryUnavailable:
-            message, outcome = ctx.t("patient_unavailable"), "error"
-        except LookupError:
-            message, outcome = ctx.t("no_data"), "not-found"
-        except PermissionError:
-            message, outcome = ctx.t("error_refused"), "refused"
-        await run_in_threadpool(
-            ctx.portal.audit, account, "patient:summary", outcome,
-            facility=account.facility, subject=health_id,
-        )  # fmt: skip
-    return page(ctx, "patient.html", health_id=health_id, summary=summary, message=message)
+    if request.method != "POST":
+        return page(ctx, "patient.html", health_id="", purpose="", summary=None, message=None)
+    form = await csrf_ok(ctx)
+    health_id = str(form.get("health_id") or "").strip()[:32]
+    purpose = str(form.get("purpose") or "").strip()[:MAX_PURPOSE]
+    summary, message, status = None, None, 200
+    try:
+        doc = await run_in_threadpool(
+            ctx.portal.patient_summary, account, health_id, purpose, _PortalLog(ctx, account)
+        )
+        summary = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+    except SummaryUnavailable:
+        message, status = ctx.t("patient_unavailable"), 503
+    except LookupError:
+        message, status = ctx.t("patient_not_found"), 404
+    except PermissionError:
+        message, status = ctx.t("error_refused"), 403
+    except ValueError:
+        message, status = ctx.t("patient_bad_request"), 400
+    return page(
+        ctx, "patient.html", status, health_id=health_id, purpose=purpose, summary=summary,
+        message=message,
+    )  # fmt: skip

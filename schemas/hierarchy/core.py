@@ -160,11 +160,13 @@ class Hierarchy:
         population: Iterable[PopulationRow] = (),
     ) -> Hierarchy:
         """A new hierarchy: this one plus more units, links and population rows (validated
-        as a whole; e.g. the facilities of ``schemas.facilities``). This one is unchanged."""
+        as a whole; e.g. the facilities of ``schemas.facilities``), with the same population
+        growth (estimates for the years after the census). This one is unchanged."""
         return Hierarchy(
             [*(v for vs in self._versions.values() for v in vs), *units],
             [*(x for xs in self._parents.values() for x in xs), *links],
             [*(r for rs in self._population.values() for r in rs), *population],
+            growth=self._growth,
         )
 
     @classmethod

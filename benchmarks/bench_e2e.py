@@ -183,7 +183,7 @@ def _round_trip(
 
 def run(ctx: BenchContext) -> list[BenchResult]:
     prefix = ctx.unique("e2e") + "."
-    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS))
+    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
     raw = topic_name(RAW, prefix)
     burst = _events(seed=11, days=20, scale=max(0.01, 0.06 * ctx.scale))
     steady_n = ctx.n(20_000)
@@ -213,14 +213,14 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         pipeline.stop()
     produce_rate = _raw_produce_rate(ctx.kafka, ctx.unique("e2e-raw"), burst)
     copy_src = ctx.unique("e2e-pass-src")
-    apply_topics(ctx.kafka, topic_specs(copy_src + ".", PARTITIONS)[:1])
+    apply_topics(ctx.kafka, topic_specs(copy_src + ".", PARTITIONS, record_topics="single")[:1])
     src = topic_name(RAW, copy_src + ".")
     p = _producer(ctx.kafka)
     _produce(p, src, burst)
     p.flush(120)
     passthrough = _passthrough(ctx.kafka, src, ctx.unique("e2e-pass-dst"), len(burst))
     rt_prefix = ctx.unique("e2e-rt") + "."
-    apply_topics(ctx.kafka, topic_specs(rt_prefix, PARTITIONS)[:1])
+    apply_topics(ctx.kafka, topic_specs(rt_prefix, PARTITIONS, record_topics="single")[:1])
     rt_topic = topic_name(RAW, rt_prefix)
     rt = _round_trip(ctx.kafka, rt_topic, steady[: min(len(steady), 5000)], 1000)
     f50, f95, f99 = _percentiles(fresh)

@@ -182,7 +182,7 @@ def _children(pid: int) -> list[int]:
 def run(ctx: BenchContext) -> list[BenchResult]:
     n = ctx.n(200_000)
     prefix = ctx.unique("streams") + "."
-    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS))
+    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
     raw = prefix + "station.changes"
     msgs = _messages(n)
     _produce(ctx.kafka, raw, msgs)
@@ -192,6 +192,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     bare = _faust_bare(ctx, raw, n)
 
     env = kafka_env(ctx.kafka, os.environ)  # the development registry and key: --dev
+    env["TUYEN_RECORD_TOPICS"] = "single"
     log = (ctx.workdir / "streams-worker.log").open("ab")
     proc = subprocess.Popen(
         [

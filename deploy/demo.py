@@ -37,11 +37,14 @@ from deploy.cli.common import out as console
 from deploy.cli.common import progress
 from deploy.demo_legacy import LegacyRun, stored_visits
 from deploy.pipeline import Pipeline
+from deploy.principals import APPROVER, TOPICS_ADMIN, principals, station_principal
 from deploy.settings import Settings
 from deploy.topics import apply_topics
 from schemas.hierarchy import Hierarchy
+from schemas.hierarchy.merger import restate_province
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, replay_specs, topic_name, topic_specs
+from sinks.roots import StoreRoots
 
 if TYPE_CHECKING:
     from producers.simulator import SimEvent
@@ -69,16 +72,22 @@ class DemoOptions:
     keep_running: bool = False
     catch_up_timeout_s: float = 1800.0
     portal_port: int = 8780
+    secure: bool = True
+
+
+#: The simulator publishes for all its simulated stations as one station-like principal:
+#: ``station-simulator``, with exactly a station's rights (write station.changes).
+SIMULATOR = "simulator"
 
 
 def _progress() -> Progress:
     return progress(TextColumn("{task.fields[rate]}"))
 
 
-def _broker(s: Settings, brokers: int = 1) -> tuple[BrokerHandle, str]:
-    """A fresh broker or cluster (local: new data each run) or a fresh topic prefix on an
-    existing one."""
-    if s.kafka_bootstrap or s.broker_mode in {"external", "container"}:
+def _broker(s: Settings, brokers: int = 1, secure: bool = True) -> tuple[BrokerHandle, str]:
+    """A fresh broker or cluster (local: new data each run; secured unless told otherwise)
+    or a fresh topic prefix on an existing one."""
+    if s.kafka_bootstrap or (s.broker_mode in {"external", "container"} and not secure):
         handle = provision(
             mode=s.broker_mode, external=external_connection(s), home=s.home, state_name="demo"
         )
@@ -96,6 +105,7 @@ def _broker(s: Settings, brokers: int = 1) -> tuple[BrokerHandle, str]:
         state_name=name,
         tie_to_parent=True,
         brokers=brokers,
+        secure=secure,
     )
     return handle, s.topic_prefix
 
@@ -211,7 +221,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     for stale in out.glob("catalog-*.duckdb"):
         stale.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    handle, prefix = _broker(s, opts.brokers)
+    handle, prefix = _broker(s, opts.brokers, opts.secure)
     # the portal's accounts first: its province account's key goes into the approvers'
     # registry the signoff sink starts with
     month = report_month(date.today() - timedelta(days=1))
@@ -219,6 +229,8 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
     approvers = approvers_file(out)
     portal: subprocess.Popen[bytes] | None = None
     url: str | None = None
+    owners = sorted({restate_province(p) for p in opts.provinces})
+    roots = StoreRoots.under(str(out / "store"))
     pipeline = Pipeline(
         kafka=handle.kafka,
         prefix=prefix,
@@ -237,21 +249,34 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
             "TUYEN_TOPIC_PARTITIONS": str(opts.partitions),
         },
         development=True,
+        record_topics="province",
+        provinces=owners,
+        credentials=handle.connection if handle.secured else None,
     )
+    if handle.local is not None:  # a new local broker: no worker state from an earlier run
+        pipeline.forget_local_state()
     try:
-        console.print(f"broker: {handle.mode} at {handle.bootstrap} (topic prefix {prefix!r})")
-        apply_topics(handle.kafka, replay_specs(topic_specs(prefix, opts.partitions), prefix))
+        how = "secured: TLS, SCRAM-SHA-512, ACLs" if handle.secured else "PLAINTEXT"
+        console.print(
+            f"broker: {handle.mode} at {handle.bootstrap} ({how}; topic prefix {prefix!r})"
+        )
+        station, _ = station_principal(SIMULATOR, prefix)
+        handle.grant(principals(prefix, record_topics="province", stations=(SIMULATOR,)))
+        specs = topic_specs(prefix, opts.partitions, record_topics="province")
+        apply_topics(handle.connection(prefix + TOPICS_ADMIN), replay_specs(specs, prefix))
         pipeline.start()
         console.print(f"started {', '.join(pipeline.services)} (logs in {out / 'logs'})")
-        n, month, held, legacy = _simulate(opts, handle.kafka, prefix)
+        sim = handle.connection(station)
+        n, month, held, legacy = _simulate(opts, sim, prefix)
         _wait(pipeline, opts)
-        sign_off(out, opts.provinces[0], month, handle.kafka, prefix, console, approvers)
-        n += write_kafka(held, handle.kafka, topic_name(RAW, prefix))
+        approver = handle.connection(prefix + APPROVER)
+        sign_off(out, roots, opts.provinces[0], month, approver, prefix, console, approvers)
+        n += write_kafka(held, sim, topic_name(RAW, prefix))
         console.print(f"published {len(held):,} records back-entered after the sign-off")
         _wait(pipeline, opts)
-        write_reports(out, opts.provinces[0], month, console)
+        write_reports(out, roots, opts.provinces[0], month, console)
         if legacy is not None:
-            stored_visits(out / "store", legacy, console)
+            stored_visits(roots, legacy, console)
         if opts.keep_running:
             portal, url = start_portal(
                 out, opts.portal_port, out / "logs" / "portal.log", pipeline.env()

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from producers.simulator.legacy import LegacyStations, Written
 from schemas.kafka import KafkaConnection
+from sinks.roots import StoreRoots
 
 __all__ = ["LegacyRun", "choose_legacy", "import_legacy", "stored_visits"]
 
@@ -77,20 +78,20 @@ def import_legacy(
     )
 
 
-def stored_visits(store: Path, run: LegacyRun, console: Console) -> None:
-    """Print each legacy station's visits in the province store beside what was written."""
+def stored_visits(roots: StoreRoots, run: LegacyRun, console: Console) -> None:
+    """Print each legacy station's visits in its province's store beside what was written."""
     from sinks.catalog import open_catalog
 
-    con = open_catalog(str(store), "province")
-    try:
-        for station in sorted(run.stations.stations):
+    for station in sorted(run.stations.stations):
+        con = open_catalog(roots.province_root(run.stations.provinces[station]), "province")
+        try:
             n = con.execute(
                 "SELECT count(*) FROM encounter WHERE station_code = ?", [station]
             ).fetchall()[0][0]
-            wrote = sum(v for (s, _), v in run.written.visits.items() if s == station)
-            console.print(
-                f"legacy station {station} (Decision 130 files only): {wrote} visits written, "
-                f"{n} in the province store"
-            )
-    finally:
-        con.close()
+        finally:
+            con.close()
+        wrote = sum(v for (s, _), v in run.written.visits.items() if s == station)
+        console.print(
+            f"legacy station {station} (Decision 130 files only): {wrote} visits written, "
+            f"{n} in the province store"
+        )

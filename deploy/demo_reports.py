@@ -11,6 +11,7 @@ from rich.console import Console
 
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
+from sinks.roots import StoreRoots
 
 
 def report_month(end: date) -> str:
@@ -23,6 +24,7 @@ def report_month(end: date) -> str:
 
 def sign_off(
     out: Path,
+    roots: StoreRoots,
     province: str,
     month: str,
     kafka: KafkaConnection,
@@ -44,7 +46,7 @@ def sign_off(
     keys = DevApproverRegistry(DEV_KEY_SEED)
     registry = load_approver_registry(approver_keys, development=True)
     publisher = KafkaDecisionPublisher(kafka, topic_name(SIGNOFF, prefix))
-    con = open_catalog(str(out / "store"), "province")
+    con = open_catalog(roots.province_root(province), "province")
     try:
         svc = Signoff(
             con, Hierarchy.default(), publisher, registry=registry,
@@ -76,26 +78,35 @@ def sign_off(
     )
 
 
-def write_reports(out: Path, province: str, period: str, console: Console) -> None:
-    """Build catalogs, print the national and one province's reports of ``period``, write
-    HTML and FHIR."""
-    from sinks.catalog import build_catalog, open_catalog
+def write_reports(
+    out: Path, roots: StoreRoots, province: str, period: str, console: Console
+) -> None:
+    """Build each owner's catalog inside its root (national, the province's, the operators'
+    quarantine), print the national and one province's reports of ``period``, write HTML
+    and FHIR."""
+    from sinks.catalog import OPERATORS, build_catalog, open_catalog
     from sinks.reports import AccessLog, ReportRequest, run_report
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 
-    store = out / "store"
     reports = out / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    build_catalog(str(store), out / "catalog-national.duckdb", "national")
-    build_catalog(str(store), out / f"catalog-province-{province}.duckdb", "province")
+    own = roots.province_root(province)
+    catalogs = [
+        (roots.national, "national"),
+        (own, "province"),
+        (roots.quarantine, OPERATORS),
+    ]
+    for root, tier in catalogs:
+        path = build_catalog(root, Path(root) / "catalog.duckdb", tier)
+        console.print(f"catalog ({tier}): cd {root} && duckdb {path.name}")
     h = Hierarchy.default()
     log = AccessLog(out / "access.log")
     runs = [
-        ("national", "national", None, "national"),
-        ("province", "province", province, f"province:{province}"),
+        (roots.national, "national", "national", None, "national"),
+        (own, "province", "province", province, f"province:{province}"),
     ]
-    for store_tier, tier, unit, principal in runs:
-        con = open_catalog(str(store), store_tier)
+    for root, store_tier, tier, unit, principal in runs:
+        con = open_catalog(root, store_tier)
         try:
             for kind in ("health", "resources", "completeness"):
                 request = ReportRequest(

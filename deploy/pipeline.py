@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from confluent_kafka import KafkaException, TopicPartition
 
 from deploy.broker.local import _die_with_parent
 from deploy.exceptions import DeployError
+from deploy.principals import STREAMS, province_sink, sink_principal
 from deploy.settings import kafka_env
 from schemas.kafka import KafkaConnection, consumer
 from schemas.topics import (
@@ -31,8 +33,11 @@ from schemas.topics import (
     TIER_DISTRICT,
     TIER_NATIONAL,
     TIER_PROVINCE,
+    RecordTopics,
+    province_topic,
     topic_name,
 )
+from sinks.config import RECORD_SINKS, sink_group
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ _SINK_TOPIC = {
     "dlq": DLQ,
     "signoff": SIGNOFF,
 }
-STREAMS_APP_ID = "tuyen-streams"
+STREAMS_APP_ID = STREAMS
 
 
 def tuyen_executable() -> str:
@@ -118,7 +123,13 @@ class Pipeline:
 
     ``development``: the services run in development mode (``TUYEN_DEV=1``: development key
     registry and pseudonym key); otherwise they inherit this process's environment, trust
-    anchors included."""
+    anchors included.
+
+    ``record_topics``: ``single`` (every record-level sink reads the single topics and writes
+    ``store_root`` alone) or ``province`` (a record-level sink per province of
+    ``provinces``, each writing its own root under ``store_root``, as deployed).
+    ``credentials``: each service connects as its own principal (a secured broker); the
+    services then run one process per principal."""
 
     kafka: KafkaConnection
     prefix: str
@@ -131,11 +142,15 @@ class Pipeline:
     sink_args: Sequence[str] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
     development: bool = False
+    record_topics: RecordTopics = "single"
+    provinces: Sequence[str] = ()
+    credentials: Callable[[str], KafkaConnection] | None = None
     services: dict[str, Service] = field(default_factory=dict)
 
-    def env(self) -> dict[str, str]:
+    def env(self, principal: str = STREAMS) -> dict[str, str]:
         # the connection replaces whatever Kafka settings this process was started with
-        env = kafka_env(self.kafka, os.environ)
+        kafka = self.credentials(principal) if self.credentials else self.kafka
+        env = kafka_env(kafka, os.environ)
         if self.development:
             env["TUYEN_DEV"] = "1"
         env.update(
@@ -143,6 +158,7 @@ class Pipeline:
                 "TUYEN_TOPIC_PREFIX": self.prefix,
                 "TUYEN_STORE_ROOT": str(self.store_root),
                 "TUYEN_HOME": str(self.home),
+                "TUYEN_RECORD_TOPICS": self.record_topics,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -151,18 +167,58 @@ class Pipeline:
 
     def build(self) -> None:
         exe = tuyen_executable()
-        env = self.env()
+        env = self.env(self.prefix + STREAMS)
         for i in range(self.workers):
             name = f"worker-{i + 1}"
             argv = [exe, "streams", "worker", "--web-port", "0", "--no-create-topics"]
-            data_dir = self.home / "streams" / f"{self.prefix}{name}"
+            data_dir = self.worker_data_dir(name)
             data_dir.parent.mkdir(parents=True, exist_ok=True)
             argv += ["--data-dir", str(data_dir)]
             self.services[name] = Service(
                 name, [*argv, *self.worker_args], env, self.log_dir / f"{name}.log"
             )
-        argv = [exe, "sink", *self.sink_names, "--root", str(self.store_root), *self.sink_args]
-        self.services["sinks"] = Service("sinks", argv, env, self.log_dir / "sinks.log")
+        for name, (principal, sinks) in self.sink_processes().items():
+            argv = [exe, "sink", *sinks, *self.sink_args]
+            if self.record_topics == "single":
+                argv += ["--root", str(self.store_root)]
+            self.services[name] = Service(
+                name, argv, self.env(principal), self.log_dir / f"{name}.log"
+            )
+
+    def worker_data_dir(self, name: str) -> Path:
+        """A worker's local table state (faust's data dir), kept across restarts."""
+        return self.home / "streams" / f"{self.prefix}{name}"
+
+    def forget_local_state(self) -> None:
+        """Remove the workers' local table state: for a broker that is new (its changelogs
+        are empty, so state from an earlier broker would not match them and the worker
+        would refuse to start)."""
+        for i in range(self.workers):
+            shutil.rmtree(self.worker_data_dir(f"worker-{i + 1}"), ignore_errors=True)
+
+    def sink_processes(self) -> dict[str, tuple[str, list[str]]]:
+        """Service name → (principal, `tuyen sink` arguments): one process for every sink
+        unless each runs as its own principal (``credentials``); one per province for the
+        record-level sinks of the per-province shape."""
+        shared = [
+            n for n in self.sink_names if self.record_topics == "single" or n not in RECORD_SINKS
+        ]
+        records = [n for n in self.sink_names if n in RECORD_SINKS]
+        out: dict[str, tuple[str, list[str]]] = {}
+        if self.credentials is None and self.record_topics == "single":
+            return {"sinks": (sink_principal("national", self.prefix), list(shared))}
+        if self.credentials is None:
+            out["sinks"] = (sink_principal("national", self.prefix), list(shared))
+        else:
+            for n in shared:
+                out[f"sink-{n}"] = (sink_principal(n, self.prefix), [n])
+        if self.record_topics == "province" and records:
+            for code in self.provinces:
+                out[f"sink-province-{code}"] = (
+                    province_sink(code, self.prefix),
+                    [*records, "--province", code],
+                )
+        return {k: v for k, v in out.items() if v[1]}
 
     def start(self) -> None:
         if not self.services:
@@ -188,7 +244,13 @@ class Pipeline:
         """Each consumer group of the pipeline and the topics it must have consumed."""
         groups = {self.prefix + STREAMS_APP_ID: [topic_name(RAW, self.prefix)]}
         for name in self.sink_names:
-            groups[f"{self.prefix}tuyen-sink-{name}"] = [topic_name(_SINK_TOPIC[name], self.prefix)]
+            if self.record_topics == "province" and name in RECORD_SINKS:
+                for code in self.provinces:
+                    groups[sink_group(name, self.prefix, code)] = [
+                        province_topic(code, self.prefix)
+                    ]
+                continue
+            groups[sink_group(name, self.prefix)] = [topic_name(_SINK_TOPIC[name], self.prefix)]
         return groups
 
     def remaining(self) -> dict[str, int]:

@@ -13,7 +13,11 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_BROKER_MODE`` | ``auto`` (external, Docker, local jars) or one of them | ``auto`` |
 | ``TUYEN_TOPIC_PREFIX`` | prefix for every topic and consumer group name | ``""`` |
 | ``TUYEN_TOPIC_PARTITIONS`` | override every topic's partition count (small clusters) | unset |
-| ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
+| ``TUYEN_STORE_ROOT`` | base of the owners' roots: a path or an ``s3://`` URL | ``./out/store`` |
+| ``TUYEN_PROVINCE_ROOT`` | each province's root, with ``{code}`` | ``<base>/province-{code}`` |
+| ``TUYEN_NATIONAL_ROOT`` | the national tier's and live counters' root | ``<base>/national`` |
+| ``TUYEN_QUARANTINE_ROOT`` | the dead letters' root (operators only) | ``<base>/quarantine`` |
+| ``TUYEN_RECORD_TOPICS`` | ``province`` (a topic each) or ``single`` (development) | ``province`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
 | ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_APPROVER_KEYS`` | path of the approvers' public keys (``schemas.signoff`` JSON) | (A) |
@@ -72,6 +76,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from deploy.exceptions import ConfigError
 from schemas.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+from schemas.topics import RecordTopics
+from sinks.roots import CODE, StoreRoots
 
 __all__ = ["SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
 
@@ -140,6 +146,10 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     topic_partitions: int | None = Field(default=None, ge=1, le=1000)
     store_root: str = "out/store"
+    province_root: str | None = None
+    national_root: str | None = None
+    quarantine_root: str | None = None
+    record_topics: RecordTopics = "province"
     pseudonym_key: SecretStr | None = None
     access_log: str | None = None
     access_log_key: SecretStr | None = None
@@ -199,6 +209,22 @@ class Settings(BaseSettings):
         if "://" in root and not root.startswith("file://"):
             return self.home / "access.log"
         return Path(root.removeprefix("file://")) / "_access.log"
+
+    def store_roots(self, base: str | None = None) -> StoreRoots:
+        """Every owner's store root: under ``base`` (default ``TUYEN_STORE_ROOT``), each
+        overridable (``TUYEN_PROVINCE_ROOT`` with ``{code}``, ``TUYEN_NATIONAL_ROOT``,
+        ``TUYEN_QUARANTINE_ROOT``)."""
+        if self.province_root is not None and CODE not in self.province_root:
+            raise ConfigError(
+                f"TUYEN_PROVINCE_ROOT={self.province_root} has no {CODE}: each province "
+                "needs its own root"
+            )
+        return StoreRoots.under(
+            base or self.store_root,
+            province=self.province_root,
+            national=self.national_root,
+            quarantine=self.quarantine_root,
+        )
 
     def kafka_connection(self, bootstrap: str | None = None) -> KafkaConnection:
         """The one Kafka connection of this process: ``bootstrap`` (default

@@ -2,12 +2,22 @@
 
 Station software publishes to ``station.changes``; everything downstream is derived. A
 ``prefix`` lets tests and parallel demos use their own namespace on a shared cluster.
+
+Record-level data (the district and province tiers) travels in one of two shapes, because
+Kafka's ACLs apply to topics and not to keys:
+
+- ``province`` (the default, and every deployment's): one topic per province of today's
+  map, ``tier.province.<code>`` (``province_topic``), carrying that province's records for
+  both its district and its province store; a province's sink may read its own topic only.
+- ``single`` (development and tests: 2 topics instead of 34): every province's records on
+  ``tier.district`` and ``tier.province``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Final, Literal
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -40,6 +50,14 @@ TIER_PROVINCE = "tier.province"
 TIER_NATIONAL = "tier.national"
 AGGREGATES = "aggregates.live"
 SIGNOFF = "signoff.decisions"
+#: What was rejected, why, where and when, without the payload: for the monitor's reason
+#: counts (it may not read the DLQ, which holds the rejected bytes).
+REJECTIONS = "station.changes.rejections"
+
+RecordTopics = Literal["province", "single"]
+RECORD_TOPICS: Final[tuple[RecordTopics, ...]] = ("province", "single")
+#: Partitions of each ``tier.province.<code>``: a province is ~1/34 of the national load.
+PROVINCE_PARTITIONS = 3
 
 _SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(
@@ -54,6 +72,9 @@ _SPECS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(VALID, 12, retention_ms=14 * DAY_MS, description="validated, enriched changes"),
     TopicSpec(DLQ, 3, retention_ms=90 * DAY_MS, description="rejected input with its reason"),
+    TopicSpec(
+        REJECTIONS, 3, retention_ms=90 * DAY_MS, description="reason, stage, station, no payload"
+    ),
     TopicSpec(TIER_DISTRICT, 12, retention_ms=14 * DAY_MS, description="district stores' feed"),
     TopicSpec(TIER_PROVINCE, 12, retention_ms=14 * DAY_MS, description="province stores' feed"),
     TopicSpec(TIER_NATIONAL, 12, retention_ms=14 * DAY_MS, description="pseudonymised feed"),
@@ -75,8 +96,49 @@ _SPECS: tuple[TopicSpec, ...] = (
 )
 
 
-def topic_specs(prefix: str = "", partitions: int | None = None) -> tuple[TopicSpec, ...]:
-    """All topics, with ``prefix`` prepended and optionally every partition count overridden."""
+_SINGLE_ONLY: Final = frozenset({TIER_DISTRICT, TIER_PROVINCE})
+
+
+def province_codes() -> tuple[str, ...]:
+    """The provinces of today's map (34 since July 2025), sorted: one record-level topic,
+    one sink principal and one store root each."""
+    from schemas.hierarchy.merger import province_merger
+
+    return tuple(sorted(set(province_merger().values())))
+
+
+def province_topic_prefix(prefix: str = "") -> str:
+    """``tier.province.``: what every per-province topic name starts with."""
+    return f"{prefix}{TIER_PROVINCE}."
+
+
+def province_topic(code: str, prefix: str = "") -> str:
+    """The record-level topic of province ``code`` (today's code): ``tier.province.<code>``."""
+    return province_topic_prefix(prefix) + code
+
+
+def topic_specs(
+    prefix: str = "",
+    partitions: int | None = None,
+    *,
+    record_topics: RecordTopics = "province",
+    provinces: tuple[str, ...] | None = None,
+) -> tuple[TopicSpec, ...]:
+    """All topics of one shape (``record_topics``), with ``prefix`` prepended and optionally
+    every partition count overridden. The ``province`` shape has a topic per province of
+    ``provinces`` (default: all of today's) instead of ``tier.district``/``tier.province``."""
+    bases = [s for s in _SPECS if record_topics == "single" or s.name not in _SINGLE_ONLY]
+    if record_topics == "province":
+        tier = next(s for s in _SPECS if s.name == TIER_PROVINCE)
+        for code in province_codes() if provinces is None else provinces:
+            bases.append(
+                TopicSpec(
+                    name=province_topic(code),
+                    partitions=PROVINCE_PARTITIONS,
+                    retention_ms=tier.retention_ms,
+                    description=f"province {code}'s record-level feed (district and province)",
+                )
+            )
     return tuple(
         TopicSpec(
             name=prefix + s.name,
@@ -86,7 +148,7 @@ def topic_specs(prefix: str = "", partitions: int | None = None) -> tuple[TopicS
             config=dict(s.config),
             description=s.description,
         )
-        for s in _SPECS
+        for s in bases
     )
 
 

@@ -14,19 +14,42 @@ This view interface is the contract with the reports (``sinks.reports``) and wit
   ``population`` (code, population, valid_from, valid_to) — per station;
 - ``aggregates_live`` (unit, period, element, value, updated_at) — latest per key;
 - ``signoff`` (the verified approvals, send-backs and locks of ``sinks.signoff``, with the
-  broker's ``received_time``) — one row per decision id;
-- ``dlq`` (reason, message, stage, topic, partition, offset, rejected_at, value, then key,
-  headers, dlq_topic, dlq_partition, dlq_offset for audits and replays): one row per
+  broker's ``received_time``) — one row per decision id (a province's decisions are in its
+  own root);
+- ``dlq``, in the analysts' catalogs (a tier's): **redacted** — per reason, stage, station
+  and day, how many inputs were rejected and when (first, last); no key, value, headers or
+  message, which may hold the rejected record. It covers the dead rows of the root itself
+  (what its own sink could not store); the pipeline's dead letters are in the operators'
+  quarantine root.
+- ``dlq``, in the operators' catalog (``tier="dlq"``, over the quarantine root): every
+  column (reason, message, stage, topic, partition, offset, rejected_at, value, then key,
+  headers, dlq_topic, dlq_partition, dlq_offset for audits and replays), one row per
   rejected input — deduplicated on the input's coordinates (topic, partition, offset; a
   replaying stage writes a second dead letter for the same input), the earliest kept; a dead
-  letter without them counts by its own DLQ position.
+  letter without them counts by its own DLQ position; and ``dlq_summary``, the redacted view.
 
 Every store view is ``read_parquet(glob, hive_partitioning, union_by_name, allow_empty)``
 unioned by name with a typed empty row set, so views exist with the right columns on an
 empty store, files written before an optional field was added read as NULL for it, and the
 glob is expanded at query time (a catalog file stays current as files come and go). The
-raw, not deduplicated rows are in schema ``raw`` (``raw.RT``, ``raw.aggregates``,
-``raw.dlq``).
+raw, not deduplicated rows are in schema ``raw`` (``raw.RT``, ``raw.aggregates``, and in the
+operators' catalog ``raw.dlq``).
+
+**Reach.** A catalog opened by :func:`open_catalog` can read its root and nothing else: after
+its views and reference tables are made, DuckDB's ``allowed_directories`` is set to the root,
+``enable_external_access`` turned off and the configuration locked (``lock_configuration``),
+so ``read_parquet('<another root>/**')``, ``ATTACH``, ``INSTALL`` or changing a setting back
+fail. A catalog *file* (:func:`build_catalog`) carries no settings: whoever opens it reads
+what their own account or bucket credentials can read, so each owner's root is protected by
+its permissions (files 0640, directories 0750) or its bucket policy.
+
+**Portable files.** :func:`build_catalog` writes DuckDB storage version ``v1.4.0``, which the
+DuckDB 1.4 and 1.5 command-line tools open (a file of DuckDB 2's own format is refused
+there), and views whose paths are relative to the store root: open it from the root's
+directory, or run ``SET file_search_path = '<root>'`` first, wherever the root was copied.
+DuckDB 1.x cannot read a glob that matches no file, so the file's views read only the
+directories that had files when it was built; a record type that had none is an empty view
+until the catalog is built again.
 """
 
 from __future__ import annotations
@@ -46,11 +69,39 @@ from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, SIGNOFF_COLUMNS, Colum
 from sinks.exceptions import CatalogError
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store, safe_value
 
-__all__ = ["CATALOG_TIERS", "build_catalog", "catalog_sql", "open_catalog"]
+__all__ = [
+    "CATALOG_KINDS",
+    "CATALOG_TIERS",
+    "OPERATORS",
+    "PORTABLE_STORAGE",
+    "build_catalog",
+    "catalog_sql",
+    "lock_to",
+    "open_catalog",
+]
 
 logger = logging.getLogger(__name__)
 
 CATALOG_TIERS = TIER_DIRS
+#: The operators' catalog: the quarantine root's dead letters, every column.
+OPERATORS = DLQ_DIR
+CATALOG_KINDS = (*TIER_DIRS, OPERATORS)
+#: The storage version of catalog files: what the DuckDB 1.4 and 1.5 CLIs read.
+PORTABLE_STORAGE = "v1.4.0"
+
+#: The redacted dead letters: no key, value, headers or message (they may hold the record).
+_STATION = (
+    "NULLIF(regexp_extract(try(decode(list_filter(headers, lambda h: h.key = 'ce_source')"
+    "[1].value)), '^station/([0-9A-Za-z]{1,16})$', 1), '')"
+)
+
+
+def _dlq_summary(source: str) -> str:
+    return (
+        f"SELECT reason, stage, {_STATION} AS station, CAST(rejected_at AS DATE) AS day, "
+        "count(*) AS rejected, min(rejected_at) AS first_rejected_at, "
+        f"max(rejected_at) AS last_rejected_at FROM {source} GROUP BY ALL"
+    )
 
 
 #: What makes a dead letter one: the rejected input's coordinates (``tuyen_source_*``), so a
@@ -85,16 +136,23 @@ def _read_column(c: Column) -> str:
     return f"CAST({expr} AS {c.duckdb}) AS {_ident(c.name)}"
 
 
-def _typed_source(columns: tuple[Column, ...], glob: str | list[str]) -> str:
+def _typed_source(
+    columns: tuple[Column, ...], glob: str | list[str], *, portable: bool = False
+) -> str:
     """Rows of ``glob`` (or of several globs) with exactly ``columns`` (cast), even when no
-    file matches yet."""
-    files = _lit(glob) if isinstance(glob, str) else "[" + ", ".join(map(_lit, glob)) + "]"
+    file matches yet. ``portable``: DuckDB 1.x SQL (no ``allow_empty``): ``glob`` must then
+    match files (an empty list: no rows)."""
+    globs = [glob] if isinstance(glob, str) else glob
+    files = _lit(globs[0]) if len(globs) == 1 else "[" + ", ".join(map(_lit, globs)) + "]"
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
     cols = ", ".join(_read_column(c) for c in columns)
+    if portable and not globs:
+        return f"SELECT {empty} WHERE false"
+    allow_empty = "" if portable else "allow_empty = true, "
     return (
         f"SELECT {cols} FROM (SELECT {empty} WHERE false UNION ALL BY NAME "
         f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
-        "union_by_name = true, allow_empty = true, hive_types_autocast = false))"
+        f"union_by_name = true, {allow_empty}hive_types_autocast = false))"
     )
 
 
@@ -102,37 +160,72 @@ def _column_list(columns: tuple[Column, ...]) -> str:
     return ", ".join(_ident(c.name) for c in columns)
 
 
+class _Globs:
+    """The globs of a catalog's views: absolute (in-memory catalogs), or, for a portable
+    file, relative to a local root and limited to those that match files now."""
+
+    def __init__(self, root: str | Path, portable: bool) -> None:
+        self.store = Store.open(root, create=False)
+        self.relative = portable and self.store.local
+        self.portable = portable
+
+    def __call__(self, *parts: str) -> list[str]:
+        pattern = "/".join(parts) if self.relative else self.store.glob_uri(*parts)
+        if not self.portable:
+            return [pattern]
+        if self.store.local:
+            return [pattern] if any(Path(self.store.base).glob("/".join(parts))) else []
+        prefix = "/".join(p for p in parts if "*" not in p and "=" not in p)
+        return [pattern] if self.store.list_files(prefix) else []
+
+
 def catalog_sql(
     root: str | Path,
     tier: str,
     *,
     province: str | Sequence[str] | None = None,
+    portable: bool = False,
 ) -> list[str]:
     """The statements creating every store view for ``tier`` over ``root`` (no reference data).
 
-    ``province`` restricts the record views to that province's folder (a province's own copy),
-    or to several provinces' folders (a merged province reading its predecessors').
+    ``tier`` is a store tier (an analysts' catalog) or ``dlq`` (the operators' catalog of
+    the quarantine root). ``province`` restricts the record views to that province's folder
+    (a province's own copy), or to several provinces' folders (a merged province reading its
+    predecessors'). ``portable``: SQL for a catalog file the DuckDB 1.x CLI opens (see the
+    module docstring).
     """
-    if tier not in CATALOG_TIERS:
-        raise CatalogError(f"unknown tier {tier!r} (one of {', '.join(CATALOG_TIERS)})")
-    store = Store.open(root, create=False)
+    if tier not in CATALOG_KINDS:
+        raise CatalogError(f"unknown tier {tier!r} (one of {', '.join(CATALOG_KINDS)})")
+    globs = _Globs(root, portable)
+    stmts = ["CREATE SCHEMA IF NOT EXISTS raw"]
+    dlq_glob = globs(DLQ_DIR, "reason=*", "day=*", "*.parquet")
+    dlq_source = _typed_source(DLQ_COLUMNS, dlq_glob, portable=portable)
+    deduplicated = (
+        f"SELECT {_column_list(DLQ_COLUMNS)} FROM ({dlq_source}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {_DLQ_IDENTITY} "
+        "ORDER BY rejected_at, dlq_topic, dlq_partition, dlq_offset) = 1"
+    )
+    if tier == OPERATORS:
+        stmts.append(f"CREATE OR REPLACE VIEW raw.dlq AS {dlq_source}")
+        stmts.append(f"CREATE OR REPLACE VIEW dlq AS {deduplicated}")
+        summary = _dlq_summary("dlq")
+        stmts.append(f"CREATE OR REPLACE VIEW dlq_summary AS {summary}")
+        return stmts
     if province is None:
         provs = ["province=*"]
     else:
         codes = [province] if isinstance(province, str) else list(province)
         provs = [f"province={safe_value(p)}" for p in codes]
-    stmts = ["CREATE SCHEMA IF NOT EXISTS raw"]
     for rt in RecordType:
         cols = tier_columns(rt.value)
-        globs = [
-            store.glob_uri(tier, prov, f"record_type={rt.value}", "month=*", "*.parquet")
+        rt_globs = [
+            g
             for prov in provs
+            for g in globs(tier, prov, f"record_type={rt.value}", "month=*", "*.parquet")
         ]
-        glob: str | list[str] = globs[0] if len(globs) == 1 else globs
         names = _column_list(cols)
-        stmts.append(
-            f"CREATE OR REPLACE VIEW raw.{_ident(rt.value)} AS {_typed_source(cols, glob)}"
-        )
+        source = _typed_source(cols, rt_globs, portable=portable)
+        stmts.append(f"CREATE OR REPLACE VIEW raw.{_ident(rt.value)} AS {source}")
         stmts.append(
             f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS SELECT {names} "
             f"FROM raw.{_ident(rt.value)} "
@@ -145,10 +238,9 @@ def catalog_sql(
             "ORDER BY record_version DESC, event_time DESC, event_id DESC) = 1"
             ") WHERE op <> 'delete'"
         )
-    agg_glob = store.glob_uri(AGGREGATES_DIR, "period=*", "*.parquet")
-    stmts.append(
-        f"CREATE OR REPLACE VIEW raw.aggregates AS {_typed_source(AGGREGATE_COLUMNS, agg_glob)}"
-    )
+    agg_glob = globs(AGGREGATES_DIR, "period=*", "*.parquet")
+    agg_source = _typed_source(AGGREGATE_COLUMNS, agg_glob, portable=portable)
+    stmts.append(f"CREATE OR REPLACE VIEW raw.aggregates AS {agg_source}")
     stmts.append(
         "CREATE OR REPLACE VIEW aggregates_live AS "
         "SELECT unit, period, element, value, updated_at FROM ("
@@ -157,22 +249,15 @@ def catalog_sql(
         "ORDER BY updated_at DESC NULLS LAST, kafka_offset DESC) = 1"
         ") WHERE value IS NOT NULL"
     )
-    signoff_globs = [store.glob_uri(SIGNOFF_DIR, prov, "month=*", "*.parquet") for prov in provs]
-    signoff_glob: str | list[str] = signoff_globs[0] if len(signoff_globs) == 1 else signoff_globs
-    stmts.append(
-        f"CREATE OR REPLACE VIEW raw.signoff AS {_typed_source(SIGNOFF_COLUMNS, signoff_glob)}"
-    )
+    signoff_globs = [g for prov in provs for g in globs(SIGNOFF_DIR, prov, "month=*", "*.parquet")]
+    signoff_source = _typed_source(SIGNOFF_COLUMNS, signoff_globs, portable=portable)
+    stmts.append(f"CREATE OR REPLACE VIEW raw.signoff AS {signoff_source}")
     stmts.append(
         f"CREATE OR REPLACE VIEW signoff AS SELECT {_column_list(SIGNOFF_COLUMNS)} "
         "FROM raw.signoff QUALIFY row_number() OVER (PARTITION BY id ORDER BY kafka_offset) = 1"
     )
-    dlq_glob = store.glob_uri(DLQ_DIR, "reason=*", "day=*", "*.parquet")
-    stmts.append(f"CREATE OR REPLACE VIEW raw.dlq AS {_typed_source(DLQ_COLUMNS, dlq_glob)}")
-    stmts.append(
-        f"CREATE OR REPLACE VIEW dlq AS SELECT {_column_list(DLQ_COLUMNS)} FROM raw.dlq "
-        f"QUALIFY row_number() OVER (PARTITION BY {_DLQ_IDENTITY} "
-        "ORDER BY rejected_at, dlq_topic, dlq_partition, dlq_offset) = 1"
-    )
+    summary = _dlq_summary(f"({deduplicated})")
+    stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
     return stmts
 
 
@@ -233,17 +318,42 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(fh), [])
 
 
+def _local_path(root: str | Path) -> str | None:
+    text = str(root)
+    if text.startswith("file://"):
+        text = text.removeprefix("file://")
+    elif "://" in text:
+        return None
+    return str(Path(text).resolve())
+
+
+def lock_to(con: duckdb.DuckDBPyConnection, roots: Sequence[str | Path]) -> None:
+    """Let ``con`` read files under ``roots`` and nothing else, for good: DuckDB's
+    ``allowed_directories``, ``enable_external_access`` off, ``lock_configuration`` on."""
+    allowed = []
+    for root in roots:
+        local = _local_path(root)
+        allowed.append((local if local is not None else str(root)).rstrip("/") + "/")
+    con.execute(f"SET allowed_directories = [{', '.join(map(_lit, allowed))}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
 def _populate(
     con: duckdb.DuckDBPyConnection,
     root: str | Path,
     tier: str,
     province: str | Sequence[str] | None,
     hierarchy: str | Path | None,
+    *,
+    portable: bool = False,
 ) -> None:
     if "://" in str(root) and not str(root).startswith("file://"):
         con.execute("INSTALL httpfs")  # object-store roots: DuckDB reads them through httpfs
         con.execute("LOAD httpfs")
-    for stmt in catalog_sql(root, tier, province=province):
+    elif portable:  # the views' relative paths resolve against the root
+        con.execute(f"SET file_search_path = {_lit(str(_local_path(root)))}")
+    for stmt in catalog_sql(root, tier, province=province, portable=portable):
         con.execute(stmt)
     _load_reference(con, hierarchy)
 
@@ -254,8 +364,10 @@ def open_catalog(
     *,
     province: str | Sequence[str] | None = None,
     hierarchy: str | Path | None = None,
+    locked: bool = True,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with every catalog view over ``root`` for ``tier``.
+    """An in-memory DuckDB connection with every catalog view over ``root`` for ``tier``,
+    able to read ``root`` and nothing else (``locked``, see :func:`lock_to`).
 
     ``hierarchy``: a folder with ``units``/``links``/``population`` CSV files (the format of
     ``schemas.hierarchy.io``); default: the project's reference data.
@@ -263,6 +375,8 @@ def open_catalog(
     con = duckdb.connect()
     try:
         _populate(con, root, tier, province, hierarchy)
+        if locked:
+            lock_to(con, [root])
     except BaseException:
         con.close()
         raise
@@ -277,20 +391,29 @@ def build_catalog(
     province: str | None = None,
     hierarchy: str | Path | None = None,
 ) -> Path:
-    """Write a DuckDB database file of the catalog views (replacing ``out_path`` atomically)."""
+    """Write a DuckDB database file of the catalog views (replacing ``out_path`` atomically):
+    storage version :data:`PORTABLE_STORAGE`, paths relative to a local root (see the
+    module docstring)."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect()
     try:
-        _populate(con, root, tier, province, hierarchy)
-        con.execute("CHECKPOINT")
+        con.execute(
+            f"ATTACH {_lit(str(tmp))} AS catalog (STORAGE_VERSION {_lit(PORTABLE_STORAGE)})"
+        )
+        con.execute("USE catalog")
+        _populate(con, root, tier, province, hierarchy, portable=True)
+        con.execute("CHECKPOINT catalog")
+        con.execute("USE memory")
+        con.execute("DETACH catalog")
     except BaseException:
         con.close()
         tmp.unlink(missing_ok=True)
         raise
     con.close()
+    tmp.chmod(0o640)
     tmp.replace(out)
     logger.info("catalog built out=%s root=%s tier=%s province=%s", out, root, tier, province)
     return out

@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas import topics as T
 from schemas.kafka import KafkaConnection
 
-__all__ = ["SINK_NAMES", "CompactConfig", "SinkConfig", "sink_config"]
+__all__ = [
+    "RECORD_SINKS",
+    "SINK_NAMES",
+    "CompactConfig",
+    "SinkConfig",
+    "sink_config",
+    "sink_group",
+]
 
 SinkKind = Literal["tier", "aggregates", "dlq", "signoff"]
 
@@ -23,6 +30,14 @@ _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
     "signoff": ("signoff", None, T.SIGNOFF),
 }
 SINK_NAMES: tuple[str, ...] = tuple(_SINKS)
+#: The record-level sinks: one per province in the per-province shape (``--province``).
+RECORD_SINKS: tuple[str, ...] = ("district", "province")
+
+
+def sink_group(name: str, prefix: str = "", province: str | None = None) -> str:
+    """The consumer group of sink ``name`` (``tuyen-sink-<name>``; one province's record-level
+    sink: ``tuyen-sink-<name>-<code>``)."""
+    return f"{prefix}tuyen-sink-{name}" + (f"-{province}" if province else "")
 
 
 class SinkConfig(BaseModel):
@@ -37,6 +52,14 @@ class SinkConfig(BaseModel):
     topic: str
     group: str
     store_root: str
+    province: str | None = Field(
+        default=None, description="one province's record-level sink (its topic and root)"
+    )
+    province_roots: str | None = Field(
+        default=None,
+        description="route record-level rows to each province's root (a template with {code}; "
+        "the single-topic shape); store_root then keeps only the sink's own dead rows",
+    )
     batch_size: int = Field(default=10_000, ge=1, description="consume(num_messages=…)")
     poll_timeout_s: float = Field(default=0.5, gt=0)
     rotate_rows: int = Field(default=100_000, ge=1)
@@ -72,22 +95,29 @@ def sink_config(
     prefix: str = "",
     topic: str | None = None,
     group: str | None = None,
+    province: str | None = None,
     **options: object,
 ) -> SinkConfig:
-    """The config of sink ``name`` (district, province, national, aggregates, dlq, signoff):
-    topic ``<prefix><base topic>``, group ``<prefix>tuyen-sink-<name>`` unless given."""
+    """The config of sink ``name`` (district, province, national, aggregates, dlq,
+    signoff): topic ``<prefix><base topic>``, group ``<prefix>tuyen-sink-<name>`` unless
+    given. With ``province`` (district and province only): that province's topic
+    ``tier.province.<code>`` and group ``tuyen-sink-<name>-<code>``."""
     if name not in _SINKS:
         raise ValueError(f"unknown sink {name!r} (one of {', '.join(SINK_NAMES)})")
+    if province is not None and name not in RECORD_SINKS:
+        raise ValueError(f"sink {name!r} is not per province (only {', '.join(RECORD_SINKS)})")
     kind, tier, base = _SINKS[name]
+    default_topic = T.province_topic(province, prefix) if province else T.topic_name(base, prefix)
     return SinkConfig.model_validate(
         {
             "name": name,
             "kind": kind,
             "tier": tier,
             "kafka": kafka,
-            "topic": topic or T.topic_name(base, prefix),
-            "group": group or f"{prefix}tuyen-sink-{name}",
+            "topic": topic or default_topic,
+            "group": group or sink_group(name, prefix, province),
             "store_root": store_root,
+            "province": province,
             **options,
         }
     )

@@ -29,10 +29,13 @@ from confluent_kafka import TopicPartition as TP
 
 from schemas.dlq import header_value
 from schemas.freshness import CE_TIME_HEADER
+from schemas.hierarchy.exceptions import UnknownUnit
+from schemas.hierarchy.merger import restate_province
 from schemas.kafka import consumer
 from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
 from sinks.metrics import FreshnessTracker, event_seconds
+from sinks.roots import CODE
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata, segment_metadata
 from sinks.signoff.encode import signoff_encoder
 from sinks.store import Store
@@ -86,6 +89,29 @@ class SinkStats:
     files_written: int = 0
 
 
+def province_router(template: str, default: Store) -> Callable[[str], Store]:
+    """Directory → store: a record-level directory (``<tier>/province=<code>/…``) goes to
+    the root of the province that owns it now (``template`` with ``{code}``); anything else
+    (the sink's own dead rows) to ``default``."""
+    opened: dict[str, Store] = {}
+
+    def route(directory: str) -> Store:
+        parts = directory.split("/", 2)
+        if len(parts) < 2 or not parts[1].startswith("province="):
+            return default
+        code = parts[1].removeprefix("province=")
+        try:
+            owner = restate_province(code)
+        except UnknownUnit:  # an unknown code: kept with the sink's own rows
+            return default
+        store = opened.get(owner)
+        if store is None:
+            store = opened[owner] = Store.open(template.replace(CODE, owner))
+        return store
+
+    return route
+
+
 class SinkRunner:
     """Runs one sink until ``stop`` is set (or, with ``exit_when_idle_s``, until idle)."""
 
@@ -100,6 +126,9 @@ class SinkRunner:
                 if config.kind == "signoff"
                 else encoder_for(config.kind, config.tier)
             ),
+            route=province_router(config.province_roots, self.store)
+            if config.province_roots
+            else None,
             rotate_rows=config.rotate_rows,
             rotate_bytes=config.rotate_bytes,
             max_age_s=config.max_segment_age_s,

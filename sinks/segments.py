@@ -76,6 +76,8 @@ class SegmentWriter:
     store: Store
     topic: str
     encoder: Encoder
+    #: the store of a directory when not ``store`` (rows routed to their owner's root)
+    route: Callable[[str], Store] | None = None
     rotate_rows: int = 100_000
     rotate_bytes: int = 16 * 1024 * 1024
     max_age_s: float = 300.0
@@ -153,7 +155,8 @@ class SegmentWriter:
             table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
             if len(tables) > 1:
                 seg.chunks[directory] = [table]
-            self.bytes_written += self.store.write_table(self.store.path(directory, name), table)
+            store = self.route(directory) if self.route is not None else self.store
+            self.bytes_written += store.write_table(store.path(directory, name), table)
             self.files_written += 1
         seg.dirty.clear()
         seg.dirty_since = None

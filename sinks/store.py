@@ -13,6 +13,10 @@ understands, e.g. ``s3://bucket/prefix``)::
 Writers only ever create ``*.parquet`` files by atomic rename (local: temporary name, fsync
 file, rename, fsync directory; object stores: one PUT/multipart upload, atomic on completion),
 so a reader's ``*.parquet`` glob never sees a half-written file.
+
+On a local root, files are created 0640 and directories 0750 whatever the umask: the owner
+(the sink's account) writes, its group (the root's readers, e.g. the province's analysts)
+reads, nobody else gets in. On object stores, the bucket's credentials decide.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from sinks.exceptions import StoreWriteError
 
 __all__ = [
     "AGGREGATES_DIR",
+    "DIR_MODE",
     "DLQ_DIR",
+    "FILE_MODE",
     "SIGNOFF_DIR",
     "TIER_DIRS",
     "Store",
@@ -45,6 +51,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+FILE_MODE = 0o640
+DIR_MODE = 0o750
 
 TIER_DIRS = ("district", "province", "national")
 AGGREGATES_DIR = "aggregates"
@@ -84,7 +93,7 @@ class Store:
             fs, base = pafs.LocalFileSystem(), str(Path(text).resolve())
         base = base.rstrip("/")
         if create and cls._is_local(fs):
-            Path(base).mkdir(parents=True, exist_ok=True)
+            make_dirs(Path(base))
         return cls(text, fs, base)
 
     @staticmethod
@@ -147,6 +156,25 @@ class Store:
             _fsync_dir(path.rsplit("/", 1)[0])
 
 
+def make_dirs(path: Path) -> bool:
+    """``mkdir -p`` with every directory it creates 0750 (not the umask's); True if it made
+    ``path``."""
+    if path.is_dir():
+        return False
+    missing = []
+    at = path
+    while not at.exists():
+        missing.append(at)
+        at = at.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue  # another writer made it meanwhile
+        directory.chmod(DIR_MODE)
+    return True
+
+
 def _fsync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -157,8 +185,7 @@ def _fsync_dir(directory: str) -> None:
 
 def _write_local(path: str, table: pa.Table) -> int:
     target = Path(path)
-    new_dir = not target.parent.exists()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    new_dir = make_dirs(target.parent)
     _remove_orphans(target)
     tmp, fh = _locked_new(target)
     try:
@@ -183,7 +210,9 @@ def _locked_new(target: Path) -> tuple[Path, BinaryIO]:
     (:func:`_remove_orphans`)."""
     while True:
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-        fh = tmp.open("xb")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)  # the umask may have taken more away
+        fh = os.fdopen(fd, "wb")
         fcntl.flock(fh, fcntl.LOCK_EX)
         if os.fstat(fh.fileno()).st_nlink:  # not removed as an orphan between open and lock
             return tmp, fh

@@ -251,6 +251,7 @@ def build_app(
                 topic_prefix=config.topic_prefix,
                 aggregate_partitions=config.aggregate_partitions,
                 state=record_state(),
+                record_topics=config.record_topics,
             )
         processor = runtime.processor
         raw_name = raw_topic.get_topic_name()

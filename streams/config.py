@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from schemas import MAX_CLOCK_SKEW, MAX_VALUE_BYTES
 from schemas.kafka import KafkaConnection
 from schemas.keys import DEV_KEY_SEED as _SHARED_DEV_KEY_SEED
-from schemas.topics import DAY_MS, TopicSpec
+from schemas.topics import DAY_MS, RecordTopics, TopicSpec
 from streams.pseudonym_key import WeakPseudonymKey, decode_pseudonym_key
 
 __all__ = ["DEV_KEY_SEED", "StreamsConfig", "ValidationPolicy"]
@@ -63,6 +63,11 @@ class StreamsConfig(BaseModel):
     topic_prefix: str = Field(default="", description="prefix of every topic and the group")
     partitions: int = Field(
         default=12, ge=1, description="partitions of the raw topic (tables are co-partitioned)"
+    )
+    record_topics: RecordTopics = Field(
+        default="province",
+        description="record-level outputs: a topic per province (province) or the "
+        "development shape's tier.district and tier.province (single)",
     )
     aggregate_partitions: int = Field(
         default=6, ge=1, description="partitions of the internal aggregate-delta topic"

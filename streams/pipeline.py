@@ -8,6 +8,7 @@ The faust agent (``streams.app``) and the benchmark both drive this: stage 1
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import orjson
 
 from schemas import Reason, format_time
 from schemas.dlq import dead_letter
-from schemas.topics import DLQ, topic_name
+from schemas.hierarchy.merger import restate_province
+from schemas.topics import DLQ, REJECTIONS, RecordTopics, province_topic, topic_name
 from streams.aggregate import DeltaBuilder, contribution, deltas
 from streams.exceptions import OutputError
 from streams.pseudonymise import Pseudonymiser
@@ -79,6 +81,7 @@ class BatchProcessor:
         aggregate_partitions: int = 6,
         state: StateStore | None = None,
         seq: SeqTracker | None = None,
+        record_topics: RecordTopics = "province",
     ) -> None:
         self.validator = validator
         self.pseudonymiser = pseudonymiser
@@ -87,6 +90,12 @@ class BatchProcessor:
         self.aggregate_partitions = aggregate_partitions
         self.topics = {tier: topic_name(base, topic_prefix) for tier, base in TIER_TOPICS.items()}
         self.dlq_topic = topic_name(DLQ, topic_prefix)
+        self.rejections_topic = topic_name(REJECTIONS, topic_prefix)
+        self.topic_prefix = topic_prefix
+        #: ``province``: one record-level topic per province (both its stores read it);
+        #: ``single``: the development shape, ``tier.district`` and ``tier.province``
+        self.record_topics = record_topics
+        self._province_topics: dict[str, str] = {}
         self.ids_per_record = validator.policy.dedupe_ids_per_record
         self.max_version_step = validator.policy.max_version_step
 
@@ -141,8 +150,9 @@ class BatchProcessor:
             else:
                 verdict_r = verdict
             out.rejected[verdict_r.reason.value] += 1
-            out.outputs.append(
-                self.dead_letter(msg, verdict_r.reason, verdict_r.message, rejected_at)
+            out.outputs += (
+                self.dead_letter(msg, verdict_r.reason, verdict_r.message, rejected_at),
+                self.rejection(msg, verdict_r.reason.value, "validate", rejected_at),
             )
         if last:
             out.deltas = builder.drain()
@@ -183,13 +193,40 @@ class BatchProcessor:
             builder.add(msg.partition, msg.offset, d, event_ms)
         self.seq.add(rec["station_code"], rec["station_seq"])
         topics = self.topics
+        if self.record_topics == "single":
+            record_level: tuple[OutMessage, ...] = (
+                OutMessage(topics["district"], key, value, h_district, msg),
+                OutMessage(topics["province"], key, value, h_province, msg),
+            )
+        else:  # the province's own topic: ACLs are per topic, not per key
+            topic = self.province_topic(rec["province_code"])
+            record_level = (OutMessage(topic, key, value, h_province, msg),)
         out.outputs += (
             OutMessage(topics["valid"], key, value, h_valid, msg),
-            OutMessage(topics["district"], key, value, h_district, msg),
-            OutMessage(topics["province"], key, value, h_province, msg),
+            *record_level,
             OutMessage(topics["national"], nat_key, nat_value, h_national, msg),
         )
         out.accepted += 1
+
+    def province_topic(self, code: str) -> str:
+        """The record-level topic of the province that owns ``code`` now (a record made
+        under a pre-2025 province goes to the province it merged into)."""
+        topic = self._province_topics.get(code)
+        if topic is None:
+            topic = province_topic(restate_province(code), self.topic_prefix)
+            self._province_topics[code] = topic
+        return topic
+
+    def rejection(self, msg: RawMessage, reason: str, stage: str, rejected_at: str) -> OutMessage:
+        """What the monitor counts of a dead letter, without its payload: reason, stage, the
+        station the input claims (``ce_source``, as sent), when, and where it was read."""
+        return OutMessage(
+            self.rejections_topic,
+            None,
+            rejection_value(msg, reason, stage, rejected_at),
+            [("tuyen_reason", reason.encode())],
+            msg,
+        )
 
     def dead_letter(
         self,
@@ -233,6 +270,9 @@ class BatchProcessor:
             origin = m.origin
             if origin is None:  # not one input's (an aggregate): the batch fails and is retried
                 raise OutputError(f"an output to {m.topic} was refused: {error}")
+            if m.topic == self.rejections_topic:  # its dead letter exists: only the count
+                logger.warning("rejection record refused error=%s", error)
+                continue
             if m.topic == self.dlq_topic:
                 headers = [(k, v) for k, v in m.headers if k.startswith("tuyen_")]
                 headers.append(("tuyen_truncated", b"true"))
@@ -241,12 +281,37 @@ class BatchProcessor:
                 out.append(OutMessage(self.dlq_topic, key, value, headers, origin))
             else:
                 message = f"output to {m.topic} refused: {error}"
-                out.append(
-                    self.dead_letter(
-                        origin, Reason.OUTPUT_REJECTED, message, rejected_at, stage="publish"
-                    )
+                reason = Reason.OUTPUT_REJECTED
+                out += (
+                    self.dead_letter(origin, reason, message, rejected_at, stage="publish"),
+                    self.rejection(origin, reason.value, "publish", rejected_at),
                 )
         return out
+
+
+_STATION_SOURCE = re.compile(r"station/([0-9A-Za-z]{1,16})")
+
+
+def rejection_value(msg: RawMessage, reason: str, stage: str, rejected_at: str) -> bytes:
+    """The value of a rejection record (``station.changes.rejections``): no key, value or
+    other header of the input, which may hold the record itself."""
+    station = None
+    for name, raw in msg.headers:
+        if name == "ce_source" and raw:
+            m = _STATION_SOURCE.fullmatch(raw.decode("ascii", "replace"))
+            station = m.group(1) if m else None
+            break
+    return orjson.dumps(
+        {
+            "reason": reason,
+            "stage": stage,
+            "station": station,
+            "rejected_at": rejected_at,
+            "topic": msg.topic,
+            "partition": msg.partition,
+            "offset": msg.offset,
+        }
+    )
 
 
 def encode_deltas(message: dict[str, Any]) -> bytes:

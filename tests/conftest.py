@@ -38,24 +38,53 @@ def settings() -> Settings:
     return Settings.load()
 
 
-@pytest.fixture(scope="session")
-def broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
-    """A real broker for the whole session (started once, stopped after)."""
-    state_name = f"pytest-{tmp_path_factory.getbasetemp().name}"
+def _session_broker(what: str, start: Callable[[], BrokerHandle]) -> Iterator[BrokerHandle]:
+    """Start a broker for the session (a broker test fails loudly, never skips), stop it and
+    remove its local state afterwards."""
     try:
-        handle = provision(
-            mode=settings.broker_mode,
-            external=external_connection(settings),
-            home=settings.home,
-            state_name=state_name,
-            tie_to_parent=True,
-        )
-    except Exception as exc:  # a broker test must fail loudly, never skip
-        pytest.fail(f"no Kafka broker for the tests: {exc}", pytrace=False)
+        handle = start()
+    except Exception as exc:
+        pytest.fail(f"no {what} for the tests: {exc}", pytrace=False)
     yield handle
     handle.stop()
     if handle.local is not None:
         shutil.rmtree(handle.local.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    """A real broker for the whole session (started once, stopped after)."""
+    yield from _session_broker(
+        "Kafka broker",
+        lambda: provision(
+            mode=settings.broker_mode,
+            external=external_connection(settings),
+            home=settings.home,
+            state_name=f"pytest-{tmp_path_factory.getbasetemp().name}",
+            tie_to_parent=True,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def secured_broker(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokerHandle]:
+    """A real broker with TLS, SASL/SCRAM-SHA-512 and ACLs, deny by default (the demo's and
+    every deployment's shape; ``deploy.broker.secure``), for the tests of who may do what.
+    ``secured_broker.kafka`` is the admin; ``secured_broker.connection(principal)`` any
+    principal that ``secured_broker.grant`` created. Always from the jars."""
+    yield from _session_broker(
+        "secured Kafka broker",
+        lambda: provision(
+            mode="local",
+            external=None,
+            home=settings.home,
+            state_name=f"pytest-secure-{tmp_path_factory.getbasetemp().name}",
+            tie_to_parent=True,
+            secure=True,
+        ),
+    )
 
 
 @pytest.fixture(scope="session")

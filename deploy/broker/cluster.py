@@ -46,6 +46,7 @@ from deploy.broker.local import (
     stop_pid,
     write_log_config,
 )
+from deploy.broker.secure import BrokerSecurity
 from deploy.exceptions import BrokerError, BrokerUnavailable
 from schemas.kafka import KafkaConnection, admin
 
@@ -83,6 +84,7 @@ class ClusterState:
     nodes: tuple[ClusterNode, ...]
     version: str
     started_at: float
+    secured: bool = False
 
     @property
     def bootstrap(self) -> str:
@@ -90,7 +92,9 @@ class ClusterState:
 
     @property
     def kafka(self) -> KafkaConnection:
-        """The connection to the cluster (PLAINTEXT on loopback)."""
+        """The connection to a PLAINTEXT cluster (a secured one: ``LocalCluster.kafka``)."""
+        if self.secured:
+            raise BrokerError("a secured cluster: connect through LocalCluster.kafka")
         return KafkaConnection(bootstrap=self.bootstrap)
 
     @property
@@ -125,6 +129,7 @@ class LocalCluster:
         dedicated_controllers: bool = False,
         heap: str = "512m",
         listeners: ListenerSettings = PLAINTEXT,
+        security: BrokerSecurity | None = None,
     ) -> None:
         if size < 1:
             raise BrokerError("a cluster needs at least one broker")
@@ -133,7 +138,8 @@ class LocalCluster:
         self.size = size
         self.dedicated_controllers = dedicated_controllers
         self.heap = heap
-        self.listeners = listeners
+        self.security = security
+        self.listeners = security.listeners() if security is not None else listeners
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._tie = False
 
@@ -162,11 +168,17 @@ class LocalCluster:
 
     @property
     def kafka(self) -> KafkaConnection:
-        """The connection to the running cluster (:class:`BrokerError` when none runs)."""
+        """The connection to the running cluster (:class:`BrokerError` when none runs): as
+        admin when it is secured."""
         st = self.state()
         if st is None:
             raise BrokerError(f"no local cluster runs in {self.state_dir}")
-        return st.kafka
+        return self._connection(st)
+
+    def _connection(self, st: ClusterState) -> KafkaConnection:
+        if self.security is None:
+            return KafkaConnection(bootstrap=st.bootstrap)
+        return self.security.connection(st.bootstrap)
 
     def _running(self, node: ClusterNode) -> bool:
         props = str(self._node_dir(node.node_id) / "server.properties")
@@ -223,7 +235,8 @@ class LocalCluster:
         formatted = all(
             (self._node_dir(n.node_id) / "data" / "meta.properties").exists() for n in st.nodes
         )
-        return formatted and all(_port_free(p) for p in ports)
+        same = st.secured == (self.security is not None)
+        return same and formatted and all(_port_free(p) for p in ports)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self, *, deadline_s: float = 120.0, tie_to_parent: bool = False) -> ClusterState:
@@ -248,7 +261,9 @@ class LocalCluster:
             self._write_configs(nodes)
             for n in nodes:
                 self._format(libs, cluster_id, n.node_id)
-        state = ClusterState(cluster_id, nodes, KAFKA_VERSION, time.time())
+        state = ClusterState(
+            cluster_id, nodes, KAFKA_VERSION, time.time(), secured=self.security is not None
+        )
         self._write_state(state)
         started = time.monotonic()
         for n in nodes:
@@ -265,7 +280,8 @@ class LocalCluster:
 
     def _format(self, libs: Path, cluster_id: str, node_id: int) -> None:
         props = self._node_dir(node_id) / "server.properties"
-        cmd = format_command(java_executable(), libs, cluster_id, props)
+        extra = self.security.format_args() if self.security else []
+        cmd = format_command(java_executable(), libs, cluster_id, props, extra)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise BrokerError(f"formatting node {node_id} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -317,7 +333,7 @@ class LocalCluster:
                         f"kafka node {node_id} exited with {proc.returncode}; log tail:\n"
                         f"{self.log_tail(node_id)}"
                     )
-            if self.live_brokers(st.kafka) >= count:
+            if self.live_brokers(self._connection(st)) >= count:
                 return
             time.sleep(0.2)  # waiting for external processes: the metadata is the condition
         raise BrokerUnavailable(

@@ -9,6 +9,7 @@ nothing else changes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,5 +136,9 @@ def server_properties(
 
 
 def write_properties(path: Path, props: Mapping[str, str]) -> None:
-    """Write ``props`` as a Java properties file."""
-    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()), encoding="utf-8")
+    """Write ``props`` as a Java properties file, readable by its owner only (a secured
+    node's file holds the admin credential)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("".join(f"{k}={v}\n" for k, v in props.items()))
+    path.chmod(0o600)

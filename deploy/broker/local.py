@@ -21,10 +21,12 @@ from pathlib import Path
 
 import orjson
 
-from deploy.broker.config import NodeSpec, server_properties, write_properties
+from deploy.broker.config import PLAINTEXT, NodeSpec, server_properties, write_properties
 from deploy.broker.jars import KAFKA_VERSION, ensure_jars
 from deploy.broker.probe import broker_answers
+from deploy.broker.secure import BrokerSecurity
 from deploy.exceptions import BrokerError, BrokerUnavailable
+from schemas.kafka import KafkaConnection
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class LocalBrokerState:
     controller_port: int
     version: str
     started_at: float
+    secured: bool = False
 
 
 def free_port() -> int:
@@ -105,10 +108,24 @@ def _cmdline(pid: int) -> str:
 class LocalBroker:
     """One KRaft node whose files live under ``state_dir``."""
 
-    def __init__(self, state_dir: Path, cache_dir: Path, *, heap: str = "768m") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        cache_dir: Path,
+        *,
+        heap: str = "768m",
+        security: BrokerSecurity | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.cache_dir = cache_dir
         self.heap = heap
+        self.security = security
+
+    def connection(self, bootstrap: str) -> KafkaConnection:
+        """How this process reaches the node: PLAINTEXT, or as admin when secured."""
+        if self.security is None:
+            return KafkaConnection(bootstrap=bootstrap)
+        return self.security.connection(bootstrap)
 
     # -- files ------------------------------------------------------------------------
     @property
@@ -149,14 +166,18 @@ class LocalBroker:
         """Reuse the ports the data was formatted with, if free; else new ports + fresh data."""
         if self._ports_file.exists() and (self._data / "meta.properties").exists():
             saved = orjson.loads(self._ports_file.read_bytes())
-            if _port_free(saved["broker"]) and _port_free(saved["controller"]):
+            same_security = saved.get("secured", False) == (self.security is not None)
+            if same_security and _port_free(saved["broker"]) and _port_free(saved["controller"]):
                 return int(saved["broker"]), int(saved["controller"]), False
             logger.warning("saved broker ports busy; formatting fresh storage dir=%s", self._data)
         return free_port(), free_port(), True
 
     def _write_config(self, port: int, controller_port: int) -> None:
         node = NodeSpec(1, port, controller_port, self._data)
-        write_properties(self._props, server_properties(node, [node], brokers=1))
+        listeners = self.security.listeners() if self.security else PLAINTEXT
+        write_properties(
+            self._props, server_properties(node, [node], brokers=1, listeners=listeners)
+        )
         write_log_config(self.state_dir)
 
     def _java(self) -> str:
@@ -164,7 +185,8 @@ class LocalBroker:
 
     def _format(self, libs: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = format_command(self._java(), libs, cluster_id, self._props)
+        extra = self.security.format_args() if self.security else []
+        cmd = format_command(self._java(), libs, cluster_id, self._props, extra)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed:\n{proc.stdout}\n{proc.stderr}")
@@ -185,7 +207,13 @@ class LocalBroker:
         if fresh:
             self._format(libs)
             self._ports_file.write_bytes(
-                orjson.dumps({"broker": port, "controller": controller_port})
+                orjson.dumps(
+                    {
+                        "broker": port,
+                        "controller": controller_port,
+                        "secured": self.security is not None,
+                    }
+                )
             )
         cmd = node_command(self._java(), libs, self.state_dir, self._props, self.heap)
         started = time.monotonic()
@@ -200,7 +228,15 @@ class LocalBroker:
                 preexec_fn=_die_with_parent if tie_to_parent else None,
             )
         bootstrap = f"127.0.0.1:{port}"
-        state = LocalBrokerState(proc.pid, bootstrap, controller_port, KAFKA_VERSION, time.time())
+        state = LocalBrokerState(
+            proc.pid,
+            bootstrap,
+            controller_port,
+            KAFKA_VERSION,
+            time.time(),
+            secured=self.security is not None,
+        )
+        probe = self.connection(bootstrap)
         (self.state_dir / _STATE).write_bytes(orjson.dumps(asdict(state)))
         while time.monotonic() - started < deadline_s:
             if proc.poll() is not None:
@@ -209,7 +245,7 @@ class LocalBroker:
                     f"local Kafka exited with code {proc.returncode} while starting; "
                     f"log tail ({self.log_path}):\n{self.log_tail()}"
                 )
-            if broker_answers(bootstrap, timeout_s=1.0):
+            if broker_answers(probe, timeout_s=1.0):
                 logger.info(
                     "local kafka ready bootstrap=%s pid=%s seconds=%.1f",
                     bootstrap,
@@ -328,10 +364,12 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def format_command(java: str, libs: Path, cluster_id: str, props: Path) -> list[str]:
-    """The KRaft storage format command. The cluster id is random URL-safe base64, so 1 in 64
-    starts with ``-``: it goes in the same argument as its option, or the tool reads it as an
-    option of its own and fails."""
+def format_command(
+    java: str, libs: Path, cluster_id: str, props: Path, extra: list[str] | None = None
+) -> list[str]:
+    """The KRaft storage format command (``extra``: e.g. ``--add-scram=…``). The cluster id
+    is random URL-safe base64, so 1 in 64 starts with ``-``: it goes in the same argument as
+    its option, or the tool reads it as an option of its own and fails."""
     return [
         java,
         "-cp",
@@ -341,4 +379,5 @@ def format_command(java: str, libs: Path, cluster_id: str, props: Path) -> list[
         f"--cluster-id={cluster_id}",
         "-c",
         str(props),
+        *(extra or []),
     ]

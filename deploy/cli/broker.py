@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -51,3 +53,25 @@ def down(
 ) -> None:
     """Stop the broker or cluster `tuyen broker up` started (exactly those processes)."""
     console.print(stop_default(settings(ctx), purge=purge))
+
+
+@app.command("secrets")
+def secrets(
+    ctx: typer.Context,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder to write (e.g. deploy/compose/secrets).")
+    ],
+    host: list[str] = typer.Option(  # noqa: B008
+        ["kafka-1", "kafka-2", "kafka-3"],
+        help="A broker host name its certificate must carry (repeat); loopback is always in.",
+    ),
+) -> None:
+    """Write what a self-run secured cluster needs (docker-compose): a CA and the nodes'
+    certificate (``tls/``), the admin's password (``kafka/admin.properties``) and a password
+    per principal of deploy/principals.py (``kafka/<principal>``), files 0600, kept when
+    they exist. Stations get theirs with ``--station`` of deploy/security/kafka-acls.sh."""
+    from deploy.broker.secure import write_cluster_secrets
+
+    written = write_cluster_secrets(out_dir, tuple(host))
+    for path in written:
+        out.print(str(path))

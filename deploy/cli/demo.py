@@ -32,6 +32,12 @@ def demo(
     legacy_stations: int = typer.Option(
         1, help="Stations that feed the pipeline only through Decision 130 XML files."
     ),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Debugging only: a PLAINTEXT broker without principals or ACLs (default: TLS, "
+        "SCRAM-SHA-512 and an ACL'd principal for every service).",
+    ),
 ) -> None:
     """Run the main job: broker, topics, pipeline, simulated stations, reports.
 
@@ -50,5 +56,6 @@ def demo(
         legacy_stations=legacy_stations,
         keep_running=keep_running,
         portal_port=portal_port,
+        secure=not insecure,
     )
     run_demo(settings(ctx), opts)

@@ -13,7 +13,7 @@ import typer
 
 from deploy.cli.common import console as err
 from deploy.cli.common import fail, settings, store_access_log
-from deploy.cli.report import Basis, fail_report
+from deploy.cli.report import Basis, fail_report, report_root
 
 if TYPE_CHECKING:
     from sinks.dhis2 import Export
@@ -39,7 +39,10 @@ def dhis2(
     basis: Annotated[
         Basis, typer.Option(help="latest, or submitted: each station-month as approved")
     ] = _LATEST,
-    store_root: Annotated[str | None, typer.Option(help="Default TUYEN_STORE_ROOT.")] = None,
+    store_root: Annotated[
+        str | None,
+        typer.Option(help="one root holding the unit (default: its owner's, TUYEN_*_ROOT)"),
+    ] = None,
 ) -> None:
     """The indicators' numerators and denominators of a unit and its children for a period,
     as a DHIS2 dataValueSets JSON document and/or ADX XML, through a mapping file."""
@@ -92,9 +95,9 @@ def _export(
     )
 
     s = settings(ctx)
-    root = store_root or s.store_root
     h = Hierarchy.default()
     tier = h.tier_of(unit).label
+    root = store_root or report_root(s, h, tier, unit)[0]
     maps = Dhis2Mapping.load(mapping)
     con = open_catalog(root, tier if tier in ("national", "province", "district") else "district")
     try:

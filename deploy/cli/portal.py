@@ -102,9 +102,12 @@ def serve(
     conn = s.kafka_connection(bootstrap) if bootstrap else current_connection(s)
     if conn is None:
         console.print("[yellow]no Kafka broker configured: approvals are read-only[/yellow]")
+    roots = s.store_roots(store_root)
     config = PortalConfig(
         state_dir=state,
         store_root=store_root or s.store_root,
+        province_root=roots.province,
+        national_root=roots.national,
         hierarchy_dir=hierarchy_dir,
         facilities=_facilities(s),
         session_key=keys.session_key,

@@ -1,9 +1,15 @@
 """``tuyen report``: the reports (``resources``, ``health``, ``completeness``) and the monthly
 sign-off (``status``, ``submit``, ``approve``, ``send-back``, ``lock``: :mod:`deploy.cli.signoff`).
 
-Thin over :mod:`sinks.reports` and :mod:`sinks.signoff`. Exit codes: 0 done, 2 bad request
-(period, unit, tier …), 3 access refused, 4 not allowed in the month's state, 5 the broker did
-not confirm a decision (``ReportError.exit_code``).
+Thin over :mod:`sinks.reports` and :mod:`sinks.signoff`: a tool for whoever holds a store's
+credentials. It opens the root that holds the report's data (the national root; the root of
+the unit's province) and reads what this account's file permissions or bucket credentials
+allow, nothing more. ``--as`` grants nothing: it only narrows (a report outside the named
+subtree is refused) and names the requester in the access log; without it the scope is the
+opened root's owner.
+
+Exit codes: 0 done, 2 bad request (period, unit, tier …), 3 access refused, 4 not allowed in
+the month's state, 5 the broker did not confirm a decision (``ReportError.exit_code``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from rich.console import Console
 
 from deploy.cli.common import console as err
 from deploy.cli.common import fail, settings, store_access_log
+from deploy.settings import Settings
 from schemas.hierarchy import Hierarchy
 from sinks.catalog import CATALOG_TIERS
 from sinks.reports.calendar import DEFAULT_REGIME, REGIMES
@@ -31,12 +38,16 @@ from sinks.reports.indicators import KINDS
 from sinks.reports.request import BASES
 from sinks.reports.scope import MODES
 
+#: A day of the pre-2025 map, for units that no longer exist.
+REORGANISED_BEFORE = date(2025, 6, 30)
+
 __all__ = [
     "ReportFormat",
     "fail_report",
     "load_hierarchy",
     "open_store",
     "report_app",
+    "report_root",
 ]
 
 #: Choices derived from the reports package's own declarations (declared once, there).
@@ -95,6 +106,35 @@ def load_hierarchy(hierarchy_dir: Path | None, population: Path | None = None) -
     return h
 
 
+def _owner(h: Hierarchy, tier: str, unit: str | None) -> tuple[str, str | None]:
+    """The scope of the store a report reads, and its province (``None``: national)."""
+    from schemas.hierarchy import HierarchyError, Tier, restate_province
+
+    if tier == "national" or unit is None:
+        return "national", None
+    code: str | None = unit
+    for at in (date.today(), REORGANISED_BEFORE):
+        code = unit
+        try:
+            while code is not None and h.unit(code, at).tier is not Tier.PROVINCE:
+                parent = h.parent(code, at)
+                code = parent.code if parent else None
+        except HierarchyError:
+            continue
+        if code is not None:
+            province = restate_province(code)
+            return f"province:{province}", province
+    raise ReportError(f"unknown unit {unit!r}")
+
+
+def report_root(s: Settings, h: Hierarchy, tier: str, unit: str | None) -> tuple[str, str]:
+    """The root a report on ``unit`` at ``tier`` opens (its owner's: the national root, or
+    the root of the unit's province) and that owner's scope (the default principal)."""
+    owner, province = _owner(h, tier, unit)
+    roots = s.store_roots()
+    return (roots.national if province is None else roots.province_root(province)), owner
+
+
 def open_store(root: str, tier: str, hierarchy_dir: Path | None) -> duckdb.DuckDBPyConnection:
     from sinks.catalog import open_catalog
 
@@ -110,8 +150,13 @@ def _report_command(kind: str) -> Callable[..., None]:
         ctx: typer.Context,
         period: Annotated[str, typer.Option(help="2026-10 | 2026-Q3 | 2026-H1 | 2026-9M | 2026")],
         principal: Annotated[
-            str, typer.Option("--as", help="who asks: national | province:CODE | district:CODE")
-        ],
+            str | None,
+            typer.Option(
+                "--as",
+                help="narrow to a subtree (national | province:CODE | district:CODE); grants "
+                "nothing: the scope is what this account can read",
+            ),
+        ] = None,
         tier: Annotated[ReportTier, typer.Option(help="The tier the unit belongs to.")] = _NATIONAL,
         unit: Annotated[str | None, typer.Option(help="unit code (default VN if national)")] = None,
         hierarchy: Annotated[
@@ -129,7 +174,8 @@ def _report_command(kind: str) -> Callable[..., None]:
         ] = ReportFormat.TABLE,
         out: Annotated[Path | None, typer.Option(help="output file (needed for parquet)")] = None,
         store_root: Annotated[
-            str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")
+            str | None,
+            typer.Option(help="one root holding the tier (default: its owner's, TUYEN_*_ROOT)"),
         ] = None,
         hierarchy_dir: Annotated[
             Path | None,
@@ -153,15 +199,17 @@ def _report_command(kind: str) -> Callable[..., None]:
         if fmt is ReportFormat.PARQUET and out is None:
             fail("--format parquet needs --out PATH")
         s = settings(ctx)
-        root = store_root or s.store_root
-        log = store_access_log(ctx, root)
         try:
             config = ReportConfig(regime=regime(regime_name.value), holidays=_holidays(holidays))
             h = load_hierarchy(hierarchy_dir, population)
+            root, owner = report_root(s, h, tier.value, unit)
         except ReportError as exc:
             fail_report(exc)
+        root = store_root or root
+        log = store_access_log(ctx, root)
         request = ReportRequest(
-            kind=kind, tier=tier.value, unit=unit, period=period, principal=principal,
+            kind=kind, tier=tier.value, unit=unit, period=period,
+            principal=principal or owner,
             hierarchy_mode=hierarchy.value, basis=basis.value, annualise=annualise,
             trend=fmt is ReportFormat.HTML,
         )  # fmt: skip

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from deploy.anchors import approver_registry, require_development
 from deploy.cli.common import fail, kafka, out, settings, store_access_log
-from deploy.cli.report import fail_report, load_hierarchy, open_store
+from deploy.cli.report import fail_report, load_hierarchy, open_store, report_root
 from sinks.reports.exceptions import ReportError
 
 if TYPE_CHECKING:
@@ -65,14 +65,25 @@ def _approver_key(
 
 
 def _service(
-    ctx: typer.Context, job: str, store_root: str | None, bootstrap: str | None, publish: bool
+    ctx: typer.Context,
+    job: str,
+    unit: str,
+    store_root: str | None,
+    bootstrap: str | None,
+    publish: bool,
 ) -> Signoff:
     from schemas.topics import SIGNOFF, topic_name
     from sinks.signoff.publisher import KafkaDecisionPublisher
     from sinks.signoff.service import Signoff
 
     s = settings(ctx)
-    root = store_root or s.store_root
+    h = load_hierarchy(None)
+    if store_root is None:  # the root of the unit's province: its decisions and submissions
+        try:
+            store_root = report_root(s, h, "province", unit)[0]
+        except ReportError as exc:
+            fail_report(exc)
+    root = store_root
     publisher = registry = None
     if publish:
         registry = approver_registry(s, job)
@@ -81,7 +92,7 @@ def _service(
         )
     return Signoff(
         open_store(root, "province", None),
-        load_hierarchy(None),
+        h,
         publisher,
         registry=registry,
         access_log=store_access_log(ctx, root),
@@ -103,7 +114,7 @@ def status(
     store_root: Annotated[str | None, _ROOT] = None,
 ) -> None:
     """Every station expected to report for the month: submitted, on time, approved."""
-    svc = _service(ctx, "tuyen report status", store_root, None, publish=False)
+    svc = _service(ctx, "tuyen report status", unit, store_root, None, publish=False)
 
     def show() -> None:
         st = svc.status(principal, unit, period)
@@ -158,7 +169,7 @@ def _decide(
         fail_report(exc)
     approver_id = approver or dev_approver(who.code)
     key = _approver_key(ctx, job, approver_id, key_file, dev_keys)
-    svc = _service(ctx, job, store_root, bootstrap, publish=True)
+    svc = _service(ctx, job, station, store_root, bootstrap, publish=True)
 
     def act() -> None:
         if kind == "approve":
@@ -239,7 +250,7 @@ def lock(
 
     approver_id = approver or dev_approver(province)
     key = _approver_key(ctx, "tuyen report lock", approver_id, key_file, dev_keys)
-    svc = _service(ctx, "tuyen report lock", store_root, bootstrap, publish=True)
+    svc = _service(ctx, "tuyen report lock", province, store_root, bootstrap, publish=True)
 
     def act() -> None:
         d = svc.lock(

@@ -16,18 +16,19 @@ from rich.table import Table
 
 from deploy.anchors import approver_registry
 from deploy.cli.common import console, fail, kafka, out, settings
-from sinks.catalog import CATALOG_TIERS, build_catalog
+from sinks.catalog import CATALOG_KINDS, build_catalog
 from sinks.compact import compact as run_compact
-from sinks.config import SINK_NAMES, CompactConfig, sink_config
+from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, sink_config
+from sinks.roots import StoreRoots
 
 __all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
 
 #: Choices derived from the sinks package's own declarations (declared once, there).
 SinkName = StrEnum("SinkName", {n: n for n in SINK_NAMES})  # type: ignore[misc]
-CatalogTier = StrEnum("CatalogTier", {t: t for t in CATALOG_TIERS})  # type: ignore[misc]
+CatalogTier = StrEnum("CatalogTier", {t: t for t in CATALOG_KINDS})  # type: ignore[misc]
 _NATIONAL = CatalogTier("national")
 
-_DEFAULT_CATALOG = Path("catalog.duckdb")
+_CATALOG = "catalog.duckdb"
 
 _FAILED_GRACE_S = 30.0  # how long the other sinks get to stop when one failed
 
@@ -37,7 +38,14 @@ logger = logging.getLogger(__name__)
 def sink(
     ctx: typer.Context,
     names: Annotated[list[SinkName], typer.Argument(help="Sinks to run.")],
-    root: str = typer.Option(None, help="Store root (default: TUYEN_STORE_ROOT)."),
+    province: str = typer.Option(
+        None,
+        help="One province's record-level sinks (district, province): its topic "
+        "tier.province.<code>, its groups, its own root.",
+    ),
+    root: str = typer.Option(
+        None, help="Write this root only (default: each sink's owner's root, docs/stores.md)."
+    ),
     bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: the dev broker)."),
     topic: str = typer.Option(None, help="Override the topic (one sink only)."),
     group: str = typer.Option(None, help="Override the consumer group (one sink only)."),
@@ -64,6 +72,10 @@ def sink(
     s = settings(ctx)
     if (topic or group) and len(names) != 1:
         fail("--topic/--group need exactly one sink")
+    if province is not None:
+        others = [n.value for n in names if n.value not in RECORD_SINKS]
+        if others:
+            fail(f"--province is for the record-level sinks ({', '.join(RECORD_SINKS)}): {others}")
     if metrics_port is not None:
         from streams.monitor.server import is_loopback  # one definition of loopback
 
@@ -77,15 +89,16 @@ def sink(
         approver_registry(s, "tuyen sink signoff")  # fail closed: checked before any thread
         approvers = s.approver_keys
     conn = kafka(ctx, bootstrap)
+    roots = s.store_roots()
     runners = [
         SinkRunner(
             sink_config(
                 name.value,
                 kafka=conn,
-                store_root=root or s.store_root,
                 prefix=s.topic_prefix,
                 topic=topic,
                 group=group,
+                province=province,
                 batch_size=batch_size,
                 rotate_rows=rotate_rows,
                 rotate_bytes=int(rotate_mb * 1024 * 1024),
@@ -93,6 +106,8 @@ def sink(
                 flush_interval_s=flush_interval,
                 approver_keys=approvers,
                 development=s.dev,
+                store_root=sink_roots(name.value, province, root, roots)[0],
+                province_roots=sink_roots(name.value, province, root, roots)[1],
             )
         )
         for name in names
@@ -153,9 +168,28 @@ def sink(
     out.print(table)
 
 
+def sink_roots(
+    name: str, province: str | None, root: str | None, roots: StoreRoots
+) -> tuple[str, str | None]:
+    """Where sink ``name`` writes: ``root`` when given (everything in it); else its owner's
+    root (national and aggregates: the national root; dlq: the quarantine root; one
+    province's record-level sinks: that province's root; the single-topic shape's and the
+    signoff sink's: each row to its province's root, its own dead rows to the quarantine
+    root)."""
+    if root is not None:
+        return root, None
+    if name in RECORD_SINKS:
+        if province is not None:
+            return roots.province_root(province), None
+        return roots.quarantine, roots.province
+    if name == "signoff":  # each province's decisions in its own root, beside its reports
+        return roots.quarantine, roots.province
+    return (roots.quarantine if name == "dlq" else roots.national), None
+
+
 def compact(
     ctx: typer.Context,
-    root: str = typer.Option(None, help="Store root (default: TUYEN_STORE_ROOT)."),
+    root: str = typer.Option(None, help="One root (default: every owner's root)."),
     before_month: str = typer.Option(
         None, help="Compact months before YYYY-MM (default: the current month)."
     ),
@@ -163,37 +197,61 @@ def compact(
 ) -> None:
     """Merge small files of closed partitions (idempotent; safe while readers read)."""
     s = settings(ctx)
-    report = run_compact(
-        CompactConfig(
-            store_root=root or s.store_root, before_month=before_month, min_file_age_s=min_file_age
+    if root is not None:
+        targets = [root]
+    else:
+        roots = s.store_roots()
+        local = "://" not in roots.province or roots.province.startswith("file://")
+        targets = [
+            roots.national,
+            roots.quarantine,
+            *(r for r in roots.province_roots() if not local or Path(r).exists()),
+        ]
+    table = Table("root", "directories", "files in", "files out", "rows in", "rows out")
+    for target in dict.fromkeys(targets):
+        report = run_compact(
+            CompactConfig(store_root=target, before_month=before_month, min_file_age_s=min_file_age)
         )
-    )
-    table = Table("directories", "files in", "files out", "rows in", "rows out")
-    table.add_row(
-        str(report.directories),
-        str(report.files_in),
-        str(report.files_out),
-        str(report.rows_in),
-        str(report.rows_out),
-    )
+        table.add_row(
+            target,
+            str(report.directories),
+            str(report.files_in),
+            str(report.files_out),
+            str(report.rows_in),
+            str(report.rows_out),
+        )
     out.print(table)
 
 
 def catalog(
     ctx: typer.Context,
     out_path: Annotated[
-        Path, typer.Option("--out", help="DuckDB file to write.")
-    ] = _DEFAULT_CATALOG,
-    root: str = typer.Option(None, help="Store root (default: TUYEN_STORE_ROOT)."),
-    tier: Annotated[CatalogTier, typer.Option(help="The tier store to open.")] = _NATIONAL,
-    province: str = typer.Option(None, help="Only this province's folder."),
+        Path | None,
+        typer.Option("--out", help="DuckDB file to write (default: catalog.duckdb in the root)."),
+    ] = None,
+    root: str = typer.Option(None, help="The root to open (default: the tier's owner's root)."),
+    tier: Annotated[
+        CatalogTier, typer.Option(help="The tier store to open (dlq: the operators' catalog).")
+    ] = _NATIONAL,
+    province: str = typer.Option(None, help="Only this province (its own root)."),
     hierarchy: Annotated[
         Path | None, typer.Option(help="Folder with units/links/population CSV.")
     ] = None,
 ) -> None:
-    """Write a DuckDB database of views over a store (open it with the duckdb CLI)."""
+    """Write a DuckDB database of views over one owner's root, for the DuckDB 1.x CLI (paths
+    relative to the root: open it from there, or SET file_search_path)."""
     s = settings(ctx)
-    path = build_catalog(
-        root or s.store_root, out_path, tier.value, province=province, hierarchy=hierarchy
+    if root is None:
+        roots = s.store_roots().for_store(tier.value, [province] if province else None)
+        if len(roots) != 1:
+            fail(f"--tier {tier.value}: each province has its own root; name one (--province)")
+        root = roots[0]
+    if out_path is None:
+        if "://" in root and not root.startswith("file://"):
+            fail("an object-store root: name the catalog file (--out)")
+        out_path = Path(root.removeprefix("file://")) / _CATALOG
+    path = build_catalog(root, out_path, tier.value, province=province, hierarchy=hierarchy)
+    out.print(
+        f"catalog written: {path} (tier={tier.value}, root={root}); try: "
+        f"cd {root} && duckdb {path} -c 'SHOW TABLES'"
     )
-    out.print(f"catalog written: {path} (tier={tier.value}); try: duckdb {path} -c 'SHOW TABLES'")

@@ -78,7 +78,7 @@ def worker(
     anchors = worker_anchors(s)
     conn = kafka(ctx, bootstrap)
     prefix = s.topic_prefix if topic_prefix is None else topic_prefix
-    specs = topic_specs(prefix, s.topic_partitions)
+    specs = topic_specs(prefix, s.topic_partitions, record_topics=s.record_topics)
     raw_partitions = partitions or next(
         p.partitions for p in specs if p.name == topic_name(RAW, prefix)
     )
@@ -90,6 +90,7 @@ def worker(
         app_id=app_id,
         topic_prefix=prefix,
         partitions=raw_partitions,
+        record_topics=s.record_topics,
         pseudonym_key=anchors.pseudonym_key,
         key_registry_path=anchors.key_registry_path,
         facilities_path=anchors.facilities_path,

@@ -37,7 +37,10 @@ def summary(
     facility: Annotated[str, typer.Option(help="The clinician's facility (source code).")],
     purpose: Annotated[str, typer.Option(help="Why (logged), e.g. 'continuity of care'.")],
     province: Annotated[str, typer.Option(help="The province whose store is read.")],
-    store_root: Annotated[str | None, typer.Option(help="Default TUYEN_STORE_ROOT.")] = None,
+    store_root: Annotated[
+        str | None,
+        typer.Option(help="one root holding the province (default: its own, TUYEN_*_ROOT)"),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write the Bundle here (default stdout).")
     ] = None,
@@ -53,7 +56,7 @@ def summary(
     from sinks.summary import SummaryNotFound, SummaryRequest, patient_summary
 
     s = settings(ctx)
-    root = store_root or s.store_root
+    root = store_root or s.store_roots().province_root(province)
     con = open_catalog(root, "province", province=province)
     try:
         bundle = patient_summary(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import pickle
 import sqlite3
 import threading
@@ -177,6 +178,20 @@ def rowid_ranges(rowids: Iterable[int]) -> list[tuple[int, int]]:
     return out
 
 
+def _private(path: Path) -> None:
+    """Create ``path`` (and so its ``-wal``/``-shm`` companions, which SQLite creates with the
+    database file's mode) readable and writable by its owner only: 0600."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+        for extra in ("-wal", "-shm"):
+            companion = path.with_name(path.name + extra)
+            if companion.exists():
+                companion.chmod(0o600)
+    except OSError as exc:
+        raise OutboxError(f"cannot create outbox {path}: {exc}") from exc
+
+
 class Outbox:
     """A station's outbox file. Thread-safe (one connection behind a lock)."""
 
@@ -184,6 +199,7 @@ class Outbox:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        _private(path)  # health records wait here: the station's account only
         try:
             self._db = sqlite3.connect(
                 str(path), timeout=0.5, isolation_level=None, check_same_thread=False

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from schemas.kafka import KafkaConnection
+from sinks.roots import StoreRoots
 
 __all__ = ["PortalConfig"]
 
@@ -20,6 +21,10 @@ class PortalConfig(BaseModel):
 
     state_dir: Path
     store_root: str
+    #: each owner's root (``deploy.settings.Settings.store_roots``); without them every
+    #: tier is read from ``store_root`` alone (tests, a developer's single-root store)
+    province_root: str | None = None
+    national_root: str | None = None
     hierarchy_dir: Path | None = None
     #: the facility registry (``TUYEN_FACILITIES``): clinicians of registered hospitals
     facilities: Path | None = None
@@ -44,6 +49,12 @@ class PortalConfig(BaseModel):
     approver_keys: str | None = None
     development: bool = False
     approval_months: int = Field(default=3, ge=1, le=24)
+
+    def store_roots(self) -> StoreRoots:
+        """Where the portal reads each owner's data (``sinks.roots``)."""
+        if self.province_root is None or self.national_root is None:
+            return StoreRoots.single(self.store_root)
+        return StoreRoots(self.province_root, self.national_root, self.store_root)
 
     @property
     def access_log(self) -> Path:

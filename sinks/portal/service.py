@@ -71,7 +71,7 @@ class Portal:
         )
         self.tokens = Tokens(self.db, self.accounts)
         self.stores = StoreAccess(
-            config.store_root,
+            config.store_roots(),
             self.h,
             hierarchy_dir=config.hierarchy_dir,
             generation_ttl=config.generation_ttl,

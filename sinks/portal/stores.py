@@ -9,9 +9,10 @@ never names a path. A scope opens only what it covers:
   of the tier the report is for (province pages: the province tier; district pages: the
   district tier), and of the pre-2025 provinces merged into it.
 
-Today every tier lives under one root (``<root>/<tier>/province=PP/…``); when each province
-gets its own root (a later wave), :meth:`StoreAccess.roots` is where the per-province roots
-plug in. Connections are DuckDB in-memory catalogs (``sinks.catalog.open_catalog``), one per
+Each owner has its own root (``sinks.roots.StoreRoots``: a root per province, the national
+root); :meth:`StoreAccess.roots` asks ``StoreRoots.for_store`` which roots a key covers (a
+province and the pre-2025 provinces merged into it share one root). Connections are DuckDB
+in-memory catalogs (``sinks.catalog.open_catalog``, each locked to its root), one per
 (tier, provinces), shared by the request threads through ``cursor()``.
 """
 
@@ -31,6 +32,7 @@ import duckdb
 from schemas.hierarchy import Hierarchy, Tier
 from sinks.catalog import open_catalog
 from sinks.portal.scope import Scope
+from sinks.roots import StoreRoots
 from sinks.store import SIGNOFF_DIR
 
 __all__ = ["StoreAccess", "StoreKey"]
@@ -52,13 +54,13 @@ class StoreAccess:
 
     def __init__(
         self,
-        root: str,
+        root: str | StoreRoots,
         hierarchy: Hierarchy,
         *,
         hierarchy_dir: Path | None = None,
         generation_ttl: float = 5.0,
     ) -> None:
-        self.root = root
+        self.store_roots = root if isinstance(root, StoreRoots) else StoreRoots.single(root)
         self.h = hierarchy
         self.hierarchy_dir = hierarchy_dir
         self.generation_ttl = generation_ttl
@@ -78,8 +80,9 @@ class StoreAccess:
         return StoreKey("national", None)
 
     def roots(self, key: StoreKey) -> list[str]:
-        """The roots holding ``key``'s data (one root with every tier today)."""
-        return [self.root]
+        """The roots holding ``key``'s data: the national root, or the root of the
+        province(s) of the key."""
+        return self.store_roots.for_store(key.tier, key.provinces)
 
     @contextmanager
     def cursor(self, key: StoreKey) -> Iterator[duckdb.DuckDBPyConnection]:

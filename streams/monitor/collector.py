@@ -2,9 +2,10 @@
 
 - committed offsets: AdminClient ``list_consumer_group_offsets``;
 - end offsets: ``list_offsets`` (latest = the high watermark);
-- lag in seconds: now − timestamp of the first unconsumed message, read with an assign-only
-  consumer seeking to the committed offset (no group join); 0 when caught up, None when
-  there is lag but that message could not be read in time;
+- lag in seconds: now − timestamp of the first unconsumed message, found with ListOffsets
+  by timestamp (``KafkaClients.timestamps_at``): the monitor's principal may Describe a
+  topic but not Read it, so it never sees a record; 0 when caught up, None when there is lag
+  but that message is gone (retention);
 - state: ``list_consumer_groups``; not ``describe_consumer_groups`` (members, owners):
   librdkafka 2.x aborts the whole process in that call when a broker connection drops
   (``rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0``, librdkafka #4605),
@@ -258,10 +259,8 @@ class LagCollector:
         lagging = {tp: {o for o in offs if o < ends.get(tp, 0)} for tp, offs in wanted.items()}
         for batch in _rounds(lagging):
             now = self.clock()
-            for msg in self.clients.read(batch, ends, self.config.peek_timeout_s, first_only=True):
-                _kind, ts = msg.timestamp()
-                tp = (msg.topic() or "", msg.partition() or 0)
-                if ts > 0 and tp in batch:
+            for tp, ts in self.clients.timestamps_at(batch).items():
+                if ts > 0:
                     out[(tp[0], tp[1], batch[tp])] = max(0.0, (now - ts) / 1000)
         return out
 

@@ -2,14 +2,18 @@
 
 - events in/out per stage: sums of the end offsets of the stage's input and output topics
   (records ever written; for the compacted aggregates topic, updates ever written);
-- DLQ records by reason code: the ``tuyen_reason`` header of DLQ records, tallied
-  incrementally (each collection reads only new records; the first reads at most the
-  newest ``dlq_scan_limit`` records per partition);
+- DLQ records by reason code: the ``tuyen_reason`` header of the rejection records
+  (``station.changes.rejections``: one per dead letter, without its payload; the monitor may
+  not read the DLQ itself, which holds the rejected bytes), tallied incrementally (each
+  collection reads only new records; the first reads at most the newest ``dlq_scan_limit``
+  records per partition);
 - freshness per tier: tier topic message timestamp − ``ce_time`` header of the records new
   since the last collection (at most ``freshness_sample`` per topic, the newest), into a
   cumulative histogram per tier (Prometheus) and percentiles over the last
-  ``freshness_sample`` delays (the status page). ``aggregates`` is event → live aggregate
-  (its records carry the newest event time they reflect).
+  ``freshness_sample`` delays (the status page), for the topics the monitor may read: the
+  national tier and ``aggregates`` (event → live aggregate; its records carry the newest
+  event time they reflect). The record-level tiers are never read by the monitor: their
+  freshness into the stores is each province sink's ``tuyen_sink_freshness_seconds``.
 """
 
 from __future__ import annotations
@@ -41,13 +45,14 @@ class Stage:
     outputs: tuple[str, ...]
 
 
-def pipeline_stages(prefix: str = "") -> tuple[Stage, ...]:
-    """The stages of DESIGN.md's data flow, with prefixed topic names."""
+def pipeline_stages(prefix: str = "", province_topics: tuple[str, ...] = ()) -> tuple[Stage, ...]:
+    """The stages of DESIGN.md's data flow, with prefixed topic names (``province_topics``:
+    the per-province record-level topics the cluster has)."""
 
     def n(base: str) -> str:
         return T.topic_name(base, prefix)
 
-    tiers = (n(T.TIER_DISTRICT), n(T.TIER_PROVINCE), n(T.TIER_NATIONAL))
+    tiers = (n(T.TIER_DISTRICT), n(T.TIER_PROVINCE), n(T.TIER_NATIONAL), *province_topics)
     return (
         Stage("validate", (n(T.RAW),), (n(T.VALID), n(T.DLQ))),
         Stage("route", (n(T.VALID),), tiers),
@@ -56,10 +61,9 @@ def pipeline_stages(prefix: str = "") -> tuple[Stage, ...]:
 
 
 def tier_topics(prefix: str = "") -> dict[str, str]:
-    """Freshness tiers → topic: the three tier feeds and the live aggregates."""
+    """Freshness tiers → topic: the ones the monitor may read (the pseudonymised national
+    feed and the live aggregates; never a record-level topic)."""
     return {
-        "district": T.topic_name(T.TIER_DISTRICT, prefix),
-        "province": T.topic_name(T.TIER_PROVINCE, prefix),
         "national": T.topic_name(T.TIER_NATIONAL, prefix),
         "aggregates": T.topic_name(T.AGGREGATES, prefix),
     }
@@ -84,7 +88,7 @@ class HealthCollector:
     def __init__(self, config: MonitorConfig, clients: KafkaClients) -> None:
         self.config = config
         self.clients = clients
-        self.dlq_topic = T.topic_name(T.DLQ, config.topic_prefix)
+        self.dlq_topic = T.topic_name(T.REJECTIONS, config.topic_prefix)
         self._dlq_positions: dict[TP, int] = {}
         self._dlq_counts: Counter[str] = Counter()
         self._fresh_positions: dict[TP, int] = {}
@@ -138,8 +142,13 @@ class HealthCollector:
         return {t: delay_percentiles(self._fresh_recent.get(t, ())) for t in tiers}
 
     def collect(self) -> PipelineHealth:
-        stages = pipeline_stages(self.config.topic_prefix)
+        per_province = T.province_topic_prefix(self.config.topic_prefix)
+        provinces = tuple(
+            sorted(t for t in self.clients.metadata().topics if t.startswith(per_province))
+        )
+        stages = pipeline_stages(self.config.topic_prefix, provinces)
         names = {t for s in stages for t in (*s.inputs, *s.outputs)}
+        names.add(self.dlq_topic)
         names.update(tier_topics(self.config.topic_prefix).values())
         tps = self.clients.partitions(names)
         ends = self.clients.end_offsets(tps)

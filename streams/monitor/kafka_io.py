@@ -14,11 +14,14 @@ from confluent_kafka.admin import ClusterMetadata, OffsetSpec
 from schemas.kafka import KafkaConnection, admin, consumer
 from streams.monitor.exceptions import BrokerQueryError
 
-__all__ = ["KafkaClients", "now_ms"]
+__all__ = ["READER_GROUP_PREFIX", "KafkaClients", "now_ms"]
 
 logger = logging.getLogger(__name__)
 
 TP = tuple[str, int]
+#: The id of the monitor's assign-only readers (never joined, never committed; librdkafka
+#: still looks its coordinator up, which needs Describe on it).
+READER_GROUP_PREFIX = "_tuyen-monitor-reader-"
 
 
 def now_ms() -> int:
@@ -39,7 +42,7 @@ class KafkaClients:
         self.admin = admin(kafka)
         self._reader_config: dict[str, object] = {
             # an id is required by the client; we only assign() so no group is ever joined
-            "group.id": f"_tuyen-monitor-reader-{uuid.uuid4().hex[:8]}",
+            "group.id": f"{READER_GROUP_PREFIX}{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
@@ -105,6 +108,65 @@ class KafkaClients:
         keys = list(futs)
         results = self._wait(futs[k] for k in keys)
         return {(k.topic, k.partition): int(r.offset) for k, r in zip(keys, results, strict=True)}
+
+    def _listed(self, req: dict[TP, OffsetSpec]) -> dict[TP, tuple[int, int]]:
+        """``list_offsets`` returning (offset, timestamp ms) per partition."""
+        if not req:
+            return {}
+        futs = self.admin.list_offsets(
+            {TopicPartition(t, p): spec for (t, p), spec in req.items()},
+            request_timeout=self.timeout_s,
+        )
+        keys = list(futs)
+        results = self._wait(futs[k] for k in keys)
+        return {
+            (k.topic, k.partition): (int(r.offset), int(r.timestamp))
+            for k, r in zip(keys, results, strict=True)
+        }
+
+    def timestamps_at(self, positions: dict[TP, int], max_rounds: int = 64) -> dict[TP, int]:
+        """The timestamp (ms) of the message at each ``positions`` offset, from ListOffsets
+        alone: what Describe on a topic allows, without reading (Read) a record.
+
+        ListOffsets by timestamp ``t`` answers the first offset whose timestamp is ≥ ``t``,
+        and that message's timestamp. A bisection over time per partition, every partition in
+        one request per round, ends on the message itself (exact) or on two adjacent
+        milliseconds (its timestamp). Timestamps that go backwards within a partition
+        (CreateTime set by a producer) give the nearest such answer. Partitions without the
+        message (empty, or removed by retention) are left out."""
+        first = self._listed({tp: OffsetSpec.for_timestamp(0) for tp in positions})
+        newest = self._listed({tp: OffsetSpec.max_timestamp() for tp in positions})
+        found: dict[TP, int] = {}
+        lo: dict[TP, int] = {}
+        hi: dict[TP, int] = {}
+        for tp, target in positions.items():
+            off, ts = first.get(tp, (-1, -1))
+            if off < 0 or off > target:
+                continue
+            if off == target:
+                found[tp] = ts
+                continue
+            lo[tp], hi[tp] = ts, max(ts, newest.get(tp, (-1, ts))[1]) + 1
+        for _ in range(max_rounds):
+            todo = {tp: (lo[tp] + hi[tp]) // 2 for tp in lo if tp not in found}
+            for tp, mid in list(todo.items()):
+                if mid <= lo[tp]:  # adjacent milliseconds: the message's is the lower one
+                    found[tp] = lo[tp]
+                    del todo[tp]
+            if not todo:
+                break
+            answers = self._listed({tp: OffsetSpec.for_timestamp(ms) for tp, ms in todo.items()})
+            for tp, mid in todo.items():
+                off, ts = answers.get(tp, (-1, -1))
+                if off < 0 or off > positions[tp]:
+                    hi[tp] = mid
+                elif off == positions[tp]:
+                    found[tp] = ts
+                else:
+                    lo[tp] = max(ts, mid)
+        for tp in lo:
+            found.setdefault(tp, lo[tp])
+        return found
 
     def read(
         self,

@@ -345,7 +345,10 @@ def run(kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory) -> Ite
     prefix = unique_name("oracle") + "."
     # the raw topic keeps the producers' CreateTime: the test replays history, each event
     # stamped with when its station delivered it (the worker is told so, --allow-create-time)
-    apply_topics(kafka, replay_specs(topic_specs(prefix, partitions=PARTITIONS), prefix))
+    apply_topics(
+        kafka,
+        replay_specs(topic_specs(prefix, partitions=PARTITIONS, record_topics="single"), prefix),
+    )
     pipeline = Pipeline(
         kafka=kafka,
         prefix=prefix,

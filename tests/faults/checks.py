@@ -31,7 +31,7 @@ import orjson
 
 from schemas.registry import RecordType
 from schemas.topics import RAW, topic_name
-from sinks.catalog import open_catalog
+from sinks.catalog import OPERATORS, open_catalog
 from tests.faults.pipeline import TIERS, FaultPipeline
 from tests.faults.traffic import Expectation
 
@@ -147,7 +147,7 @@ def check_stores(
             out.raw_duplicates[tier] = int(raw[0]) - int(raw[1])
         finally:
             con.close()
-    con = open_catalog(root, "national")
+    con = open_catalog(root, OPERATORS)  # the dead letters whole: the operators' catalog
     try:
         dlq = _rows(con, 'SELECT topic, partition, "offset", reason FROM dlq')
         raw_dlq = _rows(

@@ -89,7 +89,7 @@ class FaultPipeline:
     def __post_init__(self) -> None:
         specs = [
             dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
-            for s in topic_specs(self.prefix, PARTITIONS)
+            for s in topic_specs(self.prefix, PARTITIONS, record_topics="single")
         ]
         if self.create_time:
             specs = replay_specs(specs, self.prefix)

@@ -15,7 +15,7 @@ import pytest
 
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name
-from sinks.catalog import open_catalog
+from sinks.catalog import OPERATORS, open_catalog
 from tests.faults.checks import FaultResult, StoreContract, finish
 from tests.faults.pipeline import kill_and_restart, start_run
 from tests.faults.traffic import kill_run_traffic
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 def _replayed_dead_letters(root: Path, raw_topic: str) -> int:
     """Distinct dead letters (DLQ positions) beyond one per rejected raw input, on disk."""
-    con = open_catalog(root, "national")
+    con = open_catalog(root, OPERATORS)
     try:
         row = con.execute(
             "SELECT count(DISTINCT (dlq_topic, dlq_partition, dlq_offset)) "

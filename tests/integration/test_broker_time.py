@@ -168,7 +168,7 @@ def test_an_output_the_broker_refuses_is_dead_lettered_and_the_rest_goes_on(
     national = topic_name(TIER_NATIONAL, prefix)
     specs = [
         replace(s, config={"max.message.bytes": "1800"}) if s.name == national else s
-        for s in topic_specs(prefix, 1)
+        for s in topic_specs(prefix, 1, record_topics="single")
     ]
     apply_topics(kafka, specs)
     f = EventFactory(seed=KEY_SEED)
@@ -184,7 +184,9 @@ def test_an_output_the_broker_refuses_is_dead_lettered_and_the_rest_goes_on(
     # uncompressed, so that the topic's limit applies to the record as it is
     runtime.publisher = BatchPublisher(kafka, **{"compression.type": "none"})
     try:
-        processor = BatchProcessor(runtime.validator, runtime.pseudonymiser, topic_prefix=prefix)
+        processor = BatchProcessor(  # the development shape: one tier.district topic
+            runtime.validator, runtime.pseudonymiser, topic_prefix=prefix, record_topics="single"
+        )
         runtime.processor = processor
         small = f.message(f.change("bed_snapshot", station="00367"))
         items = [

@@ -91,7 +91,7 @@ def test_a_worker_with_real_anchors_rejects_development_signatures(
     kafka: KafkaConnection, unique: Callable[[str], str], tmp_path: Path
 ) -> None:
     prefix = unique("closed") + "."
-    apply_topics(kafka, topic_specs(prefix, PARTITIONS))
+    apply_topics(kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
     real = registry(tmp_path / "keys.json", REAL_SEED, ("hw-00004-1", "hw-00004-2"))
     key_file = tmp_path / "pseudonym_key"
     key_file.write_text(base64.b64encode(os.urandom(32)).decode())
@@ -105,6 +105,7 @@ def test_a_worker_with_real_anchors_rejects_development_signatures(
     produce(kafka, prefix + "station.changes", [*forged, *good])
     env = kafka_env(kafka, bare_env())
     env.update(TUYEN_KEY_REGISTRY=str(real), TUYEN_PSEUDONYM_KEY_FILE=str(key_file))
+    env["TUYEN_RECORD_TOPICS"] = "single"
     log = tmp_path / "worker.log"
     args = ["--topic-prefix", prefix, "--partitions", str(PARTITIONS), "--web-port", "0",
             "--session-timeout", "6", "--data-dir", str(tmp_path / "data"),

@@ -86,7 +86,8 @@ def pipeline(kafka: KafkaConnection, prefix: str) -> tuple[dict[str, str], str]:
     """Prefixed pipeline topics with a little traffic, and two groups: one OK (committed here)
     and one stuck (its commits come from :class:`StalledCommitter`); and the stuck group's
     topic."""
-    names = {b: T.topic_name(b, prefix) for b in (T.RAW, T.VALID, T.DLQ, T.TIER_DISTRICT)}
+    bases = (T.RAW, T.VALID, T.DLQ, T.REJECTIONS, T.TIER_DISTRICT, T.TIER_NATIONAL)
+    names = {b: T.topic_name(b, prefix) for b in bases}
     client = admin(kafka)  # held while its futures complete
     futs = client.create_topics([NewTopic(n, 1, 1) for n in names.values()])
     for f in futs.values():
@@ -97,11 +98,14 @@ def pipeline(kafka: KafkaConnection, prefix: str) -> tuple[dict[str, str], str]:
     for i in range(7):
         p.produce(names[T.VALID], value=b"valid%d" % i)
     for reason in ("not_json", "not_json", "bad_time"):
+        # a dead letter and its rejection record (what the monitor reads: no payload)
         p.produce(names[T.DLQ], value=b"{}", headers=[("tuyen_reason", reason.encode())])
+        p.produce(names[T.REJECTIONS], value=b"", headers=[("tuyen_reason", reason.encode())])
     event_time = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
     for i in range(5):
+        p.produce(names[T.TIER_DISTRICT], value=b"d%d" % i)
         p.produce(
-            names[T.TIER_DISTRICT], value=b"d%d" % i, headers=[("ce_time", event_time.encode())]
+            names[T.TIER_NATIONAL], value=b"n%d" % i, headers=[("ce_time", event_time.encode())]
         )
     assert p.flush(10) == 0
     groups = {"ok": prefix + "validators", "stuck": prefix + "sink.district"}
@@ -243,12 +247,13 @@ def test_metrics_status_and_page(
     assert value("tuyen_dlq_records_total", reason="bad_time") == 1
     assert value("tuyen_stage_events_total", stage="validate", direction="in") == 10
     assert value("tuyen_stage_events_total", stage="validate", direction="out") == 7 + 3
-    assert value("tuyen_freshness_seconds_count", tier="district") == 5
-    assert value("tuyen_freshness_seconds_sum", tier="district") >= 5 * 1.99  # ms stamps
+    # freshness from the feeds the monitor may read; never a record-level tier
+    assert value("tuyen_freshness_seconds_count", tier="national") == 5
+    assert value("tuyen_freshness_seconds_sum", tier="national") >= 5 * 1.99  # ms stamps
     assert not [
         s
         for s in samples
-        if s.name.startswith("tuyen_freshness") and s.labels.get("tier") == "national"
+        if s.name.startswith("tuyen_freshness") and s.labels.get("tier") == "district"
     ]
     assert value("tuyen_cluster_offline_partitions") == 0
     assert value("tuyen_broker_up", node="1") == 1

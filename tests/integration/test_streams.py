@@ -55,6 +55,7 @@ class Worker:
         data_dir.mkdir(parents=True, exist_ok=True)
         env = kafka_env(kafka, os.environ)
         env.pop("TUYEN_DEV", None)  # --dev below asks for it
+        env["TUYEN_RECORD_TOPICS"] = "single"  # the development shape: tier.district, .province
         # a key of its own (strong: even in development mode a key given must be)
         env["TUYEN_PSEUDONYM_KEY"] = base64.b64encode(os.urandom(32)).decode()
         if registry is not None:  # a key registry file (else the development keys)
@@ -142,7 +143,7 @@ class TopicReader:
 @pytest.fixture
 def prefix(unique: Callable[[str], str], kafka: KafkaConnection) -> str:
     p = unique("st") + "."
-    apply_topics(kafka, topic_specs(p, PARTITIONS))
+    apply_topics(kafka, topic_specs(p, PARTITIONS, record_topics="single"))
     return p
 
 

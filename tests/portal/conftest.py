@@ -34,6 +34,7 @@ from sinks.portal.accounts import Accounts
 from sinks.portal.db import Database
 from sinks.portal.service import load_hierarchy
 from sinks.portal.signing import ApproverKeys
+from sinks.roots import StoreRoots
 from tests.helpers import unique_name, wait_until
 from tests.portal.store import build_store
 
@@ -126,16 +127,18 @@ def portal_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def signoff_sink(
     kafka: KafkaConnection, portal_store: StoreData, portal_state: Path
 ) -> Iterator[str]:
-    """The ``signoff`` sink writing verified decisions into the portal's store, on a topic
+    """The ``signoff`` sink writing verified decisions into each province's root, on a topic
     prefix of its own; yields the prefix (the portal's ``TUYEN_TOPIC_PREFIX``)."""
     prefix = unique_name("portal") + "."
     signoff = topic_name(SIGNOFF, prefix)
     apply_topics(kafka, [t for t in topic_specs(prefix, 1) if t.name == signoff])
     registry = portal_state / "approvers.json"
+    roots = StoreRoots.under(str(portal_store.root))
     runner = SinkRunner(
         sink_config(
-            "signoff", kafka=kafka, store_root=str(portal_store.root), prefix=prefix,
-            approver_keys=str(registry), flush_interval_s=0.2, session_timeout_ms=6000,
+            "signoff", kafka=kafka, store_root=roots.quarantine, prefix=prefix,
+            province_roots=roots.province, approver_keys=str(registry), flush_interval_s=0.2,
+            session_timeout_ms=6000,
         )
     )  # fmt: skip
     stop = threading.Event()

@@ -1,7 +1,8 @@
 """A small real store for the portal's tests: simulated stations through the stream
 worker's batch processor (validate, verify, enrich, route, pseudonymise) and the sinks'
 segment writer — the production code paths minus the broker — into the store layout
-``tuyen report`` and the portal read."""
+``tuyen report`` and the portal read: each owner's root under the store's base
+(``sinks.roots``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from producers.simulator import SimEvent, SimulationResult, simulate
 from schemas import DevKeyRegistry, RecordChange, dev_signer, encode, make_change, sign
 from schemas.hierarchy import VN_TZ, Hierarchy
 from schemas.topics import RAW, TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, topic_name
+from sinks.consumer import province_router
 from sinks.encode import encoder_for
+from sinks.roots import StoreRoots
 from sinks.segments import SegmentWriter
 from sinks.store import Store
 from sinks.testing import FakeMessage
@@ -48,7 +51,9 @@ def _processor() -> BatchProcessor:
         Hierarchy.default(),
         DevKeyRegistry(DEV_KEY_SEED, signers_per_station=DEV_SIGNERS_PER_STATION),
     )
-    return BatchProcessor(validator, Pseudonymiser("portal-tests"), topic_prefix=PREFIX)
+    return BatchProcessor(
+        validator, Pseudonymiser("portal-tests"), topic_prefix=PREFIX, record_topics="single"
+    )
 
 
 def _raw(events: Iterable[SimEvent], now: datetime) -> list[RawMessage]:
@@ -68,9 +73,11 @@ def _raw(events: Iterable[SimEvent], now: datetime) -> list[RawMessage]:
 
 
 def _write(root: Path, outputs: list[OutMessage], first_offset: int = 0) -> None:
-    """The tier records of ``outputs`` into ``root`` (offsets from ``first_offset``: the
-    segment files are named by their first offset, so a later write must not reuse them)."""
-    store = Store.open(str(root))
+    """Each owner's data into its own root under ``root`` (``sinks.roots``), as the sinks
+    write it: the national tier to the national root, each province's records to its own
+    (offsets from ``first_offset``: the segment files are named by their first offset, so a
+    later write must not reuse them)."""
+    roots = StoreRoots.under(str(root))
     for tier, base in TIERS.items():
         topic = topic_name(base, PREFIX)
         by_part: dict[int, list[FakeMessage]] = defaultdict(list)
@@ -79,8 +86,13 @@ def _write(root: Path, outputs: list[OutMessage], first_offset: int = 0) -> None
                 p = _partition(o.key)
                 offset = first_offset + len(by_part[p])
                 by_part[p].append(FakeMessage(topic, p, offset, o.value, o.key, o.headers))
+        own = Store.open(roots.national if tier == "national" else roots.quarantine)
         writer = SegmentWriter(
-            store=store, topic=topic, encoder=encoder_for("tier", tier), rotate_rows=10**9
+            store=own,
+            topic=topic,
+            encoder=encoder_for("tier", tier),
+            rotate_rows=10**9,
+            route=None if tier == "national" else province_router(roots.province, own),
         )
         for p, msgs in sorted(by_part.items()):
             writer.resume(p, first_offset)

@@ -28,6 +28,7 @@ from sinks.catalog import open_catalog
 from sinks.portal.accounts import LoginPolicy
 from sinks.reports import ReportRequest, run_report
 from sinks.reports.render.fhir import validate
+from sinks.roots import StoreRoots
 from sinks.signoff.ledger import read_ledger
 from tests.helpers import wait_until
 from tests.portal.conftest import ACCOUNTS, AUDIT_KEY, OTHER_PROVINCE, PROVINCE, Server, StoreData
@@ -96,7 +97,8 @@ def test_wrong_password_is_slowed_then_locked(portal: Server, context: BrowserCo
 
 
 def _expected_station(store: StoreData, district: str, station: str, period: str) -> int:
-    con = open_catalog(str(store.root), "district", province=PROVINCE)
+    own = StoreRoots.under(str(store.root)).province_root(PROVINCE)
+    con = open_catalog(own, "district", province=PROVINCE)
     try:
         request = ReportRequest(kind="health", tier="district", unit=district, period=period,
                                 principal=f"province:{PROVINCE}")  # fmt: skip
@@ -171,8 +173,7 @@ def test_csv_download_equals_tuyen_report(
     got = Path(info.value.path()).read_bytes()
     cli = subprocess.run(
         [*tuyen(), "report", "health", "--tier", "province", "--unit", PROVINCE,
-         "--period", period, "--as", f"province:{PROVINCE}", "--format", "csv",
-         "--store-root", str(portal.store)],
+         "--period", period, "--as", f"province:{PROVINCE}", "--format", "csv"],
         capture_output=True, env=env, timeout=120,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
@@ -184,7 +185,7 @@ def test_csv_download_equals_tuyen_report(
     subprocess.run(
         [*tuyen(), "report", "health", "--tier", "province", "--unit", PROVINCE,
          "--period", period, "--as", f"province:{PROVINCE}", "--format", "parquet",
-         "--out", str(out), "--store-root", str(portal.store)],
+         "--out", str(out)],
         check=True, capture_output=True, env=env, timeout=120,
     )  # fmt: skip
     assert pq.read_table(io.BytesIO(parquet.body())).equals(pq.read_table(out))
@@ -211,8 +212,7 @@ def test_fhir_download_equals_tuyen_report(
         assert got.status == 200 and got.headers["content-type"].startswith("application/fhir+json")
         cli = subprocess.run(
             [*tuyen(), "report", kind, "--tier", "province", "--unit", PROVINCE,
-             "--period", period, "--as", f"province:{PROVINCE}", "--format", "fhir",
-             "--store-root", str(portal.store)],
+             "--period", period, "--as", f"province:{PROVINCE}", "--format", "fhir"],
             capture_output=True, env=env, timeout=120,
         )  # fmt: skip
         assert cli.returncode == 0, cli.stderr

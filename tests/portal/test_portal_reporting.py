@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -12,13 +13,14 @@ from sinks.portal.reporting import AccessDenied, ReportQuery, Reports, period_fa
 from sinks.portal.scope import parse_scope
 from sinks.portal.stores import StoreAccess, StoreKey
 from sinks.reports import parse_period
+from sinks.roots import StoreRoots
 from tests.portal.conftest import PROVINCE, StoreData
 
 
 @pytest.fixture(scope="module")
 def reports(portal_store: StoreData) -> Reports:
     h = Hierarchy.default()
-    return Reports(StoreAccess(str(portal_store.root), h, generation_ttl=0), h)
+    return Reports(StoreAccess(StoreRoots.under(str(portal_store.root)), h, generation_ttl=0), h)
 
 
 def _month(reports: Reports) -> str:
@@ -72,7 +74,8 @@ def test_results_are_cached_until_the_store_changes(
     q = ReportQuery("resources", PROVINCE, _month(reports))
     first = reports.run(scope, q)
     assert reports.run(scope, q) is first
-    some = next((portal_store.root / "province").rglob("*.parquet"))
+    own = StoreRoots.under(str(portal_store.root)).province_root(PROVINCE)
+    some = next((Path(own) / "province").rglob("*.parquet"))
     copy = some.with_name("copy+0+0.parquet")
     shutil.copy(some, copy)
     try:

@@ -45,7 +45,7 @@ def test_a_replayed_rejection_counts_once_and_stays_raw(tmp_path: Path) -> None:
             _dead_letter(3, 11, "2026-03-10T05:03:00Z"),
         ],
     )
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "dlq")
     rows = con.execute(
         'SELECT topic, partition, "offset", dlq_offset FROM dlq ORDER BY "offset"'
     ).fetchall()
@@ -58,6 +58,6 @@ def test_dead_letters_without_source_coordinates_count_by_their_own_position(
 ) -> None:
     bare = [FakeMessage(DLQ, 0, i, b"x", None, [("tuyen_reason", b"unknown")]) for i in range(3)]
     _write(tmp_path, [*bare, bare[1]])  # dead letter 1 delivered twice
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "dlq")
     assert con.execute("SELECT dlq_offset FROM dlq ORDER BY 1").fetchall() == [(0,), (1,), (2,)]
     assert con.execute("SELECT count(*) FROM raw.dlq").fetchall() == [(4,)]

@@ -84,11 +84,38 @@ def yaml_files() -> list[Path]:
     return found
 
 
-def compose() -> dict[str, Any]:
-    doc = load_yaml(COMPOSE)
-    assert len(doc) == 1
-    result: dict[str, Any] = doc[0]
+COMPOSE_FILES = ("docker-compose.yml", "provinces.yml")
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    """Compose's merge of a later file: mappings key by key, lists concatenated."""
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] = [*into[key], *value]
+        else:
+            into[key] = value
+
+
+@cache
+def _compose() -> dict[str, Any]:
+    env = (COMPOSE_DIR / ".env").read_text(encoding="utf-8")
+    assert f"COMPOSE_FILE={':'.join(COMPOSE_FILES)}" in env.splitlines()
+    result: dict[str, Any] = {}
+    for name in COMPOSE_FILES:
+        doc = load_yaml(COMPOSE_DIR / name)
+        assert len(doc) == 1
+        _merge(result, doc[0])
     return result
+
+
+def compose() -> dict[str, Any]:
+    """The pilot as docker compose sees it: docker-compose.yml merged with the generated
+    provinces.yml (the files ``.env`` names)."""
+    import copy
+
+    return copy.deepcopy(_compose())
 
 
 def tuyen_services() -> dict[str, dict[str, Any]]:
@@ -275,9 +302,16 @@ def test_compose_references_exist() -> None:
 def test_compose_one_service_per_sink_and_scalable_workers() -> None:
     services = compose()["services"]
     sinks = {n: svc["command"] for n, svc in services.items() if n.startswith("sink-")}
-    assert {f"sink-{name}" for name in generator().SINKS} == set(sinks)
-    for service, command in sinks.items():  # `tuyen sink NAMES...`: one sink per service
-        assert command == ["tuyen", "sink", service.removeprefix("sink-")]
+    codes = generator().province_codes()
+    assert {f"sink-{name}" for name in generator().SINKS} | {
+        f"sink-province-{c}" for c in codes
+    } == set(sinks)
+    for service, command in sinks.items():  # one principal, one owner per service
+        if service.startswith("sink-province-"):
+            code = service.removeprefix("sink-province-")
+            assert command == ["tuyen", "sink", "province", "district", "--province", code]
+        else:
+            assert command == ["tuyen", "sink", service.removeprefix("sink-")]
     assert services["streams"]["deploy"]["replicas"] >= 2
     assert "container_name" not in services["streams"]  # would forbid --scale
     assert services["topics"]["command"] == ["tuyen", "topics", "apply"]
@@ -397,14 +431,55 @@ def test_compose_portal_reads_the_store_and_keeps_its_state() -> None:
     assert tuple(portal["command"][:3]) == PORTAL and "--host" in portal["command"]
     env = portal["environment"]
     volumes = dict(v.split(":", 1) for v in portal["volumes"])
-    sinks = [s for n, s in services.items() if n.startswith("sink-")]
-    store = {v.split(":")[0] for s in sinks for v in s["volumes"]}
-    (store_volume,) = store
-    assert volumes[store_volume] == f"{env['TUYEN_STORE_ROOT']}:ro"  # reads, never writes
+    sinks = [s for n, s in services.items() if n.startswith("sink-") and n != "sink-dlq"]
+    # the signoff sink's own dead rows (decisions that fail verification) go to the quarantine
+    stores = {v.split(":")[0] for s in sinks for v in s["volumes"]} - {"store-quarantine"}
+    for store in stores:  # every analysts' store, read-only; never the quarantine
+        assert volumes[store].endswith(":ro"), store
+    assert "store-quarantine" not in volumes
     state = Path(env["TUYEN_PORTAL_STATE_DIR"])
     (state_volume,) = [v for v, target in volumes.items() if state.is_relative_to(target)]
-    assert state_volume != store_volume and state_volume in compose()["volumes"]
+    assert state_volume not in stores and state_volume in compose()["volumes"]
     assert f"127.0.0.1:{env['TUYEN_PORTAL_PORT']}:{env['TUYEN_PORTAL_PORT']}" in portal["ports"]
+
+
+def test_compose_each_owner_has_its_own_store_and_each_service_its_own_principal() -> None:
+    """A province's volume is written by its sink alone (and its ``signoff/`` folder by the
+    signoff sink); the quarantine by the DLQ sink (and the signoff sink's dead rows); every
+    service connects as its own principal with its own password secret, over
+    SASL_SSL; the brokers have no PLAINTEXT listener and one super user."""
+    services = compose()["services"]
+    writers: dict[str, set[str]] = {}
+    for name, svc in services.items():
+        for v in svc.get("volumes", []):
+            source, _, rest = v.partition(":")
+            if source.startswith("store-") and not rest.endswith(":ro"):
+                writers.setdefault(source, set()).add(name)
+    for code in generator().province_codes():
+        assert writers[f"store-province-{code}"] == {f"sink-province-{code}", "sink-signoff"}
+    assert writers["store-quarantine"] == {"sink-dlq", "sink-signoff"}
+    assert writers["store-national"] == {"sink-national", "sink-aggregates"}
+    principals = set(generator().deployed_principals())
+    for name, svc in tuyen_services().items():
+        env = svc.get("environment") or {}
+        user = env["TUYEN_KAFKA_SASL_USERNAME"]
+        assert user in principals, name
+        assert env["TUYEN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["TUYEN_KAFKA_SASL_PASSWORD_FILE"] == f"/run/secrets/kafka-{user}", name
+        assert f"kafka-{user}" in compose_secret_files(svc).values(), name
+    init = set(compose_secret_files(services["kafka-init"]).values())
+    assert {f"kafka-{p}" for p in principals} <= init
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        if "KAFKA_NODE_ID" in env:
+            protocols = dict(
+                x.split(":") for x in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+            )
+            assert set(protocols.values()) == {"SASL_SSL"}, name
+            assert env["KAFKA_SUPER_USERS"] == "User:admin", name
+            assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false", name
+    names = (DEPLOY / "security" / "principals.txt").read_text(encoding="utf-8").split()
+    assert set(names) == principals
 
 
 def test_compose_monitoring_wiring() -> None:

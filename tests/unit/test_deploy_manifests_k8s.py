@@ -26,10 +26,9 @@ from tests.unit.test_deploy_manifests import (
     load_yaml,
     missing_anchors,
     needs_of,
-    topic_names,
 )
 
-STATION = "tuyen-station"
+STATION = "station-<code>"
 
 
 def secret_files(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -107,11 +106,6 @@ def test_kustomization_resources_exist() -> None:
     root = load_yaml(K8S / "kustomization.yaml")[0]
     for res in root["resources"]:
         assert (K8S / res).is_file(), res
-    component = K8S / "components" / "province-split"
-    comp = load_yaml(component / "kustomization.yaml")[0]
-    assert comp["kind"] == "Component"
-    for res in comp["resources"]:
-        assert (component / res).is_file(), res
     listed = {(K8S / r).resolve() for r in root["resources"]}
     for path, _ in k8s_docs():  # every base manifest is wired in (components apart)
         if "components" not in path.parts and path.name != "namespace.yaml":
@@ -142,34 +136,32 @@ def test_kafka_is_kraft_with_node_pools_rf3_minisr2() -> None:
 
 
 def test_kafka_topics_match_schemas_topics() -> None:
+    """The deployed shape: a record-level topic per province, no single-topic tiers."""
     from schemas.topics import topic_specs
 
-    specs = {s.name: s for s in topic_specs()}
-    base = [t for t in by_kind("KafkaTopic") if not t["spec"]["topicName"].count(".province.")]
-    assert {t["spec"]["topicName"] for t in base} == set(specs)
+    specs = {s.name: s for s in topic_specs(record_topics="province")}
+    assert {t["spec"]["topicName"] for t in by_kind("KafkaTopic")} == set(specs)
+    assert "tier.province" not in specs and "tier.district" not in specs
+    assert len([n for n in specs if n.startswith("tier.province.")]) == 34
     for t in by_kind("KafkaTopic"):
         spec = t["spec"]
         assert spec["replicas"] == 3
         assert spec["config"]["min.insync.replicas"] == "2"
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", t["metadata"]["name"])
         name = spec["topicName"]
-        if name in specs:
-            assert spec["partitions"] == specs[name].partitions
-            for key, value in specs[name].broker_config().items():
-                assert spec["config"][key] == value
+        assert spec["partitions"] == specs[name].partitions
+        for key, value in specs[name].broker_config().items():
+            assert spec["config"][key] == value
 
 
 def test_every_topic_an_acl_names_exists() -> None:
-    known = topic_names() | {"__consumer_offsets"}
-    provinces = {f"tier.province.{c}" for c in generator().province_codes()}
-    kafka_topics = {t["spec"]["topicName"] for t in by_kind("KafkaTopic")}
-    assert provinces <= kafka_topics
+    known = {t["spec"]["topicName"] for t in by_kind("KafkaTopic")} | {"__consumer_offsets"}
     for name, user in users().items():
         for rtype, rname, pattern, _ in acl_rules(user):
             if rtype != "topic":
                 continue
             if pattern == "literal":
-                assert rname in known | provinces, f"{name}: unknown topic {rname}"
+                assert rname in known | {"*"}, f"{name}: unknown topic {rname}"
             else:  # a prefix must cover declared topics or the streams' own internal ones
                 assert rname in {"tier.province.", "tuyen-streams"}, f"{name}: prefix {rname}"
 
@@ -177,22 +169,47 @@ def test_every_topic_an_acl_names_exists() -> None:
 # ---------------------------------------------------------------- ACLs
 
 
-def test_station_may_only_write_and_describe_the_raw_topic() -> None:
-    station = users()[STATION]
-    assert station["spec"]["authentication"]["type"] == "scram-sha-512"
-    assert acl_rules(station) == [
-        ("topic", "station.changes", "literal", frozenset({"Write", "Describe"}))
-    ]
+def station_users(codes: str) -> dict[str, dict[str, Any]]:
+    """The KafkaUsers `generate.py --stations` prints."""
+    import yaml as _yaml
+
+    text = generator().station_users_yaml(c for c in codes.split(","))
+    return {u["metadata"]["name"]: u for u in _yaml.safe_load_all(text) if u}
 
 
-def test_only_the_station_and_nobody_else_writes_the_raw_topic() -> None:
+def test_each_station_may_only_write_and_describe_the_raw_topic() -> None:
+    stations = station_users("00004,00007")
+    assert set(stations) == {"station-00004", "station-00007"}
+    for user in stations.values():
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        assert acl_rules(user) == [
+            ("topic", "station.changes", "literal", frozenset({"Write", "Describe"}))
+        ]
+
+
+def test_nobody_but_the_stations_writes_the_raw_topic() -> None:
     writers = {
         name
-        for name, user in users().items()
+        for name, user in {**users(), **station_users("00004")}.items()
         for rtype, rname, _, ops in acl_rules(user)
-        if rtype == "topic" and rname == "station.changes" and ops & {"Write", "All"}
+        if rtype == "topic" and rname in {"station.changes", "*"} and ops & {"Write", "All"}
     }
-    assert writers == {STATION}
+    assert writers == {"station-00004"}
+
+
+def test_record_level_topics_and_the_dlq_have_only_their_readers() -> None:
+    """Who may Read what (literal rules): each province's topic its own sink; the DLQ the
+    operators and its sink; the national tier its sink and the monitor (freshness)."""
+    readers: dict[str, set[str]] = defaultdict(set)
+    for name, user in users().items():
+        for rtype, rname, pattern, ops in acl_rules(user):
+            if rtype == "topic" and "Read" in ops:
+                assert pattern == "literal" or rname == "tuyen-streams", (name, rname)
+                readers[rname].add(name)
+    assert readers["station.changes.dlq"] == {"tuyen-operators", "tuyen-sink-dlq"}
+    assert readers["tier.national"] == {"tuyen-sink-national", "tuyen-monitor", "tuyen-operators"}
+    assert readers["station.changes"] == {"tuyen-streams"}
+    assert "*" not in readers and "changes.valid" not in readers
 
 
 def test_every_user_uses_scram() -> None:
@@ -203,6 +220,7 @@ def test_every_user_uses_scram() -> None:
 
 def test_sinks_only_read_their_own_topic_in_their_own_group() -> None:
     sinks = generator().SINKS
+    assert set(sinks) == {"national", "aggregates", "dlq", "signoff"}
     for sink, topic in sinks.items():
         rules = acl_rules(users()[f"tuyen-sink-{sink}"])
         assert set(rules) == {
@@ -225,8 +243,22 @@ def test_each_province_sink_reads_only_its_own_stream() -> None:
         assert set(acl_rules(all_users[name])) == {
             ("topic", f"tier.province.{code}", "literal", frozenset({"Read", "Describe"})),
             ("group", name, "literal", frozenset({"Read"})),
+            ("group", f"tuyen-sink-district-{code}", "literal", frozenset({"Read"})),
         }
         assert readers[f"tier.province.{code}"] == {name}
+
+
+def test_the_monitor_describes_and_reads_no_record_level_topic() -> None:
+    rules = acl_rules(users()["tuyen-monitor"])
+    reads = {rname for rtype, rname, _, ops in rules if rtype == "topic" and "Read" in ops}
+    assert reads == {
+        "__consumer_offsets",
+        "tier.national",
+        "aggregates.live",
+        "station.changes.rejections",
+    }
+    assert ("topic", "*", "literal", frozenset({"Describe"})) in rules
+    assert not [r for r in rules if r[3] & {"Write", "Create", "Alter", "All"}]
 
 
 def test_kafka_acls_script_matches_the_strimzi_users() -> None:
@@ -248,8 +280,9 @@ def test_kafka_acls_script_matches_the_strimzi_users() -> None:
         pattern = "prefix" if "prefixed" in argv else "literal"
         from_script.add((principal, res[0], res[1], pattern, ops))
     from_users = {(name, *rule) for name, user in users().items() for rule in acl_rules(user)}
-    assert from_script == from_users
-    station_lines = [a for a in lines if "User:tuyen-station" in a]
+    stations = {(n, *rule) for n, u in station_users("$1").items() for rule in acl_rules(u)}
+    assert from_script == from_users | stations
+    station_lines = [a for a in lines if "User:station-$1" in a]
     assert len(station_lines) == 1
 
 
@@ -272,14 +305,46 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
         path = env["TUYEN_KAFKA_SASL_PASSWORD_FILE"]["value"]
         assert from_secret(secret_files(pod, c), path) == (user, "password"), deployment
         assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
-        if deployment.startswith("tuyen-sink-"):  # `tuyen sink NAMES...`, one sink each
+        if deployment.startswith("tuyen-sink-province-"):  # one province, both its stores
+            code = deployment.removeprefix("tuyen-sink-province-")
+            argv = ["tuyen", "sink", "province", "district", "--province", code]
+            assert c["command"] == argv
+        elif deployment.startswith("tuyen-sink-"):  # `tuyen sink NAME`, one sink each
             assert c["command"] == ["tuyen", "sink", deployment.removeprefix("tuyen-sink-")]
     assert {d for d, _ in k8s_containers()} >= {
         "tuyen-streams",
         "tuyen-monitor",
         "tuyen-portal",
         *(f"tuyen-sink-{s}" for s in generator().SINKS),
+        *(f"tuyen-sink-province-{c}" for c in generator().province_codes()),
     }
+
+
+def test_each_sink_writes_its_owners_root_with_its_owners_credentials() -> None:
+    """A province's sink gets its province's object-store Secret and nobody else does; the
+    DLQ sink the quarantine's; the national and aggregates sinks the national root's."""
+    holders: dict[str, set[str]] = defaultdict(set)
+    for deployment, _pod, c in workloads():
+        for ref in c.get("envFrom", []):
+            if "secretRef" in ref and ref["secretRef"]["name"].startswith("tuyen-object-store"):
+                holders[ref["secretRef"]["name"]].add(deployment)
+    for code in generator().province_codes():
+        assert holders[f"tuyen-object-store-province-{code}"] == {f"tuyen-sink-province-{code}"}
+    assert holders["tuyen-object-store-quarantine"] == {"tuyen-sink-dlq"}
+    assert holders["tuyen-object-store-national"] == {
+        "tuyen-sink-national",
+        "tuyen-sink-aggregates",
+    }
+    (settings,) = [cm for cm in by_kind("ConfigMap") if cm["metadata"]["name"] == "tuyen-settings"]
+    data = settings["data"]
+    assert "{code}" in data["TUYEN_PROVINCE_ROOT"]
+    assert data["TUYEN_RECORD_TOPICS"] == "province"
+    roots = {
+        data["TUYEN_PROVINCE_ROOT"],
+        data["TUYEN_NATIONAL_ROOT"],
+        data["TUYEN_QUARANTINE_ROOT"],
+    }
+    assert len({r.split("://", 1)[1].split("/", 1)[0] for r in roots}) == 3, "one bucket each"
 
 
 def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:

@@ -218,6 +218,13 @@ def test_bad_messages_become_dead_letters(tmp_path: Path) -> None:
     w.flush_due(force=True)
     con = open_catalog(tmp_path, "national")
     assert con.execute("SELECT count(*) FROM encounter").fetchall() == [(2,)]
+    # the analysts' catalog: the root's own dead rows, redacted
+    assert con.execute("SELECT reason, stage, rejected FROM dlq ORDER BY 1").fetchall() == [
+        ("not_json", "sink", 1),
+        ("schema_violation", "sink", 1),
+        ("unknown_record_type", "sink", 1),
+    ]
+    con = open_catalog(tmp_path, "dlq")
     reasons = con.execute('SELECT reason, stage, "offset" FROM dlq ORDER BY "offset"').fetchall()
     assert reasons == [
         ("not_json", "sink", 2),
@@ -270,7 +277,7 @@ def test_dlq_store_keeps_original_bytes_and_reason(tmp_path: Path) -> None:
     w.flush_due(force=True)
     [path] = list(tmp_path.rglob("*.parquet"))
     assert "dlq/reason=bad_signature/day=2026-03-10" in path.as_posix()
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "dlq")
     assert con.execute(
         'SELECT reason, message, stage, topic, partition, "offset", value, key FROM dlq'
     ).fetchall() == [

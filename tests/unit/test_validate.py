@@ -12,9 +12,11 @@ import pytest
 from schemas import KafkaMessage, Reason
 from schemas.dlq import H_REASON, H_SOURCE_OFFSET, H_TRUNCATED, header_value
 from schemas.hierarchy import Hierarchy
+from schemas.hierarchy.merger import restate_province
 from schemas.kafka import KafkaConnection
 from schemas.partition import partition_for
 from schemas.tier import TierRecord, load_tier_record
+from schemas.topics import RecordTopics
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 from streams.pseudonymise import Pseudonymiser
@@ -27,10 +29,33 @@ FACTORY = EventFactory()
 CASES = bad_inputs(FACTORY)
 
 
-def processor(f: EventFactory = FACTORY) -> BatchProcessor:
+def processor(f: EventFactory = FACTORY, record_topics: RecordTopics = "single") -> BatchProcessor:
     """A processor verifying with the corpus's key registry (a real one, not the dev keys)."""
     validator = Validator(Hierarchy.default(), f.key_registry(), partitions=PARTITIONS)
-    return BatchProcessor(validator, Pseudonymiser("k"), topic_prefix="t.")
+    return BatchProcessor(
+        validator, Pseudonymiser("k"), topic_prefix="t.", record_topics=record_topics
+    )
+
+
+def test_each_province_record_goes_to_its_own_topic_and_rejections_carry_no_payload() -> None:
+    valid = FACTORY.valid(20)
+    p = processor(record_topics="province")
+    out = p.process(raw([*valid, *(m for c in CASES for m in (*c.setup, c.message))]))
+    record_level = [o for o in out.outputs if o.topic.startswith("t.tier.province.")]
+    assert len(record_level) == out.accepted
+    assert not [o for o in out.outputs if o.topic in {"t.tier.district", "t.tier.province"}]
+    for o in record_level:
+        rec = load_tier_record(o.value or b"")
+        assert o.topic == "t.tier.province." + restate_province(rec.province_code)
+    dead = [o for o in out.outputs if o.topic == "t.station.changes.dlq"]
+    rejections = [o for o in out.outputs if o.topic == "t.station.changes.rejections"]
+    assert len(rejections) == len(dead) == sum(out.rejected.values())
+    for r, d in zip(rejections, dead, strict=True):
+        doc = orjson.loads(r.value or b"")
+        assert set(doc) == {"reason", "stage", "station", "rejected_at", "topic", "partition",
+                            "offset"}  # fmt: skip
+        assert doc["reason"] == header_value(d.headers, "tuyen_reason")
+        assert r.key is None and [k for k, _ in r.headers] == ["tuyen_reason"]
 
 
 def raw(
@@ -91,7 +116,10 @@ def test_each_bad_input_gets_its_reason(case: Case) -> None:
     assert setup.accepted == len(case.setup)
     out = p.process(raw([case.message], start=100, wrong_partition=case.wrong_partition))
     assert dlq_reasons(out) == [case.reason.value]
-    assert len(out.outputs) == 1, "a rejected input produces its dead letter only"
+    assert [m.topic for m in out.outputs] == [
+        "t.station.changes.dlq",
+        "t.station.changes.rejections",
+    ], "a rejected input produces its dead letter and its payload-free rejection only"
     dlq = next(m for m in out.outputs if m.topic == "t.station.changes.dlq")
     if header_value(dlq.headers, H_TRUNCATED) is None:
         assert dlq.value == case.message.value  # original bytes untouched
@@ -190,6 +218,8 @@ def test_fast_tier_dicts_are_valid_tier_records() -> None:
     out = p.finish(msgs, checked)
     assert out.accepted == len(msgs)
     for o in out.outputs:
+        if o.topic.endswith(".rejections"):
+            continue
         rec = load_tier_record(o.value or b"")
         assert list(orjson.loads(o.value or b"")) == fields
         assert rec.pseudonymised == o.topic.endswith("national")

@@ -286,7 +286,8 @@ def _stored_as(server: Server, station: str, month: str, state: str) -> bool:
 
 
 def _state_in_store(server: Server, station: str, month: str) -> str | None:
-    con = open_catalog(str(server.store), "province", province=PROVINCE)
+    own = StoreRoots.under(str(server.store)).province_root(PROVINCE)
+    con = open_catalog(own, "province", province=PROVINCE)
     try:
         sm = read_ledger(con, [month]).stations.get((station, month))
     finally:

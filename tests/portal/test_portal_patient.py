@@ -25,6 +25,7 @@ from schemas.hierarchy import Hierarchy
 from sinks.portal.config import PortalConfig
 from sinks.portal.service import Portal
 from sinks.portal.web.app import create_app
+from sinks.roots import StoreRoots
 from tests.portal.conftest import OTHER_PROVINCE, PROVINCE, StoreData
 
 HOSPITAL = "90001"  # a registered facility of PROVINCE (facility registry)
@@ -66,9 +67,12 @@ def portal_with_clinicians(
         f"{PROVINCE}901,{HOSPITAL},Bệnh viện đa khoa tỉnh Lai Châu,{PROVINCE},,\n",
         encoding="utf-8",
     )
+    roots = StoreRoots.under(str(portal_store.root))  # the owners' roots build_store wrote
     config = PortalConfig(
         state_dir=state,
         store_root=str(portal_store.root),
+        province_root=roots.province,
+        national_root=roots.national,
         facilities=registry,
         session_key=_key(),
         audit_key=_key(),

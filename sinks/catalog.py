@@ -38,8 +38,9 @@ import duckdb
 
 from schemas.hierarchy import reference_dir
 from schemas.registry import RecordType
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, tier_columns
+from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, PERSON_QI, Column, store_columns
 from sinks.exceptions import CatalogError
+from sinks.national import QI_DIR
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, TIER_DIRS, Store, safe_value
 
 __all__ = ["CATALOG_TIERS", "build_catalog", "catalog_sql", "open_catalog"]
@@ -60,6 +61,14 @@ _DLQ_IDENTITY = (
     f"CASE WHEN {_DLQ_UNKNOWN_SOURCE} THEN dlq_partition END, "
     f"CASE WHEN {_DLQ_UNKNOWN_SOURCE} THEN dlq_offset END"
 )
+
+
+#: (dedupe order of one event's copies, order of a record's versions) for record-level tiers
+#: and for the national tier (which has no exact times: its version rank orders versions).
+_ORDER = {
+    False: ("processed_time", "record_version DESC, event_time DESC, event_id DESC"),
+    True: ("event_id", "record_version DESC, event_id DESC"),
+}
 
 
 def _lit(text: str) -> str:
@@ -108,7 +117,7 @@ def catalog_sql(
         provs = [f"province={safe_value(p)}" for p in codes]
     stmts = ["CREATE SCHEMA IF NOT EXISTS raw"]
     for rt in RecordType:
-        cols = tier_columns(rt.value)
+        cols = store_columns(tier, rt.value)
         globs = [
             store.glob_uri(tier, prov, f"record_type={rt.value}", "month=*", "*.parquet")
             for prov in provs
@@ -118,18 +127,22 @@ def catalog_sql(
         stmts.append(
             f"CREATE OR REPLACE VIEW raw.{_ident(rt.value)} AS {_typed_source(cols, glob)}"
         )
+        first, latest = _ORDER[tier == "national"]
         stmts.append(
             f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS SELECT {names} "
             f"FROM raw.{_ident(rt.value)} "
-            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY processed_time) = 1"
+            f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {first}) = 1"
         )
+        joined = tier == "national" and rt is RecordType.PERSON  # + the released QIs
+        current = "raw._person_current" if joined else _ident(rt.value)
         stmts.append(
-            f"CREATE OR REPLACE VIEW {_ident(rt.value)} AS SELECT {names} FROM ("
+            f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ("
             f"SELECT * FROM raw.{_ident(rt.value)} QUALIFY row_number() OVER ("
-            "PARTITION BY record_id "
-            "ORDER BY record_version DESC, event_time DESC, event_id DESC) = 1"
+            f"PARTITION BY record_id ORDER BY {latest}) = 1"
             ") WHERE op <> 'delete'"
         )
+    if tier == "national":
+        stmts += _national_release_sql(store)
     agg_glob = store.glob_uri(AGGREGATES_DIR, "period=*", "*.parquet")
     stmts.append(
         f"CREATE OR REPLACE VIEW raw.aggregates AS {_typed_source(AGGREGATE_COLUMNS, agg_glob)}"
@@ -150,6 +163,18 @@ def catalog_sql(
         "ORDER BY rejected_at, dlq_topic, dlq_partition, dlq_offset) = 1"
     )
     return stmts
+
+
+def _national_release_sql(store: Store) -> list[str]:
+    """The national tier's ``person_qi`` view (the k-anonymous release, ``sinks.national``)
+    and its ``age_band`` / ``birth_month`` joined into the current ``person`` view: a person
+    not (yet) released, or suppressed, has them NULL."""
+    glob = store.glob_uri(QI_DIR, "province=*", "*.parquet")
+    return [
+        f"CREATE OR REPLACE VIEW person_qi AS {_typed_source(PERSON_QI, glob)}",
+        "CREATE OR REPLACE VIEW person AS SELECT p.*, q.age_band, q.birth_month "
+        "FROM raw._person_current p LEFT JOIN person_qi q USING (record_key)",
+    ]
 
 
 def _hierarchy_file(directory: Path, stem: str) -> Path:

@@ -15,6 +15,8 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_TOPIC_PARTITIONS`` | override every topic's partition count (small clusters) | unset |
 | ``TUYEN_STORE_ROOT`` | root of the tier stores: a path or an ``s3://`` URL | ``./out/store`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
+| ``TUYEN_DLQ_RETENTION_DAYS`` | days dead letters are kept (store and DLQ topic) | ``30`` |
+| ``TUYEN_K_ANONYMITY`` | k of the national person release | ``5`` |
 | ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
 | ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |
@@ -129,6 +131,8 @@ class Settings(BaseSettings):
     topic_partitions: int | None = Field(default=None, ge=1, le=1000)
     store_root: str = "out/store"
     pseudonym_key: SecretStr | None = None
+    dlq_retention_days: int = Field(default=30, ge=1, le=3650)
+    k_anonymity: int = Field(default=5, ge=2, le=1000)
     access_log: str | None = None
     access_log_key: SecretStr | None = None
     portal_state_dir: Path | None = None

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DAY_MS = 24 * 3600 * 1000
+#: How long dead letters are kept, in the DLQ topic and the DLQ store (``tuyen dlq expire``);
+#: ``TUYEN_DLQ_RETENTION_DAYS`` overrides it for both.
+DLQ_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,12 @@ _SPECS: tuple[TopicSpec, ...] = (
         description="raw record changes from stations",
     ),
     TopicSpec(VALID, 12, retention_ms=14 * DAY_MS, description="validated, enriched changes"),
-    TopicSpec(DLQ, 3, retention_ms=90 * DAY_MS, description="rejected input with its reason"),
+    TopicSpec(
+        DLQ,
+        3,
+        retention_ms=DLQ_RETENTION_DAYS * DAY_MS,
+        description="rejected input with its reason",
+    ),
     TopicSpec(TIER_DISTRICT, 12, retention_ms=14 * DAY_MS, description="district stores' feed"),
     TopicSpec(TIER_PROVINCE, 12, retention_ms=14 * DAY_MS, description="province stores' feed"),
     TopicSpec(TIER_NATIONAL, 12, retention_ms=14 * DAY_MS, description="pseudonymised feed"),
@@ -65,14 +73,18 @@ _SPECS: tuple[TopicSpec, ...] = (
 )
 
 
-def topic_specs(prefix: str = "", partitions: int | None = None) -> tuple[TopicSpec, ...]:
-    """All topics, with ``prefix`` prepended and optionally every partition count overridden."""
+def topic_specs(
+    prefix: str = "", partitions: int | None = None, *, dlq_retention_days: int | None = None
+) -> tuple[TopicSpec, ...]:
+    """All topics, with ``prefix`` prepended and optionally every partition count overridden
+    (and the DLQ topic's retention, to match the DLQ store's)."""
+    dlq_ms = DAY_MS * dlq_retention_days if dlq_retention_days else None
     return tuple(
         TopicSpec(
             name=prefix + s.name,
             partitions=partitions or s.partitions,
             cleanup_policy=s.cleanup_policy,
-            retention_ms=s.retention_ms,
+            retention_ms=dlq_ms if dlq_ms and s.name == DLQ else s.retention_ms,
             config=dict(s.config),
             description=s.description,
         )

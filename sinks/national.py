@@ -63,7 +63,7 @@ DEFAULT_K = 5
 #: Where the release lives, under the national tier's folder.
 QI_DIR = "national/person_qi"
 _REPORT = "_release.json"
-_UNDER_MONTHS = 60  # children under five keep their birth month
+_UNDER_YEARS = 5  # children under five keep their birth month
 _WIDE = ((5, "05-19"), (20, "20-39"), (40, "40-59"), (60, "60+"))
 
 
@@ -85,10 +85,9 @@ class QiRow:
 
 def age_band(birth: date, on: date) -> str:
     """The level-0 band of a person born on ``birth``, at ``on``."""
-    months = (on.year - birth.year) * 12 + on.month - birth.month
-    if months < _UNDER_MONTHS:
-        return birth.isoformat()[:7]
     years = on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+    if years < _UNDER_YEARS:
+        return birth.isoformat()[:7]
     if years >= 80:
         return "80+"
     low = years - years % 5

@@ -16,6 +16,7 @@ from deploy.cli import (
     demo,
     monitor,
     portal,
+    privacy,
     report,
     sink,
     station,
@@ -87,6 +88,9 @@ app.add_typer(stream.aggregates_app, name="aggregates")
 app.command("sink")(sink.sink)
 app.command("compact")(sink.compact)
 app.command("catalog")(sink.catalog)
+app.command("purge")(privacy.purge)
+app.add_typer(privacy.dlq_app, name="dlq")
+app.add_typer(privacy.national_app, name="national")
 app.command("report")(report.report)
 app.add_typer(portal.portal_app, name="portal")
 app.command("lag")(monitor.lag)

@@ -158,16 +158,20 @@ def compact(
     s = settings(ctx)
     report = run_compact(
         CompactConfig(
-            store_root=root or s.store_root, before_month=before_month, min_file_age_s=min_file_age
+            store_root=root or s.store_root,
+            before_month=before_month,
+            min_file_age_s=min_file_age,
+            dlq_retention_days=s.dlq_retention_days,
         )
     )
-    table = Table("directories", "files in", "files out", "rows in", "rows out")
+    table = Table("directories", "files in", "files out", "rows in", "rows out", "DLQ expired")
     table.add_row(
         str(report.directories),
         str(report.files_in),
         str(report.files_out),
         str(report.rows_in),
         str(report.rows_out),
+        str(report.dlq_files_expired),
     )
     out.print(table)
 

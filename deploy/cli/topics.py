@@ -18,7 +18,10 @@ app = typer.Typer(help="The pipeline's topics, declared in schemas/topics.py.")
 def apply(ctx: typer.Context) -> None:
     """Create missing topics and update partitions/configs of existing ones (idempotent)."""
     s = settings(ctx)
-    changes = apply_topics(kafka(ctx), topic_specs(s.topic_prefix, s.topic_partitions))
+    changes = apply_topics(
+        kafka(ctx),
+        topic_specs(s.topic_prefix, s.topic_partitions, dlq_retention_days=s.dlq_retention_days),
+    )
     table = Table("topic", "action", "detail")
     for c in changes:
         table.add_row(c.name, c.action, c.detail)
@@ -30,7 +33,9 @@ def list_(ctx: typer.Context) -> None:
     """Show the declared topics."""
     s = settings(ctx)
     table = Table("topic", "partitions", "cleanup", "retention ms", "description")
-    for spec in topic_specs(s.topic_prefix, s.topic_partitions):
+    for spec in topic_specs(
+        s.topic_prefix, s.topic_partitions, dlq_retention_days=s.dlq_retention_days
+    ):
         table.add_row(
             spec.name,
             str(spec.partitions),

@@ -165,7 +165,6 @@ _BP: Final = Nested({"systolic_mmhg": KEEP, "diastolic_mmhg": KEEP})
 NATIONAL_FIELDS: Final[dict[str, dict[str, FieldRule]]] = {
     "person": {
         "health_id": PSEUDONYM,
-        "registration_date": Month("registration_month"),
     },
     "encounter": {
         "health_id": PSEUDONYM,
@@ -194,7 +193,6 @@ NATIONAL_FIELDS: Final[dict[str, dict[str, FieldRule]]] = {
                 "hba1c_percent": KEEP,
             }
         ),
-        "on_treatment": KEEP,
         "controlled": KEEP,
         "newly_diagnosed": KEEP,
     },

@@ -42,7 +42,13 @@ from schemas.national import (
 )
 from streams.pseudonymise import Pseudonymiser
 
-__all__ = ["national_ce_time", "national_data", "national_record", "national_source"]
+__all__ = [
+    "national_ce_time",
+    "national_data",
+    "national_event_id",
+    "national_record",
+    "national_source",
+]
 
 _RANK_BASE: Final = 1 << 40
 _ORDER_BASE: Final = 1 << 16
@@ -169,6 +175,11 @@ def _ids(record: Mapping[str, Any], p: Pseudonymiser) -> tuple[str, str]:
     return f"{key_p}:{p.pseudonym(record['record_id'], 'record_id')[1:21]}", key_p
 
 
+def national_event_id(event_id: str, p: Pseudonymiser) -> str:
+    """The national tier's event id: ``e`` + 32 hex of HMAC(``national_event_id:<id>``)."""
+    return "e" + p.digest(event_id, EVENT_DOMAIN)[:16].hex()
+
+
 def national_record(record: Mapping[str, Any], p: Pseudonymiser) -> dict[str, Any]:
     """The national copy of the tier record ``record`` (a new dict in
     :class:`~schemas.national.NationalRecord` field order; ``record`` is left as it is)."""
@@ -178,7 +189,7 @@ def national_record(record: Mapping[str, Any], p: Pseudonymiser) -> dict[str, An
     station_level = rt in STATION_LEVEL_TYPES
     data = record["data"]
     return {
-        "event_id": "e" + p.digest(record["event_id"], EVENT_DOMAIN)[:16].hex(),
+        "event_id": national_event_id(record["event_id"], p),
         "record_type": rt,
         "record_id": record_id,
         "record_key": key,

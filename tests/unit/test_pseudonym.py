@@ -104,9 +104,18 @@ def _carried_anyway() -> str:
     the person (record types, codes, unit names, ...): a generated name or address that is a
     piece of it (say "encoun") is not an identifier leaking."""
     texts: list[str] = []
-    for rt in ("person", "birth", "encounter"):
-        rec = record(rt, "1000000000", "1000000000", {"health_id": "1000000000"})
-        texts += national_texts(rec)
+    shapes: dict[str, dict[str, Any]] = {
+        "person": {"health_id": "1000000000"},
+        "birth": {"mother_health_id": "1000000000", "place": "facility", "live_birth": True},
+        "encounter": {
+            "health_id": "1000000000",
+            "diagnoses": ["J06"],
+            "referral": {"to_level": "district"},
+        },
+        "immunization": {"health_id": "1000000000", "vaccine": "HEPB_BIRTH", "dose_number": 1},
+    }
+    for rt, data in shapes.items():
+        texts += national_texts(record(rt, "1000000000", "1000000000", data))
     return "\n".join(texts)
 
 

@@ -15,6 +15,9 @@ class ReportConfig(BaseModel):
     ``deadline_working_days``: a unit's data for a month is on time when it arrived
     (``received_time``) before the end of the N-th working day (Mon–Fri, minus ``holidays``)
     after the month ends, in Vietnam time.
+
+    ``suppression_threshold``/``suppress_tiers``: the small-cell rule of every report whose
+    tier leaves its subtree (:mod:`sinks.reports.smallcells`), whatever the output format.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -24,3 +27,13 @@ class ReportConfig(BaseModel):
     )
     holidays: frozenset[date] = frozenset()
     trend_months: int = Field(default=6, ge=1, le=36, description="trend length for a month")
+    suppression_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="small cells: counts in 1..threshold-1 of a report that leaves its subtree "
+        "are suppressed, with complementary cells (1 turns suppression off)",
+    )
+    suppress_tiers: frozenset[str] = Field(
+        default=frozenset({"national"}),
+        description="report tiers whose outputs leave their subtree (published): suppressed",
+    )

@@ -26,6 +26,7 @@ from sinks.reports.indicators import KINDS, Indicator, for_kind
 from sinks.reports.model import Cell, Report, TrendPoint
 from sinks.reports.periods import Period, add_months, parse_period
 from sinks.reports.scope import MODES, Mapper, child_of, make_mapper, reference_date, unit_name
+from sinks.reports.smallcells import suppress_report
 
 __all__ = ["run_report"]
 
@@ -87,6 +88,11 @@ def run_report(
         if log:
             log.append({**entry, "outcome": "error", "reason": str(exc)[:500]})
         raise
+    cfg = config or ReportConfig()
+    if report.tier in cfg.suppress_tiers and cfg.suppression_threshold > 1:
+        report = suppress_report(report, cfg.suppression_threshold)
+        if report.suppression:
+            entry["suppressed"] = report.suppression.primary + report.suppression.complementary
     if log:
         log.append(
             {**entry, "outcome": "allowed", "seconds": round(time.perf_counter() - started, 3)}

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from sinks.reports.indicators import Indicator
 from sinks.reports.periods import Period
 
-__all__ = ["Cell", "Report", "TrendPoint"]
+__all__ = ["Cell", "Report", "Suppressed", "TrendPoint"]
 
 Level = Literal["unit", "child"]
 
@@ -22,11 +22,14 @@ class Cell:
     unit_name: str
     level: Level
     indicator: Indicator
-    numerator: int
+    numerator: int | None  # None: suppressed (a small cell, see sinks.reports.smallcells)
     denominator: int | None
+    suppressed: bool = False
 
     @property
     def value(self) -> float | None:
+        if self.suppressed or self.numerator is None:
+            return None
         return self.indicator.value(self.numerator, self.denominator)
 
 
@@ -36,9 +39,20 @@ class TrendPoint:
 
     period: str
     indicator: str
-    numerator: int
+    numerator: int | None
     denominator: int | None
     value: float | None
+    suppressed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """How a report's small cells were suppressed: the ``threshold`` and how many cells were
+    withheld as small (``primary``) or to protect them (``complementary``)."""
+
+    threshold: int
+    primary: int
+    complementary: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,8 @@ class Report:
     children: tuple[tuple[str, str], ...]
     cells: tuple[Cell, ...]
     trend: tuple[TrendPoint, ...] = field(default=())
+    #: set when the report left its subtree and its small cells were suppressed
+    suppression: Suppressed | None = None
 
     def _index(self) -> dict[tuple[str, str], Cell]:
         cache: dict[tuple[str, str], Cell] | None = self.__dict__.get("_idx")
@@ -70,7 +86,7 @@ class Report:
         """The cell of ``indicator`` for ``unit`` (default: the report's unit)."""
         return self._index()[(indicator, unit or self.unit_code)]
 
-    def numerator(self, indicator: str, unit: str | None = None) -> int:
+    def numerator(self, indicator: str, unit: str | None = None) -> int | None:
         return self.cell(indicator, unit).numerator
 
     def denominator(self, indicator: str, unit: str | None = None) -> int | None:
@@ -116,6 +132,7 @@ class Report:
                 "multiplier": c.indicator.multiplier,
                 "value": c.value,
                 "value_unit": c.indicator.unit,
+                "suppressed": c.suppressed,
             }
             for c in self.cells
         ]

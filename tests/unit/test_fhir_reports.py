@@ -15,7 +15,7 @@ from sinks.reports import run_report
 from sinks.reports.memcatalog import build_catalog
 from sinks.reports.render import fhir_bundle, measure_reports
 from sinks.reports.render.fhir import validate
-from tests.unit.test_report_indicators import scenario
+from tests.unit.test_report_indicators import EXACT, scenario
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,9 @@ def test_every_measure_report_validates(con: Any, kind: str) -> None:
 
 
 def test_numerator_denominator_and_score(con: Any) -> None:
-    report = run_report(con, Hierarchy.default(), "health", "national", None, "2026-10")
+    report = run_report(
+        con, Hierarchy.default(), "health", "national", None, "2026-10", config=EXACT
+    )
     by_id = {
         (r["subject"]["identifier"]["value"], r["group"][0]["code"]["coding"][0]["code"]): r
         for r in measure_reports(report)

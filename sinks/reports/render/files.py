@@ -32,6 +32,7 @@ SCHEMA = pa.schema(
         ("multiplier", pa.int64()),
         ("value", pa.float64()),
         ("value_unit", pa.string()),
+        ("suppressed", pa.bool_()),  # a small cell: numerator/denominator/value empty
     ]
 )
 

@@ -33,6 +33,12 @@ def render_tables(report: Report, console: Console) -> None:
             ind.name, fmt_value(c.value), ind.unit, fmt_int(c.numerator), fmt_int(c.denominator)
         )
     console.print(summary)
+    if report.suppression:
+        s = report.suppression
+        console.print(
+            f"(small cells: counts 1..{s.threshold - 1} shown as –, {s.primary} small and "
+            f"{s.complementary} complementary cells suppressed)"
+        )
     if not report.children:
         return
     children = list(report.children)

@@ -17,6 +17,7 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
 | ``TUYEN_DLQ_RETENTION_DAYS`` | days dead letters are kept (store and DLQ topic) | ``30`` |
 | ``TUYEN_K_ANONYMITY`` | k of the national person release | ``5`` |
+| ``TUYEN_SUPPRESSION_THRESHOLD`` | small cells: national reports hide counts below it | ``5`` |
 | ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_ACCESS_LOG`` | where report calls are appended | ``<root>/_access.log`` |
 | ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |
@@ -133,6 +134,7 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     dlq_retention_days: int = Field(default=30, ge=1, le=3650)
     k_anonymity: int = Field(default=5, ge=2, le=1000)
+    suppression_threshold: int = Field(default=5, ge=1, le=1000)
     access_log: str | None = None
     access_log_key: SecretStr | None = None
     portal_state_dir: Path | None = None

@@ -90,6 +90,7 @@ def serve(
         session_key=keys.session_key,
         audit_key=keys.access_log_key,
         secure_cookies=s.portal_secure_cookies and not s.dev,
+        suppression_threshold=s.suppression_threshold,
     )
     portal = Portal(config)
     address = host or s.portal_host

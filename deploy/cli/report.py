@@ -112,7 +112,9 @@ def report(
             return gz if gz.exists() else hierarchy_dir / f"{stem}.csv"
 
         h = Hierarchy.from_csv(pick("units"), pick("links"), pick("population"))
-    config = ReportConfig(holidays=_holidays(holidays))
+    config = ReportConfig(
+        holidays=_holidays(holidays), suppression_threshold=s.suppression_threshold
+    )
     con = _open(root, tier.value, hierarchy_dir)
     try:
         result = run_report(

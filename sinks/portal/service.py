@@ -80,7 +80,9 @@ class Portal:
         self.reports = Reports(
             self.stores,
             self.h,
-            ReportConfig(holidays=config.holidays),
+            ReportConfig(
+                holidays=config.holidays, suppression_threshold=config.suppression_threshold
+            ),
             supports_as_submitted=lambda: self.approvals.supports_as_submitted,
         )
         key = config.audit_key.get_secret_value().encode() if config.audit_key else None

@@ -52,7 +52,7 @@ def _published_counts(r: Report) -> list[int]:
     return out
 
 
-def _assert_safe(exact: Report, shown: Report, threshold: int) -> None:
+def assert_safe(exact: Report, shown: Report, threshold: int) -> None:
     """No published person count is small, and no suppressed cell is recoverable from the
     published ones by any combination of the report's equations."""
     table = _table(exact, threshold)
@@ -82,7 +82,7 @@ def test_the_national_report_suppresses_small_cells_and_their_complements(con: A
     assert shown.suppression is not None and shown.suppression.threshold == 5
     assert shown.suppression.primary > 0
     assert any(c.suppressed for c in shown.cells)
-    _assert_safe(exact, shown, 5)
+    assert_safe(exact, shown, 5)
     for c in shown.cells:
         if c.suppressed:
             assert c.value is None
@@ -98,7 +98,7 @@ def test_a_province_report_for_its_own_subtree_is_not_suppressed(con: Any) -> No
 def test_the_threshold_and_the_tiers_are_settings(con: Any) -> None:
     ten = _report(con, ReportConfig(suppression_threshold=10))
     assert ten.suppression is not None and ten.suppression.threshold == 10
-    _assert_safe(_report(con, EXACT), ten, 10)
+    assert_safe(_report(con, EXACT), ten, 10)
     province = _report(con, ReportConfig(suppress_tiers=frozenset({"province"})), "province")
     assert province.suppression is not None
 
@@ -152,4 +152,4 @@ def test_no_suppressed_cell_is_recoverable_on_any_store(recs: list[Any], period:
     c = build(recs)
     exact = run_report(c, H, "health", "national", None, period, config=EXACT, trend=True)
     shown = run_report(c, H, "health", "national", None, period, trend=True)
-    _assert_safe(exact, shown, 5)
+    assert_safe(exact, shown, 5)

@@ -35,7 +35,7 @@ def write_reports(
     """Build catalogs, print the national and one province's reports, write HTML and FHIR;
     returns the month reported."""
     from sinks.catalog import build_catalog, open_catalog
-    from sinks.reports import AccessLog, run_report
+    from sinks.reports import AccessLog, run_report, source_tier
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 
     store = out / "store"
@@ -47,11 +47,11 @@ def write_reports(
     period = _last_full_month(start, end)
     log = AccessLog(out / "access.log")
     runs = [
-        ("national", "national", None, "national"),
-        ("province", "province", province, f"province:{province}"),
+        ("national", None, "national"),
+        ("province", province, f"province:{province}"),
     ]
-    for store_tier, tier, unit, principal in runs:
-        con = open_catalog(str(store), store_tier)
+    for tier, unit, principal in runs:
+        con = open_catalog(str(store), source_tier(tier))
         try:
             for kind in ("health", "resources", "completeness"):
                 report = run_report(

@@ -134,9 +134,9 @@ def report(
 
 def _open(root: str, tier: str, hierarchy_dir: Path | None) -> duckdb.DuckDBPyConnection:
     from sinks.catalog import open_catalog
+    from sinks.reports.config import source_tier
 
-    store_tier = tier if tier in {"national", "province", "district"} else "national"
-    return open_catalog(root, store_tier, hierarchy=hierarchy_dir)
+    return open_catalog(root, source_tier(tier), hierarchy=hierarchy_dir)
 
 
 def _emit(result: object, fmt: ReportFormat, out: Path | None) -> None:

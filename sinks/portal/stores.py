@@ -31,6 +31,7 @@ import duckdb
 from schemas.hierarchy import Hierarchy, Tier
 from sinks.catalog import open_catalog
 from sinks.portal.scope import Scope
+from sinks.reports.config import source_tier
 
 __all__ = ["StoreAccess", "StoreKey"]
 
@@ -67,9 +68,9 @@ class StoreAccess:
 
     def key(self, scope: Scope, report_tier: str, at: date) -> StoreKey:
         """The store a scope reads for a report at ``report_tier``."""
-        if scope.tier is Tier.NATIONAL:
-            return StoreKey("national", None)
-        tier = "province" if report_tier in {"national", "province"} else "district"
+        tier = source_tier(report_tier)
+        if scope.tier is Tier.NATIONAL:  # every province; its reports are suppressed
+            return StoreKey(tier, None)
         return StoreKey(tier, scope.store_provinces(self.h, at))
 
     def public_key(self) -> StoreKey:

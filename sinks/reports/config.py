@@ -6,7 +6,22 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ReportConfig"]
+__all__ = ["SOURCE_TIER", "ReportConfig", "source_tier"]
+
+#: The store tier a report's facts are read from, by report tier. National reports read the
+#: province tiers' record-level data (the national tier carries no station attribution of a
+#: person's records and no health-id links: docs/reports.md, "What the national indicators
+#: need") and leave their subtree only as suppressed aggregates.
+SOURCE_TIER: dict[str, str] = {
+    "national": "province",
+    "province": "province",
+    "district": "district",
+}
+
+
+def source_tier(report_tier: str) -> str:
+    """The store tier (catalog) to open for a report at ``report_tier``."""
+    return SOURCE_TIER.get(report_tier, "province")
 
 
 class ReportConfig(BaseModel):
@@ -35,5 +50,6 @@ class ReportConfig(BaseModel):
     )
     suppress_tiers: frozenset[str] = Field(
         default=frozenset({"national"}),
-        description="report tiers whose outputs leave their subtree (published): suppressed",
+        description="reports at these tiers, or for principals of these tiers, leave their "
+        "subtree (published, or read outside the province): suppressed",
     )

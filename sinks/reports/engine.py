@@ -89,7 +89,7 @@ def run_report(
             log.append({**entry, "outcome": "error", "reason": str(exc)[:500]})
         raise
     cfg = config or ReportConfig()
-    if report.tier in cfg.suppress_tiers and cfg.suppression_threshold > 1:
+    if leaves_subtree(report, cfg) and cfg.suppression_threshold > 1:
         report = suppress_report(report, cfg.suppression_threshold)
         if report.suppression:
             entry["suppressed"] = report.suppression.primary + report.suppression.complementary
@@ -98,6 +98,13 @@ def run_report(
             {**entry, "outcome": "allowed", "seconds": round(time.perf_counter() - started, 3)}
         )
     return report
+
+
+def leaves_subtree(report: Report, config: ReportConfig) -> bool:
+    """The report leaves its subtree (and is suppressed): its tier, or the tier of the
+    principal it is for (a national account's province report), is in ``suppress_tiers``."""
+    asked_by = parse_principal(report.principal).tier.label
+    return bool({report.tier, asked_by} & config.suppress_tiers)
 
 
 def _run(

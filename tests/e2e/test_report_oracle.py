@@ -35,7 +35,7 @@ from schemas.registry import RecordType
 from schemas.topics import RAW, TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, topic_name, topic_specs
 from sinks.catalog import open_catalog
 from sinks.national import release_person_qi
-from sinks.reports import Report, ReportConfig, run_report
+from sinks.reports import Report, ReportConfig, run_report, source_tier
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
 from tests.e2e.national_checks import (
@@ -60,11 +60,6 @@ LEAD_DAYS = 7  # simulate a week before the month: corrections move records into
 DUPLICATE_SHARE = 0.04
 KINDS = ("health", "resources", "completeness")
 TIER_SINKS = {"district": TIER_DISTRICT, "province": TIER_PROVINCE, "national": TIER_NATIONAL}
-#: National indicators are computed from the province tiers (by the aggregating service that
-#: holds their credentials) and published only as suppressed aggregates: the national tier
-#: itself has neither the station attribution nor the health-id links (cohorts, distinct
-#: patients) they need (docs/reports.md, "What the national indicators need").
-NATIONAL_SOURCE = {"national": "province"}
 #: The oracle compares exact counts: small-cell suppression off (the published, suppressed
 #: national report is checked on its own, test_the_published_national_report_hides_small_cells).
 EXACT = ReportConfig(suppression_threshold=1)
@@ -228,7 +223,7 @@ def _reports(
     scopes: list[tuple[str, str | None]] = [("national", None), ("province", PROVINCE)]
     scopes += [("district", d) for d in districts]
     for tier in ("national", "province", "district"):
-        con = open_catalog(root, NATIONAL_SOURCE.get(tier, tier))
+        con = open_catalog(root, source_tier(tier))
         try:
             for scope_tier, unit in scopes:
                 if scope_tier != tier:
@@ -511,7 +506,7 @@ def test_no_identifier_reaches_the_national_store_and_nothing_joins_it_to_a_prov
 def test_the_published_national_report_hides_small_cells(run: OracleRun) -> None:
     """The national report as published (default settings): small cells suppressed, every
     published count equal to the exact one, none recoverable by subtraction."""
-    con = open_catalog(run.pipeline.store_root, NATIONAL_SOURCE["national"])
+    con = open_catalog(run.pipeline.store_root, source_tier("national"))
     try:
         shown = run_report(con, run.hierarchy, "health", "national", None, run.month, trend=True)
         exact = run_report(

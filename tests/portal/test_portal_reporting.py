@@ -56,7 +56,11 @@ def test_a_station_page_is_its_row_in_the_district_report(reports: Reports) -> N
 def test_each_scope_opens_only_its_store(reports: Reports) -> None:
     at = date.today()
     stores = reports.stores
-    assert stores.key(parse_scope("national"), "district", at) == StoreKey("national", None)
+    # a national account reads every province's record-level tier (its reports suppressed:
+    # sinks.reports.smallcells); the pseudonymised national tier serves the public page only
+    assert stores.key(parse_scope("national"), "district", at) == StoreKey("district", None)
+    assert stores.key(parse_scope("national"), "national", at) == StoreKey("province", None)
+    assert stores.public_key() == StoreKey("national", None)
     assert stores.key(parse_scope(f"province:{PROVINCE}"), "province", at) == StoreKey(
         "province", (PROVINCE,)
     )

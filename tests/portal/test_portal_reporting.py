@@ -95,3 +95,21 @@ def test_periods_move_by_their_own_kind() -> None:
     assert [label for _, label in period_family(parse_period("2026-08"))] == [
         "2026-08", "2026-Q3", "2026-H2", "2026-9M", "2026",
     ]  # fmt: skip
+
+
+def test_a_national_accounts_pages_and_downloads_are_suppressed(reports: Reports) -> None:
+    """The national scope leaves the provinces' subtrees: its reports (and so its CSV,
+    Parquet and FHIR downloads, written from the same Report) hide small cells; the
+    province's own account sees the exact figures."""
+    month = _month(reports)
+    national = reports.run(parse_scope("national"), ReportQuery("health", PROVINCE, month))
+    own = reports.run(parse_scope(f"province:{PROVINCE}"), ReportQuery("health", PROVINCE, month))
+    assert national.suppression is not None and own.suppression is None
+    for cell in national.cells:
+        if cell.indicator.kind == "health" and cell.numerator is not None:
+            assert not 0 < cell.numerator < 5
+            assert cell.numerator == own.numerator(cell.indicator.code, cell.unit_code)
+    text = Reports.csv_bytes(national).decode()
+    assert text.splitlines()[0].endswith('"suppressed"')
+    if any(c.suppressed for c in national.cells):
+        assert "true" in text and b"masked" in Reports.fhir_bytes(national)

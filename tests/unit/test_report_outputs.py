@@ -24,7 +24,8 @@ from tests.unit.test_report_indicators import scenario
 def report() -> Report:
     h = Hierarchy.default()
     con = build_catalog(duckdb.connect(), scenario(h))
-    return run_report(con, h, "health", "province", "01", "2026-Q4", trend=True)
+    return run_report(con, h, "health", "province", "01", "2026-Q4", "as-recorded", "province:01",
+                      trend=True)  # fmt: skip
 
 
 def test_html_has_a_bar_chart_and_a_trend_per_indicator(report: Report) -> None:

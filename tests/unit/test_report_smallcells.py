@@ -42,8 +42,10 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def _report(con: Any, config: ReportConfig | None = None, tier: str = "national") -> Report:
-    unit = None if tier == "national" else "01"
-    return run_report(con, H, "health", tier, unit, "2026-Q4", config=config, trend=True)
+    unit, principal = (None, "national") if tier == "national" else ("01", "province:01")
+    return run_report(
+        con, H, "health", tier, unit, "2026-Q4", "as-recorded", principal, config=config, trend=True
+    )
 
 
 def _published_counts(r: Report) -> list[int]:

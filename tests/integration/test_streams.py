@@ -31,7 +31,6 @@ from schemas.partition import partition_for
 from schemas.topics import topic_specs
 from streams.live import read_live_aggregates
 from streams.national import national_event_id
-from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
 from tests.data.bad_inputs import STATIONS, EventFactory, bad_inputs
 from tests.helpers import wait_until
@@ -40,6 +39,9 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 PARTITIONS = 3
 ROOT = Path(__file__).resolve().parents[2]
+
+#: the pseudonym key of this module's workers (strong: a key given must be, dev mode or not)
+WORKER_KEY = os.urandom(32)
 
 
 class Worker:
@@ -59,7 +61,7 @@ class Worker:
         env = kafka_env(kafka, os.environ)
         env.pop("TUYEN_DEV", None)  # --dev below asks for it
         # a key of its own (strong: even in development mode a key given must be)
-        env["TUYEN_PSEUDONYM_KEY"] = base64.b64encode(os.urandom(32)).decode()
+        env["TUYEN_PSEUDONYM_KEY"] = base64.b64encode(WORKER_KEY).decode()
         if registry is not None:  # a key registry file (else the development keys)
             env["TUYEN_KEY_REGISTRY"] = str(registry)
         self.proc = subprocess.Popen(
@@ -186,13 +188,13 @@ def event_ids(msgs: list[Any]) -> set[str]:
     return {header_value(m.headers(), "ce_id") or "" for m in msgs}
 
 
-_DEV = Pseudonymiser(decode_pseudonym_key(DEV_PSEUDONYM_KEY, allow_development=True))
+_WORKERS = Pseudonymiser(WORKER_KEY)
 
 
 def tier_ids(topic: str, ids: set[str]) -> set[str]:
     """``ids`` as the tier ``topic`` carries them: the national tier has their keyed hashes
-    (the workers here run in development mode: the development pseudonym key)."""
-    return {national_event_id(i, _DEV) for i in ids} if topic.endswith("national") else ids
+    (computed with the workers' pseudonym key)."""
+    return {national_event_id(i, _WORKERS) for i in ids} if topic.endswith("national") else ids
 
 
 TIERS = ("changes.valid", "tier.district", "tier.province", "tier.national")

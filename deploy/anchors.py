@@ -146,23 +146,7 @@ def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors
             f"TUYEN_KEY_REGISTRY is not set: {job} needs the signers' public keys (a key "
             f"registry JSON file); set it, {DEV_HINT}"
         )
-    if s.pseudonym_key is not None:
-        key = s.pseudonym_key
-        try:
-            decode_pseudonym_key(key.get_secret_value(), allow_development=s.dev)
-        except WeakPseudonymKey as exc:
-            raise ConfigError(f"TUYEN_PSEUDONYM_KEY is refused: {exc}") from None
-        if key.get_secret_value().strip() == DEV_PSEUDONYM_KEY:
-            uses.append(_DEV_KEY)
-    elif s.dev:
-        key = SecretStr(DEV_PSEUDONYM_KEY)
-        uses.append(_DEV_KEY)
-    else:
-        raise MissingTrustAnchor(
-            f"TUYEN_PSEUDONYM_KEY is not set: {job} needs the key of the national pseudonyms "
-            "(base64 of at least 32 random bytes: `openssl rand -base64 32`; or "
-            f"TUYEN_PSEUDONYM_KEY_FILE); set it, {DEV_HINT}"
-        )
+    key = _pseudonym_key(s, job, uses)
     if s.facilities:
         check_facilities(s.facilities)
     if s.dev:
@@ -172,6 +156,36 @@ def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors
         key_registry_path=registry,
         pseudonym_key=key,
         facilities_path=s.facilities,
+    )
+
+
+def pseudonym_key(s: Settings, job: str) -> SecretStr:
+    """The pseudonym key ``job`` runs with (the worker's: ``tuyen national release`` and
+    ``tuyen purge`` compute the same pseudonyms), or :class:`ConfigError` naming the setting."""
+    uses: list[str] = []
+    key = _pseudonym_key(s, job, uses)
+    if s.dev:
+        warn_development(job, uses)
+    return key
+
+
+def _pseudonym_key(s: Settings, job: str, uses: list[str]) -> SecretStr:
+    if s.pseudonym_key is not None:
+        key = s.pseudonym_key
+        try:
+            decode_pseudonym_key(key.get_secret_value(), allow_development=s.dev)
+        except WeakPseudonymKey as exc:
+            raise ConfigError(f"TUYEN_PSEUDONYM_KEY is refused: {exc}") from None
+        if key.get_secret_value().strip() == DEV_PSEUDONYM_KEY:
+            uses.append(_DEV_KEY)
+        return key
+    if s.dev:
+        uses.append(_DEV_KEY)
+        return SecretStr(DEV_PSEUDONYM_KEY)
+    raise MissingTrustAnchor(
+        f"TUYEN_PSEUDONYM_KEY is not set: {job} needs the key of the national pseudonyms "
+        "(base64 of at least 32 random bytes: `openssl rand -base64 32`; or "
+        f"TUYEN_PSEUDONYM_KEY_FILE); set it, {DEV_HINT}"
     )
 
 

@@ -85,7 +85,7 @@ def write_reports(
     quarantine), print the national and one province's reports of ``period``, write HTML
     and FHIR."""
     from sinks.catalog import OPERATORS, build_catalog, open_catalog
-    from sinks.reports import AccessLog, ReportRequest, run_report
+    from sinks.reports import AccessLog, ReportRequest, run_report, source_tier
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 
     reports = out / "reports"
@@ -101,12 +101,15 @@ def write_reports(
         console.print(f"catalog ({tier}): cd {root} && duckdb {path.name}")
     h = Hierarchy.default()
     log = AccessLog(out / "access.log")
+    provinces = [r for r in roots.province_roots() if Path(r).exists()] or [own]
     runs = [
-        (roots.national, "national", "national", None, "national"),
-        (own, "province", "province", province, f"province:{province}"),
+        # national reports are computed from every province's record-level tier and leave
+        # it suppressed (small cells); the province's own report is exact
+        (provinces, "national", None, "national"),
+        ([own], "province", province, f"province:{province}"),
     ]
-    for root, store_tier, tier, unit, principal in runs:
-        con = open_catalog(root, store_tier)
+    for tier_roots, tier, unit, principal in runs:
+        con = open_catalog(tier_roots[0] if len(tier_roots) == 1 else tier_roots, source_tier(tier))
         try:
             for kind in ("health", "resources", "completeness"):
                 request = ReportRequest(

@@ -19,6 +19,9 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_QUARANTINE_ROOT`` | the dead letters' root (operators only) | ``<base>/quarantine`` |
 | ``TUYEN_RECORD_TOPICS`` | ``province`` (a topic each) or ``single`` (development) | ``province`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
+| ``TUYEN_DLQ_RETENTION_DAYS`` | days dead letters are kept (store and DLQ topic) | ``30`` |
+| ``TUYEN_K_ANONYMITY`` | k of the national person release | ``5`` |
+| ``TUYEN_SUPPRESSION_THRESHOLD`` | small cells: national reports hide counts below it | ``5`` |
 | ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
 | ``TUYEN_APPROVER_KEYS`` | path of the approvers' public keys (``schemas.signoff`` JSON) | (A) |
 | ``TUYEN_ACCESS_LOG`` | where data requests (reports, summaries) go | ``<root>/_access.log`` |
@@ -151,6 +154,9 @@ class Settings(BaseSettings):
     quarantine_root: str | None = None
     record_topics: RecordTopics = "province"
     pseudonym_key: SecretStr | None = None
+    dlq_retention_days: int = Field(default=30, ge=1, le=3650)
+    k_anonymity: int = Field(default=5, ge=2, le=1000)
+    suppression_threshold: int = Field(default=5, ge=1, le=1000)
     access_log: str | None = None
     access_log_key: SecretStr | None = None
     portal_state_dir: Path | None = None

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 DAY_MS = 24 * 3600 * 1000
+#: How long dead letters are kept, in the DLQ topic and the DLQ store (``tuyen dlq expire``);
+#: ``TUYEN_DLQ_RETENTION_DAYS`` overrides it for both.
+DLQ_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,12 @@ _SPECS: tuple[TopicSpec, ...] = (
         description="raw record changes from stations",
     ),
     TopicSpec(VALID, 12, retention_ms=14 * DAY_MS, description="validated, enriched changes"),
-    TopicSpec(DLQ, 3, retention_ms=90 * DAY_MS, description="rejected input with its reason"),
+    TopicSpec(
+        DLQ,
+        3,
+        retention_ms=DLQ_RETENTION_DAYS * DAY_MS,
+        description="rejected input with its reason",
+    ),
     TopicSpec(
         REJECTIONS, 3, retention_ms=90 * DAY_MS, description="reason, stage, station, no payload"
     ),
@@ -123,10 +131,13 @@ def topic_specs(
     *,
     record_topics: RecordTopics = "province",
     provinces: tuple[str, ...] | None = None,
+    dlq_retention_days: int | None = None,
 ) -> tuple[TopicSpec, ...]:
     """All topics of one shape (``record_topics``), with ``prefix`` prepended and optionally
-    every partition count overridden. The ``province`` shape has a topic per province of
-    ``provinces`` (default: all of today's) instead of ``tier.district``/``tier.province``."""
+    every partition count overridden (and the DLQ topic's retention, to match the DLQ
+    store's). The ``province`` shape has a topic per province of ``provinces`` (default: all
+    of today's) instead of ``tier.district``/``tier.province``."""
+    dlq_ms = DAY_MS * dlq_retention_days if dlq_retention_days else None
     bases = [s for s in _SPECS if record_topics == "single" or s.name not in _SINGLE_ONLY]
     if record_topics == "province":
         tier = next(s for s in _SPECS if s.name == TIER_PROVINCE)
@@ -144,7 +155,7 @@ def topic_specs(
             name=prefix + s.name,
             partitions=partitions or s.partitions,
             cleanup_policy=s.cleanup_policy,
-            retention_ms=s.retention_ms,
+            retention_ms=dlq_ms if dlq_ms and s.name == DLQ else s.retention_ms,
             config=dict(s.config),
             description=s.description,
         )

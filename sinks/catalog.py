@@ -65,8 +65,16 @@ import duckdb
 
 from schemas.hierarchy import reference_dir
 from schemas.registry import RecordType
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, SIGNOFF_COLUMNS, Column, tier_columns
+from sinks.columns import (
+    AGGREGATE_COLUMNS,
+    DLQ_COLUMNS,
+    PERSON_QI,
+    SIGNOFF_COLUMNS,
+    Column,
+    store_columns,
+)
 from sinks.exceptions import CatalogError
+from sinks.national import QI_DIR
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store, safe_value
 
 __all__ = [
@@ -117,6 +125,14 @@ _DLQ_IDENTITY = (
 )
 
 
+#: (dedupe order of one event's copies, order of a record's versions) for record-level tiers
+#: and for the national tier (which has no exact times: its version rank orders versions).
+_ORDER = {
+    False: ("processed_time", "record_version DESC, event_time DESC, event_id DESC"),
+    True: ("event_id", "record_version DESC, event_id DESC"),
+}
+
+
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -161,15 +177,22 @@ def _column_list(columns: tuple[Column, ...]) -> str:
 
 
 class _Globs:
-    """The globs of a catalog's views: absolute (in-memory catalogs), or, for a portable
-    file, relative to a local root and limited to those that match files now."""
+    """The globs of a catalog's views: absolute (in-memory catalogs, over one root or
+    several: a national report reads every province's root), or, for a portable file,
+    relative to a local root and limited to those that match files now."""
 
-    def __init__(self, root: str | Path, portable: bool) -> None:
-        self.store = Store.open(root, create=False)
+    def __init__(self, root: str | Path | Sequence[str | Path], portable: bool) -> None:
+        roots = [root] if isinstance(root, str | Path) else list(root)
+        if not roots or (portable and len(roots) > 1):
+            raise CatalogError("a catalog file is over exactly one root")
+        self.stores = [Store.open(r, create=False) for r in roots]
+        self.store = self.stores[0]
         self.relative = portable and self.store.local
         self.portable = portable
 
     def __call__(self, *parts: str) -> list[str]:
+        if len(self.stores) > 1:
+            return [store.glob_uri(*parts) for store in self.stores]
         pattern = "/".join(parts) if self.relative else self.store.glob_uri(*parts)
         if not self.portable:
             return [pattern]
@@ -180,7 +203,7 @@ class _Globs:
 
 
 def catalog_sql(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     tier: str,
     *,
     province: str | Sequence[str] | None = None,
@@ -217,7 +240,7 @@ def catalog_sql(
         codes = [province] if isinstance(province, str) else list(province)
         provs = [f"province={safe_value(p)}" for p in codes]
     for rt in RecordType:
-        cols = tier_columns(rt.value)
+        cols = store_columns(tier, rt.value)
         rt_globs = [
             g
             for prov in provs
@@ -226,18 +249,22 @@ def catalog_sql(
         names = _column_list(cols)
         source = _typed_source(cols, rt_globs, portable=portable)
         stmts.append(f"CREATE OR REPLACE VIEW raw.{_ident(rt.value)} AS {source}")
+        first, latest = _ORDER[tier == "national"]
         stmts.append(
             f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS SELECT {names} "
             f"FROM raw.{_ident(rt.value)} "
-            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY processed_time) = 1"
+            f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {first}) = 1"
         )
+        joined = tier == "national" and rt is RecordType.PERSON  # + the released QIs
+        current = "raw._person_current" if joined else _ident(rt.value)
         stmts.append(
-            f"CREATE OR REPLACE VIEW {_ident(rt.value)} AS SELECT {names} FROM ("
+            f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ("
             f"SELECT * FROM raw.{_ident(rt.value)} QUALIFY row_number() OVER ("
-            "PARTITION BY record_id "
-            "ORDER BY record_version DESC, event_time DESC, event_id DESC) = 1"
+            f"PARTITION BY record_id ORDER BY {latest}) = 1"
             ") WHERE op <> 'delete'"
         )
+    if tier == "national":
+        stmts += _national_release_sql(globs, portable)
     agg_glob = globs(AGGREGATES_DIR, "period=*", "*.parquet")
     agg_source = _typed_source(AGGREGATE_COLUMNS, agg_glob, portable=portable)
     stmts.append(f"CREATE OR REPLACE VIEW raw.aggregates AS {agg_source}")
@@ -259,6 +286,18 @@ def catalog_sql(
     summary = _dlq_summary(f"({deduplicated})")
     stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
     return stmts
+
+
+def _national_release_sql(globs: _Globs, portable: bool) -> list[str]:
+    """The national tier's ``person_qi`` view (the k-anonymous release, ``sinks.national``)
+    and its ``age_band`` / ``birth_month`` joined into the current ``person`` view: a person
+    not (yet) released, or suppressed, has them NULL."""
+    source = _typed_source(PERSON_QI, globs(QI_DIR, "province=*", "*.parquet"), portable=portable)
+    return [
+        f"CREATE OR REPLACE VIEW person_qi AS {source}",
+        "CREATE OR REPLACE VIEW person AS SELECT p.*, q.age_band, q.birth_month "
+        "FROM raw._person_current p LEFT JOIN person_qi q USING (record_key)",
+    ]
 
 
 def _hierarchy_file(directory: Path, stem: str) -> Path:
@@ -339,27 +378,31 @@ def lock_to(con: duckdb.DuckDBPyConnection, roots: Sequence[str | Path]) -> None
     con.execute("SET lock_configuration = true")
 
 
+def _roots(root: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    return [root] if isinstance(root, str | Path) else list(root)
+
+
 def _populate(
     con: duckdb.DuckDBPyConnection,
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     tier: str,
     province: str | Sequence[str] | None,
     hierarchy: str | Path | None,
     *,
     portable: bool = False,
 ) -> None:
-    if "://" in str(root) and not str(root).startswith("file://"):
+    if any("://" in str(r) and not str(r).startswith("file://") for r in _roots(root)):
         con.execute("INSTALL httpfs")  # object-store roots: DuckDB reads them through httpfs
         con.execute("LOAD httpfs")
     elif portable:  # the views' relative paths resolve against the root
-        con.execute(f"SET file_search_path = {_lit(str(_local_path(root)))}")
+        con.execute(f"SET file_search_path = {_lit(str(_local_path(_roots(root)[0])))}")
     for stmt in catalog_sql(root, tier, province=province, portable=portable):
         con.execute(stmt)
     _load_reference(con, hierarchy)
 
 
 def open_catalog(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     tier: str = "national",
     *,
     province: str | Sequence[str] | None = None,
@@ -367,7 +410,9 @@ def open_catalog(
     locked: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every catalog view over ``root`` for ``tier``,
-    able to read ``root`` and nothing else (``locked``, see :func:`lock_to`).
+    able to read ``root`` and nothing else (``locked``, see :func:`lock_to`). ``root`` may
+    be several roots of the same tier (every province's, for a national report computed
+    from the province tier): each view reads them all.
 
     ``hierarchy``: a folder with ``units``/``links``/``population`` CSV files (the format of
     ``schemas.hierarchy.io``); default: the project's reference data.
@@ -376,7 +421,7 @@ def open_catalog(
     try:
         _populate(con, root, tier, province, hierarchy)
         if locked:
-            lock_to(con, [root])
+            lock_to(con, _roots(root))
     except BaseException:
         con.close()
         raise

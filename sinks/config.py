@@ -140,3 +140,8 @@ class CompactConfig(BaseModel):
         description="leave files younger than this alone (a sink may still be rewriting them)",
     )
     min_files: int = Field(default=2, ge=1, description="merge a directory with this many files")
+    dlq_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="first remove dead letters older than this many days (sinks.purge)",
+    )

@@ -104,7 +104,11 @@ def report_figures(
             basis=basis,
         )
         r = run_report(con, hierarchy, request, access_log=access_log, config=config)
-        out += [Figure(c.indicator.code, c.unit_code, c.numerator, c.denominator) for c in r.cells]
+        out += [  # a suppressed small cell (a report that leaves its subtree) is not sent
+            Figure(c.indicator.code, c.unit_code, c.numerator, c.denominator)
+            for c in r.cells
+            if c.numerator is not None
+        ]
     return out
 
 

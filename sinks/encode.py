@@ -34,10 +34,11 @@ from schemas.dlq import (
     H_STAGE,
     header_value,
 )
+from schemas.national import NationalRecord
 from schemas.reasons import Reason
 from schemas.registry import RecordType
 from schemas.tier import TierRecord
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, tier_columns
+from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, store_columns
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, safe_value
 
 __all__ = [
@@ -181,25 +182,29 @@ def _json_column(values: list[Any]) -> pa.Array:
 
 @cache
 def _tier_plan(
-    record_type: str,
+    tier: str, record_type: str
 ) -> tuple[list[tuple[str, Column]], list[tuple[str, Column]], list[tuple[str, Column]]]:
     """(envelope scalars, payload scalars, payload JSON columns) as (source key, column)."""
-    columns = tier_columns(record_type)
-    n_base = len(TierRecord.model_fields)
+    columns = store_columns(tier, record_type)
+    n_base = len(_envelope_model(tier).model_fields)
     base = [(c.name, c) for c in columns[:n_base] if not c.json]
     payload = [(c.name[5:] if c.name.startswith("data_") else c.name, c) for c in columns[n_base:]]
     return base, [p for p in payload if not p[1].json], [p for p in payload if p[1].json]
 
 
-def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> pa.Table:
-    base, scalars, nested = _tier_plan(record_type)
+def _envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
+    return NationalRecord if tier == "national" else TierRecord
+
+
+def _tier_table(tier: str, record_type: str, rows: list[dict[str, Any]]) -> pa.Table:
+    base, scalars, nested = _tier_plan(tier, record_type)
     datas = [r.get("data") or {} for r in rows]
     arrays = _struct(rows, base)
     arrays["data"] = _json_column([r.get("data") for r in rows])
     arrays.update(_struct(datas, scalars))
     for src, col in nested:
         arrays[col.name] = _json_column([d.get(src) for d in datas])
-    columns = tier_columns(record_type)
+    columns = store_columns(tier, record_type)
     return pa.Table.from_arrays([arrays[c.name] for c in columns], schema=arrow_schema(columns))
 
 
@@ -245,7 +250,9 @@ def _place(msg: MessageLike) -> tuple[tuple[str, str, str], dict[str, Any]] | di
 
 
 def tier_encoder(tier: str) -> Encoder:
-    """The encoder of the ``tier`` store (``district``, ``province`` or ``national``)."""
+    """The encoder of the ``tier`` store (``district``, ``province`` or ``national``: the
+    national store takes national records, ``schemas.national``)."""
+    envelope = _envelope_model(tier)
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
         groups, dead = _sort_out(messages, _place)
@@ -253,20 +260,20 @@ def tier_encoder(tier: str) -> Encoder:
         for (prov, rt, month), items in groups.items():
             directory = f"{tier}/province={prov}/record_type={rt}/month={month}"
             try:
-                out[directory] = _tier_table(rt, [rec for _, rec in items])
+                out[directory] = _tier_table(tier, rt, [rec for _, rec in items])
                 continue
             except Exception:  # the slow path below finds the rows at fault
                 pass
             good: list[dict[str, Any]] = []  # slow path: isolate the bad rows
             for msg, rec in items:
                 try:
-                    TierRecord.model_validate(rec)
-                    _tier_table(rt, [rec])
+                    envelope.model_validate(rec)
+                    _tier_table(tier, rt, [rec])
                     good.append(rec)
                 except Exception as exc:
                     dead.append(_dead_row(msg, *_failure(exc)))
             if good:
-                out[directory] = _tier_table(rt, good)
+                out[directory] = _tier_table(tier, rt, good)
         if dead:
             logger.warning("sink dead letters tier=%s count=%d", tier, len(dead))
             _merge(out, _dlq_tables(dead))

@@ -27,9 +27,10 @@ from schemas.service import service_month
 from schemas.signoff import SignoffDecision, decision_key
 from sinks.catalog import open_catalog
 from sinks.encode import tier_encoder
-from sinks.reports import Report, ReportConfig, ReportRequest, run_report
+from sinks.reports import Report, ReportConfig, ReportRequest, run_report, source_tier
 from sinks.signoff.encode import signoff_encoder
 from sinks.testing import FakeMessage
+from streams.national import national_record
 from streams.pseudonymise import Pseudonymiser
 
 __all__ = ["TIERS", "StorePublisher", "Stores", "change", "write_store"]
@@ -101,7 +102,7 @@ def write_store(
     pseudonymiser = Pseudonymiser(PSEUDONYM_KEY)
     recs = list(records)
     for tier in tiers:
-        rows = [pseudonymiser.national(r) if tier == "national" else r for r in recs]
+        rows = [national_record(r, pseudonymiser) if tier == "national" else r for r in recs]
         msgs = [
             FakeMessage(f"tier.{tier}", 0, i, orjson.dumps(r), str(r["record_key"]).encode())
             for i, r in enumerate(rows)
@@ -142,7 +143,9 @@ class Stores:
         config: ReportConfig | None = None,
         **request: Any,
     ) -> Report:
-        """A report over the ``tier`` store, as the national principal unless told."""
+        """A report over the store it reads (``sinks.reports.source_tier``: the province tier
+        for a national report), as the national principal unless told, exact (no small-cell
+        suppression) unless ``config`` says otherwise."""
         req = ReportRequest(
             kind=kind,
             tier=tier,
@@ -152,7 +155,8 @@ class Stores:
             principal=request.pop("principal", "national"),
             **request,
         )
-        return run_report(self.cons[tier], h, req, config=config)
+        exact = ReportConfig(suppression_threshold=1)
+        return run_report(self.cons[source_tier(tier)], h, req, config=config or exact)
 
     def close(self) -> None:
         for con in self.cons.values():

@@ -13,7 +13,7 @@ import typer
 
 from deploy.cli.common import console as err
 from deploy.cli.common import fail, settings, store_access_log
-from deploy.cli.report import Basis, fail_report, report_root
+from deploy.cli.report import Basis, fail_report, log_root, open_store, report_root
 
 if TYPE_CHECKING:
     from sinks.dhis2 import Export
@@ -85,7 +85,6 @@ def _export(
     from datetime import UTC, datetime
 
     from schemas.hierarchy import Hierarchy
-    from sinks.catalog import open_catalog
     from sinks.dhis2 import (
         Dhis2Mapping,
         adx_document,
@@ -93,17 +92,20 @@ def _export(
         data_value_set,
         report_figures,
     )
+    from sinks.reports import ReportConfig
 
     s = settings(ctx)
     h = Hierarchy.default()
     tier = h.tier_of(unit).label
-    root = store_root or report_root(s, h, tier, unit)[0]
+    roots = [store_root] if store_root else report_root(s, h, tier, unit)[0]
     maps = Dhis2Mapping.load(mapping)
-    con = open_catalog(root, tier if tier in ("national", "province", "district") else "district")
+    con = open_store(roots[0] if len(roots) == 1 else roots, tier, None)
     try:
         figures = report_figures(
-            con, h, unit, period, principal, basis=basis, access_log=store_access_log(ctx, root)
-        )
+            con, h, unit, period, principal, basis=basis,
+            access_log=store_access_log(ctx, log_root(s, roots)),
+            config=ReportConfig(suppression_threshold=s.suppression_threshold),
+        )  # fmt: skip
     finally:
         con.close()
     export = build_export(figures, maps, period)

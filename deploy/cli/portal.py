@@ -117,6 +117,7 @@ def serve(
         signoff_topic=topic_name(SIGNOFF, s.topic_prefix),
         approver_keys=s.approver_keys,
         development=s.dev,
+        suppression_threshold=s.suppression_threshold,
     )
     portal = Portal(config)
     address = host or s.portal_host

@@ -45,6 +45,7 @@ __all__ = [
     "ReportFormat",
     "fail_report",
     "load_hierarchy",
+    "log_root",
     "open_store",
     "report_app",
     "report_root",
@@ -127,19 +128,36 @@ def _owner(h: Hierarchy, tier: str, unit: str | None) -> tuple[str, str | None]:
     raise ReportError(f"unknown unit {unit!r}")
 
 
-def report_root(s: Settings, h: Hierarchy, tier: str, unit: str | None) -> tuple[str, str]:
-    """The root a report on ``unit`` at ``tier`` opens (its owner's: the national root, or
-    the root of the unit's province) and that owner's scope (the default principal)."""
+def report_root(s: Settings, h: Hierarchy, tier: str, unit: str | None) -> tuple[list[str], str]:
+    """The roots a report on ``unit`` at ``tier`` opens and the scope they belong to (the
+    default principal): the root of the unit's province; for a national report, every
+    province's root (national reports are computed from the province tier,
+    ``sinks.reports.source_tier``, and leave it only suppressed)."""
+    from sinks.reports.config import source_tier
+
     owner, province = _owner(h, tier, unit)
     roots = s.store_roots()
-    return (roots.national if province is None else roots.province_root(province)), owner
+    if province is not None:
+        return [roots.province_root(province)], owner
+    every = roots.for_store(source_tier(tier))
+    local = [r for r in every if "://" not in r or r.startswith("file://")]
+    found = [r for r in every if r not in local or Path(r.removeprefix("file://")).exists()]
+    return found or every[:1], owner
 
 
-def open_store(root: str, tier: str, hierarchy_dir: Path | None) -> duckdb.DuckDBPyConnection:
+def log_root(s: Settings, roots: list[str]) -> str:
+    """Where the access log of a request on ``roots`` goes: beside the one root, or under
+    the base (``TUYEN_STORE_ROOT``) for several."""
+    return roots[0] if len(roots) == 1 else s.store_root
+
+
+def open_store(
+    root: str | list[str], tier: str, hierarchy_dir: Path | None
+) -> duckdb.DuckDBPyConnection:
     from sinks.catalog import open_catalog
+    from sinks.reports.config import source_tier
 
-    store_tier = tier if tier in {"national", "province", "district"} else "national"
-    return open_catalog(root, store_tier, hierarchy=hierarchy_dir)
+    return open_catalog(root, source_tier(tier), hierarchy=hierarchy_dir)
 
 
 _open = open_store  # the tests replace it with a shared connection
@@ -200,20 +218,25 @@ def _report_command(kind: str) -> Callable[..., None]:
             fail("--format parquet needs --out PATH")
         s = settings(ctx)
         try:
-            config = ReportConfig(regime=regime(regime_name.value), holidays=_holidays(holidays))
+            config = ReportConfig(
+                regime=regime(regime_name.value),
+                holidays=_holidays(holidays),
+                suppression_threshold=s.suppression_threshold,
+            )
             h = load_hierarchy(hierarchy_dir, population)
-            root, owner = report_root(s, h, tier.value, unit)
+            roots, owner = report_root(s, h, tier.value, unit)
         except ReportError as exc:
             fail_report(exc)
-        root = store_root or root
-        log = store_access_log(ctx, root)
+        if store_root is not None:
+            roots = [store_root]
+        log = store_access_log(ctx, log_root(s, roots))
         request = ReportRequest(
             kind=kind, tier=tier.value, unit=unit, period=period,
             principal=principal or owner,
             hierarchy_mode=hierarchy.value, basis=basis.value, annualise=annualise,
             trend=fmt is ReportFormat.HTML,
         )  # fmt: skip
-        con = _open(root, tier.value, hierarchy_dir)
+        con = _open(roots[0] if len(roots) == 1 else roots, tier.value, hierarchy_dir)
         try:
             result = run_report(con, h, request, access_log=log, config=config)
         except ReportError as exc:

@@ -18,6 +18,7 @@ from deploy.cli import (
     imports,
     monitor,
     portal,
+    privacy,
     report,
     signoff,
     sink,
@@ -100,6 +101,9 @@ report.report_app.command("send-back")(signoff.send_back)
 report.report_app.command("lock")(signoff.lock)
 app.command("summary")(summary.summary)
 app.add_typer(export.app, name="export")
+app.command("purge")(privacy.purge)
+app.add_typer(privacy.dlq_app, name="dlq")
+app.add_typer(privacy.national_app, name="national")
 app.add_typer(portal.portal_app, name="portal")
 app.command("lag")(monitor.lag)
 app.add_typer(monitor.monitor_app, name="monitor")

@@ -80,7 +80,7 @@ def _service(
     h = load_hierarchy(None)
     if store_root is None:  # the root of the unit's province: its decisions and submissions
         try:
-            store_root = report_root(s, h, "province", unit)[0]
+            store_root = report_root(s, h, "province", unit)[0][0]
         except ReportError as exc:
             fail_report(exc)
     root = store_root

@@ -207,10 +207,17 @@ def compact(
             roots.quarantine,
             *(r for r in roots.province_roots() if not local or Path(r).exists()),
         ]
-    table = Table("root", "directories", "files in", "files out", "rows in", "rows out")
+    table = Table(
+        "root", "directories", "files in", "files out", "rows in", "rows out", "DLQ expired"
+    )
     for target in dict.fromkeys(targets):
         report = run_compact(
-            CompactConfig(store_root=target, before_month=before_month, min_file_age_s=min_file_age)
+            CompactConfig(
+                store_root=target,
+                before_month=before_month,
+                min_file_age_s=min_file_age,
+                dlq_retention_days=s.dlq_retention_days,
+            )
         )
         table.add_row(
             target,
@@ -219,6 +226,7 @@ def compact(
             str(report.files_out),
             str(report.rows_in),
             str(report.rows_out),
+            str(report.dlq_files_expired),
         )
     out.print(table)
 

@@ -78,7 +78,12 @@ def worker(
     anchors = worker_anchors(s)
     conn = kafka(ctx, bootstrap)
     prefix = s.topic_prefix if topic_prefix is None else topic_prefix
-    specs = topic_specs(prefix, s.topic_partitions, record_topics=s.record_topics)
+    specs = topic_specs(
+        prefix,
+        s.topic_partitions,
+        record_topics=s.record_topics,
+        dlq_retention_days=s.dlq_retention_days,
+    )
     raw_partitions = partitions or next(
         p.partitions for p in specs if p.name == topic_name(RAW, prefix)
     )

@@ -76,7 +76,9 @@ class Portal:
             hierarchy_dir=config.hierarchy_dir,
             generation_ttl=config.generation_ttl,
         )
-        report_config = ReportConfig(holidays=config.holidays)
+        report_config = ReportConfig(
+            holidays=config.holidays, suppression_threshold=config.suppression_threshold
+        )
         self.approver_keys = ApproverKeys(self.db)
         self.approvals = approvals or Approvals(
             self.stores,

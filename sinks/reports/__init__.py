@@ -10,7 +10,7 @@ Indicators are numerator/denominator pairs summed over the tree first, divided l
 """
 
 from sinks.reports.access import AccessLog, Principal, check_access, parse_principal
-from sinks.reports.config import ReportConfig
+from sinks.reports.config import ReportConfig, source_tier
 from sinks.reports.engine import run_report
 from sinks.reports.exceptions import AccessDenied, BadRequest, ReportError
 from sinks.reports.indicators import INDICATORS, KINDS, Indicator, by_code, for_kind
@@ -40,5 +40,6 @@ __all__ = [
     "parse_period",
     "parse_principal",
     "run_report",
+    "source_tier",
     "working_day_deadline",
 ]

@@ -11,7 +11,7 @@ from sinks.reports.calendar import DEFAULT_REGIME, REGIMES, ReportingRegime, Wor
 from sinks.reports.exceptions import BadRequest
 from sinks.reports.periods import month_end
 
-__all__ = ["ReportConfig", "regime"]
+__all__ = ["SOURCE_TIER", "ReportConfig", "regime", "source_tier"]
 
 
 def regime(name: str) -> ReportingRegime:
@@ -20,6 +20,22 @@ def regime(name: str) -> ReportingRegime:
         return REGIMES[name]
     except KeyError:
         raise BadRequest(f"unknown reporting regime {name!r}: use {', '.join(REGIMES)}") from None
+
+
+#: The store tier a report's facts are read from, by report tier. National reports read the
+#: province tiers' record-level data (the national tier carries no station attribution of a
+#: person's records and no health-id links: docs/reports.md, "What the national indicators
+#: need") and leave their subtree only as suppressed aggregates.
+SOURCE_TIER: dict[str, str] = {
+    "national": "province",
+    "province": "province",
+    "district": "district",
+}
+
+
+def source_tier(report_tier: str) -> str:
+    """The store tier (catalog) to open for a report at ``report_tier``."""
+    return SOURCE_TIER.get(report_tier, "province")
 
 
 class ReportConfig(BaseModel):
@@ -31,6 +47,9 @@ class ReportConfig(BaseModel):
     days are Monday to Friday minus Vietnam's public holidays (``public_holidays``; Tết and
     substituted days included) and ``holidays`` (extra days off), plus the Saturdays the
     government makes working days.
+
+    ``suppression_threshold``/``suppress_tiers``: the small-cell rule of every report whose
+    tier leaves its subtree (:mod:`sinks.reports.smallcells`), whatever the output format.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,6 +59,17 @@ class ReportConfig(BaseModel):
     holidays: frozenset[date] = frozenset()
     public_holidays: bool = True
     trend_months: int = Field(default=6, ge=1, le=36, description="trend length for a month")
+    suppression_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="small cells: counts in 1..threshold-1 of a report that leaves its subtree "
+        "are suppressed, with complementary cells (1 turns suppression off)",
+    )
+    suppress_tiers: frozenset[str] = Field(
+        default=frozenset({"national"}),
+        description="reports at these tiers, or for principals of these tiers, leave their "
+        "subtree (published, or read outside the province): suppressed",
+    )
 
     @property
     def working_days(self) -> dict[str, int]:

@@ -34,6 +34,7 @@ from sinks.reports.parts import (
 from sinks.reports.periods import Period, add_months, parse_period
 from sinks.reports.request import BASES, ReportRequest
 from sinks.reports.scope import MODES, make_mapper, reference_date, unit_name
+from sinks.reports.smallcells import suppress_report
 from sinks.signoff.ledger import Ledger, asof_views, drop_asof_views, read_ledger
 
 __all__ = ["run_report", "trend_periods"]
@@ -70,11 +71,23 @@ def run_report(
         if log:
             log.append({**entry, "outcome": "error", "reason": str(exc)[:500]})
         raise
+    cfg = config or ReportConfig()
+    if leaves_subtree(report, cfg) and cfg.suppression_threshold > 1:
+        report = suppress_report(report, cfg.suppression_threshold)
+        if report.suppression:
+            entry["suppressed"] = report.suppression.primary + report.suppression.complementary
     if log:
         log.append(
             {**entry, "outcome": "allowed", "seconds": round(time.perf_counter() - started, 3)}
         )
     return report
+
+
+def leaves_subtree(report: Report, config: ReportConfig) -> bool:
+    """The report leaves its subtree (and is suppressed): its tier, or the tier of the
+    principal it is for (a national account's province report), is in ``suppress_tiers``."""
+    asked_by = parse_principal(report.principal).tier.label
+    return bool({report.tier, asked_by} & config.suppress_tiers)
 
 
 def _run(

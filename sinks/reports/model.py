@@ -9,7 +9,7 @@ from typing import Any, Literal
 from sinks.reports.indicators import Indicator
 from sinks.reports.periods import Period
 
-__all__ = ["Cell", "Report", "TrendPoint"]
+__all__ = ["Cell", "Report", "Suppressed", "TrendPoint"]
 
 Level = Literal["unit", "child"]
 
@@ -22,20 +22,23 @@ class Cell:
     unit_name: str
     level: Level
     indicator: Indicator
-    numerator: int
+    numerator: int | None  # None: suppressed (a small cell, see sinks.reports.smallcells)
     denominator: int | None
     #: the period scaling of the value (12 / months to annualise or pro-rate a target)
     scale: float = 1.0
     #: the parts as submitted (frozen at approval), on a ``latest`` report with approvals
-    submitted: tuple[int, int | None] | None = None
+    submitted: tuple[int | None, int | None] | None = None
+    suppressed: bool = False
 
     @property
     def value(self) -> float | None:
+        if self.suppressed or self.numerator is None:
+            return None
         return self.indicator.value(self.numerator, self.denominator, self.scale)
 
     @property
     def submitted_value(self) -> float | None:
-        if self.submitted is None:
+        if self.submitted is None or self.submitted[0] is None:
             return None
         return self.indicator.value(self.submitted[0], self.submitted[1], self.scale)
 
@@ -54,9 +57,20 @@ class TrendPoint:
 
     period: str
     indicator: str
-    numerator: int
+    numerator: int | None
     denominator: int | None
     value: float | None
+    suppressed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """How a report's small cells were suppressed: the ``threshold`` and how many cells were
+    withheld as small (``primary``) or to protect them (``complementary``)."""
+
+    threshold: int
+    primary: int
+    complementary: int
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class Report:
     reporting: tuple[str, ...] = ()
     #: station-months approved in the report's scope (whose "as submitted" figures exist)
     approved_station_months: int = 0
+    #: set when the report left its subtree and its small cells were suppressed
+    suppression: Suppressed | None = None
 
     @property
     def has_revisions(self) -> bool:
@@ -132,7 +148,7 @@ class Report:
         """The cell of ``indicator`` for ``unit`` (default: the report's unit)."""
         return self._index()[(indicator, unit or self.unit_code)]
 
-    def numerator(self, indicator: str, unit: str | None = None) -> int:
+    def numerator(self, indicator: str, unit: str | None = None) -> int | None:
         return self.cell(indicator, unit).numerator
 
     def denominator(self, indicator: str, unit: str | None = None) -> int | None:
@@ -191,6 +207,7 @@ class Report:
                 "submitted_numerator": c.submitted[0] if c.submitted else None,
                 "submitted_denominator": c.submitted[1] if c.submitted else None,
                 "submitted_value": c.submitted_value,
+                "suppressed": c.suppressed,
             }
             for c in self.cells
         ]

@@ -51,11 +51,23 @@ from schemas.topics import (
     topic_specs,
 )
 from sinks.catalog import open_catalog
-from sinks.reports import Report, ReportConfig, ReportRequest, run_report
+from sinks.national import release_person_qi
+from sinks.reports import Report, ReportConfig, ReportRequest, run_report, source_tier
 from sinks.signoff.publisher import KafkaDecisionPublisher
 from sinks.signoff.service import Signoff
+from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
+from streams.pseudonymise import Pseudonymiser
+from tests.e2e.national_checks import (
+    leaks,
+    linkable_columns,
+    national_values,
+    published_identifiers,
+    smallest_qi_class,
+    timestamp_columns,
+)
 from tests.e2e.oracle import KIND_INDICATORS, Expected, Ledger, Oracle, Version, month_end
 from tests.helpers import unique_name
+from tests.unit.test_report_smallcells import assert_safe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -68,6 +80,9 @@ DUPLICATE_SHARE = 0.04
 HELD_BACK_SHARE = 0.05  # records entered only after the lock: late paper registers
 KINDS = ("health", "resources", "completeness")
 TIER_SINKS = {"district": TIER_DISTRICT, "province": TIER_PROVINCE, "national": TIER_NATIONAL}
+#: The oracle compares exact counts: small-cell suppression off (the published, suppressed
+#: national report is checked on its own, test_the_published_national_report_hides_small_cells).
+EXACT = ReportConfig(suppression_threshold=1)
 # Delivery groups: when each station's events reach Kafka, relative to the test's start.
 DELIVERY_AGO = (timedelta(days=11), timedelta(days=7), timedelta(days=3), timedelta(0))
 
@@ -108,6 +123,7 @@ class Published:
     bad: int = 0
     total: int = 0
     late: int = 0
+    bad_events: list[SimEvent] = field(default_factory=list)
 
 
 def _version(ev: SimEvent, received: datetime) -> Version:
@@ -164,6 +180,7 @@ def _publish(events: list[SimEvent], groups: dict[str, int], kafka: KafkaConnect
         stamp[ev.event_id] = _received(ev, groups.get(ev.station, len(DELIVERY_AGO) - 1), now)
         if ev.bad is not None:
             out.bad += 1
+            out.bad_events.append(ev)
             continue
         out.valid.append(ev)
         out.late += int(ev.late)
@@ -279,7 +296,7 @@ def _reports(root: Path, h: Hierarchy, month: str, plan: list[Key],
              configs: dict[str, ReportConfig]) -> dict[Key, Report]:  # fmt: skip
     out: dict[Key, Report] = {}
     for tier in ("national", "province", "district"):
-        con = open_catalog(root, tier)
+        con = open_catalog(root, source_tier(tier))
         try:
             for key in plan:
                 if key[0] != tier:
@@ -404,7 +421,10 @@ def run(kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory) -> Ite
         caught_up = time.monotonic() - began
         districts = tuple(c.code for c in h.children(PROVINCE, month_end(month)))
         custom = _custom_deadlines(month, now)
-        configs = {"default": ReportConfig(), "custom": ReportConfig(deadline_working_days=custom)}
+        configs = {
+            "default": EXACT,
+            "custom": EXACT.model_copy(update={"deadline_working_days": custom}),
+        }
         plan = _plan(districts)
         reports = _reports(pipeline.store_root, h, month, plan, configs)
         oracles: dict[tuple[str, str, str], Oracle] = {}
@@ -535,6 +555,77 @@ def test_replaying_partition_zero_from_offset_zero_leaves_current_state_unchange
     after_files = sorted(p.relative_to(root) for p in root.rglob("*.parquet"))
     assert after_files == files, "a replay must rewrite the same files, never add any"
     plan = [k for k in run.reports if k[3] == "default"]
-    replayed = _reports(root, run.hierarchy, run.month, plan, {"default": ReportConfig()})
+    replayed = _reports(root, run.hierarchy, run.month, plan, {"default": EXACT})
     for key, report in replayed.items():
         assert report.cells == run.reports[key].cells, key
+
+
+# --- what an analyst with national credentials can read (issue 12, "Done when") ------------
+def _pseudonymiser(pipeline: Pipeline) -> Pseudonymiser:
+    """The run's pseudonym key: the workers run in development mode (the tests' own)."""
+    key = pipeline.env().get("TUYEN_PSEUDONYM_KEY", DEV_PSEUDONYM_KEY)
+    return Pseudonymiser(decode_pseudonym_key(key, allow_development=True))
+
+
+def test_the_national_person_release_is_k_anonymous(run: OracleRun) -> None:
+    """The stream operator's release (``tuyen national release``) over the run's province
+    tier: every (province, age band, birth month) of the national person view holds ≥ 5."""
+    root = run.pipeline.store_root
+    source = open_catalog(root, "province")
+    try:
+        report = release_person_qi(
+            source, str(root), _pseudonymiser(run.pipeline).pseudonym, k=5, on=date.today()
+        )
+    finally:
+        source.close()
+    con = open_catalog(root, "national")
+    try:
+        smallest, released, suppressed = smallest_qi_class(con)
+    finally:
+        con.close()
+    logger.info("national release persons=%d suppressed=%d k=%s", released, suppressed, smallest)
+    assert released > 0 and smallest is not None and smallest >= 5, (smallest, report)
+    assert suppressed == report.suppressed
+
+
+def test_no_identifier_reaches_the_national_store_and_nothing_joins_it_to_a_province(
+    run: OracleRun,
+) -> None:
+    root = run.pipeline.store_root
+    idents, births = published_identifiers(
+        ev.message.value for ev in run.published.valid + run.published.bad_events
+    )
+    assert len(idents) > 100 and births and run.published.bad_events
+    found = [
+        (f, col, text[:80])
+        for f, col, text in national_values(root / "national")
+        if leaks(text, idents, births)
+    ]
+    assert not found, found[:10]
+    national, province = open_catalog(root, "national"), open_catalog(root, "province")
+    try:
+        assert not timestamp_columns(national)
+        assert not linkable_columns(national, province)
+    finally:
+        national.close()
+        province.close()
+
+
+def test_the_published_national_report_hides_small_cells(run: OracleRun) -> None:
+    """The national report as published (default settings): small cells suppressed, every
+    published count equal to the exact one, none recoverable by subtraction."""
+    con = open_catalog(run.pipeline.store_root, source_tier("national"))
+    try:
+        request = ReportRequest(
+            kind="health", tier="national", unit=None, period=run.month, principal="national",
+            trend=True,
+        )  # fmt: skip
+        shown = run_report(con, run.hierarchy, request)
+        exact = run_report(con, run.hierarchy, request, config=EXACT)
+    finally:
+        con.close()
+    assert shown.suppression is not None
+    for cell in shown.cells:
+        if cell.numerator is not None:
+            assert cell.numerator == exact.numerator(cell.indicator.code, cell.unit_code)
+    assert_safe(exact, shown, 5)

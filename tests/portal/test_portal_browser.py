@@ -105,7 +105,7 @@ def _expected_station(store: StoreData, district: str, station: str, period: str
         r = run_report(con, Hierarchy.default(), request)
     finally:
         con.close()
-    return r.numerator("outpatient_visits_per_capita", station)
+    return r.numerator("outpatient_visits_per_capita", station) or 0
 
 
 def test_province_analyst_drills_to_a_station_and_across_periods(

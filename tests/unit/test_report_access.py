@@ -41,7 +41,8 @@ def stores(h: Hierarchy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 @pytest.fixture(scope="module")
 def con(stores: Stores) -> duckdb.DuckDBPyConnection:
-    return stores.con("national")
+    """The province tier: what national reports read too (``sinks.reports.source_tier``)."""
+    return stores.con("province")
 
 
 def req(kind: str, tier: str, unit: str | None, period: str, principal: str) -> ReportRequest:

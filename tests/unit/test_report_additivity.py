@@ -136,7 +136,7 @@ def assert_additive(report: Report) -> None:
     for ind in report.indicators:
         unit = report.cell(ind.code)
         kids = report.child_cells(ind.code)
-        assert unit.numerator == sum(c.numerator for c in kids), ind.code
+        assert unit.numerator == sum(c.numerator or 0 for c in kids), ind.code
         if ind.denominator_source != "none":
             assert unit.denominator == sum(c.denominator or 0 for c in kids), ind.code
 

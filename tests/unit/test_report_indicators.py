@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from schemas.hierarchy import VN_TZ, Hierarchy
-from sinks.reports import Report, by_code
+from sinks.reports import Report, ReportConfig, by_code
 from tests.report_store import Stores, change
 
 A, A2, A3 = "00004", "00008", "00025"  # KV001, Hà Nội (01)
@@ -18,6 +18,9 @@ B = "00070"  # KV002, Hà Nội
 C = "25747"  # KV718, Hồ Chí Minh (79)
 OLD = "02635"  # Lào Cai (10) before 2025-07-01, merged into a commune of province 15
 OCT = date(2026, 10, 31)
+
+#: the indicator maths, unsuppressed (national reports suppress small cells by default)
+EXACT = ReportConfig(suppression_threshold=1)
 
 
 def t(y: int, m: int, d: int, hh: int = 9) -> datetime:
@@ -269,10 +272,10 @@ def con(h: Hierarchy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stor
 
 def rep(con: Stores, h: Hierarchy, kind: str, tier: str, unit: str | None, period: str,
         mode: str = "as-recorded", **kw: Any) -> Report:  # fmt: skip
-    return con.report(h, kind, tier, unit, period, mode, **kw)
+    return con.report(h, kind, tier, unit, period, mode, **{"config": EXACT, **kw})
 
 
-def parts(r: Report, code: str, unit: str | None = None) -> tuple[int, int | None]:
+def parts(r: Report, code: str, unit: str | None = None) -> tuple[int | None, int | None]:
     return r.numerator(code, unit), r.denominator(code, unit)
 
 

@@ -37,6 +37,7 @@ SCHEMA = pa.schema(
         ("submitted_numerator", pa.int64()),
         ("submitted_denominator", pa.int64()),
         ("submitted_value", pa.float64()),
+        ("suppressed", pa.bool_()),  # a small cell: numerator/denominator/value empty
     ]
 )
 

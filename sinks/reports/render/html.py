@@ -82,6 +82,17 @@ def trend_chart(labels: list[str], values: list[float | None], unit: str) -> str
     return "".join(parts)
 
 
+def _suppression_note(report: Report) -> str:
+    s = report.suppression
+    if s is None:
+        return ""
+    return (
+        f'<p class="suppressed">Small cells: counts from 1 to {s.threshold - 1} are not shown '
+        f"(–), nor are {s.complementary} further cells that would let them be recovered by "
+        f"subtraction ({s.primary} small, {s.complementary} complementary).</p>"
+    )
+
+
 def render_html(report: Report) -> str:
     """The whole page as text."""
     title = (
@@ -135,7 +146,7 @@ def render_html(report: Report) -> str:
         f"{report.period.first}..{report.period.last}, principal {escape(report.principal)}, "
         f"generated {report.generated_at.isoformat(timespec='seconds')}.</p>"
         + "".join(f'<p class="about">{escape(line)}</p>' for line in report.about())
-        + ""
-        "<table><tr><th>indicator</th><th>value</th><th>unit</th><th>numerator</th>"
+        + _suppression_note(report)
+        + "<table><tr><th>indicator</th><th>value</th><th>unit</th><th>numerator</th>"
         f"<th>denominator</th></tr>{rows}</table>" + "".join(sections) + "</body></html>"
     )

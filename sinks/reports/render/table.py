@@ -40,6 +40,12 @@ def render_tables(report: Report, console: Console) -> None:
             row += [fmt_value(c.submitted_value), "revised" if c.revised else ""]
         summary.add_row(*row)
     console.print(summary)
+    if report.suppression:
+        s = report.suppression
+        console.print(
+            f"(small cells: counts 1..{s.threshold - 1} shown as –, {s.primary} small and "
+            f"{s.complementary} complementary cells suppressed)"
+        )
     if not report.children:
         return
     children = list(report.children)

@@ -89,7 +89,7 @@ def _pages(h: Hierarchy, province: str) -> dict[str, list[str]]:
     return {
         "dashboard": [f"/u/{province}{q}", f"/u/{district}{q}", f"/u/{station}{q}"],
         "indicator": [f"/u/{province}/i/outpatient_visits_per_capita{q}",
-                      f"/u/{district}/i/doctors_per_10000{q}"],
+                      f"/u/{district}/i/station_doctors_per_10000{q}"],
         "completeness": [f"/u/{province}/completeness{q}"],
         "download": [f"/download/health/{province}.csv{q}",
                      f"/download/resources/{district}.parquet{q}"],

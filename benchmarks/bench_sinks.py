@@ -169,6 +169,7 @@ def _generate_store(root: Path, rows: int, files_per_month: int = 4) -> int:
                     event_time=pa.array(ts).cast(pa.timestamp("us", tz="UTC")),
                     processed_time=pa.array(ts).cast(pa.timestamp("us", tz="UTC")),
                     event_month=pa.array([month] * k),
+                    service_month=pa.array([month] * k),
                     station_code=pa.array([f"{p}{s:03d}" for s in rng.integers(0, 200, k)]),
                     province_code=pa.array([p] * k),
                     encounter_type=pa.array(

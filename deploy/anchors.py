@@ -8,6 +8,12 @@ Fail closed. Outside development mode the stream worker refuses to start without
 - ``TUYEN_PSEUDONYM_KEY`` (or ``TUYEN_PSEUDONYM_KEY_FILE``): base64 of ≥ 32 random bytes, not
   a published value (:mod:`streams.pseudonym_key`).
 
+Whatever checks monthly sign-off decisions (the ``signoff`` sink, ``tuyen report
+approve|send-back|lock``, the portal's approvals) refuses to start without
+
+- ``TUYEN_APPROVER_KEYS``: the approvers' public keys (a ``schemas.signoff`` registry JSON
+  file) that holds keys, none of them a development approver's.
+
 ``tuyen portal serve`` refuses to start without
 
 - ``TUYEN_PORTAL_SESSION_KEY``: the key that signs its session cookies;
@@ -17,10 +23,10 @@ each base64 of ≥ 32 random bytes, checked as the pseudonym key is (``*_FILE`` 
 not the same key twice.
 
 Development mode (``tuyen --dev``, ``TUYEN_DEV=1``) allows the development registry and key
-when none is given, and the portal keys generated once into the portal's state dir, and says so
-with a WARNING naming what is development-only. Jobs that only make sense with development
-keys (``tuyen simulate``, ``tuyen demo``, ``publish --dev-keys``) require development mode.
-"""
+when none is given, the development approvers (``sup-<unit>-<n>``) besides any approver
+file, and the portal keys generated once into the portal's state dir, and says so with a
+WARNING naming what is development-only. Jobs that only make sense with development keys
+(``tuyen simulate``, ``tuyen demo``, ``publish --dev-keys``) require development mode."""
 
 from __future__ import annotations
 
@@ -38,6 +44,12 @@ from deploy.exceptions import ConfigError, MissingTrustAnchor
 from deploy.settings import Settings, env_name
 from schemas import ContractViolation, StaticKeyRegistry
 from schemas.keys import development_signers, registry_problem
+from schemas.signoff import (
+    ApproverRegistry,
+    StaticApproverRegistry,
+    development_approvers,
+    load_approver_registry,
+)
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, WeakPseudonymKey, decode_pseudonym_key
 
 __all__ = [
@@ -45,6 +57,7 @@ __all__ = [
     "PortalAnchors",
     "WorkerAnchors",
     "access_log_key",
+    "approver_registry",
     "check_facilities",
     "portal_anchors",
     "require_development",
@@ -58,6 +71,9 @@ DEV_HINT: Final = "or run with --dev (TUYEN_DEV=1) for development"
 
 _DEV_REGISTRY: Final = (
     "the development key registry (its seed is published: anyone can sign as any health worker)"
+)
+_DEV_APPROVERS: Final = (
+    "the development approvers' keys (their seed is published: anyone can approve as them)"
 )
 _DEV_KEY: Final = (
     "the development pseudonym key (published: anyone can reverse the national pseudonyms)"
@@ -130,23 +146,7 @@ def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors
             f"TUYEN_KEY_REGISTRY is not set: {job} needs the signers' public keys (a key "
             f"registry JSON file); set it, {DEV_HINT}"
         )
-    if s.pseudonym_key is not None:
-        key = s.pseudonym_key
-        try:
-            decode_pseudonym_key(key.get_secret_value(), allow_development=s.dev)
-        except WeakPseudonymKey as exc:
-            raise ConfigError(f"TUYEN_PSEUDONYM_KEY is refused: {exc}") from None
-        if key.get_secret_value().strip() == DEV_PSEUDONYM_KEY:
-            uses.append(_DEV_KEY)
-    elif s.dev:
-        key = SecretStr(DEV_PSEUDONYM_KEY)
-        uses.append(_DEV_KEY)
-    else:
-        raise MissingTrustAnchor(
-            f"TUYEN_PSEUDONYM_KEY is not set: {job} needs the key of the national pseudonyms "
-            "(base64 of at least 32 random bytes: `openssl rand -base64 32`; or "
-            f"TUYEN_PSEUDONYM_KEY_FILE); set it, {DEV_HINT}"
-        )
+    key = _pseudonym_key(s, job, uses)
     if s.facilities:
         check_facilities(s.facilities)
     if s.dev:
@@ -156,6 +156,36 @@ def worker_anchors(s: Settings, job: str = "the stream worker") -> WorkerAnchors
         key_registry_path=registry,
         pseudonym_key=key,
         facilities_path=s.facilities,
+    )
+
+
+def pseudonym_key(s: Settings, job: str) -> SecretStr:
+    """The pseudonym key ``job`` runs with (the worker's: ``tuyen national release`` and
+    ``tuyen purge`` compute the same pseudonyms), or :class:`ConfigError` naming the setting."""
+    uses: list[str] = []
+    key = _pseudonym_key(s, job, uses)
+    if s.dev:
+        warn_development(job, uses)
+    return key
+
+
+def _pseudonym_key(s: Settings, job: str, uses: list[str]) -> SecretStr:
+    if s.pseudonym_key is not None:
+        key = s.pseudonym_key
+        try:
+            decode_pseudonym_key(key.get_secret_value(), allow_development=s.dev)
+        except WeakPseudonymKey as exc:
+            raise ConfigError(f"TUYEN_PSEUDONYM_KEY is refused: {exc}") from None
+        if key.get_secret_value().strip() == DEV_PSEUDONYM_KEY:
+            uses.append(_DEV_KEY)
+        return key
+    if s.dev:
+        uses.append(_DEV_KEY)
+        return SecretStr(DEV_PSEUDONYM_KEY)
+    raise MissingTrustAnchor(
+        f"TUYEN_PSEUDONYM_KEY is not set: {job} needs the key of the national pseudonyms "
+        "(base64 of at least 32 random bytes: `openssl rand -base64 32`; or "
+        f"TUYEN_PSEUDONYM_KEY_FILE); set it, {DEV_HINT}"
     )
 
 
@@ -197,6 +227,44 @@ def check_key_registry(path: str, *, development: bool) -> list[str]:
         return development_signers(registry) if development else []
     hint = "" if development else f", {DEV_HINT}"
     raise ConfigError(f"{var} {problem}; register the health workers' own keys{hint}")
+
+
+def approver_registry(s: Settings, job: str) -> ApproverRegistry:
+    """The approvers' keys ``job`` checks sign-off decisions against: ``TUYEN_APPROVER_KEYS``
+    (checked by :func:`check_approver_keys`), with the development approvers in development
+    mode (alone when it is unset); :class:`MissingTrustAnchor` when unset outside it."""
+    path = s.approver_keys
+    if path:
+        check_approver_keys(path, development=s.dev)
+    elif not s.dev:
+        raise MissingTrustAnchor(
+            f"TUYEN_APPROVER_KEYS is not set: {job} needs the approvers' public keys (a "
+            f"sign-off registry JSON file, docs/reports.md); set it, {DEV_HINT}"
+        )
+    if s.dev:
+        warn_development(job, [_DEV_APPROVERS])
+    return load_approver_registry(path, development=s.dev)
+
+
+def check_approver_keys(path: str, *, development: bool) -> StaticApproverRegistry:
+    """Refuse an approvers' registry that cannot be read, holds no key, or (outside
+    development mode) holds a development approver's key."""
+    var = f"TUYEN_APPROVER_KEYS={path}"
+    if not Path(path).is_file():
+        raise ConfigError(f"{var} cannot be read: no such file")
+    try:
+        registry = StaticApproverRegistry.load(Path(path))
+    except ContractViolation as exc:
+        raise ConfigError(f"{var} is not an approvers' registry: {exc.message}") from None
+    if len(registry) == 0:
+        raise ConfigError(f"{var} holds no keys: every sign-off decision would be refused")
+    forged = [] if development else development_approvers(registry)
+    if forged:
+        raise ConfigError(
+            f"{var} holds development keys (derived from the published seed) for "
+            f"{', '.join(forged[:5])}: anyone can approve as them; {DEV_HINT}"
+        )
+    return registry
 
 
 def _dev_keys_in(path: str, signers: list[str]) -> str:

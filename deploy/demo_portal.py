@@ -29,14 +29,19 @@ class DemoAccount:
 
 
 def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
-    """``<out>/portal``: accounts for the nation, one province and one of its stations, a
-    clinician at that station (patient summaries of the province), and the province's
-    district reports of ``month`` waiting for approval (stand-in backend)."""
+    """``<out>/portal``: accounts for the nation, one province (analyst and approver: the
+    station reports of ``month`` that its regional centres leave wait for it), one of its
+    stations and a clinician at that station (patient summaries of the province); and
+    ``<out>/approvers.json``, the approvers' registry holding the province account's key (the
+    portal signs its decisions with it; the sign-off sink and the portal accept decisions from
+    registered keys, and the development approvers the demo's regional centres sign with)."""
     from datetime import date
 
+    import orjson
+
     from sinks.portal.accounts import Accounts
-    from sinks.portal.approvals import LocalApprovals
     from sinks.portal.db import Database
+    from sinks.portal.signing import ApproverKeys
 
     state = out / "portal"
     shutil.rmtree(state, ignore_errors=True)
@@ -45,7 +50,7 @@ def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
     district = h.children(province, at)[0].code
     station = h.children(district, at)[0].code
     wanted: list[tuple[str, str, tuple[str, ...], str | None]] = [
-        ("national", "national", ("analyst", "approver", "administrator"), None),
+        ("national", "national", ("analyst", "administrator"), None),
         (f"province{province}", f"province:{province}", ("analyst", "approver"), None),
         (f"station{station}", f"station:{station}", ("analyst",), None),
         (f"clinician{station}", f"station:{station}", ("clinician",), station),
@@ -57,15 +62,22 @@ def prepare_portal(out: Path, province: str, month: str) -> list[DemoAccount]:
         password = secrets.token_urlsafe(12)
         accounts.add(name, password, scope, roles, facility=facility)
         made.append(DemoAccount(name, password, scope, roles, facility))
-    approvals = LocalApprovals(db, h)
-    for unit in [u.code for u in h.children(province, at)]:
-        approvals.submit(unit, month, "demo")
+    registry = ApproverKeys(db).registry(u.account for u in accounts.list())
     db.close()
+    approvers_file(out).write_bytes(orjson.dumps(registry, option=orjson.OPT_INDENT_2))
     return made
 
 
-def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``tuyen --dev portal serve`` over the demo's store; returns the process and URL."""
+def approvers_file(out: Path) -> Path:
+    """The demo's approvers' registry (TUYEN_APPROVER_KEYS of its sinks and portal)."""
+    return out / "approvers.json"
+
+
+def start_portal(
+    out: Path, port: int, log: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``tuyen --dev portal serve`` over the demo's store, with ``env`` (the pipeline's: its
+    broker, topic prefix and approvers' registry); returns the process and URL."""
     exe = Path(sys.executable).with_name("tuyen")
     cmd = (
         [str(exe)]
@@ -77,7 +89,7 @@ def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[byte
     proc = subprocess.Popen(
         [*cmd, "--dev", "portal", "serve", "--port", str(port),
          "--state-dir", str(out / "portal"), "--store-root", str(out / "store")],
-        stdout=sink, stderr=subprocess.STDOUT,
+        stdout=sink, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     sink.close()
     deadline = time.monotonic() + 60
@@ -93,7 +105,9 @@ def start_portal(out: Path, port: int, log: Path) -> tuple[subprocess.Popen[byte
     raise RuntimeError("the portal did not report its address within 60 s")
 
 
-def print_accounts(console: Console, url: str | None, out: Path, made: list[DemoAccount]) -> None:
+def print_accounts(
+    console: Console, url: str | None, out: Path, made: list[DemoAccount], prefix: str
+) -> None:
     table = Table("user", "password", "scope", "roles", "facility", title="portal demo accounts")
     for a in made:
         table.add_row(a.username, a.password, a.scope, ", ".join(a.roles), a.facility or "")
@@ -103,6 +117,7 @@ def print_accounts(console: Console, url: str | None, out: Path, made: list[Demo
     else:
         console.print(
             "[bold]portal[/bold]: http://127.0.0.1:8780/ once started with "
-            f"`tuyen --dev portal serve --state-dir {out / 'portal'} --store-root "
-            f"{out / 'store'}` (or run the demo with --keep-running)"
+            f"`TUYEN_APPROVER_KEYS={approvers_file(out)} TUYEN_TOPIC_PREFIX={prefix!r} tuyen "
+            f"--dev portal serve --state-dir {out / 'portal'} --store-root {out / 'store'}` "
+            "(approvals need the demo's broker: run the demo with --keep-running)"
         )

@@ -1,4 +1,4 @@
-"""The demo's last step: catalogs, reports printed and written, live vs stored check."""
+"""The demo's last steps: the month's sign-off, catalogs, reports printed and written."""
 
 from __future__ import annotations
 
@@ -10,34 +10,82 @@ import orjson
 from rich.console import Console
 
 from schemas.hierarchy import Hierarchy
+from schemas.kafka import KafkaConnection
 from sinks.roots import StoreRoots
 
 
-def _last_full_month(start: date, end: date) -> str:
-    """The latest calendar month wholly inside [start, end], else the end's month."""
-    if end.day == calendar.monthrange(end.year, end.month)[1]:
-        month = end
-    else:
-        month = end.replace(day=1) - timedelta(days=1)
-        if month.replace(day=1) < start:
-            month = end
-    return f"{month.year:04d}-{month.month:02d}"
+def report_month(end: date) -> str:
+    """The latest calendar month that has ended by the day after ``end`` (the simulation's
+    last day): the one it signs off and reports (partly simulated if the run is short)."""
+    if end.day != calendar.monthrange(end.year, end.month)[1]:
+        end = end.replace(day=1) - timedelta(days=1)
+    return f"{end.year:04d}-{end.month:02d}"
 
 
-def write_reports(
+def sign_off(
     out: Path,
     roots: StoreRoots,
     province: str,
-    start: date,
-    end: date,
+    month: str,
+    kafka: KafkaConnection,
+    prefix: str,
     console: Console,
-) -> str:
-    """Build each owner's catalog inside its root (national, the province's, the operators'
-    quarantine), print the national and one province's reports, write HTML and FHIR;
-    returns the month reported."""
-    from sinks.catalog import OPERATORS, build_catalog, open_catalog
-    from sinks.report_adapter import compute_report
+    approver_keys: Path,
+) -> None:
+    """The regional centres approve the province's submitted station reports of ``month``
+    (development approver keys), all but the first centre's: those wait for the province (the
+    demo portal's province account approves them in the browser)."""
+    from schemas.keys import DEV_KEY_SEED
+    from schemas.signoff import DevApproverRegistry, dev_approver, load_approver_registry
+    from schemas.topics import SIGNOFF, topic_name
+    from sinks.catalog import open_catalog
     from sinks.reports import AccessLog
+    from sinks.signoff.publisher import KafkaDecisionPublisher
+    from sinks.signoff.service import Signoff
+
+    keys = DevApproverRegistry(DEV_KEY_SEED)
+    registry = load_approver_registry(approver_keys, development=True)
+    publisher = KafkaDecisionPublisher(kafka, topic_name(SIGNOFF, prefix))
+    con = open_catalog(roots.province_root(province), "province")
+    try:
+        svc = Signoff(
+            con, Hierarchy.default(), publisher, registry=registry,
+            access_log=AccessLog(out / "access.log"),
+        )  # fmt: skip
+        status = svc.status(f"province:{province}", province, month)
+        left_for_province = min((s.district for s in status.stations), default=None)
+        approved = waiting = 0
+        for st in status.stations:
+            if st.submitted_at is None:
+                continue
+            if st.district == left_for_province:
+                waiting += 1
+                continue
+            sup = dev_approver(st.district)
+            svc.approve(
+                f"district:{st.district}", st.station, month, approver=sup,
+                key=keys.signing_key(sup),
+            )  # fmt: skip
+            approved += 1
+    finally:
+        con.close()
+    missing = len(status.stations) - approved - waiting
+    on_time = sum(1 for s in status.stations if s.submitted_at and s.on_time)
+    console.print(
+        f"sign-off {province} {month}: {approved} station reports approved by their regional "
+        f"centres, {waiting} of {left_for_province}'s wait for the province (portal account "
+        f"province{province}), {missing} not submitted ({on_time} submitted on time)"
+    )
+
+
+def write_reports(
+    out: Path, roots: StoreRoots, province: str, period: str, console: Console
+) -> None:
+    """Build each owner's catalog inside its root (national, the province's, the operators'
+    quarantine), print the national and one province's reports of ``period``, write HTML
+    and FHIR."""
+    from sinks.catalog import OPERATORS, build_catalog, open_catalog
+    from sinks.reports import AccessLog, ReportRequest, run_report, source_tier
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 
     reports = out / "reports"
@@ -52,22 +100,24 @@ def write_reports(
         path = build_catalog(root, Path(root) / "catalog.duckdb", tier)
         console.print(f"catalog ({tier}): cd {root} && duckdb {path.name}")
     h = Hierarchy.default()
-    period = _last_full_month(start, end)
     log = AccessLog(out / "access.log")
+    provinces = [r for r in roots.province_roots() if Path(r).exists()] or [own]
     runs = [
-        (roots.national, "national", "national", None, "national"),
-        (own, "province", "province", province, f"province:{province}"),
+        # national reports are computed from every province's record-level tier and leave
+        # it suppressed (small cells); the province's own report is exact
+        (provinces, "national", None, "national"),
+        ([own], "province", province, f"province:{province}"),
     ]
-    for root, store_tier, tier, unit, principal in runs:
-        con = open_catalog(root, store_tier)
+    for tier_roots, tier, unit, principal in runs:
+        con = open_catalog(tier_roots[0] if len(tier_roots) == 1 else tier_roots, source_tier(tier))
         try:
             for kind in ("health", "resources", "completeness"):
-                report = compute_report(
-                    con, h, kind=kind, tier=tier, unit=unit, period=period,
-                    principal=principal, access_log=log, trend=True,
+                request = ReportRequest(
+                    kind=kind, tier=tier, unit=unit, period=period, principal=principal,
+                    trend=True,
                 )  # fmt: skip
-                if kind != "completeness" or tier == "national":
-                    render_tables(report, console)
+                report = run_report(con, h, request, access_log=log)
+                render_tables(report, console)
                 stem = f"{kind}-{tier}-{unit or 'VN'}-{period}"
                 (reports / f"{stem}.html").write_text(render_html(report), encoding="utf-8")
                 (reports / f"{stem}.fhir.json").write_bytes(
@@ -76,4 +126,3 @@ def write_reports(
         finally:
             con.close()
     console.print(f"reports written to {reports} (HTML with charts, FHIR MeasureReport bundles)")
-    return period

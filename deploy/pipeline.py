@@ -29,6 +29,7 @@ from schemas.topics import (
     AGGREGATES,
     DLQ,
     RAW,
+    SIGNOFF,
     TIER_DISTRICT,
     TIER_NATIONAL,
     TIER_PROVINCE,
@@ -41,13 +42,14 @@ from streams.config import APP_ID
 
 logger = logging.getLogger(__name__)
 
-SINK_NAMES = ("district", "province", "national", "aggregates", "dlq")
+SINK_NAMES = ("district", "province", "national", "aggregates", "dlq", "signoff")
 _SINK_TOPIC = {
     "district": TIER_DISTRICT,
     "province": TIER_PROVINCE,
     "national": TIER_NATIONAL,
     "aggregates": AGGREGATES,
     "dlq": DLQ,
+    "signoff": SIGNOFF,
 }
 
 

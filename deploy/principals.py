@@ -14,7 +14,8 @@ default: a principal may do exactly what is listed here and nothing else.
   FHIR exports with ``tuyen import`` — publishes like a station: its own principal
   ``station-<source>`` (its registry source code, ``90000``–``99999``), a station's rights
   exactly (``facility_principals``). A commune station that only exports Decision 130 files
-  publishes as itself, with its station principal.
+  publishes as itself, with its station principal; so does a station's ``tuyen report
+  submit`` (its head's signed submission goes to ``station.changes``).
 - ``tuyen-streams``: Read ``station.changes``; Write ``changes.valid``, the DLQ, the
   rejections, ``tier.national``, ``aggregates.live`` and every ``tier.province.<code>``
   (the development shape: ``tier.district``/``tier.province``); its group and its own topics
@@ -24,6 +25,10 @@ default: a principal may do exactly what is listed here and nothing else.
   district and province stores); no other province, not the national tier, not the DLQ.
 - ``tuyen-sink-national``, ``tuyen-sink-aggregates``: Read their one topic in their group.
 - ``tuyen-sink-dlq``: Read the DLQ in its group (it writes the operators' quarantine root).
+- ``tuyen-sink-signoff``: Read ``signoff.decisions`` in its group (it verifies each decision
+  and writes it into the root of the decision's province).
+- ``tuyen-portal`` and ``tuyen-approver``: Write + Describe ``signoff.decisions`` only: the
+  portal's approvals and ``tuyen report approve|send-back|lock`` (never a record topic).
 - ``tuyen-sink-district``, ``tuyen-sink-province``: the development shape only
   (``record_topics="single"``, never deployed): the single record-level topics.
 - ``tuyen-monitor``: Describe every topic and group (metadata, end offsets, offsets by
@@ -49,6 +54,7 @@ from schemas.topics import (
     DLQ,
     RAW,
     REJECTIONS,
+    SIGNOFF,
     TIER_DISTRICT,
     TIER_NATIONAL,
     TIER_PROVINCE,
@@ -68,9 +74,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADMIN",
+    "APPROVER",
     "MONITOR",
     "OFFSETS_TOPIC",
     "OPERATORS",
+    "PORTAL",
     "STREAMS",
     "TOPICS_ADMIN",
     "Acl",
@@ -94,6 +102,10 @@ STREAMS: Final = APP_ID
 MONITOR: Final = "tuyen-monitor"
 OPERATORS: Final = "tuyen-operators"
 TOPICS_ADMIN: Final = "tuyen-topics"
+#: Approvers publish signed sign-off decisions: the portal (its approver accounts) and
+#: people running ``tuyen report approve|send-back|lock`` from an operator's machine.
+PORTAL: Final = "tuyen-portal"
+APPROVER: Final = "tuyen-approver"
 STATION_PREFIX: Final = "station-"
 
 #: Sinks of one topic each (group ``tuyen-sink-<name>``); the record-level tiers of the
@@ -102,6 +114,7 @@ SHARED_SINKS: Final[dict[str, str]] = {
     "national": TIER_NATIONAL,
     "aggregates": AGGREGATES,
     "dlq": DLQ,
+    "signoff": SIGNOFF,
 }
 #: The development shape's single record-level topics and their sinks.
 SINGLE_TOPIC_SINKS: Final[dict[str, str]] = {
@@ -224,6 +237,8 @@ def service_principals(
         ),
         p + MONITOR: _monitor_acls(p),
         p + OPERATORS: (*_monitor_acls(p), _read(p + DLQ)),
+        p + PORTAL: (_write(p + SIGNOFF),),
+        p + APPROVER: (_write(p + SIGNOFF),),
         p + TOPICS_ADMIN: (
             _everything(
                 "topic", p, ("Create", "Describe", "Alter", "DescribeConfigs", "AlterConfigs")

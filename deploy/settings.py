@@ -19,7 +19,11 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_QUARANTINE_ROOT`` | the dead letters' root (operators only) | ``<base>/quarantine`` |
 | ``TUYEN_RECORD_TOPICS`` | ``province`` (a topic each) or ``single`` (development) | ``province`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
+| ``TUYEN_DLQ_RETENTION_DAYS`` | days dead letters are kept (store and DLQ topic) | ``30`` |
+| ``TUYEN_K_ANONYMITY`` | k of the national person release | ``5`` |
+| ``TUYEN_SUPPRESSION_THRESHOLD`` | small cells: national reports hide counts below it | ``5`` |
 | ``TUYEN_KEY_REGISTRY`` | the signers' public keys: a ``key_registry/v1`` JSON file | (R) |
+| ``TUYEN_APPROVER_KEYS`` | path of the approvers' public keys (``schemas.signoff`` JSON) | (A) |
 | ``TUYEN_ACCESS_LOG`` | where data requests (reports, summaries) go | ``<root>/_access.log`` |
 | ``TUYEN_ACCESS_LOG_KEY`` | HMAC key of the access logs' hash chain, ≥ 32 random bytes (S) | (P) |
 | ``TUYEN_FACILITIES`` | facility registry CSV (MA_CSKCB → source), read by the worker (F) | unset |
@@ -47,6 +51,10 @@ is an error. No secret has a default outside development mode.
 
 (R) required by the stream worker; in development mode, when unset, the development registry
 and the development pseudonym key are used and a WARNING says so (``deploy.anchors``).
+
+(A) required by whatever checks monthly sign-off decisions: the ``signoff`` sink, ``tuyen
+report approve|send-back|lock`` and ``tuyen portal serve``; in development mode the development
+approvers (``sup-<unit>-<n>``) are accepted besides it, and alone when it is unset.
 
 (P) required by ``tuyen portal serve``; in development mode, when unset, keys generated once
 into the portal's state dir are used and a WARNING says so (``deploy.anchors``).
@@ -146,6 +154,9 @@ class Settings(BaseSettings):
     quarantine_root: str | None = None
     record_topics: RecordTopics = "province"
     pseudonym_key: SecretStr | None = None
+    dlq_retention_days: int = Field(default=30, ge=1, le=3650)
+    k_anonymity: int = Field(default=5, ge=2, le=1000)
+    suppression_threshold: int = Field(default=5, ge=1, le=1000)
     access_log: str | None = None
     access_log_key: SecretStr | None = None
     portal_state_dir: Path | None = None
@@ -154,6 +165,7 @@ class Settings(BaseSettings):
     portal_session_key: SecretStr | None = None
     portal_secure_cookies: bool = True
     key_registry: str | None = None
+    approver_keys: str | None = None
     facilities: str | None = None
     monitor_port: int = Field(default=9308, ge=1, le=65535)
     monitor_token: SecretStr | None = None

@@ -121,3 +121,12 @@ class SimulationConfig(BaseModel):
     key_seed: bytes = DEV_KEY_SEED
     keep_truth: bool = True
     sign_threads: int = Field(default=2, ge=0, le=16)
+    history: bool = Field(
+        default=True,
+        description="start with the stations' past: people registered years ago, infants "
+        "half way through their schedule, pregnancies and chronic registers under way (the "
+        "past records are back-entered in the first weeks)",
+    )
+    submissions: bool = Field(
+        default=True, description="station heads submit each month that ends in the window"
+    )

@@ -45,12 +45,14 @@ def write_kafka(
     *,
     tick: Tick | None = None,
     flush_timeout: float = 120.0,
+    stamped: bool = False,
 ) -> int:
     """Produce every event straight to ``topic`` (no outbox). Returns the count delivered;
-    raises :class:`DeliveryError` if any delivery failed."""
-    return produce_messages(
-        (ev.message for ev in events), kafka, topic, tick=tick, flush_timeout=flush_timeout
-    )
+    raises :class:`DeliveryError` if any delivery failed. ``stamped``: each message's Kafka
+    timestamp is its event's time (a replay that looks like the stations sent it as they
+    entered it, where the topic keeps CreateTime), else the producer's clock."""
+    pairs = ((ev.message, int(ev.time.timestamp() * 1000) if stamped else 0) for ev in events)
+    return _produce(pairs, kafka, topic, tick=tick, flush_timeout=flush_timeout)
 
 
 def produce_messages(
@@ -63,6 +65,19 @@ def produce_messages(
 ) -> int:
     """Produce encoded messages to ``topic``, waiting when the local queue is full; returns
     the count delivered, raises :class:`DeliveryError` if any delivery failed."""
+    pairs = ((m, 0) for m in messages)
+    return _produce(pairs, kafka, topic, tick=tick, flush_timeout=flush_timeout)
+
+
+def _produce(
+    messages: Iterable[tuple[KafkaMessage, int]],
+    kafka: KafkaConnection,
+    topic: str,
+    *,
+    tick: Tick | None,
+    flush_timeout: float,
+) -> int:
+    """(message, timestamp in ms or 0 for the producer's clock) pairs to ``topic``."""
     out = producer(kafka, fast_producer_config())
     failed: list[KafkaError] = []
 
@@ -71,7 +86,7 @@ def produce_messages(
             failed.append(err)
 
     n = 0
-    for m in messages:
+    for m, ts in messages:
         while True:
             try:
                 out.produce(
@@ -80,6 +95,7 @@ def produce_messages(
                     key=m.key,
                     headers=m.headers,  # type: ignore[arg-type]
                     on_delivery=on_delivery,
+                    timestamp=ts,
                 )
                 break
             except BufferError:

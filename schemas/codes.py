@@ -151,6 +151,27 @@ FULLY_IMMUNISED_UNDER_1: Final[dict[str, int]] = {
     "MEASLES": 1,
 }
 
+#: Measles-containing vaccines: the first dose of either is MCV1 (WHO) when given under 1.
+MEASLES_CONTAINING: Final = ("MEASLES", "MR")
+
+# --- indicator thresholds (docs/reports.md cites the source of each) -------------------------
+#: WHO HEARTS: blood pressure controlled = systolic < 140 and diastolic < 90 mmHg.
+BP_CONTROLLED_BELOW: Final = (140, 90)
+#: WHO HEARTS-D: glucose controlled = fasting plasma glucose < 7.0 mmol/L, or HbA1c < 7 %.
+FASTING_GLUCOSE_CONTROLLED_BELOW: Final = 7.0
+HBA1C_CONTROLLED_BELOW: Final = 7.0
+#: WHO: low birth weight = under 2,500 g at birth, whatever the gestational age.
+LOW_BIRTH_WEIGHT_BELOW_G: Final = 2500
+#: Skilled health personnel at birth (SDG 3.1.2): doctors, assistant doctors (y sĩ, incl.
+#: OB/paediatric), nurses and midwives; village midwives (cô đỡ thôn bản), traditional birth
+#: attendants, village health workers and family are not, even after a short training.
+SKILLED_BIRTH_ATTENDANTS: Final = frozenset(
+    {"doctor", "assistant_doctor", "ob_paediatric_assistant_doctor", "nurse", "midwife"}
+)
+#: Notifiable-disease incidence counts these case classifications (suspected cases are
+#: notified for response, not counted as incident cases).
+INCIDENT_CLASSIFICATIONS: Final = ("probable", "confirmed")
+
 # --- notifiable infectious diseases ----------------------------------------------------------
 # code -> (description, ICD-10 code)
 NOTIFIABLE_DISEASES: Final[dict[str, tuple[str, str]]] = {

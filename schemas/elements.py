@@ -16,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FLOW_PREFIXES", "SNAPSHOT_PREFIXES", "contribution_period", "contributions"]
+from schemas import codes
+from schemas.service import service_month
+
+__all__ = [
+    "FLOW_PREFIXES",
+    "SNAPSHOT_PREFIXES",
+    "contribution_period",
+    "contributions",
+    "measured_controlled",
+]
 
 FLOW_PREFIXES: tuple[str, ...] = (
     "persons.",
@@ -27,17 +36,16 @@ FLOW_PREFIXES: tuple[str, ...] = (
     "births.",
     "deaths.",
     "cases.",
+    "reports.",
 )
 SNAPSHOT_PREFIXES = ("staff.", "beds.", "equipment.", "stock.")
 
-_SNAPSHOT_TYPES = {"staff_snapshot", "bed_snapshot", "equipment_snapshot", "stock_snapshot"}
-
 
 def contribution_period(record_type: str, data: Mapping[str, Any], event_period: str) -> str:
-    """The month (YYYY-MM) a record counts in: a snapshot's own period, else its event month."""
-    if record_type in _SNAPSHOT_TYPES:
-        return str(data["period"])
-    return event_period
+    """The month (YYYY-MM) a record counts in: the month of its service date
+    (``schemas.service``: the visit, dose, delivery, death, onset, snapshot period …), the
+    same month the reports count it in; ``event_period`` when the payload has no date."""
+    return service_month(record_type, data, event_period)
 
 
 def contributions(record_type: str, data: Mapping[str, Any] | None) -> dict[str, int]:
@@ -65,12 +73,39 @@ def _immunization(d: Mapping[str, Any]) -> dict[str, int]:
     return {"immunization.doses": 1, f"immunization.doses.{d['vaccine']}": 1}
 
 
+def measured_controlled(condition: str, measurements: Mapping[str, Any] | None) -> bool | None:
+    """Control at one visit from its measurements (``codes``: WHO HEARTS thresholds);
+    ``None`` when the visit measured nothing that decides it."""
+    m = measurements or {}
+    if condition == "hypertension":
+        bp = m.get("blood_pressure")
+        if not bp:
+            return None
+        sys_max, dia_max = codes.BP_CONTROLLED_BELOW
+        return bool(bp["systolic_mmhg"] < sys_max and bp["diastolic_mmhg"] < dia_max)
+    fbg, a1c = m.get("fasting_glucose_mmol_l"), m.get("hba1c_percent")
+    if fbg is None and a1c is None:
+        return None
+    return bool(
+        (fbg is not None and fbg < codes.FASTING_GLUCOSE_CONTROLLED_BELOW)
+        or (a1c is not None and a1c < codes.HBA1C_CONTROLLED_BELOW)
+    )
+
+
 def _chronic(d: Mapping[str, Any]) -> dict[str, int]:
     cond = d["condition"]
     out = {f"chronic.followups.{cond}": 1}
-    if d.get("controlled"):
+    if measured_controlled(cond, d.get("measurements")):
         out[f"chronic.followups.{cond}.controlled"] = 1
     return out
+
+
+def _enrolment(d: Mapping[str, Any]) -> dict[str, int]:
+    return {f"chronic.enrolled.{d['condition']}": 1}
+
+
+def _submission(d: Mapping[str, Any]) -> dict[str, int]:
+    return {"reports.submitted": 1}
 
 
 def _antenatal(d: Mapping[str, Any]) -> dict[str, int]:
@@ -137,4 +172,6 @@ _BY_TYPE = {
     "bed_snapshot": _beds,
     "equipment_snapshot": _equipment,
     "stock_snapshot": _stock,
+    "chronic_enrolment": _enrolment,
+    "report_submission": _submission,
 }

@@ -39,6 +39,7 @@ def example_data(
             "residence_commune": "00004",
             "street_address": "Số 5, ngõ 12, thôn Đông",
             "phone": "0912345678",
+            "registration_date": d,
         }
     if rt == "encounter":
         if major == 1:
@@ -57,13 +58,31 @@ def example_data(
     if rt == "immunization":
         return {"health_id": health_id, "vaccine": "DTP_HEPB_HIB", "dose_number": 2, "date": d}
     if rt == "chronic_followup":
+        if major == 1:
+            return {
+                "health_id": health_id,
+                "condition": "hypertension",
+                "visit_date": d,
+                "controlled": True,
+                "measurements": {"systolic_bp_mmhg": 132, "diastolic_bp_mmhg": 84},
+            }
         return {
             "health_id": health_id,
             "condition": "hypertension",
             "visit_date": d,
-            "controlled": True,
-            "measurements": {"systolic_bp_mmhg": 132, "diastolic_bp_mmhg": 84},
+            "measurements": {"blood_pressure": {"systolic_mmhg": 132, "diastolic_mmhg": 84}},
+            "on_treatment": True,
         }
+    if rt == "chronic_enrolment":
+        return {
+            "health_id": health_id,
+            "condition": "hypertension",
+            "enrolment_date": d,
+            "diagnosis_date": d,
+            "treatment_start_date": d,
+        }
+    if rt == "report_submission":
+        return {"period": period, "remarks": "đã đối chiếu sổ A1"}
     if rt == "antenatal_visit":
         return {"health_id": health_id, "visit_number": 2, "gestational_weeks": 20, "visit_date": d}
     if rt == "birth":

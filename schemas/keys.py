@@ -7,7 +7,7 @@ Implementations of :class:`KeyRegistry`:
   ``schemas/jsonschema/key_registry/v1.json``, model :class:`KeyRegistryFileV1`)::
 
     {"keys": [{"signer", "station", "public_key" (base64), "key_id"?, "valid_from"?,
-               "valid_to"?}],
+               "valid_to"?, "roles"?}],
      "revocations": [{"signer", "key_id"?, "revoked_at", "reason"?}]}
 
   A signer may have several keys (rotation: the new key is added before the old one ends);
@@ -24,7 +24,12 @@ Implementations of :class:`KeyRegistry`:
   Signer ids are ``hw-<station>-<n>`` (``n`` in 1..``signers_per_station``); the private
   key seed is ``SHA-256(seed || signer id)``. Keys are derived lazily and cached, so the
   simulator and the validator agree without shipping tens of thousands of keys.
-  Never use it in production: anyone who knows the seed can sign.
+  ``hw-<station>-1`` is the station head. Never use it in production: anyone who knows the
+  seed can sign.
+
+Roles: a key may carry roles; ``station_head`` (:data:`STATION_HEAD`) is the one a station's
+monthly report submission needs: the key that verified the submission must hold it
+(:func:`require_role`). Each key of a rotating signer names its own roles.
 
 A key signs an event made (``ce_time``) at or after its ``valid_from`` and received by the
 broker before its ``valid_to`` and before its ``revoked_at``: the end of a key — planned
@@ -44,7 +49,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import orjson
 from nacl.signing import SigningKey
@@ -55,6 +60,8 @@ from schemas.reasons import ContractViolation, Reason
 __all__ = [
     "DEV_KEY_SEED",
     "KEY_ID_PATTERN",
+    "ROLES",
+    "STATION_HEAD",
     "DevKeyRegistry",
     "KeyRegistry",
     "KeyRegistryFileV1",
@@ -65,6 +72,7 @@ __all__ = [
     "dev_signing_key",
     "development_signers",
     "registry_problem",
+    "require_role",
 ]
 
 
@@ -74,6 +82,11 @@ KEY_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 #: Seed of the development key registry shared by the simulator and the validator.
 DEV_KEY_SEED: Final = b"tuyen-dev-key-seed-v1"
+#: The role that signs a station's monthly report submission (the trạm trưởng).
+STATION_HEAD: Final = "station_head"
+#: Every role a key may carry.
+ROLES: Final = (STATION_HEAD,)
+Role = Literal["station_head"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,7 @@ class SignerKey:
     valid_to: datetime | None = None  # exclusive
     key_id: str | None = None
     revoked_at: datetime | None = None  # from the registry's revocation list
+    roles: frozenset[str] = frozenset()
 
     def valid_at(self, t: datetime) -> bool:
         """Is ``t`` inside ``[valid_from, valid_to)``?"""
@@ -149,6 +163,11 @@ class KeyEntryV1(BaseModel):
     valid_to: AwareDatetime | None = Field(
         default=None, description="events the broker receives from then on are refused"
     )
+    roles: list[Role] | None = Field(
+        default=None,
+        description="what the key may sign besides records: station_head (the station's "
+        "monthly report submission)",
+    )
 
 
 class RevocationV1(BaseModel):
@@ -186,7 +205,10 @@ def _build(doc: KeyRegistryFileV1) -> dict[str, tuple[SignerKey, ...]]:
         if pub in seen_public:
             raise _bad(f"the public key of {e.signer} is also registered for {seen_public[pub]}")
         seen_public[pub] = e.signer
-        key = SignerKey(e.signer, e.station, pub, e.valid_from, e.valid_to, e.key_id)
+        key = SignerKey(
+            e.signer, e.station, pub, e.valid_from, e.valid_to, e.key_id,
+            roles=frozenset(e.roles or ()),
+        )  # fmt: skip
         same = by_signer.setdefault(e.signer, [])
         for other in same:
             if other.station != key.station:
@@ -222,6 +244,7 @@ class StaticKeyRegistry:
                     key_id=k.key_id,
                     valid_from=k.valid_from,
                     valid_to=k.valid_to,
+                    roles=sorted(k.roles) or None,
                 )
                 for k in keys
             ],
@@ -336,7 +359,8 @@ class DevKeyRegistry:
         if m is None or int(m.group(2)) > self.signers_per_station:
             return None
         pub = bytes(dev_signing_key(self.seed, signer).verify_key)
-        return SignerKey(signer=signer, station=m.group(1), public_key=pub)
+        roles = frozenset({STATION_HEAD}) if m.group(2) == "1" else frozenset()
+        return SignerKey(signer=signer, station=m.group(1), public_key=pub, roles=roles)
 
     def lookup(self, signer: str) -> SignerKey | None:
         return self._lookup(signer)
@@ -352,3 +376,14 @@ class DevKeyRegistry:
                 Reason.SIGNER_NOT_REGISTERED, f"{signer} is not a development signer"
             )
         return dev_signing_key(self.seed, signer)
+
+
+def require_role(key: SignerKey, role: str) -> None:
+    """Raise ``signer_not_authorised`` unless ``key`` (the key that verified the signature,
+    :func:`schemas.signing.verify`) holds ``role``."""
+    if role not in key.roles:
+        raise ContractViolation(
+            Reason.SIGNER_NOT_AUTHORISED,
+            f"{key.signer}'s key {key.key_id or '(only)'} does not hold the role {role}",
+            field="signer",
+        )

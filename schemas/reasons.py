@@ -65,6 +65,7 @@ class Reason(StrEnum):
     SIGNER_NOT_REGISTERED = "signer_not_registered"
     SIGNATURE_STATION_MISMATCH = "signature_station_mismatch"
     SIGNER_KEY_EXPIRED = "signer_key_expired"
+    SIGNER_NOT_AUTHORISED = "signer_not_authorised"
     # need reference data or state: raised by the validator (streams/), defined here
     UNKNOWN_STATION = "unknown_station"
     CLOSED_STATION = "closed_station"
@@ -134,6 +135,8 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.SIGNATURE_STATION_MISMATCH: "the signer's key belongs to another station",
     Reason.SIGNER_KEY_EXPIRED: "the key's validity does not cover the event "
     "(made before valid_from, or received from valid_to on)",
+    Reason.SIGNER_NOT_AUTHORISED: "the key that signed lacks the role the record needs "
+    "(a report submission is signed by the station head)",
     Reason.UNKNOWN_STATION: "the station is not in the facility hierarchy",
     Reason.CLOSED_STATION: "the station was closed at ce_time",
     Reason.BEFORE_STATION_OPENED: "ce_time is before the station opened",

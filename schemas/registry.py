@@ -5,8 +5,9 @@ Record ids (``record_id``, also the CloudEvents ``subject``):
 - ``person``: the health id itself (``0123456789``).
 - other person-centred records: ``<health id>:<local id>``, local id ``[A-Za-z0-9._-]{1,64}``
   chosen by the station (a UUID is fine). For ``birth`` the health id is the mother's.
-- resource snapshots: ``<station>:<resource>:<YYYY-MM>`` with resource ``staff``, ``beds``,
-  ``equipment`` or ``stock``.
+- station-scoped monthly records: ``<station>:<resource>:<YYYY-MM>`` with resource ``staff``,
+  ``beds``, ``equipment``, ``stock`` (the resource snapshots) or ``submission`` (the
+  station's monthly report submission).
 
 The Kafka key is the part before the local id / period: the health id for person-centred
 records, ``<station>:<resource>`` for resources, so one record's changes stay in order.
@@ -21,10 +22,18 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from schemas.fields import Payload
-from schemas.payloads.clinical import AntenatalVisitV1, ChronicFollowupV1, EncounterV1, EncounterV2
+from schemas.payloads.clinical import (
+    AntenatalVisitV1,
+    ChronicEnrolmentV1,
+    ChronicFollowupV1,
+    ChronicFollowupV2,
+    EncounterV1,
+    EncounterV2,
+)
 from schemas.payloads.immunization import ImmunizationV1
 from schemas.payloads.medicines import MedicineDispensedV1
 from schemas.payloads.person import PersonV1
+from schemas.payloads.reporting import ReportSubmissionV1
 from schemas.payloads.resources import (
     BedSnapshotV1,
     EquipmentSnapshotV1,
@@ -52,6 +61,8 @@ class RecordType(StrEnum):
     BED_SNAPSHOT = "bed_snapshot"
     EQUIPMENT_SNAPSHOT = "equipment_snapshot"
     STOCK_SNAPSHOT = "stock_snapshot"
+    CHRONIC_ENROLMENT = "chronic_enrolment"
+    REPORT_SUBMISSION = "report_submission"
     MEDICINE_DISPENSED = "medicine_dispensed"
     PERSON_TRANSFER = "person_transfer"
 
@@ -60,7 +71,7 @@ MODELS: Final[dict[RecordType, dict[int, type[Payload]]]] = {
     RecordType.PERSON: {1: PersonV1},
     RecordType.ENCOUNTER: {1: EncounterV1, 2: EncounterV2},
     RecordType.IMMUNIZATION: {1: ImmunizationV1},
-    RecordType.CHRONIC_FOLLOWUP: {1: ChronicFollowupV1},
+    RecordType.CHRONIC_FOLLOWUP: {1: ChronicFollowupV1, 2: ChronicFollowupV2},
     RecordType.ANTENATAL_VISIT: {1: AntenatalVisitV1},
     RecordType.BIRTH: {1: BirthV1},
     RecordType.DEATH: {1: DeathV1},
@@ -69,6 +80,8 @@ MODELS: Final[dict[RecordType, dict[int, type[Payload]]]] = {
     RecordType.BED_SNAPSHOT: {1: BedSnapshotV1},
     RecordType.EQUIPMENT_SNAPSHOT: {1: EquipmentSnapshotV1},
     RecordType.STOCK_SNAPSHOT: {1: StockSnapshotV1},
+    RecordType.CHRONIC_ENROLMENT: {1: ChronicEnrolmentV1},
+    RecordType.REPORT_SUBMISSION: {1: ReportSubmissionV1},
     RecordType.MEDICINE_DISPENSED: {1: MedicineDispensedV1},
     RecordType.PERSON_TRANSFER: {1: PersonTransferV1},
 }
@@ -80,6 +93,7 @@ RESOURCE_OF: Final[dict[RecordType, str]] = {
     RecordType.BED_SNAPSHOT: "beds",
     RecordType.EQUIPMENT_SNAPSHOT: "equipment",
     RecordType.STOCK_SNAPSHOT: "stock",
+    RecordType.REPORT_SUBMISSION: "submission",
 }
 
 # payload field holding the health id that keys a person-centred record

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.approvers import ApproverRegistryFileV1
 from schemas.compat import compatibility_problems
 from schemas.envelope import MAX_COUNTER, SIGNER_PATTERN
 from schemas.exceptions import ContractError
@@ -86,6 +87,7 @@ def current_schemas() -> dict[tuple[str, int], dict[str, Any]]:
         ("envelope", 1, EnvelopeValueV1),
         ("event", 1, EventV1),
         ("key_registry", 1, KeyRegistryFileV1),
+        ("approver_registry", 1, ApproverRegistryFileV1),
     ]
     for name, major, model in models:
         schema = model.model_json_schema(mode="validation")

@@ -90,8 +90,9 @@ def _when(t: datetime | None) -> str:
 
 def verify(
     change: RecordChange, registry: KeyRegistry, *, received: datetime | None = None
-) -> None:
-    """Check the signature against the signer's keys.
+) -> SignerKey:
+    """Check the signature against the signer's keys; returns the key that verified it (its
+    roles are what the signer may sign, :func:`schemas.keys.require_role`).
 
     ``received`` is when the broker received the event (its LogAppendTime; the wall clock when
     ``None``): a key revoked at or before it no longer signs, whatever ``ce_time`` says. The
@@ -138,7 +139,7 @@ def verify(
     message = canonical_bytes(change)
     for key in usable:
         if _verifies(key, message, sig):
-            return
+            return key
     for key in keys:  # the precise reason when a key that may not sign made it
         if key in usable or not _verifies(key, message, sig):
             continue

@@ -44,7 +44,11 @@ class TierRecord(BaseModel):
     event_time: datetime = Field(description="when it happened at the station (ce_time)")
     received_time: datetime = Field(description="Kafka timestamp of the raw message")
     processed_time: datetime = Field(description="when the validator accepted it")
-    event_month: str = Field(description="event month in Vietnam time, YYYY-MM")
+    event_month: str = Field(description="event month in Vietnam time, YYYY-MM (entry month)")
+    service_month: str = Field(
+        description="month of the record's service date, YYYY-MM (schemas.service): the "
+        "month every flow indicator counts the record in"
+    )
     station_code: str
     station_name: str
     district_code: str

@@ -15,10 +15,14 @@ Kafka's ACLs apply to topics and not to keys:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 DAY_MS = 24 * 3600 * 1000
+#: How long dead letters are kept, in the DLQ topic and the DLQ store (``tuyen dlq expire``);
+#: ``TUYEN_DLQ_RETENTION_DAYS`` overrides it for both.
+DLQ_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ TIER_DISTRICT = "tier.district"
 TIER_PROVINCE = "tier.province"
 TIER_NATIONAL = "tier.national"
 AGGREGATES = "aggregates.live"
+SIGNOFF = "signoff.decisions"
 #: What was rejected, why, where and when, without the payload: for the monitor's reason
 #: counts (it may not read the DLQ, which holds the rejected bytes).
 REJECTIONS = "station.changes.rejections"
@@ -69,7 +74,12 @@ _SPECS: tuple[TopicSpec, ...] = (
         description="raw record changes from stations",
     ),
     TopicSpec(VALID, 12, retention_ms=14 * DAY_MS, description="validated, enriched changes"),
-    TopicSpec(DLQ, 3, retention_ms=90 * DAY_MS, description="rejected input with its reason"),
+    TopicSpec(
+        DLQ,
+        3,
+        retention_ms=DLQ_RETENTION_DAYS * DAY_MS,
+        description="rejected input with its reason",
+    ),
     TopicSpec(
         REJECTIONS, 3, retention_ms=90 * DAY_MS, description="reason, stage, station, no payload"
     ),
@@ -82,6 +92,14 @@ _SPECS: tuple[TopicSpec, ...] = (
         cleanup_policy="compact",
         retention_ms=-1,
         description="live tiered aggregates, latest value per (unit, period, element)",
+    ),
+    TopicSpec(
+        SIGNOFF,
+        3,
+        retention_ms=-1,
+        # the broker stamps each decision: its receive time is when the decision took effect
+        config={"message.timestamp.type": "LogAppendTime"},
+        description="signed approvals, send-backs and locks of monthly reports (a ledger)",
     ),
 )
 
@@ -113,10 +131,13 @@ def topic_specs(
     *,
     record_topics: RecordTopics = "province",
     provinces: tuple[str, ...] | None = None,
+    dlq_retention_days: int | None = None,
 ) -> tuple[TopicSpec, ...]:
     """All topics of one shape (``record_topics``), with ``prefix`` prepended and optionally
-    every partition count overridden. The ``province`` shape has a topic per province of
-    ``provinces`` (default: all of today's) instead of ``tier.district``/``tier.province``."""
+    every partition count overridden (and the DLQ topic's retention, to match the DLQ
+    store's). The ``province`` shape has a topic per province of ``provinces`` (default: all
+    of today's) instead of ``tier.district``/``tier.province``."""
+    dlq_ms = DAY_MS * dlq_retention_days if dlq_retention_days else None
     bases = [s for s in _SPECS if record_topics == "single" or s.name not in _SINGLE_ONLY]
     if record_topics == "province":
         tier = next(s for s in _SPECS if s.name == TIER_PROVINCE)
@@ -134,12 +155,27 @@ def topic_specs(
             name=prefix + s.name,
             partitions=partitions or s.partitions,
             cleanup_policy=s.cleanup_policy,
-            retention_ms=s.retention_ms,
+            retention_ms=dlq_ms if dlq_ms and s.name == DLQ else s.retention_ms,
             config=dict(s.config),
             description=s.description,
         )
         for s in bases
     )
+
+
+def replay_specs(specs: Iterable[TopicSpec], prefix: str = "") -> list[TopicSpec]:
+    """``specs`` with the raw topic keeping the producers' CreateTime instead of the broker's
+    LogAppendTime: only to replay recorded or simulated history (each message stamped with
+    when its station sent it), read by workers run with ``--allow-create-time`` (development
+    mode only). Never in production: received time, timeliness and key revocation would take
+    a time the sender chose."""
+    raw = topic_name(RAW, prefix)
+    return [
+        replace(s, config={**s.config, "message.timestamp.type": "CreateTime"})
+        if s.name == raw
+        else s
+        for s in specs
+    ]
 
 
 def topic_name(base: str, prefix: str = "") -> str:

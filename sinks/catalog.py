@@ -13,6 +13,9 @@ This view interface is the contract with the reports (``sinks.reports``) and wit
   ``links`` (child, parent, valid_from, valid_to),
   ``population`` (code, population, valid_from, valid_to) — per station;
 - ``aggregates_live`` (unit, period, element, value, updated_at) — latest per key;
+- ``signoff`` (the verified approvals, send-backs and locks of ``sinks.signoff``, with the
+  broker's ``received_time``) — one row per decision id (a province's decisions are in its
+  own root);
 - ``dlq``, in the analysts' catalogs (a tier's): **redacted** — per reason, stage, station
   and day, how many inputs were rejected and when (first, last); no key, value, headers or
   message, which may hold the rejected record. It covers the dead rows of the root itself
@@ -51,6 +54,8 @@ until the catalog is built again.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import logging
 import os
 from collections.abc import Sequence
@@ -60,9 +65,17 @@ import duckdb
 
 from schemas.hierarchy import reference_dir
 from schemas.registry import RecordType
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, tier_columns
+from sinks.columns import (
+    AGGREGATE_COLUMNS,
+    DLQ_COLUMNS,
+    PERSON_QI,
+    SIGNOFF_COLUMNS,
+    Column,
+    store_columns,
+)
 from sinks.exceptions import CatalogError
-from sinks.store import AGGREGATES_DIR, DLQ_DIR, TIER_DIRS, Store, safe_value
+from sinks.national import QI_DIR
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store, safe_value
 
 __all__ = [
     "CATALOG_KINDS",
@@ -112,12 +125,31 @@ _DLQ_IDENTITY = (
 )
 
 
+#: (dedupe order of one event's copies, order of a record's versions) for record-level tiers
+#: and for the national tier (which has no exact times: its version rank orders versions).
+_ORDER = {
+    False: ("processed_time", "record_version DESC, event_time DESC, event_id DESC"),
+    True: ("event_id", "record_version DESC, event_id DESC"),
+}
+
+
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+#: Columns added to the tier files later, and what files written before them read as.
+_FALLBACK = {"service_month": "event_month"}
+
+
+def _read_column(c: Column) -> str:
+    expr = _ident(c.name)
+    if c.name in _FALLBACK:
+        expr = f"coalesce({expr}, {_ident(_FALLBACK[c.name])})"
+    return f"CAST({expr} AS {c.duckdb}) AS {_ident(c.name)}"
 
 
 def _typed_source(
@@ -129,7 +161,7 @@ def _typed_source(
     globs = [glob] if isinstance(glob, str) else glob
     files = _lit(globs[0]) if len(globs) == 1 else "[" + ", ".join(map(_lit, globs)) + "]"
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
-    cols = ", ".join(f"CAST({_ident(c.name)} AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
+    cols = ", ".join(_read_column(c) for c in columns)
     if portable and not globs:
         return f"SELECT {empty} WHERE false"
     allow_empty = "" if portable else "allow_empty = true, "
@@ -145,15 +177,22 @@ def _column_list(columns: tuple[Column, ...]) -> str:
 
 
 class _Globs:
-    """The globs of a catalog's views: absolute (in-memory catalogs), or, for a portable
-    file, relative to a local root and limited to those that match files now."""
+    """The globs of a catalog's views: absolute (in-memory catalogs, over one root or
+    several: a national report reads every province's root), or, for a portable file,
+    relative to a local root and limited to those that match files now."""
 
-    def __init__(self, root: str | Path, portable: bool) -> None:
-        self.store = Store.open(root, create=False)
+    def __init__(self, root: str | Path | Sequence[str | Path], portable: bool) -> None:
+        roots = [root] if isinstance(root, str | Path) else list(root)
+        if not roots or (portable and len(roots) > 1):
+            raise CatalogError("a catalog file is over exactly one root")
+        self.stores = [Store.open(r, create=False) for r in roots]
+        self.store = self.stores[0]
         self.relative = portable and self.store.local
         self.portable = portable
 
     def __call__(self, *parts: str) -> list[str]:
+        if len(self.stores) > 1:
+            return [store.glob_uri(*parts) for store in self.stores]
         pattern = "/".join(parts) if self.relative else self.store.glob_uri(*parts)
         if not self.portable:
             return [pattern]
@@ -164,7 +203,7 @@ class _Globs:
 
 
 def catalog_sql(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     tier: str,
     *,
     province: str | Sequence[str] | None = None,
@@ -201,7 +240,7 @@ def catalog_sql(
         codes = [province] if isinstance(province, str) else list(province)
         provs = [f"province={safe_value(p)}" for p in codes]
     for rt in RecordType:
-        cols = tier_columns(rt.value)
+        cols = store_columns(tier, rt.value)
         rt_globs = [
             g
             for prov in provs
@@ -210,18 +249,22 @@ def catalog_sql(
         names = _column_list(cols)
         source = _typed_source(cols, rt_globs, portable=portable)
         stmts.append(f"CREATE OR REPLACE VIEW raw.{_ident(rt.value)} AS {source}")
+        first, latest = _ORDER[tier == "national"]
         stmts.append(
             f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS SELECT {names} "
             f"FROM raw.{_ident(rt.value)} "
-            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY processed_time) = 1"
+            f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {first}) = 1"
         )
+        joined = tier == "national" and rt is RecordType.PERSON  # + the released QIs
+        current = "raw._person_current" if joined else _ident(rt.value)
         stmts.append(
-            f"CREATE OR REPLACE VIEW {_ident(rt.value)} AS SELECT {names} FROM ("
+            f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ("
             f"SELECT * FROM raw.{_ident(rt.value)} QUALIFY row_number() OVER ("
-            "PARTITION BY record_id "
-            "ORDER BY record_version DESC, event_time DESC, event_id DESC) = 1"
+            f"PARTITION BY record_id ORDER BY {latest}) = 1"
             ") WHERE op <> 'delete'"
         )
+    if tier == "national":
+        stmts += _national_release_sql(globs, portable)
     agg_glob = globs(AGGREGATES_DIR, "period=*", "*.parquet")
     agg_source = _typed_source(AGGREGATE_COLUMNS, agg_glob, portable=portable)
     stmts.append(f"CREATE OR REPLACE VIEW raw.aggregates AS {agg_source}")
@@ -233,9 +276,28 @@ def catalog_sql(
         "ORDER BY updated_at DESC NULLS LAST, kafka_offset DESC) = 1"
         ") WHERE value IS NOT NULL"
     )
+    signoff_globs = [g for prov in provs for g in globs(SIGNOFF_DIR, prov, "month=*", "*.parquet")]
+    signoff_source = _typed_source(SIGNOFF_COLUMNS, signoff_globs, portable=portable)
+    stmts.append(f"CREATE OR REPLACE VIEW raw.signoff AS {signoff_source}")
+    stmts.append(
+        f"CREATE OR REPLACE VIEW signoff AS SELECT {_column_list(SIGNOFF_COLUMNS)} "
+        "FROM raw.signoff QUALIFY row_number() OVER (PARTITION BY id ORDER BY kafka_offset) = 1"
+    )
     summary = _dlq_summary(f"({deduplicated})")
     stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
     return stmts
+
+
+def _national_release_sql(globs: _Globs, portable: bool) -> list[str]:
+    """The national tier's ``person_qi`` view (the k-anonymous release, ``sinks.national``)
+    and its ``age_band`` / ``birth_month`` joined into the current ``person`` view: a person
+    not (yet) released, or suppressed, has them NULL."""
+    source = _typed_source(PERSON_QI, globs(QI_DIR, "province=*", "*.parquet"), portable=portable)
+    return [
+        f"CREATE OR REPLACE VIEW person_qi AS {source}",
+        "CREATE OR REPLACE VIEW person AS SELECT p.*, q.age_band, q.birth_month "
+        "FROM raw._person_current p LEFT JOIN person_qi q USING (record_key)",
+    ]
 
 
 def _hierarchy_file(directory: Path, stem: str) -> Path:
@@ -266,17 +328,33 @@ def _load_reference(con: duckdb.DuckDBPyConnection, hierarchy: str | Path | None
     try:
         pop = _hierarchy_file(directory, "population")
     except CatalogError:
+        pop = None
+    optional = {"under_1": "BIGINT", "women_15_49": "BIGINT", "reference_date": "DATE"}
+    if pop is None:
         con.execute(
             "CREATE OR REPLACE TABLE population (code VARCHAR, population BIGINT, "
-            "valid_from DATE, valid_to DATE)"
+            "valid_from DATE, valid_to DATE, under_1 BIGINT, women_15_49 BIGINT, "
+            "reference_date DATE)"
         )
         return
-    con.execute(
-        "CREATE OR REPLACE TABLE population AS SELECT code, population, valid_from, valid_to "
-        f"FROM read_csv({_lit(str(pop))}, header = true, columns = "
-        "{'code': 'VARCHAR', 'valid_from': 'DATE', 'valid_to': 'DATE', 'population': 'BIGINT'})"
-        " ORDER BY code, valid_from NULLS FIRST"
+    header = set(_csv_header(pop))
+    types = {"code": "VARCHAR", "valid_from": "DATE", "valid_to": "DATE", "population": "BIGINT"}
+    types.update({k: v for k, v in optional.items() if k in header})
+    spec = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in types.items()) + "}"
+    extra = ", ".join(
+        f"{k}" if k in header else f"CAST(NULL AS {v}) AS {k}" for k, v in optional.items()
     )
+    con.execute(
+        f"CREATE OR REPLACE TABLE population AS SELECT code, population, valid_from, valid_to, "
+        f"{extra} FROM read_csv({_lit(str(pop))}, header = true, types = {spec}) "
+        "ORDER BY code, valid_from NULLS FIRST"
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh), [])
 
 
 def _local_path(root: str | Path) -> str | None:
@@ -300,27 +378,31 @@ def lock_to(con: duckdb.DuckDBPyConnection, roots: Sequence[str | Path]) -> None
     con.execute("SET lock_configuration = true")
 
 
+def _roots(root: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    return [root] if isinstance(root, str | Path) else list(root)
+
+
 def _populate(
     con: duckdb.DuckDBPyConnection,
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     tier: str,
     province: str | Sequence[str] | None,
     hierarchy: str | Path | None,
     *,
     portable: bool = False,
 ) -> None:
-    if "://" in str(root) and not str(root).startswith("file://"):
+    if any("://" in str(r) and not str(r).startswith("file://") for r in _roots(root)):
         con.execute("INSTALL httpfs")  # object-store roots: DuckDB reads them through httpfs
         con.execute("LOAD httpfs")
     elif portable:  # the views' relative paths resolve against the root
-        con.execute(f"SET file_search_path = {_lit(str(_local_path(root)))}")
+        con.execute(f"SET file_search_path = {_lit(str(_local_path(_roots(root)[0])))}")
     for stmt in catalog_sql(root, tier, province=province, portable=portable):
         con.execute(stmt)
     _load_reference(con, hierarchy)
 
 
 def open_catalog(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     tier: str = "national",
     *,
     province: str | Sequence[str] | None = None,
@@ -328,7 +410,9 @@ def open_catalog(
     locked: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every catalog view over ``root`` for ``tier``,
-    able to read ``root`` and nothing else (``locked``, see :func:`lock_to`).
+    able to read ``root`` and nothing else (``locked``, see :func:`lock_to`). ``root`` may
+    be several roots of the same tier (every province's, for a national report computed
+    from the province tier): each view reads them all.
 
     ``hierarchy``: a folder with ``units``/``links``/``population`` CSV files (the format of
     ``schemas.hierarchy.io``); default: the project's reference data.
@@ -337,7 +421,7 @@ def open_catalog(
     try:
         _populate(con, root, tier, province, hierarchy)
         if locked:
-            lock_to(con, [root])
+            lock_to(con, _roots(root))
     except BaseException:
         con.close()
         raise

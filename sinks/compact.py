@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 from schemas.hierarchy import VN_TZ
 from sinks.config import CompactConfig
 from sinks.exceptions import CompactionError
-from sinks.store import AGGREGATES_DIR, DLQ_DIR, Store
+from sinks.purge import expire_dlq
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, Store
 
 __all__ = ["CompactReport", "compact", "merged_name"]
 
@@ -52,6 +53,7 @@ class CompactReport:
     rows_in: int = 0
     rows_out: int = 0
     merged: list[str] = field(default_factory=list)
+    dlq_files_expired: int = 0
 
 
 def merged_name(inputs: list[str]) -> str:
@@ -70,6 +72,11 @@ def _dedupe_sql(relative_dir: str) -> str:
             "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY unit, period, element "
             "ORDER BY updated_at DESC NULLS LAST, kafka_offset DESC) = 1 "
             "ORDER BY unit, element"
+        )
+    if top == SIGNOFF_DIR:
+        return (
+            "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY id ORDER BY "
+            "kafka_offset) = 1 ORDER BY received_time, kafka_offset"
         )
     if top == DLQ_DIR:
         return (
@@ -112,8 +119,12 @@ def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: Compac
 
 
 def compact(config: CompactConfig, *, now: datetime | None = None) -> CompactReport:
-    """Merge the small files of every closed directory under ``config.store_root``."""
+    """Merge the small files of every closed directory under ``config.store_root`` (after
+    expiring the dead letters beyond ``config.dlq_retention_days``, when set)."""
     store = Store.open(config.store_root, create=False)
+    expired = 0
+    if config.dlq_retention_days is not None:
+        expired = expire_dlq(store, config.dlq_retention_days, now=now)
     before = config.before_month or (now or datetime.now(VN_TZ)).astimezone(VN_TZ).strftime("%Y-%m")
     cutoff = time.time() - config.min_file_age_s
     by_dir: dict[str, list[str]] = {}
@@ -127,7 +138,7 @@ def compact(config: CompactConfig, *, now: datetime | None = None) -> CompactRep
         if mtime > cutoff:
             continue
         by_dir.setdefault(directory, []).append(info.path)
-    report = CompactReport()
+    report = CompactReport(dlq_files_expired=expired)
     for directory, paths in sorted(by_dir.items()):
         if len(paths) < config.min_files:
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas import topics as T
 from schemas.kafka import KafkaConnection
@@ -18,7 +18,7 @@ __all__ = [
     "sink_group",
 ]
 
-SinkKind = Literal["tier", "aggregates", "dlq"]
+SinkKind = Literal["tier", "aggregates", "dlq", "signoff"]
 
 #: sink name → (kind, tier, base topic)
 _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
@@ -27,6 +27,7 @@ _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
     "national": ("tier", "national", T.TIER_NATIONAL),
     "aggregates": ("aggregates", None, T.AGGREGATES),
     "dlq": ("dlq", None, T.DLQ),
+    "signoff": ("signoff", None, T.SIGNOFF),
 }
 SINK_NAMES: tuple[str, ...] = tuple(_SINKS)
 #: The record-level sinks: one per province in the per-province shape (``--province``).
@@ -67,6 +68,23 @@ class SinkConfig(BaseModel):
     flush_interval_s: float = Field(default=2.0, ge=0)
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     consumer_overrides: dict[str, str] = Field(default_factory=dict)
+    approver_keys: str | None = Field(
+        default=None,
+        description="signoff sink: the approvers' keys (schemas.signoff registry JSON file); "
+        "required outside development mode",
+    )
+    development: bool = Field(
+        default=False, description="signoff sink: accept the development approvers' keys too"
+    )
+
+    @model_validator(mode="after")
+    def _trust_anchor(self) -> SinkConfig:
+        if self.kind == "signoff" and not self.approver_keys and not self.development:
+            raise ValueError(
+                "approver_keys is required by the signoff sink outside development mode (the "
+                "development approvers' seed is public)"
+            )
+        return self
 
 
 def sink_config(
@@ -80,9 +98,9 @@ def sink_config(
     province: str | None = None,
     **options: object,
 ) -> SinkConfig:
-    """The config of sink ``name`` (district, province, national, aggregates, dlq):
-    topic ``<prefix><base topic>``, group ``<prefix>tuyen-sink-<name>`` unless given. With
-    ``province`` (district and province only): that province's topic
+    """The config of sink ``name`` (district, province, national, aggregates, dlq,
+    signoff): topic ``<prefix><base topic>``, group ``<prefix>tuyen-sink-<name>`` unless
+    given. With ``province`` (district and province only): that province's topic
     ``tier.province.<code>`` and group ``tuyen-sink-<name>-<code>``."""
     if name not in _SINKS:
         raise ValueError(f"unknown sink {name!r} (one of {', '.join(SINK_NAMES)})")
@@ -122,3 +140,8 @@ class CompactConfig(BaseModel):
         description="leave files younger than this alone (a sink may still be rewriting them)",
     )
     min_files: int = Field(default=2, ge=1, description="merge a directory with this many files")
+    dlq_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="first remove dead letters older than this many days (sinks.purge)",
+    )

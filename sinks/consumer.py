@@ -37,6 +37,7 @@ from sinks.encode import MessageLike, encoder_for
 from sinks.metrics import FreshnessTracker, event_seconds
 from sinks.roots import CODE
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata, segment_metadata
+from sinks.signoff.encode import signoff_encoder
 from sinks.store import Store
 
 __all__ = ["SinkRunner", "SinkStats", "retriable_commit_error"]
@@ -120,7 +121,11 @@ class SinkRunner:
         self.writer = SegmentWriter(
             store=self.store,
             topic=config.topic,
-            encoder=encoder_for(config.kind, config.tier),
+            encoder=(
+                signoff_encoder(config.approver_keys, development=config.development)
+                if config.kind == "signoff"
+                else encoder_for(config.kind, config.tier)
+            ),
             route=province_router(config.province_roots, self.store)
             if config.province_roots
             else None,

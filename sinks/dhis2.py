@@ -9,10 +9,10 @@ unit stands for each of our units::
      "attributeOptionCombo": "HllvX50cXC0",
      "orgUnits": {"04": {"id": "ImspTQPwCqd", "code": "VN_04"}, ...},
      "indicators": {
-       "facility_births": {
-         "numerator": {"dataElement": "s46m5MS0hxu", "code": "VN_BIRTHS_FACILITY",
+       "facility_deliveries": {
+         "numerator": {"dataElement": "s46m5MS0hxu", "code": "VN_DELIVERIES_FACILITY",
                        "categoryOptionCombo": "HllvX50cXC0"},
-         "denominator": {"dataElement": "UOlfIjgN8X6", "code": "VN_BIRTHS_ALL"}}}}
+         "denominator": {"dataElement": "UOlfIjgN8X6", "code": "VN_DELIVERIES_ALL"}}}}
 
 - JSON (``POST /api/dataValueSets``): identifiers are DHIS2 UIDs; one data value per
   (indicator part, unit), ``orgUnit`` on each value, ``period`` in DHIS2 form (``202610``,
@@ -25,7 +25,8 @@ unit stands for each of our units::
 Indicators and units the mapping does not name are left out (listed as skipped); a mapped
 indicator the reports do not compute is an error. Values are the integers of the report.
 The figures come from the report API through :func:`report_figures`, over
-:func:`sinks.report_adapter.compute_report` (the portal's way to the reports too).
+:func:`sinks.reports.run_report` with a :class:`~sinks.reports.ReportRequest` (the portal's
+way to the reports too).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.hierarchy import Hierarchy, Tier
 from sinks.reports.access import AccessLog
+from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import BadRequest
 from sinks.reports.periods import Period, parse_period
 
@@ -80,28 +82,33 @@ def report_figures(
     period: str,
     principal: str,
     *,
+    basis: str = "latest",
     access_log: AccessLog | None = None,
+    config: ReportConfig | None = None,
 ) -> list[Figure]:
-    """Every indicator of every report kind for ``unit`` and its children over ``period``,
-    through :func:`sinks.report_adapter.compute_report` (the portal's way to the reports
-    too)."""
-    from sinks.report_adapter import compute_report
-    from sinks.reports import KINDS
+    """Every indicator of every report kind for ``unit`` and its children over ``period``
+    (``basis``: ``latest``, or ``submitted``: each station-month as approved), one
+    :class:`~sinks.reports.ReportRequest` per kind through :func:`sinks.reports.run_report`
+    (the reports' one entry point, the portal's and ``tuyen report``'s too)."""
+    from sinks.reports import KINDS, ReportRequest, run_report
 
     tier = hierarchy.tier_of(unit)
     out: list[Figure] = []
     for kind in KINDS:
-        r = compute_report(
-            con,
-            hierarchy,
+        request = ReportRequest(
             kind=kind,
             tier=tier.label,
             unit=None if tier is Tier.NATIONAL else unit,
             period=period,
             principal=principal,
-            access_log=access_log,
+            basis=basis,
         )
-        out += [Figure(c.indicator.code, c.unit_code, c.numerator, c.denominator) for c in r.cells]
+        r = run_report(con, hierarchy, request, access_log=access_log, config=config)
+        out += [  # a suppressed small cell (a report that leaves its subtree) is not sent
+            Figure(c.indicator.code, c.unit_code, c.numerator, c.denominator)
+            for c in r.cells
+            if c.numerator is not None
+        ]
     return out
 
 

@@ -38,10 +38,11 @@ from schemas.dlq import (
     H_STAGE,
     header_value,
 )
+from schemas.national import NationalRecord
 from schemas.reasons import Reason
 from schemas.registry import RecordType
 from schemas.tier import TierRecord
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, tier_columns
+from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, store_columns
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, safe_value
 from sinks.tier_batch import Rejects, TierPlan, convert, tier_plan
 
@@ -159,13 +160,20 @@ def _merge(into: Encoded, more: Encoded) -> None:
 
 
 @cache
-def _plan(record_type: str) -> TierPlan:
-    return tier_plan(TierRecord, tier_columns(record_type))
+def _plan(tier: str, record_type: str) -> TierPlan:
+    return tier_plan(_envelope_model(tier), store_columns(tier, record_type))
 
 
-def _tier_table(record_type: str, rows: list[dict[str, Any]]) -> tuple[pa.Table | None, Rejects]:
-    """The batch path (:mod:`sinks.tier_batch`) for ``record_type``'s store columns."""
-    return convert(_plan(record_type), rows)
+def _envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
+    return NationalRecord if tier == "national" else TierRecord
+
+
+def _tier_table(
+    tier: str, record_type: str, rows: list[dict[str, Any]]
+) -> tuple[pa.Table | None, Rejects]:
+    """The batch path (:mod:`sinks.tier_batch`) for the ``tier`` store's ``record_type``
+    columns (the national store's from the allow-list, ``schemas.national``)."""
+    return convert(_plan(tier, record_type), rows)
 
 
 @contextmanager
@@ -235,7 +243,9 @@ def _place(msg: MessageLike) -> tuple[tuple[str, str, str], dict[str, Any]] | di
 
 
 def tier_encoder(tier: str) -> Encoder:
-    """The encoder of the ``tier`` store (``district``, ``province`` or ``national``)."""
+    """The encoder of the ``tier`` store (``district``, ``province`` or ``national``: the
+    national store takes national records, ``schemas.national``)."""
+    envelope = _envelope_model(tier)
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
         with _gc_paused():
@@ -245,13 +255,13 @@ def tier_encoder(tier: str) -> Encoder:
         groups, dead = _sort_out(messages, _place)
         out: Encoded = {}
         for (prov, rt, month), items in groups.items():
-            table, rejects = _tier_table(rt, [rec for _, rec in items])
+            table, rejects = _tier_table(tier, rt, [rec for _, rec in items])
             if table is not None:
                 out[f"{tier}/province={prov}/record_type={rt}/month={month}"] = table
             for i in sorted(rejects):  # the reason: the model's complaint, else the error
                 msg, rec = items[i]
                 try:
-                    TierRecord.model_validate(rec)
+                    envelope.model_validate(rec)
                     exc: Exception = rejects[i]
                 except Exception as invalid:
                     exc = invalid
@@ -406,7 +416,8 @@ def encode_dlq(messages: Sequence[MessageLike]) -> Encoded:
 
 
 def encoder_for(kind: str, tier: str | None = None) -> Encoder:
-    """The encoder of a sink kind: ``tier`` (with its tier), ``aggregates`` or ``dlq``."""
+    """The encoder of a sink kind: ``tier`` (with its tier), ``aggregates`` or ``dlq`` (the
+    ``signoff`` sink's verifies decisions: :func:`sinks.signoff.encode.signoff_encoder`)."""
     if kind == "tier":
         if tier is None:
             raise ValueError("a tier sink needs its tier")

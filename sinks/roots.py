@@ -6,7 +6,8 @@ every root has the same layout inside (``sinks.store``):
 - a province's health department (Sở Y tế): ``<base>/province-<code>``
   (``TUYEN_PROVINCE_ROOT``, a template with ``{code}``): its record-level tiers
   ``district/`` and ``province/`` (its own rows and those of the pre-2025 provinces merged
-  into it), written by its own sink ``tuyen-sink-province-<code>``;
+  into it), written by its own sink ``tuyen-sink-province-<code>``, and its sign-off
+  ledger ``signoff/`` (its stations' approvals and locks), written by ``tuyen-sink-signoff``;
 - the Ministry: ``<base>/national`` (``TUYEN_NATIONAL_ROOT``): the pseudonymised
   ``national/`` tier and the live counters ``aggregates/``, written by
   ``tuyen-sink-national`` and ``tuyen-sink-aggregates``;
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from schemas.hierarchy.merger import restate_province
 from schemas.topics import province_codes
-from sinks.store import AGGREGATES_DIR, DLQ_DIR
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR
 
 __all__ = ["CODE", "StoreRoots"]
 
@@ -80,14 +81,14 @@ class StoreRoots:
 
     def for_store(self, tier: str, provinces: Iterable[str] | None = None) -> list[str]:
         """The roots holding ``tier`` (``district``, ``province``, ``national``,
-        ``aggregates``, ``dlq``), for ``provinces`` (default: all): what a reader with that
-        scope opens, and nothing more. This is the "store roots for a scope" the portal and
-        the catalogs use."""
+        ``aggregates``, ``dlq``, ``signoff``), for ``provinces`` (default: all): what a
+        reader with that scope opens, and nothing more. This is the "store roots for a
+        scope" the portal and the catalogs use."""
         if tier in {"national", AGGREGATES_DIR}:
             return [self.national]
         if tier == DLQ_DIR:
             return [self.quarantine]
-        if tier in {"district", "province"}:
+        if tier in {"district", "province", SIGNOFF_DIR}:
             return self.province_roots(provinces)
         raise ValueError(f"unknown store {tier!r}")
 

@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "DIR_MODE",
     "DLQ_DIR",
     "FILE_MODE",
+    "SIGNOFF_DIR",
     "TIER_DIRS",
     "Store",
     "file_name",
@@ -57,6 +59,7 @@ DIR_MODE = 0o750
 TIER_DIRS = ("district", "province", "national")
 AGGREGATES_DIR = "aggregates"
 DLQ_DIR = "dlq"
+SIGNOFF_DIR = "signoff"
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -129,6 +132,18 @@ class Store:
         except OSError as exc:
             raise StoreWriteError(f"cannot write {path}: {exc}") from exc
 
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically and durably (a small JSON document)."""
+        try:
+            if self.local:
+                _write_local_with(path, lambda fh: fh.write(data))
+                return
+            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
+        except OSError as exc:
+            raise StoreWriteError(f"cannot write {path}: {exc}") from exc
+
     # ---- listing and removing --------------------------------------------------------------
 
     def list_files(self, *parts: str, suffix: str = ".parquet") -> list[pafs.FileInfo]:
@@ -182,13 +197,18 @@ def _fsync_dir(directory: str) -> None:
 
 
 def _write_local(path: str, table: pa.Table) -> int:
+    return _write_local_with(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
+
+
+def _write_local_with(path: str, write: Callable[[BinaryIO], object]) -> int:
+    """Write ``path`` through ``write(file)``: temporary name, fsync, rename, fsync dir."""
     target = Path(path)
     new_dir = make_dirs(target.parent)
     _remove_orphans(target)
     tmp, fh = _locked_new(target)
     try:
         with fh:
-            pq.write_table(table, fh, compression="zstd")
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
             tmp.replace(target)  # under the lock: never taken for an orphan before this

@@ -16,6 +16,7 @@ import orjson
 
 from schemas.examples import example_data, example_record_id
 from schemas.registry import CURRENT_MAJOR, RecordType, record_key
+from schemas.service import service_month
 from schemas.tier import TierRecord, dump_tier_record
 
 __all__ = ["FakeMessage", "tier_record", "tier_value"]
@@ -69,6 +70,7 @@ def tier_record(
         received_time=when + timedelta(seconds=1),
         processed_time=when + timedelta(seconds=2),
         event_month=local.strftime("%Y-%m"),
+        service_month=service_month(rt.value, payload, local.strftime("%Y-%m")),
         station_code=station,
         station_name=station_name,
         district_code=dist,

@@ -67,7 +67,7 @@ def contribution(record: TierRecord | Mapping[str, Any]) -> Contribution | None:
     elements = contributions(rt, data)
     if not elements:
         return None
-    period = contribution_period(rt, data, r["event_month"])
+    period = r.get("service_month") or contribution_period(rt, data, r["event_month"])
     units = [
         ["station", r["station_code"]],
         ["district", r["district_code"]],

@@ -23,6 +23,7 @@ from schemas.hierarchy.merger import restate_province
 from schemas.topics import DLQ, REJECTIONS, RecordTopics, province_topic, topic_name
 from streams.aggregate import DeltaBuilder, contribution, deltas
 from streams.exceptions import OutputError
+from streams.national import national_record
 from streams.pseudonymise import Pseudonymiser
 from streams.route import TIER_TOPICS, route_headers
 from streams.seqgaps import SeqTracker
@@ -174,10 +175,10 @@ class BatchProcessor:
         rec = verdict.record
         new_c = contribution(rec)
         d = deltas(prev.get("c") if prev else None, new_c)
-        # valid, district, province: the same record-level bytes; national: the pseudonymised
+        # valid, district, province: the same record-level bytes; national: the allow-listed
         # copy (same as streams.route.route + tier_headers)
-        nat = self.pseudonymiser.national(rec)
-        h_valid, h_district, h_province, h_national = route_headers(rec, nat["record_id"])
+        nat = national_record(rec, self.pseudonymiser)
+        h_valid, h_district, h_province, h_national = route_headers(rec, nat)
         key, value = rec["record_key"].encode(), orjson.dumps(rec)
         nat_key, nat_value = nat["record_key"].encode(), orjson.dumps(nat)
         record(

@@ -2,10 +2,13 @@
 
 District and province streams carry the record-level after-image (each store keeps the
 subtree it owns: ``district_code`` / ``province_code`` say whose it is); the national
-stream carries the :class:`~streams.pseudonymise.Pseudonymiser` copy only. Every output carries
-the CloudEvents headers rebuilt from the validated record (never copied from the raw message,
-so nothing a station adds is forwarded) and ``tuyen_tier``; the key is the record key
-(pseudonymised on the national tier).
+stream carries the allow-listed copy only (``streams.national``). Every output carries the
+CloudEvents headers rebuilt from the validated record (never copied from the raw message, so
+nothing a station adds is forwarded) and ``tuyen_tier``; the key is the record key
+(pseudonymised on the national tier). The national output's headers are rebuilt from the
+national record itself: its keyed event id, its pseudonymous subject, the province (or the
+station of a station-level record) as source, and the first instant of the entry month as
+time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import orjson
 from schemas.envelope import SPECVERSION, format_time
 from schemas.tier import TierName
 from schemas.topics import TIER_DISTRICT, TIER_NATIONAL, TIER_PROVINCE, VALID
+from streams.national import national_ce_time, national_record, national_source
 from streams.pseudonymise import Pseudonymiser
 
 __all__ = [
@@ -60,7 +64,7 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
 
 def route(record: Mapping[str, Any], pseudonymiser: Pseudonymiser) -> list[Routed]:
     """The four outputs of one validated record: valid, district, province, national."""
-    national = pseudonymiser.national(record)
+    national = national_record(record, pseudonymiser)
     key = record["record_key"]
     return [
         Routed("valid", key, record),
@@ -86,14 +90,30 @@ def _ce_headers(record: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     ]
 
 
+def _national_headers(national: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """The CloudEvents headers of a national record, from its own (coarsened, keyed) fields:
+    nothing of the record-level event (its id, station, exact time) is in them."""
+    rt, op = national["record_type"], national["op"]
+    return [
+        ("ce_specversion", _SPEC),
+        ("ce_id", national["event_id"].encode()),
+        ("ce_source", national_source(national).encode()),
+        ("ce_type", f"vn.health.{rt}.{op}".encode()),
+        ("ce_time", national_ce_time(national).encode()),
+        ("ce_dataschema", f"{rt}/v{national['schema_major']}".encode()),
+        ("ce_subject", national["record_id"].encode()),
+        ("content-type", b"application/json"),
+    ]
+
+
 _SPEC: Final = SPECVERSION.encode()
-_SUBJECT: Final = 6  # index of ce_subject in _ce_headers
 
 
 def tier_headers(routed: Routed) -> list[tuple[str, bytes]]:
     """The output's CloudEvents headers (rebuilt from the record, see :func:`_ce_headers`;
-    ``ce_subject`` is the pseudonymised record id on a pseudonymised record) plus
-    ``tuyen_tier``."""
+    from the national record itself on the national tier) plus ``tuyen_tier``."""
+    if routed.tier == "national":
+        return [*_national_headers(routed.record), (H_TIER, b"national")]
     return [*_ce_headers(routed.record), (H_TIER, routed.tier.encode())]
 
 
@@ -101,16 +121,14 @@ _TIER_HEADERS: Final = {tier: (H_TIER, tier.encode()) for tier in TIER_TOPICS}
 
 
 def route_headers(
-    record: Mapping[str, Any], national_record_id: str
+    record: Mapping[str, Any], national: Mapping[str, Any]
 ) -> tuple[list[tuple[str, bytes]], ...]:
     """:func:`tier_headers` of the four outputs at once (valid, district, province, national)
-    of the record-level ``record`` whose national copy has ``national_record_id``."""
+    of the record-level ``record`` whose national copy is ``national``."""
     base = _ce_headers(record)
-    national = base.copy()
-    national[_SUBJECT] = ("ce_subject", national_record_id.encode())
     return (
         [*base, _TIER_HEADERS["valid"]],
         [*base, _TIER_HEADERS["district"]],
         [*base, _TIER_HEADERS["province"]],
-        [*national, _TIER_HEADERS["national"]],
+        [*_national_headers(national), _TIER_HEADERS["national"]],
     )

@@ -49,8 +49,10 @@ from schemas import (
     verify,
 )
 from schemas.hierarchy import VN_TZ, Hierarchy, HierarchyError
+from schemas.keys import STATION_HEAD, require_role
 from schemas.partition import partition_for
 from schemas.registry import RecordType
+from schemas.service import service_month
 from streams.config import ValidationPolicy
 from streams.state import RecordState, StateStore
 
@@ -188,7 +190,9 @@ class Validator:
         if change.record_type.value == _TRANSFER and change.data is not None:
             self._placement(change.data["to_station"], change.time, "data.to_station")
         if self.verify_signatures:
-            verify(change, self.keys, received=msg.timestamp)
+            key = verify(change, self.keys, received=msg.timestamp)
+            if change.record_type is RecordType.REPORT_SUBMISSION:
+                require_role(key, STATION_HEAD)
         rt = change.record_type.value
         data: dict[str, Any] | None = change.data
         major = change.schema_major
@@ -197,6 +201,7 @@ class Validator:
         else:
             major = CURRENT_MAJOR[change.record_type]
         local = change.time.astimezone(VN_TZ)
+        event_month = f"{local.year:04d}-{local.month:02d}"
         record: TierDict = {
             "event_id": change.id,
             "record_type": rt,
@@ -210,7 +215,8 @@ class Validator:
             "event_time": change.time,
             "received_time": msg.timestamp,
             "processed_time": now,
-            "event_month": f"{local.year:04d}-{local.month:02d}",
+            "event_month": event_month,
+            "service_month": service_month(rt, data, event_month),
             "station_code": placement.station.code,
             "station_name": placement.station.name,
             "district_code": placement.district.code,
@@ -224,8 +230,10 @@ class Validator:
         return Accepted(record, change.signature)
 
     def _placement(self, station: str, at: datetime, where: str) -> Any:
+        """Where ``station`` sat at ``at``: its unit, or after a merger (an old code still
+        in use) the site of its successor (``Hierarchy.lookup_site``)."""
         try:
-            return self.hierarchy.lookup(station, at)
+            return self.hierarchy.lookup_site(station, at)
         except HierarchyError as exc:
             reason = _HIERARCHY_REASONS.get(exc.reason, Reason.UNKNOWN_STATION)
             raise ContractViolation(reason, exc.message, field=where) from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
@@ -26,7 +25,6 @@ from schemas.kafka import KafkaConnection, check_connection
 from schemas.topics import RAW, topic_name
 
 if TYPE_CHECKING:
-    from schemas.hierarchy import Hierarchy
     from sinks.reports.access import AccessLog
 
 __all__ = [
@@ -36,13 +34,11 @@ __all__ = [
     "fail",
     "kafka",
     "out",
-    "owner_root",
     "progress",
     "raw_target",
     "settings",
     "setup_logging",
     "store_access_log",
-    "store_owner",
 ]
 
 #: stderr: messages, progress, errors. stdout: results (tables, JSON, addresses).
@@ -93,47 +89,6 @@ def store_access_log(ctx: typer.Context, store_root: str) -> AccessLog:
 
     s = settings(ctx)
     return AccessLog(s.access_log_path(store_root), key=access_log_key(s))
-
-
-#: A day of the pre-2025 map, for units that no longer exist.
-REORGANISED_BEFORE = date(2025, 6, 30)
-
-
-def store_owner(h: Hierarchy, tier: str, unit: str | None) -> tuple[str, str | None]:
-    """The scope of the store a request on ``unit`` of ``tier`` reads, and its province
-    (``None``: national); a pre-2025 unit belongs to the province that owns it now.
-    Raises ``ReportError`` for a unit no map knows."""
-    from schemas.hierarchy import HierarchyError, Tier, restate_province
-    from sinks.reports.exceptions import ReportError
-
-    if tier == "national" or unit is None:
-        return "national", None
-    code: str | None = unit
-    for at in (date.today(), REORGANISED_BEFORE):
-        code = unit
-        try:
-            while code is not None and h.unit(code, at).tier is not Tier.PROVINCE:
-                parent = h.parent(code, at)
-                code = parent.code if parent else None
-        except HierarchyError:
-            continue
-        if code is not None:
-            province = restate_province(code)
-            return f"province:{province}", province
-    raise ReportError(f"unknown unit {unit!r}")
-
-
-def owner_root(
-    ctx: typer.Context, h: Hierarchy, tier: str, unit: str | None, store_root: str | None
-) -> tuple[str, str]:
-    """The owner scope of a request on ``unit`` of ``tier`` and the one root it opens:
-    ``store_root`` when given, else the owner's (``Settings.store_roots``: the national root,
-    or the root of the unit's province). Reports, exports and summaries read through it."""
-    owner, province = store_owner(h, tier, unit)
-    if store_root is not None:
-        return owner, store_root
-    roots = settings(ctx).store_roots()
-    return owner, roots.national if province is None else roots.province_root(province)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -12,7 +12,8 @@ import orjson
 import typer
 
 from deploy.cli.common import console as err
-from deploy.cli.common import fail, owner_root, store_access_log
+from deploy.cli.common import fail, settings, store_access_log
+from deploy.cli.report import Basis, fail_report, log_root, open_store, report_root
 
 if TYPE_CHECKING:
     from sinks.dhis2 import Export
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "dhis2"]
 
 app = typer.Typer(help="Aggregates out to other systems.")
+_LATEST = Basis("latest")
 
 
 @app.command("dhis2")
@@ -34,25 +36,27 @@ def dhis2(
     ] = None,
     adx_out: Annotated[Path | None, typer.Option("--adx", help="ADX XML file.")] = None,
     complete_date: Annotated[str | None, typer.Option(help="completeDate (YYYY-MM-DD).")] = None,
+    basis: Annotated[
+        Basis, typer.Option(help="latest, or submitted: each station-month as approved")
+    ] = _LATEST,
     store_root: Annotated[
         str | None,
-        typer.Option(help="Default: the unit's owner's root (national, or its province's)."),
+        typer.Option(help="one root holding the unit (default: its owner's, TUYEN_*_ROOT)"),
     ] = None,
 ) -> None:
     """The indicators' numerators and denominators of a unit and its children for a period,
     as a DHIS2 dataValueSets JSON document and/or ADX XML, through a mapping file."""
     from schemas.hierarchy import HierarchyError
-    from sinks.reports import AccessDenied, ReportError
+    from sinks.reports import ReportError
 
     if json_out is None and adx_out is None:
         fail("give --json FILE and/or --adx FILE")
     try:
         export = _export(ctx, period, unit, mapping, principal, json_out, adx_out, complete_date,
-                         store_root)  # fmt: skip
-    except AccessDenied as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(3) from None
-    except (ReportError, HierarchyError) as exc:
+                         basis.value, store_root)  # fmt: skip
+    except ReportError as exc:
+        fail_report(exc)
+    except HierarchyError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if export.skipped_units:
@@ -74,13 +78,13 @@ def _export(
     json_out: Path | None,
     adx_out: Path | None,
     complete_date: str | None,
+    basis: str,
     store_root: str | None,
 ) -> Export:
-    """Run the reports through the adapter and write the requested documents."""
+    """Run the reports (one request per kind) and write the requested documents."""
     from datetime import UTC, datetime
 
     from schemas.hierarchy import Hierarchy
-    from sinks.catalog import open_catalog
     from sinks.dhis2 import (
         Dhis2Mapping,
         adx_document,
@@ -88,16 +92,20 @@ def _export(
         data_value_set,
         report_figures,
     )
+    from sinks.reports import ReportConfig
 
+    s = settings(ctx)
     h = Hierarchy.default()
     tier = h.tier_of(unit).label
-    _, root = owner_root(ctx, h, tier, unit, store_root)
+    roots = [store_root] if store_root else report_root(s, h, tier, unit)[0]
     maps = Dhis2Mapping.load(mapping)
-    con = open_catalog(root, tier if tier in ("national", "province", "district") else "district")
+    con = open_store(roots[0] if len(roots) == 1 else roots, tier, None)
     try:
         figures = report_figures(
-            con, h, unit, period, principal, access_log=store_access_log(ctx, root)
-        )
+            con, h, unit, period, principal, basis=basis,
+            access_log=store_access_log(ctx, log_root(s, roots)),
+            config=ReportConfig(suppression_threshold=s.suppression_threshold),
+        )  # fmt: skip
     finally:
         con.close()
     export = build_export(figures, maps, period)

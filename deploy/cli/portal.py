@@ -16,9 +16,11 @@ import orjson
 import typer
 from rich.table import Table
 
-from deploy.anchors import access_log_key, portal_anchors
+from deploy.anchors import access_log_key, approver_registry, portal_anchors
+from deploy.broker.state import current_connection
 from deploy.cli.common import console, fail, out, settings
 from deploy.settings import Settings
+from schemas.topics import SIGNOFF, topic_name
 
 if TYPE_CHECKING:
     from sinks.portal.accounts import Accounts
@@ -73,12 +75,20 @@ def serve(
     state_dir: StateDir = None,
     store_root: Annotated[str | None, typer.Option(help=_ROOT)] = None,
     hierarchy_dir: Annotated[Path | None, typer.Option(help=_HDIR)] = None,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(help="Kafka for the approvals' decisions (default: the configured broker)"),
+    ] = None,
 ) -> None:
     """Run the portal until interrupted; prints its address when it listens.
 
-    Needs TUYEN_PORTAL_SESSION_KEY and TUYEN_ACCESS_LOG_KEY (or their _FILE); in development
-    mode (`tuyen --dev`) missing keys are generated into the state dir and cookies lose the
-    Secure flag, so plain http://127.0.0.1 works."""
+    Needs TUYEN_PORTAL_SESSION_KEY and TUYEN_ACCESS_LOG_KEY (or their _FILE) and, for the
+    approvals, TUYEN_APPROVER_KEYS (the approvers' registry, holding the entries `tuyen
+    portal approvers` prints) and a Kafka broker (decisions go to signoff.decisions; without
+    one the portal serves everything else and refuses decisions, saying why). In development
+    mode (`tuyen --dev`) missing keys are generated into the state dir, the development
+    approvers are accepted too, and cookies lose the Secure flag, so plain http://127.0.0.1
+    works."""
     import uvicorn
 
     from sinks.portal.config import PortalConfig
@@ -88,6 +98,10 @@ def serve(
     s = settings(ctx)
     state = _state_dir(s, state_dir)
     keys = portal_anchors(s, state)
+    approver_registry(s, "tuyen portal serve")  # fail closed: the approvers' keys, checked
+    conn = s.kafka_connection(bootstrap) if bootstrap else current_connection(s)
+    if conn is None:
+        console.print("[yellow]no Kafka broker configured: approvals are read-only[/yellow]")
     roots = s.store_roots(store_root)
     config = PortalConfig(
         state_dir=state,
@@ -99,6 +113,11 @@ def serve(
         session_key=keys.session_key,
         audit_key=keys.access_log_key,
         secure_cookies=s.portal_secure_cookies and not s.dev,
+        kafka=conn,
+        signoff_topic=topic_name(SIGNOFF, s.topic_prefix),
+        approver_keys=s.approver_keys,
+        development=s.dev,
+        suppression_threshold=s.suppression_threshold,
     )
     portal = Portal(config)
     address = host or s.portal_host
@@ -204,6 +223,29 @@ def user_unlock(ctx: typer.Context, username: str, state_dir: StateDir = None) -
 def user_passwd(ctx: typer.Context, username: str, state_dir: StateDir = None) -> None:
     """Set a new password (from stdin when piped, else generated and shown once)."""
     _change(ctx, "passwd", username, state_dir)
+
+
+@portal_app.command("approvers")
+def approvers(
+    ctx: typer.Context,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write the JSON here (default: stdout)")
+    ] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """The approvers' registry entries (public keys) of the portal's approver accounts, as
+    JSON for TUYEN_APPROVER_KEYS: the portal signs their decisions with keys it holds, and
+    the sign-off accepts a decision only from a registered key."""
+    from sinks.portal.signing import ApproverKeys
+
+    accounts, _ = _accounts(ctx, state_dir)
+    doc = ApproverKeys(accounts.db).registry(u.account for u in accounts.list())
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    if out_file is None:
+        print(text.decode())
+        return
+    out_file.write_bytes(text + b"\n")
+    console.print(f"wrote {len(doc['approvers'])} approver(s) to {out_file}")
 
 
 @token_app.command("add")

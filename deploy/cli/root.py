@@ -18,7 +18,9 @@ from deploy.cli import (
     imports,
     monitor,
     portal,
+    privacy,
     report,
+    signoff,
     sink,
     station,
     stream,
@@ -91,9 +93,17 @@ app.add_typer(stream.aggregates_app, name="aggregates")
 app.command("sink")(sink.sink)
 app.command("compact")(sink.compact)
 app.command("catalog")(sink.catalog)
-app.command("report")(report.report)
+app.add_typer(report.report_app, name="report")
+report.report_app.command("status")(signoff.status)
+report.report_app.command("submit")(signoff.submit)
+report.report_app.command("approve")(signoff.approve)
+report.report_app.command("send-back")(signoff.send_back)
+report.report_app.command("lock")(signoff.lock)
 app.command("summary")(summary.summary)
 app.add_typer(export.app, name="export")
+app.command("purge")(privacy.purge)
+app.add_typer(privacy.dlq_app, name="dlq")
+app.add_typer(privacy.national_app, name="national")
 app.add_typer(portal.portal_app, name="portal")
 app.command("lag")(monitor.lag)
 app.add_typer(monitor.monitor_app, name="monitor")

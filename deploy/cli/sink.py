@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from deploy.anchors import approver_registry
 from deploy.cli.common import console, fail, kafka, out, settings
 from sinks.catalog import CATALOG_KINDS, build_catalog
 from sinks.compact import compact as run_compact
@@ -83,6 +84,10 @@ def sink(
                 f"--metrics-host {metrics_host}: the sinks' /metrics has no token check, so "
                 "it listens on loopback only (127.0.0.1, ::1)"
             )
+    approvers: str | None = None
+    if any(n.value == "signoff" for n in names):
+        approver_registry(s, "tuyen sink signoff")  # fail closed: checked before any thread
+        approvers = s.approver_keys
     conn = kafka(ctx, bootstrap)
     roots = s.store_roots()
     runners = [
@@ -99,6 +104,8 @@ def sink(
                 rotate_bytes=int(rotate_mb * 1024 * 1024),
                 max_segment_age_s=max_segment_age,
                 flush_interval_s=flush_interval,
+                approver_keys=approvers,
+                development=s.dev,
                 store_root=sink_roots(name.value, province, root, roots)[0],
                 province_roots=sink_roots(name.value, province, root, roots)[1],
             )
@@ -166,13 +173,16 @@ def sink_roots(
 ) -> tuple[str, str | None]:
     """Where sink ``name`` writes: ``root`` when given (everything in it); else its owner's
     root (national and aggregates: the national root; dlq: the quarantine root; one
-    province's record-level sinks: that province's root; the single-topic shape's: each
-    row to its province's root, its own dead rows to the quarantine root)."""
+    province's record-level sinks: that province's root; the single-topic shape's and the
+    signoff sink's: each row to its province's root, its own dead rows to the quarantine
+    root)."""
     if root is not None:
         return root, None
     if name in RECORD_SINKS:
         if province is not None:
             return roots.province_root(province), None
+        return roots.quarantine, roots.province
+    if name == "signoff":  # each province's decisions in its own root, beside its reports
         return roots.quarantine, roots.province
     return (roots.quarantine if name == "dlq" else roots.national), None
 
@@ -197,10 +207,17 @@ def compact(
             roots.quarantine,
             *(r for r in roots.province_roots() if not local or Path(r).exists()),
         ]
-    table = Table("root", "directories", "files in", "files out", "rows in", "rows out")
+    table = Table(
+        "root", "directories", "files in", "files out", "rows in", "rows out", "DLQ expired"
+    )
     for target in dict.fromkeys(targets):
         report = run_compact(
-            CompactConfig(store_root=target, before_month=before_month, min_file_age_s=min_file_age)
+            CompactConfig(
+                store_root=target,
+                before_month=before_month,
+                min_file_age_s=min_file_age,
+                dlq_retention_days=s.dlq_retention_days,
+            )
         )
         table.add_row(
             target,
@@ -209,6 +226,7 @@ def compact(
             str(report.files_out),
             str(report.rows_in),
             str(report.rows_out),
+            str(report.dlq_files_expired),
         )
     out.print(table)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deploy.anchors import worker_anchors
+from deploy.anchors import require_development, worker_anchors
 from deploy.cli.common import kafka, out, settings
 from deploy.exceptions import ConfigError
 from deploy.topics import apply_topics, raw_topic_problems
@@ -57,7 +57,7 @@ def worker(
         False,
         help="Accept a raw topic stamped with the producers' CreateTime: received time, "
         "timeliness and key revocation then take a time the sender chose. Only to replay "
-        "recorded history in tests; never in production.",
+        "recorded or simulated history (tests, the demo): development mode only.",
     ),
     log_level: str = typer.Option("INFO", help="Worker log level."),
     dev: bool = typer.Option(False, "--dev", help="Development mode (same as `tuyen --dev`)."),
@@ -72,10 +72,19 @@ def worker(
     s = settings(ctx)
     if dev and not s.dev:
         s = s.model_copy(update={"dev": True})
+    if allow_create_time:
+        require_development(
+            s, "tuyen streams worker --allow-create-time", "trusts the producers' clocks"
+        )
     anchors = worker_anchors(s)
     conn = kafka(ctx, bootstrap)
     prefix = s.topic_prefix if topic_prefix is None else topic_prefix
-    specs = topic_specs(prefix, s.topic_partitions, record_topics=s.record_topics)
+    specs = topic_specs(
+        prefix,
+        s.topic_partitions,
+        record_topics=s.record_topics,
+        dlq_retention_days=s.dlq_retention_days,
+    )
     raw_partitions = partitions or next(
         p.partitions for p in specs if p.name == topic_name(RAW, prefix)
     )

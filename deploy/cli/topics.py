@@ -19,7 +19,13 @@ def apply(ctx: typer.Context) -> None:
     """Create missing topics and update partitions/configs of existing ones (idempotent)."""
     s = settings(ctx)
     changes = apply_topics(
-        kafka(ctx), topic_specs(s.topic_prefix, s.topic_partitions, record_topics=s.record_topics)
+        kafka(ctx),
+        topic_specs(
+            s.topic_prefix,
+            s.topic_partitions,
+            record_topics=s.record_topics,
+            dlq_retention_days=s.dlq_retention_days,
+        ),
     )
     table = Table("topic", "action", "detail")
     for c in changes:
@@ -32,7 +38,12 @@ def list_(ctx: typer.Context) -> None:
     """Show the declared topics."""
     s = settings(ctx)
     table = Table("topic", "partitions", "cleanup", "retention ms", "description")
-    for spec in topic_specs(s.topic_prefix, s.topic_partitions, record_topics=s.record_topics):
+    for spec in topic_specs(
+        s.topic_prefix,
+        s.topic_partitions,
+        record_topics=s.record_topics,
+        dlq_retention_days=s.dlq_retention_days,
+    ):
         table.add_row(
             spec.name,
             str(spec.partitions),

@@ -255,11 +255,27 @@ def kafka_user_volume(user: str) -> dict[str, Any]:
     }
 
 
+APPROVER_KEYS_DIR = "/run/secrets/tuyen/approver-keys"
+#: The approvers' registry (schemas.signoff JSON; public keys, but a trust anchor: whoever
+#: can change it can approve), from Secret ``tuyen-approver-keys`` key ``approvers.json``.
+APPROVER_KEYS_ENV = {"name": "TUYEN_APPROVER_KEYS", "value": f"{APPROVER_KEYS_DIR}/approvers.json"}
+
+
+def approver_keys_volume() -> dict[str, Any]:
+    return {
+        "name": "approver-keys",
+        "secret": {"secretName": "tuyen-approver-keys", "defaultMode": 0o440},
+    }
+
+
 #: Sink name → the object-store credentials (Secret) of the root it writes.
 SINK_STORE_SECRET: dict[str, str] = {
     "national": "tuyen-object-store-national",
     "aggregates": "tuyen-object-store-national",  # counts, kept in the national root
     "dlq": "tuyen-object-store-quarantine",  # the operators' quarantine root
+    # writes each decision under signoff/ of its province's root: a credential whose bucket
+    # policy allows the signoff/ prefix of every province's bucket and nothing else
+    "signoff": "tuyen-object-store-signoff",
 }
 
 
@@ -269,6 +285,7 @@ def province_store_secret(code: str) -> str:
 
 
 def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[str, Any]:
+    verifies = app.endswith("tuyen-sink-signoff")  # the approvers' registry it verifies with
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "sink"}
     container = {
         "name": "sink",
@@ -280,7 +297,7 @@ def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[st
             # AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...) read by pyarrow's S3 filesystem
             {"secretRef": {"name": store_secret}},
         ],
-        "env": kafka_client_env(app),
+        "env": kafka_client_env(app) + ([APPROVER_KEYS_ENV] if verifies else []),
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
         "volumeMounts": [
@@ -288,6 +305,11 @@ def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[st
             {"name": "home", "mountPath": "/var/lib/tuyen"},
             {"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True},
             {"name": "kafka-user", "mountPath": KAFKA_USER_DIR, "readOnly": True},
+            *(
+                [{"name": "approver-keys", "mountPath": APPROVER_KEYS_DIR, "readOnly": True}]
+                if verifies
+                else []
+            ),
         ],
     }
     return {
@@ -314,6 +336,7 @@ def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[st
                         {"name": "home", "emptyDir": {}},
                         {"name": "kafka-ca", "secret": {"secretName": "tuyen-cluster-ca-cert"}},
                         kafka_user_volume(app),
+                        *([approver_keys_volume()] if verifies else []),
                     ],
                 },
             },
@@ -355,6 +378,10 @@ def compose_provinces_yaml() -> str:
         "kafka-init": {"secrets": [f"kafka-{province_sink(c)}" for c in province_codes()]},
         "portal": {
             "volumes": [f"store-province-{c}:/data/store/province-{c}:ro" for c in province_codes()]
+        },
+        # the sign-off ledger: each decision into its province's root
+        "sink-signoff": {
+            "volumes": [f"store-province-{c}:/data/store/province-{c}" for c in province_codes()]
         },
     }
     for code in province_codes():

@@ -51,6 +51,10 @@ fi
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Read --operation Describe --topic 'aggregates.live'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Read --operation Describe --topic 'station.changes.rejections'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-operators' --operation Read --operation Describe --topic 'station.changes.dlq'
+# tuyen-portal
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-portal' --operation Write --operation Describe --topic 'signoff.decisions'
+# tuyen-approver
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-approver' --operation Write --operation Describe --topic 'signoff.decisions'
 # tuyen-topics
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-topics' --operation Create --operation Describe --operation Alter --operation DescribeConfigs --operation AlterConfigs --topic '*'
 # tuyen-sink-national
@@ -62,6 +66,9 @@ fi
 # tuyen-sink-dlq
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-dlq' --operation Read --operation Describe --topic 'station.changes.dlq'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-dlq' --operation Read --group 'tuyen-sink-dlq'
+# tuyen-sink-signoff
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-signoff' --operation Read --operation Describe --topic 'signoff.decisions'
+"$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-signoff' --operation Read --group 'tuyen-sink-signoff'
 # tuyen-sink-province-01
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-province-01' --operation Read --operation Describe --topic 'tier.province.01'
 "$ACLS" --bootstrap-server "$BOOTSTRAP" $CONFIG --add --allow-principal 'User:tuyen-sink-province-01' --operation Read --group 'tuyen-sink-province-01'

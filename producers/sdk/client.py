@@ -37,13 +37,16 @@ from schemas import sign as sign_change
 from schemas.fields import VN_TZ
 from schemas.payloads.clinical import (
     AntenatalVisitV1,
+    ChronicEnrolmentV1,
     ChronicFollowupV1,
+    ChronicFollowupV2,
     EncounterV1,
     EncounterV2,
 )
 from schemas.payloads.immunization import ImmunizationV1
 from schemas.payloads.medicines import MedicineDispensedV1
 from schemas.payloads.person import PersonV1
+from schemas.payloads.reporting import ReportSubmissionV1
 from schemas.payloads.resources import (
     BedSnapshotV1,
     EquipmentSnapshotV1,
@@ -266,8 +269,19 @@ class StationClient:
         return self.upsert(p, local_id=local_id, time=time)
 
     def upsert_chronic_followup(
-        self, p: ChronicFollowupV1, *, local_id: str | None = None, time: datetime | None = None
+        self,
+        p: ChronicFollowupV2 | ChronicFollowupV1,
+        *,
+        local_id: str | None = None,
+        time: datetime | None = None,
     ) -> Accepted:
+        return self.upsert(p, local_id=local_id, time=time)
+
+    def upsert_chronic_enrolment(
+        self, p: ChronicEnrolmentV1, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        """A patient's entry in the station's hypertension or diabetes register (use one
+        stable ``local_id`` per patient and condition, e.g. the condition's name)."""
         return self.upsert(p, local_id=local_id, time=time)
 
     def upsert_antenatal_visit(
@@ -306,6 +320,14 @@ class StationClient:
 
     def upsert_stock(self, p: StockSnapshotV1, *, time: datetime | None = None) -> Accepted:
         return self.upsert(p, time=time)
+
+    def submit_month(
+        self, period: str, *, remarks: str | None = None, time: datetime | None = None
+    ) -> Accepted:
+        """Submit the station's report for ``period`` (``YYYY-MM``): a signed
+        ``report_submission``. The client must sign as the station head (``hw-<station>-1``
+        with the development keys); submitting again (after a send-back) is a new version."""
+        return self.upsert(ReportSubmissionV1(period=period, remarks=remarks), time=time)
 
     def transfer(
         self,

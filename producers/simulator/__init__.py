@@ -9,6 +9,7 @@ from producers.simulator.model import (
     SimulationResult,
     Truth,
     TruthRecord,
+    entered_late,
 )
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Truth",
     "TruthRecord",
     "choose_stations",
+    "entered_late",
     "event_id",
     "simulate",
 ]

@@ -1,8 +1,10 @@
 """Corrections and deletions: which records get a later new version, and what it is.
 
 A record picked for a follow-up (at the rate ``correction_rate + deletion_rate`` of the
-config) gets, 1 to 10 days later, either a corrected after-image (:func:`correct`) or, for
-the record types a station may delete, a deletion. :class:`Revisions` keeps the versions of
+config) gets, one to six weeks after it was entered, either a corrected after-image
+(:func:`correct`) or, for the record types a station may delete, a deletion. A correction
+changes what was wrong (a phone number, a diagnosis, a lot number …), not the service date,
+so the record stays in its month. :class:`Revisions` keeps the versions of
 those records (and only those: the others never get a second version).
 """
 
@@ -36,7 +38,7 @@ class Revisions:
         *,
         followups: bool,
     ) -> tuple[int, tuple[int, FollowupAction] | None]:
-        """The version of an upsert of ``data`` on day ``d``, and the follow-up to schedule
+        """The version of an upsert of ``data`` entered on day ``d``, and the follow-up to schedule
         (its day and action) if this first version was picked for one."""
         key = (rt, rid)
         prev = self.versions.get(key)
@@ -46,7 +48,7 @@ class Revisions:
         ):
             self.versions[key] = (version, data)
         if followups and prev is None and key in self.versions:
-            later = d + rng.randint(1, 10)
+            later = d + rng.randint(7, 42)
             if rt in DELETABLE and rng.random() < self.cfg.deletion_rate / (
                 self.cfg.correction_rate + self.cfg.deletion_rate
             ):
@@ -84,7 +86,9 @@ def correct(rt: str, data: dict[str, Any], rng: random.Random) -> dict[str, Any]
     elif rt == "immunization":
         new["lot_number"] = f"C{rng.randrange(10**6):06d}"
     elif rt == "chronic_followup":
-        new["newly_diagnosed"] = not data.get("newly_diagnosed", False)
+        new["on_treatment"] = not data.get("on_treatment", False)
+    elif rt == "chronic_enrolment":
+        new["treatment_start_date"] = data["enrolment_date"]  # treatment recorded late
     elif rt == "antenatal_visit":
         new["gestational_weeks"] = max(1, min(45, data["gestational_weeks"] + 1))
     elif rt == "birth":

@@ -105,8 +105,10 @@ def _run(
     stations: list[_Station] = []
     for code in codes:
         pop = h.population(code, start) if h.has_population else 5000
-        province = h.lookup(code, start).province.code
-        sim = StationSim(code, province, pop, cfg, start, cfg.days)
+        placement = h.lookup(code, start)
+        sim = StationSim(
+            code, placement.province.code, pop, cfg, start, cfg.days, placement.station.kind
+        )
         closed = h.closed_at(code)
         last = cfg.days - 1 if closed is None else min(cfg.days - 1, (closed - start).days - 1)
         offline = None

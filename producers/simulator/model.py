@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -104,6 +105,24 @@ class SimEvent:
 
     def __repr__(self) -> str:
         return f"SimEvent({self.event_id}, station={self.station}, bad={self.bad})"
+
+
+#: Record types a station back-enters from paper registers (``entered_late``).
+LATE_ENTRY_TYPES = frozenset(
+    {"encounter", "immunization", "disease_case", "antenatal_visit", "birth"}
+)
+
+
+def entered_late(ev: SimEvent, month: str, share: float) -> bool:
+    """A deterministic sample of whole records (every version) entered in or after
+    ``month``: the records a demo or a test sends only after the month was signed off (a
+    paper register back-entered late), so "latest" differs from "as submitted"."""
+    change = ev.change
+    if ev.bad is not None or change is None or change.record_type.value not in LATE_ENTRY_TYPES:
+        return False
+    digest = hashlib.sha256(change.record_id.encode()).digest()
+    entered = (change.time + timedelta(hours=7)).strftime("%Y-%m")
+    return digest[0] < 256 * share and entered >= month
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from schemas.fhirmap.systems import (
     BP_SYSTOLIC,
     EXT_COMMUNE,
     EXT_ETHNICITY,
+    EXT_REGISTRATION_DATE,
     INT_VITALS,
     SYS_CITIZEN_ID,
     SYS_ETHNIC_GROUP,
@@ -73,6 +74,7 @@ def person_data(p: Mapping[str, Any]) -> dict[str, Any]:
         "birth_date": p.get("birthDate"),
         "ethnicity": eth.get("code") if eth.get("system") == SYS_ETHNIC_GROUP else None,
         "residence_commune": commune,
+        "registration_date": (ext.get(EXT_REGISTRATION_DATE) or {}).get("valueDate"),
     }
     cid = identifier(p, SYS_CITIZEN_ID)
     if cid:

@@ -31,6 +31,8 @@ SYS_REFERRAL_LEVEL: Final = "urn:tuyen:code:referral-level"
 SYS_TUYEN_CATEGORY: Final = "urn:tuyen:code:category"
 EXT_COMMUNE: Final = "urn:tuyen:fhir:ext:residence-commune"
 EXT_ETHNICITY: Final = "urn:tuyen:fhir:ext:ethnicity"
+#: ``person.registration_date``: the day the personal health record was opened (valueDate).
+EXT_REGISTRATION_DATE: Final = "urn:tuyen:fhir:ext:registration-date"
 
 CLASS_OF: Final = {"outpatient": "AMB", "inpatient": "IMP", "emergency": "EMER", "home_visit": "HH"}
 TYPE_OF_CLASS: Final = {v: k for k, v in CLASS_OF.items()}

@@ -15,6 +15,7 @@ from schemas.fhirmap.systems import (
     CLASS_OF,
     EXT_COMMUNE,
     EXT_ETHNICITY,
+    EXT_REGISTRATION_DATE,
     SYS_ACT,
     SYS_CITIZEN_ID,
     SYS_CONDITION_CATEGORY,
@@ -77,6 +78,10 @@ def patient(data: Mapping[str, Any], *, time: datetime | None = None) -> dict[st
     }
     if data.get("phone"):
         out["telecom"] = [{"system": "phone", "value": data["phone"]}]
+    if data.get("registration_date"):
+        out["extension"].append(
+            {"url": EXT_REGISTRATION_DATE, "valueDate": data["registration_date"]}
+        )
     return out
 
 

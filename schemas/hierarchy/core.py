@@ -12,21 +12,27 @@ import bisect
 import random
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from schemas.hierarchy.exceptions import (
+    HierarchyError,
     NoPopulation,
     StationClosed,
     StationNotYetOpen,
     UnknownStation,
     UnknownUnit,
 )
-from schemas.hierarchy.io import CsvSource, read_links, read_population, read_units
+from schemas.hierarchy.io import CsvSource, read_links, read_population, read_totals, read_units
 from schemas.hierarchy.model import Link, Placement, Tier, Unit, UnitRef, as_local_date
-from schemas.hierarchy.population import PopulationRow
+from schemas.hierarchy.population import (
+    Growth,
+    PopulationGroup,
+    PopulationRow,
+    mid_year,
+)
 from schemas.hierarchy.validate import validate
 
 __all__ = ["Hierarchy", "reference_dir"]
@@ -53,6 +59,7 @@ class Hierarchy:
         links: Iterable[Link],
         population: Iterable[PopulationRow] = (),
         *,
+        growth: Growth | None = None,
         check: bool = True,
     ) -> None:
         versions: dict[str, list[Unit]] = defaultdict(list)
@@ -76,18 +83,24 @@ class Hierarchy:
         self._population = {k: tuple(sorted(v, key=start)) for k, v in pop.items()}
         if check:
             validate(self._versions, self._parents, self._population)
+        self._growth = growth
         bounds: set[date] = set()
-        for group in (self._versions, self._parents, self._population):
+        for group in (self._versions, self._parents):
             for items in group.values():
                 for x in items:
                     bounds.update(d for d in (x.valid_from, x.valid_to) if d is not None)
+        self._structure_bounds: tuple[date, ...] = tuple(sorted(bounds))
+        for rows in self._population.values():
+            for r in rows:
+                bounds.update(d for d in (r.valid_from, r.valid_to) if d is not None)
         self._bounds: tuple[date, ...] = tuple(sorted(bounds))
         self._by_tier: dict[Tier, tuple[str, ...]] = {
             t: tuple(sorted(c for c, vs in self._versions.items() if vs[0].tier is t)) for t in Tier
         }
         self._placements: dict[tuple[str, int], Placement] = {}
-        self._pop_cache: dict[tuple[str, int], int] = {}
+        self._pop_cache: dict[tuple[str, int, int, str], int] = {}
         self._child_cache: dict[tuple[str, int], tuple[UnitRef, ...]] = {}
+        self._sites: dict[tuple[str, int], Placement] = {}
 
     # ---- construction ---------------------------------------------------------------------
 
@@ -97,12 +110,47 @@ class Hierarchy:
         units: CsvSource,
         links: CsvSource,
         population: CsvSource | None = None,
+        totals: CsvSource | None = None,
     ) -> Hierarchy:
-        """Load a hierarchy from the CSV files described in ``schemas.hierarchy.io``."""
+        """Load a hierarchy from the CSV files described in ``schemas.hierarchy.io``;
+        ``totals`` (national totals) scale population rows that have a reference date."""
         return cls(
             read_units(units),
             read_links(links),
             read_population(population) if population is not None else (),
+            growth=Growth(read_totals(totals)) if totals is not None else None,
+        )
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> Hierarchy:
+        """Load ``units``, ``links`` and ``population`` (``.csv.gz`` or ``.csv``) from a folder
+        (a province's own reference data); its ``population_totals`` when it has one, else
+        the reference national totals."""
+
+        def pick(stem: str) -> Path:
+            gz = directory / f"{stem}.csv.gz"
+            return gz if gz.exists() else directory / f"{stem}.csv"
+
+        totals = pick("population_totals")
+        return cls.from_csv(
+            pick("units"),
+            pick("links"),
+            pick("population"),
+            totals if totals.exists() else reference_dir() / "population_totals.csv",
+        )
+
+    def with_population(self, rows: Iterable[PopulationRow]) -> Hierarchy:
+        """This hierarchy with the population rows of every station named in ``rows``
+        replaced by ``rows`` (a province's own official table); other stations keep theirs.
+        Rows without a ``reference_date`` are used as they are (no growth applied)."""
+        new = list(rows)
+        codes = {r.code for r in new}
+        kept = [r for code, rs in self._population.items() if code not in codes for r in rs]
+        return Hierarchy(
+            (v for vs in self._versions.values() for v in vs),
+            (link for ls in self._parents.values() for link in ls),
+            [*kept, *new],
+            growth=self._growth,
         )
 
     def extended(
@@ -112,11 +160,13 @@ class Hierarchy:
         population: Iterable[PopulationRow] = (),
     ) -> Hierarchy:
         """A new hierarchy: this one plus more units, links and population rows (validated
-        as a whole; e.g. the facilities of ``schemas.facilities``). This one is unchanged."""
+        as a whole; e.g. the facilities of ``schemas.facilities``), with the same population
+        growth (estimates for the years after the census). This one is unchanged."""
         return Hierarchy(
             [*(v for vs in self._versions.values() for v in vs), *units],
             [*(x for xs in self._parents.values() for x in xs), *links],
             [*(r for rs in self._population.values() for r in rs), *population],
+            growth=self._growth,
         )
 
     @classmethod
@@ -133,9 +183,9 @@ class Hierarchy:
 
     @property
     def current_date(self) -> date:
-        """The first date of the latest structure (the last boundary), the default restate
-        target. ``date.min`` when nothing is dated."""
-        return self._bounds[-1] if self._bounds else date.min
+        """The first date of the latest structure (the last unit or link boundary), the
+        default restate target. ``date.min`` when nothing is dated."""
+        return self._structure_bounds[-1] if self._structure_bounds else date.min
 
     def _epoch(self, day: date) -> int:
         return bisect.bisect_right(self._bounds, day)
@@ -228,6 +278,47 @@ class Hierarchy:
         self._placements[key] = placement
         return placement
 
+    def lookup_site(self, station: str, at: When) -> Placement:
+        """:meth:`lookup`, except that a station closed by a commune merger still places its
+        events: as a *site* of its successor station (the commune it merged into, following
+        successors), under that station's district and province at ``at``.
+        ``placement.station`` keeps the closed code and its last name, so the event counts
+        under the old code as recorded and under the new commune when restated.
+
+        Raises like ``lookup`` when the station closed into something that is not a station."""
+        try:
+            return self.lookup(station, at)
+        except StationClosed:
+            day = as_local_date(at)
+            key = (station, self._epoch(day))
+            hit = self._sites.get(key)
+            if hit is None:
+                successor = self.successor_station(station, day)
+                if successor is None:
+                    raise
+                pl = self.lookup(successor, day)
+                site = _ref(self._versions[station][-1])
+                hit = Placement(day, site, pl.district, pl.province, pl.national)
+                self._sites[key] = hit
+            return hit if hit.at == day else _redate(hit, day)
+
+    def successor_station(self, station: str, at: When) -> str | None:
+        """The station open at ``at`` that closed ``station`` merged into (successors
+        followed); ``None`` when ``station`` is still open at ``at`` or has no successor
+        station (it closed into a district or a regional centre)."""
+        day = as_local_date(at)
+        vs = self._versions.get(station)
+        if not vs or vs[0].tier is not Tier.STATION:
+            return None
+        end = vs[-1].valid_to
+        if end is None or day < end:
+            return None
+        try:
+            ref = self.restate(station, end - timedelta(days=1), day)
+        except (HierarchyError, ValueError):
+            return None
+        return ref.code if ref.tier is Tier.STATION else None
+
     # ---- subtrees -------------------------------------------------------------------------
 
     def children(self, code: str, at: When) -> tuple[UnitRef, ...]:
@@ -279,25 +370,57 @@ class Hierarchy:
     def has_population(self) -> bool:
         return bool(self._population)
 
-    def population(self, code: str, at: When) -> int:
-        """Population of ``code`` at ``at``: a station's own row, else the sum of its stations."""
+    @property
+    def growth(self) -> Growth | None:
+        return self._growth
+
+    def population(self, code: str, at: When, group: PopulationGroup = "total") -> int:
+        """Population (``group``: ``total``, ``under_1``, ``women_15_49``) of ``code`` at
+        ``at``: a station's own row, scaled from its reference date to 1 July of ``at``'s year
+        by the national growth (an estimate), else the sum of its stations."""
         day = as_local_date(at)
-        key = (code, self._epoch(day))
+        key = (code, self._epoch(day), day.year, group)
         cached = self._pop_cache.get(key)
         if cached is not None:
             return cached
         ref = self.unit(code, day)
         if ref.tier is Tier.STATION:
-            for row in self._population.get(code, ()):
-                if row.valid_at(day):
-                    value = row.population
-                    break
-            else:
-                raise NoPopulation(f"no population for station {code} on {day}", code=code, at=day)
+            value = self._station_population(code, day, group)
         else:
-            value = sum(self.population(c.code, day) for c in self.children(code, day))
+            value = sum(self.population(c.code, day, group) for c in self.children(code, day))
         self._pop_cache[key] = value
         return value
+
+    def _station_population(self, code: str, day: date, group: PopulationGroup) -> int:
+        for row in self._population.get(code, ()):
+            if row.valid_at(day):
+                count = row.count(group)
+                if count is None:
+                    break
+                if row.reference_date is None or self._growth is None:
+                    return count
+                return round(count * self._growth.factor(row.reference_date, mid_year(day.year)))
+        raise NoPopulation(f"no {group} population for station {code} on {day}", code=code, at=day)
+
+    def population_basis(self, at: When) -> str:
+        """How the population denominators at ``at`` are made, for report footers."""
+        day = as_local_date(at)
+        rows = [r for rs in self._population.values() for r in rs if r.valid_at(day)]
+        if not rows:
+            return "no population data"
+        dated = sorted({r.reference_date for r in rows if r.reference_date is not None})
+        as_given = sum(1 for r in rows if r.reference_date is None or self._growth is None)
+        parts = []
+        if dated and self._growth is not None:
+            sources = ", ".join(a.source or a.day.isoformat() for a in self._growth.anchors)
+            parts.append(
+                f"counts of {', '.join(d.isoformat() for d in dated)} scaled to "
+                f"{mid_year(day.year).isoformat()} by the national growth between {sources} "
+                "(an estimate)"
+            )
+        if as_given:
+            parts.append(f"{as_given} station(s) from an official table, as given")
+        return "; ".join(parts)
 
     # ---- restating into another (the current) structure -----------------------------------
 
@@ -360,4 +483,9 @@ def _redate(p: Placement, day: date) -> Placement:
 @cache
 def _default() -> Hierarchy:
     ref = reference_dir()
-    return Hierarchy.from_csv(ref / "units.csv.gz", ref / "links.csv.gz", ref / "population.csv.gz")
+    return Hierarchy.from_csv(
+        ref / "units.csv.gz",
+        ref / "links.csv.gz",
+        ref / "population.csv.gz",
+        ref / "population_totals.csv",
+    )

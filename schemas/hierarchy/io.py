@@ -4,7 +4,9 @@ Files (UTF-8, header row, dates ISO ``YYYY-MM-DD``, empty = unbounded/none):
 
 - units:      ``tier,code,name,kind,valid_from,valid_to,successor``
 - links:      ``child,parent,valid_from,valid_to``
-- population: ``code,valid_from,valid_to,population`` (stations only)
+- population: ``code,valid_from,valid_to,population`` (stations only), optionally
+  ``under_1,women_15_49,reference_date``
+- national totals: ``date,population,source`` (the growth anchors)
 
 The default reference data in ``schemas/reference/`` uses exactly this format, so a province
 that supplies its own hierarchy writes the same three files.
@@ -24,15 +26,18 @@ from typing import IO
 
 from schemas.hierarchy.exceptions import InvalidReferenceData
 from schemas.hierarchy.model import Link, Tier, Unit
-from schemas.hierarchy.population import PopulationRow
+from schemas.hierarchy.population import PopulationRow, PopulationTotal
 
 __all__ = [
     "LINK_COLUMNS",
     "POPULATION_COLUMNS",
+    "POPULATION_OPTIONAL",
+    "TOTALS_COLUMNS",
     "UNIT_COLUMNS",
     "CsvSource",
     "read_links",
     "read_population",
+    "read_totals",
     "read_units",
     "write_links",
     "write_population",
@@ -42,6 +47,9 @@ __all__ = [
 UNIT_COLUMNS = ("tier", "code", "name", "kind", "valid_from", "valid_to", "successor")
 LINK_COLUMNS = ("child", "parent", "valid_from", "valid_to")
 POPULATION_COLUMNS = ("code", "valid_from", "valid_to", "population")
+#: optional population columns: target groups and the date the counts refer to
+POPULATION_OPTIONAL = ("under_1", "women_15_49", "reference_date")
+TOTALS_COLUMNS = ("date", "population", "source")
 
 #: A path (``.gz`` is decompressed) or an open text stream.
 CsvSource = str | Path | IO[str]
@@ -138,25 +146,51 @@ def read_links(source: CsvSource) -> list[Link]:
     return out
 
 
+def _count(text: str | None, what: str, source: CsvSource, lineno: int) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidReferenceData(f"{_name(source)}:{lineno}: bad {what} {text!r}") from None
+    if value < 0:
+        raise InvalidReferenceData(f"{_name(source)}:{lineno}: negative {what}")
+    return value
+
+
 def read_population(source: CsvSource) -> list[PopulationRow]:
+    """Rows ``code,valid_from,valid_to,population`` and optionally ``under_1``,
+    ``women_15_49`` (target groups) and ``reference_date`` (the date the counts refer to;
+    empty: take them as they are)."""
     out: list[PopulationRow] = []
     for lineno, row in _rows(source, POPULATION_COLUMNS):
-        try:
-            value = int(row["population"])
-        except ValueError:
-            raise InvalidReferenceData(
-                f"{_name(source)}:{lineno}: bad population {row['population']!r}"
-            ) from None
-        if value < 0:
-            raise InvalidReferenceData(f"{_name(source)}:{lineno}: negative population")
+        value = _count(row["population"], "population", source, lineno)
+        if value is None:
+            raise InvalidReferenceData(f"{_name(source)}:{lineno}: empty population")
         out.append(
             PopulationRow(
                 code=row["code"].strip(),
                 population=value,
                 valid_from=_date(row["valid_from"], source, lineno),
                 valid_to=_date(row["valid_to"], source, lineno),
+                under_1=_count(row.get("under_1"), "under_1", source, lineno),
+                women_15_49=_count(row.get("women_15_49"), "women_15_49", source, lineno),
+                reference_date=_date(row.get("reference_date") or "", source, lineno),
             )
         )
+    return out
+
+
+def read_totals(source: CsvSource) -> list[PopulationTotal]:
+    """National totals ``date,population,source`` (the anchors of :class:`Growth`)."""
+    out: list[PopulationTotal] = []
+    for lineno, row in _rows(source, TOTALS_COLUMNS):
+        day = _date(row["date"], source, lineno)
+        value = _count(row["population"], "population", source, lineno)
+        if day is None or not value:
+            raise InvalidReferenceData(f"{_name(source)}:{lineno}: a total needs a date")
+        out.append(PopulationTotal(day, value, row["source"].strip()))
     return out
 
 
@@ -199,9 +233,24 @@ def write_links(path: Path, links: Iterable[Link]) -> None:
     )
 
 
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
 def write_population(path: Path, rows: Iterable[PopulationRow]) -> None:
     _write(
         path,
-        POPULATION_COLUMNS,
-        ((r.code, _fmt(r.valid_from), _fmt(r.valid_to), str(r.population)) for r in rows),
+        POPULATION_COLUMNS + POPULATION_OPTIONAL,
+        (
+            (
+                r.code,
+                _fmt(r.valid_from),
+                _fmt(r.valid_to),
+                str(r.population),
+                _opt(r.under_1),
+                _opt(r.women_15_49),
+                _fmt(r.reference_date),
+            )
+            for r in rows
+        ),
     )

@@ -1,7 +1,11 @@
-"""Clinical encounters at the station: visits, chronic-disease follow-up, antenatal care.
+"""Clinical encounters at the station: visits, the chronic-disease register and its
+follow-up visits, antenatal care.
 
 ``encounter`` has two majors: v1 carries blood pressure as two flat vitals fields; v2 groups
-them in a ``blood_pressure`` object (see :mod:`schemas.upcasters`).
+them in a ``blood_pressure`` object. ``chronic_followup`` has two majors: v1 carried a yes/no
+``controlled`` flag beside the measurements; v2 has the measurements only (control is computed
+from them, WHO HEARTS) and blood pressure as the same object (see :mod:`schemas.upcasters`).
+``chronic_enrolment`` is the register itself: one record per patient and condition.
 """
 
 from __future__ import annotations
@@ -105,15 +109,66 @@ class ChronicMeasurements(Payload):
         return self
 
 
+ChronicCondition = Literal["hypertension", "diabetes"]
+
+
 class ChronicFollowupV1(Payload):
     """chronic_followup/v1: a management visit for hypertension or diabetes."""
 
     health_id: HealthId
-    condition: Literal["hypertension", "diabetes"]
+    condition: ChronicCondition
     visit_date: PastDate
     controlled: bool
     newly_diagnosed: bool = False
     measurements: ChronicMeasurements | None = None
+
+
+class ChronicMeasurementsV2(Payload):
+    """What a follow-up visit measured: control is computed from these (WHO HEARTS: blood
+    pressure below 140/90 mmHg; fasting glucose below 7.0 mmol/L or HbA1c below 7 %)."""
+
+    blood_pressure: BloodPressure | None = None
+    fasting_glucose_mmol_l: float | None = Field(default=None, gt=0, le=60)
+    hba1c_percent: float | None = Field(default=None, gt=2, le=25)
+
+
+class ChronicFollowupV2(Payload):
+    """chronic_followup/v2: a visit of a patient of the hypertension or diabetes register."""
+
+    health_id: HealthId
+    condition: ChronicCondition
+    visit_date: PastDate
+    measurements: ChronicMeasurementsV2 | None = None
+    on_treatment: bool | None = Field(
+        default=None, description="the patient takes or was given medicine for the condition"
+    )
+
+
+ExitReason = Literal["transferred_out", "died", "refused", "other"]
+
+
+class ChronicEnrolmentV1(Payload):
+    """chronic_enrolment/v1: a patient's entry in the station's hypertension or diabetes
+    register (the WHO HEARTS treatment register). One record per patient and condition;
+    ``exit_reason``/``exit_date`` close it (transfer, death, refusal)."""
+
+    health_id: HealthId
+    condition: ChronicCondition
+    enrolment_date: PastDate
+    diagnosis_date: PastDate | None = None
+    treatment_start_date: PastDate | None = None
+    exit_reason: ExitReason | None = None
+    exit_date: PastDate | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> ChronicEnrolmentV1:
+        if (self.exit_reason is None) != (self.exit_date is None):
+            raise PydanticCustomError("inconsistent", "exit_reason and exit_date go together")
+        if self.diagnosis_date is not None and self.diagnosis_date > self.enrolment_date:
+            raise PydanticCustomError("inconsistent", "diagnosed after enrolment")
+        if self.exit_date is not None and self.exit_date < self.enrolment_date:
+            raise PydanticCustomError("inconsistent", "exit_date is before enrolment_date")
+        return self
 
 
 class AntenatalVisitV1(Payload):

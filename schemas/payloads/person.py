@@ -33,6 +33,22 @@ class PersonV1(Payload):
     residence_commune: CommuneCode
     street_address: str | None = Field(default=None, max_length=200)
     phone: Phone | None = None
+    registration_date: PastDate | None = Field(
+        default=None,
+        description="the day the personal health record was opened: the record's service "
+        "date (reports count the record from this month; without it, from the month the "
+        "version was entered, so a correction would move it)",
+    )
+
+    @model_validator(mode="after")
+    def _registered_after_birth(self) -> PersonV1:
+        if self.registration_date is not None and self.registration_date < self.birth_date:
+            raise PydanticCustomError(
+                "inconsistent",
+                "registration_date {r} is before birth_date {b}",
+                {"r": self.registration_date.isoformat(), "b": self.birth_date.isoformat()},
+            )
+        return self
 
     @model_validator(mode="after")
     def _citizen_id_matches(self) -> PersonV1:

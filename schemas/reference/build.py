@@ -12,7 +12,10 @@ Steps:
    ``vn_units_2025-10-18.csv.gz`` (2025.10.1).
 3. Derive the effective-dated hierarchy in the runtime format (``units.csv.gz``,
    ``links.csv.gz``, ``population.csv.gz``) from the extracts plus
-   ``province_merger_2025.csv`` and ``province_population.csv``. See docs/hierarchy.md.
+   ``province_merger_2025.csv``, the official commune conversion table
+   (``commune_merger_2025.csv.gz``) and the 2019 census by commune and by district and age
+   (``commune_population_2019.csv.gz``, ``commune_population_2019_district_only.csv``,
+   ``district_age_2019.csv.gz``). See docs/hierarchy.md and README.md here.
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ from typing import Any
 
 from schemas.hierarchy.io import write_links, write_population, write_units
 from schemas.hierarchy.model import Link, Tier, Unit
-from schemas.hierarchy.population import PopulationRow, apportion, hash_weight
+from schemas.hierarchy.population import PopulationRow, apportion
 
 HERE = Path(__file__).resolve().parent
 R = date(2025, 7, 1)  # first day of the 2025 structure
+CENSUS_DAY = date(2019, 4, 1)  # reference date of the 2019 census counts
 PACKAGE = "vietnam-provinces"
 WHEELS = {
     "0.6.0": "4b5772870efdcb7c58a64fbdc0e0c9ce497e67017a0c189dff99582ddadb7815",
@@ -231,14 +235,16 @@ def derive() -> tuple[list[Unit], list[Link], list[PopulationRow]]:
             name += f" ({_strip(old_prov[op], PROVINCE_PREFIXES)})"
         units.append(Unit(Tier.DISTRICT, f"KV{d}", name, "khu vực", R, None))
         links.append(Link(f"KV{d}", merger[op], R, None))
+    targets = commune_targets(old_ward, new_ward)
     for w, (d, wname) in sorted(old_ward.items()):
         kind = _kind(wname, WARD_PREFIXES)
         if w in new_ward:
             _, nname, nkind = new_ward[w]
             units.append(Unit(Tier.STATION, w, wname, kind, None, R))
             units.append(Unit(Tier.STATION, w, nname, nkind, R, None))
-        else:
-            succ = f"KV{d}" if d in centre_set else merger[old_dist[d][0]]
+        else:  # the new commune that took most of it, else the regional centre
+            main = successor_commune(targets.get(w, ()))
+            succ = main or (f"KV{d}" if d in centre_set else merger[old_dist[d][0]])
             units.append(Unit(Tier.STATION, w, wname, kind, None, R, succ))
         links.append(Link(w, d, None, R))
     for w, (_np, nname, nkind) in sorted(new_ward.items()):
@@ -246,25 +252,135 @@ def derive() -> tuple[list[Unit], list[Link], list[PopulationRow]]:
             units.append(Unit(Tier.STATION, w, nname, nkind, R, None))
         links.append(Link(w, f"KV{centre_of[w]}", R, None))
 
-    # Population: 2019 province totals apportioned over communes (largest remainder, weights
-    # from a hash of the commune code). New provinces get the sum of their members' totals.
-    population: list[PopulationRow] = []
-    wards_of_old: dict[str, list[str]] = defaultdict(list)
-    for w, (d, _) in old_ward.items():
-        wards_of_old[old_dist[d][0]].append(w)
-    for p, total in sorted(pop2019.items()):
-        parts = apportion(total, {w: hash_weight(w) for w in wards_of_old[p]})
-        population += [PopulationRow(w, n, None, R) for w, n in sorted(parts.items())]
-    new_totals: dict[str, int] = defaultdict(int)
-    for p, total in pop2019.items():
-        new_totals[merger[p]] += total
-    wards_of_new: dict[str, list[str]] = defaultdict(list)
-    for w, (np_, _, _) in new_ward.items():
-        wards_of_new[np_].append(w)
-    for p, total in sorted(new_totals.items()):
-        parts = apportion(total, {w: hash_weight(w) for w in wards_of_new[p]})
-        population += [PopulationRow(w, n, R, None) for w, n in sorted(parts.items())]
+    population = _population(old_ward, old_dist, new_ward, centre_of)
     return units, links, population
+
+
+# --- the official commune conversion and the census --------------------------------------
+
+#: (new commune, weight, NSO row number): where a part of an old commune went
+Target = tuple[str, int, int]
+
+
+def commune_targets(
+    old_ward: dict[str, tuple[str, str]], new_ward: dict[str, tuple[str, str, str]]
+) -> dict[str, list[Target]]:
+    """Old commune → the new communes that received it, from the NSO conversion table.
+
+    Codes: the old side as reconciled with 0.6.0, the new side as in vietnam-provinces
+    2025.10.1 (the codes of the hierarchy). Weights share the old commune's population: a
+    row moving "the whole population" takes all of it; a row moving only area
+    ("một phần diện tích") none, unless every row is area-only; every other row an equal
+    share. Old communes the table does not list (merged or recoded between January and June
+    2025) go to the new commune of the numerically nearest listed old code of the same old
+    district, an estimate.
+    """
+    raw: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    for r in _read_csv(HERE / "commune_merger_2025.csv.gz"):
+        old, new = r["old_ward_code_0_6_0"], r["new_ward_code_vp_2025_10_1"]
+        if old in old_ward and new in new_ward:
+            raw[old].append((new, r["kind_raw"].lower(), int(r["source_row"])))
+    out: dict[str, list[Target]] = {}
+    for old, rows in raw.items():
+        whole = [x for x in rows if "toàn bộ dân số" in x[1]]
+        if whole:
+            out[old] = [(n, 1, row) for n, _k, row in whole]
+            continue
+        area_only = ["diện tích" in k and "dân số" not in k for _n, k, _r in rows]
+        weights = [0 if a else 1 for a in area_only] if not all(area_only) else [1] * len(rows)
+        out[old] = [(n, w, row) for (n, _k, row), w in zip(rows, weights, strict=True)]
+    listed = sorted(out)
+    for old, (d, _name) in old_ward.items():
+        if old in out or old in new_ward:
+            continue
+        same = [o for o in listed if old_ward[o][0] == d]
+        if same:
+            near = min(same, key=lambda o: (abs(int(o) - int(old)), o))
+            out[old] = [(successor_commune(out[near]) or out[near][0][0], 1, 0)]
+            _log(f"old commune {old} not in the conversion table: its population goes with {near}")
+    return out
+
+
+def successor_commune(targets: Sequence[Target]) -> str | None:
+    """The one successor of a closed commune: its heaviest target, ties to the NSO row order."""
+    if not targets:
+        return None
+    return min(targets, key=lambda t: (-t[1], t[2]))[0]
+
+
+def _shares(total: int, targets: Sequence[Target]) -> dict[str, int]:
+    weights: dict[str, int] = defaultdict(int)
+    for new, w, _row in targets:
+        weights[new] += w
+    return apportion(total, dict(weights))
+
+
+def _population(
+    old_ward: dict[str, tuple[str, str]],
+    old_dist: dict[str, tuple[str, str]],
+    new_ward: dict[str, tuple[str, str, str]],
+    centre_of: dict[str, str],
+) -> list[PopulationRow]:
+    """Per station: the 2019 census count of its commune, with two target groups from the
+    district's age structure, as of the census day (``reference_date``): ``under_1`` = a fifth
+    of the district's 0-4 share (the census has no single years), ``women_15_49`` = half of
+    its 15-49 share (it has no sex). New communes: the sum of what they received."""
+    census = {r["ward_code"]: int(r["population_2019"]) for r in _read_csv_gz("commune_population")}
+    age: dict[str, tuple[int, int, int]] = {}
+    for r in _read_csv(HERE / "district_age_2019.csv.gz"):
+        age[r["district_code"]] = (
+            int(r["population_2019"]),
+            int(r["age_0_4"]),
+            int(r["age_15_49"]),
+        )
+    missing = sorted(set(old_ward) - set(census))
+    if missing:
+        raise SystemExit(f"communes without a census count: {missing[:5]}")
+
+    def groups(ward: str) -> tuple[int, int, int]:
+        total, a04, a1549 = age.get(old_ward[ward][0], (0, 0, 0))
+        n = census[ward]
+        if not total:
+            return n, 0, 0
+        return n, round(n * a04 / total / 5), round(n * a1549 / total / 2)
+
+    rows = []
+    new_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    targets = commune_targets(old_ward, new_ward)
+    for w in sorted(old_ward):
+        counts = groups(w)
+        rows.append(PopulationRow(w, counts[0], None, R, counts[1], counts[2], CENSUS_DAY))
+        # a commune that kept its code and is not in the table keeps its people
+        moved = targets.get(w, [(w, 1, 0)] if w in new_ward else [])
+        for i, n in enumerate(counts):
+            for new, part in _shares(n, moved).items():
+                new_counts[new][i] += part
+    # island districts without a commune before 2025 became special zones (đặc khu)
+    island = {r["district_code"]: int(r["population_2019"]) for r in _district_only()}
+    for w, (_np, name, kind) in new_ward.items():
+        d = centre_of[w]
+        if kind == "đặc khu" and d in island and w not in old_ward:
+            total, a04, a1549 = age.get(d, (0, 0, 0))
+            n = island[d]
+            new_counts[w][0] += n
+            if total:
+                new_counts[w][1] += round(n * a04 / total / 5)
+                new_counts[w][2] += round(n * a1549 / total / 2)
+            _log(f"special zone {w} {name}: {n} people of island district {d}")
+    for w in sorted(new_ward):
+        n, u1, f1549 = new_counts.get(w, [0, 0, 0])
+        rows.append(PopulationRow(w, n, R, None, u1, f1549, CENSUS_DAY))
+    _log(f"population: 2019 old total {sum(census[w] for w in old_ward)}, "
+         f"new total {sum(c[0] for c in new_counts.values())}")  # fmt: skip
+    return rows
+
+
+def _read_csv_gz(stem: str) -> list[dict[str, str]]:
+    return _read_csv(HERE / f"{stem}_2019.csv.gz")
+
+
+def _district_only() -> list[dict[str, str]]:
+    return _read_csv(HERE / "commune_population_2019_district_only.csv")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from schemas.kafka import KafkaConnection
 from sinks.roots import StoreRoots
 
 __all__ = ["PortalConfig"]
@@ -40,6 +41,14 @@ class PortalConfig(BaseModel):
     suppress_zero: bool = False
     generation_ttl: float = Field(default=5.0, ge=0)
     holidays: frozenset[date] = frozenset()
+    # approvals: decisions go to ``signoff_topic`` over ``kafka`` (None: none can be sent),
+    # checked against the approvers' registry file ``approver_keys`` (with the development
+    # approvers in ``development`` mode; required outside it, see deploy.anchors)
+    kafka: KafkaConnection | None = None
+    signoff_topic: str = "signoff.decisions"
+    approver_keys: str | None = None
+    development: bool = False
+    approval_months: int = Field(default=3, ge=1, le=24)
 
     def store_roots(self) -> StoreRoots:
         """Where the portal reads each owner's data (``sinks.roots``)."""

@@ -1,4 +1,5 @@
-"""The portal's SQLite database (accounts, sessions, tokens, login failures), mode 0600.
+"""The portal's SQLite database (accounts, sessions, tokens, login failures, the approvers'
+signing keys), mode 0600.
 
 One connection shared by the service's threads behind a lock: the portal's writes are few
 (logins, session touches) and short.
@@ -39,6 +40,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf TEXT NOT NULL,
     created REAL NOT NULL,
     seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approver_keys (
+    username TEXT PRIMARY KEY,
+    seed BLOB NOT NULL,
+    created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY,

@@ -101,15 +101,20 @@ _VI: dict[str, str] = {
     "approvals_title": "Báo cáo chờ phê duyệt",
     "approvals_none": "Không có báo cáo nào đang chờ bạn.",
     "approvals_recent": "Quyết định gần đây",
-    "approvals_standin": (
-        "Bản thử nghiệm: quy trình nộp, phê duyệt và khóa số liệu đang được hoàn thiện."
+    "approvals_intro": (
+        "Báo cáo tháng của các trạm y tế đã được trưởng trạm ký và nộp. Quyết định của bạn được "
+        'ký số bằng khóa của tài khoản; số liệu "như đã nộp" của tháng được cố định khi phê '
+        "duyệt."
     ),
-    "submitted_by": "Người nộp",
+    "station": "Trạm y tế",
+    "on_time": "Đúng hạn",
+    "yes": "có",
+    "no": "không",
     "submitted_at": "Thời gian nộp",
     "status": "Trạng thái",
     "status_submitted": "Chờ phê duyệt",
     "status_approved": "Đã phê duyệt",
-    "status_returned": "Đã trả lại",
+    "status_sent_back": "Đã trả lại",
     "approve": "Phê duyệt",
     "send_back": "Trả lại",
     "note": "Ghi chú (bắt buộc khi trả lại)",
@@ -267,13 +272,20 @@ _EN: dict[str, str] = {
     "approvals_title": "Reports waiting for your approval",
     "approvals_none": "Nothing is waiting for you.",
     "approvals_recent": "Recent decisions",
-    "approvals_standin": "Preview: submission, approval and lock are being completed.",
-    "submitted_by": "Submitted by",
+    "approvals_intro": (
+        "Stations' monthly reports, signed and submitted by the station head. Your decision is "
+        "signed with your account's key; the month's figures \"as submitted\" are frozen when "
+        "you approve."
+    ),
+    "station": "Station",
+    "on_time": "On time",
+    "yes": "yes",
+    "no": "no",
     "submitted_at": "Submitted at",
     "status": "Status",
     "status_submitted": "Waiting",
     "status_approved": "Approved",
-    "status_returned": "Sent back",
+    "status_sent_back": "Sent back",
     "approve": "Approve",
     "send_back": "Send back",
     "note": "Note (required to send back)",
@@ -357,22 +369,33 @@ _INDICATORS_VI = {
     "outpatient_visits_per_capita": "Số lượt khám ngoại trú bình quân đầu người",
     "fully_immunised_under_1": "Tỷ lệ trẻ dưới 1 tuổi được tiêm chủng đầy đủ",
     "measles_coverage": "Tỷ lệ trẻ dưới 1 tuổi được tiêm vắc xin sởi mũi 1",
-    "hypertension_managed": "Số người bệnh tăng huyết áp được quản lý",
+    "hypertension_registered": "Số người bệnh tăng huyết áp trong sổ quản lý",
+    "hypertension_new_registrations": "Số người bệnh tăng huyết áp mới đăng ký quản lý",
+    "hypertension_on_treatment": "Tỷ lệ người bệnh tăng huyết áp được điều trị",
+    "hypertension_followed_up": "Tỷ lệ người bệnh tăng huyết áp được khám trong 3 tháng qua",
     "hypertension_controlled": "Tỷ lệ người bệnh tăng huyết áp được kiểm soát",
-    "diabetes_managed": "Số người bệnh đái tháo đường được quản lý",
+    "hypertension_lost_to_follow_up": "Tỷ lệ người bệnh tăng huyết áp bỏ theo dõi (12 tháng)",
+    "diabetes_registered": "Số người bệnh đái tháo đường trong sổ quản lý",
+    "diabetes_new_registrations": "Số người bệnh đái tháo đường mới đăng ký quản lý",
+    "diabetes_on_treatment": "Tỷ lệ người bệnh đái tháo đường được điều trị",
+    "diabetes_followed_up": "Tỷ lệ người bệnh đái tháo đường được khám trong 3 tháng qua",
     "diabetes_controlled": "Tỷ lệ người bệnh đái tháo đường được kiểm soát",
+    "diabetes_lost_to_follow_up": "Tỷ lệ người bệnh đái tháo đường bỏ theo dõi (12 tháng)",
     "anc4": "Tỷ lệ phụ nữ đẻ được khám thai từ 4 lần trở lên",
-    "facility_births": "Tỷ lệ đẻ tại cơ sở y tế",
+    "facility_deliveries": "Tỷ lệ đẻ tại cơ sở y tế",
+    "skilled_birth_attendance": "Tỷ lệ đẻ có cán bộ y tế qua đào tạo đỡ",
+    "low_birth_weight": "Tỷ lệ trẻ đẻ sống có cân nặng dưới 2.500 gam",
     "infant_mortality": "Tỷ suất tử vong trẻ dưới 1 tuổi",
     "incidence_all": "Tỷ lệ mắc bệnh truyền nhiễm phải báo cáo",
-    "doctors_per_10000": "Số bác sĩ trên 10.000 dân",
+    "station_doctors_per_10000": "Số bác sĩ trạm y tế xã trên 10.000 dân",
     "stations_with_doctor": "Tỷ lệ trạm y tế xã có bác sĩ",
     "stations_with_midwife": "Tỷ lệ trạm y tế xã có hộ sinh hoặc y sĩ sản nhi",
-    "beds_per_10000": "Số giường bệnh trạm y tế trên 10.000 dân",
+    "station_beds_per_10000": "Số giường bệnh trạm y tế xã trên 10.000 dân",
     "equipment_working": "Tỷ lệ trang thiết bị hoạt động tốt",
     "stations_with_stockout": "Tỷ lệ trạm y tế xã hết thuốc thiết yếu",
     "reporting_completeness": "Tỷ lệ báo cáo đầy đủ của trạm y tế",
     "ontime_station": "Tỷ lệ báo cáo đúng hạn, trạm y tế (5 ngày làm việc)",
+    "reports_approved": "Tỷ lệ báo cáo của trạm y tế được đơn vị cấp trên phê duyệt",
     "ontime_district": "Tỷ lệ báo cáo đúng hạn, huyện/khu vực (15 ngày làm việc)",
     "ontime_province": "Tỷ lệ báo cáo đúng hạn, tỉnh (25 ngày làm việc)",
 }
@@ -455,8 +478,11 @@ def number(value: float | int | None, lang: str, digits: int | None = None) -> s
     return text
 
 
-def timestamp(epoch: float | None, lang: str) -> str:
-    if epoch is None:
+def timestamp(when: float | datetime | None, lang: str) -> str:
+    """An epoch time or an aware datetime, in the server's local time."""
+    if when is None:
         return "–"
-    when = datetime.fromtimestamp(epoch, UTC).astimezone()
+    if not isinstance(when, datetime):
+        when = datetime.fromtimestamp(when, UTC)
+    when = when.astimezone()
     return when.strftime("%d/%m/%Y %H:%M" if lang == "vi" else "%Y-%m-%d %H:%M")

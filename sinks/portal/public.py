@@ -130,11 +130,13 @@ def snapshot_months(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _latest(con: duckdb.DuckDBPyConnection, rt: str, first: str, last: str) -> list[Any]:
+    """Each station's last snapshot in the months (the national tier's columns: months, not
+    days or times — schemas.national)."""
     return con.execute(
         f"SELECT station_code, station_name, province_code, province_name, {_PAYLOAD[rt]} "
         f"FROM {rt} WHERE period BETWEEN ? AND ? "
         "QUALIFY row_number() OVER (PARTITION BY station_code ORDER BY period DESC, "
-        "CAST(as_of AS DATE) DESC, event_time DESC, record_id DESC) = 1 "
+        "as_of_month DESC, event_month DESC, record_id DESC) = 1 "
         "ORDER BY province_code, station_code",
         [first, last],
     ).fetchall()

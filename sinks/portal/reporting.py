@@ -1,8 +1,11 @@
-"""The portal's reports: every report the portal shows comes from here, and every
-computation goes through :func:`sinks.report_adapter.compute_report`, the one call into the
-report library that the DHIS2 export and ``tuyen report`` use too (so a change of the
-library's request shape is one edit there). The "as submitted / latest" switch
-(:attr:`Reports.supports_as_submitted`) turns on once the reports' lock API exists.
+"""The portal's reports: every report the portal shows comes from here, through the report
+library's one entry point, :func:`sinks.reports.run_report` with a
+:class:`~sinks.reports.ReportRequest` (the call ``tuyen report``, the DHIS2 export and the
+demo make too).
+
+A page's view is ``latest`` (every change the store holds, with each approved station-month's
+figures as submitted beside it) or ``as-submitted`` (each station-month as it stood when the
+unit above approved it: the library's ``basis="submitted"``).
 
 What it adds to the library:
 
@@ -21,7 +24,6 @@ import dataclasses
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -32,7 +34,6 @@ import pyarrow.parquet as pq
 from schemas.hierarchy import Hierarchy, HierarchyError, Tier
 from sinks.portal.scope import Scope
 from sinks.portal.stores import StoreAccess, StoreKey
-from sinks.report_adapter import compute_report, trend_periods
 from sinks.reports import (
     AccessDenied,
     BadRequest,
@@ -41,10 +42,13 @@ from sinks.reports import (
     Period,
     Report,
     ReportConfig,
+    ReportRequest,
     TrendPoint,
     by_code,
     parse_period,
+    run_report,
 )
+from sinks.reports.engine import trend_periods
 from sinks.reports.periods import add_months
 from sinks.reports.render import fhir_bundle, to_arrow, write_csv
 from sinks.reports.scope import MODES, reference_date, unit_name
@@ -68,6 +72,8 @@ __all__ = [
 
 KINDS = ("health", "resources", "completeness")
 VIEWS = ("latest", "as-submitted")
+#: The page's view → the library's basis.
+_BASIS = {"latest": "latest", "as-submitted": "submitted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,20 +111,14 @@ class Reports:
         config: ReportConfig | None = None,
         *,
         cache_entries: int = 512,
-        supports_as_submitted: Callable[[], bool] = lambda: False,
     ) -> None:
         self.stores = stores
         self.h = hierarchy
         self.config = config or ReportConfig()
         self.cache_entries = cache_entries
-        self._supports = supports_as_submitted
         self._cache: OrderedDict[tuple[Any, ...], Report] = OrderedDict()
         self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.Lock()
-
-    @property
-    def supports_as_submitted(self) -> bool:
-        return self._supports()
 
     def tier_of(self, unit: str) -> Tier:
         try:
@@ -148,14 +148,14 @@ class Reports:
         """The report ``q`` asks for, as ``scope`` may see it (``AccessDenied`` otherwise)."""
         if q.kind not in KINDS:
             raise BadRequest(f"unknown report kind {q.kind!r}")
-        if q.view not in VIEWS or (q.view == "as-submitted" and not self.supports_as_submitted):
-            raise BadRequest("the 'as submitted' view needs the reports' lock (not yet there)")
+        if q.view not in VIEWS:
+            raise BadRequest(f"unknown view {q.view!r}: use {' or '.join(VIEWS)}")
         period = parse_period(q.period)
         ref = self.authorize(scope, q.unit, period, q.hierarchy)
         tier = self.tier_of(q.unit)
         if tier is Tier.STATION:
             return self._station(scope, q, period, ref)
-        return self._cached(scope, q.kind, tier.label, q.unit, period, q.hierarchy, q.trend, ref)
+        return self._cached(scope, q, tier.label, q.unit, period, q.trend, ref)
 
     def _principal(self, scope: Scope, unit: str, ref: date) -> str:
         """The library's principal: the scope itself, or for a station account the district
@@ -169,17 +169,20 @@ class Reports:
     def _cached(
         self,
         scope: Scope,
-        kind: str,
+        q: ReportQuery,
         tier: str,
         unit: str,
         period: Period,
-        mode: str,
         trend: bool,
         ref: date,
     ) -> Report:
         store = self.stores.key(scope, tier, ref)
         principal = self._principal(scope, unit, ref)
-        key = (str(store), principal, kind, tier, unit, period.label, mode, trend)
+        request = ReportRequest(
+            kind=q.kind, tier=tier, unit=unit, period=period, principal=principal,
+            hierarchy_mode=q.hierarchy, basis=_BASIS[q.view], trend=trend,
+        )  # fmt: skip
+        key = (str(store), request)
         gen = self.stores.generation(store)
         with self._lock:
             hit = self._cache.get((*key, gen))
@@ -192,38 +195,23 @@ class Reports:
                 hit = self._cache.get((*key, gen))
             if hit is not None:
                 return hit
-            report = self._compute(store, kind, tier, unit, period, mode, principal, trend)
+            report = self._compute(store, request)
             with self._lock:
                 self._cache[(*key, gen)] = report
                 while len(self._cache) > self.cache_entries:
                     self._cache.popitem(last=False)
         return report
 
-    def _compute(
-        self,
-        store: StoreKey,
-        kind: str,
-        tier: str,
-        unit: str | None,
-        period: Period,
-        mode: str,
-        principal: str,
-        trend: bool,
-    ) -> Report:
+    def _compute(self, store: StoreKey, request: ReportRequest) -> Report:
         """The library call (the portal writes its own access log entry per request)."""
         with self.stores.cursor(store) as con:
-            return compute_report(
-                con, self.h, kind=kind, tier=tier, unit=unit, period=period,
-                hierarchy_mode=mode, principal=principal, config=self.config, trend=trend,
-            )  # fmt: skip
+            return run_report(con, self.h, request, access_log=None, config=self.config)
 
     def _station(self, scope: Scope, q: ReportQuery, period: Period, ref: date) -> Report:
         parent = self.h.parent(q.unit, ref)
         if parent is None:
             raise BadRequest(f"station {q.unit} has no district in {period.label}")
-        district = self._cached(
-            scope, q.kind, "district", parent.code, period, q.hierarchy, False, ref
-        )
+        district = self._cached(scope, q, "district", parent.code, period, False, ref)
         cells = tuple(
             dataclasses.replace(c, level="unit")
             for c in district.cells
@@ -237,9 +225,7 @@ class Reports:
         points: list[TrendPoint] = []
         if q.trend:
             for sub in trend_periods(period, self.config):
-                month = self._cached(
-                    scope, q.kind, "district", parent.code, sub, q.hierarchy, False, ref
-                )
+                month = self._cached(scope, q, "district", parent.code, sub, False, ref)
                 points += [
                     TrendPoint(sub.label, c.indicator.code, c.numerator, c.denominator, c.value)
                     for c in month.cells

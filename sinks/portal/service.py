@@ -8,8 +8,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 from schemas.hierarchy import VN_TZ, Hierarchy
+from schemas.signoff import load_approver_registry
 from sinks.portal.accounts import Accounts, LoginPolicy
-from sinks.portal.approvals import ApprovalBackend, LocalApprovals
+from sinks.portal.approvals import Approvals
 from sinks.portal.audit import AuditWriter
 from sinks.portal.config import PortalConfig
 from sinks.portal.db import Database, private_dir
@@ -18,8 +19,10 @@ from sinks.portal.public import PublicTable, build_tables, snapshot_months
 from sinks.portal.reporting import Reports
 from sinks.portal.scope import Account, Scope
 from sinks.portal.sessions import Sessions, Tokens
+from sinks.portal.signing import ApproverKeys
 from sinks.portal.stores import StoreAccess
 from sinks.reports import AccessLog, ReportConfig
+from sinks.signoff.service import DecisionPublisher
 
 __all__ = ["Portal", "load_hierarchy"]
 
@@ -29,14 +32,7 @@ def load_hierarchy(directory: Path | None, facilities: Path | None = None) -> Hi
     the facility registry's facilities (hospitals) when ``facilities`` names one."""
     from schemas import facilities as registry
 
-    if directory is None:
-        return registry.load_hierarchy(facilities)
-
-    def pick(stem: str) -> Path:
-        gz = directory / f"{stem}.csv.gz"
-        return gz if gz.exists() else directory / f"{stem}.csv"
-
-    base = Hierarchy.from_csv(pick("units"), pick("links"), pick("population"))
+    base = None if directory is None else Hierarchy.from_directory(directory)
     return registry.load_hierarchy(facilities, base)
 
 
@@ -52,7 +48,7 @@ class Portal:
         config: PortalConfig,
         *,
         hierarchy: Hierarchy | None = None,
-        approvals: ApprovalBackend | None = None,
+        approvals: Approvals | None = None,
         patient_summary: PatientSummary | None = None,
     ) -> None:
         self.config = config
@@ -80,13 +76,22 @@ class Portal:
             hierarchy_dir=config.hierarchy_dir,
             generation_ttl=config.generation_ttl,
         )
-        self.approvals: ApprovalBackend = approvals or LocalApprovals(self.db, self.h)
-        self.reports = Reports(
+        report_config = ReportConfig(
+            holidays=config.holidays, suppression_threshold=config.suppression_threshold
+        )
+        self.approver_keys = ApproverKeys(self.db)
+        self.approvals = approvals or Approvals(
             self.stores,
             self.h,
-            ReportConfig(holidays=config.holidays),
-            supports_as_submitted=lambda: self.approvals.supports_as_submitted,
+            self.approver_keys,
+            registry=load_approver_registry(config.approver_keys, development=config.development)
+            if config.approver_keys or config.development
+            else None,
+            publisher=self._publisher if config.kafka is not None else None,
+            config=report_config,
+            months=config.approval_months,
         )
+        self.reports = Reports(self.stores, self.h, report_config)
         key = config.audit_key.get_secret_value().encode() if config.audit_key else None
         self.log = AccessLog(config.access_log, key=key)
         self.audit_writer = AuditWriter(self.log)
@@ -95,6 +100,12 @@ class Portal:
         )
         self._public: dict[tuple[str, str], dict[str, PublicTable]] = {}
         self._public_lock = threading.Lock()
+
+    def _publisher(self) -> DecisionPublisher:
+        from sinks.signoff.publisher import KafkaDecisionPublisher
+
+        assert self.config.kafka is not None
+        return KafkaDecisionPublisher(self.config.kafka, self.config.signoff_topic)
 
     def audit(self, account: Account | None, action: str, outcome: str, **fields: object) -> None:
         """One access-log entry; the principal is the authenticated account (or public)."""

@@ -3,8 +3,10 @@
 The service alone holds the store root (and, on object stores, its credentials); a request
 never names a path. A scope opens only what it covers:
 
-- a national scope reads the **national** (pseudonymised) tier for every page, so national
-  accounts never read record-level data;
+- a national scope reads every province's root (the tier the report is for: national pages
+  the province tier, ``sinks.reports.source_tier``), and its reports leave the provinces'
+  subtrees only suppressed (``sinks.reports.smallcells``); the public page reads the
+  national (pseudonymised) tier;
 - a province, district/regional-centre or station scope reads its **province's** folders
   of the tier the report is for (province pages: the province tier; district pages: the
   district tier), and of the pre-2025 provinces merged into it.
@@ -32,7 +34,9 @@ import duckdb
 from schemas.hierarchy import Hierarchy, Tier
 from sinks.catalog import open_catalog
 from sinks.portal.scope import Scope
+from sinks.reports.config import source_tier
 from sinks.roots import StoreRoots
+from sinks.store import SIGNOFF_DIR
 
 __all__ = ["StoreAccess", "StoreKey"]
 
@@ -69,9 +73,9 @@ class StoreAccess:
 
     def key(self, scope: Scope, report_tier: str, at: date) -> StoreKey:
         """The store a scope reads for a report at ``report_tier``."""
-        if scope.tier is Tier.NATIONAL:
-            return StoreKey("national", None)
-        tier = "province" if report_tier in {"national", "province"} else "district"
+        tier = source_tier(report_tier)
+        if scope.tier is Tier.NATIONAL:  # every province; its reports are suppressed
+            return StoreKey(tier, None)
         return StoreKey(tier, scope.store_provinces(self.h, at))
 
     def public_key(self) -> StoreKey:
@@ -89,9 +93,12 @@ class StoreAccess:
         with self._lock:
             con = self._cons.get(key)
             if con is None:
-                (root,) = self.roots(key)
+                roots = self._existing(self.roots(key))
                 con = open_catalog(
-                    root, key.tier, province=key.provinces, hierarchy=self.hierarchy_dir
+                    roots[0] if len(roots) == 1 else roots,
+                    key.tier,
+                    province=key.provinces,
+                    hierarchy=self.hierarchy_dir,
                 )
                 self._cons[key] = con
         cur = con.cursor()
@@ -99,6 +106,18 @@ class StoreAccess:
             yield cur
         finally:
             cur.close()
+
+    @staticmethod
+    def _existing(roots: list[str]) -> list[str]:
+        """``roots`` without the local ones that do not exist (a province with no data yet);
+        at least the first (an empty catalog)."""
+        kept = [
+            r
+            for r in roots
+            if ("://" in r and not r.startswith("file://"))
+            or Path(r.removeprefix("file://")).exists()
+        ]
+        return kept or roots[:1]
 
     def _local_dirs(self, key: StoreKey) -> list[Path]:
         out = []
@@ -113,15 +132,17 @@ class StoreAccess:
         return out
 
     def generation(self, key: StoreKey) -> str:
-        """Changes whenever a file under ``key``'s folders is added, replaced or removed
-        (re-read at most every ``generation_ttl`` seconds; object-store roots: a time
-        bucket of that length)."""
+        """Changes whenever a file under ``key``'s folders or their sign-off ledger is added,
+        replaced or removed (re-read at most every ``generation_ttl`` seconds; object-store
+        roots: a time bucket of that length)."""
         now = time.monotonic()
         with self._lock:
             hit = self._gens.get(key)
             if hit is not None and now - hit[0] < self.generation_ttl:
                 return hit[1]
         dirs = self._local_dirs(key)
+        if dirs:  # the sign-off ledger: reports "as submitted" and revisions follow it too
+            dirs += self._local_dirs(StoreKey(SIGNOFF_DIR, key.provinces))
         if not dirs:
             gen = f"t{int(time.time() // max(self.generation_ttl, 1.0))}"
         else:

@@ -1,22 +1,25 @@
 """Resource, health-indicator and completeness reports over the DuckDB catalog.
 
-    >>> from sinks.reports import run_report          # doctest: +SKIP
-    >>> r = run_report(con, Hierarchy.default(), "health", "province", "01", "2026-Q3",
-    ...                "as-recorded", "province:01")
-    >>> r.numerator("facility_births"), r.denominator("facility_births"), r.value(...)
+    >>> from sinks.reports import ReportRequest, run_report          # doctest: +SKIP
+    >>> req = ReportRequest(kind="health", tier="province", unit="01", period="2026-Q3",
+    ...                     principal="province:01")
+    >>> r = run_report(con, Hierarchy.default(), req)
+    >>> r.numerator("facility_deliveries"), r.denominator("facility_deliveries"), r.value(...)
 
 Indicators are numerator/denominator pairs summed over the tree first, divided last.
 """
 
 from sinks.reports.access import AccessLog, Principal, check_access, parse_principal
-from sinks.reports.config import ReportConfig
+from sinks.reports.config import ReportConfig, source_tier
 from sinks.reports.engine import run_report
 from sinks.reports.exceptions import AccessDenied, BadRequest, ReportError
 from sinks.reports.indicators import INDICATORS, KINDS, Indicator, by_code, for_kind
 from sinks.reports.model import Cell, Report, TrendPoint
 from sinks.reports.periods import Period, parse_period, working_day_deadline
+from sinks.reports.request import BASES, ReportRequest
 
 __all__ = [
+    "BASES",
     "INDICATORS",
     "KINDS",
     "AccessDenied",
@@ -29,6 +32,7 @@ __all__ = [
     "Report",
     "ReportConfig",
     "ReportError",
+    "ReportRequest",
     "TrendPoint",
     "by_code",
     "check_access",
@@ -36,5 +40,6 @@ __all__ = [
     "parse_period",
     "parse_principal",
     "run_report",
+    "source_tier",
     "working_day_deadline",
 ]

@@ -8,9 +8,12 @@ __all__ = ["AccessDenied", "BadRequest", "ReportError"]
 
 
 class ReportError(SinkError):
-    """Root of ``sinks.reports`` errors. Never retryable: the request itself is wrong."""
+    """Root of ``sinks.reports`` errors. Never retryable: the request itself is wrong.
+    ``exit_code`` and ``label`` are what the CLI shows and exits with."""
 
     retryable = False
+    exit_code = 2
+    label = "error:"
 
 
 class BadRequest(ReportError):
@@ -19,3 +22,6 @@ class BadRequest(ReportError):
 
 class AccessDenied(ReportError):
     """The principal may not read the requested unit (outside its subtree)."""
+
+    exit_code = 3
+    label = ""

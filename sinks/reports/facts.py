@@ -1,26 +1,30 @@
 """DuckDB SQL that turns the catalog into additive per-station *facts* for one period.
 
 ``_tuyen_facts(station_code, district_code, province_code, month, indicator, num, den)``:
-one row per recorded placement, contribution month and indicator; ``num``/``den`` are
-counts that add up over stations and months (``den`` is NULL when the denominator comes
-from the hierarchy). ``_tuyen_arrivals(station_code, district_code, province_code, month,
-last_received)``: per station-month, the latest arrival of that month's data.
+one row per recorded placement, month and indicator; ``num``/``den`` are counts that add up
+over stations and months (``den`` is NULL when the denominator comes from the hierarchy).
+``month`` is the **service month** of the record a fact counts (``service_month``, see
+``schemas.service``): flows are selected by it, and it is the month whose structure a record
+is restated from. ``_tuyen_arrivals(station_code, district_code, province_code, month,
+first_received)``: per station-month, its live report submission and when that first reached
+the broker.
 
 The catalog interface: a view per record type with its current state (``<rt>``) and all
 its changes (``<rt>_changes``), the envelope columns (``station_code``, ``district_code``,
-``province_code`` as recorded, ``event_month``, ``received_time`` …), ``data`` (JSON) and the
-payload's top-level fields as columns (nested values as JSON strings).
+``province_code`` as recorded, ``service_month``, ``received_time`` …), ``data`` (JSON) and
+the payload's top-level fields as columns (nested values as JSON strings).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 import duckdb
 
 from schemas import codes
-from sinks.reports.periods import Period
+from sinks.reports.periods import Period, month_index
 
 __all__ = ["ARRIVALS", "FACTS", "ScopeFilter", "collect_arrivals", "collect_facts"]
 
@@ -35,13 +39,20 @@ FLOW_TYPES = (
     "encounter",
     "immunization",
     "chronic_followup",
+    "chronic_enrolment",
     "antenatal_visit",
     "birth",
     "death",
     "disease_case",
+    "report_submission",
 )
 
 _PLACE = "station_code, district_code, province_code"
+#: month index of a ``YYYY-MM`` string (year × 12 + month − 1), for month arithmetic in SQL
+_MACROS = (
+    "CREATE OR REPLACE TEMP MACRO _mi(m) AS "
+    "(CAST(substr(m, 1, 4) AS INTEGER) * 12 + CAST(substr(m, 6, 2) AS INTEGER) - 1)",
+)
 
 
 class ScopeFilter:
@@ -55,8 +66,12 @@ class ScopeFilter:
         if self.column is None:
             return ""
         col = f"{alias}.{self.column}" if alias else self.column
-        quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in self.values) or "NULL"
+        quoted = ", ".join(_lit(v) for v in self.values) or "NULL"
         return f" AND {col} IN ({quoted})"
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -73,14 +88,13 @@ def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
 
 def _birth_month(cols: set[str], alias: str = "") -> str:
     """Birth month ``YYYY-MM`` of a person row: the birth date where the tier keeps it, else
-    the pseudonymised ``birth_month``."""
+    the national tier's ``birth_month``."""
     a = f"{alias}." if alias else ""
     parts = []
     if "birth_date" in cols:
         parts.append(f"strftime(CAST({a}birth_date AS DATE), '%Y-%m')")
     if "birth_month" in cols:
         parts.append(f"CAST({a}birth_month AS VARCHAR)")
-    parts.append(f"substr(json_extract_string({a}data, '$.birth_date'), 1, 7)")
     parts.append(f"json_extract_string({a}data, '$.birth_month')")
     return f"coalesce({', '.join(parts)})"
 
@@ -94,106 +108,177 @@ def _snapshot_latest(rt: str, scope: ScopeFilter) -> str:
         FROM {rt} WHERE period BETWEEN $first AND $last{scope.sql()}"""
 
 
+def _json_num(column: str, *paths: str) -> str:
+    """A number inside a JSON text column, trying ``paths`` in turn (older majors' shapes)."""
+    got = [f"CAST(CAST({column} AS JSON)->>'{p}' AS DOUBLE)" for p in paths]
+    return got[0] if len(got) == 1 else f"coalesce({', '.join(got)})"
+
+
+def _controlled(alias: str) -> str:
+    """Control at a chronic follow-up visit from its measurements (``codes`` thresholds):
+    hypertension below 140/90 mmHg; diabetes fasting glucose below 7.0 mmol/L or HbA1c below
+    7 %; nothing measured: not controlled."""
+    m = f"{alias}.measurements"
+    sys_ = _json_num(m, "$.blood_pressure.systolic_mmhg", "$.systolic_bp_mmhg")
+    dia = _json_num(m, "$.blood_pressure.diastolic_mmhg", "$.diastolic_bp_mmhg")
+    fbg = _json_num(m, "$.fasting_glucose_mmol_l")
+    a1c = _json_num(m, "$.hba1c_percent")
+    bp_max, dia_max = codes.BP_CONTROLLED_BELOW
+    return (
+        f"CASE WHEN {alias}.condition = 'hypertension' "
+        f"THEN coalesce({sys_} < {bp_max} AND {dia} < {dia_max}, false) "
+        f"ELSE coalesce({fbg} < {codes.FASTING_GLUCOSE_CONTROLLED_BELOW}, false) "
+        f"OR coalesce({a1c} < {codes.HBA1C_CONTROLLED_BELOW}, false) END"
+    )
+
+
+def _dead_by_end() -> str:
+    """Health ids with a live death record dated on or before the period's last month."""
+    return "SELECT DISTINCT health_id FROM death WHERE service_month <= $last"
+
+
 def _health_sql(person_cols: set[str], scope: ScopeFilter) -> dict[str, str]:
+    """Facts of the health report, keyed by the record types each needs (``+``-joined)."""
     s = scope.sql()
     bm = _birth_month(person_cols)
-    req = ", ".join(f"('{v}', {d})" for v, d in codes.FULLY_IMMUNISED_UNDER_1.items())
-    n_req = len(codes.FULLY_IMMUNISED_UNDER_1)
-    in_period = "event_month BETWEEN $first AND $last"
+    req = ", ".join(f"({_lit(v)}, {d})" for v, d in codes.FULLY_IMMUNISED_UNDER_1.items())
+    mcv = ", ".join(_lit(v) for v in codes.MEASLES_CONTAINING)
+    skilled = ", ".join(_lit(v) for v in sorted(codes.SKILLED_BIRTH_ATTENDANTS))
+    incident = ", ".join(_lit(v) for v in codes.INCIDENT_CLASSIFICATIONS)
+    in_period = "service_month BETWEEN $first AND $last"
+    # children who could complete the under-1 schedule in the period (born ≤ 11 months before)
+    kids = f"""
+            SELECT health_id, {_PLACE}, service_month AS month, _mi({bm}) AS bi FROM person
+            WHERE {bm} IS NOT NULL AND _mi({bm}) BETWEEN $fi - 11 AND $li{s}"""
     return {
-        "person": f"""
-            SELECT {_PLACE}, event_month, 'health_record_coverage', count(*), NULL
-            FROM person WHERE event_month <= $last{s} GROUP BY ALL""",
+        "person+death": f"""
+            SELECT p.station_code, p.district_code, p.province_code, p.service_month,
+                   'health_record_coverage', count(*), NULL
+            FROM person p ANTI JOIN ({_dead_by_end()}) d ON d.health_id = p.health_id
+            WHERE p.service_month <= $last{scope.sql("p")} GROUP BY ALL""",
         "encounter": f"""
-            SELECT {_PLACE}, event_month, 'outpatient_visits_per_capita', count(*), NULL
+            SELECT {_PLACE}, service_month, 'outpatient_visits_per_capita', count(*), NULL
             FROM encounter
             WHERE {in_period} AND coalesce(encounter_type, 'outpatient') = 'outpatient'{s}
             GROUP BY ALL""",
-        "immunization+person": f"""
-            WITH c AS (
-                SELECT health_id, {_PLACE}, event_month,
-                       CAST({bm} || '-01' AS DATE) AS b0
-                FROM person WHERE {bm} IS NOT NULL{s}
-            ), c2 AS (
-                SELECT *, strftime(b0 + INTERVAL 11 MONTH, '%Y-%m') AS by_month FROM c
-                WHERE strftime(b0 + INTERVAL 12 MONTH, '%Y-%m') BETWEEN $first AND $last
-            ), req(vaccine, dose) AS (VALUES {req}),
-            g AS (
-                SELECT c2.health_id, count(DISTINCT req.vaccine) AS n
-                FROM c2 JOIN immunization i ON i.health_id = c2.health_id
+        "person+immunization": f"""
+            WITH k AS ({kids}),
+            req(vaccine, dose) AS (VALUES {req}),
+            met AS (
+                SELECT k.health_id, req.vaccine, min(_mi(i.service_month)) AS mi
+                FROM k JOIN immunization i ON i.health_id = k.health_id
                 JOIN req ON req.vaccine = i.vaccine AND i.dose_number >= req.dose
-                WHERE strftime(CAST(i."date" AS DATE), '%Y-%m') <= c2.by_month
-                GROUP BY c2.health_id
+                GROUP BY ALL
+            ), done AS (
+                SELECT health_id, max(mi) AS mi FROM met GROUP BY health_id
+                HAVING count(*) = {len(codes.FULLY_IMMUNISED_UNDER_1)}
+            ), mcv AS (
+                SELECT i.health_id, min(_mi(i.service_month)) AS mi
+                FROM immunization i SEMI JOIN k ON k.health_id = i.health_id
+                WHERE i.vaccine IN ({mcv}) AND i.dose_number = 1 GROUP BY ALL
             )
-            SELECT c2.station_code, c2.district_code, c2.province_code, c2.event_month,
-                   'fully_immunised_under_1',
-                   count(*) FILTER (WHERE coalesce(g.n, 0) >= {n_req}), count(*)
-            FROM c2 LEFT JOIN g ON g.health_id = c2.health_id GROUP BY ALL""",
-        "measles": f"""
-            WITH p AS (
-                SELECT health_id, CAST({bm} || '-01' AS DATE) AS b0 FROM person
-                WHERE {bm} IS NOT NULL
-            ), d AS (
-                SELECT {_PLACE}, event_month, health_id, CAST("date" AS DATE) AS dd
-                FROM immunization
-                WHERE {in_period} AND dose_number = 1 AND vaccine IN ('MEASLES', 'MR'){s}
-            )
-            SELECT d.station_code, d.district_code, d.province_code, d.event_month,
-                   'measles_coverage', count(DISTINCT d.health_id), 0
-            FROM d JOIN p ON p.health_id = d.health_id
-            WHERE strftime(d.dd, '%Y-%m') <= strftime(p.b0 + INTERVAL 11 MONTH, '%Y-%m')
-            GROUP BY ALL""",
-        "birth": f"""
-            WITH b AS (
-                SELECT {_PLACE}, event_month, count(*) AS n,
-                       count(*) FILTER (WHERE place = 'facility') AS fac,
-                       count(*) FILTER (WHERE live_birth) AS live
-                FROM birth WHERE {in_period}{s} GROUP BY ALL
-            )
-            SELECT {_PLACE}, event_month,
-                   unnest(['facility_births', 'infant_mortality', 'measles_coverage']),
-                   unnest([fac, 0, 0]), unnest([n, live, live])
-            FROM b""",
-        "death": f"""
-            SELECT {_PLACE}, event_month, 'infant_mortality', count(*), 0
-            FROM death WHERE {in_period} AND (age_days IS NOT NULL OR age_years = 0){s}
-            GROUP BY ALL""",
-        "chronic_followup": f"""
-            WITH f AS (
-                SELECT {_PLACE}, event_month, condition, controlled, row_number() OVER (
-                    PARTITION BY station_code, condition, health_id
-                    ORDER BY CAST(visit_date AS DATE) DESC, event_time DESC, record_id DESC
-                ) AS rn
-                FROM chronic_followup WHERE {in_period}{s}
-            )
-            SELECT {_PLACE}, event_month, condition || '_managed', count(*), NULL
-            FROM f WHERE rn = 1 GROUP BY ALL
+            SELECT k.station_code, k.district_code, k.province_code, k.month,
+                   'fully_immunised_under_1', count(*), NULL
+            FROM k JOIN done d ON d.health_id = k.health_id
+            WHERE d.mi BETWEEN $fi AND $li AND d.mi <= k.bi + 11 GROUP BY ALL
             UNION ALL
-            SELECT {_PLACE}, event_month, condition || '_controlled',
-                   count(*) FILTER (WHERE controlled), count(*)
-            FROM f WHERE rn = 1 GROUP BY ALL""",
+            SELECT k.station_code, k.district_code, k.province_code, k.month,
+                   'measles_coverage', count(*), NULL
+            FROM k JOIN mcv m ON m.health_id = k.health_id
+            WHERE m.mi BETWEEN $fi AND $li AND m.mi <= k.bi + 11 GROUP BY ALL""",
+        "chronic_enrolment": f"""
+            SELECT {_PLACE}, service_month, condition || '_new_registrations', count(*), NULL
+            FROM chronic_enrolment WHERE {in_period}{s} GROUP BY ALL""",
+        "chronic_enrolment+chronic_followup+death": f"""
+            WITH r AS (
+                SELECT e.health_id, e.condition, e.station_code, e.district_code,
+                       e.province_code, e.service_month AS month, _mi(e.service_month) AS ei,
+                       e.treatment_start_date IS NOT NULL
+                       AND strftime(CAST(e.treatment_start_date AS DATE), '%Y-%m') <= $last
+                       AS treated
+                FROM chronic_enrolment e ANTI JOIN ({_dead_by_end()}) d
+                     ON d.health_id = e.health_id
+                WHERE e.service_month <= $last{scope.sql("e")}
+                  AND (e.exit_date IS NULL
+                       OR strftime(CAST(e.exit_date AS DATE), '%Y-%m') > $last)
+            ), v AS (
+                SELECT f.health_id, f.condition, _mi(f.service_month) AS vi,
+                       {_controlled("f")} AS ok, row_number() OVER (
+                           PARTITION BY f.health_id, f.condition
+                           ORDER BY f.service_month DESC, CAST(f.visit_date AS DATE) DESC,
+                                    f.event_time DESC, f.record_id DESC) AS rn
+                FROM chronic_followup f SEMI JOIN r
+                     ON r.health_id = f.health_id AND r.condition = f.condition
+                WHERE _mi(f.service_month) BETWEEN $li - 11 AND $li
+            ), x AS (
+                SELECT r.*, v.vi, coalesce(v.ok, false) AS ok
+                FROM r LEFT JOIN v ON v.health_id = r.health_id
+                                  AND v.condition = r.condition AND v.rn = 1
+            )
+            SELECT station_code, district_code, province_code, month,
+                   unnest([condition || '_registered', condition || '_on_treatment',
+                           condition || '_lost_to_follow_up']),
+                   unnest([count(*), count(*) FILTER (WHERE treated),
+                           count(*) FILTER (WHERE vi IS NULL AND ei < $li - 11)]),
+                   unnest([NULL, count(*), count(*)])
+            FROM x GROUP BY station_code, district_code, province_code, month, condition
+            UNION ALL
+            SELECT station_code, district_code, province_code, month,
+                   unnest([condition || '_followed_up', condition || '_controlled']),
+                   unnest([count(*) FILTER (WHERE vi >= $li - 2),
+                           count(*) FILTER (WHERE vi >= $li - 2 AND ok)]),
+                   unnest([count(*), count(*)])
+            FROM x WHERE ei <= $li - 3
+            GROUP BY station_code, district_code, province_code, month, condition""",
         "birth+antenatal_visit": f"""
             WITH b AS (
-                SELECT DISTINCT {_PLACE}, event_month, mother_health_id AS mid,
-                       CAST(birth_date AS DATE) AS bd
+                SELECT {_PLACE}, service_month AS month, mother_health_id AS mid, place,
+                       attendant, live_birth, weight_grams
                 FROM birth WHERE {in_period}{s}
-            ), v AS (
-                SELECT b.mid, b.bd, count(*) AS n
-                FROM (SELECT DISTINCT mid, bd FROM b) b
-                JOIN antenatal_visit a ON a.health_id = b.mid
-                 AND CAST(a.visit_date AS DATE) BETWEEN CAST(b.bd - INTERVAL 300 DAY AS DATE)
-                                                    AND b.bd
+            ), d AS (
+                SELECT {_PLACE}, month, mid, bool_or(place = 'facility') AS fac,
+                       bool_or(attendant IN ({skilled})) AS skilled, bool_or(live_birth) AS live
+                FROM b GROUP BY ALL
+            ), a AS (
+                SELECT d.mid, d.month, count(*) AS n
+                FROM (SELECT DISTINCT mid, month FROM d WHERE live) d
+                JOIN antenatal_visit v ON v.health_id = d.mid
+                 AND _mi(v.service_month) BETWEEN _mi(d.month) - 9 AND _mi(d.month)
                 GROUP BY ALL
             )
-            SELECT b.station_code, b.district_code, b.province_code, b.event_month, 'anc4',
-                   count(*) FILTER (WHERE coalesce(v.n, 0) >= 4), count(*)
-            FROM b LEFT JOIN v ON v.mid = b.mid AND v.bd = b.bd GROUP BY ALL""",
-        "disease_case": f"""
-            SELECT {_PLACE}, event_month, 'incidence_' || lower(disease), count(*), NULL
-            FROM disease_case WHERE {in_period}{s} GROUP BY ALL
+            SELECT {_PLACE}, month,
+                   unnest(['facility_deliveries', 'skilled_birth_attendance']),
+                   unnest([count(*) FILTER (WHERE fac), count(*) FILTER (WHERE skilled)]),
+                   unnest([count(*), count(*)])
+            FROM d GROUP BY {_PLACE}, month
             UNION ALL
-            SELECT {_PLACE}, event_month, 'incidence_all', count(*), NULL
-            FROM disease_case WHERE {in_period}{s} GROUP BY ALL""",
+            SELECT d.station_code, d.district_code, d.province_code, d.month, 'anc4',
+                   count(*) FILTER (WHERE coalesce(a.n, 0) >= 4), count(*)
+            FROM d LEFT JOIN a ON a.mid = d.mid AND a.month = d.month WHERE d.live
+            GROUP BY ALL
+            UNION ALL
+            SELECT {_PLACE}, month,
+                   unnest(['low_birth_weight', 'infant_mortality']),
+                   unnest([count(*) FILTER (WHERE live_birth
+                                            AND weight_grams < {codes.LOW_BIRTH_WEIGHT_BELOW_G}),
+                           0]),
+                   unnest([count(*) FILTER (WHERE live_birth AND weight_grams IS NOT NULL),
+                           count(*) FILTER (WHERE live_birth)])
+            FROM b GROUP BY {_PLACE}, month""",
+        "death": f"""
+            SELECT {_PLACE}, service_month, 'infant_mortality', count(*), 0
+            FROM death WHERE {in_period} AND (age_days IS NOT NULL OR age_years = 0){s}
+            GROUP BY ALL""",
+        "disease_case": f"""
+            WITH c AS (
+                SELECT {_PLACE}, service_month, disease FROM disease_case
+                WHERE {in_period} AND classification IN ({incident}){s}
+            )
+            SELECT {_PLACE}, service_month, 'incidence_' || lower(disease), count(*), NULL
+            FROM c GROUP BY ALL
+            UNION ALL
+            SELECT {_PLACE}, service_month, 'incidence_all', count(*), NULL
+            FROM c GROUP BY ALL""",
     }
 
 
@@ -210,14 +295,15 @@ def _resources_sql(scope: ScopeFilter) -> dict[str, str]:
         "staff_snapshot": f"""
             WITH s AS ({staff})
             SELECT {_PLACE}, period,
-                   unnest(['doctors_per_10000', 'stations_with_doctor', 'stations_with_midwife']),
+                   unnest(['station_doctors_per_10000', 'stations_with_doctor',
+                           'stations_with_midwife']),
                    unnest([{doc}, CASE WHEN {doc} >= 1 THEN 1 ELSE 0 END,
                            CASE WHEN {mw} >= 1 THEN 1 ELSE 0 END]),
-                   unnest([NULL, 1, 1])
+                   unnest([NULL, NULL, NULL])
             FROM s WHERE _rn = 1""",
         "bed_snapshot": f"""
             WITH s AS ({_snapshot_latest("bed_snapshot", scope)})
-            SELECT {_PLACE}, period, 'beds_per_10000', coalesce(beds_total, 0), NULL
+            SELECT {_PLACE}, period, 'station_beds_per_10000', coalesce(beds_total, 0), NULL
             FROM s WHERE _rn = 1""",
         "equipment_snapshot": f"""
             WITH s AS ({_snapshot_latest("equipment_snapshot", scope)}),
@@ -254,51 +340,42 @@ def collect_facts(
         queries = _resources_sql(scope)
     else:
         return 0
-    params = {"first": period.first, "last": period.last}
+    for macro in _MACROS:
+        con.execute(macro)
+    params: dict[str, object] = {
+        "first": period.first,
+        "last": period.last,
+        "fi": month_index(period.first),
+        "li": month_index(period.last),
+    }
     for needs, sql in queries.items():
         missing = [rt for rt in needs.split("+") if rt in FLOW_TYPES + SNAPSHOT_TYPES]
         missing = [rt for rt in missing if rt not in have]
         if missing:
             logger.warning("catalog lacks %s: skipping facts=%s", missing, needs)
             continue
-        used = {k: v for k, v in params.items() if f"${k}" in sql}
+        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
         con.execute(f"INSERT INTO {FACTS} {sql}", used)
     rows = con.execute(f"SELECT count(*) FROM {FACTS}").fetchall()
     return int(rows[0][0])
 
 
 def collect_arrivals(con: duckdb.DuckDBPyConnection, period: Period, scope: ScopeFilter) -> int:
-    """(Re)build the arrivals table: per recorded station placement and month, the latest
-    ``received_time`` of that month's data (changes with that event month; for snapshots
-    the first arrival of each record whose ``period`` is that month)."""
+    """(Re)build the arrivals table: per station placement and month of the period, the
+    station's live report submission for that month and when its first version reached the
+    broker (``received_time`` of the record's first change)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {ARRIVALS} (station_code VARCHAR, district_code VARCHAR, "
-        "province_code VARCHAR, month VARCHAR, last_received TIMESTAMPTZ)"
+        "province_code VARCHAR, month VARCHAR, first_received TIMESTAMPTZ)"
     )
-    have = _relations(con)
-    parts = []
-    for rt in FLOW_TYPES:
-        if f"{rt}_changes" in have:
-            parts.append(
-                f"SELECT {_PLACE}, event_month AS month, max(received_time) AS r "
-                f"FROM {rt}_changes WHERE event_month BETWEEN $first AND $last{scope.sql()} "
-                "GROUP BY ALL"
-            )
-    for rt in SNAPSHOT_TYPES:
-        if f"{rt}_changes" in have:
-            parts.append(
-                f"SELECT arg_min(station_code, received_time), arg_min(district_code, "
-                f"received_time), arg_min(province_code, received_time), period, "
-                f"min(received_time) FROM {rt}_changes WHERE period BETWEEN $first AND $last"
-                f"{scope.sql()} GROUP BY record_id, period"
-            )
-    if not parts:
+    if not {"report_submission", "report_submission_changes"} <= _relations(con):
         return 0
-    union = " UNION ALL ".join(parts)
     con.execute(
-        f"INSERT INTO {ARRIVALS} SELECT station_code, district_code, province_code, month, "
-        f"max(r) FROM ({union}) AS u(station_code, district_code, province_code, month, r) "
-        "GROUP BY ALL",
+        f"INSERT INTO {ARRIVALS} SELECT s.station_code, s.district_code, s.province_code, "
+        "s.period, f.first_received FROM report_submission s JOIN ("
+        "SELECT record_id, min(received_time) AS first_received "
+        "FROM report_submission_changes GROUP BY record_id) f USING (record_id) "
+        f"WHERE s.period BETWEEN $first AND $last{scope.sql('s')}",
         {"first": period.first, "last": period.last},
     )
     rows = con.execute(f"SELECT count(*) FROM {ARRIVALS}").fetchall()

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from sinks.reports.indicators import Indicator
 from sinks.reports.periods import Period
 
-__all__ = ["Cell", "Report", "TrendPoint"]
+__all__ = ["Cell", "Report", "Suppressed", "TrendPoint"]
 
 Level = Literal["unit", "child"]
 
@@ -22,12 +22,33 @@ class Cell:
     unit_name: str
     level: Level
     indicator: Indicator
-    numerator: int
+    numerator: int | None  # None: suppressed (a small cell, see sinks.reports.smallcells)
     denominator: int | None
+    #: the period scaling of the value (12 / months to annualise or pro-rate a target)
+    scale: float = 1.0
+    #: the parts as submitted (frozen at approval), on a ``latest`` report with approvals
+    submitted: tuple[int | None, int | None] | None = None
+    suppressed: bool = False
 
     @property
     def value(self) -> float | None:
-        return self.indicator.value(self.numerator, self.denominator)
+        if self.suppressed or self.numerator is None:
+            return None
+        return self.indicator.value(self.numerator, self.denominator, self.scale)
+
+    @property
+    def submitted_value(self) -> float | None:
+        if self.submitted is None or self.submitted[0] is None:
+            return None
+        return self.indicator.value(self.submitted[0], self.submitted[1], self.scale)
+
+    @property
+    def revised(self) -> bool:
+        """The latest parts differ from the parts as submitted."""
+        return self.submitted is not None and self.submitted != (
+            self.numerator,
+            self.denominator,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +57,20 @@ class TrendPoint:
 
     period: str
     indicator: str
-    numerator: int
+    numerator: int | None
     denominator: int | None
     value: float | None
+    suppressed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """How a report's small cells were suppressed: the ``threshold`` and how many cells were
+    withheld as small (``primary``) or to protect them (``complementary``)."""
+
+    threshold: int
+    primary: int
+    complementary: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +90,52 @@ class Report:
     children: tuple[tuple[str, str], ...]
     cells: tuple[Cell, ...]
     trend: tuple[TrendPoint, ...] = field(default=())
+    basis: str = "latest"
+    annualised: bool = False
+    population_basis: str = ""
+    #: children with at least one station report submitted in the period
+    reporting: tuple[str, ...] = ()
+    #: station-months approved in the report's scope (whose "as submitted" figures exist)
+    approved_station_months: int = 0
+    #: set when the report left its subtree and its small cells were suppressed
+    suppression: Suppressed | None = None
+
+    @property
+    def has_revisions(self) -> bool:
+        return any(c.submitted is not None for c in self.cells)
+
+    def about(self) -> list[str]:
+        """What a reader must know to read the figures (printed under every output's title)."""
+        lines = []
+        if self.basis == "submitted":
+            lines.append(
+                "As submitted: each station's figures as they stood when the unit above "
+                f"approved its month ({self.approved_station_months} station-months approved; "
+                "months not approved count nothing)."
+            )
+        elif self.has_revisions:
+            lines.append(
+                "Latest figures; 'as submitted' shows them as approved "
+                f"({self.approved_station_months} station-months), a difference is a revision "
+                "made since."
+            )
+        children = {code: name for code, name in self.children}
+        label = {"national": "provinces", "province": "districts", "district": "stations"}
+        if self.tier in label:
+            named = ", ".join(f"{c} {children.get(c, '')}".strip() for c in self.reporting[:12])
+            more = f" and {len(self.reporting) - 12} more" if len(self.reporting) > 12 else ""
+            lines.append(
+                f"{label[self.tier].capitalize()} reporting (a station report submitted in the "
+                f"period): {len(self.reporting)} of {len(self.children)}"
+                + (f" ({named}{more})" if self.reporting else "")
+                + "."
+            )
+        if self.population_basis:
+            lines.append(f"Population denominators: {self.population_basis}.")
+        notes = sorted({n for ind in self.indicators if (n := self.scaling_note(ind))})
+        if notes:
+            lines.append("Periods: " + "; ".join(notes) + ".")
+        return lines
 
     def _index(self) -> dict[tuple[str, str], Cell]:
         cache: dict[tuple[str, str], Cell] | None = self.__dict__.get("_idx")
@@ -70,7 +148,7 @@ class Report:
         """The cell of ``indicator`` for ``unit`` (default: the report's unit)."""
         return self._index()[(indicator, unit or self.unit_code)]
 
-    def numerator(self, indicator: str, unit: str | None = None) -> int:
+    def numerator(self, indicator: str, unit: str | None = None) -> int | None:
         return self.cell(indicator, unit).numerator
 
     def denominator(self, indicator: str, unit: str | None = None) -> int | None:
@@ -79,8 +157,16 @@ class Report:
     def value(self, indicator: str, unit: str | None = None) -> float | None:
         return self.cell(indicator, unit).value
 
-    def unit_cells(self) -> list[Cell]:
-        return [c for c in self.cells if c.level == "unit"]
+    def scaling_note(self, indicator: Indicator) -> str:
+        """How the period changes ``indicator``'s value, in words (empty when it does not)."""
+        months = len(self.period.months)
+        if indicator.scaling == "prorated_target":
+            return "" if months == 12 else f"annual target pro-rated to {months} months"
+        if indicator.scaling == "per_year" and months != 12:
+            if self.annualised:
+                return f"annualised from {months} months"
+            return f"not annualised: the rate of {months} month{'s' if months > 1 else ''}"
+        return ""
 
     def child_cells(self, indicator: str) -> list[Cell]:
         return [c for c in self.cells if c.level == "child" and c.indicator.code == indicator]
@@ -116,6 +202,12 @@ class Report:
                 "multiplier": c.indicator.multiplier,
                 "value": c.value,
                 "value_unit": c.indicator.unit,
+                "scaling": self.scaling_note(c.indicator),
+                "basis": self.basis,
+                "submitted_numerator": c.submitted[0] if c.submitted else None,
+                "submitted_denominator": c.submitted[1] if c.submitted else None,
+                "submitted_value": c.submitted_value,
+                "suppressed": c.suppressed,
             }
             for c in self.cells
         ]

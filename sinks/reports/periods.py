@@ -18,6 +18,7 @@ __all__ = [
     "Period",
     "add_months",
     "month_end",
+    "month_index",
     "month_start",
     "parse_period",
     "working_day_deadline",
@@ -35,6 +36,11 @@ def add_months(month: str, n: int) -> str:
     y, m = int(month[:4]), int(month[5:7])
     idx = y * 12 + (m - 1) + n
     return f"{idx // 12:04d}-{idx % 12 + 1:02d}"
+
+
+def month_index(month: str) -> int:
+    """``year × 12 + month − 1`` of ``YYYY-MM`` (month arithmetic; SQL macro ``_mi``)."""
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
 
 
 def month_start(month: str) -> date:

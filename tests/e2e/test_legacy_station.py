@@ -31,7 +31,7 @@ from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name, topic_specs
 from sinks.catalog import OPERATORS, open_catalog
-from sinks.reports import AccessLog, run_report
+from sinks.reports import AccessLog, ReportRequest, run_report
 from sinks.roots import StoreRoots
 from sinks.summary import SummaryRequest, patient_summary
 from tests.helpers import unique_name
@@ -132,7 +132,11 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     district = h.lookup(legacy_station, START).district.code
     con = open_catalog(roots.province_root(PROVINCE), "district")
     try:
-        report = run_report(con, h, "health", "district", district, "2026-09")
+        request = ReportRequest(
+            kind="health", tier="district", unit=district, period="2026-09",
+            principal=f"district:{district}",
+        )  # fmt: skip
+        report = run_report(con, h, request)
     finally:
         con.close()
     assert report.numerator("outpatient_visits_per_capita", legacy_station) == written_outpatient
@@ -142,7 +146,7 @@ def test_legacy_station_in_the_reports_and_a_summary_across_two_stations(
     assert report.numerator("health_record_coverage", legacy_station) == patients - 1
     unit_total = report.numerator("outpatient_visits_per_capita")
     assert unit_total == sum(
-        report.numerator("outpatient_visits_per_capita", code) for code, _ in report.children
+        report.numerator("outpatient_visits_per_capita", code) or 0 for code, _ in report.children
     )
 
     log = AccessLog(tmp_path / "access.log")

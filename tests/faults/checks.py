@@ -4,10 +4,12 @@ assertions every fault run must pass (:class:`StoreContract`) and the measuremen
 What a run checks (:func:`check_stores`), per tier store (district, province, national):
 
 - every valid event is in ``<rt>_changes`` exactly once and nothing else is (by event id;
-  the national store is pseudonymised, so event ids are the only common key);
+  the national store has only the keyed hash of each event id, computed here with the run's
+  pseudonym key: the only common key);
 - the current state (``<rt>`` views) equals the oracle: the latest valid change per record
   (record_version, then event_time, then event_id, as the views order), deletes removed —
-  compared by (record type, record id, event id) on district/province, by event id on national;
+  compared by (record type, record id, event id) on district/province, by the event id's
+  hash on national;
 - physical duplicates: the ``raw`` schema (every Parquet row on disk, not deduplicated)
   holds each event id once per tier — the views deduplicate by construction, so only the raw
   rows show whether the at-least-once stages really produced effectively-once files;
@@ -110,13 +112,16 @@ def check_stores(
     exp: Expectation,
     coords: dict[tuple[int, int], str],
     raw_topic: str,
+    national_id: Callable[[str], str],
 ) -> StoreCheck:
     """Compare the stores under ``root`` with ``exp`` (see the module doc); ``coords`` maps
-    raw-topic (partition, offset) to the published label."""
-    valid_ids = set(exp.valid)
-    current = exp.current()
+    raw-topic (partition, offset) to the published label; ``national_id`` an event id to its
+    national hash."""
     out = StoreCheck()
     for tier in TIERS:
+        rename = national_id if tier == "national" else (lambda eid: eid)
+        valid_ids = {rename(eid) for eid in exp.valid}
+        current = {k: rename(eid) for k, eid in exp.current().items()}
         con = open_catalog(root, tier)
         try:
             changes = _rows(con, _union(lambda rt: f'"{rt}_changes"', "event_id"))
@@ -224,7 +229,13 @@ def finish(
 ) -> FaultResult:
     """After recovery: the lag, the store check, the measurement file."""
     lag = fp.remaining()
-    check = check_stores(fp.store_root, exp, fp.publisher.coords, topic_name(RAW, fp.prefix))
+    check = check_stores(
+        fp.store_root,
+        exp,
+        fp.publisher.coords,
+        topic_name(RAW, fp.prefix),
+        fp.national_event_id,
+    )
     measured = {"valid": len(exp.valid), "bad": len(exp.bad), **measured, **check.summary()}
     measured["lag"] = lag
     write_measurement(artifacts, name, measured)

@@ -20,7 +20,10 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from deploy.pipeline import Pipeline, topic_ends
 from deploy.topics import apply_topics
 from schemas.kafka import KafkaConnection, consumer
-from schemas.topics import DLQ, RAW, TIER_DISTRICT, topic_name, topic_specs
+from schemas.topics import DLQ, RAW, TIER_DISTRICT, replay_specs, topic_name, topic_specs
+from streams.national import national_event_id
+from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
+from streams.pseudonymise import Pseudonymiser
 from tests.faults.traffic import Expectation, Outgoing, Publisher
 from tests.helpers import unique_name, wait_until
 
@@ -87,18 +90,12 @@ class FaultPipeline:
     publisher: Publisher = field(init=False)
 
     def __post_init__(self) -> None:
-        raw = topic_name(RAW, self.prefix)
         specs = [
             dataclasses.replace(s, retention_ms=-1) if s.cleanup_policy == "delete" else s
             for s in topic_specs(self.prefix, PARTITIONS, record_topics="single")
         ]
         if self.create_time:
-            specs = [
-                dataclasses.replace(s, config={"message.timestamp.type": "CreateTime"})
-                if s.name == raw
-                else s
-                for s in specs
-            ]
+            specs = replay_specs(specs, self.prefix)
         apply_topics(self.kafka, specs)
         self.pipeline = Pipeline(
             kafka=self.kafka,
@@ -130,6 +127,16 @@ class FaultPipeline:
     @property
     def store_root(self) -> Path:
         return self.tmp / "store"
+
+    @property
+    def pseudonymiser(self) -> Pseudonymiser:
+        """The run's pseudonym key (the worker's), as the stream worker uses it."""
+        key = self.env.get("TUYEN_PSEUDONYM_KEY", DEV_PSEUDONYM_KEY)
+        return Pseudonymiser(decode_pseudonym_key(key, allow_development=self.development))
+
+    def national_event_id(self, event_id: str) -> str:
+        """The national tier's keyed hash of ``event_id`` (``streams.national``)."""
+        return national_event_id(event_id, self.pseudonymiser)
 
     @property
     def streams_group(self) -> str:

@@ -17,7 +17,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from nacl.signing import SigningKey
 
 from schemas.kafka import KafkaConnection
 from tests.data.bad_inputs import EventFactory, bad_inputs
@@ -86,9 +88,15 @@ def result(
         out.extend(group)
     exp = Expectation()
     exp.add(out)
+    approvers = tmp_path_factory.mktemp("approvers") / "approvers.json"
+    approver = base64.b64encode(bytes(SigningKey.generate().verify_key)).decode()
+    approvers.write_bytes(orjson.dumps({"approvers": [
+        {"approver": "sup-01-1", "unit": "01", "roles": ["approve"], "public_key": approver}
+    ]}))  # fmt: skip
     anchors = {  # the production trust anchors: not in development mode
         "TUYEN_KEY_REGISTRY": str(registry),
         "TUYEN_PSEUDONYM_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "TUYEN_APPROVER_KEYS": str(approvers),  # the signoff sink's
     }
     fp = start_run(kafka, tmp_path_factory, "bad-live", anchors, development=False)
     try:

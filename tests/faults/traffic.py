@@ -164,6 +164,7 @@ def simulated(
     scale: float = 0.05,
     bad_fraction: float = 0.0,
     provinces: tuple[str, ...] = ("04",),
+    submissions: bool = True,
     key_seed: bytes | None = None,
 ) -> tuple[list[SimEvent], SimulationResult]:
     """Deterministic simulated traffic (no random outages: the tests inject their own), signed
@@ -178,6 +179,7 @@ def simulated(
             scale=scale,
             bad_fraction=bad_fraction,
             offline_station_share=0.0,
+            submissions=submissions,
             **({} if key_seed is None else {"key_seed": key_seed}),
         )
     )

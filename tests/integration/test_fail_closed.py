@@ -23,6 +23,9 @@ from schemas.dlq import H_REASON, header_value
 from schemas.kafka import KafkaConnection, KafkaUnreachable, check_connection
 from schemas.keys import DEV_KEY_SEED
 from schemas.topics import topic_specs
+from streams.national import national_event_id
+from streams.pseudonym_key import decode_pseudonym_key
+from streams.pseudonymise import Pseudonymiser
 from tests.data.bad_inputs import EventFactory
 from tests.helpers import wait_until
 from tests.integration.test_streams import PARTITIONS, ROOT, TopicReader, produce
@@ -132,7 +135,8 @@ def test_a_worker_with_real_anchors_rejects_development_signatures(
         reasons = {header_value(m.headers(), H_REASON) for m in got[prefix + "station.changes.dlq"]}
         assert reasons == {"tampered", "signer_not_registered"}
         accepted = {header_value(m.headers(), "ce_id") for m in got[prefix + "tier.national"]}
-        assert accepted == {dict(good[0].headers)["ce_id"].decode()}
+        key = Pseudonymiser(decode_pseudonym_key(key_file.read_text().strip()))
+        assert accepted == {national_event_id(dict(good[0].headers)["ce_id"].decode(), key)}
         assert "DEVELOPMENT MODE" not in log.read_text(errors="replace")
     finally:
         reader.close()

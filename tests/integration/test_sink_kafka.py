@@ -93,7 +93,7 @@ def _files(root: Path) -> dict[str, int]:
 
 def _run(kafka: KafkaConnection, topic: str, group: str, root: Path) -> None:
     cfg = sink_config(
-        "national",
+        "province",
         kafka=kafka,
         store_root=str(root),
         topic=topic,
@@ -111,11 +111,11 @@ def test_replay_from_offset_zero_changes_no_current_state_count(
     unique: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic = make_topic("tier-national", partitions=3)
+    topic = make_topic("tier-province", partitions=3)
     records = _records(0, 300)
     _produce(kafka, topic, records)
     _run(kafka, topic, unique("sink"), tmp_path)
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "province")
     first = _current(con)
     assert first == _expected_current(records)
     files = _files(tmp_path)
@@ -140,14 +140,14 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
     unique: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic = make_topic("tier-national", partitions=3)
+    topic = make_topic("tier-province", partitions=3)
     group = unique("sink")
     records = _records(0, 400)
     _produce(kafka, topic, records[:200])
     args = [
         TUYEN,
         "sink",
-        "national",
+        "province",
         "--root",
         str(tmp_path),
         "--bootstrap",
@@ -190,7 +190,7 @@ def test_sigkilled_sink_restarts_without_missing_or_duplicate_rows(
         [*args, "--exit-when-idle", "2"], env=env, capture_output=True, timeout=90, check=False
     )
     assert restarted.returncode == 0, restarted.stderr.decode()[-2000:]
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "province")
     assert _physical(con) == (400, 400)  # nothing missing, nothing twice, even on disk
     assert _current(con) == _expected_current(records)
     assert _committed(kafka, group, topic, 3) == 400
@@ -211,7 +211,7 @@ def test_sink_metrics_count_what_became_visible_and_pass_promtool(
 
     from sinks.metrics import serve_metrics
 
-    topic = make_topic("tier-national", partitions=3)
+    topic = make_topic("tier-province", partitions=3)
     event_time = (datetime.now(UTC) - timedelta(seconds=30)).isoformat().encode()
     p = producer(kafka, {"enable.idempotence": True})
     for r in _records(0, 60):
@@ -223,7 +223,7 @@ def test_sink_metrics_count_what_became_visible_and_pass_promtool(
         )
     assert p.flush(30) == 0
     cfg = sink_config(
-        "national",
+        "province",
         kafka=kafka,
         store_root=str(tmp_path),
         topic=topic,
@@ -241,7 +241,7 @@ def test_sink_metrics_count_what_became_visible_and_pass_promtool(
         (s.name, s.labels.get("le", "")): s.value
         for f in text_string_to_metric_families(text.decode())
         for s in f.samples
-        if s.labels.get("tier") == "national"
+        if s.labels.get("tier") == "province"
     }
     assert samples[("tuyen_sink_rows_written_total", "")] == 60
     assert samples[("tuyen_sink_files_written_total", "")] >= 1

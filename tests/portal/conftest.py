@@ -1,5 +1,7 @@
 """A real portal for the browser tests: a small simulated store, accounts, a running
-``tuyen portal serve`` process (one per test module) and Debian's chromium via Playwright."""
+``tuyen portal serve`` process (one per test module) sending its approvals to the session's
+Kafka broker, a real ``signoff`` sink writing them into the store, and Debian's chromium via
+Playwright."""
 
 from __future__ import annotations
 
@@ -13,20 +15,27 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import orjson
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from deploy.settings import kafka_env
+from deploy.topics import apply_topics
 from producers.simulator import SimulationResult
+from schemas.kafka import KafkaConnection
+from schemas.topics import SIGNOFF, topic_name, topic_specs
+from sinks.config import sink_config
+from sinks.consumer import SinkRunner
 from sinks.portal.accounts import Accounts
-from sinks.portal.approvals import LocalApprovals
 from sinks.portal.db import Database
 from sinks.portal.service import load_hierarchy
-from tests.helpers import wait_until
+from sinks.portal.signing import ApproverKeys
+from sinks.roots import StoreRoots
+from tests.helpers import unique_name, wait_until
 from tests.portal.store import build_store
 
 AXE_VERSION = "4.14.1"
@@ -66,7 +75,6 @@ class Server:
     store: Path
     env: dict[str, str]
     process: subprocess.Popen[str]
-    submissions: list[int] = field(default_factory=list)
 
     @property
     def access_log(self) -> Path:
@@ -92,19 +100,54 @@ def portal_store(tmp_path_factory: pytest.TempPathFactory) -> StoreData:
     return StoreData(root, build_store(root, provinces=(PROVINCE,)))
 
 
-def _seed(state: Path) -> list[int]:
+def _seed(state: Path) -> Path:
+    """The accounts, and the approvers' registry of the approver accounts (what an operator
+    makes with `tuyen portal approvers`); returns the registry file."""
     h = load_hierarchy(None)
     db = Database(state / "portal.sqlite")
     accounts = Accounts(db, h)
     for name, (password, scope, roles, facility) in ACCOUNTS.items():
         accounts.add(name, password, scope, roles, facility=facility)
-    approvals = LocalApprovals(db, h)
-    at = date.today()
-    districts = [c.code for c in h.children(PROVINCE, at)][:2]
-    month = f"{at.year:04d}-{at.month:02d}"
-    ids = [approvals.submit(d, month, "head-of-centre").id for d in districts]
+    registry = ApproverKeys(db).registry(u.account for u in accounts.list())
     db.close()
-    return ids
+    path = state / "approvers.json"
+    path.write_bytes(orjson.dumps(registry))
+    return path
+
+
+@pytest.fixture(scope="module")
+def portal_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The portal's state dir, seeded (accounts, keys, ``approvers.json``)."""
+    state = tmp_path_factory.mktemp("portal-state")
+    _seed(state)
+    return state
+
+
+@pytest.fixture(scope="module")
+def signoff_sink(
+    kafka: KafkaConnection, portal_store: StoreData, portal_state: Path
+) -> Iterator[str]:
+    """The ``signoff`` sink writing verified decisions into each province's root, on a topic
+    prefix of its own; yields the prefix (the portal's ``TUYEN_TOPIC_PREFIX``)."""
+    prefix = unique_name("portal") + "."
+    signoff = topic_name(SIGNOFF, prefix)
+    apply_topics(kafka, [t for t in topic_specs(prefix, 1) if t.name == signoff])
+    registry = portal_state / "approvers.json"
+    roots = StoreRoots.under(str(portal_store.root))
+    runner = SinkRunner(
+        sink_config(
+            "signoff", kafka=kafka, store_root=roots.quarantine, prefix=prefix,
+            province_roots=roots.province, approver_keys=str(registry), flush_interval_s=0.2,
+            session_timeout_ms=6000,
+        )
+    )  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), name="signoff-sink", daemon=True)
+    thread.start()
+    yield prefix
+    stop.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the signoff sink did not stop"
 
 
 def _pump(stream: IO[str], sink: list[str]) -> None:
@@ -113,11 +156,18 @@ def _pump(stream: IO[str], sink: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def portal(portal_store: StoreData, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    state = tmp_path_factory.mktemp("portal-state")
-    submissions = _seed(state)
+def portal(
+    portal_store: StoreData,
+    kafka: KafkaConnection,
+    signoff_sink: str,
+    portal_state: Path,
+) -> Iterator[Server]:
+    state = portal_state
+    registry = state / "approvers.json"
     env = {
-        **os.environ,
+        **kafka_env(kafka, os.environ),
+        "TUYEN_TOPIC_PREFIX": signoff_sink,
+        "TUYEN_APPROVER_KEYS": str(registry),
         "TUYEN_PORTAL_SESSION_KEY": SESSION_KEY,
         "TUYEN_ACCESS_LOG_KEY": AUDIT_KEY,
         "TUYEN_PORTAL_SECURE_COOKIES": "false",
@@ -143,7 +193,7 @@ def portal(portal_store: StoreData, tmp_path_factory: pytest.TempPathFactory) ->
         return None
 
     url = wait_until(address, timeout=60, message=lambda: "portal start\n" + "".join(lines))
-    server = Server(url, state, portal_store.root, env, proc, submissions)
+    server = Server(url, state, portal_store.root, env, proc)
     yield server
     proc.terminate()
     try:

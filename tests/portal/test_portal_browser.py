@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,14 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from schemas.hierarchy import Hierarchy
 from sinks.catalog import open_catalog
 from sinks.portal.accounts import LoginPolicy
-from sinks.reports import run_report
+from sinks.reports import ReportRequest, run_report
 from sinks.reports.render.fhir import validate
 from sinks.roots import StoreRoots
+from sinks.signoff.ledger import read_ledger
+from tests.helpers import wait_until
 from tests.portal.conftest import ACCOUNTS, AUDIT_KEY, OTHER_PROVINCE, PROVINCE, Server, StoreData
 from tests.portal.conftest import tuyen_command as tuyen
+from tests.portal.store import enter_late
 
 pytestmark = pytest.mark.slow
 
@@ -96,11 +100,12 @@ def _expected_station(store: StoreData, district: str, station: str, period: str
     own = StoreRoots.under(str(store.root)).province_root(PROVINCE)
     con = open_catalog(own, "district", province=PROVINCE)
     try:
-        r = run_report(con, Hierarchy.default(), "health", "district", district, period,
-                       "as-recorded", f"province:{PROVINCE}")  # fmt: skip
+        request = ReportRequest(kind="health", tier="district", unit=district, period=period,
+                                principal=f"province:{PROVINCE}")  # fmt: skip
+        r = run_report(con, Hierarchy.default(), request)
     finally:
         con.close()
-    return r.numerator("outpatient_visits_per_capita", station)
+    return r.numerator("outpatient_visits_per_capita", station) or 0
 
 
 def test_province_analyst_drills_to_a_station_and_across_periods(
@@ -225,35 +230,115 @@ def test_fhir_download_equals_tuyen_report(
         validate(portal_doc)
 
 
+def _waiting(page: Page, server: Server) -> list[str]:
+    """The approval forms' actions (``/approvals/<station>/<month>``) waiting on the page."""
+    page.goto(f"{server.url}/approvals")
+    return [
+        str(a)
+        for a in page.locator("form.decide").evaluate_all(
+            "fs => fs.map(f => f.getAttribute('action'))"
+        )
+    ]
+
+
 def test_requests_without_the_csrf_token_are_refused(
     portal: Server, context: BrowserContext
 ) -> None:
     page = login(context, portal, "ana12")
     logout = page.request.post(f"{portal.url}/logout", form={"csrf": "forged"})
     assert logout.status == 403
-    sid = portal.submissions[0]
-    decide = page.request.post(f"{portal.url}/approvals/{sid}", form={"decision": "approve"})
+    action = _waiting(page, portal)[0]
+    decide = page.request.post(f"{portal.url}{action}", form={"decision": "approve"})
     assert decide.status == 403
-    page.goto(f"{portal.url}/approvals")
-    assert page.locator(f'form[action="/approvals/{sid}"]').count() == 1  # still waiting
+    assert action in _waiting(page, portal)  # still waiting
     page.goto(f"{portal.url}/u/{PROVINCE}")
     assert "/login" not in page.url  # still logged in: the forged logout did nothing
 
 
 def test_an_approver_approves_and_sends_back(portal: Server, context: BrowserContext) -> None:
     page = login(context, portal, "ana12")
-    page.goto(f"{portal.url}/approvals")
-    first, second = portal.submissions
-    page.click(f'form[action="/approvals/{first}"] button[value="approve"]')
+    first, second = _waiting(page, portal)[:2]
+    page.click(f'form[action="{first}"] button[value="approve"]')
     assert "Đã phê duyệt" in page.inner_text("p.notice")
-    form = page.locator(f'form[action="/approvals/{second}"]')
+    form = page.locator(f'form[action="{second}"]')
     form.locator("input[name=note]").fill("thiếu số liệu tiêm chủng")
-    form.locator('button[value="return"]').click()
+    form.locator('button[value="send_back"]').click()
     assert "Đã trả lại" in page.inner_text("p.notice")
+    assert first not in _waiting(page, portal) and second not in _waiting(page, portal)
     decided = {
-        e["submission"]: e["decision"] for e in portal.entries() if e["action"] == "approval"
+        f"/approvals/{e['station']}/{e['period']}": e["decision"]
+        for e in portal.entries()
+        if e["action"] == "approval" and e["outcome"] == "allowed"
     }
-    assert decided == {first: "approved", second: "returned"}
+    assert {k: v for k, v in decided.items() if k in (first, second)} == {
+        first: "approved",
+        second: "sent_back",
+    }
+    # the signoff sink verified and stored both (signed with ana12's key, held by the portal)
+    for action, state in ((first, "approved"), (second, "sent_back")):
+        station, month = action.split("/")[2:]
+        wait_until(partial(_stored_as, portal, station, month, state), timeout=60,
+                   message=f"{action} not {state} in the store")  # fmt: skip
+
+
+def _stored_as(server: Server, station: str, month: str, state: str) -> bool:
+    return _state_in_store(server, station, month) == state
+
+
+def _state_in_store(server: Server, station: str, month: str) -> str | None:
+    own = StoreRoots.under(str(server.store)).province_root(PROVINCE)
+    con = open_catalog(own, "province", province=PROVINCE)
+    try:
+        sm = read_ledger(con, [month]).stations.get((station, month))
+    finally:
+        con.close()
+    if sm is None:
+        return None
+    return "approved" if sm.approved_at else ("sent_back" if sm.sent_back_at else None)
+
+
+def test_approved_month_as_submitted_keeps_the_figures_of_the_approval(
+    portal: Server, portal_store: StoreData, context: BrowserContext
+) -> None:
+    """An approver approves a submitted month in the browser; the report "as submitted" then
+    shows the figures as they were at the approval, while a visit of that month entered
+    afterwards (a register back-entered late) moves "latest" only."""
+    page = login(context, portal, "ana12")
+
+    def visits(station: str, month: str, view: str) -> int:
+        got = page.request.get(
+            f"{portal.url}/download/health/{station}.csv?period={month}&view={view}"
+        )
+        assert got.status == 200, got.text()
+        rows = pacsv.read_csv(io.BytesIO(got.body())).to_pylist()
+        (n,) = [r["numerator"] for r in rows if r["indicator"] == "outpatient_visits_per_capita"]
+        return int(n)
+
+    waiting = [a.split("/")[2:] for a in _waiting(page, portal)]
+    station, month = max(waiting, key=lambda sm: visits(sm[0], sm[1], "latest"))
+    latest = visits(station, month, "latest")
+    assert latest > 0
+    assert visits(station, month, "as-submitted") == 0  # nothing approved: nothing submitted
+    page.click(f'form[action="/approvals/{station}/{month}"] button[value="approve"]')
+    assert "Đã phê duyệt" in page.inner_text("p.notice")
+    wait_until(partial(_stored_as, portal, station, month, "approved"), timeout=60,
+               message="the approval did not reach the store")  # fmt: skip
+    wait_until(lambda: visits(station, month, "as-submitted") == latest, timeout=30,
+               message="as submitted never showed the approved figures")  # fmt: skip
+    visit = next(
+        rec.data for (rt, _), rec in portal_store.sim.truth.live_records().items()
+        if rt == "encounter" and rec.station == station and rec.data
+        and rec.data.get("encounter_type") == "outpatient"
+        and str(rec.data.get("encounter_date", "")).startswith(month)
+    )  # fmt: skip
+    enter_late(portal_store.root, station, "encounter", visit, batch=1)
+    wait_until(lambda: visits(station, month, "latest") == latest + 1, timeout=30,
+               message="the late visit did not reach the latest figures")  # fmt: skip
+    assert visits(station, month, "as-submitted") == latest  # frozen at the approval
+    page.goto(f"{portal.url}/u/{station}?period={month}&view=as-submitted")
+    assert page.eval_on_selector("#view", "e => e.value") == "as-submitted"
+    tile = page.locator('a[data-indicator="outpatient_visits_per_capita"]').locator("..")
+    assert tile.locator(".parts").inner_text().split("/")[0].strip().replace(".", "") == str(latest)
 
 
 def test_public_page_has_no_identifier_and_no_small_count(

@@ -58,7 +58,11 @@ def test_a_station_page_is_its_row_in_the_district_report(reports: Reports) -> N
 def test_each_scope_opens_only_its_store(reports: Reports) -> None:
     at = date.today()
     stores = reports.stores
-    assert stores.key(parse_scope("national"), "district", at) == StoreKey("national", None)
+    # a national account reads every province's record-level tier (its reports suppressed:
+    # sinks.reports.smallcells); the pseudonymised national tier serves the public page only
+    assert stores.key(parse_scope("national"), "district", at) == StoreKey("district", None)
+    assert stores.key(parse_scope("national"), "national", at) == StoreKey("province", None)
+    assert stores.public_key() == StoreKey("national", None)
     assert stores.key(parse_scope(f"province:{PROVINCE}"), "province", at) == StoreKey(
         "province", (PROVINCE,)
     )
@@ -94,3 +98,21 @@ def test_periods_move_by_their_own_kind() -> None:
     assert [label for _, label in period_family(parse_period("2026-08"))] == [
         "2026-08", "2026-Q3", "2026-H2", "2026-9M", "2026",
     ]  # fmt: skip
+
+
+def test_a_national_accounts_pages_and_downloads_are_suppressed(reports: Reports) -> None:
+    """The national scope leaves the provinces' subtrees: its reports (and so its CSV,
+    Parquet and FHIR downloads, written from the same Report) hide small cells; the
+    province's own account sees the exact figures."""
+    month = _month(reports)
+    national = reports.run(parse_scope("national"), ReportQuery("health", PROVINCE, month))
+    own = reports.run(parse_scope(f"province:{PROVINCE}"), ReportQuery("health", PROVINCE, month))
+    assert national.suppression is not None and own.suppression is None
+    for cell in national.cells:
+        if cell.indicator.kind == "health" and cell.numerator is not None:
+            assert not 0 < cell.numerator < 5
+            assert cell.numerator == own.numerator(cell.indicator.code, cell.unit_code)
+    text = Reports.csv_bytes(national).decode()
+    assert text.splitlines()[0].endswith('"suppressed"')
+    if any(c.suppressed for c in national.cells):
+        assert "true" in text and b"masked" in Reports.fhir_bytes(national)

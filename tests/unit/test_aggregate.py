@@ -59,8 +59,10 @@ def test_pipeline_counters_equal_recomputation(seed: int, batch: int) -> None:
             changes.append(f.change(c.record_type.value, version=2, op="delete", **kwargs))  # type: ignore[arg-type]
         else:
             data = dict(c.data or {})
-            if "controlled" in data:
-                data["controlled"] = not data["controlled"]
+            if "measurements" in data:  # a corrected reading: now uncontrolled (≥ 140/90)
+                data["measurements"] = {
+                    "blood_pressure": {"systolic_mmhg": 165, "diastolic_mmhg": 100}
+                }
             if "encounter_type" in data:
                 data["encounter_type"] = "inpatient"
             changes.append(f.change(c.record_type.value, version=2, data=data, **kwargs))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from nacl.signing import SigningKey
 from pydantic import SecretStr, ValidationError
@@ -46,6 +47,7 @@ def settings(**values: object) -> Settings:
         "pseudonym_key": None,
         "portal_session_key": None,
         "access_log_key": None,
+        "approver_keys": None,
     }
     return Settings.model_construct(**{**Settings.load().model_dump(), **base, **values})
 
@@ -222,6 +224,49 @@ def test_development_mode_generates_the_portal_keys_once_and_says_so(
     keys.write_bytes(b'{"session": "x", "audit": "y"}')  # another format: refused, named
     with pytest.raises(ConfigError, match=f"{keys} does not hold the portal's development keys"):
         portal_anchors(settings(dev=True), state)
+
+
+def approvers_file(tmp_path: Path, *, dev: bool = False) -> Path:
+    from schemas.signoff import DevApproverRegistry
+
+    key = (
+        DevApproverRegistry(DEV_KEY_SEED).signing_key("sup-01-1") if dev else SigningKey.generate()
+    ).verify_key
+    entry = {"approver": "sup-01-1", "unit": "01", "roles": ["approve", "lock"]}
+    path = tmp_path / "approvers.json"
+    entry["public_key"] = base64.b64encode(bytes(key)).decode()
+    path.write_bytes(orjson.dumps({"approvers": [entry]}))
+    return path
+
+
+def test_whatever_checks_decisions_needs_the_approvers_keys(tmp_path: Path) -> None:
+    """TUYEN_APPROVER_KEYS: named when missing, refused when broken, empty or a development
+    approver's outside development mode; the sink's config refuses to run without it too."""
+    from deploy.anchors import approver_registry
+    from sinks.config import sink_config
+
+    with pytest.raises(MissingTrustAnchor, match=r"TUYEN_APPROVER_KEYS is not set: .*--dev"):
+        approver_registry(settings(), "tuyen sink signoff")
+    real = approvers_file(tmp_path)
+    assert approver_registry(settings(approver_keys=str(real)), "x").keys_of("sup-01-1")
+    assert approver_registry(settings(approver_keys=str(real)), "x").keys_of("sup-02-1") == ()
+    with pytest.raises(ConfigError, match=r"development keys .* sup-01-1"):
+        approver_registry(settings(approver_keys=str(approvers_file(tmp_path, dev=True))), "x")
+    (tmp_path / "empty.json").write_bytes(b'{"approvers": []}')
+    with pytest.raises(ConfigError, match="holds no keys"):
+        approver_registry(settings(approver_keys=str(tmp_path / "empty.json")), "x")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        approver_registry(settings(approver_keys=str(tmp_path / "nope.json")), "x")
+    # development mode: the development approvers, alone or besides the file
+    dev = approver_registry(settings(dev=True), "x")
+    assert dev.keys_of("sup-02-1")
+    both = approver_registry(settings(dev=True, approver_keys=str(real)), "x")
+    assert both.keys_of("sup-01-1") and both.keys_of("sup-02-1")
+    conn = KafkaConnection(bootstrap="localhost:1")
+    with pytest.raises(ValidationError, match="approver_keys is required"):
+        sink_config("signoff", kafka=conn, store_root=str(tmp_path))
+    assert sink_config("signoff", kafka=conn, store_root=str(tmp_path), development=True)
+    assert sink_config("national", kafka=conn, store_root=str(tmp_path))  # verifies nothing
 
 
 def test_the_worker_loads_the_facility_registry_or_refuses_naming_it(tmp_path: Path) -> None:

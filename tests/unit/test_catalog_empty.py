@@ -10,7 +10,7 @@ import pytest
 from schemas.registry import RecordType
 from schemas.tier import TierRecord
 from sinks.catalog import build_catalog, open_catalog
-from sinks.columns import payload_columns
+from sinks.columns import national_columns, payload_columns
 from sinks.exceptions import CatalogError
 
 
@@ -18,17 +18,25 @@ def _columns(con: duckdb.DuckDBPyConnection, view: str) -> list[str]:
     return [row[0] for row in con.execute(f'DESCRIBE "{view}"').fetchall()]
 
 
-def test_empty_store_has_every_view_with_contract_columns(tmp_path: Path) -> None:
-    con = open_catalog(tmp_path / "nothing-yet", "national")
-    base = [n for n in TierRecord.model_fields]
+@pytest.mark.parametrize("tier", ["province", "national"])
+def test_empty_store_has_every_view_with_contract_columns(tmp_path: Path, tier: str) -> None:
+    con = open_catalog(tmp_path / "nothing-yet", tier)
     for rt in RecordType:
-        expected = base + [c.name for c in payload_columns(rt.value)]
-        assert _columns(con, rt.value) == expected
+        if tier == "national":  # the allow-list (schemas.national), and the released QIs
+            expected = [c.name for c in national_columns(rt.value)]
+            current = expected + (["age_band", "birth_month"] if rt is RecordType.PERSON else [])
+        else:
+            expected = [*TierRecord.model_fields] + [c.name for c in payload_columns(rt.value)]
+            current = expected
+        assert _columns(con, rt.value) == current
         assert _columns(con, f"{rt.value}_changes") == expected
         assert con.execute(f'SELECT count(*) FROM "{rt.value}"').fetchall() == [(0,)]
     assert _columns(con, "units") == ["code", "name", "tier", "kind", "valid_from", "valid_to"]
     assert _columns(con, "links") == ["child", "parent", "valid_from", "valid_to"]
-    assert _columns(con, "population") == ["code", "population", "valid_from", "valid_to"]
+    assert _columns(con, "population") == [
+        *("code", "population", "valid_from", "valid_to"),
+        *("under_1", "women_15_49", "reference_date"),
+    ]
     assert _columns(con, "aggregates_live") == ["unit", "period", "element", "value", "updated_at"]
     # the analysts' dead letters are redacted: no key, value, headers or message
     assert _columns(con, "dlq") == [

@@ -39,6 +39,7 @@ STATEFUL = {
     Reason.REPLAY_STALE_VERSION,
     Reason.DELETE_UNKNOWN_RECORD,
     Reason.EVENT_TOO_OLD,
+    Reason.SIGNER_NOT_AUTHORISED,  # the role a record type needs: checked by the validator
     Reason.WRONG_PARTITION,
     Reason.VERSION_JUMP,
     Reason.NOT_RECORD_HOLDER,

@@ -32,6 +32,7 @@ MONITORING = DEPLOY / "monitoring"
 TUYEN_IMAGE = "tuyen"
 
 PORTAL = ("tuyen", "portal", "serve")
+SIGNOFF_SINK = ("tuyen", "sink", "signoff")
 #: What each workload must be given outside development mode (``deploy.anchors``, the
 #: monitor off loopback): setting → "path" (a file the setting names) or "secret" (read from
 #: ``<SETTING>_FILE``, never inline). Matched on the start of the `tuyen` command line.
@@ -41,7 +42,12 @@ NEEDS: dict[tuple[str, ...], dict[str, str]] = {
         "TUYEN_PSEUDONYM_KEY": "secret",
     },
     ("tuyen", "monitor", "serve"): {"TUYEN_MONITOR_TOKEN": "secret"},
-    PORTAL: {"TUYEN_PORTAL_SESSION_KEY": "secret", "TUYEN_ACCESS_LOG_KEY": "secret"},
+    PORTAL: {
+        "TUYEN_PORTAL_SESSION_KEY": "secret",
+        "TUYEN_ACCESS_LOG_KEY": "secret",
+        "TUYEN_APPROVER_KEYS": "path",
+    },
+    SIGNOFF_SINK: {"TUYEN_APPROVER_KEYS": "path"},
 }
 #: Secrets only the workloads that need them may see (least privilege).
 ONLY_FOR = {
@@ -49,8 +55,9 @@ ONLY_FOR = {
     "TUYEN_PORTAL_SESSION_KEY": PORTAL,
     "TUYEN_ACCESS_LOG_KEY": PORTAL,
 }
-#: Workloads that use no Kafka: they get no Kafka principal (least privilege).
-WITHOUT_KAFKA = (PORTAL,)
+#: Workloads that use no Kafka: they get no Kafka principal (least privilege). The portal
+#: sends its approvals to signoff.decisions (its principal may write only that topic).
+WITHOUT_KAFKA: tuple[tuple[str, ...], ...] = ()
 #: Every secret a manifest must never write inline (compose environment, ConfigMaps).
 SECRET_VARS = (
     "TUYEN_PSEUDONYM_KEY",
@@ -376,7 +383,7 @@ def test_compose_workloads_get_their_trust_anchors_from_secrets() -> None:
         for secret, only in ONLY_FOR.items():
             if argv[: len(only)] != only:
                 assert secret not in env and secret + "_FILE" not in env, f"{name}: {secret}"
-    assert checked == {"streams", "monitor", "portal"}
+    assert checked == {"streams", "monitor", "portal", "sink-signoff"}
     declared = compose()["secrets"]
     for svc in services.values():
         for secret in compose_secret_files(svc).values():
@@ -405,10 +412,16 @@ def test_the_anchor_check_catches_a_workload_without_them() -> None:
     assert missing_anchors(worker, elsewhere, mounted)
     monitor = ("tuyen", "monitor", "serve", "--host", "0.0.0.0")
     assert missing_anchors(monitor, {}, mounted) and not missing_anchors(monitor[:3], {}, mounted)
-    assert len(missing_anchors(PORTAL, {}, mounted)) == 2  # on loopback too
-    keys = {"TUYEN_PORTAL_SESSION_KEY_FILE": "/run/secrets/key_registry"}
+    assert len(missing_anchors(PORTAL, {}, mounted)) == 3  # on loopback too
+    keys = {
+        "TUYEN_PORTAL_SESSION_KEY_FILE": "/run/secrets/key_registry",
+        "TUYEN_APPROVER_KEYS": "/run/secrets/pseudonym_key",
+    }
     assert missing_anchors(PORTAL, keys, mounted) == [
         "TUYEN_ACCESS_LOG_KEY: not read from a mounted secret (None)"
+    ]
+    assert missing_anchors(SIGNOFF_SINK, {}, mounted) == [
+        "TUYEN_APPROVER_KEYS: not read from a mounted secret (None)"
     ]
 
 
@@ -419,7 +432,8 @@ def test_compose_portal_reads_the_store_and_keeps_its_state() -> None:
     env = portal["environment"]
     volumes = dict(v.split(":", 1) for v in portal["volumes"])
     sinks = [s for n, s in services.items() if n.startswith("sink-") and n != "sink-dlq"]
-    stores = {v.split(":")[0] for s in sinks for v in s["volumes"]}
+    # the signoff sink's own dead rows (decisions that fail verification) go to the quarantine
+    stores = {v.split(":")[0] for s in sinks for v in s["volumes"]} - {"store-quarantine"}
     for store in stores:  # every analysts' store, read-only; never the quarantine
         assert volumes[store].endswith(":ro"), store
     assert "store-quarantine" not in volumes
@@ -430,8 +444,9 @@ def test_compose_portal_reads_the_store_and_keeps_its_state() -> None:
 
 
 def test_compose_each_owner_has_its_own_store_and_each_service_its_own_principal() -> None:
-    """A province's volume is written by its sink alone; the quarantine by the DLQ sink
-    alone; every service connects as its own principal with its own password secret, over
+    """A province's volume is written by its sink alone (and its ``signoff/`` folder by the
+    signoff sink); the quarantine by the DLQ sink (and the signoff sink's dead rows); every
+    service connects as its own principal with its own password secret, over
     SASL_SSL; the brokers have no PLAINTEXT listener and one super user."""
     services = compose()["services"]
     writers: dict[str, set[str]] = {}
@@ -441,15 +456,12 @@ def test_compose_each_owner_has_its_own_store_and_each_service_its_own_principal
             if source.startswith("store-") and not rest.endswith(":ro"):
                 writers.setdefault(source, set()).add(name)
     for code in generator().province_codes():
-        assert writers[f"store-province-{code}"] == {f"sink-province-{code}"}
-    assert writers["store-quarantine"] == {"sink-dlq"}
+        assert writers[f"store-province-{code}"] == {f"sink-province-{code}", "sink-signoff"}
+    assert writers["store-quarantine"] == {"sink-dlq", "sink-signoff"}
     assert writers["store-national"] == {"sink-national", "sink-aggregates"}
     principals = set(generator().deployed_principals())
     for name, svc in tuyen_services().items():
         env = svc.get("environment") or {}
-        if tuple(svc.get("command") or ())[:3] == PORTAL:
-            assert not [k for k in env if k.startswith(("TUYEN_KAFKA_", "KAFKA_"))]
-            continue
         user = env["TUYEN_KAFKA_SASL_USERNAME"]
         assert user in principals, name
         assert env["TUYEN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name

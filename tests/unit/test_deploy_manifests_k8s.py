@@ -220,7 +220,7 @@ def test_every_user_uses_scram() -> None:
 
 def test_sinks_only_read_their_own_topic_in_their_own_group() -> None:
     sinks = generator().SINKS
-    assert set(sinks) == {"national", "aggregates", "dlq"}
+    assert set(sinks) == {"national", "aggregates", "dlq", "signoff"}
     for sink, topic in sinks.items():
         rules = acl_rules(users()[f"tuyen-sink-{sink}"])
         assert set(rules) == {
@@ -368,7 +368,7 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
             )
             if secret_name.startswith("tuyen-") and secret_name != "tuyen-cluster-ca-cert":
                 assert volume["secret"]["defaultMode"] == 0o440, f"{name}: {secret_name}"
-    assert checked == {"tuyen-streams", "tuyen-monitor", "tuyen-portal"}
+    assert checked == {"tuyen-streams", "tuyen-monitor", "tuyen-portal", "tuyen-sink-signoff"}
     (worker,) = [(p, c) for n, p, c in workloads() if n == "tuyen-streams"]
     files = secret_files(*worker)
     env = env_values(worker[1])
@@ -381,6 +381,12 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
         "key",
     )
     assert from_secret(files, env["TUYEN_ACCESS_LOG_KEY_FILE"]) == ("tuyen-access-log-key", "key")
+    for name, pod, c in workloads():  # the approvers' registry: where decisions are checked
+        if name in {"tuyen-portal", "tuyen-sink-signoff"}:
+            assert from_secret(secret_files(pod, c), env_values(c)["TUYEN_APPROVER_KEYS"]) == (
+                "tuyen-approver-keys",
+                "approvers.json",
+            ), name
     for cm in by_kind("ConfigMap"):
         for secret in (*SECRET_VARS, "TUYEN_DEV"):
             assert secret not in cm.get("data", {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,6 +25,7 @@ from schemas.hierarchy import (
     reference_dir,
     restate_province,
 )
+from schemas.hierarchy.population import PopulationGroup
 
 BEFORE = date(2025, 6, 30)
 AFTER = REORGANISATION_DATE
@@ -145,26 +147,64 @@ def test_every_station_is_placed_once(h: Hierarchy, day: date) -> None:
 
 
 @pytest.mark.parametrize("day", [date(2019, 4, 1), BEFORE, AFTER, date(2030, 1, 1)])
-def test_population_sums_at_every_tier(h: Hierarchy, day: date) -> None:
+@pytest.mark.parametrize("group", ["total", "under_1", "women_15_49"])
+def test_population_sums_at_every_tier(h: Hierarchy, day: date, group: PopulationGroup) -> None:
     for tier in (Tier.NATIONAL, Tier.PROVINCE, Tier.DISTRICT):
         for unit in h.units(tier, day):
             kids = h.children(unit.code, day)
-            assert h.population(unit.code, day) == sum(h.population(k.code, day) for k in kids)
-    assert h.population("VN", day) == NATIONAL_2019
+            assert h.population(unit.code, day, group) == sum(
+                h.population(k.code, day, group) for k in kids
+            )
 
 
-def test_population_matches_census(h: Hierarchy) -> None:
+@pytest.fixture(scope="module")
+def census() -> Hierarchy:
+    """The default hierarchy without growth: the 2019 census counts as they are."""
+    ref = reference_dir()
+    return Hierarchy.from_csv(ref / "units.csv.gz", ref / "links.csv.gz", ref / "population.csv.gz")
+
+
+def test_population_is_the_census_by_commune(census: Hierarchy) -> None:
     with (reference_dir() / "province_population.csv").open(encoding="utf-8") as fh:
-        census = {r["old_province_code"]: int(r["population_2019"]) for r in csv.DictReader(fh)}
-    assert sum(census.values()) == NATIONAL_2019
-    for code, total in census.items():
-        assert h.population(code, BEFORE) == total
+        totals = {r["old_province_code"]: int(r["population_2019"]) for r in csv.DictReader(fh)}
+    assert sum(totals.values()) == NATIONAL_2019
+    with gzip.open(reference_dir() / "commune_population_2019.csv.gz", "rt") as fh:
+        communes = {r["ward_code"]: int(r["population_2019"]) for r in csv.DictReader(fh)}
+    for station in census.units(Tier.STATION, BEFORE):
+        assert census.population(station.code, BEFORE) == communes[station.code]
+    # island districts without a commune before July 2025 (Bạch Long Vĩ, Cồn Cỏ, Lý Sơn,
+    # Côn Đảo) have no station: their people count from the special zones (đặc khu) on
+    islands = {"31": 624, "45": 346, "51": 18_550, "77": 8_827}
+    for code, total in totals.items():
+        assert census.population(code, BEFORE) == total - islands.get(code, 0)
     merged: dict[str, int] = {}
     for old, new in province_merger().items():
-        merged[new] = merged.get(new, 0) + census[old]
+        merged[new] = merged.get(new, 0) + totals[old]
     for code, total in merged.items():
-        assert h.population(code, AFTER) == total
-    assert all(h.population(s.code, BEFORE) > 0 for s in h.units(Tier.STATION, BEFORE))
+        assert census.population(code, AFTER) == total
+    assert census.population("VN", AFTER) == NATIONAL_2019
+    stale = [
+        s.code for s in census.units(Tier.STATION, BEFORE) if not census.population(s.code, BEFORE)
+    ]
+    assert len(stale) == 11  # 0.6.0 lists 11 communes merged before the 2019 census
+
+
+def test_population_grows_between_the_census_and_the_2024_survey(
+    h: Hierarchy, census: Hierarchy
+) -> None:
+    growth = h.growth
+    assert growth is not None
+    assert growth.total(date(2019, 4, 1)) == pytest.approx(NATIONAL_2019)
+    assert growth.total(date(2024, 4, 1)) == pytest.approx(101_112_656)
+    n_stations = len(h.units(Tier.STATION, AFTER))
+    for year in (2025, 2026, 2030):
+        day = date(year, 12, 31)
+        want = growth.total(date(year, 7, 1))  # mid-year: the denominator of an annual rate
+        assert abs(h.population("VN", day) - want) <= n_stations / 2 + 1
+        assert h.population("VN", day) > census.population("VN", day)
+    assert h.population("VN", date(2026, 1, 1)) == h.population("VN", date(2026, 12, 31))
+    assert h.population("VN", date(2027, 1, 1)) > h.population("VN", date(2026, 12, 31))
+    assert "estimate" in h.population_basis(date(2026, 10, 31))
 
 
 def test_restate_province_and_units(h: Hierarchy) -> None:
@@ -177,10 +217,18 @@ def test_restate_province_and_units(h: Hierarchy) -> None:
     for old, new in merger.items():
         assert h.restate(old, BEFORE).code == new
         assert restate_province(new) == new
-    assert h.restate("00001", BEFORE).code == "KV001"  # closed commune → its regional centre
+    assert h.restate("00001", BEFORE).code == "00097"  # Phúc Xá → Hồng Hà (NSO table)
     assert h.restate("00004", BEFORE).code == "00004"  # surviving commune → itself
     assert h.restate("001", BEFORE).code == "KV001"
     assert h.restate("00001", BEFORE, to=BEFORE).code == "00001"
+    # a closed station's events after the merger: a site of the commune it merged into
+    site = h.lookup_site("00001", AFTER)
+    assert (site.station.code, site.district.code) == (
+        "00001",
+        h.lookup("00097", AFTER).district.code,
+    )
+    assert h.successor_station("00001", AFTER) == "00097"
+    assert h.successor_station("00004", AFTER) is None  # still open
     with pytest.raises(ValueError):
         h.restate("00004", AFTER, to=BEFORE)
 

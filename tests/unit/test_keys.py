@@ -264,3 +264,30 @@ def test_check_processes_cut_a_revoked_key_off_within_one_interval(tmp_path: Pat
         assert isinstance(pool.check_sync(other, datetime.now(UTC))[0], Accepted)
     finally:
         pool.close()
+
+
+def test_the_key_that_verified_a_submission_must_hold_the_station_head_role() -> None:
+    """Roles are per key: a signer rotating from a station-head key to one without the role
+    signs records with both, the month's submission only with the first; the role is read
+    from the registry file and survives a round trip."""
+    from schemas.keys import STATION_HEAD, require_role
+
+    registry = StaticKeyRegistry(
+        [
+            SignerKey(SIGNER, "00004", pub("head"), key_id="h", roles=frozenset({STATION_HEAD})),
+            SignerKey(SIGNER, "00004", pub("plain"), key_id="p"),
+        ]
+    )
+    received = T0 + timedelta(days=1)
+    require_role(verify(signed("head", "h"), registry, received=received), STATION_HEAD)
+    plain = verify(signed("plain"), registry, received=received)  # no key_id: found by trying
+    assert plain.key_id == "p"
+    with pytest.raises(ContractViolation) as exc:
+        require_role(plain, STATION_HEAD)
+    assert exc.value.reason is Reason.SIGNER_NOT_AUTHORISED
+    back = StaticKeyRegistry.from_json(registry.to_json())
+    assert [k.roles for k in back.keys_of(SIGNER)] == [frozenset({STATION_HEAD}), frozenset()]
+    doc = orjson.loads(registry.to_json())
+    doc["keys"][0]["roles"] = ["boss"]
+    with pytest.raises(ContractViolation, match="roles"):
+        StaticKeyRegistry.from_json(orjson.dumps(doc))

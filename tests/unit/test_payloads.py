@@ -129,7 +129,8 @@ def test_snapshot_period_rules() -> None:
 def test_strict_json_types() -> None:
     assert reason_of("immunization", with_("immunization", dose_number="2")) is Reason.WRONG_TYPE
     assert (
-        reason_of("chronic_followup", with_("chronic_followup", controlled=1)) is Reason.WRONG_TYPE
+        reason_of("chronic_followup", with_("chronic_followup", on_treatment=1))
+        is Reason.WRONG_TYPE
     )
     assert reason_of("encounter", with_("encounter", encounter_type="spa")) is Reason.UNKNOWN_CODE
     staff = example_data("staff_snapshot")

@@ -5,16 +5,18 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import orjson
 import pytest
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from schemas.hierarchy import Hierarchy
+from schemas.reasons import ContractViolation
 from sinks.portal.accounts import AccountError, Accounts, LoginPolicy
-from sinks.portal.approvals import ApprovalError, LocalApprovals, approver_unit
 from sinks.portal.db import Database
 from sinks.portal.scope import Role, parse_scope
 from sinks.portal.sessions import Sessions, Tokens
+from sinks.portal.signing import ApproverKeys, approver_roles
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # tests only
 
@@ -147,20 +149,32 @@ def test_scopes_cover_their_subtree(h: Hierarchy) -> None:
         parse_scope("province:99x", h)
 
 
-def test_the_unit_above_approves(tmp_path: Path, h: Hierarchy) -> None:
+def test_approver_accounts_get_keys_the_registry_accepts(tmp_path: Path, h: Hierarchy) -> None:
+    """Province approvers approve and lock, district approvers approve, nobody else decides;
+    the registry the portal prints verifies the decisions the portal signs."""
+    from schemas.signoff import StaticApproverRegistry, check_decision, make_decision
+
     db = Database(tmp_path / "portal.sqlite")
-    approvals = LocalApprovals(db, h)
-    assert approver_unit(h, "03388", "2026-10") == "KV105"
-    assert approver_unit(h, "KV105", "2026-10") == "12"
-    assert approver_unit(h, "12", "2026-10") == "VN"
-    s = approvals.submit("KV105", "2026-10", "head")
-    assert [x.id for x in approvals.waiting_for(parse_scope("province:12"), h)] == [s.id]
-    assert approvals.waiting_for(parse_scope("national"), h) == []
-    with pytest.raises(ApprovalError, match="why"):
-        approvals.decide(s.id, False, "ana", "")
-    assert approvals.decide(s.id, True, "ana", "").status == "approved"
-    with pytest.raises(ApprovalError, match="not waiting"):
-        approvals.decide(s.id, False, "ana", "late")
+    accounts = Accounts(db, h, hasher=FAST)
+    prov = accounts.add("ana", "a-long-password", "province:12", ["analyst", "approver"])
+    dist = accounts.add("binh", "a-long-password", "district:KV105", ["approver"])
+    only = accounts.add("chi", "a-long-password", "province:12", ["analyst"])
+    natl = accounts.add("dung", "a-long-password", "national", ["approver"])
+    assert approver_roles(prov) == ("approve", "lock") and approver_roles(dist) == ("approve",)
+    assert approver_roles(only) == () and approver_roles(natl) == ()
+    keys = ApproverKeys(db)
+    doc = keys.registry(u.account for u in accounts.list())
+    assert [e["approver"] for e in doc["approvers"]] == ["ana", "binh"]
+    assert keys.signing_key("ana").encode() == keys.signing_key("ana").encode()  # kept
+    path = tmp_path / "approvers.json"
+    path.write_bytes(orjson.dumps(doc))
+    registry = StaticApproverRegistry.load(path)
+    decision = make_decision(
+        "approve", period="2026-10", province="12", station="03388", unit="KV105", approver="binh"
+    )
+    check_decision(decision.signed(keys.signing_key("binh")), registry, h)
+    with pytest.raises(ContractViolation, match="does not verify"):
+        check_decision(decision.signed(keys.signing_key("ana")), registry, h)  # not binh's key
 
 
 def test_serve_refuses_to_start_without_its_keys(tmp_path: Path) -> None:

@@ -15,8 +15,15 @@ from typer.testing import CliRunner
 from deploy.cli import report as report_cli
 from deploy.cli.root import app as tuyen
 from schemas.hierarchy import Hierarchy
-from sinks.reports import AccessDenied, AccessLog, BadRequest, parse_principal, run_report
-from sinks.reports.memcatalog import build_catalog
+from sinks.reports import (
+    AccessDenied,
+    AccessLog,
+    BadRequest,
+    ReportRequest,
+    parse_principal,
+    run_report,
+)
+from tests.report_store import Stores
 from tests.unit.test_report_indicators import scenario
 
 
@@ -26,8 +33,35 @@ def h() -> Hierarchy:
 
 
 @pytest.fixture(scope="module")
-def con(h: Hierarchy) -> duckdb.DuckDBPyConnection:
-    return build_catalog(duckdb.connect(), scenario(h))
+def stores(h: Hierarchy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
+    s = Stores(tmp_path_factory.mktemp("access"), scenario(h))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def con(stores: Stores) -> duckdb.DuckDBPyConnection:
+    """The province tier: what national reports read too (``sinks.reports.source_tier``)."""
+    return stores.con("province")
+
+
+def req(kind: str, tier: str, unit: str | None, period: str, principal: str) -> ReportRequest:
+    return ReportRequest(kind=kind, tier=tier, unit=unit, period=period, principal=principal)
+
+
+def test_a_request_is_keyword_only_frozen_and_names_its_principal() -> None:
+    with pytest.raises(TypeError):
+        ReportRequest("health", "national", "2026-10", "national")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="principal"):
+        ReportRequest(kind="health", tier="national", period="2026-10")  # type: ignore[call-arg]
+    r = req("health", "national", None, "2026-10", "national")
+    with pytest.raises(AttributeError):
+        r.principal = "province:01"  # type: ignore[misc]
+
+
+def test_run_report_takes_only_a_request(con: Any, h: Hierarchy) -> None:
+    with pytest.raises(TypeError, match="ReportRequest"):
+        run_report(con, h, "health")  # type: ignore[arg-type]
 
 
 def test_principals_parse() -> None:
@@ -58,13 +92,12 @@ def test_scope_is_enforced_and_logged(
     allowed: bool,
 ) -> None:  # fmt: skip
     log = AccessLog(tmp_path / "access.log")
+    request = req("resources", tier, unit, "2026-10", principal)
     if allowed:
-        run_report(con, h, "resources", tier, unit, "2026-10", "as-recorded", principal,
-                   access_log=log)  # fmt: skip
+        run_report(con, h, request, access_log=log)
     else:
         with pytest.raises(AccessDenied, match="access refused"):
-            run_report(con, h, "resources", tier, unit, "2026-10", "as-recorded", principal,
-                       access_log=log)  # fmt: skip
+            run_report(con, h, request, access_log=log)
     (entry,) = log.read()
     assert entry["outcome"] == ("allowed" if allowed else "refused")
     assert entry["principal"] == principal
@@ -76,11 +109,14 @@ def test_scope_is_enforced_and_logged(
 def test_bad_requests_are_logged_as_errors(con: Any, h: Hierarchy, tmp_path: Path) -> None:
     log = AccessLog(tmp_path / "a.log")
     with pytest.raises(BadRequest, match="is a district"):
-        run_report(con, h, "health", "province", "KV001", "2026-10", access_log=log)
+        run_report(con, h, req("health", "province", "KV001", "2026-10", "national"),
+                   access_log=log)  # fmt: skip
     with pytest.raises(BadRequest, match="unknown report kind"):
-        run_report(con, h, "wealth", "national", None, "2026-10", access_log=log)
+        run_report(con, h, req("wealth", "national", None, "2026-10", "national"),
+                   access_log=log)  # fmt: skip
     with pytest.raises(BadRequest, match="bad period"):
-        run_report(con, h, "health", "national", None, "2026-13", access_log=log)
+        run_report(con, h, req("health", "national", None, "2026-13", "national"),
+                   access_log=log)  # fmt: skip
     assert [e["outcome"] for e in log.read()] == ["error", "error", "error"]
 
 
@@ -113,7 +149,7 @@ def test_cli_writes_outputs(cli: typer.Typer, tmp_path: Path) -> None:
             "--as", "province:01"]  # fmt: skip
     ok = CliRunner().invoke(cli, base)
     assert ok.exit_code == 0, ok.output
-    assert "Stations with a doctor" in ok.output
+    assert "with a doctor" in ok.output
     for fmt, name in [("csv", "r.csv"), ("parquet", "r.parquet"), ("html", "r.html"),
                       ("fhir", "r.json")]:  # fmt: skip
         out = tmp_path / name

@@ -70,3 +70,26 @@ def test_deadline_is_after_n_weekdays(end: date, n: int) -> None:
     days = [date.fromordinal(end.toordinal() + i) for i in range(1, (d - end).days)]
     assert sum(1 for x in days if x.weekday() < 5) == n
     assert days[-1].weekday() < 5  # the deadline day itself is a working day
+
+
+def test_vietnams_calendar_knows_tet_and_the_working_saturdays() -> None:
+    from sinks.reports.calendar import WorkingCalendar
+    from sinks.reports.config import ReportConfig
+
+    vn = WorkingCalendar()
+    # Tết 2026: Monday 16 to Friday 20 February are days off
+    assert not any(vn.is_working_day(date(2026, 2, d)) for d in range(16, 21))
+    # 2025: Saturday 26 April was worked in exchange for Friday 2 May
+    assert vn.is_working_day(date(2025, 4, 26)) and not vn.is_working_day(date(2025, 5, 2))
+    # January 2026 ends on a Saturday: the 5th working day is Friday 6 February; a period
+    # ending Friday 24 January 2025 runs over Tết 2025 (27 January to 1 February are off):
+    # Monday 3 to Friday 7 February, where plain weekdays would end on 31 January
+    assert vn.deadline(date(2026, 1, 31), 5) == datetime(2026, 2, 7, tzinfo=VN_TZ)
+    assert vn.deadline(date(2025, 1, 24), 5) == datetime(2025, 2, 8, tzinfo=VN_TZ)
+    plain = WorkingCalendar(public_holidays=False)
+    assert plain.deadline(date(2025, 1, 24), 5) == datetime(2025, 2, 1, tzinfo=VN_TZ)
+    extra = WorkingCalendar({date(2026, 11, 2)})
+    assert extra.deadline(date(2026, 10, 31), 5) == datetime(2026, 11, 10, tzinfo=VN_TZ)
+    cfg = ReportConfig()
+    assert cfg.deadline("station", "2026-10") == datetime(2026, 11, 7, tzinfo=VN_TZ)
+    assert cfg.regime.deadline_working_days == {"station": 5, "district": 15, "province": 25}

@@ -142,3 +142,47 @@ def test_late_events_keep_their_event_time() -> None:
     late = [e for e in events if e.event_id in truth.late_event_ids]
     assert all(e.emitted_on > e.time.date() for e in late)
     assert all(e.time < datetime.now(UTC) for e in late)
+
+
+def test_services_are_entered_late_the_past_is_back_entered_and_heads_submit() -> None:
+    events, truth = _run()
+    changes = [e.change for e in events if e.bad is None and e.change is not None]
+    lags = []
+    for c in changes:
+        service = (c.data or {}).get("encounter_date") or (c.data or {}).get("visit_date")
+        if service:
+            lags.append((c.time.date() - datetime.fromisoformat(service).date()).days)
+    assert lags.count(0) > len(lags) / 2  # most the same day …
+    assert any(1 <= lag <= 20 for lag in lags) and any(lag > 25 for lag in lags)  # … not all
+    # history: doses, visits and enrolments dated before the window, back-entered in it
+    start = datetime.fromisoformat(CFG.start).date()
+    past = Counter(
+        c.record_type.value
+        for c in changes
+        if (d := (c.data or {}).get("date") or (c.data or {}).get("enrolment_date"))
+        and datetime.fromisoformat(d).date() < start
+    )
+    assert past["immunization"] and past["chronic_enrolment"], past
+    people = [c for c in changes if c.record_type.value == "person"]
+    assert all("registration_date" in (c.data or {}) for c in people)
+    assert any(c.data and c.data["registration_date"] < CFG.start for c in people)
+    submissions = [c for c in changes if c.record_type.value == "report_submission"]
+    assert submissions and all(c.signer.endswith("-1") for c in submissions)
+    assert truth.records
+
+
+def test_stations_differ_like_remote_and_lowland_communes() -> None:
+    import random
+
+    from producers.simulator.profile import StationProfile
+
+    rng = random.Random(3)
+    wards = [StationProfile.draw("phường", rng) for _ in range(50)]
+    communes = [StationProfile.draw("xã", rng) for _ in range(50)]
+    assert max(p.remote for p in wards) <= 0.25 < max(p.remote for p in communes)
+    remote, lowland = StationProfile(0.9), StationProfile(0.05)
+    assert remote.facility_birth < lowland.facility_birth
+    assert remote.missed_dose > lowland.missed_dose
+    assert remote.chronic_control < lowland.chronic_control
+    same_day = [remote.entry_delay(rng) == 0 for _ in range(2000)]
+    assert 0.4 < sum(same_day) / 2000 < 0.75

@@ -19,7 +19,7 @@ from sinks.segments import SegmentWriter
 from sinks.store import Store
 from sinks.testing import FakeMessage, tier_record
 
-TOPIC = "tier.national"
+TOPIC = "tier.province"
 T0 = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
 
 
@@ -27,7 +27,7 @@ def _writer(root: Path | str, **kw: object) -> SegmentWriter:
     return SegmentWriter(
         store=Store.open(root),
         topic=TOPIC,
-        encoder=tier_encoder("national"),
+        encoder=tier_encoder("province"),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -95,7 +95,7 @@ def test_replay_from_zero_rewrites_same_files_and_counts(tmp_path: Path) -> None
     msgs = _messages(30)
     _feed(_writer(tmp_path, rotate_rows=8), msgs, batch=5)
     before = _files(tmp_path)
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "province")
     counts = con.execute("SELECT count(*) FROM encounter").fetchall()
     _feed(_writer(tmp_path, rotate_rows=8), msgs, batch=3)  # other batching, same cuts
     assert _files(tmp_path) == before
@@ -144,7 +144,7 @@ def test_current_state_rules(tmp_path: Path) -> None:
     w = _writer(tmp_path)
     w.add(0, msgs)
     w.flush_due(force=True)
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "province")
     assert con.execute("SELECT count(*) FROM encounter_changes").fetchall() == [(9,)]
     current = dict(con.execute("SELECT record_id, event_id FROM encounter ORDER BY 1").fetchall())
     assert current == {rid: "c", "0000000008:x": "e", "0000000010:z": "i"}
@@ -163,13 +163,13 @@ def test_provinces_under_own_prefix_one_view(tmp_path: Path) -> None:
     w.flush_due(force=True)
     dirs = sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
     assert dirs == [
-        "national/province=01/record_type=person/month=2026-03",
-        "national/province=79/record_type=person/month=2026-03",
+        "province/province=01/record_type=person/month=2026-03",
+        "province/province=79/record_type=person/month=2026-03",
     ]
-    assert open_catalog(tmp_path, "national").execute(
+    assert open_catalog(tmp_path, "province").execute(
         "SELECT province_code, count(*) FROM person GROUP BY 1 ORDER BY 1"
     ).fetchall() == [("01", 1), ("79", 2)]
-    only = open_catalog(tmp_path, "national", province="79")
+    only = open_catalog(tmp_path, "province", province="79")
     assert only.execute("SELECT count(*) FROM person").fetchall() == [(2,)]
 
 
@@ -182,7 +182,7 @@ def test_schema_evolution_older_file_without_an_optional_field(tmp_path: Path) -
     old = pq.read_table(path).drop_columns(["referral"])
     old = old.set_column(0, "event_id", pa.array(["old0", "old1", "old2"]))
     pq.write_table(old, path.with_name("old+0+0.parquet"))
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "province")
     rows = con.execute(
         "SELECT event_id, referral IS NULL FROM encounter_changes ORDER BY event_id"
     ).fetchall()
@@ -195,7 +195,7 @@ def test_file_uri_root(tmp_path: Path) -> None:
     w.add(0, _messages(4))
     w.flush_due(force=True)
     assert len(list((tmp_path / "objstore").rglob("*.parquet"))) == 1
-    con = open_catalog(uri, "national")
+    con = open_catalog(uri, "province")
     assert con.execute("SELECT count(*) FROM encounter").fetchall() == [(4,)]
 
 
@@ -216,7 +216,7 @@ def test_bad_messages_become_dead_letters(tmp_path: Path) -> None:
     w = _writer(tmp_path)
     w.add(0, good + bad)
     w.flush_due(force=True)
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "province")
     assert con.execute("SELECT count(*) FROM encounter").fetchall() == [(2,)]
     # the analysts' catalog: the root's own dead rows, redacted
     assert con.execute("SELECT reason, stage, rejected FROM dlq ORDER BY 1").fetchall() == [
@@ -253,7 +253,7 @@ def test_aggregates_latest_value_and_tombstones(tmp_path: Path) -> None:
     )
     w.add(0, msgs)
     w.flush_due(force=True)
-    con = open_catalog(tmp_path, "national")
+    con = open_catalog(tmp_path, "province")
     assert con.execute("SELECT unit, period, element, value FROM aggregates_live").fetchall() == [
         ("01", "2026-03", "encounters.total", 7.0)
     ]

@@ -127,7 +127,7 @@ def create_app(portal: Portal) -> Starlette:
         Route("/u/{unit}/completeness", pages.completeness),
         Route("/download/{kind}/{file}", pages.download),
         Route("/approvals", other.approvals_page),
-        Route("/approvals/{sid:int}", other.approvals_decide, methods=["POST"]),
+        Route("/approvals/{station:str}/{period:str}", other.approvals_decide, methods=["POST"]),
         Route("/patient", other.patient_page, methods=["GET", "POST"]),
         Route("/public", other.public_page),
         Route("/public/data/{file}", other.public_data),

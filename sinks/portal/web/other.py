@@ -17,7 +17,7 @@ from sinks.portal.patient import SummaryUnavailable
 from sinks.portal.public import MEASURES, PublicTable
 from sinks.portal.reporting import BadRequest, parse_period
 from sinks.portal.scope import Account, Role
-from sinks.portal.web.base import Ctx, Forbidden, context, csrf_ok, page, require
+from sinks.portal.web.base import Ctx, context, csrf_ok, page, require
 from sinks.summary import MAX_PURPOSE
 
 __all__ = ["approvals_decide", "approvals_page", "patient_page", "public_data", "public_page"]
@@ -105,33 +105,34 @@ async def approvals_page(request: Request, notice: str | None = None) -> Respons
     ctx = await context(request)
     account = require(ctx, Role.APPROVER)
     backend = ctx.portal.approvals
-    waiting = await run_in_threadpool(backend.waiting_for, account.scope, ctx.portal.h)
-    recent = await run_in_threadpool(backend.recent, account.scope, ctx.portal.h)
+    waiting = await run_in_threadpool(backend.waiting_for, account)
+    recent = await run_in_threadpool(backend.recent, account)
     await run_in_threadpool(ctx.portal.audit, account, "page:approvals", "allowed")
     return page(ctx, "approvals.html", waiting=waiting, recent=recent, notice=notice)
 
 
 async def approvals_decide(request: Request) -> Response:
+    """Approve or send back one station-month (signed with the account's key, sent to the
+    broker; refused when it is not waiting for this account)."""
     ctx = await context(request)
     account = require(ctx, Role.APPROVER)
     form = await csrf_ok(ctx)
-    sid = int(request.path_params["sid"])
-    backend = ctx.portal.approvals
-    mine = {s.id for s in await run_in_threadpool(backend.waiting_for, account.scope, ctx.portal.h)}
+    station, period = request.path_params["station"], request.path_params["period"]
     approve = form.get("decision") == "approve"
-    if sid not in mine:  # not waiting, or not this account's to decide
-        await run_in_threadpool(ctx.portal.audit, account, "approval", "refused", submission=sid)
-        raise Forbidden()
+    fields = {"station": station, "period": period}
     try:
         done = await run_in_threadpool(
-            backend.decide, sid, approve, account.username, str(form.get("note") or "")
-        )
+            ctx.portal.approvals.decide, account, station, period, approve,
+            str(form.get("note") or ""),
+        )  # fmt: skip
     except ApprovalError as exc:
+        await run_in_threadpool(
+            ctx.portal.audit, account, "approval", "refused", reason=str(exc)[:300], **fields
+        )
         return await approvals_page(request, notice=str(exc))
     await run_in_threadpool(
-        ctx.portal.audit, account, "approval", "allowed", submission=sid, decision=done.status,
-        unit=done.unit, period=done.period,
-    )  # fmt: skip
+        ctx.portal.audit, account, "approval", "allowed", decision=done.status, **fields
+    )
     return await approvals_page(request, notice=ctx.t(f"status_{done.status}"))
 
 

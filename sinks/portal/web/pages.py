@@ -133,7 +133,6 @@ def _common(
         "mode": mode,
         "modes": MODES,
         "view": view,
-        "show_view": ctx.portal.reports.supports_as_submitted,
         "crumbs": _crumbs(ctx, account, unit, report.reference_date),
         "children": report.children,
     }

@@ -27,8 +27,21 @@ def _id(*parts: str) -> str:
     return _ID_BAD.sub("-", "-".join(parts))[:64]
 
 
-def _population(code: str, count: int) -> dict[str, Any]:
-    return {"code": {"coding": [{"system": _POP, "code": code}]}, "count": count}
+_MASKED = {
+    "extension": [
+        {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "masked"}
+    ]
+}
+
+
+def _population(code: str, count: int | None) -> dict[str, Any]:
+    """A population; a suppressed (small-cell) count is absent, marked ``masked``."""
+    pop: dict[str, Any] = {"code": {"coding": [{"system": _POP, "code": code}]}}
+    if count is None:
+        pop["_count"] = _MASKED
+    else:
+        pop["count"] = count
+    return pop
 
 
 def _report(report: Report, cell: Cell) -> dict[str, Any]:
@@ -37,7 +50,11 @@ def _report(report: Report, cell: Cell) -> dict[str, Any]:
         [_population("initial-population", cell.numerator)]
         if ind.denominator_source == "none"
         else [_population("numerator", cell.numerator)]
-        + ([_population("denominator", cell.denominator)] if cell.denominator is not None else [])
+        + (
+            [_population("denominator", cell.denominator)]
+            if cell.denominator is not None or cell.suppressed
+            else []
+        )
     )
     group: dict[str, Any] = {
         "code": {"coding": [{"system": INDICATOR_SYSTEM, "code": ind.code, "display": ind.name}]},

@@ -32,6 +32,12 @@ SCHEMA = pa.schema(
         ("multiplier", pa.int64()),
         ("value", pa.float64()),
         ("value_unit", pa.string()),
+        ("scaling", pa.string()),
+        ("basis", pa.string()),
+        ("submitted_numerator", pa.int64()),
+        ("submitted_denominator", pa.int64()),
+        ("submitted_value", pa.float64()),
+        ("suppressed", pa.bool_()),  # a small cell: numerator/denominator/value empty
     ]
 )
 

@@ -82,6 +82,17 @@ def trend_chart(labels: list[str], values: list[float | None], unit: str) -> str
     return "".join(parts)
 
 
+def _suppression_note(report: Report) -> str:
+    s = report.suppression
+    if s is None:
+        return ""
+    return (
+        f'<p class="suppressed">Small cells: counts from 1 to {s.threshold - 1} are not shown '
+        f"(–), nor are {s.complementary} further cells that would let them be recovered by "
+        f"subtraction ({s.primary} small, {s.complementary} complementary).</p>"
+    )
+
+
 def render_html(report: Report) -> str:
     """The whole page as text."""
     title = (
@@ -106,7 +117,14 @@ def render_html(report: Report) -> str:
             f'data-indicator="{escape(ind.code)}">'
             f"<h2>{escape(ind.name)} ({escape(ind.unit)})</h2>"
             f'<p class="def">Numerator: {escape(ind.numerator)}. Denominator: '
-            f"{escape(ind.denominator)}. Source: {escape(ind.source)} ({ind.nature}).</p>"
+            f"{escape(ind.denominator)}. Attributed to {escape(ind.attribution)}. Definition: "
+            f"{escape(ind.definition)}. Records: {escape(ind.source)} ({ind.nature})."
+            + (
+                f" {escape(report.scaling_note(ind).capitalize())}."
+                if report.scaling_note(ind)
+                else ""
+            )
+            + "</p>"
             '<div class="charts">'
             f"<figure><figcaption>by child unit</figcaption>{bar_chart(labels, values, ind.unit)}"
             "</figure>"
@@ -127,6 +145,8 @@ def render_html(report: Report) -> str:
         f"(structure of {report.reference_date.isoformat()}), months "
         f"{report.period.first}..{report.period.last}, principal {escape(report.principal)}, "
         f"generated {report.generated_at.isoformat(timespec='seconds')}.</p>"
-        "<table><tr><th>indicator</th><th>value</th><th>unit</th><th>numerator</th>"
+        + "".join(f'<p class="about">{escape(line)}</p>' for line in report.about())
+        + _suppression_note(report)
+        + "<table><tr><th>indicator</th><th>value</th><th>unit</th><th>numerator</th>"
         f"<th>denominator</th></tr>{rows}</table>" + "".join(sections) + "</body></html>"
     )

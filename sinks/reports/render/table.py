@@ -23,16 +23,29 @@ def render_tables(report: Report, console: Console) -> None:
         f"{report.period.label} ({report.period.first}..{report.period.last}) · "
         f"hierarchy {report.hierarchy_mode}"
     )
-    summary = Table(title=title, title_justify="left")
-    for col in ("indicator", "value", "unit", "numerator", "denominator"):
+    summary = Table(title=title, title_justify="left", caption="\n".join(report.about()),
+                    caption_justify="left")  # fmt: skip
+    columns = ["indicator", "value", "unit", "numerator", "denominator"]
+    revisions = report.has_revisions
+    if revisions:
+        columns += ["as submitted", "revision"]
+    for col in columns:
         summary.add_column(col, justify="left" if col in {"indicator", "unit"} else "right")
     shown = report.shown_indicators()
     for ind in shown:
         c = report.cell(ind.code)
-        summary.add_row(
-            ind.name, fmt_value(c.value), ind.unit, fmt_int(c.numerator), fmt_int(c.denominator)
-        )
+        row = [ind.name, fmt_value(c.value), ind.unit, fmt_int(c.numerator),
+               fmt_int(c.denominator)]  # fmt: skip
+        if revisions:
+            row += [fmt_value(c.submitted_value), "revised" if c.revised else ""]
+        summary.add_row(*row)
     console.print(summary)
+    if report.suppression:
+        s = report.suppression
+        console.print(
+            f"(small cells: counts 1..{s.threshold - 1} shown as –, {s.primary} small and "
+            f"{s.complementary} complementary cells suppressed)"
+        )
     if not report.children:
         return
     children = list(report.children)

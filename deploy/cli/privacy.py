@@ -1,0 +1,134 @@
+"""`tuyen purge`, `tuyen dlq expire`, `tuyen national release`: erasure, retention and the
+k-anonymous release. Jobs of the operator who holds the store credentials and the pseudonym
+key (the stream worker's), never of an analyst (docs/stores.md, "Erasure and retention")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from deploy.anchors import pseudonym_key
+from deploy.cli.common import fail, out, settings, store_access_log
+from deploy.settings import Settings
+from schemas.fields import HEALTH_ID_PATTERN
+from schemas.hierarchy import VN_TZ
+from sinks.roots import StoreRoots
+from sinks.store import Store
+from streams.pseudonym_key import decode_pseudonym_key
+from streams.pseudonymise import Pseudonymiser
+
+__all__ = ["dlq_app", "national_app", "purge"]
+
+dlq_app = typer.Typer(help="The dead-letter store (operators only).", no_args_is_help=True)
+national_app = typer.Typer(help="The national tier's release.", no_args_is_help=True)
+
+
+def _pseudonymiser(s: Settings, job: str) -> Pseudonymiser:
+    key = pseudonym_key(s, job)
+    return Pseudonymiser(decode_pseudonym_key(key.get_secret_value(), allow_development=s.dev))
+
+
+def _province_roots(roots: StoreRoots) -> list[str]:
+    """Every province's root this machine can reach (local roots that exist; all others)."""
+    return [
+        r
+        for r in roots.province_roots()
+        if ("://" in r and not r.startswith("file://")) or Path(r.removeprefix("file://")).exists()
+    ]
+
+
+def purge(
+    ctx: typer.Context,
+    health_id: str = typer.Option(..., "--health-id", help="The person's 10-digit health id."),
+    reason: str = typer.Option(..., help="Why (the request's reference): in the access log."),
+    root: str = typer.Option(None, help="One root holding everything (default: each owner's)."),
+) -> None:
+    """Erase a person's history from the stores (record-level tiers of every province's
+    root, the quarantine's DLQ, the national tier and its release); logged with a keyed hash
+    of the id. Idempotent: run it again to finish."""
+    s = settings(ctx)
+    if not re.fullmatch(HEALTH_ID_PATTERN.strip("^$"), health_id, re.ASCII):
+        fail(f"--health-id must be 10 digits, got {health_id!r}")
+    if not reason.strip():
+        fail("--reason must say why (the erasure request's reference)")
+    from sinks.purge import Purge
+
+    roots = StoreRoots.single(root) if root else s.store_roots()
+    p = _pseudonymiser(s, "tuyen purge")
+    table = Table("root", "area", "rows removed", "files rewritten")
+    for province_root in _province_roots(roots) or [roots.province_root("01")]:
+        job = Purge(
+            province_root,
+            pseudonym=p.pseudonym,
+            subject_hash=lambda hid: p.pseudonym(hid, "purge"),
+            access_log=store_access_log(ctx, province_root),
+            k=s.k_anonymity,
+            dlq_root=roots.quarantine,
+            national_root=roots.national,
+        )
+        report = job.run(health_id, reason=reason.strip())
+        for area in sorted(set(report.rows) | set(report.files)):
+            rows, files = report.rows.get(area, 0), report.files.get(area, 0)
+            table.add_row(province_root, area, str(rows), str(files))
+        if root:
+            break
+    out.print(table)
+    out.print(f"subject {report.subject}; child ids cleared: {report.cleared}")
+
+
+@dlq_app.command("expire")
+def expire(
+    ctx: typer.Context,
+    root: str = typer.Option(None, help="Root holding dlq/ (default: the quarantine root)."),
+    retention_days: int = typer.Option(
+        None, min=1, help="Keep this many days (default: TUYEN_DLQ_RETENTION_DAYS, 30)."
+    ),
+) -> None:
+    """Remove dead letters older than the retention (whole days)."""
+    from sinks.purge import expire_dlq
+
+    s = settings(ctx)
+    days = retention_days or s.dlq_retention_days
+    removed = expire_dlq(Store.open(root or s.store_roots().quarantine, create=False), days)
+    out.print(f"dead-letter files removed: {removed} (retention {days} days)")
+
+
+@national_app.command("release")
+def release(
+    ctx: typer.Context,
+    root: str = typer.Option(None, help="One root holding both tiers (default: each owner's)."),
+    k: int = typer.Option(None, min=2, help="k (default: TUYEN_K_ANONYMITY, 5)."),
+    on: str = typer.Option(None, help="Reference date YYYY-MM-DD (default: today, Vietnam)."),
+) -> None:
+    """Write the k-anonymous release of the persons' age bands to the national store, from
+    the province tier's current person records (needs the pseudonym key)."""
+    from sinks.catalog import open_catalog
+    from sinks.national import release_person_qi
+
+    s = settings(ctx)
+    roots = StoreRoots.single(root) if root else s.store_roots()
+    sources = _province_roots(roots) or [roots.province_root("01")]
+    try:
+        day = date.fromisoformat(on) if on else datetime.now(VN_TZ).date()
+    except ValueError:
+        fail(f"--on must be YYYY-MM-DD, got {on!r}")
+    p = _pseudonymiser(s, "tuyen national release")
+    con = open_catalog(sources[0] if len(sources) == 1 else sources, "province")
+    try:
+        report = release_person_qi(con, roots.national, p.pseudonym, k=k or s.k_anonymity, on=day)
+    finally:
+        con.close()
+    table = Table("persons", "k", "by level", "suppressed", "smallest class")
+    table.add_row(
+        str(report.persons),
+        str(report.k),
+        str(asdict(report)["by_level"]),
+        str(report.suppressed),
+        str(report.smallest_class),
+    )
+    out.print(table)

@@ -1,0 +1,271 @@
+"""Erasure and retention: a deleted person's history out of the stores, old dead letters gone.
+
+**Purge** (``tuyen purge --health-id … --reason …``; a right-to-erasure request under Decree
+13/2023/ND-CP on personal data protection). :class:`Purge` runs in numbered steps, each file
+rewritten the way compaction writes (temporary name, fsync, atomic rename over the file; a file
+left without rows is removed), so a crash between two files leaves each file either purged or
+as it was, and running again finishes the job (idempotent: a second run finds nothing):
+
+1. the record-level tiers (``district``, ``province``): every row keyed by the health id
+   (``record_key`` — all of the person's record types and transfers —, or naming it as
+   ``health_id`` / ``mother_health_id``) is removed; a row naming it only as
+   ``child_health_id`` (the mother's birth record) keeps the birth with that id cleared;
+2. the DLQ (quarantine): every dead letter whose original key, value or headers contain the
+   health id;
+3. the national tier (needs the pseudonym key): every row whose ``record_key``,
+   ``health_id`` or ``mother_health_id`` is the person's pseudonym, and the person's row of the
+   k-anonymous release, whose province is then generalised again (``sinks.national``) so that
+   the remaining combinations still cover k persons;
+4. the access log: one entry, ``kind: purge``, with a keyed hash of the health id (HMAC with
+   the pseudonym key, domain ``purge``; never the id in clear), the reason and the counts.
+
+What it cannot reach: the person's events still in Kafka topics until their retention expires
+(raw 30 days, tier topics 14 days; docs/stores.md "Erasure"), which a sink replaying an old
+segment would write again — run the purge again after the retention (it is idempotent).
+
+**DLQ retention**: :func:`expire_dlq` removes dead letters older than ``retention_days``
+(``TUYEN_DLQ_RETENTION_DAYS``, default 30: ``tuyen dlq expire``, and ``tuyen compact``): whole
+``day=`` folders, by the day they were rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from schemas.hierarchy import VN_TZ
+from sinks.national import DEFAULT_K, QI_DIR, generalise, read_release, write_release
+from sinks.reports.accesslog import AccessLog
+from sinks.store import DLQ_DIR, Store
+
+__all__ = ["DEFAULT_DLQ_RETENTION_DAYS", "Purge", "PurgeReport", "expire_dlq"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DLQ_RETENTION_DAYS = 30
+RECORD_LEVEL_TIERS = ("district", "province")
+_KEYED = ("record_key", "health_id", "mother_health_id")
+
+
+@dataclass
+class PurgeReport:
+    """What one purge removed, by area (``district``, ``province``, ``dlq``, ``national``)."""
+
+    subject: str
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+    cleared: int = 0
+    released: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values()) + self.cleared
+
+
+def _column_equals(table: pa.Table, name: str, value: str) -> pa.Array:
+    if name not in table.column_names:
+        return pa.array([False] * table.num_rows)
+    return pc.fill_null(pc.equal(table[name], value), False)
+
+
+def _keyed_mask(table: pa.Table, value: str) -> pa.Array:
+    mask = pa.array([False] * table.num_rows)
+    for name in _KEYED:
+        mask = pc.or_(mask, _column_equals(table, name, value))
+    return mask
+
+
+def _clear_child(table: pa.Table, value: str) -> tuple[pa.Table, int]:
+    """``child_health_id`` equal to ``value`` cleared (column and JSON after-image)."""
+    hit = _column_equals(table, "child_health_id", value)
+    count = pc.sum(hit).as_py() or 0
+    if not count:
+        return table, 0
+    idx = table.schema.get_field_index("child_health_id")
+    nulls = pa.nulls(table.num_rows, table.schema.field(idx).type)
+    table = table.set_column(idx, table.schema.field(idx), pc.if_else(hit, nulls, table[idx]))
+    datas = table["data"].to_pylist()
+    for i, flag in enumerate(hit.to_pylist()):
+        if flag and datas[i]:
+            doc = orjson.loads(datas[i])
+            doc.pop("child_health_id", None)
+            datas[i] = orjson.dumps(doc).decode()
+    d = table.schema.get_field_index("data")
+    table = table.set_column(d, table.schema.field(d), pa.array(datas, table.schema.field(d).type))
+    return table, int(count)
+
+
+def _dlq_mask(table: pa.Table, needle: bytes) -> pa.Array:
+    """Dead letters whose original key, value or any header value contains ``needle``."""
+    keys = table["key"].to_pylist() if "key" in table.column_names else [None] * table.num_rows
+    values = table["value"].to_pylist()
+    headers = (
+        table["headers"].to_pylist() if "headers" in table.column_names else [None] * len(values)
+    )
+    out = []
+    for k, v, hs in zip(keys, values, headers, strict=True):
+        found = (k is not None and needle in k) or (v is not None and needle in v)
+        found = found or any(needle in (h.get("value") or b"") for h in hs or ())
+        out.append(found)
+    return pa.array(out, pa.bool_())
+
+
+class Purge:
+    """One person's erasure from the stores under ``root`` (the steps in the module doc).
+
+    ``pseudonym`` is the worker's (``Pseudonymiser(key).pseudonym``) and ``subject_hash``
+    the keyed hash logged instead of the id; both come from whoever holds the pseudonym key.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        pseudonym: Callable[[str], str],
+        subject_hash: Callable[[str], str],
+        access_log: AccessLog | None = None,
+        k: int = DEFAULT_K,
+        dlq_root: str | None = None,
+        national_root: str | None = None,
+    ) -> None:
+        self.store = Store.open(root, create=False)
+        self.dlq_store = Store.open(dlq_root, create=False) if dlq_root else self.store
+        self.national_store = (
+            Store.open(national_root, create=False) if national_root else self.store
+        )
+        self.pseudonym = pseudonym
+        self.subject_hash = subject_hash
+        self.access_log = access_log
+        self.k = k
+
+    def run(self, health_id: str, *, reason: str, principal: str = "operator") -> PurgeReport:
+        report = PurgeReport(subject=self.subject_hash(health_id))
+        try:
+            for tier in RECORD_LEVEL_TIERS:  # 1. record-level tiers
+                self._rewrite(self.store, tier, health_id, report, clear_child=True)
+            self._purge_dlq(health_id.encode(), report)  # 2. the quarantine
+            pseudonym = self.pseudonym(health_id)  # 3. the national tier and its release
+            self._rewrite(self.national_store, "national", pseudonym, report, clear_child=False)
+            self._release_without(pseudonym, report)
+        except BaseException as exc:
+            self._log(report, reason, principal, "error", str(exc)[:300])
+            raise
+        self._log(report, reason, principal, "done", None)  # 4. the access log
+        return report
+
+    def _rewrite(
+        self, store: Store, area: str, value: str, report: PurgeReport, *, clear_child: bool
+    ) -> None:
+        for info in store.list_files(area, suffix=".parquet"):
+            if area == "national" and info.path.startswith(store.path(QI_DIR)):
+                continue
+            table = pq.read_table(info.path, filesystem=store.fs)
+            mask = _keyed_mask(table, value)
+            removed = pc.sum(mask).as_py() or 0
+            kept = table.filter(pc.invert(mask)) if removed else table
+            cleared = 0
+            if clear_child:
+                kept, cleared = _clear_child(kept, value)
+            if not removed and not cleared:
+                continue
+            self._replace(store, info.path, kept)
+            report.rows[area] = report.rows.get(area, 0) + int(removed)
+            report.files[area] = report.files.get(area, 0) + 1
+            report.cleared += cleared
+
+    def _purge_dlq(self, needle: bytes, report: PurgeReport) -> None:
+        for info in self.dlq_store.list_files(DLQ_DIR):
+            table = pq.read_table(info.path, filesystem=self.dlq_store.fs)
+            mask = _dlq_mask(table, needle)
+            removed = pc.sum(mask).as_py() or 0
+            if removed:
+                self._replace(self.dlq_store, info.path, table.filter(pc.invert(mask)))
+                report.rows["dlq"] = report.rows.get("dlq", 0) + int(removed)
+                report.files["dlq"] = report.files.get("dlq", 0) + 1
+
+    def _release_without(self, pseudonym: str, report: PurgeReport) -> None:
+        store = self.national_store
+        rows = read_release(store)
+        gone = [r for r in rows if r.record_key == pseudonym]
+        if not gone:
+            return
+        rest = [r for r in rows if r.record_key != pseudonym]
+        on = _released_on(store) or datetime.now(VN_TZ).date()
+        write_release(store, generalise(rest, self.k), self.k, on)
+        report.rows["national"] = report.rows.get("national", 0) + len(gone)
+        report.released = True
+
+    @staticmethod
+    def _replace(store: Store, path: str, table: pa.Table) -> None:
+        if table.num_rows:
+            store.write_table(path, table)
+        else:
+            store.delete(path)
+
+    def _log(
+        self, report: PurgeReport, reason: str, principal: str, outcome: str, error: str | None
+    ) -> None:
+        logger.warning(
+            "purge outcome=%s subject=%s rows=%s cleared=%d",
+            outcome,
+            report.subject,
+            report.rows,
+            report.cleared,
+        )
+        if self.access_log is None:
+            return
+        entry: dict[str, object] = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "principal": principal,
+            "kind": "purge",
+            "subject": report.subject,
+            "reason": reason,
+            "outcome": outcome,
+            "rows": dict(sorted(report.rows.items())),
+            "cleared": report.cleared,
+        }
+        if error is not None:
+            entry["error"] = error
+        self.access_log.append(entry)
+
+
+def _released_on(store: Store) -> date | None:
+    """The date of the current release (kept when a purge rewrites it)."""
+    files = store.list_files(QI_DIR)
+    if not files:
+        return None
+    got = pq.read_table(files[0].path, filesystem=store.fs, columns=["released_on"])
+    values = got["released_on"].to_pylist()
+    return values[0] if values else None
+
+
+def expire_dlq(store: Store, retention_days: int, *, now: datetime | None = None) -> int:
+    """Remove the dead letters rejected more than ``retention_days`` ago (whole ``day=``
+    folders older than the cut-off, in Vietnam days); the number of files removed."""
+    if retention_days < 1:
+        raise ValueError(f"the DLQ retention must be at least 1 day, got {retention_days}")
+    today = (now or datetime.now(UTC)).astimezone(VN_TZ).date()
+    cutoff = (today - timedelta(days=retention_days)).isoformat()
+    removed = 0
+    for info in store.list_files(DLQ_DIR):
+        day = _day_of(info.path)
+        if day is not None and day < cutoff:
+            store.delete(info.path)
+            removed += 1
+    if removed:
+        logger.info("dead letters expired files=%d before=%s", removed, cutoff)
+    return removed
+
+
+def _day_of(path: str) -> str | None:
+    for part in path.split("/"):
+        if part.startswith("day=") and len(part) == 14:
+            return part[4:]
+    return None

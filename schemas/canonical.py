@@ -14,7 +14,7 @@ The signed bytes of a record change are exactly RFC 8785 of the signed object
 
 Integers outside ±(2**53 − 1) cannot be represented exactly as the IEEE doubles RFC 8785 works
 with and raise ``rfc8785.IntegerDomainError``, as ``rfc8785`` does; NaN and infinities raise
-``rfc8785.FloatDomainError``. ``tests/unit/test_canonical.py`` checks the equality with
+``rfc8785.FloatDomainError``. ``tests/unit/schemas/test_canonical.py`` checks the equality with
 ``rfc8785`` by Hypothesis and against the RFC's own test vectors.
 """
 

@@ -97,10 +97,6 @@ def _array(values: list[Any], col: Column) -> pa.Array:
     return pa.array(values, col.arrow)
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
 # ---- dead letters made by the sink itself ----------------------------------------------------
 
 

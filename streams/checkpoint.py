@@ -28,8 +28,8 @@ the committed offset, after restoring the table from its changelog. Nothing is l
   outputs are already durable).
 
 The model is quix-streams' ``checkpointing/checkpoint.py`` (one class, numbered steps); the
-collaborators are small protocols, so ``tests/unit/test_checkpoint.py`` drives the steps with
-fakes and injects a failure at each.
+collaborators are small protocols, so ``tests/unit/streams/test_checkpoint.py`` drives the
+steps with fakes and injects a failure at each.
 """
 
 from __future__ import annotations

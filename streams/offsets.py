@@ -19,7 +19,7 @@ group never committed has none, and its first offset is taken as it comes.
 
 :class:`GuardedInput` is that check for one input topic as the shell runs it (the broker
 baseline, the guard, the seeks), over a :class:`ConsumerPort` (``streams.faustio``'s
-consumer in the worker, a fake in ``tests/unit/test_guarded_input.py``).
+consumer in the worker, a fake in ``tests/unit/streams/test_guarded_input.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the sink names, the province list or ``deploy/monitoring/alerts.yml``::
     .venv/bin/python deploy/k8s/generate.py --facilities facilities.csv > facilities.yaml
                                   # a KafkaUser per registered facility (hospital, clinic)
 
-``tests/unit/test_deploy_manifests.py`` fails when a committed file differs from what this
+``tests/unit/deploy/test_deploy_manifests.py`` fails when a committed file differs from what this
 script produces, so the manifests cannot drift from ``schemas.topics``.
 
 The principals and their ACLs are ``deploy.principals`` (one derivation for the local

@@ -2,7 +2,8 @@
 
 This module imports neither faust nor confluent_kafka: the collector feeds it a window of
 commits, the partition's recent end-offset history, the current lag and a clock value;
-tests feed it explicit values (Burrow's own 16 cases are ``tests/unit/test_burrow_cases.py``).
+tests feed it explicit values (Burrow's own 16 cases are
+``tests/unit/streams/test_burrow_cases.py``).
 
 Commit history. Each :class:`Commit` is one offset commit of one group on one partition,
 with the broker's commit timestamp and the partition's lag *at that moment* (end offset then

@@ -350,7 +350,7 @@ def bad_inputs(f: EventFactory) -> list[Case]:
     )
     # closed_station: no longer in this corpus. Since the 2025 commune merger every closed
     # station of the default hierarchy has a successor station and its later events are
-    # accepted as a site of it (tests/unit/test_service_dates.py covers both outcomes).
+    # accepted as a site of it (tests/unit/schemas/test_service_dates.py covers both outcomes).
     add(
         "other_stations_key",
         Reason.SIGNATURE_STATION_MISMATCH,

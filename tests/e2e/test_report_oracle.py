@@ -67,7 +67,7 @@ from tests.e2e.national_checks import (
 )
 from tests.e2e.oracle import KIND_INDICATORS, Expected, Ledger, Oracle, Version, month_end
 from tests.helpers import unique_name
-from tests.unit.test_report_smallcells import assert_safe
+from tests.unit.sinks.test_report_smallcells import assert_safe
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -21,7 +21,7 @@ from schemas import DevKeyRegistry, KeyRegistry, RecordChange, decode, fhirmap, 
 from schemas.kafka import KafkaConnection, consumer
 from schemas.keys import SignerKey, StaticKeyRegistry
 from schemas.partition import partition_for
-from tests.unit.test_xml130 import DATA, wrap
+from tests.unit.producers.test_xml130 import DATA, wrap
 
 FACILITIES = "ma_cskcb,source,name,province,valid_from,valid_to\n01004,00004,,,,\n"
 A, B, C = "01004_2026_10_BN001_KB001", "01004_2026_10_BN002_KB002", "01004_2026_10_BN003_KB003"

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.broker]
 
 PARTITIONS = 12
 #: librdkafka's own default partitioner (the one test allowed to name another partitioner:
-#: tests/unit/test_kafka_connection.py)
+#: tests/unit/schemas/test_kafka_connection.py)
 CRC32: ClientConfig = {"partitioner": "consistent_random"}
 
 

@@ -10,7 +10,7 @@ import orjson
 from schemas import DevKeyRegistry, canonical_bytes, from_json_line, verify
 from schemas.keys import DEV_KEY_SEED
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "contract.md"
 
 
 def test_documented_example_decodes_and_verifies() -> None:

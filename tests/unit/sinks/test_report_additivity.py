@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from schemas.hierarchy import Hierarchy
 from sinks.reports import Report
 from tests.report_store import Stores, change
-from tests.unit.test_report_indicators import person, snap, staff, t
+from tests.unit.sinks.test_report_indicators import person, snap, staff, t
 
 H = Hierarchy.default()
 STATIONS = ["00004", "00008", "00070", "25747", "25750"]

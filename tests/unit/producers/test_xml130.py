@@ -22,7 +22,7 @@ from producers.interop.xml130.wrapper import read_wrapper, write_wrapper
 from schemas import ContractViolation, Reason
 from schemas.facilities import FacilityRegistry
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "xml130"
+DATA = Path(__file__).resolve().parents[2] / "data" / "xml130"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 REGISTRY = FacilityRegistry.from_csv(
     "ma_cskcb,source,name,province,valid_from,valid_to\n"

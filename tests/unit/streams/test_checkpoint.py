@@ -34,7 +34,7 @@ from streams.pseudonymise import Pseudonymiser
 from streams.route import TIER_TOPICS
 from streams.validate import RawMessage, Validator
 from tests.data.bad_inputs import KEY_SEED, STATIONS, EventFactory
-from tests.unit.test_validate import raw
+from tests.unit.streams.test_validate import raw
 
 CHANGELOG = "records-changelog"
 DELTAS = "aggregate-deltas"

@@ -18,7 +18,7 @@ from producers.simulator import BadKind, SimEvent, Truth, simulate
 from schemas import ContractViolation, DevKeyRegistry, Reason, decode, encode, verify
 from schemas.hierarchy import Hierarchy, UnknownStation
 
-SCHEMA_ROOT = Path(__file__).resolve().parents[2] / "schemas" / "jsonschema"
+SCHEMA_ROOT = Path(__file__).resolve().parents[3] / "schemas" / "jsonschema"
 CFG = SimulationConfig(
     seed=7,
     provinces=("02",),

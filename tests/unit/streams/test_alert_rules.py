@@ -27,7 +27,7 @@ from streams.monitor.model import (
     StageFlow,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MONITORING = ROOT / "deploy" / "monitoring"
 OPERATORS = ROOT / "docs" / "operators.md"
 

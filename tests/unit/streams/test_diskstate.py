@@ -19,7 +19,7 @@ from streams.pseudonymise import Pseudonymiser
 from streams.state import MemoryState, StateStore
 from streams.validate import RawMessage, Validator
 from tests.data.bad_inputs import KEY_SEED, EventFactory, bad_inputs
-from tests.unit.test_validate import raw
+from tests.unit.streams.test_validate import raw
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from schemas.hierarchy import Hierarchy
 from sinks.reports import run_report
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LIBRARY = ROOT / "sinks" / "reports"
 SOURCES = ("producers", "streams", "sinks", "schemas", "deploy", "benchmarks")
 #: the keywords run_report takes besides the request (everything else is in the request)

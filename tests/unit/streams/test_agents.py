@@ -20,9 +20,9 @@ from streams.runtime import StreamsRuntime
 from streams.state import MemoryState
 from streams.validate import RawMessage
 from tests.data.bad_inputs import EventFactory
-from tests.unit.test_checkpoint import FakeProducer
-from tests.unit.test_guarded_input import FakeConsumer
-from tests.unit.test_validate import raw
+from tests.unit.streams.test_checkpoint import FakeProducer
+from tests.unit.streams.test_guarded_input import FakeConsumer
+from tests.unit.streams.test_validate import raw
 
 RAW = "t.station.changes"
 Delta = tuple[int, int, dict[str, Any]]  # (partition, offset, delta message)

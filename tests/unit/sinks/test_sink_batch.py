@@ -22,7 +22,7 @@ from sinks.columns import Column
 from sinks.encode import tier_encoder
 from sinks.testing import FakeMessage, tier_record, tier_value
 from sinks.tier_batch import convert, tier_plan
-from tests.unit.test_fuzz_edge import JSON_VALUES, _paths, _set
+from tests.unit.streams.test_fuzz_edge import JSON_VALUES, _paths, _set
 
 TOPIC = "t.tier.province"
 GOOD = [

@@ -21,7 +21,7 @@ from schemas.kafka import (
 )
 from schemas.partition import PARTITIONER
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SOURCES = ("producers", "streams", "sinks", "schemas", "deploy", "tests", "benchmarks")
 THE_MODULE = ROOT / "schemas" / "kafka.py"
 CLIENTS = {"Producer", "Consumer", "AdminClient", "SerializingProducer", "DeserializingConsumer"}

@@ -16,7 +16,7 @@ from schemas.hierarchy import Hierarchy
 from sinks.reports import Report
 from sinks.reports.render import render_html, render_tables, write_csv, write_parquet
 from tests.report_store import Stores
-from tests.unit.test_report_indicators import scenario
+from tests.unit.sinks.test_report_indicators import scenario
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_docs_list_every_indicator_as_the_code_defines_it() -> None:
     from sinks.reports import INDICATORS
     from sinks.reports.catalogue import replace_section
 
-    text = (Path(__file__).parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    text = (Path(__file__).parents[3] / "docs" / "reports.md").read_text(encoding="utf-8")
     assert replace_section(text) == text, (
         "run: python -m sinks.reports.catalogue --write docs/reports.md"
     )

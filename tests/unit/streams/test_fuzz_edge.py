@@ -24,7 +24,7 @@ from sinks.testing import FakeMessage
 from streams.pipeline import BatchProcessor, OutMessage
 from streams.validate import RawMessage
 from tests.data.bad_inputs import RECORD_TYPES, EventFactory
-from tests.unit.test_validate import processor, raw
+from tests.unit.streams.test_validate import processor, raw
 
 FACTORY = EventFactory()
 VALID = [FACTORY.message(FACTORY.change(rt)) for rt in RECORD_TYPES for _ in range(2)]

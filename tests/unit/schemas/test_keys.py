@@ -225,7 +225,7 @@ def test_check_processes_cut_a_revoked_key_off_within_one_interval(tmp_path: Pat
     from streams.validate import Accepted, Rejected
     from tests.data.bad_inputs import EventFactory
     from tests.helpers import wait_until
-    from tests.unit.test_validate import raw
+    from tests.unit.streams.test_validate import raw
 
     f = EventFactory(seed="the-stations-own-keys")  # a real registry: no development mode
     path = tmp_path / "keys.json"

@@ -251,8 +251,8 @@ def test_every_stateless_reason_is_covered() -> None:
         Reason.SIGNATURE_STATION_MISMATCH,
         Reason.SIGNER_NOT_REGISTERED,
         Reason.SIGNER_KEY_EXPIRED,
-        Reason.SIGNER_KEY_REVOKED,  # tests/unit/test_keys.py
-        Reason.UNKNOWN_KEY_ID,  # tests/unit/test_keys.py
+        Reason.SIGNER_KEY_REVOKED,  # tests/unit/schemas/test_keys.py
+        Reason.UNKNOWN_KEY_ID,  # tests/unit/schemas/test_keys.py
     }
     assert set(Reason) - STATEFUL == covered
     assert len(set(Reason)) >= 25

@@ -14,7 +14,7 @@ from schemas.hierarchy import Hierarchy
 from sinks.reports.render import fhir_bundle, measure_reports
 from sinks.reports.render.fhir import validate
 from tests.report_store import Stores
-from tests.unit.test_report_indicators import scenario
+from tests.unit.sinks.test_report_indicators import scenario
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from streams.pipeline import BatchProcessor
 from streams.pseudonymise import Pseudonymiser
 from streams.validate import Validator
 from tests.data.bad_inputs import KEY_SEED, STATIONS, EventFactory
-from tests.unit.test_validate import raw
+from tests.unit.streams.test_validate import raw
 
 
 def test_delta_retracts_previous_contribution() -> None:

@@ -23,7 +23,7 @@ import typer.main
 
 yaml = pytest.importorskip("yaml", reason="pyyaml is a dev dependency")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 COMPOSE_DIR = DEPLOY / "compose"
 COMPOSE = COMPOSE_DIR / "docker-compose.yml"

@@ -24,7 +24,7 @@ from sinks.reports import (
     run_report,
 )
 from tests.report_store import Stores
-from tests.unit.test_report_indicators import scenario
+from tests.unit.sinks.test_report_indicators import scenario
 
 
 @pytest.fixture(scope="module")

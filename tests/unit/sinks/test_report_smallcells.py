@@ -31,8 +31,8 @@ from sinks.reports.render.fhir import validate
 from sinks.reports.smallcells import _table
 from sinks.reports.suppress import determined
 from tests.report_store import Stores
-from tests.unit.test_report_additivity import build, record
-from tests.unit.test_report_indicators import EXACT, scenario
+from tests.unit.sinks.test_report_additivity import build, record
+from tests.unit.sinks.test_report_indicators import EXACT, scenario
 
 H = Hierarchy.default()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_deploy_manifests import (
+from tests.unit.deploy.test_deploy_manifests import (
     DEPLOY,
     K8S,
     MONITORING,
@@ -485,7 +485,7 @@ def exported_metrics() -> dict[str, set[str]]:
     """Series name → label names, from the monitor's and the sinks' own collectors."""
     from sinks.metrics import SINK_METRIC_NAMES
     from streams.monitor.metrics import SnapshotCollector
-    from tests.unit.test_alert_rules import full_snapshot
+    from tests.unit.streams.test_alert_rules import full_snapshot
 
     collector = SnapshotCollector(full_snapshot, lambda: 0)
     result: dict[str, set[str]] = {}

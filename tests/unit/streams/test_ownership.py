@@ -12,7 +12,7 @@ from streams.pipeline import BatchOutput, BatchProcessor
 from streams.state import MemoryState
 from streams.validate import Accepted, admit
 from tests.data.bad_inputs import EventFactory
-from tests.unit.test_validate import dlq_reasons, processor, raw
+from tests.unit.streams.test_validate import dlq_reasons, processor, raw
 
 A, B, C = "00004", "00367", "20977"
 

@@ -298,8 +298,3 @@ def adx_document(
             {"dataElement": v.target.code, **v.target.categories, "value": str(v.value)},
         )
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
-
-
-def values_of(export: Export) -> Sequence[tuple[str, str, str, int]]:
-    """``(indicator, part, unit, value)`` of every value (for reports and tests)."""
-    return [(v.indicator, v.part, v.unit, v.value) for v in export.values]

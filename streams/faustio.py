@@ -1,9 +1,9 @@
 """Everything of faust-streaming the worker touches: the app and its settings, the input topics,
 the tables' stores, the consumer (offsets, seeks, resumes, committing only processed
-offsets), batches and acks, running the worker. Every use of a faust/aiokafka internal is here, so an upgrade
-is checked in one place (faust-streaming 0.15.3, aiokafka 0.14); the rest of the shell sees
-the small protocols of :mod:`streams.offsets`, :mod:`streams.watchdog` and
-:mod:`streams.checkpoint`.
+offsets), batches and acks, running the worker. Every use of a faust/aiokafka internal is
+here, so an upgrade is checked in one place (faust-streaming 0.15.3, aiokafka 0.14); the
+rest of the shell sees the small protocols of :mod:`streams.offsets`,
+:mod:`streams.watchdog` and :mod:`streams.checkpoint`.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@
   :meth:`Checkpoint.commit` (outputs → changelog → ack).
 
 Both ack every event of a batch, those the guard held back for a re-fetch included (faust
-waits for every event it delivered to be acked before it commits on a rebalance or a stop;
-an offset past a jump is never committed: gap acks are off and the re-fetched events come
-again).
+waits for every event it delivered to be acked before it commits on a rebalance or a stop);
+an offset past a jump is never committed: faust commits only
+:meth:`GuardedInput.committable`, which the checkpoint's ack step
+(:meth:`GuardedInput.acking`) moves over the events the guard let through.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def build_app(
     consumer = faustio.FaustConsumer(app)
     raw_in = GuardedInput(raw.get_topic_name(), consumer, faustio.coordinates)
     deltas_in = GuardedInput(deltas.get_topic_name(), consumer, faustio.coordinates)
-    guarded = {raw_in.topic, deltas_in.topic}
+    guarded = {g.topic: g.committable for g in (raw_in, deltas_in)}
     watchdog = PartitionWatchdog(
         consumer, {g.topic: g for g in (raw_in, deltas_in)}, stall_after_s=config.stall_after_s
     )
@@ -82,8 +82,8 @@ def build_app(
     # over a stream it already consumed from (seen: a worker that stayed up doing nothing).
     @app.agent(raw, concurrency=1, name="validate", supervisor_strategy=CrashingSupervisor)
     async def validate(stream: Any) -> Any:
-        faustio.disable_gap_acks(app, guarded)
-        ack = faustio.acker(stream)
+        faustio.commit_processed_only(app, guarded)
+        ack = raw_in.acking(faustio.acker(stream))
         checkpoint = runtime.checkpoint(records.changelog, write_records, ack, records=True)
         agent = ValidateAgent(runtime, raw_in, checkpoint, faustio.raw_messages)
         async for batch in faustio.batches(stream, config.batch_size, config.batch_within_s):
@@ -91,8 +91,8 @@ def build_app(
 
     @app.agent(deltas, concurrency=1, name="count", supervisor_strategy=CrashingSupervisor)
     async def count(stream: Any) -> Any:
-        faustio.disable_gap_acks(app, guarded)
-        ack = faustio.acker(stream)
+        faustio.commit_processed_only(app, guarded)
+        ack = deltas_in.acking(faustio.acker(stream))
         checkpoint = runtime.checkpoint(counters.changelog, counters.track, ack, records=False)
         agent = CountAgent(runtime, deltas_in, checkpoint, _delta_message)
         async for batch in faustio.batches(stream, config.batch_size, config.batch_within_s):

@@ -1,9 +1,9 @@
 """Everything of faust-streaming the worker touches: the app and its settings, the input topics,
-the tables' stores, the consumer (offsets, seeks, resumes, the gap-ack workaround), batches
-and acks, running the worker. Every use of a faust/aiokafka internal is here, so an upgrade
-is checked in one place (faust-streaming 0.15.3, aiokafka 0.14); the rest of the shell sees
-the small protocols of :mod:`streams.offsets`, :mod:`streams.watchdog` and
-:mod:`streams.checkpoint`.
+the tables' stores, the consumer (offsets, seeks, resumes, committing only processed
+offsets), batches and acks, running the worker. Every use of a faust/aiokafka internal is
+here, so an upgrade is checked in one place (faust-streaming 0.15.3, aiokafka 0.14); the
+rest of the shell sees the small protocols of :mod:`streams.offsets`,
+:mod:`streams.watchdog` and :mod:`streams.checkpoint`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ __all__ = [
     "FaustTable",
     "acker",
     "batches",
+    "commit_processed_only",
     "coordinates",
     "counters_table",
-    "disable_gap_acks",
     "input_topic",
     "kafka_time",
     "new_app",
@@ -169,26 +169,28 @@ class FaustConsumer:
         offsets = getattr(self._consumer, "_committed_offset", {}) or {}
         return {tp.partition: off for tp, off in offsets.items() if tp.topic == topic}
 
-    async def broker_committed(
-        self, topic: str, partition: int, *, never: int | None = 0
-    ) -> int | None:
-        """The group's committed offset from the broker (faust's cache can lack it); ``never``
-        when the group never committed one; ``None`` when the broker cannot say."""
+    async def start_offset(self, topic: str, partition: int) -> int | None:
+        """Where the group resumes ``partition``, from the broker (faust's cache can lack it,
+        hold 0 as "none", or run ahead of the broker after a failed commit): the committed
+        offset, else the partition's first offset; ``None`` when the broker cannot say."""
         try:
             thread = self._consumer._thread
             inner = thread._ensure_consumer()
             from aiokafka import TopicPartition as AioTP
 
-            offset = await thread.call_thread(inner.committed, AioTP(topic, partition))
+            tp = AioTP(topic, partition)
+            offset = await thread.call_thread(inner.committed, tp)
+            if offset is None:
+                offset = (await thread.call_thread(inner.beginning_offsets, [tp]))[tp]
         except Exception as exc:  # an aid: never crash the worker over it
             logger.warning(
-                "could not read the committed offset topic=%s partition=%d from the broker: %r",
+                "could not read the start offset topic=%s partition=%d from the broker: %r",
                 topic,
                 partition,
                 exc,
             )
             return None
-        return int(offset) if offset is not None else never
+        return int(offset)
 
     async def seek(self, topic: str, partition: int, offset: int) -> None:
         """Seek on the consumer's own thread.
@@ -217,28 +219,48 @@ class FaustConsumer:
         self._consumer.resume_partitions([TP(topic, partition)])
 
 
-def disable_gap_acks(app: faust.App, topics: set[str]) -> None:
-    """faust acks the offsets between two non-consecutive messages as a "gap" (for compacted
-    topics); on our append-only inputs a jump is a stale fetch, so never ack across it."""
+def commit_processed_only(
+    app: faust.App, committable: Mapping[str, Callable[[int], int | None]]
+) -> None:
+    """For the input topics of ``committable`` (topic → partition → the offset the shell may
+    commit, ``streams.offsets.GuardedInput.committable``) faust commits that offset and
+    nothing it derives from its acked offsets: its ``_new_offset`` commits a run of acked
+    offsets that does not start at the committed one when its cached committed offset is
+    None or 0 (after a restart) or one below the run, and acks a jump as a "gap" (for
+    compacted topics); the shell acks events it held back, too. A jump is logged."""
     consumer: Any = app.consumer
-    if getattr(consumer, "_tuyen_gap_guard", False):
+    if getattr(consumer, "_tuyen_commit_guard", False):
         return
-    original = consumer._add_gap
+    add_gap_of, new_offset_of = consumer._add_gap, consumer._new_offset
 
     async def add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
-        if tp.topic in topics:
-            logger.warning(
-                "offset jump topic=%s partition=%d from=%d to=%d: not acked as a gap",
-                tp.topic,
-                tp.partition,
-                offset_from,
-                offset_to,
-            )
+        if tp.topic not in committable:
+            await add_gap_of(tp, offset_from, offset_to)
             return
-        await original(tp, offset_from, offset_to)
+        logger.warning(
+            "offset jump topic=%s partition=%d from=%d to=%d: not acked as a gap",
+            tp.topic,
+            tp.partition,
+            offset_from,
+            offset_to,
+        )
+
+    def new_offset(tp: Any) -> int | None:
+        position = committable.get(tp.topic)
+        if position is None:
+            offset: int | None = new_offset_of(tp)
+            return offset
+        offset = position(tp.partition)
+        acked = consumer._acked.get(tp)
+        if offset is not None and acked:  # forget the acks the commit passed
+            done = [o for o in acked if o < offset]
+            acked[:] = [o for o in acked if o >= offset]
+            consumer._acked_index[tp].difference_update(done)
+        return offset
 
     consumer._add_gap = add_gap
-    consumer._tuyen_gap_guard = True
+    consumer._new_offset = new_offset
+    consumer._tuyen_commit_guard = True
 
 
 def on_assigned(app: faust.App, callback: Callable[[], None]) -> None:

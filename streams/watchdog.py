@@ -6,8 +6,8 @@ partition's lag grows, no batch ever comes). Every ``stall_check_s`` the worker'
 beyond its position (the next offset the input expects, else the committed one) and that
 delivered nothing for ``stall_after_s`` is resumed and sought to that position. A fresh
 assignment gets ``stall_after_s`` to recover by itself first. A partition with no known
-position at all takes the group's committed offset from the broker (0 when the group never
-committed one).
+position at all takes where the group resumes it from the broker (its committed offset, else
+the partition's first offset).
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ class PartitionWatchdog:
         silent_s = now - guarded.last_seen.setdefault(partition, now)
         position = guarded.position(partition)
         if position is None and silent_s >= self.stall_after_s:
-            position = await self.consumer.broker_committed(topic, partition)
+            position = await self.consumer.start_offset(topic, partition)
             logger.info(
-                "watchdog topic=%s partition=%d no position seen, broker committed=%s",
+                "watchdog topic=%s partition=%d no position seen, broker start=%s",
                 topic,
                 partition,
                 position,

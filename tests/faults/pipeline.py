@@ -110,7 +110,7 @@ class FaultPipeline:
                 "--batch-size",
                 "250",
                 "--log-level",
-                "WARNING",
+                os.environ.get("TUYEN_FAULT_LOG_LEVEL", "WARNING"),
                 *(["--allow-create-time"] if self.create_time else []),
             ),
             sink_args=("--flush-interval", "1"),

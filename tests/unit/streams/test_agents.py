@@ -122,7 +122,7 @@ def test_events_held_back_for_a_refetch_are_acked_but_not_processed() -> None:
     runtime = _runtime()
     msgs = _consumed(EventFactory().valid(6))
     p = msgs[0].partition
-    consumer = FakeConsumer(cached={RAW: {p: 1}})
+    consumer = FakeConsumer(on_broker={(RAW, p): 1})
     # a stale fetch from beyond partition p's committed offset: held back, sought back to it
     msgs = [replace(m, offset=m.offset + 2) if m.partition == p else m for m in msgs]
     try:

@@ -11,7 +11,7 @@ def coords(e: tuple[int, int]) -> tuple[int, int]:
 
 def test_consecutive_offsets_pass() -> None:
     g = OffsetGuard()
-    keep, seeks = g.check([(0, 5), (0, 6), (1, 0)], coords, {0: 5})
+    keep, seeks = g.check([(0, 5), (0, 6), (1, 0)], coords, {0: 5, 1: 0})
     assert keep == [(0, 5), (0, 6), (1, 0)] and not seeks
 
 
@@ -25,11 +25,12 @@ def test_jump_after_assignment_seeks_back_to_committed() -> None:
     assert keep == [(2, 1212), (2, 1213)] and not seeks
 
 
-def test_redelivery_of_older_offsets_is_processed() -> None:
+def test_redelivery_of_offsets_already_let_through_is_dropped() -> None:
+    """Below the expected offset: processed already (or below the committed baseline)."""
     g = OffsetGuard()
-    g.check([(0, 10), (0, 11)], coords, {})
-    keep, seeks = g.check([(0, 3), (0, 4)], coords)
-    assert keep == [(0, 3), (0, 4)] and not seeks
+    g.check([(0, 10), (0, 11)], coords, {0: 10})
+    keep, seeks = g.check([(0, 3), (0, 11), (0, 12)], coords)
+    assert keep == [(0, 12)] and not seeks and g.expected == {0: 13}
 
 
 def test_stale_events_after_a_seek_do_not_seek_again_until_retry() -> None:
@@ -45,23 +46,23 @@ def test_stale_events_after_a_seek_do_not_seek_again_until_retry() -> None:
     assert keep == [(0, 2), (0, 3)] and not seeks and not g.pending
 
 
-def test_a_partition_without_baseline_takes_the_committed_offset_the_shell_fetched() -> None:
-    """After a restart faust's committed-offset cache can be empty when the first batch comes
-    (seen: a stale fetch from beyond the committed offset, processed and committed, the run
-    before it lost). The guard names the partitions it has no baseline for; given their
-    committed offsets (from the broker) it holds the stale events back and seeks."""
+def test_a_partition_without_baseline_takes_the_start_offset_the_shell_fetched() -> None:
+    """After a restart or a rebalance every partition needs a baseline from the broker (seen:
+    a stale fetch from beyond the committed offset, processed and committed, the run before
+    it lost). Given their start offsets the guard holds the stale events back and seeks."""
     g = OffsetGuard()
-    assert g.without_baseline([0, 1, 1, 2], {2: 40}) == [0, 1]
+    assert g.without_baseline([0, 1, 1, 2]) == [0, 1, 2]
     keep, seeks = g.check([(0, 134), (0, 135), (1, 90), (2, 40)], coords, {0: 84, 1: 90, 2: 40})
     assert keep == [(1, 90), (2, 40)] and seeks == {0: 84}
-    assert g.without_baseline([0, 1, 2, 3], {}) == [3]  # the others have expectations now
+    assert g.without_baseline([0, 1, 2, 3]) == [3]  # the others have expectations now
     keep, seeks = g.check([(3, 7)], coords, {3: 5})  # a partition first seen later
     assert not keep and seeks == {3: 5}
     g.on_assignment()
-    assert g.without_baseline([0, 1], {1: 91}) == [0]  # a new assignment needs a new baseline
+    assert g.without_baseline([0, 1]) == [0, 1]  # a new assignment needs new baselines
 
 
-def test_a_partition_never_committed_starts_where_its_first_event_is() -> None:
+def test_a_partition_with_no_known_start_is_held_back_and_sought_to_its_first_event() -> None:
     g = OffsetGuard()
-    keep, seeks = g.check([(0, 12), (0, 13)], coords, {})
-    assert keep == [(0, 12), (0, 13)] and not seeks
+    keep, seeks = g.check([(0, 12), (0, 13), (1, 4)], coords, {1: 4})
+    assert keep == [(1, 4)] and seeks == {0: 12}
+    assert g.without_baseline([0, 1]) == [0]  # asked again with the next batch

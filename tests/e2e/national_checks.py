@@ -105,7 +105,14 @@ def national_values(national: Path) -> Iterator[tuple[str, str, str]]:
         rel = str(path.relative_to(national))
         if path.suffix == ".parquet":
             table = pq.read_table(path)
-            rt = next((rt.value for rt in RecordType if f"/{rt.value}/" in f"/{rel}"), "")
+            rt = next(
+                (
+                    r.value
+                    for r in RecordType
+                    if f"record_type={r.value}/" in rel or f"/{r.value}/" in f"/{rel}"
+                ),
+                "",
+            )
             for name in table.column_names:
                 if (rt, name) in _STATION_DAYS:
                     continue
@@ -122,7 +129,10 @@ def timestamp_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT table_name, column_name FROM information_schema.columns "
         "WHERE data_type LIKE 'TIMESTAMP%' AND table_schema = 'main'"
     ).fetchall()
-    return [f"{t}.{c}" for t, c in rows if not t.startswith("dlq") and t != "aggregates_live"]
+    # not record-level: the dead letters (redacted for analysts), the live aggregates and the
+    # sign-off ledger (approvers' decisions on station-months: no person in it)
+    skip = ("dlq", "aggregates_live", "signoff")
+    return [f"{t}.{c}" for t, c in rows if not t.startswith(skip)]
 
 
 _KEYS = ("event_id", "record_id", "record_key")

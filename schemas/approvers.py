@@ -1,7 +1,8 @@
 """The approvers' registry: the public keys of the people who approve, send back and lock
 monthly reports (``schemas.signoff``), the unit each decides for and what each may do.
 
-The same rules as the health workers' key registry (``schemas.keys``), for supervisors:
+The same rules as the health workers' key registry (``schemas.keys``; what both share is
+``schemas.keyring``), for supervisors:
 
 - :class:`StaticApproverRegistry`: reference data, the JSON file ``TUYEN_APPROVER_KEYS``
   (schema ``schemas/jsonschema/approver_registry/v1.json``, model
@@ -38,8 +39,9 @@ from pathlib import Path
 from typing import Final, Literal, Protocol
 
 from nacl.signing import SigningKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.keyring import build_keys, parse_registry_file
 from schemas.keys import DEV_KEY_SEED, KEY_ID_PATTERN, SIGNER_PATTERN
 from schemas.reasons import ContractViolation, Reason
 
@@ -75,13 +77,13 @@ class ApproverKey:
     valid_to: datetime | None = None  # exclusive, judged at the broker's receive time
     revoked_at: datetime | None = None
 
-    def usable(self, signed: datetime, received: datetime) -> bool:
-        """May this key sign a decision signed at ``signed`` and received at ``received``?"""
-        return (
-            (self.valid_from is None or signed >= self.valid_from)
-            and (self.valid_to is None or received < self.valid_to)
-            and (self.revoked_at is None or received < self.revoked_at)
-        )
+    @property
+    def owner(self) -> str:
+        return self.approver
+
+    def revoked(self, at: datetime) -> ApproverKey:
+        """This key revoked from ``at`` on (the earlier revocation stands)."""
+        return replace(self, revoked_at=min(at, self.revoked_at or at))
 
 
 class ApproverRegistry(Protocol):
@@ -149,38 +151,28 @@ def _bad(message: str) -> ContractViolation:
     return ContractViolation(Reason.SCHEMA_VIOLATION, f"bad approver registry: {message}")
 
 
+def _role_conflict(other: ApproverKey, key: ApproverKey) -> str | None:
+    if (other.unit, other.roles) != (key.unit, key.roles):
+        return f"{key.approver}'s keys differ in unit or roles"
+    return None
+
+
 def _build(doc: ApproverRegistryFileV1) -> dict[str, tuple[ApproverKey, ...]]:
     """Keys by approver, revocations applied; the load-time checks of the module docstring."""
-    by_approver: dict[str, list[ApproverKey]] = {}
-    seen_public: dict[bytes, str] = {}
-    for e in doc.approvers:
-        pub = base64.b64decode(e.public_key, validate=True)
-        if pub in seen_public:
-            raise _bad(f"the public key of {e.approver} is also registered for {seen_public[pub]}")
-        seen_public[pub] = e.approver
-        key = ApproverKey(
-            e.approver, e.unit, pub, frozenset(e.roles), e.key_id, e.valid_from, e.valid_to
+    keys = (
+        ApproverKey(
+            e.approver,
+            e.unit,
+            base64.b64decode(e.public_key, validate=True),
+            frozenset(e.roles),
+            e.key_id,
+            e.valid_from,
+            e.valid_to,
         )
-        same = by_approver.setdefault(e.approver, [])
-        for other in same:
-            if (other.unit, other.roles) != (key.unit, key.roles):
-                raise _bad(f"{e.approver}'s keys differ in unit or roles")
-            if other.key_id == key.key_id:
-                raise _bad(f"{e.approver} is registered twice with key_id {key.key_id}")
-            if other.key_id is None or key.key_id is None:
-                raise _bad(f"{e.approver} has several keys: each needs a key_id")
-        same.append(key)
-    for r in doc.revocations:
-        keys = by_approver.get(r.approver)
-        if not keys or (r.key_id is not None and all(k.key_id != r.key_id for k in keys)):
-            raise _bad(f"revocation of {r.approver} {r.key_id or ''} names no registered key")
-        by_approver[r.approver] = [
-            replace(k, revoked_at=min(r.revoked_at, k.revoked_at or r.revoked_at))
-            if r.key_id is None or k.key_id == r.key_id
-            else k
-            for k in keys
-        ]
-    return {approver: tuple(keys) for approver, keys in by_approver.items()}
+        for e in doc.approvers
+    )
+    revocations = ((r.approver, r.key_id, r.revoked_at) for r in doc.revocations)
+    return build_keys(keys, revocations, bad=_bad, conflict=_role_conflict)
 
 
 class StaticApproverRegistry:
@@ -201,13 +193,7 @@ class StaticApproverRegistry:
     @classmethod
     def from_json(cls, raw: bytes | str) -> StaticApproverRegistry:
         """Parse the registry (``ContractViolation`` naming the problem when it is not one)."""
-        try:
-            doc = ApproverRegistryFileV1.model_validate_json(raw)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise _bad(f"{where}: {err['msg']}") from None
-        return cls(doc)
+        return cls(parse_registry_file(ApproverRegistryFileV1, raw, _bad))
 
     @classmethod
     def load(cls, path: Path) -> StaticApproverRegistry:

@@ -53,8 +53,9 @@ from typing import Final, Literal, Protocol
 
 import orjson
 from nacl.signing import SigningKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.keyring import build_keys, parse_registry_file
 from schemas.reasons import ContractViolation, Reason
 
 __all__ = [
@@ -102,23 +103,13 @@ class SignerKey:
     revoked_at: datetime | None = None  # from the registry's revocation list
     roles: frozenset[str] = frozenset()
 
-    def valid_at(self, t: datetime) -> bool:
-        """Is ``t`` inside ``[valid_from, valid_to)``?"""
-        return (self.valid_from is None or t >= self.valid_from) and (
-            self.valid_to is None or t < self.valid_to
-        )
+    @property
+    def owner(self) -> str:
+        return self.signer
 
-    def revoked_by(self, received: datetime) -> bool:
-        """Was the key revoked when the broker received the event (at ``received``)?"""
-        return self.revoked_at is not None and received >= self.revoked_at
-
-    def expired_for(self, signed: datetime, received: datetime) -> bool:
-        """Is the key outside its validity for an event made at ``signed`` (``ce_time``) and
-        received by the broker at ``received``: made before ``valid_from``, or received at or
-        after ``valid_to``?"""
-        return (self.valid_from is not None and signed < self.valid_from) or (
-            self.valid_to is not None and received >= self.valid_to
-        )
+    def revoked(self, at: datetime) -> SignerKey:
+        """This key revoked from ``at`` on (the earlier revocation stands)."""
+        return replace(self, revoked_at=min(at, self.revoked_at or at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,39 +187,28 @@ def _bad(message: str) -> ContractViolation:
     return ContractViolation(Reason.SCHEMA_VIOLATION, f"bad key registry: {message}")
 
 
+def _station_conflict(other: SignerKey, key: SignerKey) -> str | None:
+    if other.station != key.station:
+        return f"{key.signer} has keys at stations {other.station} and {key.station}"
+    return None
+
+
 def _build(doc: KeyRegistryFileV1) -> dict[str, tuple[SignerKey, ...]]:
     """Keys by signer, revocations applied; the load-time checks of the module docstring."""
-    by_signer: dict[str, list[SignerKey]] = {}
-    seen_public: dict[bytes, str] = {}
-    for e in doc.keys:
-        pub = base64.b64decode(e.public_key, validate=True)
-        if pub in seen_public:
-            raise _bad(f"the public key of {e.signer} is also registered for {seen_public[pub]}")
-        seen_public[pub] = e.signer
-        key = SignerKey(
-            e.signer, e.station, pub, e.valid_from, e.valid_to, e.key_id,
+    keys = (
+        SignerKey(
+            e.signer,
+            e.station,
+            base64.b64decode(e.public_key, validate=True),
+            e.valid_from,
+            e.valid_to,
+            e.key_id,
             roles=frozenset(e.roles or ()),
-        )  # fmt: skip
-        same = by_signer.setdefault(e.signer, [])
-        for other in same:
-            if other.station != key.station:
-                raise _bad(f"{e.signer} has keys at stations {other.station} and {key.station}")
-            if other.key_id == key.key_id:
-                raise _bad(f"{e.signer} is registered twice with key_id {key.key_id}")
-            if other.key_id is None or key.key_id is None:
-                raise _bad(f"{e.signer} has several keys: each needs a key_id")
-        same.append(key)
-    for r in doc.revocations:
-        keys = by_signer.get(r.signer)
-        if not keys or (r.key_id is not None and all(k.key_id != r.key_id for k in keys)):
-            raise _bad(f"revocation of {r.signer} {r.key_id or ''} names no registered key")
-        by_signer[r.signer] = [
-            replace(k, revoked_at=min(r.revoked_at, k.revoked_at or r.revoked_at))
-            if r.key_id is None or k.key_id == r.key_id
-            else k
-            for k in keys
-        ]
-    return {signer: tuple(keys) for signer, keys in by_signer.items()}
+        )
+        for e in doc.keys
+    )
+    revocations = ((r.signer, r.key_id, r.revoked_at) for r in doc.revocations)
+    return build_keys(keys, revocations, bad=_bad, conflict=_station_conflict)
 
 
 class StaticKeyRegistry:
@@ -283,12 +263,7 @@ class StaticKeyRegistry:
     def from_json(cls, raw: bytes | str) -> StaticKeyRegistry:
         """Parse the JSON document described in the module docstring (``ContractViolation``
         with a message naming the problem when it is not one)."""
-        try:
-            doc = KeyRegistryFileV1.model_validate_json(raw)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise _bad(f"{where}: {err['msg']}") from None
+        doc = parse_registry_file(KeyRegistryFileV1, raw, _bad)
         out = cls.__new__(cls)
         out._doc = doc
         out._keys = _build(doc)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import rfc8785
 from nacl.exceptions import BadSignatureError
@@ -23,10 +24,13 @@ from nacl.signing import SigningKey, VerifyKey
 
 from schemas.canonical import canonical_json
 from schemas.envelope import RecordChange, format_time
+from schemas.keyring import RegisteredKey, key_revoked, key_usable
 from schemas.keys import KeyRegistry, SignerKey
 from schemas.reasons import ContractViolation, Reason
 
-__all__ = ["canonical_bytes", "sign", "verify"]
+__all__ = ["canonical_bytes", "sign", "verify", "verify_with"]
+
+K = TypeVar("K", bound=RegisteredKey)
 
 
 def signed_object(change: RecordChange) -> dict[str, Any]:
@@ -76,7 +80,7 @@ def _verify_key(public_key: bytes) -> VerifyKey:
     return VerifyKey(public_key)
 
 
-def _verifies(key: SignerKey, message: bytes, sig: bytes) -> bool:
+def _verifies(key: RegisteredKey, message: bytes, sig: bytes) -> bool:
     try:
         _verify_key(key.public_key).verify(message, sig)
     except BadSignatureError:
@@ -95,13 +99,9 @@ def verify(
     roles are what the signer may sign, :func:`schemas.keys.require_role`).
 
     ``received`` is when the broker received the event (its LogAppendTime; the wall clock when
-    ``None``): a key revoked at or before it no longer signs, whatever ``ce_time`` says. The
-    event's ``key_id`` picks the key; without one every key of the signer is tried (usable
-    keys first). Raises ``ContractViolation`` with ``signer_not_registered``,
-    ``signature_station_mismatch``, ``unknown_key_id``, ``bad_signature`` (absent or
-    malformed), ``signer_key_revoked`` / ``signer_key_expired`` (it verifies, but with a key
-    revoked when received / made before the key's ``valid_from`` or received from its
-    ``valid_to`` on) or ``tampered`` (no key verifies it).
+    ``None``): a key revoked at or before it no longer signs, whatever ``ce_time`` says.
+    Raises ``ContractViolation`` with ``signer_not_registered``,
+    ``signature_station_mismatch`` or a reason of :func:`verify_with`.
     """
     keys = registry.keys_of(change.signer)
     if not keys:
@@ -116,52 +116,81 @@ def verify(
             f"signer {change.signer} belongs to station {keys[0].station}, not {change.station}",
             field="signer",
         )
-    if change.key_id is not None:
-        keys = tuple(k for k in keys if k.key_id == change.key_id)
+    return verify_with(
+        keys,
+        field="signer",
+        key_id=change.key_id,
+        signature=change.signature,
+        message=lambda: canonical_bytes(change),
+        signed=change.time,
+        received=received or datetime.now(UTC),
+        what="event",
+    )
+
+
+def verify_with(
+    keys: Sequence[K],
+    *,
+    field: str,
+    key_id: str | None,
+    signature: str,
+    message: Callable[[], bytes],
+    signed: datetime,
+    received: datetime,
+    what: str,
+) -> K:
+    """The key of ``keys`` (one owner's, not empty; ``field`` names the owner's kind and
+    field, ``signer`` / ``approver``) that verifies ``signature`` over ``message()`` and may
+    sign ``what`` was signed at ``signed`` and received by the broker at ``received``
+    (:func:`schemas.keyring.key_usable`).
+
+    ``key_id`` picks the key; without one every key of the owner is tried (usable keys
+    first). Raises ``ContractViolation`` with ``unknown_key_id``, ``bad_signature`` (absent
+    or malformed), ``signer_key_revoked`` / ``signer_key_expired`` (it verifies, but with a
+    key revoked when received / signed before the key's ``valid_from`` or received from its
+    ``valid_to`` on) or ``tampered`` (no key verifies it).
+    """
+    owner = keys[0].owner
+    if key_id is not None:
+        keys = [k for k in keys if k.key_id == key_id]
         if not keys:
             raise ContractViolation(
-                Reason.UNKNOWN_KEY_ID,
-                f"signer {change.signer} has no key {change.key_id}",
-                field="key_id",
+                Reason.UNKNOWN_KEY_ID, f"{field} {owner} has no key {key_id}", field="key_id"
             )
     try:
-        sig = base64.b64decode(change.signature, validate=True)
+        sig = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         sig = b""
     if len(sig) != 64:
         raise ContractViolation(
             Reason.BAD_SIGNATURE, "signature must be base64 of 64 bytes", field="signature"
         )
-    received = received or datetime.now(UTC)
-    usable = [
-        k for k in keys if not k.revoked_by(received) and not k.expired_for(change.time, received)
-    ]
-    message = canonical_bytes(change)
+    usable = [k for k in keys if key_usable(k, signed, received)]
+    signed_bytes = message()
     for key in usable:
-        if _verifies(key, message, sig):
+        if _verifies(key, signed_bytes, sig):
             return key
     for key in keys:  # the precise reason when a key that may not sign made it
-        if key in usable or not _verifies(key, message, sig):
+        if key in usable or not _verifies(key, signed_bytes, sig):
             continue
-        if key.revoked_by(received):
+        name = f"key {key.key_id or '(only)'} of {owner}"
+        if key_revoked(key, received):
             assert key.revoked_at is not None
             raise ContractViolation(
                 Reason.SIGNER_KEY_REVOKED,
-                f"key {key.key_id or '(only)'} of {change.signer} was revoked at "
-                f"{format_time(key.revoked_at)}; the broker received the event at "
-                f"{format_time(received)}",
-                field="signer",
+                f"{name} was revoked at {format_time(key.revoked_at)}; the broker received "
+                f"the {what} at {format_time(received)}",
+                field=field,
             )
         raise ContractViolation(
             Reason.SIGNER_KEY_EXPIRED,
-            f"key {key.key_id or '(only)'} of {change.signer} does not sign an event made at "
-            f"{format_time(change.time)} and received at {format_time(received)} (valid "
-            f"{_when(key.valid_from)} to {_when(key.valid_to)})",
-            field="signer",
+            f"{name} does not sign the {what} made at {format_time(signed)} and received at "
+            f"{format_time(received)} (valid {_when(key.valid_from)} to {_when(key.valid_to)})",
+            field=field,
         )
     raise ContractViolation(
         Reason.TAMPERED,
-        "the signature does not match the event (altered after signing, or a key the "
-        "registry does not hold for this signer)",
+        f"the signature does not verify over the {what} (altered after signing, or a key the "
+        f"registry does not hold for this {field})",
         field="signature",
     )

@@ -25,13 +25,11 @@ province-month stays in order) and the ``signoff`` sink verifies each before it 
 from __future__ import annotations
 
 import base64
-import binascii
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 import orjson
-from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.approvers import (
@@ -51,6 +49,7 @@ from schemas.envelope import format_time, new_event_id
 from schemas.hierarchy import Hierarchy, HierarchyError, Tier
 from schemas.keys import KEY_ID_PATTERN, SIGNER_PATTERN
 from schemas.reasons import ContractViolation, Reason
+from schemas.signing import verify_with
 
 __all__ = [  # the approvers' registry is re-exported from schemas.approvers
     "APPROVE_ROLE",
@@ -179,51 +178,6 @@ def decision_key(decision: SignoffDecision) -> bytes:
 # ---- checks -------------------------------------------------------------------------------
 
 
-def _verify(
-    decision: SignoffDecision, keys: tuple[ApproverKey, ...], received: datetime
-) -> ApproverKey:
-    """The key of ``keys`` that verifies ``decision`` and may sign it when received at
-    ``received`` (the reasons of ``schemas.signing.verify``)."""
-    if decision.key_id is not None:
-        keys = tuple(k for k in keys if k.key_id == decision.key_id)
-        if not keys:
-            raise ContractViolation(
-                Reason.UNKNOWN_KEY_ID,
-                f"approver {decision.approver} has no key {decision.key_id}",
-                field="key_id",
-            )
-    try:
-        sig = base64.b64decode(decision.signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise ContractViolation(Reason.BAD_SIGNATURE, "signature is not base64") from None
-    if len(sig) != 64:
-        raise ContractViolation(Reason.BAD_SIGNATURE, "signature is not 64 bytes")
-    message = decision.canonical()
-    signed = datetime.fromisoformat(decision.time)
-    verifying = [k for k in keys if _verifies(k, message, sig)]
-    for key in verifying:
-        if key.usable(signed, received):
-            return key
-    if verifying:  # it verifies, but with a key that may not sign it then
-        key = verifying[0]
-        revoked = key.revoked_at is not None and received >= key.revoked_at
-        raise ContractViolation(
-            Reason.SIGNER_KEY_REVOKED if revoked else Reason.SIGNER_KEY_EXPIRED,
-            f"key {key.key_id or '(only)'} of {decision.approver} does not sign a decision "
-            f"signed at {decision.time} and received at {format_time(received)}",
-            field="approver",
-        )
-    raise ContractViolation(Reason.TAMPERED, "decision signature does not verify")
-
-
-def _verifies(key: ApproverKey, message: bytes, sig: bytes) -> bool:
-    try:
-        VerifyKey(key.public_key).verify(message, sig)
-    except BadSignatureError:
-        return False
-    return True
-
-
 def _refuse(message: str) -> ContractViolation:
     return ContractViolation(Reason.SIGNER_NOT_AUTHORISED, message, field="approver")
 
@@ -244,7 +198,16 @@ def check_decision(
         raise ContractViolation(
             Reason.SIGNER_NOT_REGISTERED, f"approver {decision.approver} is not registered"
         )
-    key = _verify(decision, keys, received or datetime.now(UTC))
+    key = verify_with(
+        keys,
+        field="approver",
+        key_id=decision.key_id,
+        signature=decision.signature,
+        message=decision.canonical,
+        signed=datetime.fromisoformat(decision.time),
+        received=received or datetime.now(UTC),
+        what="decision",
+    )
     if key.unit != decision.unit:
         raise _refuse(f"{decision.approver} approves for {key.unit}, not {decision.unit}")
     end = _month_end(decision.period)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,12 +31,29 @@ if TYPE_CHECKING:
 
 __all__ = ["approve", "lock", "send_back", "status", "submit"]
 
-_AS = typer.Option("--as", help="who acts: national | province:CODE | district:CODE")
-_KEY_FILE = typer.Option(help="the approver's Ed25519 private key: base64 of its 32-byte seed")
-_DEV = typer.Option("--dev-keys", help="sign with the development keys (development mode only)")
-_ROOT = typer.Option(help="store root (default TUYEN_STORE_ROOT)")
-_KEY_ID = typer.Option(help="the key's key_id in the registry (when its owner has several)")
-_BOOTSTRAP = typer.Option(help="Kafka bootstrap (default: the configured or local broker)")
+# The options the commands share, declared once.
+Principal = Annotated[
+    str, typer.Option("--as", help="who acts: national | province:CODE | district:CODE")
+]
+Period = Annotated[str, typer.Option(help="the month, YYYY-MM")]
+Station = Annotated[str, typer.Option(help="station (commune) code")]
+Approver = Annotated[
+    str | None, typer.Option(help="approver id (default in development: sup-<unit>-1)")
+]
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(help="the approver's Ed25519 private key: base64 of its 32-byte seed"),
+]
+DevKeys = Annotated[
+    bool, typer.Option("--dev-keys", help="sign with the development keys (development mode only)")
+]
+KeyId = Annotated[
+    str | None, typer.Option(help="the key's key_id in the registry (when its owner has several)")
+]
+StoreRoot = Annotated[str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")]
+Bootstrap = Annotated[
+    str | None, typer.Option(help="Kafka bootstrap (default: the configured or local broker)")
+]
 
 
 def _seed(key_file: Path) -> SigningKey:
@@ -48,20 +66,36 @@ def _seed(key_file: Path) -> SigningKey:
     return SigningKey(seed)
 
 
-def _approver_key(
-    ctx: typer.Context, job: str, approver: str, key_file: Path | None, dev_keys: bool
+def _signing_key(
+    ctx: typer.Context,
+    job: str,
+    whose: str,
+    key_file: Path | None,
+    dev_keys: bool,
+    dev_key: Callable[[], SigningKey],
 ) -> SigningKey:
-    from schemas.keys import DEV_KEY_SEED
-    from schemas.signoff import DevApproverRegistry
-
+    """The key read from ``key_file``, or with ``dev_keys`` (development mode only) the
+    development key ``dev_key()``; exactly one of the two (``whose`` names the key)."""
     if key_file is not None and dev_keys:
         fail("give --key-file or --dev-keys, not both")
     if key_file is not None:
         return _seed(key_file)
     if dev_keys:
         require_development(settings(ctx), f"{job} --dev-keys", "signs with a development key")
+        return dev_key()
+    fail(f"give --key-file ({whose}) or --dev-keys (development mode)")
+
+
+def _approver_key(
+    ctx: typer.Context, job: str, approver: str, key_file: Path | None, dev_keys: bool
+) -> SigningKey:
+    from schemas.keys import DEV_KEY_SEED
+    from schemas.signoff import DevApproverRegistry
+
+    def dev_key() -> SigningKey:
         return DevApproverRegistry(DEV_KEY_SEED).signing_key(approver)
-    fail("give --key-file (the approver's key) or --dev-keys (development mode)")
+
+    return _signing_key(ctx, job, "the approver's key", key_file, dev_keys, dev_key)
 
 
 def _service(
@@ -109,9 +143,9 @@ def _run(action: Callable[[], None]) -> None:
 def status(
     ctx: typer.Context,
     unit: Annotated[str, typer.Option(help="district (KV…), province or VN")],
-    period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
-    principal: Annotated[str, _AS],
-    store_root: Annotated[str | None, _ROOT] = None,
+    period: Period,
+    principal: Principal,
+    store_root: StoreRoot = None,
 ) -> None:
     """Every station expected to report for the month: submitted, on time, approved."""
     svc = _service(ctx, "tuyen report status", unit, store_root, None, publish=False)
@@ -145,42 +179,59 @@ def status(
     _run(show)
 
 
+@dataclass(frozen=True, slots=True)
+class _Signing:
+    """Who decides and with which key: the options every decision command takes."""
+
+    principal: str
+    approver: str | None
+    key_file: Path | None
+    dev_keys: bool
+    key_id: str | None
+    store_root: str | None
+    bootstrap: str | None
+
+    def service(
+        self, ctx: typer.Context, job: str, unit: str, default_approver: str
+    ) -> tuple[Signoff, str, SigningKey]:
+        """The service publishing decisions for ``unit``, the approver's id and key."""
+        approver = self.approver or default_approver
+        key = _approver_key(ctx, job, approver, self.key_file, self.dev_keys)
+        return (
+            _service(ctx, job, unit, self.store_root, self.bootstrap, publish=True),
+            approver,
+            key,
+        )
+
+
 def _decide(
-    ctx: typer.Context,
-    kind: str,
-    station: str,
-    period: str,
-    principal: str,
-    approver: str | None,
-    reason: str,
-    key_file: Path | None,
-    dev_keys: bool,
-    key_id: str | None,
-    store_root: str | None,
-    bootstrap: str | None,
+    ctx: typer.Context, kind: str, station: str, period: str, reason: str, how: _Signing
 ) -> None:
     from schemas.signoff import dev_approver
     from sinks.reports.access import parse_principal
 
     job = f"tuyen report {kind.replace('_', '-')}"
     try:
-        who = parse_principal(principal)
+        who = parse_principal(how.principal)
     except ReportError as exc:
         fail_report(exc)
-    approver_id = approver or dev_approver(who.code)
-    key = _approver_key(ctx, job, approver_id, key_file, dev_keys)
-    svc = _service(ctx, job, station, store_root, bootstrap, publish=True)
+    svc, approver, key = how.service(ctx, job, station, dev_approver(who.code))
 
     def act() -> None:
         if kind == "approve":
             d = svc.approve(
-                principal, station, period, approver=approver_id, key=key, key_id=key_id
+                how.principal, station, period, approver=approver, key=key, key_id=how.key_id
             )
         else:
             d = svc.send_back(
-                principal, station, period, reason=reason, approver=approver_id, key=key,
-                key_id=key_id,
-            )  # fmt: skip
+                how.principal,
+                station,
+                period,
+                reason=reason,
+                approver=approver,
+                key=key,
+                key_id=how.key_id,
+            )
         dec = d.decision
         out.print(
             f"{dec.action.value} {station} {dec.period} by {dec.approver}: {dec.id} "
@@ -190,67 +241,59 @@ def _decide(
     _run(act)
 
 
-_APPROVER = typer.Option(help="approver id (default in development: sup-<unit>-1)")
-
-
 def approve(
     ctx: typer.Context,
-    station: Annotated[str, typer.Option(help="station (commune) code")],
-    period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
-    principal: Annotated[str, _AS],
-    approver: Annotated[str | None, _APPROVER] = None,
-    key_file: Annotated[Path | None, _KEY_FILE] = None,
-    dev_keys: Annotated[bool, _DEV] = False,
-    key_id: Annotated[str | None, _KEY_ID] = None,
-    store_root: Annotated[str | None, _ROOT] = None,
-    bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
+    station: Station,
+    period: Period,
+    principal: Principal,
+    approver: Approver = None,
+    key_file: KeyFile = None,
+    dev_keys: DevKeys = False,
+    key_id: KeyId = None,
+    store_root: StoreRoot = None,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Approve a station's submitted month."""
-    _decide(
-        ctx, "approve", station, period, principal, approver, "", key_file, dev_keys, key_id,
-        store_root, bootstrap,
-    )  # fmt: skip
+    how = _Signing(principal, approver, key_file, dev_keys, key_id, store_root, bootstrap)
+    _decide(ctx, "approve", station, period, "", how)
 
 
 def send_back(
     ctx: typer.Context,
-    station: Annotated[str, typer.Option(help="station (commune) code")],
-    period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
-    principal: Annotated[str, _AS],
+    station: Station,
+    period: Period,
+    principal: Principal,
     reason: Annotated[str, typer.Option(help="why it goes back")],
-    approver: Annotated[str | None, _APPROVER] = None,
-    key_file: Annotated[Path | None, _KEY_FILE] = None,
-    dev_keys: Annotated[bool, _DEV] = False,
-    key_id: Annotated[str | None, _KEY_ID] = None,
-    store_root: Annotated[str | None, _ROOT] = None,
-    bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
+    approver: Approver = None,
+    key_file: KeyFile = None,
+    dev_keys: DevKeys = False,
+    key_id: KeyId = None,
+    store_root: StoreRoot = None,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Send a station's submitted month back, with a reason."""
-    _decide(
-        ctx, "send_back", station, period, principal, approver, reason, key_file, dev_keys,
-        key_id, store_root, bootstrap,
-    )  # fmt: skip
+    how = _Signing(principal, approver, key_file, dev_keys, key_id, store_root, bootstrap)
+    _decide(ctx, "send_back", station, period, reason, how)
 
 
 def lock(
     ctx: typer.Context,
     province: Annotated[str, typer.Option(help="province code")],
-    period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
-    principal: Annotated[str, _AS],
-    approver: Annotated[str | None, _APPROVER] = None,
+    period: Period,
+    principal: Principal,
+    approver: Approver = None,
     force: Annotated[bool, typer.Option(help="lock although approvals are pending")] = False,
-    key_file: Annotated[Path | None, _KEY_FILE] = None,
-    dev_keys: Annotated[bool, _DEV] = False,
-    key_id: Annotated[str | None, _KEY_ID] = None,
-    store_root: Annotated[str | None, _ROOT] = None,
-    bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
+    key_file: KeyFile = None,
+    dev_keys: DevKeys = False,
+    key_id: KeyId = None,
+    store_root: StoreRoot = None,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Lock a province's month: its figures as submitted stop changing."""
     from schemas.signoff import dev_approver
 
-    approver_id = approver or dev_approver(province)
-    key = _approver_key(ctx, "tuyen report lock", approver_id, key_file, dev_keys)
-    svc = _service(ctx, "tuyen report lock", province, store_root, bootstrap, publish=True)
+    how = _Signing(principal, approver, key_file, dev_keys, key_id, store_root, bootstrap)
+    svc, approver_id, key = how.service(ctx, "tuyen report lock", province, dev_approver(province))
 
     def act() -> None:
         d = svc.lock(
@@ -265,15 +308,15 @@ def lock(
 def submit(
     ctx: typer.Context,
     station: Annotated[str, typer.Option(help="the submitting station")],
-    period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
+    period: Period,
     remarks: Annotated[str | None, typer.Option(help="a note to the unit above")] = None,
     signer: Annotated[str | None, typer.Option(help="the station head's signer id")] = None,
     key_file: Annotated[
         Path | None, typer.Option(help="the station head's key: base64 of its 32-byte seed")
     ] = None,
-    dev_keys: Annotated[bool, _DEV] = False,
-    key_id: Annotated[str | None, _KEY_ID] = None,
-    bootstrap: Annotated[str | None, _BOOTSTRAP] = None,
+    dev_keys: DevKeys = False,
+    key_id: KeyId = None,
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Submit a station's month (the station head's signed report_submission, through the
     station SDK's outbox and the normal pipeline)."""
@@ -284,15 +327,14 @@ def submit(
 
     s = settings(ctx)
     who = signer or dev_signer(station, 1)
-    if key_file is not None and dev_keys:
-        fail("give --key-file or --dev-keys, not both")
-    if key_file is not None:
-        key = _seed(key_file)
-    elif dev_keys:
-        require_development(s, "tuyen report submit --dev-keys", "signs with a development key")
-        key = dev_signing_key(DEV_KEY_SEED, who)
-    else:
-        fail("give --key-file (the station head's key) or --dev-keys (development mode)")
+    key = _signing_key(
+        ctx,
+        "tuyen report submit",
+        "the station head's key",
+        key_file,
+        dev_keys,
+        lambda: dev_signing_key(DEV_KEY_SEED, who),
+    )
     config = ProducerConfig(
         kafka=kafka(ctx, bootstrap),
         topic=topic_name(RAW, s.topic_prefix),

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Generic, Literal, Protocol, Self, TypeVar, cast, overload
 
 from confluent_kafka import Producer
 from nacl.signing import SigningKey
@@ -34,7 +34,7 @@ from producers.sdk.outbox import Outbox
 from producers.sdk.publisher import OutboxPublisher
 from schemas import KafkaMessage, RecordChange, dev_signer, dev_signing_key, encode, make_change
 from schemas import sign as sign_change
-from schemas.fields import VN_TZ
+from schemas.fields import VN_TZ, Payload
 from schemas.payloads.clinical import (
     AntenatalVisitV1,
     ChronicEnrolmentV1,
@@ -69,6 +69,39 @@ class Accepted:
     record_id: str
     record_version: int
     station_seq: int
+
+
+P = TypeVar("P", bound=Payload, contravariant=True)
+
+
+class UpsertLocal(Protocol[P]):
+    """A typed builder of a person-centred record: ``local_id`` names the record (a new one
+    is made when ``None``), so it can be updated later."""
+
+    def __call__(
+        self, p: P, /, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted: ...
+
+
+class UpsertKeyed(Protocol[P]):
+    """A typed builder of a record whose id its content gives (a person, a monthly snapshot)."""
+
+    def __call__(self, p: P, /, *, time: datetime | None = None) -> Accepted: ...
+
+
+F = TypeVar("F")
+
+
+class _Typed(Generic[F]):
+    """:meth:`StationClient.upsert` under the narrower type ``F`` (one payload model's
+    :class:`UpsertLocal` or :class:`UpsertKeyed`); the same method at run time."""
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, client: StationClient, owner: type | None = None) -> F: ...
+    def __get__(self, client: StationClient | None, owner: type | None = None) -> Self | F:
+        return self if client is None else cast(F, client.upsert)
 
 
 class StationClient:
@@ -236,8 +269,6 @@ class StationClient:
     ) -> Accepted:
         """Publish the full after-image ``payload`` (any payload model). Person-centred records
         need a stable ``local_id`` to be updated later (a new one is made when ``None``)."""
-        from schemas import Payload
-
         if not isinstance(payload, Payload):
             raise TypeError(f"{type(payload).__name__} is not a payload model")
         return self._accept(
@@ -250,76 +281,23 @@ class StationClient:
         """Publish the deletion of a record (e.g. entered in error)."""
         return self._accept(delete_draft(record_type, record_id), time=time, signer=None)
 
-    # typed builders (one per record type) --------------------------------------------
-    def upsert_person(self, p: PersonV1, *, time: datetime | None = None) -> Accepted:
-        return self.upsert(p, time=time)
-
-    def upsert_encounter(
-        self,
-        p: EncounterV2 | EncounterV1,
-        *,
-        local_id: str | None = None,
-        time: datetime | None = None,
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_immunization(
-        self, p: ImmunizationV1, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_chronic_followup(
-        self,
-        p: ChronicFollowupV2 | ChronicFollowupV1,
-        *,
-        local_id: str | None = None,
-        time: datetime | None = None,
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_chronic_enrolment(
-        self, p: ChronicEnrolmentV1, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted:
-        """A patient's entry in the station's hypertension or diabetes register (use one
-        stable ``local_id`` per patient and condition, e.g. the condition's name)."""
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_antenatal_visit(
-        self, p: AntenatalVisitV1, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_birth(
-        self, p: BirthV1, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_death(
-        self, p: DeathV1, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_disease_case(
-        self, p: DiseaseCaseV1, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_medicine_dispensed(
-        self, p: MedicineDispensedV1, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted:
-        return self.upsert(p, local_id=local_id, time=time)
-
-    def upsert_staff(self, p: StaffSnapshotV1, *, time: datetime | None = None) -> Accepted:
-        return self.upsert(p, time=time)
-
-    def upsert_beds(self, p: BedSnapshotV1, *, time: datetime | None = None) -> Accepted:
-        return self.upsert(p, time=time)
-
-    def upsert_equipment(self, p: EquipmentSnapshotV1, *, time: datetime | None = None) -> Accepted:
-        return self.upsert(p, time=time)
-
-    def upsert_stock(self, p: StockSnapshotV1, *, time: datetime | None = None) -> Accepted:
-        return self.upsert(p, time=time)
+    # typed builders (one per record type): ``upsert`` with the payload model's type ------
+    upsert_person = _Typed[UpsertKeyed[PersonV1]]()
+    upsert_encounter = _Typed[UpsertLocal[EncounterV2 | EncounterV1]]()
+    upsert_immunization = _Typed[UpsertLocal[ImmunizationV1]]()
+    upsert_chronic_followup = _Typed[UpsertLocal[ChronicFollowupV2 | ChronicFollowupV1]]()
+    #: a patient's entry in the station's hypertension or diabetes register (use one stable
+    #: ``local_id`` per patient and condition, e.g. the condition's name)
+    upsert_chronic_enrolment = _Typed[UpsertLocal[ChronicEnrolmentV1]]()
+    upsert_antenatal_visit = _Typed[UpsertLocal[AntenatalVisitV1]]()
+    upsert_birth = _Typed[UpsertLocal[BirthV1]]()
+    upsert_death = _Typed[UpsertLocal[DeathV1]]()
+    upsert_disease_case = _Typed[UpsertLocal[DiseaseCaseV1]]()
+    upsert_medicine_dispensed = _Typed[UpsertLocal[MedicineDispensedV1]]()
+    upsert_staff = _Typed[UpsertKeyed[StaffSnapshotV1]]()
+    upsert_beds = _Typed[UpsertKeyed[BedSnapshotV1]]()
+    upsert_equipment = _Typed[UpsertKeyed[EquipmentSnapshotV1]]()
+    upsert_stock = _Typed[UpsertKeyed[StockSnapshotV1]]()
 
     def submit_month(
         self, period: str, *, remarks: str | None = None, time: datetime | None = None

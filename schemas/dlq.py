@@ -15,7 +15,7 @@ headers, well under the producer's 1 MB message limit) is kept as a truncated co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 __all__ = [
     "DLQ_MAX_BYTES",
@@ -28,6 +28,7 @@ __all__ = [
     "H_SOURCE_TOPIC",
     "H_STAGE",
     "H_TRUNCATED",
+    "Rejection",
     "dead_letter",
     "dlq_headers",
     "header_value",
@@ -52,16 +53,20 @@ TRUNCATED_VALUE_BYTES: Final = 64 * 1024
 TRUNCATED_KEY_BYTES: Final = 1024
 
 
+class Rejection(TypedDict):
+    """Why and where an input was rejected: the DLQ's own headers."""
+
+    reason: str
+    message: str
+    stage: str
+    topic: str
+    partition: int
+    offset: int
+    rejected_at: str
+
+
 def dlq_headers(
-    original: Sequence[tuple[str, bytes | None]] | None,
-    *,
-    reason: str,
-    message: str,
-    stage: str,
-    topic: str,
-    partition: int,
-    offset: int,
-    rejected_at: str,
+    original: Sequence[tuple[str, bytes | None]] | None, **why: Unpack[Rejection]
 ) -> list[tuple[str, bytes]]:
     """The original headers (a ``tuyen_*`` one renamed ``original-tuyen_*``) plus the DLQ's
     own."""
@@ -70,13 +75,13 @@ def dlq_headers(
         for k, v in (original or ())
     ]
     headers += [
-        (H_REASON, reason.encode()),
-        (H_MESSAGE, message.encode("utf-8", "replace")[:2000]),
-        (H_STAGE, stage.encode()),
-        (H_SOURCE_TOPIC, topic.encode()),
-        (H_SOURCE_PARTITION, str(partition).encode()),
-        (H_SOURCE_OFFSET, str(offset).encode()),
-        (H_REJECTED_AT, rejected_at.encode()),
+        (H_REASON, why["reason"].encode()),
+        (H_MESSAGE, why["message"].encode("utf-8", "replace")[:2000]),
+        (H_STAGE, why["stage"].encode()),
+        (H_SOURCE_TOPIC, why["topic"].encode()),
+        (H_SOURCE_PARTITION, str(why["partition"]).encode()),
+        (H_SOURCE_OFFSET, str(why["offset"]).encode()),
+        (H_REJECTED_AT, why["rejected_at"].encode()),
     ]
     return headers
 
@@ -98,28 +103,12 @@ def dead_letter(
     key: bytes | None,
     value: bytes | None,
     original: Sequence[tuple[str, bytes | None]] | None,
-    *,
-    reason: str,
-    message: str,
-    stage: str,
-    topic: str,
-    partition: int,
-    offset: int,
-    rejected_at: str,
+    **why: Unpack[Rejection],
 ) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
     """(key, value, headers) of the dead letter of one input (see the module docstring)."""
 
     def headers_of(orig: Sequence[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
-        return dlq_headers(
-            orig,
-            reason=reason,
-            message=message,
-            stage=stage,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            rejected_at=rejected_at,
-        )
+        return dlq_headers(orig, **why)
 
     headers = headers_of(original)
     size = _size(key, value, headers)

@@ -27,6 +27,7 @@ from schemas.envelope import RecordChange, format_time
 from schemas.keyring import RegisteredKey, key_revoked, key_usable
 from schemas.keys import KeyRegistry, SignerKey
 from schemas.reasons import ContractViolation, Reason
+from schemas.wire import attributes, value_dict
 
 __all__ = ["canonical_bytes", "sign", "verify", "verify_with"]
 
@@ -34,24 +35,12 @@ K = TypeVar("K", bound=RegisteredKey)
 
 
 def signed_object(change: RecordChange) -> dict[str, Any]:
-    """The object whose RFC 8785 form is signed (see the module docstring)."""
-    obj: dict[str, Any] = {
-        "id": change.id,
-        "source": change.source,
-        "type": change.type,
-        "time": format_time(change.time),
-        "dataschema": change.dataschema,
-        "subject": change.subject,
-        "record_type": change.record_type.value,
-        "record_id": change.record_id,
-        "op": change.op.value,
-        "record_version": change.record_version,
-        "station_seq": change.station_seq,
-        "signer": change.signer,
-        "data": change.data,
-    }
-    if change.key_id is not None:
-        obj["key_id"] = change.key_id
+    """The object whose RFC 8785 form is signed (see the module docstring): the event's
+    attributes but ``specversion`` and its value fields but ``signature``."""
+    obj: dict[str, Any] = attributes(change)
+    del obj["specversion"]
+    obj.update(value_dict(change))
+    del obj["signature"]
     return obj
 
 

@@ -201,28 +201,20 @@ def _change(ctx: typer.Context, action: str, username: str, state_dir: Path | No
     out.print(f"{action}: {username}")
 
 
-@user_app.command("disable")
-def user_disable(ctx: typer.Context, username: str, state_dir: StateDir = None) -> None:
-    """Disable an account (its sessions end, its tokens stop working)."""
-    _change(ctx, "disable", username, state_dir)
+def _user_change(action: str, doc: str) -> None:
+    """Register ``tuyen portal user <action> USERNAME`` (one :func:`_change`)."""
+
+    def command(ctx: typer.Context, username: str, state_dir: StateDir = None) -> None:
+        _change(ctx, action, username, state_dir)
+
+    command.__doc__ = doc
+    user_app.command(action)(command)
 
 
-@user_app.command("enable")
-def user_enable(ctx: typer.Context, username: str, state_dir: StateDir = None) -> None:
-    """Enable a disabled account."""
-    _change(ctx, "enable", username, state_dir)
-
-
-@user_app.command("unlock")
-def user_unlock(ctx: typer.Context, username: str, state_dir: StateDir = None) -> None:
-    """Lift a login lockout."""
-    _change(ctx, "unlock", username, state_dir)
-
-
-@user_app.command("passwd")
-def user_passwd(ctx: typer.Context, username: str, state_dir: StateDir = None) -> None:
-    """Set a new password (from stdin when piped, else generated and shown once)."""
-    _change(ctx, "passwd", username, state_dir)
+_user_change("disable", "Disable an account (its sessions end, its tokens stop working).")
+_user_change("enable", "Enable a disabled account.")
+_user_change("unlock", "Lift a login lockout.")
+_user_change("passwd", "Set a new password (from stdin when piped, else generated and shown once).")
 
 
 @portal_app.command("approvers")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from itertools import accumulate
 from typing import Any, Final
 
 from schemas import codes
@@ -69,11 +70,7 @@ GIVEN_F: Final = (
     "Yến",
 )
 _SUR_NAMES = [s for s, _ in SURNAMES]
-_SUR_CUM: list[float] = []
-_acc = 0.0
-for _, _w in SURNAMES:
-    _acc += _w
-    _SUR_CUM.append(_acc)
+_SUR_CUM = list(accumulate(w for _, w in SURNAMES))
 
 # Vietnam 2019 census age structure, 5-year bands to 80+ (share of population)
 AGE_BANDS: Final = (
@@ -95,11 +92,7 @@ AGE_BANDS: Final = (
     0.014,
     0.013,
 )
-_AGE_CUM: list[float] = []
-_acc = 0.0
-for _w in AGE_BANDS:
-    _acc += _w
-    _AGE_CUM.append(_acc)
+_AGE_CUM = list(accumulate(AGE_BANDS))
 
 ETHNIC_MIX: Final = (
     ("01", 85.3),
@@ -113,11 +106,7 @@ ETHNIC_MIX: Final = (
     ("09", 0.9),
 )
 _ETH = [e for e, _ in ETHNIC_MIX]
-_ETH_CUM: list[float] = []
-_acc = 0.0
-for _, _w in ETHNIC_MIX:
-    _acc += _w
-    _ETH_CUM.append(_acc)
+_ETH_CUM = list(accumulate(w for _, w in ETHNIC_MIX))
 
 
 def sample_age_days(rng: random.Random) -> int:

@@ -1,4 +1,5 @@
-"""Test helpers: polling with a deadline instead of sleeping, unique names, promtool."""
+"""Test helpers: polling with a deadline instead of sleeping, unique names, promtool, a
+commit that waits for a fresh broker."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 T = TypeVar("T")
 
@@ -43,6 +46,21 @@ def wait_until(
 def unique_name(prefix: str) -> str:
     """A topic or group name no other test (or earlier run) uses."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def commit_offset(consumer: Consumer, topic: str, offset: int) -> None:
+    """Commit one offset, retrying while a fresh broker's coordinator or new topic settles."""
+    errors: list[str] = []
+
+    def attempt() -> bool:
+        try:
+            consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+        except KafkaException as exc:  # e.g. coordinator loading, topic not yet known
+            errors.append(str(exc))
+            return False
+        return True
+
+    wait_until(attempt, timeout=30, interval=0.05, message=lambda: f"commit: {errors[-3:]}")
 
 
 def promtool_check_metrics(text: bytes) -> None:

@@ -1,14 +1,16 @@
 """Typed builders: from a payload model to the record type, record id and op of a change.
 
 Pure (no Kafka, no disk). :class:`producers.sdk.StationClient` adds ``station_seq``,
-``record_version``, the signature and the outbox.
+``record_version``, the signature and the outbox; its typed builders (``upsert_person``, …)
+are its ``upsert`` under one payload model's type (:class:`TypedUpsert`).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, Generic, Protocol, Self, TypeVar, cast, overload
 
 from schemas import Payload, RecordType, resource_record_id
 from schemas.registry import KEY_FIELD, MODELS, RESOURCE_OF
@@ -68,3 +70,53 @@ def delete_draft(record_type: str, record_id: str) -> Draft:
     """A delete of a record (no data)."""
     rt = RecordType(record_type)
     return Draft(rt, record_id, "delete", None, max(MODELS[rt]))
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An event the client has accepted: it is in the outbox and will reach Kafka."""
+
+    event_id: str
+    record_type: str
+    record_id: str
+    record_version: int
+    station_seq: int
+
+
+P = TypeVar("P", bound=Payload, contravariant=True)
+
+
+class UpsertLocal(Protocol[P]):
+    """A typed builder of a person-centred record: ``local_id`` names the record (a new one
+    is made when ``None``), so it can be updated later."""
+
+    def __call__(
+        self, p: P, /, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted: ...
+
+
+class UpsertKeyed(Protocol[P]):
+    """A typed builder of a record whose id its content gives (a person, a monthly snapshot)."""
+
+    def __call__(self, p: P, /, *, time: datetime | None = None) -> Accepted: ...
+
+
+F = TypeVar("F")
+
+
+class _Upserts(Protocol):
+    def upsert(
+        self, payload: object, *, local_id: str | None = None, time: datetime | None = None
+    ) -> Accepted: ...
+
+
+class TypedUpsert(Generic[F]):
+    """:meth:`StationClient.upsert` under the narrower type ``F`` (one payload model's
+    :class:`UpsertLocal` or :class:`UpsertKeyed`); the same method at run time."""
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, client: _Upserts, owner: type | None = None) -> F: ...
+    def __get__(self, client: _Upserts | None, owner: type | None = None) -> Self | F:
+        return self if client is None else cast(F, client.upsert)

@@ -20,16 +20,23 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Generic, Literal, Protocol, Self, TypeVar, cast, overload
+from typing import Literal
 
 from confluent_kafka import Producer
 from nacl.signing import SigningKey
 
 from producers.config import DEV_KEY_SEED, ProducerConfig
 from producers.exceptions import SequenceError
-from producers.sdk.builders import Draft, delete_draft, upsert_draft
+from producers.sdk.builders import (
+    Accepted,
+    Draft,
+    TypedUpsert,
+    UpsertKeyed,
+    UpsertLocal,
+    delete_draft,
+    upsert_draft,
+)
 from producers.sdk.outbox import Outbox
 from producers.sdk.publisher import OutboxPublisher
 from schemas import KafkaMessage, RecordChange, dev_signer, dev_signing_key, encode, make_change
@@ -58,50 +65,6 @@ from schemas.payloads.transfer import PersonTransferV1
 from schemas.payloads.vital_events import BirthV1, DeathV1
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """An event the client has accepted: it is in the outbox and will reach Kafka."""
-
-    event_id: str
-    record_type: str
-    record_id: str
-    record_version: int
-    station_seq: int
-
-
-P = TypeVar("P", bound=Payload, contravariant=True)
-
-
-class UpsertLocal(Protocol[P]):
-    """A typed builder of a person-centred record: ``local_id`` names the record (a new one
-    is made when ``None``), so it can be updated later."""
-
-    def __call__(
-        self, p: P, /, *, local_id: str | None = None, time: datetime | None = None
-    ) -> Accepted: ...
-
-
-class UpsertKeyed(Protocol[P]):
-    """A typed builder of a record whose id its content gives (a person, a monthly snapshot)."""
-
-    def __call__(self, p: P, /, *, time: datetime | None = None) -> Accepted: ...
-
-
-F = TypeVar("F")
-
-
-class _Typed(Generic[F]):
-    """:meth:`StationClient.upsert` under the narrower type ``F`` (one payload model's
-    :class:`UpsertLocal` or :class:`UpsertKeyed`); the same method at run time."""
-
-    @overload
-    def __get__(self, client: None, owner: type) -> Self: ...
-    @overload
-    def __get__(self, client: StationClient, owner: type | None = None) -> F: ...
-    def __get__(self, client: StationClient | None, owner: type | None = None) -> Self | F:
-        return self if client is None else cast(F, client.upsert)
 
 
 class StationClient:
@@ -282,22 +245,22 @@ class StationClient:
         return self._accept(delete_draft(record_type, record_id), time=time, signer=None)
 
     # typed builders (one per record type): ``upsert`` with the payload model's type ------
-    upsert_person = _Typed[UpsertKeyed[PersonV1]]()
-    upsert_encounter = _Typed[UpsertLocal[EncounterV2 | EncounterV1]]()
-    upsert_immunization = _Typed[UpsertLocal[ImmunizationV1]]()
-    upsert_chronic_followup = _Typed[UpsertLocal[ChronicFollowupV2 | ChronicFollowupV1]]()
+    upsert_person = TypedUpsert[UpsertKeyed[PersonV1]]()
+    upsert_encounter = TypedUpsert[UpsertLocal[EncounterV2 | EncounterV1]]()
+    upsert_immunization = TypedUpsert[UpsertLocal[ImmunizationV1]]()
+    upsert_chronic_followup = TypedUpsert[UpsertLocal[ChronicFollowupV2 | ChronicFollowupV1]]()
     #: a patient's entry in the station's hypertension or diabetes register (use one stable
     #: ``local_id`` per patient and condition, e.g. the condition's name)
-    upsert_chronic_enrolment = _Typed[UpsertLocal[ChronicEnrolmentV1]]()
-    upsert_antenatal_visit = _Typed[UpsertLocal[AntenatalVisitV1]]()
-    upsert_birth = _Typed[UpsertLocal[BirthV1]]()
-    upsert_death = _Typed[UpsertLocal[DeathV1]]()
-    upsert_disease_case = _Typed[UpsertLocal[DiseaseCaseV1]]()
-    upsert_medicine_dispensed = _Typed[UpsertLocal[MedicineDispensedV1]]()
-    upsert_staff = _Typed[UpsertKeyed[StaffSnapshotV1]]()
-    upsert_beds = _Typed[UpsertKeyed[BedSnapshotV1]]()
-    upsert_equipment = _Typed[UpsertKeyed[EquipmentSnapshotV1]]()
-    upsert_stock = _Typed[UpsertKeyed[StockSnapshotV1]]()
+    upsert_chronic_enrolment = TypedUpsert[UpsertLocal[ChronicEnrolmentV1]]()
+    upsert_antenatal_visit = TypedUpsert[UpsertLocal[AntenatalVisitV1]]()
+    upsert_birth = TypedUpsert[UpsertLocal[BirthV1]]()
+    upsert_death = TypedUpsert[UpsertLocal[DeathV1]]()
+    upsert_disease_case = TypedUpsert[UpsertLocal[DiseaseCaseV1]]()
+    upsert_medicine_dispensed = TypedUpsert[UpsertLocal[MedicineDispensedV1]]()
+    upsert_staff = TypedUpsert[UpsertKeyed[StaffSnapshotV1]]()
+    upsert_beds = TypedUpsert[UpsertKeyed[BedSnapshotV1]]()
+    upsert_equipment = TypedUpsert[UpsertKeyed[EquipmentSnapshotV1]]()
+    upsert_stock = TypedUpsert[UpsertKeyed[StockSnapshotV1]]()
 
     def submit_month(
         self, period: str, *, remarks: str | None = None, time: datetime | None = None

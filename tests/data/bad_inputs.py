@@ -348,9 +348,9 @@ def bad_inputs(f: EventFactory) -> list[Case]:
         Reason.UNKNOWN_STATION,
         f.message(f.change("encounter", station="99999", signer="hw-99999-1")),
     )
-    # closed_station: no longer in this corpus. Since the 2025 commune merger every closed
-    # station of the default hierarchy has a successor station and its later events are
-    # accepted as a site of it (tests/unit/schemas/test_service_dates.py covers both outcomes).
+    # No closed_station case: every closed station of the default hierarchy has a successor
+    # station (the 2025 commune merger), whose site its later events are accepted as
+    # (tests/unit/schemas/test_service_dates.py covers both outcomes).
     add(
         "other_stations_key",
         Reason.SIGNATURE_STATION_MISMATCH,

@@ -17,7 +17,6 @@ import pytest
 from confluent_kafka import (
     Consumer,
     ConsumerGroupTopicPartitions,
-    KafkaException,
     Producer,
     TopicPartition,
 )
@@ -30,7 +29,7 @@ from streams.monitor.collector import LagCollector
 from streams.monitor.config import MonitorConfig
 from streams.monitor.kafka_io import now_ms
 from streams.monitor.model import GroupLag
-from tests.helpers import wait_until
+from tests.helpers import commit_offset, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -52,21 +51,6 @@ def next_ms() -> None:
 
 
 FAST = {"retry.backoff.ms": 10, "retry.backoff.max.ms": 100}  # idle clients start fast
-
-
-def commit(consumer: Consumer, topic: str, offset: int) -> None:
-    """Commit one offset, retrying while a fresh broker's coordinator or new topic settles."""
-    errors: list[str] = []
-
-    def attempt() -> bool:
-        try:
-            consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
-        except KafkaException as exc:  # e.g. coordinator loading, topic not yet known
-            errors.append(str(exc))
-            return False
-        return True
-
-    wait_until(attempt, timeout=30, interval=0.05, message=lambda: f"commit: {errors[-3:]}")
 
 
 @dataclass
@@ -91,7 +75,7 @@ class Driver:
         assert self.producer.flush(10) == 0
 
     def commit(self, offset: int) -> None:
-        commit(self.committer, self.topic, offset)
+        commit_offset(self.committer, self.topic, offset)
         next_ms()
 
     def close(self) -> None:

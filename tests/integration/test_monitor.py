@@ -21,13 +21,12 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import topics as T
 from schemas.kafka import KafkaConnection, admin, consumer, producer
-from tests.helpers import promtool_check_metrics, wait_until
+from tests.helpers import commit_offset, promtool_check_metrics, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -44,21 +43,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--window-size=1200,800",
 ]
-
-
-def commit(consumer: Consumer, topic: str, offset: int) -> None:
-    """Commit one offset, retrying while a fresh broker's coordinator or new topic settles."""
-    errors: list[str] = []
-
-    def attempt() -> bool:
-        try:
-            consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
-        except KafkaException as exc:  # e.g. coordinator loading, topic not yet known
-            errors.append(str(exc))
-            return False
-        return True
-
-    wait_until(attempt, timeout=30, interval=0.05, message=lambda: f"commit: {errors[-3:]}")
 
 
 def free_port() -> int:
@@ -111,7 +95,7 @@ def pipeline(kafka: KafkaConnection, prefix: str) -> tuple[dict[str, str], str]:
     groups = {"ok": prefix + "validators", "stuck": prefix + "sink.district"}
     c = consumer(kafka, {"group.id": groups["ok"], **FAST})
     for off in (5, 10):
-        commit(c, names[T.RAW], off)
+        commit_offset(c, names[T.RAW], off)
     c.close()
     return groups, names[T.TIER_DISTRICT]
 
@@ -133,7 +117,7 @@ class StalledCommitter(threading.Thread):
     def run(self) -> None:
         try:
             while not self.done.is_set():
-                commit(self.consumer, self.topic, 1)
+                commit_offset(self.consumer, self.topic, 1)
                 self.commits += 1
                 self.done.wait(self.EVERY_S)
         finally:

@@ -1,9 +1,9 @@
 """No import cycle anywhere in the project, and the packages import one way.
 
 The graph is built with ``ast`` from every import statement of the five packages, those inside
-functions included (a lazy import is still a dependency; the CLI's old cycle was lazy), those
-under ``if TYPE_CHECKING:`` left out (never run): ``from a.b import c`` is an edge to the
-module ``a.b.c`` when there is one, else to ``a.b``.
+functions included (a lazy import is still a dependency), those under ``if TYPE_CHECKING:``
+left out (never run): ``from a.b import c`` is an edge to the module ``a.b.c`` when there is
+one, else to ``a.b``.
 
 Layers: ``schemas`` (the contract) imports none of the others; ``producers``, ``streams`` and
 ``sinks`` import only ``schemas``; ``deploy`` (settings, broker, the CLI) may import them all.

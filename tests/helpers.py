@@ -1,5 +1,5 @@
 """Test helpers: polling with a deadline instead of sleeping, unique names, promtool, a
-commit that waits for a fresh broker."""
+commit that waits for a fresh broker, records' current states."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 class ConditionTimeout(AssertionError):
@@ -41,6 +42,18 @@ def wait_until(
             text = message() if callable(message) else message
             raise ConditionTimeout(f"{text} not met within {timeout:.1f}s (last={last!r})")
         time.sleep(interval)
+
+
+def newest(items: Iterable[T], key: Callable[[T], K], order: Callable[[T], Any]) -> dict[K, T]:
+    """The item of each ``key`` with the greatest ``order`` (a record's current state: the
+    change with the highest ``(record_version, time, event id)``)."""
+    latest: dict[K, T] = {}
+    for item in items:
+        k = key(item)
+        cur = latest.get(k)
+        if cur is None or order(item) > order(cur):
+            latest[k] = item
+    return latest
 
 
 def unique_name(prefix: str) -> str:

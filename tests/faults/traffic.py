@@ -18,6 +18,7 @@ from schemas import KafkaMessage, Reason, RecordChange
 from schemas.kafka import KafkaConnection, producer
 from schemas.partition import partition_for
 from schemas.wire import decode
+from tests.helpers import newest
 
 __all__ = [
     "Expectation",
@@ -78,16 +79,11 @@ class Expectation:
 
     def current(self) -> dict[tuple[str, str], str]:
         """(record type, record id) → event id of the record's current state."""
-        latest: dict[tuple[str, str], RecordChange] = {}
-        for c in self.valid.values():
-            k = (c.record_type.value, c.record_id)
-            cur = latest.get(k)
-            if cur is None or (c.record_version, c.time, c.id) > (
-                cur.record_version,
-                cur.time,
-                cur.id,
-            ):
-                latest[k] = c
+        latest = newest(
+            self.valid.values(),
+            key=lambda c: (c.record_type.value, c.record_id),
+            order=lambda c: (c.record_version, c.time, c.id),
+        )
         return {k: c.id for k, c in latest.items() if c.op.value != "delete"}
 
 

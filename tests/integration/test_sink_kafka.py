@@ -20,7 +20,7 @@ from sinks.catalog import open_catalog
 from sinks.config import sink_config
 from sinks.consumer import SinkRunner
 from sinks.testing import tier_record, tier_value
-from tests.helpers import promtool_check_metrics, wait_until
+from tests.helpers import newest, promtool_check_metrics, wait_until
 
 TUYEN = str(Path(sys.executable).with_name("tuyen"))
 
@@ -54,16 +54,11 @@ def _produce(kafka: KafkaConnection, topic: str, records: list[TierRecord]) -> N
 
 
 def _expected_current(records: list[TierRecord]) -> dict[str, int]:
-    latest: dict[tuple[str, str], TierRecord] = {}
-    for r in records:
-        k = (r.record_type, r.record_id)
-        cur = latest.get(k)
-        if cur is None or (r.record_version, r.event_time, r.event_id) > (
-            cur.record_version,
-            cur.event_time,
-            cur.event_id,
-        ):
-            latest[k] = r
+    latest = newest(
+        records,
+        key=lambda r: (r.record_type, r.record_id),
+        order=lambda r: (r.record_version, r.event_time, r.event_id),
+    )
     counts: dict[str, int] = {}
     for (rt, _), r in latest.items():
         if r.op != "delete":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_USAGE",
+    "Bootstrap",
     "CliState",
+    "StoreRoot",
     "console",
     "fail",
     "kafka",
@@ -46,6 +48,13 @@ console = Console(stderr=True)
 out = Console()
 
 EXIT_USAGE = 2  # usage or configuration error, no broker
+
+#: ``--bootstrap`` of every command that talks to Kafka (read by :func:`kafka`).
+Bootstrap = Annotated[
+    str | None, typer.Option(help="Kafka bootstrap (default: the configured or local broker)")
+]
+#: ``--store-root`` of the commands that read or write one store root.
+StoreRoot = Annotated[str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from deploy.broker.state import local_metrics_urls
-from deploy.cli.common import EXIT_USAGE, console, fail, kafka, out, settings
+from deploy.cli.common import EXIT_USAGE, Bootstrap, console, fail, kafka, out, settings
 from schemas.kafka import KafkaConnection, KafkaUnreachable
 from streams.monitor.burrow import DEFAULT_WINDOW, Status
 from streams.monitor.config import MonitorConfig
@@ -107,7 +107,7 @@ def lag(
     min_complete: float = typer.Option(
         0.0, help="Partitions whose window is less full than this (0..1) count as OK."
     ),
-    bootstrap: str = typer.Option(None, help="Broker (default: the running dev broker)."),
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Consumer lag per group and partition, in messages and seconds, with Burrow status."""
     from confluent_kafka import KafkaException
@@ -159,7 +159,7 @@ def serve(
         ),
     ] = None,
     cluster: str = typer.Option("tuyen", help="Cluster name in the Burrow-compatible API."),
-    bootstrap: str = typer.Option(None, help="Broker (default: the running dev broker)."),
+    bootstrap: Bootstrap = None,
 ) -> None:
     """Serve / (status page), /group/<g>, /metrics (Prometheus), /api/status (JSON) and
     Burrow's /v3/kafka read API; /healthz for probes. With a token every other path needs

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from deploy.anchors import access_log_key, approver_registry, portal_anchors
 from deploy.broker.state import current_connection
-from deploy.cli.common import console, fail, out, settings
+from deploy.cli.common import StoreRoot, console, fail, out, settings
 from deploy.settings import Settings
 from schemas.topics import SIGNOFF, topic_name
 
@@ -41,7 +41,6 @@ StateDir = Annotated[
 ]
 _HOST = "address (default TUYEN_PORTAL_HOST)"
 _PORT = "port (default TUYEN_PORTAL_PORT; 0: any free port)"
-_ROOT = "store root (default TUYEN_STORE_ROOT)"
 _HDIR = "folder of units/links/population CSV files (default: reference data)"
 _SCOPE = "national | province:CODE | district:CODE | station:CODE"
 _ROLE = "analyst | approver | administrator | clinician (repeat the option)"
@@ -73,7 +72,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help=_HOST)] = None,
     port: Annotated[int | None, typer.Option(help=_PORT)] = None,
     state_dir: StateDir = None,
-    store_root: Annotated[str | None, typer.Option(help=_ROOT)] = None,
+    store_root: StoreRoot = None,
     hierarchy_dir: Annotated[Path | None, typer.Option(help=_HDIR)] = None,
     bootstrap: Annotated[
         str | None,

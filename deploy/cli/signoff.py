@@ -22,7 +22,15 @@ from nacl.signing import SigningKey
 from rich.table import Table
 
 from deploy.anchors import approver_registry, require_development
-from deploy.cli.common import fail, kafka, out, settings, store_access_log
+from deploy.cli.common import (
+    Bootstrap,
+    StoreRoot,
+    fail,
+    kafka,
+    out,
+    settings,
+    store_access_log,
+)
 from deploy.cli.report import fail_report, load_hierarchy, open_store, report_root
 from sinks.reports.exceptions import ReportError
 
@@ -49,10 +57,6 @@ DevKeys = Annotated[
 ]
 KeyId = Annotated[
     str | None, typer.Option(help="the key's key_id in the registry (when its owner has several)")
-]
-StoreRoot = Annotated[str | None, typer.Option(help="store root (default TUYEN_STORE_ROOT)")]
-Bootstrap = Annotated[
-    str | None, typer.Option(help="Kafka bootstrap (default: the configured or local broker)")
 ]
 
 

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from deploy.anchors import approver_registry
-from deploy.cli.common import console, fail, kafka, out, settings
+from deploy.cli.common import Bootstrap, console, fail, kafka, out, settings
 from sinks.catalog import CATALOG_KINDS, build_catalog
 from sinks.compact import compact as run_compact
 from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, sink_config
@@ -46,7 +46,7 @@ def sink(
     root: str = typer.Option(
         None, help="Write this root only (default: each sink's owner's root, docs/stores.md)."
     ),
-    bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: the dev broker)."),
+    bootstrap: Bootstrap = None,
     topic: str = typer.Option(None, help="Override the topic (one sink only)."),
     group: str = typer.Option(None, help="Override the consumer group (one sink only)."),
     batch_size: int = typer.Option(10_000, help="Messages per consume() call."),

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from deploy.anchors import require_development, worker_anchors
-from deploy.cli.common import kafka, out, settings
+from deploy.cli.common import Bootstrap, kafka, out, settings
 from deploy.exceptions import ConfigError
 from deploy.topics import apply_topics, raw_topic_problems
 from schemas.kafka import KafkaConnection
@@ -33,7 +33,7 @@ class StateStoreChoice(StrEnum):
 @streams_app.command("worker")
 def worker(
     ctx: typer.Context,
-    bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: settings)."),
+    bootstrap: Bootstrap = None,
     topic_prefix: str = typer.Option(None, help="Topic prefix (default: TUYEN_TOPIC_PREFIX)."),
     app_id: str = typer.Option(APP_ID, help="faust app id (consumer group)."),
     partitions: int = typer.Option(None, help="Raw topic partitions (default: topics.py)."),
@@ -140,7 +140,7 @@ def show(
     unit: str = typer.Option(None, help="Unit code (station, district, province, VN)."),
     period: str = typer.Option(None, help="Period YYYY-MM."),
     element: str = typer.Option(None, help="Data element."),
-    bootstrap: str = typer.Option(None, help="Kafka bootstrap (default: settings)."),
+    bootstrap: Bootstrap = None,
     topic_prefix: str = typer.Option(None, help="Topic prefix (default: settings)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -60,6 +60,17 @@ __all__ = [
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
+#: The connection's fields that become librdkafka properties when set (``sasl_username`` →
+#: ``sasl.username``).
+_OPTIONAL_PROPERTIES: Final = (
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_ca_location",
+    "ssl_certificate_location",
+    "ssl_key_location",
+    "ssl_key_password",
+)
 #: librdkafka properties a caller may not set through ``overrides``: they belong to the
 #: connection (so a stray override cannot downgrade security or point elsewhere).
 _CONNECTION_KEYS = frozenset(
@@ -67,14 +78,8 @@ _CONNECTION_KEYS = frozenset(
         "bootstrap.servers",
         "metadata.broker.list",
         "security.protocol",
-        "sasl.mechanism",
         "sasl.mechanisms",
-        "sasl.username",
-        "sasl.password",
-        "ssl.ca.location",
-        "ssl.certificate.location",
-        "ssl.key.location",
-        "ssl.key.password",
+        *(name.replace("_", ".") for name in _OPTIONAL_PROPERTIES),
     }
 )
 
@@ -163,20 +168,11 @@ class KafkaConnection(BaseModel):
         cfg = {"bootstrap.servers": self.bootstrap}
         if self.security_protocol != "PLAINTEXT":
             cfg["security.protocol"] = self.security_protocol
-        if self.sasl_mechanism is not None:
-            cfg["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username is not None:
-            cfg["sasl.username"] = self.sasl_username
-        if self.sasl_password is not None:
-            cfg["sasl.password"] = self.sasl_password.get_secret_value()
-        if self.ssl_ca_location is not None:
-            cfg["ssl.ca.location"] = self.ssl_ca_location
-        if self.ssl_certificate_location is not None:
-            cfg["ssl.certificate.location"] = self.ssl_certificate_location
-        if self.ssl_key_location is not None:
-            cfg["ssl.key.location"] = self.ssl_key_location
-        if self.ssl_key_password is not None:
-            cfg["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        for name in _OPTIONAL_PROPERTIES:  # sasl_username → sasl.username, …
+            value = getattr(self, name)
+            if value is not None:
+                secret = isinstance(value, SecretStr)
+                cfg[name.replace("_", ".")] = value.get_secret_value() if secret else value
         return cfg
 
     def ssl_context(self) -> ssl.SSLContext | None:

@@ -185,6 +185,17 @@ class EventFactory:
             return sign(change, self.signing_key(signer, key_id), key_id=key_id)
         return sign(change, self.signing_key(signer)) if self.registry.lookup(signer) else change
 
+    def again(self, change: RecordChange, **kw: Any) -> RecordChange:
+        """Another change of ``change``'s record (its type, station, health id and record id);
+        ``kw`` as for :meth:`change`."""
+        return self.change(
+            change.record_type.value,
+            station=change.station,
+            health_id=change.record_id.split(":")[0],
+            record_id=change.record_id,
+            **kw,
+        )
+
     def person(
         self, station: str, health_id: str | None = None, version: int = 1, op: str = "upsert"
     ) -> RecordChange:
@@ -365,30 +376,11 @@ def bad_inputs(f: EventFactory) -> list[Case]:
     add("bad_signature", Reason.BAD_SIGNATURE, _mutate_value(enc, signature="AAAA"))
     # replay of an old event id with other content (re-signed)
     original = f.change("encounter")
-    replay = f.change(
-        "encounter",
-        health_id=original.record_id.split(":")[0],
-        record_id=original.record_id,
-        version=2,
-        event_id=original.id,
-        when=original.time,
-    )
+    replay = f.again(original, version=2, event_id=original.id, when=original.time)
     add("replayed_event_id", Reason.DUPLICATE_EVENT, f.message(replay), f.message(original))
     first = f.change("immunization")
-    second = f.change(
-        "immunization",
-        health_id=first.record_id.split(":")[0],
-        record_id=first.record_id,
-        version=2,
-        when=first.time,
-    )
-    stale = f.change(
-        "immunization",
-        health_id=first.record_id.split(":")[0],
-        record_id=first.record_id,
-        version=1,
-        when=first.time,
-    )
+    second = f.again(first, version=2, when=first.time)
+    stale = f.again(first, version=1, when=first.time)
     add(
         "stale_version",
         Reason.REPLAY_STALE_VERSION,

@@ -58,13 +58,7 @@ def rfc8785_float_event(f: EventFactory) -> KafkaMessage:
     change = f.change("encounter")
     assert change.data is not None
     data = {**change.data, "vitals": {**change.data["vitals"], "weight_kg": 60.0}}
-    c = f.change(
-        "encounter",
-        health_id=change.record_id.split(":")[0],
-        record_id=change.record_id,
-        data=data,
-        when=change.time,
-    )
+    c = f.again(change, data=data, when=change.time)
     msg = f.message(c)
     assert b'"weight_kg":60.0' in msg.value
     return msg
@@ -125,8 +119,7 @@ def _keys_and_numbers(f: EventFactory, add: Any) -> None:
         KafkaMessage(enc.key, b"[" * 5000 + b"]" * 5000, enc.headers),
     )
     first = f.change("encounter")
-    hid = first.record_id.split(":")[0]
-    jump = f.change("encounter", health_id=hid, record_id=first.record_id, version=1_000_001)
+    jump = f.again(first, version=1_000_001)
     add("version_jump", Reason.VERSION_JUMP, f.message(jump), f.message(first))
     add(
         "new_record_at_version_2_40",

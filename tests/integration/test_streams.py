@@ -340,20 +340,9 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
             changes.append(c)
     # corrections (new versions with other content) and deletions of earlier records
     for c in rng.sample(changes[:], 60):
-        hid = c.key
         when = c.time + timedelta(hours=1)
         if rng.random() < 0.5:
-            changes.append(
-                f.change(
-                    c.record_type.value,
-                    station=c.station,
-                    health_id=hid,
-                    record_id=c.record_id,
-                    version=2,
-                    when=when,
-                    op="delete",
-                )
-            )
+            changes.append(f.again(c, version=2, when=when, op="delete"))
         else:
             data = dict(c.data or {})
             if c.record_type.value == "encounter":
@@ -365,17 +354,7 @@ def test_live_aggregates_equal_recomputation_after_a_month_with_corrections(
                 }
             elif c.record_type.value == "birth":
                 data["place"] = "home"
-            changes.append(
-                f.change(
-                    c.record_type.value,
-                    station=c.station,
-                    health_id=hid,
-                    record_id=c.record_id,
-                    version=2,
-                    when=when,
-                    data=data,
-                )
-            )
+            changes.append(f.again(c, version=2, when=when, data=data))
     # a resource snapshot corrected within its month
     snap = f.change("staff_snapshot", station="00004", when=start + timedelta(days=3))
     changes.append(snap)

@@ -17,6 +17,7 @@ from schemas.examples import example_data
 from schemas.kafka import KafkaConnection
 from schemas.payloads.clinical import EncounterV2
 from schemas.payloads.person import PersonV1
+from schemas.payloads.vital_events import BirthV1
 
 NOWHERE = "127.0.0.1:9"  # nothing listens: every event stays pending
 
@@ -173,3 +174,44 @@ def test_transfer_and_key_id(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no version of person"):
         client.transfer("0999999999", "00367")
     client.close(timeout=0.2)
+
+
+#: Every typed builder and the record type it publishes.
+TYPED_BUILDERS = {
+    "upsert_person": "person",
+    "upsert_encounter": "encounter",
+    "upsert_immunization": "immunization",
+    "upsert_chronic_followup": "chronic_followup",
+    "upsert_chronic_enrolment": "chronic_enrolment",
+    "upsert_antenatal_visit": "antenatal_visit",
+    "upsert_birth": "birth",
+    "upsert_death": "death",
+    "upsert_disease_case": "disease_case",
+    "upsert_medicine_dispensed": "medicine_dispensed",
+    "upsert_staff": "staff_snapshot",
+    "upsert_beds": "bed_snapshot",
+    "upsert_equipment": "equipment_snapshot",
+    "upsert_stock": "stock_snapshot",
+}
+
+
+def test_every_typed_builder_is_upsert_of_its_record_type(tmp_path: Path) -> None:
+    """Each typed builder stores its model's record like ``upsert`` (person-centred ones
+    under the ``local_id`` given); the class lists every one."""
+    from schemas.registry import CURRENT_MAJOR, MODELS, RecordType
+
+    client = StationClient.dev("00004", _cfg(tmp_path))
+    assert sorted(n for n in dir(StationClient) if n.startswith("upsert_")) == sorted(
+        TYPED_BUILDERS
+    )
+    t = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)
+    for name, record_type in TYPED_BUILDERS.items():
+        rt = RecordType(record_type)
+        payload = MODELS[rt][CURRENT_MAJOR[rt]].model_validate(example_data(record_type))
+        acc = getattr(client, name)(payload, time=t)
+        assert (acc.record_type, acc.record_version) == (record_type, 1), name
+    local = client.upsert_birth(
+        BirthV1.model_validate(example_data("birth")), local_id="b-1", time=t
+    )
+    assert local.record_id.endswith(":b-1")
+    client.close(timeout=0.1)

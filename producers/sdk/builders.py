@@ -62,6 +62,8 @@ def record_id_for(
 def upsert_draft(payload: Payload, station: str, *, local_id: str | None = None) -> Draft:
     """An upsert of ``payload`` (the full after-image)."""
     rt, major = record_type_of_payload(payload)
+    if local_id is not None and (rt is RecordType.PERSON or rt in RESOURCE_OF):
+        raise TypeError(f"a {rt.value} record is named by its payload: local_id is not taken")
     _, record_id = record_id_for(payload, station, local_id=local_id)
     return Draft(rt, record_id, "upsert", payload.model_dump(mode="json", exclude_none=True), major)
 

@@ -214,4 +214,7 @@ def test_every_typed_builder_is_upsert_of_its_record_type(tmp_path: Path) -> Non
         BirthV1.model_validate(example_data("birth")), local_id="b-1", time=t
     )
     assert local.record_id.endswith(":b-1")
+    with pytest.raises(TypeError, match="local_id is not taken"):
+        person = PersonV1.model_validate(example_data("person"))
+        client.upsert_person(person, local_id="p-1")  # type: ignore[call-arg]
     client.close(timeout=0.1)

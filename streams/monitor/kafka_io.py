@@ -83,13 +83,7 @@ class KafkaClients:
 
     def offsets(self, tps: Iterable[TP], spec: Callable[[], OffsetSpec]) -> dict[TP, int]:
         """``list_offsets`` for many partitions in one request (``OffsetSpec.latest`` etc.)."""
-        req = {TopicPartition(t, p): spec() for t, p in tps}
-        if not req:
-            return {}
-        futs = self.admin.list_offsets(req, request_timeout=self.timeout_s)
-        keys = list(futs)
-        results = self._wait(futs[k] for k in keys)
-        return {(k.topic, k.partition): int(r.offset) for k, r in zip(keys, results, strict=True)}
+        return {tp: off for tp, (off, _) in self._listed({tp: spec() for tp in tps}).items()}
 
     def end_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
         return self.offsets(tps, OffsetSpec.latest)
@@ -99,15 +93,8 @@ class KafkaClients:
 
     def offsets_after(self, stamps: dict[TP, int]) -> dict[TP, int]:
         """First offset whose timestamp is > the given ms per partition; -1 when none."""
-        req = {
-            TopicPartition(t, p): OffsetSpec.for_timestamp(ts + 1) for (t, p), ts in stamps.items()
-        }
-        if not req:
-            return {}
-        futs = self.admin.list_offsets(req, request_timeout=self.timeout_s)
-        keys = list(futs)
-        results = self._wait(futs[k] for k in keys)
-        return {(k.topic, k.partition): int(r.offset) for k, r in zip(keys, results, strict=True)}
+        req = {tp: OffsetSpec.for_timestamp(ts + 1) for tp, ts in stamps.items()}
+        return {tp: off for tp, (off, _) in self._listed(req).items()}
 
     def _listed(self, req: dict[TP, OffsetSpec]) -> dict[TP, tuple[int, int]]:
         """``list_offsets`` returning (offset, timestamp ms) per partition."""

@@ -2,9 +2,9 @@
 
 The store is written directly with pyarrow in the store layout
 ``<root>/province/province=PP/record_type=RT/month=YYYY-MM/part-0.parquet`` (10 M change
-records at ``--scale 5``, ~2 M by default) — the province tier, which national reports are
-computed from (``sinks.reports.source_tier``; in production every province's own root, here
-one root holding them all) — read through ``sinks.catalog.open_catalog`` as production opens
+records by default, issue 17's size: 2–9 minutes to generate on this machine) — the province
+tier, which national reports are computed from (``sinks.reports.source_tier``; in production
+every province's own root, here one root holding them all) — read through ``sinks.catalog.open_catalog`` as production opens
 it (locked; the current-state views dedupe versions, so the report pays for that), and
 compared with one ``GROUP BY`` scan of the same files in the same run, CPU (this process,
 DuckDB's threads included) beside wall time.
@@ -34,7 +34,7 @@ from sinks.reports.config import source_tier
 
 T = TypeVar("T")
 
-BASE_RECORDS = 2_000_000
+BASE_RECORDS = 10_000_000
 MIX = {  # share of change records per record type
     "encounter": 0.43,
     "chronic_enrolment": 0.02,

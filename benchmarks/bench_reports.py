@@ -4,10 +4,10 @@ The store is written directly with pyarrow in the store layout
 ``<root>/province/province=PP/record_type=RT/month=YYYY-MM/part-0.parquet`` (10 M change
 records by default, issue 17's size: 2–9 minutes to generate on this machine) — the province
 tier, which national reports are computed from (``sinks.reports.source_tier``; in production
-every province's own root, here one root holding them all) — read through ``sinks.catalog.open_catalog`` as production opens
-it (locked; the current-state views dedupe versions, so the report pays for that), and
-compared with one ``GROUP BY`` scan of the same files in the same run, CPU (this process,
-DuckDB's threads included) beside wall time.
+every province's own root, here one root holding them all) — read through
+``sinks.catalog.open_catalog`` as production opens it (locked; the current-state views dedupe
+versions, so the report pays for that), and compared with one ``GROUP BY`` scan of the same
+files in the same run, CPU (this process, DuckDB's threads included) beside wall time.
 """
 
 from __future__ import annotations

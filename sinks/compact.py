@@ -7,8 +7,10 @@ Only files older than ``min_file_age_s`` are taken, so a file a sink may still b
 such files:
 
 1. read them (union by name: older files lacking a newer optional column are fine),
-2. deduplicate — tier stores on ``event_id``, the DLQ on its own coordinates, live
-   aggregates to the latest row per ``(unit, period, element)``,
+2. deduplicate — tier stores on ``event_id`` (the copy the catalog's ``<rt>_changes``
+   keeps: the earliest ``processed_time``; the national tier's copies have none and are
+   alike), the DLQ on its own coordinates, live aggregates to the latest row per
+   ``(unit, period, element)``,
 3. write ``<topic>+merged+<digest>.parquet`` atomically (digest = hash of the input names,
    so a re-run after a crash writes the same name),
 4. only then remove the inputs.
@@ -65,7 +67,7 @@ def merged_name(inputs: list[str]) -> str:
     return f"{topic}+merged+{digest}.parquet"
 
 
-def _dedupe_sql(relative_dir: str) -> str:
+def _dedupe_sql(relative_dir: str, columns: list[str]) -> str:
     top = relative_dir.split("/", 1)[0]
     if top == AGGREGATES_DIR:
         return (
@@ -83,9 +85,13 @@ def _dedupe_sql(relative_dir: str) -> str:
             "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY dlq_topic, dlq_partition, "
             "dlq_offset ORDER BY rejected_at) = 1 ORDER BY dlq_topic, dlq_partition, dlq_offset"
         )
+    # the catalog's order of an event's copies (sinks.catalog): the national tier's files
+    # have no processed_time nor event_time (its copies are alike: any is kept)
+    first = "processed_time" if "processed_time" in columns else "event_id"
+    ordered = "event_time, event_id" if "event_time" in columns else "event_id"
     return (
         "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY event_id "
-        "ORDER BY processed_time) = 1 ORDER BY event_time, event_id"
+        f"ORDER BY {first}) = 1 ORDER BY {ordered}"
     )
 
 
@@ -95,7 +101,8 @@ def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: Compac
     con = duckdb.connect()
     try:
         con.register("t", t)
-        merged = con.sql(_dedupe_sql(relative_dir)).to_arrow_table().cast(t.schema)
+        sql = _dedupe_sql(relative_dir, t.column_names)
+        merged = con.sql(sql).to_arrow_table().cast(t.schema)
     finally:
         con.close()
     target = store.path(relative_dir, merged_name(paths))

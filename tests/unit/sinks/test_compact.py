@@ -7,6 +7,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
 from sinks.catalog import open_catalog
 from sinks.compact import compact
 from sinks.config import CompactConfig
@@ -14,6 +16,8 @@ from sinks.encode import tier_encoder
 from sinks.segments import SegmentWriter
 from sinks.store import Store
 from sinks.testing import FakeMessage, tier_record
+from streams.national import national_record
+from streams.pseudonymise import Pseudonymiser
 
 TOPIC = "tier.province"
 MARCH = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
@@ -124,3 +128,28 @@ def test_readers_during_compaction_see_same_rows(tmp_path: Path) -> None:
         reader.join()
     assert not errors
     assert seen and all(s == expected for s in seen)
+
+
+def test_national_tier_compacts(tmp_path: Path) -> None:
+    """The national tier's files have no processed_time nor event_time: compaction still
+    deduplicates them on event_id, and the views do not change."""
+    store = Store.open(tmp_path)
+    key = Pseudonymiser("compact-test-key")
+    records = [
+        national_record(tier_record("immunization", n=i, event_id=f"e{i}").model_dump(), key)
+        for i in range(6)
+    ]
+    encode = tier_encoder("national")
+    for part, chunk in enumerate((records[:4], records[2:])):  # e2, e3 twice
+        msgs = [
+            FakeMessage.of("tier.national", part, i, orjson.dumps(r)) for i, r in enumerate(chunk)
+        ]
+        for directory, table in encode(msgs).items():
+            store.write_table(store.path(directory, f"tier.national+{part}+0.parquet"), table)
+    query = "SELECT event_id, record_id FROM immunization_changes ORDER BY event_id"
+    before = open_catalog(tmp_path, "national").execute(query).fetchall()
+    assert len(before) == 6
+
+    report = compact(_config(tmp_path))
+    assert report.directories == 1 and report.rows_in == 8 and report.rows_out == 6
+    assert open_catalog(tmp_path, "national").execute(query).fetchall() == before

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sinks.columns import Column
 from sinks.encode import tier_encoder
 from sinks.testing import FakeMessage, tier_record, tier_value
-from sinks.tier_batch import convert, json_column, tier_plan
+from sinks.tier_batch import convert, tier_plan
 from tests.unit.streams.test_fuzz_edge import JSON_VALUES, _paths, _set
 
 TOPIC = "t.tier.province"
@@ -221,19 +221,3 @@ def test_the_batch_path_is_generic_over_the_column_declarations() -> None:
     for i, row in enumerate(rows):  # each row alone: the same answer
         alone, why = convert(plan, [row])
         assert (alone is None) == (i in rejects) and bool(why) == (i in rejects)
-
-
-_JSONABLE = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=8,
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_JSONABLE | st.sampled_from(["\x00", ",\x00,", {"\x00": "\x00"}]), max_size=8))
-def test_the_json_column_is_each_value_dumped_alone(values: list[Any]) -> None:
-    """One ``orjson.dumps`` over the whole column splits into exactly the text of each value
-    dumped alone (NUL bytes and the separator's own text inside values included)."""
-    expected = [None if v is None else orjson.dumps(v).decode() for v in values]
-    assert json_column(values).to_pylist() == expected

@@ -24,8 +24,11 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Protocol, TypeVar
 
+import msgspec
+import numpy as np
 import orjson
 import pyarrow as pa
+from msgspec.structs import astuple
 from pydantic import ValidationError
 
 from schemas.dlq import (
@@ -42,9 +45,17 @@ from schemas.national import NationalRecord
 from schemas.reasons import Reason
 from schemas.registry import RecordType
 from schemas.tier import TierRecord
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, store_columns
+from sinks.columns import (
+    AGGREGATE_COLUMNS,
+    DLQ_COLUMNS,
+    Column,
+    arrow_schema,
+    base_columns,
+    store_columns,
+)
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, safe_value
 from sinks.tier_batch import Rejects, TierPlan, convert, tier_plan
+from sinks.tier_fast import FastPlan, fast_convert, fast_plan, take
 
 __all__ = [
     "Encoded",
@@ -160,6 +171,13 @@ def _plan(tier: str, record_type: str) -> TierPlan:
     return tier_plan(_envelope_model(tier), store_columns(tier, record_type))
 
 
+@cache
+def _fast(tier: str, record_type: str | None) -> FastPlan:
+    """The fast path of a record type's file, or (None) of the envelope alone."""
+    columns = base_columns(tier) if record_type is None else store_columns(tier, record_type)
+    return fast_plan(_envelope_model(tier), columns)
+
+
 def _envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
     return NationalRecord if tier == "national" else TierRecord
 
@@ -238,9 +256,80 @@ def _place(msg: MessageLike) -> tuple[tuple[str, str, str], dict[str, Any]] | di
     return (safe_value(prov), rt, month), rec
 
 
-def tier_encoder(tier: str) -> Encoder:
+def _fast_key(key: tuple[Any, Any, Any]) -> tuple[str, str, str] | None:
+    """(province, record type, month) of a decoded envelope's (record type, province, month),
+    or None: the per-row path decides (:func:`_place`)."""
+    rt, prov, month = key
+    if rt not in _RT_VALUES or not isinstance(prov, str) or not prov:
+        return None
+    if not isinstance(month, str) or not _MONTH.fullmatch(month):
+        return None
+    return safe_value(prov), rt, month
+
+
+Indexed = list[tuple[pa.Table, list[int]]]  # a directory's tables, each with its message indexes
+
+
+def _fast_groups(
+    tier: str, messages: Sequence[MessageLike]
+) -> tuple[dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...]]]], list[int]]:
+    """The decoded envelopes of the messages the fast path takes, by (record type, province,
+    month) as sent, with their indexes; the indexes of the others."""
+    decode = _fast(tier, None).envelope.decode
+    fields = list(_envelope_model(tier).model_fields)
+    at = (fields.index("record_type"), fields.index("province_code"), fields.index("event_month"))
+    slow: list[int] = []
+    groups: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
+    for i, msg in enumerate(messages):
+        raw = msg.value()
+        try:
+            env = astuple(decode(raw))  # type: ignore[arg-type]  # None: a TypeError
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+            slow.append(i)
+            continue
+        groups[env[at[0]], env[at[1]], env[at[2]]].append((i, env))
+    return groups, slow
+
+
+def _fast_tables(tier: str, messages: Sequence[MessageLike], out: dict[str, Indexed]) -> list[int]:
+    """The fast path (:mod:`sinks.tier_fast`): tables of what it stores into ``out``; the
+    indexes of the messages it leaves to the per-row path."""
+    base = _fast(tier, None)
+    groups, slow = _fast_groups(tier, messages)
+    for key, items in groups.items():
+        place = _fast_key(key)
+        fp = None if place is None else _fast(tier, place[1])
+        if place is None or fp is None or fp.plan.envelope != base.plan.envelope:
+            slow += [i for i, _ in items]  # (or a payload column named like the envelope's)
+            continue
+        index, envs, payloads, left = take(fp, items)
+        slow += left
+        if not index:
+            continue
+        try:
+            table = fast_convert(fp, envs, payloads)
+        except Exception:  # a row at fault: the per-row path finds it
+            slow += index
+            continue
+        prov, rt, month = place
+        out[f"{tier}/province={prov}/record_type={rt}/month={month}"].append((table, index))
+    return sorted(slow)
+
+
+def _in_order(parts: Indexed) -> pa.Table:
+    """One directory's tables as one, rows in message order."""
+    if len(parts) == 1:
+        return parts[0][0]
+    table = pa.concat_tables([t for t, _ in parts])
+    index = np.concatenate([np.asarray(ix, np.int64) for _, ix in parts])
+    return table.take(np.argsort(index, kind="stable"))
+
+
+def tier_encoder(tier: str, *, fast: bool = True) -> Encoder:
     """The encoder of the ``tier`` store (``district``, ``province`` or ``national``: the
-    national store takes national records, ``schemas.national``)."""
+    national store takes national records, ``schemas.national``). ``fast`` takes the
+    msgspec path first (:mod:`sinks.tier_fast`); without it, every message takes the per-row
+    path over orjson (the reference the fast path is tested against)."""
     envelope = _envelope_model(tier)
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
@@ -248,12 +337,17 @@ def tier_encoder(tier: str) -> Encoder:
             return _encode(messages)
 
     def _encode(messages: Sequence[MessageLike]) -> Encoded:
-        groups, dead = _sort_out(messages, _place)
-        out: Encoded = {}
+        parts: dict[str, Indexed] = defaultdict(list)
+        slow = _fast_tables(tier, messages, parts) if fast else range(len(messages))
+        index = {id(messages[i]): i for i in slow}
+        groups, dead = _sort_out([messages[i] for i in slow], _place)
         for (prov, rt, month), items in groups.items():
             table, rejects = _tier_table(tier, rt, [rec for _, rec in items])
             if table is not None:
-                out[f"{tier}/province={prov}/record_type={rt}/month={month}"] = table
+                stored = [index[id(m)] for j, (m, _) in enumerate(items) if j not in rejects]
+                parts[f"{tier}/province={prov}/record_type={rt}/month={month}"].append(
+                    (table, stored)
+                )
             for i in sorted(rejects):  # the reason: the model's complaint, else the error
                 msg, rec = items[i]
                 try:
@@ -262,6 +356,7 @@ def tier_encoder(tier: str) -> Encoder:
                 except Exception as invalid:
                     exc = invalid
                 dead.append(_dead_row(msg, *_failure(exc)))
+        out: Encoded = {d: _in_order(ps) for d, ps in parts.items()}
         if dead:
             logger.warning("sink dead letters tier=%s count=%d", tier, len(dead))
             _merge(out, _dlq_tables(dead))

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from sinks.columns import Column, arrow_schema
 
-__all__ = ["Rejects", "TierPlan", "convert", "json_column", "tier_plan"]
+__all__ = ["Rejects", "TierPlan", "column_failures", "convert", "json_column", "tier_plan"]
 
 Rejects = dict[int, Exception]  # row index in the batch → why it is not stored
 
@@ -211,7 +211,7 @@ def _key_error(plan: TierPlan, row: dict[str, Any]) -> Exception | None:
     return None
 
 
-def _column_failures(plan: TierPlan, table: pa.Table) -> list[tuple[pa.Array, str]]:
+def column_failures(plan: TierPlan, table: pa.Table) -> list[tuple[pa.Array, str]]:
     """(mask of failing rows, why) for each column check."""
     out = []
     for name in plan.not_null:
@@ -249,7 +249,7 @@ def convert(plan: TierPlan, rows: Sequence[dict[str, Any]]) -> tuple[pa.Table | 
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     index = [i for i in keep if i not in rejects]
     failed: pa.Array | None = None
-    for mask, why in _column_failures(plan, table):
+    for mask, why in column_failures(plan, table):
         if not pc.any(mask).as_py():
             continue
         for pos in pc.indices_nonzero(mask).to_pylist():

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -272,37 +273,50 @@ Indexed = list[tuple[pa.Table, list[int]]]  # a directory's tables, each with it
 
 def _fast_groups(
     tier: str, messages: Sequence[MessageLike]
-) -> tuple[dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...]]]], list[int]]:
-    """The decoded envelopes of the messages the fast path takes, by (record type, province,
-    month) as sent, with their indexes; the indexes of the others."""
+) -> tuple[dict[tuple[Any, ...], list[int]], list[tuple[Any, ...]], list[int]]:
+    """The indexes of the messages the fast path decodes, by (record type, province, month)
+    as sent; their decoded envelopes (by message index; None for the others); the indexes of
+    the others."""
     decode = _fast(tier, None).envelope.decode
     fields = list(_envelope_model(tier).model_fields)
     at = (fields.index("record_type"), fields.index("province_code"), fields.index("event_month"))
+    values = [m.value() for m in messages]
     slow: list[int] = []
-    groups: dict[tuple[Any, ...], list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
-    for i, msg in enumerate(messages):
-        raw = msg.value()
-        try:
-            env = astuple(decode(raw))  # type: ignore[arg-type]  # None: a TypeError
-        except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
-            slow.append(i)
-            continue
-        groups[env[at[0]], env[at[1]], env[at[2]]].append((i, env))
-    return groups, slow
+    try:  # the usual case: every message at once
+        envs: list[Any] = list(map(astuple, map(decode, values)))  # type: ignore[arg-type]
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):  # (None: a TypeError)
+        envs = []
+        for i, raw in enumerate(values):
+            try:
+                envs.append(astuple(decode(raw)))  # type: ignore[arg-type]
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+                envs.append(None)
+                slow.append(i)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, key in enumerate(map(itemgetter(*at), envs) if not slow else _keys(envs, at)):
+        if key is not None:
+            groups[key].append(i)
+    return groups, envs, slow
+
+
+def _keys(envs: list[Any], at: tuple[int, int, int]) -> Iterator[tuple[Any, ...] | None]:
+    get = itemgetter(*at)
+    return (None if env is None else get(env) for env in envs)
 
 
 def _fast_tables(tier: str, messages: Sequence[MessageLike], out: dict[str, Indexed]) -> list[int]:
     """The fast path (:mod:`sinks.tier_fast`): tables of what it stores into ``out``; the
     indexes of the messages it leaves to the per-row path."""
     base = _fast(tier, None)
-    groups, slow = _fast_groups(tier, messages)
-    for key, items in groups.items():
+    groups, decoded, slow = _fast_groups(tier, messages)
+    for key, rows in groups.items():
         place = _fast_key(key)
         fp = None if place is None else _fast(tier, place[1])
         if place is None or fp is None or fp.plan.envelope != base.plan.envelope:
-            slow += [i for i, _ in items]  # (or a payload column named like the envelope's)
+            slow += rows  # (or a payload column named like the envelope's)
             continue
-        index, envs, payloads, left = take(fp, items)
+        envs = [decoded[i] for i in rows]
+        index, envs, payloads, left = take(fp, rows, envs)
         slow += left
         if not index:
             continue

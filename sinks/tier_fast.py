@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -40,13 +41,26 @@ __all__ = ["FastPlan", "Payload", "fast_convert", "fast_plan", "take"]
 _INT64 = {"ge": -(2**63), "le": 2**63 - 1}
 _FLOAT = {"ge": -sys.float_info.max, "le": sys.float_info.max}
 _NULL = msgspec.Raw(b"null")
-# digits as 0, E as e, what may end a number as ",": a number orjson refuses (beyond a double)
-# or rewrites (an integer beyond 64 bits, an exponent beyond ±99) has 20 digits in a row or an
-# exponent of 3 digits or more that ends the number (not a hex run inside a string: "…e123a…")
-_DIGITS = bytes.maketrans(b"0123456789E}] \t\n\r", b"0000000000e,,,,,,")
+# A number orjson refuses (beyond a double) or rewrites (an integer beyond 64 bits, an exponent
+# beyond ±99) has 20 digits in a row or an exponent of 3 digits or more that ends the number
+# (not a hex run inside a string: "…e123a…"). Searched for in a translation of the bytes:
+# digits as 0, e/E as e, signs as -, what may end a number as ",", anything else as "a" (so
+# the searches skip ahead on most bytes).
+_NUMBERS = bytes(
+    b"0"[0]
+    if chr(c).isdigit() and c < 128
+    else b"e"[0]
+    if c in b"eE"
+    else b"-"[0]
+    if c in b"+-"
+    else b","[0]
+    if c in b",}] \t\n\r"
+    else b"a"[0]
+    for c in range(256)
+)
 _LONG = b"0" * 20
-_EXPONENTS = (b"e000", b"e-000", b"e+000")
-_EXPONENT = re.compile(rb"e[-+]?0{3,},")
+_EXPONENTS = (b"e000", b"e-000")
+_EXPONENT = re.compile(rb"e-?0{3,},")
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ def fast_plan(model: type[BaseModel], columns: tuple[Column, ...]) -> FastPlan:
     return FastPlan(
         plan=plan,
         envelope=msgspec.json.Decoder(_struct("Envelope", fields, plan.allowed is not None)),
-        payload=msgspec.json.Decoder(_struct("Payload", payload, False)),
+        payload=msgspec.json.Decoder(_struct("Payload", payload, False) | None),
         envelope_at=tuple(names.index(src) for src, _ in plan.envelope),
         data_at=names.index("data") if "data" in names else None,
         envelope_json_at=tuple(names.index(src) for src, _ in plan.envelope_json),
@@ -132,7 +146,7 @@ def fast_plan(model: type[BaseModel], columns: tuple[Column, ...]) -> FastPlan:
 def _odd_rows(datas: Sequence[msgspec.Raw]) -> set[int]:
     """Positions of the ``data`` values that may hold a number orjson refuses or rewrites,
     found in one pass over them all (false positives only cost the per-row path)."""
-    text = b"".join(datas).translate(_DIGITS)
+    text = b"".join(datas).translate(_NUMBERS)
     hits: list[int] = []
     at = text.find(_LONG)
     while at >= 0:
@@ -151,43 +165,51 @@ def _odd_rows(datas: Sequence[msgspec.Raw]) -> set[int]:
 
 
 def take(
-    fp: FastPlan, items: Sequence[tuple[int, tuple[Any, ...]]]
+    fp: FastPlan, index: list[int], envs: list[tuple[Any, ...]]
 ) -> tuple[list[int], list[tuple[Any, ...]], list[Payload], list[int]]:
-    """Of decoded envelopes (with their message indexes): the indexes, envelopes and payloads
+    """Of decoded envelopes (and their message indexes): the indexes, envelopes and payloads
     of those the fast path takes, and the indexes of the others (``data`` not an object, or
     numbers that need orjson's judgement)."""
-    odd = set() if fp.data_at is None else _odd_rows([env[fp.data_at] for _, env in items])
     empty = (None,) * fp.width
+    if fp.data_at is None:
+        return index, envs, [empty] * len(envs), []
+    datas = list(map(itemgetter(fp.data_at), envs))
     decode = fp.payload.decode
-    index, envs, payloads, slow = [], [], [], []
-    for pos, (i, env) in enumerate(items):
-        data = None if fp.data_at is None else env[fp.data_at]
+    odd = _odd_rows(datas)
+    if not odd:  # the usual case: every row at once
+        try:
+            structs = list(map(decode, datas))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        else:
+            if None in structs:
+                return index, envs, [empty if p is None else astuple(p) for p in structs], []
+            return index, envs, list(map(astuple, structs)), []
+    kept: tuple[list[int], list[tuple[Any, ...]], list[Payload]] = ([], [], [])
+    slow: list[int] = []
+    for pos, (i, env, data) in enumerate(zip(index, envs, datas, strict=True)):
         try:
             if pos in odd:
                 raise ValueError
-            payload = (
-                empty
-                if data is None or (len(data) == 4 and bytes(data) == b"null")
-                else astuple(decode(data))
-            )
+            struct = decode(data)
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
             slow.append(i)
             continue
-        index.append(i)
-        envs.append(env)
-        payloads.append(payload)
-    return index, envs, payloads, slow
+        kept[0].append(i)
+        kept[1].append(env)
+        kept[2].append(empty if struct is None else astuple(struct))
+    return *kept, slow
 
 
 def _text(raws: Sequence[Any]) -> pa.Array:
-    """JSON text of each raw value as sent (``null`` and absent: NULL); raises unless every
-    text is valid UTF-8."""
-    parts = [b"" if r is None or (len(r) == 4 and bytes(r) == b"null") else r for r in raws]
-    valid = [r is not None and (len(r) != 4 or bytes(r) != b"null") for r in raws]
+    """JSON text of each raw value as sent (``null`` and absent: NULL; no JSON text is
+    empty); raises unless every text is valid UTF-8."""
+    parts = [b"" if r is None or r == _NULL else r for r in raws]
     lengths = np.fromiter(map(len, parts), np.int64, len(parts))
     offsets = np.zeros(len(parts) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    mask = None if all(valid) else pa.array(valid, pa.bool_()).buffers()[1]
+    valid = lengths > 0
+    mask = None if valid.all() else pa.array(valid).buffers()[1]
     text = pa.LargeStringArray.from_buffers(
         len(parts), pa.py_buffer(offsets), pa.py_buffer(b"".join(parts)), mask
     )

@@ -346,6 +346,6 @@ def test_the_batch_path_is_generic_over_the_column_declarations() -> None:
             envs.append((i, msgspec.structs.astuple(fp.envelope.decode(orjson.dumps(row)))))
         except msgspec.ValidationError:
             assert i in rejects
-    index, decoded, payloads, left = take(fp, envs)
+    index, decoded, payloads, left = take(fp, [i for i, _ in envs], [e for _, e in envs])
     assert index == [0, 1, 6] and left == []
     assert fast_convert(fp, decoded, payloads).equals(table)

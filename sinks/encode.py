@@ -5,8 +5,10 @@ Each encoder returns ``{relative directory: table}``; a message that cannot be s
 it belongs (not JSON, missing fields, wrong types, numbers beyond int64, anything that raises
 while it is converted) becomes a dead-letter row under ``dlq/reason=<reason>/day=<day>`` with
 its original bytes, stage ``sink``: no single message stops a sink. Tier records take the
-batch path of :mod:`sinks.tier_batch` (a row is stored iff it would be stored alone; only the
-rows at fault are dead-lettered); aggregates and dead letters are converted whole first and,
+msgspec path of :mod:`sinks.tier_fast` first (``data`` stored as the worker wrote it); what it
+does not take whole takes the batch path of :mod:`sinks.tier_batch` over orjson (a row is
+stored iff it would be stored alone; only the rows at fault are dead-lettered), which stores
+or refuses it as it always did; aggregates and dead letters are converted whole first and,
 when that raises, row by row. Dead-letter rows made here take the message timestamp as
 ``rejected_at`` so a replay produces identical files.
 """

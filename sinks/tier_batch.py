@@ -8,6 +8,9 @@ cheap loop, on the keys (no unknown envelope field when the model forbids extras
 object or null). Generic over the column declarations: :func:`tier_plan` reads them and the
 envelope model, nothing here names a record type or a column.
 
+The tier encoder tries :mod:`sinks.tier_fast` (msgspec) first; this module is its fallback
+for the values it does not take whole, and the reference it is tested against.
+
 A row is stored iff it converts and passes the checks **on its own** (the per-row path is
 this same code on a batch of one). The batch path gives the same answer for every row: a
 batch that does not convert is split in halves until the rows at fault are alone (so only

@@ -24,14 +24,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
-from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
-import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
-from msgspec.structs import astuple
 from pydantic import ValidationError
 
 from schemas.dlq import (
@@ -44,21 +41,17 @@ from schemas.dlq import (
     H_STAGE,
     header_value,
 )
-from schemas.national import NationalRecord
 from schemas.reasons import Reason
-from schemas.registry import RecordType
-from schemas.tier import TierRecord
 from sinks.columns import (
     AGGREGATE_COLUMNS,
     DLQ_COLUMNS,
     Column,
     arrow_schema,
-    base_columns,
     store_columns,
 )
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, safe_value
 from sinks.tier_batch import Rejects, TierPlan, convert, tier_plan
-from sinks.tier_fast import FastPlan, fast_convert, fast_plan, take
+from sinks.tier_fast import MONTH, RECORD_TYPES, Indexed, envelope_model, fast_tables
 
 __all__ = [
     "Encoded",
@@ -77,10 +70,8 @@ Encoded = dict[str, pa.Table]
 Encoder = Callable[[Sequence["MessageLike"]], Encoded]
 G = TypeVar("G")  # what messages are grouped by
 
-_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INT64 = (-(2**63), 2**63 - 1)
-_RT_VALUES = frozenset(rt.value for rt in RecordType)
 _TS = pa.timestamp("us", tz="UTC")
 
 
@@ -171,18 +162,7 @@ def _merge(into: Encoded, more: Encoded) -> None:
 
 @cache
 def _plan(tier: str, record_type: str) -> TierPlan:
-    return tier_plan(_envelope_model(tier), store_columns(tier, record_type))
-
-
-@cache
-def _fast(tier: str, record_type: str | None) -> FastPlan:
-    """The fast path of a record type's file, or (None) of the envelope alone."""
-    columns = base_columns(tier) if record_type is None else store_columns(tier, record_type)
-    return fast_plan(_envelope_model(tier), columns)
-
-
-def _envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
-    return NationalRecord if tier == "national" else TierRecord
+    return tier_plan(envelope_model(tier), store_columns(tier, record_type))
 
 
 def _tier_table(
@@ -250,86 +230,13 @@ def _place(msg: MessageLike) -> tuple[tuple[str, str, str], dict[str, Any]] | di
     if not isinstance(rec, dict):
         return _dead_row(msg, Reason.NOT_OBJECT, "tier record is not an object")
     rt, prov, month = rec.get("record_type"), rec.get("province_code"), rec.get("event_month")
-    if not isinstance(rt, str) or rt not in _RT_VALUES:
+    if not isinstance(rt, str) or rt not in RECORD_TYPES:
         return _dead_row(msg, Reason.UNKNOWN_RECORD_TYPE, f"record_type={str(rt)[:100]!r}")
     if not isinstance(prov, str) or not prov:
         return _dead_row(msg, Reason.MISSING_FIELD, "province_code missing")
-    if not isinstance(month, str) or not _MONTH.fullmatch(month):
+    if not isinstance(month, str) or not MONTH.fullmatch(month):
         return _dead_row(msg, Reason.BAD_FORMAT, f"event_month={str(month)[:100]!r}")
     return (safe_value(prov), rt, month), rec
-
-
-def _fast_key(key: tuple[Any, Any, Any]) -> tuple[str, str, str] | None:
-    """(province, record type, month) of a decoded envelope's (record type, province, month),
-    or None: the per-row path decides (:func:`_place`)."""
-    rt, prov, month = key
-    if rt not in _RT_VALUES or not isinstance(prov, str) or not prov:
-        return None
-    if not isinstance(month, str) or not _MONTH.fullmatch(month):
-        return None
-    return safe_value(prov), rt, month
-
-
-Indexed = list[tuple[pa.Table, list[int]]]  # a directory's tables, each with its message indexes
-
-
-def _fast_groups(
-    tier: str, messages: Sequence[MessageLike]
-) -> tuple[dict[tuple[Any, ...], list[int]], list[tuple[Any, ...]], list[int]]:
-    """The indexes of the messages the fast path decodes, by (record type, province, month)
-    as sent; their decoded envelopes (by message index; None for the others); the indexes of
-    the others."""
-    decode = _fast(tier, None).envelope.decode
-    fields = list(_envelope_model(tier).model_fields)
-    at = (fields.index("record_type"), fields.index("province_code"), fields.index("event_month"))
-    values = [m.value() for m in messages]
-    slow: list[int] = []
-    try:  # the usual case: every message at once
-        envs: list[Any] = list(map(astuple, map(decode, values)))  # type: ignore[arg-type]
-    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):  # (None: a TypeError)
-        envs = []
-        for i, raw in enumerate(values):
-            try:
-                envs.append(astuple(decode(raw)))  # type: ignore[arg-type]
-            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
-                envs.append(None)
-                slow.append(i)
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-    for i, key in enumerate(map(itemgetter(*at), envs) if not slow else _keys(envs, at)):
-        if key is not None:
-            groups[key].append(i)
-    return groups, envs, slow
-
-
-def _keys(envs: list[Any], at: tuple[int, int, int]) -> Iterator[tuple[Any, ...] | None]:
-    get = itemgetter(*at)
-    return (None if env is None else get(env) for env in envs)
-
-
-def _fast_tables(tier: str, messages: Sequence[MessageLike], out: dict[str, Indexed]) -> list[int]:
-    """The fast path (:mod:`sinks.tier_fast`): tables of what it stores into ``out``; the
-    indexes of the messages it leaves to the per-row path."""
-    base = _fast(tier, None)
-    groups, decoded, slow = _fast_groups(tier, messages)
-    for key, rows in groups.items():
-        place = _fast_key(key)
-        fp = None if place is None else _fast(tier, place[1])
-        if place is None or fp is None or fp.plan.envelope != base.plan.envelope:
-            slow += rows  # (or a payload column named like the envelope's)
-            continue
-        envs = [decoded[i] for i in rows]
-        index, envs, payloads, left = take(fp, rows, envs)
-        slow += left
-        if not index:
-            continue
-        try:
-            table = fast_convert(fp, envs, payloads)
-        except Exception:  # a row at fault: the per-row path finds it
-            slow += index
-            continue
-        prov, rt, month = place
-        out[f"{tier}/province={prov}/record_type={rt}/month={month}"].append((table, index))
-    return sorted(slow)
 
 
 def _in_order(parts: Indexed) -> pa.Table:
@@ -346,7 +253,7 @@ def tier_encoder(tier: str, *, fast: bool = True) -> Encoder:
     national store takes national records, ``schemas.national``). ``fast`` takes the
     msgspec path first (:mod:`sinks.tier_fast`); without it, every message takes the per-row
     path over orjson (the reference the fast path is tested against)."""
-    envelope = _envelope_model(tier)
+    envelope = envelope_model(tier)
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
         with _gc_paused():
@@ -354,7 +261,11 @@ def tier_encoder(tier: str, *, fast: bool = True) -> Encoder:
 
     def _encode(messages: Sequence[MessageLike]) -> Encoded:
         parts: dict[str, Indexed] = defaultdict(list)
-        slow = _fast_tables(tier, messages, parts) if fast else range(len(messages))
+        slow = (
+            fast_tables(tier, [m.value() for m in messages], parts)
+            if fast
+            else range(len(messages))
+        )
         index = {id(messages[i]): i for i in slow}
         groups, dead = _sort_out([messages[i] for i in slow], _place)
         for (prov, rt, month), items in groups.items():

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from operator import itemgetter
@@ -33,10 +34,25 @@ import pyarrow.compute as pc
 from msgspec.structs import astuple
 from pydantic import BaseModel
 
-from sinks.columns import Column
+from schemas.national import NationalRecord
+from schemas.registry import RecordType
+from schemas.tier import TierRecord
+from sinks.columns import Column, base_columns, store_columns
+from sinks.store import safe_value
 from sinks.tier_batch import TierPlan, column_failures, tier_plan
 
-__all__ = ["FastPlan", "Payload", "fast_convert", "fast_plan", "take"]
+__all__ = [
+    "MONTH",
+    "RECORD_TYPES",
+    "FastPlan",
+    "Indexed",
+    "Payload",
+    "envelope_model",
+    "fast_convert",
+    "fast_plan",
+    "fast_tables",
+    "take",
+]
 
 _INT64 = {"ge": -(2**63), "le": 2**63 - 1}
 _FLOAT = {"ge": -sys.float_info.max, "le": sys.float_info.max}
@@ -245,3 +261,95 @@ def fast_convert(
         if pc.any(mask).as_py():
             raise ValueError(why)
     return table
+
+
+# ---- a batch of tier messages -------------------------------------------------------------
+
+RECORD_TYPES = frozenset(rt.value for rt in RecordType)
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+@cache
+def _fast(tier: str, record_type: str | None) -> FastPlan:
+    """The fast path of a record type's file, or (None) of the envelope alone."""
+    columns = base_columns(tier) if record_type is None else store_columns(tier, record_type)
+    return fast_plan(envelope_model(tier), columns)
+
+
+def envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
+    """The envelope model of the ``tier`` store's records (the national store: national
+    records, ``schemas.national``)."""
+    return NationalRecord if tier == "national" else TierRecord
+
+
+def _fast_key(key: tuple[Any, Any, Any]) -> tuple[str, str, str] | None:
+    """(province, record type, month) of a decoded envelope's (record type, province, month),
+    or None: the per-row path decides (``sinks.encode._place``)."""
+    rt, prov, month = key
+    if rt not in RECORD_TYPES or not isinstance(prov, str) or not prov:
+        return None
+    if not isinstance(month, str) or not MONTH.fullmatch(month):
+        return None
+    return safe_value(prov), rt, month
+
+
+Indexed = list[tuple[pa.Table, list[int]]]  # a directory's tables, each with its message indexes
+
+
+def _fast_groups(
+    tier: str, values: Sequence[bytes | None]
+) -> tuple[dict[tuple[Any, ...], list[int]], list[tuple[Any, ...]], list[int]]:
+    """The indexes of the values the fast path decodes, by (record type, province, month)
+    as sent; their decoded envelopes (by message index; None for the others); the indexes of
+    the others."""
+    decode = _fast(tier, None).envelope.decode
+    fields = list(envelope_model(tier).model_fields)
+    at = (fields.index("record_type"), fields.index("province_code"), fields.index("event_month"))
+    slow: list[int] = []
+    try:  # the usual case: every message at once
+        envs: list[Any] = list(map(astuple, map(decode, values)))  # type: ignore[arg-type]
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):  # (None: a TypeError)
+        envs = []
+        for i, raw in enumerate(values):
+            try:
+                envs.append(astuple(decode(raw)))  # type: ignore[arg-type]
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+                envs.append(None)
+                slow.append(i)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, key in enumerate(map(itemgetter(*at), envs) if not slow else _keys(envs, at)):
+        if key is not None:
+            groups[key].append(i)
+    return groups, envs, slow
+
+
+def _keys(envs: list[Any], at: tuple[int, int, int]) -> Iterator[tuple[Any, ...] | None]:
+    get = itemgetter(*at)
+    return (None if env is None else get(env) for env in envs)
+
+
+def fast_tables(tier: str, values: Sequence[bytes | None], out: dict[str, Indexed]) -> list[int]:
+    """The fast path over a batch of tier message values: the tables of what it stores into
+    ``out`` (by store directory, with the indexes of their rows' messages); the indexes of
+    the messages it leaves to the per-row path."""
+    base = _fast(tier, None)
+    groups, decoded, slow = _fast_groups(tier, values)
+    for key, rows in groups.items():
+        place = _fast_key(key)
+        fp = None if place is None else _fast(tier, place[1])
+        if place is None or fp is None or fp.plan.envelope != base.plan.envelope:
+            slow += rows  # (or a payload column named like the envelope's)
+            continue
+        envs = [decoded[i] for i in rows]
+        index, envs, payloads, left = take(fp, rows, envs)
+        slow += left
+        if not index:
+            continue
+        try:
+            table = fast_convert(fp, envs, payloads)
+        except Exception:  # a row at fault: the per-row path finds it
+            slow += index
+            continue
+        prov, rt, month = place
+        out[f"{tier}/province={prov}/record_type={rt}/month={month}"].append((table, index))
+    return sorted(slow)

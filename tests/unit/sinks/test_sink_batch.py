@@ -25,7 +25,7 @@ from sinks.columns import Column
 from sinks.encode import tier_encoder
 from sinks.testing import FakeMessage, tier_record, tier_value
 from sinks.tier_batch import convert, tier_plan
-from sinks.tier_fast import fast_convert, fast_plan, take
+from sinks.tier_fast import fast_convert, fast_plan, fast_tables, take
 from streams.national import national_record
 from streams.pseudonymise import Pseudonymiser
 from tests.unit.streams.test_fuzz_edge import JSON_VALUES, _paths, _set
@@ -189,6 +189,7 @@ def test_the_fast_path_stores_what_the_worker_wrote() -> None:
     """Every value the worker writes takes the msgspec path, ``data`` and nested fields stored
     as the worker's bytes — byte-identical to the orjson path's re-serialisation."""
     for tier, written in WRITTEN.items():
+        assert fast_tables(tier, written, defaultdict(list)) == [], "none left to orjson"
         msgs = [FakeMessage(TOPIC, 0, i, v) for i, v in enumerate(written)]
         out = tier_encoder(tier)(msgs)
         assert not [d for d in out if d.startswith("dlq/")], tier

@@ -45,6 +45,7 @@ __all__ = [
     "TIER_BASE_COLUMNS",
     "Column",
     "arrow_schema",
+    "base_columns",
     "national_columns",
     "payload_columns",
     "store_columns",
@@ -178,6 +179,11 @@ def national_columns(record_type: str) -> tuple[Column, ...]:
         else:  # Pseudonym, Month: text
             out.append(_col(national_out_name(name, rule), STRING))
     return NATIONAL_BASE_COLUMNS + tuple(out)
+
+
+def base_columns(tier: str) -> tuple[Column, ...]:
+    """The envelope columns of the ``tier`` store's record files (every record type's)."""
+    return NATIONAL_BASE_COLUMNS if tier == "national" else TIER_BASE_COLUMNS
 
 
 def store_columns(tier: str, record_type: str) -> tuple[Column, ...]:

@@ -5,8 +5,10 @@ Each encoder returns ``{relative directory: table}``; a message that cannot be s
 it belongs (not JSON, missing fields, wrong types, numbers beyond int64, anything that raises
 while it is converted) becomes a dead-letter row under ``dlq/reason=<reason>/day=<day>`` with
 its original bytes, stage ``sink``: no single message stops a sink. Tier records take the
-batch path of :mod:`sinks.tier_batch` (a row is stored iff it would be stored alone; only the
-rows at fault are dead-lettered); aggregates and dead letters are converted whole first and,
+msgspec path of :mod:`sinks.tier_fast` first (``data`` stored as the worker wrote it); what it
+does not take whole takes the batch path of :mod:`sinks.tier_batch` over orjson (a row is
+stored iff it would be stored alone; only the rows at fault are dead-lettered), which stores
+or refuses it as it always did; aggregates and dead letters are converted whole first and,
 when that raises, row by row. Dead-letter rows made here take the message timestamp as
 ``rejected_at`` so a replay produces identical files.
 """
@@ -24,6 +26,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import orjson
 import pyarrow as pa
 from pydantic import ValidationError
@@ -38,13 +41,17 @@ from schemas.dlq import (
     H_STAGE,
     header_value,
 )
-from schemas.national import NationalRecord
 from schemas.reasons import Reason
-from schemas.registry import RecordType
-from schemas.tier import TierRecord
-from sinks.columns import AGGREGATE_COLUMNS, DLQ_COLUMNS, Column, arrow_schema, store_columns
+from sinks.columns import (
+    AGGREGATE_COLUMNS,
+    DLQ_COLUMNS,
+    Column,
+    arrow_schema,
+    store_columns,
+)
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, safe_value
 from sinks.tier_batch import Rejects, TierPlan, convert, tier_plan
+from sinks.tier_fast import MONTH, RECORD_TYPES, Indexed, envelope_model, fast_tables
 
 __all__ = [
     "Encoded",
@@ -63,10 +70,8 @@ Encoded = dict[str, pa.Table]
 Encoder = Callable[[Sequence["MessageLike"]], Encoded]
 G = TypeVar("G")  # what messages are grouped by
 
-_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INT64 = (-(2**63), 2**63 - 1)
-_RT_VALUES = frozenset(rt.value for rt in RecordType)
 _TS = pa.timestamp("us", tz="UTC")
 
 
@@ -157,11 +162,7 @@ def _merge(into: Encoded, more: Encoded) -> None:
 
 @cache
 def _plan(tier: str, record_type: str) -> TierPlan:
-    return tier_plan(_envelope_model(tier), store_columns(tier, record_type))
-
-
-def _envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
-    return NationalRecord if tier == "national" else TierRecord
+    return tier_plan(envelope_model(tier), store_columns(tier, record_type))
 
 
 def _tier_table(
@@ -229,31 +230,51 @@ def _place(msg: MessageLike) -> tuple[tuple[str, str, str], dict[str, Any]] | di
     if not isinstance(rec, dict):
         return _dead_row(msg, Reason.NOT_OBJECT, "tier record is not an object")
     rt, prov, month = rec.get("record_type"), rec.get("province_code"), rec.get("event_month")
-    if not isinstance(rt, str) or rt not in _RT_VALUES:
+    if not isinstance(rt, str) or rt not in RECORD_TYPES:
         return _dead_row(msg, Reason.UNKNOWN_RECORD_TYPE, f"record_type={str(rt)[:100]!r}")
     if not isinstance(prov, str) or not prov:
         return _dead_row(msg, Reason.MISSING_FIELD, "province_code missing")
-    if not isinstance(month, str) or not _MONTH.fullmatch(month):
+    if not isinstance(month, str) or not MONTH.fullmatch(month):
         return _dead_row(msg, Reason.BAD_FORMAT, f"event_month={str(month)[:100]!r}")
     return (safe_value(prov), rt, month), rec
 
 
-def tier_encoder(tier: str) -> Encoder:
+def _in_order(parts: Indexed) -> pa.Table:
+    """One directory's tables as one, rows in message order."""
+    if len(parts) == 1:
+        return parts[0][0]
+    table = pa.concat_tables([t for t, _ in parts])
+    index = np.concatenate([np.asarray(ix, np.int64) for _, ix in parts])
+    return table.take(np.argsort(index, kind="stable"))
+
+
+def tier_encoder(tier: str, *, fast: bool = True) -> Encoder:
     """The encoder of the ``tier`` store (``district``, ``province`` or ``national``: the
-    national store takes national records, ``schemas.national``)."""
-    envelope = _envelope_model(tier)
+    national store takes national records, ``schemas.national``). ``fast`` takes the
+    msgspec path first (:mod:`sinks.tier_fast`); without it, every message takes the per-row
+    path over orjson (the reference the fast path is tested against)."""
+    envelope = envelope_model(tier)
 
     def encode(messages: Sequence[MessageLike]) -> Encoded:
         with _gc_paused():
             return _encode(messages)
 
     def _encode(messages: Sequence[MessageLike]) -> Encoded:
-        groups, dead = _sort_out(messages, _place)
-        out: Encoded = {}
+        parts: dict[str, Indexed] = defaultdict(list)
+        slow = (
+            fast_tables(tier, [m.value() for m in messages], parts)
+            if fast
+            else range(len(messages))
+        )
+        index = {id(messages[i]): i for i in slow}
+        groups, dead = _sort_out([messages[i] for i in slow], _place)
         for (prov, rt, month), items in groups.items():
             table, rejects = _tier_table(tier, rt, [rec for _, rec in items])
             if table is not None:
-                out[f"{tier}/province={prov}/record_type={rt}/month={month}"] = table
+                stored = [index[id(m)] for j, (m, _) in enumerate(items) if j not in rejects]
+                parts[f"{tier}/province={prov}/record_type={rt}/month={month}"].append(
+                    (table, stored)
+                )
             for i in sorted(rejects):  # the reason: the model's complaint, else the error
                 msg, rec = items[i]
                 try:
@@ -262,6 +283,7 @@ def tier_encoder(tier: str) -> Encoder:
                 except Exception as invalid:
                     exc = invalid
                 dead.append(_dead_row(msg, *_failure(exc)))
+        out: Encoded = {d: _in_order(ps) for d, ps in parts.items()}
         if dead:
             logger.warning("sink dead letters tier=%s count=%d", tier, len(dead))
             _merge(out, _dlq_tables(dead))

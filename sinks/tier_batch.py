@@ -8,6 +8,9 @@ cheap loop, on the keys (no unknown envelope field when the model forbids extras
 object or null). Generic over the column declarations: :func:`tier_plan` reads them and the
 envelope model, nothing here names a record type or a column.
 
+The tier encoder tries :mod:`sinks.tier_fast` (msgspec) first; this module is its fallback
+for the values it does not take whole, and the reference it is tested against.
+
 A row is stored iff it converts and passes the checks **on its own** (the per-row path is
 this same code on a batch of one). The batch path gives the same answer for every row: a
 batch that does not convert is split in halves until the rows at fault are alone (so only
@@ -31,7 +34,7 @@ from pydantic import BaseModel
 
 from sinks.columns import Column, arrow_schema
 
-__all__ = ["Rejects", "TierPlan", "convert", "json_column", "tier_plan"]
+__all__ = ["Rejects", "TierPlan", "column_failures", "convert", "json_column", "tier_plan"]
 
 Rejects = dict[int, Exception]  # row index in the batch → why it is not stored
 
@@ -211,7 +214,7 @@ def _key_error(plan: TierPlan, row: dict[str, Any]) -> Exception | None:
     return None
 
 
-def _column_failures(plan: TierPlan, table: pa.Table) -> list[tuple[pa.Array, str]]:
+def column_failures(plan: TierPlan, table: pa.Table) -> list[tuple[pa.Array, str]]:
     """(mask of failing rows, why) for each column check."""
     out = []
     for name in plan.not_null:
@@ -249,7 +252,7 @@ def convert(plan: TierPlan, rows: Sequence[dict[str, Any]]) -> tuple[pa.Table | 
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     index = [i for i in keep if i not in rejects]
     failed: pa.Array | None = None
-    for mask, why in _column_failures(plan, table):
+    for mask, why in column_failures(plan, table):
         if not pc.any(mask).as_py():
             continue
         for pos in pc.indices_nonzero(mask).to_pylist():

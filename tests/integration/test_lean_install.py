@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_ONLY = ("duckdb", "faust", "rocksdict", "testcontainers", "pyarrow", "aiokafka",
-                 "typer", "rich", "pydantic_settings", "numpy", "mode")  # fmt: skip
+                 "typer", "rich", "pydantic_settings", "numpy", "mode", "msgspec")  # fmt: skip
 
 STATION = """
 import base64, importlib.util, json, os, sys

@@ -35,6 +35,7 @@ from typing import Any
 from schemas import DevKeyRegistry, KeyRegistry, Reason, ReloadingKeyRegistry
 from schemas.hierarchy import Hierarchy
 from schemas.process import die_with_parent
+from streams.collector import tune_collector
 from streams.config import StreamsConfig
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
@@ -87,6 +88,7 @@ def _init(
         config.policy,
         partitions=config.partitions,
     )
+    tune_collector()
 
 
 def _check(items: Sequence[Item], now: datetime) -> list[Verdict]:

@@ -1,11 +1,19 @@
-"""Stream worker throughput (validate + enrich + route + aggregate, signatures on) beside a raw
-confluent-kafka consume→produce passthrough of the same messages and beside a faust agent
-that receives the same messages and does nothing (``benchmarks.faust_bare``: the ceiling of
-any faust worker here), and the worker's peak RSS.
+"""Stream worker cost and throughput (validate + enrich + route + aggregate, signatures on)
+beside, on the same messages: a raw confluent-kafka consume→produce passthrough, a faust agent
+that receives them and does nothing (``benchmarks.faust_bare``: the ceiling of any faust worker
+here), and a Quix Streams app doing decode + Ed25519 verify + route to three topics
+(``benchmarks/quix_peer.py`` in its own virtualenv: what a user might pick instead); and the
+worker's peak RSS.
 
-``ctx.scale`` scales the event count (default 200k). The worker runs as a subprocess
-(``python -m streams worker``); its rate is taken from the end offsets of ``tier.national``
-(first output seen → all N out), so start-up and group joins are excluded.
+Issue 17's aims, in ``results.json``: the worker's CPU per event (all its processes, from
+/proc) at most 150 µs above the faust agent's, and its rate at least 0.6× the peer's.
+
+``ctx.scale`` scales the event count (default 200k). ``TUYEN_BENCH_ROUNDS`` (default 1) runs
+the agent, the peer and the worker that many times, interleaved (medians reported, every round
+in ``extra``); ``TUYEN_BENCH_WORKER_VARIANTS`` adds worker variants to each round (see
+:func:`_variants`). The worker runs as a subprocess (``python -m streams worker``) over its own
+copy of the raw topic; its rate is taken from the end offsets of ``tier.national`` (first output
+seen → all N out), so start-up and group joins are excluded.
 """
 
 from __future__ import annotations

@@ -92,6 +92,10 @@ def main() -> None:
         }
         for module, r in results
     ]
+    if args.only and args.out.exists():  # a partial run keeps the other benchmarks' figures
+        ran = {module for module, _ in results}
+        kept = [e for e in orjson.loads(args.out.read_bytes()) if e.get("module") not in ran]
+        payload = kept + payload
     args.out.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
     console.print(f"results written to {args.out}")
 

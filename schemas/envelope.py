@@ -50,8 +50,15 @@ class Op(StrEnum):
 
 
 def format_time(t: datetime) -> str:
-    """The canonical wire form of a time: UTC, microseconds, ``Z`` (2025-01-31T08:00:00.000000Z)."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The canonical wire form of a time: UTC, microseconds, ``Z`` (2025-01-31T08:00:00.000000Z).
+
+    The same text as ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` (a test checks it), built by
+    ``isoformat`` (2.5× faster: it runs three times per event in the stream worker, issue 17);
+    years before 1000, which ``%Y`` does not pad, go through ``strftime``."""
+    u = t.astimezone(UTC)
+    if u.year < 1000:
+        return u.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return u.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 class RecordChange(BaseModel):

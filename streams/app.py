@@ -34,6 +34,7 @@ from schemas.topics import RAW
 from streams import faustio
 from streams.agents import CountAgent, ValidateAgent
 from streams.aggregate import is_counter_key
+from streams.collector import tune_collector
 from streams.config import StreamsConfig
 from streams.offsets import GuardedInput
 from streams.runtime import StreamsRuntime
@@ -114,6 +115,7 @@ def run_worker(config: StreamsConfig, log_level: str = "INFO") -> None:
     in flight is finished and committed) or a failed agent (exit status 1); the runtime's
     check processes and publisher are closed either way."""
     app = build_app(config)
+    tune_collector()
     faustio.run_app(app, log_level, runtime_of(app).close)
 
 

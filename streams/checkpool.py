@@ -1,7 +1,12 @@
 """Stage 1 (:meth:`streams.validate.Validator.check`) in worker processes. No Kafka imports.
 
 Stage 1 is stateless and CPU-bound in Python (decode, payload validation, Ed25519), so a
-thread pool cannot run it beside the event loop (the GIL); a process pool can. Each worker
+thread pool cannot run it beside the event loop (the GIL) except for Ed25519 (libsodium releases
+it); a process pool can. Not the default any more (``verify_processes=0``): in ``make bench``'s
+paired rounds (issue 17) one check thread in the worker process cost 30 µs less CPU per event
+and reached ~1.9× the rate on the shared 2-core machine, the pickling of items and verdicts and
+the second process's own overhead outweighing the second core; the pool stays for a worker
+with a core to spare (``--verify-processes N``). Each worker
 process builds its own :class:`Validator` once (initializer: the config's hierarchy,
 :func:`hierarchy_of`, or a pickled one, the key registry from the config or a pickled one; a
 registry file is watched for changes in each process,
@@ -35,6 +40,7 @@ from typing import Any
 from schemas import DevKeyRegistry, KeyRegistry, Reason, ReloadingKeyRegistry
 from schemas.hierarchy import Hierarchy
 from schemas.process import die_with_parent
+from streams.collector import tune_collector
 from streams.config import StreamsConfig
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
@@ -87,6 +93,7 @@ def _init(
         config.policy,
         partitions=config.partitions,
     )
+    tune_collector()
 
 
 def _check(items: Sequence[Item], now: datetime) -> list[Verdict]:

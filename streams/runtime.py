@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
@@ -112,31 +112,35 @@ class StreamsRuntime:
             run=run,
         )
 
-    async def check(self, msgs: Sequence[RawMessage], now: datetime) -> list[Accepted | Rejected]:
-        """Stage 1 in this process (on the thread pool)."""
+    async def _thread_chunks(
+        self, msgs: Sequence[RawMessage], now: datetime, size: int
+    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
+        """Stage 1 in this process, on the thread pool (Ed25519 in libsodium releases the
+        GIL): chunks of ``size`` all submitted at once, yielded in input order."""
         loop = asyncio.get_running_loop()
-        n = self.config.verify_threads
         check = self.processor.check
-        if n <= 1 or len(msgs) < 64:
-            return await loop.run_in_executor(self.pool, check, msgs, now)
-        size = -(-len(msgs) // n)
-        chunks = [msgs[i : i + size] for i in range(0, len(msgs), size)]
-        parts = await asyncio.gather(
-            *(loop.run_in_executor(self.pool, check, c, now) for c in chunks)
-        )
-        return [v for part in parts for v in part]
+        parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
+        futures = [loop.run_in_executor(self.pool, check, p, now) for p in parts]
+        try:
+            for part, future in zip(parts, futures, strict=True):
+                yield part, await future
+        finally:
+            for future in futures:
+                future.cancel()
 
     async def process(self, msgs: Sequence[RawMessage], now: datetime) -> tuple[BatchOutput, float]:
         """Stages 1 and 2 of a batch: its output and the seconds spent in stage 2 (the rest
-        of the call is stage 1). With check processes, stage 2 of chunk k (here) overlaps
-        stage 1 of chunk k+1 (there)."""
+        of the call is stage 1). Stage 1 runs in chunks, on the check processes or on this
+        process's threads; stage 2 of chunk k (here) overlaps stage 1 of chunk k+1."""
         processor, pool, clock = self.processor, self.check_pool, time.perf_counter
-        if pool is None:
-            checked = await self.check(msgs, now)
-            started = clock()
-            return processor.finish(msgs, checked, now), clock() - started
+        size = max(256, -(-len(msgs) // 4))
+        chunks = (
+            pool.chunks(msgs, now, size)
+            if pool is not None
+            else self._thread_chunks(msgs, now, size)
+        )
         out, finish_s = BatchOutput(), 0.0
-        async for part, verdicts in pool.chunks(msgs, now, max(256, -(-len(msgs) // 4))):
+        async for part, verdicts in chunks:
             started = clock()
             processor.finish(part, verdicts, now, into=out, last=False)
             finish_s += clock() - started

@@ -68,6 +68,8 @@ class Service:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    #: the process already sent SIGTERM (a second one could cut a worker's drain short)
+    terminated: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         if self.alive:
@@ -96,12 +98,18 @@ class Service:
             self.proc.wait()
             logger.info("service killed name=%s", self.name)
 
+    def terminate(self) -> None:
+        """SIGTERM once (a clean drain follows); :meth:`stop` waits for it."""
+        if self.proc is not None and self.alive and self.terminated is not self.proc:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.terminated = self.proc
+
     def stop(self, timeout_s: float = 60.0) -> int | None:
         """SIGTERM, wait for a clean drain, SIGKILL after ``timeout_s``."""
         if self.proc is None:
             return None
         if self.alive:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -227,6 +235,11 @@ class Pipeline:
             svc.start()
 
     def stop(self) -> None:
+        """SIGTERM every service at once, then wait for each to drain (a service ignoring
+        SIGTERM is killed after 60 s): the services drain in parallel, not one after
+        another."""
+        for svc in self.services.values():
+            svc.terminate()
         for svc in self.services.values():
             svc.stop()
 

@@ -14,7 +14,7 @@ from deploy.exceptions import ConfigError
 from deploy.topics import apply_topics, raw_topic_problems
 from schemas.kafka import KafkaConnection
 from schemas.topics import AGGREGATES, RAW, topic_name, topic_specs
-from streams.config import APP_ID
+from streams.config import APP_ID, StreamsConfig
 
 __all__ = ["aggregates_app", "streams_app"]
 
@@ -41,7 +41,9 @@ def worker(
     web_host: str = typer.Option(
         "127.0.0.1", help="Address of the web views (/aggregates/, /stats/): loopback unless told."
     ),
-    batch_size: int = typer.Option(2000, help="Events per batch."),
+    batch_size: int = typer.Option(
+        StreamsConfig.model_fields["batch_size"].default, help="Events per batch."
+    ),
     verify_threads: int = typer.Option(2, help="Threads for the stateless checks (in-process)."),
     verify_processes: int = typer.Option(
         1, help="Worker processes for the stateless checks (0: in the worker process)."

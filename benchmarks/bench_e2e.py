@@ -46,6 +46,7 @@ from streams.pseudonymise import Pseudonymiser
 
 PARTITIONS = 6
 FAST_FLUSH_S = 0.5
+STEADY_RATE = 1000  # events/s of the freshness runs
 TIERS = ("district", "province", "national")
 
 
@@ -248,6 +249,7 @@ def _pipeline_run(
     steady: list[KafkaMessage],
     workers: int = 1,
     sink_args: tuple[str, ...] = (),
+    rate: int = STEADY_RATE,
 ) -> _Run:
     """A fresh pipeline (``workers`` stream workers, the sinks at their defaults unless
     ``sink_args``): if ``burst``, its end-to-end rate and the CPU per event of the pipeline's
@@ -283,7 +285,7 @@ def _pipeline_run(
             run.cpu_us = (_pipeline_cpu_s(pipeline) - cpu_before) / len(burst) * 1e6
         if steady:
             cpu_before = _pipeline_cpu_s(pipeline)
-            run.fresh = _freshness(ctx.kafka, raw, root, steady, 1000, pipeline.remaining)
+            run.fresh = _freshness(ctx.kafka, raw, root, steady, rate, pipeline.remaining)
             run.steady_cpu_us = (_pipeline_cpu_s(pipeline) - cpu_before) / len(steady) * 1e6
     finally:
         pipeline.stop()

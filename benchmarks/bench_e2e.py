@@ -1,15 +1,18 @@
 """End to end: publish → validate/route (signatures on) → all three tier stores.
 
-Two figures, each beside baselines measured in the same run:
+Figures, each beside baselines measured in the same run:
 
 - **throughput**: simulated events published as fast as possible until every consumer group
   of the pipeline (stream worker, five sinks) has committed the last of them, so every
   valid event is durable in the district, province and national stores; beside a raw
-  confluent-kafka produce of the same bytes and a raw consume→produce passthrough.
+  confluent-kafka produce of the same bytes and a raw consume→produce passthrough, with the
+  CPU per event of the pipeline's processes (workers, check processes, sinks; not the
+  broker), and again with two stream workers in the group beside one.
 - **freshness** at a steady 1,000 events/s: for every event, the time from its publication
-  (the Kafka timestamp of the raw message, kept as ``received_time``) until it is readable in
-  *all three* tier stores (polled with DuckDB every 0.25 s); p50/p95/p99 beside the raw
-  broker round trip (produce → consume) of the same messages.
+  (when this process handed it to the producer) until it is readable in every tier store it
+  reaches (the national store, under its own keyed event id, takes only allow-listed record
+  types; the stores are polled every ~0.05 s); p50/p95/p99 beside the raw broker round trip
+  (produce → consume) of the same messages. The sinks and the worker run at their defaults.
 
 The pipeline is the real one: ``tuyen streams worker`` and ``tuyen sink`` processes.
 """
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from confluent_kafka import Producer
 
-from benchmarks.bench_streams import _passthrough
+from benchmarks.bench_streams import _children, _cpu_s, _passthrough
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from deploy.pipeline import Pipeline
 from deploy.topics import apply_topics
@@ -35,16 +40,21 @@ from schemas import KafkaMessage
 from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.partition import PARTITIONER
 from schemas.topics import RAW, topic_name, topic_specs
+from streams.national import national_event_id
+from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
+from streams.pseudonymise import Pseudonymiser
 
 PARTITIONS = 6
+FAST_FLUSH_S = 0.5
+STEADY_RATE = 1000  # events/s of the freshness runs
 TIERS = ("district", "province", "national")
 
 
-def _events(seed: int, days: int, scale: float) -> list[KafkaMessage]:
+def _events(seed: int, days: int, scale: float, province: str) -> list[KafkaMessage]:
     end = date.today() - timedelta(days=1)
     cfg = SimulationConfig(
         seed=seed,
-        provinces=("12",),
+        provinces=(province,),
         start=(end - timedelta(days=days - 1)).isoformat(),
         days=days,
         scale=scale,
@@ -93,8 +103,8 @@ def _percentiles(samples: list[float]) -> tuple[float, float, float]:
     return q[49], q[94], q[98]
 
 
-def _visible(root: Path, tier: str, cache: dict[Path, tuple[float, dict[str, float]]]) -> None:
-    """Refresh ``cache``: per Parquet file of a tier store, event_id → received_time (epoch s).
+def _visible(root: Path, tier: str, cache: dict[Path, tuple[float, set[str]]]) -> None:
+    """Refresh ``cache``: per Parquet file of a tier store, its event ids.
 
     Files are read again only when rewritten (sinks rewrite an open segment under the same
     name as it grows)."""
@@ -103,51 +113,88 @@ def _visible(root: Path, tier: str, cache: dict[Path, tuple[float, dict[str, flo
             mtime = path.stat().st_mtime
             if path in cache and cache[path][0] == mtime:
                 continue
-            table = pq.read_table(path, columns=["event_id", "received_time"])
+            table = pq.read_table(path, columns=["event_id"])
         except (OSError, pa.ArrowInvalid):
             continue  # replaced while we looked: read it next time
-        ids = table.column("event_id").to_pylist()
-        times = table.column("received_time").cast(pa.timestamp("us", tz="UTC")).to_pylist()
-        cache[path] = (mtime, {str(e): t.timestamp() for e, t in zip(ids, times, strict=True)})
+        cache[path] = (mtime, {str(e) for e in table.column("event_id").to_pylist()})
 
 
-def _freshness(
-    kafka: KafkaConnection, raw: str, root: Path, msgs: list[KafkaMessage], rate: int
-) -> list[float]:
-    """Publish ``msgs`` at ``rate``/s; seconds from publication to visible in all tiers."""
-    p = _producer(kafka)
-    wanted: set[str] = set()
+def _tier_ids(msgs: list[KafkaMessage]) -> dict[str, tuple[str, str]]:
+    """Event id → (its id in the record-level stores, its id in the national store): the
+    national tier keys its own event ids (``streams.national.national_event_id``, with the
+    development pseudonym key the pipeline runs with here)."""
+    p = Pseudonymiser(decode_pseudonym_key(DEV_PSEUDONYM_KEY, allow_development=True))
+    out: dict[str, tuple[str, str]] = {}
     for m in msgs:
         for k, v in m.headers:
             if k == "ce_id":
-                wanted.add(v.decode() if isinstance(v, bytes) else str(v))
-    seen: dict[str, dict[str, float]] = {t: {} for t in TIERS}
-    caches: dict[str, dict[Path, tuple[float, dict[str, float]]]] = {t: {} for t in TIERS}
-    first_seen: dict[str, float] = {}
+                eid = v.decode() if isinstance(v, bytes) else str(v)
+                out[eid] = (eid, national_event_id(eid, p))
+    return out
+
+
+def _freshness(
+    kafka: KafkaConnection,
+    raw: str,
+    root: Path,
+    msgs: list[KafkaMessage],
+    rate: int,
+    remaining: Callable[[], dict[str, int]],
+) -> list[float]:
+    """Publish ``msgs`` at ``rate``/s; for each event, seconds from its publication until it
+    is readable in every tier store it reaches (the national tier does not take every record
+    type; rejected events reach none and are not counted)."""
+    p = _producer(kafka)
+    ids = _tier_ids(msgs)
+    caches: dict[str, dict[Path, tuple[float, set[str]]]] = {t: {} for t in TIERS}
+    first_seen: dict[str, dict[str, float]] = {t: {} for t in TIERS}
+    sent_at: dict[str, float] = {}
+    eids = list(ids)  # in publication order (one ce_id per message)
     started = time.monotonic()
     sent = 0
     chunk = max(1, rate // 20)
-    deadline = started + len(msgs) / rate + 120
-    while time.monotonic() < deadline:
-        due = min(len(msgs), int((time.monotonic() - started) * rate))
-        if sent < due:
-            _produce(p, raw, msgs[sent : min(due, sent + chunk * 4)])
-            sent = min(due, sent + chunk * 4)
-        p.poll(0)
+
+    def look() -> None:
         now = time.time()
         for tier in TIERS:
             _visible(root, tier, caches[tier])
-            for _, rows in caches[tier].values():
-                for eid, received in rows.items():
-                    seen[tier].setdefault(eid, received)
-        for eid in wanted - first_seen.keys():
-            if all(eid in seen[t] for t in TIERS):
-                first_seen[eid] = now - seen["national"][eid]
-        if sent == len(msgs) and len(first_seen) >= len(wanted) * 0.999:
-            break
-        time.sleep(0.05 if sent < len(msgs) else 0.25)
+            seen = first_seen[tier]
+            for _, found in caches[tier].values():
+                for eid in found:
+                    seen.setdefault(eid, now)
+
+    deadline = started + len(msgs) / rate + 120
+    while sent < len(msgs) and time.monotonic() < deadline:
+        due = min(len(msgs), int((time.monotonic() - started) * rate))
+        if sent < due:
+            upto = min(due, sent + chunk * 4)
+            now = time.time()
+            for eid in eids[sent:upto]:
+                sent_at[eid] = now
+            _produce(p, raw, msgs[sent:upto])
+            sent = upto
+        p.poll(0)
+        look()
+        time.sleep(0.05)
     p.flush(30)
-    return list(first_seen.values())
+    settled = time.monotonic() + 300
+    checked = 0.0
+    while time.monotonic() < settled:  # keep looking until every group has committed all
+        look()
+        if time.monotonic() - checked >= 1.0:
+            checked = time.monotonic()
+            if not any(remaining().values()):
+                break
+        time.sleep(0.05)
+    look()
+    out: list[float] = []
+    for eid, (record_id, national_id) in ids.items():
+        times = [first_seen[t].get(record_id) for t in ("district", "province")]
+        times.append(first_seen["national"].get(national_id))
+        found = [t for t in times if t is not None]
+        if found and eid in sent_at:
+            out.append(max(found) - sent_at[eid])
+    return out
 
 
 def _round_trip(
@@ -181,13 +228,36 @@ def _round_trip(
     return lat
 
 
-def run(ctx: BenchContext) -> list[BenchResult]:
-    prefix = ctx.unique("e2e") + "."
+def _pipeline_cpu_s(pipeline: Pipeline) -> float:
+    """CPU seconds used so far by the pipeline's processes: workers (with their check
+    processes) and sinks; the broker and this process are not counted."""
+    pids = [svc.proc.pid for svc in pipeline.services.values() if svc.proc is not None]
+    return sum(_cpu_s(pid) + sum(_cpu_s(c) for c in _children(pid)) for pid in pids)
+
+
+@dataclass
+class _Run:
+    rate: float = 0.0  # the burst's events/s, publish → committed in every store
+    cpu_us: float = 0.0  # the pipeline's CPU µs per event of the burst
+    fresh: list[float] = field(default_factory=list)  # each steady event's seconds
+    steady_cpu_us: float = 0.0  # the pipeline's CPU µs per event while steady
+
+
+def _pipeline_run(
+    ctx: BenchContext,
+    burst: list[KafkaMessage],
+    steady: list[KafkaMessage],
+    workers: int = 1,
+    sink_args: tuple[str, ...] = (),
+    rate: int = STEADY_RATE,
+) -> _Run:
+    """A fresh pipeline (``workers`` stream workers, the sinks at their defaults unless
+    ``sink_args``): if ``burst``, its end-to-end rate and the CPU per event of the pipeline's
+    processes; then, if ``steady``, the freshness of each steady event published at 1,000
+    events/s and the CPU per event meanwhile."""
+    prefix = ctx.unique(f"e2e-w{workers}") + "."
     apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
     raw = topic_name(RAW, prefix)
-    burst = _events(seed=11, days=20, scale=max(0.01, 0.06 * ctx.scale))
-    steady_n = ctx.n(20_000)
-    steady = _events(seed=12, days=4, scale=0.05)[:steady_n]
     root = ctx.workdir / f"{prefix}store"
     pipeline = Pipeline(
         kafka=ctx.kafka,
@@ -195,22 +265,45 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         store_root=root,
         log_dir=ctx.workdir / f"{prefix}logs",
         home=ctx.workdir / f"{prefix}home",
-        sink_args=("--flush-interval", "0.5"),
+        workers=workers,
+        sink_args=sink_args,
         development=True,
         worker_args=("--partitions", str(PARTITIONS)),
     )
     pipeline.start()
     try:
         pipeline.wait_caught_up(120, settle_s=1)  # groups joined, nothing to do yet
-        started = time.perf_counter()
-        p = _producer(ctx.kafka)
-        _produce(p, raw, burst)
-        p.flush(120)
-        pipeline.wait_caught_up(1800, settle_s=0.5)
-        e2e_rate = len(burst) / (time.perf_counter() - started - 0.5)
-        fresh = _freshness(ctx.kafka, raw, root, steady, 1000)
+        run = _Run()
+        if burst:
+            cpu_before = _pipeline_cpu_s(pipeline)
+            started = time.perf_counter()
+            p = _producer(ctx.kafka)
+            _produce(p, raw, burst)
+            p.flush(120)
+            pipeline.wait_caught_up(1800, settle_s=0.5)
+            run.rate = len(burst) / (time.perf_counter() - started - 0.5)
+            run.cpu_us = (_pipeline_cpu_s(pipeline) - cpu_before) / len(burst) * 1e6
+        if steady:
+            cpu_before = _pipeline_cpu_s(pipeline)
+            run.fresh = _freshness(ctx.kafka, raw, root, steady, rate, pipeline.remaining)
+            run.steady_cpu_us = (_pipeline_cpu_s(pipeline) - cpu_before) / len(steady) * 1e6
     finally:
         pipeline.stop()
+    return run
+
+
+def run(ctx: BenchContext) -> list[BenchResult]:
+    burst = _events(seed=11, days=20, scale=max(0.01, 0.06 * ctx.scale), province="12")
+    steady_n = ctx.n(20_000)
+    # another province's stations: the burst's records (same stations, same record ids)
+    # would make the steady run's versions stale, and the worker would reject them
+    steady = _events(seed=12, days=4, scale=0.05, province="11")[:steady_n]
+    one = _pipeline_run(ctx, burst, steady)
+    two = _pipeline_run(ctx, burst, [], workers=2)
+    # the sinks' flush interval is the freshness knob, and a flush rewrites the open segment:
+    # the same steady run with half-second flushes, beside the default's
+    fast = _pipeline_run(ctx, [], steady, sink_args=("--flush-interval", str(FAST_FLUSH_S)))
+    e2e_rate, fresh = one.rate, one.fresh
     produce_rate = _raw_produce_rate(ctx.kafka, ctx.unique("e2e-raw"), burst)
     copy_src = ctx.unique("e2e-pass-src")
     apply_topics(ctx.kafka, topic_specs(copy_src + ".", PARTITIONS, record_topics="single")[:1])
@@ -232,7 +325,14 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             Measurement(e2e_rate, unit),
             "raw confluent-kafka produce",
             Measurement(produce_rate, unit),
-            extra={"events": len(burst)},
+            extra={"events": len(burst), "cpu_us_per_event_pipeline": round(one.cpu_us)},
+        ),
+        BenchResult(
+            "end to end, 2 stream workers (one per core)",
+            Measurement(two.rate, unit),
+            "same with 1 worker",
+            Measurement(e2e_rate, unit),
+            extra={"cpu_us_per_event_pipeline": round(two.cpu_us)},
         ),
         BenchResult(
             "end to end: publish → 3 tier stores (signatures on)",
@@ -246,7 +346,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             "raw broker round trip p50",
             Measurement(r50, "s"),
             higher_is_better=False,
-            extra={"events": len(fresh)},
+            extra={"events": len(fresh), "cpu_us_per_event_pipeline": round(one.steady_cpu_us)},
         ),
         BenchResult(
             "freshness p95 at 1,000 ev/s",
@@ -261,5 +361,17 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             "raw broker round trip p99",
             Measurement(r99, "s"),
             higher_is_better=False,
+        ),
+        BenchResult(
+            f"freshness p95 at 1,000 ev/s, sinks flushing every {FAST_FLUSH_S} s",
+            Measurement(_percentiles(fast.fresh)[1], "s"),
+            "raw broker round trip p95",
+            Measurement(r95, "s"),
+            higher_is_better=False,
+            extra={
+                "events": len(fast.fresh),
+                "p50_s": round(_percentiles(fast.fresh)[0], 3),
+                "cpu_us_per_event_pipeline": round(fast.steady_cpu_us),
+            },
         ),
     ]

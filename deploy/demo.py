@@ -59,8 +59,11 @@ class DemoOptions:
     """What the demo simulates and where it writes."""
 
     provinces: tuple[str, ...] = DEFAULT_PROVINCES
-    days: int = 60
-    scale: float = 0.5
+    # a year of history through the real pipeline in minutes on 2 cores: 5 % of each
+    # commune's people, ~283 k events (population-based rates show ~5 % of their values; the
+    # trade between scale, months and minutes, measured: docs/scale.md, "make demo")
+    days: int = 365
+    scale: float = 0.05
     activity: float = 1.0
     bad_fraction: float = 0.001
     seed: int = 1
@@ -74,6 +77,12 @@ class DemoOptions:
     portal_port: int = 8780
     secure: bool = True
 
+
+#: The demo's sinks flush open segments this often (their default is for freshness): a flush
+#: rewrites every touched file of a segment with all its rows so far, and a year of history
+#: touches a file per month and record type, so frequent flushes multiply the sinks' work
+#: (docs/scale.md, "make demo"); nobody watches freshness while the demo catches up.
+SINK_FLUSH_S = 10.0
 
 #: The simulator publishes for all its simulated stations as one station-like principal:
 #: ``station-simulator``, with exactly a station's rights (write station.changes).
@@ -242,7 +251,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         # stamped with when its station entered it, so submissions are on time or late as
         # simulated (the workers are told: --allow-create-time, development mode only)
         worker_args=("--allow-create-time",),
-        sink_args=("--flush-interval", "2"),
+        sink_args=("--flush-interval", str(SINK_FLUSH_S)),
         extra_env={
             "TUYEN_APPROVER_KEYS": str(approvers),
             # the workers check every message's murmur2 partition against the raw topic's count

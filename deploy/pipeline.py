@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from deploy.exceptions import DeployError
 from deploy.principals import STREAMS, province_sink, sink_principal
@@ -68,6 +68,8 @@ class Service:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    #: the process already sent SIGTERM (a second one could cut a worker's drain short)
+    terminated: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         if self.alive:
@@ -96,12 +98,18 @@ class Service:
             self.proc.wait()
             logger.info("service killed name=%s", self.name)
 
+    def terminate(self) -> None:
+        """SIGTERM once (a clean drain follows); :meth:`stop` waits for it."""
+        if self.proc is not None and self.alive and self.terminated is not self.proc:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.terminated = self.proc
+
     def stop(self, timeout_s: float = 60.0) -> int | None:
         """SIGTERM, wait for a clean drain, SIGKILL after ``timeout_s``."""
         if self.proc is None:
             return None
         if self.alive:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -227,6 +235,11 @@ class Pipeline:
             svc.start()
 
     def stop(self) -> None:
+        """SIGTERM every service at once, then wait for each to drain (a service ignoring
+        SIGTERM is killed after 60 s): the services drain in parallel, not one after
+        another."""
+        for svc in self.services.values():
+            svc.terminate()
         for svc in self.services.values():
             svc.stop()
 
@@ -269,55 +282,102 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         settled_since: float | None = None
         last_ends: dict[str, int] | None = None
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                rem = self.remaining()
-            except KafkaException as exc:  # e.g. NOT_COORDINATOR while a broker restarts
-                logger.info("lag query failed, retrying error=%s", exc)
-                time.sleep(0.5)
-                continue
-            if on_progress is not None:
-                on_progress(rem)
-            ends = topic_ends(self.kafka, sorted({t for ts in self.groups().values() for t in ts}))
-            if all(v == 0 for v in rem.values()) and ends == last_ends:
-                settled_since = settled_since or time.monotonic()
-                if time.monotonic() - settled_since >= settle_s:
-                    return
-            else:
-                settled_since = None
-            last_ends = ends
-            time.sleep(0.5)  # polling interval while processes work
+        groups = self.groups()
+        topics = sorted({t for ts in groups.values() for t in ts})
+        probe = LagProbe(self.kafka)
+        try:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                try:
+                    rem = probe.remaining(groups)
+                    ends = probe.ends(topics)
+                except KafkaException as exc:  # e.g. NOT_COORDINATOR while a broker restarts
+                    logger.info("lag query failed, retrying error=%s", exc)
+                    probe.close()  # new clients next time
+                    time.sleep(0.5)
+                    continue
+                if on_progress is not None:
+                    on_progress(rem)
+                if all(v == 0 for v in rem.values()) and ends == last_ends:
+                    settled_since = settled_since or time.monotonic()
+                    if time.monotonic() - settled_since >= settle_s:
+                        return
+                else:
+                    settled_since = None
+                last_ends = ends
+                time.sleep(0.5)  # polling interval while processes work
+        finally:
+            probe.close()
         raise DeployError(f"pipeline not caught up within {timeout_s:.0f}s: {self.remaining()}")
 
 
 def topic_ends(kafka: KafkaConnection, topics: Sequence[str]) -> dict[str, int]:
     """Sum of end offsets per topic."""
-    probe = consumer(kafka, {"group.id": "tuyen-probe"})
-    try:
-        md = probe.list_topics(timeout=10)
-        out: dict[str, int] = {}
-        for t in topics:
-            parts = md.topics[t].partitions if t in md.topics else {}
-            out[t] = sum(
-                probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1] for p in parts
-            )
-        return out
-    finally:
-        probe.close()
+    with LagProbe(kafka) as probe:
+        return probe.ends(topics)
 
 
 def remaining_lag(kafka: KafkaConnection, groups: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """For each group: end offsets minus committed offsets over its required topics.
+    """For each group: end offsets minus committed offsets over its required topics."""
+    with LagProbe(kafka) as probe:
+        return probe.remaining(groups)
+
+
+class LagProbe:
+    """The clients of repeated lag queries, kept open between them: a new client per group
+    per query costs this process and the broker a connection (TLS and SCRAM on a secured
+    broker) each time, several a second while :meth:`Pipeline.wait_caught_up` polls.
 
     Committed offsets come from ``Consumer.committed`` with the group's id (no subscribe, so
     it never joins the group), not ``AdminClient.list_consumer_group_offsets``: librdkafka
     2.16 segfaults in the latter while the group coordinator is loading (a fresh or just
     restarted broker); the consumer retries that state itself.
     """
-    probe = consumer(kafka, {"group.id": "tuyen-probe"})
-    try:
-        md = probe.list_topics(timeout=10)
+
+    def __init__(self, kafka: KafkaConnection) -> None:
+        self.kafka = kafka
+        self._probe: Consumer | None = None
+        self._readers: dict[str, Consumer] = {}
+
+    def __enter__(self) -> LagProbe:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for c in [*self._readers.values(), *([self._probe] if self._probe else [])]:
+            c.close()
+        self._readers.clear()
+        self._probe = None
+
+    @property
+    def probe(self) -> Consumer:
+        if self._probe is None:
+            self._probe = consumer(self.kafka, {"group.id": "tuyen-probe"})
+        return self._probe
+
+    def _reader(self, group: str) -> Consumer:
+        if group not in self._readers:
+            self._readers[group] = consumer(
+                self.kafka, {"group.id": group, "enable.auto.commit": False}
+            )
+        return self._readers[group]
+
+    def ends(self, topics: Sequence[str]) -> dict[str, int]:
+        """Sum of end offsets per topic."""
+        md = self.probe.list_topics(timeout=10)
+        out: dict[str, int] = {}
+        for t in topics:
+            parts = md.topics[t].partitions if t in md.topics else {}
+            out[t] = sum(
+                self.probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1] for p in parts
+            )
+        return out
+
+    def remaining(self, groups: Mapping[str, Sequence[str]]) -> dict[str, int]:
+        """For each group: end offsets minus committed offsets over its required topics."""
+        md = self.probe.list_topics(timeout=10)
         out: dict[str, int] = {}
         for group, topics in groups.items():
             tps = [
@@ -328,18 +388,12 @@ def remaining_lag(kafka: KafkaConnection, groups: Mapping[str, Sequence[str]]) -
             ]
             committed: dict[tuple[str, int], int] = {}
             if tps:
-                reader = consumer(kafka, {"group.id": group, "enable.auto.commit": False})
-                try:
-                    for tp in reader.committed(tps, timeout=10):
-                        committed[(tp.topic, tp.partition)] = tp.offset
-                finally:
-                    reader.close()
+                for tp in self._reader(group).committed(tps, timeout=10):
+                    committed[(tp.topic, tp.partition)] = tp.offset
             total = 0
             for tp in tps:
-                end = probe.get_watermark_offsets(tp, timeout=10)[1]
+                end = self.probe.get_watermark_offsets(tp, timeout=10)[1]
                 done = committed.get((tp.topic, tp.partition), -1)
                 total += end - max(done, 0) if end > 0 else 0
             out[group] = total
         return out
-    finally:
-        probe.close()

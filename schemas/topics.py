@@ -168,14 +168,31 @@ def replay_specs(specs: Iterable[TopicSpec], prefix: str = "") -> list[TopicSpec
     LogAppendTime: only to replay recorded or simulated history (each message stamped with
     when its station sent it), read by workers run with ``--allow-create-time`` (development
     mode only). Never in production: received time, timeliness and key revocation would take
-    a time the sender chose."""
+    a time the sender chose.
+
+    Time-based retention and segment rolls count from those timestamps too: history older
+    than the retention would be deleted before a worker read it (the worker then finds its
+    offsets out of range), and every append of old history would roll a new segment. So the
+    replayed raw topic keeps everything (``retention.ms`` -1) and rolls by size only."""
     raw = topic_name(RAW, prefix)
     return [
-        replace(s, config={**s.config, "message.timestamp.type": "CreateTime"})
+        replace(
+            s,
+            retention_ms=-1,
+            config={
+                **s.config,
+                "message.timestamp.type": "CreateTime",
+                "segment.ms": str(_REPLAY_SEGMENT_MS),
+            },
+        )
         if s.name == raw
         else s
         for s in specs
     ]
+
+
+#: A replayed raw topic's ``segment.ms``: ~100 years, i.e. segments roll by size only.
+_REPLAY_SEGMENT_MS = 100 * 365 * DAY_MS
 
 
 def topic_name(base: str, prefix: str = "") -> str:

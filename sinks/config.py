@@ -61,7 +61,12 @@ class SinkConfig(BaseModel):
         "the single-topic shape); store_root then keeps only the sink's own dead rows",
     )
     batch_size: int = Field(default=10_000, ge=1, description="consume(num_messages=…)")
-    poll_timeout_s: float = Field(default=0.5, gt=0)
+    poll_timeout_s: float = Field(
+        default=0.1,
+        gt=0,
+        description="longest wait of one consume() for a batch to fill: also how often a "
+        "due flush is checked while input trickles in (freshness)",
+    )
     rotate_rows: int = Field(default=100_000, ge=1)
     rotate_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     max_segment_age_s: float = Field(default=300.0, gt=0)

@@ -11,26 +11,35 @@ from deploy.demo import DEFAULT_PROVINCES, DemoOptions, run_demo
 
 __all__ = ["demo"]
 
+_DEFAULT = DemoOptions()  # the options' defaults are the demo's own (declared once, there)
+
 
 def demo(
     ctx: typer.Context,
     provinces: str = typer.Option(",".join(DEFAULT_PROVINCES), help="Province codes."),
-    days: int = typer.Option(60, help="Simulated days (ending yesterday)."),
-    scale: float = typer.Option(0.6, help="Share of each commune's population simulated."),
-    activity: float = typer.Option(1.0, help="Multiplier of every per-person rate."),
-    bad_fraction: float = typer.Option(0.001, help="Share of deliberately bad events."),
-    seed: int = typer.Option(1),
-    workers: int = typer.Option(1, help="Stream worker processes."),
-    brokers: int = typer.Option(
-        1, min=1, max=9, help="Local brokers: 3 runs a KRaft cluster with RF 3."
+    days: int = typer.Option(_DEFAULT.days, help="Simulated days (ending yesterday)."),
+    scale: float = typer.Option(
+        _DEFAULT.scale, help="Share of each commune's population simulated."
     ),
-    out: Path = typer.Option(Path("tuyen-demo"), help="Output folder."),  # noqa: B008
+    activity: float = typer.Option(_DEFAULT.activity, help="Multiplier of every per-person rate."),
+    bad_fraction: float = typer.Option(
+        _DEFAULT.bad_fraction, help="Share of deliberately bad events."
+    ),
+    seed: int = typer.Option(_DEFAULT.seed),
+    workers: int = typer.Option(_DEFAULT.workers, help="Stream worker processes."),
+    brokers: int = typer.Option(
+        _DEFAULT.brokers, min=1, max=9, help="Local brokers: 3 runs a KRaft cluster with RF 3."
+    ),
+    out: Path = typer.Option(_DEFAULT.out, help="Output folder."),  # noqa: B008
     keep_running: bool = typer.Option(
         False, help="Keep the pipeline and the portal up after the reports."
     ),
-    portal_port: int = typer.Option(8780, help="Port of the demo's portal (--keep-running)."),
+    portal_port: int = typer.Option(
+        _DEFAULT.portal_port, help="Port of the demo's portal (--keep-running)."
+    ),
     legacy_stations: int = typer.Option(
-        1, help="Stations that feed the pipeline only through Decision 130 XML files."
+        _DEFAULT.legacy_stations,
+        help="Stations that feed the pipeline only through Decision 130 XML files.",
     ),
     insecure: bool = typer.Option(
         False,

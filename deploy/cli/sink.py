@@ -18,7 +18,7 @@ from deploy.anchors import approver_registry
 from deploy.cli.common import Bootstrap, console, fail, kafka, out, settings
 from sinks.catalog import CATALOG_KINDS, build_catalog
 from sinks.compact import compact as run_compact
-from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, sink_config
+from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, SinkConfig, sink_config
 from sinks.roots import StoreRoots
 
 __all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
@@ -29,6 +29,9 @@ CatalogTier = StrEnum("CatalogTier", {t: t for t in CATALOG_KINDS})  # type: ign
 _NATIONAL = CatalogTier("national")
 
 _CATALOG = "catalog.duckdb"
+
+#: The options' defaults are the sink configuration's own (declared once, in sinks.config).
+_DEFAULT = {name: f.default for name, f in SinkConfig.model_fields.items()}
 
 _FAILED_GRACE_S = 30.0  # how long the other sinks get to stop when one failed
 
@@ -49,11 +52,20 @@ def sink(
     bootstrap: Bootstrap = None,
     topic: str = typer.Option(None, help="Override the topic (one sink only)."),
     group: str = typer.Option(None, help="Override the consumer group (one sink only)."),
-    batch_size: int = typer.Option(10_000, help="Messages per consume() call."),
-    rotate_rows: int = typer.Option(100_000, help="Close a segment after this many messages."),
-    rotate_mb: float = typer.Option(16.0, help="Close a segment after this many MiB of values."),
-    max_segment_age: float = typer.Option(300.0, help="Close a segment after this many seconds."),
-    flush_interval: float = typer.Option(2.0, help="Flush open segments this often (seconds)."),
+    batch_size: int = typer.Option(_DEFAULT["batch_size"], help="Messages per consume() call."),
+    rotate_rows: int = typer.Option(
+        _DEFAULT["rotate_rows"], help="Close a segment after this many messages."
+    ),
+    rotate_mb: float = typer.Option(
+        _DEFAULT["rotate_bytes"] / (1024 * 1024),
+        help="Close a segment after this many MiB of values.",
+    ),
+    max_segment_age: float = typer.Option(
+        _DEFAULT["max_segment_age_s"], help="Close a segment after this many seconds."
+    ),
+    flush_interval: float = typer.Option(
+        _DEFAULT["flush_interval_s"], help="Flush open segments this often (seconds)."
+    ),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
     metrics_port: int = typer.Option(
         None, help="Serve Prometheus /metrics on this loopback port (0: any free port)."

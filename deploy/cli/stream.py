@@ -14,7 +14,7 @@ from deploy.exceptions import ConfigError
 from deploy.topics import apply_topics, raw_topic_problems
 from schemas.kafka import KafkaConnection
 from schemas.topics import AGGREGATES, RAW, topic_name, topic_specs
-from streams.config import APP_ID
+from streams.config import APP_ID, StreamsConfig
 
 __all__ = ["aggregates_app", "streams_app"]
 
@@ -41,10 +41,16 @@ def worker(
     web_host: str = typer.Option(
         "127.0.0.1", help="Address of the web views (/aggregates/, /stats/): loopback unless told."
     ),
-    batch_size: int = typer.Option(2000, help="Events per batch."),
-    verify_threads: int = typer.Option(1, help="Threads for the stateless checks (in-process)."),
+    batch_size: int = typer.Option(
+        StreamsConfig.model_fields["batch_size"].default, help="Events per batch."
+    ),
+    verify_threads: int = typer.Option(
+        StreamsConfig.model_fields["verify_threads"].default,
+        help="Threads for the stateless checks (in-process).",
+    ),
     verify_processes: int = typer.Option(
-        0, help="Worker processes for the stateless checks (0: in the worker process)."
+        StreamsConfig.model_fields["verify_processes"].default,
+        help="Worker processes for the stateless checks (0: in the worker process).",
     ),
     session_timeout: float = typer.Option(30.0, help="Broker session timeout (s)."),
     data_dir: str = typer.Option(None, help="faust data dir (default: <TUYEN_HOME>/streams)."),

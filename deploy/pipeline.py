@@ -153,6 +153,11 @@ class Pipeline:
     record_topics: RecordTopics = "single"
     provinces: Sequence[str] = ()
     credentials: Callable[[str], KafkaConnection] | None = None
+    #: how many times :meth:`check_alive` restarts a service that exited on its own with a
+    #: failure, as a supervisor (systemd ``Restart=on-failure``, a Kubernetes pod) would;
+    #: 0: any such exit is an error. ``restarted`` counts them per service.
+    restarts: int = 0
+    restarted: dict[str, int] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
 
     def env(self, principal: str = STREAMS) -> dict[str, str]:
@@ -244,13 +249,25 @@ class Pipeline:
             svc.stop()
 
     def check_alive(self) -> None:
-        """Raise with the log tail when a service died on its own."""
+        """Raise with the log tail when a service died on its own (after ``restarts``
+        supervised restarts of it)."""
         for svc in self.services.values():
-            if svc.proc is not None and not svc.alive and svc.proc.returncode not in (0, None):
+            if svc.proc is None or svc.alive or svc.proc.returncode in (0, None):
+                continue
+            code = svc.proc.returncode
+            if self.restarted.get(svc.name, 0) >= self.restarts:
                 raise DeployError(
-                    f"service {svc.name} exited with {svc.proc.returncode}; "
+                    f"service {svc.name} exited with {code}; "
                     f"log tail ({svc.log_path}):\n{svc.log_tail()}"
                 )
+            self.restarted[svc.name] = self.restarted.get(svc.name, 0) + 1
+            logger.warning(
+                "service exited, restarting name=%s code=%s restart=%d",
+                svc.name,
+                code,
+                self.restarted[svc.name],
+            )
+            svc.start()
 
     # -- progress -----------------------------------------------------------------------
     def groups(self) -> dict[str, list[str]]:

@@ -86,6 +86,8 @@ class FaultPipeline:
     #: the services in development mode (development key registry and pseudonym key); a run
     #: that is not gives its trust anchors in ``env``
     development: bool = True
+    #: supervised restarts of a service that exits on its own (see ``Pipeline.restarts``)
+    restarts: int = 0
     pipeline: Pipeline = field(init=False)
     publisher: Publisher = field(init=False)
 
@@ -121,6 +123,7 @@ class FaultPipeline:
                 **self.env,
             },
             development=self.development,
+            restarts=self.restarts,
         )
         self.publisher = Publisher(self.kafka, topic_name(RAW, self.prefix), PARTITIONS)
 
@@ -328,10 +331,11 @@ def start_run(
     *,
     create_time: bool = False,
     development: bool = True,
+    restarts: int = 0,
 ) -> FaultPipeline:
     """A pipeline on fresh topics (``<name>-<random>.`` prefix) and a fresh temp folder;
-    ``env``: more settings for its services; ``create_time``, ``development``: see
-    :class:`FaultPipeline`."""
+    ``env``: more settings for its services; ``create_time``, ``development``, ``restarts``:
+    see :class:`FaultPipeline`."""
     tmp = factory.mktemp(name)
     return FaultPipeline(
         kafka,
@@ -341,6 +345,7 @@ def start_run(
         env or {},
         create_time,
         development,
+        restarts,
     )
 
 

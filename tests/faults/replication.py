@@ -288,7 +288,9 @@ class ReplicationRun:
         cut = phases([from_sim(e) for e in events], *([1 / (3 * faults)] * (3 * faults - 1)))
         self._phases = [cut[3 * k : 3 * k + 3] for k in range(faults)]
         self.exp = Expectation()
-        self.fp = start_run(self.kafka, factory, "replication")
+        # a worker whose output flush times out while a broker is frozen exits and is
+        # restarted by its supervisor in production: so here (counted, and reported)
+        self.fp = start_run(self.kafka, factory, "replication", restarts=3)
         self.watch = MonitorWatch(cluster, self.fp.prefix, self.fp.tmp / "logs" / "monitor.log")
         self.done = 0
         self.broken: str | None = None
@@ -394,6 +396,7 @@ class ReplicationRun:
             "statuses_seen": sorted({v for s in window for v in s["statuses"].values()}),
             "monitor_snapshots": len(watch.timeline),
             "monitor_exit": watch.proc.poll() if watch.proc is not None else None,
+            "supervised_restarts": dict(fp.pipeline.restarted),
             "publish_to_tier_s": {
                 phase: delay_summary([delays[o.label] for o in items if o.label in delays])
                 for phase, items in (("before", before), ("during", during), ("after", after))

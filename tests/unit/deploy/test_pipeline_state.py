@@ -4,9 +4,13 @@ refuses to start on it)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from deploy.pipeline import Pipeline
+import pytest
+
+from deploy.exceptions import DeployError
+from deploy.pipeline import Pipeline, Service
 from schemas.kafka import KafkaConnection
 
 
@@ -36,3 +40,47 @@ def test_forget_local_state_removes_only_this_pipelines_workers(tmp_path: Path) 
 
     assert not any(d.exists() for d in dirs)
     assert (kept / "tables" / "offsets").read_text() == "10892"
+
+
+def _failing(tmp_path: Path, restarts: int) -> Pipeline:
+    """A pipeline of one service that exits 3 at once (a real process, no broker)."""
+    p = Pipeline(
+        kafka=KafkaConnection(bootstrap="unused:9092"),
+        prefix="",
+        store_root=tmp_path / "store",
+        log_dir=tmp_path / "logs",
+        home=tmp_path / "home",
+        restarts=restarts,
+    )
+    argv = [sys.executable, "-c", "import sys; print('flush timed out'); sys.exit(3)"]
+    p.services = {"worker-1": Service("worker-1", argv, {}, tmp_path / "logs" / "w.log")}
+    return p
+
+
+def _exited(p: Pipeline) -> bool:
+    proc = p.services["worker-1"].proc
+    return proc is not None and proc.wait(30) is not None
+
+
+def test_a_service_that_exits_is_an_error_without_supervision(tmp_path: Path) -> None:
+    p = _failing(tmp_path, restarts=0)
+    p.start()
+    assert _exited(p)
+    with pytest.raises(DeployError, match=r"(?s)worker-1 exited with 3.*flush timed out"):
+        p.check_alive()
+    assert p.restarted == {}
+
+
+def test_a_supervised_service_is_restarted_up_to_its_limit(tmp_path: Path) -> None:
+    """Each exit on its own is restarted (and counted) until ``restarts``; the next is an
+    error naming the service, its exit code and its log."""
+    p = _failing(tmp_path, restarts=2)
+    p.start()
+    for n in (1, 2):
+        assert _exited(p)
+        p.check_alive()
+        assert p.restarted == {"worker-1": n}
+    assert _exited(p)
+    with pytest.raises(DeployError, match="worker-1 exited with 3"):
+        p.check_alive()
+    assert (tmp_path / "logs" / "w.log").read_text().count("flush timed out") == 3

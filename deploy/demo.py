@@ -261,6 +261,7 @@ def run_demo(s: Settings, opts: DemoOptions) -> Path:
         record_topics="province",
         provinces=owners,
         credentials=handle.connection if handle.secured else None,
+        restarts=3,  # as a supervisor would; each restart is logged with its exit code
     )
     if handle.local is not None:  # a new local broker: no worker state from an earlier run
         pipeline.forget_local_state()

@@ -42,7 +42,9 @@ def worker(
         "127.0.0.1", help="Address of the web views (/aggregates/, /stats/): loopback unless told."
     ),
     batch_size: int = typer.Option(2000, help="Events per batch."),
-    verify_threads: int = typer.Option(1, help="Threads for the stateless checks (in-process)."),
+    verify_threads: int = typer.Option(
+        1, help="Threads for the stateless checks (in-process; 0: on the event loop)."
+    ),
     verify_processes: int = typer.Option(
         0, help="Worker processes for the stateless checks (0: in the worker process)."
     ),

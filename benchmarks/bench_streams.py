@@ -189,6 +189,27 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _schedstat(pid: int) -> tuple[float, float, float]:
+    """From schedstat: seconds the process's threads have spent runnable but waiting for a
+    CPU (run delay; all its threads), and its main thread's (the event loop's) CPU seconds
+    and run delay; zeros if it is gone. Beside the wall time they tell waiting for the
+    machine from waiting on I/O, another thread or a timer."""
+    total = main_run = main_delay = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0, 0.0, 0.0
+    for task in tasks:
+        try:
+            run, delay = (int(f) / 1e9 for f in (task / "schedstat").read_text().split()[:2])
+        except (OSError, ValueError):
+            continue
+        total += delay
+        if task.name == str(pid):
+            main_run, main_delay = run, delay
+    return total, main_run, main_delay
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -228,6 +249,7 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
     rss_samples: list[int] = []
     first_at = None
     cpu_at_first = (0.0, 0.0)
+    sched_at_first = (0.0, 0.0, 0.0)
     done = 0
     try:
         deadline = time.monotonic() + max(600, n / 500)
@@ -238,12 +260,14 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
             if done and first_at is None:
                 first_at = (time.perf_counter(), done)
                 cpu_at_first = (_cpu_s(proc.pid), sum(_cpu_s(c) for c in _children(proc.pid)))
+                sched_at_first = _schedstat(proc.pid)
             rss_samples.append(_rss_kib(proc.pid, "VmRSS"))
             if done >= n:
                 break
             time.sleep(0.2)
         finished = time.perf_counter()
         cpu_at_end = (_cpu_s(proc.pid), sum(_cpu_s(c) for c in _children(proc.pid)))
+        sched_at_end = _schedstat(proc.pid)
         peak_kib = _rss_kib(proc.pid, "VmHWM")
         # stage-1 check processes (streams.checkpool, if any) and multiprocessing's tracker
         child_peaks_kib = [_rss_kib(c, "VmHWM") for c in _children(proc.pid)]
@@ -259,7 +283,19 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
     cpu_worker_us = (cpu_at_end[0] - cpu_at_first[0]) / counted * 1e6
     cpu_checks_us = (cpu_at_end[1] - cpu_at_first[1]) / counted * 1e6
     q = len(rss_samples)
+    wall_us = (finished - first_at[0]) / counted * 1e6
+    run_delay, main_cpu, main_delay = (
+        (end - start) / counted * 1e6
+        for start, end in zip(sched_at_first, sched_at_end, strict=True)
+    )
     detail = {
+        # where the time per event goes: the event loop's CPU, its waits for a CPU (the
+        # machine's load) and the rest, where it waits on I/O, another thread or a timer
+        "wall_us_per_event": wall_us,
+        "main_thread_cpu_us_per_event": main_cpu,
+        "main_thread_run_delay_us_per_event": main_delay,
+        "main_thread_waiting_us_per_event": wall_us - main_cpu - main_delay,
+        "run_delay_us_per_event": run_delay,
         "cpu_us_per_event_worker_process": cpu_worker_us,
         "cpu_us_per_event_check_processes": cpu_checks_us,
         "peak_MiB": peak_kib / 1024,
@@ -379,6 +415,20 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     return _results(n, rounds, baseline, runs)
 
 
+_WAITS = (
+    "wall_us_per_event",
+    "main_thread_cpu_us_per_event",
+    "main_thread_run_delay_us_per_event",
+    "main_thread_waiting_us_per_event",
+    "run_delay_us_per_event",
+)
+
+
+def _waits(rounds: list[Round]) -> dict[str, float]:
+    """Medians of where a worker variant's time per event went (see :func:`_worker`)."""
+    return {k: round(_median([r.detail[k] for r in rounds])) for k in _WAITS}
+
+
 def _results(
     n: int, rounds: int, baseline: float, runs: dict[str, list[Round]]
 ) -> list[BenchResult]:
@@ -425,6 +475,7 @@ def _results(
                 "cpu_us_per_event_check_processes": round(
                     _median([r.detail["cpu_us_per_event_check_processes"] for r in runs["worker"]])
                 ),
+                **_waits(runs["worker"]),
             },
         ),
         BenchResult(
@@ -453,7 +504,14 @@ def _results(
                 baseline_name="the default worker (same rounds)",
                 baseline=Measurement(worker[1], "µs/event"),
                 higher_is_better=False,
-                extra={**common, "rate": round(rate), "default_rate": round(worker[0])},
+                extra={
+                    **common,
+                    "rate": round(rate),
+                    "default_rate": round(worker[0]),
+                    "rate_vs_peer": round(rate / peer[0], 2),
+                    **_waits(runs[name]),
+                    f"{name}_rounds": per_round[f"{name}_rounds"],
+                },
             )
         )
     return out

@@ -89,7 +89,8 @@ class ValidateAgent(Generic[E]):
     def _log(self, now: float, events: int, out: BatchOutput) -> None:
         if now - self._logged >= self.log_every_s:
             self._logged = now
-            progress = " ".join(f"{k}={v:.2f}" for k, v in self.timing.items())
+            timing = {**self.timing, **self.checkpoint.timing}
+            progress = " ".join(f"{k}={v:.2f}" for k, v in timing.items())
             logger.info("validate progress %s", progress)
         if out.rejected:
             logger.info(

@@ -35,6 +35,7 @@ steps with fakes and injects a failure at each.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -119,6 +120,7 @@ class Checkpoint(Generic[E]):
         dead_letters: DeadLetters | None = None,
         stats: Counter[str] | None = None,
         run: Callable[[Callable[[], None]], Awaitable[None]] = _inline,
+        timing: dict[str, float] | None = None,
     ) -> None:
         self.producer = producer
         self.changelog = changelog
@@ -128,19 +130,38 @@ class Checkpoint(Generic[E]):
         self.dead_letters: DeadLetters = dead_letters or _no_dead_letters
         self.stats: Counter[str] = stats if stats is not None else Counter()
         self.run = run
+        #: cumulative seconds per step (``outputs_s`` and ``changelog_s`` on the producer's
+        #: thread, ``flush_s`` of them waiting for acknowledgements, ``handoff_s`` the trip
+        #: there and back, ``disk_s``, ``ack_s``)
+        self.timing: dict[str, float] = timing if timing is not None else {}
+        for k in ("outputs_s", "changelog_s", "flush_s", "handoff_s", "disk_s", "ack_s"):
+            self.timing.setdefault(k, 0.0)
 
     async def commit(self, out: BatchOutput, events: Sequence[E]) -> None:
         """Steps 1 to 4 for one batch: ``out`` is what it produced, ``events`` its input
         events (all of them, those held back for a re-fetch included: faust waits for every
         event it delivered to be acked)."""
+        timing, clock = self.timing, time.perf_counter
+        on_thread = [0.0, 0.0]
 
         def publish() -> None:  # steps 1 and 2 in one trip to the producer's thread
+            t0 = clock()
             self.step1_outputs(out)
+            t1 = clock()
             self.step2_changelog(out.state)
+            on_thread[:] = [t1 - t0, clock() - t1]
 
+        t0 = clock()
         await self.run(publish)
+        t1 = clock()
+        timing["outputs_s"] += on_thread[0]
+        timing["changelog_s"] += on_thread[1]
+        timing["handoff_s"] += t1 - t0 - sum(on_thread)
         self.step3_disk(out.state)
+        t2 = clock()
         await self.step4_ack(events)
+        timing["disk_s"] += t2 - t1
+        timing["ack_s"] += clock() - t2
 
     def step1_outputs(self, out: BatchOutput) -> None:
         """Produce the outputs and deltas, flush; refused outputs are retried alone, then
@@ -154,7 +175,7 @@ class Checkpoint(Generic[E]):
             topic, dumps = self.deltas_topic, orjson.dumps
             for q, payload in out.deltas:
                 producer.produce(topic, dumps(payload), str(q).encode(), None, q)
-        refused = producer.flush()
+        refused = self._flush()
         if refused:
             self._refused(out.outputs, refused)
 
@@ -165,8 +186,14 @@ class Checkpoint(Generic[E]):
         producer, topic, dumps = self.producer, self.changelog, orjson.dumps
         for key, value, partition in changes:
             producer.produce(topic, value, dumps(key), None, partition)
-        if producer.flush():
+        if self._flush():
             raise OutputError(f"the state changelog {topic} was refused by the broker")
+
+    def _flush(self) -> Sequence[Refusal]:
+        started = time.perf_counter()
+        refused = self.producer.flush()
+        self.timing["flush_s"] += time.perf_counter() - started
+        return refused
 
     def step3_disk(self, changes: StateChanges) -> None:
         """Write the changed states to the table's store (after the changelog has them)."""

@@ -2,22 +2,17 @@
 
 Stage 1 is stateless and CPU-bound in Python (decode, payload validation, Ed25519), so a
 thread pool cannot run it beside the event loop (the GIL) except for Ed25519 (libsodium releases
-it); a process pool can. Not the default any more (``verify_processes=0``): in ``make bench``'s
-paired rounds (issue 17) one check thread in the worker process cost 30 µs less CPU per event
-and reached ~1.9× the rate on the shared 2-core machine, the pickling of items and verdicts and
-the second process's own overhead outweighing the second core; the pool stays for a worker
-with a core to spare (``--verify-processes N``). Each worker
-process builds its own :class:`Validator` once (initializer: the config's hierarchy,
-:func:`hierarchy_of`, or a pickled one, the key registry from the config or a pickled one; a
-registry file is watched for changes in each process,
+it); a process pool can. It is off by default (``verify_processes=0``): pickling items and
+verdicts and the second process's own overhead cost more than a second core gives on a busy
+2-core machine (figures in docs/streams.md); use it where a worker has a core to spare
+(``--verify-processes N``). Each worker process builds its own :class:`Validator` once
+(initializer: the config's hierarchy, :func:`hierarchy_of`, or a pickled one, the key registry
+from the config or a pickled one; a registry file is watched for changes in each process,
 :class:`schemas.ReloadingKeyRegistry`); batches travel as compact tuples ``(key, value,
 headers, partition, timestamp)`` in one chunk per process, and verdicts come back as tuples
 (``(record, signature)`` or ``(reason, message)``), rebuilt into :class:`Accepted` /
-:class:`Rejected` here, in the input order.
-
-(Preparing the accepted events there too — pseudonymise, encode, contribution — was measured
-and undone: the worker saved ~14 µs per event but the check process paid ~30 µs more, since
-the encoded values cost more to send back than the record dict.)
+:class:`Rejected` here, in the input order. Only stage 1 runs there: the accepted events'
+encoded outputs cost more to send back than the record dicts.
 
 The processes are spawned (not forked: the parent runs Kafka client threads), from the thread
 that builds the pool (build it on the main thread: Linux's parent-death signal, which ends the

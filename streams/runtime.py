@@ -65,7 +65,10 @@ class StreamsRuntime:
             record_topics=config.record_topics,
         )
         self.counters = LiveCounters(counters)
-        self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
+        # stage 1 on threads of this process (0: inline on the event loop)
+        self.pool: ThreadPoolExecutor | None = None
+        if config.verify_threads > 0:
+            self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
         # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
         # thread building the app (see streams.checkpool)
         self.check_pool: CheckPool | None = None
@@ -116,11 +119,16 @@ class StreamsRuntime:
         self, msgs: Sequence[RawMessage], now: datetime, size: int
     ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
         """Stage 1 in this process, on the thread pool (Ed25519 in libsodium releases the
-        GIL): chunks of ``size`` all submitted at once, yielded in input order."""
-        loop = asyncio.get_running_loop()
+        GIL; chunks of ``size`` all submitted at once) or inline (no pool), yielded in input
+        order."""
         check = self.processor.check
         parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
-        futures = [loop.run_in_executor(self.pool, check, p, now) for p in parts]
+        if self.pool is None:  # inline: no hand-off to a thread, no GIL contention with it
+            for part in parts:
+                yield part, check(part, now)
+            return
+        loop, pool = asyncio.get_running_loop(), self.pool
+        futures = [loop.run_in_executor(pool, check, p, now) for p in parts]
         try:
             for part, future in zip(parts, futures, strict=True):
                 yield part, await future
@@ -161,5 +169,6 @@ class StreamsRuntime:
             self.publisher.close()
         if self.check_pool is not None:
             self.check_pool.close()
-        self.pool.shutdown(wait=False)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
         self.io.shutdown(wait=False)

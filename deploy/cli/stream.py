@@ -46,7 +46,7 @@ def worker(
     ),
     verify_threads: int = typer.Option(
         StreamsConfig.model_fields["verify_threads"].default,
-        help="Threads for the stateless checks (in-process).",
+        help="Threads for the stateless checks (in-process; 0: on the event loop).",
     ),
     verify_processes: int = typer.Option(
         StreamsConfig.model_fields["verify_processes"].default,

@@ -16,9 +16,8 @@ a consumer that keeps committing the same offset (STALL) from one that stopped c
 End-offset history (``broker_offsets``): the partition's end offset at the last few
 collection intervals (Burrow stores one per ``offset-refresh`` in a ring of ``intervals``).
 It answers "was this consumer caught up *recently*": some recent end offset ≤ the last
-committed offset. Burrow ≤ 1.0 answered it from the commit window ("some commit had zero
-lag"), which keeps a consumer that died while caught up OK for ever while data keeps
-arriving (Burrow bug #290).
+committed offset. The commit window alone cannot answer it: a consumer that died while
+caught up would stay OK for ever while data keeps arriving (Burrow bug #290).
 
 The rules: LinkedIn Burrow's ``calculatePartitionStatus`` (``core/internal/evaluator/
 caching.go``, current master, the same since v1.3.7), in this order, first match wins:
@@ -42,14 +41,7 @@ Completeness (Burrow's ``minimum-complete``): a partition's ``complete`` is the 
 the window holding commits (``len(commits) / window``); below ``min_complete`` the
 partition is OK whatever its commits say. An empty window is OK with ``complete`` 0.
 
-Differences from Burrow v1.2.1 (the version issue 6 was written against):
-
-- no ``allowed-lag`` (always 0) and no nullable lag;
-- REWIND, STALL and WARN were only looked at when no commit of the window had zero lag, so
-  a window that was once caught up was OK even after a rewind; now REWIND comes before the
-  zero-lag check;
-- no rewind recovery: any backwards step in the window was REWIND (cases #7 and #14);
-- "recently caught up" already came from the end-offset history (#290, #303; since v1.1.0).
+How this differs from older Burrow versions: docs/operators.md.
 
 Group level (``evaluateConsumerStatus``): the group takes its worst partition; STOP, STALL
 and REWIND report as ERR. ``complete`` is the share of partitions whose window is complete;

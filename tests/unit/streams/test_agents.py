@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -116,6 +117,22 @@ def test_a_batch_is_processed_checkpointed_acked_and_counted() -> None:
         assert agent.timing["events"] == 6 and agent.timing["batches"] == 1
     finally:
         runtime.close()
+
+
+def test_stage_1_inline_or_on_a_thread_gives_the_same_outputs_in_the_same_order() -> None:
+    msgs = _consumed(EventFactory().valid(600))  # three chunks of 256, 256, 88
+    now = datetime.now(UTC)
+    outputs = []
+    for threads in (0, 1):
+        runtime = _runtime(verify_threads=threads)
+        try:
+            assert (runtime.pool is None) == (threads == 0)
+            out, _finish_s = asyncio.run(runtime.process(msgs, now))
+            outputs.append([(m.topic, m.key, m.value) for m in out.outputs])
+            assert out.accepted == len(msgs)
+        finally:
+            runtime.close()
+    assert outputs[0] == outputs[1]
 
 
 def test_events_held_back_for_a_refetch_are_acked_but_not_processed() -> None:

@@ -162,6 +162,18 @@ def test_a_failure_at_a_step_leaves_the_later_steps_undone(step: int) -> None:
         assert CHANGELOG not in producer.topics
 
 
+def test_each_step_is_timed() -> None:
+    producer = FakeProducer([])
+    checkpoint = _checkpoint(producer)
+    for _ in range(2):
+        asyncio.run(checkpoint.commit(_batch(), ["e1", "e2"]))
+    timing = checkpoint.timing
+    steps = ("outputs_s", "changelog_s", "flush_s", "handoff_s", "disk_s", "ack_s")
+    assert set(timing) == set(steps)
+    assert all(timing[k] >= 0 for k in steps)
+    assert timing["flush_s"] <= timing["outputs_s"] + timing["changelog_s"]
+
+
 def test_an_empty_batch_is_still_acked_and_writes_no_state() -> None:
     producer = FakeProducer([])
     asyncio.run(_checkpoint(producer).commit(BatchOutput(), ["e1"]))

@@ -58,7 +58,8 @@ import csv
 import gzip
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -80,12 +81,15 @@ from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store, 
 __all__ = [
     "CATALOG_KINDS",
     "CATALOG_TIERS",
+    "MERGED_MARK",
     "OPERATORS",
     "PORTABLE_STORAGE",
+    "SNAPSHOT",
     "build_catalog",
     "catalog_sql",
     "lock_to",
     "open_catalog",
+    "snapshot",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,14 +156,23 @@ def _read_column(c: Column) -> str:
     return f"CAST({expr} AS {c.duckdb}) AS {_ident(c.name)}"
 
 
+def _list(globs: list[str]) -> str:
+    return _lit(globs[0]) if len(globs) == 1 else "[" + ", ".join(map(_lit, globs)) + "]"
+
+
 def _typed_source(
-    columns: tuple[Column, ...], glob: str | list[str], *, portable: bool = False
+    columns: tuple[Column, ...],
+    glob: str | list[str],
+    *,
+    portable: bool = False,
+    files_sql: str | None = None,
 ) -> str:
     """Rows of ``glob`` (or of several globs) with exactly ``columns`` (cast), even when no
     file matches yet. ``portable``: DuckDB 1.x SQL (no ``allow_empty``): ``glob`` must then
-    match files (an empty list: no rows)."""
+    match files (an empty list: no rows). ``files_sql``: read the files this SQL expression
+    lists instead (a list of a query's snapshot, :func:`snapshot`)."""
     globs = [glob] if isinstance(glob, str) else glob
-    files = _lit(globs[0]) if len(globs) == 1 else "[" + ", ".join(map(_lit, globs)) + "]"
+    files = files_sql if files_sql is not None else _list(globs)
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
     cols = ", ".join(_read_column(c) for c in columns)
     if portable and not globs:
@@ -174,6 +187,81 @@ def _typed_source(
 
 def _column_list(columns: tuple[Column, ...]) -> str:
     return ", ".join(_ident(c.name) for c in columns)
+
+
+#: In a file's name: written by compaction (``sinks.compact``), its rows deduplicated, and
+#: no other merged file of its folder shares a row with it (compaction publishes it so).
+MERGED_MARK = "+merged+"
+#: The variable and table macro of a query's snapshot of the record files (:func:`snapshot`).
+SNAPSHOT = "tuyen_files"
+#: A record type's files under a tier folder's ``province=…`` folder.
+_RECORD_FILES = ("record_type=*", "month=*", "*.parquet")
+#: The lists of a snapshot, per record type: ``clean``, the merged files of folders that hold
+#: nothing else (read as they are); ``touched``, the merged files of folders that also hold
+#: other files, and ``tail``, every other file (deduplicated together); ``every``, all.
+_SNAPSHOT_PARTS = {
+    "clean": "merged AND clean_dir",
+    "touched": "merged AND NOT clean_dir",
+    "tail": "NOT merged",
+    "every": "true",
+}
+_NO_FILES = "[]::VARCHAR[]"
+
+
+def _snapshot_list(rt: RecordType, part: str, default: str) -> str:
+    """SQL: the ``part`` list of ``rt``'s files in the query's snapshot, or ``default`` (the
+    views' globs, or no file) when none is taken."""
+    field = f"struct_extract(getvariable({_lit(SNAPSHOT)}), {_lit(rt.value)})"
+    return f"coalesce(struct_extract({field}, {_lit(part)}), {default})"
+
+
+def _snapshot_sql(patterns: list[str]) -> str:
+    """SQL: one row, one column ``files``: per record type the lists of
+    :data:`_SNAPSHOT_PARTS` from ONE listing of ``patterns`` (a folder's files are listed
+    once, so every list agrees about each file)."""
+    listing = " UNION ALL ".join(f"SELECT file FROM glob({_lit(p)})" for p in patterns)
+    fields = []
+    for rt in RecordType:
+        lists = ", ".join(
+            f"{part} := coalesce(list(file ORDER BY file) FILTER "
+            f"(WHERE rt = {_lit(rt.value)} AND {cond}), {_NO_FILES})"
+            for part, cond in _SNAPSHOT_PARTS.items()
+        )
+        fields.append(f"{rt.value} := struct_pack({lists})")
+    return (
+        f"SELECT struct_pack({', '.join(fields)}) AS files FROM ("
+        "SELECT file, rt, merged, bool_and(merged) OVER (PARTITION BY dir) AS clean_dir FROM ("
+        "SELECT file, regexp_extract(file, '/record_type=([^/]+)/month=[^/]+/[^/]+$', 1) AS rt, "
+        "regexp_replace(file, '/[^/]*$', '') AS dir, "
+        f"contains(regexp_extract(file, '[^/]*$'), {_lit(MERGED_MARK)}) AS merged "
+        f"FROM ({listing})))"
+    )
+
+
+def _changes_sql(
+    rt: RecordType, cols: tuple[Column, ...], globs: list[str], first: str, portable: bool
+) -> str:
+    """``<rt>_changes``: every change once, the first copy of an event in ``first``'s order.
+
+    Merge-on-read: the ``clean`` files of the query's snapshot are read as they are, the
+    ``touched`` and ``tail`` files are deduplicated together (a tie keeps the merged copy).
+    That is every row deduplicated, because an event's copies share its folder (province,
+    record type, event month) and no two merged files of a folder share a row. Without a
+    snapshot (and in a catalog file, ``portable``), every file is tail: every row is
+    deduplicated, as the glob lists it at query time."""
+    names = _column_list(cols)
+    dedupe = f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {first}"
+    if portable:
+        return f"SELECT {names} FROM raw.{_ident(rt.value)} {dedupe}) = 1"
+
+    def part(name: str, default: str) -> str:
+        return _typed_source(cols, globs, files_sql=_snapshot_list(rt, name, default))
+
+    return (
+        f"SELECT {names} FROM ({part('clean', _NO_FILES)}) UNION ALL SELECT {names} FROM ("
+        f"SELECT *, false AS _tail FROM ({part('touched', _NO_FILES)}) UNION ALL "
+        f"SELECT *, true AS _tail FROM ({part('tail', _list(globs))})) {dedupe}, _tail) = 1"
+    )
 
 
 class _Globs:
@@ -233,6 +321,8 @@ def catalog_sql(
         stmts.append(f"CREATE OR REPLACE VIEW dlq AS {deduplicated}")
         summary = _dlq_summary("dlq")
         stmts.append(f"CREATE OR REPLACE VIEW dlq_summary AS {summary}")
+        if not portable:  # no record views: nothing to list
+            stmts.append(f"CREATE OR REPLACE MACRO {SNAPSHOT}() AS TABLE SELECT NULL AS files")
         return stmts
     if province is None:
         provs = ["province=*"]
@@ -247,14 +337,12 @@ def catalog_sql(
             for g in globs(tier, prov, f"record_type={rt.value}", "month=*", "*.parquet")
         ]
         names = _column_list(cols)
-        source = _typed_source(cols, rt_globs, portable=portable)
+        every = None if portable else _snapshot_list(rt, "every", _list(rt_globs))
+        source = _typed_source(cols, rt_globs, portable=portable, files_sql=every)
         stmts.append(f"CREATE OR REPLACE VIEW raw.{_ident(rt.value)} AS {source}")
         first, latest = _ORDER[tier == "national"]
-        stmts.append(
-            f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS SELECT {names} "
-            f"FROM raw.{_ident(rt.value)} "
-            f"QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY {first}) = 1"
-        )
+        changes = _changes_sql(rt, cols, rt_globs, first, portable)
+        stmts.append(f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS {changes}")
         joined = tier == "national" and rt is RecordType.PERSON  # + the released QIs
         current = "raw._person_current" if joined else _ident(rt.value)
         stmts.append(
@@ -285,6 +373,9 @@ def catalog_sql(
     )
     summary = _dlq_summary(f"({deduplicated})")
     stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
+    if not portable:
+        listing = [g for prov in provs for g in globs(tier, prov, *_RECORD_FILES)]
+        stmts.append(f"CREATE OR REPLACE MACRO {SNAPSHOT}() AS TABLE {_snapshot_sql(listing)}")
     return stmts
 
 
@@ -426,6 +517,25 @@ def open_catalog(
         con.close()
         raise
     return con
+
+
+@contextmanager
+def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Within the block, every query on ``con`` reads ONE listing of the root's record files,
+    taken on entry: the change views then read merged files as they are (merge-on-read, see
+    :func:`_changes_sql`), and a report's queries all see the same files. A file removed
+    since (compaction) fails a query with "file not found" (retry); a file added since is
+    not read. Variables are per connection: a ``con.cursor()`` has none until it takes its
+    own, so concurrent requests never share one. Nested: the outer snapshot is kept."""
+    unset = con.execute(f"SELECT getvariable({_lit(SNAPSHOT)}) IS NULL").fetchone()
+    if not (unset and unset[0]):  # the outer block's snapshot holds
+        yield con
+        return
+    con.execute(f"SET VARIABLE {SNAPSHOT} = (FROM {SNAPSHOT}())")
+    try:
+        yield con
+    finally:
+        con.execute(f"RESET VARIABLE {SNAPSHOT}")
 
 
 def build_catalog(

@@ -4,35 +4,44 @@ A directory (hive partition) is *closed* when its month (``month=``, the month o
 or of ``period=``) is before ``before_month`` (default: the current month in Vietnam).
 Only files older than ``min_file_age_s`` are taken, so a file a sink may still be rewriting
 (an open segment) is never touched. For each closed directory with at least ``min_files``
-such files:
+such files — and always every file compaction wrote itself, whatever its age:
 
 1. read them (union by name: older files lacking a newer optional column are fine),
 2. deduplicate — tier stores on ``event_id`` (the copy the catalog's ``<rt>_changes``
    keeps: the earliest ``processed_time``; the national tier's copies have none and are
    alike), the DLQ on its own coordinates, live aggregates to the latest row per
    ``(unit, period, element)``,
-3. write ``<topic>+merged+<digest>.parquet`` atomically (digest = hash of the input names,
+3. write ``<topic>+merging+<digest>.parquet`` atomically (digest = hash of the input names,
    so a re-run after a crash writes the same name),
-4. only then remove the inputs.
+4. only then remove the inputs (an older merged file among them),
+5. rename it to ``<topic>+merged+<digest>.parquet`` (``sinks.catalog.MERGED_MARK``).
 
-Between 3 and 4 a reader may see both the merged file and its inputs; the catalog views
-deduplicate, so results do not change. Running it twice changes nothing the second time.
+The catalog's change views read the merged file of a folder that holds nothing else as it
+is (merge-on-read, ``sinks.catalog.snapshot``) and deduplicate every other file. That is
+exact because a folder never holds two merged files with a row in common: the new file is a
+``+merging+`` file, deduplicated with the rest, until its inputs are gone. A reader may see
+a row twice between 3 and 5 (merging file and inputs), never in two merged files, and never
+in neither. Running it twice changes nothing the second time; a run after a crash between 4
+and 5 finishes the rename.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ
+from sinks.catalog import MERGED_MARK
 from sinks.config import CompactConfig
 from sinks.exceptions import CompactionError
 from sinks.purge import expire_dlq
@@ -42,6 +51,8 @@ __all__ = ["CompactReport", "compact", "merged_name"]
 
 logger = logging.getLogger(__name__)
 
+#: A merged file not yet published (steps 3 to 5): the catalog reads it as any other file.
+MERGING_MARK = "+merging+"
 _MONTH_OF = re.compile(r"(?:^|/)(?:month|day|period)=([0-9]{4}-[0-9]{2})")
 
 
@@ -64,7 +75,27 @@ def merged_name(inputs: list[str]) -> str:
     topics = {n.split("+", 1)[0] for n in names}
     topic = topics.pop() if len(topics) == 1 else "mixed"
     digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
-    return f"{topic}+merged+{digest}.parquet"
+    return f"{topic}{MERGED_MARK}{digest}.parquet"
+
+
+def _own(path: str) -> bool:
+    """Written by compaction (merged, or about to be)."""
+    name = path.rsplit("/", 1)[-1]
+    return MERGED_MARK in name or MERGING_MARK in name
+
+
+def _publish(store: Store, source: str, target: str) -> None:
+    """Rename ``source`` to ``target`` (local: atomic, then the folder fsynced; object
+    stores: copy, then delete — a reader meanwhile sees both, deduplicated together)."""
+    if not store.local:
+        store.fs.mv(source, target)
+        return
+    Path(source).replace(target)
+    fd = os.open(target.rsplit("/", 1)[0], os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _dedupe_sql(relative_dir: str, columns: list[str]) -> str:
@@ -96,6 +127,10 @@ def _dedupe_sql(relative_dir: str, columns: list[str]) -> str:
 
 
 def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: CompactReport) -> None:
+    name = paths[0].rsplit("/", 1)[-1]
+    if len(paths) == 1 and MERGING_MARK in name:  # a crash between steps 4 and 5: step 5
+        _publish(store, paths[0], store.path(relative_dir, name.replace(MERGING_MARK, MERGED_MARK)))
+        return
     tables = [pq.read_table(p, filesystem=store.fs) for p in paths]
     t = pa.concat_tables(tables, promote_options="permissive")
     con = duckdb.connect()
@@ -106,10 +141,12 @@ def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: Compac
     finally:
         con.close()
     target = store.path(relative_dir, merged_name(paths))
-    store.write_table(target, merged)
-    for p in paths:  # only after the merged file is durable
-        if p != target:
+    pending = target.replace(MERGED_MARK, MERGING_MARK)
+    store.write_table(pending, merged)
+    for p in paths:  # only after the merged rows are durable
+        if p != pending:
             store.delete(p)
+    _publish(store, pending, target)  # once no other merged file of the folder is left
     report.directories += 1
     report.files_in += len(paths)
     report.files_out += 1
@@ -142,12 +179,14 @@ def compact(config: CompactConfig, *, now: datetime | None = None) -> CompactRep
         if m is None or m.group(1) >= before:
             continue
         mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
-        if mtime > cutoff:
+        if mtime > cutoff and not _own(info.path):  # its own files: always (one merged file)
             continue
         by_dir.setdefault(directory, []).append(info.path)
     report = CompactReport(dlq_files_expired=expired)
     for directory, paths in sorted(by_dir.items()):
-        if len(paths) < config.min_files:
+        merging = any(MERGING_MARK in p.rsplit("/", 1)[-1] for p in paths)
+        done = len(paths) == 1 and MERGED_MARK in paths[0].rsplit("/", 1)[-1]
+        if done or (len(paths) < config.min_files and not merging):
             continue
         try:
             _merge_dir(store, directory, paths, report)

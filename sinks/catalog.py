@@ -58,6 +58,7 @@ import csv
 import gzip
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -192,19 +193,25 @@ def _column_list(columns: tuple[Column, ...]) -> str:
 #: In a file's name: written by compaction (``sinks.compact``), its rows deduplicated, and
 #: no other merged file of its folder shares a row with it (compaction publishes it so).
 MERGED_MARK = "+merged+"
-#: The variable and table macro of a query's snapshot of the record files (:func:`snapshot`).
+#: The variable holding a query's snapshot of the record files (:func:`snapshot`).
 SNAPSHOT = "tuyen_files"
+#: The table macro listing them (one column, ``file``).
+_LISTING = "tuyen_record_files"
 #: A record type's files under a tier folder's ``province=…`` folder.
 _RECORD_FILES = ("record_type=*", "month=*", "*.parquet")
+_RECORD_DIR = re.compile(r"/record_type=([^/]+)/month=[^/]+$")
 #: The lists of a snapshot, per record type: ``clean``, the merged files of folders that hold
 #: nothing else (read as they are); ``touched``, the merged files of folders that also hold
 #: other files, and ``tail``, every other file (deduplicated together); ``every``, all.
-_SNAPSHOT_PARTS = {
-    "clean": "merged AND clean_dir",
-    "touched": "merged AND NOT clean_dir",
-    "tail": "NOT merged",
-    "every": "true",
-}
+_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every")
+_SNAPSHOT_TYPE = (
+    "STRUCT("
+    + ", ".join(
+        f"{rt.value} STRUCT({', '.join(f'{p} VARCHAR[]' for p in _SNAPSHOT_PARTS)})"
+        for rt in RecordType
+    )
+    + ")"
+)
 _NO_FILES = "[]::VARCHAR[]"
 
 
@@ -215,27 +222,30 @@ def _snapshot_list(rt: RecordType, part: str, default: str) -> str:
     return f"coalesce(struct_extract({field}, {_lit(part)}), {default})"
 
 
-def _snapshot_sql(patterns: list[str]) -> str:
-    """SQL: one row, one column ``files``: per record type the lists of
-    :data:`_SNAPSHOT_PARTS` from ONE listing of ``patterns`` (a folder's files are listed
-    once, so every list agrees about each file)."""
-    listing = " UNION ALL ".join(f"SELECT file FROM glob({_lit(p)})" for p in patterns)
-    fields = []
-    for rt in RecordType:
-        lists = ", ".join(
-            f"{part} := coalesce(list(file ORDER BY file) FILTER "
-            f"(WHERE rt = {_lit(rt.value)} AND {cond}), {_NO_FILES})"
-            for part, cond in _SNAPSHOT_PARTS.items()
-        )
-        fields.append(f"{rt.value} := struct_pack({lists})")
-    return (
-        f"SELECT struct_pack({', '.join(fields)}) AS files FROM ("
-        "SELECT file, rt, merged, bool_and(merged) OVER (PARTITION BY dir) AS clean_dir FROM ("
-        "SELECT file, regexp_extract(file, '/record_type=([^/]+)/month=[^/]+/[^/]+$', 1) AS rt, "
-        "regexp_replace(file, '/[^/]*$', '') AS dir, "
-        f"contains(regexp_extract(file, '[^/]*$'), {_lit(MERGED_MARK)}) AS merged "
-        f"FROM ({listing})))"
-    )
+def _listing_sql(patterns: list[str]) -> str:
+    """SQL: the files of ``patterns``, listed once."""
+    return " UNION ALL ".join(f"SELECT file FROM glob({_lit(p)})" for p in patterns)
+
+
+def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
+    """The snapshot's lists (:data:`_SNAPSHOT_PARTS`) per record type, from one listing."""
+    snap: dict[str, dict[str, list[str]]] = {
+        rt.value: {part: [] for part in _SNAPSHOT_PARTS} for rt in RecordType
+    }
+    folders: dict[str, list[str]] = {}
+    for f in sorted(files):
+        folders.setdefault(f.rsplit("/", 1)[0], []).append(f)
+    for folder, names in folders.items():
+        m = _RECORD_DIR.search(folder)
+        lists = snap.get(m.group(1)) if m else None
+        if lists is None:
+            continue
+        merged = [MERGED_MARK in f.rsplit("/", 1)[-1] for f in names]
+        for f, is_merged in zip(names, merged, strict=True):
+            part = "tail" if not is_merged else "clean" if all(merged) else "touched"
+            lists[part].append(f)
+            lists["every"].append(f)
+    return snap
 
 
 def _changes_sql(
@@ -322,7 +332,10 @@ def catalog_sql(
         summary = _dlq_summary("dlq")
         stmts.append(f"CREATE OR REPLACE VIEW dlq_summary AS {summary}")
         if not portable:  # no record views: nothing to list
-            stmts.append(f"CREATE OR REPLACE MACRO {SNAPSHOT}() AS TABLE SELECT NULL AS files")
+            stmts.append(
+                f"CREATE OR REPLACE MACRO {_LISTING}() AS TABLE "
+                "SELECT CAST(NULL AS VARCHAR) AS file WHERE false"
+            )
         return stmts
     if province is None:
         provs = ["province=*"]
@@ -375,7 +388,7 @@ def catalog_sql(
     stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
     if not portable:
         listing = [g for prov in provs for g in globs(tier, prov, *_RECORD_FILES)]
-        stmts.append(f"CREATE OR REPLACE MACRO {SNAPSHOT}() AS TABLE {_snapshot_sql(listing)}")
+        stmts.append(f"CREATE OR REPLACE MACRO {_LISTING}() AS TABLE {_listing_sql(listing)}")
     return stmts
 
 
@@ -531,7 +544,8 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
     if not (unset and unset[0]):  # the outer block's snapshot holds
         yield con
         return
-    con.execute(f"SET VARIABLE {SNAPSHOT} = (FROM {SNAPSHOT}())")
+    files = [f for (f,) in con.execute(f"FROM {_LISTING}()").fetchall()]
+    con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [_classify(files)])
     try:
         yield con
     finally:

@@ -171,7 +171,10 @@ def _typed_source(
     """Rows of ``glob`` (or of several globs) with exactly ``columns`` (cast), even when no
     file matches yet. ``portable``: DuckDB 1.x SQL (no ``allow_empty``): ``glob`` must then
     match files (an empty list: no rows). ``files_sql``: read the files this SQL expression
-    lists instead (a list of a query's snapshot, :func:`snapshot`)."""
+    lists instead (a list of a query's snapshot, :func:`snapshot`): then a listed file that
+    is gone fails the query (DuckDB reads each entry as a glob: with ``allow_empty`` a
+    vanished file would match nothing, silently); the views' globs, read when no snapshot
+    is taken, may match nothing."""
     globs = [glob] if isinstance(glob, str) else glob
     files = files_sql if files_sql is not None else _list(globs)
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
@@ -179,6 +182,10 @@ def _typed_source(
     if portable and not globs:
         return f"SELECT {empty} WHERE false"
     allow_empty = "" if portable else "allow_empty = true, "
+    if files_sql is not None:
+        allow_empty = (
+            f"allow_empty = (getvariable({_lit(SNAPSHOT)}) IS NULL OR len({files_sql}) = 0), "
+        )
     return (
         f"SELECT {cols} FROM (SELECT {empty} WHERE false UNION ALL BY NAME "
         f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "

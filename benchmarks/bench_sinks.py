@@ -17,7 +17,7 @@ from confluent_kafka.admin import NewTopic
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from schemas.kafka import KafkaConnection, admin, producer
 from schemas.tier import TierRecord
-from sinks.catalog import open_catalog
+from sinks.catalog import open_catalog, snapshot
 from sinks.columns import Column, arrow_schema, tier_columns
 from sinks.compact import compact
 from sinks.config import CompactConfig, sink_config
@@ -212,6 +212,10 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+#: The generated store's last month: ``tuyen compact --before-month`` it, as in the current month.
+TAIL_MONTH = "2026-06"
+
+
 def _generate_store(root: Path, rows: int, files_per_month: int = 4) -> int:
     """Encounter change records spread over 6 provinces × 6 months, written in store layout,
     with 10% corrections (version 2 of an earlier record) so current state differs."""
@@ -282,29 +286,39 @@ def _rounds(
 _GROUP = "SELECT province_code, event_month, encounter_type, count(*) FROM {} GROUP BY ALL"
 
 
-def _scan_results(root: Path, rows: int, label: str, floor: bool = False) -> list[BenchResult]:
-    """The views beside a plain scan of the same files (and, with ``floor``, beside the
-    same deduplication written straight over ``read_parquet``: what the view itself adds)."""
+def _scan_results(root: Path, rows: int, label: str) -> list[BenchResult]:
+    """The views beside a plain scan of the same files: each read as the reports and the
+    portal read it (a snapshot of the root's files taken for the query, its listing
+    included) and without a snapshot (every row deduplicated: the form of the catalog file,
+    and of the views before merge-on-read)."""
     con = open_catalog(root, "national")
     plain = duckdb.connect()
     source = f"read_parquet('{root}/national/*/*/*/*.parquet')"
+
+    def snapped(view: str) -> Callable[[], object]:
+        def query() -> object:
+            with snapshot(con):
+                return con.execute(_GROUP.format(view)).fetchall()
+
+        return query
+
     fns: dict[str, Callable[[], object]] = {
         "plain": lambda: plain.execute(_GROUP.format(source)).fetchall(),
-        "changes": lambda: con.execute(_GROUP.format("encounter_changes")).fetchall(),
-        "current": lambda: con.execute(_GROUP.format("encounter")).fetchall(),
+        "changes": snapped("encounter_changes"),
+        "changes_all": lambda: con.execute(_GROUP.format("encounter_changes")).fetchall(),
+        "current": snapped("encounter"),
+        "current_all": lambda: con.execute(_GROUP.format("encounter")).fetchall(),
     }
-    if floor:
-        dedupe = (
-            f"(SELECT * FROM {source} QUALIFY row_number() OVER "
-            "(PARTITION BY event_id ORDER BY processed_time) = 1)"
-        )
-        fns["floor"] = lambda: plain.execute(_GROUP.format(dedupe)).fetchall()
+    exact = con.execute(_GROUP.format("encounter_changes")).fetchall()
+    with snapshot(con):
+        assert sorted(con.execute(_GROUP.format("encounter_changes")).fetchall()) == sorted(exact)
     best = _rounds(fns)
     base_s, base_cpu = best["plain"]
     files = sum(1 for _ in (root / "national").rglob("*.parquet"))
     results = []
     for key, view in (("changes", "<rt>_changes (dedupe on event_id)"), ("current", "<rt>")):
         wall, cpu = best[key]
+        all_wall, all_cpu = best[f"{key}_all"]
         extra: dict[str, float | str] = {
             "rows": rows,
             "files": files,
@@ -312,9 +326,10 @@ def _scan_results(root: Path, rows: int, label: str, floor: bool = False) -> lis
             "times_plain_cpu": round(cpu / base_cpu, 2),
             "view_cpu_ns_per_row": round(cpu * 1e9 / rows, 1),
             "plain_cpu_ns_per_row": round(base_cpu * 1e9 / rows, 1),
+            "no_snapshot_times_plain_wall": round(all_wall / base_s, 2),
+            "no_snapshot_times_plain_cpu": round(all_cpu / base_cpu, 2),
+            "no_snapshot_cpu_ns_per_row": round(all_cpu * 1e9 / rows, 1),
         }
-        if floor and key == "changes":
-            extra["dedupe_floor_times_plain_cpu"] = round(best["floor"][1] / base_cpu, 2)
         results.append(
             BenchResult(
                 name=f"catalog GROUP BY over {rows:,} change rows{label}: {view}",
@@ -330,11 +345,13 @@ def _scan_results(root: Path, rows: int, label: str, floor: bool = False) -> lis
 
 
 def _scans(ctx: BenchContext) -> list[BenchResult]:
+    """(b) a fresh store (no compaction: 4 files per folder), then (a) its closed months
+    compacted and the last month not — a province's steady state."""
     root = ctx.workdir / "gen-store"
     rows = _generate_store(root, ctx.n(2_000_000))
-    fresh = _scan_results(root, rows, "", floor=True)
-    compact(CompactConfig(store_root=str(root), min_file_age_s=0))  # one file per directory
-    return [*fresh, *_scan_results(root, rows, " (after tuyen compact)")]
+    fresh = _scan_results(root, rows, " (fresh store)")
+    compact(CompactConfig(store_root=str(root), min_file_age_s=0, before_month=TAIL_MONTH))
+    return [*fresh, *_scan_results(root, rows, " (compacted but the last month)")]
 
 
 def run(ctx: BenchContext) -> list[BenchResult]:

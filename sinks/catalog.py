@@ -35,6 +35,15 @@ glob is expanded at query time (a catalog file stays current as files come and g
 raw, not deduplicated rows are in schema ``raw`` (``raw.RT``, ``raw.aggregates``, and in the
 operators' catalog ``raw.dlq``).
 
+**Snapshots and merge-on-read** (in-memory catalogs). Within :func:`snapshot` the record
+views read ONE listing of the root's record files, taken on entry and held in a DuckDB
+variable (per connection: each cursor takes its own) that every scan of every query reads
+through ``getvariable``; so all the scans of a query, and all the queries of a report, see
+the same files. ``RT_changes`` then reads the merged files (``sinks.compact``) of folders
+that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`).
+Without a snapshot, and in a catalog file, every row is deduplicated over the glob, as
+listed at query time. Both forms come from the same definitions here.
+
 **Reach.** A catalog opened by :func:`open_catalog` can read its root and nothing else: after
 its views and reference tables are made, DuckDB's ``allowed_directories`` is set to the root,
 ``enable_external_access`` turned off and the configuration locked (``lock_configuration``),
@@ -546,12 +555,17 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
     :func:`_changes_sql`), and a report's queries all see the same files. A file removed
     since (compaction) fails a query with "file not found" (retry); a file added since is
     not read. Variables are per connection: a ``con.cursor()`` has none until it takes its
-    own, so concurrent requests never share one. Nested: the outer snapshot is kept."""
+    own, so concurrent requests never share one. Nested: the outer snapshot is kept. On a
+    connection that is not an :func:`open_catalog` catalog, nothing changes."""
     unset = con.execute(f"SELECT getvariable({_lit(SNAPSHOT)}) IS NULL").fetchone()
     if not (unset and unset[0]):  # the outer block's snapshot holds
         yield con
         return
-    files = [f for (f,) in con.execute(f"FROM {_LISTING}()").fetchall()]
+    try:
+        files = [f for (f,) in con.execute(f"FROM {_LISTING}()").fetchall()]
+    except duckdb.CatalogException:  # not an in-memory catalog (a catalog file): no views to
+        yield con  # read a snapshot
+        return
     con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [_classify(files)])
     try:
         yield con

@@ -15,7 +15,8 @@ Each owner has its own root (``sinks.roots.StoreRoots``: a root per province, th
 root); :meth:`StoreAccess.roots` asks ``StoreRoots.for_store`` which roots a key covers (a
 province and the pre-2025 provinces merged into it share one root). Connections are DuckDB
 in-memory catalogs (``sinks.catalog.open_catalog``, each locked to its root), one per
-(tier, provinces), shared by the request threads through ``cursor()``.
+(tier, provinces), shared by the request threads through ``cursor()``: each request's own
+DuckDB cursor, with its own snapshot of the store's files (``sinks.catalog.snapshot``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.hierarchy import Hierarchy, Tier
-from sinks.catalog import open_catalog
+from sinks.catalog import open_catalog, snapshot
 from sinks.portal.scope import Scope
 from sinks.reports.config import source_tier
 from sinks.roots import StoreRoots
@@ -103,7 +104,8 @@ class StoreAccess:
                 self._cons[key] = con
         cur = con.cursor()
         try:
-            yield cur
+            with snapshot(cur):  # one listing of the store per request, its own
+                yield cur
         finally:
             cur.close()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.hierarchy import Hierarchy, HierarchyError, Tier, province_merger
+from sinks.catalog import snapshot
 from sinks.reports.access import NATIONAL_CODE, AccessLog, check_access, parse_principal
 from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import AccessDenied, BadRequest
@@ -62,7 +63,8 @@ def run_report(
     entry = request.log_entry()
     started = time.perf_counter()
     try:
-        report = _run(con, hierarchy, request, config or ReportConfig(), entry)
+        with snapshot(con):  # one listing of the store for all the report's queries
+            report = _run(con, hierarchy, request, config or ReportConfig(), entry)
     except AccessDenied as exc:
         if log:
             log.append({**entry, "outcome": "refused", "reason": exc.message})

@@ -41,7 +41,7 @@ from schemas.examples import example_data
 from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.keys import DEV_KEY_SEED
 from schemas.partition import PARTITIONER
-from schemas.topics import TopicSpec, topic_specs
+from schemas.topics import RecordTopics, TopicSpec, topic_specs
 
 PARTITIONS = 6
 STATIONS = ("00004", "00367", "03712", "20977", "26977", "27163")
@@ -232,11 +232,13 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
     """A ``python -m streams worker`` over ``msgs`` in fresh topics (its own prefix)."""
     n = len(msgs)
     prefix = ctx.unique("streams") + "."
-    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
-    _produce(ctx.kafka, prefix + "station.changes", msgs)
     env = kafka_env(ctx.kafka, os.environ)  # the development registry and key: --dev
-    env["TUYEN_RECORD_TOPICS"] = "single"
+    # the deployed shape (a topic per province) unless a variant asks for the development one
+    env["TUYEN_RECORD_TOPICS"] = "province"
     env.update(env_extra)
+    shape: RecordTopics = "single" if env["TUYEN_RECORD_TOPICS"] == "single" else "province"
+    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics=shape))
+    _produce(ctx.kafka, prefix + "station.changes", msgs)
     cwd = Path(env.pop("CWD", ROOT))
     log = (ctx.workdir / "streams-worker.log").open("ab")
     command = [sys.executable, "-m", "streams", "worker", "--dev", "--bootstrap", ctx.bootstrap]

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from deploy.settings import Settings, kafka_env
@@ -93,10 +93,15 @@ def _produce(kafka: KafkaConnection, topic: str, msgs: Msgs) -> None:
     p.flush(120)
 
 
-def _end_total(consumer: Consumer, topic: str) -> int:
+def _end_total(consumer: Consumer, topic: str) -> int | None:
+    """The sum of ``topic``'s end offsets; None while a partition's leader is not known yet
+    (a topic just created among the deployed shape's many)."""
     total = 0
     for p in range(PARTITIONS):
-        _, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        try:
+            _, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        except KafkaException:
+            return None
         total += hi
     return total
 
@@ -258,7 +263,11 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"stream worker exited with {proc.returncode}")
-            done = _end_total(watcher, national)
+            ends = _end_total(watcher, national)
+            if ends is None:
+                time.sleep(0.2)
+                continue
+            done = ends
             if done and first_at is None:
                 first_at = (time.perf_counter(), done)
                 cpu_at_first = (_cpu_s(proc.pid), sum(_cpu_s(c) for c in _children(proc.pid)))

@@ -147,9 +147,9 @@ def route_headers(
     """:func:`tier_headers` of the record-level ``record``'s outputs to ``tiers`` (in that
     order; ``national``: its national copy's, whose headers come from that copy)."""
     base = _ce_headers(record)
-    return tuple(
-        [*_national_headers(national), _TIER_HEADERS[t]]
-        if t == "national"
-        else [*base, _TIER_HEADERS[t]]
-        for t in tiers
-    )
+    out = []
+    for t in tiers:
+        headers = _national_headers(national) if t == "national" else base.copy()
+        headers.append(_TIER_HEADERS[t])
+        out.append(headers)
+    return tuple(out)

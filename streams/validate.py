@@ -209,7 +209,7 @@ class Validator:
             "event_id": change.id,
             "record_type": rt,
             "record_id": change.record_id,
-            "record_key": change.key,
+            "record_key": msg.key.decode(),  # = change.key: decode checked it
             "op": _NAMES[change.op],
             "record_version": change.record_version,
             "station_seq": change.station_seq,

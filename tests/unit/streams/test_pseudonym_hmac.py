@@ -19,3 +19,12 @@ def test_a_pseudonymisers_digest_is_hmac_sha256(key: bytes, value: str, domain: 
     assert p.digest(value, domain) == expected
     assert p.digest(value, domain) == expected  # the keyed state is not consumed
     assert p.pseudonym(value, domain) == "p" + expected[:16].hex()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["1", "2", "3"]), st.sampled_from(["a", "b"]))))
+def test_the_last_pseudonym_remembered_is_never_anothers(calls: list[tuple[str, str]]) -> None:
+    """Any sequence of (value, domain): each answer is that pair's HMAC, whatever came before."""
+    p = Pseudonymiser(b"key")
+    for value, domain in calls:
+        expected = hmac.digest(b"key", f"{domain}:{value}".encode(), "sha256")[:16].hex()
+        assert p.pseudonym(value, domain) == "p" + expected

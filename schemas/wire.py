@@ -176,7 +176,8 @@ def _header_map(headers: Headers | None) -> dict[str, str]:
             raise ContractViolation(Reason.BAD_HEADER, f"header {name} appears twice", field=name)
         if raw is None:
             raise ContractViolation(Reason.BAD_HEADER, f"header {name} has no value", field=name)
-        if isinstance(raw, bytes | bytearray | memoryview):
+        # (the exact type first: a union's isinstance costs more, eight times per event)
+        if type(raw) is bytes or isinstance(raw, bytes | bytearray | memoryview):
             try:
                 out[name] = bytes(raw).decode()
             except UnicodeDecodeError:
@@ -185,16 +186,20 @@ def _header_map(headers: Headers | None) -> dict[str, str]:
                 ) from None
         else:
             out[name] = raw
-    for name in REQUIRED_HEADERS:
-        if name not in out:
-            raise ContractViolation(Reason.MISSING_HEADER, f"header {name} is missing", field=name)
+    if len(out) < len(REQUIRED_HEADERS):  # (each allowed name once: all there if as many)
+        for name in REQUIRED_HEADERS:
+            if name not in out:
+                raise ContractViolation(
+                    Reason.MISSING_HEADER, f"header {name} is missing", field=name
+                )
     if out["ce_specversion"] != SPECVERSION:
         raise ContractViolation(
             Reason.BAD_HEADER,
             f"ce_specversion must be {SPECVERSION}, got {out['ce_specversion']!r}",
             field="ce_specversion",
         )
-    if not _CONTENT_TYPE_RE.fullmatch(out["content-type"]):
+    content_type = out["content-type"]
+    if content_type != CONTENT_TYPE and not _CONTENT_TYPE_RE.fullmatch(content_type):
         raise ContractViolation(
             Reason.BAD_CONTENT_TYPE,
             f"content-type must be {CONTENT_TYPE}, got {out['content-type']!r}",

@@ -209,13 +209,10 @@ class BatchProcessor:
         else:  # the province's own topic: ACLs are per topic, not per key
             record_topics = [topics["valid"]] if self.publish_valid else []
             record_topics.append(self.province_topic(rec["province_code"]))
-        out.outputs += (
-            *(
-                OutMessage(t, key, value, h, msg)
-                for t, h in zip(record_topics, headers[:-1], strict=True)
-            ),
-            OutMessage(topics["national"], nat_key, nat_value, headers[-1], msg),
-        )
+        outputs = out.outputs
+        for i, topic in enumerate(record_topics):
+            outputs.append(OutMessage(topic, key, value, headers[i], msg))
+        outputs.append(OutMessage(topics["national"], nat_key, nat_value, headers[-1], msg))
         out.accepted += 1
 
     def province_topic(self, code: str) -> str:

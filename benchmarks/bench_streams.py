@@ -8,7 +8,9 @@ worker's peak RSS.
 Issue 17's aims, in ``results.json``: the worker's CPU per event (all its processes, from
 /proc) at most 150 µs above the faust agent's, and its rate at least 0.6× the peer's.
 
-``ctx.scale`` scales the event count (default 200k). ``TUYEN_BENCH_ROUNDS`` (default 1) runs
+The worker runs in the deployed shape (a record-level topic per province); a variant with
+``ENV:TUYEN_RECORD_TOPICS=single`` runs the development shape. ``ctx.scale`` scales the event
+count (default 200k). ``TUYEN_BENCH_ROUNDS`` (default 1) runs
 the agent, the peer and the worker that many times, interleaved (medians reported, every round
 in ``extra``); ``TUYEN_BENCH_WORKER_VARIANTS`` adds worker variants to each round (see
 :func:`_variants`). The worker runs as a subprocess (``python -m streams worker``) over its own

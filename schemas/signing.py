@@ -27,6 +27,7 @@ from schemas.envelope import RecordChange, format_time
 from schemas.keyring import RegisteredKey, key_revoked, key_usable
 from schemas.keys import KeyRegistry, SignerKey
 from schemas.reasons import ContractViolation, Reason
+from schemas.wire import value_dict
 
 __all__ = ["canonical_bytes", "sign", "verify", "verify_with"]
 
@@ -36,24 +37,17 @@ K = TypeVar("K", bound=RegisteredKey)
 def signed_object(change: RecordChange) -> dict[str, Any]:
     """The object whose RFC 8785 form is signed (see the module docstring): the event's
     attributes but ``specversion`` and its value fields but ``signature``."""
-    rt, op = change.record_type.value, change.op.value
-    obj: dict[str, Any] = {  # = attributes(change) and value_dict(change) without those two
-        "id": change.id,
-        "source": f"station/{change.station}",
-        "type": f"vn.health.{rt}.{op}",
-        "time": format_time(change.time),
-        "dataschema": f"{rt}/v{change.schema_major}",
-        "subject": change.record_id,
-        "record_type": rt,
-        "record_id": change.record_id,
-        "op": op,
-        "record_version": change.record_version,
-        "station_seq": change.station_seq,
-        "signer": change.signer,
-        "data": change.data,
-    }
-    if change.key_id is not None:
-        obj["key_id"] = change.key_id
+    obj = value_dict(change)
+    del obj["signature"]
+    rt, op = obj["record_type"], obj["op"]
+    obj.update(  # the attributes, built here without the model's enum-valued properties
+        id=change.id,
+        source=f"station/{change.station}",
+        type=f"vn.health.{rt}.{op}",
+        time=format_time(change.time),
+        dataschema=f"{rt}/v{change.schema_major}",
+        subject=change.record_id,
+    )
     return obj
 
 

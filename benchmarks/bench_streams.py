@@ -8,7 +8,9 @@ worker's peak RSS.
 Issue 17's aims, in ``results.json``: the worker's CPU per event (all its processes, from
 /proc) at most 150 µs above the faust agent's, and its rate at least 0.6× the peer's.
 
-``ctx.scale`` scales the event count (default 200k). ``TUYEN_BENCH_ROUNDS`` (default 1) runs
+The worker runs in the deployed shape (a record-level topic per province); a variant with
+``ENV:TUYEN_RECORD_TOPICS=single`` runs the development shape. ``ctx.scale`` scales the event
+count (default 200k). ``TUYEN_BENCH_ROUNDS`` (default 1) runs
 the agent, the peer and the worker that many times, interleaved (medians reported, every round
 in ``extra``); ``TUYEN_BENCH_WORKER_VARIANTS`` adds worker variants to each round (see
 :func:`_variants`). The worker runs as a subprocess (``python -m streams worker``) over its own
@@ -31,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from deploy.settings import Settings, kafka_env
@@ -41,7 +43,7 @@ from schemas.examples import example_data
 from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.keys import DEV_KEY_SEED
 from schemas.partition import PARTITIONER
-from schemas.topics import TopicSpec, topic_specs
+from schemas.topics import RecordTopics, TopicSpec, topic_specs
 
 PARTITIONS = 6
 STATIONS = ("00004", "00367", "03712", "20977", "26977", "27163")
@@ -93,10 +95,15 @@ def _produce(kafka: KafkaConnection, topic: str, msgs: Msgs) -> None:
     p.flush(120)
 
 
-def _end_total(consumer: Consumer, topic: str) -> int:
+def _end_total(consumer: Consumer, topic: str) -> int | None:
+    """The sum of ``topic``'s end offsets; None while a partition's leader is not known yet
+    (a topic just created among the deployed shape's many)."""
     total = 0
     for p in range(PARTITIONS):
-        _, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        try:
+            _, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        except KafkaException:
+            return None
         total += hi
     return total
 
@@ -232,11 +239,13 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
     """A ``python -m streams worker`` over ``msgs`` in fresh topics (its own prefix)."""
     n = len(msgs)
     prefix = ctx.unique("streams") + "."
-    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
-    _produce(ctx.kafka, prefix + "station.changes", msgs)
     env = kafka_env(ctx.kafka, os.environ)  # the development registry and key: --dev
-    env["TUYEN_RECORD_TOPICS"] = "single"
+    # the deployed shape (a topic per province) unless a variant asks for the development one
+    env["TUYEN_RECORD_TOPICS"] = "province"
     env.update(env_extra)
+    shape: RecordTopics = "single" if env["TUYEN_RECORD_TOPICS"] == "single" else "province"
+    apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics=shape))
+    _produce(ctx.kafka, prefix + "station.changes", msgs)
     cwd = Path(env.pop("CWD", ROOT))
     log = (ctx.workdir / "streams-worker.log").open("ab")
     command = [sys.executable, "-m", "streams", "worker", "--dev", "--bootstrap", ctx.bootstrap]
@@ -256,7 +265,11 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"stream worker exited with {proc.returncode}")
-            done = _end_total(watcher, national)
+            ends = _end_total(watcher, national)
+            if ends is None:
+                time.sleep(0.2)
+                continue
+            done = ends
             if done and first_at is None:
                 first_at = (time.perf_counter(), done)
                 cpu_at_first = (_cpu_s(proc.pid), sum(_cpu_s(c) for c in _children(proc.pid)))

@@ -27,7 +27,7 @@ from schemas.envelope import RecordChange, format_time
 from schemas.keyring import RegisteredKey, key_revoked, key_usable
 from schemas.keys import KeyRegistry, SignerKey
 from schemas.reasons import ContractViolation, Reason
-from schemas.wire import attributes, value_dict
+from schemas.wire import value_dict
 
 __all__ = ["canonical_bytes", "sign", "verify", "verify_with"]
 
@@ -37,10 +37,17 @@ K = TypeVar("K", bound=RegisteredKey)
 def signed_object(change: RecordChange) -> dict[str, Any]:
     """The object whose RFC 8785 form is signed (see the module docstring): the event's
     attributes but ``specversion`` and its value fields but ``signature``."""
-    obj: dict[str, Any] = attributes(change)
-    del obj["specversion"]
-    obj.update(value_dict(change))
+    obj = value_dict(change)
     del obj["signature"]
+    rt, op = obj["record_type"], obj["op"]
+    obj.update(  # the attributes, built here without the model's enum-valued properties
+        id=change.id,
+        source=f"station/{change.station}",
+        type=f"vn.health.{rt}.{op}",
+        time=format_time(change.time),
+        dataschema=f"{rt}/v{change.schema_major}",
+        subject=change.record_id,
+    )
     return obj
 
 

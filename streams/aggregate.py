@@ -121,18 +121,23 @@ class DeltaBuilder:
         by_target: dict[int, dict[str, int]] = {}
         messages = self._messages
         partition_of = self._partition_of
+        last_code = None
+        entry: dict[str, int] = {}
         for (tier, code, period, element), value in d.items():
-            q = partition_of.get(code)
-            if q is None:
-                q = partition_of[code] = partition_for(code, self.partitions)
-            msg = messages.get((q, source_partition))
-            if msg is None:
-                msg = {"sp": source_partition, "units": {}, "e": []}
-                messages[(q, source_partition)] = msg
-            msg["units"][code] = tier
-            entry = by_target.get(q)
-            if entry is None:
-                entry = by_target[q] = {}
+            if code != last_code:  # deltas() lists a unit's entries together: once per unit
+                last_code = code
+                q = partition_of.get(code)
+                if q is None:
+                    q = partition_of[code] = partition_for(code, self.partitions)
+                msg = messages.get((q, source_partition))
+                if msg is None:
+                    msg = {"sp": source_partition, "units": {}, "e": []}
+                    messages[(q, source_partition)] = msg
+                msg["units"][code] = tier
+                got = by_target.get(q)
+                if got is None:
+                    got = by_target[q] = {}
+                entry = got
             entry[f"{code}|{period}|{element}"] = value
         for q, entry in by_target.items():
             item = [offset, entry] if event_ms is None else [offset, entry, event_ms]

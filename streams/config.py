@@ -73,6 +73,12 @@ class StreamsConfig(BaseModel):
         description="record-level outputs: a topic per province (province) or the "
         "development shape's tier.district and tier.province (single)",
     )
+    publish_valid: bool = Field(
+        default=False,
+        description="also publish every accepted record to changes.valid (the same bytes as "
+        "its record-level tier topic; nothing in the pipeline reads it): off, one message "
+        "per event less",
+    )
     aggregate_partitions: int = Field(
         default=6, ge=1, description="partitions of the internal aggregate-delta topic"
     )

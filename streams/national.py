@@ -145,18 +145,50 @@ def _apply(value: Any, rule: FieldRule, p: Pseudonymiser) -> Any:
     return _SKIP  # Derived: computed from the whole after-image
 
 
+_KEEP, _PSEUDONYM, _MONTH, _NESTED, _DERIVE = range(5)
+#: per record type, its rules as (kind, payload field, national field, argument), compiled
+#: once from ``NATIONAL_FIELDS`` (no rule-type tests per field and event)
+_Plan = tuple[tuple[int, str, str, Any], ...]
+
+
+def _plan(rules: Mapping[str, FieldRule]) -> _Plan:
+    steps: list[tuple[int, str, str, Any]] = []
+    for name, rule in rules.items():
+        if isinstance(rule, Derived):
+            steps.append((_DERIVE, name, rule.out, _DERIVED[rule.how]))
+        elif isinstance(rule, Keep):
+            steps.append((_KEEP, name, name, None))
+        elif isinstance(rule, Pseudonym):
+            steps.append((_PSEUDONYM, name, name, None))
+        elif isinstance(rule, Month):
+            steps.append((_MONTH, name, rule.out, None))
+        else:
+            steps.append((_NESTED, name, name, rule.fields))
+    return tuple(steps)
+
+
+_PLANS: Final[dict[str, _Plan]] = {rt: _plan(rules) for rt, rules in NATIONAL_FIELDS.items()}
+
+
 def national_data(
     record_type: str, data: Mapping[str, Any], record: Mapping[str, Any], p: Pseudonymiser
 ) -> dict[str, Any]:
     """The allow-listed after-image of ``record_type``: only the fields of
     ``NATIONAL_FIELDS[record_type]`` (an unknown record type keeps nothing)."""
     out: dict[str, Any] = {}
-    for name, rule in NATIONAL_FIELDS.get(record_type, {}).items():
-        if isinstance(rule, Derived):
-            out[rule.out] = _DERIVED[rule.how](data, record, p)
+    for kind, name, out_name, arg in _PLANS.get(record_type, ()):
+        if kind == _DERIVE:
+            out[out_name] = arg(data, record, p)
         elif name in data:
-            got = _apply(data[name], rule, p)
-            out[rule.out if isinstance(rule, Month) else name] = got
+            value = data[name]
+            if kind == _KEEP:
+                out[name] = value
+            elif kind == _PSEUDONYM:
+                out[name] = p.pseudonym(value) if isinstance(value, str) else None
+            elif kind == _MONTH:
+                out[out_name] = _month_of(value)
+            else:
+                out[name] = _reduce(value, arg, p)
     return out
 
 

@@ -72,6 +72,8 @@ class BatchPublisher:
             # new leader (elected within ~9 s) well before a batch's flush deadline (60 s).
             # Idempotence makes the retry safe (tests/faults/test_replication.py, pause).
             "request.timeout.ms": 10000,
+            # one callback for the producer, not one bound method and keyword dict per message
+            "on_delivery": self._on_delivery,
         }
         conf.update(extra)
         self._producer = producer(kafka, conf)
@@ -94,14 +96,14 @@ class BatchPublisher:
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
-        if headers:
-            kwargs["headers"] = headers
-        if partition is not None:
-            kwargs["partition"] = partition
+        produce = self._producer.produce
+        h: Any = headers or None  # (confluent-kafka's stubs want a list of str | bytes pairs)
         while True:
             try:
-                self._producer.produce(topic, value, key, **kwargs)
+                if partition is None:
+                    produce(topic, value, key, headers=h)
+                else:
+                    produce(topic, value, key, partition=partition, headers=h)
                 return
             except BufferError:
                 self._producer.poll(0.05)

@@ -20,6 +20,7 @@ import orjson
 from schemas import Reason, format_time
 from schemas.dlq import dead_letter
 from schemas.hierarchy.merger import restate_province
+from schemas.tier import TierName
 from schemas.topics import DLQ, REJECTIONS, RecordTopics, province_topic, topic_name
 from streams.aggregate import DeltaBuilder, contribution, deltas
 from streams.exceptions import OutputError
@@ -83,6 +84,7 @@ class BatchProcessor:
         state: StateStore | None = None,
         seq: SeqTracker | None = None,
         record_topics: RecordTopics = "province",
+        publish_valid: bool = False,
     ) -> None:
         self.validator = validator
         self.pseudonymiser = pseudonymiser
@@ -97,6 +99,14 @@ class BatchProcessor:
         #: ``single``: the development shape, ``tier.district`` and ``tier.province``
         self.record_topics = record_topics
         self._province_topics: dict[str, str] = {}
+        #: also ``changes.valid`` (``StreamsConfig.publish_valid``; off: nothing reads it)
+        self.publish_valid = publish_valid
+        #: the tiers of an accepted event's outputs, in publishing order (national last)
+        self._tiers: tuple[TierName, ...] = (
+            *(("valid",) if publish_valid else ()),
+            *(("district", "province") if record_topics == "single" else ("province",)),
+            "national",
+        )
         self.ids_per_record = validator.policy.dedupe_ids_per_record
         self.max_version_step = validator.policy.max_version_step
 
@@ -175,10 +185,9 @@ class BatchProcessor:
         rec = verdict.record
         new_c = contribution(rec)
         d = deltas(prev.get("c") if prev else None, new_c)
-        # valid, district, province: the same record-level bytes; national: the allow-listed
-        # copy (same as streams.route.route + tier_headers)
+        # the record-level outputs carry the same bytes; national: the allow-listed copy
+        # (same as streams.route.route + tier_headers)
         nat = national_record(rec, self.pseudonymiser)
-        h_valid, h_district, h_province, h_national = route_headers(rec, nat)
         key, value = rec["record_key"].encode(), orjson.dumps(rec)
         nat_key, nat_value = nat["record_key"].encode(), orjson.dumps(nat)
         record(
@@ -194,19 +203,16 @@ class BatchProcessor:
             builder.add(msg.partition, msg.offset, d, event_ms)
         self.seq.add(rec["station_code"], rec["station_seq"])
         topics = self.topics
+        headers = route_headers(rec, nat, self._tiers)
         if self.record_topics == "single":
-            record_level: tuple[OutMessage, ...] = (
-                OutMessage(topics["district"], key, value, h_district, msg),
-                OutMessage(topics["province"], key, value, h_province, msg),
-            )
+            record_topics = [topics[t] for t in self._tiers[:-1]]
         else:  # the province's own topic: ACLs are per topic, not per key
-            topic = self.province_topic(rec["province_code"])
-            record_level = (OutMessage(topic, key, value, h_province, msg),)
-        out.outputs += (
-            OutMessage(topics["valid"], key, value, h_valid, msg),
-            *record_level,
-            OutMessage(topics["national"], nat_key, nat_value, h_national, msg),
-        )
+            record_topics = [topics["valid"]] if self.publish_valid else []
+            record_topics.append(self.province_topic(rec["province_code"]))
+        outputs = out.outputs
+        for i, topic in enumerate(record_topics):
+            outputs.append(OutMessage(topic, key, value, headers[i], msg))
+        outputs.append(OutMessage(topics["national"], nat_key, nat_value, headers[-1], msg))
         out.accepted += 1
 
     def province_topic(self, code: str) -> str:

@@ -13,7 +13,7 @@ time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -62,12 +62,16 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
     return _dumps(record)
 
 
-def route(record: Mapping[str, Any], pseudonymiser: Pseudonymiser) -> list[Routed]:
-    """The four outputs of one validated record: valid, district, province, national."""
+def route(
+    record: Mapping[str, Any], pseudonymiser: Pseudonymiser, *, publish_valid: bool = False
+) -> list[Routed]:
+    """The outputs of one validated record: district, province, national, and first the
+    valid stream with ``publish_valid`` (``StreamsConfig.publish_valid``)."""
     national = national_record(record, pseudonymiser)
     key = record["record_key"]
+    valid = [Routed("valid", key, record)] if publish_valid else []
     return [
-        Routed("valid", key, record),
+        *valid,
         Routed("district", key, record),
         Routed("province", key, record),
         Routed("national", national["record_key"], national),
@@ -79,15 +83,31 @@ def _ce_headers(record: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     the canonical UTC form, ``ce_dataschema`` at the record's current major)."""
     rt, op = record["record_type"], record["op"]
     return [
-        ("ce_specversion", _SPEC),
+        _SPEC_HEADER,
         ("ce_id", record["event_id"].encode()),
         ("ce_source", f"station/{record['station_code']}".encode()),
         ("ce_type", f"vn.health.{rt}.{op}".encode()),
         ("ce_time", format_time(record["event_time"]).encode()),
         ("ce_dataschema", f"{rt}/v{record['schema_major']}".encode()),
         ("ce_subject", record["record_id"].encode()),
-        ("content-type", b"application/json"),
+        _CONTENT_TYPE_HEADER,
     ]
+
+
+#: a national record's ce_time by entry month (one instant per month: built once per month;
+#: bounded, cleared when full)
+_MONTH_TIMES: dict[str, bytes] = {}
+_MONTH_TIMES_LIMIT: Final = 1024
+
+
+def _national_time(national: Mapping[str, Any]) -> bytes:
+    month = national["event_month"]
+    got = _MONTH_TIMES.get(month)
+    if got is None:
+        if len(_MONTH_TIMES) >= _MONTH_TIMES_LIMIT:
+            _MONTH_TIMES.clear()
+        got = _MONTH_TIMES[month] = national_ce_time(national).encode()
+    return got
 
 
 def _national_headers(national: Mapping[str, Any]) -> list[tuple[str, bytes]]:
@@ -95,18 +115,19 @@ def _national_headers(national: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     nothing of the record-level event (its id, station, exact time) is in them."""
     rt, op = national["record_type"], national["op"]
     return [
-        ("ce_specversion", _SPEC),
+        _SPEC_HEADER,
         ("ce_id", national["event_id"].encode()),
         ("ce_source", national_source(national).encode()),
         ("ce_type", f"vn.health.{rt}.{op}".encode()),
-        ("ce_time", national_ce_time(national).encode()),
+        ("ce_time", _national_time(national)),
         ("ce_dataschema", f"{rt}/v{national['schema_major']}".encode()),
         ("ce_subject", national["record_id"].encode()),
-        ("content-type", b"application/json"),
+        _CONTENT_TYPE_HEADER,
     ]
 
 
-_SPEC: Final = SPECVERSION.encode()
+_SPEC_HEADER: Final = ("ce_specversion", SPECVERSION.encode())
+_CONTENT_TYPE_HEADER: Final = ("content-type", b"application/json")
 
 
 def tier_headers(routed: Routed) -> list[tuple[str, bytes]]:
@@ -121,14 +142,14 @@ _TIER_HEADERS: Final = {tier: (H_TIER, tier.encode()) for tier in TIER_TOPICS}
 
 
 def route_headers(
-    record: Mapping[str, Any], national: Mapping[str, Any]
+    record: Mapping[str, Any], national: Mapping[str, Any], tiers: Sequence[TierName]
 ) -> tuple[list[tuple[str, bytes]], ...]:
-    """:func:`tier_headers` of the four outputs at once (valid, district, province, national)
-    of the record-level ``record`` whose national copy is ``national``."""
+    """:func:`tier_headers` of the record-level ``record``'s outputs to ``tiers`` (in that
+    order; ``national``: its national copy's, whose headers come from that copy)."""
     base = _ce_headers(record)
-    return (
-        [*base, _TIER_HEADERS["valid"]],
-        [*base, _TIER_HEADERS["district"]],
-        [*base, _TIER_HEADERS["province"]],
-        [*_national_headers(national), _TIER_HEADERS["national"]],
-    )
+    out = []
+    for t in tiers:
+        headers = _national_headers(national) if t == "national" else base.copy()
+        headers.append(_TIER_HEADERS[t])
+        out.append(headers)
+    return tuple(out)

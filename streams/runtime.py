@@ -63,6 +63,7 @@ class StreamsRuntime:
             aggregate_partitions=config.aggregate_partitions,
             state=state,
             record_topics=config.record_topics,
+            publish_valid=config.publish_valid,
         )
         self.counters = LiveCounters(counters)
         # stage 1 on threads of this process (0: inline on the event loop)

@@ -48,6 +48,7 @@ from schemas import (
     upcast,
     verify,
 )
+from schemas.envelope import Op
 from schemas.hierarchy import VN_TZ, Hierarchy, HierarchyError
 from schemas.keys import STATION_HEAD, require_role
 from schemas.partition import partition_for
@@ -71,6 +72,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _TRANSFER: Final = RecordType.PERSON_TRANSFER.value
+#: the names of record types and ops (a look-up costs less than an enum's ``.value``)
+_NAMES: Final[dict[RecordType | Op, str]] = {m: m.value for e in (RecordType, Op) for m in e}
 
 
 #: A tier record as a dict: the fields of :class:`schemas.tier.TierRecord`, in its order,
@@ -186,14 +189,14 @@ class Validator:
                 f"{policy.max_event_age.days} days",
                 field="ce_time",
             )
+        rt = _NAMES[change.record_type]
         placement = self._placement(change.station, change.time, "ce_source")
-        if change.record_type.value == _TRANSFER and change.data is not None:
+        if rt == _TRANSFER and change.data is not None:
             self._placement(change.data["to_station"], change.time, "data.to_station")
         if self.verify_signatures:
             key = verify(change, self.keys, received=msg.timestamp)
             if change.record_type is RecordType.REPORT_SUBMISSION:
                 require_role(key, STATION_HEAD)
-        rt = change.record_type.value
         data: dict[str, Any] | None = change.data
         major = change.schema_major
         if data is not None:
@@ -206,8 +209,8 @@ class Validator:
             "event_id": change.id,
             "record_type": rt,
             "record_id": change.record_id,
-            "record_key": change.key,
-            "op": change.op.value,
+            "record_key": msg.key.decode(),  # = change.key: decode checked it
+            "op": _NAMES[change.op],
             "record_version": change.record_version,
             "station_seq": change.station_seq,
             "schema_major": major,

@@ -52,6 +52,11 @@ def worker(
         StreamsConfig.model_fields["verify_processes"].default,
         help="Worker processes for the stateless checks (0: in the worker process).",
     ),
+    publish_valid: bool = typer.Option(
+        StreamsConfig.model_fields["publish_valid"].default,
+        help="Also publish every accepted record to changes.valid (nothing in the pipeline "
+        "reads it; the same bytes as its record-level tier topic).",
+    ),
     session_timeout: float = typer.Option(30.0, help="Broker session timeout (s)."),
     data_dir: str = typer.Option(None, help="faust data dir (default: <TUYEN_HOME>/streams)."),
     state_store: Annotated[
@@ -103,6 +108,7 @@ def worker(
         topic_prefix=prefix,
         partitions=raw_partitions,
         record_topics=s.record_topics,
+        publish_valid=publish_valid,
         pseudonym_key=anchors.pseudonym_key,
         key_registry_path=anchors.key_registry_path,
         facilities_path=anchors.facilities_path,

@@ -52,11 +52,14 @@ def pipeline_stages(prefix: str = "", province_topics: tuple[str, ...] = ()) -> 
     def n(base: str) -> str:
         return T.topic_name(base, prefix)
 
-    tiers = (n(T.TIER_DISTRICT), n(T.TIER_PROVINCE), n(T.TIER_NATIONAL), *province_topics)
+    # every accepted event has exactly one national copy: tier.national is the validate
+    # stage's output (changes.valid is not published unless the worker is told to)
+    accepted = n(T.TIER_NATIONAL)
+    record_level = (n(T.TIER_DISTRICT), n(T.TIER_PROVINCE), *province_topics)
     return (
-        Stage("validate", (n(T.RAW),), (n(T.VALID), n(T.DLQ))),
-        Stage("route", (n(T.VALID),), tiers),
-        Stage("aggregate", (n(T.VALID),), (n(T.AGGREGATES),)),
+        Stage("validate", (n(T.RAW),), (accepted, n(T.DLQ))),
+        Stage("route", (accepted,), record_level),
+        Stage("aggregate", (accepted,), (n(T.AGGREGATES),)),
     )
 
 

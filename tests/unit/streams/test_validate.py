@@ -21,7 +21,7 @@ from schemas.topics import RecordTopics
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 from streams.pseudonymise import Pseudonymiser
-from streams.route import encode_record, route, tier_headers
+from streams.route import H_TIER, encode_record, route, tier_headers
 from streams.validate import Accepted, RawMessage, Validator
 from tests.data.bad_inputs import KEY_SEED, Case, EventFactory, bad_inputs
 
@@ -144,10 +144,11 @@ def test_interleaved_valid_events_all_come_through() -> None:
     by_topic: dict[str, int] = {}
     for o in out.outputs:
         by_topic[o.topic] = by_topic.get(o.topic, 0) + 1
-    for t in ("t.changes.valid", "t.tier.district", "t.tier.province", "t.tier.national"):
+    for t in ("t.tier.district", "t.tier.province", "t.tier.national"):
         assert by_topic[t] == out.accepted
+    assert "t.changes.valid" not in by_topic  # StreamsConfig.publish_valid is off
     for o in out.outputs:
-        if o.topic == "t.changes.valid":
+        if o.topic == "t.tier.district":
             rec = load_tier_record(o.value or b"")
             assert rec.station_code and rec.province_code and rec.schema_major >= 1
 
@@ -181,7 +182,7 @@ def test_upcasts_older_major() -> None:
     f = EventFactory()
     m = f.message(f.change("encounter", major=1))
     out = processor().process(raw([m]))
-    rec = load_tier_record(next(o.value for o in out.outputs if o.topic == "t.changes.valid"))  # type: ignore[arg-type]
+    rec = load_tier_record(next(o.value for o in out.outputs if o.topic == "t.tier.district"))  # type: ignore[arg-type]
     assert rec.source_major == 1 and rec.schema_major == 2
     assert rec.data is not None and "blood_pressure" in rec.data["vitals"]
 
@@ -243,7 +244,35 @@ def test_fast_tier_dicts_are_valid_tier_records() -> None:
                 )
             )
     assert [tuple(o)[:4] for o in out.outputs] == expected
-    assert all(o.origin is m for o, m in zip(out.outputs[::4], msgs, strict=True))
+    assert all(o.origin is m for o, m in zip(out.outputs[::3], msgs, strict=True))
+
+
+@pytest.mark.parametrize("record_topics", ["single", "province"])
+def test_changes_valid_is_published_only_when_asked(record_topics: RecordTopics) -> None:
+    """``publish_valid``: each accepted event also goes to ``changes.valid``, first, with the
+    bytes of its record-level output and ``tuyen_tier: valid``; off (the default) it does not."""
+    f = EventFactory()
+    msgs = raw([f.message(f.change(rt)) for rt in ("person", "encounter", "immunization")])
+    validator = Validator(Hierarchy.default(), f.key_registry(), partitions=PARTITIONS)
+    p = BatchProcessor(
+        validator,
+        Pseudonymiser("k"),
+        topic_prefix="t.",
+        record_topics=record_topics,
+        publish_valid=True,
+    )
+    out = p.process(msgs)
+    assert out.accepted == len(msgs)
+    per_event = 4 if record_topics == "single" else 3
+    assert len(out.outputs) == per_event * len(msgs)
+    for i in range(len(msgs)):
+        valid, record_level = out.outputs[i * per_event : i * per_event + 2]
+        assert valid.topic == "t.changes.valid" and header_value(valid.headers, H_TIER) == "valid"
+        assert (valid.key, valid.value) == (record_level.key, record_level.value)
+        assert valid.headers[:-1] == record_level.headers[:-1]
+    again = [f.message(f.change("encounter")) for _ in range(3)]
+    off = processor(f, record_topics).process(raw(again))
+    assert off.accepted == 3 and not [o for o in off.outputs if o.topic == "t.changes.valid"]
 
 
 def test_check_pool_gives_the_in_process_verdicts(tmp_path: Path) -> None:

@@ -1,0 +1,174 @@
+"""The order that makes a segment's flushes exactly-once: parts while open, one file at close.
+
+A partition's open segment ``S`` (sinks.segments) is made visible in *parts*: a flush writes
+only the rows received since the previous one, ``[P, E)``, as
+``<dir>/<topic>+<partition>+<S>.<P>.parquet`` in every directory those rows touch, and
+commits ``E``. When the segment closes at ``N`` (rows, bytes or age), all its rows are written
+as ``<dir>/<topic>+<partition>+<S>.parquet`` and its parts are removed.
+
+The commit metadata (``tuyen-seg=<S>``, with ``;part=<E>`` or ``;close=<N>`` while a cut is
+under way) is what a restarted or rebalanced sink resumes from: it seeks back to ``S``
+(rebuilding the segment's rows in memory: the rows before the committed offset are already
+in files), and a cut named in the metadata is cut again at the same end, so it rewrites the
+same rows under the same names. :class:`CutOrder` runs the steps; see docs/stores.md
+"Guarantees" for why each crash point converges.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from sinks.store import Store, file_name, part_name, parts_prefix
+
+__all__ = [
+    "Commit",
+    "Cut",
+    "CutOrder",
+    "SegmentMark",
+    "parse_segment_metadata",
+    "segment_metadata",
+]
+
+logger = logging.getLogger(__name__)
+
+_META_PREFIX = "tuyen-seg="
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMark:
+    """What commit metadata says: the open segment's start and the cut under way, if any."""
+
+    start: int
+    cut_end: int | None = None
+    closing: bool = False
+
+
+def segment_metadata(start: int, cut_end: int | None = None, *, closing: bool = False) -> str:
+    """``tuyen-seg=<S>``; with a cut under way ``…;part=<E>`` or ``…;close=<N>``."""
+    text = f"{_META_PREFIX}{start}"
+    if cut_end is not None:
+        text += f";{'close' if closing else 'part'}={cut_end}"
+    return text
+
+
+def parse_segment_metadata(metadata: str | None) -> SegmentMark | None:
+    """The :class:`SegmentMark` in commit metadata, or None (absent or not ours)."""
+    if not metadata or not metadata.startswith(_META_PREFIX):
+        return None
+    head, _, cut = metadata[len(_META_PREFIX) :].partition(";")
+    if not head.isdigit():
+        return None
+    kind, _, end = cut.partition("=")
+    if kind in ("part", "close") and end.isdigit():
+        return SegmentMark(int(head), int(end), closing=kind == "close")
+    return SegmentMark(int(head))
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Commit ``offset`` (the next to read) for ``partition``, with the segment start and the
+    cut under way (``cut_end``, ``closing``) as metadata."""
+
+    partition: int
+    offset: int
+    segment_start: int
+    cut_end: int | None = None
+    closing: bool = False
+
+    @property
+    def metadata(self) -> str:
+        return segment_metadata(self.segment_start, self.cut_end, closing=self.closing)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One partition's rows to make durable: the part ``[first, end)`` of segment ``start``,
+    or (``closing``) the whole segment ``[start, end)``.
+
+    ``intent``: commit the cut's end before writing (a cut by time: a restarted sink could
+    not find its end otherwise); a cut by count or bytes, or one resumed from metadata,
+    needs none."""
+
+    partition: int
+    start: int
+    first: int
+    end: int
+    closing: bool
+    tables: dict[str, pa.Table]
+    intent: bool = True
+
+    def name(self, topic: str) -> str:
+        if self.closing:
+            return file_name(topic, self.partition, self.start)
+        return part_name(topic, self.partition, self.start, self.first)
+
+    @property
+    def intent_commit(self) -> Commit:
+        return Commit(self.partition, self.first, self.start, self.end, closing=self.closing)
+
+    @property
+    def done_commit(self) -> Commit:
+        start = self.end if self.closing else self.start
+        return Commit(self.partition, self.end, start)
+
+
+@dataclass
+class CutOrder:
+    """Makes cuts durable, in the order that gives exactly-once files under a crash anywhere.
+
+    ``commit(commits)`` commits synchronously and says whether the broker took them (a
+    failure it may retry later is False, and the commits stay with it, pending); ``store``
+    gives the store of a directory."""
+
+    topic: str
+    commit: Callable[[Sequence[Commit]], bool]
+    store: Callable[[str], Store]
+    files_written: int = 0
+    bytes_written: int = 0
+    parts_removed: int = 0
+
+    def run(self, cuts: Sequence[Cut]) -> list[Cut]:
+        """The cuts made durable (those whose intent the broker did not take are left for
+        a later try: their rows stay in memory, nothing of them is written)."""
+        done = self.step1_commit_intents(cuts)
+        for cut in done:
+            self.step2_write(cut)
+            if cut.closing:
+                self.step3_remove_parts(cut)
+        if done:
+            self.step4_commit_ends(done)
+        return done
+
+    def step1_commit_intents(self, cuts: Sequence[Cut]) -> list[Cut]:
+        """1. Commit (first offset, ``tuyen-seg=S;part=E`` / ``;close=N``) of every cut by
+        time: a sink that resumes from it cuts at the same end."""
+        needing = [c for c in cuts if c.intent]
+        if needing and not self.commit([c.intent_commit for c in needing]):
+            return [c for c in cuts if not c.intent]
+        return list(cuts)
+
+    def step2_write(self, cut: Cut) -> None:
+        """2. Write the cut's file in every directory its rows touch (atomic, durable)."""
+        name = cut.name(self.topic)
+        for directory in sorted(cut.tables):
+            store = self.store(directory)
+            self.bytes_written += store.write_table(
+                store.path(directory, name), cut.tables[directory]
+            )
+            self.files_written += 1
+
+    def step3_remove_parts(self, cut: Cut) -> None:
+        """3. (closing) Remove the segment's parts from the directories the segment touches:
+        its rows are all in the segment file now."""
+        prefix = parts_prefix(self.topic, cut.partition, cut.start)
+        for directory in sorted(cut.tables):
+            self.parts_removed += self.store(directory).delete_parts(directory, prefix)
+
+    def step4_commit_ends(self, cuts: Sequence[Cut]) -> None:
+        """4. Commit each cut's end (``tuyen-seg=S``; after a close, the next segment's start
+        ``N``). A failure leaves them pending with the committer, retried later."""
+        self.commit([c.done_commit for c in cuts])

@@ -1,0 +1,265 @@
+"""Parts of open segments: the order of commits, writes and removals (sinks.parts.CutOrder)
+driven with a fake broker, and a crash at every step — then a restarted writer that resumes
+from what the fake broker had committed ends with every event exactly once on disk, and with
+no part left once its segments have closed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sinks.encode import tier_encoder
+from sinks.parts import Commit, Cut, CutOrder, SegmentMark, parse_segment_metadata
+from sinks.segments import SegmentWriter
+from sinks.store import Store
+from sinks.testing import FakeMessage, tier_record
+
+TOPIC = "tier.province"
+N = 48
+
+
+class Crash(Exception):
+    """The process dies here."""
+
+
+@dataclass
+class Budget:
+    """Counts the steps (commits, file writes, file removals); raises :class:`Crash` at
+    step ``crash_at`` (never if None)."""
+
+    crash_at: int | None = None
+    steps: int = 0
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.crash_at is not None and self.steps >= self.crash_at:
+            raise Crash
+
+
+@dataclass(frozen=True)
+class CrashingStore(Store):
+    budget: Budget = field(default_factory=Budget)
+
+    def write_table(self, path: str, table: pa.Table) -> int:
+        self.budget.tick()
+        return super().write_table(path, table)
+
+    def delete(self, path: str) -> None:
+        self.budget.tick()
+        super().delete(path)
+
+
+@dataclass
+class FakeBroker:
+    """The committed offset and metadata of each partition."""
+
+    budget: Budget
+    committed: dict[int, tuple[int, str]] = field(default_factory=dict)
+    log: list[Commit] = field(default_factory=list)
+
+    def commit(self, commits: Sequence[Commit]) -> bool:
+        self.budget.tick()
+        for c in commits:
+            self.committed[c.partition] = (c.offset, c.metadata)
+            self.log.append(c)
+        return True
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _messages(n: int = N) -> list[FakeMessage]:
+    """Rows over four directories (two provinces × two record types)."""
+    out = []
+    for i in range(n):
+        rt = "person" if i % 3 == 0 else "encounter"
+        rec = tier_record(rt, n=i, event_id=f"e{i}", province="01" if i % 2 else "79")
+        out.append(FakeMessage.of(TOPIC, 0, i, rec))
+    return out
+
+
+def _writer(
+    root: Path, budget: Budget, broker: FakeBroker, clock: Clock, rotate: int, age: float = 7.0
+) -> SegmentWriter:
+    base = Store.open(root)
+    store = CrashingStore(base.uri, base.fs, base.base, budget)
+    return SegmentWriter(
+        store=store,
+        topic=TOPIC,
+        encoder=tier_encoder("province"),
+        rotate_rows=rotate,
+        max_age_s=age,
+        flush_interval_s=2.0,
+        clock=clock,
+        commit=broker.commit,
+    )
+
+
+def _run(w: SegmentWriter, msgs: Sequence[FakeMessage], batch: int, clock: Clock) -> None:
+    for i in range(0, len(msgs), batch):
+        w.add(0, msgs[i : i + batch])
+        clock.now += 1.0
+        w.flush_due()
+
+
+def _rows(root: Path) -> Counter[str]:
+    ids: Counter[str] = Counter()
+    for p in root.rglob("*.parquet"):
+        ids.update(str(e) for e in pq.read_table(p, columns=["event_id"])["event_id"].to_pylist())
+    return ids
+
+
+def _parts(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob("*.parquet") if p.name.count(".") > 2)
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob(".*.tmp"))
+
+
+def _resume(root: Path, broker: FakeBroker, batch: int, rotate: int) -> SegmentWriter:
+    """A new process: resume from the committed offset and metadata, seek back, catch up
+    (its segments close by count only: what the crashed one left must be gone already)."""
+    clock = Clock()
+    broker.budget = Budget()  # the broker lives on; the new process crashes no more
+    w = _writer(root, broker.budget, broker, clock, rotate, age=1e6)
+    msgs = _messages()
+    if 0 in broker.committed:
+        offset, metadata = broker.committed[0]
+        mark = parse_segment_metadata(metadata)
+        assert mark is not None
+        w.resume(0, mark.start, committed=offset, mark=mark)
+        msgs = msgs[mark.start :]
+    _run(w, msgs, batch, clock)
+    w.flush_due(force=True)
+    return w
+
+
+def test_the_order_intent_write_remove_commit(tmp_path: Path) -> None:
+    """The steps, in order, for a part cut by time and a close by age, with a fake broker
+    and a store that logs."""
+    events: list[str] = []
+
+    @dataclass(frozen=True)
+    class LoggingStore(Store):
+        def write_table(self, path: str, table: pa.Table) -> int:
+            events.append(f"write {Path(path).name}")
+            return super().write_table(path, table)
+
+        def delete(self, path: str) -> None:
+            events.append(f"delete {Path(path).name}")
+            super().delete(path)
+
+    def commit(commits: Sequence[Commit]) -> bool:
+        events.extend(f"commit {c.offset} {c.metadata}" for c in commits)
+        return True
+
+    base = Store.open(tmp_path)
+    order = CutOrder(TOPIC, commit, lambda _d: LoggingStore(base.uri, base.fs, base.base))
+    table = pa.table({"x": [1]})
+    order.run([Cut(0, 10, 12, 15, False, {"a": table}, intent=True)])
+    order.run([Cut(0, 10, 15, 20, True, {"a": table}, intent=True)])
+    assert events == [
+        "commit 12 tuyen-seg=10;part=15",
+        f"write {TOPIC}+0+10.12.parquet",
+        "commit 15 tuyen-seg=10",
+        "commit 15 tuyen-seg=10;close=20",
+        f"write {TOPIC}+0+10.parquet",
+        f"delete {TOPIC}+0+10.12.parquet",
+        "commit 20 tuyen-seg=20",
+    ]
+
+
+def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> None:
+    base = Store.open(tmp_path)
+    order = CutOrder(TOPIC, lambda _c: False, lambda _d: base)
+    table = pa.table({"x": [1]})
+    untimed = Cut(1, 0, 0, 5, True, {"b": table}, intent=False)  # a close by count
+    done = order.run([Cut(0, 0, 0, 5, False, {"a": table}), untimed])
+    assert done == [untimed]
+    assert [p.name for p in tmp_path.rglob("*.parquet")] == [f"{TOPIC}+1+0.parquet"]
+
+
+@pytest.mark.parametrize(
+    "metadata, mark",
+    [
+        ("tuyen-seg=7", SegmentMark(7)),
+        ("tuyen-seg=7;part=12", SegmentMark(7, 12)),
+        ("tuyen-seg=7;close=30", SegmentMark(7, 30, closing=True)),
+        ("tuyen-seg=7;later=1", SegmentMark(7)),
+        ("tuyen-seg=x", None),
+        ("other", None),
+        (None, None),
+    ],
+)
+def test_metadata(metadata: str | None, mark: SegmentMark | None) -> None:
+    assert parse_segment_metadata(metadata) == mark
+    if mark is not None and metadata and "later" not in metadata:
+        assert Commit(0, 0, mark.start, mark.cut_end, closing=mark.closing).metadata == metadata
+
+
+def test_parts_while_open_one_file_per_directory_at_close(tmp_path: Path) -> None:
+    broker = FakeBroker(Budget())
+    clock = Clock()
+    w = _writer(tmp_path, Budget(), broker, clock, rotate=1000)
+    _run(w, _messages(), 4, clock)  # flushes every 2 s, closes by age every 7 s
+    w.flush_due(force=True)
+    assert _rows(tmp_path) == Counter(f"e{i}" for i in range(N)) and _parts(tmp_path)
+    clock.now += 100
+    w.flush_due()
+    assert _parts(tmp_path) == []
+    names = {p.name for p in tmp_path.rglob("*.parquet")}
+    assert len(names) == len({c.segment_start for c in broker.log} - {N}) == 2
+    assert w.parts_removed > 0
+    assert _rows(tmp_path) == Counter(f"e{i}" for i in range(N))
+    assert broker.committed[0] == (N, f"tuyen-seg={N}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    crash_at=st.integers(1, 160),
+    batch=st.integers(1, 9),
+    rotate=st.integers(5, 40),
+    second_batch=st.integers(1, 9),
+)
+def test_crash_at_any_step_then_resume_every_event_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    crash_at: int,
+    batch: int,
+    rotate: int,
+    second_batch: int,
+) -> None:
+    """Killed at any commit, file write or part removal (parts cut by time, segments closed
+    by count and by age), restarted from the fake broker's committed offset and metadata
+    with another batching: every event exactly once on disk once caught up, and no part
+    left once every segment has closed."""
+    root = tmp_path_factory.mktemp("crash")
+    budget = Budget(crash_at)
+    broker = FakeBroker(budget)
+    clock = Clock()
+    w = _writer(root, budget, broker, clock, rotate)
+    try:
+        _run(w, _messages(), batch, clock)
+        w.flush_due(force=True)
+    except Crash:
+        pass
+    w2 = _resume(root, broker, second_batch, rotate)
+    assert _rows(root) == Counter(f"e{i}" for i in range(N))
+    assert _leftovers(root) == []
+    w2.clock = lambda: 1e7  # later: every segment closes by age
+    w2.flush_due()
+    assert _parts(root) == []
+    assert _rows(root) == Counter(f"e{i}" for i in range(N))

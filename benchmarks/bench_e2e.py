@@ -304,7 +304,8 @@ def _pipeline_run(
         sink_args=sink_args,
         development=True,
         worker_args=("--partitions", str(PARTITIONS)),
-        extra_env={"PYTHONPATH": checkout} if checkout else {},
+        # INFO: the sinks' stop lines count the files they wrote (_files_written)
+        extra_env={"TUYEN_LOG_LEVEL": "INFO", **({"PYTHONPATH": checkout} if checkout else {})},
     )
     pipeline.start()
     try:

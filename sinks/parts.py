@@ -40,18 +40,26 @@ _META_PREFIX = "tuyen-seg="
 
 @dataclass(frozen=True, slots=True)
 class SegmentMark:
-    """What commit metadata says: the open segment's start and the cut under way, if any."""
+    """What commit metadata says: the open segment's start and the cut under way, if any
+    (its end, whether it closes the segment, and the first offset of a part that merges
+    earlier parts)."""
 
     start: int
     cut_end: int | None = None
     closing: bool = False
+    cut_from: int | None = None
 
 
-def segment_metadata(start: int, cut_end: int | None = None, *, closing: bool = False) -> str:
-    """``tuyen-seg=<S>``; with a cut under way ``…;part=<E>`` or ``…;close=<N>``."""
+def segment_metadata(
+    start: int, cut_end: int | None = None, *, closing: bool = False, cut_from: int | None = None
+) -> str:
+    """``tuyen-seg=<S>``; with a cut under way ``…;part=<E>`` (``…;part=<E>;from=<Q>`` for a
+    part that merges the parts from ``Q`` on) or ``…;close=<N>``."""
     text = f"{_META_PREFIX}{start}"
     if cut_end is not None:
         text += f";{'close' if closing else 'part'}={cut_end}"
+        if cut_from is not None and not closing:
+            text += f";from={cut_from}"
     return text
 
 
@@ -59,43 +67,55 @@ def parse_segment_metadata(metadata: str | None) -> SegmentMark | None:
     """The :class:`SegmentMark` in commit metadata, or None (absent or not ours)."""
     if not metadata or not metadata.startswith(_META_PREFIX):
         return None
-    head, _, cut = metadata[len(_META_PREFIX) :].partition(";")
+    head, *fields = metadata[len(_META_PREFIX) :].split(";")
     if not head.isdigit():
         return None
-    kind, _, end = cut.partition("=")
-    if kind in ("part", "close") and end.isdigit():
-        return SegmentMark(int(head), int(end), closing=kind == "close")
+    values = {}
+    for item in fields:
+        key, _, value = item.partition("=")
+        if value.isdigit():
+            values[key] = int(value)
+    if "close" in values:
+        return SegmentMark(int(head), values["close"], closing=True)
+    if "part" in values:
+        return SegmentMark(int(head), values["part"], cut_from=values.get("from"))
     return SegmentMark(int(head))
 
 
 @dataclass(frozen=True, slots=True)
 class Commit:
     """Commit ``offset`` (the next to read) for ``partition``, with the segment start and the
-    cut under way (``cut_end``, ``closing``) as metadata."""
+    cut under way (``cut_end``, ``closing``, ``cut_from``) as metadata."""
 
     partition: int
     offset: int
     segment_start: int
     cut_end: int | None = None
     closing: bool = False
+    cut_from: int | None = None
 
     @property
     def metadata(self) -> str:
-        return segment_metadata(self.segment_start, self.cut_end, closing=self.closing)
+        return segment_metadata(
+            self.segment_start, self.cut_end, closing=self.closing, cut_from=self.cut_from
+        )
 
 
 @dataclass(frozen=True)
 class Cut:
-    """One partition's rows to make durable: the part ``[first, end)`` of segment ``start``,
-    or (``closing``) the whole segment ``[start, end)``.
+    """One partition's rows to make durable: the rows ``[first, end)`` of segment ``start``
+    as its part ``<start>.<first>``, or (``closing``) the whole segment ``[start, end)``.
 
-    ``intent``: commit the cut's end before writing (a cut by time: a restarted sink could
-    not find its end otherwise); a cut by count or bytes, or one resumed from metadata,
-    needs none."""
+    ``written``: the rows before it are in files already (the committed offset). A part with
+    ``first < written`` *merges* the parts from ``first`` on into one (they are removed
+    after it is written). ``intent``: commit the cut's end before writing (a cut by time: a
+    restarted sink could not find its end otherwise); a cut by count or bytes, or one
+    resumed from metadata, needs none."""
 
     partition: int
     start: int
     first: int
+    written: int
     end: int
     closing: bool
     tables: dict[str, pa.Table]
@@ -107,8 +127,13 @@ class Cut:
         return part_name(topic, self.partition, self.start, self.first)
 
     @property
+    def merges(self) -> bool:
+        return not self.closing and self.first < self.written
+
+    @property
     def intent_commit(self) -> Commit:
-        return Commit(self.partition, self.first, self.start, self.end, closing=self.closing)
+        merged = self.first if self.merges else None
+        return Commit(self.partition, self.written, self.start, self.end, self.closing, merged)
 
     @property
     def done_commit(self) -> Commit:
@@ -137,15 +162,16 @@ class CutOrder:
         done = self.step1_commit_intents(cuts)
         for cut in done:
             self.step2_write(cut)
-            if cut.closing:
+            if cut.closing or cut.merges:
                 self.step3_remove_parts(cut)
         if done:
             self.step4_commit_ends(done)
         return done
 
     def step1_commit_intents(self, cuts: Sequence[Cut]) -> list[Cut]:
-        """1. Commit (first offset, ``tuyen-seg=S;part=E`` / ``;close=N``) of every cut by
-        time: a sink that resumes from it cuts at the same end."""
+        """1. Commit (the committed offset again, ``tuyen-seg=S;part=E[;from=Q]`` /
+        ``;close=N``) of every cut by time: a sink that resumes from it cuts the same
+        rows."""
         needing = [c for c in cuts if c.intent]
         if needing and not self.commit([c.intent_commit for c in needing]):
             return [c for c in cuts if not c.intent]
@@ -162,11 +188,14 @@ class CutOrder:
             self.files_written += 1
 
     def step3_remove_parts(self, cut: Cut) -> None:
-        """3. (closing) Remove the segment's parts from the directories the segment touches:
-        its rows are all in the segment file now."""
+        """3. Remove the parts the cut's file replaces, from the directories its rows touch:
+        closing, every part of the segment; a merging part, those after its first offset
+        (their rows are all in it now)."""
         prefix = parts_prefix(self.topic, cut.partition, cut.start)
+        after = -1 if cut.closing else cut.first
         for directory in sorted(cut.tables):
-            self.parts_removed += self.store(directory).delete_parts(directory, prefix)
+            store = self.store(directory)
+            self.parts_removed += store.delete_parts(directory, prefix, after, cut.end)
 
     def step4_commit_ends(self, cuts: Sequence[Cut]) -> None:
         """4. Commit each cut's end (``tuyen-seg=S``; after a close, the next segment's start

@@ -40,6 +40,14 @@ def _accept(_commits: Sequence[Commit]) -> bool:
     return True
 
 
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+#: the level of the parts a sink finds in files when it resumes: never merged again
+_UNKNOWN = 1 << 30
+
+
 @dataclass
 class _Segment:
     start: int
@@ -49,18 +57,24 @@ class _Segment:
     written: int
     rows: int = 0
     value_bytes: int = 0
-    #: every row of the segment, per directory (what the close writes)
-    chunks: dict[str, list[pa.Table]] = field(default_factory=dict)
-    #: the rows from ``written`` on, per directory (the next part)
-    fresh: dict[str, list[pa.Table]] = field(default_factory=dict)
-    fresh_since: float | None = None
+    #: every row of the segment, as (first offset, rows per directory) in offset order
+    batches: list[tuple[int, dict[str, pa.Table]]] = field(default_factory=list)
+    #: the parts written so far: (first offset, merge level)
+    runs: list[tuple[int, int]] = field(default_factory=list)
+    fresh_since: float | None = None  # rows from ``written`` on arrived since then
     #: a cut resumed from commit metadata: the next cut ends exactly here
     cut_end: int | None = None
     cut_closing: bool = False
+    cut_from: int | None = None
 
-
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    def tables(self, first: int) -> dict[str, pa.Table]:
+        """The rows from offset ``first`` on, one table per directory."""
+        by_dir: dict[str, list[pa.Table]] = {}
+        for offset, tables in self.batches:
+            if offset >= first:
+                for directory, table in tables.items():
+                    by_dir.setdefault(directory, []).append(table)
+        return {d: _concat(t) for d, t in by_dir.items()}
 
 
 @dataclass
@@ -80,6 +94,10 @@ class SegmentWriter:
     flush_interval_s: float = 2.0
     clock: Callable[[], float] = time.monotonic
     commit: Callable[[Sequence[Commit]], bool] = _accept
+    #: a part merges the previous ones when it would be the ``merge_parts``-th of the same
+    #: level (an open segment keeps ~``merge_parts`` × log(flushes) parts; each row is
+    #: written ~log_merge_parts(flushes) times before the close)
+    merge_parts: int = 4
     rows_written: int = 0
     _segments: dict[int, _Segment] = field(default_factory=dict)
     #: where the next segment of a partition starts: (start and cut under way, written up to)
@@ -122,7 +140,11 @@ class SegmentWriter:
         if cut is not None and cut <= written:
             cut = None
         closing = bool(mark is not None and mark.closing and cut is not None)
-        self._starts[partition] = (SegmentMark(start, cut, closing=closing), written)
+        cut_from = mark.cut_from if mark is not None and cut is not None else None
+        self._starts[partition] = (
+            SegmentMark(start, cut, closing=closing, cut_from=cut_from),
+            written,
+        )
 
     def drop(self, partition: int) -> None:
         """Forget ``partition`` (revoked): its uncommitted rows are rebuilt by the next owner."""
@@ -165,7 +187,12 @@ class SegmentWriter:
                 cut = (
                     self._close_cut(partition, seg, intent=False)
                     if seg.cut_closing
-                    else self._part_cut(partition, seg, intent=False)
+                    else self._part_cut(
+                        partition,
+                        seg,
+                        intent=False,
+                        first=seg.written if seg.cut_from is None else seg.cut_from,
+                    )
                 )
                 commits += self._cut([cut])
         return commits
@@ -185,32 +212,49 @@ class SegmentWriter:
                 opened_at=self.clock(),
                 next_offset=start,
                 written=written,
+                runs=[(start, _UNKNOWN)] if written > start else [],
                 cut_end=mark.cut_end,
                 cut_closing=mark.closing,
+                cut_from=mark.cut_from,
             )
             self._segments[partition] = seg
         return seg
 
     def _append(self, seg: _Segment, chunk: Sequence[MessageLike], *, fresh: bool) -> None:
-        for directory, table in self.encoder(chunk).items():
-            seg.chunks.setdefault(directory, []).append(table)
-            if fresh:
-                seg.fresh.setdefault(directory, []).append(table)
+        seg.batches.append((int(chunk[0].offset() or 0), self.encoder(chunk)))
         if fresh and seg.fresh_since is None:
             seg.fresh_since = self.clock()
 
     # ---- output ---------------------------------------------------------------------------
 
-    def _part_cut(self, partition: int, seg: _Segment, *, intent: bool) -> Cut:
-        tables = {d: _concat(t) for d, t in seg.fresh.items()}
-        return Cut(partition, seg.start, seg.written, seg.next_offset, False, tables, intent)
+    def _part_cut(
+        self, partition: int, seg: _Segment, *, intent: bool, first: int | None = None
+    ) -> Cut:
+        """The rows since ``written`` as a part; merged with the parts before when they
+        would make ``merge_parts`` of one level (from ``first``, when resumed)."""
+        if first is None:
+            first = self._merge(seg)
+        end = seg.next_offset
+        return Cut(partition, seg.start, first, seg.written, end, False, seg.tables(first), intent)
+
+    def _merge(self, seg: _Segment) -> int:
+        """Where the next part starts: at ``written``, or earlier when it merges the last
+        ``merge_parts - 1`` parts of one level with it (then again at the next level, like
+        a carry in base ``merge_parts``)."""
+        runs = list(seg.runs)
+        first, level, k = seg.written, 0, self.merge_parts - 1
+        while k > 0 and len(runs) >= k and all(lv == level for _, lv in runs[-k:]):
+            first = runs[-k][0]
+            del runs[-k:]
+            level += 1
+        return first
 
     def _close_cut(self, partition: int, seg: _Segment, *, intent: bool) -> Cut:
-        tables = {}
-        for directory, chunks in seg.chunks.items():
-            tables[directory] = _concat(chunks)
-            seg.chunks[directory] = [tables[directory]]
-        return Cut(partition, seg.start, seg.written, seg.next_offset, True, tables, intent)
+        tables = seg.tables(seg.start)
+        seg.batches = [(seg.start, tables)]
+        return Cut(
+            partition, seg.start, seg.start, seg.written, seg.next_offset, True, tables, intent
+        )
 
     def _cut(self, cuts: list[Cut]) -> list[Commit]:
         """Make ``cuts`` durable (sinks.parts.CutOrder) and move the segments past them."""
@@ -230,16 +274,18 @@ class SegmentWriter:
                     seg.rows,
                 )
             else:
+                merged = [lv for first, lv in seg.runs if first >= cut.first]
+                seg.runs = [r for r in seg.runs if r[0] < cut.first]
+                seg.runs.append((cut.first, max(merged) + 1 if merged else 0))
                 seg.written = cut.end
-                seg.fresh.clear()
                 seg.fresh_since = None
-            seg.cut_end = None
+            seg.cut_end = seg.cut_from = None
         return [c.done_commit for c in done]
 
     def flush(self, partition: int) -> list[Commit]:
         """Write the new rows of ``partition``'s open segment now, as a part."""
         seg = self._segments.get(partition)
-        if seg is None or not seg.fresh or seg.cut_end is not None:
+        if seg is None or seg.fresh_since is None or seg.cut_end is not None:
             return []
         return self._cut([self._part_cut(partition, seg, intent=True)])
 
@@ -256,9 +302,8 @@ class SegmentWriter:
                 # (a rebuilt segment closes only once it holds every row already in files:
                 # its close removes the parts of every directory those rows touch)
                 cuts.append(self._close_cut(partition, seg, intent=True))
-            elif seg.fresh and (
-                force
-                or (seg.fresh_since is not None and now - seg.fresh_since >= self.flush_interval_s)
+            elif seg.fresh_since is not None and (
+                force or now - seg.fresh_since >= self.flush_interval_s
             ):
                 cuts.append(self._part_cut(partition, seg, intent=True))
         return self._cut(cuts) if cuts else []

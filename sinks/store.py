@@ -91,8 +91,12 @@ def parts_prefix(topic: str, partition: int, start: int) -> str:
     return f"{topic}+{partition}+{start}."
 
 
-def _is_part(name: str, prefix: str) -> bool:
-    return name.startswith(prefix) and name[len(prefix) : -len(".parquet")].isdigit()
+def _part_offset(name: str, prefix: str) -> int | None:
+    """The first offset of a part named ``<prefix><digits>.parquet``, else None."""
+    if not name.startswith(prefix) or not name.endswith(".parquet"):
+        return None
+    digits = name[len(prefix) : -len(".parquet")]
+    return int(digits) if digits.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -178,13 +182,19 @@ class Store:
         ]
         return sorted(found, key=lambda i: i.path)
 
-    def delete_parts(self, directory: str, prefix: str) -> int:
-        """Remove the part files named ``<prefix><digits>.parquet`` in ``directory`` (not
-        below it); how many there were."""
+    def delete_parts(
+        self, directory: str, prefix: str, after: int = -1, before: int | None = None
+    ) -> int:
+        """Remove the part files named ``<prefix><first offset>.parquet`` in ``directory``
+        (not below it) whose first offset is above ``after`` and below ``before``; how
+        many there were."""
         selector = pafs.FileSelector(self.path(directory), recursive=False, allow_not_found=True)
         removed = 0
         for info in self.fs.get_file_info(selector):
-            if info.type == pafs.FileType.File and _is_part(info.base_name, prefix):
+            if info.type != pafs.FileType.File:
+                continue
+            first = _part_offset(info.base_name, prefix)
+            if first is not None and first > after and (before is None or first < before):
                 self.delete(info.path)
                 removed += 1
         return removed

@@ -92,7 +92,13 @@ def _messages(n: int = N) -> list[FakeMessage]:
 
 
 def _writer(
-    root: Path, budget: Budget, broker: FakeBroker, clock: Clock, rotate: int, age: float = 7.0
+    root: Path,
+    budget: Budget,
+    broker: FakeBroker,
+    clock: Clock,
+    rotate: int,
+    age: float = 7.0,
+    merge: int = 4,
 ) -> SegmentWriter:
     base = Store.open(root)
     store = CrashingStore(base.uri, base.fs, base.base, budget)
@@ -105,6 +111,7 @@ def _writer(
         flush_interval_s=2.0,
         clock=clock,
         commit=broker.commit,
+        merge_parts=merge,
     )
 
 
@@ -130,12 +137,14 @@ def _leftovers(root: Path) -> list[str]:
     return sorted(p.name for p in root.rglob(".*.tmp"))
 
 
-def _resume(root: Path, broker: FakeBroker, batch: int, rotate: int) -> SegmentWriter:
+def _resume(
+    root: Path, broker: FakeBroker, batch: int, rotate: int, merge: int = 4
+) -> SegmentWriter:
     """A new process: resume from the committed offset and metadata, seek back, catch up
     (its segments close by count only: what the crashed one left must be gone already)."""
     clock = Clock()
     broker.budget = Budget()  # the broker lives on; the new process crashes no more
-    w = _writer(root, broker.budget, broker, clock, rotate, age=1e6)
+    w = _writer(root, broker.budget, broker, clock, rotate, age=1e6, merge=merge)
     msgs = _messages()
     if 0 in broker.committed:
         offset, metadata = broker.committed[0]
@@ -170,15 +179,24 @@ def test_the_order_intent_write_remove_commit(tmp_path: Path) -> None:
     base = Store.open(tmp_path)
     order = CutOrder(TOPIC, commit, lambda _d: LoggingStore(base.uri, base.fs, base.base))
     table = pa.table({"x": [1]})
-    order.run([Cut(0, 10, 12, 15, False, {"a": table}, intent=True)])
-    order.run([Cut(0, 10, 15, 20, True, {"a": table}, intent=True)])
+    order.run([Cut(0, 10, 10, 10, 12, False, {"a": table}, intent=True)])
+    order.run([Cut(0, 10, 12, 12, 15, False, {"a": table}, intent=True)])
+    order.run([Cut(0, 10, 10, 15, 17, False, {"a": table}, intent=True)])  # merges the two
+    order.run([Cut(0, 10, 10, 17, 20, True, {"a": table}, intent=True)])
     assert events == [
+        "commit 10 tuyen-seg=10;part=12",
+        f"write {TOPIC}+0+10.10.parquet",
+        "commit 12 tuyen-seg=10",
         "commit 12 tuyen-seg=10;part=15",
         f"write {TOPIC}+0+10.12.parquet",
         "commit 15 tuyen-seg=10",
-        "commit 15 tuyen-seg=10;close=20",
-        f"write {TOPIC}+0+10.parquet",
+        "commit 15 tuyen-seg=10;part=17;from=10",
+        f"write {TOPIC}+0+10.10.parquet",
         f"delete {TOPIC}+0+10.12.parquet",
+        "commit 17 tuyen-seg=10",
+        "commit 17 tuyen-seg=10;close=20",
+        f"write {TOPIC}+0+10.parquet",
+        f"delete {TOPIC}+0+10.10.parquet",
         "commit 20 tuyen-seg=20",
     ]
 
@@ -187,8 +205,8 @@ def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> No
     base = Store.open(tmp_path)
     order = CutOrder(TOPIC, lambda _c: False, lambda _d: base)
     table = pa.table({"x": [1]})
-    untimed = Cut(1, 0, 0, 5, True, {"b": table}, intent=False)  # a close by count
-    done = order.run([Cut(0, 0, 0, 5, False, {"a": table}), untimed])
+    untimed = Cut(1, 0, 0, 0, 5, True, {"b": table}, intent=False)  # a close by count
+    done = order.run([Cut(0, 0, 0, 0, 5, False, {"a": table}), untimed])
     assert done == [untimed]
     assert [p.name for p in tmp_path.rglob("*.parquet")] == [f"{TOPIC}+1+0.parquet"]
 
@@ -198,6 +216,7 @@ def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> No
     [
         ("tuyen-seg=7", SegmentMark(7)),
         ("tuyen-seg=7;part=12", SegmentMark(7, 12)),
+        ("tuyen-seg=7;part=12;from=9", SegmentMark(7, 12, cut_from=9)),
         ("tuyen-seg=7;close=30", SegmentMark(7, 30, closing=True)),
         ("tuyen-seg=7;later=1", SegmentMark(7)),
         ("tuyen-seg=x", None),
@@ -208,7 +227,8 @@ def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> No
 def test_metadata(metadata: str | None, mark: SegmentMark | None) -> None:
     assert parse_segment_metadata(metadata) == mark
     if mark is not None and metadata and "later" not in metadata:
-        assert Commit(0, 0, mark.start, mark.cut_end, closing=mark.closing).metadata == metadata
+        commit = Commit(0, 0, mark.start, mark.cut_end, mark.closing, mark.cut_from)
+        assert commit.metadata == metadata
 
 
 def test_parts_while_open_one_file_per_directory_at_close(tmp_path: Path) -> None:
@@ -228,12 +248,26 @@ def test_parts_while_open_one_file_per_directory_at_close(tmp_path: Path) -> Non
     assert broker.committed[0] == (N, f"tuyen-seg={N}")
 
 
-@settings(max_examples=60, deadline=None)
+def test_merged_parts_stay_few(tmp_path: Path) -> None:
+    """A part merges the last three of its level (merge_parts=4): 48 flushes of one open
+    segment leave a handful of parts, every event once."""
+    clock = Clock()
+    w = _writer(tmp_path, Budget(), FakeBroker(Budget()), clock, rotate=1000, age=1e6)
+    for m in _messages():
+        w.add(0, [m])
+        clock.now += 2.0
+        w.flush_due()
+    assert len(set(_parts(tmp_path))) <= 6  # 48 = 3·4²: three parts
+    assert _rows(tmp_path) == Counter(f"e{i}" for i in range(N))
+
+
+@settings(max_examples=80, deadline=None)
 @given(
-    crash_at=st.integers(1, 160),
+    crash_at=st.integers(1, 200),
     batch=st.integers(1, 9),
     rotate=st.integers(5, 40),
     second_batch=st.integers(1, 9),
+    merge=st.integers(1, 4),
 )
 def test_crash_at_any_step_then_resume_every_event_once(
     tmp_path_factory: pytest.TempPathFactory,
@@ -241,6 +275,7 @@ def test_crash_at_any_step_then_resume_every_event_once(
     batch: int,
     rotate: int,
     second_batch: int,
+    merge: int,
 ) -> None:
     """Killed at any commit, file write or part removal (parts cut by time, segments closed
     by count and by age), restarted from the fake broker's committed offset and metadata
@@ -250,13 +285,13 @@ def test_crash_at_any_step_then_resume_every_event_once(
     budget = Budget(crash_at)
     broker = FakeBroker(budget)
     clock = Clock()
-    w = _writer(root, budget, broker, clock, rotate)
+    w = _writer(root, budget, broker, clock, rotate, merge=merge)
     try:
         _run(w, _messages(), batch, clock)
         w.flush_due(force=True)
     except Crash:
         pass
-    w2 = _resume(root, broker, second_batch, rotate)
+    w2 = _resume(root, broker, second_batch, rotate, merge)
     assert _rows(root) == Counter(f"e{i}" for i in range(N))
     assert _leftovers(root) == []
     w2.clock = lambda: 1e7  # later: every segment closes by age

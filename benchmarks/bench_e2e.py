@@ -337,7 +337,9 @@ def _pipeline_run(
 
 def run(ctx: BenchContext) -> list[BenchResult]:
     burst = _events(seed=11, days=20, scale=max(0.01, 0.06 * ctx.scale), province="12")
-    steady_n = ctx.n(20_000)
+    # 30 s at 1,000 events/s at --scale 0.5: long enough for open segments to grow (a flush's
+    # cost may grow with its segment)
+    steady_n = ctx.n(60_000)
     # another province's stations: the burst's records (same stations, same record ids)
     # would make the steady run's versions stale, and the worker would reject them
     steady = _events(seed=12, days=4, scale=0.05, province="11")[:steady_n]

@@ -98,6 +98,8 @@ class SegmentWriter:
     #: level (an open segment keeps ~``merge_parts`` × log(flushes) parts; each row is
     #: written ~log_merge_parts(flushes) times before the close)
     merge_parts: int = 4
+    #: files a flush writes at once (each waits for its fsyncs; the disk takes several)
+    write_threads: int = 4
     rows_written: int = 0
     _segments: dict[int, _Segment] = field(default_factory=dict)
     #: where the next segment of a partition starts: (start and cut under way, written up to)
@@ -105,7 +107,9 @@ class SegmentWriter:
     _order: CutOrder = field(init=False)
 
     def __post_init__(self) -> None:
-        self._order = CutOrder(self.topic, lambda c: self.commit(c), self._store_of)
+        self._order = CutOrder(
+            self.topic, lambda c: self.commit(c), self._store_of, self.write_threads
+        )
 
     def _store_of(self, directory: str) -> Store:
         return self.route(directory) if self.route is not None else self.store

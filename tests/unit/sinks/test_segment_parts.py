@@ -99,6 +99,7 @@ def _writer(
     rotate: int,
     age: float = 7.0,
     merge: int = 4,
+    threads: int = 1,
 ) -> SegmentWriter:
     base = Store.open(root)
     store = CrashingStore(base.uri, base.fs, base.base, budget)
@@ -112,6 +113,7 @@ def _writer(
         clock=clock,
         commit=broker.commit,
         merge_parts=merge,
+        write_threads=threads,  # one: the crash points are the same in every run
     )
 
 
@@ -246,6 +248,21 @@ def test_parts_while_open_one_file_per_directory_at_close(tmp_path: Path) -> Non
     assert w.parts_removed > 0
     assert _rows(tmp_path) == Counter(f"e{i}" for i in range(N))
     assert broker.committed[0] == (N, f"tuyen-seg={N}")
+
+
+def test_files_written_together_are_the_files_written_one_by_one(tmp_path: Path) -> None:
+    files = {}
+    for threads in (1, 4):
+        root = tmp_path / str(threads)
+        clock = Clock()
+        w = _writer(root, Budget(), FakeBroker(Budget()), clock, rotate=10, threads=threads)
+        _run(w, _messages(), 5, clock)
+        w.flush_due(force=True)
+        files[threads] = {
+            str(p.relative_to(root)): pq.read_table(p).to_pylist() for p in root.rglob("*.parquet")
+        }
+        assert w.files_written >= len(files[threads]) > 4
+    assert files[1] == files[4]
 
 
 def test_merged_parts_stay_few(tmp_path: Path) -> None:

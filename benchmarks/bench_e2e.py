@@ -19,16 +19,21 @@ Figures, each beside baselines measured in the same run:
 
 ``TUYEN_BENCH_E2E_BASELINE=/a/checkout`` (e.g. ``main``'s) runs the same steady runs and the
 burst with that checkout's code (its directory first on the services' ``PYTHONPATH``, this
-environment's packages), in the same run, beside this tree's.
+environment's packages), in the same run, beside this tree's; and the segment writer alone
+(``benchmarks/segment_feed.py``: rows fed as at a steady rate, a flush every 2,000 rows, the
+segments open), this tree's beside that checkout's.
 
 The pipeline is the real one: ``tuyen streams worker`` and ``tuyen sink`` processes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -431,7 +436,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         ),
     ]
     if base is not None and base_fast is not None:
-        results += _baseline_results(checkout or "", one, fast, base, base_fast)
+        results += _baseline_results(checkout or "", ctx.n(120_000), one, fast, base, base_fast)
     return results
 
 
@@ -444,12 +449,41 @@ def _steady_extra(run: _Run) -> dict[str, float | str]:
     }
 
 
+FEED = Path(__file__).with_name("segment_feed.py")
+FEED_FLUSH_ROWS = 2000  # rows between flushes: 2 s at 1,000 events/s
+
+
+def _writer_alone(rows: int, checkout: str | None) -> dict[str, float]:
+    """``benchmarks/segment_feed.py`` with this tree's writer, or ``checkout``'s."""
+    env = {**os.environ, "PYTHONPATH": checkout or str(FEED.parent.parent)}
+    out = subprocess.run(
+        [sys.executable, str(FEED), str(rows), "100", str(FEED_FLUSH_ROWS)],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=1800,
+    )
+    return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
+
+
 def _baseline_results(
-    checkout: str, one: _Run, fast: _Run, base: _Run, base_fast: _Run
+    checkout: str, rows: int, one: _Run, fast: _Run, base: _Run, base_fast: _Run
 ) -> list[BenchResult]:
     """This tree's figures beside another checkout's, measured in the same run."""
     name = Path(checkout).name
+    feed, feed_base = _writer_alone(rows, None), _writer_alone(rows, checkout)
     out = [
+        BenchResult(
+            f"segment writer alone: {rows:,} rows, a flush every {FEED_FLUSH_ROWS:,}, this tree",
+            Measurement(feed["cpu_us_per_row"], "µs CPU per row"),
+            f"same, {name}'s writer",
+            Measurement(feed_base["cpu_us_per_row"], "µs CPU per row"),
+            higher_is_better=False,
+            extra={
+                **{k: round(v, 2) for k, v in feed.items()},
+                **{f"baseline_{k}": round(v, 2) for k, v in feed_base.items()},
+            },
+        ),
         BenchResult(
             "end to end: publish → 3 tier stores, this tree",
             Measurement(one.rate, "events/s"),
@@ -461,7 +495,7 @@ def _baseline_results(
                 "baseline_cpu_us_per_event_pipeline": round(base.cpu_us),
                 "baseline_cpu_us_per_event_sinks": round(base.sink_cpu_us),
             },
-        )
+        ),
     ]
     for label, mine, theirs in (("", one, base), (f", flush {FAST_FLUSH_S} s", fast, base_fast)):
         p50, p95, p99 = _percentiles(mine.fresh)

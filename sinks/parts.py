@@ -1,17 +1,18 @@
-"""The order that makes a segment's flushes exactly-once: parts while open, one file at close.
+"""The order that makes a segment's cuts exactly-once: parts while open, one file at close.
 
-A partition's open segment ``S`` (sinks.segments) is made visible in *parts*: a flush writes
-only the rows received since the previous one, ``[P, E)``, as
-``<dir>/<topic>+<partition>+<S>.<P>.parquet`` in every directory those rows touch, and
-commits ``E``. When the segment closes at ``N`` (rows, bytes or age), all its rows are written
-as ``<dir>/<topic>+<partition>+<S>.parquet`` and its parts are removed.
+A partition's open segment ``S`` (sinks.segments) is made visible in *parts*: its offsets are
+cut in blocks from ``S``, and a flush writes each block that received rows, with all the
+block's rows read so far, as ``<dir>/<topic>+<partition>+<S>.<block start>.parquet`` in every
+directory those rows touch, then commits the offset after them. When the segment closes at
+``N`` (rows, bytes or age), all its rows are written as
+``<dir>/<topic>+<partition>+<S>.parquet`` and its parts are removed.
 
-The commit metadata (``tuyen-seg=<S>``, with ``;part=<E>`` or ``;close=<N>`` while a cut is
-under way) is what a restarted or rebalanced sink resumes from: it seeks back to ``S``
-(rebuilding the segment's rows in memory: the rows before the committed offset are already
-in files), and a cut named in the metadata is cut again at the same end, so it rewrites the
-same rows under the same names. :class:`CutOrder` runs the steps; see docs/stores.md
-"Guarantees" for why each crash point converges.
+The commit metadata (``tuyen-seg=<S>``, with ``;close=<N>`` while a close by age is under
+way) is what a restarted or rebalanced sink resumes from: it seeks back to ``S`` (rebuilding
+the segment's rows in memory: the rows before the committed offset are already in files), so
+it rewrites a block with at least the rows it had (a superset reaches every directory the
+earlier write did), and a close by age named in the metadata is made again at the same end.
+:class:`CutOrder` runs the steps; see docs/stores.md "Guarantees" for each crash point.
 """
 
 from __future__ import annotations
@@ -41,26 +42,19 @@ _META_PREFIX = "tuyen-seg="
 
 @dataclass(frozen=True, slots=True)
 class SegmentMark:
-    """What commit metadata says: the open segment's start and the cut under way, if any
-    (its end, whether it closes the segment, and the first offset of a part that merges
-    earlier parts)."""
+    """What commit metadata says: the open segment's start and, while a close by age is
+    under way, its end."""
 
     start: int
     cut_end: int | None = None
     closing: bool = False
-    cut_from: int | None = None
 
 
-def segment_metadata(
-    start: int, cut_end: int | None = None, *, closing: bool = False, cut_from: int | None = None
-) -> str:
-    """``tuyen-seg=<S>``; with a cut under way ``…;part=<E>`` (``…;part=<E>;from=<Q>`` for a
-    part that merges the parts from ``Q`` on) or ``…;close=<N>``."""
+def segment_metadata(start: int, cut_end: int | None = None, *, closing: bool = False) -> str:
+    """``tuyen-seg=<S>``; with a close under way ``…;close=<N>``."""
     text = f"{_META_PREFIX}{start}"
-    if cut_end is not None:
-        text += f";{'close' if closing else 'part'}={cut_end}"
-        if cut_from is not None and not closing:
-            text += f";from={cut_from}"
+    if cut_end is not None and closing:
+        text += f";close={cut_end}"
     return text
 
 
@@ -68,50 +62,40 @@ def parse_segment_metadata(metadata: str | None) -> SegmentMark | None:
     """The :class:`SegmentMark` in commit metadata, or None (absent or not ours)."""
     if not metadata or not metadata.startswith(_META_PREFIX):
         return None
-    head, *fields = metadata[len(_META_PREFIX) :].split(";")
+    head, _, rest = metadata[len(_META_PREFIX) :].partition(";")
     if not head.isdigit():
         return None
-    values = {}
-    for item in fields:
-        key, _, value = item.partition("=")
-        if value.isdigit():
-            values[key] = int(value)
-    if "close" in values:
-        return SegmentMark(int(head), values["close"], closing=True)
-    if "part" in values:
-        return SegmentMark(int(head), values["part"], cut_from=values.get("from"))
+    key, _, value = rest.partition("=")
+    if key == "close" and value.isdigit():
+        return SegmentMark(int(head), int(value), closing=True)
     return SegmentMark(int(head))
 
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """Commit ``offset`` (the next to read) for ``partition``, with the segment start and the
-    cut under way (``cut_end``, ``closing``, ``cut_from``) as metadata."""
+    """Commit ``offset`` (the next to read) for ``partition``, with the segment start (and a
+    close under way, ``cut_end``) as metadata."""
 
     partition: int
     offset: int
     segment_start: int
     cut_end: int | None = None
     closing: bool = False
-    cut_from: int | None = None
 
     @property
     def metadata(self) -> str:
-        return segment_metadata(
-            self.segment_start, self.cut_end, closing=self.closing, cut_from=self.cut_from
-        )
+        return segment_metadata(self.segment_start, self.cut_end, closing=self.closing)
 
 
 @dataclass(frozen=True)
 class Cut:
     """One partition's rows to make durable: the rows ``[first, end)`` of segment ``start``
-    as its part ``<start>.<first>``, or (``closing``) the whole segment ``[start, end)``.
+    as its part ``<start>.<first>`` (a block, with all its rows read so far), or
+    (``closing``) the whole segment ``[start, end)``.
 
-    ``written``: the rows before it are in files already (the committed offset). A part with
-    ``first < written`` *merges* the parts from ``first`` on into one (they are removed
-    after it is written). ``intent``: commit the cut's end before writing (a cut by time: a
-    restarted sink could not find its end otherwise); a cut by count or bytes, or one
-    resumed from metadata, needs none."""
+    ``written``: the rows before it are in files already (the committed offset).
+    ``intent``: commit the cut's end before writing (a close by age: a restarted sink could
+    not find its end otherwise); parts, and closes by count or bytes, need none."""
 
     partition: int
     start: int
@@ -128,13 +112,8 @@ class Cut:
         return part_name(topic, self.partition, self.start, self.first)
 
     @property
-    def merges(self) -> bool:
-        return not self.closing and self.first < self.written
-
-    @property
     def intent_commit(self) -> Commit:
-        merged = self.first if self.merges else None
-        return Commit(self.partition, self.written, self.start, self.end, self.closing, merged)
+        return Commit(self.partition, self.written, self.start, self.end, self.closing)
 
     @property
     def done_commit(self) -> Commit:
@@ -166,16 +145,15 @@ class CutOrder:
         done = self.step1_commit_intents(cuts)
         self.step2_write(done)
         for cut in done:
-            if cut.closing or cut.merges:
+            if cut.closing:
                 self.step3_remove_parts(cut)
         if done:
             self.step4_commit_ends(done)
         return done
 
     def step1_commit_intents(self, cuts: Sequence[Cut]) -> list[Cut]:
-        """1. Commit (the committed offset again, ``tuyen-seg=S;part=E[;from=Q]`` /
-        ``;close=N``) of every cut by time: a sink that resumes from it cuts the same
-        rows."""
+        """1. Commit (the committed offset again, ``tuyen-seg=S;close=N``) of every close by
+        age: a sink that resumes from it closes the segment at the same end."""
         needing = [c for c in cuts if c.intent]
         if needing and not self.commit([c.intent_commit for c in needing]):
             return [c for c in cuts if not c.intent]
@@ -199,16 +177,14 @@ class CutOrder:
         return store.write_table(store.path(directory, name), table)
 
     def step3_remove_parts(self, cut: Cut) -> None:
-        """3. Remove the parts the cut's file replaces, from the directories its rows touch:
-        closing, every part of the segment; a merging part, those after its first offset
-        (their rows are all in it now)."""
+        """3. (closing) Remove the segment's parts from the directories the segment touches:
+        its rows are all in the segment's file now."""
         prefix = parts_prefix(self.topic, cut.partition, cut.start)
-        after = -1 if cut.closing else cut.first
         for directory in sorted(cut.tables):
-            store = self.store(directory)
-            self.parts_removed += store.delete_parts(directory, prefix, after, cut.end)
+            self.parts_removed += self.store(directory).delete_parts(directory, prefix)
 
     def step4_commit_ends(self, cuts: Sequence[Cut]) -> None:
         """4. Commit each cut's end (``tuyen-seg=S``; after a close, the next segment's start
-        ``N``). A failure leaves them pending with the committer, retried later."""
+        ``N``). A failure leaves them pending with the committer, retried later (a part's
+        rows are then rewritten in their block if the sink restarts first)."""
         self.commit([c.done_commit for c in cuts])

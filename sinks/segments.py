@@ -7,14 +7,16 @@ wall-clock cut, for slow topics; see "determinism" in docs/stores.md). When it c
 row of the segment lands in ``<dir>/<topic>+<partition>+<S>.parquet``, one file per store
 directory (hive partition: province, record type, event month) the segment touches.
 
-While a segment is open, a flush (every ``flush_interval_s``, for freshness) writes only the
-rows received since the previous flush, ``[P, E)``, as *parts*
-``<dir>/<topic>+<partition>+<S>.<P>.parquet``, and commits ``E``; the close writes the whole
-segment from the rows kept in memory and removes the parts. The order of commits, writes and
-removals, and what a restarted sink does with the commit metadata, is
-:class:`sinks.parts.CutOrder`'s: a crash at any point rewrites the same files with the same
-rows (nothing missing, nothing twice). A replay of the same range from the same position
-closes the same segments under the same names.
+While a segment is open, a flush (every ``flush_interval_s``, for freshness) writes the rows
+received since the previous flush as *parts*: the segment's offsets are cut in blocks of
+``part_rows`` offsets from ``S``, and a block's rows read so far go to
+``<dir>/<topic>+<partition>+<S>.<block start>.parquet``. A flush rewrites only the blocks
+that received rows (the one being filled, from its start), so its cost is bounded by the
+block, not the segment; the names are a function of the log, so a replay or a restarted sink
+rewrites the same parts, each with at least the rows it had. The close writes the whole
+segment from the rows kept in memory and removes its parts. The order of commits, writes and
+removals is :class:`sinks.parts.CutOrder`'s: a crash at any point rewrites the same files
+(nothing missing, nothing twice once the sink has caught up).
 """
 
 from __future__ import annotations
@@ -44,10 +46,6 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-#: the level of the parts a sink finds in files when it resumes: never merged again
-_UNKNOWN = 1 << 30
-
-
 @dataclass
 class _Segment:
     start: int
@@ -57,21 +55,18 @@ class _Segment:
     written: int
     rows: int = 0
     value_bytes: int = 0
-    #: every row of the segment, as (first offset, rows per directory) in offset order
+    #: every row of the segment, as (first offset, rows per directory) in offset order; a
+    #: batch never spans two blocks
     batches: list[tuple[int, dict[str, pa.Table]]] = field(default_factory=list)
-    #: the parts written so far: (first offset, merge level)
-    runs: list[tuple[int, int]] = field(default_factory=list)
     fresh_since: float | None = None  # rows from ``written`` on arrived since then
-    #: a cut resumed from commit metadata: the next cut ends exactly here
-    cut_end: int | None = None
-    cut_closing: bool = False
-    cut_from: int | None = None
+    #: a close by age resumed from commit metadata: the segment closes exactly here
+    close_at: int | None = None
 
-    def tables(self, first: int) -> dict[str, pa.Table]:
-        """The rows from offset ``first`` on, one table per directory."""
+    def tables(self, first: int, end: int | None = None) -> dict[str, pa.Table]:
+        """The rows of offsets ``first`` to ``end`` (excluded), one table per directory."""
         by_dir: dict[str, list[pa.Table]] = {}
         for offset, tables in self.batches:
-            if offset >= first:
+            if offset >= first and (end is None or offset < end):
                 for directory, table in tables.items():
                     by_dir.setdefault(directory, []).append(table)
         return {d: _concat(t) for d, t in by_dir.items()}
@@ -94,10 +89,10 @@ class SegmentWriter:
     flush_interval_s: float = 2.0
     clock: Callable[[], float] = time.monotonic
     commit: Callable[[Sequence[Commit]], bool] = _accept
-    #: a part merges the previous ones when it would be the ``merge_parts``-th of the same
-    #: level (an open segment keeps ~``merge_parts`` × log(flushes) parts; each row is
-    #: written ~log_merge_parts(flushes) times before the close)
-    merge_parts: int = 4
+    #: offsets per part (block) of an open segment: a flush rewrites the block being filled
+    #: (up to this many rows), an open segment is up to rows / ``part_rows`` parts per
+    #: directory it touches
+    part_rows: int = 4096
     #: files a flush writes at once (each waits for its fsyncs; the disk takes several)
     write_threads: int = 4
     rows_written: int = 0
@@ -137,18 +132,13 @@ class SegmentWriter:
     ) -> None:
         """The next message of ``partition`` will be read from ``start``: open a segment
         there. ``committed``: the rows before it are in files already; ``mark``: the commit
-        metadata, whose cut under way (if any) is cut again at the same end."""
+        metadata, whose close under way (if any) is made again at the same end."""
         self._segments.pop(partition, None)
         written = start if committed is None else max(start, committed)
-        cut = mark.cut_end if mark is not None and mark.cut_end is not None else None
-        if cut is not None and cut <= written:
-            cut = None
-        closing = bool(mark is not None and mark.closing and cut is not None)
-        cut_from = mark.cut_from if mark is not None and cut is not None else None
-        self._starts[partition] = (
-            SegmentMark(start, cut, closing=closing, cut_from=cut_from),
-            written,
-        )
+        close = mark.cut_end if mark is not None and mark.closing else None
+        if close is not None and close <= written:
+            close = None
+        self._starts[partition] = (SegmentMark(start, close, closing=close is not None), written)
 
     def drop(self, partition: int) -> None:
         """Forget ``partition`` (revoked): its uncommitted rows are rebuilt by the next owner."""
@@ -162,44 +152,36 @@ class SegmentWriter:
     # ---- input ----------------------------------------------------------------------------
 
     def add(self, partition: int, messages: Sequence[MessageLike]) -> list[Commit]:
-        """Take ``messages`` of one partition (offset order); the commits of cuts made (a
-        segment closed by count or bytes, a part resumed from commit metadata)."""
+        """Take ``messages`` of one partition (offset order); the commits of segments closed
+        (by count or bytes, or a close resumed from commit metadata)."""
         commits: list[Commit] = []
         i = 0
         while i < len(messages):
             seg = self._segment(partition, messages[i])
-            old = int(messages[i].offset() or 0) < seg.written
+            first = int(messages[i].offset() or 0)
+            old, block = first < seg.written, self._block(seg, first)
             j = i
             while j < len(messages):
-                msg = messages[j]
-                offset = int(msg.offset() or 0)
-                if j > i and (offset < seg.written) != old:
-                    break  # a chunk is all in files already, or all fresh
+                offset = int(messages[j].offset() or 0)
+                if j > i and ((offset < seg.written) != old or self._block(seg, offset) != block):
+                    break  # a batch is all in files already or all fresh, and in one block
                 seg.rows += 1
-                seg.value_bytes += len(msg.value() or b"")
+                seg.value_bytes += len(messages[j].value() or b"")
                 j += 1
-                if self._full(seg) or (seg.cut_end is not None and offset + 1 >= seg.cut_end):
+                if self._full(seg) or (seg.close_at is not None and offset + 1 >= seg.close_at):
                     break
             chunk = messages[i:j]
             self._append(seg, chunk, fresh=not old)
             seg.next_offset = int(chunk[-1].offset() or 0) + 1
             i = j
-            if self._full(seg):
+            if self._full(seg) or (seg.close_at is not None and seg.next_offset >= seg.close_at):
+                # by count or bytes, or the close by age a crashed sink had begun: no intent
                 commits += self._cut([self._close_cut(partition, seg, intent=False)])
-            elif seg.cut_end is not None and seg.next_offset >= seg.cut_end:
-                # the cut a crashed sink had begun: the same rows, the same end, no new intent
-                cut = (
-                    self._close_cut(partition, seg, intent=False)
-                    if seg.cut_closing
-                    else self._part_cut(
-                        partition,
-                        seg,
-                        intent=False,
-                        first=seg.written if seg.cut_from is None else seg.cut_from,
-                    )
-                )
-                commits += self._cut([cut])
         return commits
+
+    def _block(self, seg: _Segment, offset: int) -> int:
+        """The first offset of the block (part) that ``offset`` belongs to."""
+        return seg.start + (offset - seg.start) // self.part_rows * self.part_rows
 
     def _full(self, seg: _Segment) -> bool:
         return seg.rows >= self.rotate_rows or seg.value_bytes >= self.rotate_bytes
@@ -216,10 +198,7 @@ class SegmentWriter:
                 opened_at=self.clock(),
                 next_offset=start,
                 written=written,
-                runs=[(start, _UNKNOWN)] if written > start else [],
-                cut_end=mark.cut_end,
-                cut_closing=mark.closing,
-                cut_from=mark.cut_from,
+                close_at=mark.cut_end if mark.closing else None,
             )
             self._segments[partition] = seg
         return seg
@@ -231,31 +210,22 @@ class SegmentWriter:
 
     # ---- output ---------------------------------------------------------------------------
 
-    def _part_cut(
-        self, partition: int, seg: _Segment, *, intent: bool, first: int | None = None
-    ) -> Cut:
-        """The rows since ``written`` as a part; merged with the parts before when they
-        would make ``merge_parts`` of one level (from ``first``, when resumed)."""
-        if first is None:
-            first = self._merge(seg)
-        end = seg.next_offset
-        return Cut(partition, seg.start, first, seg.written, end, False, seg.tables(first), intent)
-
-    def _merge(self, seg: _Segment) -> int:
-        """Where the next part starts: at ``written``, or earlier when it merges the last
-        ``merge_parts - 1`` parts of one level with it (then again at the next level, like
-        a carry in base ``merge_parts``)."""
-        runs = list(seg.runs)
-        first, level, k = seg.written, 0, self.merge_parts - 1
-        while k > 0 and len(runs) >= k and all(lv == level for _, lv in runs[-k:]):
-            first = runs[-k][0]
-            del runs[-k:]
-            level += 1
-        return first
+    def _part_cuts(self, partition: int, seg: _Segment) -> list[Cut]:
+        """The blocks with rows from ``written`` on, each with all its rows read so far."""
+        cuts = []
+        block = self._block(seg, seg.written)
+        while block < seg.next_offset:
+            end = min(block + self.part_rows, seg.next_offset)
+            tables = seg.tables(block, end)
+            if tables:
+                cuts.append(
+                    Cut(partition, seg.start, block, seg.written, end, False, tables, False)
+                )
+            block += self.part_rows
+        return cuts
 
     def _close_cut(self, partition: int, seg: _Segment, *, intent: bool) -> Cut:
         tables = seg.tables(seg.start)
-        seg.batches = [(seg.start, tables)]
         return Cut(
             partition, seg.start, seg.start, seg.written, seg.next_offset, True, tables, intent
         )
@@ -278,30 +248,26 @@ class SegmentWriter:
                     seg.rows,
                 )
             else:
-                merged = [lv for first, lv in seg.runs if first >= cut.first]
-                seg.runs = [r for r in seg.runs if r[0] < cut.first]
-                seg.runs.append((cut.first, max(merged) + 1 if merged else 0))
-                seg.written = cut.end
+                seg.written = max(seg.written, cut.end)
                 seg.fresh_since = None
-            seg.cut_end = seg.cut_from = None
         return [c.done_commit for c in done]
 
     def flush(self, partition: int) -> list[Commit]:
-        """Write the new rows of ``partition``'s open segment now, as a part."""
+        """Write the new rows of ``partition``'s open segment now (their blocks)."""
         seg = self._segments.get(partition)
-        if seg is None or seg.fresh_since is None or seg.cut_end is not None:
+        if seg is None or seg.fresh_since is None:
             return []
-        return self._cut([self._part_cut(partition, seg, intent=True)])
+        return self._cut(self._part_cuts(partition, seg))
 
     def flush_due(self, *, force: bool = False) -> list[Commit]:
-        """Close segments past ``max_age_s``; write a part of those with rows waiting for
+        """Close segments past ``max_age_s``; write the blocks of those with rows waiting for
         ``flush_interval_s`` (all with new rows if ``force``)."""
         now = self.clock()
-        cuts = []
+        cuts: list[Cut] = []
         for partition in sorted(self._segments):
             seg = self._segments[partition]
-            if seg.cut_end is not None:
-                continue  # a resumed cut is made in ``add``, at its end
+            if seg.close_at is not None:
+                continue  # a resumed close is made in ``add``, at its end
             if now - seg.opened_at >= self.max_age_s and seg.next_offset >= seg.written:
                 # (a rebuilt segment closes only once it holds every row already in files:
                 # its close removes the parts of every directory those rows touch)
@@ -309,5 +275,5 @@ class SegmentWriter:
             elif seg.fresh_since is not None and (
                 force or now - seg.fresh_since >= self.flush_interval_s
             ):
-                cuts.append(self._part_cut(partition, seg, intent=True))
+                cuts += self._part_cuts(partition, seg)
         return self._cut(cuts) if cuts else []

@@ -182,19 +182,13 @@ class Store:
         ]
         return sorted(found, key=lambda i: i.path)
 
-    def delete_parts(
-        self, directory: str, prefix: str, after: int = -1, before: int | None = None
-    ) -> int:
+    def delete_parts(self, directory: str, prefix: str) -> int:
         """Remove the part files named ``<prefix><first offset>.parquet`` in ``directory``
-        (not below it) whose first offset is above ``after`` and below ``before``; how
-        many there were."""
+        (not below it); how many there were."""
         selector = pafs.FileSelector(self.path(directory), recursive=False, allow_not_found=True)
         removed = 0
         for info in self.fs.get_file_info(selector):
-            if info.type != pafs.FileType.File:
-                continue
-            first = _part_offset(info.base_name, prefix)
-            if first is not None and first > after and (before is None or first < before):
+            if info.type == pafs.FileType.File and _part_offset(info.base_name, prefix) is not None:
                 self.delete(info.path)
                 removed += 1
         return removed

@@ -1,7 +1,7 @@
 """Parts of open segments: the order of commits, writes and removals (sinks.parts.CutOrder)
 driven with a fake broker, and a crash at every step — then a restarted writer that resumes
-from what the fake broker had committed ends with every event exactly once on disk, and with
-no part left once its segments have closed."""
+from what the fake broker had committed ends with every event exactly once on disk once it
+has caught up, and with no part left once its segments have closed."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def _writer(
     clock: Clock,
     rotate: int,
     age: float = 7.0,
-    merge: int = 4,
+    block: int = 4096,
     threads: int = 1,
 ) -> SegmentWriter:
     base = Store.open(root)
@@ -112,7 +112,7 @@ def _writer(
         flush_interval_s=2.0,
         clock=clock,
         commit=broker.commit,
-        merge_parts=merge,
+        part_rows=block,
         write_threads=threads,  # one: the crash points are the same in every run
     )
 
@@ -140,13 +140,13 @@ def _leftovers(root: Path) -> list[str]:
 
 
 def _resume(
-    root: Path, broker: FakeBroker, batch: int, rotate: int, merge: int = 4
+    root: Path, broker: FakeBroker, batch: int, rotate: int, block: int = 4096
 ) -> SegmentWriter:
     """A new process: resume from the committed offset and metadata, seek back, catch up
     (its segments close by count only: what the crashed one left must be gone already)."""
     clock = Clock()
     broker.budget = Budget()  # the broker lives on; the new process crashes no more
-    w = _writer(root, broker.budget, broker, clock, rotate, age=1e6, merge=merge)
+    w = _writer(root, broker.budget, broker, clock, rotate, age=1e6, block=block)
     msgs = _messages()
     if 0 in broker.committed:
         offset, metadata = broker.committed[0]
@@ -160,8 +160,8 @@ def _resume(
 
 
 def test_the_order_intent_write_remove_commit(tmp_path: Path) -> None:
-    """The steps, in order, for a part cut by time and a close by age, with a fake broker
-    and a store that logs."""
+    """The steps, in order, for parts and a close by age, with a fake broker and a store
+    that logs."""
     events: list[str] = []
 
     @dataclass(frozen=True)
@@ -181,22 +181,15 @@ def test_the_order_intent_write_remove_commit(tmp_path: Path) -> None:
     base = Store.open(tmp_path)
     order = CutOrder(TOPIC, commit, lambda _d: LoggingStore(base.uri, base.fs, base.base))
     table = pa.table({"x": [1]})
-    order.run([Cut(0, 10, 10, 10, 12, False, {"a": table}, intent=True)])
-    order.run([Cut(0, 10, 12, 12, 15, False, {"a": table}, intent=True)])
-    order.run([Cut(0, 10, 10, 15, 17, False, {"a": table}, intent=True)])  # merges the two
-    order.run([Cut(0, 10, 10, 17, 20, True, {"a": table}, intent=True)])
+    order.run([Cut(0, 10, 10, 10, 12, False, {"a": table}, intent=False)])
+    order.run([Cut(0, 10, 10, 12, 15, False, {"a": table}, intent=False)])  # the block again
+    order.run([Cut(0, 10, 10, 15, 20, True, {"a": table}, intent=True)])
     assert events == [
-        "commit 10 tuyen-seg=10;part=12",
         f"write {TOPIC}+0+10.10.parquet",
         "commit 12 tuyen-seg=10",
-        "commit 12 tuyen-seg=10;part=15",
-        f"write {TOPIC}+0+10.12.parquet",
-        "commit 15 tuyen-seg=10",
-        "commit 15 tuyen-seg=10;part=17;from=10",
         f"write {TOPIC}+0+10.10.parquet",
-        f"delete {TOPIC}+0+10.12.parquet",
-        "commit 17 tuyen-seg=10",
-        "commit 17 tuyen-seg=10;close=20",
+        "commit 15 tuyen-seg=10",
+        "commit 15 tuyen-seg=10;close=20",
         f"write {TOPIC}+0+10.parquet",
         f"delete {TOPIC}+0+10.10.parquet",
         "commit 20 tuyen-seg=20",
@@ -208,7 +201,7 @@ def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> No
     order = CutOrder(TOPIC, lambda _c: False, lambda _d: base)
     table = pa.table({"x": [1]})
     untimed = Cut(1, 0, 0, 0, 5, True, {"b": table}, intent=False)  # a close by count
-    done = order.run([Cut(0, 0, 0, 0, 5, False, {"a": table}), untimed])
+    done = order.run([Cut(0, 0, 0, 0, 5, True, {"a": table}), untimed])  # by age
     assert done == [untimed]
     assert [p.name for p in tmp_path.rglob("*.parquet")] == [f"{TOPIC}+1+0.parquet"]
 
@@ -217,9 +210,8 @@ def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> No
     "metadata, mark",
     [
         ("tuyen-seg=7", SegmentMark(7)),
-        ("tuyen-seg=7;part=12", SegmentMark(7, 12)),
-        ("tuyen-seg=7;part=12;from=9", SegmentMark(7, 12, cut_from=9)),
         ("tuyen-seg=7;close=30", SegmentMark(7, 30, closing=True)),
+        ("tuyen-seg=7;part=12", SegmentMark(7)),
         ("tuyen-seg=7;later=1", SegmentMark(7)),
         ("tuyen-seg=x", None),
         ("other", None),
@@ -228,9 +220,8 @@ def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> No
 )
 def test_metadata(metadata: str | None, mark: SegmentMark | None) -> None:
     assert parse_segment_metadata(metadata) == mark
-    if mark is not None and metadata and "later" not in metadata:
-        commit = Commit(0, 0, mark.start, mark.cut_end, mark.closing, mark.cut_from)
-        assert commit.metadata == metadata
+    if metadata in ("tuyen-seg=7", "tuyen-seg=7;close=30") and mark is not None:
+        assert Commit(0, 0, mark.start, mark.cut_end, mark.closing).metadata == metadata
 
 
 def test_parts_while_open_one_file_per_directory_at_close(tmp_path: Path) -> None:
@@ -265,17 +256,21 @@ def test_files_written_together_are_the_files_written_one_by_one(tmp_path: Path)
     assert files[1] == files[4]
 
 
-def test_merged_parts_stay_few(tmp_path: Path) -> None:
-    """A part merges the last three of its level (merge_parts=4): 48 flushes of one open
-    segment leave a handful of parts, every event once."""
-    clock = Clock()
-    w = _writer(tmp_path, Budget(), FakeBroker(Budget()), clock, rotate=1000, age=1e6)
-    for m in _messages():
-        w.add(0, [m])
-        clock.now += 2.0
-        w.flush_due()
-    assert len(set(_parts(tmp_path))) <= 6  # 48 = 3·4²: three parts
-    assert _rows(tmp_path) == Counter(f"e{i}" for i in range(N))
+def test_blocks_name_the_parts(tmp_path: Path) -> None:
+    """Parts are blocks of ``part_rows`` offsets from the segment start, whatever the flushes:
+    48 rows flushed one by one in blocks of 10 are five parts per directory, rewritten as
+    they fill; another batching writes the same files."""
+    files = []
+    for batch in (1, 7):
+        root = tmp_path / str(batch)
+        clock = Clock()
+        w = _writer(root, Budget(), FakeBroker(Budget()), clock, rotate=1000, age=1e6, block=10)
+        _run(w, _messages(), batch, clock)
+        w.flush_due(force=True)
+        assert sorted(set(_parts(root))) == [f"{TOPIC}+0+0.{b}.parquet" for b in range(0, N, 10)]
+        assert _rows(root) == Counter(f"e{i}" for i in range(N))
+        files.append({str(p.relative_to(root)): pq.read_table(p) for p in root.rglob("*.parquet")})
+    assert files[0] == files[1]
 
 
 @settings(max_examples=80, deadline=None)
@@ -284,7 +279,7 @@ def test_merged_parts_stay_few(tmp_path: Path) -> None:
     batch=st.integers(1, 9),
     rotate=st.integers(5, 40),
     second_batch=st.integers(1, 9),
-    merge=st.integers(1, 4),
+    block=st.integers(1, 30),
 )
 def test_crash_at_any_step_then_resume_every_event_once(
     tmp_path_factory: pytest.TempPathFactory,
@@ -292,7 +287,7 @@ def test_crash_at_any_step_then_resume_every_event_once(
     batch: int,
     rotate: int,
     second_batch: int,
-    merge: int,
+    block: int,
 ) -> None:
     """Killed at any commit, file write or part removal (parts cut by time, segments closed
     by count and by age), restarted from the fake broker's committed offset and metadata
@@ -302,13 +297,13 @@ def test_crash_at_any_step_then_resume_every_event_once(
     budget = Budget(crash_at)
     broker = FakeBroker(budget)
     clock = Clock()
-    w = _writer(root, budget, broker, clock, rotate, merge=merge)
+    w = _writer(root, budget, broker, clock, rotate, block=block)
     try:
         _run(w, _messages(), batch, clock)
         w.flush_due(force=True)
     except Crash:
         pass
-    w2 = _resume(root, broker, second_batch, rotate, merge)
+    w2 = _resume(root, broker, second_batch, rotate, block)
     assert _rows(root) == Counter(f"e{i}" for i in range(N))
     assert _leftovers(root) == []
     w2.clock = lambda: 1e7  # later: every segment closes by age

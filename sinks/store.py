@@ -8,7 +8,7 @@ understands, e.g. ``s3://bucket/prefix``)::
     <root>/dlq/reason=<reason>/day=<YYYY-MM-DD>/<file>
 
     <file> = <topic>+<partition>+<first offset>.parquet   (a sink's closed segment)
-           | <topic>+<partition>+<first offset>.<part's first offset>.parquet
+           | <topic>+<partition>+<first offset>.<block start>.parquet
                                                           (a part of a sink's open segment)
            | <topic>+merged+<digest>.parquet              (written by compaction)
 

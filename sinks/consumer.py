@@ -1,18 +1,18 @@
 """The sink consumer: a thin confluent-kafka shell around :class:`SegmentWriter`.
 
 Loop: ``consume(batch_size, poll_timeout)`` → group by partition → the writer encodes and
-writes the rows since its last flush as parts of the open segment (the whole segment when it
-closes) and commits (synchronously, with the segment start and any cut under way as metadata)
-only after the files they cover are durable (sinks.parts.CutOrder). On assignment each
-partition seeks back to its open segment's start, so the segment is rebuilt in memory and a
-cut under way is cut again at the same end. At-least-once delivery, exactly-once effect in
-the store.
+writes the blocks of the open segment that received rows as its parts (the whole segment when
+it closes) and commits (synchronously, with the segment start, and a close by age under way,
+as metadata) only after the files they cover are durable (sinks.parts.CutOrder). On
+assignment each partition seeks back to its open segment's start, so the segment is rebuilt
+in memory and rewrites the same files. At-least-once delivery, exactly-once effect in the
+store.
 
 A commit that fails with a retriable error (broker outage, coordinator moving, rebalance in
-progress) is kept pending and retried on the next steps with exponential backoff (a cut whose
-intent was not taken is not written, and is tried again at the next flush); a revoke or an
-assignment drops the pending commits of those partitions (the seek back to the segment start
-rebuilds what they covered). Any other error propagates: the caller (the ``tuyen sink``
+progress) is kept pending and retried on the next steps with exponential backoff (a close by
+age whose intent was not taken is not made, and is tried again at the next flush); a revoke
+or an assignment drops the pending commits of those partitions (the seek back to the segment
+start rebuilds what they covered). Any other error propagates: the caller (the ``tuyen sink``
 command) stops the whole process with a non-zero exit code.
 """
 

@@ -82,7 +82,8 @@ def file_name(topic: str, partition: int, first_offset: int) -> str:
 
 def part_name(topic: str, partition: int, start: int, first_offset: int) -> str:
     """``<topic>+<partition>+<segment start>.<first offset>.parquet``: a part of an open
-    segment (the rows from ``first_offset`` on), deterministic like the segment's file."""
+    segment (its block of offsets from ``first_offset``), deterministic like the segment's
+    file."""
     return f"{topic}+{partition}+{start}.{first_offset}.parquet"
 
 

@@ -12,14 +12,28 @@ Figures, each beside baselines measured in the same run:
   (when this process handed it to the producer) until it is readable in every tier store it
   reaches (the national store, under its own keyed event id, takes only allow-listed record
   types; the stores are polled every ~0.05 s); p50/p95/p99 beside the raw broker round trip
-  (produce → consume) of the same messages. The sinks and the worker run at their defaults.
+  (produce → consume) of the same messages. The sinks and the worker run at their defaults;
+  again with the sinks flushing every ``FAST_FLUSH_S``. Beside each: the sinks' own share of
+  the CPU per event, and the Parquet files the sinks wrote (parts and rewrites included) and
+  left at rest.
+
+``TUYEN_BENCH_E2E_BASELINE=/a/checkout`` (e.g. ``main``'s) runs the same steady runs and the
+burst with that checkout's code (its directory first on the services' ``PYTHONPATH``, this
+environment's packages), in the same run, beside this tree's; and the segment writer alone
+(``benchmarks/segment_feed.py``: rows fed as at a steady rate, a flush every 2,000 rows, the
+segments open), this tree's beside that checkout's.
 
 The pipeline is the real one: ``tuyen streams worker`` and ``tuyen sink`` processes.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -228,19 +242,43 @@ def _round_trip(
     return lat
 
 
-def _pipeline_cpu_s(pipeline: Pipeline) -> float:
-    """CPU seconds used so far by the pipeline's processes: workers (with their check
-    processes) and sinks; the broker and this process are not counted."""
-    pids = [svc.proc.pid for svc in pipeline.services.values() if svc.proc is not None]
-    return sum(_cpu_s(pid) + sum(_cpu_s(c) for c in _children(pid)) for pid in pids)
+def _pipeline_cpu_s(pipeline: Pipeline) -> tuple[float, float]:
+    """CPU seconds used so far by the pipeline's processes — all (workers with their check
+    processes, and sinks), and the sinks alone; the broker and this process are not
+    counted."""
+    total = sinks = 0.0
+    for name, svc in pipeline.services.items():
+        if svc.proc is None:
+            continue
+        pid = svc.proc.pid
+        cpu = _cpu_s(pid) + sum(_cpu_s(c) for c in _children(pid))
+        total += cpu
+        if not name.startswith("worker"):
+            sinks += cpu
+    return total, sinks
+
+
+_STOPPED = re.compile(r"sink stopped sink=(\w+) messages=\d+ files=(\d+)")
+
+
+def _files_written(log_dir: Path) -> int:
+    """Parquet files the sinks wrote (every flush's files), from their stop lines."""
+    count = 0
+    for log in log_dir.glob("sink*.log"):
+        count += sum(int(m.group(2)) for m in _STOPPED.finditer(log.read_text(errors="replace")))
+    return count
 
 
 @dataclass
 class _Run:
     rate: float = 0.0  # the burst's events/s, publish → committed in every store
     cpu_us: float = 0.0  # the pipeline's CPU µs per event of the burst
+    sink_cpu_us: float = 0.0  # the sinks' part of it
     fresh: list[float] = field(default_factory=list)  # each steady event's seconds
     steady_cpu_us: float = 0.0  # the pipeline's CPU µs per event while steady
+    steady_sink_cpu_us: float = 0.0  # the sinks' part of it
+    files_written: int = 0  # by the sinks, the whole run
+    files_at_rest: int = 0  # Parquet files in the store when the run ends
 
 
 def _pipeline_run(
@@ -250,11 +288,13 @@ def _pipeline_run(
     workers: int = 1,
     sink_args: tuple[str, ...] = (),
     rate: int = STEADY_RATE,
+    checkout: str | None = None,
 ) -> _Run:
     """A fresh pipeline (``workers`` stream workers, the sinks at their defaults unless
     ``sink_args``): if ``burst``, its end-to-end rate and the CPU per event of the pipeline's
     processes; then, if ``steady``, the freshness of each steady event published at 1,000
-    events/s and the CPU per event meanwhile."""
+    events/s and the CPU per event meanwhile. ``checkout``: the services run that
+    directory's code."""
     prefix = ctx.unique(f"e2e-w{workers}") + "."
     apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
     raw = topic_name(RAW, prefix)
@@ -269,32 +309,42 @@ def _pipeline_run(
         sink_args=sink_args,
         development=True,
         worker_args=("--partitions", str(PARTITIONS)),
+        # INFO: the sinks' stop lines count the files they wrote (_files_written)
+        extra_env={"TUYEN_LOG_LEVEL": "INFO", **({"PYTHONPATH": checkout} if checkout else {})},
     )
     pipeline.start()
     try:
         pipeline.wait_caught_up(120, settle_s=1)  # groups joined, nothing to do yet
         run = _Run()
         if burst:
-            cpu_before = _pipeline_cpu_s(pipeline)
+            cpu_before, sinks_before = _pipeline_cpu_s(pipeline)
             started = time.perf_counter()
             p = _producer(ctx.kafka)
             _produce(p, raw, burst)
             p.flush(120)
             pipeline.wait_caught_up(1800, settle_s=0.5)
             run.rate = len(burst) / (time.perf_counter() - started - 0.5)
-            run.cpu_us = (_pipeline_cpu_s(pipeline) - cpu_before) / len(burst) * 1e6
+            cpu, sinks = _pipeline_cpu_s(pipeline)
+            run.cpu_us = (cpu - cpu_before) / len(burst) * 1e6
+            run.sink_cpu_us = (sinks - sinks_before) / len(burst) * 1e6
         if steady:
-            cpu_before = _pipeline_cpu_s(pipeline)
+            cpu_before, sinks_before = _pipeline_cpu_s(pipeline)
             run.fresh = _freshness(ctx.kafka, raw, root, steady, rate, pipeline.remaining)
-            run.steady_cpu_us = (_pipeline_cpu_s(pipeline) - cpu_before) / len(steady) * 1e6
+            cpu, sinks = _pipeline_cpu_s(pipeline)
+            run.steady_cpu_us = (cpu - cpu_before) / len(steady) * 1e6
+            run.steady_sink_cpu_us = (sinks - sinks_before) / len(steady) * 1e6
     finally:
         pipeline.stop()
+    run.files_written = _files_written(ctx.workdir / f"{prefix}logs")
+    run.files_at_rest = sum(1 for _ in root.rglob("*.parquet"))
     return run
 
 
 def run(ctx: BenchContext) -> list[BenchResult]:
     burst = _events(seed=11, days=20, scale=max(0.01, 0.06 * ctx.scale), province="12")
-    steady_n = ctx.n(20_000)
+    # 30 s at 1,000 events/s at --scale 0.5: long enough for open segments to grow (a flush's
+    # cost may grow with its segment)
+    steady_n = ctx.n(60_000)
     # another province's stations: the burst's records (same stations, same record ids)
     # would make the steady run's versions stale, and the worker would reject them
     steady = _events(seed=12, days=4, scale=0.05, province="11")[:steady_n]
@@ -302,7 +352,13 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     two = _pipeline_run(ctx, burst, [], workers=2)
     # the sinks' flush interval is the freshness knob, and a flush rewrites the open segment:
     # the same steady run with half-second flushes, beside the default's
-    fast = _pipeline_run(ctx, [], steady, sink_args=("--flush-interval", str(FAST_FLUSH_S)))
+    fast_args = ("--flush-interval", str(FAST_FLUSH_S))
+    fast = _pipeline_run(ctx, [], steady, sink_args=fast_args)
+    checkout = os.environ.get("TUYEN_BENCH_E2E_BASELINE")
+    base = base_fast = None
+    if checkout:  # the same runs with another checkout's code, e.g. main's
+        base = _pipeline_run(ctx, burst, steady, checkout=checkout)
+        base_fast = _pipeline_run(ctx, [], steady, sink_args=fast_args, checkout=checkout)
     e2e_rate, fresh = one.rate, one.fresh
     produce_rate = _raw_produce_rate(ctx.kafka, ctx.unique("e2e-raw"), burst)
     copy_src = ctx.unique("e2e-pass-src")
@@ -319,13 +375,17 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     f50, f95, f99 = _percentiles(fresh)
     r50, r95, r99 = _percentiles(rt)
     unit = "events/s"
-    return [
+    results = [
         BenchResult(
             "end to end: publish → 3 tier stores (signatures on)",
             Measurement(e2e_rate, unit),
             "raw confluent-kafka produce",
             Measurement(produce_rate, unit),
-            extra={"events": len(burst), "cpu_us_per_event_pipeline": round(one.cpu_us)},
+            extra={
+                "events": len(burst),
+                "cpu_us_per_event_pipeline": round(one.cpu_us),
+                "cpu_us_per_event_sinks": round(one.sink_cpu_us),
+            },
         ),
         BenchResult(
             "end to end, 2 stream workers (one per core)",
@@ -346,7 +406,7 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             "raw broker round trip p50",
             Measurement(r50, "s"),
             higher_is_better=False,
-            extra={"events": len(fresh), "cpu_us_per_event_pipeline": round(one.steady_cpu_us)},
+            extra={"events": len(fresh), **_steady_extra(one)},
         ),
         BenchResult(
             "freshness p95 at 1,000 ev/s",
@@ -371,7 +431,90 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             extra={
                 "events": len(fast.fresh),
                 "p50_s": round(_percentiles(fast.fresh)[0], 3),
-                "cpu_us_per_event_pipeline": round(fast.steady_cpu_us),
+                **_steady_extra(fast),
             },
         ),
     ]
+    if base is not None and base_fast is not None:
+        results += _baseline_results(checkout or "", ctx.n(120_000), one, fast, base, base_fast)
+    return results
+
+
+def _steady_extra(run: _Run) -> dict[str, float | str]:
+    return {
+        "cpu_us_per_event_pipeline": round(run.steady_cpu_us),
+        "cpu_us_per_event_sinks": round(run.steady_sink_cpu_us),
+        "files_written": run.files_written,
+        "files_at_rest": run.files_at_rest,
+    }
+
+
+FEED = Path(__file__).with_name("segment_feed.py")
+FEED_FLUSH_ROWS = 2000  # rows between flushes: 2 s at 1,000 events/s
+
+
+def _writer_alone(rows: int, checkout: str | None) -> dict[str, float]:
+    """``benchmarks/segment_feed.py`` with this tree's writer, or ``checkout``'s."""
+    env = {**os.environ, "PYTHONPATH": checkout or str(FEED.parent.parent)}
+    out = subprocess.run(
+        [sys.executable, str(FEED), str(rows), "100", str(FEED_FLUSH_ROWS)],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=1800,
+    )
+    return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
+
+
+def _baseline_results(
+    checkout: str, rows: int, one: _Run, fast: _Run, base: _Run, base_fast: _Run
+) -> list[BenchResult]:
+    """This tree's figures beside another checkout's, measured in the same run."""
+    name = Path(checkout).name
+    feed, feed_base = _writer_alone(rows, None), _writer_alone(rows, checkout)
+    out = [
+        BenchResult(
+            f"segment writer alone: {rows:,} rows, a flush every {FEED_FLUSH_ROWS:,}, this tree",
+            Measurement(feed["cpu_us_per_row"], "µs CPU per row"),
+            f"same, {name}'s writer",
+            Measurement(feed_base["cpu_us_per_row"], "µs CPU per row"),
+            higher_is_better=False,
+            extra={
+                **{k: round(v, 2) for k, v in feed.items()},
+                **{f"baseline_{k}": round(v, 2) for k, v in feed_base.items()},
+            },
+        ),
+        BenchResult(
+            "end to end: publish → 3 tier stores, this tree",
+            Measurement(one.rate, "events/s"),
+            f"same, {name}'s code",
+            Measurement(base.rate, "events/s"),
+            extra={
+                "cpu_us_per_event_pipeline": round(one.cpu_us),
+                "cpu_us_per_event_sinks": round(one.sink_cpu_us),
+                "baseline_cpu_us_per_event_pipeline": round(base.cpu_us),
+                "baseline_cpu_us_per_event_sinks": round(base.sink_cpu_us),
+            },
+        ),
+    ]
+    for label, mine, theirs in (("", one, base), (f", flush {FAST_FLUSH_S} s", fast, base_fast)):
+        p50, p95, p99 = _percentiles(mine.fresh)
+        b50, b95, b99 = _percentiles(theirs.fresh)
+        out.append(
+            BenchResult(
+                f"freshness p95 at 1,000 ev/s{label}, this tree",
+                Measurement(p95, "s"),
+                f"same, {name}'s code",
+                Measurement(b95, "s"),
+                higher_is_better=False,
+                extra={
+                    "p50_s": round(p50, 3),
+                    "p99_s": round(p99, 3),
+                    "baseline_p50_s": round(b50, 3),
+                    "baseline_p99_s": round(b99, 3),
+                    **_steady_extra(mine),
+                    **{f"baseline_{k}": v for k, v in _steady_extra(theirs).items()},
+                },
+            )
+        )
+    return out

@@ -79,9 +79,10 @@ class DemoOptions:
 
 
 #: The demo's sinks flush open segments this often (their default is for freshness): a flush
-#: rewrites every touched file of a segment with all its rows so far, and a year of history
-#: touches a file per month and record type, so frequent flushes multiply the sinks' work
-#: (docs/scale.md, "make demo"); nobody watches freshness while the demo catches up.
+#: writes a file (a part of the open segment) in every directory its new rows touch, and a
+#: year of history touches a file per month and record type, so frequent flushes multiply
+#: the sinks' files and their fixed cost (docs/scale.md, "make demo"); nobody watches
+#: freshness while the demo catches up.
 SINK_FLUSH_S = 10.0
 
 #: The simulator publishes for all its simulated stations as one station-like principal:

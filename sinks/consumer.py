@@ -1,16 +1,19 @@
 """The sink consumer: a thin confluent-kafka shell around :class:`SegmentWriter`.
 
 Loop: ``consume(batch_size, poll_timeout)`` → group by partition → the writer encodes and
-writes segment files → offsets are committed (synchronously, with the segment start as
-metadata) only after the files they cover are durable. On assignment each partition seeks
-back to its open segment's start, so the segment is rebuilt and rewritten under the same
-names. At-least-once delivery, exactly-once effect in the store.
+writes the blocks of the open segment that received rows as its parts (the whole segment when
+it closes) and commits (synchronously, with the segment start, and a close by age under way,
+as metadata) only after the files they cover are durable (sinks.parts.CutOrder). On
+assignment each partition seeks back to its open segment's start, so the segment is rebuilt
+in memory and rewrites the same files. At-least-once delivery, exactly-once effect in the
+store.
 
 A commit that fails with a retriable error (broker outage, coordinator moving, rebalance in
-progress) is kept pending and retried on the next steps with exponential backoff; a revoke
-or an assignment drops the pending commits of those partitions (the seek back to the
-segment start rebuilds what they covered). Any other error propagates: the caller (the
-``tuyen sink`` command) stops the whole process with a non-zero exit code.
+progress) is kept pending and retried on the next steps with exponential backoff (a close by
+age whose intent was not taken is not made, and is tried again at the next flush); a revoke
+or an assignment drops the pending commits of those partitions (the seek back to the segment
+start rebuilds what they covered). Any other error propagates: the caller (the ``tuyen sink``
+command) stops the whole process with a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
 from sinks.metrics import FreshnessTracker, event_seconds
 from sinks.roots import CODE
-from sinks.segments import Commit, SegmentWriter, parse_segment_metadata, segment_metadata
+from sinks.segments import Commit, SegmentWriter, parse_segment_metadata
 from sinks.signoff.encode import signoff_encoder
 from sinks.store import Store
 
@@ -133,6 +136,7 @@ class SinkRunner:
             rotate_bytes=config.rotate_bytes,
             max_age_s=config.max_segment_age_s,
             flush_interval_s=config.flush_interval_s,
+            commit=self._commit,
         )
         self.stats = SinkStats()
         conf: dict[str, object] = {
@@ -211,15 +215,17 @@ class SinkRunner:
         committed = self._lookup("committed", lambda: consumer.committed(partitions, timeout=30))
         placed = []
         for tp in committed:
-            start = parse_segment_metadata(tp.metadata)
+            mark = parse_segment_metadata(tp.metadata)
             offset = tp.offset
             if offset >= 0:
                 low, _high = self._lookup(
                     "watermarks", functools.partial(self._watermarks, consumer, tp)
                 )
                 # seek back to the open segment, unless retention has already removed it
-                resume = start if start is not None and low <= start <= offset else offset
-                self.writer.resume(tp.partition, resume)
+                if mark is None or not low <= mark.start <= offset:
+                    mark = None
+                resume = offset if mark is None else mark.start
+                self.writer.resume(tp.partition, resume, committed=offset, mark=mark)
                 placed.append(TP(tp.topic, tp.partition, resume))
             else:
                 self.writer.drop(tp.partition)
@@ -251,7 +257,7 @@ class SinkRunner:
         """Commits the broker has not accepted yet (partition → latest), for tests."""
         return dict(self._pending)
 
-    def _commit(self, commits: list[Commit], *, force: bool = False) -> bool:
+    def _commit(self, commits: Sequence[Commit], *, force: bool = False) -> bool:
         """Commit ``commits`` with whatever is still pending; True when nothing is left.
 
         A retriable failure keeps them pending until the next attempt (not before the
@@ -263,7 +269,7 @@ class SinkRunner:
         if not force and time.monotonic() < self._retry_at:
             return False
         offsets = [
-            TP(self.config.topic, c.partition, c.offset, metadata=segment_metadata(c.segment_start))
+            TP(self.config.topic, c.partition, c.offset, metadata=c.metadata)
             for c in self._pending.values()
         ]
         try:
@@ -310,7 +316,6 @@ class SinkRunner:
                 self.errors += 1
                 continue
             by_partition[int(msg.partition() or 0)].append(msg)
-        commits: list[Commit] = []
         for partition, batch in sorted(by_partition.items()):
             msgs = cast(Sequence[MessageLike], batch)
             self.freshness.written(
@@ -318,9 +323,9 @@ class SinkRunner:
                 [int(m.offset() or 0) for m in msgs],
                 [event_seconds(header_value(m.headers(), CE_TIME_HEADER)) for m in msgs],
             )
-            commits += self.writer.add(partition, msgs)
-        commits += self.writer.flush_due()
-        self._commit(commits)
+            self.writer.add(partition, msgs)  # commits what it cut (self._commit)
+        self.writer.flush_due()
+        self._commit([])  # what is still pending, once its backoff has passed
         count = sum(len(b) for b in by_partition.values())
         self.stats.messages += count
         self.stats.files_written = self.writer.files_written
@@ -329,11 +334,10 @@ class SinkRunner:
     def _final_commit(self, attempts: int = 5) -> None:
         """Flush and commit before closing; retriable failures are retried a few times, then
         left (the next owner seeks back to the last committed segment start)."""
-        commits = self.writer.flush_due(force=True)
+        self.writer.flush_due(force=True)
         for i in range(attempts):
-            if self._commit(commits, force=True):
+            if self._commit([], force=True):
                 return
-            commits = []
             if i + 1 < attempts:
                 time.sleep(min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 2**i))
         logger.warning(

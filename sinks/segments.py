@@ -3,16 +3,20 @@
 A *segment* is a run of consecutive offsets of one partition, starting at a position ``S``.
 It closes after ``rotate_rows`` messages or ``rotate_bytes`` of values (both counted from
 ``S``, so the cut points are a pure function of the log), or after ``max_age_s`` (a
-wall-clock cut, for slow topics; see "determinism" in docs/stores.md). Every row of the
-segment lands in ``<dir>/<topic>+<partition>+<S>.parquet``, one file per store directory
-(hive partition: province, record type, event month) the segment touches.
+wall-clock cut, for slow topics; see "determinism" in docs/stores.md). When it closes, every
+row of the segment lands in ``<dir>/<topic>+<partition>+<S>.parquet``, one file per store
+directory (hive partition: province, record type, event month) the segment touches.
 
-While a segment is open, a flush (every ``flush_interval_s``, for freshness) rewrites the
-files of the directories that received rows with *all* the segment's rows so far (same name,
-atomic replace), then the offset after the last row is committed with metadata ``seg=<S>``.
-A restarted or rebalanced sink seeks back to ``S`` and rebuilds the segment, so a crash at
-any point rewrites the same files with the same rows: nothing missing, nothing twice. A
-replay of the same range from the same position does the same.
+While a segment is open, a flush (every ``flush_interval_s``, for freshness) writes the rows
+received since the previous flush as *parts*: the segment's offsets are cut in blocks of
+``part_rows`` offsets from ``S``, and a block's rows read so far go to
+``<dir>/<topic>+<partition>+<S>.<block start>.parquet``. A flush rewrites only the blocks
+that received rows (the one being filled, from its start), so its cost is bounded by the
+block, not the segment; the names are a function of the log, so a replay or a restarted sink
+rewrites the same parts, each with at least the rows it had. The close writes the whole
+segment from the rows kept in memory and removes its parts. The order of commits, writes and
+removals is :class:`sinks.parts.CutOrder`'s: a crash at any point rewrites the same files
+(nothing missing, nothing twice once the sink has caught up).
 """
 
 from __future__ import annotations
@@ -25,36 +29,21 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from sinks.encode import Encoder, MessageLike
-from sinks.store import Store, file_name
+from sinks.parts import Commit, Cut, CutOrder, SegmentMark, parse_segment_metadata
+from sinks.parts import segment_metadata as segment_metadata
+from sinks.store import Store
 
 __all__ = ["Commit", "SegmentWriter", "parse_segment_metadata", "segment_metadata"]
 
 logger = logging.getLogger(__name__)
 
-_META_PREFIX = "tuyen-seg="
+
+def _accept(_commits: Sequence[Commit]) -> bool:
+    return True
 
 
-def segment_metadata(start: int) -> str:
-    """The commit metadata naming the open segment's start."""
-    return f"{_META_PREFIX}{start}"
-
-
-def parse_segment_metadata(metadata: str | None) -> int | None:
-    """The segment start in commit metadata, or None."""
-    if metadata and metadata.startswith(_META_PREFIX):
-        text = metadata[len(_META_PREFIX) :]
-        if text.isdigit():
-            return int(text)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """Commit ``offset`` (the next to read) for ``partition`` with ``segment_metadata(start)``."""
-
-    partition: int
-    offset: int
-    segment_start: int
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 @dataclass
@@ -62,16 +51,32 @@ class _Segment:
     start: int
     opened_at: float
     next_offset: int
+    #: the rows before this offset are in files already (parts, or before a resume)
+    written: int
     rows: int = 0
     value_bytes: int = 0
-    chunks: dict[str, list[pa.Table]] = field(default_factory=dict)
-    dirty: set[str] = field(default_factory=set)
-    dirty_since: float | None = None
+    #: every row of the segment, as (first offset, rows per directory) in offset order; a
+    #: batch never spans two blocks
+    batches: list[tuple[int, dict[str, pa.Table]]] = field(default_factory=list)
+    fresh_since: float | None = None  # rows from ``written`` on arrived since then
+    #: a close by age resumed from commit metadata: the segment closes exactly here
+    close_at: int | None = None
+
+    def tables(self, first: int, end: int | None = None) -> dict[str, pa.Table]:
+        """The rows of offsets ``first`` to ``end`` (excluded), one table per directory."""
+        by_dir: dict[str, list[pa.Table]] = {}
+        for offset, tables in self.batches:
+            if offset >= first and (end is None or offset < end):
+                for directory, table in tables.items():
+                    by_dir.setdefault(directory, []).append(table)
+        return {d: _concat(t) for d, t in by_dir.items()}
 
 
 @dataclass
 class SegmentWriter:
-    """Segments of every partition a sink owns; ``add`` and ``flush_due`` say what to commit."""
+    """Segments of every partition a sink owns: ``add`` and ``flush_due`` make rows durable
+    and commit them through ``commit`` (synchronous; False when the broker did not take
+    them and they stay pending with it). Both return the commits made after files."""
 
     store: Store
     topic: str
@@ -83,18 +88,57 @@ class SegmentWriter:
     max_age_s: float = 300.0
     flush_interval_s: float = 2.0
     clock: Callable[[], float] = time.monotonic
+    commit: Callable[[Sequence[Commit]], bool] = _accept
+    #: offsets per part (block) of an open segment: a flush rewrites the block being filled
+    #: (up to this many rows), an open segment is up to rows / ``part_rows`` parts per
+    #: directory it touches
+    part_rows: int = 4096
+    #: files a flush writes at once (each waits for its fsyncs; the disk takes several)
+    write_threads: int = 4
     rows_written: int = 0
-    files_written: int = 0
-    bytes_written: int = 0
     _segments: dict[int, _Segment] = field(default_factory=dict)
-    _starts: dict[int, int] = field(default_factory=dict)
+    #: where the next segment of a partition starts: (start and cut under way, written up to)
+    _starts: dict[int, tuple[SegmentMark, int]] = field(default_factory=dict)
+    _order: CutOrder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._order = CutOrder(
+            self.topic, lambda c: self.commit(c), self._store_of, self.write_threads
+        )
+
+    def _store_of(self, directory: str) -> Store:
+        return self.route(directory) if self.route is not None else self.store
+
+    @property
+    def files_written(self) -> int:
+        return self._order.files_written
+
+    @property
+    def bytes_written(self) -> int:
+        return self._order.bytes_written
+
+    @property
+    def parts_removed(self) -> int:
+        return self._order.parts_removed
 
     # ---- partition ownership --------------------------------------------------------------
 
-    def resume(self, partition: int, start: int) -> None:
-        """The next message of ``partition`` will be read from ``start``: open a segment there."""
+    def resume(
+        self,
+        partition: int,
+        start: int,
+        committed: int | None = None,
+        mark: SegmentMark | None = None,
+    ) -> None:
+        """The next message of ``partition`` will be read from ``start``: open a segment
+        there. ``committed``: the rows before it are in files already; ``mark``: the commit
+        metadata, whose close under way (if any) is made again at the same end."""
         self._segments.pop(partition, None)
-        self._starts[partition] = start
+        written = start if committed is None else max(start, committed)
+        close = mark.cut_end if mark is not None and mark.closing else None
+        if close is not None and close <= written:
+            close = None
+        self._starts[partition] = (SegmentMark(start, close, closing=close is not None), written)
 
     def drop(self, partition: int) -> None:
         """Forget ``partition`` (revoked): its uncommitted rows are rebuilt by the next owner."""
@@ -108,95 +152,128 @@ class SegmentWriter:
     # ---- input ----------------------------------------------------------------------------
 
     def add(self, partition: int, messages: Sequence[MessageLike]) -> list[Commit]:
-        """Take ``messages`` of one partition (offset order); commits of segments that closed."""
+        """Take ``messages`` of one partition (offset order); the commits of segments closed
+        (by count or bytes, or a close resumed from commit metadata)."""
         commits: list[Commit] = []
         i = 0
         while i < len(messages):
             seg = self._segment(partition, messages[i])
+            first = int(messages[i].offset() or 0)
+            old, block = first < seg.written, self._block(seg, first)
             j = i
             while j < len(messages):
-                msg = messages[j]
+                offset = int(messages[j].offset() or 0)
+                if j > i and ((offset < seg.written) != old or self._block(seg, offset) != block):
+                    break  # a batch is all in files already or all fresh, and in one block
                 seg.rows += 1
-                seg.value_bytes += len(msg.value() or b"")
+                seg.value_bytes += len(messages[j].value() or b"")
                 j += 1
-                if seg.rows >= self.rotate_rows or seg.value_bytes >= self.rotate_bytes:
+                if self._full(seg) or (seg.close_at is not None and offset + 1 >= seg.close_at):
                     break
             chunk = messages[i:j]
-            self._append(seg, chunk)
+            self._append(seg, chunk, fresh=not old)
             seg.next_offset = int(chunk[-1].offset() or 0) + 1
             i = j
-            if seg.rows >= self.rotate_rows or seg.value_bytes >= self.rotate_bytes:
-                commits.append(self._close(partition))
+            if self._full(seg) or (seg.close_at is not None and seg.next_offset >= seg.close_at):
+                # by count or bytes, or the close by age a crashed sink had begun: no intent
+                commits += self._cut([self._close_cut(partition, seg, intent=False)])
         return commits
+
+    def _block(self, seg: _Segment, offset: int) -> int:
+        """The first offset of the block (part) that ``offset`` belongs to."""
+        return seg.start + (offset - seg.start) // self.part_rows * self.part_rows
+
+    def _full(self, seg: _Segment) -> bool:
+        return seg.rows >= self.rotate_rows or seg.value_bytes >= self.rotate_bytes
 
     def _segment(self, partition: int, first: MessageLike) -> _Segment:
         seg = self._segments.get(partition)
         if seg is None:
             offset = int(first.offset() or 0)
-            start = self._starts.pop(partition, offset)
-            start = min(start, offset)
-            seg = _Segment(start=start, opened_at=self.clock(), next_offset=start)
+            mark, written = self._starts.pop(partition, (SegmentMark(offset), offset))
+            start = min(mark.start, offset)
+            written = max(written, start)
+            seg = _Segment(
+                start=start,
+                opened_at=self.clock(),
+                next_offset=start,
+                written=written,
+                close_at=mark.cut_end if mark.closing else None,
+            )
             self._segments[partition] = seg
         return seg
 
-    def _append(self, seg: _Segment, chunk: Sequence[MessageLike]) -> None:
-        for directory, table in self.encoder(chunk).items():
-            seg.chunks.setdefault(directory, []).append(table)
-            seg.dirty.add(directory)
-        if seg.dirty_since is None:
-            seg.dirty_since = self.clock()
+    def _append(self, seg: _Segment, chunk: Sequence[MessageLike], *, fresh: bool) -> None:
+        seg.batches.append((int(chunk[0].offset() or 0), self.encoder(chunk)))
+        if fresh and seg.fresh_since is None:
+            seg.fresh_since = self.clock()
 
     # ---- output ---------------------------------------------------------------------------
 
-    def _write(self, partition: int, seg: _Segment) -> None:
-        name = file_name(self.topic, partition, seg.start)
-        for directory in sorted(seg.dirty):
-            tables = seg.chunks[directory]
-            table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-            if len(tables) > 1:
-                seg.chunks[directory] = [table]
-            store = self.route(directory) if self.route is not None else self.store
-            self.bytes_written += store.write_table(store.path(directory, name), table)
-            self.files_written += 1
-        seg.dirty.clear()
-        seg.dirty_since = None
+    def _part_cuts(self, partition: int, seg: _Segment) -> list[Cut]:
+        """The blocks with rows from ``written`` on, each with all its rows read so far."""
+        cuts = []
+        block = self._block(seg, seg.written)
+        while block < seg.next_offset:
+            end = min(block + self.part_rows, seg.next_offset)
+            tables = seg.tables(block, end)
+            if tables:
+                cuts.append(
+                    Cut(partition, seg.start, block, seg.written, end, False, tables, False)
+                )
+            block += self.part_rows
+        return cuts
 
-    def _close(self, partition: int) -> Commit:
-        seg = self._segments.pop(partition)
-        self._write(partition, seg)
-        self.rows_written += seg.rows
-        self._starts[partition] = seg.next_offset
-        logger.debug(
-            "segment closed topic=%s partition=%d start=%d next=%d rows=%d",
-            self.topic,
-            partition,
-            seg.start,
-            seg.next_offset,
-            seg.rows,
+    def _close_cut(self, partition: int, seg: _Segment, *, intent: bool) -> Cut:
+        tables = seg.tables(seg.start)
+        return Cut(
+            partition, seg.start, seg.start, seg.written, seg.next_offset, True, tables, intent
         )
-        return Commit(partition, seg.next_offset, seg.next_offset)
 
-    def flush(self, partition: int) -> Commit | None:
-        """Write the open segment of ``partition`` now (if it has new rows)."""
+    def _cut(self, cuts: list[Cut]) -> list[Commit]:
+        """Make ``cuts`` durable (sinks.parts.CutOrder) and move the segments past them."""
+        done = self._order.run(cuts)
+        for cut in done:
+            seg = self._segments[cut.partition]
+            if cut.closing:
+                del self._segments[cut.partition]
+                self.rows_written += seg.rows
+                self._starts[cut.partition] = (SegmentMark(cut.end), cut.end)
+                logger.debug(
+                    "segment closed topic=%s partition=%d start=%d next=%d rows=%d",
+                    self.topic,
+                    cut.partition,
+                    seg.start,
+                    cut.end,
+                    seg.rows,
+                )
+            else:
+                seg.written = max(seg.written, cut.end)
+                seg.fresh_since = None
+        return [c.done_commit for c in done]
+
+    def flush(self, partition: int) -> list[Commit]:
+        """Write the new rows of ``partition``'s open segment now (their blocks)."""
         seg = self._segments.get(partition)
-        if seg is None or not seg.dirty:
-            return None
-        self._write(partition, seg)
-        return Commit(partition, seg.next_offset, seg.start)
+        if seg is None or seg.fresh_since is None:
+            return []
+        return self._cut(self._part_cuts(partition, seg))
 
     def flush_due(self, *, force: bool = False) -> list[Commit]:
-        """Close segments past ``max_age_s``; flush those dirty for ``flush_interval_s``."""
+        """Close segments past ``max_age_s``; write the blocks of those with rows waiting for
+        ``flush_interval_s`` (all with new rows if ``force``)."""
         now = self.clock()
-        commits = []
+        cuts: list[Cut] = []
         for partition in sorted(self._segments):
             seg = self._segments[partition]
-            if now - seg.opened_at >= self.max_age_s:
-                commits.append(self._close(partition))
-            elif seg.dirty and (
-                force
-                or (seg.dirty_since is not None and now - seg.dirty_since >= self.flush_interval_s)
+            if seg.close_at is not None:
+                continue  # a resumed close is made in ``add``, at its end
+            if now - seg.opened_at >= self.max_age_s and seg.next_offset >= seg.written:
+                # (a rebuilt segment closes only once it holds every row already in files:
+                # its close removes the parts of every directory those rows touch)
+                cuts.append(self._close_cut(partition, seg, intent=True))
+            elif seg.fresh_since is not None and (
+                force or now - seg.fresh_since >= self.flush_interval_s
             ):
-                commit = self.flush(partition)
-                if commit is not None:
-                    commits.append(commit)
-        return commits
+                cuts += self._part_cuts(partition, seg)
+        return self._cut(cuts) if cuts else []

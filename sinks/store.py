@@ -7,7 +7,9 @@ understands, e.g. ``s3://bucket/prefix``)::
     <root>/aggregates/period=<period>/<file>
     <root>/dlq/reason=<reason>/day=<YYYY-MM-DD>/<file>
 
-    <file> = <topic>+<partition>+<first offset>.parquet   (written by a sink)
+    <file> = <topic>+<partition>+<first offset>.parquet   (a sink's closed segment)
+           | <topic>+<partition>+<first offset>.<block start>.parquet
+                                                          (a part of a sink's open segment)
            | <topic>+merged+<digest>.parquet              (written by compaction)
 
 Writers only ever create ``*.parquet`` files by atomic rename (local: temporary name, fsync
@@ -48,6 +50,8 @@ __all__ = [
     "TIER_DIRS",
     "Store",
     "file_name",
+    "part_name",
+    "parts_prefix",
     "safe_value",
 ]
 
@@ -74,6 +78,26 @@ def safe_value(value: str) -> str:
 def file_name(topic: str, partition: int, first_offset: int) -> str:
     """``<topic>+<partition>+<first offset>.parquet``: deterministic, so a replay overwrites."""
     return f"{topic}+{partition}+{first_offset}.parquet"
+
+
+def part_name(topic: str, partition: int, start: int, first_offset: int) -> str:
+    """``<topic>+<partition>+<segment start>.<first offset>.parquet``: a part of an open
+    segment (its block of offsets from ``first_offset``), deterministic like the segment's
+    file."""
+    return f"{topic}+{partition}+{start}.{first_offset}.parquet"
+
+
+def parts_prefix(topic: str, partition: int, start: int) -> str:
+    """What the names of segment ``start``'s parts begin with (then digits, ``.parquet``)."""
+    return f"{topic}+{partition}+{start}."
+
+
+def _part_offset(name: str, prefix: str) -> int | None:
+    """The first offset of a part named ``<prefix><digits>.parquet``, else None."""
+    if not name.startswith(prefix) or not name.endswith(".parquet"):
+        return None
+    digits = name[len(prefix) : -len(".parquet")]
+    return int(digits) if digits.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -158,6 +182,17 @@ class Store:
             and not i.base_name.startswith(".")
         ]
         return sorted(found, key=lambda i: i.path)
+
+    def delete_parts(self, directory: str, prefix: str) -> int:
+        """Remove the part files named ``<prefix><first offset>.parquet`` in ``directory``
+        (not below it); how many there were."""
+        selector = pafs.FileSelector(self.path(directory), recursive=False, allow_not_found=True)
+        removed = 0
+        for info in self.fs.get_file_info(selector):
+            if info.type == pafs.FileType.File and _part_offset(info.base_name, prefix) is not None:
+                self.delete(info.path)
+                removed += 1
+        return removed
 
     def delete(self, path: str) -> None:
         """Remove one file (missing is fine: removal is idempotent)."""

@@ -56,7 +56,11 @@ def test_rotation_by_count_names_files_by_segment_start(tmp_path: Path) -> None:
     w = _writer(tmp_path, rotate_rows=10)
     _feed(w, _messages(25), batch=7)
     names = sorted(p.name for p in tmp_path.rglob("*.parquet"))
-    assert names == [f"{TOPIC}+0+0.parquet", f"{TOPIC}+0+10.parquet", f"{TOPIC}+0+20.parquet"]
+    assert names == [  # two closed segments, the open one in its first part (block)
+        f"{TOPIC}+0+0.parquet",
+        f"{TOPIC}+0+10.parquet",
+        f"{TOPIC}+0+20.20.parquet",
+    ]
     assert sum(_files(tmp_path).values()) == 25
 
 
@@ -86,9 +90,14 @@ def test_crash_anywhere_then_resume_rewrites_same_files(
     # crash: in-memory segment lost; restart from the committed offset and segment start
     w2 = _writer(crashed, rotate_rows=rotate)
     start = last.segment_start if last else 0
-    w2.resume(0, start)
+    w2.resume(0, start, committed=last.offset if last else None)
     _feed(w2, msgs[start:], second_batch)
+
     assert _files(crashed) == _files(clean)
+    tables = [pq.read_table(p) for p in crashed.rglob("*.parquet")]
+    assert sorted(str(e) for t in tables for e in t["event_id"].to_pylist()) == sorted(
+        f"e{i}" for i in range(40)
+    )
 
 
 def test_replay_from_zero_rewrites_same_files_and_counts(tmp_path: Path) -> None:

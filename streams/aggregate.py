@@ -143,6 +143,39 @@ class DeltaBuilder:
             item = [offset, entry] if event_ms is None else [offset, entry, event_ms]
             messages[(q, source_partition)]["e"].append(item)
 
+    def add_new(
+        self, source_partition: int, offset: int, current: Contribution, event_ms: int
+    ) -> bool:
+        """:meth:`add` of ``deltas(None, current)`` (a record's first contribution, the common
+        case) without building that dict; ``False`` when it adds nothing (no non-zero
+        element)."""
+        period, units, elements = current
+        entries = [(f"{period}|{element}", int(v)) for element, v in elements.items() if int(v)]
+        if not entries or not units:
+            return False
+        by_target: dict[int, dict[str, int]] = {}
+        messages, partition_of = self._messages, self._partition_of
+        for tier, code in units:
+            q = partition_of.get(code)
+            if q is None:
+                q = partition_of[code] = partition_for(code, self.partitions)
+            msg = messages.get((q, source_partition))
+            if msg is None:
+                msg = messages[(q, source_partition)] = {
+                    "sp": source_partition,
+                    "units": {},
+                    "e": [],
+                }
+            msg["units"][code] = tier
+            entry = by_target.get(q)
+            if entry is None:
+                entry = by_target[q] = {}
+            for suffix, value in entries:
+                entry[f"{code}|{suffix}"] = value
+        for q, entry in by_target.items():
+            messages[(q, source_partition)]["e"].append([offset, entry, event_ms])
+        return True
+
     def drain(self) -> list[tuple[int, dict[str, Any]]]:
         """``(delta partition, message)`` pairs, and forget them."""
         out = [(q, m) for (q, _), m in self._messages.items()]

@@ -18,13 +18,13 @@ which is also what faust's RocksDB store writes when it restores a partition.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from streams.state import RecordState
 
-__all__ = ["DiskState", "PartitionDB"]
+__all__ = ["DiskState", "PartitionDB", "WriteBatch", "batch_writer"]
 
 
 class PartitionDB(Protocol):
@@ -35,11 +35,26 @@ class PartitionDB(Protocol):
     def put(self, key: bytes, value: bytes) -> None: ...
 
 
-class DiskState:
-    """A :class:`~streams.state.StateStore` over per-partition databases."""
+class WriteBatch(Protocol):
+    """The subset of ``rocksdict.WriteBatch`` (raw mode) used here."""
 
-    def __init__(self, db_for: Callable[[int], PartitionDB]) -> None:
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+
+class DiskState:
+    """A :class:`~streams.state.StateStore` over per-partition databases. With ``write``
+    (``(partition, puts)`` → those puts written in one RocksDB write batch), :meth:`commit`
+    writes each partition's changes of a batch in one call (a third of the cost of a put
+    each); without, put by put."""
+
+    def __init__(
+        self,
+        db_for: Callable[[int], PartitionDB],
+        *,
+        write: Callable[[int, list[tuple[bytes, bytes]]], None] | None = None,
+    ) -> None:
         self._db_for = db_for
+        self._write = write
         self._pending: dict[str, tuple[int, RecordState]] = {}
         self._unwritten: dict[str, bytes] = {}
 
@@ -71,12 +86,37 @@ class DiskState:
 
     def commit(self, changes: list[tuple[str, bytes, int]]) -> None:
         """Write drained changes to the databases (after the changelog has them)."""
-        dumps = orjson.dumps
-        for key, value, partition in changes:
-            self._db_for(partition).put(dumps(key), value)
-            if self._unwritten.get(key) is value:
-                del self._unwritten[key]
+        dumps, unwritten = orjson.dumps, self._unwritten
+        if self._write is None:
+            for key, value, partition in changes:
+                self._db_for(partition).put(dumps(key), value)
+        else:
+            by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+            for key, value, partition in changes:
+                puts = by_partition.get(partition)
+                if puts is None:
+                    puts = by_partition[partition] = []
+                puts.append((dumps(key), value))
+            for partition, puts in by_partition.items():
+                self._write(partition, puts)
+        for key, value, _partition in changes:
+            if unwritten.get(key) is value:
+                del unwritten[key]
 
     def __len__(self) -> int:
         """Changes held in memory (not yet written to disk)."""
         return len(self._pending) + len(self._unwritten)
+
+
+def batch_writer(
+    db_for: Callable[[int], Any], new_batch: Callable[[], WriteBatch]
+) -> Callable[[int, list[tuple[bytes, bytes]]], None]:
+    """``write`` for :class:`DiskState` over databases with ``write(batch)`` (``rocksdict``)."""
+
+    def write(partition: int, puts: list[tuple[bytes, bytes]]) -> None:
+        batch = new_batch()
+        for key, value in puts:
+            batch.put(key, value)
+        db_for(partition).write(batch)
+
+    return write

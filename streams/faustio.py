@@ -18,7 +18,7 @@ from faust.types import TP
 
 from schemas.kafka import faust_broker_urls, faust_credentials
 from streams.config import COUNTERS_TABLE, RECORDS_TABLE, StreamsConfig
-from streams.diskstate import DiskState
+from streams.diskstate import DiskState, batch_writer
 from streams.state import MemoryState, StateStore
 from streams.validate import RawMessage
 
@@ -113,7 +113,10 @@ class FaustTable:
     def record_state(self) -> StateStore:
         """The records table as a :class:`StateStore` (its RocksDB databases, or its dict)."""
         if self.rocksdb:
-            return DiskState(self.table.data._db_for_partition)
+            from rocksdict import WriteBatch
+
+            db_for = self.table.data._db_for_partition
+            return DiskState(db_for, write=batch_writer(db_for, lambda: WriteBatch(raw_mode=True)))
         return MemoryState(self.data())
 
     def track(self, changes: Sequence[tuple[str, Any, int]]) -> None:

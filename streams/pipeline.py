@@ -184,7 +184,8 @@ class BatchProcessor:
         building leaves the state as if the event had never come."""
         rec = verdict.record
         new_c = contribution(rec)
-        d = deltas(prev.get("c") if prev else None, new_c)
+        old_c = prev.get("c") if prev else None
+        d = deltas(old_c, new_c) if old_c is not None else None
         # the record-level outputs carry the same bytes; national: the allow-listed copy
         # (same as streams.route.route + tier_headers)
         nat = national_record(rec, self.pseudonymiser)
@@ -199,8 +200,11 @@ class BatchProcessor:
             contribution=new_c,
         )
         if d:
-            event_ms = int(rec["event_time"].timestamp() * 1000)
-            builder.add(msg.partition, msg.offset, d, event_ms)
+            builder.add(msg.partition, msg.offset, d, int(rec["event_time"].timestamp() * 1000))
+        elif d is None and new_c is not None:  # a first contribution: no retraction
+            builder.add_new(
+                msg.partition, msg.offset, new_c, int(rec["event_time"].timestamp() * 1000)
+            )
         self.seq.add(rec["station_code"], rec["station_seq"])
         topics = self.topics
         headers = route_headers(rec, nat, self._tiers)

@@ -105,3 +105,24 @@ def test_same_verdicts_and_outputs_as_the_memory_state(dbs: Callable[[int], Rdic
     assert sum(c[3] for c in counts) >= 10  # redeliveries seen as duplicates
     rejected = set().union(*(x for x in expected if isinstance(x, dict)))
     assert {"replay_stale_version", "duplicate_event", "delete_unknown_record"} <= rejected
+
+
+def test_changes_written_in_write_batches_are_the_same(dbs: Callable[[int], Rdict]) -> None:
+    """``DiskState(write=batch_writer(...))`` (the worker's: one RocksDB write batch per
+    partition and batch) writes what put by put writes."""
+    from rocksdict import WriteBatch
+
+    from streams.diskstate import batch_writer
+
+    state = DiskState(dbs, write=batch_writer(dbs, lambda: WriteBatch(raw_mode=True)))
+    s1, s2 = {"v": 1, "d": False, "ids": [], "c": None}, {"v": 2, "d": True, "ids": [], "c": None}
+    state.put("r1", s1, 3)
+    state.put("r2", s2, 1)
+    state.put("r3", s2, 3)
+    changes = state.drain()
+    assert dbs(3).get(b'"r1"') is None
+    state.commit(changes)
+    assert len(state) == 0
+    assert dbs(3).get(b'"r1"') == orjson.dumps(s1) and dbs(3).get(b'"r3"') == orjson.dumps(s2)
+    assert dbs(1).get(b'"r2"') == orjson.dumps(s2) and dbs(1).get(b'"r1"') is None
+    assert DiskState(dbs).get("r3", 3) == s2

@@ -55,3 +55,38 @@ def test_the_compiled_allow_list_is_the_rules() -> None:
         assert national_data(rt.value, data, record, p) == expected
         assert list(national_data(rt.value, data, record, p)) == list(expected)
     assert national_data("no_such_type", {"health_id": "0123456789"}, {}, p) == {}
+
+
+_codes = st.sampled_from(["00004", "00005", "001", "002", "01", "VN"])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),
+            st.sampled_from(["2026-09", "2026-10"]),
+            st.lists(  # a unit's code names one tier (5, 3, 2 digits, VN)
+                st.tuples(st.sampled_from(["station", "district"]), _codes),
+                max_size=4,
+                unique_by=lambda u: u[1],
+            ),
+            st.dictionaries(st.sampled_from(["visits", "cases", "doses"]), st.integers(-2, 3)),
+        ),
+        max_size=6,
+    ),
+    st.integers(1, 4),
+)
+def test_a_first_contributions_deltas_added_directly_are_the_same(
+    events: list[tuple[int, str, list[tuple[str, str]], dict[str, int]]], partitions: int
+) -> None:
+    """``DeltaBuilder.add_new`` (stage 2's common case) against ``add`` of ``deltas(None, c)``."""
+    from streams.aggregate import DeltaBuilder, deltas
+
+    direct, by_dict = DeltaBuilder(partitions), DeltaBuilder(partitions)
+    for offset, (sp, period, units, elements) in enumerate(events):
+        current = [period, [list(u) for u in units], elements]
+        d = deltas(None, current)
+        assert direct.add_new(sp, offset, current, 1_000 + offset) == bool(d)
+        if d:
+            by_dict.add(sp, offset, d, 1_000 + offset)
+    assert direct.drain() == by_dict.drain()

@@ -25,7 +25,7 @@ from streams.national import national_event_id
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
 from tests.faults.traffic import Expectation, Outgoing, Publisher
-from tests.helpers import unique_name, wait_until
+from tests.helpers import ConditionTimeout, unique_name, wait_until
 
 __all__ = [
     "PARTITIONS",
@@ -183,6 +183,30 @@ class FaultPipeline:
             message=lambda: "mid-stream\n" + self.logs(),
         )
 
+    def publish_until_sinks_mid_stream(
+        self, items: Sequence[Outgoing], chunks: int = 8, timeout_s: float = 90.0
+    ) -> tuple[dict[str, int], int]:
+        """Publish ``items`` a chunk at a time until the tier sinks are seen mid-stream
+        (:meth:`wait_sinks_mid_stream`); what it returned and how many were published. One
+        burst can be committed by every sink within one flush, between two looks (a busy
+        machine stretches the looks): each further chunk opens another window."""
+        deadline = time.monotonic() + timeout_s
+        step = max(1, -(-len(items) // chunks))
+        sent = 0
+        while sent < len(items):
+            part = items[sent : sent + step]
+            self.publisher.send(part)
+            self.publisher.flush()
+            sent += len(part)
+            last = sent >= len(items)
+            wait_s = deadline - time.monotonic() if last else min(5.0, deadline - time.monotonic())
+            try:
+                return self.wait_sinks_mid_stream(max(1.0, wait_s)), sent
+            except ConditionTimeout:
+                if last:
+                    raise
+        raise AssertionError("no traffic to publish")
+
     def wait_sinks_mid_stream(self, timeout_s: float = 90.0) -> dict[str, int]:
         """Wait until the tier sinks have committed some of their input but not all of it;
         returns the committed count per tier sink at that moment."""
@@ -298,12 +322,6 @@ class FaultPipeline:
         finally:
             probe.close()
         raise AssertionError(f"no outputs in flight over {sent} events\n{self.logs()}")
-
-    def publish_then(self, items: Sequence[Outgoing], wait: Callable[[], T]) -> tuple[T, int]:
-        """Publish every one of ``items``, then ``wait()``; what it returned and the count."""
-        self.publisher.send(items)
-        self.publisher.flush()
-        return wait(), len(items)
 
     def wait_caught_up(self, timeout_s: float = 150.0) -> float:
         """Wait until every group is at the end (retrying while the broker is loading);

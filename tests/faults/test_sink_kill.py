@@ -28,7 +28,7 @@ def result(
             before,
             during,
             after,
-            lambda items: fp.publish_then(items, fp.wait_sinks_mid_stream),
+            fp.publish_until_sinks_mid_stream,
         )
         measured = {
             "published_before_kill": sent,

@@ -536,6 +536,15 @@ def _hop_results(label: str, run: _Run, r50: float, r95: float) -> list[BenchRes
     return out
 
 
+def _hop_extra(run: _Run) -> dict[str, float]:
+    """p50 and p95 of each hop (``hop1_p50_s`` … in ``HOPS`` order)."""
+    out: dict[str, float] = {}
+    for i, hop in enumerate(HOPS, 1):
+        h50, h95, _ = _percentiles(run.hops.get(hop, []))
+        out[f"hop{i}_p50_s"], out[f"hop{i}_p95_s"] = round(h50, 3), round(h95, 3)
+    return out
+
+
 def _steady_extra(run: _Run) -> dict[str, float | str]:
     return {
         "cpu_us_per_event_pipeline": round(run.steady_cpu_us),
@@ -610,6 +619,8 @@ def _baseline_results(
                     "baseline_p99_s": round(b99, 3),
                     **_steady_extra(mine),
                     **{f"baseline_{k}": v for k, v in _steady_extra(theirs).items()},
+                    **_hop_extra(mine),
+                    **{f"baseline_{k}": v for k, v in _hop_extra(theirs).items()},
                 },
             )
         )

@@ -15,7 +15,10 @@ Figures, each beside baselines measured in the same run:
   (produce → consume) of the same messages. The sinks and the worker run at their defaults;
   again with the sinks flushing every ``FAST_FLUSH_S``. Beside each: the sinks' own share of
   the CPU per event, and the Parquet files the sinks wrote (parts and rewrites included) and
-  left at rest.
+  left at rest. Each steady run's freshness is also cut into hops at the broker timestamps
+  (``HOPS``): publication → the raw topic (its LogAppendTime), → the last of the event's
+  tier-topic messages (the worker's CreateTime, when it produced them), → readable in every
+  store; p50/p95 of each beside the broker round trip.
 
 ``TUYEN_BENCH_E2E_BASELINE=/a/checkout`` (e.g. ``main``'s) runs the same steady runs and the
 burst with that checkout's code (its directory first on the services' ``PYTHONPATH``, this
@@ -39,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,9 +55,17 @@ from deploy.topics import apply_topics
 from producers.config import SimulationConfig
 from producers.simulator import simulate
 from schemas import KafkaMessage
+from schemas.dlq import header_value
 from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.partition import PARTITIONER
-from schemas.topics import RAW, topic_name, topic_specs
+from schemas.topics import (
+    RAW,
+    TIER_DISTRICT,
+    TIER_NATIONAL,
+    TIER_PROVINCE,
+    topic_name,
+    topic_specs,
+)
 from streams.national import national_event_id
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
@@ -154,10 +166,10 @@ def _freshness(
     msgs: list[KafkaMessage],
     rate: int,
     remaining: Callable[[], dict[str, int]],
-) -> list[float]:
-    """Publish ``msgs`` at ``rate``/s; for each event, seconds from its publication until it
-    is readable in every tier store it reaches (the national tier does not take every record
-    type; rejected events reach none and are not counted)."""
+) -> dict[str, tuple[float, float]]:
+    """Publish ``msgs`` at ``rate``/s; for each event (by its ``ce_id``): when it was
+    published and when it was readable in every tier store it reaches (the national tier does
+    not take every record type; rejected events reach none and are not counted)."""
     p = _producer(kafka)
     ids = _tier_ids(msgs)
     caches: dict[str, dict[Path, tuple[float, set[str]]]] = {t: {} for t in TIERS}
@@ -201,13 +213,69 @@ def _freshness(
                 break
         time.sleep(0.05)
     look()
-    out: list[float] = []
+    out: dict[str, tuple[float, float]] = {}
     for eid, (record_id, national_id) in ids.items():
         times = [first_seen[t].get(record_id) for t in ("district", "province")]
         times.append(first_seen["national"].get(national_id))
         found = [t for t in times if t is not None]
         if found and eid in sent_at:
-            out.append(max(found) - sent_at[eid])
+            out[eid] = (sent_at[eid], max(found))
+    return out
+
+
+def _broker_times(kafka: KafkaConnection, topic: str) -> dict[str, float]:
+    """``ce_id`` → the broker timestamp (s) of each message of ``topic``, read from the start
+    to the end offsets: the raw topic's is the broker's LogAppendTime, a tier topic's the
+    worker's CreateTime (when it produced the message; the tier topics keep CreateTime)."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    c = consumer(kafka, {"group.id": f"{topic}-hops", "enable.auto.commit": False})
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+    pos = {p: 0 for p in parts}
+    out: dict[str, float] = {}
+    deadline = time.monotonic() + 60
+    while any(pos[p] < ends[p] for p in parts) and time.monotonic() < deadline:
+        for m in c.consume(10_000, timeout=0.5):
+            if m.error() is not None:
+                continue
+            pos[m.partition() or 0] = (m.offset() or 0) + 1
+            eid = header_value(cast(Any, m.headers()), "ce_id")
+            if eid is not None:
+                out.setdefault(eid, m.timestamp()[1] / 1000)
+    c.close()
+    return out
+
+
+HOPS = ("publish → raw topic", "raw → tier topic (worker)", "tier topic → stores (sinks)")
+
+
+def _hops(
+    kafka: KafkaConnection,
+    prefix: str,
+    seen: dict[str, tuple[float, float]],
+    ids: dict[str, tuple[str, str]],
+) -> dict[str, list[float]]:
+    """Each event's freshness cut at the broker timestamps: publication → the raw topic
+    (LogAppendTime), → the last of its tier-topic messages (the worker's CreateTime), →
+    readable in every store (the stores' poll). The hops add up to the freshness."""
+    raw = _broker_times(kafka, topic_name(RAW, prefix))
+    tiers = [
+        _broker_times(kafka, topic_name(t, prefix))
+        for t in (TIER_DISTRICT, TIER_PROVINCE, TIER_NATIONAL)
+    ]
+    out: dict[str, list[float]] = {h: [] for h in HOPS}
+    for eid, (sent, readable) in seen.items():
+        record_id, national_id = ids[eid]
+        stamped = [tiers[0].get(record_id), tiers[1].get(record_id), tiers[2].get(national_id)]
+        tier_ts = [t for t in stamped if t is not None]
+        if eid not in raw or not tier_ts:
+            continue
+        for hop, dt in zip(
+            HOPS, (raw[eid] - sent, max(tier_ts) - raw[eid], readable - max(tier_ts)), strict=True
+        ):
+            out[hop].append(dt)
     return out
 
 
@@ -275,6 +343,7 @@ class _Run:
     cpu_us: float = 0.0  # the pipeline's CPU µs per event of the burst
     sink_cpu_us: float = 0.0  # the sinks' part of it
     fresh: list[float] = field(default_factory=list)  # each steady event's seconds
+    hops: dict[str, list[float]] = field(default_factory=dict)  # the same, cut in HOPS
     steady_cpu_us: float = 0.0  # the pipeline's CPU µs per event while steady
     steady_sink_cpu_us: float = 0.0  # the sinks' part of it
     files_written: int = 0  # by the sinks, the whole run
@@ -329,8 +398,10 @@ def _pipeline_run(
             run.sink_cpu_us = (sinks - sinks_before) / len(burst) * 1e6
         if steady:
             cpu_before, sinks_before = _pipeline_cpu_s(pipeline)
-            run.fresh = _freshness(ctx.kafka, raw, root, steady, rate, pipeline.remaining)
+            seen = _freshness(ctx.kafka, raw, root, steady, rate, pipeline.remaining)
             cpu, sinks = _pipeline_cpu_s(pipeline)
+            run.fresh = [readable - sent for sent, readable in seen.values()]
+            run.hops = _hops(ctx.kafka, prefix, seen, _tier_ids(steady))
             run.steady_cpu_us = (cpu - cpu_before) / len(steady) * 1e6
             run.steady_sink_cpu_us = (sinks - sinks_before) / len(steady) * 1e6
     finally:
@@ -435,9 +506,43 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             },
         ),
     ]
+    results += _hop_results("", one, r50, r95)
+    results += _hop_results(f", flush {FAST_FLUSH_S} s", fast, r50, r95)
     if base is not None and base_fast is not None:
         results += _baseline_results(checkout or "", ctx.n(120_000), one, fast, base, base_fast)
     return results
+
+
+def _hop_results(label: str, run: _Run, r50: float, r95: float) -> list[BenchResult]:
+    """Each hop's p95 (and p50) of a steady run, beside the broker round trip's."""
+    out = []
+    for hop in HOPS:
+        h50, h95, h99 = _percentiles(run.hops.get(hop, []))
+        out.append(
+            BenchResult(
+                f"freshness hop {hop} p95{label}",
+                Measurement(h95, "s"),
+                "raw broker round trip p95",
+                Measurement(r95, "s"),
+                higher_is_better=False,
+                extra={
+                    "events": len(run.hops.get(hop, [])),
+                    "p50_s": round(h50, 3),
+                    "p99_s": round(h99, 3),
+                    "baseline_p50_s": round(r50, 3),
+                },
+            )
+        )
+    return out
+
+
+def _hop_extra(run: _Run) -> dict[str, float]:
+    """p50 and p95 of each hop (``hop1_p50_s`` … in ``HOPS`` order)."""
+    out: dict[str, float] = {}
+    for i, hop in enumerate(HOPS, 1):
+        h50, h95, _ = _percentiles(run.hops.get(hop, []))
+        out[f"hop{i}_p50_s"], out[f"hop{i}_p95_s"] = round(h50, 3), round(h95, 3)
+    return out
 
 
 def _steady_extra(run: _Run) -> dict[str, float | str]:
@@ -514,6 +619,8 @@ def _baseline_results(
                     "baseline_p99_s": round(b99, 3),
                     **_steady_extra(mine),
                     **{f"baseline_{k}": v for k, v in _steady_extra(theirs).items()},
+                    **_hop_extra(mine),
+                    **{f"baseline_{k}": v for k, v in _hop_extra(theirs).items()},
                 },
             )
         )

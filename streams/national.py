@@ -37,7 +37,6 @@ from schemas.national import (
     FieldRule,
     Keep,
     Month,
-    Nested,
     Pseudonym,
 )
 from streams.pseudonymise import Pseudonymiser
@@ -113,49 +112,19 @@ _DERIVED: Final[dict[str, Callable[[Mapping[str, Any], Mapping[str, Any], Pseudo
 }
 
 
-def _reduce(value: Any, fields: Mapping[str, FieldRule], p: Pseudonymiser) -> Any:
-    """An object (or each object of a list) reduced to ``fields`` (only Keep, Pseudonym,
-    Month and Nested rules apply inside)."""
-    if isinstance(value, list):
-        return [_reduce(v, fields, p) for v in value if isinstance(v, Mapping)]
-    if not isinstance(value, Mapping):
-        return None
-    out: dict[str, Any] = {}
-    for name, rule in fields.items():
-        if name not in value:
-            continue
-        got = _apply(value[name], rule, p)
-        if got is not _SKIP:
-            out[name if not isinstance(rule, Month) else rule.out] = got
-    return out
-
-
-_SKIP: Final = object()
-
-
-def _apply(value: Any, rule: FieldRule, p: Pseudonymiser) -> Any:
-    if isinstance(rule, Keep):
-        return value
-    if isinstance(rule, Pseudonym):
-        return p.pseudonym(value) if isinstance(value, str) else None
-    if isinstance(rule, Month):
-        return _month_of(value)
-    if isinstance(rule, Nested):
-        return _reduce(value, rule.fields, p)
-    return _SKIP  # Derived: computed from the whole after-image
-
-
 _KEEP, _PSEUDONYM, _MONTH, _NESTED, _DERIVE = range(5)
-#: per record type, its rules as (kind, payload field, national field, argument), compiled
-#: once from ``NATIONAL_FIELDS`` (no rule-type tests per field and event)
+#: rules as (kind, payload field, national field, argument), compiled once from
+#: ``NATIONAL_FIELDS`` (no rule-type tests per field and event)
 _Plan = tuple[tuple[int, str, str, Any], ...]
 
 
-def _plan(rules: Mapping[str, FieldRule]) -> _Plan:
+def _plan(rules: Mapping[str, FieldRule], *, nested: bool = False) -> _Plan:
+    """``rules`` compiled; ``nested``: inside an object, where Derived rules do not apply."""
     steps: list[tuple[int, str, str, Any]] = []
     for name, rule in rules.items():
         if isinstance(rule, Derived):
-            steps.append((_DERIVE, name, rule.out, _DERIVED[rule.how]))
+            if not nested:
+                steps.append((_DERIVE, name, rule.out, _DERIVED[rule.how]))
         elif isinstance(rule, Keep):
             steps.append((_KEEP, name, name, None))
         elif isinstance(rule, Pseudonym):
@@ -163,20 +132,19 @@ def _plan(rules: Mapping[str, FieldRule]) -> _Plan:
         elif isinstance(rule, Month):
             steps.append((_MONTH, name, rule.out, None))
         else:
-            steps.append((_NESTED, name, name, rule.fields))
+            steps.append((_NESTED, name, name, _plan(rule.fields, nested=True)))
     return tuple(steps)
 
 
 _PLANS: Final[dict[str, _Plan]] = {rt: _plan(rules) for rt, rules in NATIONAL_FIELDS.items()}
 
 
-def national_data(
-    record_type: str, data: Mapping[str, Any], record: Mapping[str, Any], p: Pseudonymiser
+def _run(
+    plan: _Plan, data: Mapping[str, Any], record: Mapping[str, Any], p: Pseudonymiser
 ) -> dict[str, Any]:
-    """The allow-listed after-image of ``record_type``: only the fields of
-    ``NATIONAL_FIELDS[record_type]`` (an unknown record type keeps nothing)."""
+    """The fields of ``data`` that ``plan`` allows, as it says."""
     out: dict[str, Any] = {}
-    for kind, name, out_name, arg in _PLANS.get(record_type, ()):
+    for kind, name, out_name, arg in plan:
         if kind == _DERIVE:
             out[out_name] = arg(data, record, p)
         elif name in data:
@@ -188,8 +156,25 @@ def national_data(
             elif kind == _MONTH:
                 out[out_name] = _month_of(value)
             else:
-                out[name] = _reduce(value, arg, p)
+                out[name] = _reduce(value, arg, record, p)
     return out
+
+
+def _reduce(value: Any, plan: _Plan, record: Mapping[str, Any], p: Pseudonymiser) -> Any:
+    """An object (or each object of a list) reduced to a nested rule's ``plan``."""
+    if isinstance(value, list):
+        return [_reduce(v, plan, record, p) for v in value if isinstance(v, Mapping)]
+    if not isinstance(value, Mapping):
+        return None
+    return _run(plan, value, record, p)
+
+
+def national_data(
+    record_type: str, data: Mapping[str, Any], record: Mapping[str, Any], p: Pseudonymiser
+) -> dict[str, Any]:
+    """The allow-listed after-image of ``record_type``: only the fields of
+    ``NATIONAL_FIELDS[record_type]`` (an unknown record type keeps nothing)."""
+    return _run(_PLANS.get(record_type, ()), data, record, p)
 
 
 # ---- the envelope ----------------------------------------------------------------------------

@@ -5,14 +5,15 @@ national allow-list compiled per record type."""
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.examples import example_data
-from schemas.national import NATIONAL_FIELDS, Derived, Month
+from schemas.national import NATIONAL_FIELDS, Derived, FieldRule, Keep, Month, Nested, Pseudonym
 from schemas.registry import RecordType
-from streams.national import _DERIVED, _apply, national_data
+from streams.national import _DERIVED, _month_of, national_data
 from streams.pseudonymise import Pseudonymiser
 
 
@@ -33,6 +34,36 @@ def test_the_last_pseudonym_remembered_is_never_anothers(calls: list[tuple[str, 
     for value, domain in calls:
         expected = hmac.digest(b"key", f"{domain}:{value}".encode(), "sha256")[:16].hex()
         assert p.pseudonym(value, domain) == "p" + expected
+
+
+_SKIP = object()
+
+
+def _reduce(value: Any, fields: dict[str, FieldRule], p: Pseudonymiser) -> Any:
+    if isinstance(value, list):
+        return [_reduce(v, fields, p) for v in value if isinstance(v, dict)]
+    if not isinstance(value, dict):
+        return None
+    out = {}
+    for name, rule in fields.items():
+        if name in value:
+            got = _apply(value[name], rule, p)
+            if got is not _SKIP:
+                out[name if not isinstance(rule, Month) else rule.out] = got
+    return out
+
+
+def _apply(value: Any, rule: FieldRule, p: Pseudonymiser) -> Any:
+    """One rule applied to one value (the allow-list before it was compiled)."""
+    if isinstance(rule, Keep):
+        return value
+    if isinstance(rule, Pseudonym):
+        return p.pseudonym(value) if isinstance(value, str) else None
+    if isinstance(rule, Month):
+        return _month_of(value)
+    if isinstance(rule, Nested):
+        return _reduce(value, dict(rule.fields), p)
+    return _SKIP  # Derived: computed from the whole after-image
 
 
 def _national_data_by_the_rules(rt: str, data: dict, record: dict, p: Pseudonymiser) -> dict:

@@ -29,6 +29,7 @@ from typing import Any, Final, Protocol
 import duckdb
 
 from schemas.hierarchy import Hierarchy, HierarchyError
+from sinks.catalog import snapshot
 from sinks.reports.exceptions import AccessDenied, BadRequest, ReportError
 from sinks.summary.document import build_document
 from sinks.summary.records import person_records
@@ -118,7 +119,8 @@ def patient_summary(
     try:
         request.check()
         _check_facility(hierarchy or Hierarchy.default(), request, province, at)
-        records = person_records(con, request.health_id)
+        with snapshot(con):  # one listing of the store for all the person's record types
+            records = person_records(con, request.health_id)
         if not records:
             raise SummaryNotFound(f"no record of {request.health_id} in province {province}")
         bundle = build_document(

@@ -220,8 +220,14 @@ def take(
 def _text(raws: Sequence[Any]) -> pa.Array:
     """JSON text of each raw value as sent (``null`` and absent: NULL; no JSON text is
     empty); raises unless every text is valid UTF-8."""
-    parts = [b"" if r is None or r == _NULL else r for r in raws]
-    lengths = np.fromiter(map(len, parts), np.int64, len(parts))
+    parts = raws
+    try:  # the usual case: no value absent (None has no length) and none ``null``
+        lengths = np.fromiter(map(len, raws), np.int64, len(raws))
+        if (lengths == len(_NULL)).any() and _NULL in raws:
+            raise TypeError
+    except TypeError:
+        parts = [b"" if r is None or r == _NULL else r for r in raws]
+        lengths = np.fromiter(map(len, parts), np.int64, len(parts))
     offsets = np.zeros(len(parts) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     valid = lengths > 0
@@ -240,16 +246,25 @@ def _scalar_array(values: Sequence[Any], col: Column) -> pa.Array:
 
 
 def fast_convert(
-    fp: FastPlan, envelopes: Sequence[tuple[Any, ...]], payloads: Sequence[Payload]
+    fp: FastPlan,
+    envelopes: Sequence[tuple[Any, ...]],
+    payloads: Sequence[Payload],
+    same: dict[str, Any] | None = None,
 ) -> pa.Table:
     """The table of decoded rows (envelope and payload tuples); raises when any row does not
-    convert or fails a column check (the caller gives the rows to the per-row path)."""
+    convert or fails a column check (the caller gives the rows to the per-row path).
+    ``same``: envelope fields the caller knows every row has with this value (the rows were
+    grouped by them), their columns repeated, not converted value by value."""
     plan = fp.plan
+    same = same or {}
     env = list(zip(*envelopes, strict=True))
     pay = list(zip(*payloads, strict=True)) if fp.width else []
     arrays: dict[str, pa.Array] = {}
-    for at, (_, col) in zip(fp.envelope_at, plan.envelope, strict=True):
-        arrays[col.name] = _scalar_array(env[at], col)
+    for at, (src, col) in zip(fp.envelope_at, plan.envelope, strict=True):
+        if src in same:
+            arrays[col.name] = pa.repeat(_scalar_array([same[src]], col)[0], len(envelopes))
+        else:
+            arrays[col.name] = _scalar_array(env[at], col)
     for at, (_, col) in zip(fp.envelope_json_at, plan.envelope_json, strict=True):
         arrays[col.name] = _text(env[at])
     for i, (_, col) in enumerate(plan.scalars):
@@ -282,6 +297,9 @@ def envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
     return NationalRecord if tier == "national" else TierRecord
 
 
+_KEY = ("record_type", "province_code", "event_month")  # what a batch is grouped by
+
+
 def _fast_key(key: tuple[Any, Any, Any]) -> tuple[str, str, str] | None:
     """(province, record type, month) of a decoded envelope's (record type, province, month),
     or None: the per-row path decides (``sinks.encode._place``)."""
@@ -304,7 +322,7 @@ def _fast_groups(
     the others."""
     decode = _fast(tier, None).envelope.decode
     fields = list(envelope_model(tier).model_fields)
-    at = (fields.index("record_type"), fields.index("province_code"), fields.index("event_month"))
+    at = tuple(map(fields.index, _KEY))
     slow: list[int] = []
     try:  # the usual case: every message at once
         envs: list[Any] = list(map(astuple, map(decode, values)))  # type: ignore[arg-type]
@@ -323,7 +341,7 @@ def _fast_groups(
     return groups, envs, slow
 
 
-def _keys(envs: list[Any], at: tuple[int, int, int]) -> Iterator[tuple[Any, ...] | None]:
+def _keys(envs: list[Any], at: tuple[int, ...]) -> Iterator[tuple[Any, ...] | None]:
     get = itemgetter(*at)
     return (None if env is None else get(env) for env in envs)
 
@@ -346,7 +364,7 @@ def fast_tables(tier: str, values: Sequence[bytes | None], out: dict[str, Indexe
         if not index:
             continue
         try:
-            table = fast_convert(fp, envs, payloads)
+            table = fast_convert(fp, envs, payloads, dict(zip(_KEY, key, strict=True)))
         except Exception:  # a row at fault: the per-row path finds it
             slow += index
             continue

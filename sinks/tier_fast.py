@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from operator import itemgetter
@@ -315,12 +315,12 @@ Indexed = list[tuple[pa.Table, list[int]]]  # a directory's tables, each with it
 
 
 def _fast_groups(
-    tier: str, values: Sequence[bytes | None]
+    tier: str, values: Sequence[bytes | None], decode: Callable[[Any], Any] | None = None
 ) -> tuple[dict[tuple[Any, ...], list[int]], list[tuple[Any, ...]], list[int]]:
     """The indexes of the values the fast path decodes, by (record type, province, month)
     as sent; their decoded envelopes (by message index; None for the others); the indexes of
     the others."""
-    decode = _fast(tier, None).envelope.decode
+    decode = decode or _fast(tier, None).envelope.decode
     fields = list(envelope_model(tier).model_fields)
     at = tuple(map(fields.index, _KEY))
     slow: list[int] = []
@@ -346,12 +346,19 @@ def _keys(envs: list[Any], at: tuple[int, ...]) -> Iterator[tuple[Any, ...] | No
     return (None if env is None else get(env) for env in envs)
 
 
-def fast_tables(tier: str, values: Sequence[bytes | None], out: dict[str, Indexed]) -> list[int]:
+def fast_tables(
+    tier: str,
+    values: Sequence[bytes | None],
+    out: dict[str, Indexed],
+    decode: Callable[[Any], Any] | None = None,
+) -> list[int]:
     """The fast path over a batch of tier message values: the tables of what it stores into
     ``out`` (by store directory, with the indexes of their rows' messages); the indexes of
-    the messages it leaves to the per-row path."""
+    the messages it leaves to the per-row path. ``decode``: the envelope's decoder (default:
+    JSON, the tier topics' wire format; another is only a study of other wire formats,
+    benchmarks/bench_sinks.py)."""
     base = _fast(tier, None)
-    groups, decoded, slow = _fast_groups(tier, values)
+    groups, decoded, slow = _fast_groups(tier, values, decode)
     for key, rows in groups.items():
         place = _fast_key(key)
         fp = None if place is None else _fast(tier, place[1])

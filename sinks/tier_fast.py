@@ -60,23 +60,22 @@ _NULL = msgspec.Raw(b"null")
 # A number orjson refuses (beyond a double) or rewrites (an integer beyond 64 bits, an exponent
 # beyond ±99) has 20 digits in a row or an exponent of 3 digits or more that ends the number
 # (not a hex run inside a string: "…e123a…"). Searched for in a translation of the bytes:
-# digits as 0, e/E as e, signs as -, what may end a number as ",", anything else as "a" (so
-# the searches skip ahead on most bytes).
+# digits as 0, e/E and signs as e (one search finds "e400" and "e-400"; a hit is an exponent
+# if its e is an e/E, or a sign after one), what may end a number as ",", anything else as
+# "a" (so the searches skip ahead on most bytes).
 _NUMBERS = bytes(
     b"0"[0]
     if chr(c).isdigit() and c < 128
     else b"e"[0]
-    if c in b"eE"
-    else b"-"[0]
-    if c in b"+-"
+    if c in b"eE+-"
     else b","[0]
     if c in b",}] \t\n\r"
     else b"a"[0]
     for c in range(256)
 )
 _LONG = b"0" * 20
-_EXPONENTS = (b"e000", b"e-000")
-_EXPONENT = re.compile(rb"e-?0{3,},")
+_E = b"e000"
+_EXPONENT = re.compile(rb"e0{3,},")
 
 
 @dataclass(frozen=True)
@@ -162,21 +161,23 @@ def fast_plan(model: type[BaseModel], columns: tuple[Column, ...]) -> FastPlan:
 def _odd_rows(datas: Sequence[msgspec.Raw]) -> set[int]:
     """Positions of the ``data`` values that may hold a number orjson refuses or rewrites,
     found in one pass over them all (false positives only cost the per-row path)."""
-    text = b"".join(datas).translate(_NUMBERS)
+    joined = b" ".join(datas)  # (a run of digits ends with its value)
+    text = joined.translate(_NUMBERS)
     hits: list[int] = []
     at = text.find(_LONG)
     while at >= 0:
         hits.append(at)
         at = text.find(_LONG, at + 20)
-    for start in _EXPONENTS:
-        at = text.find(start)
-        while at >= 0:
-            if _EXPONENT.match(text, at):
-                hits.append(at)
-            at = text.find(start, at + 1)
+    at = text.find(_E)
+    while at >= 0:
+        if _EXPONENT.match(text, at) and (
+            joined[at] in b"eE" or (at and joined[at - 1] in b"eE")  # (a sign after an e)
+        ):
+            hits.append(at)
+        at = text.find(_E, at + 1)
     if not hits:
         return set()
-    ends = np.cumsum(np.fromiter(map(len, datas), np.int64, len(datas)))
+    ends = np.cumsum(np.fromiter(map(len, datas), np.int64, len(datas)) + 1)
     return set(np.searchsorted(ends, hits, side="right").tolist())
 
 

@@ -220,7 +220,8 @@ def _wire_study(values: list[bytes], direct: Measurement, direct_cpu: float) -> 
     )
     packed = [_as_msgpack(v, kept) for v in values]
     json_decode = fast_plan(TierRecord, base_columns("province")).envelope.decode
-    cpu = {"json": 0.0, "msgpack": 0.0, "json_decode": 0.0, "msgpack_decode": 0.0}
+    cpu = {"json": 0.0, "msgpack": 0.0, "json_decode": 0.0, "msgpack_decode": 0.0, "ipc": 0.0}
+    ipc_bytes = 0
     wall = {"json": 0.0, "msgpack": 0.0}
     gc_was = gc.isenabled()
     gc.disable()  # as the encoder runs (sinks.encode holds the collector off per batch)
@@ -245,6 +246,15 @@ def _wire_study(values: list[bytes], direct: Measurement, direct_cpu: float) -> 
                 cpu[f"{wire}_decode"] += time.process_time() - c
             if tables["json"] != tables["msgpack"]:
                 raise RuntimeError("msgpack and JSON values stored differently")
+            sink = pa.BufferOutputStream()  # the batch's rows as one Arrow IPC stream
+            stored = pa.concat_tables(t for ts in tables["json"].values() for t in ts)
+            with pa.ipc.new_stream(sink, stored.schema) as writer:
+                writer.write_table(stored)
+            buf = sink.getvalue()
+            ipc_bytes += buf.size
+            c = time.process_time()
+            pa.ipc.open_stream(buf).read_all()
+            cpu["ipc"] += time.process_time() - c
     finally:
         if gc_was:
             gc.enable()
@@ -265,6 +275,8 @@ def _wire_study(values: list[bytes], direct: Measurement, direct_cpu: float) -> 
             "json_envelope_decode_cpu_us_per_row": round(cpu["json_decode"] * us, 2),
             "msgpack_bytes_per_row": round(sum(map(len, packed)) / n),
             "json_bytes_per_row": round(sum(map(len, values)) / n),
+            "arrow_ipc_read_cpu_us_per_row": round(cpu["ipc"] * us, 3),
+            "arrow_ipc_bytes_per_row": round(ipc_bytes / n),
         },
     )
 

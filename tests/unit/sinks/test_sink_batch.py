@@ -382,3 +382,34 @@ def test_the_number_screen_finds_every_number_orjson_refuses_or_rewrites(
     assert _odd_rows([msgspec.Raw(d) for d in closed]) == {
         i for i, d in enumerate(closed) if _ODD_NUMBER.search(d)
     }
+
+
+def test_json_text_columns_with_nulls_and_short_values() -> None:
+    """The JSON text columns of a batch where some rows have a nested field ``null`` or
+    absent and others a value as long as ``null`` (``[12]``, ``true``): as the orjson path
+    stores them."""
+    good = orjson.loads(GOOD[0])
+    variants: list[Any] = [None, [12], True, "ab", {"a": 1}, "absent"]
+    values = []
+    for i, v in enumerate(variants * 2):
+        data = dict(good["data"])
+        if v == "absent":
+            del data["referral"]
+        else:
+            data["referral"] = v
+        if i >= len(variants):
+            data["diagnoses"] = None
+        values.append(orjson.dumps({**good, "data": data}))
+    msgs = [FakeMessage(TOPIC, 0, i, v) for i, v in enumerate(values)]
+    assert fast_tables("province", values, defaultdict(list)) == []
+    out = _tables(tier_encoder("province")(msgs))
+    _same(out, _tables(tier_encoder("province", fast=False)(msgs)))
+    (table,) = out.values()
+    assert table.column("referral").to_pylist()[:6] == [
+        None,
+        "[12]",
+        "true",
+        '"ab"',
+        '{"a":1}',
+        None,
+    ]

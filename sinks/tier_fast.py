@@ -246,30 +246,35 @@ def _scalar_array(values: Sequence[Any], col: Column) -> pa.Array:
     return pa.array(values, col.arrow)
 
 
+def _column(values: tuple[Any, ...], col: Column) -> pa.Array:
+    """A scalar column; one with the same value in every row (the grouped-by fields, the
+    schema majors, a province's name…) repeated, not converted value by value. Not a float
+    column: -0.0 equals 0.0 but is another value."""
+    first = values[0]
+    if (
+        not pa.types.is_floating(col.arrow)
+        and values[:8].count(first) == len(values[:8])
+        and values.count(first) == len(values)
+    ):
+        return pa.repeat(_scalar_array([first], col)[0], len(values))
+    return _scalar_array(values, col)
+
+
 def fast_convert(
-    fp: FastPlan,
-    envelopes: Sequence[tuple[Any, ...]],
-    payloads: Sequence[Payload],
-    same: dict[str, Any] | None = None,
+    fp: FastPlan, envelopes: Sequence[tuple[Any, ...]], payloads: Sequence[Payload]
 ) -> pa.Table:
     """The table of decoded rows (envelope and payload tuples); raises when any row does not
-    convert or fails a column check (the caller gives the rows to the per-row path).
-    ``same``: envelope fields the caller knows every row has with this value (the rows were
-    grouped by them), their columns repeated, not converted value by value."""
+    convert or fails a column check (the caller gives the rows to the per-row path)."""
     plan = fp.plan
-    same = same or {}
     env = list(zip(*envelopes, strict=True))
     pay = list(zip(*payloads, strict=True)) if fp.width else []
     arrays: dict[str, pa.Array] = {}
-    for at, (src, col) in zip(fp.envelope_at, plan.envelope, strict=True):
-        if src in same:
-            arrays[col.name] = pa.repeat(_scalar_array([same[src]], col)[0], len(envelopes))
-        else:
-            arrays[col.name] = _scalar_array(env[at], col)
+    for at, (_, col) in zip(fp.envelope_at, plan.envelope, strict=True):
+        arrays[col.name] = _column(env[at], col)
     for at, (_, col) in zip(fp.envelope_json_at, plan.envelope_json, strict=True):
         arrays[col.name] = _text(env[at])
     for i, (_, col) in enumerate(plan.scalars):
-        arrays[col.name] = _scalar_array(pay[i], col)
+        arrays[col.name] = _column(pay[i], col)
     for i, (_, col) in enumerate(plan.nested, start=len(plan.scalars)):
         arrays[col.name] = _text(pay[i])
     table = pa.Table.from_arrays([arrays[c.name] for c in plan.columns], schema=plan.schema)
@@ -372,7 +377,7 @@ def fast_tables(
         if not index:
             continue
         try:
-            table = fast_convert(fp, envs, payloads, dict(zip(_KEY, key, strict=True)))
+            table = fast_convert(fp, envs, payloads)
         except Exception:  # a row at fault: the per-row path finds it
             slow += index
             continue

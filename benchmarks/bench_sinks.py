@@ -3,12 +3,17 @@ the same rows directly; DuckDB catalog scans over a generated store beside a pla
 
 from __future__ import annotations
 
+import gc
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import duckdb
+import msgspec
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
@@ -18,12 +23,13 @@ from benchmarks.framework import BenchContext, BenchResult, Measurement
 from schemas.kafka import KafkaConnection, admin, producer
 from schemas.tier import TierRecord
 from sinks.catalog import open_catalog, snapshot
-from sinks.columns import Column, arrow_schema, tier_columns
+from sinks.columns import Column, arrow_schema, base_columns, tier_columns
 from sinks.compact import compact
 from sinks.config import CompactConfig, sink_config
 from sinks.consumer import SinkRunner
 from sinks.encode import tier_encoder
 from sinks.testing import FakeMessage, tier_record, tier_value
+from sinks.tier_fast import fast_plan, fast_tables
 
 
 def _produce(kafka: KafkaConnection, topic: str, values: list[tuple[bytes, bytes]]) -> None:
@@ -113,6 +119,7 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
     alone_s, alone_cpu = _timed(lambda: [reference([m]) for m in per_row])
     direct = Measurement(table.num_rows / direct_s, "rows/s")
     us = 1e6 / n
+    wire_study = _wire_study(raw, direct, direct_cpu)
     return [
         BenchResult(
             name=f"tier encoder, msgspec path ({n:,} tier records → Arrow, 10k per batch)",
@@ -153,6 +160,7 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
                 "write_table_cpu_us_per_row": round(direct_cpu * us, 2),
             },
         ),
+        wire_study,
         BenchResult(
             name=f"sink write rate ({n:,} tier records, consume→Arrow→Parquet, fsync, commit)",
             measured=Measurement(sink_rate, "rows/s"),
@@ -167,6 +175,110 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
             },
         ),
     ]
+
+
+def _msgpack_decoder() -> msgspec.msgpack.Decoder[Any]:
+    """The province tier's envelope Struct (the fast path's, generated from the column
+    declarations) as msgpack would carry it: the same fields, types and checks, the fields
+    kept as sent (``data``) as bytes holding their JSON text, as the stores keep it."""
+    cls = cast(type[msgspec.Struct], fast_plan(TierRecord, base_columns("province")).envelope.type)
+    spec: list[Any] = []
+    for f in msgspec.structs.fields(cls):
+        typ = memoryview | None if f.type is msgspec.Raw else f.type
+        spec.append((f.name, typ) if f.required else (f.name, typ, None))
+    rename = {f.name: f.encode_name for f in msgspec.structs.fields(cls)}
+    config = cls.__struct_config__
+    struct = msgspec.defstruct(
+        "MsgpackEnvelope",
+        spec,
+        rename=rename,
+        kw_only=True,
+        forbid_unknown_fields=config.forbid_unknown_fields,
+        gc=False,
+    )
+    return msgspec.msgpack.Decoder(struct)
+
+
+def _as_msgpack(value: bytes, kept: frozenset[str]) -> bytes:
+    """A tier value as msgpack: the same fields, those kept as sent as their JSON text."""
+    rec = orjson.loads(value)
+    for key in kept & rec.keys():
+        rec[key] = None if rec[key] is None else orjson.dumps(rec[key])
+    return msgspec.msgpack.encode(rec)
+
+
+def _wire_study(values: list[bytes], direct: Measurement, direct_cpu: float) -> BenchResult:
+    """A study, not the wire format: the same tier values as msgpack decoded by msgspec into
+    the same Structs (``data`` still the JSON text the stores keep, so its payload decode
+    and number screen stay), beside today's JSON values through the same fast path, in
+    alternate batches (the one that goes first alternating); write_table is the baseline."""
+    n = len(values)
+    decoder = _msgpack_decoder()
+    struct = cast(type[msgspec.Struct], decoder.type)
+    kept = frozenset(
+        f.encode_name for f in msgspec.structs.fields(struct) if f.type == memoryview | None
+    )
+    packed = [_as_msgpack(v, kept) for v in values]
+    json_decode = fast_plan(TierRecord, base_columns("province")).envelope.decode
+    cpu = {"json": 0.0, "msgpack": 0.0, "json_decode": 0.0, "msgpack_decode": 0.0, "ipc": 0.0}
+    ipc_bytes = 0
+    wall = {"json": 0.0, "msgpack": 0.0}
+    gc_was = gc.isenabled()
+    gc.disable()  # as the encoder runs (sinks.encode holds the collector off per batch)
+    try:
+        for n_batch, i in enumerate(range(0, n, 10_000)):
+            order = ("json", "msgpack") if n_batch % 2 == 0 else ("msgpack", "json")
+            tables = {}
+            for wire in order:
+                batch = (values if wire == "json" else packed)[i : i + 10_000]
+                out: dict[str, Any] = defaultdict(list)
+                w, c = time.perf_counter(), time.process_time()
+                slow = fast_tables(
+                    "province", batch, out, None if wire == "json" else decoder.decode
+                )
+                wall[wire] += time.perf_counter() - w
+                cpu[wire] += time.process_time() - c
+                if slow:
+                    raise RuntimeError(f"{wire}: {len(slow)} values left to the per-row path")
+                tables[wire] = {d: [t for t, _ in parts] for d, parts in out.items()}
+                c = time.process_time()
+                list(map(json_decode if wire == "json" else decoder.decode, batch))
+                cpu[f"{wire}_decode"] += time.process_time() - c
+            if tables["json"] != tables["msgpack"]:
+                raise RuntimeError("msgpack and JSON values stored differently")
+            sink = pa.BufferOutputStream()  # the batch's rows as one Arrow IPC stream
+            stored = pa.concat_tables(t for ts in tables["json"].values() for t in ts)
+            with pa.ipc.new_stream(sink, stored.schema) as writer:
+                writer.write_table(stored)
+            buf = sink.getvalue()
+            ipc_bytes += buf.size
+            c = time.process_time()
+            pa.ipc.open_stream(buf).read_all()
+            cpu["ipc"] += time.process_time() - c
+    finally:
+        if gc_was:
+            gc.enable()
+    us = 1e6 / n
+    return BenchResult(
+        name="study (not the wire format): the tier values as msgpack, data as its JSON text, "
+        "msgspec → the same columns",
+        measured=Measurement(n / wall["msgpack"], "rows/s"),
+        baseline_name="pyarrow write_table (zstd) of the same rows",
+        baseline=direct,
+        extra={
+            "msgpack_path_cpu_us_per_row": round(cpu["msgpack"] * us, 2),
+            "json_path_cpu_us_per_row": round(cpu["json"] * us, 2),
+            "json_path_rows_per_s": round(n / wall["json"]),
+            "json_path_vs_write_table": round(n / wall["json"] / direct.value, 3),
+            "write_table_cpu_us_per_row": round(direct_cpu * us, 2),
+            "msgpack_envelope_decode_cpu_us_per_row": round(cpu["msgpack_decode"] * us, 2),
+            "json_envelope_decode_cpu_us_per_row": round(cpu["json_decode"] * us, 2),
+            "msgpack_bytes_per_row": round(sum(map(len, packed)) / n),
+            "json_bytes_per_row": round(sum(map(len, values)) / n),
+            "arrow_ipc_read_cpu_us_per_row": round(cpu["ipc"] * us, 3),
+            "arrow_ipc_bytes_per_row": round(ipc_bytes / n),
+        },
+    )
 
 
 def _read_json(values: list[bytes]) -> pa.Table:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from operator import itemgetter
@@ -60,23 +60,22 @@ _NULL = msgspec.Raw(b"null")
 # A number orjson refuses (beyond a double) or rewrites (an integer beyond 64 bits, an exponent
 # beyond ±99) has 20 digits in a row or an exponent of 3 digits or more that ends the number
 # (not a hex run inside a string: "…e123a…"). Searched for in a translation of the bytes:
-# digits as 0, e/E as e, signs as -, what may end a number as ",", anything else as "a" (so
-# the searches skip ahead on most bytes).
+# digits as 0, e/E and signs as e (one search finds "e400" and "e-400"; a hit is an exponent
+# if its e is an e/E, or a sign after one), what may end a number as ",", anything else as
+# "a" (so the searches skip ahead on most bytes).
 _NUMBERS = bytes(
     b"0"[0]
     if chr(c).isdigit() and c < 128
     else b"e"[0]
-    if c in b"eE"
-    else b"-"[0]
-    if c in b"+-"
+    if c in b"eE+-"
     else b","[0]
     if c in b",}] \t\n\r"
     else b"a"[0]
     for c in range(256)
 )
 _LONG = b"0" * 20
-_EXPONENTS = (b"e000", b"e-000")
-_EXPONENT = re.compile(rb"e-?0{3,},")
+_E = b"e000"
+_EXPONENT = re.compile(rb"e0{3,},")
 
 
 @dataclass(frozen=True)
@@ -162,21 +161,23 @@ def fast_plan(model: type[BaseModel], columns: tuple[Column, ...]) -> FastPlan:
 def _odd_rows(datas: Sequence[msgspec.Raw]) -> set[int]:
     """Positions of the ``data`` values that may hold a number orjson refuses or rewrites,
     found in one pass over them all (false positives only cost the per-row path)."""
-    text = b"".join(datas).translate(_NUMBERS)
+    joined = b" ".join(datas)  # (a run of digits ends with its value)
+    text = joined.translate(_NUMBERS)
     hits: list[int] = []
     at = text.find(_LONG)
     while at >= 0:
         hits.append(at)
         at = text.find(_LONG, at + 20)
-    for start in _EXPONENTS:
-        at = text.find(start)
-        while at >= 0:
-            if _EXPONENT.match(text, at):
-                hits.append(at)
-            at = text.find(start, at + 1)
+    at = text.find(_E)
+    while at >= 0:
+        if _EXPONENT.match(text, at) and (
+            joined[at] in b"eE" or (at and joined[at - 1] in b"eE")  # (a sign after an e)
+        ):
+            hits.append(at)
+        at = text.find(_E, at + 1)
     if not hits:
         return set()
-    ends = np.cumsum(np.fromiter(map(len, datas), np.int64, len(datas)))
+    ends = np.cumsum(np.fromiter(map(len, datas), np.int64, len(datas)) + 1)
     return set(np.searchsorted(ends, hits, side="right").tolist())
 
 
@@ -220,8 +221,14 @@ def take(
 def _text(raws: Sequence[Any]) -> pa.Array:
     """JSON text of each raw value as sent (``null`` and absent: NULL; no JSON text is
     empty); raises unless every text is valid UTF-8."""
-    parts = [b"" if r is None or r == _NULL else r for r in raws]
-    lengths = np.fromiter(map(len, parts), np.int64, len(parts))
+    parts = raws
+    try:  # the usual case: no value absent (None has no length) and none ``null``
+        lengths = np.fromiter(map(len, raws), np.int64, len(raws))
+        if (lengths == len(_NULL)).any() and _NULL in raws:
+            raise TypeError
+    except TypeError:
+        parts = [b"" if r is None or r == _NULL else r for r in raws]
+        lengths = np.fromiter(map(len, parts), np.int64, len(parts))
     offsets = np.zeros(len(parts) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     valid = lengths > 0
@@ -239,6 +246,20 @@ def _scalar_array(values: Sequence[Any], col: Column) -> pa.Array:
     return pa.array(values, col.arrow)
 
 
+def _column(values: tuple[Any, ...], col: Column) -> pa.Array:
+    """A scalar column; one with the same value in every row (the grouped-by fields, the
+    schema majors, a province's name…) repeated, not converted value by value. Not a float
+    column: -0.0 equals 0.0 but is another value."""
+    first = values[0]
+    if (
+        not pa.types.is_floating(col.arrow)
+        and values[:8].count(first) == len(values[:8])
+        and values.count(first) == len(values)
+    ):
+        return pa.repeat(_scalar_array([first], col)[0], len(values))
+    return _scalar_array(values, col)
+
+
 def fast_convert(
     fp: FastPlan, envelopes: Sequence[tuple[Any, ...]], payloads: Sequence[Payload]
 ) -> pa.Table:
@@ -249,11 +270,11 @@ def fast_convert(
     pay = list(zip(*payloads, strict=True)) if fp.width else []
     arrays: dict[str, pa.Array] = {}
     for at, (_, col) in zip(fp.envelope_at, plan.envelope, strict=True):
-        arrays[col.name] = _scalar_array(env[at], col)
+        arrays[col.name] = _column(env[at], col)
     for at, (_, col) in zip(fp.envelope_json_at, plan.envelope_json, strict=True):
         arrays[col.name] = _text(env[at])
     for i, (_, col) in enumerate(plan.scalars):
-        arrays[col.name] = _scalar_array(pay[i], col)
+        arrays[col.name] = _column(pay[i], col)
     for i, (_, col) in enumerate(plan.nested, start=len(plan.scalars)):
         arrays[col.name] = _text(pay[i])
     table = pa.Table.from_arrays([arrays[c.name] for c in plan.columns], schema=plan.schema)
@@ -282,6 +303,9 @@ def envelope_model(tier: str) -> type[TierRecord] | type[NationalRecord]:
     return NationalRecord if tier == "national" else TierRecord
 
 
+_KEY = ("record_type", "province_code", "event_month")  # what a batch is grouped by
+
+
 def _fast_key(key: tuple[Any, Any, Any]) -> tuple[str, str, str] | None:
     """(province, record type, month) of a decoded envelope's (record type, province, month),
     or None: the per-row path decides (``sinks.encode._place``)."""
@@ -297,14 +321,14 @@ Indexed = list[tuple[pa.Table, list[int]]]  # a directory's tables, each with it
 
 
 def _fast_groups(
-    tier: str, values: Sequence[bytes | None]
+    tier: str, values: Sequence[bytes | None], decode: Callable[[Any], Any] | None = None
 ) -> tuple[dict[tuple[Any, ...], list[int]], list[tuple[Any, ...]], list[int]]:
     """The indexes of the values the fast path decodes, by (record type, province, month)
     as sent; their decoded envelopes (by message index; None for the others); the indexes of
     the others."""
-    decode = _fast(tier, None).envelope.decode
+    decode = decode or _fast(tier, None).envelope.decode
     fields = list(envelope_model(tier).model_fields)
-    at = (fields.index("record_type"), fields.index("province_code"), fields.index("event_month"))
+    at = tuple(map(fields.index, _KEY))
     slow: list[int] = []
     try:  # the usual case: every message at once
         envs: list[Any] = list(map(astuple, map(decode, values)))  # type: ignore[arg-type]
@@ -323,17 +347,24 @@ def _fast_groups(
     return groups, envs, slow
 
 
-def _keys(envs: list[Any], at: tuple[int, int, int]) -> Iterator[tuple[Any, ...] | None]:
+def _keys(envs: list[Any], at: tuple[int, ...]) -> Iterator[tuple[Any, ...] | None]:
     get = itemgetter(*at)
     return (None if env is None else get(env) for env in envs)
 
 
-def fast_tables(tier: str, values: Sequence[bytes | None], out: dict[str, Indexed]) -> list[int]:
+def fast_tables(
+    tier: str,
+    values: Sequence[bytes | None],
+    out: dict[str, Indexed],
+    decode: Callable[[Any], Any] | None = None,
+) -> list[int]:
     """The fast path over a batch of tier message values: the tables of what it stores into
     ``out`` (by store directory, with the indexes of their rows' messages); the indexes of
-    the messages it leaves to the per-row path."""
+    the messages it leaves to the per-row path. ``decode``: the envelope's decoder (default:
+    JSON, the tier topics' wire format; another is only a study of other wire formats,
+    benchmarks/bench_sinks.py)."""
     base = _fast(tier, None)
-    groups, decoded, slow = _fast_groups(tier, values)
+    groups, decoded, slow = _fast_groups(tier, values, decode)
     for key, rows in groups.items():
         place = _fast_key(key)
         fp = None if place is None else _fast(tier, place[1])

@@ -10,6 +10,7 @@ coordinates."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import date
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from sinks.columns import Column
 from sinks.encode import tier_encoder
 from sinks.testing import FakeMessage, tier_record, tier_value
 from sinks.tier_batch import convert, tier_plan
-from sinks.tier_fast import fast_convert, fast_plan, fast_tables, take
+from sinks.tier_fast import _odd_rows, fast_convert, fast_plan, fast_tables, take
 from streams.national import national_record
 from streams.pseudonymise import Pseudonymiser
 from tests.unit.streams.test_fuzz_edge import JSON_VALUES, _paths, _set
@@ -350,3 +351,65 @@ def test_the_batch_path_is_generic_over_the_column_declarations() -> None:
     index, decoded, payloads, left = take(fp, [i for i, _ in envs], [e for _, e in envs])
     assert index == [0, 1, 6] and left == []
     assert fast_convert(fp, decoded, payloads).equals(table)
+
+
+_ODD_NUMBER = re.compile(rb"[0-9]{20}|[eE][+-]?[0-9]{3,}[,}\] \t\n\r]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from([b"0", b"9", b"e", b"E", b"+", b"-", b",", b"}", b"]", b" ", b"a"])
+            | st.sampled_from([b'"', b"{", b".", b"\n", b"\xc3\xa9", b"1" * 20, b"e400,"]),
+            max_size=40,
+        ).map(b"".join),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_number_screen_finds_every_number_orjson_refuses_or_rewrites(
+    datas: list[bytes],
+) -> None:
+    """The batch's one-pass screen flags every value in which a number has 20 digits in a row
+    or an exponent of 3 digits or more that ends it (the rule, as a regular expression per
+    value), and no other when each value ends as an object does (only a run across two
+    values, which no object ends in, can add one)."""
+    flagged = _odd_rows([msgspec.Raw(d) for d in datas])
+    rule = {i for i, d in enumerate(datas) if _ODD_NUMBER.search(d)}
+    assert rule <= flagged
+    closed = [d + b"}" for d in datas]
+    assert _odd_rows([msgspec.Raw(d) for d in closed]) == {
+        i for i, d in enumerate(closed) if _ODD_NUMBER.search(d)
+    }
+
+
+def test_json_text_columns_with_nulls_and_short_values() -> None:
+    """The JSON text columns of a batch where some rows have a nested field ``null`` or
+    absent and others a value as long as ``null`` (``[12]``, ``true``): as the orjson path
+    stores them."""
+    good = orjson.loads(GOOD[0])
+    variants: list[Any] = [None, [12], True, "ab", {"a": 1}, "absent"]
+    values = []
+    for i, v in enumerate(variants * 2):
+        data = dict(good["data"])
+        if v == "absent":
+            del data["referral"]
+        else:
+            data["referral"] = v
+        if i >= len(variants):
+            data["diagnoses"] = None
+        values.append(orjson.dumps({**good, "data": data}))
+    msgs = [FakeMessage(TOPIC, 0, i, v) for i, v in enumerate(values)]
+    assert fast_tables("province", values, defaultdict(list)) == []
+    out = _tables(tier_encoder("province")(msgs))
+    _same(out, _tables(tier_encoder("province", fast=False)(msgs)))
+    (table,) = out.values()
+    assert table.column("referral").to_pylist()[:6] == [
+        None,
+        "[12]",
+        "true",
+        '"ab"',
+        '{"a":1}',
+        None,
+    ]

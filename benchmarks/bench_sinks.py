@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,8 @@ from sinks.compact import compact
 from sinks.config import CompactConfig, sink_config
 from sinks.consumer import SinkRunner
 from sinks.encode import tier_encoder
+from sinks.erasure import Erased, ErasedWrites, Register, erase_rows, erasure_hasher
+from sinks.store import Store
 from sinks.testing import FakeMessage, tier_record, tier_value
 
 
@@ -36,6 +39,39 @@ def _produce(kafka: KafkaConnection, topic: str, values: list[tuple[bytes, bytes
             except BufferError:
                 p.poll(0.05)
     p.flush(60)
+
+
+def _run_sink(
+    ctx: BenchContext, topic: str, root: Path, n: int, erasure: ErasedWrites
+) -> tuple[SinkRunner, float, float]:
+    """A province sink over ``topic`` from offset 0 until it has ``n`` rows durable: (the
+    runner, seconds from its first message, CPU seconds)."""
+    cfg = sink_config(  # tier records: the province store (the national one takes national records)
+        "province",
+        kafka=ctx.kafka,
+        store_root=str(root),
+        topic=topic,
+        group=ctx.unique("sink"),
+        batch_size=10_000,
+        flush_interval_s=2.0,
+        session_timeout_ms=6000,
+    )
+    runner = SinkRunner(cfg, erasure=erasure)
+    runner.consumer.subscribe([topic], on_assign=runner._on_assign, on_revoke=runner._on_revoke)
+    started: float | None = None
+    cpu_started = 0.0
+    deadline = time.monotonic() + 300
+    try:
+        while runner.stats.messages < n and time.monotonic() < deadline:
+            got = runner.step()
+            if got and started is None:
+                started, cpu_started = time.perf_counter(), time.process_time()
+        runner._commit(runner.writer.flush_due(force=True))
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+        cpu = time.process_time() - cpu_started
+    finally:
+        runner.consumer.close()
+    return runner, elapsed, cpu
 
 
 def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
@@ -52,33 +88,18 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
         values.append((rec.record_key.encode(), tier_value(rec)))
     _produce(ctx.kafka, topic, values)
 
-    root = ctx.workdir / "sink-store"
-    cfg = sink_config(  # tier records: the province store (the national one takes national records)
-        "province",
-        kafka=ctx.kafka,
-        store_root=str(root),
-        topic=topic,
-        group=ctx.unique("sink"),
-        batch_size=10_000,
-        flush_interval_s=2.0,
-        session_timeout_ms=6000,
-    )
-    runner = SinkRunner(cfg)
-    runner.consumer.subscribe([topic], on_assign=runner._on_assign, on_revoke=runner._on_revoke)
-    started: float | None = None
-    cpu_started = 0.0
-    deadline = time.monotonic() + 300
-    try:
-        while runner.stats.messages < n and time.monotonic() < deadline:
-            got = runner.step()
-            if got and started is None:
-                started, cpu_started = time.perf_counter(), time.process_time()
-        runner._commit(runner.writer.flush_due(force=True))
-        elapsed = time.perf_counter() - (started or time.perf_counter())
-        cpu = time.process_time() - cpu_started
-    finally:
-        runner.consumer.close()
+    runner, elapsed, cpu = _run_sink(ctx, topic, ctx.workdir / "sink-store", n, ErasedWrites())
     sink_rate = runner.stats.messages / elapsed if elapsed > 0 else 0.0
+    # the same, with 100 erased persons in the register (none of them in the data: the rows
+    # written are the same, the figure is the filter's cost): sinks.erasure
+    erased_root = ctx.workdir / "sink-store-erased"
+    hasher = erasure_hasher(b"bench-erasure-key-0123456789abcdef")
+    register = Register(Store.open(erased_root))
+    for i in range(100):
+        register.add(subject=hasher(f"{9_000_000_000 + i:010d}"))
+    erased_runner, erased_s, erased_cpu = _run_sink(
+        ctx, topic, erased_root, n, ErasedWrites(hasher)
+    )
 
     # the encoder alone (its msgspec path, and beside it the orjson path it falls back to, in
     # alternate batches), then pyarrow writing its output directly: the same rows, same run
@@ -166,7 +187,33 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
                 "commits": runner.stats.commits,
             },
         ),
+        BenchResult(
+            name="sink write rate with 100 erased persons in the erasure register (filtered "
+            "before every write; none in the data)",
+            measured=Measurement(erased_runner.stats.messages / erased_s, "rows/s"),
+            baseline_name="sink write rate, empty register (the run above)",
+            baseline=Measurement(sink_rate, "rows/s"),
+            extra={
+                "sink_cpu_us_per_row": round(
+                    erased_cpu * 1e6 / max(1, erased_runner.stats.messages), 2
+                ),
+                "baseline_sink_cpu_us_per_row": round(cpu * 1e6 / max(1, runner.stats.messages), 2),
+                **_filter_cost(table, hasher),
+            },
+        ),
     ]
+
+
+def _filter_cost(table: pa.Table, hasher: Callable[[str], str]) -> dict[str, float]:
+    """CPU per row of sinks.erasure.erase_rows alone, on the rows the sink wrote: an empty
+    register, and 100 erased persons (first call: every id hashed; again: hashes cached)."""
+    directory = "province/province=01/record_type=encounter/month=2026-03"
+    erased = Erased(frozenset(hasher(f"{9_000_000_000 + i:010d}") for i in range(100)))
+    out = {}
+    for label, register in (("empty", Erased()), ("100_first", erased), ("100_again", erased)):
+        _, cpu = _timed(partial(erase_rows, table, directory, register, hasher))
+        out[f"erase_rows_cpu_us_per_row_{label}"] = round(cpu * 1e6 / table.num_rows, 3)
+    return out
 
 
 def _read_json(values: list[bytes]) -> pa.Table:

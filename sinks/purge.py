@@ -6,6 +6,11 @@ rewritten the way compaction writes (temporary name, fsync, atomic rename over t
 left without rows is removed), so a crash between two files leaves each file either purged or
 as it was, and running again finishes the job (idempotent: a second run finds nothing):
 
+0. the person in the erasure register of every root purged (sinks.erasure: a keyed hash of
+   the id in the province roots and the quarantine, the pseudonym in the national root —
+   never the id in clear), before any file is rewritten: every sink and compaction leaves
+   the person out of what it writes from then on (rows in an open segment's memory, a
+   replay of the tier topics), in the order that closes the race with this sweep;
 1. the record-level tiers (``district``, ``province``): every row keyed by the health id
    (``record_key`` — all of the person's record types and transfers —, or naming it as
    ``health_id`` / ``mother_health_id``) is removed; a row naming it only as
@@ -19,9 +24,10 @@ as it was, and running again finishes the job (idempotent: a second run finds no
 4. the access log: one entry, ``kind: purge``, with a keyed hash of the health id (HMAC with
    the pseudonym key, domain ``purge``; never the id in clear), the reason and the counts.
 
-What it cannot reach: the person's events still in Kafka topics until their retention expires
-(raw 30 days, tier topics 14 days; docs/stores.md "Erasure"), which a sink replaying an old
-segment would write again — run the purge again after the retention (it is idempotent).
+The row rules of 1–3 are :func:`sinks.erasure.erase_rows`, the writers' filter too. What it
+cannot reach: the person's events still in Kafka topics until their retention expires (raw
+30 days, tier topics 14 days) for any consumer other than the sinks, and backups of a root
+(docs/stores.md "Erasure and retention").
 
 **DLQ retention**: :func:`expire_dlq` removes dead letters older than ``retention_days``
 (``TUYEN_DLQ_RETENTION_DAYS``, default 30: ``tuyen dlq expire``, and ``tuyen compact``): whole

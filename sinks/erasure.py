@@ -313,9 +313,12 @@ class ErasedWrites:
     ) -> list[int]:
         """The sizes written (0: a file left without rows, removed)."""
         run_files = run_files or _one_by_one
+        stores = {j.store.base: j.store for j in jobs}.values()
+        for store in stores:  # before the threads: every file of 1 uses a view from here
+            self.view(store)
         sizes = run_files(self.step1_write, jobs)
         while True:
-            changed = self.step2_reread({j.store.base: j.store for j in jobs}.values())
+            changed = self.step2_reread(stores)
             if not changed:
                 return sizes
             self.rewrites += 1
@@ -333,7 +336,9 @@ class ErasedWrites:
 
     def step1_write(self, job: WriteJob) -> int:
         """1. Write the file with the rows of the persons in the register as last read left
-        out (a file left without rows is removed: an earlier version may hold them)."""
+        out (a file left without rows is removed: an earlier version may hold them). The
+        views are read before the files are written (``write``), never while: a file written
+        with a view older than the one 2 compares against would not be rewritten."""
         kept = erase_rows(job.table, job.directory, self.view(job.store), self.subject_of)
         self.rows_erased += kept.removed
         if not kept.table.num_rows:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,6 +34,7 @@ from sinks.erasure import (
     erase_rows,
     erasure_hasher,
 )
+from sinks.national import read_release, release_person_qi
 from sinks.purge import Purge
 from sinks.store import Store
 from sinks.testing import FakeMessage
@@ -207,3 +210,19 @@ def test_a_writer_without_the_erasure_key_stops_rather_than_write_the_person(
     record = [j for j in jobs if j.directory.startswith("province/")]
     with pytest.raises(ErasureKeyMissing, match="TUYEN_PSEUDONYM_KEY"):
         ErasedWrites(None).write(record)
+
+
+def test_a_release_built_from_a_stale_catalog_leaves_the_erased_person_out(
+    tmp_path: Path,
+) -> None:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE person AS SELECT lpad(CAST(i AS VARCHAR), 10, '0') AS health_id, "
+        "'01' AS province_code, DATE '1990-01-01' + CAST(i AS INTEGER) AS birth_date "
+        "FROM range(10) t(i)"
+    )
+    store = Store.open(tmp_path)
+    Register(store).add(pseudonym=P.pseudonym(GONE))  # the purge's step 0, before the build
+    report = release_person_qi(con, str(tmp_path), P.pseudonym, k=2, on=date(2026, 3, 31))
+    keys = {r.record_key for r in read_release(store)}
+    assert report.persons == 9 and len(keys) == 9 and P.pseudonym(GONE) not in keys

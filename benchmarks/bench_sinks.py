@@ -7,6 +7,7 @@ import gc
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +29,8 @@ from sinks.compact import compact
 from sinks.config import CompactConfig, sink_config
 from sinks.consumer import SinkRunner
 from sinks.encode import tier_encoder
+from sinks.erasure import Erased, ErasedWrites, Register, erase_rows, erasure_hasher
+from sinks.store import Store
 from sinks.testing import FakeMessage, tier_record, tier_value
 from sinks.tier_fast import fast_plan, fast_tables
 
@@ -44,21 +47,11 @@ def _produce(kafka: KafkaConnection, topic: str, values: list[tuple[bytes, bytes
     p.flush(60)
 
 
-def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
-    n = ctx.n(100_000)
-    topic = ctx.unique("tier-province")
-    client = admin(ctx.kafka)  # held while its future completes
-    client.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(
-        30
-    )
-    templates = [tier_record("encounter", n=i) for i in range(1000)]
-    values = []
-    for i in range(n):
-        rec = templates[i % 1000].model_copy(update={"event_id": f"bench-{i:012d}"})
-        values.append((rec.record_key.encode(), tier_value(rec)))
-    _produce(ctx.kafka, topic, values)
-
-    root = ctx.workdir / "sink-store"
+def _run_sink(
+    ctx: BenchContext, topic: str, root: Path, n: int, erasure: ErasedWrites
+) -> tuple[SinkRunner, float, float]:
+    """A province sink over ``topic`` from offset 0 until it has ``n`` rows durable: (the
+    runner, seconds from its first message, CPU seconds)."""
     cfg = sink_config(  # tier records: the province store (the national one takes national records)
         "province",
         kafka=ctx.kafka,
@@ -69,7 +62,7 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
         flush_interval_s=2.0,
         session_timeout_ms=6000,
     )
-    runner = SinkRunner(cfg)
+    runner = SinkRunner(cfg, erasure=erasure)
     runner.consumer.subscribe([topic], on_assign=runner._on_assign, on_revoke=runner._on_revoke)
     started: float | None = None
     cpu_started = 0.0
@@ -84,7 +77,47 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
         cpu = time.process_time() - cpu_started
     finally:
         runner.consumer.close()
-    sink_rate = runner.stats.messages / elapsed if elapsed > 0 else 0.0
+    return runner, elapsed, cpu
+
+
+def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
+    n = ctx.n(100_000)
+    topic = ctx.unique("tier-province")
+    client = admin(ctx.kafka)  # held while its future completes
+    client.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(
+        30
+    )
+    templates = [tier_record("encounter", n=i) for i in range(1000)]
+    values = []
+    for i in range(n):
+        rec = templates[i % 1000].model_copy(update={"event_id": f"bench-{i:012d}"})
+        values.append((rec.record_key.encode(), tier_value(rec)))
+    _produce(ctx.kafka, topic, values)
+
+    # an empty erasure register beside one of 100 erased persons (none of them in the data:
+    # the rows written are the same, the difference is the filter's cost; sinks.erasure),
+    # in alternate runs over the same topic (the machine is noisy)
+    hasher = erasure_hasher(b"bench-erasure-key-0123456789abcdef")
+    totals: dict[bool, list[float]] = {False: [0, 0.0, 0.0], True: [0, 0.0, 0.0]}
+    for round_ in range(2):
+        for erased in (round_ == 1, round_ == 0):
+            root = ctx.workdir / f"sink-store-{int(erased)}-{round_}"
+            if erased:
+                register = Register(Store.open(root))
+                for i in range(100):
+                    register.add(subject=hasher(f"{9_000_000_000 + i:010d}"))
+            got, wall, used = _run_sink(
+                ctx, topic, root, n, ErasedWrites(hasher if erased else None)
+            )
+            totals[erased][0] += got.stats.messages
+            totals[erased][1] += wall
+            totals[erased][2] += used
+            if not erased:
+                runner = got
+    sink_rate = totals[False][0] / totals[False][1]
+    erased_rate = totals[True][0] / totals[True][1]
+    erased_cpu_us = totals[True][2] * 1e6 / totals[True][0]
+    plain_cpu_us = totals[False][2] * 1e6 / totals[False][0]
 
     # the encoder alone (its msgspec path, and beside it the orjson path it falls back to, in
     # alternate batches), then pyarrow writing its output directly: the same rows, same run
@@ -168,10 +201,22 @@ def _sink_rate(ctx: BenchContext) -> list[BenchResult]:
             baseline=direct,
             target="≥100k rows/s on 2 cores",
             extra={
-                "sink_cpu_us_per_row": round(cpu * 1e6 / max(1, runner.stats.messages), 2),
+                "sink_cpu_us_per_row": round(plain_cpu_us, 2),
                 "write_table_cpu_us_per_row": round(direct_cpu * us, 2),
                 "files": runner.writer.files_written,
                 "commits": runner.stats.commits,
+            },
+        ),
+        BenchResult(
+            name="sink write rate with 100 erased persons in the erasure register (filtered "
+            "before every write; none in the data), two runs alternating with the empty one",
+            measured=Measurement(erased_rate, "rows/s"),
+            baseline_name="sink write rate, empty register (two runs, alternating)",
+            baseline=Measurement(sink_rate, "rows/s"),
+            extra={
+                "sink_cpu_us_per_row": round(erased_cpu_us, 2),
+                "baseline_sink_cpu_us_per_row": round(plain_cpu_us, 2),
+                **_filter_cost(table, hasher),
             },
         ),
     ]
@@ -279,6 +324,18 @@ def _wire_study(values: list[bytes], direct: Measurement, direct_cpu: float) -> 
             "arrow_ipc_bytes_per_row": round(ipc_bytes / n),
         },
     )
+
+
+def _filter_cost(table: pa.Table, hasher: Callable[[str], str]) -> dict[str, float]:
+    """CPU per row of sinks.erasure.erase_rows alone, on the rows the sink wrote: an empty
+    register, and 100 erased persons (first call: every id hashed; again: hashes cached)."""
+    directory = "province/province=01/record_type=encounter/month=2026-03"
+    erased = Erased(frozenset(hasher(f"{9_000_000_000 + i:010d}") for i in range(100)))
+    out = {}
+    for label, register in (("empty", Erased()), ("100_first", erased), ("100_again", erased)):
+        _, cpu = _timed(partial(erase_rows, table, directory, register, hasher))
+        out[f"erase_rows_cpu_us_per_row_{label}"] = round(cpu * 1e6 / table.num_rows, 3)
+    return out
 
 
 def _read_json(values: list[bytes]) -> pa.Table:

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 from schemas.hierarchy import VN_TZ
 from sinks.catalog import MERGED_MARK
 from sinks.config import CompactConfig
+from sinks.erasure import ErasedWrites, WriteJob
 from sinks.exceptions import CompactionError
 from sinks.purge import expire_dlq
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, Store
@@ -126,7 +127,9 @@ def _dedupe_sql(relative_dir: str, columns: list[str]) -> str:
     )
 
 
-def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: CompactReport) -> None:
+def _merge_dir(
+    store: Store, relative_dir: str, paths: list[str], report: CompactReport, erasure: ErasedWrites
+) -> None:
     name = paths[0].rsplit("/", 1)[-1]
     if len(paths) == 1 and MERGING_MARK in name:  # a crash between steps 4 and 5: step 5
         _publish(store, paths[0], store.path(relative_dir, name.replace(MERGING_MARK, MERGED_MARK)))
@@ -142,11 +145,12 @@ def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: Compac
         con.close()
     target = store.path(relative_dir, merged_name(paths))
     pending = target.replace(MERGED_MARK, MERGING_MARK)
-    store.write_table(pending, merged)
+    kept = erasure.write([WriteJob(store, relative_dir, pending, merged)])[0]  # sinks.erasure
     for p in paths:  # only after the merged rows are durable
         if p != pending:
             store.delete(p)
-    _publish(store, pending, target)  # once no other merged file of the folder is left
+    if kept:  # (0: every row was of erased persons, nothing to publish)
+        _publish(store, pending, target)  # once no other merged file of the folder is left
     report.directories += 1
     report.files_in += len(paths)
     report.files_out += 1
@@ -162,7 +166,9 @@ def _merge_dir(store: Store, relative_dir: str, paths: list[str], report: Compac
     )
 
 
-def compact(config: CompactConfig, *, now: datetime | None = None) -> CompactReport:
+def compact(
+    config: CompactConfig, *, now: datetime | None = None, erasure: ErasedWrites | None = None
+) -> CompactReport:
     """Merge the small files of every closed directory under ``config.store_root`` (after
     expiring the dead letters beyond ``config.dlq_retention_days``, when set)."""
     store = Store.open(config.store_root, create=False)
@@ -189,7 +195,7 @@ def compact(config: CompactConfig, *, now: datetime | None = None) -> CompactRep
         if done or (len(paths) < config.min_files and not merging):
             continue
         try:
-            _merge_dir(store, directory, paths, report)
+            _merge_dir(store, directory, paths, report, erasure or ErasedWrites())
         except (OSError, pa.ArrowException, duckdb.Error) as exc:
             raise CompactionError(f"compaction of {directory} failed: {exc}") from exc
     return report

@@ -37,6 +37,7 @@ from schemas.hierarchy.merger import restate_province
 from schemas.kafka import consumer
 from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
+from sinks.erasure import ErasedWrites
 from sinks.metrics import FreshnessTracker, event_seconds
 from sinks.roots import CODE
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata
@@ -118,7 +119,9 @@ def province_router(template: str, default: Store) -> Callable[[str], Store]:
 class SinkRunner:
     """Runs one sink until ``stop`` is set (or, with ``exit_when_idle_s``, until idle)."""
 
-    def __init__(self, config: SinkConfig, store: Store | None = None) -> None:
+    def __init__(
+        self, config: SinkConfig, store: Store | None = None, erasure: ErasedWrites | None = None
+    ) -> None:
         self.config = config
         self.store = store or Store.open(config.store_root)
         self.writer = SegmentWriter(
@@ -137,6 +140,7 @@ class SinkRunner:
             max_age_s=config.max_segment_age_s,
             flush_interval_s=config.flush_interval_s,
             commit=self._commit,
+            erasure=erasure or ErasedWrites(),
         )
         self.stats = SinkStats()
         conf: dict[str, object] = {

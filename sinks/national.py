@@ -42,6 +42,7 @@ import duckdb
 import pyarrow as pa
 
 from sinks.columns import PERSON_QI, arrow_schema
+from sinks.erasure import Register
 from sinks.store import Store, safe_value
 
 __all__ = [
@@ -230,4 +231,13 @@ def release_person_qi(
         "WHERE health_id IS NOT NULL AND birth_date IS NOT NULL"
     ).fetchall()
     rows = [QiRow(pseudonym(str(hid)), str(prov), age_band(born, on), 0) for hid, prov, born in got]
-    return write_release(Store.open(national_root), generalise(rows, k), k, on)
+    store = Store.open(national_root)
+    register = Register(store)  # erased persons left out before generalising (sinks.erasure)
+    erased = register.read().pseudonyms
+    while True:
+        kept = [r for r in rows if r.record_key not in erased]
+        report = write_release(store, generalise(kept, k), k, on)
+        now = register.read().pseudonyms  # a purge registered meanwhile: build it again
+        if now == erased:
+            return report
+        erased = now

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from sinks.erasure import ErasedWrites, WriteJob
 from sinks.store import Store, file_name, part_name, parts_prefix
 
 __all__ = [
@@ -128,7 +129,8 @@ class CutOrder:
     ``commit(commits)`` commits synchronously and says whether the broker took them (a
     failure it may retry later is False, and the commits stay with it, pending); ``store``
     gives the store of a directory. ``threads``: files written at once (each write waits
-    for its fsyncs; the disk takes several together)."""
+    for its fsyncs; the disk takes several together). ``erasure``: the erased persons' rows
+    are left out of every file, in sinks.erasure.ErasedWrites's order (step 2)."""
 
     topic: str
     commit: Callable[[Sequence[Commit]], bool]
@@ -137,6 +139,7 @@ class CutOrder:
     files_written: int = 0
     bytes_written: int = 0
     parts_removed: int = 0
+    erasure: ErasedWrites = field(default_factory=ErasedWrites)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def run(self, cuts: Sequence[Cut]) -> list[Cut]:
@@ -161,20 +164,25 @@ class CutOrder:
 
     def step2_write(self, cuts: Sequence[Cut]) -> None:
         """2. Write each cut's file in every directory its rows touch (atomic, durable),
-        ``threads`` at once; all are durable when this returns."""
-        jobs = [(c.name(self.topic), d, c.tables[d]) for c in cuts for d in sorted(c.tables)]
-        if self.threads > 1 and len(jobs) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="sink-write")
-            sizes = list(self._pool.map(lambda job: self._write(*job), jobs))
-        else:
-            sizes = [self._write(*job) for job in jobs]
+        ``threads`` at once, without the rows of persons in the erasure register (re-read
+        once the files are durable; if it changed, the same files are written again:
+        sinks.erasure.ErasedWrites); all are durable when this returns."""
+        jobs = [
+            WriteJob(store, d, store.path(d, c.name(self.topic)), c.tables[d])
+            for c in cuts
+            for d in sorted(c.tables)
+            for store in (self.store(d),)
+        ]
+        sizes = self.erasure.write(jobs, self._run_files)
         self.files_written += len(sizes)
         self.bytes_written += sum(sizes)
 
-    def _write(self, name: str, directory: str, table: pa.Table) -> int:
-        store = self.store(directory)
-        return store.write_table(store.path(directory, name), table)
+    def _run_files(self, write: Callable[[WriteJob], int], jobs: Sequence[WriteJob]) -> list[int]:
+        if self.threads > 1 and len(jobs) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="sink-write")
+            return list(self._pool.map(write, jobs))
+        return [write(job) for job in jobs]
 
     def step3_remove_parts(self, cut: Cut) -> None:
         """3. (closing) Remove the segment's parts from the directories the segment touches:

@@ -6,6 +6,11 @@ rewritten the way compaction writes (temporary name, fsync, atomic rename over t
 left without rows is removed), so a crash between two files leaves each file either purged or
 as it was, and running again finishes the job (idempotent: a second run finds nothing):
 
+0. the person in the erasure register of every root purged (sinks.erasure: a keyed hash of
+   the id in the province roots and the quarantine, the pseudonym in the national root —
+   never the id in clear), before any file is rewritten: every sink and compaction leaves
+   the person out of what it writes from then on (rows in an open segment's memory, a
+   replay of the tier topics), in the order that closes the race with this sweep;
 1. the record-level tiers (``district``, ``province``): every row keyed by the health id
    (``record_key`` — all of the person's record types and transfers —, or naming it as
    ``health_id`` / ``mother_health_id``) is removed; a row naming it only as
@@ -19,9 +24,10 @@ as it was, and running again finishes the job (idempotent: a second run finds no
 4. the access log: one entry, ``kind: purge``, with a keyed hash of the health id (HMAC with
    the pseudonym key, domain ``purge``; never the id in clear), the reason and the counts.
 
-What it cannot reach: the person's events still in Kafka topics until their retention expires
-(raw 30 days, tier topics 14 days; docs/stores.md "Erasure"), which a sink replaying an old
-segment would write again — run the purge again after the retention (it is idempotent).
+The row rules of 1–3 are :func:`sinks.erasure.erase_rows`, the writers' filter too. What it
+cannot reach: the person's events still in Kafka topics until their retention expires (raw
+30 days, tier topics 14 days) for any consumer other than the sinks, and backups of a root
+(docs/stores.md "Erasure and retention").
 
 **DLQ retention**: :func:`expire_dlq` removes dead letters older than ``retention_days``
 (``TUYEN_DLQ_RETENTION_DAYS``, default 30: ``tuyen dlq expire``, and ``tuyen compact``): whole
@@ -35,12 +41,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ
+from sinks.erasure import RECORD_LEVEL, Erased, Register, erase_rows
 from sinks.national import DEFAULT_K, QI_DIR, generalise, read_release, write_release
 from sinks.reports.accesslog import AccessLog
 from sinks.store import DLQ_DIR, Store
@@ -50,8 +55,7 @@ __all__ = ["DEFAULT_DLQ_RETENTION_DAYS", "Purge", "PurgeReport", "expire_dlq"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_DLQ_RETENTION_DAYS = 30
-RECORD_LEVEL_TIERS = ("district", "province")
-_KEYED = ("record_key", "health_id", "mother_health_id")
+RECORD_LEVEL_TIERS = RECORD_LEVEL
 
 
 @dataclass
@@ -69,59 +73,13 @@ class PurgeReport:
         return sum(self.rows.values()) + self.cleared
 
 
-def _column_equals(table: pa.Table, name: str, value: str) -> pa.Array:
-    if name not in table.column_names:
-        return pa.array([False] * table.num_rows)
-    return pc.fill_null(pc.equal(table[name], value), False)
-
-
-def _keyed_mask(table: pa.Table, value: str) -> pa.Array:
-    mask = pa.array([False] * table.num_rows)
-    for name in _KEYED:
-        mask = pc.or_(mask, _column_equals(table, name, value))
-    return mask
-
-
-def _clear_child(table: pa.Table, value: str) -> tuple[pa.Table, int]:
-    """``child_health_id`` equal to ``value`` cleared (column and JSON after-image)."""
-    hit = _column_equals(table, "child_health_id", value)
-    count = pc.sum(hit).as_py() or 0
-    if not count:
-        return table, 0
-    idx = table.schema.get_field_index("child_health_id")
-    nulls = pa.nulls(table.num_rows, table.schema.field(idx).type)
-    table = table.set_column(idx, table.schema.field(idx), pc.if_else(hit, nulls, table[idx]))
-    datas = table["data"].to_pylist()
-    for i, flag in enumerate(hit.to_pylist()):
-        if flag and datas[i]:
-            doc = orjson.loads(datas[i])
-            doc.pop("child_health_id", None)
-            datas[i] = orjson.dumps(doc).decode()
-    d = table.schema.get_field_index("data")
-    table = table.set_column(d, table.schema.field(d), pa.array(datas, table.schema.field(d).type))
-    return table, int(count)
-
-
-def _dlq_mask(table: pa.Table, needle: bytes) -> pa.Array:
-    """Dead letters whose original key, value or any header value contains ``needle``."""
-    keys = table["key"].to_pylist() if "key" in table.column_names else [None] * table.num_rows
-    values = table["value"].to_pylist()
-    headers = (
-        table["headers"].to_pylist() if "headers" in table.column_names else [None] * len(values)
-    )
-    out = []
-    for k, v, hs in zip(keys, values, headers, strict=True):
-        found = (k is not None and needle in k) or (v is not None and needle in v)
-        found = found or any(needle in (h.get("value") or b"") for h in hs or ())
-        out.append(found)
-    return pa.array(out, pa.bool_())
-
-
 class Purge:
     """One person's erasure from the stores under ``root`` (the steps in the module doc).
 
     ``pseudonym`` is the worker's (``Pseudonymiser(key).pseudonym``) and ``subject_hash``
-    the keyed hash logged instead of the id; both come from whoever holds the pseudonym key.
+    the keyed hash logged instead of the id; ``erasure_hash`` the register's keyed hash
+    (sinks.erasure.erasure_hasher; default ``subject_hash``, which the writers must then
+    share); all come from whoever holds the pseudonym key.
     """
 
     def __init__(
@@ -134,6 +92,7 @@ class Purge:
         k: int = DEFAULT_K,
         dlq_root: str | None = None,
         national_root: str | None = None,
+        erasure_hash: Callable[[str], str] | None = None,
     ) -> None:
         self.store = Store.open(root, create=False)
         self.dlq_store = Store.open(dlq_root, create=False) if dlq_root else self.store
@@ -142,17 +101,21 @@ class Purge:
         )
         self.pseudonym = pseudonym
         self.subject_hash = subject_hash
+        self.erasure_hash = erasure_hash or subject_hash
         self.access_log = access_log
         self.k = k
 
     def run(self, health_id: str, *, reason: str, principal: str = "operator") -> PurgeReport:
         report = PurgeReport(subject=self.subject_hash(health_id))
+        subject, pseudonym = self.erasure_hash(health_id), self.pseudonym(health_id)
         try:
+            self.step0_register(subject, pseudonym)
+            by_subject = Erased(subjects=frozenset([subject]))
             for tier in RECORD_LEVEL_TIERS:  # 1. record-level tiers
-                self._rewrite(self.store, tier, health_id, report, clear_child=True)
-            self._purge_dlq(health_id.encode(), report)  # 2. the quarantine
-            pseudonym = self.pseudonym(health_id)  # 3. the national tier and its release
-            self._rewrite(self.national_store, "national", pseudonym, report, clear_child=False)
+                self._rewrite(self.store, tier, by_subject, report)
+            self._rewrite(self.dlq_store, DLQ_DIR, by_subject, report)  # 2. the quarantine
+            by_pseudonym = Erased(pseudonyms=frozenset([pseudonym]))  # 3. the national tier
+            self._rewrite(self.national_store, "national", by_pseudonym, report)
             self._release_without(pseudonym, report)
         except BaseException as exc:
             self._log(report, reason, principal, "error", str(exc)[:300])
@@ -160,35 +123,28 @@ class Purge:
         self._log(report, reason, principal, "done", None)  # 4. the access log
         return report
 
-    def _rewrite(
-        self, store: Store, area: str, value: str, report: PurgeReport, *, clear_child: bool
-    ) -> None:
+    def step0_register(self, subject: str, pseudonym: str) -> None:
+        """0. Before any file is rewritten: the person in the erasure register of every root
+        purged (sinks.erasure: the keyed hash where rows carry the id, the pseudonym in the
+        national root), so that every writer leaves them out from now on."""
+        for store in {s.base: s for s in (self.store, self.dlq_store)}.values():
+            Register(store).add(subject=subject)
+        Register(self.national_store).add(pseudonym=pseudonym)
+
+    def _rewrite(self, store: Store, area: str, erased: Erased, report: PurgeReport) -> None:
+        area_name = "dlq" if area == DLQ_DIR else area
         for info in store.list_files(area, suffix=".parquet"):
             if area == "national" and info.path.startswith(store.path(QI_DIR)):
                 continue
+            directory = info.path[len(store.base) + 1 :].rsplit("/", 1)[0]
             table = pq.read_table(info.path, filesystem=store.fs)
-            mask = _keyed_mask(table, value)
-            removed = pc.sum(mask).as_py() or 0
-            kept = table.filter(pc.invert(mask)) if removed else table
-            cleared = 0
-            if clear_child:
-                kept, cleared = _clear_child(kept, value)
-            if not removed and not cleared:
+            got = erase_rows(table, directory, erased, self.erasure_hash)
+            if not got.removed and not got.cleared:
                 continue
-            self._replace(store, info.path, kept)
-            report.rows[area] = report.rows.get(area, 0) + int(removed)
-            report.files[area] = report.files.get(area, 0) + 1
-            report.cleared += cleared
-
-    def _purge_dlq(self, needle: bytes, report: PurgeReport) -> None:
-        for info in self.dlq_store.list_files(DLQ_DIR):
-            table = pq.read_table(info.path, filesystem=self.dlq_store.fs)
-            mask = _dlq_mask(table, needle)
-            removed = pc.sum(mask).as_py() or 0
-            if removed:
-                self._replace(self.dlq_store, info.path, table.filter(pc.invert(mask)))
-                report.rows["dlq"] = report.rows.get("dlq", 0) + int(removed)
-                report.files["dlq"] = report.files.get("dlq", 0) + 1
+            self._replace(store, info.path, got.table)
+            report.rows[area_name] = report.rows.get(area_name, 0) + got.removed
+            report.files[area_name] = report.files.get(area_name, 0) + 1
+            report.cleared += got.cleared
 
     def _release_without(self, pseudonym: str, report: PurgeReport) -> None:
         store = self.national_store

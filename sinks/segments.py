@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from sinks.encode import Encoder, MessageLike
+from sinks.erasure import ErasedWrites
 from sinks.parts import Commit, Cut, CutOrder, SegmentMark, parse_segment_metadata
 from sinks.parts import segment_metadata as segment_metadata
 from sinks.store import Store
@@ -95,6 +96,8 @@ class SegmentWriter:
     part_rows: int = 4096
     #: files a flush writes at once (each waits for its fsyncs; the disk takes several)
     write_threads: int = 4
+    #: the erasure register's filter (sinks.erasure): its keyed hash, the registers read
+    erasure: ErasedWrites = field(default_factory=ErasedWrites)
     rows_written: int = 0
     _segments: dict[int, _Segment] = field(default_factory=dict)
     #: where the next segment of a partition starts: (start and cut under way, written up to)
@@ -103,7 +106,11 @@ class SegmentWriter:
 
     def __post_init__(self) -> None:
         self._order = CutOrder(
-            self.topic, lambda c: self.commit(c), self._store_of, self.write_threads
+            self.topic,
+            lambda c: self.commit(c),
+            self._store_of,
+            self.write_threads,
+            erasure=self.erasure,
         )
 
     def _store_of(self, directory: str) -> Store:

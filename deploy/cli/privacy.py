@@ -5,6 +5,7 @@ key (the stream worker's), never of an analyst (docs/stores.md, "Erasure and ret
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +23,10 @@ from sinks.store import Store
 from streams.pseudonym_key import decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
 
-__all__ = ["dlq_app", "national_app", "purge"]
+__all__ = ["dlq_app", "erasure_hash", "national_app", "purge"]
+
+#: the domain of the erasure register's key, derived from the pseudonym key (sinks.erasure)
+ERASURE_KEY_DOMAIN = "erasure-key"
 
 dlq_app = typer.Typer(help="The dead-letter store (operators only).", no_args_is_help=True)
 national_app = typer.Typer(help="The national tier's release.", no_args_is_help=True)
@@ -31,6 +35,18 @@ national_app = typer.Typer(help="The national tier's release.", no_args_is_help=
 def _pseudonymiser(s: Settings, job: str) -> Pseudonymiser:
     key = pseudonym_key(s, job)
     return Pseudonymiser(decode_pseudonym_key(key.get_secret_value(), allow_development=s.dev))
+
+
+def erasure_hash(s: Settings, job: str) -> Callable[[str], str] | None:
+    """The erasure register's keyed hash (sinks.erasure.erasure_hasher), with a key derived
+    from the pseudonym key (the writers get the derived key, which makes no pseudonym); None
+    when no pseudonym key is set outside development mode: a writer then stops when a
+    register names an erased person (fail closed, the error names the setting)."""
+    from sinks.erasure import erasure_hasher
+
+    if s.pseudonym_key is None and not s.dev:
+        return None
+    return erasure_hasher(_pseudonymiser(s, job).digest("register", ERASURE_KEY_DOMAIN))
 
 
 def _province_roots(roots: StoreRoots) -> list[str]:
@@ -70,6 +86,7 @@ def purge(
             k=s.k_anonymity,
             dlq_root=roots.quarantine,
             national_root=roots.national,
+            erasure_hash=erasure_hash(s, "tuyen purge"),
         )
         report = job.run(health_id, reason=reason.strip())
         for area in sorted(set(report.rows) | set(report.files)):

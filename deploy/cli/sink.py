@@ -16,9 +16,11 @@ from rich.table import Table
 
 from deploy.anchors import approver_registry
 from deploy.cli.common import Bootstrap, console, fail, kafka, out, settings
+from deploy.cli.privacy import erasure_hash
 from sinks.catalog import CATALOG_KINDS, build_catalog
 from sinks.compact import compact as run_compact
 from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, SinkConfig, sink_config
+from sinks.erasure import ErasedWrites
 from sinks.roots import StoreRoots
 
 __all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
@@ -102,6 +104,7 @@ def sink(
         approvers = s.approver_keys
     conn = kafka(ctx, bootstrap)
     roots = s.store_roots()
+    hashed = erasure_hash(s, "tuyen sink")  # the erasure register's (sinks.erasure)
     runners = [
         SinkRunner(
             sink_config(
@@ -120,7 +123,8 @@ def sink(
                 development=s.dev,
                 store_root=sink_roots(name.value, province, root, roots)[0],
                 province_roots=sink_roots(name.value, province, root, roots)[1],
-            )
+            ),
+            erasure=ErasedWrites(hashed),
         )
         for name in names
     ]
@@ -229,7 +233,8 @@ def compact(
                 before_month=before_month,
                 min_file_age_s=min_file_age,
                 dlq_retention_days=s.dlq_retention_days,
-            )
+            ),
+            erasure=ErasedWrites(erasure_hash(s, "tuyen compact")),
         )
         table.add_row(
             target,

@@ -25,7 +25,7 @@ class _Runner:
 
     stopped: ClassVar[list[str]] = []
 
-    def __init__(self, config: SinkConfig) -> None:
+    def __init__(self, config: SinkConfig, erasure: object = None) -> None:
         self.config = config
         self.stats = SinkStats()
         self.writer = _Writer()

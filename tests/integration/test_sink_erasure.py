@@ -1,0 +1,120 @@
+"""An erasure sticks against a running sink on a real broker (sinks.erasure, sinks.purge).
+
+A province sink runs with open segments holding the person's rows (in memory and in parts);
+the purge runs; more of that person's events arrive (and close those segments, which write
+them whole from memory); then a fresh group replays the topic from offset 0. Afterwards no
+file under the root holds the person, and every other person's events are there once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from schemas.kafka import KafkaConnection
+from schemas.tier import TierRecord
+from sinks.config import sink_config
+from sinks.consumer import SinkRunner
+from sinks.erasure import ErasedWrites, erasure_hasher
+from sinks.purge import Purge
+from sinks.testing import tier_record
+from streams.pseudonymise import Pseudonymiser
+from tests.helpers import wait_until
+from tests.integration.test_sink_kafka import _committed, _produce
+
+P = Pseudonymiser("erasure-integration-key")
+H = erasure_hasher(P.digest("register", "erasure-key"))
+GONE = "0000000003"
+
+
+def _records(start: int, count: int) -> list[TierRecord]:
+    """Person and encounter events of ten people (n = i % 10; n = 3 is the one erased)."""
+    return [
+        tier_record(
+            "person" if i % 4 == 0 else "encounter",
+            n=i % 10,
+            event_id=f"e{i}",
+            province="01" if i % 2 else "79",
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def _runner(kafka: KafkaConnection, topic: str, group: str, root: Path) -> SinkRunner:
+    cfg = sink_config(
+        "province",
+        kafka=kafka,
+        store_root=str(root),
+        topic=topic,
+        group=group,
+        rotate_rows=30,  # the first batch leaves every segment open, the second closes them
+        max_segment_age_s=600.0,
+        flush_interval_s=0.2,
+        batch_size=10,
+        session_timeout_ms=6000,
+    )
+    return SinkRunner(cfg, erasure=ErasedWrites(H))
+
+
+def _on_disk(root: Path) -> tuple[int, list[str]]:
+    """(rows naming the person in any column that carries an id, every event id on disk)."""
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"CREATE VIEW allrows AS SELECT * FROM read_parquet('{root}/**/*.parquet', "
+            "union_by_name = true)"
+        )
+        names = {r[0] for r in con.execute("DESCRIBE allrows").fetchall()}
+        ids = [c for c in ("record_key", "health_id", "mother_health_id", "child_health_id")]
+        where = " OR ".join(f"{c} = '{GONE}'" for c in ids if c in names)
+        hits = con.execute(
+            f"SELECT count(*) FROM allrows WHERE {where} OR data LIKE '%{GONE}%'"
+        ).fetchall()[0][0]
+        events = [r[0] for r in con.execute("SELECT event_id FROM allrows").fetchall()]
+    finally:
+        con.close()
+    return int(hits), events
+
+
+def test_an_erasure_sticks_against_open_segments_new_events_and_a_replay(
+    kafka: KafkaConnection,
+    make_topic: Callable[..., str],
+    unique: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic = make_topic("tier-province", partitions=3)
+    first, second = _records(0, 45), _records(45, 60)
+    group = unique("sink")
+    runner = _runner(kafka, topic, group, tmp_path)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        _produce(kafka, topic, first)
+        wait_until(lambda: _committed(kafka, group, topic, 3) == len(first), timeout=60)
+        hits, events = _on_disk(tmp_path)
+        assert hits > 0, "the person's rows are in the open segments' parts"
+        assert not list(tmp_path.rglob(f"{topic}+*+0.parquet")), "every segment still open"
+        report = Purge(
+            str(tmp_path),
+            pseudonym=P.pseudonym,
+            subject_hash=lambda hid: P.pseudonym(hid, "purge"),
+            erasure_hash=H,
+        ).run(GONE, reason="request 2026/17")
+        assert report.rows["province"] > 0
+        _produce(kafka, topic, second)  # more of the person; closes the open segments
+        total = len(first) + len(second)
+        wait_until(lambda: _committed(kafka, group, topic, 3) == total, timeout=60)
+        assert list(tmp_path.rglob(f"{topic}+*+0.parquet")), "segments closed from memory"
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    _runner(kafka, topic, unique("replay"), tmp_path).run(exit_when_idle_s=1.5)  # offset 0
+    hits, events = _on_disk(tmp_path)
+    assert hits == 0, "no file holds the person"
+    expected = sorted(r.event_id for r in first + second if r.record_key != GONE)
+    assert sorted(events) == expected, "every other person's event once"

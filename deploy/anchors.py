@@ -8,6 +8,13 @@ Fail closed. Outside development mode the stream worker refuses to start without
 - ``TUYEN_PSEUDONYM_KEY`` (or ``TUYEN_PSEUDONYM_KEY_FILE``): base64 of ≥ 32 random bytes, not
   a published value (:mod:`streams.pseudonym_key`).
 
+The writers of record rows (``tuyen sink`` district, province, dlq, signoff; ``tuyen compact``)
+refuse to start without
+
+- ``TUYEN_ERASURE_KEY`` (or ``_FILE``): the erasure register's key, derived once from the
+  pseudonym key (``tuyen keys erasure-key``), so they apply a purge's register without
+  holding the pseudonym key; ``tuyen purge`` refuses one that does not match its pseudonym key.
+
 Whatever checks monthly sign-off decisions (the ``signoff`` sink, ``tuyen report
 approve|send-back|lock``, the portal's approvals) refuses to start without
 
@@ -24,12 +31,15 @@ not the same key twice.
 
 Development mode (``tuyen --dev``, ``TUYEN_DEV=1``) allows the development registry and key
 when none is given, the development approvers (``sup-<unit>-<n>``) besides any approver
-file, and the portal keys generated once into the portal's state dir, and says so with a
-WARNING naming what is development-only. Jobs that only make sense with development keys
+file, the erasure key derived from the pseudonym key the process has, and the portal keys
+generated once into the portal's state dir, and says so with a WARNING naming what is
+development-only. Jobs that only make sense with development keys
 (``tuyen simulate``, ``tuyen demo``, ``publish --dev-keys``) require development mode."""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
 import os
 import secrets
@@ -51,15 +61,22 @@ from schemas.signoff import (
     load_approver_registry,
 )
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, WeakPseudonymKey, decode_pseudonym_key
+from streams.pseudonymise import Pseudonymiser
 
 __all__ = [
     "DEV_HINT",
+    "ERASURE_KEY_DOMAIN",
     "PortalAnchors",
     "WorkerAnchors",
     "access_log_key",
     "approver_registry",
+    "check_erasure_key",
     "check_facilities",
+    "derive_erasure_key",
+    "erasure_key",
+    "erasure_key_text",
     "portal_anchors",
+    "pseudonym_key",
     "require_development",
     "warn_development",
     "worker_anchors",
@@ -77,6 +94,41 @@ _DEV_APPROVERS: Final = (
 )
 _DEV_KEY: Final = (
     "the development pseudonym key (published: anyone can reverse the national pseudonyms)"
+)
+
+#: the domain of the erasure register's key, derived from the pseudonym key (sinks.erasure)
+ERASURE_KEY_DOMAIN: Final = "erasure-key"
+_ERASURE_HINT: Final = (
+    "derive it once from the pseudonym key: `tuyen keys erasure-key` where TUYEN_PSEUDONYM_KEY "
+    "is set (or TUYEN_ERASURE_KEY_FILE)"
+)
+
+
+def derive_erasure_key(pseudonymiser: Pseudonymiser) -> bytes:
+    """The erasure register's key of a pseudonym key: HMAC-SHA256(pseudonym key,
+    ``erasure-key:register``), the derivation every register was written with. It makes no
+    pseudonym: the writers hold it, never the pseudonym key (``TUYEN_ERASURE_KEY`` is its
+    base64)."""
+    return pseudonymiser.digest("register", ERASURE_KEY_DOMAIN)
+
+
+def erasure_key_text(pseudonym_key: str, *, development: bool = False) -> str:
+    """``TUYEN_ERASURE_KEY`` of a pseudonym key's text (checked: :class:`WeakPseudonymKey`;
+    ``development`` admits the development key): base64 of :func:`derive_erasure_key`."""
+    p = Pseudonymiser(decode_pseudonym_key(pseudonym_key, allow_development=development))
+    return base64.b64encode(derive_erasure_key(p)).decode()
+
+
+#: The erasure key of the development pseudonym key (published too: development mode only).
+_DEV_ERASURE_KEY: Final = base64.b64decode(erasure_key_text(DEV_PSEUDONYM_KEY, development=True))
+_DEV_ERASURE: Final = (
+    "the erasure key derived from the development pseudonym key (published: anyone can "
+    "compute the erasure register's hashes)"
+)
+
+_ERASURE_FROM_PSEUDONYM_KEY: Final = (
+    "the erasure key derived from TUYEN_PSEUDONYM_KEY (set TUYEN_ERASURE_KEY: the writers "
+    "need nothing more)"
 )
 
 
@@ -187,6 +239,57 @@ def _pseudonym_key(s: Settings, job: str, uses: list[str]) -> SecretStr:
         "(base64 of at least 32 random bytes: `openssl rand -base64 32`; or "
         f"TUYEN_PSEUDONYM_KEY_FILE); set it, {DEV_HINT}"
     )
+
+
+def _configured_erasure_key(s: Settings) -> bytes | None:
+    """``TUYEN_ERASURE_KEY`` decoded when set: refused when malformed or weak (the pseudonym
+    key's rules) or, outside development mode, derived from the development pseudonym key."""
+    if s.erasure_key is None:
+        return None
+    try:
+        key = decode_pseudonym_key(s.erasure_key.get_secret_value())
+    except WeakPseudonymKey as exc:
+        raise ConfigError(f"TUYEN_ERASURE_KEY is refused: {exc}; {_ERASURE_HINT}") from None
+    if key == _DEV_ERASURE_KEY and not s.dev:
+        raise ConfigError(
+            "TUYEN_ERASURE_KEY is refused: it is derived from the development pseudonym key "
+            f"(published); {_ERASURE_HINT}"
+        )
+    return key
+
+
+def erasure_key(s: Settings, job: str) -> bytes:
+    """The erasure register's key ``job`` writes with (``TUYEN_ERASURE_KEY``, checked), or
+    :class:`ConfigError` naming it. ``job`` never reads the pseudonym key outside development
+    mode; in it, an unset erasure key is derived from the pseudonym key (WARNING)."""
+    uses: list[str] = []
+    key = _configured_erasure_key(s)
+    if key is None and s.dev:
+        pseudonyms = _pseudonym_key(s, job, []).get_secret_value()
+        key = base64.b64decode(erasure_key_text(pseudonyms, development=True))
+        uses.append(_DEV_ERASURE if key == _DEV_ERASURE_KEY else _ERASURE_FROM_PSEUDONYM_KEY)
+    elif key is None:
+        raise MissingTrustAnchor(
+            f"TUYEN_ERASURE_KEY is not set: {job} applies the erasure register of the roots it "
+            f"writes (a purge's) and needs its key; {_ERASURE_HINT}; set it, {DEV_HINT}"
+        )
+    elif key == _DEV_ERASURE_KEY:
+        uses.append(_DEV_ERASURE)
+    if s.dev:
+        warn_development(job, uses)
+    return key
+
+
+def check_erasure_key(s: Settings, derived: bytes) -> None:
+    """Refuse a ``TUYEN_ERASURE_KEY`` other than ``derived`` (the one of this process's
+    pseudonym key): the registers written would be unreadable to the writers given it."""
+    key = _configured_erasure_key(s)
+    if key is not None and not hmac.compare_digest(key, derived):
+        raise ConfigError(
+            "TUYEN_ERASURE_KEY does not match TUYEN_PSEUDONYM_KEY: it is not the key `tuyen "
+            "keys erasure-key` derives from it, so the sinks and compaction given it could "
+            "not apply the registers written now; derive it again and give them that one"
+        )
 
 
 def check_facilities(path: str) -> None:

@@ -7,6 +7,7 @@ until every consumer group of the pipeline has committed up to the end of its in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from deploy.anchors import erasure_key_text
 from deploy.exceptions import DeployError
 from deploy.principals import STREAMS, province_sink, sink_principal
 from deploy.settings import kafka_env
@@ -39,6 +41,7 @@ from schemas.topics import (
 )
 from sinks.config import RECORD_SINKS, sink_group
 from streams.config import APP_ID
+from streams.pseudonym_key import WeakPseudonymKey
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +181,18 @@ class Pipeline:
         env.update(self.extra_env)
         return env
 
+    def sink_env(self, principal: str) -> dict[str, str]:
+        """A sink's environment: never the pseudonym key; the erasure key derived from it
+        instead when the run has one (what an operator gives the sinks, `tuyen keys
+        erasure-key`), unless the run sets its own."""
+        env = self.env(principal)
+        key = env.pop("TUYEN_PSEUDONYM_KEY", None)
+        if key is not None and "TUYEN_ERASURE_KEY" not in env:
+            # a weak key: the sinks get none (and refuse to start outside development mode)
+            with contextlib.suppress(WeakPseudonymKey):
+                env["TUYEN_ERASURE_KEY"] = erasure_key_text(key, development=True)
+        return env
+
     def build(self) -> None:
         exe = tuyen_executable()
         env = self.env(self.prefix + STREAMS)
@@ -195,7 +210,7 @@ class Pipeline:
             if self.record_topics == "single":
                 argv += ["--root", str(self.store_root)]
             self.services[name] = Service(
-                name, argv, self.env(principal), self.log_dir / f"{name}.log"
+                name, argv, self.sink_env(principal), self.log_dir / f"{name}.log"
             )
 
     def worker_data_dir(self, name: str) -> Path:

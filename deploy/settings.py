@@ -19,6 +19,7 @@ a ``StreamsConfig``, a path).
 | ``TUYEN_QUARANTINE_ROOT`` | the dead letters' root (operators only) | ``<base>/quarantine`` |
 | ``TUYEN_RECORD_TOPICS`` | ``province`` (a topic each) or ``single`` (development) | ``province`` |
 | ``TUYEN_PSEUDONYM_KEY`` | national pseudonyms' HMAC key, base64 of ≥ 32 random bytes (S) | (R) |
+| ``TUYEN_ERASURE_KEY`` | the erasure register's key, derived from the pseudonym key (S) | (E) |
 | ``TUYEN_DLQ_RETENTION_DAYS`` | days dead letters are kept (store and DLQ topic) | ``30`` |
 | ``TUYEN_K_ANONYMITY`` | k of the national person release | ``5`` |
 | ``TUYEN_SUPPRESSION_THRESHOLD`` | small cells: national reports hide counts below it | ``5`` |
@@ -51,6 +52,13 @@ is an error. No secret has a default outside development mode.
 
 (R) required by the stream worker; in development mode, when unset, the development registry
 and the development pseudonym key are used and a WARNING says so (``deploy.anchors``).
+
+(E) required by the writers of record rows: ``tuyen sink`` district, province, dlq and signoff
+(and any sink given ``--root``) and ``tuyen compact``; they never read the pseudonym key. It
+is derived from the pseudonym key once by the operator: ``tuyen keys erasure-key``
+(``deploy.anchors.derive_erasure_key``); ``tuyen purge`` refuses one that does not match. In
+development mode, when unset, it is derived from the pseudonym key the process has (the
+development one when that is unset) and a WARNING says so.
 
 (A) required by whatever checks monthly sign-off decisions: the ``signoff`` sink, ``tuyen
 report approve|send-back|lock`` and ``tuyen portal serve``; in development mode the development
@@ -87,6 +95,7 @@ __all__ = ["SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
 #: Settings that are secrets: ``SecretStr``, never logged, readable from ``<VAR>_FILE``.
 SECRET_FIELDS: Final = (
     "pseudonym_key",
+    "erasure_key",
     "access_log_key",
     "portal_session_key",
     "monitor_token",
@@ -154,6 +163,7 @@ class Settings(BaseSettings):
     quarantine_root: str | None = None
     record_topics: RecordTopics = "province"
     pseudonym_key: SecretStr | None = None
+    erasure_key: SecretStr | None = None
     dlq_retention_days: int = Field(default=30, ge=1, le=3650)
     k_anonymity: int = Field(default=5, ge=2, le=1000)
     suppression_threshold: int = Field(default=5, ge=1, le=1000)

@@ -14,7 +14,8 @@ What an entry names, by root (the file name is the entry; its content is only th
   carry nothing else (its readers see pseudonyms already);
 - ``subject-<s…>``: a keyed hash of the health id for the record-level tiers and the dead
   letters (:func:`erasure_hasher`: HMAC-SHA256 with a key derived from the pseudonym key,
-  domain ``erasure``). Never the id in clear: the purge registers the person in every
+  domain ``erasure``; the writers are given that key, ``TUYEN_ERASURE_KEY``, never the
+  pseudonym key). Never the id in clear: the purge registers the person in every
   province's root, and a root the person never reached must not learn their id. An unkeyed
   hash of a 10-digit id would be reversed in minutes; the derived key lets the sinks apply
   the register without the pseudonym key itself (they cannot make national pseudonyms).
@@ -257,8 +258,8 @@ def erase_rows(
     if subject_of is None:
         raise ErasureKeyMissing(
             f"the erasure register names erased persons and this writer has no erasure key "
-            f"to apply it to {directory}: set TUYEN_PSEUDONYM_KEY (its derived erasure key "
-            "is what the sinks use)"
+            f"to apply it to {directory}: set TUYEN_ERASURE_KEY (`tuyen keys erasure-key` "
+            "derives it from the pseudonym key)"
         )
     if area == "dlq":
         mask = _dlq_mask(table, erased.subjects, subject_of)

@@ -1,9 +1,11 @@
-"""`tuyen purge`, `tuyen dlq expire`, `tuyen national release`: erasure, retention and the
-k-anonymous release. Jobs of the operator who holds the store credentials and the pseudonym
-key (the stream worker's), never of an analyst (docs/stores.md, "Erasure and retention")."""
+"""`tuyen purge`, `tuyen dlq expire`, `tuyen national release`, `tuyen keys erasure-key`:
+erasure, retention, the k-anonymous release and the key the writers apply the erasure register
+with. Jobs of the operator who holds the store credentials and the pseudonym key (the stream
+worker's), never of an analyst (docs/stores.md, "Erasure and retention")."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict
@@ -13,8 +15,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from deploy.anchors import pseudonym_key
-from deploy.cli.common import fail, out, settings, store_access_log
+from deploy.anchors import (
+    check_erasure_key,
+    derive_erasure_key,
+    erasure_key,
+    erasure_key_text,
+    pseudonym_key,
+)
+from deploy.cli.common import console, fail, out, settings, store_access_log
 from deploy.settings import Settings
 from schemas.fields import HEALTH_ID_PATTERN
 from schemas.hierarchy import VN_TZ
@@ -23,13 +31,14 @@ from sinks.store import Store
 from streams.pseudonym_key import decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
 
-__all__ = ["dlq_app", "erasure_hash", "national_app", "purge"]
-
-#: the domain of the erasure register's key, derived from the pseudonym key (sinks.erasure)
-ERASURE_KEY_DOMAIN = "erasure-key"
+__all__ = ["dlq_app", "erasure_hash", "keys_app", "national_app", "purge"]
 
 dlq_app = typer.Typer(help="The dead-letter store (operators only).", no_args_is_help=True)
 national_app = typer.Typer(help="The national tier's release.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keys derived from the pseudonym key for the services that must not hold it.",
+    no_args_is_help=True,
+)
 
 
 def _pseudonymiser(s: Settings, job: str) -> Pseudonymiser:
@@ -37,16 +46,36 @@ def _pseudonymiser(s: Settings, job: str) -> Pseudonymiser:
     return Pseudonymiser(decode_pseudonym_key(key.get_secret_value(), allow_development=s.dev))
 
 
-def erasure_hash(s: Settings, job: str) -> Callable[[str], str] | None:
-    """The erasure register's keyed hash (sinks.erasure.erasure_hasher), with a key derived
-    from the pseudonym key (the writers get the derived key, which makes no pseudonym); None
-    when no pseudonym key is set outside development mode: a writer then stops when a
-    register names an erased person (fail closed, the error names the setting)."""
+def erasure_hash(s: Settings, job: str) -> Callable[[str], str]:
+    """The erasure register's keyed hash (sinks.erasure.erasure_hasher) with
+    ``TUYEN_ERASURE_KEY`` (deploy.anchors.erasure_key: :class:`ConfigError` naming it when
+    unset outside development mode; the pseudonym key is not read)."""
     from sinks.erasure import erasure_hasher
 
-    if s.pseudonym_key is None and not s.dev:
-        return None
-    return erasure_hasher(_pseudonymiser(s, job).digest("register", ERASURE_KEY_DOMAIN))
+    return erasure_hasher(erasure_key(s, job))
+
+
+@keys_app.command("erasure-key")
+def erasure_key_command(
+    ctx: typer.Context,
+    out_file: Path = typer.Option(  # noqa: B008
+        None, "--out", help="Write it to this file (mode 0600) instead of stdout."
+    ),
+) -> None:
+    """Print the erasure key (TUYEN_ERASURE_KEY) derived from TUYEN_PSEUDONYM_KEY: what the
+    sinks and `tuyen compact` apply a purge's erasure register with, instead of the pseudonym
+    key. The same pseudonym key always gives the same erasure key."""
+    s = settings(ctx)
+    key = pseudonym_key(s, "tuyen keys erasure-key").get_secret_value()
+    text = erasure_key_text(key, development=s.dev)
+    if out_file is None:
+        typer.echo(text)
+        return
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)  # an existing file too
+        f.write(text.encode() + b"\n")
+    console.print(f"erasure key written: {out_file} (mode 0600)")
 
 
 def _province_roots(roots: StoreRoots) -> list[str]:
@@ -76,6 +105,11 @@ def purge(
 
     roots = StoreRoots.single(root) if root else s.store_roots()
     p = _pseudonymiser(s, "tuyen purge")
+    derived = derive_erasure_key(p)
+    check_erasure_key(s, derived)  # the writers given another key could not apply it
+    from sinks.erasure import erasure_hasher
+
+    hashed = erasure_hasher(derived)
     table = Table("root", "area", "rows removed", "files rewritten")
     for province_root in _province_roots(roots) or [roots.province_root("01")]:
         job = Purge(
@@ -86,7 +120,7 @@ def purge(
             k=s.k_anonymity,
             dlq_root=roots.quarantine,
             national_root=roots.national,
-            erasure_hash=erasure_hash(s, "tuyen purge"),
+            erasure_hash=hashed,
         )
         report = job.run(health_id, reason=reason.strip())
         for area in sorted(set(report.rows) | set(report.files)):

@@ -23,7 +23,7 @@ from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, SinkConfig, si
 from sinks.erasure import ErasedWrites
 from sinks.roots import StoreRoots
 
-__all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
+__all__ = ["ERASURE_WRITERS", "CatalogTier", "SinkName", "catalog", "compact", "sink"]
 
 #: Choices derived from the sinks package's own declarations (declared once, there).
 SinkName = StrEnum("SinkName", {n: n for n in SINK_NAMES})  # type: ignore[misc]
@@ -34,6 +34,12 @@ _CATALOG = "catalog.duckdb"
 
 #: The options' defaults are the sink configuration's own (declared once, in sinks.config).
 _DEFAULT = {name: f.default for name, f in SinkConfig.model_fields.items()}
+
+#: The sinks whose roots' erasure registers name persons by keyed hash (record rows, dead
+#: letters: every sink's own dead rows go to its root's dlq/, these sinks' to the quarantine):
+#: they need TUYEN_ERASURE_KEY. The national and aggregates sinks write the national root,
+#: whose register holds pseudonyms (unless --root puts every register entry in one root).
+ERASURE_WRITERS = (*RECORD_SINKS, "dlq", "signoff")
 
 _FAILED_GRACE_S = 30.0  # how long the other sinks get to stop when one failed
 
@@ -102,9 +108,11 @@ def sink(
     if any(n.value == "signoff" for n in names):
         approver_registry(s, "tuyen sink signoff")  # fail closed: checked before any thread
         approvers = s.approver_keys
+    hashed = None  # the erasure register's keyed hash (sinks.erasure): fail closed before Kafka
+    if root is not None or any(n.value in ERASURE_WRITERS for n in names):
+        hashed = erasure_hash(s, "tuyen sink")
     conn = kafka(ctx, bootstrap)
     roots = s.store_roots()
-    hashed = erasure_hash(s, "tuyen sink")  # the erasure register's (sinks.erasure)
     runners = [
         SinkRunner(
             sink_config(
@@ -213,16 +221,19 @@ def compact(
 ) -> None:
     """Merge small files of closed partitions (idempotent; safe while readers read)."""
     s = settings(ctx)
+    roots = s.store_roots()
     if root is not None:
         targets = [root]
     else:
-        roots = s.store_roots()
         local = "://" not in roots.province or roots.province.startswith("file://")
         targets = [
             roots.national,
             roots.quarantine,
             *(r for r in roots.province_roots() if not local or Path(r).exists()),
         ]
+    hashed = None  # the national root's register holds pseudonyms: no key needed there alone
+    if any(t != roots.national for t in targets):
+        hashed = erasure_hash(s, "tuyen compact")
     table = Table(
         "root", "directories", "files in", "files out", "rows in", "rows out", "DLQ expired"
     )
@@ -234,7 +245,7 @@ def compact(
                 min_file_age_s=min_file_age,
                 dlq_retention_days=s.dlq_retention_days,
             ),
-            erasure=ErasedWrites(erasure_hash(s, "tuyen compact")),
+            erasure=ErasedWrites(hashed),
         )
         table.add_row(
             target,

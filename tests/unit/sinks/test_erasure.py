@@ -208,7 +208,7 @@ def test_a_writer_without_the_erasure_key_stops_rather_than_write_the_person(
     national = [j for j in jobs if j.directory.startswith("national/")]
     ErasedWrites(None).write(national)  # national rows carry pseudonyms: no key needed
     record = [j for j in jobs if j.directory.startswith("province/")]
-    with pytest.raises(ErasureKeyMissing, match="TUYEN_PSEUDONYM_KEY"):
+    with pytest.raises(ErasureKeyMissing, match="TUYEN_ERASURE_KEY"):
         ErasedWrites(None).write(record)
 
 

@@ -10,6 +10,7 @@ from schemas import topics as T
 from schemas.kafka import KafkaConnection
 
 __all__ = [
+    "ERASURE_WRITERS",
     "RECORD_SINKS",
     "SINK_NAMES",
     "CompactConfig",
@@ -32,6 +33,11 @@ _SINKS: dict[str, tuple[SinkKind, str | None, str]] = {
 SINK_NAMES: tuple[str, ...] = tuple(_SINKS)
 #: The record-level sinks: one per province in the per-province shape (``--province``).
 RECORD_SINKS: tuple[str, ...] = ("district", "province")
+#: The sinks whose roots' erasure registers name persons by keyed hash (sinks.erasure): the
+#: record-level ones and those writing the quarantine (the DLQ; signoff's own dead rows). They
+#: need the erasure key (TUYEN_ERASURE_KEY). The national and aggregates sinks write the
+#: national root, whose register holds pseudonyms.
+ERASURE_WRITERS: tuple[str, ...] = (*RECORD_SINKS, "dlq", "signoff")
 
 
 def sink_group(name: str, prefix: str = "", province: str | None = None) -> str:

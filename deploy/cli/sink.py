@@ -19,11 +19,18 @@ from deploy.cli.common import Bootstrap, console, fail, kafka, out, settings
 from deploy.cli.privacy import erasure_hash
 from sinks.catalog import CATALOG_KINDS, build_catalog
 from sinks.compact import compact as run_compact
-from sinks.config import RECORD_SINKS, SINK_NAMES, CompactConfig, SinkConfig, sink_config
+from sinks.config import (
+    ERASURE_WRITERS,
+    RECORD_SINKS,
+    SINK_NAMES,
+    CompactConfig,
+    SinkConfig,
+    sink_config,
+)
 from sinks.erasure import ErasedWrites
 from sinks.roots import StoreRoots
 
-__all__ = ["ERASURE_WRITERS", "CatalogTier", "SinkName", "catalog", "compact", "sink"]
+__all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
 
 #: Choices derived from the sinks package's own declarations (declared once, there).
 SinkName = StrEnum("SinkName", {n: n for n in SINK_NAMES})  # type: ignore[misc]
@@ -34,12 +41,6 @@ _CATALOG = "catalog.duckdb"
 
 #: The options' defaults are the sink configuration's own (declared once, in sinks.config).
 _DEFAULT = {name: f.default for name, f in SinkConfig.model_fields.items()}
-
-#: The sinks whose roots' erasure registers name persons by keyed hash (record rows, dead
-#: letters: every sink's own dead rows go to its root's dlq/, these sinks' to the quarantine):
-#: they need TUYEN_ERASURE_KEY. The national and aggregates sinks write the national root,
-#: whose register holds pseudonyms (unless --root puts every register entry in one root).
-ERASURE_WRITERS = (*RECORD_SINKS, "dlq", "signoff")
 
 _FAILED_GRACE_S = 30.0  # how long the other sinks get to stop when one failed
 
@@ -108,7 +109,9 @@ def sink(
     if any(n.value == "signoff" for n in names):
         approver_registry(s, "tuyen sink signoff")  # fail closed: checked before any thread
         approvers = s.approver_keys
-    hashed = None  # the erasure register's keyed hash (sinks.erasure): fail closed before Kafka
+    # the erasure register's keyed hash (sinks.erasure), checked before Kafka; one --root holds
+    # every register entry, so every sink writing it needs the key
+    hashed = None
     if root is not None or any(n.value in ERASURE_WRITERS for n in names):
         hashed = erasure_hash(s, "tuyen sink")
     conn = kafka(ctx, bootstrap)

@@ -43,6 +43,7 @@ from deploy.principals import (  # noqa: E402
     station_principal,
 )
 from schemas.topics import province_codes, topic_specs  # noqa: E402
+from sinks.config import ERASURE_WRITERS  # noqa: E402
 
 K8S = ROOT / "deploy" / "k8s"
 SECURITY = ROOT / "deploy" / "security"
@@ -268,6 +269,24 @@ def approver_keys_volume() -> dict[str, Any]:
     }
 
 
+ERASURE_KEY_DIR = "/run/secrets/tuyen/erasure-key"
+#: The erasure register's key (derived from the pseudonym key, `tuyen keys erasure-key`), from
+#: Secret ``tuyen-erasure-key`` key ``key``: for the sinks of ``ERASURE_WRITERS`` only; no
+#: sink gets the pseudonym key.
+ERASURE_KEY_ENV = {"name": "TUYEN_ERASURE_KEY_FILE", "value": f"{ERASURE_KEY_DIR}/key"}
+
+
+def erasure_key_volume() -> dict[str, Any]:
+    return {
+        "name": "erasure-key",
+        "secret": {
+            "secretName": "tuyen-erasure-key",
+            "items": [{"key": "key", "path": "key"}],
+            "defaultMode": 0o440,
+        },
+    }
+
+
 #: Sink name → the object-store credentials (Secret) of the root it writes.
 SINK_STORE_SECRET: dict[str, str] = {
     "national": "tuyen-object-store-national",
@@ -284,7 +303,10 @@ def province_store_secret(code: str) -> str:
     return f"tuyen-object-store-province-{code}"
 
 
-def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[str, Any]:
+def _sink_deployment(
+    app: str, command: list[str], store_secret: str, *, erases: bool
+) -> dict[str, Any]:
+    """``erases``: it writes record rows or dead letters (``ERASURE_WRITERS``): the erasure key."""
     verifies = app.endswith("tuyen-sink-signoff")  # the approvers' registry it verifies with
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "sink"}
     container = {
@@ -297,7 +319,9 @@ def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[st
             # AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...) read by pyarrow's S3 filesystem
             {"secretRef": {"name": store_secret}},
         ],
-        "env": kafka_client_env(app) + ([APPROVER_KEYS_ENV] if verifies else []),
+        "env": kafka_client_env(app)
+        + ([APPROVER_KEYS_ENV] if verifies else [])
+        + ([ERASURE_KEY_ENV] if erases else []),
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
         "volumeMounts": [
@@ -308,6 +332,11 @@ def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[st
             *(
                 [{"name": "approver-keys", "mountPath": APPROVER_KEYS_DIR, "readOnly": True}]
                 if verifies
+                else []
+            ),
+            *(
+                [{"name": "erasure-key", "mountPath": ERASURE_KEY_DIR, "readOnly": True}]
+                if erases
                 else []
             ),
         ],
@@ -337,6 +366,7 @@ def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[st
                         {"name": "kafka-ca", "secret": {"secretName": "tuyen-cluster-ca-cert"}},
                         kafka_user_volume(app),
                         *([approver_keys_volume()] if verifies else []),
+                        *([erasure_key_volume()] if erases else []),
                     ],
                 },
             },
@@ -346,7 +376,12 @@ def _sink_deployment(app: str, command: list[str], store_secret: str) -> dict[st
 
 def sink_deployment(name: str) -> dict[str, Any]:
     """A shared sink (national, aggregates, dlq): one topic, one root."""
-    return _sink_deployment(sink_principal(name), ["tuyen", "sink", name], SINK_STORE_SECRET[name])
+    return _sink_deployment(
+        sink_principal(name),
+        ["tuyen", "sink", name],
+        SINK_STORE_SECRET[name],
+        erases=name in ERASURE_WRITERS,
+    )
 
 
 def province_sink_deployment(code: str) -> dict[str, Any]:
@@ -356,6 +391,7 @@ def province_sink_deployment(code: str) -> dict[str, Any]:
         province_sink(code),
         ["tuyen", "sink", "province", "district", "--province", code],
         province_store_secret(code),
+        erases=True,
     )
 
 
@@ -393,10 +429,11 @@ def compose_provinces_yaml() -> str:
             "command": ["tuyen", "sink", "province", "district", "--province", code],
             "environment": {
                 **tuyen["environment"],
+                "TUYEN_ERASURE_KEY_FILE": "/run/secrets/erasure_key",
                 "TUYEN_KAFKA_SASL_USERNAME": user,
                 "TUYEN_KAFKA_SASL_PASSWORD_FILE": f"/run/secrets/kafka-{user}",
             },
-            "secrets": ["kafka-ca", f"kafka-{user}"],
+            "secrets": ["erasure_key", "kafka-ca", f"kafka-{user}"],
             "volumes": [f"store-province-{code}:/data/store/province-{code}"],
             "depends_on": {"topics": {"condition": "service_completed_successfully"}},
         }

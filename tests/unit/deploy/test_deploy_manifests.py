@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import typer.main
 
+from sinks.config import ERASURE_WRITERS
+
 yaml = pytest.importorskip("yaml", reason="pyyaml is a dev dependency")
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,6 +35,12 @@ TUYEN_IMAGE = "tuyen"
 
 PORTAL = ("tuyen", "portal", "serve")
 SIGNOFF_SINK = ("tuyen", "sink", "signoff")
+
+
+def sink_argv(name: str) -> tuple[str, ...]:
+    return ("tuyen", "sink", name)
+
+
 #: What each workload must be given outside development mode (``deploy.anchors``, the
 #: monitor off loopback): setting → "path" (a file the setting names) or "secret" (read from
 #: ``<SETTING>_FILE``, never inline). Matched on the start of the `tuyen` command line.
@@ -47,13 +55,17 @@ NEEDS: dict[tuple[str, ...], dict[str, str]] = {
         "TUYEN_ACCESS_LOG_KEY": "secret",
         "TUYEN_APPROVER_KEYS": "path",
     },
-    SIGNOFF_SINK: {"TUYEN_APPROVER_KEYS": "path"},
+    SIGNOFF_SINK: {"TUYEN_APPROVER_KEYS": "path", "TUYEN_ERASURE_KEY": "secret"},
+    # the writers of record rows and dead letters apply the erasure register (sinks.erasure)
+    **{sink_argv(n): {"TUYEN_ERASURE_KEY": "secret"} for n in ERASURE_WRITERS if n != "signoff"},
 }
-#: Secrets only the workloads that need them may see (least privilege).
-ONLY_FOR = {
-    "TUYEN_PSEUDONYM_KEY": ("tuyen", "streams", "worker"),
-    "TUYEN_PORTAL_SESSION_KEY": PORTAL,
-    "TUYEN_ACCESS_LOG_KEY": PORTAL,
+#: Secrets only the workloads that need them may see (least privilege): secret → the command
+#: lines (their starts) that may have it.
+ONLY_FOR: dict[str, tuple[tuple[str, ...], ...]] = {
+    "TUYEN_PSEUDONYM_KEY": (("tuyen", "streams", "worker"),),
+    "TUYEN_ERASURE_KEY": tuple(sink_argv(n) for n in ERASURE_WRITERS),
+    "TUYEN_PORTAL_SESSION_KEY": (PORTAL,),
+    "TUYEN_ACCESS_LOG_KEY": (PORTAL,),
 }
 #: Workloads that use no Kafka: they get no Kafka principal (least privilege). The portal
 #: sends its approvals to signoff.decisions (its principal may write only that topic).
@@ -381,9 +393,10 @@ def test_compose_workloads_get_their_trust_anchors_from_secrets() -> None:
             checked.add(name)
         assert "TUYEN_DEV" not in env and "env_file" not in svc, name
         for secret, only in ONLY_FOR.items():
-            if argv[: len(only)] != only:
+            if not any(argv[: len(o)] == o for o in only):
                 assert secret not in env and secret + "_FILE" not in env, f"{name}: {secret}"
-    assert checked == {"streams", "monitor", "portal", "sink-signoff"}
+    provinces = {f"sink-province-{c}" for c in generator().province_codes()}
+    assert checked == {"streams", "monitor", "portal", "sink-signoff", "sink-dlq", *provinces}
     declared = compose()["secrets"]
     for svc in services.values():
         for secret in compose_secret_files(svc).values():
@@ -421,8 +434,14 @@ def test_the_anchor_check_catches_a_workload_without_them() -> None:
         "TUYEN_ACCESS_LOG_KEY: not read from a mounted secret (None)"
     ]
     assert missing_anchors(SIGNOFF_SINK, {}, mounted) == [
-        "TUYEN_APPROVER_KEYS: not read from a mounted secret (None)"
+        "TUYEN_APPROVER_KEYS: not read from a mounted secret (None)",
+        "TUYEN_ERASURE_KEY: not read from a mounted secret (None)",
     ]
+    province = ("tuyen", "sink", "province", "district", "--province", "01")
+    assert missing_anchors(province, {}, mounted) == [
+        "TUYEN_ERASURE_KEY: not read from a mounted secret (None)"
+    ]
+    assert missing_anchors(("tuyen", "sink", "national"), {}, mounted) == []
 
 
 def test_compose_portal_reads_the_store_and_keeps_its_state() -> None:

@@ -51,10 +51,12 @@ __all__ = [
     "REGISTER_DIR",
     "Erased",
     "ErasedWrites",
+    "ErasureKeyMismatch",
     "ErasureKeyMissing",
     "Register",
     "erase_rows",
     "erasure_hasher",
+    "key_check",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ REGISTER_DIR = "erasure"
 _SUFFIX = ".entry"
 _SUBJECT = "subject-"
 _PSEUDONYM = "pseudonym-"
+_KEY = "key-"
+#: What the register's key check hashes (not a health id: never matches a row).
+_KEY_CHECK = "erasure-key-check"
 _KEYED = ("record_key", "health_id", "mother_health_id")
 RECORD_LEVEL = ("district", "province")
 _DIGITS = re.compile(rb"[0-9]{10,}")
@@ -71,6 +76,17 @@ _HASH = re.compile(r"[0-9a-z]{8,128}")
 
 class ErasureKeyMissing(StoreWriteError):
     """A register names erased persons by keyed hash and this writer has no key to apply it."""
+
+
+class ErasureKeyMismatch(StoreWriteError):
+    """The register was written with another erasure key than this writer's: its entries
+    cannot be matched (the writer would write the persons back)."""
+
+
+def key_check(subject_of: Callable[[str], str]) -> str:
+    """The register's key check: what ``subject_of`` makes of a fixed non-id string. The
+    purge writes it beside the subjects; a writer whose key differs finds it does not match."""
+    return subject_of(_KEY_CHECK)
 
 
 class RegisterStore(Protocol):
@@ -104,10 +120,12 @@ def erasure_hasher(key: bytes) -> Callable[[str], str]:
 
 @dataclass(frozen=True)
 class Erased:
-    """The persons erased from one root: keyed hashes of health ids and national pseudonyms."""
+    """The persons erased from one root: keyed hashes of health ids and national pseudonyms;
+    ``keys``: the key checks of the erasure keys the subjects were hashed with (one)."""
 
     subjects: frozenset[str] = frozenset()
     pseudonyms: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.subjects or self.pseudonyms)
@@ -121,19 +139,24 @@ class Register:
 
     def read(self) -> Erased:
         """The entries now (one listing; a missing folder is an empty register)."""
-        subjects, pseudonyms = set(), set()
+        subjects, pseudonyms, keys = set(), set(), set()
         for info in self.store.list_files(REGISTER_DIR, suffix=_SUFFIX):
             name = str(getattr(info, "base_name", info)).rsplit("/", 1)[-1][: -len(_SUFFIX)]
             if name.startswith(_SUBJECT):
                 subjects.add(name[len(_SUBJECT) :])
             elif name.startswith(_PSEUDONYM):
                 pseudonyms.add(name[len(_PSEUDONYM) :])
-        return Erased(frozenset(subjects), frozenset(pseudonyms))
+            elif name.startswith(_KEY):
+                keys.add(name[len(_KEY) :])
+        return Erased(frozenset(subjects), frozenset(pseudonyms), frozenset(keys))
 
-    def add(self, *, subject: str | None = None, pseudonym: str | None = None) -> None:
-        """Register a person (idempotent: the entry's name is its content)."""
+    def add(
+        self, *, subject: str | None = None, pseudonym: str | None = None, key: str | None = None
+    ) -> None:
+        """Register a person (idempotent: the entry's name is its content); ``key``: the key
+        check (:func:`key_check`) of the key ``subject`` was hashed with, written first."""
         stamp = orjson.dumps({"time": datetime.now(UTC).isoformat(timespec="seconds")})
-        for prefix, value in ((_SUBJECT, subject), (_PSEUDONYM, pseudonym)):
+        for prefix, value in ((_KEY, key), (_SUBJECT, subject), (_PSEUDONYM, pseudonym)):
             if value is None:
                 continue
             if not _HASH.fullmatch(value):
@@ -260,6 +283,12 @@ def erase_rows(
             f"the erasure register names erased persons and this writer has no erasure key "
             f"to apply it to {directory}: set TUYEN_ERASURE_KEY (`tuyen keys erasure-key` "
             "derives it from the pseudonym key)"
+        )
+    if erased.keys and erased.keys != {key_check(subject_of)}:
+        raise ErasureKeyMismatch(
+            f"the erasure register of the root of {directory} was written with another "
+            "erasure key than this writer's: TUYEN_ERASURE_KEY is not the one derived from the "
+            "pseudonym key the purge used; derive it again (`tuyen keys erasure-key`)"
         )
     if area == "dlq":
         mask = _dlq_mask(table, erased.subjects, subject_of)

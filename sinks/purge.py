@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ
-from sinks.erasure import RECORD_LEVEL, Erased, Register, erase_rows
+from sinks.erasure import RECORD_LEVEL, Erased, Register, erase_rows, key_check
 from sinks.national import DEFAULT_K, QI_DIR, generalise, read_release, write_release
 from sinks.reports.accesslog import AccessLog
 from sinks.store import DLQ_DIR, Store
@@ -127,8 +127,9 @@ class Purge:
         """0. Before any file is rewritten: the person in the erasure register of every root
         purged (sinks.erasure: the keyed hash where rows carry the id, the pseudonym in the
         national root), so that every writer leaves them out from now on."""
+        check = key_check(self.erasure_hash)  # a writer with another key stops on it
         for store in {s.base: s for s in (self.store, self.dlq_store)}.values():
-            Register(store).add(subject=subject)
+            Register(store).add(subject=subject, key=check)
         Register(self.national_store).add(pseudonym=pseudonym)
 
     def _rewrite(self, store: Store, area: str, erased: Erased, report: PurgeReport) -> None:

@@ -28,11 +28,13 @@ from sinks.erasure import (
     REGISTER_DIR,
     Erased,
     ErasedWrites,
+    ErasureKeyMismatch,
     ErasureKeyMissing,
     Register,
     WriteJob,
     erase_rows,
     erasure_hasher,
+    key_check,
 )
 from sinks.national import read_release, release_person_qi
 from sinks.purge import Purge
@@ -193,10 +195,14 @@ def test_the_register_holds_no_health_id_and_an_empty_one_costs_nothing(tmp_path
     assert erase_rows(job.table, job.directory, empty, None).table is job.table
     _purge(tmp_path).run(GONE, reason="r")
     names = sorted(p.name for p in (tmp_path / REGISTER_DIR).iterdir())
-    assert names == sorted([f"subject-{H(GONE)}.entry", f"pseudonym-{P.pseudonym(GONE)}.entry"])
+    subject, pseudonym, check = H(GONE), P.pseudonym(GONE), key_check(H)
+    expected = [f"subject-{subject}.entry", f"pseudonym-{pseudonym}.entry", f"key-{check}.entry"]
+    assert names == sorted(expected)
     for path in (tmp_path / REGISTER_DIR).iterdir():
         assert GONE not in path.read_text()
-    assert Register(store).read() == Erased(frozenset([H(GONE)]), frozenset([P.pseudonym(GONE)]))
+    assert Register(store).read() == Erased(
+        frozenset([subject]), frozenset([pseudonym]), frozenset([check])
+    )
 
 
 def test_a_writer_without_the_erasure_key_stops_rather_than_write_the_person(
@@ -210,6 +216,19 @@ def test_a_writer_without_the_erasure_key_stops_rather_than_write_the_person(
     record = [j for j in jobs if j.directory.startswith("province/")]
     with pytest.raises(ErasureKeyMissing, match="TUYEN_ERASURE_KEY"):
         ErasedWrites(None).write(record)
+
+
+def test_a_writer_with_another_erasure_key_stops_rather_than_write_the_person(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    jobs = [j for j in _jobs(store) if j.directory.startswith("province/")]
+    _purge(tmp_path).run(GONE, reason="r")
+    other = erasure_hasher(P.digest("register", "another-key"))  # not the purge's key
+    with pytest.raises(ErasureKeyMismatch, match="TUYEN_ERASURE_KEY"):
+        ErasedWrites(other).write(jobs)
+    ErasedWrites(H).write(jobs)  # the purge's key: applied
+    assert GONE not in str(pq.read_table(jobs[0].path).to_pylist())
 
 
 def test_a_release_built_from_a_stale_catalog_leaves_the_erased_person_out(

@@ -55,6 +55,12 @@ class _Runner:
         return self.stats
 
 
+def _hashes() -> list[str | None]:
+    """What each sink made's erasure hash makes of GONE (None: no key)."""
+    hashes = [r.erasure.subject_of if r.erasure else None for r in _Runner.made]
+    return [h(GONE) if h else None for h in hashes]
+
+
 @pytest.fixture
 def production(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not in development mode, no key set; no broker needed (the runner is a stand-in)."""
@@ -93,7 +99,7 @@ def test_a_writer_refuses_to_start_without_the_erasure_key(argv: list[str], tmp_
 def test_the_national_and_aggregates_sinks_need_no_erasure_key() -> None:
     got = _tuyen("sink", "national", "aggregates", *KAFKA)
     assert got.exit_code == 0, got.output
-    assert [r.erasure.subject_of for r in _Runner.made if r.erasure] == [None, None]
+    assert _hashes() == [None, None]
 
 
 @pytest.mark.usefixtures("production")
@@ -106,7 +112,7 @@ def test_the_writers_apply_the_derived_key_and_never_read_the_pseudonym_key(
     got = _tuyen("sink", "province", "district", "dlq", "--root", str(tmp_path), *KAFKA, **env)
     assert got.exit_code == 0, got.output
     expected = erasure_hasher(_derived(KEY))(GONE)
-    assert [r.erasure.subject_of(GONE) for r in _Runner.made if r.erasure] == [expected] * 3
+    assert _hashes() == [expected] * 3
     got = _tuyen("compact", "--root", str(tmp_path), **env)
     assert got.exit_code == 0, got.output
     assert "PSEUDONYM" not in got.output
@@ -161,13 +167,13 @@ def test_in_development_mode_the_key_is_derived_from_the_pseudonym_key() -> None
     got = _tuyen("--dev", "sink", "dlq", *KAFKA)
     assert got.exit_code == 0, got.output
     dev = erasure_hasher(_derived_dev())
-    assert [r.erasure.subject_of(GONE) for r in _Runner.made if r.erasure] == [dev(GONE)]
+    assert _hashes() == [dev(GONE)]
     assert "the erasure key derived from the development pseudonym key" in got.output
     _Runner.made.clear()
     got = _tuyen("--dev", "sink", "dlq", *KAFKA, TUYEN_PSEUDONYM_KEY=KEY)  # as the purge's
     assert got.exit_code == 0, got.output
     mine = erasure_hasher(_derived(KEY))
-    assert [r.erasure.subject_of(GONE) for r in _Runner.made if r.erasure] == [mine(GONE)]
+    assert _hashes() == [mine(GONE)]
 
 
 def _derived_dev() -> bytes:

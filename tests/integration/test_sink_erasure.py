@@ -4,16 +4,27 @@ A province sink runs with open segments holding the person's rows (in memory and
 the purge runs; more of that person's events arrive (and close those segments, which write
 them whole from memory); then a fresh group replays the topic from offset 0. Afterwards no
 file under the root holds the person, and every other person's events are there once.
+
+And as deployed: `tuyen purge` with the pseudonym key, then a `tuyen sink` process outside
+development mode given only the erasure key derived from it (TUYEN_ERASURE_KEY, no pseudonym
+key) leaves the person out; one given another erasure key stops instead of writing them.
 """
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+from typer.testing import CliRunner
 
+from deploy.anchors import erasure_key_text
+from deploy.cli.root import app
+from deploy.settings import kafka_env
 from schemas.kafka import KafkaConnection
 from schemas.tier import TierRecord
 from sinks.config import sink_config
@@ -23,7 +34,7 @@ from sinks.purge import Purge
 from sinks.testing import tier_record
 from streams.pseudonymise import Pseudonymiser
 from tests.helpers import wait_until
-from tests.integration.test_sink_kafka import _committed, _produce
+from tests.integration.test_sink_kafka import TUYEN, _committed, _produce
 
 P = Pseudonymiser("erasure-integration-key")
 H = erasure_hasher(P.digest("register", "erasure-key"))
@@ -118,3 +129,41 @@ def test_an_erasure_sticks_against_open_segments_new_events_and_a_replay(
     assert hits == 0, "no file holds the person"
     expected = sorted(r.event_id for r in first + second if r.record_key != GONE)
     assert sorted(events) == expected, "every other person's event once"
+
+
+def test_a_sink_given_only_the_derived_erasure_key_applies_the_purges_register(
+    kafka: KafkaConnection,
+    make_topic: Callable[..., str],
+    unique: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    topic = make_topic("tier-province", partitions=1)
+    records = _records(0, 40)
+    _produce(kafka, topic, records)
+    purged = CliRunner().invoke(
+        app,
+        ["purge", "--health-id", GONE, "--reason", "request 2026/18", "--root", str(tmp_path)],
+        env={"TUYEN_DEV": "0", "TUYEN_PSEUDONYM_KEY": key},
+    )
+    assert purged.exit_code == 0, purged.output
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUYEN_PSEUDONYM_KEY")}
+    env = {**kafka_env(kafka, env), "TUYEN_DEV": "0", "TUYEN_LOG_LEVEL": "WARNING"}
+
+    def sink(erasure_key: str) -> subprocess.CompletedProcess[bytes]:
+        argv = [TUYEN, "sink", "province", "--root", str(tmp_path), "--topic", topic]
+        argv += ["--group", unique("sink"), "--exit-when-idle", "2"]
+        return subprocess.run(
+            argv, env={**env, "TUYEN_ERASURE_KEY": erasure_key}, capture_output=True, timeout=120
+        )
+
+    other = sink(erasure_key_text(base64.b64encode(os.urandom(32)).decode()))
+    assert other.returncode == 1, other.stderr.decode()[-2000:]
+    assert "written with another erasure key" in other.stderr.decode()
+    if list(tmp_path.rglob("*.parquet")):  # whatever it wrote before it stopped
+        assert _on_disk(tmp_path)[0] == 0
+    done = sink(erasure_key_text(key))
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    hits, events = _on_disk(tmp_path)
+    assert hits == 0, "no file holds the person"
+    assert sorted(events) == sorted(r.event_id for r in records if r.record_key != GONE)

@@ -19,6 +19,8 @@ import deploy.cli.common
 import sinks.consumer
 from deploy.anchors import erasure_key_text
 from deploy.cli.root import app
+from deploy.pipeline import Pipeline
+from schemas.kafka import KafkaConnection
 from sinks.config import SinkConfig
 from sinks.consumer import SinkStats
 from sinks.erasure import REGISTER_DIR, ErasedWrites, Register, erasure_hasher, key_check
@@ -179,3 +181,19 @@ def test_in_development_mode_the_key_is_derived_from_the_pseudonym_key() -> None
 def _derived_dev() -> bytes:
     key = decode_pseudonym_key(DEV_PSEUDONYM_KEY, allow_development=True)
     return Pseudonymiser(key).digest("register", "erasure-key")
+
+
+def test_a_pipelines_sinks_get_the_derived_key_never_the_pseudonym_key(tmp_path: Path) -> None:
+    p = Pipeline(
+        kafka=KafkaConnection(bootstrap="unused:9092"),
+        prefix="",
+        store_root=tmp_path / "store",
+        log_dir=tmp_path / "logs",
+        home=tmp_path / "home",
+        extra_env={"TUYEN_PSEUDONYM_KEY": KEY},
+    )
+    p.build()
+    assert p.services["worker-1"].env["TUYEN_PSEUDONYM_KEY"] == KEY
+    sink = p.services["sinks"].env
+    assert "TUYEN_PSEUDONYM_KEY" not in sink
+    assert sink["TUYEN_ERASURE_KEY"] == erasure_key_text(KEY)

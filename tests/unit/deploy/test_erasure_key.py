@@ -19,14 +19,13 @@ import deploy.cli.common
 import sinks.consumer
 from deploy.anchors import erasure_key_text
 from deploy.cli.root import app
-from deploy.pipeline import Pipeline
-from schemas.kafka import KafkaConnection
 from sinks.config import SinkConfig
 from sinks.consumer import SinkStats
 from sinks.erasure import REGISTER_DIR, ErasedWrites, Register, erasure_hasher, key_check
 from sinks.store import Store
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
+from tests.unit.deploy.test_pipeline_state import _pipeline
 
 KEY = base64.b64encode(os.urandom(32)).decode()
 OTHER = base64.b64encode(os.urandom(32)).decode()
@@ -184,14 +183,8 @@ def _derived_dev() -> bytes:
 
 
 def test_a_pipelines_sinks_get_the_derived_key_never_the_pseudonym_key(tmp_path: Path) -> None:
-    p = Pipeline(
-        kafka=KafkaConnection(bootstrap="unused:9092"),
-        prefix="",
-        store_root=tmp_path / "store",
-        log_dir=tmp_path / "logs",
-        home=tmp_path / "home",
-        extra_env={"TUYEN_PSEUDONYM_KEY": KEY},
-    )
+    p = _pipeline(tmp_path, "")
+    p.extra_env = {"TUYEN_PSEUDONYM_KEY": KEY}
     p.build()
     assert p.services["worker-1"].env["TUYEN_PSEUDONYM_KEY"] == KEY
     sink = p.services["sinks"].env

@@ -13,12 +13,15 @@ Figures, each beside baselines measured in the same run:
   reaches (the national store, under its own keyed event id, takes only allow-listed record
   types; the stores are polled every ~0.05 s); p50/p95/p99 beside the raw broker round trip
   (produce → consume) of the same messages. The sinks and the worker run at their defaults;
-  again with the sinks flushing every ``FAST_FLUSH_S``. Beside each: the sinks' own share of
-  the CPU per event, and the Parquet files the sinks wrote (parts and rewrites included) and
-  left at rest. Each steady run's freshness is also cut into hops at the broker timestamps
-  (``HOPS``): publication → the raw topic (its LogAppendTime), → the last of the event's
-  tier-topic messages (the worker's CreateTime, when it produced them), → readable in every
-  store; p50/p95 of each beside the broker round trip.
+  again with the record-level sinks flushing every ``FAST_FLUSH_S`` (the aggregates sink at
+  its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``). Beside each:
+  the sinks' own share of the CPU per event, and the Parquet files the sinks wrote (parts
+  and rewrites included) and left at rest. Each steady run's freshness is also cut into hops
+  at the broker timestamps (``HOPS``): publication → the raw topic (its LogAppendTime), →
+  the last of the event's tier-topic messages (the worker's CreateTime, when it produced
+  them), → readable in every store, that last hop cut again at the file's mtime; p50/p95 of
+  each beside the broker round trip, with each sink's own hops (``sinks.metrics.SinkHops``:
+  consumed, flush wait, write, commit) and the time one poll of the stores takes.
 
 ``TUYEN_BENCH_E2E_BASELINE=/a/checkout`` (e.g. ``main``'s) runs the same steady runs and the
 burst with that checkout's code (its directory first on the services' ``PYTHONPATH``, this
@@ -66,6 +69,7 @@ from schemas.topics import (
     topic_name,
     topic_specs,
 )
+from sinks.config import FLUSH_INTERVAL_S
 from streams.national import national_event_id
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
@@ -460,7 +464,10 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     # the sinks' flush interval is the freshness knob, and a flush rewrites the open segment:
     # the same steady run with half-second flushes, beside the default's
     fast_args = ("--flush-interval", str(FAST_FLUSH_S))
-    fast = _pipeline_run(ctx, [], steady, sink_args=fast_args)
+    # (the aggregates sink keeps its own default: "readable in every tier store" is the
+    # district, province and national stores)
+    own_aggregates = ("--aggregates-flush-interval", str(FLUSH_INTERVAL_S["aggregates"]))
+    fast = _pipeline_run(ctx, [], steady, sink_args=fast_args + own_aggregates)
     checkout = os.environ.get("TUYEN_BENCH_E2E_BASELINE")
     base = base_fast = None
     if checkout:  # the same runs with another checkout's code, e.g. main's

@@ -15,6 +15,7 @@ __all__ = [
     "SINK_NAMES",
     "CompactConfig",
     "SinkConfig",
+    "SinkKind",
     "sink_config",
     "sink_group",
 ]
@@ -40,8 +41,8 @@ RECORD_SINKS: tuple[str, ...] = ("district", "province")
 #: §5 "Freshness, hop by hop"); the aggregates sink, whose live counters change many
 #: directories per flush (~3/4 of all the files the sinks write at 2 s), less often.
 FLUSH_INTERVAL_S: dict[SinkKind, float] = {
-    "tier": 2.0,
-    "aggregates": 2.0,
+    "tier": 1.0,
+    "aggregates": 10.0,
     "dlq": 2.0,
     "signoff": 2.0,
 }

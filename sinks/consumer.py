@@ -80,6 +80,9 @@ _RETRIABLE_CODES = frozenset(
 _BACKOFF_MIN_S = 0.2
 _BACKOFF_MAX_S = 5.0
 _LOOKUP_DEADLINE_S = 120.0
+#: The flush policy's shortest time between two flushes of a partition, as a fraction of its
+#: flush interval (SinkRunner._flush).
+FLUSH_GAP = 0.5
 
 
 def retriable_commit_error(exc: KafkaException) -> bool:
@@ -168,6 +171,11 @@ class SinkRunner:
         self.freshness = FreshnessTracker()
         #: where the sink's own time goes (logged when it stops; benchmarks/bench_e2e.py)
         self.hops = SinkHops()
+        #: partition → the tier-topic time of its oldest row not yet in a file (the flush
+        #: policy: flush once it is ``flush_after_s`` old, or at once when input stops)
+        self._oldest: dict[int, float] = {}
+        #: partition → when its rows were last written (the policy's minimum gap)
+        self._flushed_at: dict[int, float] = {}
         self.errors = 0
         self.last_commit_time: float | None = None
 
@@ -222,6 +230,8 @@ class SinkRunner:
             self._pending.pop(tp.partition, None)
             self.freshness.forget(tp.partition)
             self.hops.forget(tp.partition)
+            self._oldest.pop(tp.partition, None)
+            self._flushed_at.pop(tp.partition, None)
         committed = self._lookup("committed", lambda: consumer.committed(partitions, timeout=30))
         placed = []
         for tp in committed:
@@ -255,6 +265,8 @@ class SinkRunner:
             self._pending.pop(tp.partition, None)
             self.freshness.forget(tp.partition)
             self.hops.forget(tp.partition)
+            self._oldest.pop(tp.partition, None)
+            self._flushed_at.pop(tp.partition, None)
         logger.info(
             "sink revoked sink=%s partitions=%s",
             self.config.name,
@@ -278,6 +290,8 @@ class SinkRunner:
             self._pending[c.partition] = c
             if not c.closing:  # not an intent: the files before c.offset are durable
                 self.hops.written(c.partition, c.offset, now)
+                self._oldest.pop(c.partition, None)
+                self._flushed_at[c.partition] = now
         if not self._pending:
             return True
         if not force and time.monotonic() < self._retry_at:
@@ -343,13 +357,32 @@ class SinkRunner:
             topic_time = stamp / 1000 if kind != TIMESTAMP_NOT_AVAILABLE else consumed_at
             self.hops.consumed(partition, int(msgs[0].offset() or 0), topic_time, consumed_at)
             self.writer.add(partition, msgs)  # commits what it cut (self._commit)
-        self.hops.flush_started = time.time()
-        self.writer.flush_due()
+            self._oldest.setdefault(partition, topic_time)
+        self._flush(idle=not by_partition)
         self._commit([])  # what is still pending, once its backoff has passed
         count = sum(len(b) for b in by_partition.values())
         self.stats.messages += count
         self.stats.files_written = self.writer.files_written
         return count
+
+    def _flush(self, *, idle: bool) -> None:
+        """The flush policy: write a partition's new rows once the oldest of them has been on
+        its topic for ``flush_after_s`` (its tier-topic timestamp, so the time it waited
+        upstream counts), or as soon as a ``consume()`` returned nothing (no more rows are
+        coming soon: no reason to keep these unreadable) — but not within
+        ``FLUSH_GAP × flush_after_s`` of the partition's previous flush, so a sink that
+        lags, or input that comes in short bursts, does not flush at every step (each flush
+        is a file per directory its rows touch). The writer's own rule (rows waiting
+        ``flush_after_s`` since they arrived, and closes by age) applies as before."""
+        now = self.hops.flush_started = time.time()
+        after = self.config.flush_after_s
+        due = [
+            p
+            for p, oldest in self._oldest.items()
+            if (idle or now - oldest >= after)
+            and now - self._flushed_at.get(p, 0.0) >= FLUSH_GAP * after
+        ]
+        self.writer.flush_due(due=due)
 
     def _final_commit(self, attempts: int = 5) -> None:
         """Flush and commit before closing; retriable failures are retried a few times, then

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -259,9 +259,9 @@ class SegmentWriter:
             return []
         return self._cut(self._part_cuts(partition, seg))
 
-    def flush_due(self, *, force: bool = False) -> list[Commit]:
+    def flush_due(self, *, force: bool = False, due: Collection[int] = ()) -> list[Commit]:
         """Close segments past ``max_age_s``; write the blocks of those with rows waiting for
-        ``flush_interval_s`` (all with new rows if ``force``)."""
+        ``flush_interval_s`` or in ``due`` (all with new rows if ``force``)."""
         now = self.clock()
         cuts: list[Cut] = []
         for partition in sorted(self._segments):
@@ -273,7 +273,7 @@ class SegmentWriter:
                 # its close removes the parts of every directory those rows touch)
                 cuts.append(self._close_cut(partition, seg, intent=True))
             elif seg.fresh_since is not None and (
-                force or now - seg.fresh_since >= self.flush_interval_s
+                force or partition in due or now - seg.fresh_since >= self.flush_interval_s
             ):
                 cuts += self._part_cuts(partition, seg)
         return self._cut(cuts) if cuts else []

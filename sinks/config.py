@@ -37,11 +37,13 @@ RECORD_SINKS: tuple[str, ...] = ("district", "province")
 
 
 #: How long a row may wait in a sink before a flush makes it readable (seconds), by kind of
-#: sink, unless ``flush_interval_s`` is given: the record tiers for freshness (docs/scale.md
-#: §5 "Freshness, hop by hop"); the aggregates sink, whose live counters change many
-#: directories per flush (~3/4 of all the files the sinks write at 2 s), less often.
+#: sink, unless ``flush_interval_s`` is given (sinks.consumer.SinkRunner._flush): the record
+#: tiers and the small DLQ and sign-off topics at 2 s (1 s or 0.5 s are fresher, at +9 to
+#: +30 % CPU per event in bulk: docs/scale.md §5 "Freshness, hop by hop"); the aggregates
+#: sink, whose live counters touch the most directories per flush (~3/4 of the sinks' files
+#: at 2 s), at 10 s.
 FLUSH_INTERVAL_S: dict[SinkKind, float] = {
-    "tier": 1.0,
+    "tier": 2.0,
     "aggregates": 10.0,
     "dlq": 2.0,
     "signoff": 2.0,

@@ -371,11 +371,11 @@ class SinkRunner:
         """The flush policy: write a partition's new rows once the oldest of them has been on
         its topic for ``flush_after_s`` (its tier-topic timestamp, so the time it waited
         upstream counts), or as soon as a ``consume()`` returned nothing (no more rows are
-        coming soon: no reason to keep these unreadable) — but not within
-        ``FLUSH_GAP × flush_after_s`` of the partition's previous flush, so a sink that
-        lags, or input that comes in short bursts, does not flush more often than the
-        interval (each flush is a file per directory its rows touch). The writer's own rule (rows waiting
-        ``flush_after_s`` since they arrived, and closes by age) applies as before."""
+        coming soon: no reason to keep these unreadable) — but not within ``FLUSH_GAP ×
+        flush_after_s`` of the partition's previous flush, so a sink that lags, or input in
+        short bursts, does not flush more often than the interval (each flush is a file per
+        directory its rows touch). The writer's own rule (rows waiting ``flush_after_s``
+        since they arrived, and closes by age) applies as before."""
         now = self.hops.flush_started = time.time()
         after = self.config.flush_after_s
         due = [

@@ -557,42 +557,39 @@ def run(ctx: BenchContext) -> list[BenchResult]:
 
 
 def _hop_results(label: str, run: _Run, r50: float, r95: float) -> list[BenchResult]:
-    """Each hop's p95 (and p50) of a steady run, beside the broker round trip's."""
-    out = []
-    for hop in HOPS:
-        h50, h95, h99 = _percentiles(run.hops.get(hop, []))
-        out.append(
-            BenchResult(
-                f"freshness hop {hop} p95{label}",
-                Measurement(h95, "s"),
-                "raw broker round trip p95",
-                Measurement(r95, "s"),
-                higher_is_better=False,
-                extra={
-                    "events": len(run.hops.get(hop, [])),
-                    "p50_s": round(h50, 3),
-                    "p99_s": round(h99, 3),
-                    "baseline_p50_s": round(r50, 3),
-                    **(_sink_hop_extra(run) if hop == HOPS[2] else {}),
-                },
-            )
-        )
-    secs = [s for s, _ in run.polls]
-    p50, p95, _ = _percentiles(secs)
-    out.append(
-        BenchResult(
-            f"freshness: one poll of the 3 tier stores p95{label}",
-            Measurement(p95, "s"),
+    """Each hop's p95 (and p50) of a steady run, and one poll's, beside the broker round
+    trip's."""
+
+    def p95(name: str, value: float, extra: dict[str, float | str]) -> BenchResult:
+        return BenchResult(
+            f"freshness{name} p95{label}",
+            Measurement(value, "s"),
             "raw broker round trip p95",
             Measurement(r95, "s"),
             higher_is_better=False,
-            extra={
-                "polls": len(secs),
-                "p50_s": round(p50, 4),
-                "files_in_stores_at_end": run.polls[-1][1] if run.polls else 0,
-            },
+            extra=extra,
         )
-    )
+
+    out = []
+    for hop in HOPS:
+        h50, h95, h99 = _percentiles(run.hops.get(hop, []))
+        extra: dict[str, float | str] = {
+            "events": len(run.hops.get(hop, [])),
+            "p50_s": round(h50, 3),
+            "p99_s": round(h99, 3),
+            "baseline_p50_s": round(r50, 3),
+            **(_sink_hop_extra(run) if hop == HOPS[2] else {}),
+        }
+        out.append(p95(f" hop {hop}", h95, extra))
+    secs = [s for s, _ in run.polls]
+    s50, s95, _ = _percentiles(secs)
+    files = run.polls[-1][1] if run.polls else 0
+    poll: dict[str, float | str] = {
+        "polls": len(secs),
+        "p50_s": round(s50, 4),
+        "files_in_stores_at_end": files,
+    }
+    out.append(p95(": one poll of the 3 tier stores", s95, poll))
     return out
 
 

@@ -16,6 +16,15 @@ in ``extra``); ``TUYEN_BENCH_WORKER_VARIANTS`` adds worker variants to each roun
 :func:`_variants`). The worker runs as a subprocess (``python -m streams worker``) over its own
 copy of the raw topic; its rate is taken from the end offsets of ``tier.national`` (first output
 seen → all N out), so start-up and group joins are excluded.
+
+``TUYEN_BENCH_PROCESSES=2`` (a comma list; ``2 ENV:NAME=value`` with an environment) also
+runs, in each round, the worker as deployed (``deploy/``: N processes in one consumer group)
+beside the Quix peer run the same way (N processes in one group), each over fresh topics
+(the worker's standby replicas as faust's default: one): the processes start on an empty raw topic,
+the events are produced once every process holds raw partitions, and both are measured from
+the end of that production (no join or rebalance inside the span) until the output holds
+every event (:func:`_group_round`); ``results.json`` gets that rate beside the N-process
+peer's (like for like) and, as an extra, beside the one-process peer's.
 """
 
 from __future__ import annotations
@@ -395,11 +404,12 @@ def _group_round(
     return Round(counted / max(1e-9, finished - started), cpu / counted * 1e6, {})
 
 
-def _workers(ctx: BenchContext, msgs: Msgs, processes: int) -> Round:
+def _workers(ctx: BenchContext, msgs: Msgs, processes: int, env_extra: dict[str, str]) -> Round:
     """The default worker as deployed (one consumer group, N processes: ``deploy/``'s replicas)
-    over ``msgs`` in fresh topics (see :func:`_group_round`)."""
+    over ``msgs`` in fresh topics (see :func:`_group_round`), ``env_extra`` in its
+    environment."""
     prefix = ctx.unique("streams") + "."
-    env = _worker_env(ctx, prefix, {})
+    env = _worker_env(ctx, prefix, env_extra)
     log = (ctx.workdir / "streams-worker.log").open("ab")
 
     def start(i: int) -> subprocess.Popen[bytes]:
@@ -542,17 +552,22 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     peer_python = _peer_python()
     baseline = _passthrough(ctx.kafka, raw, prefix + "passthrough", n)
     variants = _variants()
-    scaled = [int(p) for p in os.environ.get("TUYEN_BENCH_PROCESSES", "").split(",") if p]
+    # "N" or "N ENV:NAME=value ...", comma-separated: N worker processes in one group (and
+    # the peer's N processes, once per N and round)
+    scaled = [p.strip() for p in os.environ.get("TUYEN_BENCH_PROCESSES", "").split(",") if p]
     runs: dict[str, list[Round]] = {"faust-bare": [], "quix-peer": [], **{v: [] for v in variants}}
     for _ in range(rounds):  # interleaved: each round runs everything once
         runs["faust-bare"].append(_faust_bare(ctx, raw, n))
         runs["quix-peer"].append(_quix_peer(ctx, peer_python, raw, n))
         for name, (args, env) in variants.items():
             runs[name].append(_worker(ctx, msgs, args, env))
-        for p in scaled:
-            runs.setdefault(f"{_PROCESSES}{p}", []).append(_workers(ctx, msgs, p))
-            runs.setdefault(f"{_PEER_PROCESSES}{p}", []).append(
-                _quix_peers(ctx, peer_python, msgs, p)
+        for spec in scaled:
+            p, *rest = spec.split()
+            env = dict(t[4:].split("=", 1) for t in rest if t.startswith("ENV:"))
+            runs.setdefault(_PROCESSES + spec, []).append(_workers(ctx, msgs, int(p), env))
+        for p in dict.fromkeys(spec.split()[0] for spec in scaled):
+            runs.setdefault(_PEER_PROCESSES + p, []).append(
+                _quix_peers(ctx, peer_python, msgs, int(p))
             )
     del msgs
     return _results(n, rounds, baseline, runs)
@@ -573,12 +588,13 @@ def _scaled_results(
     for name, rounds in runs.items():
         if not name.startswith(_PROCESSES):
             continue
-        processes = name.removeprefix(_PROCESSES)
+        spec = name.removeprefix(_PROCESSES)
+        processes = spec.split()[0]
         peers = runs[_PEER_PROCESSES + processes]
         rate, peer = _median([r.rate for r in rounds]), _median([r.rate for r in peers])
         extra: dict[str, float | str] = {
             **common,
-            "processes": int(processes),
+            "processes": spec,
             "cpu_us_per_event_worker": round(_median([r.cpu_us for r in rounds])),
             "cpu_us_per_event_peer": round(_median([r.cpu_us for r in peers])),
             "rate_vs_one_process_peer": round(rate / single, 2) if single else 0.0,
@@ -588,7 +604,8 @@ def _scaled_results(
         }
         out.append(
             BenchResult(
-                name=f"streams worker, {processes} processes in one group (as deployed)",
+                name=f"streams worker, {processes} processes in one group (as deployed)"
+                + spec.removeprefix(processes).replace(" ENV:", ", "),
                 measured=Measurement(rate, "events/s"),
                 baseline_name=f"Quix Streams peer, {processes} processes in one group",
                 baseline=Measurement(peer, "events/s"),

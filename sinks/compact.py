@@ -84,6 +84,7 @@ class CompactReport:
     dlq_files_expired: int = 0
     states: list[str] = field(default_factory=list)
     state_rows: int = 0
+    state_cpu_s: float = 0.0  # steps 6-7 (this process's CPU, DuckDB's threads included)
 
 
 def merged_name(inputs: list[str]) -> str:
@@ -209,10 +210,12 @@ def compact(config: CompactConfig, *, now: datetime | None = None) -> CompactRep
             _merge_dir(store, directory, paths, report)
         except (OSError, pa.ArrowException, duckdb.Error) as exc:
             raise CompactionError(f"compaction of {directory} failed: {exc}") from exc
+    started = time.process_time()
     try:
         _write_states(store, report)
     except (OSError, pa.ArrowException, duckdb.Error) as exc:
         raise CompactionError(f"current-state files of {store.base} failed: {exc}") from exc
+    report.state_cpu_s = time.process_time() - started
     return report
 
 

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from hypothesis import HealthCheck, given, settings
@@ -65,7 +66,9 @@ def _compact(root: Path) -> None:
     )
 
 
-def _exact(root: Path, province: str | list[str] | None = None) -> tuple[list[object], int]:
+def _exact(
+    root: Path, province: str | list[str] | None = None
+) -> tuple[list[tuple[Any, ...]], int]:
     """(current rows through a snapshot, state files it read), checked against the rows
     ranked over every file (no snapshot)."""
     con = open_catalog(root, "province", province=province)

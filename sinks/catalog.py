@@ -40,7 +40,10 @@ views read ONE listing of the root's record files, taken on entry and held in a 
 variable (per connection: each cursor takes its own) that every scan of every query reads
 through ``getvariable``; so all the scans of a query, and all the queries of a report, see
 the same files. ``RT_changes`` then reads the merged files (``sinks.compact``) of folders
-that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`).
+that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`),
+and ``RT`` reads compaction's current-state file of the record type when it covers exactly
+the merged files listed, ranking again only the records that also have a row elsewhere
+(:func:`_current_sql`; a catalog over one whole root only).
 Without a snapshot, and in a catalog file, every row is deduplicated over the glob, as
 listed at query time. Both forms come from the same definitions here.
 

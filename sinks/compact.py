@@ -190,6 +190,7 @@ def compact(
     """Merge the small files of every closed directory under ``config.store_root`` (after
     expiring the dead letters beyond ``config.dlq_retention_days``, when set)."""
     store = Store.open(config.store_root, create=False)
+    erasure = erasure or ErasedWrites()
     expired = 0
     if config.dlq_retention_days is not None:
         expired = expire_dlq(store, config.dlq_retention_days, now=now)
@@ -213,12 +214,12 @@ def compact(
         if done or (len(paths) < config.min_files and not merging):
             continue
         try:
-            _merge_dir(store, directory, paths, report, erasure or ErasedWrites())
+            _merge_dir(store, directory, paths, report, erasure)
         except (OSError, pa.ArrowException, duckdb.Error) as exc:
             raise CompactionError(f"compaction of {directory} failed: {exc}") from exc
     started = time.process_time()
     try:
-        _write_states(store, report)
+        _write_states(store, report, erasure)
     except (OSError, pa.ArrowException, duckdb.Error) as exc:
         raise CompactionError(f"current-state files of {store.base} failed: {exc}") from exc
     report.state_cpu_s = time.process_time() - started
@@ -228,7 +229,7 @@ def compact(
 _RT = "record_type="
 
 
-def _write_states(store: Store, report: CompactReport) -> None:
+def _write_states(store: Store, report: CompactReport, erasure: ErasedWrites) -> None:
     """Steps 6 and 7 for every tier and record type of the root."""
     merged: dict[tuple[str, str], list[str]] = {}
     states: dict[tuple[str, str], list[str]] = {}
@@ -247,14 +248,19 @@ def _write_states(store: Store, report: CompactReport) -> None:
         if key in merged:
             target = store.path(tier, STATE_DIR, f"{_RT}{rt}", state_name(merged[key]))
             if target not in have:
-                _write_state(store, tier, merged[key], target, report)  # 6.
+                _write_state(store, tier, merged[key], target, report, erasure)  # 6.
         for old in have:  # 7. (every file of a record type without merged files)
             if old != target:
                 store.delete(old)
 
 
 def _write_state(
-    store: Store, tier: str, merged: list[str], target: str, report: CompactReport
+    store: Store,
+    tier: str,
+    merged: list[str],
+    target: str,
+    report: CompactReport,
+    erasure: ErasedWrites,
 ) -> None:
     tables = [pq.read_table(p, filesystem=store.fs) for p in sorted(merged)]
     t = pa.concat_tables(tables, promote_options="permissive")
@@ -265,7 +271,11 @@ def _write_state(
         state = con.sql(state_sql(tier, "t")).to_arrow_table().cast(t.schema)
     finally:
         con.close()
-    store.write_table(target, state)
+    # through the erasure register, like the merged files: a purge that registered after the
+    # merged files were read is applied here (sinks.erasure; 0 rows kept: no file, the views
+    # then rank every row)
+    directory = target.rsplit("/", 1)[0][len(store.base) + 1 :]
+    erasure.write([WriteJob(store, directory, target, state)])
     report.states.append(target)
     report.state_rows += state.num_rows
     logger.info(

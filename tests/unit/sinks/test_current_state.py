@@ -20,6 +20,7 @@ from sinks.catalog import SNAPSHOT, STATE_DIR, open_catalog, snapshot
 from sinks.compact import compact
 from sinks.config import CompactConfig
 from sinks.encode import tier_encoder
+from sinks.erasure import ErasedWrites, Register, erasure_hasher
 from sinks.purge import Purge
 from sinks.store import Store
 from sinks.testing import FakeMessage, tier_record
@@ -183,6 +184,32 @@ def test_a_purge_reaches_the_state_files(tmp_path: Path) -> None:
     assert con.execute(
         "SELECT count(*) FROM read_parquet(?) WHERE health_id = ?", [str(state), gone]
     ).fetchone() == (0,)
+
+
+def test_a_state_file_is_written_through_the_erasure_register(tmp_path: Path) -> None:
+    """A person registered after their merged files were written (a purge between two
+    compactions, before it rewrote them) is left out of the state file compaction builds."""
+    people = [
+        tier_record("immunization", n=n, event_id=f"i{n}", event_time=MONTHS["03"])
+        for n in range(5)
+    ]
+    _write(tmp_path, f"{TOPIC}+0+0.parquet", people)
+    _compact(tmp_path)
+    gone = people[2].model_dump()["data"]["health_id"]
+    for state in _states(tmp_path):
+        state.unlink()
+    hasher = erasure_hasher(b"state-test-erasure-key-0123456789")
+    Register(Store.open(tmp_path)).add(subject=hasher(gone))
+    compact(
+        CompactConfig(store_root=str(tmp_path), before_month="2026-06", min_file_age_s=0),
+        erasure=ErasedWrites(hasher),
+    )
+    [state] = _states(tmp_path)
+    con = duckdb.connect()
+    assert con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE health_id = ?) FROM read_parquet(?)",
+        [gone, str(state)],
+    ).fetchone() == (4, 0)
 
 
 _change = st.tuples(

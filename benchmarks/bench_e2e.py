@@ -13,12 +13,15 @@ Figures, each beside baselines measured in the same run:
   reaches (the national store, under its own keyed event id, takes only allow-listed record
   types; the stores are polled every ~0.05 s); p50/p95/p99 beside the raw broker round trip
   (produce → consume) of the same messages. The sinks and the worker run at their defaults;
-  again with the sinks flushing every ``FAST_FLUSH_S``. Beside each: the sinks' own share of
-  the CPU per event, and the Parquet files the sinks wrote (parts and rewrites included) and
-  left at rest. Each steady run's freshness is also cut into hops at the broker timestamps
-  (``HOPS``): publication → the raw topic (its LogAppendTime), → the last of the event's
-  tier-topic messages (the worker's CreateTime, when it produced them), → readable in every
-  store; p50/p95 of each beside the broker round trip.
+  again with the record-level sinks flushing every ``FAST_FLUSH_S`` (the aggregates sink at
+  its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``). Beside each:
+  the sinks' own share of the CPU per event, and the Parquet files the sinks wrote (parts
+  and rewrites included) and left at rest. Each steady run's freshness is also cut into hops
+  at the broker timestamps (``HOPS``): publication → the raw topic (its LogAppendTime), →
+  the last of the event's tier-topic messages (the worker's CreateTime, when it produced
+  them), → readable in every store, that last hop cut again at the file's mtime; p50/p95 of
+  each beside the broker round trip, with each sink's own hops (``sinks.metrics.SinkHops``:
+  consumed, flush wait, write, commit) and the time one poll of the stores takes.
 
 ``TUYEN_BENCH_E2E_BASELINE=/a/checkout`` (e.g. ``main``'s) runs the same steady runs and the
 burst with that checkout's code (its directory first on the services' ``PYTHONPATH``, this
@@ -66,6 +69,7 @@ from schemas.topics import (
     topic_name,
     topic_specs,
 )
+from sinks.config import FLUSH_INTERVAL_S
 from streams.national import national_event_id
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY, decode_pseudonym_key
 from streams.pseudonymise import Pseudonymiser
@@ -129,20 +133,22 @@ def _percentiles(samples: list[float]) -> tuple[float, float, float]:
     return q[49], q[94], q[98]
 
 
-def _visible(root: Path, tier: str, cache: dict[Path, tuple[float, set[str]]]) -> None:
-    """Refresh ``cache``: per Parquet file of a tier store, its event ids.
-
-    Files are read again only when rewritten (sinks rewrite an open segment under the same
-    name as it grows)."""
+def _visible(root: Path, tier: str, cache: dict[Path, float]) -> list[tuple[float, list[str]]]:
+    """The Parquet files of a tier store new or rewritten since ``cache`` (path → mtime) was
+    last refreshed: (their mtime, their event ids). Only those are read (sinks rewrite an
+    open segment's parts under the same names as they grow)."""
+    changed = []
     for path in (root / tier).rglob("*.parquet"):
         try:
             mtime = path.stat().st_mtime
-            if path in cache and cache[path][0] == mtime:
+            if cache.get(path) == mtime:
                 continue
             table = pq.read_table(path, columns=["event_id"])
         except (OSError, pa.ArrowInvalid):
             continue  # replaced while we looked: read it next time
-        cache[path] = (mtime, {str(e) for e in table.column("event_id").to_pylist()})
+        cache[path] = mtime
+        changed.append((mtime, [str(e) for e in table.column("event_id").to_pylist()]))
+    return changed
 
 
 def _tier_ids(msgs: list[KafkaMessage]) -> dict[str, tuple[str, str]]:
@@ -166,14 +172,18 @@ def _freshness(
     msgs: list[KafkaMessage],
     rate: int,
     remaining: Callable[[], dict[str, int]],
-) -> dict[str, tuple[float, float]]:
+    polls: list[tuple[float, int]],
+) -> dict[str, tuple[float, float, float]]:
     """Publish ``msgs`` at ``rate``/s; for each event (by its ``ce_id``): when it was
-    published and when it was readable in every tier store it reaches (the national tier does
-    not take every record type; rejected events reach none and are not counted)."""
+    published, when it was readable in every tier store it reaches (the national tier does
+    not take every record type; rejected events reach none and are not counted), and the
+    mtime of the file that made it so (written). ``polls``: each poll of the stores, (its
+    seconds, the Parquet files in the stores)."""
     p = _producer(kafka)
     ids = _tier_ids(msgs)
-    caches: dict[str, dict[Path, tuple[float, set[str]]]] = {t: {} for t in TIERS}
-    first_seen: dict[str, dict[str, float]] = {t: {} for t in TIERS}
+    caches: dict[str, dict[Path, float]] = {t: {} for t in TIERS}
+    #: tier → event id → (first poll that saw it, the mtime of the file it was in)
+    first_seen: dict[str, dict[str, tuple[float, float]]] = {t: {} for t in TIERS}
     sent_at: dict[str, float] = {}
     eids = list(ids)  # in publication order (one ce_id per message)
     started = time.monotonic()
@@ -183,11 +193,11 @@ def _freshness(
     def look() -> None:
         now = time.time()
         for tier in TIERS:
-            _visible(root, tier, caches[tier])
             seen = first_seen[tier]
-            for _, found in caches[tier].values():
+            for mtime, found in _visible(root, tier, caches[tier]):
                 for eid in found:
-                    seen.setdefault(eid, now)
+                    seen.setdefault(eid, (now, mtime))
+        polls.append((time.time() - now, sum(len(c) for c in caches.values())))
 
     deadline = started + len(msgs) / rate + 120
     while sent < len(msgs) and time.monotonic() < deadline:
@@ -213,13 +223,14 @@ def _freshness(
                 break
         time.sleep(0.05)
     look()
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, tuple[float, float, float]] = {}
     for eid, (record_id, national_id) in ids.items():
         times = [first_seen[t].get(record_id) for t in ("district", "province")]
         times.append(first_seen["national"].get(national_id))
         found = [t for t in times if t is not None]
         if found and eid in sent_at:
-            out[eid] = (sent_at[eid], max(found))
+            last = max(found)  # the store it reached last: when polled, its file's mtime
+            out[eid] = (sent_at[eid], last[0], last[1])
     return out
 
 
@@ -248,33 +259,42 @@ def _broker_times(kafka: KafkaConnection, topic: str) -> dict[str, float]:
     return out
 
 
-HOPS = ("publish → raw topic", "raw → tier topic (worker)", "tier topic → stores (sinks)")
+HOPS = (
+    "publish → raw topic",
+    "raw → tier topic (worker)",
+    "tier topic → stores (sinks)",
+    "tier topic → file written (sinks)",
+    "file written → seen by the poll",
+)
 
 
 def _hops(
     kafka: KafkaConnection,
     prefix: str,
-    seen: dict[str, tuple[float, float]],
+    seen: dict[str, tuple[float, float, float]],
     ids: dict[str, tuple[str, str]],
 ) -> dict[str, list[float]]:
     """Each event's freshness cut at the broker timestamps: publication → the raw topic
     (LogAppendTime), → the last of its tier-topic messages (the worker's CreateTime), →
-    readable in every store (the stores' poll). The hops add up to the freshness."""
+    readable in every store (the stores' poll; the first three hops add up to the
+    freshness). The last hop cut again at the mtime of the file that made the event
+    readable in the store it reached last: → written (the sink's consume, flush wait and
+    write), → seen by the poll (the fsyncs, the rename and the poll's own delay)."""
     raw = _broker_times(kafka, topic_name(RAW, prefix))
     tiers = [
         _broker_times(kafka, topic_name(t, prefix))
         for t in (TIER_DISTRICT, TIER_PROVINCE, TIER_NATIONAL)
     ]
     out: dict[str, list[float]] = {h: [] for h in HOPS}
-    for eid, (sent, readable) in seen.items():
+    for eid, (sent, readable, written) in seen.items():
         record_id, national_id = ids[eid]
         stamped = [tiers[0].get(record_id), tiers[1].get(record_id), tiers[2].get(national_id)]
         tier_ts = [t for t in stamped if t is not None]
         if eid not in raw or not tier_ts:
             continue
-        for hop, dt in zip(
-            HOPS, (raw[eid] - sent, max(tier_ts) - raw[eid], readable - max(tier_ts)), strict=True
-        ):
+        tier = max(tier_ts)
+        cuts = (raw[eid] - sent, tier - raw[eid], readable - tier, written - tier)
+        for hop, dt in zip(HOPS, (*cuts, readable - written), strict=True):
             out[hop].append(dt)
     return out
 
@@ -337,6 +357,23 @@ def _files_written(log_dir: Path) -> int:
     return count
 
 
+_SINK_HOPS = re.compile(r"sink hops sink=(\w+) batches=(\d+) (.*)")
+
+
+def _sink_hops(log_dir: Path) -> dict[str, dict[str, float]]:
+    """Each sink's own hops (``sinks.metrics.SinkHops``: p50/p95 per consumed batch of the
+    whole run), from their stop lines; sink → ``{"batches": n, "consumed_p50": s, …}``."""
+    out: dict[str, dict[str, float]] = {}
+    for log in log_dir.glob("sink*.log"):
+        for m in _SINK_HOPS.finditer(log.read_text(errors="replace")):
+            fields = dict(kv.split("=", 1) for kv in m.group(3).split())
+            out[m.group(1)] = {
+                "batches": int(m.group(2)),
+                **{k: float(v) for k, v in fields.items()},
+            }
+    return out
+
+
 @dataclass
 class _Run:
     rate: float = 0.0  # the burst's events/s, publish → committed in every store
@@ -348,6 +385,8 @@ class _Run:
     steady_sink_cpu_us: float = 0.0  # the sinks' part of it
     files_written: int = 0  # by the sinks, the whole run
     files_at_rest: int = 0  # Parquet files in the store when the run ends
+    polls: list[tuple[float, int]] = field(default_factory=list)  # (seconds, files) per poll
+    sink_hops: dict[str, dict[str, float]] = field(default_factory=dict)  # _sink_hops
 
 
 def _pipeline_run(
@@ -398,15 +437,16 @@ def _pipeline_run(
             run.sink_cpu_us = (sinks - sinks_before) / len(burst) * 1e6
         if steady:
             cpu_before, sinks_before = _pipeline_cpu_s(pipeline)
-            seen = _freshness(ctx.kafka, raw, root, steady, rate, pipeline.remaining)
+            seen = _freshness(ctx.kafka, raw, root, steady, rate, pipeline.remaining, run.polls)
             cpu, sinks = _pipeline_cpu_s(pipeline)
-            run.fresh = [readable - sent for sent, readable in seen.values()]
+            run.fresh = [readable - sent for sent, readable, _ in seen.values()]
             run.hops = _hops(ctx.kafka, prefix, seen, _tier_ids(steady))
             run.steady_cpu_us = (cpu - cpu_before) / len(steady) * 1e6
             run.steady_sink_cpu_us = (sinks - sinks_before) / len(steady) * 1e6
     finally:
         pipeline.stop()
     run.files_written = _files_written(ctx.workdir / f"{prefix}logs")
+    run.sink_hops = _sink_hops(ctx.workdir / f"{prefix}logs")
     run.files_at_rest = sum(1 for _ in root.rglob("*.parquet"))
     return run
 
@@ -424,7 +464,10 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     # the sinks' flush interval is the freshness knob, and a flush rewrites the open segment:
     # the same steady run with half-second flushes, beside the default's
     fast_args = ("--flush-interval", str(FAST_FLUSH_S))
-    fast = _pipeline_run(ctx, [], steady, sink_args=fast_args)
+    # (the aggregates sink keeps its own default: "readable in every tier store" is the
+    # district, province and national stores)
+    own_aggregates = ("--aggregates-flush-interval", str(FLUSH_INTERVAL_S["aggregates"]))
+    fast = _pipeline_run(ctx, [], steady, sink_args=fast_args + own_aggregates)
     checkout = os.environ.get("TUYEN_BENCH_E2E_BASELINE")
     base = base_fast = None
     if checkout:  # the same runs with another checkout's code, e.g. main's
@@ -514,26 +557,49 @@ def run(ctx: BenchContext) -> list[BenchResult]:
 
 
 def _hop_results(label: str, run: _Run, r50: float, r95: float) -> list[BenchResult]:
-    """Each hop's p95 (and p50) of a steady run, beside the broker round trip's."""
+    """Each hop's p95 (and p50) of a steady run, and one poll's, beside the broker round
+    trip's."""
+
+    def p95(name: str, value: float, extra: dict[str, float | str]) -> BenchResult:
+        return BenchResult(
+            f"freshness{name} p95{label}",
+            Measurement(value, "s"),
+            "raw broker round trip p95",
+            Measurement(r95, "s"),
+            higher_is_better=False,
+            extra=extra,
+        )
+
     out = []
     for hop in HOPS:
         h50, h95, h99 = _percentiles(run.hops.get(hop, []))
-        out.append(
-            BenchResult(
-                f"freshness hop {hop} p95{label}",
-                Measurement(h95, "s"),
-                "raw broker round trip p95",
-                Measurement(r95, "s"),
-                higher_is_better=False,
-                extra={
-                    "events": len(run.hops.get(hop, [])),
-                    "p50_s": round(h50, 3),
-                    "p99_s": round(h99, 3),
-                    "baseline_p50_s": round(r50, 3),
-                },
-            )
-        )
+        extra: dict[str, float | str] = {
+            "events": len(run.hops.get(hop, [])),
+            "p50_s": round(h50, 3),
+            "p99_s": round(h99, 3),
+            "baseline_p50_s": round(r50, 3),
+            **(_sink_hop_extra(run) if hop == HOPS[2] else {}),
+        }
+        out.append(p95(f" hop {hop}", h95, extra))
+    secs = [s for s, _ in run.polls]
+    s50, s95, _ = _percentiles(secs)
+    files = run.polls[-1][1] if run.polls else 0
+    poll: dict[str, float | str] = {
+        "polls": len(secs),
+        "p50_s": round(s50, 4),
+        "files_in_stores_at_end": files,
+    }
+    out.append(p95(": one poll of the 3 tier stores", s95, poll))
     return out
+
+
+def _sink_hop_extra(run: _Run) -> dict[str, float]:
+    """Each sink's own hops (p50/p95 over its consumed batches), ``<sink>_<hop>_p50``…"""
+    return {
+        f"{sink}_{key}": value
+        for sink, hops in sorted(run.sink_hops.items())
+        for key, value in hops.items()
+    }
 
 
 def _hop_extra(run: _Run) -> dict[str, float]:

@@ -16,6 +16,15 @@ in ``extra``); ``TUYEN_BENCH_WORKER_VARIANTS`` adds worker variants to each roun
 :func:`_variants`). The worker runs as a subprocess (``python -m streams worker``) over its own
 copy of the raw topic; its rate is taken from the end offsets of ``tier.national`` (first output
 seen → all N out), so start-up and group joins are excluded.
+
+``TUYEN_BENCH_PROCESSES=2`` (a comma list; ``2 ENV:NAME=value`` with an environment) also
+runs, in each round, the worker as deployed (``deploy/``: N processes in one consumer group)
+beside the Quix peer run the same way (N processes in one group), each over fresh topics
+(the worker's standby replicas as faust's default: one): the processes start on an empty raw topic,
+the events are produced once every process holds raw partitions, and both are measured from
+the end of that production (no join or rebalance inside the span) until the output holds
+every event (:func:`_group_round`); ``results.json`` gets that rate beside the N-process
+peer's (like for like) and, as an extra, beside the one-process peer's.
 """
 
 from __future__ import annotations
@@ -28,22 +37,25 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from deploy.settings import Settings, kafka_env
 from deploy.topics import apply_topics
 from schemas import DevKeyRegistry, encode, make_change, sign
 from schemas.examples import example_data
-from schemas.kafka import KafkaConnection, consumer, producer
+from schemas.kafka import KafkaConnection, admin, consumer, producer
 from schemas.keys import DEV_KEY_SEED
 from schemas.partition import PARTITIONER
 from schemas.topics import RecordTopics, TopicSpec, topic_specs
+from streams.config import APP_ID
 
 PARTITIONS = 6
 STATIONS = ("00004", "00367", "03712", "20977", "26977", "27163")
@@ -235,23 +247,34 @@ class Round:
     detail: dict[str, float]
 
 
-def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str, str]) -> Round:
-    """A ``python -m streams worker`` over ``msgs`` in fresh topics (its own prefix)."""
-    n = len(msgs)
-    prefix = ctx.unique("streams") + "."
-    env = kafka_env(ctx.kafka, os.environ)  # the development registry and key: --dev
-    # the deployed shape (a topic per province) unless a variant asks for the development one
+def _worker_env(ctx: BenchContext, prefix: str, env_extra: dict[str, str]) -> dict[str, str]:
+    """A worker's environment (the development registry and key: ``--dev``), in the deployed
+    shape (a topic per province) unless a variant asks for the development one; its topics
+    made."""
+    env = kafka_env(ctx.kafka, os.environ)
     env["TUYEN_RECORD_TOPICS"] = "province"
     env.update(env_extra)
     shape: RecordTopics = "single" if env["TUYEN_RECORD_TOPICS"] == "single" else "province"
     apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics=shape))
+    return env
+
+
+def _worker_command(ctx: BenchContext, prefix: str, data_dir: Path, args: list[str]) -> list[str]:
+    command = [sys.executable, "-m", "streams", "worker", "--dev", "--bootstrap", ctx.bootstrap]
+    command += ["--topic-prefix", prefix, "--partitions", str(PARTITIONS), "--web-port", "0"]
+    command += ["--session-timeout", "10", "--data-dir", str(data_dir)]
+    return [*command, "--no-create-topics", "--log-level", "WARNING", *args]
+
+
+def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str, str]) -> Round:
+    """A ``python -m streams worker`` over ``msgs`` in fresh topics (its own prefix)."""
+    n = len(msgs)
+    prefix = ctx.unique("streams") + "."
+    env = _worker_env(ctx, prefix, env_extra)
     _produce(ctx.kafka, prefix + "station.changes", msgs)
     cwd = Path(env.pop("CWD", ROOT))
     log = (ctx.workdir / "streams-worker.log").open("ab")
-    command = [sys.executable, "-m", "streams", "worker", "--dev", "--bootstrap", ctx.bootstrap]
-    command += ["--topic-prefix", prefix, "--partitions", str(PARTITIONS), "--web-port", "0"]
-    command += ["--session-timeout", "10", "--data-dir", str(ctx.workdir / prefix)]
-    command += ["--no-create-topics", "--log-level", "WARNING", *args]
+    command = _worker_command(ctx, prefix, ctx.workdir / prefix, args)
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     watcher = consumer(ctx.kafka, {"group.id": prefix + "watch"})
     national = prefix + "tier.national"
@@ -321,6 +344,101 @@ def _worker(ctx: BenchContext, msgs: Msgs, args: list[str], env_extra: dict[str,
     return Round(rate, cpu_worker_us + cpu_checks_us, detail)
 
 
+def _group_members(client: AdminClient, group: str, topic: str) -> int:
+    """How many members of ``group`` hold partitions of ``topic`` (0 while it rebalances)."""
+    try:
+        (future,) = client.describe_consumer_groups([group], request_timeout=10).values()
+        described = future.result()
+    except KafkaException:
+        return 0
+    if described.state != ConsumerGroupState.STABLE:
+        return 0
+    return sum(
+        any(tp.topic == topic for tp in m.assignment.topic_partitions) for m in described.members
+    )
+
+
+def _group_round(
+    ctx: BenchContext,
+    msgs: Msgs,
+    start: Callable[[int], subprocess.Popen[bytes]],
+    processes: int,
+    group: tuple[str, str],
+    out_topic: str,
+) -> Round:
+    """``processes`` processes in one consumer group (``group``: its id and input topic),
+    started by ``start(i)`` on an empty input topic; the events are produced once every
+    process holds input partitions, and measured from the end of that production (all
+    events in the topic, no join or rebalance inside the span) until ``out_topic`` holds
+    them all: the rate, and the CPU of every process (and its children) over the span."""
+    n = len(msgs)
+    procs = [start(i) for i in range(processes)]
+    watcher = consumer(ctx.kafka, {"group.id": out_topic + ".watch"})
+    client = admin(ctx.kafka)
+    try:
+        deadline = time.monotonic() + 600
+        while _group_members(client, *group) < processes:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"{processes} processes of {group[0]} never all joined")
+            time.sleep(0.5)
+        _produce(ctx.kafka, group[1], msgs)
+        started, done_at_start = time.perf_counter(), _end_total(watcher, out_topic) or 0
+        pids = [pid for p in procs for pid in (p.pid, *_children(p.pid))]
+        cpu_at_start = sum(_cpu_s(pid) for pid in pids)
+        done = done_at_start
+        deadline = time.monotonic() + max(600, n / 500)
+        while done < n and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a process of {group[0]} exited")
+            time.sleep(0.1)
+            done = _end_total(watcher, out_topic) or done
+        finished = time.perf_counter()
+        cpu = sum(_cpu_s(pid) for pid in pids) - cpu_at_start
+    finally:
+        watcher.close()
+        for p in procs:
+            _stop(p)
+    if done < n:
+        raise RuntimeError(f"{group[0]}: {done}/{n} events out")
+    counted = max(1, n - done_at_start)
+    return Round(counted / max(1e-9, finished - started), cpu / counted * 1e6, {})
+
+
+def _workers(ctx: BenchContext, msgs: Msgs, processes: int, env_extra: dict[str, str]) -> Round:
+    """The default worker as deployed (one consumer group, N processes: ``deploy/``'s replicas)
+    over ``msgs`` in fresh topics (see :func:`_group_round`), ``env_extra`` in its
+    environment."""
+    prefix = ctx.unique("streams") + "."
+    env = _worker_env(ctx, prefix, env_extra)
+    log = (ctx.workdir / "streams-worker.log").open("ab")
+
+    def start(i: int) -> subprocess.Popen[bytes]:
+        command = _worker_command(ctx, prefix, ctx.workdir / prefix / str(i), [])
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    group = (prefix + APP_ID, prefix + "station.changes")
+    return _group_round(ctx, msgs, start, processes, group, prefix + "tier.national")
+
+
+def _quix_peers(ctx: BenchContext, python: Path, msgs: Msgs, processes: int) -> Round:
+    """The Quix Streams peer run the same way: N processes in one group over a fresh copy of
+    the raw topic (see :func:`_group_round`)."""
+    prefix = ctx.unique("peer") + "."
+    raw, group = prefix + "station.changes", prefix + "group"
+    apply_topics(
+        ctx.kafka,
+        [TopicSpec(prefix + t, PARTITIONS) for t in ("station.changes", *_PEER_TIERS)],
+    )
+    env = _peer_env(ctx)
+    command = _peer_command(ctx, python, raw, prefix, 10**12, group)
+    log = (ctx.workdir / "quix-peer.log").open("ab")
+
+    def start(i: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    return _group_round(ctx, msgs, start, processes, (group, raw), prefix + "national")
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -358,14 +476,11 @@ def _peer_keys(path: Path) -> Path:
     return path
 
 
-def _quix_peer(ctx: BenchContext, python: Path, topic: str, n: int) -> Round:
-    """The Quix Streams peer (``benchmarks/quix_peer.py``, its own virtualenv) over ``topic``:
-    decode + Ed25519 verify + route to three topics, its own group and output topics."""
-    out_prefix = ctx.unique("peer") + "."
-    apply_topics(
-        ctx.kafka,
-        [TopicSpec(out_prefix + t, PARTITIONS) for t in ("district", "province", "national")],
-    )
+_PEER_TIERS = ("district", "province", "national")
+
+
+def _peer_env(ctx: BenchContext) -> dict[str, str]:
+    """The peer's environment: the connection's librdkafka security settings only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     security = {
         k: v
@@ -373,12 +488,31 @@ def _quix_peer(ctx: BenchContext, python: Path, topic: str, n: int) -> Round:
         if k.startswith(("security.", "sasl.", "ssl."))
     }
     env["TUYEN_PEER_KAFKA"] = orjson.dumps(security).decode()
+    return env
+
+
+def _peer_command(
+    ctx: BenchContext, python: Path, topic: str, out_prefix: str, count: int, group: str
+) -> list[str]:
     command = [str(python), str(ROOT / "benchmarks" / "quix_peer.py"), "--topic", topic]
     command += ["--broker", ctx.bootstrap]
-    command += ["--out-prefix", out_prefix, "--count", str(n), "--group", ctx.unique("peer")]
-    command += ["--keys", str(_peer_keys(ctx.workdir / "peer-keys.json"))]
+    command += ["--out-prefix", out_prefix, "--count", str(count), "--group", group]
+    return [*command, "--keys", str(_peer_keys(ctx.workdir / "peer-keys.json"))]
+
+
+def _quix_peer(ctx: BenchContext, python: Path, topic: str, n: int) -> Round:
+    """The Quix Streams peer (``benchmarks/quix_peer.py``, its own virtualenv) over ``topic``:
+    decode + Ed25519 verify + route to three topics, its own group and output topics."""
+    out_prefix = ctx.unique("peer") + "."
+    apply_topics(ctx.kafka, [TopicSpec(out_prefix + t, PARTITIONS) for t in _PEER_TIERS])
+    command = _peer_command(ctx, python, topic, out_prefix, n, ctx.unique("peer"))
     out = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=max(600, n / 300), check=False
+        command,
+        env=_peer_env(ctx),
+        capture_output=True,
+        text=True,
+        timeout=max(600, n / 300),
+        check=False,
     )
     found = re.search(r"rate=([0-9.]+) cpu_us=([0-9.]+) bad=([0-9]+)", out.stdout)
     if not found or int(found[3]):
@@ -418,14 +552,68 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     peer_python = _peer_python()
     baseline = _passthrough(ctx.kafka, raw, prefix + "passthrough", n)
     variants = _variants()
+    # "N" or "N ENV:NAME=value ...", comma-separated: N worker processes in one group (and
+    # the peer's N processes, once per N and round)
+    scaled = [p.strip() for p in os.environ.get("TUYEN_BENCH_PROCESSES", "").split(",") if p]
     runs: dict[str, list[Round]] = {"faust-bare": [], "quix-peer": [], **{v: [] for v in variants}}
     for _ in range(rounds):  # interleaved: each round runs everything once
         runs["faust-bare"].append(_faust_bare(ctx, raw, n))
         runs["quix-peer"].append(_quix_peer(ctx, peer_python, raw, n))
         for name, (args, env) in variants.items():
             runs[name].append(_worker(ctx, msgs, args, env))
+        for spec in scaled:
+            p, *rest = spec.split()
+            env = dict(t[4:].split("=", 1) for t in rest if t.startswith("ENV:"))
+            runs.setdefault(_PROCESSES + spec, []).append(_workers(ctx, msgs, int(p), env))
+        for p in dict.fromkeys(spec.split()[0] for spec in scaled):
+            runs.setdefault(_PEER_PROCESSES + p, []).append(
+                _quix_peers(ctx, peer_python, msgs, int(p))
+            )
     del msgs
     return _results(n, rounds, baseline, runs)
+
+
+#: the names of the runs of N processes in one group (``TUYEN_BENCH_PROCESSES``)
+_PROCESSES = "worker processes="
+_PEER_PROCESSES = "quix-peer processes="
+
+
+def _scaled_results(
+    runs: dict[str, list[Round]], common: dict[str, float | str]
+) -> list[BenchResult]:
+    """The worker as deployed, N processes in one group, beside the peer run the same way
+    (like for like) and beside the one-process peer (``TUYEN_BENCH_PROCESSES``)."""
+    out = []
+    single = _median([r.rate for r in runs["quix-peer"]])
+    for name, rounds in runs.items():
+        if not name.startswith(_PROCESSES):
+            continue
+        spec = name.removeprefix(_PROCESSES)
+        processes = spec.split()[0]
+        peers = runs[_PEER_PROCESSES + processes]
+        rate, peer = _median([r.rate for r in rounds]), _median([r.rate for r in peers])
+        extra: dict[str, float | str] = {
+            **common,
+            "processes": spec,
+            "cpu_us_per_event_worker": round(_median([r.cpu_us for r in rounds])),
+            "cpu_us_per_event_peer": round(_median([r.cpu_us for r in peers])),
+            "rate_vs_one_process_peer": round(rate / single, 2) if single else 0.0,
+            "one_process_peer_rate": round(single),
+            "worker_rounds": " ".join(f"{r.rate:.0f}/s:{r.cpu_us:.0f}us" for r in rounds),
+            "peer_rounds": " ".join(f"{r.rate:.0f}/s:{r.cpu_us:.0f}us" for r in peers),
+        }
+        out.append(
+            BenchResult(
+                name=f"streams worker, {processes} processes in one group (as deployed)"
+                + spec.removeprefix(processes).replace(" ENV:", ", "),
+                measured=Measurement(rate, "events/s"),
+                baseline_name=f"Quix Streams peer, {processes} processes in one group",
+                baseline=Measurement(peer, "events/s"),
+                target="≥ 0.6× the peer's rate (extra: beside the one-process peer)",
+                extra=extra,
+            )
+        )
+    return out
 
 
 _WAITS = (
@@ -506,8 +694,9 @@ def _results(
             extra={k: round(v, 1) for k, v in detail.items() if "MiB" in k},
         ),
     ]
+    out += _scaled_results(runs, common)
     for name in runs:
-        if name in ("worker", "faust-bare", "quix-peer"):
+        if name in ("worker", "faust-bare", "quix-peer") or "processes=" in name:
             continue
         rate, cpu = med[name]
         out.append(

@@ -40,7 +40,10 @@ views read ONE listing of the root's record files, taken on entry and held in a 
 variable (per connection: each cursor takes its own) that every scan of every query reads
 through ``getvariable``; so all the scans of a query, and all the queries of a report, see
 the same files. ``RT_changes`` then reads the merged files (``sinks.compact``) of folders
-that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`).
+that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`),
+and ``RT`` reads compaction's current-state file of the record type when it covers exactly
+the merged files listed, ranking again only the records that also have a row elsewhere
+(:func:`_current_sql`; a catalog over one whole root only).
 Without a snapshot, and in a catalog file, every row is deduplicated over the glob, as
 listed at query time. Both forms come from the same definitions here.
 
@@ -65,10 +68,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -95,11 +99,14 @@ __all__ = [
     "OPERATORS",
     "PORTABLE_STORAGE",
     "SNAPSHOT",
+    "STATE_DIR",
     "build_catalog",
     "catalog_sql",
     "lock_to",
     "open_catalog",
     "snapshot",
+    "state_name",
+    "state_sql",
 ]
 
 logger = logging.getLogger(__name__)
@@ -218,8 +225,18 @@ _RECORD_FILES = ("record_type=*", "month=*", "*.parquet")
 _RECORD_DIR = re.compile(r"/record_type=([^/]+)/month=[^/]+$")
 #: The lists of a snapshot, per record type: ``clean``, the merged files of folders that hold
 #: nothing else (read as they are); ``touched``, the merged files of folders that also hold
-#: other files, and ``tail``, every other file (deduplicated together); ``every``, all.
-_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every")
+#: other files, and ``tail``, every other file (deduplicated together); ``every``, all;
+#: ``state``, the record type's current-state file when it covers exactly the merged files
+#: listed (else none), and ``rest``, the files it does not cover (all when there is none).
+_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest")
+#: A tier's current-state files (``sinks.compact``): ``<tier>/current/record_type=<rt>/
+#: current+<digest>.parquet``, the latest row (deletes included) of every record of the
+#: root's merged files of that record type, ``<digest>`` naming exactly those files.
+STATE_DIR = "current"
+_STATE_MARK = "current+"
+_STATE_FILE = re.compile(
+    r"/" + STATE_DIR + r"/record_type=([^/]+)/current\+([0-9a-f]{16})\.parquet$"
+)
 _SNAPSHOT_TYPE = (
     "STRUCT("
     + ", ".join(
@@ -243,13 +260,40 @@ def _listing_sql(patterns: list[str]) -> str:
     return " UNION ALL ".join(f"SELECT file FROM glob({_lit(p)})" for p in patterns)
 
 
+def _merged_key(path: str) -> str:
+    """A merged file's name in a current-state digest: its path from ``province=`` on
+    (the same for a local root, an object store's path and DuckDB's URL of it)."""
+    return path[path.rindex("/province=") + 1 :]
+
+
+def state_name(merged: Iterable[str]) -> str:
+    """The name of the current-state file covering exactly the merged files ``merged``."""
+    keys = "\n".join(sorted(_merged_key(p) for p in merged))
+    return f"{_STATE_MARK}{hashlib.sha256(keys.encode()).hexdigest()[:16]}.parquet"
+
+
+def state_sql(tier: str, source: str) -> str:
+    """SQL: the latest row of each record of ``source`` (the current views' order), deletes
+    included (a delete hides older versions read beside it)."""
+    latest = _ORDER[tier == "national"][1]
+    return (
+        f"SELECT * FROM {source} QUALIFY row_number() OVER ("
+        f"PARTITION BY record_id ORDER BY {latest}) = 1"
+    )
+
+
 def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
     """The snapshot's lists (:data:`_SNAPSHOT_PARTS`) per record type, from one listing."""
     snap: dict[str, dict[str, list[str]]] = {
         rt.value: {part: [] for part in _SNAPSHOT_PARTS} for rt in RecordType
     }
     folders: dict[str, list[str]] = {}
+    states: dict[str, dict[str, str]] = {}
     for f in sorted(files):
+        m = _STATE_FILE.search(f)
+        if m:
+            states.setdefault(m.group(1), {})[f.rsplit("/", 1)[-1]] = f
+            continue
         folders.setdefault(f.rsplit("/", 1)[0], []).append(f)
     for folder, names in folders.items():
         m = _RECORD_DIR.search(folder)
@@ -261,6 +305,11 @@ def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
             part = "tail" if not is_merged else "clean" if all(merged) else "touched"
             lists[part].append(f)
             lists["every"].append(f)
+    for rt, lists in snap.items():
+        covered = lists["clean"] + lists["touched"]
+        state = states.get(rt, {}).get(state_name(covered)) if covered else None
+        lists["state"] = [state] if state else []
+        lists["rest"] = lists["tail"] if state else lists["every"]
     return snap
 
 
@@ -287,6 +336,32 @@ def _changes_sql(
         f"SELECT {names} FROM ({part('clean', _NO_FILES)}) UNION ALL SELECT {names} FROM ("
         f"SELECT *, false AS _tail FROM ({part('touched', _NO_FILES)}) UNION ALL "
         f"SELECT *, true AS _tail FROM ({part('tail', _list(globs))})) {dedupe}, _tail) = 1"
+    )
+
+
+def _current_sql(
+    rt: RecordType, cols: tuple[Column, ...], globs: list[str], latest: str, portable: bool
+) -> str:
+    """The latest row of each record of ``rt``, deletes included (``<rt>`` drops them).
+
+    Within a snapshot whose ``state`` file (``sinks.compact``) covers exactly the merged
+    files listed, its rows are read as they are, except the records that also have a row in
+    the files it does not cover (``rest``: the months not compacted, late events, a
+    compaction in progress): those few are ranked again with their state row. That is the
+    latest row over every file, because the state file holds the latest row of each record
+    over the files it covers. Without a state file (no snapshot, none written, or one that
+    no longer matches the merged files) ``rest`` is every file: every row is ranked, as the
+    glob lists it at query time."""
+    rank = f"QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1"
+    if portable:
+        return f"SELECT * FROM raw.{_ident(rt.value)} {rank}"
+    state = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "state", _NO_FILES))
+    rest = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "rest", _list(globs)))
+    newer = f"SELECT record_id FROM ({rest})"
+    return (
+        f"SELECT s.* FROM ({state}) s ANTI JOIN ({newer}) n ON s.record_id = n.record_id "
+        f"UNION ALL SELECT * FROM (SELECT s.* FROM ({state}) s SEMI JOIN ({newer}) n "
+        f"ON s.record_id = n.record_id UNION ALL {rest}) {rank}"
     )
 
 
@@ -374,11 +449,10 @@ def catalog_sql(
         stmts.append(f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS {changes}")
         joined = tier == "national" and rt is RecordType.PERSON  # + the released QIs
         current = "raw._person_current" if joined else _ident(rt.value)
+        state = _current_sql(rt, cols, rt_globs, latest, portable)
         stmts.append(
-            f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ("
-            f"SELECT * FROM raw.{_ident(rt.value)} QUALIFY row_number() OVER ("
-            f"PARTITION BY record_id ORDER BY {latest}) = 1"
-            ") WHERE op <> 'delete'"
+            f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ({state}) "
+            "WHERE op <> 'delete'"
         )
     if tier == "national":
         stmts += _national_release_sql(globs, portable)
@@ -404,6 +478,8 @@ def catalog_sql(
     stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
     if not portable:
         listing = [g for prov in provs for g in globs(tier, prov, *_RECORD_FILES)]
+        if province is None and len(globs.stores) == 1:  # state files are over a whole root
+            listing += globs(tier, STATE_DIR, "record_type=*", "*.parquet")
         stmts.append(f"CREATE OR REPLACE MACRO {_LISTING}() AS TABLE {_listing_sql(listing)}")
     return stmts
 
@@ -516,8 +592,14 @@ def _populate(
         con.execute("LOAD httpfs")
     elif portable:  # the views' relative paths resolve against the root
         con.execute(f"SET file_search_path = {_lit(str(_local_path(_roots(root)[0])))}")
-    for stmt in catalog_sql(root, tier, province=province, portable=portable):
-        con.execute(stmt)
+    if not portable:  # the record views bind over no file (a glob's footers cost ~1 ms each)
+        con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [_classify([])])
+    try:
+        for stmt in catalog_sql(root, tier, province=province, portable=portable):
+            con.execute(stmt)
+    finally:
+        if not portable:
+            con.execute(f"RESET VARIABLE {SNAPSHOT}")
     _load_reference(con, hierarchy)
 
 

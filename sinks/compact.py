@@ -14,7 +14,22 @@ such files — and always every file compaction wrote itself, whatever its age:
 3. write ``<topic>+merging+<digest>.parquet`` atomically (digest = hash of the input names,
    so a re-run after a crash writes the same name),
 4. only then remove the inputs (an older merged file among them),
-5. rename it to ``<topic>+merged+<digest>.parquet`` (``sinks.catalog.MERGED_MARK``).
+5. rename it to ``<topic>+merged+<digest>.parquet`` (``sinks.catalog.MERGED_MARK``);
+
+and then, per tier and record type of the root,
+
+6. when the root's merged files of that record type are not exactly those its current-state
+   file covers, write a new one — ``<tier>/current/record_type=<rt>/current+<digest>.parquet``
+   (``sinks.catalog.state_name``: ``<digest>`` names the merged files it covers), the latest
+   row of each record (deletes included) over those files, atomically —
+7. and remove the other current-state files of that record type.
+
+The current views read a current-state file only when its name matches the merged files
+they list (``sinks.catalog._current_sql``), with the files it does not cover ranked against
+it; any other state — a crash between any two steps, a merged file rewritten by a later run,
+a late event — reads every row instead, or the files not covered beside it: exact in every
+state, so no ``+merging+`` step is needed here. A crash between 6 and 7 leaves an older file
+that no listing matches; the next run removes it.
 
 The catalog's change views read the merged file of a folder that holds nothing else as it
 is (merge-on-read, ``sinks.catalog.snapshot``) and deduplicate every other file. That is
@@ -41,12 +56,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ
-from sinks.catalog import MERGED_MARK
+from sinks.catalog import MERGED_MARK, STATE_DIR, state_name, state_sql
 from sinks.config import CompactConfig
 from sinks.erasure import ErasedWrites, WriteJob
 from sinks.exceptions import CompactionError
 from sinks.purge import expire_dlq
-from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, Store
+from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store
 
 __all__ = ["CompactReport", "compact", "merged_name"]
 
@@ -68,6 +83,9 @@ class CompactReport:
     rows_out: int = 0
     merged: list[str] = field(default_factory=list)
     dlq_files_expired: int = 0
+    states: list[str] = field(default_factory=list)
+    state_rows: int = 0
+    state_cpu_s: float = 0.0  # steps 6-7 (this process's CPU, DuckDB's threads included)
 
 
 def merged_name(inputs: list[str]) -> str:
@@ -172,6 +190,7 @@ def compact(
     """Merge the small files of every closed directory under ``config.store_root`` (after
     expiring the dead letters beyond ``config.dlq_retention_days``, when set)."""
     store = Store.open(config.store_root, create=False)
+    erasure = erasure or ErasedWrites()
     expired = 0
     if config.dlq_retention_days is not None:
         expired = expire_dlq(store, config.dlq_retention_days, now=now)
@@ -195,7 +214,70 @@ def compact(
         if done or (len(paths) < config.min_files and not merging):
             continue
         try:
-            _merge_dir(store, directory, paths, report, erasure or ErasedWrites())
+            _merge_dir(store, directory, paths, report, erasure)
         except (OSError, pa.ArrowException, duckdb.Error) as exc:
             raise CompactionError(f"compaction of {directory} failed: {exc}") from exc
+    started = time.process_time()
+    try:
+        _write_states(store, report, erasure)
+    except (OSError, pa.ArrowException, duckdb.Error) as exc:
+        raise CompactionError(f"current-state files of {store.base} failed: {exc}") from exc
+    report.state_cpu_s = time.process_time() - started
     return report
+
+
+_RT = "record_type="
+
+
+def _write_states(store: Store, report: CompactReport, erasure: ErasedWrites) -> None:
+    """Steps 6 and 7 for every tier and record type of the root."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    states: dict[tuple[str, str], list[str]] = {}
+    for info in store.list_files():
+        parts = info.path[len(store.base) + 1 :].split("/")
+        if parts[0] not in TIER_DIRS or len(parts) < 4 or not parts[2].startswith(_RT):
+            continue
+        if parts[1] == STATE_DIR and len(parts) == 4:
+            states.setdefault((parts[0], parts[2][len(_RT) :]), []).append(info.path)
+        elif parts[1].startswith("province=") and len(parts) == 5 and MERGED_MARK in parts[4]:
+            merged.setdefault((parts[0], parts[2][len(_RT) :]), []).append(info.path)
+    for key in sorted(merged.keys() | states.keys()):
+        tier, rt = key
+        have = states.get(key, [])
+        target = None
+        if key in merged:
+            target = store.path(tier, STATE_DIR, f"{_RT}{rt}", state_name(merged[key]))
+            if target not in have:
+                _write_state(store, tier, merged[key], target, report, erasure)  # 6.
+        for old in have:  # 7. (every file of a record type without merged files)
+            if old != target:
+                store.delete(old)
+
+
+def _write_state(
+    store: Store,
+    tier: str,
+    merged: list[str],
+    target: str,
+    report: CompactReport,
+    erasure: ErasedWrites,
+) -> None:
+    tables = [pq.read_table(p, filesystem=store.fs) for p in sorted(merged)]
+    t = pa.concat_tables(tables, promote_options="permissive")
+    del tables
+    con = duckdb.connect()
+    try:
+        con.register("t", t)
+        state = con.sql(state_sql(tier, "t")).to_arrow_table().cast(t.schema)
+    finally:
+        con.close()
+    # through the erasure register, like the merged files: a purge that registered after the
+    # merged files were read is applied here (sinks.erasure; 0 rows kept: no file, the views
+    # then rank every row)
+    directory = target.rsplit("/", 1)[0][len(store.base) + 1 :]
+    erasure.write([WriteJob(store, directory, target, state)])
+    report.states.append(target)
+    report.state_rows += state.num_rows
+    logger.info(
+        "current state written path=%s files=%d rows=%d", target, len(merged), state.num_rows
+    )

@@ -27,7 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import (
+    OFFSET_INVALID,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+)
 from confluent_kafka import TopicPartition as TP
 
 from schemas.dlq import header_value
@@ -38,7 +45,7 @@ from schemas.kafka import consumer
 from sinks.config import SinkConfig
 from sinks.encode import MessageLike, encoder_for
 from sinks.erasure import ErasedWrites
-from sinks.metrics import FreshnessTracker, event_seconds
+from sinks.metrics import FreshnessTracker, SinkHops, event_seconds
 from sinks.roots import CODE
 from sinks.segments import Commit, SegmentWriter, parse_segment_metadata
 from sinks.signoff.encode import signoff_encoder
@@ -138,7 +145,7 @@ class SinkRunner:
             rotate_rows=config.rotate_rows,
             rotate_bytes=config.rotate_bytes,
             max_age_s=config.max_segment_age_s,
-            flush_interval_s=config.flush_interval_s,
+            flush_interval_s=config.flush_after_s,
             commit=self._commit,
             erasure=erasure or ErasedWrites(),
         )
@@ -163,6 +170,8 @@ class SinkRunner:
         self._backoff_s = _BACKOFF_MIN_S
         #: what ``tuyen sink --metrics-port`` exports (sinks.metrics)
         self.freshness = FreshnessTracker()
+        #: where the sink's own time goes (logged when it stops; benchmarks/bench_e2e.py)
+        self.hops = SinkHops()
         self.errors = 0
         self.last_commit_time: float | None = None
 
@@ -216,6 +225,7 @@ class SinkRunner:
         for tp in partitions:  # the seek back to the segment start covers them
             self._pending.pop(tp.partition, None)
             self.freshness.forget(tp.partition)
+            self.hops.forget(tp.partition)
         committed = self._lookup("committed", lambda: consumer.committed(partitions, timeout=30))
         placed = []
         for tp in committed:
@@ -248,6 +258,7 @@ class SinkRunner:
             self.writer.drop(tp.partition)
             self._pending.pop(tp.partition, None)
             self.freshness.forget(tp.partition)
+            self.hops.forget(tp.partition)
         logger.info(
             "sink revoked sink=%s partitions=%s",
             self.config.name,
@@ -266,8 +277,11 @@ class SinkRunner:
 
         A retriable failure keeps them pending until the next attempt (not before the
         backoff has passed unless ``force``); any other failure raises."""
+        now = time.time()
         for c in commits:
             self._pending[c.partition] = c
+            if not c.closing:  # not an intent: the files before c.offset are durable
+                self.hops.written(c.partition, c.offset, now)
         if not self._pending:
             return True
         if not force and time.monotonic() < self._retry_at:
@@ -297,6 +311,7 @@ class SinkRunner:
         self.last_commit_time = time.time()
         for c in self._pending.values():
             self.freshness.committed(c.partition, c.offset, self.last_commit_time)
+            self.hops.committed(c.partition, c.offset, self.last_commit_time)
         self._pending.clear()
         self._retry_at = 0.0
         self._backoff_s = _BACKOFF_MIN_S
@@ -308,6 +323,7 @@ class SinkRunner:
         messages: list[Message] = self.consumer.consume(
             num_messages=self.config.batch_size, timeout=self.config.poll_timeout_s
         )
+        consumed_at = self.hops.flush_started = time.time()
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for msg in messages:
             err = msg.error()
@@ -327,8 +343,12 @@ class SinkRunner:
                 [int(m.offset() or 0) for m in msgs],
                 [event_seconds(header_value(m.headers(), CE_TIME_HEADER)) for m in msgs],
             )
+            kind, stamp = batch[0].timestamp()
+            topic_time = stamp / 1000 if kind != TIMESTAMP_NOT_AVAILABLE else consumed_at
+            self.hops.consumed(partition, int(msgs[0].offset() or 0), topic_time, consumed_at)
             self.writer.add(partition, msgs)  # commits what it cut (self._commit)
-        self.writer.flush_due()
+        self.hops.flush_started = time.time()
+        self.writer.flush_due()  # rows waiting flush_after_s since they arrived; closes by age
         self._commit([])  # what is still pending, once its backoff has passed
         count = sum(len(b) for b in by_partition.values())
         self.stats.messages += count
@@ -382,4 +402,5 @@ class SinkRunner:
             self.writer.files_written,
             self.stats.commits,
         )
+        logger.info("sink hops sink=%s %s", self.config.name, self.hops.summary())
         return self.stats

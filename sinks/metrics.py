@@ -10,6 +10,10 @@
 - ``tuyen_sink_freshness_seconds`` (histogram): event time (``ce_time``) → the commit that
   made the row visible in the store (event → visible in the store).
 
+:class:`SinkHops` cuts the sink's own time into hops (topic → consumed → flush started →
+files written → committed) per consumed batch; the sink logs their percentiles when it stops
+(``sink hops …``, read by ``benchmarks/bench_e2e.py``).
+
 :class:`FreshnessTracker` is pure (no Kafka, no Prometheus): the runner feeds it the event
 time of every message it writes and tells it what each commit covered.
 """
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 import bisect
 import logging
+import statistics
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -35,9 +41,11 @@ from prometheus_client.registry import Collector
 from schemas.freshness import Histogram, parse_ce_time
 
 __all__ = [
+    "SINK_HOPS",
     "SINK_METRIC_NAMES",
     "FreshnessTracker",
     "SinkCounters",
+    "SinkHops",
     "serve_metrics",
 ]
 
@@ -92,6 +100,67 @@ class FreshnessTracker:
             self.histogram = self.histogram.observe(delays)
         del offs[:cut]
         del evs[:cut]
+
+
+#: A sink's hops, in order: the tier-topic timestamp of a batch's oldest message → the
+#: ``consume()`` that returned it → the start of the step that flushed it → its files written
+#: (durable) → its offsets committed (visible to a reader that trusts commits; the files are
+#: readable from "written" on).
+SINK_HOPS = ("consumed", "flush_wait", "write", "commit")
+
+
+@dataclass
+class SinkHops:
+    """Per consumed batch (one partition's messages of one ``consume()``), the seconds of
+    each of :data:`SINK_HOPS`; pure, bounded (the last ``keep`` batches), a few operations
+    per batch and per commit."""
+
+    keep: int = 20_000
+    flush_started: float = 0.0  # set by the runner at the start of each step's writes
+    samples: dict[str, deque[float]] = field(default_factory=dict)
+    #: partition → [first offset, topic time, consumed at, flush started, written at]
+    _open: dict[int, list[list[float]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.samples = {h: deque(maxlen=self.keep) for h in SINK_HOPS}
+
+    def consumed(self, partition: int, first: int, topic_time: float, at: float) -> None:
+        self._open.setdefault(partition, []).append([first, topic_time, at, 0.0, 0.0])
+
+    def written(self, partition: int, offset: int, at: float) -> None:
+        """The files of the rows before ``offset`` are durable (their commit follows)."""
+        for batch in self._open.get(partition, ()):
+            if batch[0] >= offset:
+                break
+            if not batch[4]:
+                batch[3], batch[4] = self.flush_started, at
+
+    def committed(self, partition: int, offset: int, at: float) -> None:
+        batches = self._open.get(partition)
+        while batches and batches[0][0] < offset and batches[0][4]:
+            _first, topic, consumed, flushed, written = batches.pop(0)
+            for hop, dt in zip(
+                SINK_HOPS,
+                (consumed - topic, flushed - consumed, written - flushed, at - written),
+                strict=True,
+            ):
+                self.samples[hop].append(dt)
+
+    def forget(self, partition: int) -> None:
+        self._open.pop(partition, None)
+
+    def summary(self) -> str:
+        """``batches=N consumed_p50=… consumed_p95=… …`` (seconds), for the stop log line."""
+        fields = [f"batches={len(self.samples[SINK_HOPS[0]])}"]
+        for hop in SINK_HOPS:
+            data = list(self.samples[hop])
+            if len(data) >= 2:
+                q = statistics.quantiles(data, n=100, method="inclusive")
+                p50, p95 = q[49], q[94]
+            else:
+                p50 = p95 = data[0] if data else 0.0
+            fields += [f"{hop}_p50={p50:.3f}", f"{hop}_p95={p95:.3f}"]
+        return " ".join(fields)
 
 
 def event_seconds(raw: str | bytes | None) -> float | None:

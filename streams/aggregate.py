@@ -109,6 +109,40 @@ class DeltaBuilder:
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._partition_of: dict[str, int] = {}
 
+    def _entry(
+        self, code: str, tier: str, source_partition: int, by_target: dict[int, dict[str, int]]
+    ) -> dict[str, int]:
+        """The entry of one event's deltas for the message ``code``'s unit goes in (that
+        message made on first use, the unit's tier noted in it)."""
+        q = self._partition_of.get(code)
+        if q is None:
+            q = self._partition_of[code] = partition_for(code, self.partitions)
+        msg = self._messages.get((q, source_partition))
+        if msg is None:
+            msg = self._messages[(q, source_partition)] = {
+                "sp": source_partition,
+                "units": {},
+                "e": [],
+            }
+        msg["units"][code] = tier
+        entry = by_target.get(q)
+        if entry is None:
+            entry = by_target[q] = {}
+        return entry
+
+    def _close(
+        self,
+        source_partition: int,
+        offset: int,
+        by_target: dict[int, dict[str, int]],
+        event_ms: int | None,
+    ) -> None:
+        """One event's entries appended to their messages."""
+        messages = self._messages
+        for q, entry in by_target.items():
+            item = [offset, entry] if event_ms is None else [offset, entry, event_ms]
+            messages[(q, source_partition)]["e"].append(item)
+
     def add(
         self,
         source_partition: int,
@@ -119,29 +153,14 @@ class DeltaBuilder:
         """Add one event's deltas; ``event_ms`` (its event time) travels with the entry so the
         counting side can stamp the aggregates it changes with the event time they reflect."""
         by_target: dict[int, dict[str, int]] = {}
-        messages = self._messages
-        partition_of = self._partition_of
         last_code = None
         entry: dict[str, int] = {}
         for (tier, code, period, element), value in d.items():
             if code != last_code:  # deltas() lists a unit's entries together: once per unit
                 last_code = code
-                q = partition_of.get(code)
-                if q is None:
-                    q = partition_of[code] = partition_for(code, self.partitions)
-                msg = messages.get((q, source_partition))
-                if msg is None:
-                    msg = {"sp": source_partition, "units": {}, "e": []}
-                    messages[(q, source_partition)] = msg
-                msg["units"][code] = tier
-                got = by_target.get(q)
-                if got is None:
-                    got = by_target[q] = {}
-                entry = got
+                entry = self._entry(code, tier, source_partition, by_target)
             entry[f"{code}|{period}|{element}"] = value
-        for q, entry in by_target.items():
-            item = [offset, entry] if event_ms is None else [offset, entry, event_ms]
-            messages[(q, source_partition)]["e"].append(item)
+        self._close(source_partition, offset, by_target, event_ms)
 
     def add_new(
         self, source_partition: int, offset: int, current: Contribution, event_ms: int
@@ -154,26 +173,11 @@ class DeltaBuilder:
         if not entries or not units:
             return False
         by_target: dict[int, dict[str, int]] = {}
-        messages, partition_of = self._messages, self._partition_of
         for tier, code in units:
-            q = partition_of.get(code)
-            if q is None:
-                q = partition_of[code] = partition_for(code, self.partitions)
-            msg = messages.get((q, source_partition))
-            if msg is None:
-                msg = messages[(q, source_partition)] = {
-                    "sp": source_partition,
-                    "units": {},
-                    "e": [],
-                }
-            msg["units"][code] = tier
-            entry = by_target.get(q)
-            if entry is None:
-                entry = by_target[q] = {}
+            entry = self._entry(code, tier, source_partition, by_target)
             for suffix, value in entries:
                 entry[f"{code}|{suffix}"] = value
-        for q, entry in by_target.items():
-            messages[(q, source_partition)]["e"].append([offset, entry, event_ms])
+        self._close(source_partition, offset, by_target, event_ms)
         return True
 
     def drain(self) -> list[tuple[int, dict[str, Any]]]:

@@ -107,11 +107,12 @@ class StreamsConfig(BaseModel):
     signers_per_station: int = Field(default=8, ge=1)
     batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")
     batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")
-    # stage 1 on one thread of the worker process, overlapping stage 2 chunk by chunk (Ed25519
-    # releases the GIL): in make bench's paired rounds 30 µs less CPU per event and ~1.9× the
-    # rate of a check process, which pays for pickling items and verdicts (docs/streams.md)
+    # stage 1 inline on the event loop, chunk by chunk: in make bench's paired rounds ~10 µs
+    # less CPU per event than on a thread (whose GIL hand-offs with the loop cost more than
+    # Ed25519 overlapping them gives back) at the same rate; one thread (1) suits a worker with
+    # an idle core; a check process pays for pickling items and verdicts (docs/streams.md)
     verify_threads: int = Field(
-        default=1,
+        default=0,
         ge=0,
         description="threads checking a batch (when verify_processes is 0; 0: on the event loop)",
     )

@@ -44,9 +44,14 @@ logger = logging.getLogger(__name__)
 
 
 def new_app(config: StreamsConfig) -> faust.App:
-    """The faust app with the worker's settings (web views: only the shell's own)."""
+    """The faust app with the worker's settings and nothing else (faust's environment
+    variables ignored; web views: only the shell's own)."""
     return faust.App(
         config.group_id,
+        # faust would read its settings from the environment too (APP_WEB_TABLES_ENABLED=true
+        # turns its table views back on, over the passed False): the worker's settings come
+        # from StreamsConfig alone
+        env={},
         broker=faust_broker_urls(config.kafka),
         broker_credentials=faust_credentials(config.kafka),
         store=config.store,

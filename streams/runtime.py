@@ -139,8 +139,9 @@ class StreamsRuntime:
 
     async def process(self, msgs: Sequence[RawMessage], now: datetime) -> tuple[BatchOutput, float]:
         """Stages 1 and 2 of a batch: its output and the seconds spent in stage 2 (the rest
-        of the call is stage 1). Stage 1 runs in chunks, on the check processes or on this
-        process's threads; stage 2 of chunk k (here) overlaps stage 1 of chunk k+1."""
+        of the call is stage 1). Stage 1 runs in chunks: inline (the default), or on this
+        process's threads or the check processes, where stage 2 of chunk k (here) overlaps
+        stage 1 of chunk k+1."""
         processor, pool, clock = self.processor, self.check_pool, time.perf_counter
         size = max(256, -(-len(msgs) // 4))
         chunks = (

@@ -73,7 +73,13 @@ def sink(
         _DEFAULT["max_segment_age_s"], help="Close a segment after this many seconds."
     ),
     flush_interval: float = typer.Option(
-        _DEFAULT["flush_interval_s"], help="Flush open segments this often (seconds)."
+        None,
+        help="Flush an open segment's new rows once the oldest has waited this long "
+        "(seconds; default: each kind of sink's own, sinks.config.FLUSH_INTERVAL_S).",
+    ),
+    aggregates_flush_interval: float = typer.Option(
+        None,
+        help="Same for the aggregates sink (default: --flush-interval if given, else its own).",
     ),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
     metrics_port: int = typer.Option(
@@ -129,7 +135,9 @@ def sink(
                 rotate_rows=rotate_rows,
                 rotate_bytes=int(rotate_mb * 1024 * 1024),
                 max_segment_age_s=max_segment_age,
-                flush_interval_s=flush_interval,
+                flush_interval_s=aggregates_flush_interval
+                if name.value == "aggregates" and aggregates_flush_interval is not None
+                else flush_interval,
                 approver_keys=approvers,
                 development=s.dev,
                 store_root=sink_roots(name.value, province, root, roots)[0],

@@ -1,0 +1,104 @@
+"""The sinks' flush: a partition's new rows are written once they have waited the flush
+interval since they arrived; each kind of sink has its own default interval
+(sinks.config.FLUSH_INTERVAL_S: the aggregates sink's is longer) and the sink records where
+its time goes (sinks.metrics.SinkHops)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from confluent_kafka import TopicPartition as TP
+
+from schemas.kafka import KafkaConnection
+from sinks.config import FLUSH_INTERVAL_S, SinkKind, sink_config
+from sinks.consumer import SinkRunner
+from sinks.metrics import SINK_HOPS
+from sinks.testing import FakeMessage, tier_record
+
+TOPIC = "tier.province"
+
+
+class FakeConsumer:
+    """Hands out the queued batches, one per ``consume()`` (then nothing); records commits."""
+
+    def __init__(self, batches: list[list[FakeMessage]]) -> None:
+        self.batches = batches
+        self.commits: list[list[tuple[int, int]]] = []
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        return self.batches.pop(0) if self.batches else []
+
+    def commit(self, *, offsets: list[TP], asynchronous: bool) -> None:
+        self.commits.append([(o.partition, o.offset) for o in offsets])
+
+    def close(self) -> None:
+        pass
+
+
+def _runner(
+    tmp_path: Path, batches: list[list[FakeMessage]], flush_interval_s: float | None = None
+) -> SinkRunner:
+    cfg = sink_config(
+        "province",
+        kafka=KafkaConnection(bootstrap="127.0.0.1:1"),
+        store_root=str(tmp_path),
+        topic=TOPIC,
+        group="g",
+        flush_interval_s=flush_interval_s,
+    )
+    runner = SinkRunner(cfg)
+    runner.consumer.close()
+    runner.consumer = FakeConsumer(batches)  # type: ignore[assignment]
+    return runner
+
+
+def _messages(n: int, *, age_s: float, start: int = 0) -> list[FakeMessage]:
+    stamp = int((time.time() - age_s) * 1000)
+    return [
+        dataclasses.replace(
+            FakeMessage.of(TOPIC, 0, start + i, tier_record("encounter", n=i, event_id=f"e{i}")),
+            _timestamp_ms=stamp,
+        )
+        for i in range(n)
+    ]
+
+
+def _committed(runner: SinkRunner) -> list[list[tuple[int, int]]]:
+    return runner.consumer.commits  # type: ignore[attr-defined]
+
+
+def test_hops_are_recorded_per_batch(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, [_messages(4, age_s=2)])
+    runner.step()
+    runner.writer.flush_due(force=True)
+    runner.step()
+    summary = runner.hops.summary()
+    assert summary.startswith("batches=1 ")
+    assert all(f"{hop}_p95=" in summary for hop in SINK_HOPS)
+    consumed = runner.hops.samples["consumed"][0]
+    assert 1.5 < consumed < 60  # its topic timestamp was 2 s before consume() returned it
+
+
+def test_each_kind_has_its_own_default_interval_and_an_explicit_one_wins(tmp_path: Path) -> None:
+    kafka = KafkaConnection(bootstrap="127.0.0.1:1")
+    kinds: tuple[tuple[str, SinkKind], ...] = (("province", "tier"), ("aggregates", "aggregates"))
+    for name, kind in kinds:
+        cfg = sink_config(name, kafka=kafka, store_root=str(tmp_path))
+        assert cfg.flush_after_s == FLUSH_INTERVAL_S[kind]
+        assert sink_config(
+            name, kafka=kafka, store_root=str(tmp_path), flush_interval_s=7.5
+        ).flush_after_s == (7.5)
+
+
+def test_rows_wait_for_the_interval_since_they_arrived_even_when_input_stops(
+    tmp_path: Path,
+) -> None:
+    runner = _runner(tmp_path, [_messages(3, age_s=30)], flush_interval_s=60.0)
+    runner.step()
+    runner.step()  # consume() returned nothing: still within the interval since arrival
+    assert _committed(runner) == [] and not list(tmp_path.rglob("*.parquet"))
+    runner.writer.flush_due(force=True)
+    runner.step()
+    assert _committed(runner) == [[(0, 3)]]

@@ -201,3 +201,19 @@ def test_states_over_roots_equal_ranking_every_row_for_any_history(
                 _exact(roots)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_province_restricted_catalog_reads_the_latest_version_in_its_provinces(
+    tmp_path: Path,
+) -> None:
+    """Today's semantics of a catalog over some provinces of a shared root (what a state
+    file read with the same filter would have to match): a record whose latest version is
+    in another province appears with its latest version among the provinces read."""
+    root = tmp_path / "shared"
+    _write(root, f"{TOPIC}+0+0.parquet", [_rec(*c[:3], province=c[3], op=c[4]) for c in _history()])
+    _compact(root)
+    con = open_catalog(root, "province", province="01")
+    with snapshot(con):
+        rows = {r[0]: (r[2], r[4]) for r in con.execute(CURRENT).fetchall()}
+        assert con.execute(STATE_LIST).fetchone() == (0,)  # ranks every row of 01
+    assert rows == {"a": (1, "01"), "b": (3, "01"), "e": (2, "01"), "f": (1, "01")}

@@ -43,9 +43,9 @@ the same files. ``RT_changes`` then reads the merged files (``sinks.compact``) o
 that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`),
 and ``RT`` reads compaction's current-state file of the record type when it covers exactly
 the merged files listed, ranking again only the records that also have a row elsewhere
-(:func:`_current_sql`; over one whole root or several, each root's own file, the records
-found in two roots' files ranked again; a catalog restricted to some provinces ranks every
-row).
+(:func:`_current_sql`; over several roots each root's own file, the records found in two
+roots' files ranked again; a catalog restricted to some provinces reads a root's file only
+when those provinces hold every merged file of that root, else it ranks every row).
 Without a snapshot, and in a catalog file, every row is deduplicated over the glob, as
 listed at query time. Both forms come from the same definitions here.
 
@@ -512,8 +512,9 @@ def catalog_sql(
     stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
     if not portable:
         listing = [g for prov in provs for g in globs(tier, prov, *_RECORD_FILES)]
-        if province is None:  # state files are over a whole root (each root's)
-            listing += globs(tier, STATE_DIR, "record_type=*", "*.parquet")
+        # each root's state files (over its whole root: under a province restriction, one
+        # matches only when the provinces read hold every merged file of the root)
+        listing += globs(tier, STATE_DIR, "record_type=*", "*.parquet")
         stmts.append(f"CREATE OR REPLACE MACRO {_LISTING}() AS TABLE {_listing_sql(listing)}")
     return stmts
 

@@ -143,16 +143,41 @@ def test_every_crash_state_of_one_roots_state_steps_is_exact(tmp_path: Path) -> 
     assert _exact(roots)[:2] == (late, 3)
 
 
-def test_province_restricted_catalogs_over_several_roots_rank_every_row(tmp_path: Path) -> None:
+def _restricted(roots: list[Path], provinces: list[str]) -> tuple[list[tuple[Any, ...]], int]:
+    """(current rows of a catalog restricted to ``provinces`` through a snapshot, state files
+    read), checked against ranking every row of those provinces (no snapshot)."""
+    there = [str(r) for r in roots if r.exists()]
+    if not there:
+        return [], 0
+    con = open_catalog(there, "province", province=provinces)
+    expected = con.execute(CURRENT).fetchall()
+    with snapshot(con):
+        got = con.execute(CURRENT).fetchall()
+        used = con.execute(STATE_LIST).fetchone()
+    assert got == expected
+    return list(got), int(used[0]) if used else 0
+
+
+def test_province_restricted_catalogs_read_the_state_files_of_whole_roots(tmp_path: Path) -> None:
     _put(tmp_path, f"{TOPIC}+0+0.parquet", _history())
     roots = _roots(tmp_path)
     for root in roots:
         _compact(root)
-    con = open_catalog([str(r) for r in roots], "province", province=["01", "02"])
-    expected = con.execute(CURRENT).fetchall()
-    with snapshot(con):
-        assert con.execute(CURRENT).fetchall() == expected
-        assert con.execute(STATE_LIST).fetchone() == (0,)
+    # as deployed, each root holds its own province only: a restriction covers it whole
+    assert _restricted(roots, ["01", "02"])[1] == 2
+    assert _restricted(roots[:1], ["01"])[1] == 1
+    shared = tmp_path / "shared"  # one root of two provinces, merged files in both
+    _write(
+        shared, f"{TOPIC}+0+0.parquet", [_rec(*c[:3], province=c[3], op=c[4]) for c in _history()]
+    )
+    _compact(shared)
+    assert _restricted([shared], ["01"])[1] == 0  # 02, 03's merged files not read: ranked
+    assert _restricted([shared], ["01", "02", "03"])[1] == 1
+    only = tmp_path / "one-merged"  # 02's files not merged: the state covers 01's only
+    _write(only, f"{TOPIC}+0+0.parquet", [_rec("a", 1, "03"), _rec("a", 2, "07", province="02")])
+    _compact(only)
+    rows, used = _restricted([only], ["01"])
+    assert used == 1 and [(r[0], r[2]) for r in rows] == [("a", 1)]
 
 
 _change = st.tuples(
@@ -186,19 +211,25 @@ def test_states_over_roots_equal_ranking_every_row_for_any_history(
         for i, part in enumerate((first[:half], first[half:])):
             _put(base, f"{TOPIC}+0+{i}.parquet", [c for c in part if c[3] in keep])
         roots = _roots(base, n_roots)
-        _exact(roots)
+        restricted = sorted(keep)[1:]  # some of the provinces (and so of the roots)
+
+        def check() -> None:
+            _exact(roots)
+            _restricted(roots, restricted)
+
+        check()
         for root, yes in zip(roots, compacted, strict=False):
             if yes and root.exists():
                 _compact(root)
-        _exact(roots)
+        check()
         if late:
             _put(base, f"{TOPIC}+7+0.parquet", [c for c in late if c[3] in keep])
-            _exact(roots)
+            check()
             if recompact:
                 for root in roots:
                     if root.exists():
                         _compact(root)
-                _exact(roots)
+                check()
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

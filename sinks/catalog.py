@@ -100,6 +100,7 @@ __all__ = [
     "MERGED_MARK",
     "OPERATORS",
     "PORTABLE_STORAGE",
+    "SHARED",
     "SNAPSHOT",
     "STATE_DIR",
     "build_catalog",
@@ -231,9 +232,11 @@ _RECORD_DIR = re.compile(r"/record_type=([^/]+)/month=[^/]+$")
 #: ``state``, the record type's current-state file when it covers exactly the merged files
 #: listed (else none), and ``rest``, the files it does not cover (all when there is none);
 #: over several roots, ``state`` holds each root's matching file and ``rest`` the files they
-#: do not cover, and ``shared`` the record ids with a row in more than one of those state
-#: files (a record that moved between roots; taken by :func:`snapshot`, not a file).
-_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest", "shared")
+#: do not cover.
+_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest")
+#: The variable (one per record type: a scan reads its own only) holding the record ids
+#: with a row in more than one of the snapshot's state files (moved between roots).
+SHARED = "tuyen_shared_"
 #: A tier's current-state files (``sinks.compact``): ``<tier>/current/record_type=<rt>/
 #: current+<digest>.parquet``, the latest row (deletes included) of every record of the
 #: root's merged files of that record type, ``<digest>`` naming exactly those files.
@@ -295,8 +298,7 @@ def _root_of(path: str) -> str:
 
 def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
     """The snapshot's lists (:data:`_SNAPSHOT_PARTS`) per record type, from one listing
-    (of one root or several: each root's state file is matched to that root's merged files;
-    ``shared`` is left empty, :func:`snapshot` fills it)."""
+    (of one root or several: each root's state file is matched to that root's merged files)."""
     snap: dict[str, dict[str, list[str]]] = {
         rt.value: {part: [] for part in _SNAPSHOT_PARTS} for rt in RecordType
     }
@@ -328,17 +330,22 @@ def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
     return snap
 
 
-def _share(con: duckdb.DuckDBPyConnection, snap: dict[str, dict[str, list[str]]]) -> None:
-    """Fill each record type's ``shared`` list: the record ids with a row in more than one
-    of its state files (one row per record in each: a record found in two roots' files)."""
-    for lists in snap.values():
+def _shared(
+    con: duckdb.DuckDBPyConnection, snap: dict[str, dict[str, list[str]]]
+) -> dict[str, list[str]]:
+    """Per record type, the record ids with a row in more than one of its state files (one
+    row per record in each: a record found in two roots' files)."""
+    out: dict[str, list[str]] = {}
+    for rt, lists in snap.items():
+        row = None
         if len(lists["state"]) > 1:
             row = con.execute(
                 "SELECT coalesce(list(record_id), []) FROM (SELECT record_id FROM "
                 "read_parquet($1) GROUP BY record_id HAVING count(*) > 1)",
                 [lists["state"]],
             ).fetchone()
-            lists["shared"] = list(row[0]) if row else []
+        out[rt] = list(row[0]) if row else []
+    return out
 
 
 def _changes_sql(
@@ -390,7 +397,7 @@ def _current_sql(
         return f"SELECT * FROM raw.{_ident(rt.value)} {rank}"
     state = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "state", _NO_FILES))
     rest = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "rest", _list(globs)))
-    shared = f"SELECT unnest({_snapshot_list(rt, 'shared', _NO_FILES)}) AS record_id"
+    shared = f"SELECT unnest(coalesce(getvariable({_lit(SHARED + rt.value)}), [])) AS record_id"
     newer = f"SELECT record_id FROM ({rest}) UNION ALL {shared}"
     return (
         f"SELECT s.* FROM ({state}) s ANTI JOIN ({newer}) n ON s.record_id = n.record_id "
@@ -684,12 +691,16 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
         yield con  # read a snapshot
         return
     snap = _classify(files)
-    _share(con, snap)
+    shared = _shared(con, snap)
+    for rt, ids in shared.items():
+        con.execute(f"SET VARIABLE {SHARED}{rt} = CAST($1 AS VARCHAR[])", [ids])
     con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [snap])
     try:
         yield con
     finally:
         con.execute(f"RESET VARIABLE {SNAPSHOT}")
+        for rt in shared:
+            con.execute(f"RESET VARIABLE {SHARED}{rt}")
 
 
 def build_catalog(

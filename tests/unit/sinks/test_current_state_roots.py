@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sinks.catalog import SNAPSHOT, open_catalog, snapshot
+from sinks.catalog import SHARED, open_catalog, snapshot
 from tests.unit.sinks.test_current_state import (
     CURRENT,
     MONTHS,
@@ -26,7 +26,7 @@ from tests.unit.sinks.test_current_state import (
     _write,
 )
 
-SHARED = f"SELECT list_sort(getvariable('{SNAPSHOT}').immunization.shared)"
+SHARED_IDS = f"SELECT list_sort(getvariable('{SHARED}immunization'))"
 PROVINCES = ("01", "02", "03")
 
 
@@ -53,7 +53,7 @@ def _exact(roots: list[Path]) -> tuple[list[tuple[Any, ...]], int, list[str]]:
     with snapshot(con):
         got = con.execute(CURRENT).fetchall()
         used = con.execute(STATE_LIST).fetchone()
-        shared = con.execute(SHARED).fetchone()
+        shared = con.execute(SHARED_IDS).fetchone()
     assert got == expected
     ids = [s.split(":", 1)[1] for s in shared[0]] if shared and shared[0] else []
     return list(got), int(used[0]) if used else 0, ids

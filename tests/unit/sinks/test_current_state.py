@@ -68,10 +68,10 @@ def _compact(root: Path) -> None:
 
 
 def _exact(
-    root: Path, province: str | list[str] | None = None
+    root: Path | list[str], province: str | list[str] | None = None
 ) -> tuple[list[tuple[Any, ...]], int]:
     """(current rows through a snapshot, state files it read), checked against the rows
-    ranked over every file (no snapshot)."""
+    ranked over every file (no snapshot); ``root`` may be several roots."""
     con = open_catalog(root, "province", province=province)
     expected = con.execute(CURRENT).fetchall()
     with snapshot(con):

@@ -25,6 +25,7 @@ from tests.unit.sinks.test_current_state import (
     _states,
     _write,
 )
+from tests.unit.sinks.test_current_state import _exact as _exact_one
 
 SHARED_IDS = f"SELECT list_sort(getvariable('{SHARED}immunization'))"
 PROVINCES = ("01", "02", "03")
@@ -147,15 +148,7 @@ def _restricted(roots: list[Path], provinces: list[str]) -> tuple[list[tuple[Any
     """(current rows of a catalog restricted to ``provinces`` through a snapshot, state files
     read), checked against ranking every row of those provinces (no snapshot)."""
     there = [str(r) for r in roots if r.exists()]
-    if not there:
-        return [], 0
-    con = open_catalog(there, "province", province=provinces)
-    expected = con.execute(CURRENT).fetchall()
-    with snapshot(con):
-        got = con.execute(CURRENT).fetchall()
-        used = con.execute(STATE_LIST).fetchone()
-    assert got == expected
-    return list(got), int(used[0]) if used else 0
+    return _exact_one(there, provinces) if there else ([], 0)
 
 
 def test_province_restricted_catalogs_read_the_state_files_of_whole_roots(tmp_path: Path) -> None:

@@ -676,7 +676,8 @@ def open_catalog(
 def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Within the block, every query on ``con`` reads ONE listing of the root's record files,
     taken on entry: the change views then read merged files as they are (merge-on-read, see
-    :func:`_changes_sql`), and a report's queries all see the same files. A file removed
+    :func:`_changes_sql`), and a report's queries all see the same files (over several
+    roots it also reads the listed state files' record ids once, :func:`_shared`). A file removed
     since (compaction) fails a query with "file not found" (retry); a file added since is
     not read. Variables are per connection: a ``con.cursor()`` has none until it takes its
     own, so concurrent requests never share one. Nested: the outer snapshot is kept. On a

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,12 +28,13 @@ import pyarrow.parquet as pq
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
-from sinks.catalog import open_catalog
+from sinks.catalog import SHARED, SNAPSHOT, STATE_DIR, open_catalog, snapshot
 from sinks.columns import arrow_schema, tier_columns
 from sinks.compact import compact
 from sinks.config import CompactConfig
 from sinks.reports import ReportRequest, run_report
 from sinks.reports.config import source_tier
+from sinks.roots import StoreRoots
 
 T = TypeVar("T")
 
@@ -261,15 +263,23 @@ def _timed(fn: Callable[[], T]) -> tuple[float, float, T]:
     return time.perf_counter() - wall, time.process_time() - cpu, got
 
 
-def _report_vs_scan(root: Path, tier: str, h: Hierarchy, written: int, label: str) -> BenchResult:
+def _report_vs_scan(
+    root: Path | list[str], tier: str, h: Hierarchy, written: int, label: str
+) -> BenchResult:
+    """The report over ``root`` (or over several roots: every province's, as ``tuyen
+    report`` national opens them) beside one scan of the same files."""
+    roots = [str(root)] if isinstance(root, Path) else root
     request = ReportRequest(kind="health", tier="national", period="2026", principal="national")
-    glob = f"{root}/{tier}/province=*/record_type=*/month=*/*.parquet"
+    globs = ", ".join(f"'{r}/{tier}/province=*/record_type=*/month=*/*.parquet'" for r in roots)
     scan_sql = (
         f"SELECT record_type, province_code, event_month, count(*), count(DISTINCT record_id) "
-        f"FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true) "
+        f"FROM read_parquet([{globs}], hive_partitioning = true, union_by_name = true) "
         "GROUP BY ALL"
     )
-    report_s, report_cpu, report = _timed(lambda: run_report(open_catalog(root, tier), h, request))
+    opened = roots[0] if len(roots) == 1 else roots
+    report_s, report_cpu, report = _timed(
+        lambda: run_report(open_catalog(opened, tier), h, request)
+    )
     scan_s, scan_cpu, rows = _timed(lambda: duckdb.connect().execute(scan_sql).fetchall())
     assert rows and (report.numerator("outpatient_visits_per_capita") or 0) > 0
     return BenchResult(
@@ -281,7 +291,8 @@ def _report_vs_scan(root: Path, tier: str, h: Hierarchy, written: int, label: st
         target="≤1.5× one scan (issue 17)",
         extra={
             "changes": written,
-            "files": sum(1 for _ in (root / tier).rglob("*.parquet")),
+            "roots": len(roots),
+            "files": sum(1 for r in roots for _ in (Path(r) / tier).rglob("*.parquet")),
             "changes_per_s_report": round(written / report_s),
             "times_scan_wall": round(report_s / scan_s, 2),
             "times_scan_cpu": round(report_cpu / scan_cpu, 2),
@@ -321,7 +332,52 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             "compact_state_cpu_us_per_row": round(got.state_cpu_s * 1e6 / max(got.rows_in, 1), 3),
         }
     )
-    return [fresh, compacted]
+    return [fresh, compacted, _several_roots(ctx, h, total, tier)]
+
+
+def _several_roots(ctx: BenchContext, h: Hierarchy, total: int, tier: str) -> BenchResult:
+    """As many changes at the stations of three provinces, each province in its own root
+    (``StoreRoots``, as deployed), every root compacted but the last month: the report reads
+    each root's current-state file and ranks the records found in two roots' files."""
+    at = date(2026, 6, 1)
+    codes = tuple(u.code for u in h.units("province", at) if h.stations_in(u.code, at))[:3]
+    staging = ctx.workdir / "reports-staging"
+    written = generate(staging, total, h, provinces=codes, tiers=(tier,))
+    layout = StoreRoots.under(str(ctx.workdir / "reports-roots"))
+    roots = layout.province_roots(codes)
+    for code in codes:
+        target = Path(layout.province_root(code)) / tier / f"province={code}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (staging / tier / f"province={code}").rename(target)
+    cpu = 0.0
+    for root in roots:
+        config = CompactConfig(
+            store_root=root, min_file_age_s=0, min_files=1, before_month=MONTHS[-1]
+        )
+        cpu += _timed(partial(compact, config))[1]
+    result = _report_vs_scan(roots, tier, h, written, f" ({len(roots)} province roots, compacted)")
+    # the same report ranking every row (the state files moved aside), same run
+    request = ReportRequest(kind="health", tier="national", period="2026", principal="national")
+    states = [Path(r) / tier / STATE_DIR for r in roots]
+    for d in states:
+        d.rename(d.with_name("current-aside"))
+    _, rank_cpu, _ = _timed(lambda: run_report(open_catalog(roots, tier), h, request))
+    for d in states:
+        d.with_name("current-aside").rename(d)
+    con = open_catalog(roots, tier)
+    with snapshot(con):
+        row = con.execute(f"SELECT getvariable('{SNAPSHOT}')").fetchone()
+        lists = list(row[0].values()) if row else []
+        shared = [con.execute(f"SELECT len(getvariable('{SHARED}{rt}'))").fetchone() for rt in MIX]
+    result.extra.update(
+        {
+            "compact_cpu_s": round(cpu, 2),
+            "ranking_every_row_cpu_us_per_change": round(rank_cpu * 1e6 / written, 3),
+            "state_files": sum(len(x["state"]) for x in lists),
+            "records_in_two_roots": sum(r[0] for r in shared if r and r[0]),
+        }
+    )
+    return result
 
 
 if __name__ == "__main__":

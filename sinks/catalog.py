@@ -43,7 +43,9 @@ the same files. ``RT_changes`` then reads the merged files (``sinks.compact``) o
 that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`),
 and ``RT`` reads compaction's current-state file of the record type when it covers exactly
 the merged files listed, ranking again only the records that also have a row elsewhere
-(:func:`_current_sql`; a catalog over one whole root only).
+(:func:`_current_sql`; over several roots each root's own file, the records found in two
+roots' files ranked again; a catalog restricted to some provinces reads a root's file only
+when those provinces hold every merged file of that root, else it ranks every row).
 Without a snapshot, and in a catalog file, every row is deduplicated over the glob, as
 listed at query time. Both forms come from the same definitions here.
 
@@ -98,6 +100,7 @@ __all__ = [
     "MERGED_MARK",
     "OPERATORS",
     "PORTABLE_STORAGE",
+    "SHARED",
     "SNAPSHOT",
     "STATE_DIR",
     "build_catalog",
@@ -227,8 +230,13 @@ _RECORD_DIR = re.compile(r"/record_type=([^/]+)/month=[^/]+$")
 #: nothing else (read as they are); ``touched``, the merged files of folders that also hold
 #: other files, and ``tail``, every other file (deduplicated together); ``every``, all;
 #: ``state``, the record type's current-state file when it covers exactly the merged files
-#: listed (else none), and ``rest``, the files it does not cover (all when there is none).
+#: listed (else none), and ``rest``, the files it does not cover (all when there is none);
+#: over several roots, ``state`` holds each root's matching file and ``rest`` the files they
+#: do not cover.
 _SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest")
+#: The variable (one per record type: a scan reads its own only) holding the record ids
+#: with a row in more than one of the snapshot's state files (moved between roots).
+SHARED = "tuyen_shared_"
 #: A tier's current-state files (``sinks.compact``): ``<tier>/current/record_type=<rt>/
 #: current+<digest>.parquet``, the latest row (deletes included) of every record of the
 #: root's merged files of that record type, ``<digest>`` naming exactly those files.
@@ -282,35 +290,62 @@ def state_sql(tier: str, source: str) -> str:
     )
 
 
+def _root_of(path: str) -> str:
+    """The ``<root>/<tier>`` a record file or a current-state file of a listing is under."""
+    mark = "/province=" if _STATE_FILE.search(path) is None else f"/{STATE_DIR}/record_type="
+    return path[: path.rindex(mark)]
+
+
 def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
-    """The snapshot's lists (:data:`_SNAPSHOT_PARTS`) per record type, from one listing."""
+    """The snapshot's lists (:data:`_SNAPSHOT_PARTS`) per record type, from one listing
+    (of one root or several: each root's state file is matched to that root's merged files)."""
     snap: dict[str, dict[str, list[str]]] = {
         rt.value: {part: [] for part in _SNAPSHOT_PARTS} for rt in RecordType
     }
     folders: dict[str, list[str]] = {}
-    states: dict[str, dict[str, str]] = {}
+    states: dict[tuple[str, str], dict[str, str]] = {}  # (root, rt) -> name -> path
     for f in sorted(files):
         m = _STATE_FILE.search(f)
         if m:
-            states.setdefault(m.group(1), {})[f.rsplit("/", 1)[-1]] = f
+            states.setdefault((_root_of(f), m.group(1)), {})[f.rsplit("/", 1)[-1]] = f
             continue
         folders.setdefault(f.rsplit("/", 1)[0], []).append(f)
+    per_root: dict[tuple[str, str], dict[str, list[str]]] = {}
     for folder, names in folders.items():
         m = _RECORD_DIR.search(folder)
-        lists = snap.get(m.group(1)) if m else None
-        if lists is None:
+        if m is None or m.group(1) not in snap:
             continue
+        lists = per_root.setdefault((_root_of(names[0]), m.group(1)), {"merged": [], "tail": []})
         merged = [MERGED_MARK in f.rsplit("/", 1)[-1] for f in names]
         for f, is_merged in zip(names, merged, strict=True):
             part = "tail" if not is_merged else "clean" if all(merged) else "touched"
-            lists[part].append(f)
-            lists["every"].append(f)
-    for rt, lists in snap.items():
-        covered = lists["clean"] + lists["touched"]
-        state = states.get(rt, {}).get(state_name(covered)) if covered else None
-        lists["state"] = [state] if state else []
-        lists["rest"] = lists["tail"] if state else lists["every"]
+            snap[m.group(1)][part].append(f)
+            snap[m.group(1)]["every"].append(f)
+            lists["merged" if is_merged else "tail"].append(f)
+    for (root, rt), lists in sorted(per_root.items()):
+        covered = lists["merged"]
+        state = states.get((root, rt), {}).get(state_name(covered)) if covered else None
+        snap[rt]["state"] += [state] if state else []
+        snap[rt]["rest"] += lists["tail"] if state else covered + lists["tail"]
     return snap
+
+
+def _shared(
+    con: duckdb.DuckDBPyConnection, snap: dict[str, dict[str, list[str]]]
+) -> dict[str, list[str]]:
+    """Per record type, the record ids with a row in more than one of its state files (one
+    row per record in each: a record found in two roots' files)."""
+    out: dict[str, list[str]] = {}
+    for rt, lists in snap.items():
+        row = None
+        if len(lists["state"]) > 1:
+            row = con.execute(
+                "SELECT coalesce(list(record_id), []) FROM (SELECT record_id FROM "
+                "read_parquet($1) GROUP BY record_id HAVING count(*) > 1)",
+                [lists["state"]],
+            ).fetchone()
+        out[rt] = list(row[0]) if row else []
+    return out
 
 
 def _changes_sql(
@@ -351,13 +386,19 @@ def _current_sql(
     latest row over every file, because the state file holds the latest row of each record
     over the files it covers. Without a state file (no snapshot, none written, or one that
     no longer matches the merged files) ``rest`` is every file: every row is ranked, as the
-    glob lists it at query time."""
+    glob lists it at query time.
+
+    Over several roots each root's matching file is in ``state`` (a root without one has
+    every file in ``rest``), and the records with a row in more than one of them
+    (``shared``: moved between roots) are ranked with the rest too: a record in one state
+    file only and in no other file has its latest row there."""
     rank = f"QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1"
     if portable:
         return f"SELECT * FROM raw.{_ident(rt.value)} {rank}"
     state = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "state", _NO_FILES))
     rest = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "rest", _list(globs)))
-    newer = f"SELECT record_id FROM ({rest})"
+    shared = f"SELECT unnest(coalesce(getvariable({_lit(SHARED + rt.value)}), [])) AS record_id"
+    newer = f"SELECT record_id FROM ({rest}) UNION ALL {shared}"
     return (
         f"SELECT s.* FROM ({state}) s ANTI JOIN ({newer}) n ON s.record_id = n.record_id "
         f"UNION ALL SELECT * FROM (SELECT s.* FROM ({state}) s SEMI JOIN ({newer}) n "
@@ -478,8 +519,9 @@ def catalog_sql(
     stmts.append(f"CREATE OR REPLACE VIEW dlq AS {summary}")
     if not portable:
         listing = [g for prov in provs for g in globs(tier, prov, *_RECORD_FILES)]
-        if province is None and len(globs.stores) == 1:  # state files are over a whole root
-            listing += globs(tier, STATE_DIR, "record_type=*", "*.parquet")
+        # each root's state files (over its whole root: under a province restriction, one
+        # matches only when the provinces read hold every merged file of the root)
+        listing += globs(tier, STATE_DIR, "record_type=*", "*.parquet")
         stmts.append(f"CREATE OR REPLACE MACRO {_LISTING}() AS TABLE {_listing_sql(listing)}")
     return stmts
 
@@ -634,7 +676,8 @@ def open_catalog(
 def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Within the block, every query on ``con`` reads ONE listing of the root's record files,
     taken on entry: the change views then read merged files as they are (merge-on-read, see
-    :func:`_changes_sql`), and a report's queries all see the same files. A file removed
+    :func:`_changes_sql`), and a report's queries all see the same files (over several
+    roots it also reads the listed state files' record ids once, :func:`_shared`). A file removed
     since (compaction) fails a query with "file not found" (retry); a file added since is
     not read. Variables are per connection: a ``con.cursor()`` has none until it takes its
     own, so concurrent requests never share one. Nested: the outer snapshot is kept. On a
@@ -648,11 +691,17 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
     except duckdb.CatalogException:  # not an in-memory catalog (a catalog file): no views to
         yield con  # read a snapshot
         return
-    con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [_classify(files)])
+    snap = _classify(files)
+    shared = _shared(con, snap)
+    for rt, ids in shared.items():
+        con.execute(f"SET VARIABLE {SHARED}{rt} = CAST($1 AS VARCHAR[])", [ids])
+    con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [snap])
     try:
         yield con
     finally:
         con.execute(f"RESET VARIABLE {SNAPSHOT}")
+        for rt in shared:
+            con.execute(f"RESET VARIABLE {SHARED}{rt}")
 
 
 def build_catalog(

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,10 +285,13 @@ class Pipeline:
             svc.start()
 
     # -- progress -----------------------------------------------------------------------
-    def groups(self) -> dict[str, list[str]]:
-        """Each consumer group of the pipeline and the topics it must have consumed."""
+    def groups(self, sinks: Collection[str] | None = None) -> dict[str, list[str]]:
+        """Each consumer group of the pipeline (the stream worker's, and the sinks' of
+        ``sinks`` if given) and the topics it must have consumed."""
         groups = {self.prefix + APP_ID: [topic_name(RAW, self.prefix)]}
         for name in self.sink_names:
+            if sinks is not None and name not in sinks:
+                continue
             if self.record_topics == "province" and name in RECORD_SINKS:
                 for code in self.provinces:
                     groups[sink_group(name, self.prefix, code)] = [
@@ -308,13 +311,15 @@ class Pipeline:
         *,
         settle_s: float = 3.0,
         on_progress: Callable[[dict[str, int]], None] | None = None,
+        sinks: Collection[str] | None = None,
     ) -> None:
-        """Wait until every group has committed to the end of its topics, and the end
-        offsets did not move for ``settle_s`` (stages feed each other)."""
+        """Wait until every group (the worker's and those of ``sinks`` if given) has
+        committed to the end of its topics, and the end offsets did not move for
+        ``settle_s`` (stages feed each other)."""
         deadline = time.monotonic() + timeout_s
         settled_since: float | None = None
         last_ends: dict[str, int] | None = None
-        groups = self.groups()
+        groups = self.groups(sinks)
         topics = sorted({t for ts in groups.values() for t in ts})
         probe = LagProbe(self.kafka)
         try:

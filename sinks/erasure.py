@@ -45,6 +45,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sinks.config import RECORD_SINKS
 from sinks.exceptions import StoreWriteError
 
 __all__ = [
@@ -69,7 +70,7 @@ _KEY = "key-"
 #: What the register's key check hashes (not a health id: never matches a row).
 _KEY_CHECK = "erasure-key-check"
 _KEYED = ("record_key", "health_id", "mother_health_id")
-RECORD_LEVEL = ("district", "province")
+RECORD_LEVEL = RECORD_SINKS  # the record-level tiers: their store folders are named as the sinks
 _DIGITS = re.compile(rb"[0-9]{10,}")
 _HASH = re.compile(r"[0-9a-z]{8,128}")
 

@@ -55,7 +55,6 @@ __all__ = ["DEFAULT_DLQ_RETENTION_DAYS", "Purge", "PurgeReport", "expire_dlq"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_DLQ_RETENTION_DAYS = 30
-RECORD_LEVEL_TIERS = RECORD_LEVEL
 
 
 @dataclass
@@ -111,7 +110,7 @@ class Purge:
         try:
             self.step0_register(subject, pseudonym)
             by_subject = Erased(subjects=frozenset([subject]))
-            for tier in RECORD_LEVEL_TIERS:  # 1. record-level tiers
+            for tier in RECORD_LEVEL:  # 1. record-level tiers
                 self._rewrite(self.store, tier, by_subject, report)
             self._rewrite(self.dlq_store, DLQ_DIR, by_subject, report)  # 2. the quarantine
             by_pseudonym = Erased(pseudonyms=frozenset([pseudonym]))  # 3. the national tier

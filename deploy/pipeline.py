@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from deploy.anchors import erasure_key_text
 from deploy.exceptions import DeployError
 from deploy.principals import STREAMS, province_sink, sink_principal
-from deploy.settings import kafka_env
+from deploy.settings import SECRET_FIELDS, SINK_SECRET_FIELDS, env_name, kafka_env
 from schemas.kafka import KafkaConnection, consumer
 from schemas.process import die_with_parent
 from schemas.topics import (
@@ -54,6 +54,20 @@ _SINK_TOPIC = {
     "dlq": DLQ,
     "signoff": SIGNOFF,
 }
+
+
+def _secret_text(env: Mapping[str, str], var: str) -> str | None:
+    """A secret of ``env`` given inline (``var``) or as a file (``var_FILE``, read as
+    deploy.settings reads it); ``None`` when unset or unreadable."""
+    if env.get(var):
+        return env[var]
+    path = env.get(var + "_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def tuyen_executable() -> str:
@@ -182,15 +196,21 @@ class Pipeline:
         return env
 
     def sink_env(self, principal: str) -> dict[str, str]:
-        """A sink's environment: never the pseudonym key; the erasure key derived from it
-        instead when the run has one (what an operator gives the sinks, `tuyen keys
-        erasure-key`), unless the run sets its own."""
+        """A sink's environment: no secret but its own (``SINK_SECRET_FIELDS``: its Kafka
+        credentials, the erasure key), neither ``X`` nor ``X_FILE`` — never the pseudonym
+        key; the erasure key derived from it instead when the run has one (what an operator
+        gives the sinks, `tuyen keys erasure-key`), unless the run sets its own."""
         env = self.env(principal)
-        key = env.pop("TUYEN_PSEUDONYM_KEY", None)
-        if key is not None and "TUYEN_ERASURE_KEY" not in env:
+        key = _secret_text(env, env_name("pseudonym_key"))
+        for name in SECRET_FIELDS:
+            if name not in SINK_SECRET_FIELDS:
+                env.pop(env_name(name), None)
+                env.pop(env_name(name) + "_FILE", None)
+        erasure = env_name("erasure_key")
+        if key is not None and erasure not in env and erasure + "_FILE" not in env:
             # a weak key: the sinks get none (and refuse to start outside development mode)
             with contextlib.suppress(WeakPseudonymKey):
-                env["TUYEN_ERASURE_KEY"] = erasure_key_text(key, development=True)
+                env[erasure] = erasure_key_text(key, development=True)
         return env
 
     def build(self) -> None:

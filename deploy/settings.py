@@ -58,7 +58,8 @@ and the development pseudonym key are used and a WARNING says so (``deploy.ancho
 is derived from the pseudonym key once by the operator: ``tuyen keys erasure-key``
 (``deploy.anchors.derive_erasure_key``); ``tuyen purge`` refuses one that does not match. In
 development mode, when unset, it is derived from the pseudonym key the process has (the
-development one when that is unset) and a WARNING says so.
+development one when that is unset) and a WARNING says so. A sink holds no other secret
+(:data:`SINK_SECRET_FIELDS`).
 
 (A) required by whatever checks monthly sign-off decisions: the ``signoff`` sink, ``tuyen
 report approve|send-back|lock`` and ``tuyen portal serve``; in development mode the development
@@ -90,7 +91,7 @@ from schemas.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 from schemas.topics import RecordTopics
 from sinks.roots import CODE, StoreRoots
 
-__all__ = ["SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
+__all__ = ["SECRET_FIELDS", "SINK_SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
 
 #: Settings that are secrets: ``SecretStr``, never logged, readable from ``<VAR>_FILE``.
 SECRET_FIELDS: Final = (
@@ -102,6 +103,11 @@ SECRET_FIELDS: Final = (
     "kafka_sasl_password",
     "kafka_ssl_key_password",
 )
+
+#: The only secrets a sink process may hold (its Kafka credentials, the erasure key): every
+#: other secret of :data:`SECRET_FIELDS`, in either form (``X`` and ``X_FILE``), is taken out
+#: of a sink's environment (``deploy.pipeline.Pipeline.sink_env``; the manifests mount no more).
+SINK_SECRET_FIELDS: Final = ("erasure_key", "kafka_sasl_password", "kafka_ssl_key_password")
 
 _ENV_PREFIX: Final = "TUYEN_"
 

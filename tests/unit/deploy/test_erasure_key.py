@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 import deploy.cli.common
 import sinks.consumer
 from deploy.anchors import erasure_key_text
 from deploy.cli.root import app
+from deploy.settings import SECRET_FIELDS, SINK_SECRET_FIELDS, env_name
 from sinks.config import SinkConfig
 from sinks.consumer import SinkStats
 from sinks.erasure import REGISTER_DIR, ErasedWrites, Register, erasure_hasher, key_check
@@ -190,3 +193,87 @@ def test_a_pipelines_sinks_get_the_derived_key_never_the_pseudonym_key(tmp_path:
     sink = p.services["sinks"].env
     assert "TUYEN_PSEUDONYM_KEY" not in sink
     assert sink["TUYEN_ERASURE_KEY"] == erasure_key_text(KEY)
+
+
+#: The secrets no sink may hold, each as ``X`` and as ``X_FILE``.
+_NOT_FOR_SINKS = [env_name(n) for n in SECRET_FIELDS if n not in SINK_SECRET_FIELDS]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    forms=st.fixed_dictionaries(
+        {v: st.sampled_from(["", "inline", "file", "both"]) for v in _NOT_FOR_SINKS}
+    ),
+    from_os=st.booleans(),
+)
+def test_a_sink_holds_no_secret_but_its_own_in_any_form(
+    tmp_path_factory: pytest.TempPathFactory, forms: dict[str, str], from_os: bool
+) -> None:
+    """Every secret a sink must not hold (the pseudonym key, the access log's and the
+    portal's keys, the monitor's token) is taken out of its environment whether the run gives
+    it inline, as ``_FILE`` or both, from its own environment or the pipeline's; the erasure
+    key is derived from the pseudonym key however that was given; the worker keeps them."""
+    tmp = tmp_path_factory.mktemp("secrets")
+    given_env: dict[str, str] = {}
+    for var, form in forms.items():
+        value = KEY if var == "TUYEN_PSEUDONYM_KEY" else base64.b64encode(os.urandom(32)).decode()
+        if form in ("inline", "both"):
+            given_env[var] = value
+        if form in ("file", "both"):
+            path = tmp / var.lower()
+            path.write_text(value + "\n", encoding="utf-8")
+            given_env[var + "_FILE"] = str(path)
+    p = _pipeline(tmp, "")
+    saved = dict(os.environ)
+    try:
+        if from_os:
+            os.environ.update(given_env)
+        else:
+            p.extra_env = given_env
+        p.build()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    sink = p.services["sinks"].env
+    held = sorted(v for v in sink for s in _NOT_FOR_SINKS if v in (s, s + "_FILE"))
+    assert held == [], held
+    assert not [v for v in sink.values() if v in given_env.values()]
+    if forms["TUYEN_PSEUDONYM_KEY"]:
+        assert sink["TUYEN_ERASURE_KEY"] == erasure_key_text(KEY)
+    else:
+        assert "TUYEN_ERASURE_KEY" not in sink
+    assert {k: v for k, v in p.services["worker-1"].env.items() if k in given_env} == given_env
+
+
+def test_a_runs_own_erasure_key_file_is_not_doubled(tmp_path: Path) -> None:
+    """The run gives the sinks their erasure key as a file: the sink gets that file and no
+    inline key besides it (both would be refused at start)."""
+    path = tmp_path / "erasure_key"
+    path.write_text(erasure_key_text(KEY), encoding="utf-8")
+    p = _pipeline(tmp_path, "")
+    p.extra_env = {"TUYEN_PSEUDONYM_KEY": KEY, "TUYEN_ERASURE_KEY_FILE": str(path)}
+    p.build()
+    sink = p.services["sinks"].env
+    assert sink["TUYEN_ERASURE_KEY_FILE"] == str(path)
+    assert "TUYEN_ERASURE_KEY" not in sink and "TUYEN_PSEUDONYM_KEY" not in sink
+
+
+def test_a_started_sink_process_has_no_pseudonym_key_file(tmp_path: Path) -> None:
+    """The sink process as started (its /proc environ, not the mapping handed to Popen)
+    holds neither form of the pseudonym key when the run was given it as a file."""
+    path = tmp_path / "pseudonym_key"
+    path.write_text(KEY + "\n", encoding="utf-8")
+    p = _pipeline(tmp_path, "")
+    p.sink_names = ["dlq"]
+    p.extra_env = {"TUYEN_PSEUDONYM_KEY_FILE": str(path)}
+    p.build()
+    svc = p.services["sinks"]
+    svc.start()
+    try:
+        assert svc.proc is not None
+        environ = Path(f"/proc/{svc.proc.pid}/environ").read_bytes().split(b"\0")
+    finally:
+        svc.kill()
+    names = {e.split(b"=", 1)[0].decode() for e in environ if e}
+    assert "TUYEN_PSEUDONYM_KEY_FILE" not in names and "TUYEN_PSEUDONYM_KEY" not in names
+    assert "TUYEN_ERASURE_KEY" in names

@@ -225,6 +225,11 @@ def sink_roots(
 def compact(
     ctx: typer.Context,
     root: str = typer.Option(None, help="One root (default: every owner's root)."),
+    province: str = typer.Option(
+        None,
+        help="One province's root only (TUYEN_PROVINCE_ROOT with its code): what a job "
+        "holding that province's store credentials alone runs.",
+    ),
     before_month: str = typer.Option(
         None, help="Compact months before YYYY-MM (default: the current month)."
     ),
@@ -233,8 +238,17 @@ def compact(
     """Merge small files of closed partitions (idempotent; safe while readers read)."""
     s = settings(ctx)
     roots = s.store_roots()
+    if root is not None and province is not None:
+        fail("--root and --province name one root each: give one of them")
     if root is not None:
         targets = [root]
+    elif province is not None:
+        from schemas.hierarchy import HierarchyError
+
+        try:
+            targets = [roots.province_root(province)]
+        except HierarchyError as exc:
+            fail(f"--province {province!r}: {exc.message}")
     else:
         local = "://" not in roots.province or roots.province.startswith("file://")
         targets = [

@@ -401,6 +401,79 @@ def sinks_yaml() -> str:
     return _dump(docs, "deploy/principals.py and the province list")
 
 
+#: When each province's compaction runs (Vietnam time, at night; a minute per province so
+#: that the jobs do not all start at once).
+COMPACT_HOUR = 1
+COMPACT_TZ = "Asia/Ho_Chi_Minh"
+
+
+def province_compact_cronjob(code: str, minute: int) -> dict[str, Any]:
+    """``tuyen compact --province <code>`` nightly: merges the small files of that province's
+    closed months and applies the erasure register while it rewrites them, so it holds the
+    erasure key (never the pseudonym key) and that province's store credentials alone; no
+    Kafka principal (it reads no topic), no service account token, non-root, read-only
+    root filesystem, never two at once."""
+    app = f"tuyen-compact-province-{code}"
+    labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "compact"}
+    container = {
+        "name": "compact",
+        "image": IMAGE,
+        "command": ["tuyen", "compact", "--province", code],
+        "envFrom": [
+            {"configMapRef": {"name": "tuyen-settings"}},
+            {"secretRef": {"name": province_store_secret(code)}},
+        ],
+        "env": [ERASURE_KEY_ENV],
+        "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "home", "mountPath": "/var/lib/tuyen"},
+            {"name": "erasure-key", "mountPath": ERASURE_KEY_DIR, "readOnly": True},
+        ],
+    }
+    pod = {
+        "restartPolicy": "OnFailure",  # idempotent: a retry finishes the job
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        "containers": [container],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "home", "emptyDir": {}},
+            erasure_key_volume(),
+        ],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": app, "labels": labels},
+        "spec": {
+            "schedule": f"{minute % 60} {COMPACT_HOUR + minute // 60} * * *",
+            "timeZone": COMPACT_TZ,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "backoffLimit": 3,
+                    "template": {"metadata": {"labels": labels}, "spec": pod},
+                },
+            },
+        },
+    }
+
+
+def compact_yaml() -> str:
+    docs = [province_compact_cronjob(c, i) for i, c in enumerate(province_codes())]
+    return _dump(docs, "the province list (a compaction CronJob per province root)")
+
+
 COMPOSE = ROOT / "deploy" / "compose"
 
 
@@ -437,6 +510,23 @@ def compose_provinces_yaml() -> str:
             "volumes": [f"store-province-{code}:/data/store/province-{code}"],
             "depends_on": {"topics": {"condition": "service_completed_successfully"}},
         }
+        # `docker compose run --rm compact-province-<code>` (host cron, nightly): a one-shot
+        # job, not started by `up`; no Kafka, the erasure key and its province's volume only
+        services[f"compact-province-{code}"] = {
+            "image": tuyen["image"],
+            "restart": "no",
+            "init": True,
+            "profiles": ["jobs"],
+            "command": ["tuyen", "compact", "--province", code],
+            "environment": {
+                k: v
+                for k, v in tuyen["environment"].items()
+                if k != "KAFKA_BOOTSTRAP" and not k.startswith("TUYEN_KAFKA_")
+            }
+            | {"TUYEN_ERASURE_KEY_FILE": "/run/secrets/erasure_key"},
+            "secrets": ["erasure_key"],
+            "volumes": [f"store-province-{code}:/data/store/province-{code}"],
+        }
     doc = {
         "services": services,
         "secrets": {
@@ -455,6 +545,7 @@ def outputs() -> dict[Path, str]:
         K8S / "kafka" / "topics.yaml": topics_yaml(),
         K8S / "kafka" / "users.yaml": users_yaml(),
         K8S / "apps" / "sinks.yaml": sinks_yaml(),
+        K8S / "apps" / "compact.yaml": compact_yaml(),
         K8S / "monitoring" / "prometheusrule.yaml": prometheus_rule_yaml(),
         K8S / "kafka" / "kafka-metrics.yaml": kafka_metrics_yaml(),
         SECURITY / "kafka-acls.sh": acls_script(),

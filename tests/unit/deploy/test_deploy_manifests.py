@@ -35,6 +35,8 @@ TUYEN_IMAGE = "tuyen"
 
 PORTAL = ("tuyen", "portal", "serve")
 SIGNOFF_SINK = ("tuyen", "sink", "signoff")
+#: A province root's compaction (a CronJob / compose job per province root).
+COMPACT_PROVINCE = ("tuyen", "compact", "--province")
 
 
 def sink_argv(name: str) -> tuple[str, ...]:
@@ -58,18 +60,27 @@ NEEDS: dict[tuple[str, ...], dict[str, str]] = {
     SIGNOFF_SINK: {"TUYEN_APPROVER_KEYS": "path", "TUYEN_ERASURE_KEY": "secret"},
     # the writers of record rows and dead letters apply the erasure register (sinks.erasure)
     **{sink_argv(n): {"TUYEN_ERASURE_KEY": "secret"} for n in ERASURE_WRITERS if n != "signoff"},
+    # compaction rewrites a province's record rows: it applies the register too
+    COMPACT_PROVINCE: {"TUYEN_ERASURE_KEY": "secret"},
 }
 #: Secrets only the workloads that need them may see (least privilege): secret → the command
 #: lines (their starts) that may have it.
 ONLY_FOR: dict[str, tuple[tuple[str, ...], ...]] = {
     "TUYEN_PSEUDONYM_KEY": (("tuyen", "streams", "worker"),),
-    "TUYEN_ERASURE_KEY": tuple(sink_argv(n) for n in ERASURE_WRITERS),
+    "TUYEN_ERASURE_KEY": (*(sink_argv(n) for n in ERASURE_WRITERS), ("tuyen", "compact")),
     "TUYEN_PORTAL_SESSION_KEY": (PORTAL,),
     "TUYEN_ACCESS_LOG_KEY": (PORTAL,),
 }
 #: Workloads that use no Kafka: they get no Kafka principal (least privilege). The portal
 #: sends its approvals to signoff.decisions (its principal may write only that topic).
-WITHOUT_KAFKA: tuple[tuple[str, ...], ...] = ()
+WITHOUT_KAFKA: tuple[tuple[str, ...], ...] = (("tuyen", "compact"),)
+
+
+def without_kafka(argv: Any) -> bool:
+    """Whether a `tuyen` command line is one of :data:`WITHOUT_KAFKA` (on its start)."""
+    return any(tuple(argv[: len(w)]) == w for w in WITHOUT_KAFKA)
+
+
 #: Every secret a manifest must never write inline (compose environment, ConfigMaps).
 SECRET_VARS = (
     "TUYEN_PSEUDONYM_KEY",
@@ -160,10 +171,19 @@ def k8s_docs() -> Iterator[tuple[Path, dict[str, Any]]]:
             yield path, doc
 
 
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Job", "CronJob"})
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a workload (a CronJob's is in its job template)."""
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]
+
+
 def k8s_containers() -> Iterator[tuple[str, dict[str, Any]]]:
     for _, doc in k8s_docs():
-        if doc.get("kind") in {"Deployment", "StatefulSet", "Job", "CronJob"}:
-            for c in doc["spec"]["template"]["spec"]["containers"]:
+        if doc.get("kind") in WORKLOAD_KINDS:
+            for c in pod_spec(doc)["containers"]:
                 yield doc["metadata"]["name"], c
 
 
@@ -395,8 +415,18 @@ def test_compose_workloads_get_their_trust_anchors_from_secrets() -> None:
         for secret, only in ONLY_FOR.items():
             if not any(argv[: len(o)] == o for o in only):
                 assert secret not in env and secret + "_FILE" not in env, f"{name}: {secret}"
-    provinces = {f"sink-province-{c}" for c in generator().province_codes()}
-    assert checked == {"streams", "monitor", "portal", "sink-signoff", "sink-dlq", *provinces}
+    codes = generator().province_codes()
+    provinces = {f"sink-province-{c}" for c in codes}
+    compacts = {f"compact-province-{c}" for c in codes}
+    assert checked == {
+        "streams",
+        "monitor",
+        "portal",
+        "sink-signoff",
+        "sink-dlq",
+        *provinces,
+        *compacts,
+    }
     declared = compose()["secrets"]
     for svc in services.values():
         for secret in compose_secret_files(svc).values():
@@ -444,6 +474,24 @@ def test_the_anchor_check_catches_a_workload_without_them() -> None:
     assert missing_anchors(("tuyen", "sink", "national"), {}, mounted) == []
 
 
+def test_compose_compacts_each_province_root_as_a_job_with_the_erasure_key_only() -> None:
+    """`docker compose run --rm compact-province-<code>` (a profile: `up` starts none):
+    `tuyen compact --province <code>` with the erasure key as a secret file, its province's
+    volume alone, no Kafka settings and no other secret."""
+    services = compose()["services"]
+    codes = generator().province_codes()
+    jobs = {n: s for n, s in services.items() if n.startswith("compact-")}
+    assert set(jobs) == {f"compact-province-{c}" for c in codes}
+    for code in codes:
+        job = jobs[f"compact-province-{code}"]
+        assert job["command"] == ["tuyen", "compact", "--province", code]
+        assert job["profiles"] == ["jobs"] and job["restart"] == "no"
+        assert job["environment"]["TUYEN_ERASURE_KEY_FILE"] == "/run/secrets/erasure_key"
+        assert set(compose_secret_files(job).values()) == {"erasure_key"}
+        assert job["volumes"] == [f"store-province-{code}:/data/store/province-{code}"]
+        assert not [n for n in job["environment"] if "KAFKA" in n or "PSEUDONYM" in n]
+
+
 def test_compose_portal_reads_the_store_and_keeps_its_state() -> None:
     services = compose()["services"]
     portal = services["portal"]
@@ -475,12 +523,19 @@ def test_compose_each_owner_has_its_own_store_and_each_service_its_own_principal
             if source.startswith("store-") and not rest.endswith(":ro"):
                 writers.setdefault(source, set()).add(name)
     for code in generator().province_codes():
-        assert writers[f"store-province-{code}"] == {f"sink-province-{code}", "sink-signoff"}
+        assert writers[f"store-province-{code}"] == {
+            f"sink-province-{code}",
+            "sink-signoff",
+            f"compact-province-{code}",  # rewrites its closed months in place
+        }
     assert writers["store-quarantine"] == {"sink-dlq", "sink-signoff"}
     assert writers["store-national"] == {"sink-national", "sink-aggregates"}
     principals = set(generator().deployed_principals())
     for name, svc in tuyen_services().items():
         env = svc.get("environment") or {}
+        if without_kafka(svc["command"]):
+            assert not [n for n in env if "KAFKA" in n], f"{name}: Kafka settings it never uses"
+            continue
         user = env["TUYEN_KAFKA_SASL_USERNAME"]
         assert user in principals, name
         assert env["TUYEN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name

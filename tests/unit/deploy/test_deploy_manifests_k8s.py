@@ -16,9 +16,7 @@ from tests.unit.deploy.test_deploy_manifests import (
     K8S,
     MONITORING,
     ONLY_FOR,
-    PORTAL,
     SECRET_VARS,
-    WITHOUT_KAFKA,
     generator,
     is_tuyen_image,
     k8s_containers,
@@ -26,6 +24,8 @@ from tests.unit.deploy.test_deploy_manifests import (
     load_yaml,
     missing_anchors,
     needs_of,
+    pod_spec,
+    without_kafka,
 )
 
 STATION = "station-<code>"
@@ -66,10 +66,10 @@ def _keys_of(env: dict[str, str]) -> set[str]:
 def workloads() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(name, pod spec, container) of every tuyen container."""
     return [
-        (doc["metadata"]["name"], doc["spec"]["template"]["spec"], c)
+        (doc["metadata"]["name"], pod_spec(doc), c)
         for _, doc in k8s_docs()
         if doc.get("kind") in {"Deployment", "StatefulSet", "Job", "CronJob"}
-        for c in doc["spec"]["template"]["spec"]["containers"]
+        for c in pod_spec(doc)["containers"]
         if is_tuyen_image(c["image"])
     ]
 
@@ -295,7 +295,7 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
         assert is_tuyen_image(c["image"]), deployment
     for deployment, pod, c in workloads():
         env = {e["name"]: e for e in c.get("env", [])}
-        if tuple(c["command"][: len(PORTAL)]) in WITHOUT_KAFKA:
+        if without_kafka(c["command"]):
             assert not [n for n in env if n.startswith("TUYEN_KAFKA_")], deployment
             assert deployment not in names, f"{deployment}: a Kafka principal it never uses"
             continue
@@ -317,6 +317,7 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
         "tuyen-portal",
         *(f"tuyen-sink-{s}" for s in generator().SINKS),
         *(f"tuyen-sink-province-{c}" for c in generator().province_codes()),
+        *(f"tuyen-compact-province-{c}" for c in generator().province_codes()),
     }
 
 
@@ -329,7 +330,10 @@ def test_each_sink_writes_its_owners_root_with_its_owners_credentials() -> None:
             if "secretRef" in ref and ref["secretRef"]["name"].startswith("tuyen-object-store"):
                 holders[ref["secretRef"]["name"]].add(deployment)
     for code in generator().province_codes():
-        assert holders[f"tuyen-object-store-province-{code}"] == {f"tuyen-sink-province-{code}"}
+        assert holders[f"tuyen-object-store-province-{code}"] == {
+            f"tuyen-sink-province-{code}",
+            f"tuyen-compact-province-{code}",  # rewrites its closed months in place
+        }
     assert holders["tuyen-object-store-quarantine"] == {"tuyen-sink-dlq"}
     assert holders["tuyen-object-store-national"] == {
         "tuyen-sink-national",
@@ -369,6 +373,7 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
             if secret_name.startswith("tuyen-") and secret_name != "tuyen-cluster-ca-cert":
                 assert volume["secret"]["defaultMode"] == 0o440, f"{name}: {secret_name}"
     provinces = {f"tuyen-sink-province-{c}" for c in generator().province_codes()}
+    compacts = {f"tuyen-compact-province-{c}" for c in generator().province_codes()}
     assert checked == {
         "tuyen-streams",
         "tuyen-monitor",
@@ -376,6 +381,7 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
         "tuyen-sink-signoff",
         "tuyen-sink-dlq",
         *provinces,
+        *compacts,
     }
     for name, pod, c in workloads():  # the writers' key, from its Secret (never the pseudonym key)
         if "TUYEN_ERASURE_KEY_FILE" in env_values(c):
@@ -404,6 +410,57 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
     for cm in by_kind("ConfigMap"):
         for secret in (*SECRET_VARS, "TUYEN_DEV"):
             assert secret not in cm.get("data", {})
+
+
+def test_each_province_root_is_compacted_by_its_own_least_privileged_cronjob() -> None:
+    """A CronJob per province root runs `tuyen compact --province <code>` with the erasure
+    key from ``tuyen-erasure-key`` mounted as a file (it rewrites record rows: the register
+    applies), that province's store credentials and nothing else: no pseudonym key nor any
+    other secret, no Kafka principal, no service account token, non-root like the sinks,
+    never two runs at once."""
+    jobs = {doc["metadata"]["name"]: doc for doc in by_kind("CronJob")}
+    codes = generator().province_codes()
+    assert set(jobs) == {f"tuyen-compact-province-{c}" for c in codes}
+    schedules = set()
+    for code in codes:
+        job = jobs[f"tuyen-compact-province-{code}"]
+        assert job["spec"]["concurrencyPolicy"] == "Forbid"
+        schedules.add(job["spec"]["schedule"])
+        pod = pod_spec(job)
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] != 0
+        (c,) = pod["containers"]
+        assert c["command"] == ["tuyen", "compact", "--province", code]
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        env, files = env_values(c), secret_files(pod, c)
+        assert env == {"TUYEN_ERASURE_KEY_FILE": "/run/secrets/tuyen/erasure-key/key"}
+        assert from_secret(files, env["TUYEN_ERASURE_KEY_FILE"]) == ("tuyen-erasure-key", "key")
+        assert {s for s, _ in files.values()} == {"tuyen-erasure-key"}  # no other secret
+        refs = [r for r in c["envFrom"] if "secretRef" in r]
+        assert [r["secretRef"]["name"] for r in refs] == [f"tuyen-object-store-province-{code}"]
+        assert not [n for n in env if "PSEUDONYM" in n or "KAFKA" in n]
+    assert len(schedules) == len(codes), "the jobs do not all start at once"
+
+
+def test_the_manifest_checks_catch_a_compaction_job_given_too_much() -> None:
+    """The checks above fail on a CronJob that holds the pseudonym key or lacks the erasure
+    key (so they are not vacuous)."""
+    from tests.unit.deploy.test_deploy_manifests import ONLY_FOR
+
+    good = generator().province_compact_cronjob("01", 0)
+    c = pod_spec(good)["containers"][0]
+    argv = tuple(c["command"])
+    for secret, only in ONLY_FOR.items():  # the rule the workloads are held to
+        allowed = any(argv[: len(o)] == o for o in only)
+        assert allowed == (secret == "TUYEN_ERASURE_KEY"), secret
+    files = secret_files(pod_spec(good), c)
+    mounted = {p for p in files if not p.endswith("/*")}
+    assert not missing_anchors(argv, env_values(c), mounted.__contains__)
+    assert missing_anchors(argv, {}, mounted.__contains__) == [
+        "TUYEN_ERASURE_KEY: not read from a mounted secret (None)"
+    ]
 
 
 def test_facility_registry_comes_from_its_configmap(tmp_path: Path) -> None:

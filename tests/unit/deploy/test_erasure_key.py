@@ -89,6 +89,7 @@ def _tuyen(*args: str, **env: str) -> Result:
         ["sink", "dlq", *KAFKA],
         ["sink", "national", "--root", "{root}", *KAFKA],  # one root: every register entry
         ["compact", "--root", "{root}"],
+        ["compact", "--province", "01"],  # what each province's CronJob runs
     ],
 )
 def test_a_writer_refuses_to_start_without_the_erasure_key(argv: list[str], tmp_path: Path) -> None:
@@ -120,6 +121,35 @@ def test_the_writers_apply_the_derived_key_and_never_read_the_pseudonym_key(
     got = _tuyen("compact", "--root", str(tmp_path), **env)
     assert got.exit_code == 0, got.output
     assert "PSEUDONYM" not in got.output
+
+
+@pytest.mark.usefixtures("production")
+def test_compact_province_opens_that_provinces_root_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tuyen compact --province <code>` (each province's CronJob, holding that province's
+    store credentials alone) compacts that root and no other; an unknown code or a second
+    root is refused before anything is opened."""
+    for code in ("01", "79"):
+        (tmp_path / f"province-{code}" / "province").mkdir(parents=True)
+    import deploy.cli.sink
+
+    opened: list[str] = []
+    real = deploy.cli.sink.run_compact
+
+    def compact(config: Any, **kw: Any) -> Any:
+        opened.append(config.store_root)
+        return real(config, **kw)
+
+    monkeypatch.setattr(deploy.cli.sink, "run_compact", compact)
+    env = {"TUYEN_STORE_ROOT": str(tmp_path), "TUYEN_ERASURE_KEY": erasure_key_text(KEY)}
+    got = _tuyen("compact", "--province", "01", **env)
+    assert got.exit_code == 0, got.output
+    assert opened == [str(tmp_path / "province-01")]
+    got = _tuyen("compact", "--province", "../x", **env)
+    assert got.exit_code == 2 and "--province '../x'" in got.output, got.output
+    got = _tuyen("compact", "--province", "01", "--root", str(tmp_path), **env)
+    assert got.exit_code == 2 and "give one of them" in got.output, got.output
 
 
 @pytest.mark.usefixtures("production")

@@ -10,7 +10,12 @@ as it was, and running again finishes the job (idempotent: a second run finds no
    the id in the province roots and the quarantine, the pseudonym in the national root —
    never the id in clear), before any file is rewritten: every sink and compaction leaves
    the person out of what it writes from then on (rows in an open segment's memory, a
-   replay of the tier topics), in the order that closes the race with this sweep;
+   replay of the tier topics), in the order that closes the race with this sweep; and in
+   the register of every other configured root (``register_also``: the province roots that
+   do not exist yet, their ``erasure/`` folder created), so that a province's sink started
+   later on a new root, replaying the tier topics, finds the entry before it writes a row
+   (the rule: every root of the configured map holds every entry, whether or not it held
+   the person; a root outside the map is seeded from another's ``erasure/``, docs/stores.md);
 1. the record-level tiers (``district``, ``province``): every row keyed by the health id
    (``record_key`` — all of the person's record types and transfers —, or naming it as
    ``health_id`` / ``mother_health_id``) is removed; a row naming it only as
@@ -37,7 +42,7 @@ cannot reach: the person's events still in Kafka topics until their retention ex
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -92,6 +97,7 @@ class Purge:
         dlq_root: str | None = None,
         national_root: str | None = None,
         erasure_hash: Callable[[str], str] | None = None,
+        register_also: Iterable[str] = (),
     ) -> None:
         self.store = Store.open(root, create=False)
         self.dlq_store = Store.open(dlq_root, create=False) if dlq_root else self.store
@@ -101,6 +107,8 @@ class Purge:
         self.pseudonym = pseudonym
         self.subject_hash = subject_hash
         self.erasure_hash = erasure_hash or subject_hash
+        #: roots registered in step 0 but not rewritten (nothing there yet): created
+        self.register_also = [Store.open(r, create=False) for r in register_also]
         self.access_log = access_log
         self.k = k
 
@@ -125,9 +133,11 @@ class Purge:
     def step0_register(self, subject: str, pseudonym: str) -> None:
         """0. Before any file is rewritten: the person in the erasure register of every root
         purged (sinks.erasure: the keyed hash where rows carry the id, the pseudonym in the
-        national root), so that every writer leaves them out from now on."""
+        national root; and every root of ``register_also``), so that every writer leaves
+        them out from now on."""
         check = key_check(self.erasure_hash)  # a writer with another key stops on it
-        for store in {s.base: s for s in (self.store, self.dlq_store)}.values():
+        stores = (self.store, self.dlq_store, *self.register_also)
+        for store in {s.base: s for s in stores}.values():
             Register(store).add(subject=subject, key=check)
         Register(self.national_store).add(pseudonym=pseudonym)
 

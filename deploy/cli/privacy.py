@@ -111,7 +111,11 @@ def purge(
 
     hashed = erasure_hasher(derived)
     table = Table("root", "area", "rows removed", "files rewritten")
-    for province_root in _province_roots(roots) or [roots.province_root("01")]:
+    existing = _province_roots(roots) or [roots.province_root("01")]
+    # every configured root gets the entry, one that holds nothing yet too: its sink, started
+    # later, finds it before it replays the person's events (sinks.purge step 0)
+    ahead = [r for r in roots.province_roots() if r not in existing]
+    for province_root in existing:
         job = Purge(
             province_root,
             pseudonym=p.pseudonym,
@@ -121,7 +125,9 @@ def purge(
             dlq_root=roots.quarantine,
             national_root=roots.national,
             erasure_hash=hashed,
+            register_also=ahead,
         )
+        ahead = []  # registered by the first root's step 0
         report = job.run(health_id, reason=reason.strip())
         for area in sorted(set(report.rows) | set(report.files)):
             rows, files = report.rows.get(area, 0), report.files.get(area, 0)

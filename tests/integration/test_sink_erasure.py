@@ -7,7 +7,8 @@ file under the root holds the person, and every other person's events are there 
 
 And as deployed: `tuyen purge` with the pseudonym key, then a `tuyen sink` process outside
 development mode given only the erasure key derived from it (TUYEN_ERASURE_KEY, no pseudonym
-key) leaves the person out; one given another erasure key stops instead of writing them.
+key) leaves the person out; one given another erasure key stops instead of writing them;
+and a province root that did not exist at the purge holds the entry when its sink starts.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from schemas.kafka import KafkaConnection
 from schemas.tier import TierRecord
 from sinks.config import sink_config
 from sinks.consumer import SinkRunner
-from sinks.erasure import ErasedWrites, erasure_hasher
+from sinks.erasure import ErasedWrites, Register, erasure_hasher
 from sinks.purge import Purge
+from sinks.roots import StoreRoots
+from sinks.store import Store
 from sinks.testing import tier_record
 from streams.pseudonymise import Pseudonymiser
 from tests.helpers import wait_until
@@ -166,4 +169,49 @@ def test_a_sink_given_only_the_derived_erasure_key_applies_the_purges_register(
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     hits, events = _on_disk(tmp_path)
     assert hits == 0, "no file holds the person"
+    assert sorted(events) == sorted(r.event_id for r in records if r.record_key != GONE)
+
+
+def test_a_root_created_after_the_purge_never_takes_the_person(
+    kafka: KafkaConnection,
+    make_topic: Callable[..., str],
+    unique: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """`tuyen purge` over every owner's root while only province 01's root exists; then
+    province 79's sink starts for the first time (a new root) and replays its tier topic,
+    the person's events among them: the purge registered the person in every configured
+    root, so the new root never holds them (sinks.purge step 0, the rule of docs/stores.md)."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    base = tmp_path / "store"
+    (base / "province-01").mkdir(parents=True)
+    topic = make_topic("tier-province", partitions=1)
+    records = [
+        tier_record("person" if i % 4 == 0 else "encounter", n=i % 10, event_id=f"e{i}",
+                    province="79")
+        for i in range(40)
+    ]  # fmt: skip
+    _produce(kafka, topic, records)
+    purged = CliRunner().invoke(
+        app,
+        ["purge", "--health-id", GONE, "--reason", "request 2026/19"],
+        env={"TUYEN_DEV": "0", "TUYEN_PSEUDONYM_KEY": key, "TUYEN_STORE_ROOT": str(base)},
+    )
+    assert purged.exit_code == 0, purged.output
+    erasure_key = erasure_key_text(key)
+    hashed = erasure_hasher(base64.b64decode(erasure_key))
+    for root in StoreRoots.under(str(base)).province_roots():  # every configured root
+        erased = Register(Store.open(root, create=False)).read()
+        assert hashed(GONE) in erased.subjects, root
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUYEN_PSEUDONYM_KEY")}
+    env = {**kafka_env(kafka, env), "TUYEN_DEV": "0", "TUYEN_LOG_LEVEL": "WARNING"}
+    env |= {"TUYEN_STORE_ROOT": str(base), "TUYEN_ERASURE_KEY": erasure_key}
+    argv = [TUYEN, "sink", "province", "--province", "79", "--topic", topic]
+    argv += ["--group", unique("sink"), "--exit-when-idle", "2"]
+    done = subprocess.run(argv, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    new_root = base / "province-79"
+    assert list(new_root.rglob("*.parquet")), "the new root's sink wrote the others"
+    hits, events = _on_disk(new_root)
+    assert hits == 0, "the new root holds none of the person's rows"
     assert sorted(events) == sorted(r.event_id for r in records if r.record_key != GONE)

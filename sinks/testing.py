@@ -99,6 +99,8 @@ class FakeMessage:
     _key: bytes | None = None
     _headers: list[tuple[str, bytes]] | None = None
     _timestamp_ms: int = field(default_factory=lambda: 1_772_000_000_000)
+    #: 1: CreateTime (the producer's), 2: LogAppendTime (the broker's)
+    _timestamp_type: int = 1
 
     @classmethod
     def of(
@@ -129,7 +131,7 @@ class FakeMessage:
         return self._headers
 
     def timestamp(self) -> tuple[int, int]:
-        return (1, self._timestamp_ms)
+        return (self._timestamp_type, self._timestamp_ms)
 
     def error(self) -> None:
         return None

@@ -28,7 +28,7 @@ from schemas.signoff import SignoffDecision, decision_key
 from sinks.catalog import open_catalog
 from sinks.encode import tier_encoder
 from sinks.reports import Report, ReportConfig, ReportRequest, run_report, source_tier
-from sinks.signoff.encode import signoff_encoder
+from sinks.signoff.encode import LOG_APPEND_TIME, signoff_encoder
 from sinks.testing import FakeMessage
 from streams.national import national_record
 from streams.pseudonymise import Pseudonymiser
@@ -183,6 +183,7 @@ class StorePublisher:
             decision.to_json(),
             decision_key(decision),
             _timestamp_ms=int(received.timestamp() * 1000),
+            _timestamp_type=LOG_APPEND_TIME,  # the signoff topic's
         )
         for directory, table in self.encode([msg]).items():
             folder = self.root / directory

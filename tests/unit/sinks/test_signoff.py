@@ -244,7 +244,7 @@ def test_a_send_back_withdraws_the_approval_until_approved_again(
 
 
 def test_the_signoff_sink_stores_verified_decisions_and_dead_letters_the_rest() -> None:
-    from sinks.signoff.encode import signoff_encoder
+    from sinks.signoff.encode import LOG_APPEND_TIME, signoff_encoder
     from sinks.testing import FakeMessage
 
     sup = dev_approver("KV001")
@@ -252,12 +252,12 @@ def test_the_signoff_sink_stores_verified_decisions_and_dead_letters_the_rest() 
         "approve", period="2026-10", province="01", station=A, unit="KV001", approver=sup
     ).signed(key(sup))
     bad = good.model_copy(update={"station": A2})  # the signature no longer matches
+
+    def msg(offset: int, value: bytes) -> FakeMessage:
+        return FakeMessage("signoff.decisions", 0, offset, value, _timestamp_type=LOG_APPEND_TIME)
+
     out = signoff_encoder(None, development=True)(
-        [
-            FakeMessage("signoff.decisions", 0, 0, good.to_json()),
-            FakeMessage("signoff.decisions", 0, 1, bad.to_json()),
-            FakeMessage("signoff.decisions", 0, 2, b"not json"),
-        ]
+        [msg(0, good.to_json()), msg(1, bad.to_json()), msg(2, b"not json")]
     )
     assert set(out) == {
         "signoff/province=01/month=2026-10",
@@ -372,7 +372,7 @@ def test_the_signoff_sink_judges_a_rotated_approver_key_by_the_broker_time(
     import orjson
     from nacl.signing import SigningKey
 
-    from sinks.signoff.encode import signoff_encoder
+    from sinks.signoff.encode import LOG_APPEND_TIME, signoff_encoder
     from sinks.testing import FakeMessage
 
     old, new = SigningKey.generate(), SigningKey.generate()
@@ -393,14 +393,20 @@ def test_the_signoff_sink_judges_a_rotated_approver_key_by_the_broker_time(
 
     sup = dev_approver("KV001")
     before, after = at(revoked - timedelta(hours=1)), at(revoked + timedelta(seconds=1))
+
+    def msg(offset: int, value: bytes, ms: int, kind: int = LOG_APPEND_TIME) -> FakeMessage:
+        return FakeMessage(
+            "signoff.decisions", 0, offset, value, _timestamp_ms=ms, _timestamp_type=kind
+        )
+
     out = signoff_encoder(str(path), development=False)(
         [
-            FakeMessage("signoff.decisions", 0, 0, decision(A, old, "2025"), _timestamp_ms=before),
-            FakeMessage("signoff.decisions", 0, 1, decision(A2, old, "2025"), _timestamp_ms=after),
-            FakeMessage("signoff.decisions", 0, 2, decision(A3, new, "2026"), _timestamp_ms=after),
-            FakeMessage(
-                "signoff.decisions", 0, 3, decision(A3, key(sup), "x", sup), _timestamp_ms=after
-            ),
+            msg(0, decision(A, old, "2025"), before),
+            msg(1, decision(A2, old, "2025"), after),
+            msg(2, decision(A3, new, "2026"), after),
+            msg(3, decision(A3, key(sup), "x", sup), after),
+            # the revoked key with a time its sender chose (a CreateTime topic): never judged
+            msg(4, decision(A2, old, "2025"), before, kind=1),
         ]
     )
     stored = out.pop("signoff/province=01/month=2026-10").to_pylist()
@@ -409,5 +415,10 @@ def test_the_signoff_sink_judges_a_rotated_approver_key_by_the_broker_time(
         (A3, "2026", 2),
     ]
     dead = {d.split("/")[1]: t.to_pylist() for d, t in out.items()}
-    assert sorted(dead) == ["reason=signer_key_revoked", "reason=signer_not_registered"], dead
+    assert sorted(dead) == [
+        "reason=bad_time",
+        "reason=signer_key_revoked",
+        "reason=signer_not_registered",
+    ], dead
     assert [r["offset"] for r in dead["reason=signer_key_revoked"]] == [1]
+    assert [r["offset"] for r in dead["reason=bad_time"]] == [4]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,6 @@ import pytest
 from nacl.signing import SigningKey
 
 from deploy.anchors import erasure_key_text
-from deploy.settings import kafka_env
 from deploy.topics import apply_topics
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection, consumer, producer
@@ -36,8 +34,8 @@ from schemas.signoff import SignoffDecision, decision_key, make_decision
 from schemas.topics import SIGNOFF, topic_name, topic_specs
 from sinks.reports import AccessDenied
 from tests.helpers import unique_name
+from tests.integration.test_sink_erasure import TUYEN, sink_env
 
-TUYEN = str(Path(sys.executable).with_name("tuyen"))
 A, A2, A3, A4, A5, A6 = "00004", "00008", "00025", "00004", "00008", "00025"
 NOW = datetime.now(UTC)
 REVOKED = NOW - timedelta(hours=1)  # binh's key 2025
@@ -99,13 +97,12 @@ def _produce(
 
 
 def _sink(kafka: KafkaConnection, base: Path, topic: str, approvers: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUYEN_PSEUDONYM_KEY")}
-    env = {**kafka_env(kafka, env), "TUYEN_DEV": "0", "TUYEN_LOG_LEVEL": "WARNING"}
-    env |= {
-        "TUYEN_STORE_ROOT": str(base),
-        "TUYEN_APPROVER_KEYS": str(approvers),
-        "TUYEN_ERASURE_KEY": erasure_key_text(base64.b64encode(os.urandom(32)).decode()),
-    }
+    env = sink_env(
+        kafka,
+        TUYEN_STORE_ROOT=str(base),
+        TUYEN_APPROVER_KEYS=str(approvers),
+        TUYEN_ERASURE_KEY=erasure_key_text(base64.b64encode(os.urandom(32)).decode()),
+    )
     argv = [TUYEN, "sink", "signoff", "--topic", topic, "--group", unique_name("signoff")]
     argv += ["--exit-when-idle", "2", "--flush-interval", "0.2"]
     done = subprocess.run(argv, env=env, capture_output=True, timeout=120)

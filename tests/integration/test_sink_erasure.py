@@ -38,6 +38,7 @@ from sinks.testing import tier_record
 from streams.pseudonymise import Pseudonymiser
 from tests.helpers import wait_until
 from tests.integration.test_sink_kafka import TUYEN, _committed, _produce
+from tests.unit.deploy.test_purge_cli import mentions
 
 P = Pseudonymiser("erasure-integration-key")
 H = erasure_hasher(P.digest("register", "erasure-key"))
@@ -77,20 +78,21 @@ def _on_disk(root: Path) -> tuple[int, list[str]]:
     """(rows naming the person in any column that carries an id, every event id on disk)."""
     con = duckdb.connect()
     try:
-        con.execute(
-            f"CREATE VIEW allrows AS SELECT * FROM read_parquet('{root}/**/*.parquet', "
-            "union_by_name = true)"
+        got = con.execute(
+            f"SELECT event_id FROM read_parquet('{root}/**/*.parquet', union_by_name = true)"
         )
-        names = {r[0] for r in con.execute("DESCRIBE allrows").fetchall()}
-        ids = [c for c in ("record_key", "health_id", "mother_health_id", "child_health_id")]
-        where = " OR ".join(f"{c} = '{GONE}'" for c in ids if c in names)
-        hits = con.execute(
-            f"SELECT count(*) FROM allrows WHERE {where} OR data LIKE '%{GONE}%'"
-        ).fetchall()[0][0]
-        events = [r[0] for r in con.execute("SELECT event_id FROM allrows").fetchall()]
+        events = [r[0] for r in got.fetchall()]
     finally:
         con.close()
-    return int(hits), events
+    return mentions(str(root), GONE), events
+
+
+def sink_env(kafka: KafkaConnection, **settings: str) -> dict[str, str]:
+    """A `tuyen sink` process's environment outside development mode: this one's without
+    the pseudonym key, the connection's, ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUYEN_PSEUDONYM_KEY")}
+    env = {**kafka_env(kafka, env), "TUYEN_DEV": "0", "TUYEN_LOG_LEVEL": "WARNING"}
+    return env | settings
 
 
 def test_an_erasure_sticks_against_open_segments_new_events_and_a_replay(
@@ -150,8 +152,7 @@ def test_a_sink_given_only_the_derived_erasure_key_applies_the_purges_register(
         env={"TUYEN_DEV": "0", "TUYEN_PSEUDONYM_KEY": key},
     )
     assert purged.exit_code == 0, purged.output
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUYEN_PSEUDONYM_KEY")}
-    env = {**kafka_env(kafka, env), "TUYEN_DEV": "0", "TUYEN_LOG_LEVEL": "WARNING"}
+    env = sink_env(kafka)
 
     def sink(erasure_key: str) -> subprocess.CompletedProcess[bytes]:
         argv = [TUYEN, "sink", "province", "--root", str(tmp_path), "--topic", topic]
@@ -203,9 +204,7 @@ def test_a_root_created_after_the_purge_never_takes_the_person(
     for root in StoreRoots.under(str(base)).province_roots():  # every configured root
         erased = Register(Store.open(root, create=False)).read()
         assert hashed(GONE) in erased.subjects, root
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUYEN_PSEUDONYM_KEY")}
-    env = {**kafka_env(kafka, env), "TUYEN_DEV": "0", "TUYEN_LOG_LEVEL": "WARNING"}
-    env |= {"TUYEN_STORE_ROOT": str(base), "TUYEN_ERASURE_KEY": erasure_key}
+    env = sink_env(kafka, TUYEN_STORE_ROOT=str(base), TUYEN_ERASURE_KEY=erasure_key)
     argv = [TUYEN, "sink", "province", "--province", "79", "--topic", topic]
     argv += ["--group", unique("sink"), "--exit-when-idle", "2"]
     done = subprocess.run(argv, env=env, capture_output=True, timeout=120)

@@ -85,7 +85,7 @@ def _tuyen(base: Path, *args: str) -> Result:
     return CliRunner().invoke(app, list(args), env=env)
 
 
-def _mentions(root: str, *values: str) -> int:
+def mentions(root: str, *values: str) -> int:
     """Rows of every Parquet file under ``root`` naming any of ``values`` (id columns, the
     JSON after-image, a dead letter's original key and value)."""
     con = duckdb.connect()
@@ -95,12 +95,14 @@ def _mentions(root: str, *values: str) -> int:
             "union_by_name = true)"
         )
         names = {r[0] for r in con.execute("DESCRIBE allrows").fetchall()}
-        tests = [f"{c} = ${i + 1}" for c in ID_COLUMNS if c in names for i in range(len(values))]
-        for c in ("data", "value", "key"):
-            if c in names:
-                tests += [
-                    f"CAST({c} AS VARCHAR) LIKE '%' || ${i + 1} || '%'" for i in range(len(values))
-                ]
+        params = [f"${i + 1}" for i in range(len(values))]
+        tests = [f"{c} = {p}" for c in ID_COLUMNS if c in names for p in params]
+        tests += [
+            f"CAST({c} AS VARCHAR) LIKE '%' || {p} || '%'"
+            for c in ("data", "value", "key")
+            if c in names
+            for p in params
+        ]
         got = con.execute(f"SELECT count(*) FROM allrows WHERE {' OR '.join(tests)}", list(values))
         return int(got.fetchall()[0][0])
     finally:
@@ -136,10 +138,10 @@ def test_purge_and_release_reach_every_root(tmp_path: Path) -> None:
     assert got.exit_code == 0, got.output
     for code in PEOPLE:
         root = roots.province_root(code)
-        assert _mentions(root, GONE) == 0, f"province {code}"
+        assert mentions(root, GONE) == 0, f"province {code}"
         assert _persons(root) == {f"{n:010d}" for n in PEOPLE[code]} - {GONE}, code
-    assert _mentions(roots.quarantine, GONE) == 0 and _mentions(roots.quarantine, "0000000001")
-    assert _mentions(roots.national, gone_p) == 0
+    assert mentions(roots.quarantine, GONE) == 0 and mentions(roots.quarantine, "0000000001")
+    assert mentions(roots.national, gone_p) == 0
     assert gone_p not in _released(roots)
     for root in roots.province_roots():  # every configured root, held the person or not
         assert Register(Store.open(root, create=False)).read().subjects, root
@@ -159,5 +161,5 @@ def test_the_purge_check_finds_the_person_where_they_are(tmp_path: Path, root: s
     root (the pseudonym in the national one)."""
     roots = _stores(tmp_path / "store")
     value = P.pseudonym(GONE) if root == "national" else GONE
-    assert _mentions(str(tmp_path / "store" / root), value) > 0
+    assert mentions(str(tmp_path / "store" / root), value) > 0
     assert roots.province_root("01").endswith("province-01")

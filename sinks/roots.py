@@ -28,10 +28,13 @@ from schemas.hierarchy.merger import restate_province
 from schemas.topics import province_codes
 from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR
 
-__all__ = ["CODE", "StoreRoots"]
+__all__ = ["CODE", "COUNTRY_OWNERS", "StoreRoots"]
 
 #: The placeholder of the province code in a province root template.
 CODE = "{code}"
+
+#: The owners with one root for the whole country (beside each province's own).
+COUNTRY_OWNERS = ("national", "quarantine")
 
 
 def _join(base: str, name: str) -> str:

@@ -28,9 +28,9 @@ from sinks.config import (
     sink_config,
 )
 from sinks.erasure import ErasedWrites
-from sinks.roots import StoreRoots
+from sinks.roots import COUNTRY_OWNERS, StoreRoots
 
-__all__ = ["CatalogTier", "SinkName", "catalog", "compact", "sink"]
+__all__ = ["CatalogTier", "CompactOwner", "SinkName", "catalog", "compact", "sink"]
 
 #: Choices derived from the sinks package's own declarations (declared once, there).
 SinkName = StrEnum("SinkName", {n: n for n in SINK_NAMES})  # type: ignore[misc]
@@ -222,6 +222,10 @@ def sink_roots(
     return (roots.quarantine if name == "dlq" else roots.national), None
 
 
+#: ``tuyen compact --owner``: the roots that are not a province's (each its own job).
+CompactOwner = StrEnum("CompactOwner", {o: o for o in COUNTRY_OWNERS})  # type: ignore[misc]
+
+
 def compact(
     ctx: typer.Context,
     root: str = typer.Option(None, help="One root (default: every owner's root)."),
@@ -230,6 +234,10 @@ def compact(
         help="One province's root only (TUYEN_PROVINCE_ROOT with its code): what a job "
         "holding that province's store credentials alone runs.",
     ),
+    owner: Annotated[
+        CompactOwner | None,
+        typer.Option(help="The national or the quarantine root only (TUYEN_*_ROOT)."),
+    ] = None,
     before_month: str = typer.Option(
         None, help="Compact months before YYYY-MM (default: the current month)."
     ),
@@ -238,24 +246,7 @@ def compact(
     """Merge small files of closed partitions (idempotent; safe while readers read)."""
     s = settings(ctx)
     roots = s.store_roots()
-    if root is not None and province is not None:
-        fail("--root and --province name one root each: give one of them")
-    if root is not None:
-        targets = [root]
-    elif province is not None:
-        from schemas.hierarchy import HierarchyError
-
-        try:
-            targets = [roots.province_root(province)]
-        except HierarchyError as exc:
-            fail(f"--province {province!r}: {exc.message}")
-    else:
-        local = "://" not in roots.province or roots.province.startswith("file://")
-        targets = [
-            roots.national,
-            roots.quarantine,
-            *(r for r in roots.province_roots() if not local or Path(r).exists()),
-        ]
+    targets = _compact_targets(roots, root, province, owner.value if owner else None)
     hashed = None  # the national root's register holds pseudonyms: no key needed there alone
     if any(t != roots.national for t in targets):
         hashed = erasure_hash(s, "tuyen compact")
@@ -282,6 +273,32 @@ def compact(
             str(report.dlq_files_expired),
         )
     out.print(table)
+
+
+def _compact_targets(
+    roots: StoreRoots, root: str | None, province: str | None, owner: str | None
+) -> list[str]:
+    """The roots `tuyen compact` opens: the one named (``--root``, ``--province``,
+    ``--owner``: at most one of them), else every owner's root it can reach."""
+    if sum(x is not None for x in (root, province, owner)) > 1:
+        fail("--root, --province and --owner each name one root: give one of them")
+    if root is not None:
+        return [root]
+    if owner is not None:
+        return [roots.national if owner == "national" else roots.quarantine]
+    if province is not None:
+        from schemas.hierarchy import HierarchyError
+
+        try:
+            return [roots.province_root(province)]
+        except HierarchyError as exc:
+            fail(f"--province {province!r}: {exc.message}")
+    local = "://" not in roots.province or roots.province.startswith("file://")
+    return [
+        roots.national,
+        roots.quarantine,
+        *(r for r in roots.province_roots() if not local or Path(r).exists()),
+    ]
 
 
 def catalog(

@@ -44,6 +44,7 @@ from deploy.principals import (  # noqa: E402
 )
 from schemas.topics import province_codes, topic_specs  # noqa: E402
 from sinks.config import ERASURE_WRITERS  # noqa: E402
+from sinks.roots import COUNTRY_OWNERS  # noqa: E402
 
 K8S = ROOT / "deploy" / "k8s"
 SECURITY = ROOT / "deploy" / "security"
@@ -407,23 +408,24 @@ COMPACT_HOUR = 1
 COMPACT_TZ = "Asia/Ho_Chi_Minh"
 
 
-def province_compact_cronjob(code: str, minute: int) -> dict[str, Any]:
-    """``tuyen compact --province <code>`` nightly: merges the small files of that province's
-    closed months and applies the erasure register while it rewrites them, so it holds the
-    erasure key (never the pseudonym key) and that province's store credentials alone; no
-    Kafka principal (it reads no topic), no service account token, non-root, read-only
-    root filesystem, never two at once."""
-    app = f"tuyen-compact-province-{code}"
+def _compact_cronjob(
+    app: str, command: list[str], store_secret: str, minute: int, *, erases: bool
+) -> dict[str, Any]:
+    """``command`` (a `tuyen compact` of one root) nightly with that root's store credentials
+    alone; ``erases``: it rewrites record rows or dead letters, so it applies the erasure
+    register and holds the erasure key (never the pseudonym key). No Kafka principal (it reads
+    no topic), no service account token, non-root, read-only root filesystem, never two runs
+    at once."""
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "compact"}
     container = {
         "name": "compact",
         "image": IMAGE,
-        "command": ["tuyen", "compact", "--province", code],
+        "command": command,
         "envFrom": [
             {"configMapRef": {"name": "tuyen-settings"}},
-            {"secretRef": {"name": province_store_secret(code)}},
+            {"secretRef": {"name": store_secret}},
         ],
-        "env": [ERASURE_KEY_ENV],
+        "env": [ERASURE_KEY_ENV] if erases else [],
         "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -433,7 +435,11 @@ def province_compact_cronjob(code: str, minute: int) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "home", "mountPath": "/var/lib/tuyen"},
-            {"name": "erasure-key", "mountPath": ERASURE_KEY_DIR, "readOnly": True},
+            *(
+                [{"name": "erasure-key", "mountPath": ERASURE_KEY_DIR, "readOnly": True}]
+                if erases
+                else []
+            ),
         ],
     }
     pod = {
@@ -444,7 +450,7 @@ def province_compact_cronjob(code: str, minute: int) -> dict[str, Any]:
         "volumes": [
             {"name": "tmp", "emptyDir": {}},
             {"name": "home", "emptyDir": {}},
-            erasure_key_volume(),
+            *([erasure_key_volume()] if erases else []),
         ],
     }
     return {
@@ -469,9 +475,34 @@ def province_compact_cronjob(code: str, minute: int) -> dict[str, Any]:
     }
 
 
+def province_compact_cronjob(code: str, minute: int) -> dict[str, Any]:
+    """`tuyen compact --province <code>`: that province's record rows (the erasure key)."""
+    return _compact_cronjob(
+        f"tuyen-compact-province-{code}",
+        ["tuyen", "compact", "--province", code],
+        province_store_secret(code),
+        minute,
+        erases=True,
+    )
+
+
+def owner_compact_cronjob(owner: str, minute: int) -> dict[str, Any]:
+    """`tuyen compact --owner national|quarantine`: the national root (pseudonyms only: no
+    erasure key) or the quarantine's dead letters (the erasure key; old ones expire)."""
+    return _compact_cronjob(
+        f"tuyen-compact-{owner}",
+        ["tuyen", "compact", "--owner", owner],
+        SINK_STORE_SECRET["national" if owner == "national" else "dlq"],
+        minute,
+        erases=owner == "quarantine",
+    )
+
+
 def compact_yaml() -> str:
-    docs = [province_compact_cronjob(c, i) for i, c in enumerate(province_codes())]
-    return _dump(docs, "the province list (a compaction CronJob per province root)")
+    codes = province_codes()
+    docs = [province_compact_cronjob(c, i) for i, c in enumerate(codes)]
+    docs += [owner_compact_cronjob(o, len(codes) + i) for i, o in enumerate(COUNTRY_OWNERS)]
+    return _dump(docs, "the province list (a compaction CronJob per root)")
 
 
 COMPOSE = ROOT / "deploy" / "compose"

@@ -37,6 +37,7 @@ PORTAL = ("tuyen", "portal", "serve")
 SIGNOFF_SINK = ("tuyen", "sink", "signoff")
 #: A province root's compaction (a CronJob / compose job per province root).
 COMPACT_PROVINCE = ("tuyen", "compact", "--province")
+COMPACT_QUARANTINE = ("tuyen", "compact", "--owner", "quarantine")
 
 
 def sink_argv(name: str) -> tuple[str, ...]:
@@ -60,8 +61,9 @@ NEEDS: dict[tuple[str, ...], dict[str, str]] = {
     SIGNOFF_SINK: {"TUYEN_APPROVER_KEYS": "path", "TUYEN_ERASURE_KEY": "secret"},
     # the writers of record rows and dead letters apply the erasure register (sinks.erasure)
     **{sink_argv(n): {"TUYEN_ERASURE_KEY": "secret"} for n in ERASURE_WRITERS if n != "signoff"},
-    # compaction rewrites a province's record rows: it applies the register too
+    # compaction rewrites a province's record rows or the dead letters: the register applies
     COMPACT_PROVINCE: {"TUYEN_ERASURE_KEY": "secret"},
+    COMPACT_QUARANTINE: {"TUYEN_ERASURE_KEY": "secret"},
 }
 #: Secrets only the workloads that need them may see (least privilege): secret → the command
 #: lines (their starts) that may have it.
@@ -424,6 +426,7 @@ def test_compose_workloads_get_their_trust_anchors_from_secrets() -> None:
         "portal",
         "sink-signoff",
         "sink-dlq",
+        "compact-quarantine",
         *provinces,
         *compacts,
     }
@@ -481,7 +484,17 @@ def test_compose_compacts_each_province_root_as_a_job_with_the_erasure_key_only(
     services = compose()["services"]
     codes = generator().province_codes()
     jobs = {n: s for n, s in services.items() if n.startswith("compact-")}
-    assert set(jobs) == {f"compact-province-{c}" for c in codes}
+    assert set(jobs) == {f"compact-province-{c}" for c in codes} | {
+        "compact-national",
+        "compact-quarantine",
+    }
+    for owner, erases in (("national", False), ("quarantine", True)):
+        job = jobs[f"compact-{owner}"]
+        assert job["command"] == ["tuyen", "compact", "--owner", owner]
+        assert job["profiles"] == ["jobs"] and job["restart"] == "no"
+        assert set(compose_secret_files(job).values()) == ({"erasure_key"} if erases else set())
+        assert job["volumes"] == [f"store-{owner}:/data/store/{owner}"]
+        assert not [n for n in job["environment"] if "KAFKA" in n or "PSEUDONYM" in n]
     for code in codes:
         job = jobs[f"compact-province-{code}"]
         assert job["command"] == ["tuyen", "compact", "--province", code]
@@ -528,8 +541,8 @@ def test_compose_each_owner_has_its_own_store_and_each_service_its_own_principal
             "sink-signoff",
             f"compact-province-{code}",  # rewrites its closed months in place
         }
-    assert writers["store-quarantine"] == {"sink-dlq", "sink-signoff"}
-    assert writers["store-national"] == {"sink-national", "sink-aggregates"}
+    assert writers["store-quarantine"] == {"sink-dlq", "sink-signoff", "compact-quarantine"}
+    assert writers["store-national"] == {"sink-national", "sink-aggregates", "compact-national"}
     principals = set(generator().deployed_principals())
     for name, svc in tuyen_services().items():
         env = svc.get("environment") or {}

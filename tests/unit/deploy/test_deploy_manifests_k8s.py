@@ -318,6 +318,8 @@ def test_workloads_use_the_tuyen_image_and_their_own_principal() -> None:
         *(f"tuyen-sink-{s}" for s in generator().SINKS),
         *(f"tuyen-sink-province-{c}" for c in generator().province_codes()),
         *(f"tuyen-compact-province-{c}" for c in generator().province_codes()),
+        "tuyen-compact-national",
+        "tuyen-compact-quarantine",
     }
 
 
@@ -334,10 +336,14 @@ def test_each_sink_writes_its_owners_root_with_its_owners_credentials() -> None:
             f"tuyen-sink-province-{code}",
             f"tuyen-compact-province-{code}",  # rewrites its closed months in place
         }
-    assert holders["tuyen-object-store-quarantine"] == {"tuyen-sink-dlq"}
+    assert holders["tuyen-object-store-quarantine"] == {
+        "tuyen-sink-dlq",
+        "tuyen-compact-quarantine",
+    }
     assert holders["tuyen-object-store-national"] == {
         "tuyen-sink-national",
         "tuyen-sink-aggregates",
+        "tuyen-compact-national",
     }
     (settings,) = [cm for cm in by_kind("ConfigMap") if cm["metadata"]["name"] == "tuyen-settings"]
     data = settings["data"]
@@ -380,6 +386,7 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
         "tuyen-portal",
         "tuyen-sink-signoff",
         "tuyen-sink-dlq",
+        "tuyen-compact-quarantine",
         *provinces,
         *compacts,
     }
@@ -412,18 +419,43 @@ def test_workloads_get_their_trust_anchors_from_secret_volumes() -> None:
             assert secret not in cm.get("data", {})
 
 
-def test_each_province_root_is_compacted_by_its_own_least_privileged_cronjob() -> None:
-    """A CronJob per province root runs `tuyen compact --province <code>` with the erasure
-    key from ``tuyen-erasure-key`` mounted as a file (it rewrites record rows: the register
-    applies), that province's store credentials and nothing else: no pseudonym key nor any
-    other secret, no Kafka principal, no service account token, non-root like the sinks,
-    never two runs at once."""
+def _compaction_jobs() -> dict[str, tuple[list[str], str, bool]]:
+    """Compaction CronJob → (its command, its root's store Secret, whether it holds the
+    erasure key)."""
+    jobs = {
+        f"tuyen-compact-province-{c}": (
+            ["tuyen", "compact", "--province", c],
+            f"tuyen-object-store-province-{c}",
+            True,
+        )
+        for c in generator().province_codes()
+    }
+    jobs["tuyen-compact-national"] = (
+        ["tuyen", "compact", "--owner", "national"],
+        "tuyen-object-store-national",
+        False,  # pseudonyms only: the national root's register needs no key
+    )
+    jobs["tuyen-compact-quarantine"] = (
+        ["tuyen", "compact", "--owner", "quarantine"],
+        "tuyen-object-store-quarantine",
+        True,  # dead letters carry ids
+    )
+    return jobs
+
+
+def test_each_root_is_compacted_by_its_own_least_privileged_cronjob() -> None:
+    """A CronJob per root: `tuyen compact --province <code>` for each province's, `--owner
+    national|quarantine` for the others, with that root's store credentials alone; the ones
+    rewriting record rows or dead letters get the erasure key from ``tuyen-erasure-key``
+    mounted as a file (the register applies). No pseudonym key nor any other secret, no
+    Kafka principal, no service account token, non-root like the sinks, never two runs of a
+    job at once, and the jobs do not all start at the same minute."""
     jobs = {doc["metadata"]["name"]: doc for doc in by_kind("CronJob")}
-    codes = generator().province_codes()
-    assert set(jobs) == {f"tuyen-compact-province-{c}" for c in codes}
+    expected = _compaction_jobs()
+    assert set(jobs) == set(expected)
     schedules = set()
-    for code in codes:
-        job = jobs[f"tuyen-compact-province-{code}"]
+    for name, (command, store_secret, erases) in expected.items():
+        job = jobs[name]
         assert job["spec"]["concurrencyPolicy"] == "Forbid"
         schedules.add(job["spec"]["schedule"])
         pod = pod_spec(job)
@@ -431,17 +463,19 @@ def test_each_province_root_is_compacted_by_its_own_least_privileged_cronjob() -
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] != 0
         (c,) = pod["containers"]
-        assert c["command"] == ["tuyen", "compact", "--province", code]
+        assert c["command"] == command
         assert c["securityContext"]["allowPrivilegeEscalation"] is False
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         env, files = env_values(c), secret_files(pod, c)
-        assert env == {"TUYEN_ERASURE_KEY_FILE": "/run/secrets/tuyen/erasure-key/key"}
-        assert from_secret(files, env["TUYEN_ERASURE_KEY_FILE"]) == ("tuyen-erasure-key", "key")
-        assert {s for s, _ in files.values()} == {"tuyen-erasure-key"}  # no other secret
+        if erases:
+            assert env == {"TUYEN_ERASURE_KEY_FILE": "/run/secrets/tuyen/erasure-key/key"}
+            assert from_secret(files, env["TUYEN_ERASURE_KEY_FILE"]) == ("tuyen-erasure-key", "key")
+            assert {s for s, _ in files.values()} == {"tuyen-erasure-key"}  # no other secret
+        else:
+            assert env == {} and files == {}, name
         refs = [r for r in c["envFrom"] if "secretRef" in r]
-        assert [r["secretRef"]["name"] for r in refs] == [f"tuyen-object-store-province-{code}"]
-        assert not [n for n in env if "PSEUDONYM" in n or "KAFKA" in n]
-    assert len(schedules) == len(codes), "the jobs do not all start at once"
+        assert [r["secretRef"]["name"] for r in refs] == [store_secret]
+    assert len(schedules) == len(expected), "the jobs do not all start at once"
 
 
 def test_the_manifest_checks_catch_a_compaction_job_given_too_much() -> None:

@@ -90,6 +90,7 @@ def _tuyen(*args: str, **env: str) -> Result:
         ["sink", "national", "--root", "{root}", *KAFKA],  # one root: every register entry
         ["compact", "--root", "{root}"],
         ["compact", "--province", "01"],  # what each province's CronJob runs
+        ["compact", "--owner", "quarantine"],  # the dead letters carry ids
     ],
 )
 def test_a_writer_refuses_to_start_without_the_erasure_key(argv: list[str], tmp_path: Path) -> None:
@@ -150,6 +151,10 @@ def test_compact_province_opens_that_provinces_root_alone(
     assert got.exit_code == 2 and "--province '../x'" in got.output, got.output
     got = _tuyen("compact", "--province", "01", "--root", str(tmp_path), **env)
     assert got.exit_code == 2 and "give one of them" in got.output, got.output
+    opened.clear()
+    got = _tuyen("compact", "--owner", "national", TUYEN_STORE_ROOT=str(tmp_path))
+    assert got.exit_code == 0, got.output  # pseudonyms only there: no erasure key needed
+    assert opened == [str(tmp_path / "national")]
 
 
 @pytest.mark.usefixtures("production")

@@ -84,6 +84,7 @@ def build_app(
     @app.agent(raw, concurrency=1, name="validate", supervisor_strategy=CrashingSupervisor)
     async def validate(stream: Any) -> Any:
         faustio.commit_processed_only(app, guarded)
+        faustio.fast_delivery(app)
         ack = raw_in.acking(faustio.acker(stream))
         checkpoint = runtime.checkpoint(records.changelog, write_records, ack, records=True)
         agent = ValidateAgent(runtime, raw_in, checkpoint, faustio.raw_messages)

@@ -8,13 +8,16 @@ rest of the shell sees the small protocols of :mod:`streams.offsets`,
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from faust.types import TP
+from mode.services import WaitResults
 
 from schemas.kafka import faust_broker_urls, faust_credentials
 from streams.config import COUNTERS_TABLE, RECORDS_TABLE, StreamsConfig
@@ -30,6 +33,7 @@ __all__ = [
     "commit_processed_only",
     "coordinates",
     "counters_table",
+    "fast_delivery",
     "input_topic",
     "kafka_time",
     "new_app",
@@ -269,6 +273,98 @@ def commit_processed_only(
     consumer._add_gap = add_gap
     consumer._new_offset = new_offset
     consumer._tuyen_commit_guard = True
+
+
+class _FlowEvent(asyncio.Event):
+    """faust's consumer's ``suspend_flow`` (an ``asyncio.Event``), whose :meth:`wait`
+    :func:`fast_delivery` can tell apart (a :class:`_FlowWait`; the event itself behaves as
+    before)."""
+
+    def wait(self) -> Any:  # (an awaitable, as Event.wait's coroutine is)
+        return _FlowWait(self)
+
+
+class _FlowWait:
+    """``suspend_flow.wait()``: awaited, it is ``asyncio.Event.wait``."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self.event = event
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        return asyncio.Event.wait(self.event).__await__()
+
+
+class _Rest:
+    """Awaitable: the rest of a coroutine whose first step ran (it yielded ``yielded``),
+    driven on as asyncio's Task drives one: each value it yields is passed to the awaiting
+    task, what the task sends or throws is passed back in (a cancellation included)."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Any, yielded: Any) -> None:
+        self.coro, self.yielded = coro, yielded
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        coro, yielded = self.coro, self.yielded
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # the task's cancellation, passed on
+                step = coro.throw
+                arg: Any = exc
+            else:
+                step, arg = coro.send, sent
+            try:
+                yielded = step(arg)
+            except StopIteration as stop:
+                return stop.value
+
+
+def fast_delivery(app: faust.App) -> None:
+    """faust delivers each fetched message by ``wait_first(callback(message),
+    suspend_flow.wait())`` (``Consumer._drain_messages``): four tasks per message (the
+    callback, the flow's, the consumer's stopped and crashed events), an ``asyncio.wait``
+    and three cancellations, so that a rebalance (``stop_flow``) can abandon a delivery
+    blocked on a full stream buffer. Here the callback's first step runs directly while the
+    flow runs and the consumer is neither stopped nor crashed; a callback that finishes in it
+    (the stream buffer has room: the common case) is done, one that suspends continues under
+    faust's own ``wait_first`` with the flow's event, so a rebalance abandons it as before.
+    Anything else goes to faust's ``wait_first`` unchanged."""
+    consumer: Any = app.consumer
+    if getattr(consumer, "_tuyen_fast_delivery", False):
+        return
+    flow = consumer.suspend_flow
+    if type(flow) is not asyncio.Event:  # not the faust this was written for: left as it is
+        logger.warning("faust's suspend_flow is a %s: message delivery left to faust", type(flow))
+        return
+    flow.__class__ = _FlowEvent  # the same event (its state and waiters kept)
+    stopped, crashed = consumer._stopped, consumer._crashed
+    wait_first = consumer.wait_first
+    coroutine = types.CoroutineType
+
+    async def first(*coros: Any, timeout: Any = None) -> Any:  # noqa: ASYNC109 (faust's signature)
+        if (
+            len(coros) == 2
+            and type(coros[1]) is _FlowWait
+            and type(coros[0]) is coroutine
+            and timeout is None
+            and not (flow.is_set() or stopped.is_set() or crashed.is_set())
+        ):
+            delivery = coros[0]
+            try:
+                yielded = delivery.send(None)
+            except StopIteration as done:
+                return WaitResults([delivery], [done.value], False)
+            return await wait_first(_Rest(delivery, yielded), coros[1])
+        return await wait_first(*coros, timeout=timeout)
+
+    consumer.wait_first = first
+    consumer._tuyen_fast_delivery = True
 
 
 def on_assigned(app: faust.App, callback: Callable[[], None]) -> None:

@@ -99,7 +99,8 @@ class RegisterStore(Protocol):
     def path(self, *parts: str) -> str: ...
     def list_files(self, *parts: str, suffix: str = ...) -> Sequence[object]: ...
     def write_bytes(self, path: str, data: bytes) -> None: ...
-    def write_table(self, path: str, table: pa.Table) -> int: ...
+    def write_table(self, path: str, table: pa.Table, *, sync_dir: bool = ...) -> int: ...
+    def sync_dirs(self, directories: Iterable[str]) -> None: ...
     def delete(self, path: str) -> None: ...
 
 
@@ -308,19 +309,46 @@ def erase_rows(
 
 @dataclass(frozen=True)
 class WriteJob:
-    """One file to write: ``table`` (rows of ``directory``) at ``path`` of ``store``."""
+    """One file to write: ``table`` (rows of ``directory``) at ``path`` of ``store``;
+    ``sync_dir=False``: its directory entry is made durable by whoever runs the files
+    (``RunFiles``: once per directory, before it returns)."""
 
     store: RegisterStore
     directory: str
     path: str
     table: pa.Table
+    sync_dir: bool = True
 
 
 RunFiles = Callable[[Callable[[WriteJob], int], Sequence[WriteJob]], list[int]]
 
 
+_StoreDir = tuple[RegisterStore, str]
+#: ``map``, or a thread pool's: runs a function over items, lazily or not
+MapFn = Callable[[Callable[[_StoreDir], None], list[_StoreDir]], Iterable[None]]
+
+
+def sync_job_dirs(jobs: Sequence[WriteJob], map_fn: MapFn = map) -> None:
+    """Make durable the directory entries of the ``jobs`` written with ``sync_dir=False``:
+    one fsync per directory, run through ``map_fn`` (a thread pool's ``map``: together)."""
+    dirs: dict[tuple[str, str], _StoreDir] = {}
+    for job in jobs:
+        if not job.sync_dir:
+            directory = job.path.rsplit("/", 1)[0]
+            dirs.setdefault((job.store.base, directory), (job.store, directory))
+    for _ in map_fn(_sync_dir, list(dirs.values())):
+        pass
+
+
+def _sync_dir(item: _StoreDir) -> None:
+    store, directory = item
+    store.sync_dirs([directory])
+
+
 def _one_by_one(write: Callable[[WriteJob], int], jobs: Sequence[WriteJob]) -> list[int]:
-    return [write(job) for job in jobs]
+    sizes = [write(job) for job in jobs]
+    sync_job_dirs(jobs)
+    return sizes
 
 
 @dataclass
@@ -375,7 +403,7 @@ class ErasedWrites:
         if not kept.table.num_rows:
             job.store.delete(job.path)
             return 0
-        return job.store.write_table(job.path, kept.table)
+        return job.store.write_table(job.path, kept.table, sync_dir=job.sync_dir)
 
     def step2_reread(self, stores: Iterable[RegisterStore]) -> set[str]:
         """2. Once every file of 1 is durable, read the registers of the roots written (one

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from sinks.erasure import ErasedWrites, WriteJob
+from sinks.erasure import ErasedWrites, WriteJob, sync_job_dirs
 from sinks.store import Store, file_name, part_name, parts_prefix
 
 __all__ = [
@@ -163,12 +163,13 @@ class CutOrder:
         return list(cuts)
 
     def step2_write(self, cuts: Sequence[Cut]) -> None:
-        """2. Write each cut's file in every directory its rows touch (atomic, durable),
-        ``threads`` at once, without the rows of persons in the erasure register (re-read
-        once the files are durable; if it changed, the same files are written again:
-        sinks.erasure.ErasedWrites); all are durable when this returns."""
+        """2. Write each cut's file in every directory its rows touch (atomic, durable:
+        ``threads`` files at once, then one fsync per directory), without the rows of
+        persons in the erasure register (re-read once the files are durable; if it changed,
+        the same files are written again: sinks.erasure.ErasedWrites); all are durable when
+        this returns."""
         jobs = [
-            WriteJob(store, d, store.path(d, c.name(self.topic)), c.tables[d])
+            WriteJob(store, d, store.path(d, c.name(self.topic)), c.tables[d], sync_dir=False)
             for c in cuts
             for d in sorted(c.tables)
             for store in (self.store(d),)
@@ -178,11 +179,17 @@ class CutOrder:
         self.bytes_written += sum(sizes)
 
     def _run_files(self, write: Callable[[WriteJob], int], jobs: Sequence[WriteJob]) -> list[int]:
+        """Each file (temporary name, fsync, rename), ``threads`` at once; then each directory
+        they are in once (fsync): all durable when this returns."""
         if self.threads > 1 and len(jobs) > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="sink-write")
-            return list(self._pool.map(write, jobs))
-        return [write(job) for job in jobs]
+            sizes = list(self._pool.map(write, jobs))
+            sync_job_dirs(jobs, self._pool.map)
+            return sizes
+        sizes = [write(job) for job in jobs]
+        sync_job_dirs(jobs)
+        return sizes
 
     def step3_remove_parts(self, cut: Cut) -> None:
         """3. (closing) Remove the segment's parts from the directories the segment touches:

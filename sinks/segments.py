@@ -44,7 +44,9 @@ def _accept(_commits: Sequence[Commit]) -> bool:
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    """One table, its columns in one chunk each: Parquet writes a column chunk by chunk, and
+    a block gathered from a few rows per ``consume()`` writes ~2x faster combined."""
+    return pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
 
 
 @dataclass
@@ -71,6 +73,15 @@ class _Segment:
                 for directory, table in tables.items():
                     by_dir.setdefault(directory, []).append(table)
         return {d: _concat(t) for d, t in by_dir.items()}
+
+    def gather(self, first: int, end: int, tables: dict[str, pa.Table]) -> None:
+        """Keep ``tables`` (the rows of offsets ``first`` to ``end``, a whole block's so far)
+        as one batch in place of the batches they came from: the block's next flush (or the
+        close) starts from them instead of gathering every batch again."""
+        kept = [b for b in self.batches if not first <= b[0] < end]
+        at = next((i for i, b in enumerate(kept) if b[0] >= end), len(kept))
+        kept.insert(at, (first, tables))
+        self.batches = kept
 
 
 @dataclass
@@ -225,6 +236,7 @@ class SegmentWriter:
             end = min(block + self.part_rows, seg.next_offset)
             tables = seg.tables(block, end)
             if tables:
+                seg.gather(block, end, tables)
                 cuts.append(
                     Cut(partition, seg.start, block, seg.written, end, False, tables, False)
                 )

@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -142,11 +142,15 @@ class Store:
 
     # ---- writing ------------------------------------------------------------------------
 
-    def write_table(self, path: str, table: pa.Table) -> int:
-        """Write ``table`` to ``path`` (Parquet, zstd) atomically and durably; its size."""
+    def write_table(self, path: str, table: pa.Table, *, sync_dir: bool = True) -> int:
+        """Write ``table`` to ``path`` (Parquet, zstd) atomically and durably; its size.
+
+        ``sync_dir=False`` (a batch of files): the file is durable but its directory entry
+        only once the caller has passed its directory to :meth:`sync_dirs`, once for every
+        file the batch put there."""
         try:
             if self.local:
-                return _write_local(path, table)
+                return _write_local(path, table, sync_dir=sync_dir)
             parent = path.rsplit("/", 1)[0]
             self.fs.create_dir(parent, recursive=True)
             with self.fs.open_output_stream(path) as out:
@@ -167,6 +171,13 @@ class Store:
                 out.write(data)
         except OSError as exc:
             raise StoreWriteError(f"cannot write {path}: {exc}") from exc
+
+    def sync_dirs(self, directories: Iterable[str]) -> None:
+        """Make durable the entries of the files written into ``directories`` (full paths)
+        with ``sync_dir=False``: one fsync per directory (object stores: nothing to do)."""
+        if self.local:
+            for directory in sorted(set(directories)):
+                _fsync_dir(directory)
 
     # ---- listing and removing --------------------------------------------------------------
 
@@ -231,12 +242,17 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _write_local(path: str, table: pa.Table) -> int:
-    return _write_local_with(path, lambda fh: pq.write_table(table, fh, compression="zstd"))
+def _write_local(path: str, table: pa.Table, *, sync_dir: bool = True) -> int:
+    return _write_local_with(
+        path, lambda fh: pq.write_table(table, fh, compression="zstd"), sync_dir=sync_dir
+    )
 
 
-def _write_local_with(path: str, write: Callable[[BinaryIO], object]) -> int:
-    """Write ``path`` through ``write(file)``: temporary name, fsync, rename, fsync dir."""
+def _write_local_with(
+    path: str, write: Callable[[BinaryIO], object], *, sync_dir: bool = True
+) -> int:
+    """Write ``path`` through ``write(file)``: temporary name, fsync, rename, fsync dir (the
+    last left to the caller if not ``sync_dir``; new parent directories always here)."""
     target = Path(path)
     new_dir = make_dirs(target.parent)
     _remove_orphans(target)
@@ -250,7 +266,8 @@ def _write_local_with(path: str, write: Callable[[BinaryIO], object]) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(str(target.parent))
+    if sync_dir or new_dir:
+        _fsync_dir(str(target.parent))
     if new_dir:  # the new directories' entries must be durable too
         for parent in list(target.parents)[1:4]:
             _fsync_dir(str(parent))

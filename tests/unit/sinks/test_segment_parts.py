@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sinks import store as store_module
 from sinks.encode import tier_encoder
 from sinks.parts import Commit, Cut, CutOrder, SegmentMark, parse_segment_metadata
 from sinks.segments import SegmentWriter
@@ -48,9 +49,9 @@ class Budget:
 class CrashingStore(Store):
     budget: Budget = field(default_factory=Budget)
 
-    def write_table(self, path: str, table: pa.Table) -> int:
+    def write_table(self, path: str, table: pa.Table, *, sync_dir: bool = True) -> int:
         self.budget.tick()
-        return super().write_table(path, table)
+        return super().write_table(path, table, sync_dir=sync_dir)
 
     def delete(self, path: str) -> None:
         self.budget.tick()
@@ -166,9 +167,9 @@ def test_the_order_intent_write_remove_commit(tmp_path: Path) -> None:
 
     @dataclass(frozen=True)
     class LoggingStore(Store):
-        def write_table(self, path: str, table: pa.Table) -> int:
+        def write_table(self, path: str, table: pa.Table, *, sync_dir: bool = True) -> int:
             events.append(f"write {Path(path).name}")
-            return super().write_table(path, table)
+            return super().write_table(path, table, sync_dir=sync_dir)
 
         def delete(self, path: str) -> None:
             events.append(f"delete {Path(path).name}")
@@ -194,6 +195,40 @@ def test_the_order_intent_write_remove_commit(tmp_path: Path) -> None:
         f"delete {TOPIC}+0+10.10.parquet",
         "commit 20 tuyen-seg=20",
     ]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_flush_syncs_each_directory_once_before_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """Two partitions' parts in the same two directories: four files, each fsynced and
+    renamed, then one fsync per directory, all before the commit of their offsets."""
+    events: list[str] = []
+    real = store_module._fsync_dir
+
+    def fsync_dir(directory: str) -> None:
+        events.append(f"sync {Path(directory).name}")
+        real(directory)
+
+    monkeypatch.setattr(store_module, "_fsync_dir", fsync_dir)
+    base = Store.open(tmp_path)
+    for d in ("a", "b"):  # existing directories: a new one's parents are synced with it
+        (tmp_path / d).mkdir()
+
+    def commit(commits: Sequence[Commit]) -> bool:
+        events.extend(f"commit {c.partition}@{c.offset}" for c in commits)
+        return True
+
+    order = CutOrder(TOPIC, commit, lambda _d: base, threads)
+    table = pa.table({"x": [1]})
+    cuts = [Cut(p, 0, 0, 0, 5, False, {"a": table, "b": table}, intent=False) for p in (0, 1)]
+    order.run(cuts)
+    assert sorted(events[:2]) == ["sync a", "sync b"]
+    assert events[2:] == ["commit 0@5", "commit 1@5"]
+    assert order.files_written == 4
+    assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == sorted(
+        f"{TOPIC}+{p}+0.0.parquet" for p in (0, 0, 1, 1)
+    )
 
 
 def test_an_intent_the_broker_does_not_take_writes_nothing(tmp_path: Path) -> None:
@@ -254,6 +289,24 @@ def test_files_written_together_are_the_files_written_one_by_one(tmp_path: Path)
         }
         assert w.files_written >= len(files[threads]) > 4
     assert files[1] == files[4]
+
+
+def test_a_flushed_block_is_kept_as_one_batch_of_one_chunk_per_column(tmp_path: Path) -> None:
+    """Each flush gathers its blocks' batches into one (each column one chunk): the next
+    flush of the block and the close start from it; the files hold the same rows."""
+    clock = Clock()
+    w = _writer(tmp_path, Budget(), FakeBroker(Budget()), clock, rotate=1000, age=1e6, block=10)
+    _run(w, _messages(), 3, clock)  # a flush every 2 s, a batch of 3 every 1 s
+    seg = w._segments[0]
+    starts = [first for first, _tables in seg.batches]
+    assert starts == sorted(starts)
+    flushed = [first for first in starts if first < seg.written]
+    assert flushed == sorted({first // 10 * 10 for first in flushed})  # one batch per block
+    for first, tables in seg.batches:
+        if first < seg.written:
+            assert all(t.column(c).num_chunks == 1 for t in tables.values() for c in t.schema.names)
+    w.flush_due(force=True)
+    assert _rows(tmp_path) == Counter(f"e{i}" for i in range(N))
 
 
 def test_blocks_name_the_parts(tmp_path: Path) -> None:

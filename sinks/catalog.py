@@ -79,6 +79,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from schemas.hierarchy import reference_dir
@@ -103,6 +104,7 @@ __all__ = [
     "OPERATORS",
     "PORTABLE_STORAGE",
     "RID_HASH",
+    "SHARED",
     "SNAPSHOT",
     "STATE_DIR",
     "WINNING",
@@ -253,6 +255,9 @@ _KEY = "CAST(list_position({files}, filename) AS BIGINT) * 1099511627776 + file_
 #: view's tables in the querying connection's temporary schema first).
 LOSING = "tuyen_losing_"
 WINNING = "tuyen_winning_"
+#: The table (one per record type, column ``_record_id_md5``) of the hashes found in more
+#: than one state file of a snapshot; a connection's own temporary table, as those.
+SHARED = "tuyen_shared_"
 #: Each with the rows of a snapshot's decision (:func:`_decide_sql`) it holds.
 _DECIDED = ((LOSING, "_state AND NOT _latest"), (WINNING, "_latest AND NOT _state"))
 #: The table macro (one per record type) deciding them (:func:`_decide_sql`).
@@ -309,11 +314,12 @@ def state_name(merged: Iterable[str]) -> str:
 
 def state_sql(tier: str, source: str) -> str:
     """SQL: the latest row of each record of ``source`` (the current views' order), deletes
-    included (a delete hides older versions read beside it), and :data:`RID_HASH`."""
+    included (a delete hides older versions read beside it), and :data:`RID_HASH`, in its
+    order (:func:`_decide` merges the files' hashes)."""
     latest = _ORDER[tier == "national"][1]
     return (
         f"SELECT *, {_RID_HASH_SQL} AS {RID_HASH} FROM {source} QUALIFY row_number() OVER ("
-        f"PARTITION BY record_id ORDER BY {latest}) = 1"
+        f"PARTITION BY record_id ORDER BY {latest}) = 1 ORDER BY {RID_HASH}"
     )
 
 
@@ -428,9 +434,9 @@ def _decide_sql(rt: RecordType, cols: tuple[Column, ...], globs: list[str], late
 
     Ranked together: every row of the files not covered, and the state rows of the records
     that have a row there or in another state file — found by :data:`RID_HASH` (a record has
-    the same hash in every state file, and the files not covered hash theirs here; another
-    record sharing a hash is ranked too, harmlessly): one join of integers. Every other
-    state row is its record's only row: the latest."""
+    the same hash in every state file, ``SHARED`` holds those in two, and the files not
+    covered hash theirs here; another record sharing a hash is ranked too, harmlessly): one
+    join of integers. Every other state row is its record's only row: the latest."""
     wanted = {"record_id"} | {term.split()[0] for term in latest.split(",")}
     narrow = tuple(c for c in cols if c.name in wanted)
     hashed = Column(RID_HASH, pa.uint64(), "UBIGINT")
@@ -438,11 +444,7 @@ def _decide_sql(rt: RecordType, cols: tuple[Column, ...], globs: list[str], late
     rest_files = _snapshot_list(rt, "rest", _NO_FILES)
     state = _typed_source((*narrow, hashed), globs, files_sql=state_files, keyed=True)
     rest = _typed_source(narrow, globs, files_sql=rest_files, keyed=True)
-    hashes = _typed_source((hashed,), globs, files_sql=state_files)
-    shared = (  # hashes in two state files (only when there are two)
-        f"SELECT {RID_HASH} FROM ({hashes}) WHERE len({state_files}) > 1 "
-        f"GROUP BY {RID_HASH} HAVING count(*) > 1"
-    )
+    shared = f"SELECT {RID_HASH} FROM {SHARED}{rt.value}"  # in two state files (:func:`_decide`)
     names = ", ".join(_ident(c.name) for c in narrow)
     return (
         f"SELECT _key, _state, row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1 "
@@ -538,6 +540,7 @@ def catalog_sql(
         current = "raw._person_current" if joined else _ident(rt.value)
         if not portable:  # (the view reads them)
             stmts += [f"CREATE OR REPLACE TABLE {t}{rt.value} (_key BIGINT)" for t, _ in _DECIDED]
+            stmts.append(f"CREATE OR REPLACE TABLE {SHARED}{rt.value} ({RID_HASH} UBIGINT)")
         state = _current_sql(rt, cols, rt_globs, latest, portable)
         stmts.append(
             f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ({state}) "
@@ -750,17 +753,29 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
         for rt, lists in snap.items():
             if lists["state"] or lists["rest"]:
                 decided.append(rt)
-                _decide(con, rt)
+                _decide(con, rt, lists["state"])
         yield con
     finally:
         con.execute(f"RESET VARIABLE {SNAPSHOT}")
         for rt in decided:
-            for table, _ in _DECIDED:
+            for table in (SHARED, LOSING, WINNING):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}{rt}")
 
 
-def _decide(con: duckdb.DuckDBPyConnection, rt: str) -> None:
-    """Fill ``rt``'s ``LOSING`` and ``WINNING`` tables of this connection from its snapshot."""
+def _decide(con: duckdb.DuckDBPyConnection, rt: str, states: list[str]) -> None:
+    """Fill ``rt``'s ``SHARED``, ``LOSING`` and ``WINNING`` tables of this connection from its
+    snapshot. The hashes in two state files: each file's hash column is sorted (compaction
+    writes it so), so one stable sort of them all is a merge of sorted runs."""
+    if len(states) > 1:
+        got = con.execute(f"SELECT {RID_HASH} FROM read_parquet($1)", [states]).fetchnumpy()
+        hashes = np.sort(np.asarray(got[RID_HASH], dtype=np.uint64), kind="stable")
+        again = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        view = f"{SHARED}{rt}_found"
+        con.register(view, pa.table({RID_HASH: again}))
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED}{rt} AS FROM {view}")
+        finally:
+            con.unregister(view)
     rows = f"{_DECIDE}{rt}_rows"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS FROM {_DECIDE}{rt}()")
     try:

@@ -74,6 +74,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -260,6 +261,8 @@ WINNING = "tuyen_winning_"
 SHARED = "tuyen_shared_"
 #: Each with the rows of a snapshot's decision (:func:`_decide_sql`) it holds.
 _DECIDED = ((LOSING, "_state AND NOT _latest"), (WINNING, "_latest AND NOT _state"))
+#: A snapshot's tables per record type (:class:`_Decisions` keeps them).
+_KEPT = (SHARED, LOSING, WINNING)
 #: The table macro (one per record type) deciding them (:func:`_decide_sql`).
 _DECIDE = "tuyen_decide_"
 #: A current-state file's column of a hash of each row's ``record_id`` (the upper 64 bits of
@@ -750,10 +753,17 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
     con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [snap])
     decided: list[str] = []
     try:
+        key = _DECISIONS.key(files)
+        kept = _DECISIONS.get(key)
         for rt, lists in snap.items():
             if lists["state"] or lists["rest"]:
                 decided.append(rt)
-                _decide(con, rt, lists["state"])
+                if kept is None:
+                    _decide(con, rt, lists["state"])
+                else:
+                    _DECISIONS.load(con, kept[rt])
+        if kept is None and key is not None:
+            _DECISIONS.put(key, con, decided)
         yield con
     finally:
         con.execute(f"RESET VARIABLE {SNAPSHOT}")
@@ -762,20 +772,80 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}{rt}")
 
 
+class _Decisions:
+    """The decisions of the last few snapshots (:func:`_decide`), per listing of local files
+    whose every file is unchanged (path, inode, size, modification time): a snapshot of the
+    same files (the portal's next request) reloads them instead of deciding again. A file
+    rewritten in place (a purge, a sink's open segment) changes its key."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._kept: dict[tuple[object, ...], dict[str, dict[str, pa.Table]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(files: list[str]) -> tuple[object, ...] | None:
+        """The listing's key, or None (a file not local, or gone: not kept)."""
+        out: list[object] = []
+        for f in sorted(files):
+            local = f.removeprefix("file://")
+            if "://" in local:
+                return None
+            try:
+                st = Path(local).stat()
+            except OSError:
+                return None
+            out.append((f, st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def get(self, key: tuple[object, ...] | None) -> dict[str, dict[str, pa.Table]] | None:
+        if key is None:
+            return None
+        with self._lock:
+            got = self._kept.pop(key, None)
+            if got is not None:
+                self._kept[key] = got  # the most recent last
+            return got
+
+    def put(self, key: tuple[object, ...], con: duckdb.DuckDBPyConnection, rts: list[str]) -> None:
+        got = {
+            rt: {f"{t}{rt}": con.sql(f"FROM temp.{t}{rt}").to_arrow_table() for t in _KEPT}
+            for rt in rts
+        }
+        with self._lock:
+            self._kept[key] = got
+            while len(self._kept) > self.size:
+                del self._kept[next(iter(self._kept))]
+
+    @staticmethod
+    def load(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+        for name, table in tables.items():
+            view = f"{name}_kept"
+            con.register(view, table)
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS FROM {view}")
+            finally:
+                con.unregister(view)
+
+
+_DECISIONS = _Decisions()
+
+
 def _decide(con: duckdb.DuckDBPyConnection, rt: str, states: list[str]) -> None:
     """Fill ``rt``'s ``SHARED``, ``LOSING`` and ``WINNING`` tables of this connection from its
     snapshot. The hashes in two state files: each file's hash column is sorted (compaction
     writes it so), so one stable sort of them all is a merge of sorted runs."""
+    again = np.array([], dtype=np.uint64)
     if len(states) > 1:
         got = con.execute(f"SELECT {RID_HASH} FROM read_parquet($1)", [states]).fetchnumpy()
         hashes = np.sort(np.asarray(got[RID_HASH], dtype=np.uint64), kind="stable")
         again = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-        view = f"{SHARED}{rt}_found"
-        con.register(view, pa.table({RID_HASH: again}))
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED}{rt} AS FROM {view}")
-        finally:
-            con.unregister(view)
+    view = f"{SHARED}{rt}_found"
+    con.register(view, pa.table({RID_HASH: again}))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED}{rt} AS FROM {view}")
+    finally:
+        con.unregister(view)
     rows = f"{_DECIDE}{rt}_rows"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS FROM {_DECIDE}{rt}()")
     try:

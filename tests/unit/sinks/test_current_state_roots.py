@@ -290,3 +290,25 @@ def test_a_province_restricted_catalog_reads_the_latest_version_in_its_provinces
         rows = {r[0]: (r[2], r[4]) for r in con.execute(CURRENT).fetchall()}
         assert con.execute(STATE_LIST).fetchone() == (0,)  # ranks every row of 01
     assert rows == {"a": (1, "01"), "b": (3, "01"), "e": (2, "01"), "f": (1, "01")}
+
+
+def test_a_snapshot_of_the_same_files_reuses_the_decision_exactly(tmp_path: Path) -> None:
+    """The decision of a listing whose files are unchanged is reused (the portal's next
+    request); a file added, or rewritten in place, decides again: exact every time."""
+    from sinks.catalog import _DECISIONS
+
+    _put(tmp_path, f"{TOPIC}+0+0.parquet", _history())
+    roots = _roots(tmp_path)
+    for root in roots:
+        _compact(root)
+    first = _exact(roots)
+    files = sorted(str(p) for r in roots for p in r.rglob("*.parquet"))
+    key = _DECISIONS.key(files)
+    assert _DECISIONS.get(key) is not None  # kept, and read by the next snapshot
+    assert _exact(roots) == first
+    _put(tmp_path, f"{TOPIC}+5+0.parquet", [("d", 5, "07", "03", "upsert")])  # a new file
+    added = _exact(roots)
+    assert {r[0]: r[2] for r in added[0]}["d"] == 5
+    _write(roots[2], f"{TOPIC}+5+0.parquet", [_rec("d", 1, "07", province="03")])
+    rewritten = _exact(roots)  # the same name, an older version: the state's wins again
+    assert {r[0]: r[2] for r in rewritten[0]}["d"] == 2

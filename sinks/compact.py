@@ -21,7 +21,8 @@ and then, per tier and record type of the root,
 6. when the root's merged files of that record type are not exactly those its current-state
    file covers, write a new one — ``<tier>/current/record_type=<rt>/current2+<digest>.parquet``
    (``sinks.catalog.state_name``: ``<digest>`` names the merged files it covers), the latest
-   row of each record (deletes included) over those files, atomically —
+   row of each record (deletes included) over those files with its record-id hash
+   (``sinks.catalog.RID_HASH``), in the hash's order, atomically —
 7. and remove the other current-state files of that record type.
 
 The current views read a current-state file only when its name matches the merged files

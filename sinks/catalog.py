@@ -43,9 +43,10 @@ the same files. ``RT_changes`` then reads the merged files (``sinks.compact``) o
 that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`),
 and ``RT`` reads compaction's current-state file of the record type when it covers exactly
 the merged files listed, ranking again only the records that also have a row elsewhere,
-once per snapshot (:func:`_decide_sql`, :func:`_current_sql`; over several roots each root's own file, the records found in two
-roots' files ranked again; a catalog restricted to some provinces reads a root's file only
-when those provinces hold every merged file of that root, else it ranks every row).
+once per snapshot (:func:`_decide_sql`, :func:`_current_sql`; over several roots each
+root's own file, the records found in two roots' files ranked again; a catalog restricted
+to some provinces reads a root's file only when those provinces hold every merged file of
+that root, else it ranks every row).
 Without a snapshot, and in a catalog file, every row is deduplicated over the glob, as
 listed at query time. Both forms come from the same definitions here.
 

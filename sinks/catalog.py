@@ -248,8 +248,13 @@ _RECORD_DIR = re.compile(r"/record_type=([^/]+)/month=[^/]+$")
 #: snapshot: the views' globs).
 _SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest", "ranked")
 #: A row's position in a snapshot list's files: the file's place in the list, its row number
-#: in the file (``filename`` is one value per chunk of rows: the lookup is per chunk).
-_KEY = "CAST(list_position({files}, filename) AS BIGINT) * 1099511627776 + file_row_number"
+#: in the file (``filename`` is one value per chunk of rows: the lookup is per chunk). A file
+#: name DuckDB reports otherwise than the listing does fails the query (never a wrong row).
+_KEY = (
+    "CAST(CASE WHEN list_position({files}, filename) IS NULL THEN error('file ' || filename "
+    "|| ' not in the snapshot listing') ELSE list_position({files}, filename) END AS BIGINT) "
+    "* 1099511627776 + file_row_number"
+)
 #: The tables (one per record type, column ``_key``) of the positions of the state rows that
 #: are not their record's latest row (``LOSING``) and of the rows of the files not covered
 #: that are (``WINNING``): empty in the catalog; within a snapshot, the connection's own

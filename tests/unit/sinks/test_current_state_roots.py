@@ -312,3 +312,21 @@ def test_a_snapshot_of_the_same_files_reuses_the_decision_exactly(tmp_path: Path
     _write(roots[2], f"{TOPIC}+5+0.parquet", [_rec("d", 1, "07", province="03")])
     rewritten = _exact(roots)  # the same name, an older version: the state's wins again
     assert {r[0]: r[2] for r in rewritten[0]}["d"] == 2
+
+
+def test_a_row_of_a_file_not_in_the_listing_fails_rather_than_misplaces(tmp_path: Path) -> None:
+    """A row's position names its file by the snapshot's listing: a file name DuckDB reports
+    otherwise (never seen; a scheme it rewrites) fails the query instead of a row lost."""
+    import duckdb
+    import pytest
+
+    from sinks.catalog import _KEY
+
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), path)
+    con = duckdb.connect()
+    listed = f"SELECT {_KEY.format(files='$1')} FROM read_parquet($2, filename = true, "
+    listed += "file_row_number = true) ORDER BY 1"
+    assert con.execute(listed, [[str(path)], str(path)]).fetchall() == [(2**40,), (2**40 + 1,)]
+    with pytest.raises(duckdb.Error, match="not in the snapshot listing"):
+        con.execute(listed, [["elsewhere.parquet"], str(path)]).fetchall()

@@ -42,10 +42,11 @@ through ``getvariable``; so all the scans of a query, and all the queries of a r
 the same files. ``RT_changes`` then reads the merged files (``sinks.compact``) of folders
 that hold nothing else as they are and deduplicates only the rest (:func:`_changes_sql`),
 and ``RT`` reads compaction's current-state file of the record type when it covers exactly
-the merged files listed, ranking again only the records that also have a row elsewhere
-(:func:`_current_sql`; over several roots each root's own file, the records found in two
-roots' files ranked again; a catalog restricted to some provinces reads a root's file only
-when those provinces hold every merged file of that root, else it ranks every row).
+the merged files listed, ranking again only the records that also have a row elsewhere,
+once per snapshot (:func:`_decide_sql`, :func:`_current_sql`; over several roots each
+root's own file, the records found in two roots' files ranked again; a catalog restricted
+to some provinces reads a root's file only when those provinces hold every merged file of
+that root, else it ranks every row).
 Without a snapshot, and in a catalog file, every row is deduplicated over the glob, as
 listed at query time. Both forms come from the same definitions here.
 
@@ -74,11 +75,14 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from schemas.hierarchy import reference_dir
 from schemas.registry import RecordType
@@ -97,12 +101,15 @@ from sinks.store import AGGREGATES_DIR, DLQ_DIR, SIGNOFF_DIR, TIER_DIRS, Store, 
 __all__ = [
     "CATALOG_KINDS",
     "CATALOG_TIERS",
+    "LOSING",
     "MERGED_MARK",
     "OPERATORS",
     "PORTABLE_STORAGE",
+    "RID_HASH",
     "SHARED",
     "SNAPSHOT",
     "STATE_DIR",
+    "WINNING",
     "build_catalog",
     "catalog_sql",
     "lock_to",
@@ -186,6 +193,7 @@ def _typed_source(
     *,
     portable: bool = False,
     files_sql: str | None = None,
+    keyed: bool = False,
 ) -> str:
     """Rows of ``glob`` (or of several globs) with exactly ``columns`` (cast), even when no
     file matches yet. ``portable``: DuckDB 1.x SQL (no ``allow_empty``): ``glob`` must then
@@ -193,7 +201,8 @@ def _typed_source(
     lists instead (a list of a query's snapshot, :func:`snapshot`): then a listed file that
     is gone fails the query (DuckDB reads each entry as a glob: with ``allow_empty`` a
     vanished file would match nothing, silently); the views' globs, read when no snapshot
-    is taken, may match nothing."""
+    is taken, may match nothing. ``keyed``: and ``_key``, each row's position in the files
+    read (:data:`_KEY`: the file's index in the list, its row number in the file)."""
     globs = [glob] if isinstance(glob, str) else glob
     files = files_sql if files_sql is not None else _list(globs)
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
@@ -205,6 +214,10 @@ def _typed_source(
         allow_empty = (
             f"allow_empty = (getvariable({_lit(SNAPSHOT)}) IS NULL OR len({files_sql}) = 0), "
         )
+    if keyed:  # (a list that is empty adds no such column: the empty row set has them)
+        empty += ", CAST(NULL AS VARCHAR) AS filename, CAST(NULL AS BIGINT) AS file_row_number"
+        cols += f", {_KEY.format(files=files)} AS _key"
+        allow_empty += "filename = true, file_row_number = true, "
     return (
         f"SELECT {cols} FROM (SELECT {empty} WHERE false UNION ALL BY NAME "
         f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
@@ -229,21 +242,49 @@ _RECORD_DIR = re.compile(r"/record_type=([^/]+)/month=[^/]+$")
 #: The lists of a snapshot, per record type: ``clean``, the merged files of folders that hold
 #: nothing else (read as they are); ``touched``, the merged files of folders that also hold
 #: other files, and ``tail``, every other file (deduplicated together); ``every``, all;
-#: ``state``, the record type's current-state file when it covers exactly the merged files
-#: listed (else none), and ``rest``, the files it does not cover (all when there is none);
-#: over several roots, ``state`` holds each root's matching file and ``rest`` the files they
-#: do not cover.
-_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest")
-#: The variable (one per record type: a scan reads its own only) holding the record ids
-#: with a row in more than one of the snapshot's state files (moved between roots).
+#: ``state``, each root's current-state file of the record type that covers exactly the
+#: root's merged files listed, and ``rest``, every other file of the record type (of every
+#: root) when there is one; ``ranked``, every file of a record type with no state file (no
+#: snapshot: the views' globs).
+_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest", "ranked")
+#: A row's position in a snapshot list's files: the file's place in the list, its row number
+#: in the file (``filename`` is one value per chunk of rows: the lookup is per chunk). A file
+#: name DuckDB reports otherwise than the listing does fails the query (never a wrong row).
+_KEY = (
+    "CAST(CASE WHEN list_position({files}, filename) IS NULL THEN error('file ' || filename "
+    "|| ' not in the snapshot listing') ELSE list_position({files}, filename) END AS BIGINT) "
+    "* 1099511627776 + file_row_number"
+)
+#: The tables (one per record type, column ``_key``) of the positions of the state rows that
+#: are not their record's latest row (``LOSING``) and of the rows of the files not covered
+#: that are (``WINNING``): empty in the catalog; within a snapshot, the connection's own
+#: temporary tables of the same names, which its queries read instead (DuckDB looks up a
+#: view's tables in the querying connection's temporary schema first).
+LOSING = "tuyen_losing_"
+WINNING = "tuyen_winning_"
+#: The table (one per record type, column ``_record_id_md5``) of the hashes found in more
+#: than one state file of a snapshot; a connection's own temporary table, as those.
 SHARED = "tuyen_shared_"
+#: Each with the rows of a snapshot's decision (:func:`_decide_sql`) it holds.
+_DECIDED = ((LOSING, "_state AND NOT _latest"), (WINNING, "_latest AND NOT _state"))
+#: A snapshot's tables per record type (:class:`_Decisions` keeps them).
+_KEPT = (SHARED, LOSING, WINNING)
+#: The table macro (one per record type) deciding them (:func:`_decide_sql`).
+_DECIDE = "tuyen_decide_"
+#: A current-state file's column of a hash of each row's ``record_id`` (the upper 64 bits of
+#: its MD5, from the hex digest: the same in every process and DuckDB version), so the
+#: records in several roots' files are found from a small integer column.
+RID_HASH = "_record_id_md5"
+_RID_HASH_SQL = "CAST('0x' || md5(record_id)[1:16] AS UBIGINT)"
 #: A tier's current-state files (``sinks.compact``): ``<tier>/current/record_type=<rt>/
-#: current+<digest>.parquet``, the latest row (deletes included) of every record of the
-#: root's merged files of that record type, ``<digest>`` naming exactly those files.
+#: current2+<digest>.parquet``, the latest row (deletes included) of every record of the
+#: root's merged files of that record type and its :data:`RID_HASH`, ``<digest>`` naming
+#: exactly those files. (``current+<digest>``, the form before the hash column, is not
+#: read: no listing matches it, and the next compaction replaces it.)
 STATE_DIR = "current"
-_STATE_MARK = "current+"
+_STATE_MARK = "current2+"
 _STATE_FILE = re.compile(
-    r"/" + STATE_DIR + r"/record_type=([^/]+)/current\+([0-9a-f]{16})\.parquet$"
+    r"/" + STATE_DIR + r"/record_type=([^/]+)/current2\+([0-9a-f]{16})\.parquet$"
 )
 _SNAPSHOT_TYPE = (
     "STRUCT("
@@ -282,11 +323,12 @@ def state_name(merged: Iterable[str]) -> str:
 
 def state_sql(tier: str, source: str) -> str:
     """SQL: the latest row of each record of ``source`` (the current views' order), deletes
-    included (a delete hides older versions read beside it)."""
+    included (a delete hides older versions read beside it), and :data:`RID_HASH`, in its
+    order (:func:`_decide` merges the files' hashes)."""
     latest = _ORDER[tier == "national"][1]
     return (
-        f"SELECT * FROM {source} QUALIFY row_number() OVER ("
-        f"PARTITION BY record_id ORDER BY {latest}) = 1"
+        f"SELECT *, {_RID_HASH_SQL} AS {RID_HASH} FROM {source} QUALIFY row_number() OVER ("
+        f"PARTITION BY record_id ORDER BY {latest}) = 1 ORDER BY {RID_HASH}"
     )
 
 
@@ -327,25 +369,10 @@ def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
         state = states.get((root, rt), {}).get(state_name(covered)) if covered else None
         snap[rt]["state"] += [state] if state else []
         snap[rt]["rest"] += lists["tail"] if state else covered + lists["tail"]
+    for lists in snap.values():
+        if not lists["state"]:  # no state file: every file ranked
+            lists["ranked"], lists["rest"] = lists["rest"], []
     return snap
-
-
-def _shared(
-    con: duckdb.DuckDBPyConnection, snap: dict[str, dict[str, list[str]]]
-) -> dict[str, list[str]]:
-    """Per record type, the record ids with a row in more than one of its state files (one
-    row per record in each: a record found in two roots' files)."""
-    out: dict[str, list[str]] = {}
-    for rt, lists in snap.items():
-        row = None
-        if len(lists["state"]) > 1:
-            row = con.execute(
-                "SELECT coalesce(list(record_id), []) FROM (SELECT record_id FROM "
-                "read_parquet($1) GROUP BY record_id HAVING count(*) > 1)",
-                [lists["state"]],
-            ).fetchone()
-        out[rt] = list(row[0]) if row else []
-    return out
 
 
 def _changes_sql(
@@ -379,30 +406,60 @@ def _current_sql(
 ) -> str:
     """The latest row of each record of ``rt``, deletes included (``<rt>`` drops them).
 
-    Within a snapshot whose ``state`` file (``sinks.compact``) covers exactly the merged
-    files listed, its rows are read as they are, except the records that also have a row in
-    the files it does not cover (``rest``: the months not compacted, late events, a
-    compaction in progress): those few are ranked again with their state row. That is the
-    latest row over every file, because the state file holds the latest row of each record
-    over the files it covers. Without a state file (no snapshot, none written, or one that
-    no longer matches the merged files) ``rest`` is every file: every row is ranked, as the
-    glob lists it at query time.
-
-    Over several roots each root's matching file is in ``state`` (a root without one has
-    every file in ``rest``), and the records with a row in more than one of them
-    (``shared``: moved between roots) are ranked with the rest too: a record in one state
-    file only and in no other file has its latest row there."""
+    Within a snapshot with ``state`` files (``sinks.compact``: each covers exactly its
+    root's merged files listed, and holds the latest row of each record over them), the
+    snapshot decided once (:func:`_decide_sql`) which rows are each record's latest: the
+    state rows are read as they are but those that are not (``LOSING``: a record also in
+    another root's state file, or in a file not covered, with a later row there), and of the
+    files not covered (``rest``: the months not compacted, late events, a compaction in
+    progress, a root without a state file) only the rows that are (``WINNING``). So each
+    query reads the state files once, and joins positions, not record ids. Without a state
+    file (no snapshot, none written, or one that no longer matches the merged files) every
+    file is ``ranked``: every row is ranked, as the glob lists it at query time."""
     rank = f"QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1"
     if portable:
         return f"SELECT * FROM raw.{_ident(rt.value)} {rank}"
-    state = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "state", _NO_FILES))
-    rest = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "rest", _list(globs)))
-    shared = f"SELECT unnest(coalesce(getvariable({_lit(SHARED + rt.value)}), [])) AS record_id"
-    newer = f"SELECT record_id FROM ({rest}) UNION ALL {shared}"
+    names = _column_list(cols)
+
+    def keyed(part: str) -> str:
+        files = _snapshot_list(rt, part, _NO_FILES)
+        return _typed_source(cols, globs, files_sql=files, keyed=True)
+
+    def positions(table: str) -> str:
+        return f"SELECT _key FROM {table}{rt.value}"
+
+    ranked = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "ranked", _list(globs)))
     return (
-        f"SELECT s.* FROM ({state}) s ANTI JOIN ({newer}) n ON s.record_id = n.record_id "
-        f"UNION ALL SELECT * FROM (SELECT s.* FROM ({state}) s SEMI JOIN ({newer}) n "
-        f"ON s.record_id = n.record_id UNION ALL {rest}) {rank}"
+        f"SELECT {names} FROM ({keyed('state')}) s ANTI JOIN ({positions(LOSING)}) l "
+        f"ON s._key = l._key UNION ALL SELECT {names} FROM ({keyed('rest')}) r "
+        f"SEMI JOIN ({positions(WINNING)}) w ON r._key = w._key "
+        f"UNION ALL SELECT * FROM ({ranked}) {rank}"
+    )
+
+
+def _decide_sql(rt: RecordType, cols: tuple[Column, ...], globs: list[str], latest: str) -> str:
+    """A snapshot's decision for ``rt`` (rows ``_key``, ``_state``, ``_latest``): which state
+    rows and which rows of the files not covered are their record's latest row.
+
+    Ranked together: every row of the files not covered, and the state rows of the records
+    that have a row there or in another state file — found by :data:`RID_HASH` (a record has
+    the same hash in every state file, ``SHARED`` holds those in two, and the files not
+    covered hash theirs here; another record sharing a hash is ranked too, harmlessly): one
+    join of integers. Every other state row is its record's only row: the latest."""
+    wanted = {"record_id"} | {term.split()[0] for term in latest.split(",")}
+    narrow = tuple(c for c in cols if c.name in wanted)
+    hashed = Column(RID_HASH, pa.uint64(), "UBIGINT")
+    state_files = _snapshot_list(rt, "state", _NO_FILES)
+    rest_files = _snapshot_list(rt, "rest", _NO_FILES)
+    state = _typed_source((*narrow, hashed), globs, files_sql=state_files, keyed=True)
+    rest = _typed_source(narrow, globs, files_sql=rest_files, keyed=True)
+    shared = f"SELECT {RID_HASH} FROM {SHARED}{rt.value}"  # in two state files (:func:`_decide`)
+    names = ", ".join(_ident(c.name) for c in narrow)
+    return (
+        f"SELECT _key, _state, row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1 "
+        f"AS _latest FROM (SELECT {names}, _key, true AS _state FROM ({state}) "
+        f"WHERE {RID_HASH} IN ({shared} UNION ALL SELECT {_RID_HASH_SQL} FROM ({rest})) "
+        f"UNION ALL SELECT {names}, _key, false FROM ({rest}))"
     )
 
 
@@ -490,11 +547,17 @@ def catalog_sql(
         stmts.append(f"CREATE OR REPLACE VIEW {_ident(rt.value + '_changes')} AS {changes}")
         joined = tier == "national" and rt is RecordType.PERSON  # + the released QIs
         current = "raw._person_current" if joined else _ident(rt.value)
+        if not portable:  # (the view reads them)
+            stmts += [f"CREATE OR REPLACE TABLE {t}{rt.value} (_key BIGINT)" for t, _ in _DECIDED]
+            stmts.append(f"CREATE OR REPLACE TABLE {SHARED}{rt.value} ({RID_HASH} UBIGINT)")
         state = _current_sql(rt, cols, rt_globs, latest, portable)
         stmts.append(
             f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ({state}) "
             "WHERE op <> 'delete'"
         )
+        if not portable:
+            decide = _decide_sql(rt, cols, rt_globs, latest)
+            stmts.append(f"CREATE OR REPLACE MACRO {_DECIDE}{rt.value}() AS TABLE {decide}")
     if tier == "national":
         stmts += _national_release_sql(globs, portable)
     agg_glob = globs(AGGREGATES_DIR, "period=*", "*.parquet")
@@ -676,8 +739,9 @@ def open_catalog(
 def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Within the block, every query on ``con`` reads ONE listing of the root's record files,
     taken on entry: the change views then read merged files as they are (merge-on-read, see
-    :func:`_changes_sql`), and a report's queries all see the same files (over several
-    roots it also reads the listed state files' record ids once, :func:`_shared`). A file removed
+    :func:`_changes_sql`), and a report's queries all see the same files; where a record
+    type has current-state files, which of their rows and of the files they do not cover are
+    each record's latest is decided once, on entry (:func:`_decide_sql`). A file removed
     since (compaction) fails a query with "file not found" (retry); a file added since is
     not read. Variables are per connection: a ``con.cursor()`` has none until it takes its
     own, so concurrent requests never share one. Nested: the outer snapshot is kept. On a
@@ -692,16 +756,111 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
         yield con  # read a snapshot
         return
     snap = _classify(files)
-    shared = _shared(con, snap)
-    for rt, ids in shared.items():
-        con.execute(f"SET VARIABLE {SHARED}{rt} = CAST($1 AS VARCHAR[])", [ids])
     con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [snap])
+    decided: list[str] = []
     try:
+        key = _DECISIONS.key(files)
+        kept = _DECISIONS.get(key)
+        for rt, lists in snap.items():
+            if lists["state"] or lists["rest"]:
+                decided.append(rt)
+                if kept is None:
+                    _decide(con, rt, lists["state"])
+                else:
+                    _DECISIONS.load(con, kept[rt])
+        if kept is None and key is not None:
+            _DECISIONS.put(key, con, decided)
         yield con
     finally:
         con.execute(f"RESET VARIABLE {SNAPSHOT}")
-        for rt in shared:
-            con.execute(f"RESET VARIABLE {SHARED}{rt}")
+        for rt in decided:
+            for table in (SHARED, LOSING, WINNING):
+                con.execute(f"DROP TABLE IF EXISTS temp.{table}{rt}")
+
+
+class _Decisions:
+    """The decisions of the last few snapshots (:func:`_decide`), per listing of local files
+    whose every file is unchanged (path, inode, size, modification time): a snapshot of the
+    same files (the portal's next request) reloads them instead of deciding again. A file
+    rewritten in place (a purge, a sink's open segment) changes its key."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._kept: dict[tuple[object, ...], dict[str, dict[str, pa.Table]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(files: list[str]) -> tuple[object, ...] | None:
+        """The listing's key, or None (a file not local, or gone: not kept)."""
+        out: list[object] = []
+        for f in sorted(files):
+            local = f.removeprefix("file://")
+            if "://" in local:
+                return None
+            try:
+                st = Path(local).stat()
+            except OSError:
+                return None
+            out.append((f, st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def get(self, key: tuple[object, ...] | None) -> dict[str, dict[str, pa.Table]] | None:
+        if key is None:
+            return None
+        with self._lock:
+            got = self._kept.pop(key, None)
+            if got is not None:
+                self._kept[key] = got  # the most recent last
+            return got
+
+    def put(self, key: tuple[object, ...], con: duckdb.DuckDBPyConnection, rts: list[str]) -> None:
+        got = {
+            rt: {f"{t}{rt}": con.sql(f"FROM temp.{t}{rt}").to_arrow_table() for t in _KEPT}
+            for rt in rts
+        }
+        with self._lock:
+            self._kept[key] = got
+            while len(self._kept) > self.size:
+                del self._kept[next(iter(self._kept))]
+
+    @staticmethod
+    def load(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+        for name, table in tables.items():
+            view = f"{name}_kept"
+            con.register(view, table)
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS FROM {view}")
+            finally:
+                con.unregister(view)
+
+
+_DECISIONS = _Decisions()
+
+
+def _decide(con: duckdb.DuckDBPyConnection, rt: str, states: list[str]) -> None:
+    """Fill ``rt``'s ``SHARED``, ``LOSING`` and ``WINNING`` tables of this connection from its
+    snapshot. The hashes in two state files: each file's hash column is sorted (compaction
+    writes it so), so one stable sort of them all is a merge of sorted runs."""
+    again = np.array([], dtype=np.uint64)
+    if len(states) > 1:
+        got = con.execute(f"SELECT {RID_HASH} FROM read_parquet($1)", [states]).fetchnumpy()
+        hashes = np.sort(np.asarray(got[RID_HASH], dtype=np.uint64), kind="stable")
+        again = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    view = f"{SHARED}{rt}_found"
+    con.register(view, pa.table({RID_HASH: again}))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED}{rt} AS FROM {view}")
+    finally:
+        con.unregister(view)
+    rows = f"{_DECIDE}{rt}_rows"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS FROM {_DECIDE}{rt}()")
+    try:
+        for table, where in _DECIDED:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table}{rt} AS SELECT _key FROM {rows} WHERE {where}"
+            )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{rows}")
 
 
 def build_catalog(

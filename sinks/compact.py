@@ -19,9 +19,10 @@ such files — and always every file compaction wrote itself, whatever its age:
 and then, per tier and record type of the root,
 
 6. when the root's merged files of that record type are not exactly those its current-state
-   file covers, write a new one — ``<tier>/current/record_type=<rt>/current+<digest>.parquet``
+   file covers, write a new one — ``<tier>/current/record_type=<rt>/current2+<digest>.parquet``
    (``sinks.catalog.state_name``: ``<digest>`` names the merged files it covers), the latest
-   row of each record (deletes included) over those files, atomically —
+   row of each record (deletes included) over those files with its record-id hash
+   (``sinks.catalog.RID_HASH``), in the hash's order, atomically —
 7. and remove the other current-state files of that record type.
 
 The current views read a current-state file only when its name matches the merged files
@@ -56,7 +57,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ
-from sinks.catalog import MERGED_MARK, STATE_DIR, state_name, state_sql
+from sinks.catalog import MERGED_MARK, RID_HASH, STATE_DIR, state_name, state_sql
 from sinks.config import CompactConfig
 from sinks.erasure import ErasedWrites, WriteJob
 from sinks.exceptions import CompactionError
@@ -268,7 +269,8 @@ def _write_state(
     con = duckdb.connect()
     try:
         con.register("t", t)
-        state = con.sql(state_sql(tier, "t")).to_arrow_table().cast(t.schema)
+        state = con.sql(state_sql(tier, "t")).to_arrow_table()
+        state = state.cast(t.schema.append(pa.field(RID_HASH, pa.uint64())))
     finally:
         con.close()
     # through the erasure register, like the merged files: a purge that registered after the

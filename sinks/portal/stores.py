@@ -16,7 +16,9 @@ root); :meth:`StoreAccess.roots` asks ``StoreRoots.for_store`` which roots a key
 province and the pre-2025 provinces merged into it share one root). Connections are DuckDB
 in-memory catalogs (``sinks.catalog.open_catalog``, each locked to its root), one per
 (tier, provinces), shared by the request threads through ``cursor()``: each request's own
-DuckDB cursor, with its own snapshot of the store's files (``sinks.catalog.snapshot``).
+DuckDB cursor, with its own snapshot of the store's files (``sinks.catalog.snapshot``; the
+snapshot's decision of which current-state rows are each record's latest is reused while
+the listed files are unchanged, so a request after another pays no more than loading it).
 """
 
 from __future__ import annotations

@@ -11,10 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sinks.catalog import SHARED, open_catalog, snapshot
+from sinks.catalog import LOSING, RID_HASH, WINNING, open_catalog, snapshot
 from tests.unit.sinks.test_current_state import (
     CURRENT,
     MONTHS,
@@ -27,7 +29,11 @@ from tests.unit.sinks.test_current_state import (
 )
 from tests.unit.sinks.test_current_state import _exact as _exact_one
 
-SHARED_IDS = f"SELECT list_sort(getvariable('{SHARED}immunization'))"
+#: (state rows ranked again, of them not the latest, rows of the files not covered that are)
+DECIDED = (
+    "SELECT count(*) FILTER (_state), count(*) FILTER (_state AND NOT _latest), "
+    "count(*) FILTER (_latest AND NOT _state) FROM tuyen_decide_immunization()"
+)
 PROVINCES = ("01", "02", "03")
 
 
@@ -43,21 +49,26 @@ def _put(base: Path, name: str, changes: list[tuple[str, int, str, str, str]]) -
             _write(root, name, recs)
 
 
-def _exact(roots: list[Path]) -> tuple[list[tuple[Any, ...]], int, list[str]]:
-    """(current rows through a snapshot, state files read, shared ids), checked against the
-    rows ranked over every file of every root (no snapshot)."""
+def _exact(roots: list[Path]) -> tuple[list[tuple[Any, ...]], int, tuple[int, ...]]:
+    """(current rows through a snapshot, state files read, :data:`DECIDED`), checked against
+    the rows ranked over every file of every root (no snapshot)."""
     there = [str(r) for r in roots if r.exists()]
     if not there:
-        return [], 0, []
+        return [], 0, ()
     con = open_catalog(there, "province")
     expected = con.execute(CURRENT).fetchall()
     with snapshot(con):
         got = con.execute(CURRENT).fetchall()
         used = con.execute(STATE_LIST).fetchone()
-        shared = con.execute(SHARED_IDS).fetchone()
+        decided = con.execute(DECIDED).fetchone() or ()
+        positions = con.execute(
+            f"SELECT (FROM {LOSING}immunization SELECT count(*)), "
+            f"(FROM {WINNING}immunization SELECT count(*))"
+        ).fetchone()
     assert got == expected
-    ids = [s.split(":", 1)[1] for s in shared[0]] if shared and shared[0] else []
-    return list(got), int(used[0]) if used else 0, ids
+    if used and used[0]:  # the tables hold what the decision says
+        assert positions == decided[1:]
+    return list(got), int(used[0]) if used else 0, tuple(decided)
 
 
 def _history() -> list[tuple[str, int, str, str, str]]:
@@ -87,10 +98,12 @@ def test_several_roots_read_each_state_file_and_are_exact(tmp_path: Path) -> Non
         assert len(_states(root)) == 1
     rows, used, shared = _exact(roots)
     assert rows == fresh and used == 3
-    assert shared == ["a", "b", "c", "e"]  # only the records in more than one root's file
+    # ranked again: the state rows of a, b, c, e (in two roots' files), one of each not the
+    # latest; f (the open month only) is the latest of its record
+    assert shared == (8, 4, 1)
     assert {r[0]: (r[2], r[4]) for r in rows}["b"] == (3, "01")
     assert {r[0]: (r[2], r[4]) for r in rows}["e"] == (2, "02")
-    assert _exact(roots[:1])[1:] == (1, [])  # one root alone: its own file, nothing shared
+    assert _exact(roots[:1])[1:] == (1, (0, 0, 1))  # one root alone: nothing ranked again
 
 
 def test_late_replays_and_roots_compacted_apart_are_exact(tmp_path: Path) -> None:
@@ -142,6 +155,42 @@ def test_every_crash_state_of_one_roots_state_steps_is_exact(tmp_path: Path) -> 
     assert _exact(roots)[:2] == (late, 2)
     new.write_bytes(new_bytes)  # between 6 and 7: both files, the listing picks its own
     assert _exact(roots)[:2] == (late, 3)
+
+
+def _rewrite_hashes(path: Path, hashes: pa.Array | None) -> None:
+    """``path`` with its :data:`RID_HASH` column replaced by ``hashes`` (None: dropped, as a
+    state file written before the column was)."""
+    table = pq.read_table(path)
+    table = table.drop_columns([RID_HASH])
+    if hashes is not None:
+        table = table.append_column(pa.field(RID_HASH, pa.uint64()), hashes)
+    pq.write_table(table, path)
+
+
+def test_state_files_of_the_earlier_form_or_with_colliding_hashes_are_exact(
+    tmp_path: Path,
+) -> None:
+    """A state file of the form before the hash column (``current+``) is not read (its root
+    ranked) until compaction replaces it; hashes that collide (every record alike) rank
+    more records again: both exact."""
+    _put(tmp_path, f"{TOPIC}+0+0.parquet", _history())
+    roots = _roots(tmp_path)
+    for root in roots:
+        _compact(root)
+    rows, used, decided = _exact(roots)
+    assert used == 3 and decided == (8, 4, 1)
+    [state] = _states(roots[0])
+    _rewrite_hashes(state, None)
+    state.rename(state.with_name(state.name.replace("current2+", "current+")))
+    assert _exact(roots)[:2] == (rows, 2)  # root 01's files in the rest: f and a, b, e
+    _compact(roots[0])
+    assert [s.name[:9] for s in _states(roots[0])] == ["current2+"]
+    assert _exact(roots) == (rows, 3, (8, 4, 1))
+    for root in roots:  # every hash alike: every state row ranked again
+        [state] = _states(root)
+        n = pq.read_metadata(state).num_rows
+        _rewrite_hashes(state, pa.array([7] * n, pa.uint64()))
+    assert _exact(roots) == (rows, 3, (9, 4, 1))
 
 
 def _restricted(roots: list[Path], provinces: list[str]) -> tuple[list[tuple[Any, ...]], int]:
@@ -241,3 +290,43 @@ def test_a_province_restricted_catalog_reads_the_latest_version_in_its_provinces
         rows = {r[0]: (r[2], r[4]) for r in con.execute(CURRENT).fetchall()}
         assert con.execute(STATE_LIST).fetchone() == (0,)  # ranks every row of 01
     assert rows == {"a": (1, "01"), "b": (3, "01"), "e": (2, "01"), "f": (1, "01")}
+
+
+def test_a_snapshot_of_the_same_files_reuses_the_decision_exactly(tmp_path: Path) -> None:
+    """The decision of a listing whose files are unchanged is reused (the portal's next
+    request); a file added, or rewritten in place, decides again: exact every time."""
+    from sinks.catalog import _DECISIONS
+
+    _put(tmp_path, f"{TOPIC}+0+0.parquet", _history())
+    roots = _roots(tmp_path)
+    for root in roots:
+        _compact(root)
+    first = _exact(roots)
+    files = sorted(str(p) for r in roots for p in r.rglob("*.parquet"))
+    key = _DECISIONS.key(files)
+    assert _DECISIONS.get(key) is not None  # kept, and read by the next snapshot
+    assert _exact(roots) == first
+    _put(tmp_path, f"{TOPIC}+5+0.parquet", [("d", 5, "07", "03", "upsert")])  # a new file
+    added = _exact(roots)
+    assert {r[0]: r[2] for r in added[0]}["d"] == 5
+    _write(roots[2], f"{TOPIC}+5+0.parquet", [_rec("d", 1, "07", province="03")])
+    rewritten = _exact(roots)  # the same name, an older version: the state's wins again
+    assert {r[0]: r[2] for r in rewritten[0]}["d"] == 2
+
+
+def test_a_row_of_a_file_not_in_the_listing_fails_rather_than_misplaces(tmp_path: Path) -> None:
+    """A row's position names its file by the snapshot's listing: a file name DuckDB reports
+    otherwise (never seen; a scheme it rewrites) fails the query instead of a row lost."""
+    import duckdb
+    import pytest
+
+    from sinks.catalog import _KEY
+
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), path)
+    con = duckdb.connect()
+    listed = f"SELECT {_KEY.format(files='$1')} FROM read_parquet($2, filename = true, "
+    listed += "file_row_number = true) ORDER BY 1"
+    assert con.execute(listed, [[str(path)], str(path)]).fetchall() == [(2**40,), (2**40 + 1,)]
+    with pytest.raises(duckdb.Error, match="not in the snapshot listing"):
+        con.execute(listed, [["elsewhere.parquet"], str(path)]).fetchall()

@@ -24,7 +24,13 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from deploy.anchors import erasure_key_text
 from deploy.exceptions import DeployError
 from deploy.principals import STREAMS, province_sink, sink_principal
-from deploy.settings import SECRET_FIELDS, SINK_SECRET_FIELDS, env_name, kafka_env
+from deploy.settings import (
+    SECRET_FIELDS,
+    SINK_SECRET_FIELDS,
+    WORKER_SECRET_FIELDS,
+    env_name,
+    kafka_env,
+)
 from schemas.kafka import KafkaConnection, consumer
 from schemas.process import die_with_parent
 from schemas.topics import (
@@ -68,6 +74,15 @@ def _secret_text(env: Mapping[str, str], var: str) -> str | None:
         return Path(path).read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
+
+
+def _keep_secrets(env: dict[str, str], keep: Sequence[str]) -> None:
+    """Take out of ``env`` every secret of ``SECRET_FIELDS`` not in ``keep``, in both forms
+    (``X`` and ``X_FILE``)."""
+    for name in SECRET_FIELDS:
+        if name not in keep:
+            env.pop(env_name(name), None)
+            env.pop(env_name(name) + "_FILE", None)
 
 
 def tuyen_executable() -> str:
@@ -202,10 +217,7 @@ class Pipeline:
         gives the sinks, `tuyen keys erasure-key`), unless the run sets its own."""
         env = self.env(principal)
         key = _secret_text(env, env_name("pseudonym_key"))
-        for name in SECRET_FIELDS:
-            if name not in SINK_SECRET_FIELDS:
-                env.pop(env_name(name), None)
-                env.pop(env_name(name) + "_FILE", None)
+        _keep_secrets(env, SINK_SECRET_FIELDS)
         erasure = env_name("erasure_key")
         if key is not None and erasure not in env and erasure + "_FILE" not in env:
             # a weak key: the sinks get none (and refuse to start outside development mode)
@@ -213,9 +225,17 @@ class Pipeline:
                 env[erasure] = erasure_key_text(key, development=True)
         return env
 
+    def worker_env(self) -> dict[str, str]:
+        """A stream worker's environment: no secret but its own (``WORKER_SECRET_FIELDS``: its
+        Kafka credentials, the pseudonym key), neither ``X`` nor ``X_FILE`` — never the
+        erasure key, the access log's or the portal's keys, the monitor's token."""
+        env = self.env(self.prefix + STREAMS)
+        _keep_secrets(env, WORKER_SECRET_FIELDS)
+        return env
+
     def build(self) -> None:
         exe = tuyen_executable()
-        env = self.env(self.prefix + STREAMS)
+        env = self.worker_env()
         for i in range(self.workers):
             name = f"worker-{i + 1}"
             argv = [exe, "streams", "worker", "--web-port", "0", "--no-create-topics"]

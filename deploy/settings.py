@@ -91,7 +91,14 @@ from schemas.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 from schemas.topics import RecordTopics
 from sinks.roots import CODE, StoreRoots
 
-__all__ = ["SECRET_FIELDS", "SINK_SECRET_FIELDS", "Settings", "env_name", "kafka_env"]
+__all__ = [
+    "SECRET_FIELDS",
+    "SINK_SECRET_FIELDS",
+    "WORKER_SECRET_FIELDS",
+    "Settings",
+    "env_name",
+    "kafka_env",
+]
 
 #: Settings that are secrets: ``SecretStr``, never logged, readable from ``<VAR>_FILE``.
 SECRET_FIELDS: Final = (
@@ -108,6 +115,10 @@ SECRET_FIELDS: Final = (
 #: other secret of :data:`SECRET_FIELDS`, in either form (``X`` and ``X_FILE``), is taken out
 #: of a sink's environment (``deploy.pipeline.Pipeline.sink_env``; the manifests mount no more).
 SINK_SECRET_FIELDS: Final = ("erasure_key", "kafka_sasl_password", "kafka_ssl_key_password")
+#: The secrets of :data:`SECRET_FIELDS` a stream worker may hold: its Kafka credentials and
+#: the pseudonym key; every other one, in either form, is taken out of a worker's environment
+#: (``deploy.pipeline.Pipeline.worker_env``), as :data:`SINK_SECRET_FIELDS` for a sink.
+WORKER_SECRET_FIELDS: Final = ("pseudonym_key", "kafka_sasl_password", "kafka_ssl_key_password")
 
 _ENV_PREFIX: Final = "TUYEN_"
 

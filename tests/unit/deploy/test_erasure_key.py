@@ -21,7 +21,7 @@ import deploy.cli.common
 import sinks.consumer
 from deploy.anchors import erasure_key_text
 from deploy.cli.root import app
-from deploy.settings import SECRET_FIELDS, SINK_SECRET_FIELDS, env_name
+from deploy.settings import SECRET_FIELDS, SINK_SECRET_FIELDS, WORKER_SECRET_FIELDS, env_name
 from sinks.config import SinkConfig
 from sinks.consumer import SinkStats
 from sinks.erasure import REGISTER_DIR, ErasedWrites, Register, erasure_hasher, key_check
@@ -247,7 +247,7 @@ def test_a_sink_holds_no_secret_but_its_own_in_any_form(
     """Every secret a sink must not hold (the pseudonym key, the access log's and the
     portal's keys, the monitor's token) is taken out of its environment whether the run gives
     it inline, as ``_FILE`` or both, from its own environment or the pipeline's; the erasure
-    key is derived from the pseudonym key however that was given; the worker keeps them."""
+    key is derived from the pseudonym key however that was given; the worker keeps its own."""
     tmp = tmp_path_factory.mktemp("secrets")
     given_env: dict[str, str] = {}
     for var, form in forms.items():
@@ -277,7 +277,29 @@ def test_a_sink_holds_no_secret_but_its_own_in_any_form(
         assert sink["TUYEN_ERASURE_KEY"] == erasure_key_text(KEY)
     else:
         assert "TUYEN_ERASURE_KEY" not in sink
-    assert {k: v for k, v in p.services["worker-1"].env.items() if k in given_env} == given_env
+    worker = p.services["worker-1"].env
+    own = {env_name(n) for n in WORKER_SECRET_FIELDS}
+    mine = {k: v for k, v in given_env.items() if k.removesuffix("_FILE") in own}
+    assert {k: v for k, v in worker.items() if k in given_env} == mine
+
+
+def test_a_worker_holds_no_secret_but_its_own(tmp_path: Path) -> None:
+    """The stream worker keeps the pseudonym key (inline or as a file) and loses every other
+    secret of the run in either form: the erasure key, the access log's and the portal's
+    keys, the monitor's token."""
+    others = [env_name(n) for n in SECRET_FIELDS if n not in WORKER_SECRET_FIELDS]
+    given_env = {"TUYEN_PSEUDONYM_KEY": KEY, "TUYEN_PSEUDONYM_KEY_FILE": str(tmp_path / "pk")}
+    for var in others:
+        given_env[var] = base64.b64encode(os.urandom(32)).decode()
+        given_env[var + "_FILE"] = str(tmp_path / var.lower())
+    p = _pipeline(tmp_path, "")
+    p.extra_env = given_env
+    p.build()
+    worker = p.services["worker-1"].env
+    assert worker["TUYEN_PSEUDONYM_KEY"] == KEY
+    assert worker["TUYEN_PSEUDONYM_KEY_FILE"] == str(tmp_path / "pk")
+    held = sorted(v for v in worker for s in others if v in (s, s + "_FILE"))
+    assert held == [], held
 
 
 def test_a_runs_own_erasure_key_file_is_not_doubled(tmp_path: Path) -> None:

@@ -736,12 +736,16 @@ def open_catalog(
 
 
 @contextmanager
-def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+def snapshot(
+    con: duckdb.DuckDBPyConnection, reads: Iterable[str] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Within the block, every query on ``con`` reads ONE listing of the root's record files,
     taken on entry: the change views then read merged files as they are (merge-on-read, see
     :func:`_changes_sql`), and a report's queries all see the same files; where a record
     type has current-state files, which of their rows and of the files they do not cover are
-    each record's latest is decided once, on entry (:func:`_decide_sql`). A file removed
+    each record's latest is decided once, on entry (:func:`_decide_sql`) — for the record
+    types ``reads`` names (the current views the caller will read; default: every one): the
+    others' views rank every row instead (:func:`_undecided`), as exact. A file removed
     since (compaction) fails a query with "file not found" (retry); a file added since is
     not read. Variables are per connection: a ``con.cursor()`` has none until it takes its
     own, so concurrent requests never share one. Nested: the outer snapshot is kept. On a
@@ -756,26 +760,38 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
         yield con  # read a snapshot
         return
     snap = _classify(files)
+    wanted = None if reads is None else set(reads)
+    for rt, lists in snap.items():
+        if wanted is not None and rt not in wanted:
+            _undecided(lists)
     con.execute(f"SET VARIABLE {SNAPSHOT} = CAST($1 AS {_SNAPSHOT_TYPE})", [snap])
     decided: list[str] = []
     try:
         key = _DECISIONS.key(files)
-        kept = _DECISIONS.get(key)
+        kept = _DECISIONS.get(key) or {}
         for rt, lists in snap.items():
             if lists["state"] or lists["rest"]:
                 decided.append(rt)
-                if kept is None:
-                    _decide(con, rt, lists["state"])
-                else:
+                if rt in kept:
                     _DECISIONS.load(con, kept[rt])
-        if kept is None and key is not None:
-            _DECISIONS.put(key, con, decided)
+                else:
+                    _decide(con, rt, lists["state"])
+        if key is not None and set(decided) - set(kept):
+            _DECISIONS.put(key, con, [rt for rt in decided if rt not in kept])
         yield con
     finally:
         con.execute(f"RESET VARIABLE {SNAPSHOT}")
         for rt in decided:
             for table in (SHARED, LOSING, WINNING):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}{rt}")
+
+
+def _undecided(lists: dict[str, list[str]]) -> None:
+    """A record type's snapshot lists with no decision: every file ``ranked`` (every row
+    ranked per query, as with no state file), none ``state`` or ``rest``."""
+    if lists["state"]:
+        lists["ranked"] = list(lists["every"])
+        lists["state"], lists["rest"] = [], []
 
 
 class _Decisions:
@@ -814,12 +830,14 @@ class _Decisions:
             return got
 
     def put(self, key: tuple[object, ...], con: duckdb.DuckDBPyConnection, rts: list[str]) -> None:
+        """Keep ``rts``' tables of ``con`` under ``key``, beside those kept there already (a
+        snapshot that read other record types of the same files)."""
         got = {
             rt: {f"{t}{rt}": con.sql(f"FROM temp.{t}{rt}").to_arrow_table() for t in _KEPT}
             for rt in rts
         }
         with self._lock:
-            self._kept[key] = got
+            self._kept[key] = {**self._kept.pop(key, {}), **got}
             while len(self._kept) > self.size:
                 del self._kept[next(iter(self._kept))]
 

@@ -22,7 +22,7 @@ from sinks.catalog import snapshot
 from sinks.reports.access import NATIONAL_CODE, AccessLog, check_access, parse_principal
 from sinks.reports.config import ReportConfig
 from sinks.reports.exceptions import AccessDenied, BadRequest
-from sinks.reports.facts import ScopeFilter
+from sinks.reports.facts import ScopeFilter, current_reads
 from sinks.reports.indicators import KINDS, Indicator, for_kind
 from sinks.reports.model import Cell, Report, TrendPoint
 from sinks.reports.parts import (
@@ -63,7 +63,8 @@ def run_report(
     entry = request.log_entry()
     started = time.perf_counter()
     try:
-        with snapshot(con):  # one listing of the store for all the report's queries
+        # one listing of the store for all the report's queries, deciding the views they read
+        with snapshot(con, reads=current_reads(request.kind)):
             report = _run(con, hierarchy, request, config or ReportConfig(), entry)
     except AccessDenied as exc:
         if log:

@@ -26,7 +26,14 @@ import duckdb
 from schemas import codes
 from sinks.reports.periods import Period, month_index
 
-__all__ = ["ARRIVALS", "FACTS", "ScopeFilter", "collect_arrivals", "collect_facts"]
+__all__ = [
+    "ARRIVALS",
+    "FACTS",
+    "ScopeFilter",
+    "collect_arrivals",
+    "collect_facts",
+    "current_reads",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -320,6 +327,18 @@ def _resources_sql(scope: ScopeFilter) -> dict[str, str]:
                                       false) THEN 1 ELSE 0 END, 1
             FROM x""",
     }
+
+
+def current_reads(kind: str) -> frozenset[str]:
+    """The record types whose current views a report of ``kind`` reads (its facts', and
+    ``report_submission`` for the arrivals every report collects): what its snapshot decides
+    (``sinks.catalog.snapshot``; a view read beyond them is still exact, only slower)."""
+    queries = {
+        "health": _health_sql(set(), ScopeFilter()),
+        "resources": _resources_sql(ScopeFilter()),
+    }
+    needs = queries.get(kind, {})
+    return frozenset(rt for key in needs for rt in key.split("+")) | {"report_submission"}
 
 
 def collect_facts(

@@ -330,3 +330,68 @@ def test_a_row_of_a_file_not_in_the_listing_fails_rather_than_misplaces(tmp_path
     assert con.execute(listed, [[str(path)], str(path)]).fetchall() == [(2**40,), (2**40 + 1,)]
     with pytest.raises(duckdb.Error, match="not in the snapshot listing"):
         con.execute(listed, [["elsewhere.parquet"], str(path)]).fetchall()
+
+
+def test_a_snapshot_decides_only_the_record_types_it_reads(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """``snapshot(reads=…)`` decides the record types named (a report's, ``sinks.reports.
+    facts.current_reads``), and the others' views rank every row instead: every view still
+    equals ranking every row; a later snapshot of the same files decides the rest and keeps
+    both decisions."""
+    import sinks.catalog as catalog
+    from sinks.testing import tier_record
+
+    _put(tmp_path, f"{TOPIC}+0+0.parquet", _history())
+    roots = _roots(tmp_path)
+    visits = [  # an encounter record moved between roots, one corrected in the open month
+        ("v", 1, "03", "01"),
+        ("v", 2, "04", "02"),
+        ("w", 1, "03", "03"),
+        ("w", 2, "07", "03"),
+        ("x", 1, "04", "02"),
+    ]
+    for root, province in zip(roots, PROVINCES, strict=True):
+        recs = [
+            tier_record(
+                "encounter",
+                record_id=f"0000000001:{r}",
+                version=v,
+                province=p,
+                event_time=MONTHS[m],
+                event_id=f"{r}-v{v}-{m}-{p}",
+            )
+            for r, v, m, p in visits
+            if p == province
+        ]
+        _write(root, f"{TOPIC}+1+0.parquet", recs)
+        _compact(root)
+    decided: list[str] = []
+    real = catalog._decide
+
+    def counting(con: Any, rt: str, states: list[str]) -> None:
+        decided.append(rt)
+        real(con, rt, states)
+
+    monkeypatch.setattr(catalog, "_decide", counting)
+    con = open_catalog([str(r) for r in roots], "province")
+    views = {
+        rt: f"SELECT record_id, event_id, record_version, op FROM {rt} ORDER BY record_id"
+        for rt in ("encounter", "immunization")
+    }
+    ranked = {rt: con.execute(sql).fetchall() for rt, sql in views.items()}
+    lists = f"SELECT getvariable('{catalog.SNAPSHOT}')"
+    for reads in (["encounter"], ["immunization"], None):
+        decided.clear()
+        with snapshot(con, reads=reads):
+            assert {rt: con.execute(sql).fetchall() for rt, sql in views.items()} == ranked
+            row = con.execute(lists).fetchone()
+            assert row is not None
+            snap = row[0]
+        for rt in views:
+            wanted = reads is None or rt in reads
+            assert len(snap[rt]["state"]) == (3 if wanted else 0)
+            assert bool(snap[rt]["ranked"]) == (not wanted)  # every file ranked instead
+        assert decided == (reads or [])  # the third reloads both, kept by the first two
+    assert [r[0].split(":")[1] for r in ranked["encounter"]] == ["v", "w", "x"]
+    assert {r[0].split(":")[1]: r[2] for r in ranked["encounter"]} == {"v": 2, "w": 2, "x": 1}

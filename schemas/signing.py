@@ -84,8 +84,15 @@ def _verifies(key: RegisteredKey, message: bytes, sig: bytes) -> bool:
     return True
 
 
-def _when(t: datetime | None) -> str:
-    return format_time(t) if t is not None else "-"
+def _validity(key: RegisteredKey, what: str) -> str:
+    """The life of an expired key in words, naming only the ends it has (at least one, or it
+    would not have expired): ``it signs only events made from A on and received before B``."""
+    ends = []
+    if key.valid_from is not None:
+        ends.append(f"made from {format_time(key.valid_from)} on")
+    if key.valid_to is not None:
+        ends.append(f"received before {format_time(key.valid_to)}")
+    return f"it signs only {what}s {' and '.join(ends)}"
 
 
 def verify(
@@ -181,7 +188,7 @@ def verify_with(
         raise ContractViolation(
             Reason.SIGNER_KEY_EXPIRED,
             f"{name} does not sign the {what} made at {format_time(signed)} and received at "
-            f"{format_time(received)} (valid {_when(key.valid_from)} to {_when(key.valid_to)})",
+            f"{format_time(received)} ({_validity(key, what)})",
             field=field,
         )
     raise ContractViolation(

@@ -100,6 +100,32 @@ def test_validity_starts_at_ce_time_and_ends_at_receive_time() -> None:
     assert reason(before, registry, T0) is Reason.SIGNER_KEY_EXPIRED
 
 
+@pytest.mark.parametrize(
+    ("life", "says"),
+    [
+        ({"valid_to": T0}, "(it signs only events received before 2025-01-15T12:00:00.000000Z)"),
+        (
+            {"valid_from": T0 + timedelta(days=1)},
+            "(it signs only events made from 2025-01-16T12:00:00.000000Z on)",
+        ),
+        (
+            {"valid_from": T0 + timedelta(days=1), "valid_to": T0 + timedelta(days=9)},
+            "(it signs only events made from 2025-01-16T12:00:00.000000Z on and received before "
+            "2025-01-24T12:00:00.000000Z)",
+        ),
+    ],
+    ids=["no start", "no end", "both ends"],
+)
+def test_an_expired_key_is_explained_by_the_ends_it_has(life: dict[str, Any], says: str) -> None:
+    """The refusal names only the ends of the key's life that exist (never "valid - to")."""
+    registry = StaticKeyRegistry([SignerKey(SIGNER, "00004", pub("k"), key_id="k1", **life)])
+    with pytest.raises(ContractViolation) as refused:
+        verify(signed("k"), registry, received=T0 + timedelta(days=10))
+    assert refused.value.reason is Reason.SIGNER_KEY_EXPIRED
+    assert str(refused.value).endswith(says), str(refused.value)
+    assert " - " not in str(refused.value)
+
+
 def entry(signer: str = SIGNER, name: str = "k", **extra: Any) -> dict[str, Any]:
     return {
         "signer": signer,

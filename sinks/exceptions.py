@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.exceptions import TuyenError
 
-__all__ = ["CatalogError", "CompactionError", "SinkError", "StoreWriteError"]
+__all__ = ["CatalogError", "CompactionError", "RootUnreachable", "SinkError", "StoreWriteError"]
 
 
 class SinkError(TuyenError):
@@ -25,3 +25,8 @@ class CompactionError(SinkError):
 
 class CatalogError(SinkError):
     """The catalog could not be built (bad tier name, unreadable store root)."""
+
+
+class RootUnreachable(SinkError):
+    """A store root could not be opened or written (a bucket that does not exist, missing
+    credentials, the store down): the message names each such root."""

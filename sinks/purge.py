@@ -6,11 +6,15 @@ rewritten the way compaction writes (temporary name, fsync, atomic rename over t
 left without rows is removed), so a crash between two files leaves each file either purged or
 as it was, and running again finishes the job (idempotent: a second run finds nothing):
 
-0. the person in the erasure register of every root purged (sinks.erasure: a keyed hash of
-   the id in the province roots and the quarantine, the pseudonym in the national root —
-   never the id in clear), before any file is rewritten: every sink and compaction leaves
-   the person out of what it writes from then on (rows in an open segment's memory, a
-   replay of the tier topics), in the order that closes the race with this sweep; and in
+0. every root's ``erasure/`` folder made (a local folder, an object store's prefix; never a
+   bucket: a root that cannot be reached — its bucket missing, no credentials, the store
+   down — fails the purge here, each such root named, before anything is registered or
+   removed anywhere); then the person in the erasure register of every root purged
+   (sinks.erasure: a keyed hash of the id in the province roots and the quarantine, the
+   pseudonym in the national root — never the id in clear), before any file is rewritten:
+   every sink and compaction leaves the person out of what it writes from then on (rows in
+   an open segment's memory, a replay of the tier topics), in the order that closes the race
+   with this sweep; and in
    the register of every other configured root (``register_also``: the province roots that
    do not exist yet, their ``erasure/`` folder created), so that a province's sink started
    later on a new root, replaying the tier topics, finds the entry before it writes a row
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -50,7 +55,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ
-from sinks.erasure import RECORD_LEVEL, Erased, Register, erase_rows, key_check
+from sinks.erasure import RECORD_LEVEL, REGISTER_DIR, Erased, Register, erase_rows, key_check
+from sinks.exceptions import RootUnreachable
 from sinks.national import DEFAULT_K, QI_DIR, generalise, read_release, write_release
 from sinks.reports.accesslog import AccessLog
 from sinks.store import DLQ_DIR, Store
@@ -99,16 +105,14 @@ class Purge:
         erasure_hash: Callable[[str], str] | None = None,
         register_also: Iterable[str] = (),
     ) -> None:
-        self.store = Store.open(root, create=False)
-        self.dlq_store = Store.open(dlq_root, create=False) if dlq_root else self.store
-        self.national_store = (
-            Store.open(national_root, create=False) if national_root else self.store
-        )
+        self.store = _open(root)
+        self.dlq_store = _open(dlq_root) if dlq_root else self.store
+        self.national_store = _open(national_root) if national_root else self.store
         self.pseudonym = pseudonym
         self.subject_hash = subject_hash
         self.erasure_hash = erasure_hash or subject_hash
         #: roots registered in step 0 but not rewritten (nothing there yet): created
-        self.register_also = [Store.open(r, create=False) for r in register_also]
+        self.register_also = [_open(r) for r in register_also]
         self.access_log = access_log
         self.k = k
 
@@ -131,15 +135,50 @@ class Purge:
         return report
 
     def step0_register(self, subject: str, pseudonym: str) -> None:
-        """0. Before any file is rewritten: the person in the erasure register of every root
-        purged (sinks.erasure: the keyed hash where rows carry the id, the pseudonym in the
-        national root; and every root of ``register_also``), so that every writer leaves
-        them out from now on."""
+        """0. Before any file is rewritten: every register reachable (:meth:`reach`), then
+        the person in the erasure register of every root purged (sinks.erasure: the keyed
+        hash where rows carry the id, the pseudonym in the national root; and every root of
+        ``register_also``), so that every writer leaves them out from now on. A root that
+        fails in between is named with the roots already holding the entry."""
+        self.reach()
         check = key_check(self.erasure_hash)  # a writer with another key stops on it
         stores = (self.store, self.dlq_store, *self.register_also)
-        for store in {s.base: s for s in stores}.values():
-            Register(store).add(subject=subject, key=check)
-        Register(self.national_store).add(pseudonym=pseudonym)
+        entries: list[tuple[Store, dict[str, str]]] = [
+            (store, {"subject": subject, "key": check})
+            for store in {s.base: s for s in stores}.values()
+        ]
+        entries.append((self.national_store, {"pseudonym": pseudonym}))
+        for i, (store, entry) in enumerate(entries):
+            try:
+                Register(store).add(**entry)
+            except OSError as exc:  # StoreWriteError too
+                done = ", ".join(s.uri for s, _ in entries[:i]) or "none"
+                raise RootUnreachable(
+                    f"cannot register the erasure in root {store.uri}: {exc}; registered "
+                    f"so far in: {done}; nothing removed yet — run the purge again once the "
+                    "root is reachable"
+                ) from exc
+
+    def reach(self) -> None:
+        """Make every root's ``erasure/`` folder (a local folder, an object store's prefix:
+        idempotent; a bucket is never created), all roots in parallel; raises
+        :class:`RootUnreachable` naming every root that failed, before anything is written
+        to any register."""
+        stores = [self.store, self.dlq_store, self.national_store, *self.register_also]
+        unique = list({s.base: s for s in stores}.values())
+        with ThreadPoolExecutor(max_workers=min(8, len(unique))) as pool:
+            failed = [
+                f"{store.uri} ({error})"
+                for store, error in zip(unique, pool.map(_reach, unique), strict=True)
+                if error is not None
+            ]
+        if failed:
+            raise RootUnreachable(
+                f"the purge cannot reach the erasure register of {len(failed)} root(s), so "
+                f"it registered and removed nothing: {'; '.join(failed)} — make each root "
+                "reachable (an object store's bucket must exist: docs/deploy.md) or take it "
+                "out of the configured roots, then run the purge again"
+            )
 
     def _rewrite(self, store: Store, area: str, erased: Erased, report: PurgeReport) -> None:
         area_name = "dlq" if area == DLQ_DIR else area
@@ -200,6 +239,22 @@ class Purge:
         if error is not None:
             entry["error"] = error
         self.access_log.append(entry)
+
+
+def _open(root: str) -> Store:
+    try:
+        return Store.open(root, create=False)
+    except OSError as exc:  # e.g. an s3:// bucket whose region cannot be resolved
+        raise RootUnreachable(f"the purge cannot open root {root}: {exc}") from exc
+
+
+def _reach(store: Store) -> str | None:
+    """None once ``store``'s register folder exists, else why it cannot."""
+    try:
+        store.fs.create_dir(store.path(REGISTER_DIR), recursive=True)
+    except OSError as exc:
+        return str(exc)
+    return None
 
 
 def _released_on(store: Store) -> date | None:

@@ -113,8 +113,9 @@ def purge(
     table = Table("root", "area", "rows removed", "files rewritten")
     existing = _province_roots(roots) or [roots.province_root("01")]
     # every configured root gets the entry, one that holds nothing yet too: its sink, started
-    # later, finds it before it replays the person's events (sinks.purge step 0)
-    ahead = [r for r in roots.province_roots() if r not in existing]
+    # later, finds it before it replays the person's events; all in the first root's step 0,
+    # which reaches every root before it writes anything (sinks.purge step 0)
+    ahead = [r for r in roots.province_roots() if r != existing[0]]
     for province_root in existing:
         job = Purge(
             province_root,

@@ -163,3 +163,30 @@ def test_the_purge_check_finds_the_person_where_they_are(tmp_path: Path, root: s
     value = P.pseudonym(GONE) if root == "national" else GONE
     assert mentions(str(tmp_path / "store" / root), value) > 0
     assert roots.province_root("01").endswith("province-01")
+
+
+def test_a_configured_root_it_cannot_make_stops_the_purge_before_any_root_is_touched(
+    tmp_path: Path,
+) -> None:
+    """One configured province root cannot take a register (a file where its folder should
+    be; on an object store, a bucket that does not exist): `tuyen purge` names it and exits
+    non-zero before the person is registered or removed in any root, none half done; once
+    it is fixed, the purge runs whole."""
+    base = tmp_path / "store"
+    roots = _stores(base)
+    blocked = Path(roots.province_root("96"))
+    blocked.write_text("not a folder")
+    got = _tuyen(base, "purge", "--health-id", GONE, "--reason", "request 2026/21")
+    assert got.exit_code == 1, got.output
+    assert "error:" in got.output and f"{blocked} (" in got.output, got.output
+    assert "registered and removed nothing" in got.output, got.output
+    for root in (*roots.province_roots(), roots.national, roots.quarantine):
+        if Path(root) != blocked and Path(root).is_dir():
+            assert not Register(Store.open(root, create=False)).read(), root
+    assert mentions(roots.province_root("01"), GONE) and mentions(roots.quarantine, GONE)
+
+    blocked.unlink()
+    got = _tuyen(base, "purge", "--health-id", GONE, "--reason", "request 2026/21")
+    assert got.exit_code == 0, got.output
+    assert Register(Store.open(str(blocked), create=False)).read().subjects
+    assert mentions(roots.province_root("01"), GONE) == 0

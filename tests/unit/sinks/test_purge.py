@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from schemas.dlq import dead_letter
 from schemas.examples import example_data
 from sinks.catalog import open_catalog
 from sinks.encode import encode_dlq, tier_encoder
+from sinks.erasure import Register
+from sinks.exceptions import RootUnreachable
 from sinks.national import QiRow, generalise, read_release, write_release
 from sinks.purge import Purge, expire_dlq
 from sinks.reports.accesslog import AccessLog
@@ -157,6 +160,40 @@ def test_a_purge_killed_between_files_finishes_when_run_again(
         str(clean), ""
     )
     assert [e["outcome"] for e in log.read()] == ["error", "done"]
+
+
+def test_a_root_it_cannot_reach_fails_the_purge_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object-store root the purge cannot reach (here: a real pyarrow S3 client and an
+    endpoint nothing listens on, what a store down or a missing bucket looks like to it)
+    fails the purge in step 0, naming that root, before the person is registered or removed
+    anywhere; a local root that does not exist yet is made."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _store(tmp_path / "here")
+    before = _everything(tmp_path)
+    log = AccessLog(tmp_path / "_access.log")
+    job = Purge(
+        str(tmp_path / "here"),
+        pseudonym=P.pseudonym,
+        subject_hash=lambda hid: P.pseudonym(hid, "purge"),
+        access_log=log,
+        register_also=[str(tmp_path / "not-yet"), "s3://soyte-79/tuyen"],
+    )
+    with pytest.raises(RootUnreachable, match=r"1 root\(s\).*registered and removed nothing: "
+                       r"s3://soyte-79/tuyen \("):  # fmt: skip
+        job.run(GONE, reason="r")
+    assert _everything(tmp_path) == before
+    assert not Register(Store.open(tmp_path / "here", create=False)).read()
+    assert not Register(Store.open(tmp_path / "not-yet", create=False)).read()
+    assert (tmp_path / "not-yet" / "erasure").is_dir()
+    assert [e["outcome"] for e in log.read()] == ["error"]
 
 
 def test_dead_letters_expire_after_the_retention(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +32,12 @@ from deploy.cli.common import (
     settings,
     store_access_log,
 )
-from deploy.cli.report import fail_report, load_hierarchy, open_store, report_root
+from deploy.cli.report import fail_report, load_hierarchy, log_root, open_store, report_root
 from sinks.reports.exceptions import ReportError
 
 if TYPE_CHECKING:
-    from sinks.signoff.service import Signoff
+    from schemas.hierarchy import Hierarchy
+    from sinks.signoff.service import MonthStatus, Signoff
 
 __all__ = ["approve", "lock", "send_back", "status", "submit"]
 
@@ -116,12 +118,12 @@ def _service(
 
     s = settings(ctx)
     h = load_hierarchy(None)
-    if store_root is None:  # the root of the unit's province: its decisions and submissions
-        try:
-            store_root = report_root(s, h, "province", unit)[0][0]
+    roots = [store_root] if store_root is not None else []
+    if not roots:  # the root of the unit's province (its decisions and submissions); for
+        try:  # the national unit every province's root
+            roots = report_root(s, h, _tier(h, unit), unit)[0]
         except ReportError as exc:
             fail_report(exc)
-    root = store_root
     publisher = registry = None
     if publish:
         registry = approver_registry(s, job)
@@ -129,12 +131,24 @@ def _service(
             kafka(ctx, bootstrap), topic_name(SIGNOFF, s.topic_prefix)
         )
     return Signoff(
-        open_store(root, "province", None),
+        open_store(roots[0] if len(roots) == 1 else roots, "province", None),
         h,
         publisher,
         registry=registry,
-        access_log=store_access_log(ctx, root),
+        access_log=store_access_log(ctx, log_root(s, roots)),
     )
+
+
+def _tier(h: Hierarchy, unit: str) -> str:
+    """``national`` for the national unit (VN), else ``province`` (the unit's province's
+    root; an unknown unit is refused by deploy.cli.report.report_root)."""
+    from schemas.hierarchy import HierarchyError, Tier
+
+    try:
+        national = h.tier_of(unit) is Tier.NATIONAL
+    except HierarchyError:
+        national = False
+    return "national" if national else "province"
 
 
 def _run(action: Callable[[], None]) -> None:
@@ -151,29 +165,18 @@ def status(
     principal: Principal,
     store_root: StoreRoot = None,
 ) -> None:
-    """Every station expected to report for the month: submitted, on time, approved."""
+    """Every station expected to report for the month: submitted, on time, approved (for
+    the national unit, VN: one line per province, read from every province's root)."""
     svc = _service(ctx, "tuyen report status", unit, store_root, None, publish=False)
 
     def show() -> None:
         st = svc.status(principal, unit, period)
-        table = Table(
-            title=f"{unit} · {st.period} · station deadline {st.deadline:%Y-%m-%d %H:%M} · "
-            f"locked: {', '.join(sorted(st.locks)) or 'no'}",
-            title_justify="left",
+        title = (
+            f"{unit} · {st.period} · station deadline {st.deadline:%Y-%m-%d %H:%M} · "
+            f"locked: {', '.join(sorted(st.locks)) or 'no'}"
         )
-        for col in ("station", "name", "state", "submitted", "on time", "approved", "by"):
-            table.add_column(col)
-        for row in st.stations:
-            table.add_row(
-                row.station,
-                row.name,
-                row.state,
-                f"{row.submitted_at:%Y-%m-%d %H:%M}" if row.submitted_at else "–",
-                "yes" if row.on_time else "no",
-                f"{row.approved_at:%Y-%m-%d %H:%M}" if row.approved_at else "–",
-                row.approved_by or (row.sent_back_reason or ""),
-            )
-        out.print(table)
+        national = _tier(svc.h, unit) == "national"
+        out.print(_by_province(st, title) if national else _by_station(st, title))
         out.print(
             f"{len(st.stations)} expected · {st.count('approved')} approved · "
             f"{st.count('submitted')} waiting · {st.count('sent_back')} sent back · "
@@ -181,6 +184,43 @@ def status(
         )
 
     _run(show)
+
+
+def _by_station(st: MonthStatus, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("station", "name", "state", "submitted", "on time", "approved", "by"):
+        table.add_column(col)
+    for row in st.stations:
+        table.add_row(
+            row.station,
+            row.name,
+            row.state,
+            f"{row.submitted_at:%Y-%m-%d %H:%M}" if row.submitted_at else "–",
+            "yes" if row.on_time else "no",
+            f"{row.approved_at:%Y-%m-%d %H:%M}" if row.approved_at else "–",
+            row.approved_by or (row.sent_back_reason or ""),
+        )
+    return table
+
+
+def _by_province(st: MonthStatus, title: str) -> Table:
+    """One line per province: its stations by state, and its lock."""
+    states = ("approved", "submitted", "sent_back", "missing")
+    counts: dict[str, Counter[str]] = {}
+    for row in st.stations:
+        counts.setdefault(row.province, Counter())[row.state] += 1
+    table = Table(title=title, title_justify="left")
+    for col in ("province", "expected", "approved", "waiting", "sent back", "missing", "locked"):
+        table.add_column(col)
+    for province, c in sorted(counts.items()):
+        locked = st.locks.get(province)
+        table.add_row(
+            province,
+            str(c.total()),
+            *(str(c[state]) for state in states),
+            f"{locked:%Y-%m-%d %H:%M}" if locked else "no",
+        )
+    return table
 
 
 @dataclass(frozen=True, slots=True)

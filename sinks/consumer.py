@@ -5,8 +5,9 @@ writes the blocks of the open segment that received rows as its parts (the whole
 it closes) and commits (synchronously, with the segment start, and a close by age under way,
 as metadata) only after the files they cover are durable (sinks.parts.CutOrder). On
 assignment each partition seeks back to its open segment's start, so the segment is rebuilt
-in memory and rewrites the same files. At-least-once delivery, exactly-once effect in the
-store.
+in memory and rewrites the same files; a partition the group never committed starts at its
+log start, which is committed at once (an idle sink's group has a position: the monitor finds
+it OK, not NOTFOUND). At-least-once delivery, exactly-once effect in the store.
 
 A commit that fails with a retriable error (broker outage, coordinator moving, rebalance in
 progress) is kept pending and retried on the next steps with exponential backoff (a close by
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from confluent_kafka import (
-    OFFSET_INVALID,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
@@ -241,9 +241,15 @@ class SinkRunner:
                 resume = offset if mark is None else mark.start
                 self.writer.resume(tp.partition, resume, committed=offset, mark=mark)
                 placed.append(TP(tp.topic, tp.partition, resume))
-            else:
-                self.writer.drop(tp.partition)
-                placed.append(TP(tp.topic, tp.partition, OFFSET_INVALID))
+            else:  # never committed: start at the log's start and commit it (an idle
+                # sink's group then has a position, OK for the monitor, never NOTFOUND; a
+                # restart resumes the same segment start, so the same file names)
+                low, _high = self._lookup(
+                    "watermarks", functools.partial(self._watermarks, consumer, tp)
+                )
+                self.writer.resume(tp.partition, low, committed=low)
+                self._pending[tp.partition] = Commit(tp.partition, low, low)
+                placed.append(TP(tp.topic, tp.partition, low))
         logger.info(
             "sink assigned sink=%s partitions=%s",
             self.config.name,

@@ -33,7 +33,7 @@ from schemas.kafka import KafkaConnection, consumer, producer
 from schemas.signoff import SignoffDecision, decision_key, make_decision
 from schemas.topics import SIGNOFF, topic_name, topic_specs
 from sinks.reports import AccessDenied
-from tests.helpers import unique_name
+from tests.helpers import unique_name, wait_until
 from tests.integration.test_sink_erasure import TUYEN, sink_env
 
 A, A2, A3, A4, A5, A6 = "00004", "00008", "00025", "00004", "00008", "00025"
@@ -204,3 +204,61 @@ def _tp(topic: str) -> Any:
     from confluent_kafka import TopicPartition
 
     return TopicPartition(topic, 0)
+
+
+def _lag(kafka: KafkaConnection, group: str) -> tuple[int, dict[str, Any]]:
+    """`tuyen lag --check` on ``group``: its exit code and its group."""
+    from typer.testing import CliRunner
+
+    from deploy.cli.root import app
+
+    args = ["lag", "--bootstrap", kafka.bootstrap, "--prefix", "", "--group", group]
+    got = CliRunner().invoke(app, [*args, "--check", "--format", "json"])
+    (g,) = orjson.loads(got.stdout)["groups"]
+    return got.exit_code, g
+
+
+def test_an_idle_signoff_sink_is_ok_for_the_monitor_and_stores_what_comes_later_once(
+    kafka: KafkaConnection, tmp_path: Path
+) -> None:
+    """A signoff sink with nothing to consume (no decision published yet) commits where it
+    starts, so its group has a position: `tuyen lag --check` says OK, exit 0 (it said
+    NOTFOUND, exit 2, and the monitor's TuyenConsumerGroupNotFound fired after 10 minutes).
+    A decision published later is stored, and a restart of the same group stores it no
+    second time."""
+    prefix = unique_name("signoff-idle") + "."
+    topic = topic_name(SIGNOFF, prefix)
+    apply_topics(kafka, [t for t in topic_specs(prefix, 1) if t.name == topic])
+    approvers = _registry(tmp_path / "approvers.json")
+    base, group = tmp_path / "store", unique_name("signoff")
+    env = sink_env(
+        kafka,
+        TUYEN_STORE_ROOT=str(base),
+        TUYEN_APPROVER_KEYS=str(approvers),
+        TUYEN_ERASURE_KEY=erasure_key_text(base64.b64encode(os.urandom(32)).decode()),
+    )
+    argv = [TUYEN, "sink", "signoff", "--topic", topic, "--group", group, "--flush-interval", "0.2"]
+    sink = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE)
+    try:
+
+        def positioned() -> tuple[int, dict[str, Any]] | None:
+            got = _lag(kafka, group)
+            return got if got[1]["status"] != "NOTFOUND" else None
+
+        code, g = wait_until(positioned, timeout=60, interval=0.5, message="a position")
+        assert (code, g["status"]) == (0, "OK"), g
+        assert {p["committed"] for p in g["partitions"]} == {0}, g
+        valid = CASES[0][0]
+        _produce(kafka, topic, [valid], None)
+        wait_until(lambda: _stored(base) == [(A, "2026", "binh")], timeout=60)
+    finally:
+        sink.terminate()
+        _out, err = sink.communicate(timeout=60)
+    assert sink.returncode == 0, err.decode()[-2000:]
+    again = subprocess.run(
+        [*argv, "--exit-when-idle", "2"], env=env, capture_output=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    assert _stored(base) == [(A, "2026", "binh")], "stored once"
+    code, g = _lag(kafka, group)
+    assert (code, g["status"]) == (0, "OK"), g

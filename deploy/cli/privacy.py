@@ -92,6 +92,12 @@ def purge(
     health_id: str = typer.Option(..., "--health-id", help="The person's 10-digit health id."),
     reason: str = typer.Option(..., help="Why (the request's reference): in the access log."),
     root: str = typer.Option(None, help="One root holding everything (default: each owner's)."),
+    also_root: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--also-root",
+        help="A province root outside TUYEN_PROVINCE_ROOT's map (repeatable): registered and "
+        "purged like the configured ones.",
+    ),
 ) -> None:
     """Erase a person's history from the stores (record-level tiers of every province's
     root, the quarantine's DLQ, the national tier and its release); logged with a keyed hash
@@ -111,11 +117,13 @@ def purge(
 
     hashed = erasure_hasher(derived)
     table = Table("root", "area", "rows removed", "files rewritten")
-    existing = _province_roots(roots) or [roots.province_root("01")]
+    configured = roots.province_roots()
+    extra = [r for r in dict.fromkeys(also_root) if r not in configured]
+    existing = (_province_roots(roots) or [roots.province_root("01")]) + extra
     # every configured root gets the entry, one that holds nothing yet too: its sink, started
     # later, finds it before it replays the person's events; all in the first root's step 0,
     # which reaches every root before it writes anything (sinks.purge step 0)
-    ahead = [r for r in roots.province_roots() if r != existing[0]]
+    ahead = [r for r in (*configured, *extra) if r != existing[0]]
     for province_root in existing:
         job = Purge(
             province_root,
@@ -133,8 +141,6 @@ def purge(
         for area in sorted(set(report.rows) | set(report.files)):
             rows, files = report.rows.get(area, 0), report.files.get(area, 0)
             table.add_row(province_root, area, str(rows), str(files))
-        if root:
-            break
     out.print(table)
     out.print(f"subject {report.subject}; child ids cleared: {report.cleared}")
 

@@ -190,3 +190,28 @@ def test_a_configured_root_it_cannot_make_stops_the_purge_before_any_root_is_tou
     assert got.exit_code == 0, got.output
     assert Register(Store.open(str(blocked), create=False)).read().subjects
     assert mentions(roots.province_root("01"), GONE) == 0
+
+
+def test_a_root_outside_the_map_is_registered_and_purged_when_named(tmp_path: Path) -> None:
+    """`--also-root`: a province root the configured map does not name (a reorganisation
+    ahead of the code's map) is purged and registered like the configured ones, in the same
+    step 0 (before any file anywhere is rewritten)."""
+    base = tmp_path / "store"
+    roots = _stores(base)
+    outside = tmp_path / "elsewhere" / "province-47"
+    store = Store.open(outside)
+    records = [tier_record("person", n=n, province="01", event_id=f"x-{n}") for n in (2, 3)]
+    msgs = [FakeMessage.of("tier.province.01", 0, i, r) for i, r in enumerate(records)]
+    _write(store, tier_encoder("province")(msgs), "tier.province.01+0+0.parquet")
+    assert mentions(str(outside), GONE)
+    got = _tuyen(
+        base, "purge", "--health-id", GONE, "--reason", "request 2026/22",
+        "--also-root", str(outside),
+    )  # fmt: skip
+    assert got.exit_code == 0, got.output
+    assert mentions(str(outside), GONE) == 0 and _persons(str(outside)) == {"0000000002"}
+    assert (
+        Register(store).read().subjects
+        == Register(Store.open(roots.province_root("96"), create=False)).read().subjects
+    )
+    assert mentions(roots.province_root("79"), GONE) == 0

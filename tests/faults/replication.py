@@ -332,8 +332,9 @@ class ReplicationRun:
         fp.publisher.flush()
         fp.wait_caught_up(timeout_s=240)  # steady state: what follows is the fault's doing
         baseline = watch.latest() or {}
-        # groups with nothing to consume have no committed offset (Burrow: NOTFOUND), e.g.
-        # the signoff sink while no decision is published; they stay so, the others are OK
+        # a group without any committed offset is NOTFOUND (Burrow) and stays so; a tuyen
+        # sink commits its start when assigned (sinks.consumer), so even an idle one (the
+        # signoff sink before any decision) is OK: this set is for other consumers
         idle = {g for g, v in baseline.get("statuses", {}).items() if v == "NOTFOUND"}
         injected_at = time.monotonic()
         # stations publish through the fault (acks=all: written, or queued until writable)

@@ -86,8 +86,8 @@ class SinkConfig(BaseModel):
     poll_timeout_s: float = Field(
         default=0.1,
         gt=0,
-        description="longest wait of one consume() for a batch to fill: also how often a "
-        "due flush is checked while input trickles in (freshness)",
+        description="longest wait of one consume() for a batch to fill (never past the next "
+        "flush due: SegmentWriter.due_in)",
     )
     rotate_rows: int = Field(default=100_000, ge=1)
     rotate_bytes: int = Field(default=16 * 1024 * 1024, ge=1)

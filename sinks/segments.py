@@ -278,6 +278,22 @@ class SegmentWriter:
             return []
         return self._cut(self._part_cuts(partition, seg))
 
+    def due_in(self) -> float | None:
+        """Seconds until :meth:`flush_due` has something to do (0 when it has now; None when
+        nothing waits): the sink's ``consume()`` waits no longer than this, so a flush is
+        made when it is due, not up to a poll timeout later."""
+        now = self.clock()
+        soonest: float | None = None
+        for seg in self._segments.values():
+            if seg.close_at is not None:
+                continue  # made in ``add``
+            due = [seg.opened_at + self.max_age_s] if seg.next_offset >= seg.written else []
+            if seg.fresh_since is not None:
+                due.append(seg.fresh_since + self.flush_interval_s)
+            if due and (soonest is None or min(due) < soonest):
+                soonest = min(due)
+        return None if soonest is None else max(0.0, soonest - now)
+
     def flush_due(self, *, force: bool = False) -> list[Commit]:
         """Close segments past ``max_age_s``; write the blocks of those with rows waiting for
         ``flush_interval_s`` (all with new rows if ``force``)."""

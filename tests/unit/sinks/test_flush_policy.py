@@ -9,6 +9,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import pytest
 from confluent_kafka import TopicPartition as TP
 
 from schemas.kafka import KafkaConnection
@@ -27,7 +28,10 @@ class FakeConsumer:
         self.batches = batches
         self.commits: list[list[tuple[int, int]]] = []
 
+        self.timeouts: list[float] = []
+
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self.timeouts.append(timeout)
         return self.batches.pop(0) if self.batches else []
 
     def commit(self, *, offsets: list[TP], asynchronous: bool) -> None:
@@ -102,3 +106,26 @@ def test_rows_wait_for_the_interval_since_they_arrived_even_when_input_stops(
     runner.writer.flush_due(force=True)
     runner.step()
     assert _committed(runner) == [[(0, 3)]]
+
+
+def test_consume_waits_no_longer_than_until_the_next_flush_is_due(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, [_messages(3, age_s=0)], flush_interval_s=60.0)
+    clock = [1000.0]
+    runner.writer.clock = lambda: clock[0]
+    timeouts = runner.consumer.timeouts  # type: ignore[attr-defined]
+    assert runner.writer.due_in() is None
+    runner.step()  # nothing waited: the poll timeout
+    assert timeouts == [runner.config.poll_timeout_s]
+    assert runner.writer.due_in() == 60.0  # the rows arrived at 1000 (the fake clock)
+    runner.step()
+    assert timeouts[-1] == runner.config.poll_timeout_s  # due in 60 s: the poll timeout
+    clock[0] += 59.97
+    runner.step()
+    assert 0.02 < timeouts[-1] < 0.04  # consume() returns when the flush is due
+    assert _committed(runner) == []
+    clock[0] += 0.03
+    assert runner.writer.due_in() == 0.0
+    runner.step()  # due now: the shortest wait, then the flush
+    assert 0 < timeouts[-1] < 0.01
+    assert _committed(runner) == [[(0, 3)]] and runner.writer.due_in() is not None
+    assert runner.writer.due_in() == pytest.approx(300 - 60)  # the close by age is next

@@ -149,6 +149,8 @@ class SinkRunner:
             rotate_bytes=config.rotate_bytes,
             max_age_s=config.max_segment_age_s,
             flush_interval_s=config.flush_after_s,
+            fresh_flush_s=config.fresh_after_s,
+            fresh_flush_rows=config.fresh_flush_rows,
             commit=self._commit,
             erasure=erasure or ErasedWrites(),
         )

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import TopicPartition as TP
 
 from schemas.kafka import KafkaConnection
-from sinks.config import FLUSH_INTERVAL_S, SinkKind, sink_config
+from sinks.config import FLUSH_INTERVAL_S, FRESH_FLUSH_S, SinkKind, sink_config
 from sinks.consumer import SinkRunner
 from sinks.metrics import SINK_HOPS
 from sinks.testing import FakeMessage, tier_record
@@ -110,6 +110,7 @@ def test_rows_wait_for_the_interval_since_they_arrived_even_when_input_stops(
 
 def test_consume_waits_no_longer_than_until_the_next_flush_is_due(tmp_path: Path) -> None:
     runner = _runner(tmp_path, [_messages(3, age_s=0)], flush_interval_s=60.0)
+    runner.writer.fresh_flush_s = None  # the interval only (a trickle: below)
     clock = [1000.0]
     runner.writer.clock = lambda: clock[0]
     timeouts = runner.consumer.timeouts  # type: ignore[attr-defined]
@@ -129,3 +130,31 @@ def test_consume_waits_no_longer_than_until_the_next_flush_is_due(tmp_path: Path
     assert 0 < timeouts[-1] < 0.01
     assert _committed(runner) == [[(0, 3)]] and runner.writer.due_in() is not None
     assert runner.writer.due_in() == pytest.approx(300 - 60)  # the close by age is next
+
+
+def test_a_trickle_is_flushed_sooner_and_many_rows_wait_for_the_interval(tmp_path: Path) -> None:
+    cfg_default = sink_config(
+        "province", kafka=KafkaConnection(bootstrap="127.0.0.1:1"), store_root=str(tmp_path)
+    )
+    assert cfg_default.fresh_after_s == FRESH_FLUSH_S["tier"] is not None
+    assert cfg_default.model_copy(update={"fresh_flush_s": 0}).fresh_after_s is None
+    assert FRESH_FLUSH_S["aggregates"] is None
+    few, many = _messages(3, age_s=0), _messages(200, age_s=0, start=3)
+    runner = _runner(tmp_path, [few, [], many, []], flush_interval_s=2.0)
+    w = runner.writer
+    w.fresh_flush_s, w.fresh_flush_rows = 0.25, 128
+    clock = [1000.0]
+    w.clock = lambda: clock[0]
+    runner.step()  # 3 rows: a trickle
+    assert w.due_in() == pytest.approx(0.25)
+    clock[0] += 0.25
+    runner.step()
+    assert _committed(runner) == [[(0, 3)]]
+    runner.step()  # 200 rows at once: not a trickle, they wait for the interval
+    assert w.due_in() == pytest.approx(2.0)
+    clock[0] += 1.0
+    runner.step()
+    assert _committed(runner) == [[(0, 3)]]
+    clock[0] += 1.0
+    runner.step()
+    assert _committed(runner)[-1] == [(0, 203)]

@@ -117,7 +117,8 @@ class SinkConfig(BaseModel):
         default=None,
         ge=0,
         description="flush sooner, once the oldest new row has waited this long, while fewer "
-        "than fresh_flush_rows wait (seconds; 0: never sooner; None: the kind's FRESH_FLUSH_S)",
+        "than fresh_flush_rows wait (seconds; 0: never sooner; None: the kind's FRESH_FLUSH_S, "
+        "unless flush_interval_s is given)",
     )
     fresh_flush_rows: int = Field(
         default=128, ge=1, description="rows waiting in a partition above which it is not a trickle"
@@ -142,9 +143,12 @@ class SinkConfig(BaseModel):
 
     @property
     def fresh_after_s(self) -> float | None:
-        """``fresh_flush_s`` (0: None), or the kind's default (FRESH_FLUSH_S)."""
+        """``fresh_flush_s`` (0: None); else, with an explicit ``flush_interval_s``, None (that
+        interval is the operator's choice); else the kind's default (FRESH_FLUSH_S)."""
         if self.fresh_flush_s is not None:
             return self.fresh_flush_s or None
+        if self.flush_interval_s is not None:
+            return None
         return FRESH_FLUSH_S[self.kind]
 
     @model_validator(mode="after")

@@ -138,6 +138,9 @@ def test_a_trickle_is_flushed_sooner_and_many_rows_wait_for_the_interval(tmp_pat
     )
     assert cfg_default.fresh_after_s == FRESH_FLUSH_S["tier"] is not None
     assert cfg_default.model_copy(update={"fresh_flush_s": 0}).fresh_after_s is None
+    explicit = cfg_default.model_copy(update={"flush_interval_s": 10.0})
+    assert explicit.fresh_after_s is None  # an explicit interval is the operator's choice
+    assert explicit.model_copy(update={"fresh_flush_s": 0.5}).fresh_after_s == 0.5
     assert FRESH_FLUSH_S["aggregates"] is None
     few, many = _messages(3, age_s=0), _messages(200, age_s=0, start=3)
     runner = _runner(tmp_path, [few, [], many, []], flush_interval_s=2.0)

@@ -15,7 +15,10 @@ Figures, each beside baselines measured in the same run:
   types; the stores are polled every ~0.05 s); p50/p95/p99 beside the raw broker round trip
   (produce → consume) of the same messages. The sinks and the worker run at their defaults;
   again with the record-level sinks flushing every ``FAST_FLUSH_S`` (the aggregates sink at
-  its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``). Beside each:
+  its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``); and again,
+  after a burst of its own (its rate and CPU per event beside the defaults'), at the
+  documented low-latency setting (the worker's batch window ``LOW_LATENCY_WITHIN_S``, the
+  sinks at their defaults). Beside each:
   the sinks' own share of the CPU per event, and the Parquet files the sinks wrote (parts
   and rewrites included) and left at rest. Each steady run's freshness is also cut into hops
   at the broker timestamps (``HOPS``): publication → the raw topic (its LogAppendTime), →
@@ -77,6 +80,11 @@ from streams.pseudonymise import Pseudonymiser
 
 PARTITIONS = 6
 FAST_FLUSH_S = 0.5
+#: the documented low-latency setting (docs/scale.md §5 "Freshness, hop by hop"): the
+#: worker's batch window ``LOW_LATENCY_WITHIN_S`` (the sinks at their defaults: a trickle is
+#: flushed after 0.25 s, sinks.config.FRESH_FLUSH_S); measured as its own run (a burst and
+#: the steady rate)
+LOW_LATENCY_WITHIN_S = 0.1
 STEADY_RATE = 1000  # events/s of the freshness runs
 TIERS = ("district", "province", "national")
 
@@ -396,6 +404,7 @@ def _pipeline_run(
     steady: list[KafkaMessage],
     workers: int = 1,
     sink_args: tuple[str, ...] = (),
+    worker_args: tuple[str, ...] = (),
     rate: int = STEADY_RATE,
     checkout: str | None = None,
 ) -> _Run:
@@ -417,7 +426,7 @@ def _pipeline_run(
         workers=workers,
         sink_args=sink_args,
         development=True,
-        worker_args=("--partitions", str(PARTITIONS)),
+        worker_args=("--partitions", str(PARTITIONS), *worker_args),
         # INFO: the sinks' stop lines count the files they wrote (_files_written)
         extra_env={"TUYEN_LOG_LEVEL": "INFO", **({"PYTHONPATH": checkout} if checkout else {})},
     )
@@ -473,6 +482,9 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     # district, province and national stores)
     own_aggregates = ("--aggregates-flush-interval", str(FLUSH_INTERVAL_S["aggregates"]))
     fast = _pipeline_run(ctx, [], steady, sink_args=fast_args + own_aggregates)
+    low = _pipeline_run(
+        ctx, burst, steady, worker_args=("--batch-within", str(LOW_LATENCY_WITHIN_S))
+    )
     checkout = os.environ.get("TUYEN_BENCH_E2E_BASELINE")
     base = base_fast = None
     if checkout:  # the same runs with another checkout's code, e.g. main's
@@ -554,8 +566,40 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             },
         ),
     ]
+    low_label = f"worker batch window {LOW_LATENCY_WITHIN_S} s"
+    f50_low, f95_low, f99_low = _percentiles(low.fresh)
+    results += [
+        BenchResult(
+            f"freshness p95 at 1,000 ev/s, low-latency setting ({low_label})",
+            Measurement(f95_low, "s"),
+            "same, defaults",
+            Measurement(f95, "s"),
+            higher_is_better=False,
+            target="≤ 1 s",
+            extra={
+                "events": len(low.fresh),
+                "p50_s": round(f50_low, 3),
+                "p99_s": round(f99_low, 3),
+                **_steady_extra(low),
+                **{f"defaults_{k}": v for k, v in _steady_extra(one).items()},
+            },
+        ),
+        BenchResult(
+            f"end to end: publish → 3 tier stores, low-latency setting ({low_label})",
+            Measurement(low.rate, unit),
+            "same, defaults",
+            Measurement(e2e_rate, unit),
+            extra={
+                "cpu_us_per_event_pipeline": round(low.cpu_us),
+                "cpu_us_per_event_sinks": round(low.sink_cpu_us),
+                "defaults_cpu_us_per_event_pipeline": round(one.cpu_us),
+                "defaults_cpu_us_per_event_sinks": round(one.sink_cpu_us),
+            },
+        ),
+    ]
     results += _hop_results("", one, r50, r95)
     results += _hop_results(f", flush {FAST_FLUSH_S} s", fast, r50, r95)
+    results += _hop_results(", low-latency setting", low, r50, r95)
     if base is not None and base_fast is not None:
         results += _baseline_results(checkout or "", ctx.n(120_000), one, fast, base, base_fast)
     return results

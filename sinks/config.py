@@ -12,6 +12,7 @@ from schemas.kafka import KafkaConnection
 __all__ = [
     "ERASURE_WRITERS",
     "FLUSH_INTERVAL_S",
+    "FRESH_FLUSH_S",
     "RECORD_SINKS",
     "SINK_NAMES",
     "CompactConfig",
@@ -56,6 +57,20 @@ FLUSH_INTERVAL_S: dict[SinkKind, float] = {
 }
 
 
+#: Sooner for a trickle (seconds), by kind of sink, unless ``fresh_flush_s`` is given
+#: (sinks.segments.SegmentWriter.fresh_flush_s): a partition's new rows are flushed once the
+#: oldest has waited this long while fewer than ``fresh_flush_rows`` wait — at a steady
+#: 1,000 events/s the worker's transactions bring a few dozen rows per partition, a backlog or
+#: a burst hundreds (its full batches), which keep the interval above (docs/scale.md §5
+#: "Freshness, hop by hop"); the record tiers only.
+FRESH_FLUSH_S: dict[SinkKind, float | None] = {
+    "tier": 0.25,
+    "aggregates": None,
+    "dlq": None,
+    "signoff": None,
+}
+
+
 def sink_group(name: str, prefix: str = "", province: str | None = None) -> str:
     """The consumer group of sink ``name`` (``tuyen-sink-<name>``; one province's record-level
     sink: ``tuyen-sink-<name>-<code>``)."""
@@ -86,8 +101,8 @@ class SinkConfig(BaseModel):
     poll_timeout_s: float = Field(
         default=0.1,
         gt=0,
-        description="longest wait of one consume() for a batch to fill: also how often a "
-        "due flush is checked while input trickles in (freshness)",
+        description="longest wait of one consume() for a batch to fill (never past the next "
+        "flush due: SegmentWriter.due_in)",
     )
     rotate_rows: int = Field(default=100_000, ge=1)
     rotate_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
@@ -97,6 +112,16 @@ class SinkConfig(BaseModel):
         ge=0,
         description="flush the open segment's new rows once the oldest has waited this long "
         "(seconds; None: the kind's FLUSH_INTERVAL_S)",
+    )
+    fresh_flush_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="flush sooner, once the oldest new row has waited this long, while fewer "
+        "than fresh_flush_rows wait (seconds; 0: never sooner; None: the kind's FRESH_FLUSH_S, "
+        "unless flush_interval_s is given)",
+    )
+    fresh_flush_rows: int = Field(
+        default=128, ge=1, description="rows waiting in a partition above which it is not a trickle"
     )
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     consumer_overrides: dict[str, str] = Field(default_factory=dict)
@@ -115,6 +140,16 @@ class SinkConfig(BaseModel):
         if self.flush_interval_s is not None:
             return self.flush_interval_s
         return FLUSH_INTERVAL_S[self.kind]
+
+    @property
+    def fresh_after_s(self) -> float | None:
+        """``fresh_flush_s`` (0: None); else, with an explicit ``flush_interval_s``, None (that
+        interval is the operator's choice); else the kind's default (FRESH_FLUSH_S)."""
+        if self.fresh_flush_s is not None:
+            return self.fresh_flush_s or None
+        if self.flush_interval_s is not None:
+            return None
+        return FRESH_FLUSH_S[self.kind]
 
     @model_validator(mode="after")
     def _trust_anchor(self) -> SinkConfig:

@@ -1,6 +1,7 @@
 """The sink consumer: a thin confluent-kafka shell around :class:`SegmentWriter`.
 
-Loop: ``consume(batch_size, poll_timeout)`` → group by partition → the writer encodes and
+Loop: ``consume(batch_size, timeout)`` (the poll timeout, or less when a flush is due sooner:
+``SegmentWriter.due_in``) → group by partition → the writer encodes and
 writes the blocks of the open segment that received rows as its parts (the whole segment when
 it closes) and commits (synchronously, with the segment start, and a close by age under way,
 as metadata) only after the files they cover are durable (sinks.parts.CutOrder). On
@@ -81,6 +82,8 @@ _RETRIABLE_CODES = frozenset(
 _BACKOFF_MIN_S = 0.2
 _BACKOFF_MAX_S = 5.0
 _LOOKUP_DEADLINE_S = 120.0
+#: the shortest wait of one ``consume()`` (a flush due now: take what has come meanwhile)
+_MIN_POLL_S = 0.005
 
 
 def retriable_commit_error(exc: KafkaException) -> bool:
@@ -146,6 +149,8 @@ class SinkRunner:
             rotate_bytes=config.rotate_bytes,
             max_age_s=config.max_segment_age_s,
             flush_interval_s=config.flush_after_s,
+            fresh_flush_s=config.fresh_after_s,
+            fresh_flush_rows=config.fresh_flush_rows,
             commit=self._commit,
             erasure=erasure or ErasedWrites(),
         )
@@ -326,8 +331,15 @@ class SinkRunner:
 
     def step(self) -> int:
         """One consume/write/commit round; the number of messages consumed."""
+        # wait for input no longer than until the next flush is due (librdkafka's consume
+        # returns at the timeout or a full batch, not as soon as something came); the whole
+        # poll timeout while failed commits back off (a close by age waits for its intent)
+        due = self.writer.due_in()
+        timeout = self.config.poll_timeout_s
+        if due is not None and not (self._pending and time.monotonic() < self._retry_at):
+            timeout = min(timeout, max(due, _MIN_POLL_S))
         messages: list[Message] = self.consumer.consume(
-            num_messages=self.config.batch_size, timeout=self.config.poll_timeout_s
+            num_messages=self.config.batch_size, timeout=timeout
         )
         consumed_at = self.hops.flush_started = time.time()
         by_partition: dict[int, list[Message]] = defaultdict(list)

@@ -99,6 +99,12 @@ class SegmentWriter:
     rotate_bytes: int = 16 * 1024 * 1024
     max_age_s: float = 300.0
     flush_interval_s: float = 2.0
+    #: a trickle is flushed sooner: a partition's new rows are written once the oldest has
+    #: waited this long while fewer than ``fresh_flush_rows`` wait (None: never sooner than
+    #: ``flush_interval_s``). Many rows at once (the worker's full batches, a backlog) wait
+    #: for ``flush_interval_s``: a flush costs per file, not per row.
+    fresh_flush_s: float | None = None
+    fresh_flush_rows: int = 128
     clock: Callable[[], float] = time.monotonic
     commit: Callable[[Sequence[Commit]], bool] = _accept
     #: offsets per part (block) of an open segment: a flush rewrites the block being filled
@@ -278,9 +284,32 @@ class SegmentWriter:
             return []
         return self._cut(self._part_cuts(partition, seg))
 
+    def due_in(self) -> float | None:
+        """Seconds until :meth:`flush_due` has something to do (0 when it has now; None when
+        nothing waits): the sink's ``consume()`` waits no longer than this, so a flush is
+        made when it is due, not up to a poll timeout later."""
+        now = self.clock()
+        soonest: float | None = None
+        for seg in self._segments.values():
+            if seg.close_at is not None:
+                continue  # made in ``add``
+            due = [seg.opened_at + self.max_age_s] if seg.next_offset >= seg.written else []
+            if seg.fresh_since is not None:
+                due.append(seg.fresh_since + self._flush_after(seg))
+            if due and (soonest is None or min(due) < soonest):
+                soonest = min(due)
+        return None if soonest is None else max(0.0, soonest - now)
+
+    def _flush_after(self, seg: _Segment) -> float:
+        """How long ``seg``'s oldest new row waits for a flush: ``fresh_flush_s`` while fewer
+        than ``fresh_flush_rows`` wait, else ``flush_interval_s``."""
+        if self.fresh_flush_s is None or seg.next_offset - seg.written >= self.fresh_flush_rows:
+            return self.flush_interval_s
+        return min(self.fresh_flush_s, self.flush_interval_s)
+
     def flush_due(self, *, force: bool = False) -> list[Commit]:
-        """Close segments past ``max_age_s``; write the blocks of those with rows waiting for
-        ``flush_interval_s`` (all with new rows if ``force``)."""
+        """Close segments past ``max_age_s``; write the blocks of those whose oldest new row
+        has waited long enough (``_flush_after``; all with new rows if ``force``)."""
         now = self.clock()
         cuts: list[Cut] = []
         for partition in sorted(self._segments):
@@ -292,7 +321,7 @@ class SegmentWriter:
                 # its close removes the parts of every directory those rows touch)
                 cuts.append(self._close_cut(partition, seg, intent=True))
             elif seg.fresh_since is not None and (
-                force or now - seg.fresh_since >= self.flush_interval_s
+                force or now - seg.fresh_since >= self._flush_after(seg)
             ):
                 cuts += self._part_cuts(partition, seg)
         return self._cut(cuts) if cuts else []

@@ -81,6 +81,12 @@ def sink(
         None,
         help="Same for the aggregates sink (default: --flush-interval if given, else its own).",
     ),
+    fresh_flush: float = typer.Option(
+        None,
+        help="Flush sooner, once the oldest new row has waited this long, while few rows wait "
+        "(a trickle; seconds, 0: never sooner; default: each kind's own, "
+        "sinks.config.FRESH_FLUSH_S: the record tiers 0.25; none with --flush-interval).",
+    ),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
     metrics_port: int = typer.Option(
         None, help="Serve Prometheus /metrics on this loopback port (0: any free port)."
@@ -138,6 +144,7 @@ def sink(
                 flush_interval_s=aggregates_flush_interval
                 if name.value == "aggregates" and aggregates_flush_interval is not None
                 else flush_interval,
+                fresh_flush_s=fresh_flush,
                 approver_keys=approvers,
                 development=s.dev,
                 store_root=sink_roots(name.value, province, root, roots)[0],

@@ -44,6 +44,10 @@ def worker(
     batch_size: int = typer.Option(
         StreamsConfig.model_fields["batch_size"].default, help="Events per batch."
     ),
+    batch_within: float = typer.Option(
+        StreamsConfig.model_fields["batch_within_s"].default,
+        help="Longest wait (s) for a batch to fill: the worker's share of freshness at low rates.",
+    ),
     verify_threads: int = typer.Option(
         StreamsConfig.model_fields["verify_threads"].default,
         help="Threads for the stateless checks (in-process; 0: on the event loop).",
@@ -113,6 +117,7 @@ def worker(
         key_registry_path=anchors.key_registry_path,
         facilities_path=anchors.facilities_path,
         batch_size=batch_size,
+        batch_within_s=batch_within,
         verify_threads=verify_threads,
         verify_processes=verify_processes,
         web_enabled=web_port > 0,

@@ -9,10 +9,11 @@ import dataclasses
 import time
 from pathlib import Path
 
+import pytest
 from confluent_kafka import TopicPartition as TP
 
 from schemas.kafka import KafkaConnection
-from sinks.config import FLUSH_INTERVAL_S, SinkKind, sink_config
+from sinks.config import FLUSH_INTERVAL_S, FRESH_FLUSH_S, SinkKind, sink_config
 from sinks.consumer import SinkRunner
 from sinks.metrics import SINK_HOPS
 from sinks.testing import FakeMessage, tier_record
@@ -27,7 +28,10 @@ class FakeConsumer:
         self.batches = batches
         self.commits: list[list[tuple[int, int]]] = []
 
+        self.timeouts: list[float] = []
+
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self.timeouts.append(timeout)
         return self.batches.pop(0) if self.batches else []
 
     def commit(self, *, offsets: list[TP], asynchronous: bool) -> None:
@@ -102,3 +106,58 @@ def test_rows_wait_for_the_interval_since_they_arrived_even_when_input_stops(
     runner.writer.flush_due(force=True)
     runner.step()
     assert _committed(runner) == [[(0, 3)]]
+
+
+def test_consume_waits_no_longer_than_until_the_next_flush_is_due(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, [_messages(3, age_s=0)], flush_interval_s=60.0)
+    runner.writer.fresh_flush_s = None  # the interval only (a trickle: below)
+    clock = [1000.0]
+    runner.writer.clock = lambda: clock[0]
+    timeouts = runner.consumer.timeouts  # type: ignore[attr-defined]
+    assert runner.writer.due_in() is None
+    runner.step()  # nothing waited: the poll timeout
+    assert timeouts == [runner.config.poll_timeout_s]
+    assert runner.writer.due_in() == 60.0  # the rows arrived at 1000 (the fake clock)
+    runner.step()
+    assert timeouts[-1] == runner.config.poll_timeout_s  # due in 60 s: the poll timeout
+    clock[0] += 59.97
+    runner.step()
+    assert 0.02 < timeouts[-1] < 0.04  # consume() returns when the flush is due
+    assert _committed(runner) == []
+    clock[0] += 0.03
+    assert runner.writer.due_in() == 0.0
+    runner.step()  # due now: the shortest wait, then the flush
+    assert 0 < timeouts[-1] < 0.01
+    assert _committed(runner) == [[(0, 3)]] and runner.writer.due_in() is not None
+    assert runner.writer.due_in() == pytest.approx(300 - 60)  # the close by age is next
+
+
+def test_a_trickle_is_flushed_sooner_and_many_rows_wait_for_the_interval(tmp_path: Path) -> None:
+    cfg_default = sink_config(
+        "province", kafka=KafkaConnection(bootstrap="127.0.0.1:1"), store_root=str(tmp_path)
+    )
+    assert cfg_default.fresh_after_s == FRESH_FLUSH_S["tier"] is not None
+    assert cfg_default.model_copy(update={"fresh_flush_s": 0}).fresh_after_s is None
+    explicit = cfg_default.model_copy(update={"flush_interval_s": 10.0})
+    assert explicit.fresh_after_s is None  # an explicit interval is the operator's choice
+    assert explicit.model_copy(update={"fresh_flush_s": 0.5}).fresh_after_s == 0.5
+    assert FRESH_FLUSH_S["aggregates"] is None
+    few, many = _messages(3, age_s=0), _messages(200, age_s=0, start=3)
+    runner = _runner(tmp_path, [few, [], many, []], flush_interval_s=2.0)
+    w = runner.writer
+    w.fresh_flush_s, w.fresh_flush_rows = 0.25, 128
+    clock = [1000.0]
+    w.clock = lambda: clock[0]
+    runner.step()  # 3 rows: a trickle
+    assert w.due_in() == pytest.approx(0.25)
+    clock[0] += 0.25
+    runner.step()
+    assert _committed(runner) == [[(0, 3)]]
+    runner.step()  # 200 rows at once: not a trickle, they wait for the interval
+    assert w.due_in() == pytest.approx(2.0)
+    clock[0] += 1.0
+    runner.step()
+    assert _committed(runner) == [[(0, 3)]]
+    clock[0] += 1.0
+    runner.step()
+    assert _committed(runner)[-1] == [(0, 203)]

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sinks.catalog import LOSING, RID_HASH, WINNING, open_catalog, snapshot
+from sinks.catalog import LOSING, RID_HASH, WINNING, _decide_sql, open_catalog, snapshot
 from tests.unit.sinks.test_current_state import (
     CURRENT,
     MONTHS,
@@ -32,7 +32,7 @@ from tests.unit.sinks.test_current_state import _exact as _exact_one
 #: (state rows ranked again, of them not the latest, rows of the files not covered that are)
 DECIDED = (
     "SELECT count(*) FILTER (_state), count(*) FILTER (_state AND NOT _latest), "
-    "count(*) FILTER (_latest AND NOT _state) FROM tuyen_decide_immunization()"
+    f"count(*) FILTER (_latest AND NOT _state) FROM ({_decide_sql('province', 'immunization')})"
 )
 PROVINCES = ("01", "02", "03")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ from sinks.portal.stores import StoreAccess, StoreKey
 from sinks.reports import parse_period
 from sinks.reports.facts import current_reads
 from sinks.roots import StoreRoots
+from tests.helpers import record_decisions
 from tests.portal.conftest import PROVINCE, StoreData
 
 
@@ -137,14 +137,7 @@ def test_a_request_decides_only_what_its_kind_reads(
     months = StoreAccess(StoreRoots.under(str(copy)), h).months(StoreKey("province", (PROVINCE,)))
     compact(CompactConfig(store_root=own, min_file_age_s=0, min_files=1, before_month=months[-1]))
     assert any((Path(own) / "province" / STATE_DIR).rglob("*.parquet"))
-    decided: list[str] = []
-    decide = catalog._decide
-
-    def spy(con: Any, rt: str, states: list[str]) -> None:
-        decided.append(rt)
-        decide(con, rt, states)
-
-    monkeypatch.setattr(catalog, "_decide", spy)
+    decided = record_decisions(monkeypatch)
     scope = parse_scope(f"province:{PROVINCE}")
     fresh = Reports(StoreAccess(StoreRoots.under(str(portal_store.root)), h), h)
     compacted = Reports(StoreAccess(StoreRoots.under(str(copy)), h), h)

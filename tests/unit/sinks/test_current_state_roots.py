@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sinks.catalog import LOSING, RID_HASH, _decide_sql, open_catalog, snapshot
+from tests.helpers import record_decisions
 from tests.unit.sinks.test_current_state import (
     CURRENT,
     MONTHS,
@@ -366,14 +367,7 @@ def test_a_snapshot_decides_only_the_record_types_it_reads(
         ]
         _write(root, f"{TOPIC}+1+0.parquet", recs)
         _compact(root)
-    decided: list[str] = []
-    real = catalog._decide
-
-    def counting(con: Any, rt: str, states: list[str]) -> None:
-        decided.append(rt)
-        real(con, rt, states)
-
-    monkeypatch.setattr(catalog, "_decide", counting)
+    decided = record_decisions(monkeypatch)
     con = open_catalog([str(r) for r in roots], "province")
     views = {
         rt: f"SELECT record_id, event_id, record_version, op FROM {rt} ORDER BY record_id"

@@ -25,6 +25,7 @@ from sinks.store import Store
 from sinks.summary import SummaryNotFound, SummaryRequest, patient_summary
 from sinks.summary.records import SUMMARY_TYPES
 from sinks.testing import FakeMessage, tier_record
+from tests.helpers import record_decisions
 
 HID = "0123456789"
 OTHER = "0999999999"
@@ -213,14 +214,7 @@ def test_a_compacted_store_gives_the_same_summary_deciding_only_its_record_types
     w.flush_due(force=True)
     compact(CompactConfig(store_root=str(store), min_file_age_s=0, min_files=1))
     assert (store / "province" / STATE_DIR / "record_type=bed_snapshot").exists()
-    decided: list[str] = []
-    decide = catalog._decide
-
-    def spy(con: Any, rt: str, states: list[str]) -> None:
-        decided.append(rt)
-        decide(con, rt, states)
-
-    monkeypatch.setattr(catalog, "_decide", spy)
+    decided = record_decisions(monkeypatch)
     catalog._DECISIONS._kept.clear()
     after = patient_summary(open_catalog(store, "province"), "01", _req(), access_log=log, now=now)
     assert decided and set(decided) <= set(SUMMARY_TYPES)

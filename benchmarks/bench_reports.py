@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
-from sinks.catalog import SNAPSHOT, STATE_DIR, open_catalog, snapshot
+from sinks.catalog import SNAPSHOT, STATE_DIR, _decide_sql, open_catalog, snapshot
 from sinks.columns import arrow_schema, tier_columns
 from sinks.compact import compact
 from sinks.config import CompactConfig
@@ -369,7 +369,9 @@ def _several_roots(ctx: BenchContext, h: Hierarchy, total: int, tier: str) -> Be
         row = con.execute(f"SELECT getvariable('{SNAPSHOT}')").fetchone()
         lists = list(row[0].values()) if row else []
         ranked = [  # the state rows of records also in another root's file or the last month
-            con.execute(f"SELECT count(*) FILTER (_state) FROM tuyen_decide_{rt}()").fetchone()
+            con.execute(
+                f"SELECT count(*) FILTER (_state) FROM ({_decide_sql(tier, rt)})"
+            ).fetchone()
             for rt in MIX
         ]
     result.extra.update(

@@ -109,7 +109,6 @@ __all__ = [
     "SHARED",
     "SNAPSHOT",
     "STATE_DIR",
-    "WINNING",
     "build_catalog",
     "catalog_sql",
     "lock_to",
@@ -194,6 +193,8 @@ def _typed_source(
     portable: bool = False,
     files_sql: str | None = None,
     keyed: bool = False,
+    key_files: str | None = None,
+    hive: bool = True,
 ) -> str:
     """Rows of ``glob`` (or of several globs) with exactly ``columns`` (cast), even when no
     file matches yet. ``portable``: DuckDB 1.x SQL (no ``allow_empty``): ``glob`` must then
@@ -202,7 +203,10 @@ def _typed_source(
     is gone fails the query (DuckDB reads each entry as a glob: with ``allow_empty`` a
     vanished file would match nothing, silently); the views' globs, read when no snapshot
     is taken, may match nothing. ``keyed``: and ``_key``, each row's position in the files
-    read (:data:`_KEY`: the file's index in the list, its row number in the file)."""
+    read, or in the list ``key_files`` (:data:`_KEY`: the file's index in the list, its row
+    number in the file). ``hive``: with the folders' ``key=value`` columns (``province``,
+    ``record_type``, ``month``; the declared columns are in the files themselves): off, a
+    list may mix folder layouts (record files and current-state files)."""
     globs = [glob] if isinstance(glob, str) else glob
     files = files_sql if files_sql is not None else _list(globs)
     empty = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in columns)
@@ -216,11 +220,11 @@ def _typed_source(
         )
     if keyed:  # (a list that is empty adds no such column: the empty row set has them)
         empty += ", CAST(NULL AS VARCHAR) AS filename, CAST(NULL AS BIGINT) AS file_row_number"
-        cols += f", {_KEY.format(files=files)} AS _key"
+        cols += f", {_KEY.format(files=key_files or files)} AS _key"
         allow_empty += "filename = true, file_row_number = true, "
     return (
         f"SELECT {cols} FROM (SELECT {empty} WHERE false UNION ALL BY NAME "
-        f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
+        f"SELECT * FROM read_parquet({files}, hive_partitioning = {str(hive).lower()}, "
         f"union_by_name = true, {allow_empty}hive_types_autocast = false))"
     )
 
@@ -244,33 +248,28 @@ _RECORD_DIR = re.compile(r"/record_type=([^/]+)/month=[^/]+$")
 #: other files, and ``tail``, every other file (deduplicated together); ``every``, all;
 #: ``state``, each root's current-state file of the record type that covers exactly the
 #: root's merged files listed, and ``rest``, every other file of the record type (of every
-#: root) when there is one; ``ranked``, every file of a record type with no state file (no
-#: snapshot: the views' globs).
-_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest", "ranked")
+#: root) when there is one; ``current``, those two lists one after the other (what the
+#: current view reads, its row positions those of the decision); ``ranked``, every file of a
+#: record type with no state file (no snapshot: the views' globs).
+_SNAPSHOT_PARTS = ("clean", "touched", "tail", "every", "state", "rest", "current", "ranked")
 #: A row's position in a snapshot list's files: the file's place in the list, its row number
 #: in the file (``filename`` is one value per chunk of rows: the lookup is per chunk). A file
 #: name DuckDB reports otherwise than the listing does fails the query (never a wrong row).
 _KEY = (
-    "CAST(CASE WHEN list_position({files}, filename) IS NULL THEN error('file ' || filename "
-    "|| ' not in the snapshot listing') ELSE list_position({files}, filename) END AS BIGINT) "
-    "* 1099511627776 + file_row_number"
+    "CAST(coalesce(list_position({files}, filename), error('file ' || filename "
+    "|| ' not in the snapshot listing')) AS BIGINT) * 1099511627776 + file_row_number"
 )
-#: The tables (one per record type, column ``_key``) of the positions of the state rows that
-#: are not their record's latest row (``LOSING``) and of the rows of the files not covered
-#: that are (``WINNING``): empty in the catalog; within a snapshot, the connection's own
-#: temporary tables of the same names, which its queries read instead (DuckDB looks up a
+#: The table (one per record type, column ``_key``) of the positions (in the ``current``
+#: list) of the rows of the state files and of the files not covered that are not their
+#: record's latest row: empty in the catalog; within a snapshot, the connection's own
+#: temporary table of the same name, which its queries read instead (DuckDB looks up a
 #: view's tables in the querying connection's temporary schema first).
 LOSING = "tuyen_losing_"
-WINNING = "tuyen_winning_"
 #: The table (one per record type, column ``_record_id_md5``) of the hashes found in more
 #: than one state file of a snapshot; a connection's own temporary table, as those.
 SHARED = "tuyen_shared_"
-#: Each with the rows of a snapshot's decision (:func:`_decide_sql`) it holds.
-_DECIDED = ((LOSING, "_state AND NOT _latest"), (WINNING, "_latest AND NOT _state"))
 #: A snapshot's tables per record type (:class:`_Decisions` keeps them).
-_KEPT = (SHARED, LOSING, WINNING)
-#: The table macro (one per record type) deciding them (:func:`_decide_sql`).
-_DECIDE = "tuyen_decide_"
+_KEPT = (SHARED, LOSING)
 #: A current-state file's column of a hash of each row's ``record_id`` (the upper 64 bits of
 #: its MD5, from the hex digest: the same in every process and DuckDB version), so the
 #: records in several roots' files are found from a small integer column.
@@ -372,6 +371,7 @@ def _classify(files: list[str]) -> dict[str, dict[str, list[str]]]:
     for lists in snap.values():
         if not lists["state"]:  # no state file: every file ranked
             lists["ranked"], lists["rest"] = lists["rest"], []
+        lists["current"] = lists["state"] + lists["rest"]
     return snap
 
 
@@ -409,51 +409,50 @@ def _current_sql(
     Within a snapshot with ``state`` files (``sinks.compact``: each covers exactly its
     root's merged files listed, and holds the latest row of each record over them), the
     snapshot decided once (:func:`_decide_sql`) which rows are each record's latest: the
-    state rows are read as they are but those that are not (``LOSING``: a record also in
-    another root's state file, or in a file not covered, with a later row there), and of the
-    files not covered (``rest``: the months not compacted, late events, a compaction in
-    progress, a root without a state file) only the rows that are (``WINNING``). So each
-    query reads the state files once, and joins positions, not record ids. Without a state
+    state files and the files not covered (``rest``: the months not compacted, late events,
+    a compaction in progress, a root without a state file) are read in one scan, but the
+    rows that are not (``LOSING``: a state row of a record also in another root's state file,
+    or in a file not covered, with a later row there; a row not covered with a later row).
+    So each query reads the state files once, and anti-joins positions, not record ids (one
+    scan and one join: a semi-join of the winning rows not covered cost another). Without a
+    state
     file (no snapshot, none written, or one that no longer matches the merged files) every
     file is ``ranked``: every row is ranked, as the glob lists it at query time."""
     rank = f"QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1"
     if portable:
         return f"SELECT * FROM raw.{_ident(rt.value)} {rank}"
     names = _column_list(cols)
-
-    def keyed(part: str) -> str:
-        files = _snapshot_list(rt, part, _NO_FILES)
-        return _typed_source(cols, globs, files_sql=files, keyed=True)
-
-    def positions(table: str) -> str:
-        return f"SELECT _key FROM {table}{rt.value}"
-
+    files = _snapshot_list(rt, "current", _NO_FILES)
+    current = _typed_source(cols, globs, files_sql=files, keyed=True, hive=False)
     ranked = _typed_source(cols, globs, files_sql=_snapshot_list(rt, "ranked", _list(globs)))
     return (
-        f"SELECT {names} FROM ({keyed('state')}) s ANTI JOIN ({positions(LOSING)}) l "
-        f"ON s._key = l._key UNION ALL SELECT {names} FROM ({keyed('rest')}) r "
-        f"SEMI JOIN ({positions(WINNING)}) w ON r._key = w._key "
-        f"UNION ALL SELECT * FROM ({ranked}) {rank}"
+        f"SELECT {names} FROM ({current}) c ANTI JOIN (SELECT _key FROM {LOSING}{rt.value}) l "
+        f"ON c._key = l._key UNION ALL SELECT * FROM ({ranked}) {rank}"
     )
 
 
-def _decide_sql(rt: RecordType, cols: tuple[Column, ...], globs: list[str], latest: str) -> str:
-    """A snapshot's decision for ``rt`` (rows ``_key``, ``_state``, ``_latest``): which state
-    rows and which rows of the files not covered are their record's latest row.
+def _decide_sql(tier: str, rt: str) -> str:
+    """A snapshot's decision for ``rt`` in ``tier`` (rows ``_key``, ``_state``, ``_latest``):
+    which state rows and which rows of the files not covered are their record's latest row.
+    Built when a snapshot decides (not a macro of the catalog: binding one per record type
+    cost every opening ~0.08 s).
 
     Ranked together: every row of the files not covered, and the state rows of the records
     that have a row there or in another state file — found by :data:`RID_HASH` (a record has
     the same hash in every state file, ``SHARED`` holds those in two, and the files not
     covered hash theirs here; another record sharing a hash is ranked too, harmlessly): one
-    join of integers. Every other state row is its record's only row: the latest."""
+    join of integers. Every other state row is its record's only row: the latest. Positions
+    are in the ``current`` list (the state files, then the others), as the view reads them."""
+    latest = _ORDER[tier == "national"][1]
     wanted = {"record_id"} | {term.split()[0] for term in latest.split(",")}
-    narrow = tuple(c for c in cols if c.name in wanted)
+    narrow = tuple(c for c in store_columns(tier, rt) if c.name in wanted)
     hashed = Column(RID_HASH, pa.uint64(), "UBIGINT")
-    state_files = _snapshot_list(rt, "state", _NO_FILES)
-    rest_files = _snapshot_list(rt, "rest", _NO_FILES)
-    state = _typed_source((*narrow, hashed), globs, files_sql=state_files, keyed=True)
-    rest = _typed_source(narrow, globs, files_sql=rest_files, keyed=True)
-    shared = f"SELECT {RID_HASH} FROM {SHARED}{rt.value}"  # in two state files (:func:`_decide`)
+    state_files, rest_files, both = (
+        _snapshot_list(RecordType(rt), part, _NO_FILES) for part in ("state", "rest", "current")
+    )
+    state = _typed_source((*narrow, hashed), [], files_sql=state_files, keyed=True, key_files=both)
+    rest = _typed_source(narrow, [], files_sql=rest_files, keyed=True, key_files=both)
+    shared = f"SELECT {RID_HASH} FROM {SHARED}{rt}"  # in two state files (:func:`_decide`)
     names = ", ".join(_ident(c.name) for c in narrow)
     return (
         f"SELECT _key, _state, row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1 "
@@ -548,16 +547,13 @@ def catalog_sql(
         joined = tier == "national" and rt is RecordType.PERSON  # + the released QIs
         current = "raw._person_current" if joined else _ident(rt.value)
         if not portable:  # (the view reads them)
-            stmts += [f"CREATE OR REPLACE TABLE {t}{rt.value} (_key BIGINT)" for t, _ in _DECIDED]
+            stmts.append(f"CREATE OR REPLACE TABLE {LOSING}{rt.value} (_key BIGINT)")
             stmts.append(f"CREATE OR REPLACE TABLE {SHARED}{rt.value} ({RID_HASH} UBIGINT)")
         state = _current_sql(rt, cols, rt_globs, latest, portable)
         stmts.append(
             f"CREATE OR REPLACE VIEW {current} AS SELECT {names} FROM ({state}) "
             "WHERE op <> 'delete'"
         )
-        if not portable:
-            decide = _decide_sql(rt, cols, rt_globs, latest)
-            stmts.append(f"CREATE OR REPLACE MACRO {_DECIDE}{rt.value}() AS TABLE {decide}")
     if tier == "national":
         stmts += _national_release_sql(globs, portable)
     agg_glob = globs(AGGREGATES_DIR, "period=*", "*.parquet")
@@ -608,23 +604,32 @@ def _hierarchy_file(directory: Path, stem: str) -> Path:
     raise CatalogError(f"no {stem}.csv or {stem}.csv.gz in {directory}")
 
 
+def _read_csv(path: Path, types: dict[str, str]) -> str:
+    """SQL: the rows of the reference CSV ``path`` (``schemas.hierarchy.io``'s format: a
+    header, commas, double quotes), its columns typed by ``types`` (any other: VARCHAR).
+    The header is read here, so DuckDB's sniffer (5× the read itself) does not run."""
+    spec = ", ".join(f"{_lit(c)}: {_lit(types.get(c, 'VARCHAR'))}" for c in _csv_header(path))
+    return (
+        f"read_csv({_lit(str(path))}, header = true, auto_detect = false, delim = ',', "
+        f"quote = '\"', escape = '\"', columns = {{{spec}}})"
+    )
+
+
+_DATES = {"valid_from": "DATE", "valid_to": "DATE"}
+
+
 def _load_reference(con: duckdb.DuckDBPyConnection, hierarchy: str | Path | None) -> None:
     """Tables ``units``, ``links``, ``population`` from the hierarchy CSV files."""
     directory = Path(hierarchy) if hierarchy is not None else reference_dir()
-    units = _hierarchy_file(directory, "units")
-    links = _hierarchy_file(directory, "links")
+    units = _read_csv(_hierarchy_file(directory, "units"), _DATES)
+    links = _read_csv(_hierarchy_file(directory, "links"), _DATES)
     con.execute(
         "CREATE OR REPLACE TABLE units AS SELECT code, name, tier, kind, valid_from, valid_to "
-        f"FROM read_csv({_lit(str(units))}, header = true, all_varchar = false, columns = "
-        "{'tier': 'VARCHAR', 'code': 'VARCHAR', 'name': 'VARCHAR', 'kind': 'VARCHAR', "
-        "'valid_from': 'DATE', 'valid_to': 'DATE', 'successor': 'VARCHAR'}) "
-        "ORDER BY tier, code, valid_from NULLS FIRST"
+        f"FROM {units} ORDER BY tier, code, valid_from NULLS FIRST"
     )
     con.execute(
         "CREATE OR REPLACE TABLE links AS SELECT child, parent, valid_from, valid_to "
-        f"FROM read_csv({_lit(str(links))}, header = true, columns = "
-        "{'child': 'VARCHAR', 'parent': 'VARCHAR', 'valid_from': 'DATE', 'valid_to': 'DATE'}) "
-        "ORDER BY child, valid_from NULLS FIRST"
+        f"FROM {links} ORDER BY child, valid_from NULLS FIRST"
     )
     try:
         pop = _hierarchy_file(directory, "population")
@@ -639,16 +644,13 @@ def _load_reference(con: duckdb.DuckDBPyConnection, hierarchy: str | Path | None
         )
         return
     header = set(_csv_header(pop))
-    types = {"code": "VARCHAR", "valid_from": "DATE", "valid_to": "DATE", "population": "BIGINT"}
-    types.update({k: v for k, v in optional.items() if k in header})
-    spec = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in types.items()) + "}"
     extra = ", ".join(
         f"{k}" if k in header else f"CAST(NULL AS {v}) AS {k}" for k, v in optional.items()
     )
+    source = _read_csv(pop, {**_DATES, "population": "BIGINT", **optional})
     con.execute(
         f"CREATE OR REPLACE TABLE population AS SELECT code, population, valid_from, valid_to, "
-        f"{extra} FROM read_csv({_lit(str(pop))}, header = true, types = {spec}) "
-        "ORDER BY code, valid_from NULLS FIRST"
+        f"{extra} FROM {source} ORDER BY code, valid_from NULLS FIRST"
     )
 
 
@@ -782,7 +784,7 @@ def snapshot(
     finally:
         con.execute(f"RESET VARIABLE {SNAPSHOT}")
         for rt in decided:
-            for table in (SHARED, LOSING, WINNING):
+            for table in _KEPT:
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}{rt}")
 
 
@@ -791,7 +793,7 @@ def _undecided(lists: dict[str, list[str]]) -> None:
     ranked per query, as with no state file), none ``state`` or ``rest``."""
     if lists["state"]:
         lists["ranked"] = list(lists["every"])
-        lists["state"], lists["rest"] = [], []
+        lists["state"], lists["rest"], lists["current"] = [], [], []
 
 
 class _Decisions:
@@ -856,7 +858,7 @@ _DECISIONS = _Decisions()
 
 
 def _decide(con: duckdb.DuckDBPyConnection, rt: str, states: list[str]) -> None:
-    """Fill ``rt``'s ``SHARED``, ``LOSING`` and ``WINNING`` tables of this connection from its
+    """Fill ``rt``'s ``SHARED`` and ``LOSING`` tables of this connection from its
     snapshot. The hashes in two state files: each file's hash column is sorted (compaction
     writes it so), so one stable sort of them all is a merge of sorted runs."""
     again = np.array([], dtype=np.uint64)
@@ -870,15 +872,11 @@ def _decide(con: duckdb.DuckDBPyConnection, rt: str, states: list[str]) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED}{rt} AS FROM {view}")
     finally:
         con.unregister(view)
-    rows = f"{_DECIDE}{rt}_rows"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS FROM {_DECIDE}{rt}()")
-    try:
-        for table, where in _DECIDED:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table}{rt} AS SELECT _key FROM {rows} WHERE {where}"
-            )
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS temp.{rows}")
+    tier = _root_of(states[0]).rsplit("/", 1)[-1]  # <root>/<tier>/current/…
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {LOSING}{rt} AS SELECT _key FROM ({_decide_sql(tier, rt)}) "
+        "WHERE NOT _latest"
+    )
 
 
 def build_catalog(

@@ -84,3 +84,19 @@ def promtool_check_metrics(text: bytes) -> None:
         [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
     )
     assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), res
+
+
+def record_decisions(monkeypatch: Any) -> list[str]:
+    """The record types the catalog's snapshots decide from now on (``sinks.catalog._decide``
+    spied on, still run), in order, in the list returned."""
+    from sinks import catalog
+
+    decided: list[str] = []
+    real = catalog._decide
+
+    def spy(con: Any, rt: str, states: list[str]) -> None:
+        decided.append(rt)
+        real(con, rt, states)
+
+    monkeypatch.setattr(catalog, "_decide", spy)
+    return decided

@@ -35,6 +35,10 @@ from sinks.reports import ReportConfig, ReportError
 from sinks.reports.periods import add_months
 from sinks.signoff.service import DecisionPublisher, Signoff, StationStatus
 
+#: The current views the sign-off service reads (``sinks.signoff.service``): what a request's
+#: snapshot decides.
+SIGNOFF_READS = ("report_submission",)
+
 __all__ = ["ApprovalError", "Approvals", "Submission"]
 
 Status = Literal["submitted", "approved", "sent_back"]
@@ -134,7 +138,7 @@ class Approvals:
             return []
         out: list[Submission] = []
         key = self.stores.key(account.scope, "province", date.today())
-        with self.stores.cursor(key) as con:
+        with self.stores.cursor(key, reads=SIGNOFF_READS) as con:
             svc = Signoff(con, self.h, config=self.config)
             for period in self.periods():
                 try:
@@ -202,7 +206,7 @@ class Approvals:
             )
         key = self.keys.signing_key(account.username)
         store = self.stores.key(account.scope, "province", date.today())
-        with self.stores.cursor(store) as con:
+        with self.stores.cursor(store, reads=SIGNOFF_READS) as con:
             svc = Signoff(
                 con, self.h, self._publisher_or_none(), registry=self.registry, config=self.config
             )

@@ -28,6 +28,7 @@ from sinks.summary import (
     SummaryRequest,
     patient_summary,
 )
+from sinks.summary.records import SUMMARY_TYPES
 
 __all__ = ["PatientSummary", "StoreSummaries", "SummaryUnavailable"]
 
@@ -80,7 +81,7 @@ class StoreSummaries:
                 raise PermissionError("only a clinician account with a facility may look up")
             province = self.province_of(account.facility, at)
             key = self.stores.key(Scope(Tier.PROVINCE, province), "province", at.date())
-            with self.stores.cursor(key) as con:
+            with self.stores.cursor(key, reads=SUMMARY_TYPES) as con:
                 return patient_summary(
                     con, province, request, access_log=once, hierarchy=self.h, now=at
                 )

@@ -49,6 +49,7 @@ from sinks.reports import (
     run_report,
 )
 from sinks.reports.engine import trend_periods
+from sinks.reports.facts import current_reads
 from sinks.reports.periods import add_months
 from sinks.reports.render import fhir_bundle, to_arrow, write_csv
 from sinks.reports.scope import MODES, reference_date, unit_name
@@ -204,7 +205,7 @@ class Reports:
 
     def _compute(self, store: StoreKey, request: ReportRequest) -> Report:
         """The library call (the portal writes its own access log entry per request)."""
-        with self.stores.cursor(store) as con:
+        with self.stores.cursor(store, reads=current_reads(request.kind)) as con:
             return run_report(con, self.h, request, access_log=None, config=self.config)
 
     def _station(self, scope: Scope, q: ReportQuery, period: Period, ref: date) -> Report:

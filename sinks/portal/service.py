@@ -15,7 +15,7 @@ from sinks.portal.audit import AuditWriter
 from sinks.portal.config import PortalConfig
 from sinks.portal.db import Database, private_dir
 from sinks.portal.patient import PatientSummary, StoreSummaries
-from sinks.portal.public import PublicTable, build_tables, snapshot_months
+from sinks.portal.public import SNAPSHOTS, PublicTable, build_tables, snapshot_months
 from sinks.portal.reporting import Reports
 from sinks.portal.scope import Account, Scope
 from sinks.portal.sessions import Sessions, Tokens
@@ -129,7 +129,7 @@ class Portal:
         return closed[-1] if closed else now
 
     def public_months(self) -> list[str]:
-        with self.stores.cursor(self.stores.public_key()) as con:
+        with self.stores.cursor(self.stores.public_key(), reads=SNAPSHOTS) as con:
             return [m for m in snapshot_months(con) if m <= this_month()]
 
     def public_tables(self, month: str) -> dict[str, PublicTable]:
@@ -139,7 +139,7 @@ class Portal:
             hit = self._public.get(cache_key)
             if hit is not None:
                 return hit
-            with self.stores.cursor(key) as con:
+            with self.stores.cursor(key, reads=SNAPSHOTS) as con:
                 tables = build_tables(
                     con,
                     month,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -91,8 +91,13 @@ class StoreAccess:
         return self.store_roots.for_store(key.tier, key.provinces)
 
     @contextmanager
-    def cursor(self, key: StoreKey) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection of its own over ``key``'s catalog, closed afterwards."""
+    def cursor(
+        self, key: StoreKey, reads: Iterable[str] | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection of its own over ``key``'s catalog, closed afterwards. ``reads``: the
+        record types whose current views the request reads (what its snapshot decides,
+        ``sinks.catalog.snapshot``; default every one; a view read beyond them is still exact,
+        only slower)."""
         with self._lock:
             con = self._cons.get(key)
             if con is None:
@@ -106,7 +111,7 @@ class StoreAccess:
                 self._cons[key] = con
         cur = con.cursor()
         try:
-            with snapshot(cur):  # one listing of the store per request, its own
+            with snapshot(cur, reads=reads):  # one listing of the store per request, its own
                 yield cur
         finally:
             cur.close()

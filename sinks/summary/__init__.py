@@ -32,7 +32,7 @@ from schemas.hierarchy import Hierarchy, HierarchyError
 from sinks.catalog import snapshot
 from sinks.reports.exceptions import AccessDenied, BadRequest, ReportError
 from sinks.summary.document import build_document
-from sinks.summary.records import person_records
+from sinks.summary.records import SUMMARY_TYPES, person_records
 
 __all__ = ["AccessRecorder", "SummaryNotFound", "SummaryRequest", "patient_summary"]
 
@@ -119,7 +119,8 @@ def patient_summary(
     try:
         request.check()
         _check_facility(hierarchy or Hierarchy.default(), request, province, at)
-        with snapshot(con):  # one listing of the store for all the person's record types
+        # one listing of the store for all the person's record types, deciding theirs
+        with snapshot(con, reads=SUMMARY_TYPES):
             records = person_records(con, request.health_id)
         if not records:
             raise SummaryNotFound(f"no record of {request.health_id} in province {province}")

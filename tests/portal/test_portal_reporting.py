@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 
 from schemas.hierarchy import Hierarchy
+from sinks import catalog
+from sinks.catalog import STATE_DIR
+from sinks.compact import compact
+from sinks.config import CompactConfig
 from sinks.portal.reporting import AccessDenied, ReportQuery, Reports, period_family, shift_period
 from sinks.portal.scope import parse_scope
 from sinks.portal.stores import StoreAccess, StoreKey
 from sinks.reports import parse_period
+from sinks.reports.facts import current_reads
 from sinks.roots import StoreRoots
+from tests.helpers import record_decisions
 from tests.portal.conftest import PROVINCE, StoreData
 
 
@@ -116,3 +122,30 @@ def test_a_national_accounts_pages_and_downloads_are_suppressed(reports: Reports
     assert text.splitlines()[0].endswith('"suppressed"')
     if any(c.suppressed for c in national.cells):
         assert "true" in text and b"masked" in Reports.fhir_bytes(national)
+
+
+def test_a_request_decides_only_what_its_kind_reads(
+    portal_store: StoreData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a compacted copy of the store (current-state files), a report request's snapshot
+    decides only the record types its kind reads (``current_reads``), and the report is the
+    one the uncompacted store gives."""
+    h = Hierarchy.default()
+    copy = tmp_path / "store"
+    shutil.copytree(portal_store.root, copy)
+    own = StoreRoots.under(str(copy)).province_root(PROVINCE)
+    months = StoreAccess(StoreRoots.under(str(copy)), h).months(StoreKey("province", (PROVINCE,)))
+    compact(CompactConfig(store_root=own, min_file_age_s=0, min_files=1, before_month=months[-1]))
+    assert any((Path(own) / "province" / STATE_DIR).rglob("*.parquet"))
+    decided = record_decisions(monkeypatch)
+    scope = parse_scope(f"province:{PROVINCE}")
+    fresh = Reports(StoreAccess(StoreRoots.under(str(portal_store.root)), h), h)
+    compacted = Reports(StoreAccess(StoreRoots.under(str(copy)), h), h)
+    for kind in ("health", "resources"):
+        q = ReportQuery(kind, PROVINCE, months[-1], trend=True)  # and the compacted months
+        decided.clear()
+        catalog._DECISIONS._kept.clear()
+        got = compacted.run(scope, q)
+        assert decided and set(decided) <= current_reads(kind), kind
+        want = fresh.run(scope, q)
+        assert (got.cells, got.trend) == (want.cells, want.trend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -74,3 +75,27 @@ def test_catalog_file_opens_in_plain_duckdb(tmp_path: Path) -> None:
 def test_unknown_tier_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CatalogError):
         open_catalog(tmp_path, "commune")
+
+
+def test_reference_tables_read_quoted_fields_crlf_and_missing_optional_columns(
+    tmp_path: Path,
+) -> None:
+    """The reference CSVs are read without DuckDB's sniffer (their format is fixed:
+    ``schemas.hierarchy.io``): quoted commas and quotes, CRLF line ends, plain or gzip, a
+    header in any column order, a population file without its optional columns."""
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "units.csv").write_bytes(
+        b"code,tier,name,kind,valid_from,valid_to,successor\r\n"
+        b'VN,national,"Viet, Nam","q ""x""",,,\r\n'
+        b"01,province,Ha Noi,tp,2020-01-01,2025-07-01,02\r\n"
+    )
+    (ref / "links.csv").write_bytes(b"child,parent,valid_from,valid_to\r\n01,VN,,2025-07-01\r\n")
+    (ref / "population.csv").write_bytes(b"code,population,valid_from,valid_to\n01,100,,\n")
+    con = open_catalog(tmp_path / "store", "national", hierarchy=ref)
+    assert con.execute("FROM units ORDER BY code").fetchall() == [
+        ("01", "Ha Noi", "province", "tp", date(2020, 1, 1), date(2025, 7, 1)),
+        ("VN", "Viet, Nam", "national", 'q "x"', None, None),
+    ]
+    assert con.execute("FROM links").fetchall() == [("01", "VN", None, date(2025, 7, 1))]
+    assert con.execute("FROM population").fetchall() == [("01", 100, None, None, None, None, None)]

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sinks.catalog import LOSING, RID_HASH, WINNING, open_catalog, snapshot
+from sinks.catalog import LOSING, RID_HASH, _decide_sql, open_catalog, snapshot
+from tests.helpers import record_decisions
 from tests.unit.sinks.test_current_state import (
     CURRENT,
     MONTHS,
@@ -32,7 +33,7 @@ from tests.unit.sinks.test_current_state import _exact as _exact_one
 #: (state rows ranked again, of them not the latest, rows of the files not covered that are)
 DECIDED = (
     "SELECT count(*) FILTER (_state), count(*) FILTER (_state AND NOT _latest), "
-    "count(*) FILTER (_latest AND NOT _state) FROM tuyen_decide_immunization()"
+    f"count(*) FILTER (_latest AND NOT _state) FROM ({_decide_sql('province', 'immunization')})"
 )
 PROVINCES = ("01", "02", "03")
 
@@ -62,12 +63,12 @@ def _exact(roots: list[Path]) -> tuple[list[tuple[Any, ...]], int, tuple[int, ..
         used = con.execute(STATE_LIST).fetchone()
         decided = con.execute(DECIDED).fetchone() or ()
         positions = con.execute(
-            f"SELECT (FROM {LOSING}immunization SELECT count(*)), "
-            f"(FROM {WINNING}immunization SELECT count(*))"
+            f"SELECT (FROM {LOSING}immunization SELECT count(*)), count(*) FILTER (NOT _latest) "
+            f"FROM ({_decide_sql('province', 'immunization')})"
         ).fetchone()
     assert got == expected
-    if used and used[0]:  # the tables hold what the decision says
-        assert positions == decided[1:]
+    if used and used[0]:  # the table holds what the decision says: every row not the latest
+        assert positions and positions[0] == positions[1]
     return list(got), int(used[0]) if used else 0, tuple(decided)
 
 
@@ -366,14 +367,7 @@ def test_a_snapshot_decides_only_the_record_types_it_reads(
         ]
         _write(root, f"{TOPIC}+1+0.parquet", recs)
         _compact(root)
-    decided: list[str] = []
-    real = catalog._decide
-
-    def counting(con: Any, rt: str, states: list[str]) -> None:
-        decided.append(rt)
-        real(con, rt, states)
-
-    monkeypatch.setattr(catalog, "_decide", counting)
+    decided = record_decisions(monkeypatch)
     con = open_catalog([str(r) for r in roots], "province")
     views = {
         rt: f"SELECT record_id, event_id, record_version, op FROM {rt} ORDER BY record_id"

@@ -4,6 +4,7 @@ request is in the access log, other provinces' facilities are refused."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,18 @@ from fhir.resources.R4B.bundle import Bundle
 
 from schemas.examples import example_data
 from schemas.hierarchy import Hierarchy
-from sinks.catalog import open_catalog
+from sinks import catalog
+from sinks.catalog import STATE_DIR, open_catalog
+from sinks.compact import compact
+from sinks.config import CompactConfig
 from sinks.encode import tier_encoder
 from sinks.reports import AccessDenied, AccessLog, BadRequest
 from sinks.segments import SegmentWriter
 from sinks.store import Store
 from sinks.summary import SummaryNotFound, SummaryRequest, patient_summary
+from sinks.summary.records import SUMMARY_TYPES
 from sinks.testing import FakeMessage, tier_record
+from tests.helpers import record_decisions
 
 HID = "0123456789"
 OTHER = "0999999999"
@@ -188,3 +194,28 @@ def test_the_cli_prints_the_bundle_and_maps_outcomes_to_exit_codes(
     assert (refused.exit_code, missing.exit_code, bad.exit_code) == (3, 4, 2)
     outcomes = [x["outcome"] for x in AccessLog(tmp_path / "access.log").read()]
     assert outcomes == ["allowed", "refused", "not_found", "error"]
+
+
+def test_a_compacted_store_gives_the_same_summary_deciding_only_its_record_types(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over compaction's current-state files the summary's snapshot decides only the record
+    types the summary reads (``SUMMARY_TYPES``), and the Bundle is the one the uncompacted
+    store gives (its generated ids fixed)."""
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=7))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    log = AccessLog(tmp_path / "access.log")
+    before = patient_summary(open_catalog(store, "province"), "01", _req(), access_log=log, now=now)
+    beds = _rec("bed_snapshot", "00004", 20, example_data("bed_snapshot", on=date(2026, 10, 5)))
+    w = SegmentWriter(
+        store=Store.open(store), topic="tier.province", encoder=tier_encoder("province")
+    )
+    w.add(1, [FakeMessage.of("tier.province", 1, 0, beds)])  # a record type it does not read
+    w.flush_due(force=True)
+    compact(CompactConfig(store_root=str(store), min_file_age_s=0, min_files=1))
+    assert (store / "province" / STATE_DIR / "record_type=bed_snapshot").exists()
+    decided = record_decisions(monkeypatch)
+    catalog._DECISIONS._kept.clear()
+    after = patient_summary(open_catalog(store, "province"), "01", _req(), access_log=log, now=now)
+    assert decided and set(decided) <= set(SUMMARY_TYPES)
+    assert after == before

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
+from schemas.signing import verify_checks
 from schemas.topics import AGGREGATES
 from streams.aggregate import LiveCounters
 from streams.checkpoint import Checkpoint, StateChanges
@@ -24,7 +25,7 @@ from streams.output import BatchPublisher
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonymise import Pseudonymiser
 from streams.state import StateStore
-from streams.validate import Accepted, RawMessage, Rejected, Validator
+from streams.validate import Accepted, RawMessage, Rejected, Signed, Validator
 
 __all__ = ["StreamsRuntime"]
 
@@ -70,6 +71,10 @@ class StreamsRuntime:
         self.pool: ThreadPoolExecutor | None = None
         if config.verify_threads > 0:
             self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
+        # stage 1 inline but its Ed25519 verifications on a thread (signature_thread)
+        self.signer: ThreadPoolExecutor | None = None
+        if config.signature_thread and self.pool is None and config.verify_processes == 0:
+            self.signer = ThreadPoolExecutor(1, thread_name_prefix="ed25519")
         # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
         # thread building the app (see streams.checkpool)
         self.check_pool: CheckPool | None = None
@@ -124,6 +129,10 @@ class StreamsRuntime:
         order."""
         check = self.processor.check
         parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
+        if self.signer is not None:
+            async for chunk in self._signed_chunks(parts, now, self.signer):
+                yield chunk
+            return
         if self.pool is None:  # inline: no hand-off to a thread, no GIL contention with it
             for part in parts:
                 yield part, check(part, now)
@@ -133,6 +142,29 @@ class StreamsRuntime:
         try:
             for part, future in zip(parts, futures, strict=True):
                 yield part, await future
+        finally:
+            for future in futures:
+                future.cancel()
+
+    async def _signed_chunks(
+        self, parts: Sequence[Sequence[RawMessage]], now: datetime, signer: ThreadPoolExecutor
+    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
+        """Stage 1 on the event loop but the Ed25519 verifications, which a chunk hands to the
+        ``signer`` thread in one call (``schemas.signing.verify_checks``: libsodium, which
+        releases the GIL, and a loop): they run while the loop prepares the next chunk and
+        finishes the one before (the caller's stage 2 between two yields)."""
+        validator, loop = self.validator, asyncio.get_running_loop()
+        futures: list[asyncio.Future[list[bool]]] = []
+        before: tuple[Sequence[RawMessage], list[Accepted | Rejected | Signed]] | None = None
+        try:
+            for part in parts:
+                items, checks = validator.prepare(part, now)
+                futures.append(loop.run_in_executor(signer, verify_checks, checks))
+                if before is not None:
+                    yield before[0], validator.conclude(before[1], await futures[-2], now)
+                before = (part, items)
+            if before is not None:
+                yield before[0], validator.conclude(before[1], await futures[-1], now)
         finally:
             for future in futures:
                 future.cancel()
@@ -173,4 +205,6 @@ class StreamsRuntime:
             self.check_pool.close()
         if self.pool is not None:
             self.pool.shutdown(wait=False)
+        if self.signer is not None:
+            self.signer.shutdown(wait=False)
         self.io.shutdown(wait=False)

@@ -122,13 +122,13 @@ class StreamsConfig(BaseModel):
         description="worker processes for the stateless checks (0: in the worker process)",
     )
     signature_thread: bool = Field(
-        default=False,
+        default=True,
         description="with stage 1 on the event loop (verify_threads and verify_processes 0): "
         "each chunk's Ed25519 verifications on a thread of their own, beside the loop's "
         "checks of the next chunk and stage 2 of the previous one",
     )
     switch_interval_ms: float | None = Field(
-        default=None,
+        default=0.1,
         gt=0,
         description="Python's thread switch interval in the worker process "
         "(sys.setswitchinterval; None: Python's 5 ms)",

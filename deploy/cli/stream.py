@@ -58,7 +58,8 @@ def worker(
         "beside it (libsodium releases the GIL).",
     ),
     switch_interval_ms: float = typer.Option(
-        None, help="Python's thread switch interval in the worker, ms (default: Python's 5)."
+        StreamsConfig.model_fields["switch_interval_ms"].default,
+        help="Python's thread switch interval in the worker process, ms (sys.setswitchinterval).",
     ),
     publish_valid: bool = typer.Option(
         StreamsConfig.model_fields["publish_valid"].default,

@@ -107,10 +107,12 @@ class StreamsConfig(BaseModel):
     signers_per_station: int = Field(default=8, ge=1)
     batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")
     batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")
-    # stage 1 inline on the event loop, chunk by chunk: in make bench's paired rounds ~10 µs
-    # less CPU per event than on a thread (whose GIL hand-offs with the loop cost more than
-    # Ed25519 overlapping them gives back) at the same rate; one thread (1) suits a worker with
-    # an idle core; a check process pays for pickling items and verdicts (docs/streams.md)
+    # stage 1 inline on the event loop, chunk by chunk, but its Ed25519 verifications on a
+    # thread of their own (signature_thread: libsodium releases the GIL, and the thread's
+    # Python is one loop between its calls): in make bench's paired rounds the same CPU per
+    # event as inline and ~45 µs less on the loop, a higher rate. The whole of stage 1 on a
+    # thread (verify_threads 1) lost to GIL contention; a check process pays for pickling
+    # items and verdicts (docs/streams.md "Performance")
     verify_threads: int = Field(
         default=0,
         ge=0,
@@ -127,6 +129,8 @@ class StreamsConfig(BaseModel):
         "each chunk's Ed25519 verifications on a thread of their own, beside the loop's "
         "checks of the next chunk and stage 2 of the previous one",
     )
+    # how soon the Ed25519 thread gets the GIL back from the loop after a verification: at
+    # Python's 5 ms it waits on the loop instead of verifying beside it
     switch_interval_ms: float | None = Field(
         default=0.1,
         gt=0,

@@ -1,6 +1,6 @@
 """What the app's agents share: the validator, the batch processor, the live counters, the
-check pool, the publisher and its thread, the stats. No faust here: the app
-(:mod:`streams.app`) hands in the tables' stores (:mod:`streams.faustio`)."""
+check pool or threads, the Ed25519 thread, the publisher and its thread, the stats. No faust
+here: the app (:mod:`streams.app`) hands in the tables' stores (:mod:`streams.faustio`)."""
 
 from __future__ import annotations
 
@@ -171,9 +171,10 @@ class StreamsRuntime:
 
     async def process(self, msgs: Sequence[RawMessage], now: datetime) -> tuple[BatchOutput, float]:
         """Stages 1 and 2 of a batch: its output and the seconds spent in stage 2 (the rest
-        of the call is stage 1). Stage 1 runs in chunks: inline (the default), or on this
-        process's threads or the check processes, where stage 2 of chunk k (here) overlaps
-        stage 1 of chunk k+1."""
+        of the call is stage 1). Stage 1 runs in chunks: inline with its Ed25519
+        verifications on the signature thread (the default), wholly inline, or on this
+        process's threads or the check processes; stage 2 of chunk k (here) overlaps the
+        verifications, or stage 1, of chunk k+1."""
         processor, pool, clock = self.processor, self.check_pool, time.perf_counter
         size = max(256, -(-len(msgs) // 4))
         chunks = (

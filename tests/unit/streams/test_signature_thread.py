@@ -75,10 +75,10 @@ def test_the_runtime_gives_the_same_outputs_with_the_signatures_on_a_thread() ->
     msgs = _consumed([*good, *altered])
     now = datetime.now(UTC)
     outputs = []
-    for overrides in ({}, {"signature_thread": True}):
-        runtime = _runtime(**overrides)
+    for on in (False, True):  # on: the default
+        runtime = _runtime(signature_thread=on)
         try:
-            assert (runtime.signer is not None) == bool(overrides)
+            assert (runtime.signer is not None) == on
             out, _finish_s = asyncio.run(runtime.process(msgs, now))
             outputs.append([(m.topic, m.key, m.value) for m in out.outputs])
             assert out.accepted == len(good)

@@ -35,6 +35,7 @@ __all__ = [
     "first_check",
     "sign",
     "verify",
+    "verify_check",
     "verify_checks",
     "verify_with",
 ]
@@ -149,9 +150,13 @@ def first_check(
     return SignatureCheck(usable[0], canonical_bytes(change), sig)
 
 
+def verify_check(check: SignatureCheck) -> bool:
+    """Ed25519 over the check's signed bytes, nothing else (libsodium releases the GIL)."""
+    return _verifies(check.key, check.message, check.signature)
+
+
 def verify_checks(checks: Sequence[SignatureCheck]) -> list[bool]:
-    """Ed25519 over each check's signed bytes, nothing else: one call for a batch, to run on a
-    thread (libsodium releases the GIL; the Python between its calls is this loop)."""
+    """:func:`verify_check` of each."""
     return [_verifies(c.key, c.message, c.signature) for c in checks]
 
 

@@ -5,8 +5,10 @@ here: the app (:mod:`streams.app`) hands in the tables' stores (:mod:`streams.fa
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+from asyncio import Future
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +17,7 @@ from typing import Any, TypeVar
 
 from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
-from schemas.signing import verify_checks
+from schemas.signing import SignatureCheck, verify_check
 from schemas.topics import AGGREGATES
 from streams.aggregate import LiveCounters
 from streams.checkpoint import Checkpoint, StateChanges
@@ -25,9 +27,9 @@ from streams.output import BatchPublisher
 from streams.pipeline import BatchOutput, BatchProcessor
 from streams.pseudonymise import Pseudonymiser
 from streams.state import StateStore
-from streams.validate import Accepted, RawMessage, Rejected, Signed, Validator
+from streams.validate import Accepted, RawMessage, Rejected, Validator
 
-__all__ = ["StreamsRuntime"]
+__all__ = ["StreamsRuntime", "Verifications"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,24 +152,30 @@ class StreamsRuntime:
         self, parts: Sequence[Sequence[RawMessage]], now: datetime, signer: ThreadPoolExecutor
     ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
         """Stage 1 on the event loop but the Ed25519 verifications, which a chunk hands to the
-        ``signer`` thread in one call (``schemas.signing.verify_checks``: libsodium, which
-        releases the GIL, and a loop): they run while the loop prepares the next chunk and
-        finishes the one before (the caller's stage 2 between two yields)."""
+        ``signer`` thread (:class:`Verifications`): they run while the loop prepares the next
+        chunk and finishes the one before (the caller's stage 2 between two yields); what the
+        thread has not verified when the loop needs it, the loop verifies."""
         validator, loop = self.validator, asyncio.get_running_loop()
-        futures: list[asyncio.Future[list[bool]]] = []
-        before: tuple[Sequence[RawMessage], list[Accepted | Rejected | Signed]] | None = None
+        pending: list[tuple[Sequence[RawMessage], list[Any], Verifications, Future[None]]] = []
+
+        async def concluded() -> tuple[Sequence[RawMessage], list[Accepted | Rejected]]:
+            part, items, verifications, running = pending.pop(0)
+            return part, validator.conclude(items, await verifications.outcomes(running), now)
+
         try:
             for part in parts:
                 items, checks = validator.prepare(part, now)
-                futures.append(loop.run_in_executor(signer, verify_checks, checks))
-                if before is not None:
-                    yield before[0], validator.conclude(before[1], await futures[-2], now)
-                before = (part, items)
-            if before is not None:
-                yield before[0], validator.conclude(before[1], await futures[-1], now)
+                verifications = Verifications(checks)
+                pending.append(
+                    (part, items, verifications, loop.run_in_executor(signer, verifications.run))
+                )
+                if len(pending) > 1:
+                    yield await concluded()
+            while pending:
+                yield await concluded()
         finally:
-            for future in futures:
-                future.cancel()
+            for *_, running in pending:
+                running.cancel()
 
     async def process(self, msgs: Sequence[RawMessage], now: datetime) -> tuple[BatchOutput, float]:
         """Stages 1 and 2 of a batch: its output and the seconds spent in stage 2 (the rest
@@ -209,3 +217,33 @@ class StreamsRuntime:
         if self.signer is not None:
             self.signer.shutdown(wait=False)
         self.io.shutdown(wait=False)
+
+
+class Verifications:
+    """A chunk's signature checks (``schemas.signing.SignatureCheck``), each verified by
+    whoever claims it first: the signature thread (:meth:`run`), or the event loop when it
+    needs the outcomes before the thread is through (:meth:`outcomes`) — so the loop never
+    sleeps on a thread the machine has no core for."""
+
+    def __init__(self, checks: Sequence[SignatureCheck]) -> None:
+        self.checks = checks
+        self._outcomes: list[bool | None] = [None] * len(checks)
+        self._claims = itertools.count()  # next() is atomic under the GIL
+
+    def run(self) -> None:
+        """Verify the checks nobody claimed yet, one at a time (an unexpected error is
+        ``False``: the event is then checked again whole, which gives its verdict)."""
+        checks, outcomes, claims = self.checks, self._outcomes, self._claims
+        while (i := next(claims)) < len(checks):
+            try:
+                outcomes[i] = verify_check(checks[i])
+            except Exception:
+                outcomes[i] = False
+
+    async def outcomes(self, running: asyncio.Future[None]) -> list[bool]:
+        """Every outcome: the loop verifies what is left, then waits for the one check the
+        thread may be verifying (``running``: its :meth:`run`)."""
+        self.run()
+        if None in self._outcomes:
+            await running
+        return [bool(o) for o in self._outcomes]

@@ -5,6 +5,7 @@ thread with ``signature_thread``): the verdicts are ``Validator.check``'s, event
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ import orjson
 from schemas import KafkaMessage, Reason, SignerKey, StaticKeyRegistry, encode, sign
 from schemas.hierarchy import Hierarchy
 from schemas.signing import first_check, verify, verify_checks
+from streams.runtime import Verifications
 from streams.validate import Accepted, Rejected, Validator
 from tests.data.bad_inputs import ROTATED, EventFactory, bad_inputs
 from tests.unit.streams.test_agents import _consumed, _runtime
@@ -95,3 +97,37 @@ def test_the_signature_thread_is_used_only_with_stage_1_on_the_loop() -> None:
             assert runtime.signer is None
         finally:
             runtime.close()
+
+
+def test_the_loop_verifies_what_a_busy_signature_thread_has_not() -> None:
+    """A thread the machine gives no core (here: blocked) never holds a batch up."""
+    msgs = _consumed(EventFactory().valid(300))
+    now = datetime.now(UTC)
+    runtime = _runtime()
+    release = threading.Event()
+    try:
+        assert runtime.signer is not None
+        blocked = runtime.signer.submit(release.wait)
+        out, _finish_s = asyncio.run(runtime.process(msgs, now))
+        assert out.accepted == len(msgs) and not blocked.done()
+    finally:
+        release.set()
+        runtime.close()
+
+
+def test_a_check_that_raises_is_not_verified() -> None:
+    f = EventFactory()
+    registry = f.key_registry()
+    change = f.change()
+    planned = first_check(change, registry, received=datetime.now(UTC))
+    assert planned is not None
+    broken = planned._replace(signature=None)  # type: ignore[arg-type]
+    verifications = Verifications([planned, broken])
+    verifications.run()
+
+    async def outcomes() -> list[bool]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return await verifications.outcomes(done)
+
+    assert asyncio.run(outcomes()) == [True, False]

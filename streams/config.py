@@ -124,7 +124,7 @@ class StreamsConfig(BaseModel):
         description="worker processes for the stateless checks (0: in the worker process)",
     )
     signature_thread: bool = Field(
-        default=True,
+        default=False,
         description="with stage 1 on the event loop (verify_threads and verify_processes 0): "
         "each chunk's Ed25519 verifications on a thread of their own, beside the loop's "
         "checks of the next chunk and stage 2 of the previous one",
@@ -132,7 +132,7 @@ class StreamsConfig(BaseModel):
     # how soon the Ed25519 thread gets the GIL back from the loop after a verification: at
     # Python's 5 ms it waits on the loop instead of verifying beside it
     switch_interval_ms: float | None = Field(
-        default=0.1,
+        default=None,
         gt=0,
         description="Python's thread switch interval in the worker process "
         "(sys.setswitchinterval; None: Python's 5 ms)",

@@ -57,7 +57,7 @@ def worker(
         help="With the checks on the event loop: the Ed25519 verifications on a thread "
         "beside it (libsodium releases the GIL).",
     ),
-    switch_interval_ms: float = typer.Option(
+    switch_interval_ms: float | None = typer.Option(
         StreamsConfig.model_fields["switch_interval_ms"].default,
         help="Python's thread switch interval in the worker process, ms (sys.setswitchinterval).",
     ),

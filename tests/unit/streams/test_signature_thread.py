@@ -77,7 +77,7 @@ def test_the_runtime_gives_the_same_outputs_with_the_signatures_on_a_thread() ->
     msgs = _consumed([*good, *altered])
     now = datetime.now(UTC)
     outputs = []
-    for on in (False, True):  # on: the default
+    for on in (False, True):  # off: the default
         runtime = _runtime(signature_thread=on)
         try:
             assert (runtime.signer is not None) == on
@@ -103,7 +103,7 @@ def test_the_loop_verifies_what_a_busy_signature_thread_has_not() -> None:
     """A thread the machine gives no core (here: blocked) never holds a batch up."""
     msgs = _consumed(EventFactory().valid(300))
     now = datetime.now(UTC)
-    runtime = _runtime()
+    runtime = _runtime(signature_thread=True)
     release = threading.Event()
     try:
         assert runtime.signer is not None

@@ -16,7 +16,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import rfc8785
 from nacl.exceptions import BadSignatureError
@@ -29,16 +29,7 @@ from schemas.keys import KeyRegistry, SignerKey
 from schemas.reasons import ContractViolation, Reason
 from schemas.wire import value_dict
 
-__all__ = [
-    "SignatureCheck",
-    "canonical_bytes",
-    "first_check",
-    "sign",
-    "verify",
-    "verify_check",
-    "verify_checks",
-    "verify_with",
-]
+__all__ = ["canonical_bytes", "sign", "verify", "verify_with"]
 
 K = TypeVar("K", bound=RegisteredKey)
 
@@ -108,60 +99,6 @@ def verify(
     Raises ``ContractViolation`` with ``signer_not_registered``,
     ``signature_station_mismatch`` or a reason of :func:`verify_with`.
     """
-    return verify_with(
-        _signer_keys(change, registry),
-        field="signer",
-        key_id=change.key_id,
-        signature=change.signature,
-        message=lambda: canonical_bytes(change),
-        signed=change.time,
-        received=received or datetime.now(UTC),
-        what="event",
-    )
-
-
-class SignatureCheck(NamedTuple):
-    """The Ed25519 verification :func:`verify` makes first for an event: ``key`` (the
-    signer's first usable key), the signed bytes and the decoded signature."""
-
-    key: SignerKey
-    message: bytes
-    signature: bytes
-
-
-def first_check(
-    change: RecordChange, registry: KeyRegistry, *, received: datetime
-) -> SignatureCheck | None:
-    """What :func:`verify` checks before any verification (raising what it raises), and the
-    verification it then makes first: when that one verifies, :func:`verify` returns its
-    ``key``; when it does not, or there is none (``None``: no usable key), only :func:`verify`
-    gives the verdict. So the verification itself can run apart (:func:`verify_checks`, e.g.
-    on a thread)."""
-    _, sig, usable = _candidates(
-        _signer_keys(change, registry),
-        field="signer",
-        key_id=change.key_id,
-        signature=change.signature,
-        signed=change.time,
-        received=received,
-    )
-    if not usable:
-        return None
-    return SignatureCheck(usable[0], canonical_bytes(change), sig)
-
-
-def verify_check(check: SignatureCheck) -> bool:
-    """Ed25519 over the check's signed bytes, nothing else (libsodium releases the GIL)."""
-    return _verifies(check.key, check.message, check.signature)
-
-
-def verify_checks(checks: Sequence[SignatureCheck]) -> list[bool]:
-    """:func:`verify_check` of each."""
-    return [_verifies(c.key, c.message, c.signature) for c in checks]
-
-
-def _signer_keys(change: RecordChange, registry: KeyRegistry) -> tuple[SignerKey, ...]:
-    """The keys of the event's signer, who must be registered and belong to its station."""
     keys = registry.keys_of(change.signer)
     if not keys:
         raise ContractViolation(
@@ -175,36 +112,16 @@ def _signer_keys(change: RecordChange, registry: KeyRegistry) -> tuple[SignerKey
             f"signer {change.signer} belongs to station {keys[0].station}, not {change.station}",
             field="signer",
         )
-    return keys
-
-
-def _candidates(
-    keys: Sequence[K],
-    *,
-    field: str,
-    key_id: str | None,
-    signature: str,
-    signed: datetime,
-    received: datetime,
-) -> tuple[Sequence[K], bytes, list[K]]:
-    """The keys ``key_id`` picks (all without one), the decoded signature, and those of the
-    keys that may sign (see :func:`verify_with`)."""
-    if key_id is not None:
-        owner = keys[0].owner
-        keys = [k for k in keys if k.key_id == key_id]
-        if not keys:
-            raise ContractViolation(
-                Reason.UNKNOWN_KEY_ID, f"{field} {owner} has no key {key_id}", field="key_id"
-            )
-    try:
-        sig = base64.b64decode(signature, validate=True)
-    except (binascii.Error, ValueError):
-        sig = b""
-    if len(sig) != 64:
-        raise ContractViolation(
-            Reason.BAD_SIGNATURE, "signature must be base64 of 64 bytes", field="signature"
-        )
-    return keys, sig, [k for k in keys if key_usable(k, signed, received)]
+    return verify_with(
+        keys,
+        field="signer",
+        key_id=change.key_id,
+        signature=change.signature,
+        message=lambda: canonical_bytes(change),
+        signed=change.time,
+        received=received or datetime.now(UTC),
+        what="event",
+    )
 
 
 def verify_with(
@@ -230,9 +147,21 @@ def verify_with(
     ``valid_to`` on) or ``tampered`` (no key verifies it).
     """
     owner = keys[0].owner
-    keys, sig, usable = _candidates(
-        keys, field=field, key_id=key_id, signature=signature, signed=signed, received=received
-    )
+    if key_id is not None:
+        keys = [k for k in keys if k.key_id == key_id]
+        if not keys:
+            raise ContractViolation(
+                Reason.UNKNOWN_KEY_ID, f"{field} {owner} has no key {key_id}", field="key_id"
+            )
+    try:
+        sig = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        sig = b""
+    if len(sig) != 64:
+        raise ContractViolation(
+            Reason.BAD_SIGNATURE, "signature must be base64 of 64 bytes", field="signature"
+        )
+    usable = [k for k in keys if key_usable(k, signed, received)]
     signed_bytes = message()
     for key in usable:
         if _verifies(key, signed_bytes, sig):

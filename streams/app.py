@@ -20,7 +20,6 @@ faust's own views (tables, router, sensors, graph, metrics) are turned off.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,8 +117,6 @@ def run_worker(config: StreamsConfig, log_level: str = "INFO") -> None:
     check processes and publisher are closed either way."""
     app = build_app(config)
     tune_collector()
-    if config.switch_interval_ms is not None:
-        sys.setswitchinterval(config.switch_interval_ms / 1000)
     faustio.run_app(app, log_level, runtime_of(app).close)
 
 

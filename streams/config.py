@@ -107,12 +107,10 @@ class StreamsConfig(BaseModel):
     signers_per_station: int = Field(default=8, ge=1)
     batch_size: int = Field(default=2000, ge=1, description="events per stream.take batch")
     batch_within_s: float = Field(default=0.25, gt=0, description="max wait to fill a batch")
-    # stage 1 inline on the event loop, chunk by chunk, but its Ed25519 verifications on a
-    # thread of their own (signature_thread: libsodium releases the GIL, and the thread's
-    # Python is one loop between its calls): in make bench's paired rounds the same CPU per
-    # event as inline and ~45 µs less on the loop, a higher rate. The whole of stage 1 on a
-    # thread (verify_threads 1) lost to GIL contention; a check process pays for pickling
-    # items and verdicts (docs/streams.md "Performance")
+    # stage 1 inline on the event loop, chunk by chunk: in make bench's paired rounds ~10 µs
+    # less CPU per event than on a thread (whose GIL hand-offs with the loop cost more than
+    # Ed25519 overlapping them gives back) at the same rate; one thread (1) suits a worker with
+    # an idle core; a check process pays for pickling items and verdicts (docs/streams.md)
     verify_threads: int = Field(
         default=0,
         ge=0,
@@ -122,20 +120,6 @@ class StreamsConfig(BaseModel):
         default=0,
         ge=0,
         description="worker processes for the stateless checks (0: in the worker process)",
-    )
-    signature_thread: bool = Field(
-        default=False,
-        description="with stage 1 on the event loop (verify_threads and verify_processes 0): "
-        "each chunk's Ed25519 verifications on a thread of their own, beside the loop's "
-        "checks of the next chunk and stage 2 of the previous one",
-    )
-    # how soon the Ed25519 thread gets the GIL back from the loop after a verification: at
-    # Python's 5 ms it waits on the loop instead of verifying beside it
-    switch_interval_ms: float | None = Field(
-        default=None,
-        gt=0,
-        description="Python's thread switch interval in the worker process "
-        "(sys.setswitchinterval; None: Python's 5 ms)",
     )
     web_enabled: bool = Field(
         default=True, description="serve /aggregates/ and /stats/ (faust's own views stay off)"

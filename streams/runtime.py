@@ -1,14 +1,12 @@
 """What the app's agents share: the validator, the batch processor, the live counters, the
-check pool or threads, the Ed25519 thread, the publisher and its thread, the stats. No faust
-here: the app (:mod:`streams.app`) hands in the tables' stores (:mod:`streams.faustio`)."""
+check pool, the publisher and its thread, the stats. No faust here: the app
+(:mod:`streams.app`) hands in the tables' stores (:mod:`streams.faustio`)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
-from asyncio import Future
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +15,6 @@ from typing import Any, TypeVar
 
 from schemas import KeyRegistry
 from schemas.hierarchy import Hierarchy
-from schemas.signing import SignatureCheck, verify_check
 from schemas.topics import AGGREGATES
 from streams.aggregate import LiveCounters
 from streams.checkpoint import Checkpoint, StateChanges
@@ -29,7 +26,7 @@ from streams.pseudonymise import Pseudonymiser
 from streams.state import StateStore
 from streams.validate import Accepted, RawMessage, Rejected, Validator
 
-__all__ = ["StreamsRuntime", "Verifications"]
+__all__ = ["StreamsRuntime"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +70,6 @@ class StreamsRuntime:
         self.pool: ThreadPoolExecutor | None = None
         if config.verify_threads > 0:
             self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="validate")
-        # stage 1 inline but its Ed25519 verifications on a thread (signature_thread)
-        self.signer: ThreadPoolExecutor | None = None
-        if config.signature_thread and self.pool is None and config.verify_processes == 0:
-            self.signer = ThreadPoolExecutor(1, thread_name_prefix="ed25519")
         # stage 1 in worker processes (0: in this process, on ``pool``), spawned here, on the
         # thread building the app (see streams.checkpool)
         self.check_pool: CheckPool | None = None
@@ -131,10 +124,6 @@ class StreamsRuntime:
         order."""
         check = self.processor.check
         parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
-        if self.signer is not None:
-            async for chunk in self._signed_chunks(parts, now, self.signer):
-                yield chunk
-            return
         if self.pool is None:  # inline: no hand-off to a thread, no GIL contention with it
             for part in parts:
                 yield part, check(part, now)
@@ -148,41 +137,11 @@ class StreamsRuntime:
             for future in futures:
                 future.cancel()
 
-    async def _signed_chunks(
-        self, parts: Sequence[Sequence[RawMessage]], now: datetime, signer: ThreadPoolExecutor
-    ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
-        """Stage 1 on the event loop but the Ed25519 verifications, which a chunk hands to the
-        ``signer`` thread (:class:`Verifications`): they run while the loop prepares the next
-        chunk and finishes the one before (the caller's stage 2 between two yields); what the
-        thread has not verified when the loop needs it, the loop verifies."""
-        validator, loop = self.validator, asyncio.get_running_loop()
-        pending: list[tuple[Sequence[RawMessage], list[Any], Verifications, Future[None]]] = []
-
-        async def concluded() -> tuple[Sequence[RawMessage], list[Accepted | Rejected]]:
-            part, items, verifications, running = pending.pop(0)
-            return part, validator.conclude(items, await verifications.outcomes(running), now)
-
-        try:
-            for part in parts:
-                items, checks = validator.prepare(part, now)
-                verifications = Verifications(checks)
-                pending.append(
-                    (part, items, verifications, loop.run_in_executor(signer, verifications.run))
-                )
-                if len(pending) > 1:
-                    yield await concluded()
-            while pending:
-                yield await concluded()
-        finally:
-            for *_, running in pending:
-                running.cancel()
-
     async def process(self, msgs: Sequence[RawMessage], now: datetime) -> tuple[BatchOutput, float]:
         """Stages 1 and 2 of a batch: its output and the seconds spent in stage 2 (the rest
-        of the call is stage 1). Stage 1 runs in chunks: inline with its Ed25519
-        verifications on the signature thread (the default), wholly inline, or on this
-        process's threads or the check processes; stage 2 of chunk k (here) overlaps the
-        verifications, or stage 1, of chunk k+1."""
+        of the call is stage 1). Stage 1 runs in chunks: inline (the default), or on this
+        process's threads or the check processes, where stage 2 of chunk k (here) overlaps
+        stage 1 of chunk k+1."""
         processor, pool, clock = self.processor, self.check_pool, time.perf_counter
         size = max(256, -(-len(msgs) // 4))
         chunks = (
@@ -214,36 +173,4 @@ class StreamsRuntime:
             self.check_pool.close()
         if self.pool is not None:
             self.pool.shutdown(wait=False)
-        if self.signer is not None:
-            self.signer.shutdown(wait=False)
         self.io.shutdown(wait=False)
-
-
-class Verifications:
-    """A chunk's signature checks (``schemas.signing.SignatureCheck``), each verified by
-    whoever claims it first: the signature thread (:meth:`run`), or the event loop when it
-    needs the outcomes before the thread is through (:meth:`outcomes`) — so the loop never
-    sleeps on a thread the machine has no core for."""
-
-    def __init__(self, checks: Sequence[SignatureCheck]) -> None:
-        self.checks = checks
-        self._outcomes: list[bool | None] = [None] * len(checks)
-        self._claims = itertools.count()  # next() is atomic under the GIL
-
-    def run(self) -> None:
-        """Verify the checks nobody claimed yet, one at a time (an unexpected error is
-        ``False``: the event is then checked again whole, which gives its verdict)."""
-        checks, outcomes, claims = self.checks, self._outcomes, self._claims
-        while (i := next(claims)) < len(checks):
-            try:
-                outcomes[i] = verify_check(checks[i])
-            except Exception:
-                outcomes[i] = False
-
-    async def outcomes(self, running: asyncio.Future[None]) -> list[bool]:
-        """Every outcome: the loop verifies what is left, then waits for the one check the
-        thread may be verifying (``running``: its :meth:`run`)."""
-        self.run()
-        if None in self._outcomes:
-            await running
-        return [bool(o) for o in self._outcomes]

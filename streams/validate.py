@@ -48,13 +48,12 @@ from schemas import (
     upcast,
     verify,
 )
-from schemas.envelope import Op, RecordChange
+from schemas.envelope import Op
 from schemas.hierarchy import VN_TZ, Hierarchy, HierarchyError
-from schemas.keys import STATION_HEAD, SignerKey, require_role
+from schemas.keys import STATION_HEAD, require_role
 from schemas.partition import partition_for
 from schemas.registry import RecordType
 from schemas.service import service_month
-from schemas.signing import SignatureCheck, first_check
 from streams.config import ValidationPolicy
 from streams.state import RecordState, StateStore
 
@@ -63,7 +62,6 @@ __all__ = [
     "Duplicate",
     "RawMessage",
     "Rejected",
-    "Signed",
     "TierDict",
     "Validator",
     "admit",
@@ -113,17 +111,6 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
-class Signed:
-    """An event that passed the checks before its signature (:meth:`Validator.prepare`):
-    ``key`` is the key its signature is verified with first."""
-
-    msg: RawMessage
-    change: RecordChange
-    placement: Any
-    key: SignerKey
-
-
-@dataclass(frozen=True, slots=True)
 class Duplicate:
     """An exact redelivery of an accepted event: dropped, counted."""
 
@@ -162,13 +149,11 @@ class Validator:
         """Stage 1 for one message (see the module docstring); never raises."""
         now = now or datetime.now(UTC)
         try:
-            change, placement = self._front(msg, now)
-            key = None
-            if self.verify_signatures:
-                key = verify(change, self.keys, received=msg.timestamp)
-            return self._enrich(msg, change, placement, key, now)
-        except Exception as exc:
-            return _rejected(msg, exc)
+            return self._check(msg, now)
+        except ContractViolation as exc:
+            return Rejected(exc.reason, exc.message)
+        except Exception as exc:  # a bug or an input nobody foresaw: this event only
+            return processing_error(msg, "validate", exc)
 
     def check_many(
         self, msgs: Sequence[RawMessage], now: datetime | None = None
@@ -176,57 +161,7 @@ class Validator:
         now = now or datetime.now(UTC)
         return [self.check(m, now) for m in msgs]
 
-    def prepare(
-        self, msgs: Sequence[RawMessage], now: datetime
-    ) -> tuple[list[Accepted | Rejected | Signed], list[SignatureCheck]]:
-        """Stage 1 of ``msgs`` but the Ed25519 verifications: an event that passed every other
-        check so far is :class:`Signed`, and the i-th ``Signed`` waits for the i-th
-        :class:`~schemas.signing.SignatureCheck` (run them with
-        :func:`~schemas.signing.verify_checks`, e.g. on a thread, then :meth:`conclude`). The
-        verdicts are :meth:`check`'s."""
-        items: list[Accepted | Rejected | Signed] = []
-        checks: list[SignatureCheck] = []
-        keys, verifying = self.keys, self.verify_signatures
-        for msg in msgs:
-            try:
-                change, placement = self._front(msg, now)
-                planned = first_check(change, keys, received=msg.timestamp) if verifying else None
-                if planned is not None:
-                    items.append(Signed(msg, change, placement, planned.key))
-                    checks.append(planned)
-                    continue
-                key = verify(change, keys, received=msg.timestamp) if verifying else None
-                items.append(self._enrich(msg, change, placement, key, now))
-            except Exception as exc:
-                items.append(_rejected(msg, exc))
-        return items, checks
-
-    def conclude(
-        self,
-        items: Sequence[Accepted | Rejected | Signed],
-        verified: Sequence[bool],
-        now: datetime,
-    ) -> list[Accepted | Rejected]:
-        """The verdicts of :meth:`prepare`'s ``items`` given its checks' outcomes (in order):
-        a ``Signed`` whose check verified is enriched with its key; one whose check did not is
-        checked again whole (:meth:`check`: another key of its signer, or the precise
-        reason)."""
-        out: list[Accepted | Rejected] = []
-        outcomes = iter(verified)
-        for item in items:
-            if not isinstance(item, Signed):
-                out.append(item)
-            elif next(outcomes):
-                try:
-                    out.append(self._enrich(item.msg, item.change, item.placement, item.key, now))
-                except Exception as exc:
-                    out.append(_rejected(item.msg, exc))
-            else:
-                out.append(self.check(item.msg, now))
-        return out
-
-    def _front(self, msg: RawMessage, now: datetime) -> tuple[RecordChange, Any]:
-        """The checks before the signature: the decoded event and its station's placement."""
+    def _check(self, msg: RawMessage, now: datetime) -> Accepted:
         policy = self.policy
         if msg.value is not None and len(msg.value) > policy.max_value_bytes:
             raise ContractViolation(
@@ -254,25 +189,14 @@ class Validator:
                 f"{policy.max_event_age.days} days",
                 field="ce_time",
             )
-        placement = self._placement(change.station, change.time, "ce_source")
-        if change.record_type is RecordType.PERSON_TRANSFER and change.data is not None:
-            self._placement(change.data["to_station"], change.time, "data.to_station")
-        return change, placement
-
-    def _enrich(
-        self,
-        msg: RawMessage,
-        change: RecordChange,
-        placement: Any,
-        key: SignerKey | None,
-        now: datetime,
-    ) -> Accepted:
-        """The checks after the signature (``key``: the key that verified it) and the tier
-        record."""
-        if key is not None and change.record_type is RecordType.REPORT_SUBMISSION:
-            require_role(key, STATION_HEAD)
-        assert msg.key is not None  # _front checked it
         rt = _NAMES[change.record_type]
+        placement = self._placement(change.station, change.time, "ce_source")
+        if rt == _TRANSFER and change.data is not None:
+            self._placement(change.data["to_station"], change.time, "data.to_station")
+        if self.verify_signatures:
+            key = verify(change, self.keys, received=msg.timestamp)
+            if change.record_type is RecordType.REPORT_SUBMISSION:
+                require_role(key, STATION_HEAD)
         data: dict[str, Any] | None = change.data
         major = change.schema_major
         if data is not None:
@@ -316,14 +240,6 @@ class Validator:
         except HierarchyError as exc:
             reason = _HIERARCHY_REASONS.get(exc.reason, Reason.UNKNOWN_STATION)
             raise ContractViolation(reason, exc.message, field=where) from None
-
-
-def _rejected(msg: RawMessage, exc: Exception) -> Rejected:
-    """The verdict of stage 1 raising ``exc``: its reason, or a processing error (a bug or an
-    input nobody foresaw: this event only)."""
-    if isinstance(exc, ContractViolation):
-        return Rejected(exc.reason, exc.message)
-    return processing_error(msg, "validate", exc)
 
 
 def processing_error(msg: RawMessage, stage: str, exc: BaseException) -> Rejected:

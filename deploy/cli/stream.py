@@ -52,15 +52,6 @@ def worker(
         StreamsConfig.model_fields["verify_processes"].default,
         help="Worker processes for the stateless checks (0: in the worker process).",
     ),
-    signature_thread: bool = typer.Option(
-        StreamsConfig.model_fields["signature_thread"].default,
-        help="With the checks on the event loop: the Ed25519 verifications on a thread "
-        "beside it (libsodium releases the GIL).",
-    ),
-    switch_interval_ms: float | None = typer.Option(
-        StreamsConfig.model_fields["switch_interval_ms"].default,
-        help="Python's thread switch interval in the worker process, ms (sys.setswitchinterval).",
-    ),
     publish_valid: bool = typer.Option(
         StreamsConfig.model_fields["publish_valid"].default,
         help="Also publish every accepted record to changes.valid (nothing in the pipeline "
@@ -124,8 +115,6 @@ def worker(
         batch_size=batch_size,
         verify_threads=verify_threads,
         verify_processes=verify_processes,
-        signature_thread=signature_thread,
-        switch_interval_ms=switch_interval_ms,
         web_enabled=web_port > 0,
         web_port=web_port or 6066,
         web_host=web_host,

@@ -18,7 +18,7 @@ Figures, each beside baselines measured in the same run:
   its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``); and again,
   after a burst of its own (its rate and CPU per event beside the defaults'), at the
   documented low-latency setting (the worker's batch window ``LOW_LATENCY_WITHIN_S``, the
-  sinks at their defaults). Beside each:
+  record sinks flushing a trickle after ``LOW_LATENCY_FRESH_S``). Beside each:
   the sinks' own share of the CPU per event, and the Parquet files the sinks wrote (parts
   and rewrites included) and left at rest. Each steady run's freshness is also cut into hops
   at the broker timestamps (``HOPS``): publication → the raw topic (its LogAppendTime), →
@@ -81,10 +81,11 @@ from streams.pseudonymise import Pseudonymiser
 PARTITIONS = 6
 FAST_FLUSH_S = 0.5
 #: the documented low-latency setting (docs/scale.md §5 "Freshness, hop by hop"): the
-#: worker's batch window ``LOW_LATENCY_WITHIN_S`` (the sinks at their defaults: a trickle is
-#: flushed after 0.25 s, sinks.config.FRESH_FLUSH_S); measured as its own run (a burst and
-#: the steady rate)
+#: worker's batch window ``LOW_LATENCY_WITHIN_S`` and the record sinks flushing a trickle
+#: after ``LOW_LATENCY_FRESH_S`` (``tuyen sink --fresh-flush``; off by default,
+#: sinks.config.FRESH_FLUSH_S); measured as its own run (a burst and the steady rate)
 LOW_LATENCY_WITHIN_S = 0.1
+LOW_LATENCY_FRESH_S = 0.25
 STEADY_RATE = 1000  # events/s of the freshness runs
 TIERS = ("district", "province", "national")
 
@@ -483,7 +484,11 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     own_aggregates = ("--aggregates-flush-interval", str(FLUSH_INTERVAL_S["aggregates"]))
     fast = _pipeline_run(ctx, [], steady, sink_args=fast_args + own_aggregates)
     low = _pipeline_run(
-        ctx, burst, steady, worker_args=("--batch-within", str(LOW_LATENCY_WITHIN_S))
+        ctx,
+        burst,
+        steady,
+        worker_args=("--batch-within", str(LOW_LATENCY_WITHIN_S)),
+        sink_args=("--fresh-flush", str(LOW_LATENCY_FRESH_S)),
     )
     checkout = os.environ.get("TUYEN_BENCH_E2E_BASELINE")
     base = base_fast = None
@@ -566,7 +571,10 @@ def run(ctx: BenchContext) -> list[BenchResult]:
             },
         ),
     ]
-    low_label = f"worker batch window {LOW_LATENCY_WITHIN_S} s"
+    low_label = (
+        f"worker batch window {LOW_LATENCY_WITHIN_S} s, a trickle flushed after "
+        f"{LOW_LATENCY_FRESH_S} s"
+    )
     f50_low, f95_low, f99_low = _percentiles(low.fresh)
     results += [
         BenchResult(

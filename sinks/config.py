@@ -61,10 +61,12 @@ FLUSH_INTERVAL_S: dict[SinkKind, float] = {
 #: (sinks.segments.SegmentWriter.fresh_flush_s): a partition's new rows are flushed once the
 #: oldest has waited this long while fewer than ``fresh_flush_rows`` wait — at a steady
 #: 1,000 events/s the worker's transactions bring a few dozen rows per partition, a backlog or
-#: a burst hundreds (its full batches), which keep the interval above (docs/scale.md §5
-#: "Freshness, hop by hop"); the record tiers only.
+#: a burst hundreds (its full batches), which keep the interval above. Off by default: on the
+#: idle machine, paired with the 2 s interval alone, 0.25 s for the record tiers gave p95
+#: freshness 3.12 against 3.36 s at +25 % CPU per event and +41 % files written at the
+#: steady rate (docs/scale.md §5 "Freshness, hop by hop"); ``tuyen sink --fresh-flush 0.25``.
 FRESH_FLUSH_S: dict[SinkKind, float | None] = {
-    "tier": 0.25,
+    "tier": None,
     "aggregates": None,
     "dlq": None,
     "signoff": None,

@@ -85,7 +85,7 @@ def sink(
         None,
         help="Flush sooner, once the oldest new row has waited this long, while few rows wait "
         "(a trickle; seconds, 0: never sooner; default: each kind's own, "
-        "sinks.config.FRESH_FLUSH_S: the record tiers 0.25; none with --flush-interval).",
+        "sinks.config.FRESH_FLUSH_S: none; none with --flush-interval; 0.25 for low latency).",
     ),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
     metrics_port: int = typer.Option(

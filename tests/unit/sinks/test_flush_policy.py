@@ -136,7 +136,8 @@ def test_a_trickle_is_flushed_sooner_and_many_rows_wait_for_the_interval(tmp_pat
     cfg_default = sink_config(
         "province", kafka=KafkaConnection(bootstrap="127.0.0.1:1"), store_root=str(tmp_path)
     )
-    assert cfg_default.fresh_after_s == FRESH_FLUSH_S["tier"] is not None
+    assert cfg_default.fresh_after_s is FRESH_FLUSH_S["tier"] is None  # off by default
+    assert cfg_default.model_copy(update={"fresh_flush_s": 0.25}).fresh_after_s == 0.25
     assert cfg_default.model_copy(update={"fresh_flush_s": 0}).fresh_after_s is None
     explicit = cfg_default.model_copy(update={"flush_interval_s": 10.0})
     assert explicit.fresh_after_s is None  # an explicit interval is the operator's choice

@@ -415,9 +415,8 @@ def _current_sql(
     or in a file not covered, with a later row there; a row not covered with a later row).
     So each query reads the state files once, and anti-joins positions, not record ids (one
     scan and one join: a semi-join of the winning rows not covered cost another). Without a
-    state
-    file (no snapshot, none written, or one that no longer matches the merged files) every
-    file is ``ranked``: every row is ranked, as the glob lists it at query time."""
+    state file (no snapshot, none written, or one that no longer matches the merged files)
+    every file is ``ranked``: every row is ranked, as the glob lists it at query time."""
     rank = f"QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY {latest}) = 1"
     if portable:
         return f"SELECT * FROM raw.{_ident(rt.value)} {rank}"
@@ -772,7 +771,7 @@ def snapshot(
         key = _DECISIONS.key(files)
         kept = _DECISIONS.get(key) or {}
         for rt, lists in snap.items():
-            if lists["state"] or lists["rest"]:
+            if lists["state"]:  # (``rest`` is empty without: every file ``ranked``)
                 decided.append(rt)
                 if rt in kept:
                     _DECISIONS.load(con, kept[rt])
@@ -866,12 +865,7 @@ def _decide(con: duckdb.DuckDBPyConnection, rt: str, states: list[str]) -> None:
         got = con.execute(f"SELECT {RID_HASH} FROM read_parquet($1)", [states]).fetchnumpy()
         hashes = np.sort(np.asarray(got[RID_HASH], dtype=np.uint64), kind="stable")
         again = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-    view = f"{SHARED}{rt}_found"
-    con.register(view, pa.table({RID_HASH: again}))
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED}{rt} AS FROM {view}")
-    finally:
-        con.unregister(view)
+    _Decisions.load(con, {f"{SHARED}{rt}": pa.table({RID_HASH: again})})
     tier = _root_of(states[0]).rsplit("/", 1)[-1]  # <root>/<tier>/current/…
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {LOSING}{rt} AS SELECT _key FROM ({_decide_sql(tier, rt)}) "

@@ -22,7 +22,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from deploy.anchors import erasure_key_text
-from deploy.exceptions import DeployError
+from deploy.exceptions import ConfigError, DeployError
 from deploy.principals import STREAMS, province_sink, sink_principal
 from deploy.settings import (
     SECRET_FIELDS,
@@ -30,6 +30,7 @@ from deploy.settings import (
     WORKER_SECRET_FIELDS,
     env_name,
     kafka_env,
+    secret_file_text,
 )
 from schemas.kafka import KafkaConnection, consumer
 from schemas.process import die_with_parent
@@ -64,16 +65,12 @@ _SINK_TOPIC = {
 
 def _secret_text(env: Mapping[str, str], var: str) -> str | None:
     """A secret of ``env`` given inline (``var``) or as a file (``var_FILE``, read as
-    deploy.settings reads it); ``None`` when unset or unreadable."""
+    deploy.settings reads it); ``None`` when unset, unreadable or empty."""
     if env.get(var):
         return env[var]
-    path = env.get(var + "_FILE")
-    if not path:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+    with contextlib.suppress(ConfigError):
+        return secret_file_text(env, var)
+    return None
 
 
 def _keep_secrets(env: dict[str, str], keep: Sequence[str]) -> None:

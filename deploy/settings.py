@@ -98,6 +98,7 @@ __all__ = [
     "Settings",
     "env_name",
     "kafka_env",
+    "secret_file_text",
 ]
 
 #: Settings that are secrets: ``SecretStr``, never logged, readable from ``<VAR>_FILE``.
@@ -143,18 +144,28 @@ class _SecretFiles(PydanticBaseSettingsSource):
         values: dict[str, Any] = {}
         for name in SECRET_FIELDS:
             var = env_name(name)
-            path = os.environ.get(var + "_FILE")
-            if not path:
-                continue
-            if os.environ.get(var):
+            if os.environ.get(var + "_FILE") and os.environ.get(var):
                 raise ConfigError(f"both {var} and {var}_FILE are set: set only one of them")
-            try:
-                values[name] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{var}_FILE={path} cannot be read: {exc.strerror}") from None
-            if not values[name]:
-                raise ConfigError(f"{var}_FILE={path} is empty")
+            text = secret_file_text(os.environ, var)
+            if text is not None:
+                values[name] = text
         return values
+
+
+def secret_file_text(env: Mapping[str, str], var: str) -> str | None:
+    """The secret ``var`` given as a file in ``env`` (``<var>_FILE``): its text without the
+    surrounding whitespace; None when unset. A file that cannot be read or is empty: a
+    :class:`ConfigError` naming it."""
+    path = env.get(var + "_FILE")
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{var}_FILE={path} cannot be read: {exc.strerror}") from None
+    if not text:
+        raise ConfigError(f"{var}_FILE={path} is empty")
+    return text
 
 
 #: The fields of a KafkaConnection read from ``TUYEN_KAFKA_<FIELD>`` (bootstrap has its own).

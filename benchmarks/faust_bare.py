@@ -7,6 +7,9 @@ concurrency 1, raw serializers, commits every batch).
 ``rate=<events/s> cpu_us=<CPU µs per event>`` once N events were received (both from the
 first batch on, so the group join is excluded) and exits. ``--fast-delivery``: with the
 worker's delivery of fetched messages (``streams.faustio.fast_delivery``) instead of faust's.
+``--fast-take``: the worker's batches (``streams.faustio.batches``: taken from the channel's
+queue in one go) acked as the worker acks them (``streams.faustio.acker``), instead of
+``take_events``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import faust
 
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, faust_broker_urls, faust_credentials
-from streams.faustio import fast_delivery
+from streams.faustio import acker, batches, fast_delivery
 
 
 def _cpu_s() -> float:
@@ -30,7 +33,14 @@ def _cpu_s() -> float:
 
 
 def build(
-    kafka: KafkaConnection, topic: str, count: int, group: str, datadir: str, *, fast: bool = False
+    kafka: KafkaConnection,
+    topic: str,
+    count: int,
+    group: str,
+    datadir: str,
+    *,
+    fast: bool = False,
+    fast_take: bool = False,
 ) -> faust.App:
     app = faust.App(
         group,
@@ -56,7 +66,9 @@ def build(
     async def bare(stream: Any) -> Any:
         if fast:
             fast_delivery(app)
-        async for batch in stream.take_events(2000, within=0.25):
+        ack = acker(stream)
+        taken = batches(stream, 2000, 0.25) if fast_take else stream.take_events(2000, within=0.25)
+        async for batch in taken:
             if not started:
                 started.extend((time.perf_counter(), _cpu_s()))
                 seen["first"] = len(batch)
@@ -68,6 +80,8 @@ def build(
                 cpu_us = (_cpu_s() - started[1]) / counted * 1e6
                 print(f"rate={rate:.1f} cpu_us={cpu_us:.1f}", flush=True)
                 os._exit(0)
+            if fast_take:
+                await ack(batch)
             yield len(batch)
 
     return app
@@ -81,9 +95,18 @@ def main() -> None:
     parser.add_argument("--group", default=f"bench-faust-bare-{os.getpid()}")
     parser.add_argument("--datadir", default=f"/tmp/bench-faust-bare-{os.getpid()}")
     parser.add_argument("--fast-delivery", action="store_true")
+    parser.add_argument("--fast-take", action="store_true")
     args = parser.parse_args()
     kafka = Settings.load().kafka_connection(args.bootstrap)  # with TUYEN_KAFKA_* security
-    app = build(kafka, args.topic, args.count, args.group, args.datadir, fast=args.fast_delivery)
+    app = build(
+        kafka,
+        args.topic,
+        args.count,
+        args.group,
+        args.datadir,
+        fast=args.fast_delivery,
+        fast_take=args.fast_take,
+    )
     from faust.worker import Worker
 
     Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()

@@ -7,9 +7,10 @@ worker's peak RSS.
 
 Issue 17's aims, in ``results.json``: the worker's CPU per event (all its processes, from
 /proc) at most 150 µs above the faust agent's, and its rate at least 0.6× the peer's. The
-agent runs twice per round: as faust delivers (the aim's baseline) and with the worker's
-delivery of fetched messages (``streams.faustio.fast_delivery``), so the overhead can also be
-read against an agent that skips what the worker skips.
+agent runs three times per round: as faust delivers (the aim's baseline), with the worker's
+delivery of fetched messages (``streams.faustio.fast_delivery``), and with that and the worker's
+batches (``streams.faustio.batches``), so the overhead can also be read against an agent that
+skips what the worker skips.
 
 The worker runs in the deployed shape (a record-level topic per province); a variant with
 ``ENV:TUYEN_RECORD_TOPICS=single`` runs the development shape. ``ctx.scale`` scales the event
@@ -161,9 +162,12 @@ def _passthrough(kafka: KafkaConnection, src: str, dst: str, n: int) -> float:
     return n / elapsed if elapsed > 0 else 0.0
 
 
-def _faust_bare(ctx: BenchContext, topic: str, n: int, *, fast: bool = False) -> Round:
+def _faust_bare(
+    ctx: BenchContext, topic: str, n: int, *, fast: bool = False, take: bool = False
+) -> Round:
     """events/s and CPU µs per event of a do-nothing faust agent over the same messages (its
-    own group); ``fast``: with the worker's delivery (``streams.faustio.fast_delivery``)."""
+    own group); ``fast``: with the worker's delivery (``streams.faustio.fast_delivery``);
+    ``take``: and the worker's batches (``streams.faustio.batches``)."""
     out = subprocess.run(
         [
             sys.executable,
@@ -180,6 +184,7 @@ def _faust_bare(ctx: BenchContext, topic: str, n: int, *, fast: bool = False) ->
             "--datadir",
             str(ctx.workdir / ctx.unique("faust-bare")),
             *(["--fast-delivery"] if fast else []),
+            *(["--fast-take"] if take else []),
         ],
         cwd=ROOT,
         env=kafka_env(ctx.kafka, os.environ),
@@ -562,12 +567,14 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     runs: dict[str, list[Round]] = {
         "faust-bare": [],
         "faust-bare-fast": [],
+        "faust-bare-fast-take": [],
         "quix-peer": [],
         **{v: [] for v in variants},
     }
     for _ in range(rounds):  # interleaved: each round runs everything once
         runs["faust-bare"].append(_faust_bare(ctx, raw, n))
         runs["faust-bare-fast"].append(_faust_bare(ctx, raw, n, fast=True))
+        runs["faust-bare-fast-take"].append(_faust_bare(ctx, raw, n, fast=True, take=True))
         runs["quix-peer"].append(_quix_peer(ctx, peer_python, raw, n))
         for name, (args, env) in variants.items():
             runs[name].append(_worker(ctx, msgs, args, env))
@@ -652,7 +659,7 @@ def _results(
         for k, v in runs.items()
     }
     worker, bare, peer = med["worker"], med["faust-bare"], med["quix-peer"]
-    bare_fast = med["faust-bare-fast"]
+    bare_fast, bare_take = med["faust-bare-fast"], med["faust-bare-fast-take"]
     detail = runs["worker"][-1].detail
     common: dict[str, float | str] = {"events": n, "partitions": PARTITIONS, "rounds": rounds}
     out = [
@@ -686,6 +693,9 @@ def _results(
                 "faust_agent_fast_delivery_cpu_us_per_event": round(bare_fast[1]),
                 "faust_agent_fast_delivery_rate": round(bare_fast[0]),
                 "overhead_vs_fast_delivery_agent_us_per_event": round(worker[1] - bare_fast[1]),
+                # and with the worker's batches too (faustio.batches: faustbatch.take_batches)
+                "faust_agent_fast_take_cpu_us_per_event": round(bare_take[1]),
+                "faust_agent_fast_take_rate": round(bare_take[0]),
                 "cpu_us_per_event_worker_process": round(
                     _median([r.detail["cpu_us_per_event_worker_process"] for r in runs["worker"]])
                 ),
@@ -712,7 +722,7 @@ def _results(
     ]
     out += _scaled_results(runs, common)
     for name in runs:
-        if name in ("worker", "faust-bare", "faust-bare-fast", "quix-peer") or "processes=" in name:
+        if name in ("worker", "quix-peer") or name.startswith("faust-bare") or "processes=" in name:
             continue
         rate, cpu = med[name]
         out.append(

@@ -28,9 +28,12 @@ most that). Not done, because the worker's batches do not use them: the stream's
 batch, and the agent's reply logic reads that event's ``Faust-Ag-ReplyTo`` header: here there
 is none), and the agent's reply-unwrapping processor (its result is discarded by the take).
 
-Anything unusual hands the stream over to ``noack_take`` for good, after yielding what was
-taken: an item in the queue that is not an event, or an error thrown into the channel (the
-actor's ``StopAsyncIteration`` on cancel included), which faust's own iteration then raises.
+An error thrown into the channel (the actor's ``StopAsyncIteration`` when it is cancelled)
+ends the batches as it ends faust's iteration and so its take: what was taken before it is
+yielded, the error stays in the channel and the stream is stopped; faust's own iteration
+checks for errors before each event, so the events queued behind one are not taken. An item in
+the queue that is not an event (not something a topic's conductor delivers) hands the stream
+over to ``noack_take`` for good, after yielding what was taken.
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ async def _take(stream: Any, size: int, within_s: float) -> AsyncIterator[list[A
             batch = await taker.batch(size, within_s)
             if batch:
                 yield batch
+            if taker.ended:
+                logger.info("channel error, batches end stream=%s: %r", stream, taker.errors[0])
+                return
             if taker.handed_over:
                 logger.info("batches by faust's noack_take from now stream=%s", stream)
                 async for batch in stream.noack_take(size, within=within_s):
@@ -121,20 +127,23 @@ class _Taker:
         self.app = app = stream.app
         self.flow = app.flow_control
         self.unacked = app.consumer.unacked
-        self.handed_over = False
+        self.errors = queue._errors
+        self.handed_over = self.ended = False
         self.loop = asyncio.get_running_loop()
 
     async def batch(self, size: int, within_s: float) -> list[Any]:
         """Up to ``size`` events: waits for a first one, then at most ``within_s`` for the
-        rest (less when the stream stops or an unusual item hands it over)."""
+        rest (less when the stream stops, the channel has an error, or an unusual item hands
+        the stream over)."""
         batch: list[Any] = []
         items = self.queue._queue  # type: ignore[attr-defined]  # asyncio.Queue's deque
-        errors = self.queue._errors
+        errors = self.errors
         deadline: float | None = None
         while len(batch) < size and not self.handed_over:
             if errors:
-                self.handed_over = True
-            elif items:
+                self.ended = True
+                break
+            if items:
                 self._take(batch, size)
                 if batch and deadline is None:
                     deadline = self.loop.time() + within_s
@@ -176,8 +185,6 @@ class _Taker:
             batch.append(event)
             taken += 1
         stream.events_total += taken
-        if errors:
-            self.handed_over = True
 
     async def _arrival(self, timeout: float | None) -> None:  # noqa: ASYNC109
         """Until something is put into the empty queue, or ``timeout`` seconds passed; takes

@@ -14,7 +14,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import faust
 import pytest
@@ -81,8 +81,9 @@ class Rig:
 
     async def start(self, within_s: float) -> None:
         app = self.app
-        self.stream = app.stream(self.topic)
-        await app.topics._update_indices()
+        self.stream: Any = app.stream(self.topic)
+        self.conductor: Any = cast(Any, app.topics)
+        await self.conductor._update_indices()
         await self.assign()
         self.consumer: Any = app.consumer
         self.ack = faustio.acker(self.stream)
@@ -123,7 +124,7 @@ class Rig:
     async def deliver(self, messages: Sequence[Any]) -> None:
         """Each message through the conductor's handler for its partition (faust's drain
         loop's callback)."""
-        handlers = self.app.topics._tp_to_callback
+        handlers = self.conductor._tp_to_callback
         for m in messages:
             await handlers[m.tp](m)
 
@@ -355,14 +356,15 @@ def test_the_agent_s_stream_is_taken_directly_and_others_are_left_to_faust() -> 
         assert actor.stream._processors
         assert faustbatch.unsupported(actor.stream, 0.25) is None
         assert faustbatch.unsupported(actor.stream, 0) == "no batch window"
-        filtered = app.stream(topic).filter(lambda v: True)
+        filtered: Any = app.stream(topic)
+        filtered = filtered.filter(lambda v: True)
         assert faustbatch.unsupported(filtered, 0.25) == "it has processors"
-        plain = app.stream(topic)
-        it = faustio.batches(plain, 10, 0.1)
+        plain: Any = app.stream(topic)
+        it: Any = faustio.batches(plain, 10, 0.1)
         assert it in plain._active_agens  # closed by the stream's stop, as faust's takes
         await it.aclose()
-        faust_s = faustio.batches(filtered, 10, 0.1)  # left to faust's noack_take
-        assert faust_s.__qualname__ == "Stream.noack_take"  # type: ignore[attr-defined]
-        await faust_s.aclose()  # type: ignore[attr-defined]
+        faust_s: Any = faustio.batches(filtered, 10, 0.1)  # left to faust's noack_take
+        assert faust_s.__qualname__ == "Stream.noack_take"
+        await faust_s.aclose()
 
     asyncio.run(run())

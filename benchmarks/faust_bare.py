@@ -7,9 +7,9 @@ concurrency 1, raw serializers, commits every batch).
 ``rate=<events/s> cpu_us=<CPU µs per event>`` once N events were received (both from the
 first batch on, so the group join is excluded) and exits. ``--fast-delivery``: with the
 worker's delivery of fetched messages (``streams.faustio.fast_delivery``) instead of faust's.
-``--fast-take``: the worker's batches (``streams.faustio.batches``: taken from the channel's
-queue in one go) acked as the worker acks them (``streams.faustio.acker``), instead of
-``take_events``.
+``--fast-take``: the worker's input topic (``streams.faustio.input_topic``: events built
+directly) and batches (``streams.faustio.batches``: taken from the channel's queue in one go),
+acked as the worker acks them (``streams.faustio.acker``), instead of ``take_events``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import faust
 
 from deploy.settings import Settings
 from schemas.kafka import KafkaConnection, faust_broker_urls, faust_credentials
-from streams.faustio import acker, batches, fast_delivery
+from streams.faustio import acker, batches, fast_delivery, input_topic
 
 
 def _cpu_s() -> float:
@@ -58,7 +58,10 @@ def build(
         broker_heartbeat_interval=1,
         stream_buffer_maxsize=4096,
     )
-    source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+    if fast_take:
+        source = input_topic(app, topic, app.conf.topic_partitions)
+    else:
+        source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     seen = {"n": 0, "bytes": 0, "first": 0}
     started: list[float] = []  # [wall clock, CPU seconds] at the first batch
 

@@ -29,6 +29,7 @@ from streams.validate import RawMessage
 __all__ = [
     "FaustConsumer",
     "FaustTable",
+    "RawSchema",
     "acker",
     "batches",
     "commit_processed_only",
@@ -89,9 +90,10 @@ def new_app(config: StreamsConfig) -> faust.App:
 
 
 def input_topic(app: faust.App, name: str, partitions: int, *, internal: bool = False) -> Any:
-    """An input topic of raw bytes (no faust codec)."""
+    """An input topic of raw bytes (no faust codec; events built by :class:`RawSchema`)."""
     return app.topic(
         name,
+        schema=RawSchema(),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -99,6 +101,34 @@ def input_topic(app: faust.App, name: str, partitions: int, *, internal: bool = 
         partitions=partitions,
         internal=internal,
     )
+
+
+class RawSchema(faust.Schema):
+    """A raw topic's schema (``bytes`` keys and values, the ``raw`` codec) whose decoding
+    builds the event directly: faust's returns a fetched key or value that is ``bytes`` or
+    ``None`` unchanged, through five calls each (the schema's, the serializer registry's, the
+    codec's, ``want_bytes`` twice) and a settings look-up for the event class. Anything else
+    is decoded by faust."""
+
+    def compile(self, app: Any, **kwargs: Any) -> Any:
+        by_faust = super().compile(app, **kwargs)
+        propagate_default = kwargs.get("default_propagate", False)
+        if not (
+            self.key_type is bytes
+            and self.value_type is bytes
+            and self.key_serializer == "raw"
+            and self.value_serializer == "raw"
+        ):
+            return by_faust
+        event_type = app.conf.Event
+
+        async def decode(message: Any, *, propagate: bool = propagate_default) -> Any:
+            key, value = message.key, message.value
+            if (key is None or type(key) is bytes) and (value is None or type(value) is bytes):
+                return event_type(app, key, value, message.headers, message)
+            return await by_faust(message, propagate=propagate)
+
+        return decode
 
 
 class FaustTable:

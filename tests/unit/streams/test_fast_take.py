@@ -368,3 +368,35 @@ def test_the_agent_s_stream_is_taken_directly_and_others_are_left_to_faust() -> 
         await faust_s.aclose()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "headers"),
+    [
+        (b"k", b"v", [("ce_id", b"x"), ("ce_type", b"y")]),
+        (None, b"v", []),
+        (b"k", None, None),
+        (None, None, [("a", None)]),
+        (b"", b"", [("a", b"1"), ("a", b"2")]),
+        ("k", "v", [("a", b"1")]),  # not what aiokafka hands on: faust's decoding
+    ],
+)
+def test_the_input_topic_s_events_are_faust_s(key: Any, value: Any, headers: Any) -> None:
+    async def run() -> None:
+        app = faust.App(f"fast-take-{next(_apps)}", broker="kafka://127.0.0.1:1")
+        ours = faustio.input_topic(app, TOPIC, 3)
+        faust_s = app.topic(
+            TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        message = faust.types.Message(TOPIC, 1, 7, 1.5, 0, headers, key, value, None)
+        got, want = await ours.decode(message), await faust_s.decode(message)
+        assert type(got) is type(want)
+        assert (got.key, got.value, got.headers, got.message) == (
+            want.key,
+            want.value,
+            want.headers,
+            want.message,
+        )
+        assert type(got.key) is type(want.key) and type(got.value) is type(want.value)
+
+    asyncio.run(run())

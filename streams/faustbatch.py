@@ -15,15 +15,20 @@ drains), and every event gets what faust's compiled stream iterator (``faust._cy
 the one faust's wheel runs) gives it before the take buffers it:
 
 1. an event taken while the app's flow is stopped (a rebalance) or from an older consumer
-   generation is dropped, neither tracked nor acked (faust's ``_prepare_event``);
+   generation is dropped, neither tracked nor acked (faust's ``_prepare_event``; its
+   pure-Python iterator, run without the compiled one, acks it);
 2. the event's message is tracked (``message.tracked``, the consumer's unacked set, the
    ``on_message_in`` sensors), so the consumer waits for its ack before a rebalance or a stop
    completes, and commits nothing of it before (the shell acks each batch: ``faustio.acker``);
 3. the ``on_stream_event_in`` sensors; the stream's ``events_total``.
 
-The batch window is faust's: a batch is yielded as soon as it holds ``size`` events, else
-``within_s`` after its first event (faust's take: at the next ``within`` tick after it, so at
-most that). Not done, because the worker's batches do not use them: the stream's current event
+The window: a batch is yielded as soon as it holds ``size`` events, else ``within_s`` after its
+first event. faust's take yields what it holds at ticks ``within`` apart from when it began
+waiting, so at most ``within`` after a batch's first event too, but a trickle may be cut into
+smaller batches. Between batches nothing is taken here; faust's background task, after a take
+yielded at a tick, takes and tracks the next event while the agent works, so at a rebalance
+faust processes that event after the revoke, where here it is cleared with the buffer,
+untracked. Not done, because the worker's batches do not use them: the stream's current event
 (faust's take leaves it on whatever event its background task holds while the agent processes a
 batch, and the agent's reply logic reads that event's ``Faust-Ag-ReplyTo`` header: here there
 is none), and the agent's reply-unwrapping processor (its result is discarded by the take).

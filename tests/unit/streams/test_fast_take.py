@@ -20,10 +20,23 @@ import faust
 import pytest
 from faust.types import TP
 
+from schemas.kafka import KafkaConnection, faust_broker_urls, faust_credentials
 from streams import faustbatch, faustio
 
 TOPIC = "raw"
 _apps = itertools.count()
+#: nothing listens there: the app is never started
+_NOWHERE = KafkaConnection(bootstrap="127.0.0.1:1")
+
+
+def _app(**settings: Any) -> faust.App:
+    """A faust app that is never started (a unique id; no broker is contacted)."""
+    return faust.App(
+        f"fast-take-{next(_apps)}",
+        broker=faust_broker_urls(_NOWHERE),
+        broker_credentials=faust_credentials(_NOWHERE),
+        **settings,
+    )
 
 
 class Counting(faust.Sensor):
@@ -56,9 +69,7 @@ class Rig:
         self, *, fast: bool, partitions: int = 3, maxsize: int = 8192, size: int = 2000
     ) -> None:
         self.fast, self.partitions, self.size = fast, partitions, size
-        self.app = faust.App(
-            f"fast-take-{next(_apps)}",
-            broker="kafka://127.0.0.1:1",
+        self.app = _app(
             store="memory://",
             key_serializer="raw",
             value_serializer="raw",
@@ -344,7 +355,7 @@ def test_an_actor_cancelled_ends_the_batches_as_with_faust() -> None:
 
 def test_the_agent_s_stream_is_taken_directly_and_others_are_left_to_faust() -> None:
     async def run() -> None:
-        app = faust.App(f"fast-take-{next(_apps)}", broker="kafka://127.0.0.1:1")
+        app = _app()
         topic = app.topic(TOPIC, value_serializer="raw")
 
         @app.agent(topic)
@@ -383,7 +394,7 @@ def test_the_agent_s_stream_is_taken_directly_and_others_are_left_to_faust() -> 
 )
 def test_the_input_topic_s_events_are_faust_s(key: Any, value: Any, headers: Any) -> None:
     async def run() -> None:
-        app = faust.App(f"fast-take-{next(_apps)}", broker="kafka://127.0.0.1:1")
+        app = _app()
         ours = faustio.input_topic(app, TOPIC, 3)
         faust_s = app.topic(
             TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"

@@ -22,6 +22,10 @@ the one faust's wheel runs) gives it before the take buffers it:
    completes, and commits nothing of it before (the shell acks each batch: ``faustio.acker``);
 3. the ``on_stream_event_in`` sensors; the stream's ``events_total``.
 
+It pays where faust's delivery hands on many messages per event-loop round
+(``faustio.fast_delivery``: up to 100); with faust's own drain loop (a round per message) it
+is woken per message and saves nothing.
+
 The window: a batch is yielded as soon as it holds ``size`` events, else ``within_s`` after its
 first event. faust's take yields what it holds at ticks ``within`` apart from when it began
 waiting, so at most ``within`` after a batch's first event too, but a trickle may be cut into

@@ -18,7 +18,9 @@ Figures, each beside baselines measured in the same run:
   its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``); and again,
   after a burst of its own (its rate and CPU per event beside the defaults'), at the
   documented low-latency setting (the worker's batch window ``LOW_LATENCY_WITHIN_S``, the
-  record sinks flushing a trickle after ``LOW_LATENCY_FRESH_S``). Beside each:
+  record sinks flushing every ``LOW_LATENCY_FLUSH_S``, the aggregates sink at its own
+  default), and its steady run again with each record-tier sink in a process of its own
+  (``APART``) beside it. Beside each:
   the sinks' own share of the CPU per event, and the Parquet files the sinks wrote (parts
   and rewrites included) and left at rest. Each steady run's freshness is also cut into hops
   at the broker timestamps (``HOPS``): publication → the raw topic (its LogAppendTime), →
@@ -81,11 +83,16 @@ from streams.pseudonymise import Pseudonymiser
 PARTITIONS = 6
 FAST_FLUSH_S = 0.5
 #: the documented low-latency setting (docs/scale.md §5 "Freshness, hop by hop"): the
-#: worker's batch window ``LOW_LATENCY_WITHIN_S`` and the record sinks flushing a trickle
-#: after ``LOW_LATENCY_FRESH_S`` (``tuyen sink --fresh-flush``; off by default,
-#: sinks.config.FRESH_FLUSH_S); measured as its own run (a burst and the steady rate)
+#: worker's batch window ``LOW_LATENCY_WITHIN_S`` (``tuyen streams worker --batch-within``)
+#: and the record sinks flushing every ``LOW_LATENCY_FLUSH_S`` (``tuyen sink
+#: --flush-interval``, the aggregates sink at its own default); measured as its own run (a
+#: burst and the steady rate)
 LOW_LATENCY_WITHIN_S = 0.1
-LOW_LATENCY_FRESH_S = 0.25
+LOW_LATENCY_FLUSH_S = 0.25
+#: the same setting's steady run again with each record-tier sink in a process of its own
+#: (``Pipeline.sink_split``; `tuyen sink` runs the sinks it is given as threads of one
+#: process, one GIL), as the compose and Kubernetes deployments run them
+APART = tuple((t,) for t in ("district", "province", "national"))
 STEADY_RATE = 1000  # events/s of the freshness runs
 TIERS = ("district", "province", "national")
 
@@ -408,12 +415,13 @@ def _pipeline_run(
     worker_args: tuple[str, ...] = (),
     rate: int = STEADY_RATE,
     checkout: str | None = None,
+    sink_split: tuple[tuple[str, ...], ...] = (),
 ) -> _Run:
     """A fresh pipeline (``workers`` stream workers, the sinks at their defaults unless
     ``sink_args``): if ``burst``, its end-to-end rate and the CPU per event of the pipeline's
     processes; then, if ``steady``, the freshness of each steady event published at 1,000
     events/s and the CPU per event meanwhile. ``checkout``: the services run that
-    directory's code."""
+    directory's code; ``sink_split``: these groups of sinks each in a process of their own."""
     prefix = ctx.unique(f"e2e-w{workers}") + "."
     apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
     raw = topic_name(RAW, prefix)
@@ -426,6 +434,7 @@ def _pipeline_run(
         home=ctx.workdir / f"{prefix}home",
         workers=workers,
         sink_args=sink_args,
+        sink_split=sink_split,
         development=True,
         worker_args=("--partitions", str(PARTITIONS), *worker_args),
         # INFO: the sinks' stop lines count the files they wrote (_files_written)
@@ -488,7 +497,15 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         burst,
         steady,
         worker_args=("--batch-within", str(LOW_LATENCY_WITHIN_S)),
-        sink_args=("--fresh-flush", str(LOW_LATENCY_FRESH_S)),
+        sink_args=("--flush-interval", str(LOW_LATENCY_FLUSH_S), *own_aggregates),
+    )
+    apart = _pipeline_run(
+        ctx,
+        [],
+        steady,
+        worker_args=("--batch-within", str(LOW_LATENCY_WITHIN_S)),
+        sink_args=("--flush-interval", str(LOW_LATENCY_FLUSH_S), *own_aggregates),
+        sink_split=APART,
     )
     checkout = os.environ.get("TUYEN_BENCH_E2E_BASELINE")
     base = base_fast = None
@@ -572,8 +589,8 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         ),
     ]
     low_label = (
-        f"worker batch window {LOW_LATENCY_WITHIN_S} s, a trickle flushed after "
-        f"{LOW_LATENCY_FRESH_S} s"
+        f"worker batch window {LOW_LATENCY_WITHIN_S} s, record sinks flushing every "
+        f"{LOW_LATENCY_FLUSH_S} s"
     )
     f50_low, f95_low, f99_low = _percentiles(low.fresh)
     results += [
@@ -607,7 +624,28 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     ]
     results += _hop_results("", one, r50, r95)
     results += _hop_results(f", flush {FAST_FLUSH_S} s", fast, r50, r95)
+    f50_apart, f95_apart, f99_apart = _percentiles(apart.fresh)
+    results.append(
+        BenchResult(
+            f"freshness p95 at 1,000 ev/s, low-latency setting, each record-tier sink its own "
+            f"process ({low_label})",
+            Measurement(f95_apart, "s"),
+            "same, the sinks as threads of one process",
+            Measurement(f95_low, "s"),
+            higher_is_better=False,
+            target="≤ 1 s",
+            extra={
+                "events": len(apart.fresh),
+                "p50_s": round(f50_apart, 3),
+                "p99_s": round(f99_apart, 3),
+                **_steady_extra(apart),
+                **_hop_extra(apart),
+                **{f"threads_{k}": v for k, v in _hop_extra(low).items()},
+            },
+        )
+    )
     results += _hop_results(", low-latency setting", low, r50, r95)
+    results += _hop_results(", low-latency setting, sinks apart", apart, r50, r95)
     if base is not None and base_fast is not None:
         results += _baseline_results(checkout or "", ctx.n(120_000), one, fast, base, base_fast)
     return results

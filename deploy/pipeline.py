@@ -166,7 +166,9 @@ class Pipeline:
     ``store_root`` alone) or ``province`` (a record-level sink per province of
     ``provinces``, each writing its own root under ``store_root``, as deployed).
     ``credentials``: each service connects as its own principal (a secured broker); the
-    services then run one process per principal."""
+    services then run one process per principal. ``sink_split``: without credentials, these
+    groups of sinks each run in a process of their own, apart from the other sinks' (each its
+    own interpreter and GIL, not threads beside the others: docs/scale.md §5)."""
 
     kafka: KafkaConnection
     prefix: str
@@ -182,6 +184,7 @@ class Pipeline:
     record_topics: RecordTopics = "single"
     provinces: Sequence[str] = ()
     credentials: Callable[[str], KafkaConnection] | None = None
+    sink_split: Sequence[Sequence[str]] = ()
     #: how many times :meth:`check_alive` restarts a service that exited on its own with a
     #: failure, as a supervisor (systemd ``Restart=on-failure``, a Kubernetes pod) would;
     #: 0: any such exit is an error. ``restarted`` counts them per service.
@@ -263,17 +266,21 @@ class Pipeline:
 
     def sink_processes(self) -> dict[str, tuple[str, list[str]]]:
         """Service name → (principal, `tuyen sink` arguments): one process for every sink
-        unless each runs as its own principal (``credentials``); one per province for the
-        record-level sinks of the per-province shape."""
+        unless each runs as its own principal (``credentials``) or in a group of
+        ``sink_split``; one per province for the record-level sinks of the per-province
+        shape."""
         shared = [
             n for n in self.sink_names if self.record_topics == "single" or n not in RECORD_SINKS
         ]
         records = [n for n in self.sink_names if n in RECORD_SINKS]
         out: dict[str, tuple[str, list[str]]] = {}
-        if self.credentials is None and self.record_topics == "single":
-            return {"sinks": (sink_principal("national", self.prefix), list(shared))}
         if self.credentials is None:
-            out["sinks"] = (sink_principal("national", self.prefix), list(shared))
+            principal = sink_principal("national", self.prefix)
+            for group in self.sink_split:
+                mine = [n for n in shared if n in group]
+                out["sinks-" + "-".join(mine)] = (principal, mine)
+            split = {n for group in self.sink_split for n in group}
+            out["sinks"] = (principal, [n for n in shared if n not in split])
         else:
             for n in shared:
                 out[f"sink-{n}"] = (sink_principal(n, self.prefix), [n])

@@ -84,3 +84,18 @@ def test_a_supervised_service_is_restarted_up_to_its_limit(tmp_path: Path) -> No
     with pytest.raises(DeployError, match="worker-1 exited with 3"):
         p.check_alive()
     assert (tmp_path / "logs" / "w.log").read_text().count("flush timed out") == 3
+
+
+def test_sink_split_runs_those_sinks_in_processes_of_their_own(tmp_path: Path) -> None:
+    p = _pipeline(tmp_path, "x.")
+    assert list(p.sink_processes()) == ["sinks"]  # one process: threads beside each other
+    p.sink_split = (("district",), ("province", "national"))
+    procs = p.sink_processes()
+    assert {k: v[1] for k, v in procs.items()} == {
+        "sinks-district": ["district"],
+        "sinks-province-national": ["province", "national"],
+        "sinks": ["aggregates", "dlq", "signoff"],
+    }
+    p.build()
+    argv = p.services["sinks-province-national"].argv
+    assert argv[argv.index("sink") + 1 :][:2] == ["province", "national"]

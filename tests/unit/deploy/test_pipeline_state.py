@@ -4,6 +4,7 @@ refuses to start on it)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -99,3 +100,17 @@ def test_sink_split_runs_those_sinks_in_processes_of_their_own(tmp_path: Path) -
     p.build()
     argv = p.services["sinks-province-national"].argv
     assert argv[argv.index("sink") + 1 :][:2] == ["province", "national"]
+
+
+def test_a_service_runs_at_its_niceness(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "import os; print('nice', os.nice(0))"]
+    base = os.nice(0)
+    svc = Service("s", argv, dict(os.environ), tmp_path / "s.log", nice=5)
+    svc.start()
+    assert svc.proc is not None and svc.proc.wait(30) == 0
+    assert f"nice {min(19, base + 5)}" in svc.log_path.read_text()
+    p = _pipeline(tmp_path, "")
+    p.sink_nice = 5
+    p.build()
+    assert {s.nice for n, s in p.services.items() if n.startswith("sink")} == {5}
+    assert {s.nice for n, s in p.services.items() if n.startswith("worker")} == {0}

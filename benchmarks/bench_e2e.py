@@ -15,10 +15,12 @@ Figures, each beside baselines measured in the same run:
   types; the stores are polled every ~0.05 s); p50/p95/p99 beside the raw broker round trip
   (produce → consume) of the same messages. The sinks and the worker run at their defaults;
   again with the record-level sinks flushing every ``FAST_FLUSH_S`` (the aggregates sink at
-  its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``); and again,
-  after a burst of its own (its rate and CPU per event beside the defaults'), at the
-  documented low-latency setting (the worker's batch window ``LOW_LATENCY_WITHIN_S``, the
-  record sinks flushing a trickle after ``LOW_LATENCY_FRESH_S``). Beside each:
+  its own default; with a baseline checkout, every sink at ``FAST_FLUSH_S``); and again at
+  the documented low-latency setting (the worker's batch window ``LOW_LATENCY_WITHIN_S``,
+  the record sinks flushing every ``LOW_LATENCY_FLUSH_S``, the aggregates sink at its own
+  default), its burst (its rate and CPU per event beside the defaults') and its steady run
+  each on a new pipeline, and that steady run again with each record-tier sink in a
+  process of its own (``APART``, at niceness ``APART_NICE``) beside it. Beside each:
   the sinks' own share of the CPU per event, and the Parquet files the sinks wrote (parts
   and rewrites included) and left at rest. Each steady run's freshness is also cut into hops
   at the broker timestamps (``HOPS``): publication → the raw topic (its LogAppendTime), →
@@ -81,11 +83,18 @@ from streams.pseudonymise import Pseudonymiser
 PARTITIONS = 6
 FAST_FLUSH_S = 0.5
 #: the documented low-latency setting (docs/scale.md §5 "Freshness, hop by hop"): the
-#: worker's batch window ``LOW_LATENCY_WITHIN_S`` and the record sinks flushing a trickle
-#: after ``LOW_LATENCY_FRESH_S`` (``tuyen sink --fresh-flush``; off by default,
-#: sinks.config.FRESH_FLUSH_S); measured as its own run (a burst and the steady rate)
+#: worker's batch window ``LOW_LATENCY_WITHIN_S`` (``tuyen streams worker --batch-within``)
+#: and the record sinks flushing every ``LOW_LATENCY_FLUSH_S`` (``tuyen sink
+#: --flush-interval``, the aggregates sink at its own default); measured as its own run (a
+#: burst and the steady rate)
 LOW_LATENCY_WITHIN_S = 0.1
-LOW_LATENCY_FRESH_S = 0.25
+LOW_LATENCY_FLUSH_S = 0.25
+#: the same setting's steady run again with each record-tier sink in a process of its own
+#: (``Pipeline.sink_split``; `tuyen sink` runs the sinks it is given as threads of one
+#: process, one GIL), as the compose and Kubernetes deployments run them, at niceness
+#: ``APART_NICE`` (``Pipeline.sink_nice``: on the two cores they share, the worker first)
+APART = tuple((t,) for t in ("district", "province", "national"))
+APART_NICE = 10
 STEADY_RATE = 1000  # events/s of the freshness runs
 TIERS = ("district", "province", "national")
 
@@ -408,12 +417,15 @@ def _pipeline_run(
     worker_args: tuple[str, ...] = (),
     rate: int = STEADY_RATE,
     checkout: str | None = None,
+    sink_split: tuple[tuple[str, ...], ...] = (),
+    sink_nice: int = 0,
 ) -> _Run:
     """A fresh pipeline (``workers`` stream workers, the sinks at their defaults unless
     ``sink_args``): if ``burst``, its end-to-end rate and the CPU per event of the pipeline's
     processes; then, if ``steady``, the freshness of each steady event published at 1,000
     events/s and the CPU per event meanwhile. ``checkout``: the services run that
-    directory's code."""
+    directory's code; ``sink_split``: these groups of sinks each in a process of their own,
+    ``sink_nice`` their niceness."""
     prefix = ctx.unique(f"e2e-w{workers}") + "."
     apply_topics(ctx.kafka, topic_specs(prefix, PARTITIONS, record_topics="single"))
     raw = topic_name(RAW, prefix)
@@ -426,6 +438,8 @@ def _pipeline_run(
         home=ctx.workdir / f"{prefix}home",
         workers=workers,
         sink_args=sink_args,
+        sink_split=sink_split,
+        sink_nice=sink_nice,
         development=True,
         worker_args=("--partitions", str(PARTITIONS), *worker_args),
         # INFO: the sinks' stop lines count the files they wrote (_files_written)
@@ -483,12 +497,21 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     # district, province and national stores)
     own_aggregates = ("--aggregates-flush-interval", str(FLUSH_INTERVAL_S["aggregates"]))
     fast = _pipeline_run(ctx, [], steady, sink_args=fast_args + own_aggregates)
-    low = _pipeline_run(
+    # the low-latency setting: its burst and its steady run each on a new pipeline (a steady
+    # run after a burst rewrites, at every flush, the files of each directory the burst's
+    # rows put in the block being filled: docs/scale.md §5), and the steady run again apart
+    low_worker = ("--batch-within", str(LOW_LATENCY_WITHIN_S))
+    low_sinks = ("--flush-interval", str(LOW_LATENCY_FLUSH_S), *own_aggregates)
+    low_burst = _pipeline_run(ctx, burst, [], worker_args=low_worker, sink_args=low_sinks)
+    low = _pipeline_run(ctx, [], steady, worker_args=low_worker, sink_args=low_sinks)
+    apart = _pipeline_run(
         ctx,
-        burst,
+        [],
         steady,
-        worker_args=("--batch-within", str(LOW_LATENCY_WITHIN_S)),
-        sink_args=("--fresh-flush", str(LOW_LATENCY_FRESH_S)),
+        worker_args=low_worker,
+        sink_args=low_sinks,
+        sink_split=APART,
+        sink_nice=APART_NICE,
     )
     checkout = os.environ.get("TUYEN_BENCH_E2E_BASELINE")
     base = base_fast = None
@@ -572,34 +595,26 @@ def run(ctx: BenchContext) -> list[BenchResult]:
         ),
     ]
     low_label = (
-        f"worker batch window {LOW_LATENCY_WITHIN_S} s, a trickle flushed after "
-        f"{LOW_LATENCY_FRESH_S} s"
+        f"worker batch window {LOW_LATENCY_WITHIN_S} s, record sinks flushing every "
+        f"{LOW_LATENCY_FLUSH_S} s"
     )
-    f50_low, f95_low, f99_low = _percentiles(low.fresh)
     results += [
-        BenchResult(
+        _steady_result(
             f"freshness p95 at 1,000 ev/s, low-latency setting ({low_label})",
-            Measurement(f95_low, "s"),
-            "same, defaults",
-            Measurement(f95, "s"),
-            higher_is_better=False,
-            target="≤ 1 s",
-            extra={
-                "events": len(low.fresh),
-                "p50_s": round(f50_low, 3),
-                "p99_s": round(f99_low, 3),
-                **_steady_extra(low),
-                **{f"defaults_{k}": v for k, v in _steady_extra(one).items()},
-            },
+            low,
+            ("same, defaults", one),
+            {f"defaults_{k}": v for k, v in _steady_extra(one).items()},
         ),
         BenchResult(
             f"end to end: publish → 3 tier stores, low-latency setting ({low_label})",
-            Measurement(low.rate, unit),
+            Measurement(low_burst.rate, unit),
             "same, defaults",
             Measurement(e2e_rate, unit),
             extra={
-                "cpu_us_per_event_pipeline": round(low.cpu_us),
-                "cpu_us_per_event_sinks": round(low.sink_cpu_us),
+                "cpu_us_per_event_pipeline": round(low_burst.cpu_us),
+                "cpu_us_per_event_sinks": round(low_burst.sink_cpu_us),
+                "files_written": low_burst.files_written,
+                "defaults_files_written_with_its_steady_run": one.files_written,
                 "defaults_cpu_us_per_event_pipeline": round(one.cpu_us),
                 "defaults_cpu_us_per_event_sinks": round(one.sink_cpu_us),
             },
@@ -607,10 +622,43 @@ def run(ctx: BenchContext) -> list[BenchResult]:
     ]
     results += _hop_results("", one, r50, r95)
     results += _hop_results(f", flush {FAST_FLUSH_S} s", fast, r50, r95)
+    results.append(
+        _steady_result(
+            f"freshness p95 at 1,000 ev/s, low-latency setting, each record-tier sink its own "
+            f"process at nice {APART_NICE} ({low_label})",
+            apart,
+            ("same, the sinks as threads of one process", low),
+            {**_hop_extra(apart), **{f"threads_{k}": v for k, v in _hop_extra(low).items()}},
+        )
+    )
     results += _hop_results(", low-latency setting", low, r50, r95)
+    results += _hop_results(", low-latency setting, sinks apart", apart, r50, r95)
     if base is not None and base_fast is not None:
         results += _baseline_results(checkout or "", ctx.n(120_000), one, fast, base, base_fast)
     return results
+
+
+def _steady_result(
+    name: str, run: _Run, beside: tuple[str, _Run], extra: dict[str, float | str]
+) -> BenchResult:
+    """A steady run's freshness p95 (toward the issue's ≤ 1 s) beside another run's, with
+    its p50 and p99, CPU per event and files written."""
+    p50, p95, p99 = _percentiles(run.fresh)
+    return BenchResult(
+        name,
+        Measurement(p95, "s"),
+        beside[0],
+        Measurement(_percentiles(beside[1].fresh)[1], "s"),
+        higher_is_better=False,
+        target="≤ 1 s",
+        extra={
+            "events": len(run.fresh),
+            "p50_s": round(p50, 3),
+            "p99_s": round(p99, 3),
+            **_steady_extra(run),
+            **extra,
+        },
+    )
 
 
 def _hop_results(label: str, run: _Run, r50: float, r95: float) -> list[BenchResult]:

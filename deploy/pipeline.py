@@ -8,6 +8,7 @@ until every consumer group of the pipeline has committed up to the end of its in
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -82,6 +83,13 @@ def _keep_secrets(env: dict[str, str], keep: Sequence[str]) -> None:
             env.pop(env_name(name) + "_FILE", None)
 
 
+def _child_setup(nice: int) -> None:
+    """In the child, before the exec: never outlive the process that started it; ``nice``."""
+    die_with_parent()
+    if nice:
+        os.nice(nice)
+
+
 def tuyen_executable() -> str:
     """The `tuyen` console script of this interpreter's environment."""
     exe = Path(sys.executable).with_name("tuyen")
@@ -97,6 +105,8 @@ class Service:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    #: added to the process's niceness (``os.nice``) before it runs: a lower priority
+    nice: int = 0
     #: the process already sent SIGTERM (a second one could cut a worker's drain short)
     terminated: subprocess.Popen[bytes] | None = None
 
@@ -112,7 +122,7 @@ class Service:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # never outlive the process that started it
+                preexec_fn=functools.partial(_child_setup, self.nice),
             )
         logger.info("service started name=%s pid=%s", self.name, self.proc.pid)
 
@@ -166,7 +176,11 @@ class Pipeline:
     ``store_root`` alone) or ``province`` (a record-level sink per province of
     ``provinces``, each writing its own root under ``store_root``, as deployed).
     ``credentials``: each service connects as its own principal (a secured broker); the
-    services then run one process per principal."""
+    services then run one process per principal. ``sink_split``: without credentials, these
+    groups of sinks each run in a process of their own, apart from the other sinks' (each its
+    own interpreter and GIL, not threads beside the others: docs/scale.md §5). ``sink_nice``:
+    the sink processes' niceness, so that on cores they share with the stream worker the
+    worker goes first."""
 
     kafka: KafkaConnection
     prefix: str
@@ -182,6 +196,8 @@ class Pipeline:
     record_topics: RecordTopics = "single"
     provinces: Sequence[str] = ()
     credentials: Callable[[str], KafkaConnection] | None = None
+    sink_split: Sequence[Sequence[str]] = ()
+    sink_nice: int = 0
     #: how many times :meth:`check_alive` restarts a service that exited on its own with a
     #: failure, as a supervisor (systemd ``Restart=on-failure``, a Kubernetes pod) would;
     #: 0: any such exit is an error. ``restarted`` counts them per service.
@@ -247,7 +263,11 @@ class Pipeline:
             if self.record_topics == "single":
                 argv += ["--root", str(self.store_root)]
             self.services[name] = Service(
-                name, argv, self.sink_env(principal), self.log_dir / f"{name}.log"
+                name,
+                argv,
+                self.sink_env(principal),
+                self.log_dir / f"{name}.log",
+                nice=self.sink_nice,
             )
 
     def worker_data_dir(self, name: str) -> Path:
@@ -263,17 +283,21 @@ class Pipeline:
 
     def sink_processes(self) -> dict[str, tuple[str, list[str]]]:
         """Service name → (principal, `tuyen sink` arguments): one process for every sink
-        unless each runs as its own principal (``credentials``); one per province for the
-        record-level sinks of the per-province shape."""
+        unless each runs as its own principal (``credentials``) or in a group of
+        ``sink_split``; one per province for the record-level sinks of the per-province
+        shape."""
         shared = [
             n for n in self.sink_names if self.record_topics == "single" or n not in RECORD_SINKS
         ]
         records = [n for n in self.sink_names if n in RECORD_SINKS]
         out: dict[str, tuple[str, list[str]]] = {}
-        if self.credentials is None and self.record_topics == "single":
-            return {"sinks": (sink_principal("national", self.prefix), list(shared))}
         if self.credentials is None:
-            out["sinks"] = (sink_principal("national", self.prefix), list(shared))
+            principal = sink_principal("national", self.prefix)
+            for group in self.sink_split:
+                mine = [n for n in shared if n in group]
+                out["sinks-" + "-".join(mine)] = (principal, mine)
+            split = {n for group in self.sink_split for n in group}
+            out["sinks"] = (principal, [n for n in shared if n not in split])
         else:
             for n in shared:
                 out[f"sink-{n}"] = (sink_principal(n, self.prefix), [n])

@@ -75,7 +75,8 @@ def sink(
     flush_interval: float = typer.Option(
         None,
         help="Flush an open segment's new rows once the oldest has waited this long "
-        "(seconds; default: each kind of sink's own, sinks.config.FLUSH_INTERVAL_S).",
+        "(seconds; default: each kind of sink's own, sinks.config.FLUSH_INTERVAL_S; 0.25 "
+        "for low latency, with --aggregates-flush-interval 10).",
     ),
     aggregates_flush_interval: float = typer.Option(
         None,
@@ -85,7 +86,7 @@ def sink(
         None,
         help="Flush sooner, once the oldest new row has waited this long, while few rows wait "
         "(a trickle; seconds, 0: never sooner; default: each kind's own, "
-        "sinks.config.FRESH_FLUSH_S: none; none with --flush-interval; 0.25 for low latency).",
+        "sinks.config.FRESH_FLUSH_S: none; none with --flush-interval).",
     ),
     exit_when_idle: float = typer.Option(None, help="Stop after this many idle seconds."),
     metrics_port: int = typer.Option(

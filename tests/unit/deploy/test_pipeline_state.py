@@ -4,6 +4,7 @@ refuses to start on it)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -84,3 +85,32 @@ def test_a_supervised_service_is_restarted_up_to_its_limit(tmp_path: Path) -> No
     with pytest.raises(DeployError, match="worker-1 exited with 3"):
         p.check_alive()
     assert (tmp_path / "logs" / "w.log").read_text().count("flush timed out") == 3
+
+
+def test_sink_split_runs_those_sinks_in_processes_of_their_own(tmp_path: Path) -> None:
+    p = _pipeline(tmp_path, "x.")
+    assert list(p.sink_processes()) == ["sinks"]  # one process: threads beside each other
+    p.sink_split = (("district",), ("province", "national"))
+    procs = p.sink_processes()
+    assert {k: v[1] for k, v in procs.items()} == {
+        "sinks-district": ["district"],
+        "sinks-province-national": ["province", "national"],
+        "sinks": ["aggregates", "dlq", "signoff"],
+    }
+    p.build()
+    argv = p.services["sinks-province-national"].argv
+    assert argv[argv.index("sink") + 1 :][:2] == ["province", "national"]
+
+
+def test_a_service_runs_at_its_niceness(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "import os; print('nice', os.nice(0))"]
+    base = os.nice(0)
+    svc = Service("s", argv, dict(os.environ), tmp_path / "s.log", nice=5)
+    svc.start()
+    assert svc.proc is not None and svc.proc.wait(30) == 0
+    assert f"nice {min(19, base + 5)}" in svc.log_path.read_text()
+    p = _pipeline(tmp_path, "")
+    p.sink_nice = 5
+    p.build()
+    assert {s.nice for n, s in p.services.items() if n.startswith("sink")} == {5}
+    assert {s.nice for n, s in p.services.items() if n.startswith("worker")} == {0}

@@ -642,9 +642,17 @@ _WAITS = (
 )
 
 
-def _waits(rounds: list[Round]) -> dict[str, float]:
-    """Medians of where a worker variant's time per event went (see :func:`_worker`)."""
-    return {k: round(_median([r.detail[k] for r in rounds])) for k in _WAITS}
+def _waits(rounds: list[Round]) -> dict[str, float | str]:
+    """Medians of where a worker variant's time per event went (see :func:`_worker`), and by
+    round: wall / event loop's CPU / its waiting (not for a CPU), µs per event."""
+    medians: dict[str, float | str] = {
+        k: round(_median([r.detail[k] for r in rounds])) for k in _WAITS
+    }
+    keys = ("wall_us_per_event", "main_thread_cpu_us_per_event", "main_thread_waiting_us_per_event")
+    medians["wall_loop_cpu_waiting_rounds"] = " ".join(
+        "/".join(f"{r.detail[k]:.0f}" for k in keys) for r in rounds
+    )
+    return medians
 
 
 def _results(

@@ -3,6 +3,10 @@
 - :class:`ValidateAgent`: a raw batch → the guarded events (:class:`GuardedInput`) → stages 1
   and 2 (:meth:`StreamsRuntime.process`) → :meth:`Checkpoint.commit` (outputs → changelog →
   disk → ack) → stats. Logs ``validate progress`` (cumulative seconds per stage) every 10 s.
+  With ``overlap`` (``StreamsConfig.overlap_checkpoint``) the checkpoint is begun
+  (:meth:`Checkpoint.begin`) and the next batch is processed while it runs; that batch's
+  checkpoint begins once this one settled (:meth:`Checkpoint.settle`, which raises its
+  failure). The app settles the last one when the stream ends (:meth:`ValidateAgent.settle`).
 - :class:`CountAgent`: a batch of aggregate deltas → :class:`LiveCounters` (idempotent by
   source offset) → the changed values as ``aggregates.live`` messages →
   :meth:`Checkpoint.commit` (outputs → changelog → ack).
@@ -53,11 +57,13 @@ class ValidateAgent(Generic[E]):
         messages: Callable[[Sequence[E]], list[RawMessage]],
         *,
         log_every_s: float = 10.0,
+        overlap: bool = False,
     ) -> None:
         self.runtime = runtime
         self.source = source
         self.checkpoint = checkpoint
         self.messages = messages
+        self.overlap = overlap
         self.log_every_s = log_every_s
         self.timing: dict[str, float] = dict.fromkeys(_STAGES, 0.0)
         self._ended = self._logged = time.perf_counter()
@@ -74,8 +80,12 @@ class ValidateAgent(Generic[E]):
         if msgs:  # else: everything held back for a re-fetch (still acked: see the module)
             out, finish_s = await self.runtime.process(msgs, datetime.now(UTC))
             t2 = time.perf_counter()
-        await self.checkpoint.commit(out, batch)
-        self.runtime.count(out)
+        if self.overlap:  # the batch before's four steps, then this one's begin
+            await self.checkpoint.settle()
+            self.checkpoint.begin(out, batch, lambda: self.runtime.count(out))
+        else:
+            await self.checkpoint.commit(out, batch)
+            self.runtime.count(out)
         self._ended = ended = time.perf_counter()
         timing["prepare_s"] += t1 - t0
         timing["check_s"] += t2 - t1 - finish_s
@@ -85,6 +95,10 @@ class ValidateAgent(Generic[E]):
         timing["batches"] += 1
         self._log(ended, len(msgs), out)
         return len(msgs)
+
+    async def settle(self) -> None:
+        """Wait until the checkpoint in flight (if any) is done; raise its failure."""
+        await self.checkpoint.settle()
 
     def _log(self, now: float, events: int, out: BatchOutput) -> None:
         if now - self._logged >= self.log_every_s:

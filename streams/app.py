@@ -87,9 +87,15 @@ def build_app(
         faustio.fast_delivery(app)
         ack = raw_in.acking(faustio.acker(stream))
         checkpoint = runtime.checkpoint(records.changelog, write_records, ack, records=True)
-        agent = ValidateAgent(runtime, raw_in, checkpoint, faustio.raw_messages)
-        async for batch in faustio.batches(stream, config.batch_size, config.batch_within_s):
-            yield await agent.handle(batch)
+        # overlapped: a checkpoint that fails while the agent waits for a batch wakes it
+        checkpoint.on_failure = faustio.interrupter(stream)
+        overlap = config.overlap_checkpoint
+        agent = ValidateAgent(runtime, raw_in, checkpoint, faustio.raw_messages, overlap=overlap)
+        try:
+            async for batch in faustio.batches(stream, config.batch_size, config.batch_within_s):
+                yield await agent.handle(batch)
+        finally:  # the checkpoint in flight finishes (or raises) before the agent ends
+            await agent.settle()
 
     @app.agent(deltas, concurrency=1, name="count", supervisor_strategy=CrashingSupervisor)
     async def count(stream: Any) -> Any:

@@ -27,6 +27,18 @@ the committed offset, after restoring the table from its changelog. Nothing is l
   and the re-processed events are :class:`~streams.validate.Duplicate`\\s (dropped: their
   outputs are already durable).
 
+**Overlapped** (``StreamsConfig.overlap_checkpoint``): :meth:`Checkpoint.begin` runs the four
+steps of batch k as a task and returns, so the agent processes batch k+1 (stages 1 and 2) while
+k's flushes wait for the broker on the publishing thread; before it begins k+1's checkpoint the
+agent awaits k's (:meth:`Checkpoint.settle`: all four steps, or k's failure raised). So
+checkpoints, and acks, stay one at a time and in batch order; k+1's outputs, changelog, disk
+writes and ack all come after k's ack. A failed checkpoint fails every later ``settle`` (the
+agent raises, the worker stops; k+1 is never published, written to disk or acked) and is also
+reported to ``on_failure`` (the app wakes the agent waiting for its next batch with it). Stage
+2 of k+1 sees k's changed states before k's step 3 wrote them: the state store keeps drained
+changes readable until they are written (``DiskState``'s pending changes; the memory store
+holds them anyway).
+
 The model is quix-streams' ``checkpointing/checkpoint.py`` (one class, numbered steps); the
 collaborators are small protocols, so ``tests/unit/streams/test_checkpoint.py`` drives the
 steps with fakes and injects a failure at each.
@@ -34,6 +46,7 @@ steps with fakes and injects a failure at each.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -136,6 +149,45 @@ class Checkpoint(Generic[E]):
         self.timing: dict[str, float] = timing if timing is not None else {}
         for k in ("outputs_s", "changelog_s", "flush_s", "handoff_s", "disk_s", "ack_s"):
             self.timing.setdefault(k, 0.0)
+        #: called with the failure of a checkpoint run by :meth:`begin` (as it happens)
+        self.on_failure: Callable[[BaseException], None] | None = None
+        self._in_flight: asyncio.Task[None] | None = None
+
+    def begin(
+        self, out: BatchOutput, events: Sequence[E], then: Callable[[], None] | None = None
+    ) -> None:
+        """Start :meth:`commit` of a batch as a task and return (``then`` runs once it
+        succeeded). The checkpoint begun before must have been settled (:meth:`settle`)."""
+        if self._in_flight is not None:
+            raise RuntimeError("a checkpoint is still in flight: settle() it first")
+
+        async def steps() -> None:
+            await self.commit(out, events)
+            if then is not None:
+                then()
+
+        task = asyncio.get_running_loop().create_task(steps())
+        self._in_flight = task
+        task.add_done_callback(self._done)
+
+    async def settle(self) -> None:
+        """Wait until the checkpoint in flight (:meth:`begin`) has done its four steps; raise
+        its failure, at this call and every later one. Cancelling the caller leaves it running."""
+        task = self._in_flight
+        if task is not None:
+            await asyncio.shield(task)
+            if self._in_flight is task:
+                self._in_flight = None
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        exc = task.exception() if not task.cancelled() else asyncio.CancelledError()
+        if exc is None:
+            if self._in_flight is task:
+                self._in_flight = None
+            return
+        logger.error("checkpoint failed: the worker stops error=%r", exc)
+        if self.on_failure is not None:
+            self.on_failure(exc)
 
     async def commit(self, out: BatchOutput, events: Sequence[E]) -> None:
         """Steps 1 to 4 for one batch: ``out`` is what it produced, ``events`` its input

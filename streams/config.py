@@ -121,6 +121,12 @@ class StreamsConfig(BaseModel):
         ge=0,
         description="worker processes for the stateless checks (0: in the worker process)",
     )
+    overlap_checkpoint: bool = Field(
+        default=True,
+        description="process the next batch (stages 1 and 2) while the batch before it is "
+        "checkpointed (its flushes wait for the broker); its own checkpoint starts only once "
+        "that one finished all four steps",
+    )
     web_enabled: bool = Field(
         default=True, description="serve /aggregates/ and /stats/ (faust's own views stay off)"
     )

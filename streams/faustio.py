@@ -432,6 +432,17 @@ def acker(stream: Any) -> Callable[[Sequence[Any]], Awaitable[None]]:
     return ack
 
 
+def interrupter(stream: Any) -> Callable[[BaseException], None]:
+    """Throws an error into ``stream``'s iteration (faust's ``Stream.throw``, not awaited):
+    the agent waiting for its next batch wakes (``faustio.batches`` ends, faust's take
+    raises it)."""
+
+    def interrupt(exc: BaseException) -> None:
+        stream.channel._throw(exc)
+
+    return interrupt
+
+
 def coordinates(event: Any) -> tuple[int, int]:
     """(partition, offset) of a faust event."""
     return event.message.partition, event.message.offset

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Generic, Protocol, TypeVar
 
@@ -154,7 +155,10 @@ class GuardedInput(Generic[E]):
         #: partition → the offset after the last event processed and checkpointed
         self.processed: dict[int, int] = {}
         self._generation = 0
-        self._admitted: tuple[int, dict[int, int]] = (0, {})
+        #: per batch admitted and not yet acked, oldest first (batches are acked in the order
+        #: they were admitted, also when the next is admitted before the last is acked):
+        #: (generation, {partition: offset after its last admitted event})
+        self._admitted: deque[tuple[int, dict[int, int]]] = deque()
 
     def on_assignment(self) -> None:
         """Partitions were (re)assigned: new baselines, nothing seen or processed yet (a batch
@@ -183,20 +187,21 @@ class GuardedInput(Generic[E]):
             )
             await self.consumer.seek(self.topic, partition, offset)
         admitted = {p: self.guard.expected[p] for p in {self.coordinates(e)[0] for e in events}}
-        self._admitted = (self._generation, admitted)
+        self._admitted.append((self._generation, admitted))
         return events
 
     def acking(
         self, ack: Callable[[Sequence[E]], Awaitable[None]]
     ) -> Callable[[Sequence[E]], Awaitable[None]]:
-        """``ack`` (the checkpoint's last step) that first marks the events :meth:`admit`
-        last let through as processed (unless an assignment came in between)."""
+        """``ack`` (the checkpoint's last step) that first marks the events :meth:`admit` let
+        through of the oldest batch not acked yet as processed (unless an assignment came in
+        between)."""
 
         async def processed_then_ack(events: Sequence[E]) -> None:
-            generation, admitted = self._admitted
-            if generation == self._generation:
-                self.processed.update(admitted)
-            self._admitted = (generation, {})
+            if self._admitted:
+                generation, admitted = self._admitted.popleft()
+                if generation == self._generation:
+                    self.processed.update(admitted)
             await ack(events)
 
         return processed_then_ack

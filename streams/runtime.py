@@ -121,12 +121,16 @@ class StreamsRuntime:
     ) -> AsyncIterator[tuple[Sequence[RawMessage], list[Accepted | Rejected]]]:
         """Stage 1 in this process, on the thread pool (Ed25519 in libsodium releases the
         GIL; chunks of ``size`` all submitted at once) or inline (no pool), yielded in input
-        order."""
+        order. Inline with ``overlap_checkpoint``, the event loop runs what is ready after each
+        chunk (faust's delivery of the next events, the checkpoint in flight's next step)."""
         check = self.processor.check
         parts = [msgs[i : i + size] for i in range(0, len(msgs), size)]
         if self.pool is None:  # inline: no hand-off to a thread, no GIL contention with it
+            pause = self.config.overlap_checkpoint
             for part in parts:
                 yield part, check(part, now)
+                if pause:  # let faust's delivery and the checkpoint in flight run meanwhile
+                    await asyncio.sleep(0)
             return
         loop, pool = asyncio.get_running_loop(), self.pool
         futures = [loop.run_in_executor(pool, check, p, now) for p in parts]

@@ -56,6 +56,11 @@ def worker(
         StreamsConfig.model_fields["verify_processes"].default,
         help="Worker processes for the stateless checks (0: in the worker process).",
     ),
+    overlap_checkpoint: bool = typer.Option(
+        StreamsConfig.model_fields["overlap_checkpoint"].default,
+        help="Process the next batch while the one before it is checkpointed (waits for the "
+        "broker's acknowledgements); checkpoints and acks stay one at a time, in order.",
+    ),
     publish_valid: bool = typer.Option(
         StreamsConfig.model_fields["publish_valid"].default,
         help="Also publish every accepted record to changes.valid (nothing in the pipeline "
@@ -120,6 +125,7 @@ def worker(
         batch_within_s=batch_within,
         verify_threads=verify_threads,
         verify_processes=verify_processes,
+        overlap_checkpoint=overlap_checkpoint,
         web_enabled=web_port > 0,
         web_port=web_port or 6066,
         web_host=web_host,

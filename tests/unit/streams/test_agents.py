@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 
 from schemas import KafkaMessage, encode
 from streams.agents import CountAgent, ValidateAgent
 from streams.checkpoint import Checkpoint, StateChanges
 from streams.config import StreamsConfig
+from streams.exceptions import OutputError
 from streams.offsets import GuardedInput
 from streams.pseudonym_key import DEV_PSEUDONYM_KEY
 from streams.runtime import StreamsRuntime
@@ -66,7 +68,11 @@ class Acks:
 
 
 def _validate_agent(
-    runtime: StreamsRuntime, consumer: FakeConsumer
+    runtime: StreamsRuntime,
+    consumer: FakeConsumer,
+    *,
+    overlap: bool = False,
+    run: Any = None,
 ) -> tuple[ValidateAgent[RawMessage], FakeProducer, Acks, list[StateChanges]]:
     producer, acks = FakeProducer([]), Acks()
     written: list[StateChanges] = []
@@ -78,9 +84,96 @@ def _validate_agent(
         deltas_topic=runtime.config.deltas_topic,
         dead_letters=runtime.processor.refused,
         stats=runtime.stats,
+        **({"run": run} if run is not None else {}),
     )
     source = GuardedInput(RAW, consumer, _coordinates)
-    return ValidateAgent(runtime, source, checkpoint, list), producer, acks, written
+    agent = ValidateAgent(runtime, source, checkpoint, list, overlap=overlap)
+    return agent, producer, acks, written
+
+
+class Flushes:
+    """The checkpoint's ``run`` (steps 1 and 2 off the event loop): each waits until the test
+    lets it go (``release``); ``fail``: the next one raises instead."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.gate = asyncio.Event()
+        self.fail = False
+
+    async def __call__(self, work: Any) -> None:
+        self.log.append("publish waits")
+        await self.gate.wait()
+        self.gate.clear()
+        if self.fail:
+            raise OutputError("injected: the broker went away")
+        work()
+        self.log.append("published")
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["ok", "step-1-fails"])
+def test_overlapped_the_next_batch_is_processed_while_the_last_one_publishes(fail: bool) -> None:
+    """Batch 2 is admitted and processed (its correction judged against batch 1's state)
+    while batch 1's flush waits; its checkpoint begins only after batch 1's ack. When batch
+    1's checkpoint fails, handling batch 2 raises: batch 2 is never published nor acked."""
+    runtime = _runtime()
+    f = EventFactory()
+    first = f.change("encounter")
+    kwargs = {"station": first.station, "health_id": first.key, "record_id": first.record_id}
+    data = {**(first.data or {}), "encounter_type": "inpatient"}
+    second = f.change("encounter", version=2, data=data, **kwargs)  # type: ignore[arg-type]
+    # batch 2: the correction, then batch 1's event again (a duplicate, by batch 1's state)
+    b1, b2 = _consumed([encode(first)]), _consumed([encode(c) for c in (first, second, first)])[1:]
+    log: list[str] = []
+    flushes = Flushes(log)
+    process = runtime.process
+    processed = asyncio.Event()
+
+    async def logged(msgs: Sequence[RawMessage], now: datetime) -> Any:
+        result = await process(msgs, now)
+        log.append(f"processed {len(msgs)}")
+        processed.set()
+        return result
+
+    runtime.process = logged  # type: ignore[method-assign]
+    try:
+        agent, producer, acks, _written = _validate_agent(
+            runtime, FakeConsumer(), overlap=True, run=flushes
+        )
+        failures: list[BaseException] = []
+        agent.checkpoint.on_failure = failures.append
+
+        async def life() -> None:
+            assert await agent.handle(b1) == 1
+            assert acks.acked == [] and runtime.stats["accepted"] == 0  # begun, not done
+            processed.clear()
+            second_batch = asyncio.create_task(agent.handle(b2))
+            await asyncio.wait_for(processed.wait(), 10.0)
+            assert log == ["processed 1", "publish waits", "processed 2"]
+            flushes.fail = fail
+            flushes.release()  # batch 1's flush
+            if fail:
+                with pytest.raises(OutputError):
+                    await second_batch
+                assert len(failures) == 1
+                return
+            assert await second_batch == 2
+            assert acks.acked == b1  # batch 2's checkpoint begun after batch 1's ack
+            flushes.release()
+            await agent.settle()
+
+        asyncio.run(life())
+        if fail:
+            assert acks.acked == [] and not producer.topics and not runtime.stats
+            return
+        assert log[3:] == ["published", "publish waits", "published"]
+        assert acks.acked == [*b1, *b2]
+        assert dict(runtime.stats) == {"accepted": 2, "duplicates": 1}
+        assert len(producer.topics["t.tier.national"]) == 2
+    finally:
+        runtime.close()
 
 
 def test_the_runtime_builds_its_processor_and_counters_over_the_stores_it_is_given() -> None:

@@ -179,6 +179,82 @@ def test_an_empty_batch_is_still_acked_and_writes_no_state() -> None:
     assert producer.log == [("flush",), ("ack", ["e1"])]
 
 
+def test_overlapped_checkpoints_run_one_at_a_time_in_batch_order() -> None:
+    """``begin`` returns before any step ran; the next begins only once it is settled; a
+    failure is raised by every later ``settle`` and reported to ``on_failure`` once."""
+    producer = FakeProducer([])
+    checkpoint = _checkpoint(producer)
+    done: list[str] = []
+
+    async def two_batches() -> None:
+        checkpoint.begin(_batch(), ["e1", "e2"], lambda: done.append("b1"))
+        assert producer.log == [] and done == []  # nothing ran yet: the caller goes on
+        with pytest.raises(RuntimeError, match="in flight"):
+            checkpoint.begin(_batch(), ["e3"])
+        await checkpoint.settle()
+        assert producer.log == FULL_SEQUENCE and done == ["b1"]
+        checkpoint.begin(_batch(), ["e3"], lambda: done.append("b2"))
+        await checkpoint.settle()
+        await checkpoint.settle()  # nothing in flight: returns
+
+    asyncio.run(two_batches())
+    assert [c for c in producer.log if c[0] == "ack"] == [("ack", ["e1", "e2"]), ("ack", ["e3"])]
+    assert done == ["b1", "b2"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_an_overlapped_checkpoint_that_fails_stops_every_later_one(step: int) -> None:
+    producer = FakeProducer([])
+    checkpoint = _checkpoint(producer, step)
+    failures: list[BaseException] = []
+    checkpoint.on_failure = failures.append
+
+    async def life() -> None:
+        checkpoint.begin(_batch(), ["e1", "e2"], lambda: failures.append(Crash("then ran")))
+        for _ in range(5):  # the checkpoint fails while the caller waits elsewhere
+            await asyncio.sleep(0)
+        assert len(failures) == 1 and isinstance(failures[0], (OutputError, Crash))
+        for _ in range(2):
+            with pytest.raises((OutputError, Crash)):
+                await checkpoint.settle()
+        with pytest.raises(RuntimeError, match="in flight"):
+            checkpoint.begin(_batch(), ["e3"])
+
+    asyncio.run(life())
+    assert producer.log == FULL_SEQUENCE[: LAST_CALL[step] + 1]  # nothing after, nothing of e3
+
+
+def test_the_next_batch_sees_the_changes_of_one_not_yet_written_to_disk() -> None:
+    """Overlapped, batch k+1's stage 2 runs before batch k's step 3: it reads k's changed
+    states from the store's pending changes (a correction is judged against k's version, a
+    replay of k's event is a duplicate); k's write to disk leaves k+1's pending."""
+    f = EventFactory(rng=random.Random(3))
+    first = f.change("encounter", station=STATIONS[0])
+    kwargs = {"station": first.station, "health_id": first.key, "record_id": first.record_id}
+    data = {**(first.data or {}), "encounter_type": "inpatient"}
+    second = f.change("encounter", version=2, data=data, **kwargs)  # type: ignore[arg-type]
+    b1, b2 = raw([encode(first)]), raw([encode(second), encode(first)], start=1)
+    disk: dict[int, DB] = defaultdict(DB)
+    state = DiskState(disk.__getitem__)
+    processor = BatchProcessor(
+        Validator(Hierarchy.default(), DevKeyRegistry(KEY_SEED.encode())),
+        Pseudonymiser("k"),
+        topic_prefix="t.",
+        aggregate_partitions=3,
+        state=state,
+    )
+    out1 = processor.process(b1)
+    out2 = processor.process(b2)  # batch 1 not on disk yet
+    assert not any(disk.values())
+    assert (out1.accepted, out2.accepted, out2.duplicates, dict(out2.rejected)) == (1, 1, 1, {})
+    assert [orjson.loads(v)["v"] for _k, v, _p in out2.state] == [2]
+    state.commit(out1.state)  # batch 1's step 3: batch 2's change stays readable
+    ((key, v2, partition),) = out2.state
+    assert state.get(key, partition) == orjson.loads(v2)
+    state.commit(out2.state)
+    assert disk[partition][orjson.dumps(key)] == v2 and len(state) == 0
+
+
 def test_a_refused_output_is_retried_alone_then_dead_lettered() -> None:
     producer = FakeProducer([], refuse=frozenset({"t.tier.national"}))
     origin = RawMessage(b"k", b"raw", [], "t.station.changes", 0, 7, datetime.now(UTC))
@@ -305,21 +381,33 @@ class Worker:
         )
 
     def run(
-        self, msgs: Sequence[RawMessage], batch: int, fail_batch: int = -1
+        self, msgs: Sequence[RawMessage], batch: int, fail_batch: int = -1, overlap: bool = False
     ) -> list[BatchOutput]:
         """Process what was not committed, ``batch`` events at a time; the checkpoint of
-        batch ``fail_batch`` fails at this worker's ``fail_step`` (the worker then stops)."""
+        batch ``fail_batch`` fails at this worker's ``fail_step`` (the worker then stops).
+        ``overlap``: as ``ValidateAgent`` with it, batch k+1 is processed before batch k's
+        checkpoint runs (begun, then settled before k+1's begins)."""
         todo = [m for m in msgs if m.offset >= self.cluster.committed.get(m.partition, 0)]
-        outs = []
-        producer = self.cluster.producer
-        for k, start in enumerate(range(0, len(todo), batch)):
-            part = todo[start : start + batch]
-            out = self.processor.process(part)
-            self.failing = k == fail_batch
-            flushes = {1: producer.flushes, 2: producer.flushes + 1}  # of steps 1 and 2
-            producer.fail_flush = flushes.get(self.fail_step or 0) if self.failing else None
-            asyncio.run(self.checkpoint.commit(out, part))
-            outs.append(out)
+        outs: list[BatchOutput] = []
+        producer, checkpoint = self.cluster.producer, self.checkpoint
+
+        async def life() -> None:
+            for k, start in enumerate(range(0, len(todo), batch)):
+                part = todo[start : start + batch]
+                out = self.processor.process(part)
+                outs.append(out)
+                if overlap:
+                    await checkpoint.settle()  # batch k-1's four steps (or its failure)
+                self.failing = k == fail_batch
+                flushes = {1: producer.flushes, 2: producer.flushes + 1}  # of steps 1 and 2
+                producer.fail_flush = flushes.get(self.fail_step or 0) if self.failing else None
+                if overlap:
+                    checkpoint.begin(out, part)
+                else:
+                    await checkpoint.commit(out, part)
+            await checkpoint.settle()
+
+        asyncio.run(life())
         return outs
 
 
@@ -354,8 +442,11 @@ def _valid_records(cluster: Cluster) -> list[Any]:
     ]
 
 
+@pytest.mark.parametrize("overlap", [False, True], ids=["sequential", "overlapped"])
 @pytest.mark.parametrize("step", STEPS)
-def test_a_failed_checkpoint_is_processed_again_after_restart(step: int) -> None:
+def test_a_failed_checkpoint_is_processed_again_after_restart(step: int, overlap: bool) -> None:
+    """Overlapped, batch 3 is processed while batch 2's checkpoint fails: batch 3 is never
+    published, written to disk nor acked, and the restart still loses and doubles nothing."""
     msgs = _changes()
     reference = Cluster()
     Worker(reference).run(msgs, batch=8)
@@ -365,15 +456,21 @@ def test_a_failed_checkpoint_is_processed_again_after_restart(step: int) -> None
     cluster = Cluster()
     first = Worker(cluster, fail_step=step)
     with pytest.raises((OutputError, Crash)):
-        first.run(msgs, batch=8, fail_batch=2)
+        first.run(msgs, batch=8, fail_batch=2, overlap=overlap)
     failed = msgs[16:24]
     assert all(m.offset >= cluster.committed.get(m.partition, 0) for m in failed)  # not acked
+    after = msgs[24:32]  # processed (overlapped) or never taken: nothing of it anywhere
+    assert all(m.offset >= cluster.committed.get(m.partition, 0) for m in after)
+    ids_after = {(dict(m.headers)["ce_id"] or b"").decode() for m in after}
+    province = [t for t in cluster.producer.topics if t.startswith("t.tier.province.")]
+    assert not ids_after & {i for t in province for i in _ids(cluster, t.removeprefix("t."))}
+    assert ids_after & {i for t in province for i in _ids(reference, t.removeprefix("t."))}
     logged = {(key, value) for key, value, _p in cluster.producer.topics[CHANGELOG]}
     on_disk = {item for db in cluster.disk.values() for item in db.items()}
     assert on_disk <= logged  # the disk never ahead of the changelog
     if step == 1:  # the changelog never saw the batch (at step 2 it may hold part of it)
         assert on_disk == logged
-    again = Worker(cluster).run(msgs, batch=8)  # the restart
+    again = Worker(cluster).run(msgs, batch=8, overlap=overlap)  # the restart
     if step >= 3:  # the changelog had the batch: its events come back as duplicates
         assert again[0].duplicates == len(failed) and not again[0].outputs
     tiers = [t.removeprefix("t.") for t in reference.producer.topics if t.startswith("t.tier.")]

@@ -22,6 +22,7 @@ from faust.types import TP
 
 from schemas.kafka import KafkaConnection, faust_broker_urls, faust_credentials
 from streams import faustbatch, faustio
+from streams.exceptions import OutputError
 
 TOPIC = "raw"
 _apps = itertools.count()
@@ -351,6 +352,29 @@ def test_an_actor_cancelled_ends_the_batches_as_with_faust() -> None:
     assert fast == stock
     assert fast["batches"] == [[(0, o) for o in range(40)]]  # nothing taken after the error
     assert fast["unacked"] == 0 and fast["committed"] == {0: 40}
+
+
+def test_a_failure_thrown_in_wakes_an_agent_waiting_for_its_next_batch() -> None:
+    """An overlapped checkpoint that fails while the agent waits for a batch is thrown into
+    its stream (``faustio.interrupter``): the wait ends (the batches end, faust's take
+    raises it), so the agent goes on to settle the checkpoint and raise."""
+    ended: list[str] = []
+
+    async def scenario(r: Rig) -> None:
+        await r.deliver([r.message(0, o) for o in range(10)])
+        await r.take_ack_commit()
+        waiting = asyncio.ensure_future(r.take())
+        for _ in range(20):  # the take reaches its wait for a first event
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        faustio.interrupter(r.stream)(OutputError("injected: a checkpoint failed"))
+        with pytest.raises((StopAsyncIteration, OutputError)) as caught:
+            await waiting
+        ended.append(type(caught.value).__name__)
+
+    stock, fast = _both(scenario)
+    assert fast["batches"] == stock["batches"] == [[(0, o) for o in range(10)]]
+    assert ended[1] == "StopAsyncIteration"  # the fast take: the batches end
 
 
 def test_the_agent_s_stream_is_taken_directly_and_others_are_left_to_faust() -> None:

@@ -107,7 +107,13 @@ def _carried_anyway() -> str:
     texts: list[str] = []
     shapes: dict[str, dict[str, Any]] = {
         "person": {"health_id": "1000000000"},
-        "birth": {"mother_health_id": "1000000000", "place": "facility", "live_birth": True},
+        "birth": {
+            "mother_health_id": "1000000000",
+            "place": "facility",
+            "attendant": "midwife",
+            "weight_grams": 2400,
+            "live_birth": True,
+        },
         "encounter": {
             "health_id": "1000000000",
             "diagnoses": ["J06"],

@@ -407,19 +407,14 @@ def on_assigned(app: faust.App, callback: Callable[[], None]) -> None:
     app.on_partitions_assigned.connect(assigned)  # type: ignore[arg-type]
 
 
-def batches(
-    stream: Any, size: int, within_s: float, *, fast: bool = True
-) -> AsyncIterator[Sequence[Any]]:
+def batches(stream: Any, size: int, within_s: float) -> AsyncIterator[Sequence[Any]]:
     """The stream's events in batches of at most ``size`` (or what came within ``within_s``),
     NOT acked: the shell acks each batch's events itself (:func:`acker`) as the last step of
     its checkpoint, so a batch that fails is never acked (``take_events`` acks a batch when
-    its generator is closed, which a failed agent's is, too). ``fast``: taken from the
-    channel's queue in one go (:func:`streams.faustbatch.take_batches`: faust's per-event
-    work without its per-event task hops; "Performance"), else faust's ``noack_take``."""
-    if fast:
-        return take_batches(stream, size, within_s)
-    batched: AsyncIterator[Sequence[Any]] = stream.noack_take(size, within=within_s)
-    return batched
+    its generator is closed, which a failed agent's is, too). Taken from the channel's queue
+    in one go (:func:`streams.faustbatch.take_batches`: faust's per-event work without its
+    per-event task hops; "Performance"; an unusual stream is left to faust's ``noack_take``)."""
+    return take_batches(stream, size, within_s)
 
 
 def acker(stream: Any) -> Callable[[Sequence[Any]], Awaitable[None]]:

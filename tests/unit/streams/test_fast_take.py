@@ -100,7 +100,11 @@ class Rig:
         self.consumer: Any = app.consumer
         self.ack = faustio.acker(self.stream)
         self.within_s = within_s
-        self._it = faustio.batches(self.stream, self.size, within_s, fast=self.fast)
+        self._it = (  # the worker's batches, or faust's take as the reference
+            faustio.batches(self.stream, self.size, within_s)
+            if self.fast
+            else cast(Any, self.stream).noack_take(self.size, within=within_s)
+        )
 
     async def assign(self) -> None:
         """An assignment of every partition, as faust's rebalance ends: a new generation, the

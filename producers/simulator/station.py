@@ -91,6 +91,7 @@ class StationSim:
         self.next_idx = n
         self.sched: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
         self.pending: dict[int, list[Spec]] = defaultdict(list)  # entry day -> specs
+        self.today: int | None = None  # the day being simulated (its pending list is taken)
         self.revisions = Revisions(cfg)
         self.local = 0
         self._register_people()
@@ -285,6 +286,11 @@ class StationSim:
         later: into ``out`` when that is today, else kept for its entry day (dropped when
         that is after the window). May schedule its correction or deletion weeks later."""
         e = d + delay
+        if self.today is not None and d < self.today and e <= self.today:
+            # made before today and due by today, whose list is taken already (a visit
+            # before a pregnancy first seen today, back-entered on a migration day past):
+            # entered tomorrow, never registered and then lost (its deletion came alone)
+            e = self.today + 1
         if e >= self.days or e < 0:
             return
         entry = t if delay == 0 else self.time_on(e, self.rng)
@@ -304,6 +310,7 @@ class StationSim:
         rng = self.rng
         cfg = self.cfg
         act = cfg.activity_scale
+        self.today = d
         out: list[Spec] = self.pending.pop(d, [])
         n = self.n_people
         rate = cfg.outpatient_rate * self.profile.outpatient_factor

@@ -1,7 +1,7 @@
 """The stream worker's shortcuts (issue 17: the cost per event) give what the plain ways give:
 the pseudonymiser's keyed HMAC state copied per digest and its last pseudonym remembered; the
 national allow-list compiled per record type; faust's events turned into RawMessage objects in one
-loop; the publisher's batch produce calls."""
+loop; the tier headers' repeating pairs remembered."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from schemas.registry import RecordType
 from streams.faustio import kafka_time, raw_headers, raw_messages
 from streams.national import _DERIVED, _month_of, national_data
 from streams.pseudonymise import Pseudonymiser
-from streams.validate import RawMessage
+from streams.route import _PAIRS, route, route_headers, tier_headers
+from streams.validate import Accepted, RawMessage
+from tests.data.bad_inputs import EventFactory
+from tests.unit.streams.test_validate import processor, raw
 
 
 @given(st.binary(min_size=1, max_size=80), st.text(max_size=40), st.text(max_size=20))
@@ -172,3 +175,26 @@ def test_raw_messages_are_the_fields_one_by_one(
         assert type(m.headers) is list
         assert m.headers is not msg.headers  # a copy, as raw_headers makes
         assert m.timestamp.tzinfo is not None
+
+
+def test_route_headers_with_remembered_pairs_are_tier_headers() -> None:
+    """``route_headers`` (the pairs that repeat from event to event remembered) gives
+    ``tier_headers`` of each routed output: every record type of the corpus, person-level
+    and station-level (whose national source is the station), both shapes, the same records
+    twice (remembered pairs), and after the memory is cleared (made anew)."""
+    f = EventFactory()
+    types = ("person", "encounter", "birth", "immunization", "disease_case", "death")
+    msgs = [f.message(f.change(rt)) for rt in types]
+    msgs.append(f.message(f.change("staff_snapshot", station="00367")))
+    p = processor()
+    checked = [c for c in p.check(raw(msgs)) if isinstance(c, Accepted)]
+    assert len(checked) == len(msgs)
+    for tiers in (("district", "province", "national"), ("province", "national")):
+        for clear in (False, False, True):
+            if clear:
+                _PAIRS.clear()
+            for c in checked:
+                routed = {r.tier: r for r in route(c.record, p.pseudonymiser)}
+                nat = routed["national"].record
+                got = route_headers(c.record, nat, tiers)
+                assert list(got) == [tier_headers(routed[t]) for t in tiers]

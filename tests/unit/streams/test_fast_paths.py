@@ -6,6 +6,7 @@ loop; the tier headers' repeating pairs remembered."""
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,10 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.examples import example_data
+from schemas.hierarchy import VN_TZ
 from schemas.national import NATIONAL_FIELDS, Derived, FieldRule, Keep, Month, Nested, Pseudonym
 from schemas.registry import RecordType
 from streams.faustio import kafka_time, raw_headers, raw_messages
-from streams.national import _DERIVED, _month_of, national_data
+from streams.national import _DERIVED, _month_of, _received, national_data
 from streams.pseudonymise import Pseudonymiser
 from streams.route import _PAIRS, route, route_headers, tier_headers
 from streams.validate import Accepted, RawMessage
@@ -198,3 +200,24 @@ def test_route_headers_with_remembered_pairs_are_tier_headers() -> None:
                 nat = routed["national"].record
                 got = route_headers(c.record, nat, tiers)
                 assert list(got) == [tier_headers(routed[t]) for t in tiers]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(2000, 1, 2), timezones=st.just(UTC)), st.booleans()
+        ),
+        max_size=8,
+    )
+)
+def test_the_remembered_receive_time_is_its_month_and_date_in_vietnam(
+    calls: list[tuple[datetime, bool]],
+) -> None:
+    """The national record's receive month and date (remembered for the last receive time,
+    the same object) are that instant's in Vietnam, whatever came before."""
+    last: datetime | None = None
+    for t, again in calls:
+        moment = last if again and last is not None else t
+        vn = moment.astimezone(VN_TZ)
+        assert _received(moment) == (f"{vn.year:04d}-{vn.month:02d}", vn.date().isoformat())
+        last = moment

@@ -13,16 +13,8 @@ The key is a ``SecretStr`` held privately; ``repr`` never shows it.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from typing import Any
 
 from pydantic import SecretStr
-
-_new_hmac: Callable[..., Any]
-try:  # OpenSSL's HMAC object, the one ``hmac.HMAC`` wraps: copy, update and digest in C
-    from _hashlib import hmac_new as _new_hmac
-except ImportError:  # a Python built without OpenSSL: the hmac module's own
-    _new_hmac = hmac.new
 
 __all__ = ["Pseudonymiser"]
 
@@ -38,10 +30,8 @@ class Pseudonymiser:
         if not self._key:
             raise ValueError("the pseudonym key must not be empty")
         # keyed once: each digest copies it (about half the cost of hmac.digest, which keys
-        # anew; five digests per event on the national tier); OpenSSL's object itself where
-        # there is one (hmac.HMAC's copy, update and digest are Python methods around it:
-        # ~0.5 µs per digest, issue 17), else hmac's
-        self._hmac = _new_hmac(self._key, digestmod="sha256")
+        # anew; five digests per event on the national tier)
+        self._hmac = hmac.new(self._key, digestmod="sha256")
         #: the last pseudonym made, as (domain, value, pseudonym): a person-centred record
         #: asks for its person's twice (the record key, then the payload's health id)
         self._last: tuple[str | None, str | None, str] = (None, None, "")

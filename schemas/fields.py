@@ -61,10 +61,23 @@ def now_from(info: ValidationInfo | None) -> datetime:
 
 
 def today_vn(now: datetime) -> date:
-    """The calendar date in Vietnam at instant ``now`` (naive ``now`` is taken as UTC)."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return now.astimezone(VN_TZ).date()
+    """The calendar date in Vietnam at instant ``now`` (naive ``now`` is taken as UTC).
+
+    Remembered for the last ``now`` (the same object: a stream worker's batch validates every
+    payload date against one ``now``; issue 17)."""
+    global _LAST_TODAY
+    last = _LAST_TODAY
+    if last[0] is now:
+        return last[1]
+    aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    today = aware.astimezone(VN_TZ).date()
+    _LAST_TODAY = (now, today)
+    return today
+
+
+#: (the last ``now`` given to :func:`today_vn`, its date in Vietnam): one tuple, replaced
+#: whole, so a thread reads a consistent pair
+_LAST_TODAY: tuple[datetime | None, date] = (None, date.min)
 
 
 def _err(reason: str, message: str, **ctx: Any) -> PydanticCustomError:

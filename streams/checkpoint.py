@@ -50,7 +50,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -97,6 +97,12 @@ class Producer(Protocol):
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+    ) -> None: ...
+
+    def produce_many(self, messages: Iterable[OutMessage]) -> None: ...
+
+    def produce_partitioned(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes | None, int]]
     ) -> None: ...
 
     def flush(self, timeout_s: float = 60.0) -> Sequence[Refusal]: ...
@@ -219,14 +225,14 @@ class Checkpoint(Generic[E]):
         """Produce the outputs and deltas, flush; refused outputs are retried alone, then
         dead-lettered (raises :class:`OutputError` when that fails too)."""
         producer = self.producer
-        for m in out.outputs:
-            producer.produce(m.topic, m.value, m.key, m.headers)
+        producer.produce_many(out.outputs)
         if out.deltas:
             if self.deltas_topic is None:
                 raise ValueError("deltas without a deltas topic")
-            topic, dumps = self.deltas_topic, orjson.dumps
-            for q, payload in out.deltas:
-                producer.produce(topic, dumps(payload), str(q).encode(), None, q)
+            dumps = orjson.dumps
+            producer.produce_partitioned(
+                self.deltas_topic, [(str(q).encode(), dumps(p), q) for q, p in out.deltas]
+            )
         refused = self._flush()
         if refused:
             self._refused(out.outputs, refused)
@@ -235,9 +241,8 @@ class Checkpoint(Generic[E]):
         """Produce the changed states to the changelog (explicit partition), flush."""
         if not changes:
             return
-        producer, topic, dumps = self.producer, self.changelog, orjson.dumps
-        for key, value, partition in changes:
-            producer.produce(topic, value, dumps(key), None, partition)
+        topic, dumps = self.changelog, orjson.dumps
+        self.producer.produce_partitioned(topic, [(dumps(k), v, p) for k, v, p in changes])
         if self._flush():
             raise OutputError(f"the state changelog {topic} was refused by the broker")
 

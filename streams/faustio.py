@@ -13,7 +13,7 @@ import logging
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import faust
 from faust.types import TP
@@ -456,19 +456,37 @@ def kafka_time(seconds: float | None) -> datetime:
 
 
 def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
-    """faust events → the pure pipeline's :class:`RawMessage` (coordinates included)."""
-    return [
-        RawMessage(
-            key=e.message.key,
-            value=e.message.value,
-            headers=raw_headers(e.message.headers),
-            topic=e.message.topic,
-            partition=e.message.partition,
-            offset=e.message.offset,
-            timestamp=kafka_time(e.message.timestamp),
+    """faust events → the pure pipeline's :class:`RawMessage` (coordinates included).
+
+    The same as :func:`raw_headers` and :func:`kafka_time` per field, in one loop (issue 17:
+    ~1 µs per event less): a list or tuple of headers copied directly, and a timestamp equal
+    to the one before (messages produced in the same millisecond) not converted again."""
+    out: list[RawMessage] = []
+    append, fromtimestamp = out.append, datetime.fromtimestamp
+    last_seconds: float | None = None
+    last_time = _EPOCH
+    for e in events:
+        m = e.message
+        headers, seconds = m.headers, m.timestamp
+        if seconds != last_seconds or not seconds:
+            last_seconds = seconds
+            last_time = fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)
+        kind = type(headers)
+        append(
+            RawMessage(
+                m.key,
+                m.value,
+                list(headers) if kind is list or kind is tuple else raw_headers(headers),
+                m.topic,
+                m.partition,
+                m.offset,
+                last_time,
+            )
         )
-        for e in events
-    ]
+    return out
+
+
+_EPOCH: Final = datetime.fromtimestamp(0, UTC)
 
 
 def run_app(app: faust.App, log_level: str, on_exit: Callable[[], None]) -> None:

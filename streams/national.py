@@ -202,7 +202,7 @@ def national_record(record: Mapping[str, Any], p: Pseudonymiser) -> dict[str, An
     :class:`~schemas.national.NationalRecord` field order; ``record`` is left as it is)."""
     rt = record["record_type"]
     record_id, key = _ids(record, p)
-    received = _vn(record["received_time"])
+    received_month, received_date = _received(record["received_time"])
     station_level = rt in STATION_LEVEL_TYPES
     data = record["data"]
     return {
@@ -217,8 +217,8 @@ def national_record(record: Mapping[str, Any], p: Pseudonymiser) -> dict[str, An
         "schema_major": record["schema_major"],
         "event_month": record["event_month"],
         "service_month": record.get("service_month"),
-        "received_month": f"{received.year:04d}-{received.month:02d}",
-        "received_date": received.date().isoformat() if rt == "report_submission" else None,
+        "received_month": received_month,
+        "received_date": received_date if rt == "report_submission" else None,
         "station_code": record["station_code"] if station_level else None,
         "station_name": record["station_name"] if station_level else None,
         "district_code": record["district_code"] if station_level else None,
@@ -228,6 +228,23 @@ def national_record(record: Mapping[str, Any], p: Pseudonymiser) -> dict[str, An
         "pseudonymised": True,
         "data": national_data(rt, data, record, p) if data is not None else None,
     }
+
+
+def _received(moment: datetime) -> tuple[str, str]:
+    """(month, date) of the receive time ``moment`` in Vietnam, remembered for the last one
+    (the same object: messages read in the same millisecond share it, ``faustio.raw_messages``)."""
+    global _LAST_RECEIVED
+    last = _LAST_RECEIVED
+    if last[0] is moment:
+        return last[1], last[2]
+    vn = _vn(moment)
+    month, day = f"{vn.year:04d}-{vn.month:02d}", vn.date().isoformat()
+    _LAST_RECEIVED = (moment, month, day)
+    return month, day
+
+
+#: (the last receive time given to :func:`_received`, its month, its date): replaced whole
+_LAST_RECEIVED: tuple[datetime | None, str, str] = (None, "", "")
 
 
 def national_ce_time(national: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ not committed and is processed again after restart. A failure that concerns one 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -39,6 +40,12 @@ PER_MESSAGE_ERRORS: Final = frozenset(
         KafkaError._VALUE_SERIALIZATION,
     }
 )
+
+
+#: librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner picks the partition
+_ANY_PARTITION: Final = -1
+#: an output as ``streams.pipeline.OutMessage`` lays it out: topic, key, value, headers, …
+Message_ = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,30 @@ class BatchPublisher:
                     raise
                 self._refused.append(Refused(topic, key, value, str(err)))
                 return
+
+    def produce_many(self, messages: Iterable[Message_]) -> None:
+        """:meth:`produce` of each ``(topic, key, value, headers, …)`` (``OutMessage``), to
+        the partition the partitioner picks, in one loop: confluent-kafka's ``produce`` called
+        with positional arguments (keywords cost it a look-up of each name it knows, ~0.5 µs
+        per call), the retry and the refusal handling only for a message that raised."""
+        produce: Any = self._producer.produce  # (its stubs want str | bytes header values)
+        for topic, key, value, headers, _origin in messages:
+            try:
+                produce(topic, value, key, _ANY_PARTITION, None, None, 0, headers or None)
+            except (BufferError, KafkaException):  # the queue full, or this message refused
+                self.produce(topic, value, key, headers)
+
+    def produce_partitioned(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes | None, int]]
+    ) -> None:
+        """:meth:`produce` of each ``(key, value, partition)`` to ``topic`` (no headers), in
+        one loop as :meth:`produce_many`."""
+        produce = self._producer.produce
+        for key, value, partition in messages:
+            try:
+                produce(topic, value, key, partition)
+            except (BufferError, KafkaException):
+                self.produce(topic, value, key, None, partition)
 
     def flush(self, timeout_s: float = 60.0) -> list[Refused]:
         """Wait for every acknowledgement; the messages refused for themselves since the last

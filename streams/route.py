@@ -140,16 +140,70 @@ def tier_headers(routed: Routed) -> list[tuple[str, bytes]]:
 
 _TIER_HEADERS: Final = {tier: (H_TIER, tier.encode()) for tier in TIER_TOPICS}
 
+#: header pairs that repeat from event to event (``ce_source``, ``ce_type``,
+#: ``ce_dataschema``), made once: keyed by what each is made of; bounded, cleared when full
+_PAIRS: dict[tuple[str, Any, Any], tuple[str, bytes]] = {}
+_PAIRS_LIMIT: Final = 65536
+
+
+def _pair(name: str, a: Any, b: Any) -> tuple[str, bytes]:
+    """The ``(name, value)`` header of ``a`` and ``b`` (as :func:`_ce_headers` and
+    :func:`_national_headers` make it), remembered."""
+    if name == "ce_type":
+        value = f"vn.health.{a}.{b}"
+    elif name == "ce_dataschema":
+        value = f"{a}/v{b}"
+    else:  # ce_source: a station code, or a national record's source (b: national)
+        value = f"station/{a}" if b is None else a
+    if len(_PAIRS) >= _PAIRS_LIMIT:
+        _PAIRS.clear()
+    got = _PAIRS[(name, a, b)] = (name, value.encode())
+    return got
+
 
 def route_headers(
     record: Mapping[str, Any], national: Mapping[str, Any], tiers: Sequence[TierName]
 ) -> tuple[list[tuple[str, bytes]], ...]:
     """:func:`tier_headers` of the record-level ``record``'s outputs to ``tiers`` (in that
-    order; ``national``: its national copy's, whose headers come from that copy)."""
-    base = _ce_headers(record)
+    order; ``national``: its national copy's, whose headers come from that copy), the pairs
+    that repeat from event to event remembered (``_PAIRS``; a test checks the same headers)."""
+    pairs = _PAIRS
+    rt, op, major = record["record_type"], record["op"], record["schema_major"]
+    station = record["station_code"]
+    source = pairs.get(("ce_source", station, None)) or _pair("ce_source", station, None)
+    ce_type = pairs.get(("ce_type", rt, op)) or _pair("ce_type", rt, op)
+    schema = pairs.get(("ce_dataschema", rt, major)) or _pair("ce_dataschema", rt, major)
+    base = [
+        _SPEC_HEADER,
+        ("ce_id", record["event_id"].encode()),
+        source,
+        ce_type,
+        ("ce_time", format_time(record["event_time"]).encode()),
+        schema,
+        ("ce_subject", record["record_id"].encode()),
+        _CONTENT_TYPE_HEADER,
+    ]
     out = []
     for t in tiers:
-        headers = _national_headers(national) if t == "national" else base.copy()
-        headers.append(_TIER_HEADERS[t])
+        if t == "national":
+            nat_source = national_source(national)
+            nat_schema = national["schema_major"]
+            headers = [
+                _SPEC_HEADER,
+                ("ce_id", national["event_id"].encode()),
+                pairs.get(("ce_source", nat_source, True)) or _pair("ce_source", nat_source, True),
+                ce_type
+                if national["op"] == op and national["record_type"] == rt
+                else _pair("ce_type", national["record_type"], national["op"]),
+                ("ce_time", _national_time(national)),
+                schema
+                if nat_schema == major
+                else _pair("ce_dataschema", national["record_type"], nat_schema),
+                ("ce_subject", national["record_id"].encode()),
+                _CONTENT_TYPE_HEADER,
+                _TIER_HEADERS[t],
+            ]
+        else:
+            headers = [*base, _TIER_HEADERS[t]]
         out.append(headers)
     return tuple(out)

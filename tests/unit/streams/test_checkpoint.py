@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,6 +69,16 @@ class FakeProducer:
     ) -> None:
         self.log.append(("produce", topic, partition))
         self.pending.append((topic, key, value, partition))
+
+    def produce_many(self, messages: Iterable[OutMessage]) -> None:
+        for topic, key, value, headers, _origin in messages:
+            self.produce(topic, value, key, headers)
+
+    def produce_partitioned(
+        self, topic: str, messages: Iterable[tuple[bytes | None, bytes | None, int]]
+    ) -> None:
+        for key, value, partition in messages:
+            self.produce(topic, value, key, None, partition)
 
     def flush(self, timeout_s: float = 60.0) -> list[Refused]:
         self.log.append(("flush",))

@@ -1,20 +1,30 @@
 """The stream worker's shortcuts (issue 17: the cost per event) give what the plain ways give:
 the pseudonymiser's keyed HMAC state copied per digest and its last pseudonym remembered; the
-national allow-list compiled per record type."""
+national allow-list compiled per record type; faust's events turned into RawMessage objects in one
+loop; the tier headers' repeating pairs remembered."""
 
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
+import faust
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.examples import example_data
+from schemas.hierarchy import VN_TZ
 from schemas.national import NATIONAL_FIELDS, Derived, FieldRule, Keep, Month, Nested, Pseudonym
 from schemas.registry import RecordType
-from streams.national import _DERIVED, _month_of, national_data
+from streams.faustio import kafka_time, raw_headers, raw_messages
+from streams.national import _DERIVED, _month_of, _received, national_data
 from streams.pseudonymise import Pseudonymiser
+from streams.route import _PAIRS, route, route_headers, tier_headers
+from streams.validate import Accepted, RawMessage
+from tests.data.bad_inputs import EventFactory
+from tests.unit.streams.test_validate import processor, raw
 
 
 @given(st.binary(min_size=1, max_size=80), st.text(max_size=40), st.text(max_size=20))
@@ -121,3 +131,93 @@ def test_a_first_contributions_deltas_added_directly_are_the_same(
         if d:
             by_dict.add(sp, offset, d, 1_000 + offset)
     assert direct.drain() == by_dict.drain()
+
+
+_HEADERS = st.one_of(
+    st.none(),
+    st.lists(st.tuples(st.sampled_from(["ce_id", "ce_time", "x"]), st.binary(max_size=4))),
+    st.lists(st.tuples(st.just("ce_id"), st.binary(max_size=4))).map(tuple),
+    st.dictionaries(st.sampled_from(["ce_id", "ce_time"]), st.binary(max_size=4)),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _HEADERS,
+            st.one_of(st.none(), st.just(0.0), st.sampled_from([1.5, 1.5, 1_700_000_000.123])),
+            st.one_of(st.none(), st.binary(max_size=4)),
+        ),
+        max_size=12,
+    )
+)
+def test_raw_messages_are_the_fields_one_by_one(
+    specs: list[tuple[Any, float | None, bytes | None]],
+) -> None:
+    """``raw_messages`` (one loop, a timestamp equal to the one before not converted again)
+    gives, per event, ``RawMessage`` of the message's fields through ``raw_headers`` and
+    ``kafka_time``; a message without a timestamp gets the time it was read."""
+    events = [
+        SimpleNamespace(message=faust.types.Message("t", i % 3, i, ts, 0, h, key, b"v", None))  # type: ignore[arg-type]
+        for i, (h, ts, key) in enumerate(specs)
+    ]
+    got = raw_messages(events)
+    for e, m in zip(events, got, strict=True):
+        msg = e.message
+        expected = RawMessage(
+            msg.key,
+            msg.value,
+            raw_headers(msg.headers),
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            kafka_time(msg.timestamp) if msg.timestamp else m.timestamp,
+        )
+        assert m == expected
+        assert type(m.headers) is list
+        assert m.headers is not msg.headers  # a copy, as raw_headers makes
+        assert m.timestamp.tzinfo is not None
+
+
+def test_route_headers_with_remembered_pairs_are_tier_headers() -> None:
+    """``route_headers`` (the pairs that repeat from event to event remembered) gives
+    ``tier_headers`` of each routed output: every record type of the corpus, person-level
+    and station-level (whose national source is the station), both shapes, the same records
+    twice (remembered pairs), and after the memory is cleared (made anew)."""
+    f = EventFactory()
+    types = ("person", "encounter", "birth", "immunization", "disease_case", "death")
+    msgs = [f.message(f.change(rt)) for rt in types]
+    msgs.append(f.message(f.change("staff_snapshot", station="00367")))
+    p = processor()
+    checked = [c for c in p.check(raw(msgs)) if isinstance(c, Accepted)]
+    assert len(checked) == len(msgs)
+    for tiers in (("district", "province", "national"), ("province", "national")):
+        for clear in (False, False, True):
+            if clear:
+                _PAIRS.clear()
+            for c in checked:
+                routed = {r.tier: r for r in route(c.record, p.pseudonymiser)}
+                nat = routed["national"].record
+                got = route_headers(c.record, nat, tiers)
+                assert list(got) == [tier_headers(routed[t]) for t in tiers]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(2000, 1, 2), timezones=st.just(UTC)), st.booleans()
+        ),
+        max_size=8,
+    )
+)
+def test_the_remembered_receive_time_is_its_month_and_date_in_vietnam(
+    calls: list[tuple[datetime, bool]],
+) -> None:
+    """The national record's receive month and date (remembered for the last receive time,
+    the same object) are that instant's in Vietnam, whatever came before."""
+    last: datetime | None = None
+    for t, again in calls:
+        moment = last if again and last is not None else t
+        vn = moment.astimezone(VN_TZ)
+        assert _received(moment) == (f"{vn.year:04d}-{vn.month:02d}", vn.date().isoformat())
+        last = moment

@@ -22,6 +22,18 @@ TP = tuple[str, int]
 #: The id of the monitor's assign-only readers (never joined, never committed; librdkafka
 #: still looks its coordinator up, which needs Describe on it).
 READER_GROUP_PREFIX = "_tuyen-monitor-reader-"
+#: Errors of a cluster whose leaders are still settling (brokers just started or restarted,
+#: a leader moved): ``list_offsets`` asks again until its timeout, as librdkafka does for
+#: the errors it marks retriable itself
+_SETTLING: frozenset[int] = frozenset(
+    {
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+    }
+)
+_RETRY_S = 0.1
 
 
 def now_ms() -> int:
@@ -63,6 +75,13 @@ class KafkaClients:
         except (KafkaException, TimeoutError) as exc:
             raise BrokerQueryError(f"broker query failed: {exc}") from exc
 
+    @staticmethod
+    def _settling(exc: BrokerQueryError) -> bool:
+        """Whether ``exc`` is a cluster's leaders still settling (retriable or ``_SETTLING``)."""
+        cause = exc.__cause__
+        err = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
+        return isinstance(err, KafkaError) and (err.retriable() or err.code() in _SETTLING)
+
     def partitions(self, topics: Iterable[str]) -> list[TP]:
         """Existing partitions of the topics (topics that do not exist are left out)."""
         wanted = set(topics)
@@ -100,12 +119,21 @@ class KafkaClients:
         """``list_offsets`` returning (offset, timestamp ms) per partition."""
         if not req:
             return {}
-        futs = self.admin.list_offsets(
-            {TopicPartition(t, p): spec for (t, p), spec in req.items()},
-            request_timeout=self.timeout_s,
-        )
-        keys = list(futs)
-        results = self._wait(futs[k] for k in keys)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            futs = self.admin.list_offsets(
+                {TopicPartition(t, p): spec for (t, p), spec in req.items()},
+                request_timeout=self.timeout_s,
+            )
+            keys = list(futs)
+            try:
+                results = self._wait(futs[k] for k in keys)
+                break
+            except BrokerQueryError as exc:
+                if not self._settling(exc) or time.monotonic() + _RETRY_S > deadline:
+                    raise
+                logger.info("list_offsets asked again partitions=%d error=%s", len(req), exc)
+                time.sleep(_RETRY_S)
         return {
             (k.topic, k.partition): (int(r.offset), int(r.timestamp))
             for k, r in zip(keys, results, strict=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 import holidays as holidays_lib
 
+from producers.config import SimulationConfig
 from schemas import codes
 from schemas.hierarchy import VN_TZ, Hierarchy, Tier
 from tests.e2e.oracle_health import Live, health_contributions
@@ -159,6 +160,42 @@ def service_month(record_type: str, data: Mapping[str, Any] | None, entered: dat
         return vn_month(entered)
     value = data.get(_SERVICE_FIELD.get(record_type, "period"))
     return str(value)[:7] if value else vn_month(entered)
+
+
+# --- the simulated month ----------------------------------------------------------------
+PROVINCE = "12"  # Lai Châu: 38 stations in 8 regional health centres (2026)
+LEAD_DAYS = 7  # simulate a week before the month: corrections and late entries reach into it
+
+
+def report_month(today: date) -> str:
+    """Last month, or the month before when last month's reports cannot be in yet."""
+    back = 1 if today.day >= 12 else 2
+    first = today.replace(day=1)
+    for _ in range(back):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return f"{first.year:04d}-{first.month:02d}"
+
+
+def oracle_simulation(now: datetime) -> tuple[str, SimulationConfig]:
+    """The month the oracle reports on at instant ``now`` and the simulation that feeds it:
+    a week before that month to yesterday (late entries and submissions past the month)."""
+    month = report_month(now.astimezone(VN_TZ).date())
+    first = date(int(month[:4]), int(month[5:7]), 1)
+    start = first - timedelta(days=LEAD_DAYS)
+    yesterday = min(now.date(), now.astimezone(VN_TZ).date()) - timedelta(days=1)
+    return month, SimulationConfig(
+        seed=5,
+        provinces=(PROVINCE,),
+        start=start.isoformat(),
+        days=(yesterday - start).days + 1,
+        scale=0.01,
+        activity_scale=2.0,
+        correction_rate=0.06,
+        deletion_rate=0.03,
+        offline_station_share=0.3,
+        offline_days=(3, 8),
+        bad_fraction=0.003,
+    )
 
 
 # --- inputs --------------------------------------------------------------------------------

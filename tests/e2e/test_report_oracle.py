@@ -32,7 +32,6 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, Message, T
 
 from deploy.pipeline import Pipeline
 from deploy.topics import apply_topics
-from producers.config import SimulationConfig
 from producers.simulator import SimEvent, entered_late, simulate
 from producers.writers import fast_producer_config, write_kafka
 from schemas.hierarchy import VN_TZ, Hierarchy
@@ -65,7 +64,16 @@ from tests.e2e.national_checks import (
     smallest_qi_class,
     timestamp_columns,
 )
-from tests.e2e.oracle import KIND_INDICATORS, Expected, Ledger, Oracle, Version, month_end
+from tests.e2e.oracle import (
+    KIND_INDICATORS,
+    PROVINCE,
+    Expected,
+    Ledger,
+    Oracle,
+    Version,
+    month_end,
+    oracle_simulation,
+)
 from tests.helpers import unique_name
 from tests.unit.sinks.test_report_smallcells import assert_safe
 
@@ -73,9 +81,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 logger = logging.getLogger(__name__)
 
-PROVINCE = "12"  # Lai Châu: 38 stations in 8 regional health centres (2026)
 PARTITIONS = 3
-LEAD_DAYS = 7  # simulate a week before the month: corrections and late entries reach into it
 DUPLICATE_SHARE = 0.04
 HELD_BACK_SHARE = 0.05  # records entered only after the lock: late paper registers
 KINDS = ("health", "resources", "completeness")
@@ -85,15 +91,6 @@ TIER_SINKS = {"district": TIER_DISTRICT, "province": TIER_PROVINCE, "national": 
 EXACT = ReportConfig(suppression_threshold=1)
 # Delivery groups: when each station's events reach Kafka, relative to the test's start.
 DELIVERY_AGO = (timedelta(days=11), timedelta(days=7), timedelta(days=3), timedelta(0))
-
-
-def _report_month(today: date) -> str:
-    """Last month, or the month before when last month's reports cannot be in yet."""
-    back = 1 if today.day >= 12 else 2
-    first = today.replace(day=1)
-    for _ in range(back):
-        first = (first - timedelta(days=1)).replace(day=1)
-    return f"{first.year:04d}-{first.month:02d}"
 
 
 def _delivery_groups(h: Hierarchy, stations: tuple[str, ...], on: date) -> dict[str, int]:
@@ -384,23 +381,7 @@ def run(kafka: KafkaConnection, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     h = Hierarchy.default()
     now = datetime.now(UTC).replace(microsecond=0)
-    month = _report_month(now.astimezone(VN_TZ).date())
-    first = date(int(month[:4]), int(month[5:7]), 1)
-    start = first - timedelta(days=LEAD_DAYS)
-    yesterday = min(now.date(), now.astimezone(VN_TZ).date()) - timedelta(days=1)
-    cfg = SimulationConfig(
-        seed=5,
-        provinces=(PROVINCE,),
-        start=start.isoformat(),
-        days=(yesterday - start).days + 1,  # past the month: late entries and submissions
-        scale=0.01,
-        activity_scale=2.0,
-        correction_rate=0.06,
-        deletion_rate=0.03,
-        offline_station_share=0.3,
-        offline_days=(3, 8),
-        bad_fraction=0.003,
-    )
+    month, cfg = oracle_simulation(now)
     result = simulate(cfg, hierarchy=h)
     events = list(result.events)
     try:

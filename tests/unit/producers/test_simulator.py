@@ -12,11 +12,14 @@ from pathlib import Path
 import jsonschema
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from producers.config import DEV_KEY_SEED, SimulationConfig
 from producers.simulator import BadKind, SimEvent, Truth, simulate
 from schemas import ContractViolation, DevKeyRegistry, Reason, decode, encode, verify
 from schemas.hierarchy import Hierarchy, UnknownStation
+from tests.e2e.oracle import oracle_simulation
 
 SCHEMA_ROOT = Path(__file__).resolve().parents[3] / "schemas" / "jsonschema"
 CFG = SimulationConfig(
@@ -203,18 +206,14 @@ def test_no_change_comes_without_the_versions_before_it() -> None:
     """A pregnancy first seen mid-window has visits before it, back-entered on a migration
     day that may have passed: they are entered the next day, not registered and lost (the
     report oracle's window of 2026-12-01 met a deletion of such a visit sent alone)."""
-    oracle_window = SimulationConfig(  # tests/e2e/test_report_oracle.py on 2026-12-01
-        seed=5,
-        provinces=("12",),
-        start="2026-09-24",
-        days=68,
-        scale=0.01,
-        activity_scale=2.0,
-        correction_rate=0.06,
-        deletion_rate=0.03,
-        offline_station_share=0.3,
-        offline_days=(3, 8),
-        bad_fraction=0.003,
-    )
+    _, oracle_window = oracle_simulation(datetime(2026, 12, 1, 0, 40, tzinfo=UTC))
     assert _versions_without_predecessor(oracle_window) == []
     assert _versions_without_predecessor(CFG.model_copy(update={"deletion_rate": 0.2})) == []
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.datetimes(datetime(2025, 3, 1), datetime(2026, 12, 1), timezones=st.just(UTC)))
+def test_the_oracle_windows_of_any_day_send_every_version(now: datetime) -> None:
+    """The report oracle's simulation follows the date it runs on: no day's window may send a
+    change without the versions before it."""
+    assert _versions_without_predecessor(oracle_simulation(now)[1]) == []

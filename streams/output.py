@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
@@ -21,6 +21,9 @@ from schemas.kafka import KafkaConnection, producer
 from schemas.partition import PARTITIONER
 from streams.config import APP_ID
 from streams.exceptions import OutputError
+
+if TYPE_CHECKING:
+    from streams.pipeline import OutMessage
 
 __all__ = ["PER_MESSAGE_ERRORS", "BatchPublisher", "Refused"]
 
@@ -44,8 +47,6 @@ PER_MESSAGE_ERRORS: Final = frozenset(
 
 #: librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner picks the partition
 _ANY_PARTITION: Final = -1
-#: an output as ``streams.pipeline.OutMessage`` lays it out: topic, key, value, headers, …
-Message_ = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ class BatchPublisher:
                 self._refused.append(Refused(topic, key, value, str(err)))
                 return
 
-    def produce_many(self, messages: Iterable[Message_]) -> None:
+    def produce_many(self, messages: Iterable[OutMessage]) -> None:
         """:meth:`produce` of each ``(topic, key, value, headers, …)`` (``OutMessage``), to
         the partition the partitioner picks, in one loop: confluent-kafka's ``produce`` called
         with positional arguments (keywords cost it a look-up of each name it knows, ~0.5 µs

@@ -81,17 +81,43 @@ def route(
 def _ce_headers(record: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     """The CloudEvents headers of a tier record, from its validated fields (``ce_time`` in
     the canonical UTC form, ``ce_dataschema`` at the record's current major)."""
-    rt, op = record["record_type"], record["op"]
+    rt = record["record_type"]
     return [
         _SPEC_HEADER,
         ("ce_id", record["event_id"].encode()),
-        ("ce_source", f"station/{record['station_code']}".encode()),
-        ("ce_type", f"vn.health.{rt}.{op}".encode()),
+        _pair("ce_source", record["station_code"], None),
+        _pair("ce_type", rt, record["op"]),
         ("ce_time", format_time(record["event_time"]).encode()),
-        ("ce_dataschema", f"{rt}/v{record['schema_major']}".encode()),
+        _pair("ce_dataschema", rt, record["schema_major"]),
         ("ce_subject", record["record_id"].encode()),
         _CONTENT_TYPE_HEADER,
     ]
+
+
+#: header pairs that repeat from event to event (``ce_source``, ``ce_type``,
+#: ``ce_dataschema``), made once (issue 17): keyed by what each is made of; bounded,
+#: cleared when full
+_PAIRS: dict[tuple[str, Any, Any], tuple[str, bytes]] = {}
+_PAIRS_LIMIT: Final = 65536
+
+
+def _pair(name: str, a: Any, b: Any) -> tuple[str, bytes]:
+    """The ``(name, value)`` header made of ``a`` and ``b``, remembered: ``ce_type``
+    ``vn.health.<a>.<b>``, ``ce_dataschema`` ``<a>/v<b>``, ``ce_source`` ``station/<a>``
+    (``b`` None) or ``a`` itself (a national record's source, ``b`` True)."""
+    key = (name, a, b)
+    got = _PAIRS.get(key)
+    if got is None:
+        if name == "ce_type":
+            value = f"vn.health.{a}.{b}"
+        elif name == "ce_dataschema":
+            value = f"{a}/v{b}"
+        else:
+            value = f"station/{a}" if b is None else a
+        if len(_PAIRS) >= _PAIRS_LIMIT:
+            _PAIRS.clear()
+        got = _PAIRS[key] = (name, value.encode())
+    return got
 
 
 #: a national record's ce_time by entry month (one instant per month: built once per month;
@@ -113,14 +139,14 @@ def _national_time(national: Mapping[str, Any]) -> bytes:
 def _national_headers(national: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     """The CloudEvents headers of a national record, from its own (coarsened, keyed) fields:
     nothing of the record-level event (its id, station, exact time) is in them."""
-    rt, op = national["record_type"], national["op"]
+    rt = national["record_type"]
     return [
         _SPEC_HEADER,
         ("ce_id", national["event_id"].encode()),
-        ("ce_source", national_source(national).encode()),
-        ("ce_type", f"vn.health.{rt}.{op}".encode()),
+        _pair("ce_source", national_source(national), True),
+        _pair("ce_type", rt, national["op"]),
         ("ce_time", _national_time(national)),
-        ("ce_dataschema", f"{rt}/v{national['schema_major']}".encode()),
+        _pair("ce_dataschema", rt, national["schema_major"]),
         ("ce_subject", national["record_id"].encode()),
         _CONTENT_TYPE_HEADER,
     ]
@@ -140,70 +166,16 @@ def tier_headers(routed: Routed) -> list[tuple[str, bytes]]:
 
 _TIER_HEADERS: Final = {tier: (H_TIER, tier.encode()) for tier in TIER_TOPICS}
 
-#: header pairs that repeat from event to event (``ce_source``, ``ce_type``,
-#: ``ce_dataschema``), made once: keyed by what each is made of; bounded, cleared when full
-_PAIRS: dict[tuple[str, Any, Any], tuple[str, bytes]] = {}
-_PAIRS_LIMIT: Final = 65536
-
-
-def _pair(name: str, a: Any, b: Any) -> tuple[str, bytes]:
-    """The ``(name, value)`` header of ``a`` and ``b`` (as :func:`_ce_headers` and
-    :func:`_national_headers` make it), remembered."""
-    if name == "ce_type":
-        value = f"vn.health.{a}.{b}"
-    elif name == "ce_dataschema":
-        value = f"{a}/v{b}"
-    else:  # ce_source: a station code, or a national record's source (b: national)
-        value = f"station/{a}" if b is None else a
-    if len(_PAIRS) >= _PAIRS_LIMIT:
-        _PAIRS.clear()
-    got = _PAIRS[(name, a, b)] = (name, value.encode())
-    return got
-
 
 def route_headers(
     record: Mapping[str, Any], national: Mapping[str, Any], tiers: Sequence[TierName]
 ) -> tuple[list[tuple[str, bytes]], ...]:
     """:func:`tier_headers` of the record-level ``record``'s outputs to ``tiers`` (in that
-    order; ``national``: its national copy's, whose headers come from that copy), the pairs
-    that repeat from event to event remembered (``_PAIRS``; a test checks the same headers)."""
-    pairs = _PAIRS
-    rt, op, major = record["record_type"], record["op"], record["schema_major"]
-    station = record["station_code"]
-    source = pairs.get(("ce_source", station, None)) or _pair("ce_source", station, None)
-    ce_type = pairs.get(("ce_type", rt, op)) or _pair("ce_type", rt, op)
-    schema = pairs.get(("ce_dataschema", rt, major)) or _pair("ce_dataschema", rt, major)
-    base = [
-        _SPEC_HEADER,
-        ("ce_id", record["event_id"].encode()),
-        source,
-        ce_type,
-        ("ce_time", format_time(record["event_time"]).encode()),
-        schema,
-        ("ce_subject", record["record_id"].encode()),
-        _CONTENT_TYPE_HEADER,
-    ]
+    order; ``national``: its national copy's, whose headers come from that copy)."""
+    base = _ce_headers(record)
     out = []
     for t in tiers:
-        if t == "national":
-            nat_source = national_source(national)
-            nat_schema = national["schema_major"]
-            headers = [
-                _SPEC_HEADER,
-                ("ce_id", national["event_id"].encode()),
-                pairs.get(("ce_source", nat_source, True)) or _pair("ce_source", nat_source, True),
-                ce_type
-                if national["op"] == op and national["record_type"] == rt
-                else _pair("ce_type", national["record_type"], national["op"]),
-                ("ce_time", _national_time(national)),
-                schema
-                if nat_schema == major
-                else _pair("ce_dataschema", national["record_type"], nat_schema),
-                ("ce_subject", national["record_id"].encode()),
-                _CONTENT_TYPE_HEADER,
-                _TIER_HEADERS[t],
-            ]
-        else:
-            headers = [*base, _TIER_HEADERS[t]]
+        headers = _national_headers(national) if t == "national" else base.copy()
+        headers.append(_TIER_HEADERS[t])
         out.append(headers)
     return tuple(out)

@@ -6,7 +6,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import ClusterMetadata, OffsetSpec
@@ -34,6 +33,12 @@ _SETTLING: frozenset[int] = frozenset(
     }
 )
 _RETRY_S = 0.1
+
+
+def _settling(exc: KafkaException) -> bool:
+    """Whether ``exc`` is a cluster's leaders still settling (retriable or ``_SETTLING``)."""
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and (err.retriable() or err.code() in _SETTLING)
 
 
 def now_ms() -> int:
@@ -68,19 +73,6 @@ class KafkaClients:
 
     def close(self) -> None:
         """Nothing held open: readers live for one read, the admin client needs no close."""
-
-    def _wait(self, futures: Iterable[Any]) -> list[Any]:
-        try:
-            return [f.result(timeout=self.timeout_s) for f in futures]
-        except (KafkaException, TimeoutError) as exc:
-            raise BrokerQueryError(f"broker query failed: {exc}") from exc
-
-    @staticmethod
-    def _settling(exc: BrokerQueryError) -> bool:
-        """Whether ``exc`` is a cluster's leaders still settling (retriable or ``_SETTLING``)."""
-        cause = exc.__cause__
-        err = cause.args[0] if isinstance(cause, KafkaException) and cause.args else None
-        return isinstance(err, KafkaError) and (err.retriable() or err.code() in _SETTLING)
 
     def partitions(self, topics: Iterable[str]) -> list[TP]:
         """Existing partitions of the topics (topics that do not exist are left out)."""
@@ -127,13 +119,15 @@ class KafkaClients:
             )
             keys = list(futs)
             try:
-                results = self._wait(futs[k] for k in keys)
+                results = [futs[k].result(timeout=self.timeout_s) for k in keys]
                 break
-            except BrokerQueryError as exc:
-                if not self._settling(exc) or time.monotonic() + _RETRY_S > deadline:
-                    raise
+            except KafkaException as exc:
+                if not _settling(exc) or time.monotonic() + _RETRY_S > deadline:
+                    raise BrokerQueryError(f"broker query failed: {exc}") from exc
                 logger.info("list_offsets asked again partitions=%d error=%s", len(req), exc)
                 time.sleep(_RETRY_S)
+            except TimeoutError as exc:
+                raise BrokerQueryError(f"broker query failed: {exc}") from exc
         return {
             (k.topic, k.partition): (int(r.offset), int(r.timestamp))
             for k, r in zip(keys, results, strict=True)

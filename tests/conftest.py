@@ -15,9 +15,11 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import NewTopic
+from xdist.scheduler import LoadScopeScheduling
 
 from deploy.broker import BrokerHandle, provision
 from deploy.broker.cluster import LocalCluster
@@ -30,6 +32,56 @@ from tests.helpers import unique_name
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 os.environ["TUYEN_DEV"] = "1"
+
+
+# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadfile`): the tests wait
+# on brokers and subprocesses about half the time, so two at once fill both cores. Each worker
+# starts its own session fixtures; a test file goes to one worker whole (its module and class
+# fixtures, a fault test's run, start once), and the files that use the three-broker cluster or
+# the secured broker go to one worker together, so each of those starts once per run.
+SHARED_BROKER_FILES = frozenset(
+    {
+        "tests/faults/test_replication.py",
+        "tests/integration/test_access_matrix.py",
+        "tests/integration/test_cli_broker.py",
+    }
+)
+_SHARED_FIXTURES = ("kafka_cluster", "secured_broker")
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a shared broker fixture outside SHARED_BROKER_FILES would start a
+    second cluster on the other worker: stop the run and say where to declare it."""
+    stray = sorted(
+        {
+            _file(item.nodeid)
+            for item in items
+            if any(f in getattr(item, "fixturenames", ()) for f in _SHARED_FIXTURES)
+        }
+        - SHARED_BROKER_FILES
+    )
+    if stray:
+        raise pytest.UsageError(
+            f"{stray} use {' or '.join(_SHARED_FIXTURES)}: add them to SHARED_BROKER_FILES "
+            "in tests/conftest.py"
+        )
+
+
+class _FileScheduling(LoadScopeScheduling):
+    """``--dist loadfile``, with every file of SHARED_BROKER_FILES in one work unit."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        file = _file(nodeid)
+        return "shared-brokers" if file in SHARED_BROKER_FILES else file
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling | None:
+    """The scheduler of ``--dist loadfile`` runs (xdist's own for any other mode)."""
+    return _FileScheduling(config, log) if config.getoption("dist") == "loadfile" else None
 
 
 @pytest.fixture(scope="session")

@@ -116,6 +116,10 @@ def produce(conn: KafkaConnection, topic: str) -> str:
         p.flush(20)
     except KafkaException as exc:  # fatal: e.g. no idempotent producer id without any Write
         return str(exc.args[0].name())
+    except SystemError as exc:  # the fatal error raised while a delivery report was being made
+        if isinstance(exc.__cause__, KafkaException):
+            return str(exc.__cause__.args[0].name())
+        raise
     if not got:
         return "no delivery report"
     return OK if got[0] is None else got[0].name()

@@ -23,7 +23,7 @@ def _log(tmp_path: Path, n: int = 5, key: bytes | None = KEY) -> AccessLog:
     return log
 
 
-@pytest.mark.parametrize("key", [KEY, None])
+@pytest.mark.parametrize("key", [KEY, None], ids=["keyed", "unkeyed"])
 def test_an_untouched_log_verifies(tmp_path: Path, key: bytes | None) -> None:
     log = _log(tmp_path, key=key)
     result = log.verify()

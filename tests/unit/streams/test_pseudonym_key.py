@@ -32,27 +32,29 @@ def test_random_keys_are_accepted_in_every_spelling() -> None:
     assert decode_pseudonym_key(b64(longer)) == longer
 
 
+_WEAK = [
+    (DEV_PSEUDONYM_KEY, "published value"),
+    ("tuyen-development-only-pseudonym-key", "published value"),
+    ("replace-me-with-a-long-random-secret", "published value"),
+    (b64(os.urandom(31)), "31 bytes"),
+    (os.urandom(32).hex(), "hexadecimal"),
+    ("A" * 44, "repeats every 1 bytes"),  # one repeated character
+    ("z" * 64, "repeats every 3 bytes"),  # 4 base64 characters are 3 bytes
+    (b64(bytes(random.Random(7).choices(b"\x00\x01\x02", k=48))), "distinct"),
+    (b64(os.urandom(8) * 4), "repeats every 8 bytes"),
+    (
+        b64(b"The quick brown fox jumps over the lazy dog; PACK MY BOX WITH 5 JUGS!"),
+        "printable",
+    ),
+    ("not base64 at all!", "not base64"),
+    ("", "not base64"),
+    (b64(os.urandom(32))[:-2] + "*=", "not base64"),
+]
+
+
+# the ids name the case, not its random key: pytest-xdist's workers must collect the same ids
 @pytest.mark.parametrize(
-    ("text", "why"),
-    [
-        (DEV_PSEUDONYM_KEY, "published value"),
-        ("tuyen-development-only-pseudonym-key", "published value"),
-        ("replace-me-with-a-long-random-secret", "published value"),
-        (b64(os.urandom(31)), "31 bytes"),
-        (os.urandom(32).hex(), "hexadecimal"),
-        ("A" * 44, "repeats every 1 bytes"),  # one repeated character
-        ("z" * 64, "repeats every 3 bytes"),  # 4 base64 characters are 3 bytes
-        (b64(bytes(random.Random(7).choices(b"\x00\x01\x02", k=48))), "distinct"),
-        (b64(os.urandom(8) * 4), "repeats every 8 bytes"),
-        (
-            b64(b"The quick brown fox jumps over the lazy dog; PACK MY BOX WITH 5 JUGS!"),
-            "printable",
-        ),
-        ("not base64 at all!", "not base64"),
-        ("", "not base64"),
-        (b64(os.urandom(32))[:-2] + "*=", "not base64"),
-    ],
-    ids=lambda v: v if len(v) < 30 and " " not in v else None,
+    ("text", "why"), _WEAK, ids=[f"{i}-{why}" for i, (_, why) in enumerate(_WEAK)]
 )
 def test_weak_or_malformed_keys_are_refused(text: str, why: str) -> None:
     with pytest.raises(WeakPseudonymKey, match=why):

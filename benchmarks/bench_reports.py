@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 from benchmarks.framework import BenchContext, BenchResult, Measurement
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
-from sinks.catalog import SNAPSHOT, STATE_DIR, _decide_sql, open_catalog, snapshot
+from sinks.catalog import open_catalog, snapshot
+from sinks.catalog_sql import SNAPSHOT, STATE_DIR, _decide_sql
 from sinks.columns import arrow_schema, tier_columns
 from sinks.compact import compact
 from sinks.config import CompactConfig

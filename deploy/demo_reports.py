@@ -84,7 +84,8 @@ def write_reports(
     """Build each owner's catalog inside its root (national, the province's, the operators'
     quarantine), print the national and one province's reports of ``period``, write HTML
     and FHIR."""
-    from sinks.catalog import OPERATORS, build_catalog, open_catalog
+    from sinks.catalog import build_catalog, open_catalog
+    from sinks.catalog_sql import OPERATORS
     from sinks.reports import AccessLog, ReportRequest, run_report, source_tier
     from sinks.reports.render import fhir_bundle, render_html, render_tables
 

@@ -8,7 +8,8 @@ The sink consumers (confluent-kafka) live in ``sinks.consumer`` (``SinkRunner``)
 on demand so that the catalog and the reports do not pull in Kafka.
 """
 
-from sinks.catalog import CATALOG_TIERS, build_catalog, catalog_sql, open_catalog
+from sinks.catalog import build_catalog, open_catalog
+from sinks.catalog_sql import CATALOG_TIERS, catalog_sql
 from sinks.compact import CompactReport, compact
 from sinks.config import SINK_NAMES, CompactConfig, SinkConfig, sink_config
 from sinks.exceptions import CatalogError, CompactionError, SinkError, StoreWriteError

@@ -14,19 +14,19 @@ such files — and always every file compaction wrote itself, whatever its age:
 3. write ``<topic>+merging+<digest>.parquet`` atomically (digest = hash of the input names,
    so a re-run after a crash writes the same name),
 4. only then remove the inputs (an older merged file among them),
-5. rename it to ``<topic>+merged+<digest>.parquet`` (``sinks.catalog.MERGED_MARK``);
+5. rename it to ``<topic>+merged+<digest>.parquet`` (``sinks.catalog_sql.MERGED_MARK``);
 
 and then, per tier and record type of the root,
 
 6. when the root's merged files of that record type are not exactly those its current-state
    file covers, write a new one — ``<tier>/current/record_type=<rt>/current2+<digest>.parquet``
-   (``sinks.catalog.state_name``: ``<digest>`` names the merged files it covers), the latest
+   (``sinks.catalog_sql.state_name``: ``<digest>`` names the merged files it covers), the latest
    row of each record (deletes included) over those files with its record-id hash
-   (``sinks.catalog.RID_HASH``), in the hash's order, atomically —
+   (``sinks.catalog_sql.RID_HASH``), in the hash's order, atomically —
 7. and remove the other current-state files of that record type.
 
 The current views read a current-state file only when its name matches the merged files
-they list (``sinks.catalog._current_sql``), with the files it does not cover ranked against
+they list (``sinks.catalog_sql._current_sql``), with the files it does not cover ranked against
 it; any other state — a crash between any two steps, a merged file rewritten by a later run,
 a late event — reads every row instead, or the files not covered beside it: exact in every
 state, so no ``+merging+`` step is needed here. A crash between 6 and 7 leaves an older file
@@ -57,7 +57,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.hierarchy import VN_TZ
-from sinks.catalog import MERGED_MARK, RID_HASH, STATE_DIR, state_name, state_sql
+from sinks.catalog_sql import MERGED_MARK, RID_HASH, STATE_DIR, state_name, state_sql
 from sinks.config import CompactConfig
 from sinks.erasure import ErasedWrites, WriteJob
 from sinks.exceptions import CompactionError
@@ -136,7 +136,7 @@ def _dedupe_sql(relative_dir: str, columns: list[str]) -> str:
             "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY dlq_topic, dlq_partition, "
             "dlq_offset ORDER BY rejected_at) = 1 ORDER BY dlq_topic, dlq_partition, dlq_offset"
         )
-    # the catalog's order of an event's copies (sinks.catalog): the national tier's files
+    # the catalog's order of an event's copies (sinks.catalog_sql): the national tier's files
     # have no processed_time nor event_time (its copies are alike: any is kept)
     first = "processed_time" if "processed_time" in columns else "event_id"
     ordered = "event_time, event_id" if "event_time" in columns else "event_id"

@@ -30,7 +30,7 @@ from deploy.cli.common import console as err
 from deploy.cli.common import fail, settings, store_access_log
 from deploy.settings import Settings
 from schemas.hierarchy import Hierarchy
-from sinks.catalog import CATALOG_TIERS
+from sinks.catalog_sql import CATALOG_TIERS
 from sinks.reports.calendar import DEFAULT_REGIME, REGIMES
 from sinks.reports.config import ReportConfig, regime
 from sinks.reports.exceptions import ReportError

@@ -17,7 +17,8 @@ from rich.table import Table
 from deploy.anchors import approver_registry
 from deploy.cli.common import Bootstrap, console, fail, kafka, out, settings
 from deploy.cli.privacy import erasure_hash
-from sinks.catalog import CATALOG_KINDS, build_catalog
+from sinks.catalog import build_catalog
+from sinks.catalog_sql import CATALOG_KINDS
 from sinks.compact import compact as run_compact
 from sinks.config import (
     ERASURE_WRITERS,

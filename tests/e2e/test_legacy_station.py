@@ -30,7 +30,8 @@ from producers.writers import write_kafka
 from schemas.hierarchy import Hierarchy
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name, topic_specs
-from sinks.catalog import OPERATORS, open_catalog
+from sinks.catalog import open_catalog
+from sinks.catalog_sql import OPERATORS
 from sinks.reports import AccessLog, ReportRequest, run_report
 from sinks.roots import StoreRoots
 from sinks.summary import SummaryRequest, patient_summary

@@ -33,7 +33,8 @@ import orjson
 
 from schemas.registry import RecordType
 from schemas.topics import RAW, topic_name
-from sinks.catalog import OPERATORS, open_catalog
+from sinks.catalog import open_catalog
+from sinks.catalog_sql import OPERATORS
 from tests.faults.pipeline import TIERS, FaultPipeline
 from tests.faults.traffic import Expectation
 

@@ -15,7 +15,8 @@ import pytest
 
 from schemas.kafka import KafkaConnection
 from schemas.topics import RAW, topic_name
-from sinks.catalog import OPERATORS, open_catalog
+from sinks.catalog import open_catalog
+from sinks.catalog_sql import OPERATORS
 from tests.faults.checks import FaultResult, StoreContract, finish
 from tests.faults.pipeline import kill_and_restart, start_run
 from tests.faults.traffic import kill_run_traffic

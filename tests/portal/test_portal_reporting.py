@@ -10,7 +10,7 @@ import pytest
 
 from schemas.hierarchy import Hierarchy
 from sinks import catalog
-from sinks.catalog import STATE_DIR
+from sinks.catalog_sql import STATE_DIR
 from sinks.compact import compact
 from sinks.config import CompactConfig
 from sinks.portal.reporting import AccessDenied, ReportQuery, Reports, period_family, shift_period

@@ -14,7 +14,8 @@ import duckdb
 import pytest
 
 from schemas.tier import TierRecord
-from sinks.catalog import SNAPSHOT, open_catalog, snapshot
+from sinks.catalog import open_catalog, snapshot
+from sinks.catalog_sql import SNAPSHOT
 from sinks.compact import MERGING_MARK, compact
 from sinks.config import CompactConfig
 from sinks.encode import tier_encoder

@@ -1,4 +1,4 @@
-"""Current-state files (``sinks.compact`` steps 6-7, ``sinks.catalog._current_sql``): the
+"""Current-state files (``sinks.compact`` steps 6-7, ``sinks.catalog_sql._current_sql``): the
 current views read through a snapshot give exactly what ranking every row gives — after
 compaction, with late replays into compacted months, with deletions and records that move
 between provinces, in every crash state of compaction, and after a purge."""
@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.tier import TierRecord
-from sinks.catalog import SNAPSHOT, STATE_DIR, open_catalog, snapshot
+from sinks.catalog import open_catalog, snapshot
+from sinks.catalog_sql import SNAPSHOT, STATE_DIR
 from sinks.compact import compact
 from sinks.config import CompactConfig
 from sinks.encode import tier_encoder

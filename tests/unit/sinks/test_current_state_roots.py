@@ -1,5 +1,5 @@
 """Current-state files over several roots (a national report reads every province's root,
-``sinks.catalog._classify`` / ``_share``): the current views read each root's state file
+``sinks.catalog_sql._classify`` / ``_share``): the current views read each root's state file
 and give exactly what ranking every row gives — with records moving between roots (and
 back), deletes on either side, late replays, some roots compacted and others not, every
 crash state of one root's state steps, and random histories over 2-3 roots."""
@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sinks.catalog import LOSING, RID_HASH, _decide_sql, open_catalog, snapshot
+from sinks.catalog import open_catalog, snapshot
+from sinks.catalog_sql import LOSING, RID_HASH, _decide_sql
 from tests.helpers import record_decisions
 from tests.unit.sinks.test_current_state import (
     CURRENT,
@@ -321,7 +322,7 @@ def test_a_row_of_a_file_not_in_the_listing_fails_rather_than_misplaces(tmp_path
     import duckdb
     import pytest
 
-    from sinks.catalog import _KEY
+    from sinks.catalog_sql import _KEY
 
     path = tmp_path / "f.parquet"
     pq.write_table(pa.table({"x": [1, 2]}), path)
@@ -340,7 +341,7 @@ def test_a_snapshot_decides_only_the_record_types_it_reads(
     facts.current_reads``), and the others' views rank every row instead: every view still
     equals ranking every row; a later snapshot of the same files decides the rest and keeps
     both decisions."""
-    import sinks.catalog as catalog
+    from sinks.catalog_sql import SNAPSHOT
     from sinks.testing import tier_record
 
     _put(tmp_path, f"{TOPIC}+0+0.parquet", _history())
@@ -374,7 +375,7 @@ def test_a_snapshot_decides_only_the_record_types_it_reads(
         for rt in ("encounter", "immunization")
     }
     ranked = {rt: con.execute(sql).fetchall() for rt, sql in views.items()}
-    lists = f"SELECT getvariable('{catalog.SNAPSHOT}')"
+    lists = f"SELECT getvariable('{SNAPSHOT}')"
     for reads in (["encounter"], ["immunization"], None):
         decided.clear()
         with snapshot(con, reads=reads):

@@ -15,7 +15,8 @@ from fhir.resources.R4B.bundle import Bundle
 from schemas.examples import example_data
 from schemas.hierarchy import Hierarchy
 from sinks import catalog
-from sinks.catalog import STATE_DIR, open_catalog
+from sinks.catalog import open_catalog
+from sinks.catalog_sql import STATE_DIR
 from sinks.compact import compact
 from sinks.config import CompactConfig
 from sinks.encode import tier_encoder

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +17,8 @@ from rich.table import Table
 from deploy.anchors import approver_registry
 from deploy.cli.common import Bootstrap, console, fail, kafka, out, settings
 from deploy.cli.privacy import erasure_hash
+from deploy.settings import Settings
+from schemas.kafka import KafkaConnection
 from sinks.catalog import build_catalog
 from sinks.catalog_sql import CATALOG_KINDS
 from sinks.compact import compact as run_compact
@@ -30,6 +32,10 @@ from sinks.config import (
 )
 from sinks.erasure import ErasedWrites
 from sinks.roots import COUNTRY_OWNERS, StoreRoots
+from sinks.supervise import SinkSupervisor
+
+if TYPE_CHECKING:
+    from sinks.consumer import SinkRunner
 
 __all__ = ["CatalogTier", "CompactOwner", "SinkName", "catalog", "compact", "sink"]
 
@@ -102,9 +108,54 @@ def sink(
 
     When any sink fails (an error it cannot retry), the others are stopped and the process
     exits with code 1, so a supervisor restarts it."""
-    from sinks.consumer import SinkRunner  # confluent_kafka only when running sinks
-
     s = settings(ctx)
+    _check_options(names, province, topic, group, metrics_port, metrics_host)
+    approvers, hashed = _sink_keys(s, names, root)  # fail closed: checked before Kafka
+    runners = _runners(
+        names,
+        s,
+        kafka(ctx, bootstrap),
+        approvers=approvers,
+        hashed=hashed,
+        province=province,
+        root=root,
+        topic=topic,
+        group=group,
+        batch_size=batch_size,
+        rotate_rows=rotate_rows,
+        rotate_bytes=int(rotate_mb * 1024 * 1024),
+        max_segment_age_s=max_segment_age,
+        flush_interval_s=flush_interval,
+        aggregates_flush_interval_s=aggregates_flush_interval,
+        fresh_flush_s=fresh_flush,
+    )
+    if metrics_port is not None:
+        from sinks.metrics import serve_metrics
+
+        bound = serve_metrics(lambda: runners, metrics_port, metrics_host)
+        console.print(f"sink metrics on http://{metrics_host}:{bound}/metrics")
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    # the threads, a sink's failure, the grace for the others: sinks.supervise
+    failed = SinkSupervisor(
+        runners, stop, exit_when_idle_s=exit_when_idle, grace_s=_FAILED_GRACE_S
+    ).run()
+    if failed:
+        console.print(f"[red]sink failed: {', '.join(failed)} (see the log)[/red]")
+        logger.critical("tuyen sink exiting with code 1 failed=%s", ",".join(failed))
+        raise typer.Exit(1)
+    out.print(_summary(runners))
+
+
+def _check_options(
+    names: list[SinkName],
+    province: str | None,
+    topic: str | None,
+    group: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
+    """`tuyen sink`'s options that go together, checked before anything is opened."""
     if (topic or group) and len(names) != 1:
         fail("--topic/--group need exactly one sink")
     if province is not None:
@@ -119,18 +170,45 @@ def sink(
                 f"--metrics-host {metrics_host}: the sinks' /metrics has no token check, so "
                 "it listens on loopback only (127.0.0.1, ::1)"
             )
+
+
+def _sink_keys(
+    s: Settings, names: list[SinkName], root: str | None
+) -> tuple[str | None, Callable[[str], str] | None]:
+    """The approvers' keys (the signoff sink) and the erasure register's keyed hash
+    (sinks.erasure), each checked (fail closed) before Kafka and before any thread; one
+    --root holds every register entry, so every sink writing it needs the key."""
     approvers: str | None = None
     if any(n.value == "signoff" for n in names):
-        approver_registry(s, "tuyen sink signoff")  # fail closed: checked before any thread
+        approver_registry(s, "tuyen sink signoff")
         approvers = s.approver_keys
-    # the erasure register's keyed hash (sinks.erasure), checked before Kafka; one --root holds
-    # every register entry, so every sink writing it needs the key
     hashed = None
     if root is not None or any(n.value in ERASURE_WRITERS for n in names):
         hashed = erasure_hash(s, "tuyen sink")
-    conn = kafka(ctx, bootstrap)
+    return approvers, hashed
+
+
+def _runners(
+    names: list[SinkName],
+    s: Settings,
+    conn: KafkaConnection,
+    *,
+    approvers: str | None,
+    hashed: Callable[[str], str] | None,
+    province: str | None,
+    root: str | None,
+    topic: str | None,
+    group: str | None,
+    flush_interval_s: float | None,
+    aggregates_flush_interval_s: float | None,
+    **options: object,
+) -> list[SinkRunner]:
+    """One :class:`~sinks.consumer.SinkRunner` per sink named, with the options given
+    (``options``: :func:`~sinks.config.sink_config`'s own keywords)."""
+    from sinks.consumer import SinkRunner  # confluent_kafka only when running sinks
+
     roots = s.store_roots()
-    runners = [
+    return [
         SinkRunner(
             sink_config(
                 name.value,
@@ -139,67 +217,33 @@ def sink(
                 topic=topic,
                 group=group,
                 province=province,
-                batch_size=batch_size,
-                rotate_rows=rotate_rows,
-                rotate_bytes=int(rotate_mb * 1024 * 1024),
-                max_segment_age_s=max_segment_age,
-                flush_interval_s=aggregates_flush_interval
-                if name.value == "aggregates" and aggregates_flush_interval is not None
-                else flush_interval,
-                fresh_flush_s=fresh_flush,
+                flush_interval_s=aggregates_flush_interval_s
+                if name.value == "aggregates" and aggregates_flush_interval_s is not None
+                else flush_interval_s,
                 approver_keys=approvers,
                 development=s.dev,
                 store_root=sink_roots(name.value, province, root, roots)[0],
                 province_roots=sink_roots(name.value, province, root, roots)[1],
+                **options,
             ),
             erasure=ErasedWrites(hashed),
         )
         for name in names
     ]
-    if metrics_port is not None:
-        from sinks.metrics import serve_metrics
 
-        bound = serve_metrics(lambda: runners, metrics_port, metrics_host)
-        console.print(f"sink metrics on http://{metrics_host}:{bound}/metrics")
-    stop = threading.Event()
-    failed: list[str] = []
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (the sinks flush, commit and return)."""
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    def _run(runner: SinkRunner) -> None:
-        try:
-            runner.run(stop, exit_when_idle_s=exit_when_idle)
-        except BaseException:  # a dead sink thread must never go unnoticed
-            logger.critical(
-                "sink thread died, stopping the process sink=%s topic=%s",
-                runner.config.name,
-                runner.config.topic,
-                exc_info=True,
-            )
-            failed.append(runner.config.name)
-            stop.set()
-
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    threads = [
-        threading.Thread(target=_run, args=(r,), name=f"sink-{r.config.name}", daemon=True)
-        for r in runners
-    ]
-    for t in threads:
-        t.start()
-    failed_at: float | None = None
-    while any(t.is_alive() for t in threads):
-        for t in threads:
-            t.join(timeout=0.5)
-        if failed and failed_at is None:
-            failed_at = time.monotonic()
-        if failed_at is not None and time.monotonic() - failed_at > _FAILED_GRACE_S:
-            break  # the others did not stop in time: exit anyway (daemon threads)
-    if failed:
-        console.print(f"[red]sink failed: {', '.join(failed)} (see the log)[/red]")
-        logger.critical("tuyen sink exiting with code 1 failed=%s", ",".join(failed))
-        raise typer.Exit(1)
+
+
+def _summary(runners: list[SinkRunner]) -> Table:
+    """What each sink did: messages, files written, commits."""
     table = Table("sink", "topic", "messages", "files written", "commits")
     for r in runners:
         table.add_row(
@@ -209,7 +253,7 @@ def sink(
             str(r.writer.files_written),
             str(r.stats.commits),
         )
-    out.print(table)
+    return table
 
 
 def sink_roots(

@@ -208,28 +208,27 @@ def _runners(
     from sinks.consumer import SinkRunner  # confluent_kafka only when running sinks
 
     roots = s.store_roots()
-    return [
-        SinkRunner(
-            sink_config(
-                name.value,
-                kafka=conn,
-                prefix=s.topic_prefix,
-                topic=topic,
-                group=group,
-                province=province,
-                flush_interval_s=aggregates_flush_interval_s
-                if name.value == "aggregates" and aggregates_flush_interval_s is not None
-                else flush_interval_s,
-                approver_keys=approvers,
-                development=s.dev,
-                store_root=sink_roots(name.value, province, root, roots)[0],
-                province_roots=sink_roots(name.value, province, root, roots)[1],
-                **options,
-            ),
-            erasure=ErasedWrites(hashed),
+    runners = []
+    for name in names:
+        store_root, province_roots = sink_roots(name.value, province, root, roots)
+        config = sink_config(
+            name.value,
+            kafka=conn,
+            prefix=s.topic_prefix,
+            topic=topic,
+            group=group,
+            province=province,
+            flush_interval_s=aggregates_flush_interval_s
+            if name.value == "aggregates" and aggregates_flush_interval_s is not None
+            else flush_interval_s,
+            approver_keys=approvers,
+            development=s.dev,
+            store_root=store_root,
+            province_roots=province_roots,
+            **options,
         )
-        for name in names
-    ]
+        runners.append(SinkRunner(config, erasure=ErasedWrites(hashed)))
+    return runners
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

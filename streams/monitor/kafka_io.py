@@ -35,9 +35,9 @@ _SETTLING: frozenset[int] = frozenset(
 _RETRY_S = 0.1
 
 
-def _settling(exc: KafkaException) -> bool:
+def _settling(exc: Exception) -> bool:
     """Whether ``exc`` is a cluster's leaders still settling (retriable or ``_SETTLING``)."""
-    err = exc.args[0] if exc.args else None
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
     return isinstance(err, KafkaError) and (err.retriable() or err.code() in _SETTLING)
 
 
@@ -121,13 +121,11 @@ class KafkaClients:
             try:
                 results = [futs[k].result(timeout=self.timeout_s) for k in keys]
                 break
-            except KafkaException as exc:
+            except (KafkaException, TimeoutError) as exc:
                 if not _settling(exc) or time.monotonic() + _RETRY_S > deadline:
                     raise BrokerQueryError(f"broker query failed: {exc}") from exc
                 logger.info("list_offsets asked again partitions=%d error=%s", len(req), exc)
                 time.sleep(_RETRY_S)
-            except TimeoutError as exc:
-                raise BrokerQueryError(f"broker query failed: {exc}") from exc
         return {
             (k.topic, k.partition): (int(r.offset), int(r.timestamp))
             for k, r in zip(keys, results, strict=True)
